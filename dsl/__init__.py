@@ -1,1 +1,23 @@
-"""x"""
+"""The .frysql front end: grammar (frysql.lark), parser, typed AST, analyzer and planner.
+
+`compile_text` is the one entry point the runtime and the CLI use: text in, an analyzed job
+out, or a FrysError that names file, line and column of every problem.
+"""
+
+from __future__ import annotations
+
+from frys.dsl.analyzer import AnalyzedJob, AnalyzedQuery, StreamDef, analyze
+from frys.dsl.errors import FrysAnalysisError, FrysError, FrysSyntaxError, NotSupportedYet
+from frys.dsl.parser import parse
+
+
+def compile_text(text: str, source_name: str = "<query>") -> AnalyzedJob:
+    """Parse and analyze .frysql text; raises FrysError (syntax, analysis, not supported)."""
+    program = parse(text, source_name)
+    return analyze(program, source_name, text)
+
+
+__all__ = [
+    "AnalyzedJob", "AnalyzedQuery", "StreamDef", "FrysError", "FrysSyntaxError",
+    "FrysAnalysisError", "NotSupportedYet", "compile_text", "parse", "analyze",
+]

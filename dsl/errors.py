@@ -1,0 +1,107 @@
+"""Errors of the .frysql front end, each pointing at the text that caused it.
+
+Every error carries a :class:`Span` (1-based line and column, as an editor shows them) and,
+when the source text is known, renders as::
+
+    trades.frysql:3:12: error: unknown column 'prise' in stream trades (did you mean 'price'?)
+        SELECT prise FROM trades
+               ^^^^^
+
+`FrysError` is the only exception type that parsing and analysis raise for bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of source text: 1-based line/column of its first and last character."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @staticmethod
+    def point(line: int, column: int) -> Span:
+        return Span(line, column, line, column)
+
+
+UNKNOWN_SPAN = Span(0, 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One message about one place in the source; `severity` is 'error' or 'warning'."""
+
+    message: str
+    span: Span
+    severity: str = "error"
+
+    def render(self, source_name: str, source_text: str | None) -> str:
+        header = f"{source_name}:{self.span.line}:{self.span.column}: {self.severity}: {self.message}"
+        if not source_text or self.span.line < 1:
+            return header
+        lines = source_text.splitlines()
+        if self.span.line > len(lines):
+            return header
+        text = lines[self.span.line - 1]
+        if self.span.end_line == self.span.line and self.span.end_column >= self.span.column:
+            width = self.span.end_column - self.span.column + 1
+        else:
+            width = max(1, len(text) - self.span.column + 1)
+        caret = " " * (self.span.column - 1) + "^" * max(1, width)
+        return f"{header}\n    {text}\n    {caret}"
+
+
+class FrysError(Exception):
+    """Bad input to frys: one or more diagnostics, rendered with file, line, column and caret."""
+
+    def __init__(
+        self,
+        diagnostics: Iterable[Diagnostic],
+        source_name: str = "<query>",
+        source_text: str | None = None,
+    ) -> None:
+        self.diagnostics = tuple(diagnostics)
+        self.source_name = source_name
+        self.source_text = source_text
+        super().__init__(self.render())
+
+    @classmethod
+    def at(cls, message: str, span: Span, source_name: str = "<query>",
+           source_text: str | None = None) -> FrysError:
+        return cls([Diagnostic(message, span)], source_name, source_text)
+
+    def render(self) -> str:
+        return "\n".join(d.render(self.source_name, self.source_text) for d in self.diagnostics)
+
+    def with_source(self, source_name: str, source_text: str) -> FrysError:
+        """The same diagnostics, rendered against the given file."""
+        return type(self)(self.diagnostics, source_name, source_text)
+
+
+class FrysSyntaxError(FrysError):
+    """The text does not follow the grammar."""
+
+
+class FrysAnalysisError(FrysError):
+    """The text parses, but names, types or semantic rules are violated."""
+
+
+class NotSupportedYet(FrysError):
+    """The construct is valid .frysql but this runtime cannot execute it yet."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest candidate, or '' when none is close."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    if not matches:
+        lowered = {c.lower(): c for c in candidates}
+        if name.lower() in lowered:
+            matches = [lowered[name.lower()]]
+    return f" (did you mean '{matches[0]}'?)" if matches else ""

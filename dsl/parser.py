@@ -1,0 +1,311 @@
+"""Text -> typed AST: the Lark grammar in frysql.lark plus a transformer to dsl.ast nodes.
+
+The LALR parser is built once per process (and its tables cached on disk by Lark), so
+parsing a job costs a lexer pass and a tree walk. Lark's exceptions never escape: every
+syntax problem becomes a :class:`FrysSyntaxError` naming the line and column, showing the
+line with a caret, and saying what was expected there.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from frys.dsl import ast
+from frys.dsl.errors import Diagnostic, FrysSyntaxError, Span
+
+GRAMMAR_PATH = Path(__file__).with_name("frysql.lark")
+
+_UNIT_MILLIS = {
+    "millisecond": 1, "ms": 1,
+    "second": 1_000, "s": 1_000,
+    "minute": 60_000, "m": 60_000,
+    "hour": 3_600_000, "h": 3_600_000,
+    "day": 86_400_000, "d": 86_400_000,
+}
+
+
+@functools.cache
+def _lark() -> Lark:
+    return Lark(
+        GRAMMAR_PATH.read_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
+    )
+
+
+def interval_millis(text: str) -> int:
+    """Milliseconds of an interval token: '10 SECONDS', '1 minute', '500ms', '2h'."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    unit = text[len(digits):].strip().lower()
+    if unit not in _UNIT_MILLIS:
+        unit = unit.rstrip("s") if unit.rstrip("s") in _UNIT_MILLIS else unit
+    return int(digits) * _UNIT_MILLIS[unit]
+
+
+def _span_of(meta_or_token: object) -> Span:
+    item = meta_or_token
+    if getattr(item, "empty", False):
+        return Span(0, 0, 0, 0)
+    return Span(item.line, item.column, item.end_line, item.end_column - 1)  # type: ignore[attr-defined]
+
+
+def _unquote(text: str, quote: str) -> str:
+    return text[1:-1].replace(quote * 2, quote)
+
+
+class _Name(str):
+    """An identifier that remembers where it was written."""
+
+    span: Span
+
+    def __new__(cls, value: str, span: Span) -> _Name:
+        obj = super().__new__(cls, value)
+        obj.span = span
+        return obj
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Lark parse tree -> dsl.ast nodes. Method names are the aliases in frysql.lark."""
+
+    # ---- names and literals
+
+    def identifier(self, meta, children):
+        (token,) = children
+        return _Name(str(token), _span_of(token))
+
+    def quoted_identifier(self, meta, children):
+        (token,) = children
+        return _Name(_unquote(str(token), '"'), _span_of(token))
+
+    def number(self, meta, children):
+        text = str(children[0])
+        value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+        return ast.Literal(value, span=_span_of(meta))
+
+    def string(self, meta, children):
+        return ast.Literal(_unquote(str(children[0]), "'"), span=_span_of(meta))
+
+    def interval(self, meta, children):
+        return ast.IntervalLiteral(interval_millis(str(children[0])), span=_span_of(meta))
+
+    def true(self, meta, children):
+        return ast.Literal(True, span=_span_of(meta))
+
+    def false(self, meta, children):
+        return ast.Literal(False, span=_span_of(meta))
+
+    def null(self, meta, children):
+        return ast.Literal(None, span=_span_of(meta))
+
+    # ---- expressions
+
+    def column(self, meta, children):
+        (name,) = children
+        return ast.ColumnRef(str(name), span=name.span)
+
+    def qualified_column(self, meta, children):
+        qualifier, name = children
+        return ast.ColumnRef(str(name), str(qualifier), span=_span_of(meta))
+
+    def or_op(self, meta, children):
+        return ast.BinaryOp("OR", children[0], children[1], span=_span_of(meta))
+
+    def and_op(self, meta, children):
+        return ast.BinaryOp("AND", children[0], children[1], span=_span_of(meta))
+
+    def not_op(self, meta, children):
+        return ast.UnaryOp("NOT", children[0], span=_span_of(meta))
+
+    def negate(self, meta, children):
+        return ast.UnaryOp("-", children[1], span=_span_of(meta))
+
+    def comparison(self, meta, children):
+        left, op, right = children
+        symbol = "<>" if str(op) == "!=" else str(op)
+        return ast.BinaryOp(symbol, left, right, span=_span_of(meta))
+
+    def binary_op(self, meta, children):
+        left, op, right = children
+        return ast.BinaryOp(str(op), left, right, span=_span_of(meta))
+
+    def expr_list(self, meta, children):
+        return tuple(children)
+
+    def in_list(self, meta, children):
+        return ast.InList(children[0], children[1], False, span=_span_of(meta))
+
+    def not_in_list(self, meta, children):
+        return ast.InList(children[0], children[1], True, span=_span_of(meta))
+
+    def call(self, meta, children):
+        name = children[0]
+        args = children[1] if len(children) > 1 else ()
+        return ast.FunctionCall(str(name).upper(), args, span=_span_of(meta))
+
+    def call_star(self, meta, children):
+        return ast.FunctionCall(str(children[0]).upper(), (), star=True, span=_span_of(meta))
+
+    def call_distinct(self, meta, children):
+        name, arg = children
+        return ast.FunctionCall(str(name).upper(), (arg,), distinct=True, span=_span_of(meta))
+
+    def case_when(self, meta, children):
+        return ast.CaseWhen(children[0], children[1])
+
+    def searched_case(self, meta, children):
+        whens = tuple(c for c in children if isinstance(c, ast.CaseWhen))
+        rest = [c for c in children if not isinstance(c, ast.CaseWhen)]
+        return ast.Case(whens, rest[0] if rest else None, None, span=_span_of(meta))
+
+    def simple_case(self, meta, children):
+        operand, *others = children
+        whens = tuple(c for c in others if isinstance(c, ast.CaseWhen))
+        rest = [c for c in others if not isinstance(c, ast.CaseWhen)]
+        return ast.Case(whens, rest[0] if rest else None, operand, span=_span_of(meta))
+
+    # ---- statements
+
+    def column_def(self, meta, children):
+        name, type_name = children
+        return ast.ColumnDef(str(name), str(type_name).upper(), span=_span_of(meta))
+
+    def column_list(self, meta, children):
+        return tuple(children)
+
+    def option(self, meta, children):
+        name, _eq, (kind, value) = children
+        return ast.WithOption(str(name).lower(), kind, value, span=_span_of(meta))
+
+    def string_value(self, meta, children):
+        return ast.OptionKind.STRING, _unquote(str(children[0]), "'")
+
+    def interval_value(self, meta, children):
+        return ast.OptionKind.INTERVAL, interval_millis(str(children[0]))
+
+    def number_value(self, meta, children):
+        text = str(children[0])
+        return ast.OptionKind.NUMBER, float(text) if any(c in text for c in ".eE") else int(text)
+
+    def name_value(self, meta, children):
+        return ast.OptionKind.NAME, str(children[0])
+
+    def with_options(self, meta, children):
+        return tuple(children)
+
+    def create_stream(self, meta, children):
+        name = children[0]
+        columns = next((c for c in children[1:] if isinstance(c, tuple) and c and
+                        isinstance(c[0], ast.ColumnDef)), None)
+        options = next((c for c in children[1:] if isinstance(c, tuple) and c and
+                        isinstance(c[0], ast.WithOption)), ())
+        return ast.CreateStream(str(name), columns, options, span=name.span)
+
+    def select_star(self, meta, children):
+        return ast.SelectItem(None, None, span=_span_of(meta))
+
+    def select_expr(self, meta, children):
+        alias = str(children[1]) if len(children) > 1 else None
+        return ast.SelectItem(children[0], alias, span=_span_of(meta))
+
+    def select_list(self, meta, children):
+        return tuple(children)
+
+    def from_clause(self, meta, children):
+        name = children[0]
+        alias = str(children[1]) if len(children) > 1 else None
+        return ast.FromStream(str(name), alias, span=name.span)
+
+    def where_clause(self, meta, children):
+        return ("where", children[0])
+
+    def group_by_clause(self, meta, children):
+        return ("group_by", tuple(children))
+
+    def having_clause(self, meta, children):
+        return ("having", children[0])
+
+    def emit_clause(self, meta, children):
+        return ("emit", str(children[0]).upper())
+
+    def select(self, meta, children):
+        items, source, *clauses = children
+        parts = dict(clauses)
+        return ast.Select(items, source, parts.get("where"), parts.get("group_by", ()),
+                          parts.get("having"), parts.get("emit"), span=_span_of(meta))
+
+    def insert_into(self, meta, children):
+        target, query = children
+        return ast.InsertInto(str(target), query, span=_span_of(meta), target_span=target.span)
+
+    def start(self, meta, children):
+        return ast.Program(tuple(c for c in children if not isinstance(c, Token)))
+
+
+_TOKEN_DESCRIPTIONS = {
+    "NAME": "a name", "QUOTED_NAME": "a quoted name", "NUMBER": "a number",
+    "STRING": "a string", "INTERVAL": "an interval such as 10 SECONDS", "EQ": "'='",
+    "NE": "'<>'", "LE": "'<='", "GE": "'>='", "LT": "'<'", "GT": "'>'", "PLUS": "'+'",
+    "MINUS": "'-'", "CONCAT": "'||'", "STAR": "'*'", "SLASH": "'/'", "PERCENT": "'%'",
+    "LPAR": "'('", "RPAR": "')'", "COMMA": "','", "SEMICOLON": "';'", "DOT": "'.'",
+    "EMIT_MODE": "FINAL or CHANGES", "$END": "end of input",
+}
+
+
+def _describe_expected(expected: set[str]) -> str:
+    """Expected tokens in words: value kinds first, then keywords, then punctuation."""
+    described, keywords, punctuation = set(), set(), set()
+    for name in expected:
+        text = _TOKEN_DESCRIPTIONS.get(name)
+        if text is None:
+            if not name.startswith("_"):
+                keywords.add(name.upper())  # keyword terminals are named after their text
+        elif text.startswith("'"):
+            punctuation.add(text)
+        else:
+            described.add(text)
+    ordered = sorted(described) + sorted(keywords) + sorted(punctuation)
+    if len(ordered) > 10:
+        ordered = ordered[:10] + ["..."]
+    return ", ".join(ordered)
+
+
+def _syntax_error(error: UnexpectedInput, source_name: str, text: str) -> FrysSyntaxError:
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
+        lines = text.splitlines() or [""]
+        span = Span.point(len(lines), len(lines[-1]) + 1)
+        message = f"unexpected end of input; expected {_describe_expected(error.expected)}"
+    elif isinstance(error, UnexpectedToken):
+        token = error.token
+        span = Span(token.line, token.column, token.end_line or token.line,
+                    (token.end_column or token.column + 1) - 1)
+        message = f"unexpected {token.value!r}; expected {_describe_expected(error.expected)}"
+    elif isinstance(error, UnexpectedCharacters):
+        span = Span.point(error.line, error.column)
+        message = f"unexpected character {error.char!r}"
+        if error.allowed:
+            message += f"; expected {_describe_expected(set(error.allowed))}"
+    elif isinstance(error, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        span = Span.point(len(lines), len(lines[-1]) + 1)
+        message = "unexpected end of input"
+    else:  # pragma: no cover - Lark has no other UnexpectedInput kinds
+        span = Span.point(getattr(error, "line", 0), getattr(error, "column", 0))
+        message = str(error)
+    return FrysSyntaxError([Diagnostic(message, span)], source_name, text)
+
+
+def parse(text: str, source_name: str = "<query>") -> ast.Program:
+    """Parse .frysql text into a Program; raises FrysSyntaxError on bad syntax."""
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as error:
+        raise _syntax_error(error, source_name, text) from None
+    return _ToAst().transform(tree)
