@@ -1,0 +1,115 @@
+"""The `frys` command line: run, check and explain .frysql jobs.
+
+Exit codes: 0 success; 1 the job has errors (printed with file:line:col and a caret);
+2 bad command-line usage or a file that cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from frys.dsl import FrysError, compile_text
+from frys.dsl.planner import plan
+from frys.engine.graph import QueryNode
+from frys.engine.runtime import JobStats, Runtime
+from frys.connectors.jsonl import JsonlWriter
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        print(f"frys: cannot read {path}: {error.strerror}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _summary(stats: JobStats) -> str:
+    parts = [f"{stream}: {count} events" for stream, count in stats.events.items()
+             if count and stream != "dead_letters"]
+    lines = ["frys: done. " + ("; ".join(parts) if parts else "no events")]
+    if stats.total_late_events:
+        detail = ", ".join(f"{q}: {n}" for q, n in stats.late_events.items())
+        lines.append(f"frys: late events dropped: {stats.total_late_events} ({detail})")
+    if stats.total_dead_letters:
+        detail = ", ".join(f"{s}: {n}" for s, n in stats.dead_letters.items())
+        lines.append(f"frys: dead letters: {stats.total_dead_letters} ({detail})")
+        for letter in stats.first_dead_letters[:3]:
+            lines.append(f"  {letter.position}: {letter.reason}")
+    else:
+        lines.append("frys: dead letters: 0")
+    return "\n".join(lines)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    text = _read(args.job)
+    stdout = sys.stdout.buffer
+
+    def to_stdout(node: QueryNode) -> JsonlWriter:
+        return JsonlWriter(stdout, close_at_end=False)
+
+    try:
+        graph = plan(compile_text(text, args.job))
+        runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout)
+        stats = runtime.run()
+    except FrysError as error:
+        print(error.render(), file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(_summary(stats), file=sys.stderr)
+    return 0
+
+
+def command_check(args: argparse.Namespace) -> int:
+    failed = False
+    for job in args.jobs:
+        try:
+            compile_text(_read(job), job)
+        except FrysError as error:
+            print(error.render(), file=sys.stderr)
+            failed = True
+        else:
+            print(f"{job}: ok", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def command_explain(args: argparse.Namespace) -> int:
+    try:
+        graph = plan(compile_text(_read(args.job), args.job))
+    except FrysError as error:
+        print(error.render(), file=sys.stderr)
+        return 1
+    print(graph.explain())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frys", description="frys: complex event "
+                                     "processing with .frysql queries")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a job; bounded sources run to their end")
+    run.add_argument("job", help="the .frysql file")
+    run.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    run.set_defaults(handler=command_run)
+    check = commands.add_parser("check", help="report every error in the jobs, run nothing")
+    check.add_argument("jobs", nargs="+", help=".frysql files")
+    check.set_defaults(handler=command_check)
+    explain = commands.add_parser("explain", help="print a job's operator graph")
+    explain.add_argument("job", help="the .frysql file")
+    explain.set_defaults(handler=command_explain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except BrokenPipeError:
+        # stdout closed early (`frys run job | head`): not an error of the job
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

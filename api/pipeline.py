@@ -1,0 +1,124 @@
+"""The Python API: run .frysql jobs inside a program.
+
+    import frys
+    pipeline = frys.Pipeline.from_text('''
+        CREATE STREAM trades (symbol STRING, price FLOAT, ts TIMESTAMP)
+            WITH (event_time = ts);
+        SELECT symbol, window_start, AVG(price) AS avg_price
+        FROM trades GROUP BY symbol, TUMBLE(1 MINUTE);
+    ''')
+    pipeline.publish("trades", [{"symbol": "A", "price": 1.5, "ts": 1_700_000_000_000}])
+    pipeline.finish()                      # end of input: every window fires
+    print(pipeline.results("select_1"))    # a polars DataFrame
+
+Guarantees: `publish` runs the batch through the whole graph before it returns; records
+that do not fit the stream's schema go to `dead_letters` (with the reason) and are counted in
+`stats`, they never raise; the results of every query's output stream (INSERT INTO targets
+and bare SELECTs, named select_1, select_2, ... in file order) are kept for `results()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import polars as pl
+
+from frys.connectors.bus import Collector
+from frys.dsl import compile_text
+from frys.dsl.planner import plan
+from frys.dsl.types import FrysType
+from frys.engine.graph import JobGraph
+from frys.engine.runtime import JobStats, Runtime
+
+
+class Pipeline:
+    """A compiled .frysql job with its embedded runtime."""
+
+    def __init__(self, text: str, source_name: str = "<query>",
+                 base_dir: str | Path = ".") -> None:
+        analyzed = compile_text(text, source_name)
+        self.graph: JobGraph = plan(analyzed)
+        self.runtime = Runtime(self.graph, Path(base_dir))
+        self._collectors: dict[str, Collector] = {
+            node.output_topic: self.runtime.collect(node.output_topic)
+            for node in self.graph.queries
+        }
+
+    @classmethod
+    def from_text(cls, text: str, base_dir: str | Path = ".") -> Pipeline:
+        """Compile .frysql text; `file:` paths resolve against `base_dir`."""
+        return cls(text, "<query>", base_dir)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Pipeline:
+        """Compile a .frysql file; `file:` paths resolve against the file's folder."""
+        path = Path(path)
+        return cls(path.read_text(), str(path), path.parent)
+
+    @property
+    def stats(self) -> JobStats:
+        return self.runtime.stats
+
+    def explain(self) -> str:
+        """The operator graph as text."""
+        return self.graph.explain()
+
+    def publish(self, stream: str, events: Iterable[Mapping[str, object]] | pl.DataFrame
+                ) -> None:
+        """Publish events to a stream: dicts (validated like JSON input; misfits become dead
+        letters) or a polars DataFrame whose columns are cast to the stream's schema."""
+        decoder = self.runtime.decoders[stream] if stream in self.runtime.decoders else None
+        if decoder is None:
+            raise KeyError(f"unknown stream {stream!r}; streams: {', '.join(self.runtime.topics)}")
+        if isinstance(events, pl.DataFrame):
+            batch = _conform(events, decoder.columns, stream)
+            self.runtime.publish(stream, batch)
+            return
+        records = [(dict(event), f"{stream}:api:{n}", repr(event))
+                   for n, event in enumerate(events, start=1)]
+        batch, dead = decoder.decode_records(records)
+        self.runtime.publish(stream, batch, dead)
+
+    def subscribe(self, stream: str, callback: Callable[[pl.DataFrame], None]) -> None:
+        """Call `callback` with every batch published to `stream` from now on."""
+        self.runtime.subscribe(stream, callback)
+
+    def run(self) -> JobStats:
+        """Read the job's bounded sources to their end, then finish."""
+        return self.runtime.run()
+
+    def finish(self) -> None:
+        """End of input on every stream: all windows fire, sinks close."""
+        self.runtime.finish()
+
+    def results(self, stream: str) -> pl.DataFrame:
+        """Everything a query has written to `stream` so far, as one DataFrame."""
+        collector = self._collectors.get(stream)
+        if collector is None:
+            raise KeyError(f"no query writes to {stream!r}; query outputs: "
+                           f"{', '.join(self._collectors) or '(none)'}")
+        return collector.frame(self.runtime.topics[stream].schema)
+
+
+def _conform(frame: pl.DataFrame, columns: Mapping[str, FrysType], stream: str
+             ) -> pl.DataFrame:
+    """A user's DataFrame in the stream's schema: missing columns NULL, extra ones dropped,
+    integer timestamps read as epoch milliseconds, zoned datetimes converted to UTC."""
+    exprs = []
+    for name, column_type in columns.items():
+        if name not in frame.columns:
+            exprs.append(pl.lit(None, dtype=column_type.polars_dtype).alias(name))
+            continue
+        dtype = frame.schema[name]
+        if column_type == FrysType.TIMESTAMP and dtype.is_integer():
+            exprs.append(pl.col(name).cast(pl.Int64).cast(column_type.polars_dtype))
+        elif column_type == FrysType.TIMESTAMP and isinstance(dtype, pl.Datetime):
+            exprs.append(pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone
+                         else pl.col(name).dt.replace_time_zone("UTC"))
+        else:
+            exprs.append(pl.col(name))
+    try:
+        return frame.select(exprs).cast({n: t.polars_dtype for n, t in columns.items()})
+    except pl.exceptions.PolarsError as error:
+        raise TypeError(f"DataFrame does not fit stream {stream}: {error}") from None

@@ -1,0 +1,253 @@
+"""Raw records -> typed columnar batches of a stream's schema, and dead letters for the rest.
+
+Two paths give the same result:
+
+* the fast path hands a whole chunk of JSON lines to polars' NDJSON reader with the stream's
+  schema, so decoding is columnar and runs in native code;
+* when the reader rejects a chunk (malformed JSON, a value of the wrong type) the chunk is
+  halved until the bad lines are isolated, and those lines are decoded one by one with
+  msgspec, so one bad line costs a few small re-reads, not a per-line pass over the file.
+
+Value rules (both paths): INT takes JSON integers; FLOAT takes integers and floats; BOOL takes
+true/false; STRING takes strings, and other scalars as their JSON text; TIMESTAMP takes epoch
+milliseconds or an ISO-8601 string (no offset means UTC). A missing field or `null` is NULL,
+except the event-time column, which must be present. Fields not in the schema are ignored.
+Every rejected record becomes a DeadLetter naming the stream, the reason (with the field) and
+its position (file:line).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import polars as pl
+
+from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Below this many lines a rejected chunk is decoded line by line instead of halved again.
+_PER_LINE_THRESHOLD = 64
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that could not be decoded into its stream: the row of `dead_letters`."""
+
+    stream: str
+    reason: str
+    position: str
+    raw: str
+
+
+def dead_letter_frame(letters: list[DeadLetter]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"stream": [d.stream for d in letters], "reason": [d.reason for d in letters],
+         "position": [d.position for d in letters], "raw": [d.raw for d in letters]},
+        schema={"stream": pl.String, "reason": pl.String, "position": pl.String,
+                "raw": pl.String})
+
+
+class _BadValue(Exception):
+    pass
+
+
+def parse_timestamp_millis(value: object) -> int:
+    """Epoch milliseconds of an int (already epoch ms) or an ISO-8601 string."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _BadValue(f"expected epoch milliseconds or an ISO-8601 string, got {value!r}")
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise _BadValue(f"timestamp {value} is out of range")
+        return value
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _BadValue(f"cannot parse {value!r} as a TIMESTAMP") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    # integer arithmetic: float timestamps can land a millisecond off
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _convert(value: object, column_type: FrysType) -> object:
+    if value is None:
+        return None
+    if column_type == FrysType.INT:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _BadValue(f"expected INT, got {value!r}")
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise _BadValue(f"INT value {value} is out of the 64-bit range")
+        return value
+    if column_type == FrysType.FLOAT:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _BadValue(f"expected FLOAT, got {value!r}")
+        return float(value)
+    if column_type == FrysType.BOOL:
+        if not isinstance(value, bool):
+            raise _BadValue(f"expected BOOL, got {value!r}")
+        return value
+    if column_type == FrysType.STRING:
+        return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+    if column_type == FrysType.TIMESTAMP:
+        return parse_timestamp_millis(value)
+    raise _BadValue(f"unsupported column type {column_type}")  # pragma: no cover
+
+
+class StreamDecoder:
+    """Decodes records into batches of one stream's schema (see the module docstring)."""
+
+    def __init__(self, stream: str, columns: dict[str, FrysType],
+                 event_time: str | None) -> None:
+        self.stream = stream
+        self.columns = columns
+        self.event_time = event_time
+        self._timestamps = [c for c, t in columns.items() if t == FrysType.TIMESTAMP]
+        # first attempt reads timestamps as epoch-ms integers, the second as strings
+        self._schema_int = {c: (pl.Int64 if t == FrysType.TIMESTAMP else t.polars_dtype)
+                            for c, t in columns.items()}
+        self._schema_str = {c: (pl.String if t == FrysType.TIMESTAMP else t.polars_dtype)
+                            for c, t in columns.items()}
+        self._output_schema = {c: t.polars_dtype for c, t in columns.items()}
+
+    # ------------------------------------------------------------------ JSON lines
+
+    def decode_jsonl(self, chunk: bytes, first_line: int, source: str
+                     ) -> tuple[pl.DataFrame, list[DeadLetter]]:
+        """Decode whole lines of JSON (`chunk` ends at a line boundary); `first_line` is the
+        1-based number of the chunk's first line in `source`, for dead-letter positions."""
+        frames: list[pl.DataFrame] = []
+        letters: list[DeadLetter] = []
+        self._decode_chunk(chunk, first_line, source, frames, letters)
+        frames = [f for f in frames if f.height]
+        if not frames:
+            return self.empty(), letters
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+        return frame, letters
+
+    def _decode_chunk(self, chunk: bytes, first_line: int, source: str,
+                      frames: list[pl.DataFrame], letters: list[DeadLetter]) -> None:
+        if not chunk.strip():
+            return
+        for schema in ((self._schema_int, self._schema_str) if self._timestamps
+                       else (self._schema_int,)):
+            try:
+                raw = pl.read_ndjson(io.BytesIO(chunk), schema=schema)
+            except pl.exceptions.PolarsError:
+                continue
+            frames.append(self._finish_columns(raw, chunk, first_line, source, letters))
+            return
+        lines = chunk.split(b"\n")
+        if chunk.endswith(b"\n"):
+            lines.pop()
+        if len(lines) <= _PER_LINE_THRESHOLD:
+            records = []
+            for offset, line in enumerate(lines):
+                if line.strip():
+                    records.append((line, f"{source}:{first_line + offset}"))
+            frame, bad = self.decode_lines(records)
+            frames.append(frame)
+            letters.extend(bad)
+            return
+        half = len(lines) // 2
+        self._decode_chunk(b"\n".join(lines[:half]) + b"\n", first_line, source, frames,
+                           letters)
+        self._decode_chunk(b"\n".join(lines[half:]) + b"\n", first_line + half, source,
+                           frames, letters)
+
+    def _finish_columns(self, raw: pl.DataFrame, chunk: bytes, first_line: int, source: str,
+                        letters: list[DeadLetter]) -> pl.DataFrame:
+        """Timestamps to Datetime(ms, UTC); rows with an unreadable timestamp or no event
+        time become dead letters (vectorized check, per-row work only for those rows)."""
+        if not self._timestamps:
+            return raw
+        converted = []
+        bad = pl.lit(False)
+        for column in self._timestamps:
+            values = pl.col(column)
+            if raw.schema[column] == pl.String:
+                as_int = values.str.strip_chars().cast(pl.Int64, strict=False)
+                as_iso = values.str.to_datetime(_ISO_FORMAT, time_unit="ms", time_zone="UTC",
+                                                strict=False).dt.epoch("ms")
+                millis = pl.coalesce([as_int, as_iso])
+            else:
+                millis = values
+            converted.append(millis.alias(column))
+            bad = bad | (values.is_not_null() & millis.is_null())
+        if self.event_time is not None:
+            bad = bad | pl.col(self.event_time).is_null()
+        # one with_columns: `bad` sees the raw columns, not the converted ones
+        checked = raw.with_columns(*converted, bad.alias("__bad"),
+                                   pl.int_range(pl.len()).alias("__row"))
+        good = checked.filter(~pl.col("__bad")).drop("__bad", "__row")
+        bad_rows = checked.filter(pl.col("__bad"))["__row"].to_list()
+        if bad_rows:
+            # Rows polars could not parse (e.g. an ISO string without offset) get a second,
+            # per-row chance with Python's parser before they become dead letters.
+            lines = [(line, f"{source}:{first_line + i}")
+                     for i, line in enumerate(chunk.split(b"\n")) if line.strip()]
+            retried, bad = self.decode_lines([lines[i] for i in bad_rows])
+            letters.extend(bad)
+            if retried.height:
+                good = pl.concat([good, retried.with_columns(
+                    [pl.col(c).dt.epoch("ms") for c in self._timestamps])], how="vertical")
+        return good.with_columns([pl.col(c).cast(TIMESTAMP_DTYPE) for c in self._timestamps])
+
+    # ------------------------------------------------------------------ records
+
+    def decode_lines(self, lines: list[tuple[bytes, str]]
+                     ) -> tuple[pl.DataFrame, list[DeadLetter]]:
+        """Decode JSON lines one at a time: (raw line, position) -> batch and dead letters."""
+        records: list[tuple[object, str, str]] = []
+        letters: list[DeadLetter] = []
+        for line, position in lines:
+            raw = line.decode("utf-8", errors="replace")
+            try:
+                records.append((msgspec.json.decode(line), position, raw))
+            except msgspec.DecodeError as error:
+                letters.append(DeadLetter(self.stream, f"malformed JSON: {error}", position, raw))
+        frame, bad = self.decode_records(records)
+        return frame, letters + bad
+
+    def decode_records(self, records: list[tuple[object, str, str]]
+                       ) -> tuple[pl.DataFrame, list[DeadLetter]]:
+        """Validate decoded records (record, position, raw text) against the schema."""
+        columns: dict[str, list[object]] = {c: [] for c in self.columns}
+        letters: list[DeadLetter] = []
+        for record, position, raw in records:
+            row, reason = self._row(record)
+            if reason is not None:
+                letters.append(DeadLetter(self.stream, reason, position, raw))
+                continue
+            for column, value in zip(self.columns, row):
+                columns[column].append(value)
+        schema = dict(self._output_schema)
+        for column in self._timestamps:
+            schema[column] = pl.Int64
+        frame = pl.DataFrame(columns, schema=schema)
+        return frame.with_columns([pl.col(c).cast(TIMESTAMP_DTYPE) for c in self._timestamps]
+                                  ), letters
+
+    def _row(self, record: object) -> tuple[list[object], str | None]:
+        if not isinstance(record, dict):
+            return [], f"expected a JSON object, got {type(record).__name__}"
+        row = []
+        for column, column_type in self.columns.items():
+            value = record.get(column)
+            if value is None and column == self.event_time:
+                return [], f"field {column}: the event time is missing"
+            try:
+                row.append(_convert(value, column_type))
+            except _BadValue as error:
+                return [], f"field {column}: {error}"
+        return row, None
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self._output_schema)

@@ -1,0 +1,124 @@
+"""The physical plan: the operator graph of a job, as a value.
+
+A JobGraph names every topic (one per stream), the sources feeding topics, the queries (each
+a chain of operator specs from one input topic to one output topic) and the sinks. The
+runtime instantiates it (engine/runtime.py); `explain()` prints it. Specs hold analyzed AST
+expressions; operators/ compiles them to polars expressions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from frys.dsl import ast
+from frys.dsl.analyzer import AggregateCall, AnalyzedQuery, StreamDef
+from frys.dsl.printer import expr_to_sql, interval_text
+from frys.dsl.types import FrysType
+
+
+@dataclass(frozen=True)
+class FilterProjectSpec:
+    """Stateless: WHERE then the SELECT list."""
+
+    where: ast.Expr | None
+    outputs: list[tuple[str, ast.Expr]]
+    output_types: dict[str, FrysType]
+
+    def describe(self) -> list[str]:
+        lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
+        return lines + ["project " + _outputs_text(self.outputs)]
+
+
+@dataclass(frozen=True)
+class TumblingAggregateSpec:
+    """WHERE, then GROUP BY keys, TUMBLE(size) with aggregates, HAVING, SELECT list."""
+
+    where: ast.Expr | None
+    size_ms: int
+    event_time: str
+    group_keys: list[tuple[str, ast.Expr]]
+    aggregates: list[AggregateCall]
+    having: ast.Expr | None
+    outputs: list[tuple[str, ast.Expr]]
+    output_types: dict[str, FrysType]
+
+    def describe(self) -> list[str]:
+        lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
+        keys = ", ".join(expr_to_sql(e) for _, e in self.group_keys) or "(no keys)"
+        aggregates = ", ".join(_aggregate_text(a) for a in self.aggregates) or "(none)"
+        lines.append(f"tumbling window {interval_text(self.size_ms)} on {self.event_time}, "
+                     f"group by {keys}, aggregates {aggregates}, fires when the watermark "
+                     "passes the window end")
+        if self.having is not None:
+            lines.append(f"having {expr_to_sql(self.having)}")
+        lines.append("project " + _outputs_text(self.outputs))
+        return lines
+
+
+OperatorSpec = FilterProjectSpec | TumblingAggregateSpec
+
+
+def _aggregate_text(aggregate: AggregateCall) -> str:
+    if aggregate.argument is None:
+        return f"{aggregate.function}(*)"
+    distinct = "DISTINCT " if aggregate.distinct else ""
+    return f"{aggregate.function}({distinct}{expr_to_sql(aggregate.argument)})"
+
+
+def _outputs_text(outputs: list[tuple[str, ast.Expr]]) -> str:
+    parts = []
+    for name, expr in outputs:
+        text = expr_to_sql(expr)
+        parts.append(text if text == name else f"{text} AS {name}")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class QueryNode:
+    index: int
+    input_topic: str
+    output_topic: str
+    operator: OperatorSpec
+    to_caller: bool  # a bare SELECT: rows go to stdout / the API caller
+    analyzed: AnalyzedQuery
+
+
+@dataclass(frozen=True)
+class ConnectorNode:
+    """A source feeding a topic, or a sink fed by one."""
+
+    uri: str
+    topic: str
+
+
+@dataclass
+class JobGraph:
+    topics: dict[str, StreamDef]
+    sources: list[ConnectorNode] = field(default_factory=list)
+    queries: list[QueryNode] = field(default_factory=list)
+    sinks: list[ConnectorNode] = field(default_factory=list)
+    source_name: str = "<query>"
+
+    def writers_of(self, topic: str) -> list[QueryNode]:
+        return [q for q in self.queries if q.output_topic == topic]
+
+    def explain(self) -> str:
+        """The operator graph as indented text, sources first, in statement order."""
+        lines = [f"job {self.source_name}"]
+        for name, stream in self.topics.items():
+            if stream.built_in and not any(s.topic == name for s in self.sinks):
+                continue
+            columns = ", ".join(f"{c} {t}" for c, t in (stream.columns or {}).items())
+            time = (f"; event time {stream.event_time}, watermark "
+                    f"{interval_text(stream.watermark_ms)}" if stream.event_time else "")
+            lines.append(f"  topic {name} ({columns}){time}")
+        for source in self.sources:
+            lines.append(f"  source {source.uri} -> topic {source.topic}")
+        for query in self.queries:
+            target = "caller (stdout)" if query.to_caller else f"topic {query.output_topic}"
+            lines.append(f"  query {query.index + 1}: topic {query.input_topic} -> {target}")
+            for step in query.operator.describe():
+                lines.append(f"    -> {step}")
+        for sink in self.sinks:
+            lines.append(f"  sink topic {sink.topic} -> {sink.uri}")
+        return "\n".join(lines)

@@ -1,0 +1,222 @@
+"""The embedded runtime: one process, no services; instantiates a JobGraph and drives it.
+
+Data flow: sources decode chunks into batches and publish them to their stream's topic; each
+query subscribes to its input topic, runs its operator on every batch and on every watermark
+advance, and publishes what the operator emits to its output topic; sinks and collectors
+subscribe to topics. Everything is synchronous and push-based, so a batch has travelled the
+whole graph when `publish` returns.
+
+End of input: every topic holds one producer claim for each source and query writing to it,
+plus one for the runtime itself (released by `finish()`), and ends when all are released.
+So `finish()` after the bounded sources are exhausted flushes every window downstream in
+dependency order, and the built-in `dead_letters` topic ends last.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from frys.connectors.bus import Collector, Topic
+from frys.connectors.decode import DeadLetter, StreamDecoder, dead_letter_frame
+from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
+from frys.dsl.analyzer import DEAD_LETTERS, StreamDef
+from frys.dsl.errors import FrysError
+from frys.engine.graph import FilterProjectSpec, JobGraph, OperatorSpec, QueryNode
+from frys.operators.stateless import FilterProject
+from frys.operators.window_aggregate import TumblingWindowAggregate
+
+
+@dataclass
+class JobStats:
+    """What a run did: events per topic, late events per query, dead letters per stream."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    late_events: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    first_dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def total_dead_letters(self) -> int:
+        return sum(self.dead_letters.values())
+
+    @property
+    def total_late_events(self) -> int:
+        return sum(self.late_events.values())
+
+
+def build_operator(spec: OperatorSpec):
+    """The runtime operator for a spec (see operators/)."""
+    if isinstance(spec, FilterProjectSpec):
+        return FilterProject(spec.where, spec.outputs, spec.output_types)
+    return TumblingWindowAggregate(spec.size_ms, spec.event_time, spec.group_keys,
+                                   spec.aggregates, spec.outputs, spec.output_types,
+                                   spec.having, spec.where)
+
+
+class QueryRunner:
+    """Subscribes a query's operator to its input topic and publishes what it emits."""
+
+    def __init__(self, node: QueryNode, output: Topic, stats: JobStats) -> None:
+        self.node = node
+        self.operator = build_operator(node.operator)
+        self.output = output
+        self.stats = stats
+        self.name = f"query {node.index + 1}"
+
+    def _publish(self, batches: list[pl.DataFrame]) -> None:
+        for batch in batches:
+            self.output.publish(batch)
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        before = self.operator.late_events
+        self._publish(self.operator.process(batch))
+        if self.operator.late_events != before:
+            self.stats.late_events[self.name] += self.operator.late_events - before
+
+    def on_watermark(self, topic: Topic, watermark: int) -> None:
+        self._publish(self.operator.advance(watermark))
+
+    def on_end(self, topic: Topic) -> None:
+        self.output.producer_done()
+
+
+class _EventCounter:
+    def __init__(self, stats: JobStats) -> None:
+        self.stats = stats
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        self.stats.events[topic.name] += batch.height
+
+    def on_watermark(self, topic: Topic, watermark: int) -> None:
+        pass
+
+    def on_end(self, topic: Topic) -> None:
+        pass
+
+
+class _CallbackSubscriber:
+    def __init__(self, callback: Callable[[pl.DataFrame], None]) -> None:
+        self.callback = callback
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        self.callback(batch)
+
+    def on_watermark(self, topic: Topic, watermark: int) -> None:
+        pass
+
+    def on_end(self, topic: Topic) -> None:
+        pass
+
+
+def _topic_for(stream: StreamDef) -> Topic:
+    schema = {name: t.polars_dtype for name, t in (stream.columns or {}).items()}
+    return Topic(stream.name, schema, stream.event_time, stream.watermark_ms)
+
+
+def resolve_file_uri(uri: str, base_dir: Path) -> Path:
+    """'file:rel/path.jsonl' relative to the job file's folder; absolute paths stay."""
+    path = Path(uri[len("file:"):])
+    return path if path.is_absolute() else base_dir / path
+
+
+class Runtime:
+    """A running job. Build it, optionally subscribe, then `run()` (bounded sources to the
+    end) or `publish()` batches yourself and `finish()`."""
+
+    def __init__(self, graph: JobGraph, base_dir: Path,
+                 caller_output: Callable[[QueryNode], JsonlWriter | None] | None = None) -> None:
+        self.graph = graph
+        self.stats = JobStats()
+        self.topics = {name: _topic_for(stream) for name, stream in graph.topics.items()}
+        self.decoders = {
+            name: StreamDecoder(name, stream.columns or {}, stream.event_time)
+            for name, stream in graph.topics.items()
+        }
+        self._finished = False
+        counter = _EventCounter(self.stats)
+        for topic in self.topics.values():
+            topic.add_producer()  # the runtime's own claim, released by finish()
+            topic.subscribe(counter)
+        self.queries = []
+        for node in graph.queries:
+            runner = QueryRunner(node, self.topics[node.output_topic], self.stats)
+            self.topics[node.input_topic].subscribe(runner)
+            self.topics[node.output_topic].add_producer()
+            self.queries.append(runner)
+            if node.to_caller and caller_output is not None:
+                writer = caller_output(node)
+                if writer is not None:
+                    self.topics[node.output_topic].subscribe(writer)
+        self.sources = []
+        for source in graph.sources:
+            path = resolve_file_uri(source.uri, base_dir)
+            if not path.is_file():
+                stream = graph.topics[source.topic]
+                raise FrysError.at(f"source file not found: {path} (stream {source.topic})",
+                                   stream.span, graph.source_name)
+            self.sources.append((source.topic, JsonlFileSource(
+                path, self.decoders[source.topic], str(path))))
+            self.topics[source.topic].add_producer()
+        for sink in graph.sinks:
+            self.topics[sink.topic].subscribe(
+                open_file_sink(resolve_file_uri(sink.uri, base_dir)))
+
+    # ------------------------------------------------------------------ API
+
+    def subscribe(self, stream: str, callback: Callable[[pl.DataFrame], None]) -> None:
+        self._topic(stream).subscribe(_CallbackSubscriber(callback))
+
+    def collect(self, stream: str) -> Collector:
+        collector = Collector()
+        self._topic(stream).subscribe(collector)
+        return collector
+
+    def publish(self, stream: str, batch: pl.DataFrame, dead: list[DeadLetter] = ()) -> None:
+        """Publish a batch already in the stream's schema, and its dead letters."""
+        if dead:
+            self.publish_dead_letters(dead)
+        self._topic(stream).publish(batch)
+
+    def publish_dead_letters(self, letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            self.stats.dead_letters[letter.stream] += 1
+            if len(self.stats.first_dead_letters) < 10:
+                self.stats.first_dead_letters.append(letter)
+        self.topics[DEAD_LETTERS].publish(dead_letter_frame(letters))
+
+    def run(self) -> JobStats:
+        """Read every bounded source to its end (round robin, one chunk each), then finish."""
+        active = [(topic, iter(source.batches())) for topic, source in self.sources]
+        while active:
+            still_active = []
+            for topic, batches in active:
+                item = next(batches, None)
+                if item is None:
+                    self.topics[topic].producer_done()
+                    continue
+                batch, dead = item
+                self.publish(topic, batch, dead)
+                still_active.append((topic, batches))
+            active = still_active
+        self.finish()
+        return self.stats
+
+    def finish(self) -> None:
+        """End of input for everything not yet ended: flush all windows, close all sinks."""
+        if self._finished:
+            return
+        self._finished = True
+        order = [name for name in self.topics if name != DEAD_LETTERS] + [DEAD_LETTERS]
+        for name in order:
+            self.topics[name].producer_done()
+
+    def _topic(self, stream: str) -> Topic:
+        topic = self.topics.get(stream)
+        if topic is None:
+            raise KeyError(f"unknown stream {stream!r}; streams: {', '.join(self.topics)}")
+        return topic

@@ -1,0 +1,47 @@
+"""Filter and projection: the stateless operators, one polars expression each per batch."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from frys.dsl import ast
+from frys.dsl.types import FrysType
+from frys.operators.expressions import to_polars
+
+
+def compile_filter(predicate: ast.Expr) -> pl.Expr:
+    """A row passes when the predicate is TRUE; FALSE and NULL drop it (SQL WHERE)."""
+    return to_polars(predicate).fill_null(False)
+
+
+def compile_projection(outputs: list[tuple[str, ast.Expr]],
+                       output_types: dict[str, FrysType]) -> list[pl.Expr]:
+    """The SELECT list as named polars expressions, cast to their analyzed types."""
+    compiled = []
+    for name, expr in outputs:
+        column = to_polars(expr)
+        if output_types[name] != FrysType.NULL:
+            column = column.cast(output_types[name].polars_dtype)
+        compiled.append(column.alias(name))
+    return compiled
+
+
+class FilterProject:
+    """SELECT outputs FROM stream WHERE predicate, batch by batch. Holds no state, so
+    `advance` never emits; rows keep their arrival order."""
+
+    def __init__(self, where: ast.Expr | None, outputs: list[tuple[str, ast.Expr]],
+                 output_types: dict[str, FrysType]) -> None:
+        self._where = compile_filter(where) if where is not None else None
+        self._outputs = compile_projection(outputs, output_types)
+        self.late_events = 0
+
+    def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+        frame = batch.lazy()
+        if self._where is not None:
+            frame = frame.filter(self._where)
+        result = frame.select(self._outputs).collect()
+        return [result] if result.height else []
+
+    def advance(self, watermark: int) -> list[pl.DataFrame]:
+        return []

@@ -1,0 +1,217 @@
+"""Tumbling-window grouped aggregation over columnar batches, in event time.
+
+Semantics (the contract the tests hold it to):
+
+* An event with event time `t` belongs to the window `[start, start + size)` where
+  `start = floor(t / size) * size`: windows are half-open and aligned to the Unix epoch.
+* A window fires once, when the operator's watermark reaches its end (`end <= watermark`),
+  emitting one row per group key. Rows of one firing are ordered by window start, then keys.
+* An event whose window has already fired (`end <= watermark` when it arrives) is late: it
+  is dropped and counted in `late_events`, never silently.
+* State is one row of partial aggregates per open (key, window), merged incrementally batch
+  by batch; events themselves are not kept, except that COUNT(DISTINCT x) keeps the distinct
+  values of each open window.
+
+Call order: any interleaving of `process(batch)` and `advance(watermark)`, with watermarks
+non-decreasing; `advance(END_OF_TIME)` flushes every open window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from frys.dsl import ast
+from frys.dsl.analyzer import AggregateCall
+from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
+from frys.operators.expressions import to_polars
+from frys.operators.stateless import compile_filter
+
+WINDOW_START = "__window_start"
+EVENT_TIME = "__event_time"
+
+
+@dataclass(frozen=True)
+class _AggregateParts:
+    """How one aggregate is computed in three phases: per batch (partial), when partials
+    meet (combine), and when its window fires (final)."""
+
+    partial: list[pl.Expr]
+    combine: list[pl.Expr]
+    final: pl.Expr
+
+
+def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
+    value = pl.col(f"__in{index}")
+    p = f"__p{index}"
+    n, s, m, t, d, mean, m2 = (f"{p}_n", f"{p}_sum", f"{p}_val", f"{p}_ts", f"{p}_distinct",
+                              f"{p}_mean", f"{p}_m2")
+    col = pl.col
+    name = aggregate.column
+    function = aggregate.function
+    if function == "COUNT" and aggregate.argument is None:
+        return _AggregateParts([pl.len().cast(pl.Int64).alias(n)], [col(n).sum()],
+                               col(n).alias(name))
+    if function == "COUNT" and aggregate.distinct:
+        return _AggregateParts(
+            [value.drop_nulls().unique().alias(d)],
+            [col(d).explode().drop_nulls().unique()],
+            col(d).list.len().cast(pl.Int64).alias(name))
+    if function == "COUNT":
+        return _AggregateParts([value.count().cast(pl.Int64).alias(n)], [col(n).sum()],
+                               col(n).alias(name))
+    if function in ("SUM", "AVG"):
+        partial = [value.count().cast(pl.Int64).alias(n), value.sum().alias(s)]
+        combine = [col(n).sum(), col(s).sum()]
+        if function == "SUM":
+            final = pl.when(col(n) > 0).then(col(s)).otherwise(None)
+        else:
+            final = pl.when(col(n) > 0).then(col(s).cast(pl.Float64) / col(n)).otherwise(None)
+        return _AggregateParts(partial, combine, final.alias(name))
+    if function in ("MIN", "MAX"):
+        reduce = (lambda e: e.min()) if function == "MIN" else (lambda e: e.max())
+        return _AggregateParts([reduce(value).alias(m)], [reduce(col(m))], col(m).alias(name))
+    if function == "FIRST":
+        # earliest event time; among equal times the first to arrive (arg_min takes the first)
+        return _AggregateParts(
+            [value.get(col(EVENT_TIME).arg_min()).alias(m), col(EVENT_TIME).min().alias(t)],
+            [col(m).get(col(t).arg_min()), col(t).min()],
+            col(m).alias(name))
+    if function == "LAST":
+        # latest event time; among equal times the last to arrive (search from the end)
+        return _AggregateParts(
+            [value.reverse().get(col(EVENT_TIME).reverse().arg_max()).alias(m),
+             col(EVENT_TIME).max().alias(t)],
+            [col(m).reverse().get(col(t).reverse().arg_max()), col(t).max()],
+            col(m).alias(name))
+    if function == "STDDEV":
+        # Chan et al.'s parallel update of (count, mean, sum of squared deviations): exact
+        # merging of partials without the cancellation of a sum-of-squares formula.
+        as_float = value.cast(pl.Float64)
+        partial = [as_float.count().cast(pl.Int64).alias(n), as_float.mean().alias(mean),
+                   ((as_float - as_float.mean()) ** 2).sum().alias(m2)]
+        total = col(n).sum()
+        merged_mean = (col(n) * col(mean)).sum() / total
+        combine = [total, merged_mean,
+                   (col(m2) + col(n) * (col(mean) - merged_mean) ** 2).sum()]
+        final = pl.when(col(n) > 1).then((col(m2) / (col(n) - 1)).sqrt()).otherwise(None)
+        return _AggregateParts(partial, combine, final.alias(name))
+    raise ValueError(f"aggregate {function} has no window implementation")  # pragma: no cover
+
+
+class TumblingWindowAggregate:
+    """GROUP BY keys, TUMBLE(size) with aggregates, HAVING and the SELECT projection.
+
+    `group_keys` are (column name, expression); `outputs` are the SELECT list as
+    (name, expression) over keys, aggregates and window_start/window_end.
+    """
+
+    def __init__(
+        self,
+        size_ms: int,
+        event_time: str,
+        group_keys: list[tuple[str, ast.Expr]],
+        aggregates: list[AggregateCall],
+        outputs: list[tuple[str, ast.Expr]],
+        output_types: dict[str, FrysType],
+        having: ast.Expr | None = None,
+        where: ast.Expr | None = None,
+    ) -> None:
+        self.size_ms = size_ms
+        self.key_names = [name for name, _ in group_keys]
+        self._group_columns = [*self.key_names, WINDOW_START]
+        self.late_events = 0
+        self.watermark: int | None = None
+        self._state: pl.DataFrame | None = None
+
+        parts = [_parts(a, i) for i, a in enumerate(aggregates)]
+        self._inputs = [
+            pl.col(event_time).dt.epoch("ms").alias(EVENT_TIME),
+            *(to_polars(expr).alias(name) for name, expr in group_keys),
+            *(to_polars(a.argument).alias(f"__in{i}")
+              for i, a in enumerate(aggregates) if a.argument is not None),
+        ]
+        self._where = compile_filter(where) if where is not None else None
+        self._partial = [e for p in parts for e in p.partial]
+        self._combine = [e for p in parts for e in p.combine]
+        self._final = [p.final for p in parts]
+
+        key_exprs = {expr: name for name, expr in group_keys}
+        aggregate_columns = {(a.function, a.argument, a.distinct): a.column for a in aggregates}
+
+        def substitute(node: ast.Expr) -> pl.Expr | None:
+            if node in key_exprs:
+                return pl.col(key_exprs[node])
+            if isinstance(node, ast.FunctionCall):
+                key = (node.name, None if node.star else node.args[0], node.distinct)
+                if key in aggregate_columns:
+                    return pl.col(aggregate_columns[key])
+            if isinstance(node, ast.ColumnRef) and node.qualifier is None:
+                if node.name == "window_start":
+                    return pl.col(WINDOW_START).cast(TIMESTAMP_DTYPE)
+                if node.name == "window_end":
+                    return (pl.col(WINDOW_START) + size_ms).cast(TIMESTAMP_DTYPE)
+            return None
+
+        self._having = to_polars(having, substitute) if having is not None else None
+        self._outputs = [
+            to_polars(expr, substitute).cast(output_types[name].polars_dtype).alias(name)
+            if output_types[name] != FrysType.NULL else to_polars(expr, substitute).alias(name)
+            for name, expr in outputs
+        ]
+
+    # ------------------------------------------------------------------ entry points
+
+    def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+        """Fold a batch into the open windows; returns nothing (windows fire on advance)."""
+        if batch.height == 0:
+            return []
+        size = self.size_ms
+        lazy = batch.lazy()
+        if self._where is not None:
+            lazy = lazy.filter(self._where)
+        frame = lazy.select(self._inputs).with_columns(
+            ((pl.col(EVENT_TIME) // size) * size).alias(WINDOW_START)).collect()
+        if self.watermark is not None:
+            on_time = pl.col(WINDOW_START) + size > self.watermark
+            before = frame.height
+            frame = frame.filter(on_time)
+            self.late_events += before - frame.height
+            if frame.height == 0:
+                return []
+        partial = frame.group_by(self._group_columns).agg(self._partial)
+        if self._state is None or self._state.height == 0:
+            self._state = partial
+        else:
+            self._state = (pl.concat([self._state, partial], how="vertical")
+                           .group_by(self._group_columns).agg(self._combine))
+        return []
+
+    def advance(self, watermark: int) -> list[pl.DataFrame]:
+        """Move event time to `watermark`; fire and forget every window that ends by then."""
+        if self.watermark is not None and watermark <= self.watermark:
+            return []
+        self.watermark = watermark
+        state = self._state
+        if state is None or state.height == 0:
+            return []
+        closes = pl.col(WINDOW_START) + self.size_ms <= watermark
+        ready = state.filter(closes)
+        if ready.height == 0:
+            return []
+        self._state = state.filter(~closes)
+        return [self._emit(ready)]
+
+    def open_windows(self) -> int:
+        """Open (key, window) pairs held in state."""
+        return 0 if self._state is None else self._state.height
+
+    # ------------------------------------------------------------------ firing
+
+    def _emit(self, ready: pl.DataFrame) -> pl.DataFrame:
+        rows = ready.sort([WINDOW_START, *self.key_names]).with_columns(
+            self._final)
+        if self._having is not None:
+            rows = rows.filter(self._having)
+        return rows.select(self._outputs)
