@@ -643,7 +643,8 @@ def _default_name(expr: ast.Expr, position: int) -> str:
 
 
 def _is_aggregate(expr: ast.Expr) -> bool:
-    return isinstance(expr, ast.FunctionCall) and expr.name in AGGREGATE_FUNCTIONS
+    return isinstance(expr, ast.FunctionCall) and (
+        expr.name in AGGREGATE_FUNCTIONS or expr.name in LATER_AGGREGATES)
 
 
 def _children(expr: ast.Expr) -> list[ast.Expr]:

@@ -66,6 +66,9 @@ def expr_to_sql(expr: ast.Expr) -> str:
         return f"-{wrap(expr.operand, 7)}"
     if isinstance(expr, ast.BinaryOp):
         level = _PRECEDENCE[expr.op]
+        if level == _PRECEDENCE["="]:
+            # comparisons do not chain: both operands must bind tighter
+            return f"{wrap(expr.left, level + 1)} {expr.op} {wrap(expr.right, level + 1)}"
         # left-associative: the right operand needs parentheses at equal precedence
         return f"{wrap(expr.left, level)} {expr.op} {wrap(expr.right, level + 1)}"
     if isinstance(expr, ast.InList):

@@ -1,0 +1,224 @@
+"""The .frysql front end as tables: valid jobs that must compile, invalid ones with the
+expected message fragment and position (line:column), and a parser property test."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from frys.dsl import FrysAnalysisError, FrysError, FrysSyntaxError, NotSupportedYet, compile_text
+from frys.dsl import ast
+from frys.dsl.parser import interval_millis, parse
+from frys.dsl.printer import expr_to_sql
+from frys.dsl.types import FrysType
+
+PRELUDE = (
+    "CREATE STREAM trades (symbol STRING, price FLOAT, volume INT, ok BOOL, ts TIMESTAMP)"
+    " WITH (event_time = ts, watermark = 2 SECONDS);\n"
+)
+
+VALID = [
+    "SELECT * FROM trades",
+    "SELECT symbol, price * volume AS notional FROM trades WHERE volume > 100",
+    "select symbol from trades where not ok or price > 1",
+    "SELECT t.symbol FROM trades t WHERE t.price >= 10.5",
+    "SELECT symbol FROM trades AS t WHERE symbol IN ('A', 'B') AND volume NOT IN (1, 2)",
+    "SELECT CASE WHEN price > 100 THEN 'high' WHEN price > 10 THEN 'mid' ELSE 'low' END AS band"
+    " FROM trades",
+    "SELECT CASE symbol WHEN 'A' THEN 1 ELSE 2 END AS code FROM trades",
+    "SELECT UPPER(symbol) || '-' || LOWER(symbol) AS s, -price AS neg, 7 % 3 AS m FROM trades",
+    "SELECT symbol, window_start, window_end, COUNT(*) AS n, COUNT(price) AS np,"
+    " COUNT(DISTINCT price) AS nd, SUM(volume) AS sv, AVG(price) AS ap, MIN(price) AS lo,"
+    " MAX(price) AS hi, FIRST(price) AS f, LAST(price) AS l, STDDEV(price) AS sd"
+    " FROM trades GROUP BY symbol, TUMBLE(1 MINUTE)",
+    "SELECT symbol, COUNT(*) AS n FROM trades WHERE ok GROUP BY symbol, TUMBLE(10s)"
+    " HAVING COUNT(*) >= 3 AND AVG(price) > 1 EMIT FINAL",
+    "SELECT window_start, SUM(volume) AS v FROM trades GROUP BY TUMBLE(500ms)",
+    "SELECT UPPER(symbol) AS s, COUNT(*) AS n FROM trades GROUP BY UPPER(symbol), TUMBLE(1 hour)",
+    "-- comment\nSELECT /* inline */ symbol FROM trades; ;",
+    'SELECT "symbol" AS "the symbol" FROM trades',
+    "CREATE STREAM out WITH (sink = 'file:out.jsonl');"
+    " INSERT INTO out SELECT symbol, price FROM trades; SELECT * FROM out",
+    "CREATE STREAM out (symbol STRING, price FLOAT);"
+    " INSERT INTO out SELECT symbol, volume AS price FROM trades",
+    "CREATE STREAM dead_letters WITH (sink = 'file:dead.jsonl');"
+    " SELECT stream, reason FROM dead_letters",
+]
+
+
+@pytest.mark.parametrize("query", VALID)
+def test_valid_jobs_compile(query: str) -> None:
+    job = compile_text(PRELUDE + query, "valid.frysql")
+    assert job.queries, "every valid job here has at least one query"
+    for q in job.queries:
+        assert set(q.output_types) == {name for name, _ in q.outputs}
+
+
+# (query, message fragment, line, column); line 2 is the line after the prelude.
+INVALID = [
+    ("SELECT prise FROM trades", "unknown column 'prise' in stream trades (did you mean 'price'?)",
+     2, 8),
+    ("SELECT symbol FROM trads", "unknown stream trads (did you mean 'trades'?)", 2, 20),
+    ("SELECT SUM(symbol) AS s FROM trades GROUP BY TUMBLE(1s)",
+     "SUM needs a numeric argument, got STRING", 2, 8),
+    ("SELECT symbol FROM trades HAVING COUNT(*) > 1", "HAVING needs GROUP BY", 2, 34),
+    ("SELECT symbol FROM trades EMIT FINAL", "EMIT FINAL needs a window", 2, 1),
+    ("SELECT symbol FROM trades WHERE price", "WHERE needs a BOOL condition, got FLOAT", 2, 33),
+    ("SELECT symbol FROM trades WHERE symbol > 3", "cannot compare STRING with INT", 2, 33),
+    ("SELECT price, COUNT(*) AS n FROM trades GROUP BY symbol, TUMBLE(1s)",
+     "column price must appear in GROUP BY", 2, 8),
+    ("SELECT COUNT(SUM(price)) AS n FROM trades GROUP BY TUMBLE(1s)", "cannot be nested", 2, 14),
+    ("SELECT symbol FROM trades WHERE COUNT(*) > 1", "aggregate COUNT is not allowed", 2, 33),
+    ("SELECT FOO(price) FROM trades", "unknown function FOO", 2, 8),
+    ("SELECT UPPR(symbol) FROM trades", "did you mean 'UPPER'?", 2, 8),
+    ("SELECT window_start FROM trades", "window_start and window_end need a window", 2, 8),
+    ("SELECT symbol, symbol FROM trades", "output column symbol appears twice", 2, 16),
+    ("SELECT x.symbol FROM trades t", "unknown stream or alias x", 2, 8),
+    ("SELECT COUNT(*) AS n FROM trades GROUP BY TUMBLE(1s), TUMBLE(2s)",
+     "only one window per GROUP BY", 2, 55),
+    ("SELECT COUNT(*) AS n FROM trades GROUP BY TUMBLE(price)", "TUMBLE takes one positive",
+     2, 43),
+    ("INSERT INTO nowhere SELECT symbol FROM trades", "unknown stream nowhere", 2, 13),
+    ("CREATE STREAM trades (a INT)", "stream trades is already declared", 2, 15),
+    ("CREATE STREAM s (a INTEGR)", "unknown type INTEGR for column a (did you mean 'INTEGER'?)",
+     2, 18),
+    ("CREATE STREAM s (a INT, t TIMESTAMP) WITH (event_time = a)",
+     "event_time column a has type INT", 2, 44),
+    ("CREATE STREAM s (a INT) WITH (watermrk = 2s)", "unknown stream option watermrk", 2, 31),
+    ("CREATE STREAM s (a INT) WITH (source = 'ftp:x')", "unknown connector URI", 2, 31),
+    ("CREATE STREAM s WITH (source = 'file:x.jsonl')", "needs a column list", 2, 15),
+    ("CREATE STREAM lonely WITH (sink = 'file:x.jsonl')", "no query writes to it", 2, 15),
+    ("CREATE STREAM s (a INT); SELECT COUNT(*) AS n FROM s GROUP BY TUMBLE(1s)",
+     "stream s has no event_time", 2, 63),
+    ("CREATE STREAM o (symbol STRING); INSERT INTO o SELECT price FROM trades",
+     "do not match stream o", 2, 46),
+    ("CREATE STREAM o (n INT); INSERT INTO o SELECT price AS n FROM trades",
+     "column n of stream o is INT, but the query gives FLOAT", 2, 38),
+    ("SELECT FROM trades", "unexpected 'FROM'", 2, 8),
+    ("SELECT symbol FROM trades WHERE", "unexpected end of input", 2, 32),
+    ("SELECT symbol FROM trades WHERE price > 1 GROUP symbol", "expected BY", 2, 49),
+    ("SELECT symbol FROM trades WHERE price # 1", "unexpected character '#'", 2, 39),
+    ("SELECT 'unterminated FROM trades", "unexpected character", 2, 8),
+]
+
+
+@pytest.mark.parametrize(("query", "fragment", "line", "column"), INVALID)
+def test_invalid_jobs_name_the_problem_and_its_place(query: str, fragment: str, line: int,
+                                                    column: int) -> None:
+    with pytest.raises(FrysError) as caught:
+        compile_text(PRELUDE + query, "bad.frysql")
+    error = caught.value
+    matching = [d for d in error.diagnostics if fragment in d.message]
+    assert matching, f"no diagnostic mentions {fragment!r}: {error.render()}"
+    assert (matching[0].span.line, matching[0].span.column) == (line, column)
+    rendered = error.render()
+    assert f"bad.frysql:{line}:{column}: error:" in rendered
+    source_line = (PRELUDE + query).splitlines()[line - 1]
+    assert f"\n    {source_line}\n    " + " " * (column - 1) + "^" in rendered
+
+
+def test_all_errors_of_a_file_are_reported_together() -> None:
+    text = PRELUDE + "SELECT prise FROM trades;\nSELECT symbol FROM trades WHERE volum > 1;"
+    with pytest.raises(FrysAnalysisError) as caught:
+        compile_text(text, "two.frysql")
+    positions = [(d.span.line, d.span.column) for d in caught.value.diagnostics]
+    assert positions == [(2, 8), (3, 33)]
+
+
+NOT_SUPPORTED = [
+    ("SELECT COUNT(*) AS n FROM trades GROUP BY HOP(10s, 1s)", "HOP window"),
+    ("SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol", "GROUP BY without a window"),
+    ("SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol, TUMBLE(1s) EMIT CHANGES",
+     "EMIT CHANGES"),
+    ("SELECT PERCENTILE(price, 0.5) AS p FROM trades GROUP BY TUMBLE(1s)", "aggregate PERCENTILE"),
+    ("CREATE STREAM s (a INT) WITH (queue = 'priority')", "stream option queue"),
+    ("CREATE STREAM s (a INT) WITH (source = 'wal:/tmp/q')", "connector wal:"),
+    ("CREATE STREAM s (a INT) WITH (source = 'file:x.csv')", "file format of 'x.csv'"),
+]
+
+
+@pytest.mark.parametrize(("query", "construct"), NOT_SUPPORTED)
+def test_later_constructs_are_refused_by_name(query: str, construct: str) -> None:
+    with pytest.raises(NotSupportedYet) as caught:
+        compile_text(PRELUDE + query, "later.frysql")
+    message = caught.value.render()
+    assert f"not supported yet: {construct}" in message
+    assert "later.frysql:2:" in message
+
+
+@pytest.mark.parametrize(("text", "millis"), [
+    ("10 SECONDS", 10_000), ("1 second", 1_000), ("10s", 10_000), ("500ms", 500),
+    ("5 MINUTES", 300_000), ("5m", 300_000), ("2 hours", 7_200_000), ("2h", 7_200_000),
+    ("1 DAY", 86_400_000), ("1d", 86_400_000), ("250 milliseconds", 250),
+])
+def test_intervals_in_both_spellings(text: str, millis: int) -> None:
+    assert interval_millis(text) == millis
+    program = parse(f"SELECT COUNT(*) AS n FROM s GROUP BY TUMBLE({text})")
+    window = program.statements[0].group_by[0]
+    assert window == ast.FunctionCall("TUMBLE", (ast.IntervalLiteral(millis),))
+
+
+def test_keywords_are_case_insensitive_and_identifiers_keep_case() -> None:
+    upper = parse("SELECT Symbol FROM Trades WHERE Price > 1")
+    lower = parse("select Symbol from Trades where Price > 1")
+    assert upper == lower
+    select = upper.statements[0]
+    assert select.source.name == "Trades"
+    assert select.items[0].expr == ast.ColumnRef("Symbol")
+
+
+def test_output_types_follow_the_typing_rules() -> None:
+    job = compile_text(PRELUDE + "SELECT volume + 1 AS a, volume / 2 AS b, price * 2 AS c,"
+                       " volume > 1 AS d, symbol || 1 AS e, CASE WHEN ok THEN 1 ELSE 2.5 END AS f,"
+                       " NULL AS g FROM trades")
+    assert job.queries[0].output_types == {
+        "a": FrysType.INT, "b": FrysType.FLOAT, "c": FrysType.FLOAT, "d": FrysType.BOOL,
+        "e": FrysType.STRING, "f": FrysType.FLOAT, "g": FrysType.NULL}
+
+
+# ---------------------------------------------------------------- property: expressions
+
+_names = st.sampled_from(["a", "b", "price", "Volume", "x_1"])
+_leaves = st.one_of(
+    st.builds(ast.ColumnRef, _names),
+    st.builds(ast.Literal, st.integers(0, 10**6)),
+    st.builds(ast.Literal, st.text(st.characters(codec="ascii", exclude_characters="\x00"),
+                                   max_size=6)),
+    st.builds(ast.Literal, st.booleans()),
+)
+
+
+def _compound(children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
+    operators = st.sampled_from(["+", "-", "*", "/", "%", "=", "<>", "<", "<=", ">", ">=",
+                                 "AND", "OR", "||"])
+    return st.one_of(
+        st.builds(ast.BinaryOp, operators, children, children),
+        st.builds(ast.UnaryOp, st.just("NOT"), children),
+        st.builds(ast.FunctionCall, st.sampled_from(["UPPER", "ABS", "COALESCE"]),
+                  st.tuples(children)),
+        st.builds(ast.InList, children, st.tuples(children, children), st.booleans()),
+    )
+
+
+_expressions = st.recursive(_leaves, _compound, max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_expressions)
+def test_printed_expressions_parse_back_to_the_same_tree(expr: ast.Expr) -> None:
+    text = expr_to_sql(expr)
+    program = parse(f"SELECT {text} AS out FROM s")
+    assert program.statements[0].items[0].expr == expr, text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("SELECT FROM WHERE GROUP BY (),*'=<>-+;a1.\n")),
+               max_size=60))
+def test_garbage_only_ever_raises_frys_errors(text: str) -> None:
+    try:
+        compile_text(PRELUDE + text, "fuzz.frysql")
+    except (FrysSyntaxError, FrysAnalysisError, NotSupportedYet) as error:
+        assert error.diagnostics
+        for diagnostic in error.diagnostics:
+            assert diagnostic.span.line >= 1
