@@ -24,11 +24,11 @@ class JsonlFileSource:
     """A bounded source: the lines of one .jsonl file, decoded chunk by chunk."""
 
     def __init__(self, path: Path, decoder: StreamDecoder, display_name: str,
-                 chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+                 chunk_bytes: int | None = None) -> None:
         self.path = path
         self.decoder = decoder
         self.display_name = display_name
-        self.chunk_bytes = chunk_bytes
+        self.chunk_bytes = chunk_bytes or DEFAULT_CHUNK_BYTES
 
     def batches(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
         """Yield (batch, dead letters) per chunk, in file order."""

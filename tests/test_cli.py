@@ -1,0 +1,86 @@
+"""The frys command line: exit codes and what each command prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from frys.cli import main
+
+JOB = """CREATE STREAM ev (k STRING, v FLOAT, ts TIMESTAMP)
+    WITH (event_time = ts, source = 'file:ev.jsonl');
+SELECT k, window_start, COUNT(*) AS n, SUM(v) AS total
+FROM ev WHERE v > 1 GROUP BY k, TUMBLE(1 SECOND);
+"""
+
+
+def _write_job(tmp_path: Path, text: str = JOB, events: list[str] | None = None) -> Path:
+    job = tmp_path / "job.frysql"
+    job.write_text(text)
+    lines = events if events is not None else [
+        '{"k": "a", "v": 2.0, "ts": 1000}', '{"k": "a", "v": 3.0, "ts": 1500}',
+        '{"k": "b", "v": 0.5, "ts": 1700}', '{"k": "b", "v": 5.0, "ts": "1970-01-01T00:00:02Z"}']
+    (tmp_path / "ev.jsonl").write_text("\n".join(lines) + "\n")
+    return job
+
+
+def test_run_prints_rows_and_a_summary(tmp_path: Path, capsys) -> None:
+    assert main(["run", str(_write_job(tmp_path))]) == 0
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows == [
+        {"k": "a", "window_start": "1970-01-01T00:00:01.000Z", "n": 2, "total": 5.0},
+        {"k": "b", "window_start": "1970-01-01T00:00:02.000Z", "n": 1, "total": 5.0},
+    ]
+    assert "ev: 4 events" in err
+    assert "dead letters: 0" in err
+
+
+def test_run_reports_late_events(tmp_path: Path, capsys, monkeypatch) -> None:
+    events = ['{"k": "a", "v": 2.0, "ts": 5000}'] * 2 + ['{"k": "a", "v": 2.0, "ts": 1000}']
+    job = _write_job(tmp_path, events=events)
+    # one chunk would hold all three lines; small chunks make the old event arrive after
+    # the watermark (5000 - 0) has closed its window [1000, 2000)
+    monkeypatch.setattr("frys.connectors.jsonl.DEFAULT_CHUNK_BYTES", 40)
+    assert main(["run", str(job)]) == 0
+    err = capsys.readouterr().err
+    assert "late events dropped: 1 (query 1: 1)" in err
+
+
+def test_check_passes_a_good_job(tmp_path: Path, capsys) -> None:
+    assert main(["check", str(_write_job(tmp_path))]) == 0
+    assert "ok" in capsys.readouterr().err
+
+
+def test_check_fails_with_position_and_caret(tmp_path: Path, capsys) -> None:
+    job = _write_job(tmp_path, JOB.replace("SUM(v)", "SUM(k)"))
+    assert main(["check", str(job)]) == 1
+    err = capsys.readouterr().err
+    assert f"{job}:3:40: error: SUM needs a numeric argument, got STRING" in err
+    assert "\n    " + " " * 39 + "^^^^^^\n" in err
+
+
+def test_explain_prints_the_operator_graph(tmp_path: Path, capsys) -> None:
+    assert main(["explain", str(_write_job(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "source file:ev.jsonl -> topic ev" in out
+    assert "query 1: topic ev -> caller (stdout)" in out
+    assert "-> filter v > 1" in out
+    assert "tumbling window 1 SECOND on ts, group by k, aggregates COUNT(*), SUM(v)" in out
+
+
+def test_run_with_a_missing_source_file_fails_clearly(tmp_path: Path, capsys) -> None:
+    job = _write_job(tmp_path)
+    (tmp_path / "ev.jsonl").unlink()
+    assert main(["run", str(job)]) == 1
+    assert "source file not found" in capsys.readouterr().err
+
+
+def test_unreadable_job_file_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    try:
+        main(["run", str(tmp_path / "missing.frysql")])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+    else:
+        raise AssertionError("expected exit code 2")
+    assert "cannot read" in capsys.readouterr().err
