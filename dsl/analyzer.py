@@ -96,6 +96,9 @@ class AnalyzedQuery:
     aggregates: list[AggregateCall] = field(default_factory=list)
     having: ast.Expr | None = None
     is_bare_select: bool = False
+    # the type of every typed expression node of the query, by id(node); the AST nodes are
+    # kept alive by `statement`, so identities stay valid
+    types: dict[int, FrysType] = field(default_factory=dict)
 
     @property
     def is_aggregate(self) -> bool:
@@ -143,6 +146,7 @@ class Analyzer:
             DEAD_LETTERS: StreamDef(DEAD_LETTERS, dict(DEAD_LETTER_COLUMNS), built_in=True)
         }
         self.queries: list[AnalyzedQuery] = []
+        self.types: dict[int, FrysType] = {}
 
     # ------------------------------------------------------------------ driver
 
@@ -291,7 +295,7 @@ class Analyzer:
                         "that writes to it before this one", select.source.span)
             return
         query = AnalyzedQuery(len(self.queries), select, source.name, target, [], {},
-                              is_bare_select=bare)
+                              is_bare_select=bare, types=self.types)
         errors_before = len(self.errors) + len(self.not_supported)
         self._group_by(query, source)
         scope = _Scope(source, select.source.alias, query.window is not None)
@@ -431,7 +435,15 @@ class Analyzer:
 
     def _type(self, expr: ast.Expr, scope: _Scope, allow_aggregates: bool,
               query: AnalyzedQuery | None = None, in_aggregate: bool = False) -> FrysType | None:
-        """The type of `expr`, recording errors; None when an error made it unknowable."""
+        """The type of `expr`, recording errors; None when an error made it unknowable.
+        Known types are also kept in `self.types` (by node identity) for the compiler."""
+        result = self._infer(expr, scope, allow_aggregates, query, in_aggregate)
+        if result is not None:
+            self.types[id(expr)] = result
+        return result
+
+    def _infer(self, expr: ast.Expr, scope: _Scope, allow_aggregates: bool,
+               query: AnalyzedQuery | None, in_aggregate: bool) -> FrysType | None:
 
         def sub(e: ast.Expr, nested: bool = in_aggregate) -> FrysType | None:
             return self._type(e, scope, allow_aggregates, query, nested)
@@ -465,6 +477,37 @@ class Analyzer:
             return FrysType.BOOL
         if isinstance(expr, ast.Case):
             return self._case_type(expr, sub)
+        if isinstance(expr, ast.Between):
+            operand, low, high = sub(expr.operand), sub(expr.low), sub(expr.high)
+            for bound, bound_type in ((expr.low, low), (expr.high, high)):
+                if operand and bound_type and unify(operand, bound_type) is None:
+                    self._error(f"BETWEEN bound of type {bound_type} cannot be compared with "
+                                f"{operand}", bound.span)
+            return FrysType.BOOL
+        if isinstance(expr, ast.Like):
+            for part in (expr.operand, expr.pattern):
+                part_type = sub(part)
+                if part_type not in (None, FrysType.STRING, FrysType.NULL):
+                    self._error(f"LIKE needs STRING operands, got {part_type}", part.span)
+            if not (isinstance(expr.pattern, ast.Literal) and isinstance(expr.pattern.value,
+                                                                         str)):
+                self._error("LIKE needs a string literal pattern, e.g. LIKE 'abc%'",
+                            expr.pattern.span)
+            return FrysType.BOOL
+        if isinstance(expr, ast.IsNull):
+            sub(expr.operand)
+            return FrysType.BOOL
+        if isinstance(expr, ast.Cast):
+            operand = sub(expr.operand)
+            target = TYPE_NAMES.get(expr.type_name)
+            if target is None:
+                self._error(f"unknown type {expr.type_name}"
+                            f"{did_you_mean(expr.type_name, TYPE_NAMES)}", expr.type_span)
+                return None
+            if operand == FrysType.INTERVAL:
+                self._error("an interval cannot be cast", expr.operand.span)
+                return None
+            return target
         if isinstance(expr, ast.FunctionCall):
             return self._call_type(expr, scope, allow_aggregates, query, in_aggregate, sub)
         raise TypeError(f"unexpected expression node {expr!r}")  # pragma: no cover
@@ -563,14 +606,28 @@ class Analyzer:
         arg_types = [sub(arg) for arg in call.args]
         if any(t is None for t in arg_types):
             return None
-        for arg, arg_type in zip(call.args, arg_types):
-            if function.arg_kind == "numeric" and not arg_type.is_numeric:
+        for position, (arg, arg_type) in enumerate(zip(call.args, arg_types)):
+            kind = function.arg_kind(position)
+            if kind == "numeric" and not arg_type.is_numeric:
                 self._error(f"{name} needs a number, got {arg_type}", arg.span)
                 return None
-            if function.arg_kind == "string" and arg_type not in (FrysType.STRING,
-                                                                  FrysType.NULL):
+            if kind == "string" and arg_type not in (FrysType.STRING, FrysType.NULL):
                 self._error(f"{name} needs a STRING, got {arg_type}", arg.span)
                 return None
+        if name == "ROUND" and len(call.args) == 2 and not (
+                isinstance(call.args[1], ast.Literal) and type(call.args[1].value) is int):
+            self._error("ROUND's second argument must be a whole number, e.g. ROUND(x, 2)",
+                        call.args[1].span)
+            return None
+        if name == "COALESCE":
+            result = arg_types[0]
+            for arg, arg_type in zip(call.args[1:], arg_types[1:]):
+                unified = unify(result, arg_type)  # type: ignore[arg-type]
+                if unified is None:
+                    self._error(f"COALESCE arguments have different types: {result} and "
+                                f"{arg_type}", arg.span)
+                    return None
+                result = unified
         return function.result_type(arg_types)  # type: ignore[arg-type]
 
     def _aggregate_type(self, call: ast.FunctionCall, allow_aggregates: bool,
@@ -661,6 +718,12 @@ def _children(expr: ast.Expr) -> list[ast.Expr]:
         return parts + ([expr.else_] if expr.else_ is not None else [])
     if isinstance(expr, ast.FunctionCall):
         return list(expr.args)
+    if isinstance(expr, ast.Between):
+        return [expr.operand, expr.low, expr.high]
+    if isinstance(expr, ast.Like):
+        return [expr.operand, expr.pattern]
+    if isinstance(expr, (ast.IsNull, ast.Cast)):
+        return [expr.operand]
     return []
 
 

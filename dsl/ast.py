@@ -83,6 +83,46 @@ class InList(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class Between(Expr):
+    """`operand [NOT] BETWEEN low AND high` (both bounds inclusive)."""
+
+    operand: Expr
+    low: Expr
+    high: Expr
+    negated: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Like(Expr):
+    """`operand [NOT] LIKE pattern`: `%` any run of characters, `_` one character."""
+
+    operand: Expr
+    pattern: Expr
+    negated: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull(Expr):
+    """`operand IS [NOT] NULL`."""
+
+    operand: Expr
+    negated: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Cast(Expr):
+    """`CAST(operand AS type)`; type_name is upper case as written (e.g. 'INT')."""
+
+    operand: Expr
+    type_name: str
+    span: Span = _span()
+    type_span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class CaseWhen:
     condition: Expr
     result: Expr

@@ -145,6 +145,29 @@ class _ToAst(Transformer):
     def not_in_list(self, meta, children):
         return ast.InList(children[0], children[1], True, span=_span_of(meta))
 
+    def between(self, meta, children):
+        return ast.Between(*children, negated=False, span=_span_of(meta))
+
+    def not_between(self, meta, children):
+        return ast.Between(*children, negated=True, span=_span_of(meta))
+
+    def like(self, meta, children):
+        return ast.Like(children[0], children[1], False, span=_span_of(meta))
+
+    def not_like(self, meta, children):
+        return ast.Like(children[0], children[1], True, span=_span_of(meta))
+
+    def is_null(self, meta, children):
+        return ast.IsNull(children[0], False, span=_span_of(meta))
+
+    def is_not_null(self, meta, children):
+        return ast.IsNull(children[0], True, span=_span_of(meta))
+
+    def cast(self, meta, children):
+        operand, type_name = children
+        return ast.Cast(operand, str(type_name).upper(), span=_span_of(meta),
+                        type_span=type_name.span)
+
     def call(self, meta, children):
         name = children[0]
         args = children[1] if len(children) > 1 else ()

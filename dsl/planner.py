@@ -33,9 +33,10 @@ def plan(job: AnalyzedJob) -> JobGraph:
             assert event_time is not None, "the analyzer requires event_time for windows"
             operator = TumblingAggregateSpec(
                 query.where, query.window.size_ms, event_time, query.group_keys,
-                query.aggregates, query.having, query.outputs, query.output_types)
+                query.aggregates, query.having, query.outputs, query.output_types, query.types)
         else:
-            operator = FilterProjectSpec(query.where, query.outputs, query.output_types)
+            operator = FilterProjectSpec(query.where, query.outputs, query.output_types,
+                                         query.types)
         graph.queries.append(QueryNode(query.index, query.input_stream, query.output_stream,
                                        operator, query.is_bare_select, query))
     return graph

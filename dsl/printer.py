@@ -34,7 +34,7 @@ def _level(expr: ast.Expr) -> int:
         return _PRECEDENCE[expr.op]
     if isinstance(expr, ast.UnaryOp):
         return _PRECEDENCE["NOT"] if expr.op == "NOT" else 7
-    if isinstance(expr, ast.InList):
+    if isinstance(expr, (ast.InList, ast.Between, ast.Like, ast.IsNull)):
         return _PRECEDENCE["IN"]
     return _ATOM
 
@@ -75,6 +75,17 @@ def expr_to_sql(expr: ast.Expr) -> str:
         items = ", ".join(expr_to_sql(i) for i in expr.items)
         keyword = "NOT IN" if expr.negated else "IN"
         return f"{wrap(expr.operand, 5)} {keyword} ({items})"
+    if isinstance(expr, ast.Between):
+        keyword = "NOT BETWEEN" if expr.negated else "BETWEEN"
+        return (f"{wrap(expr.operand, 5)} {keyword} {wrap(expr.low, 5)} AND "
+                f"{wrap(expr.high, 5)}")
+    if isinstance(expr, ast.Like):
+        keyword = "NOT LIKE" if expr.negated else "LIKE"
+        return f"{wrap(expr.operand, 5)} {keyword} {wrap(expr.pattern, 5)}"
+    if isinstance(expr, ast.IsNull):
+        return f"{wrap(expr.operand, 5)} IS {'NOT ' if expr.negated else ''}NULL"
+    if isinstance(expr, ast.Cast):
+        return f"CAST({expr_to_sql(expr.operand)} AS {expr.type_name})"
     if isinstance(expr, ast.Case):
         parts = ["CASE"]
         if expr.operand is not None:

@@ -97,7 +97,10 @@ class ScalarFunction:
     name: str
     min_args: int
     max_args: int
-    arg_kind: str  # 'numeric' | 'string' | 'any'
+    arg_kinds: tuple[str, ...]  # per argument, 'numeric' | 'string' | 'any'; the last repeats
+
+    def arg_kind(self, position: int) -> str:
+        return self.arg_kinds[min(position, len(self.arg_kinds) - 1)]
 
     def result_type(self, args: list[FrysType]) -> FrysType:
         if self.name in ("UPPER", "LOWER", "SUBSTR"):
@@ -119,18 +122,19 @@ class ScalarFunction:
 SCALAR_FUNCTIONS: dict[str, ScalarFunction] = {
     f.name: f
     for f in (
-        ScalarFunction("UPPER", 1, 1, "string"),
-        ScalarFunction("LOWER", 1, 1, "string"),
-        ScalarFunction("LENGTH", 1, 1, "string"),
-        ScalarFunction("ABS", 1, 1, "numeric"),
-        ScalarFunction("ROUND", 1, 2, "numeric"),
-        ScalarFunction("FLOOR", 1, 1, "numeric"),
-        ScalarFunction("CEIL", 1, 1, "numeric"),
-        ScalarFunction("SQRT", 1, 1, "numeric"),
-        ScalarFunction("LN", 1, 1, "numeric"),
-        ScalarFunction("EXP", 1, 1, "numeric"),
-        ScalarFunction("POWER", 2, 2, "numeric"),
-        ScalarFunction("COALESCE", 1, 64, "any"),
+        ScalarFunction("UPPER", 1, 1, ("string",)),
+        ScalarFunction("LOWER", 1, 1, ("string",)),
+        ScalarFunction("LENGTH", 1, 1, ("string",)),
+        ScalarFunction("SUBSTR", 2, 3, ("string", "numeric")),
+        ScalarFunction("ABS", 1, 1, ("numeric",)),
+        ScalarFunction("ROUND", 1, 2, ("numeric",)),
+        ScalarFunction("FLOOR", 1, 1, ("numeric",)),
+        ScalarFunction("CEIL", 1, 1, ("numeric",)),
+        ScalarFunction("SQRT", 1, 1, ("numeric",)),
+        ScalarFunction("LN", 1, 1, ("numeric",)),
+        ScalarFunction("EXP", 1, 1, ("numeric",)),
+        ScalarFunction("POWER", 2, 2, ("numeric",)),
+        ScalarFunction("COALESCE", 1, 64, ("any",)),
     )
 }
 

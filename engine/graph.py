@@ -23,6 +23,7 @@ class FilterProjectSpec:
     where: ast.Expr | None
     outputs: list[tuple[str, ast.Expr]]
     output_types: dict[str, FrysType]
+    types: dict[int, FrysType] = field(default_factory=dict, repr=False)
 
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
@@ -41,6 +42,7 @@ class TumblingAggregateSpec:
     having: ast.Expr | None
     outputs: list[tuple[str, ast.Expr]]
     output_types: dict[str, FrysType]
+    types: dict[int, FrysType] = field(default_factory=dict, repr=False)
 
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []

@@ -52,10 +52,10 @@ class JobStats:
 def build_operator(spec: OperatorSpec):
     """The runtime operator for a spec (see operators/)."""
     if isinstance(spec, FilterProjectSpec):
-        return FilterProject(spec.where, spec.outputs, spec.output_types)
+        return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
     return TumblingWindowAggregate(spec.size_ms, spec.event_time, spec.group_keys,
                                    spec.aggregates, spec.outputs, spec.output_types,
-                                   spec.having, spec.where)
+                                   spec.having, spec.where, spec.types)
 
 
 class QueryRunner:

@@ -8,11 +8,13 @@ yields NULL on division by zero, `%` takes the sign of the dividend (PostgreSQL'
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 
 import polars as pl
 
 from frys.dsl import ast
+from frys.dsl.types import TIMESTAMP_DTYPE, TYPE_NAMES, FrysType
 
 # Substitutes a polars expression for an AST node (an aggregate, a group key), or None.
 Substitution = Callable[[ast.Expr], pl.Expr | None]
@@ -22,17 +24,67 @@ def _no_substitution(_: ast.Expr) -> pl.Expr | None:
     return None
 
 
-def to_polars(expr: ast.Expr, substitute: Substitution = _no_substitution) -> pl.Expr:
+def to_polars(expr: ast.Expr, substitute: Substitution = _no_substitution,
+              types: Mapping[int, FrysType] | None = None) -> pl.Expr:
     """The polars expression computing `expr`; `substitute` replaces nodes already computed
-    (aggregates and group keys after a group-by) with column references."""
+    (aggregates and group keys after a group-by) with column references; `types` are the
+    analyzer's types by node identity (CAST needs its operand's type)."""
+    known_types = types or {}
 
     def compile_(e: ast.Expr) -> pl.Expr:
         replaced = substitute(e)
         if replaced is not None:
             return replaced
+        if isinstance(e, ast.Cast):
+            source = known_types.get(id(e.operand), FrysType.NULL)
+            return _cast(compile_(e.operand), source, TYPE_NAMES[e.type_name])
         return _compile_node(e, compile_)
 
     return compile_(expr)
+
+
+_ISO_OUTPUT = "%Y-%m-%dT%H:%M:%S%.3fZ"
+# SQL rounds halves away from zero (ROUND(2.5) = 3, CAST(-2.5 AS INT) = -3); polars defaults
+# to half-to-even.
+_HALF_AWAY = "half_away_from_zero"
+_ISO_INPUT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+
+
+def _cast(value: pl.Expr, source: FrysType, target: FrysType) -> pl.Expr:
+    """CAST: a value that does not convert becomes NULL (a stream must not stop on it)."""
+    if source == target:
+        return value
+    if source == FrysType.NULL:
+        return value.cast(target.polars_dtype)
+    if target == FrysType.STRING:
+        if source == FrysType.TIMESTAMP:
+            return value.dt.strftime(_ISO_OUTPUT)
+        if source == FrysType.BOOL:
+            return pl.when(value).then(pl.lit("true")).otherwise(pl.lit("false"))
+        return value.cast(pl.String)
+    if target == FrysType.TIMESTAMP:
+        if source == FrysType.STRING:
+            return pl.coalesce([
+                value.str.strip_chars().cast(pl.Int64, strict=False).cast(TIMESTAMP_DTYPE),
+                value.str.to_datetime(_ISO_INPUT, time_unit="ms", time_zone="UTC",
+                                      strict=False)])
+        return value.cast(pl.Int64, strict=False).cast(TIMESTAMP_DTYPE)  # epoch ms
+    if source == FrysType.TIMESTAMP:
+        return value.dt.epoch("ms").cast(target.polars_dtype)
+    if target == FrysType.BOOL:
+        if source == FrysType.STRING:
+            lowered = value.str.strip_chars().str.to_lowercase()
+            return (pl.when(lowered == "true").then(True).when(lowered == "false").then(False)
+                    .otherwise(None))
+        return value != 0
+    if target == FrysType.INT and source == FrysType.FLOAT:
+        return value.round(0, mode=_HALF_AWAY).cast(pl.Int64, strict=False)
+    if target == FrysType.INT and source == FrysType.STRING:
+        text = value.str.strip_chars()
+        as_float = text.cast(pl.Float64, strict=False)
+        return pl.coalesce([text.cast(pl.Int64, strict=False),
+                            as_float.round(0, mode=_HALF_AWAY).cast(pl.Int64, strict=False)])
+    return value.cast(target.polars_dtype, strict=False)
 
 
 def _literal(value: object) -> pl.Expr:
@@ -84,7 +136,7 @@ _SCALAR_FUNCTIONS: dict[str, Callable[..., pl.Expr]] = {
     "LOWER": lambda x: x.str.to_lowercase(),
     "LENGTH": lambda x: x.str.len_chars().cast(pl.Int64),
     "ABS": lambda x: x.abs(),
-    "ROUND": lambda x: x.round(0),
+    "ROUND": lambda x: x.round(0, mode=_HALF_AWAY),
     "FLOOR": lambda x: x.floor(),
     "CEIL": lambda x: x.ceil(),
     "SQRT": lambda x: x.cast(pl.Float64).sqrt(),
@@ -92,7 +144,24 @@ _SCALAR_FUNCTIONS: dict[str, Callable[..., pl.Expr]] = {
     "EXP": lambda x: x.cast(pl.Float64).exp(),
     "POWER": lambda x, y: x.cast(pl.Float64).pow(y),
     "COALESCE": lambda *xs: pl.coalesce(list(xs)),
+    # SQL positions are 1-based; a start below 1 counts the missing positions off the length
+    "SUBSTR": lambda x, start, length=None: x.str.slice(
+        pl.max_horizontal(start - 1, 0),
+        None if length is None else pl.max_horizontal(length + pl.min_horizontal(start - 1, 0), 0)),
 }
+
+
+def like_to_regex(pattern: str) -> str:
+    """SQL LIKE pattern -> anchored regex: `%` any run, `_` one character, rest literal."""
+    parts = []
+    for char in pattern:
+        if char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return "(?s)^" + "".join(parts) + "$"
 
 
 def _compile_node(e: ast.Expr, compile_: Callable[[ast.Expr], pl.Expr]) -> pl.Expr:
@@ -111,7 +180,7 @@ def _compile_node(e: ast.Expr, compile_: Callable[[ast.Expr], pl.Expr]) -> pl.Ex
         operand = compile_(e.operand)
         if all(isinstance(item, ast.Literal) and item.value is not None for item in e.items):
             values = [item.value for item in e.items]  # type: ignore[union-attr]
-            membership = operand.is_in(pl.Series(values))
+            membership = operand.is_in(pl.Series(values).implode())
         else:
             membership = pl.lit(False)
             for item in e.items:
@@ -119,6 +188,17 @@ def _compile_node(e: ast.Expr, compile_: Callable[[ast.Expr], pl.Expr]) -> pl.Ex
         # SQL: NULL IN (...) is NULL, so the row is filtered out either way
         membership = pl.when(operand.is_null()).then(None).otherwise(membership)
         return ~membership if e.negated else membership
+    if isinstance(e, ast.Between):
+        operand = compile_(e.operand)
+        inside = (operand >= compile_(e.low)) & (operand <= compile_(e.high))
+        return ~inside if e.negated else inside
+    if isinstance(e, ast.Like):
+        assert isinstance(e.pattern, ast.Literal) and isinstance(e.pattern.value, str)
+        matches = compile_(e.operand).str.contains(like_to_regex(e.pattern.value))
+        return ~matches if e.negated else matches
+    if isinstance(e, ast.IsNull):
+        operand = compile_(e.operand)
+        return operand.is_not_null() if e.negated else operand.is_null()
     if isinstance(e, ast.Case):
         chain = None
         for when in e.whens:
@@ -134,6 +214,6 @@ def _compile_node(e: ast.Expr, compile_: Callable[[ast.Expr], pl.Expr]) -> pl.Ex
             digits = e.args[1]
             if not isinstance(digits, ast.Literal) or not isinstance(digits.value, int):
                 raise ValueError("ROUND's second argument must be an integer literal")
-            return compile_(e.args[0]).round(digits.value)
+            return compile_(e.args[0]).round(digits.value, mode=_HALF_AWAY)
         return _SCALAR_FUNCTIONS[e.name](*(compile_(arg) for arg in e.args))
     raise ValueError(f"cannot compile {e!r} to a batch expression")

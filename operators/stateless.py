@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from frys.dsl import ast
@@ -9,17 +11,19 @@ from frys.dsl.types import FrysType
 from frys.operators.expressions import to_polars
 
 
-def compile_filter(predicate: ast.Expr) -> pl.Expr:
+def compile_filter(predicate: ast.Expr, types: Mapping[int, FrysType] | None = None
+                   ) -> pl.Expr:
     """A row passes when the predicate is TRUE; FALSE and NULL drop it (SQL WHERE)."""
-    return to_polars(predicate).fill_null(False)
+    return to_polars(predicate, types=types).fill_null(False)
 
 
 def compile_projection(outputs: list[tuple[str, ast.Expr]],
-                       output_types: dict[str, FrysType]) -> list[pl.Expr]:
+                       output_types: dict[str, FrysType],
+                       types: Mapping[int, FrysType] | None = None) -> list[pl.Expr]:
     """The SELECT list as named polars expressions, cast to their analyzed types."""
     compiled = []
     for name, expr in outputs:
-        column = to_polars(expr)
+        column = to_polars(expr, types=types)
         if output_types[name] != FrysType.NULL:
             column = column.cast(output_types[name].polars_dtype)
         compiled.append(column.alias(name))
@@ -31,9 +35,10 @@ class FilterProject:
     `advance` never emits; rows keep their arrival order."""
 
     def __init__(self, where: ast.Expr | None, outputs: list[tuple[str, ast.Expr]],
-                 output_types: dict[str, FrysType]) -> None:
-        self._where = compile_filter(where) if where is not None else None
-        self._outputs = compile_projection(outputs, output_types)
+                 output_types: dict[str, FrysType],
+                 types: Mapping[int, FrysType] | None = None) -> None:
+        self._where = compile_filter(where, types) if where is not None else None
+        self._outputs = compile_projection(outputs, output_types, types)
         self.late_events = 0
 
     def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:

@@ -18,6 +18,7 @@ non-decreasing; `advance(END_OF_TIME)` flushes every open window.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -117,6 +118,7 @@ class TumblingWindowAggregate:
         output_types: dict[str, FrysType],
         having: ast.Expr | None = None,
         where: ast.Expr | None = None,
+        types: Mapping[int, FrysType] | None = None,
     ) -> None:
         self.size_ms = size_ms
         self.key_names = [name for name, _ in group_keys]
@@ -128,11 +130,11 @@ class TumblingWindowAggregate:
         parts = [_parts(a, i) for i, a in enumerate(aggregates)]
         self._inputs = [
             pl.col(event_time).dt.epoch("ms").alias(EVENT_TIME),
-            *(to_polars(expr).alias(name) for name, expr in group_keys),
-            *(to_polars(a.argument).alias(f"__in{i}")
+            *(to_polars(expr, types=types).alias(name) for name, expr in group_keys),
+            *(to_polars(a.argument, types=types).alias(f"__in{i}")
               for i, a in enumerate(aggregates) if a.argument is not None),
         ]
-        self._where = compile_filter(where) if where is not None else None
+        self._where = compile_filter(where, types) if where is not None else None
         self._partial = [e for p in parts for e in p.partial]
         self._combine = [e for p in parts for e in p.combine]
         self._final = [p.final for p in parts]
@@ -154,10 +156,11 @@ class TumblingWindowAggregate:
                     return (pl.col(WINDOW_START) + size_ms).cast(TIMESTAMP_DTYPE)
             return None
 
-        self._having = to_polars(having, substitute) if having is not None else None
+        self._having = to_polars(having, substitute, types) if having is not None else None
         self._outputs = [
-            to_polars(expr, substitute).cast(output_types[name].polars_dtype).alias(name)
-            if output_types[name] != FrysType.NULL else to_polars(expr, substitute).alias(name)
+            to_polars(expr, substitute, types).cast(output_types[name].polars_dtype).alias(name)
+            if output_types[name] != FrysType.NULL
+            else to_polars(expr, substitute, types).alias(name)
             for name, expr in outputs
         ]
 
