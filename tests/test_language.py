@@ -198,6 +198,11 @@ def _compound(children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Ex
         st.builds(ast.FunctionCall, st.sampled_from(["UPPER", "ABS", "COALESCE"]),
                   st.tuples(children)),
         st.builds(ast.InList, children, st.tuples(children, children), st.booleans()),
+        st.builds(ast.Between, children, children, children, st.booleans()),
+        st.builds(ast.Like, children, st.builds(ast.Literal, st.sampled_from(["a%", "_b", "%"])),
+                  st.booleans()),
+        st.builds(ast.IsNull, children, st.booleans()),
+        st.builds(ast.Cast, children, st.sampled_from(["INT", "FLOAT", "STRING", "TIMESTAMP"])),
     )
 
 
