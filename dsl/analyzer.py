@@ -425,8 +425,10 @@ class Analyzer:
         if expr in key_exprs or _is_aggregate(expr):
             return
         if isinstance(expr, ast.ColumnRef):
+            if expr.name in WINDOW_COLUMNS and expr.qualifier is None and scope.windowed:
+                return
             if expr.name not in (scope.stream.columns or {}):
-                return  # unknown or a window bound; typing has already judged it
+                return  # unknown; typing has already reported it
             self._error(f"column {expr.name} must appear in GROUP BY or be used in an "
                         "aggregate", expr.span)
             return
@@ -519,12 +521,15 @@ class Analyzer:
             self._error(f"unknown stream or alias {ref.qualifier}"
                         f"{did_you_mean(ref.qualifier, scope.qualifiers)}", ref.span)
             return None
-        if ref.name in columns:
-            return columns[ref.name]
+        # In a windowed query the window bounds shadow stream columns of the same name (a
+        # stream of window results has them); qualify the name to reach the column.
         if ref.name in WINDOW_COLUMNS and ref.qualifier is None and scope.windowed:
             if in_aggregate:
-                self._error(f"{ref.name} cannot be used inside an aggregate", ref.span)
+                self._error(f"{ref.name} cannot be used inside an aggregate; write "
+                            f"{scope.stream.name}.{ref.name} for the stream's column", ref.span)
             return FrysType.TIMESTAMP
+        if ref.name in columns:
+            return columns[ref.name]
         candidates = list(columns) + (list(WINDOW_COLUMNS) if scope.windowed else [])
         hint = ""
         if ref.name in WINDOW_COLUMNS:

@@ -137,3 +137,24 @@ def test_explain_is_a_string(pipeline) -> None:
     text = pipeline.explain()
     assert "query 1: topic trades -> topic bars" in text
     assert "query 2: topic bars -> caller (stdout)" in text
+
+
+def test_windows_over_window_results_compose() -> None:
+    # per-second sums feed five-second sums; the first level's window_start is the event
+    # time of the second, and in the second query `window_start` means its own window
+    pipeline = frys.Pipeline.from_text("""
+        CREATE STREAM ev (k STRING, v INT, ts TIMESTAMP) WITH (event_time = ts);
+        CREATE STREAM per_sec WITH (event_time = window_start);
+        INSERT INTO per_sec SELECT k, window_start, SUM(v) AS s FROM ev GROUP BY k, TUMBLE(1s);
+        SELECT k, window_start, SUM(s) AS s5, COUNT(*) AS seconds,
+               MIN(per_sec.window_start) AS first_second
+        FROM per_sec GROUP BY k, TUMBLE(5s);
+    """)
+    pipeline.publish("ev", [{"k": "a", "v": i, "ts": i * 500} for i in range(30)])
+    # the per-second watermark has reached 14 s, so [0, 5) and [5, 10) have fired
+    assert pipeline.results("select_1")["s5"].to_list() == [45, 145]
+    pipeline.finish()
+    result = pipeline.results("select_1")
+    assert result["s5"].to_list() == [45, 145, 245]
+    assert result["seconds"].to_list() == [5, 5, 5]
+    assert result["first_second"].to_list() == result["window_start"].to_list()
