@@ -10,4 +10,4 @@ __version__ = "0.1.0"
 from frys.dsl import FrysError, compile_text
 from frys.pipeline import Pipeline
 
-__all__ = ["Pipeline", "FrysError", "compile_text", "__version__"]
+__all__ = ["FrysError", "Pipeline", "__version__", "compile_text"]

@@ -10,11 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from frys.connectors.jsonl import JsonlWriter
 from frys.dsl import FrysError, compile_text
 from frys.dsl.planner import plan
 from frys.engine.graph import QueryNode
 from frys.engine.runtime import JobStats, Runtime
-from frys.connectors.jsonl import JsonlWriter
 
 
 def _read(path: str) -> str:

@@ -68,7 +68,7 @@ class Pipeline:
                 ) -> None:
         """Publish events to a stream: dicts (validated like JSON input; misfits become dead
         letters) or a polars DataFrame whose columns are cast to the stream's schema."""
-        decoder = self.runtime.decoders[stream] if stream in self.runtime.decoders else None
+        decoder = self.runtime.decoders.get(stream)
         if decoder is None:
             raise KeyError(f"unknown stream {stream!r}; streams: {', '.join(self.runtime.topics)}")
         if isinstance(events, pl.DataFrame):

@@ -26,9 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 import bytewax.operators as op
 from bytewax.connectors.files import FileSink, FileSource
@@ -40,7 +40,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_INPUT = BENCH_DIR / "data" / "events.jsonl"
 DEFAULT_OUTPUT = BENCH_DIR / "out" / "bytewax_w1.jsonl"
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WINDOW_LENGTH = timedelta(seconds=1)
 VALUE_THRESHOLD = 10.0
 SOURCE_BATCH_LINES = 1000
@@ -54,7 +54,7 @@ class Event(NamedTuple):
     ts: datetime
 
 
-Accumulator = Tuple[int, float]  # (count, sum of v)
+Accumulator = tuple[int, float]  # (count, sum of v)
 
 
 def parse_event(line: str) -> Event:
@@ -73,7 +73,7 @@ def frozen_system_time() -> datetime:
     return EPOCH
 
 
-def never_wake_up(_close_time: datetime) -> Optional[datetime]:
+def never_wake_up(_close_time: datetime) -> datetime | None:
     """Do not schedule timer wake-ups; windows close on newer events or at EOF."""
     return None
 
@@ -90,7 +90,7 @@ def merge_accumulators(a: Accumulator, b: Accumulator) -> Accumulator:
     return (a[0] + b[0], a[1] + b[1])
 
 
-def format_window(key_and_window: Tuple[str, Tuple[int, Accumulator]]) -> Tuple[str, str]:
+def format_window(key_and_window: tuple[str, tuple[int, Accumulator]]) -> tuple[str, str]:
     """Turn ``(key, (window_id, (n, total)))`` into ``(key, json_line)``.
 
     With a tumbling windower aligned to the epoch, window ``i`` opens at
@@ -131,7 +131,7 @@ def build_flow(input_path: Path, output_path: Path) -> Dataflow:
     return flow
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
     parser.add_argument("output", nargs="?", type=Path, default=DEFAULT_OUTPUT)

@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gen_events import DEFAULT_EVENTS, DEFAULT_OUT as EVENTS_PATH, ensure_events
+from gen_events import DEFAULT_EVENTS, ensure_events
+from gen_events import DEFAULT_OUT as EVENTS_PATH
 from w1_outputs import compare_outputs, load_output
 
 BENCH_DIR = Path(__file__).resolve().parent

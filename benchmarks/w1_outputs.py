@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RELATIVE_TOLERANCE = 1e-6
@@ -27,7 +27,7 @@ def window_start_ms(value: object) -> int:
     if isinstance(value, str):
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return round(moment.timestamp() * 1000)
     raise ValueError(f"unsupported window_start value: {value!r}")
 

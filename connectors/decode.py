@@ -19,6 +19,7 @@ its position (file:line).
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -44,7 +45,7 @@ class DeadLetter:
     raw: str
 
 
-def dead_letter_frame(letters: list[DeadLetter]) -> pl.DataFrame:
+def dead_letter_frame(letters: Sequence[DeadLetter]) -> pl.DataFrame:
     return pl.DataFrame(
         {"stream": [d.stream for d in letters], "reason": [d.reason for d in letters],
          "position": [d.position for d in letters], "raw": [d.raw for d in letters]},
@@ -193,8 +194,8 @@ class StreamDecoder:
             # per-row chance with Python's parser before they become dead letters.
             lines = [(line, f"{source}:{first_line + i}")
                      for i, line in enumerate(chunk.split(b"\n")) if line.strip()]
-            retried, bad = self.decode_lines([lines[i] for i in bad_rows])
-            letters.extend(bad)
+            retried, rejected = self.decode_lines([lines[i] for i in bad_rows])
+            letters.extend(rejected)
             if retried.height:
                 good = pl.concat([good, retried.with_columns(
                     [pl.col(c).dt.epoch("ms") for c in self._timestamps])], how="vertical")
@@ -226,7 +227,7 @@ class StreamDecoder:
             if reason is not None:
                 letters.append(DeadLetter(self.stream, reason, position, raw))
                 continue
-            for column, value in zip(self.columns, row):
+            for column, value in zip(self.columns, row, strict=True):
                 columns[column].append(value)
         schema = dict(self._output_schema)
         for column in self._timestamps:

@@ -18,6 +18,14 @@ def compile_text(text: str, source_name: str = "<query>") -> AnalyzedJob:
 
 
 __all__ = [
-    "AnalyzedJob", "AnalyzedQuery", "StreamDef", "FrysError", "FrysSyntaxError",
-    "FrysAnalysisError", "NotSupportedYet", "compile_text", "parse", "analyze",
+    "AnalyzedJob",
+    "AnalyzedQuery",
+    "FrysAnalysisError",
+    "FrysError",
+    "FrysSyntaxError",
+    "NotSupportedYet",
+    "StreamDef",
+    "analyze",
+    "compile_text",
+    "parse",
 ]

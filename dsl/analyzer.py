@@ -611,7 +611,7 @@ class Analyzer:
         arg_types = [sub(arg) for arg in call.args]
         if any(t is None for t in arg_types):
             return None
-        for position, (arg, arg_type) in enumerate(zip(call.args, arg_types)):
+        for position, (arg, arg_type) in enumerate(zip(call.args, arg_types, strict=True)):
             kind = function.arg_kind(position)
             if kind == "numeric" and not arg_type.is_numeric:
                 self._error(f"{name} needs a number, got {arg_type}", arg.span)
@@ -626,7 +626,7 @@ class Analyzer:
             return None
         if name == "COALESCE":
             result = arg_types[0]
-            for arg, arg_type in zip(call.args[1:], arg_types[1:]):
+            for arg, arg_type in zip(call.args[1:], arg_types[1:], strict=True):
                 unified = unify(result, arg_type)  # type: ignore[arg-type]
                 if unified is None:
                     self._error(f"COALESCE arguments have different types: {result} and "

@@ -43,7 +43,8 @@ class Diagnostic:
     severity: str = "error"
 
     def render(self, source_name: str, source_text: str | None) -> str:
-        header = f"{source_name}:{self.span.line}:{self.span.column}: {self.severity}: {self.message}"
+        where = f"{source_name}:{self.span.line}:{self.span.column}"
+        header = f"{where}: {self.severity}: {self.message}"
         if not source_text or self.span.line < 1:
             return header
         lines = source_text.splitlines()

@@ -15,7 +15,7 @@ dependency order, and the built-in `dead_letters` topic ends last.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,13 +176,14 @@ class Runtime:
         self._topic(stream).subscribe(collector)
         return collector
 
-    def publish(self, stream: str, batch: pl.DataFrame, dead: list[DeadLetter] = ()) -> None:
+    def publish(self, stream: str, batch: pl.DataFrame,
+                dead: Sequence[DeadLetter] = ()) -> None:
         """Publish a batch already in the stream's schema, and its dead letters."""
         if dead:
             self.publish_dead_letters(dead)
         self._topic(stream).publish(batch)
 
-    def publish_dead_letters(self, letters: list[DeadLetter]) -> None:
+    def publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
             self.stats.dead_letters[letter.stream] += 1
             if len(self.stats.first_dead_letters) < 10:

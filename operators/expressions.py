@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 import polars as pl
 
@@ -46,7 +47,7 @@ def to_polars(expr: ast.Expr, substitute: Substitution = _no_substitution,
 _ISO_OUTPUT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 # SQL rounds halves away from zero (ROUND(2.5) = 3, CAST(-2.5 AS INT) = -3); polars defaults
 # to half-to-even.
-_HALF_AWAY = "half_away_from_zero"
+_HALF_AWAY: Final = "half_away_from_zero"
 _ISO_INPUT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 
 
@@ -200,15 +201,15 @@ def _compile_node(e: ast.Expr, compile_: Callable[[ast.Expr], pl.Expr]) -> pl.Ex
         operand = compile_(e.operand)
         return operand.is_not_null() if e.negated else operand.is_null()
     if isinstance(e, ast.Case):
-        chain = None
-        for when in e.whens:
-            condition = compile_(when.condition)
-            if e.operand is not None:
-                condition = compile_(e.operand) == condition
-            chain = (pl.when(condition) if chain is None else chain.when(condition)).then(
-                compile_(when.result))
-        otherwise = compile_(e.else_) if e.else_ is not None else pl.lit(None)
-        return chain.otherwise(otherwise)  # type: ignore[union-attr]
+        conditions = [compile_(when.condition) for when in e.whens]
+        if e.operand is not None:
+            operand = compile_(e.operand)
+            conditions = [operand == condition for condition in conditions]
+        results = [compile_(when.result) for when in e.whens]
+        chain: Any = pl.when(conditions[0]).then(results[0])
+        for condition, result in zip(conditions[1:], results[1:], strict=True):
+            chain = chain.when(condition).then(result)
+        return chain.otherwise(compile_(e.else_) if e.else_ is not None else pl.lit(None))
     if isinstance(e, ast.FunctionCall) and e.name in _SCALAR_FUNCTIONS:
         if e.name == "ROUND" and len(e.args) == 2:
             digits = e.args[1]

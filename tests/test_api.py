@@ -64,7 +64,8 @@ def test_windows_fire_as_the_watermark_passes(pipeline: frys.Pipeline) -> None:
 def test_publish_a_dataframe(pipeline: frys.Pipeline) -> None:
     frame = pl.DataFrame({
         "symbol": ["A", "A"], "price": [1, 3], "volume": [1, 2],
-        "ts": [datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC), datetime(2024, 1, 1, 0, 0, 2, tzinfo=UTC)],
+        "ts": [datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC),
+               datetime(2024, 1, 1, 0, 0, 2, tzinfo=UTC)],
     })
     pipeline.publish("trades", frame)
     pipeline.finish()

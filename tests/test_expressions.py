@@ -43,7 +43,8 @@ CASES = [
     # math
     ("ABS(-n)", ROW, 7), ("ROUND(f)", ROW, 3.0), ("ROUND(-2.5)", ROW, -3.0),
     ("ROUND(f * 1.234, 2)", ROW, 3.09), ("FLOOR(f)", ROW, 2.0), ("CEIL(f)", ROW, 3.0),
-    ("SQRT(16)", ROW, 4.0), ("LN(1)", ROW, 0.0), ("EXP(0)", ROW, 1.0), ("POWER(2, 10)", ROW, 1024.0),
+    ("SQRT(16)", ROW, 4.0), ("LN(1)", ROW, 0.0), ("EXP(0)", ROW, 1.0),
+    ("POWER(2, 10)", ROW, 1024.0),
     # CAST: values that do not convert become NULL
     ("CAST(f AS INT)", ROW, 3), ("CAST(-2.5 AS INT)", ROW, -3), ("CAST(n AS FLOAT)", ROW, 7.0),
     ("CAST(n AS STRING)", ROW, "7"), ("CAST(b AS STRING)", ROW, "true"),

@@ -7,8 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frys.dsl import FrysAnalysisError, FrysError, FrysSyntaxError, NotSupportedYet, compile_text
-from frys.dsl import ast
+from frys.dsl import (
+    FrysAnalysisError,
+    FrysError,
+    FrysSyntaxError,
+    NotSupportedYet,
+    ast,
+    compile_text,
+)
 from frys.dsl.parser import interval_millis, parse
 from frys.dsl.printer import expr_to_sql
 from frys.dsl.types import FrysType

@@ -89,7 +89,8 @@ def test_demo_minute_bars_equal_a_naive_reference(workdir: Path, capsys) -> None
     spreads = [r for r in printed if "spread" in r]
     big = [r for r in printed if "big_trades" in r]
     assert len(spreads) + len(big) == len(printed)
-    expected_spreads = [r for r in rows if r["high"] - r["low"] > 0.75 * (r["high"] + r["low"]) / 100]
+    expected_spreads = [r for r in rows
+                        if r["high"] - r["low"] > 0.75 * (r["high"] + r["low"]) / 100]
     assert [(r["symbol"], r["window_start"]) for r in spreads] == [
         (r["symbol"], r["window_start"]) for r in expected_spreads]
     assert all(r["big_trades"] >= 10 for r in big) and big

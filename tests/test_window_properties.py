@@ -1,0 +1,401 @@
+"""Property tests of tumbling-window aggregation against a naive pure-Python reference.
+
+The reference is deliberately dumb: a dict keyed by (k, floor(ts / size) * size) holding the
+events of each (key, window) in arrival order, with every aggregate computed from the list
+at the end. The engine's incremental, columnar, batch-by-batch merging has to agree with it.
+
+Lateness rule simulated by the reference (engine/time.py, operators/window_aggregate.py):
+the stream watermark after a batch is max(event time seen so far) - delay; an event of a
+later batch is late when its window has already ended by the watermark *before* that batch
+(window_end <= watermark); late events are dropped and counted per query.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+import frys
+
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+# ---------------------------------------------------------------------------- the job
+
+
+@dataclass(frozen=True)
+class Event:
+    k: int
+    v: int | None      # INT, nullable: SUM / AVG / MIN / MAX ignore NULLs
+    x: int | None      # INT, nullable, few values: COUNT(x), COUNT(DISTINCT x)
+    f: float           # FLOAT, never NULL, integer-valued so float sums are exact
+    ts: int            # epoch ms, may be negative
+
+    def record(self) -> dict[str, object]:
+        return {"k": self.k, "v": self.v, "x": self.x, "f": self.f, "ts": self.ts}
+
+
+AGGREGATES = ("COUNT(*) AS n, COUNT(x) AS cx, COUNT(DISTINCT x) AS dx, SUM(v) AS s, "
+              "AVG(v) AS a, MIN(v) AS mn, MAX(v) AS mx, SUM(f) AS fs, FIRST(f) AS fst, "
+              "LAST(f) AS lst")
+COLUMNS = ("k", "ws", "we", "n", "cx", "dx", "s", "a", "mn", "mx", "fs", "fst", "lst")
+FLOAT_COLUMNS = {"a"}
+
+# name -> (WHERE text or "", HAVING text or "", python WHERE, python HAVING on a group)
+VARIANTS = {
+    "plain": ("", "", lambda e: True, lambda g: True),
+    "where_float": ("WHERE f > 0", "", lambda e: e.f > 0, lambda g: True),
+    # x <> 2 is NULL for a NULL x: the row is dropped (three-valued logic)
+    "where_nullable": ("WHERE x <> 2", "", lambda e: e.x is not None and e.x != 2,
+                       lambda g: True),
+    "having": ("WHERE k <> 3", "HAVING COUNT(*) >= 2 AND MAX(f) > -500",
+               lambda e: e.k != 3, lambda g: len(g) >= 2 and max(e.f for e in g) > -500),
+}
+
+
+def job(size: int, delay: int, where: str = "", having: str = "",
+        aggregates: str = AGGREGATES) -> str:
+    return f"""
+    CREATE STREAM ev (k INT, v INT, x INT, f FLOAT, ts TIMESTAMP)
+        WITH (event_time = ts, watermark = {delay} MILLISECONDS);
+    SELECT k, window_start AS ws, window_end AS we, {aggregates}
+    FROM ev {where}
+    GROUP BY k, TUMBLE({size} MILLISECONDS) {having};
+    """
+
+
+def run(text: str, batches: list[list[Event]]) -> frys.Pipeline:
+    p = frys.Pipeline.from_text(text)
+    for batch in batches:
+        p.publish("ev", [e.record() for e in batch])
+    p.finish()
+    return p
+
+
+def engine_rows(p: frys.Pipeline) -> list[dict[str, object]]:
+    df = p.results("select_1").with_columns(pl.col("ws").dt.epoch("ms"),
+                                            pl.col("we").dt.epoch("ms"))
+    return sorted(df.to_dicts(), key=lambda r: (r["k"], r["ws"]))
+
+
+# ---------------------------------------------------------------------------- reference
+
+
+def window_start(ts: int, size: int) -> int:
+    return (ts // size) * size  # Python floor division: aligned to the epoch, also < 1970
+
+
+def group(events: list[Event], size: int) -> dict[tuple[int, int], list[Event]]:
+    """(k, window start) -> the window's events in arrival order."""
+    groups: dict[tuple[int, int], list[Event]] = {}
+    for e in events:
+        groups.setdefault((e.k, window_start(e.ts, size)), []).append(e)
+    return groups
+
+
+def reference_rows(events: list[Event], size: int, where=lambda e: True,
+                   having=lambda g: True) -> list[dict[str, object]]:
+    rows = []
+    for (k, start), g in group([e for e in events if where(e)], size).items():
+        if not having(g):
+            continue
+        vs = [e.v for e in g if e.v is not None]
+        first_ts, last_ts = min(e.ts for e in g), max(e.ts for e in g)
+        rows.append({
+            "k": k, "ws": start, "we": start + size,
+            "n": len(g),
+            "cx": sum(e.x is not None for e in g),
+            "dx": len({e.x for e in g if e.x is not None}),
+            "s": sum(vs) if vs else None,
+            "a": sum(vs) / len(vs) if vs else None,
+            "mn": min(vs) if vs else None,
+            "mx": max(vs) if vs else None,
+            "fs": sum(e.f for e in g),
+            # FIRST: earliest event time, ties -> earliest arrival;
+            # LAST: latest event time, ties -> latest arrival
+            "fst": next(e.f for e in g if e.ts == first_ts),
+            "lst": next(e.f for e in reversed(g) if e.ts == last_ts),
+        })
+    return sorted(rows, key=lambda r: (r["k"], r["ws"]))
+
+
+def assert_rows_equal(actual: list[dict], expected: list[dict], columns=COLUMNS,
+                      float_columns=FLOAT_COLUMNS) -> None:
+    assert [(r["k"], r["ws"]) for r in actual] == [(r["k"], r["ws"]) for r in expected]
+    for got, want in zip(actual, expected):
+        for c in columns:
+            if c in float_columns and got[c] is not None and want[c] is not None:
+                assert math.isclose(got[c], want[c], rel_tol=1e-9, abs_tol=1e-9), (c, got, want)
+            else:
+                assert got[c] == want[c], (c, got, want)
+
+
+def late_split(batches: list[list[Event]], size: int, delay: int, where=lambda e: True
+               ) -> tuple[list[Event], int]:
+    """The events the engine keeps and the number it drops as late (see module docstring).
+    The watermark follows every event of the stream, including those WHERE drops; only
+    events that pass WHERE reach the window operator, so only those can be counted late."""
+    watermark = None
+    kept, late = [], 0
+    for batch in batches:
+        for e in batch:
+            if not where(e):
+                continue
+            if watermark is not None and window_start(e.ts, size) + size <= watermark:
+                late += 1
+            else:
+                kept.append(e)
+        if batch:
+            candidate = max(e.ts for e in batch) - delay
+            watermark = candidate if watermark is None else max(watermark, candidate)
+    return kept, late
+
+
+# ---------------------------------------------------------------------------- strategies
+
+keys = st.integers(0, 3)
+nullable_v = st.one_of(st.none(), st.integers(-1000, 1000))
+nullable_x = st.one_of(st.none(), st.integers(0, 4))
+values_f = st.integers(-1000, 1000).map(float)
+
+
+@st.composite
+def split(draw, events: list[Event]) -> list[list[Event]]:
+    """Cut a list of events into consecutive non-empty batches at random points."""
+    cuts = draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events)))
+    batches, current = [], []
+    for e, cut in zip(events, cuts):
+        current.append(e)
+        if cut:
+            batches.append(current)
+            current = []
+    if current:
+        batches.append(current)
+    return batches
+
+
+@st.composite
+def bounded_disorder(draw):
+    """Events whose disorder never exceeds the watermark delay: a non-decreasing 'true'
+    time t_i, observed as ts_i = t_i - jitter_i with 0 <= jitter_i <= delay. Then every
+    ts_i >= max(earlier ts) - delay, so nothing can be late, whatever the batching."""
+    size = draw(st.integers(1, 5000))
+    delay = draw(st.sampled_from([0, 1, 7, 250, 1000, 3000]))
+    count = draw(st.integers(0, 60))
+    t = draw(st.integers(-10_000_000, 10_000_000))
+    events = []
+    for _ in range(count):
+        # step 0 often: equal event times exercise FIRST/LAST tie-breaking
+        t += draw(st.one_of(st.just(0), st.integers(0, size), st.integers(0, 3 * size)))
+        ts = t - draw(st.integers(0, delay))
+        events.append(Event(draw(keys), draw(nullable_v), draw(nullable_x),
+                            draw(values_f), ts))
+    return size, delay, events, draw(split(events))
+
+
+@st.composite
+def arbitrary_order(draw):
+    """Events in any order over a span much wider than the delay: many are late."""
+    size = draw(st.integers(1, 2000))
+    delay = draw(st.integers(0, 1500))
+    events = draw(st.lists(st.builds(Event, keys, nullable_v, nullable_x, values_f,
+                                     st.integers(-6000, 6000)), max_size=50))
+    return size, delay, events, draw(split(events))
+
+
+# ---------------------------------------------------------------------------- a. reference
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@SETTINGS
+@given(data=bounded_disorder())
+def test_bounded_disorder_equals_reference(variant, data):
+    size, delay, events, batches = data
+    where_sql, having_sql, where, having = VARIANTS[variant]
+    p = run(job(size, delay, where_sql, having_sql), batches)
+    assert p.stats.total_late_events == 0
+    assert_rows_equal(engine_rows(p), reference_rows(events, size, where, having))
+
+
+@SETTINGS
+@given(data=bounded_disorder())
+def test_stddev_equals_reference(data):
+    """STDDEV (sample) of a non-null and of a nullable column, over random batches."""
+    size, delay, events, batches = data
+    p = run(job(size, delay, aggregates="COUNT(*) AS n, STDDEV(f) AS sf, STDDEV(v) AS sv"),
+            batches)
+    expected = []
+    for (k, start), g in group(events, size).items():
+        fs = [e.f for e in g]
+        vs = [e.v for e in g if e.v is not None]
+        expected.append({"k": k, "ws": start, "we": start + size, "n": len(g),
+                         "sf": statistics.stdev(fs) if len(fs) > 1 else None,
+                         "sv": statistics.stdev(vs) if len(vs) > 1 else None})
+    expected.sort(key=lambda r: (r["k"], r["ws"]))
+    actual = engine_rows(p)
+    assert p.stats.total_late_events == 0
+    for row in actual:  # NaN would slip through isclose below as a mismatch, but say so
+        assert not any(isinstance(row[c], float) and math.isnan(row[c]) for c in ("sf", "sv")), row
+    assert_rows_equal(actual, expected, ("k", "ws", "we", "n", "sf", "sv"), {"sf", "sv"})
+
+
+def test_stddev_merges_partials_across_batches():
+    """The smallest case of the property above: one window fed by two batches.
+    STDDEV of {1, 3} is sqrt(2)."""
+    p = frys.Pipeline.from_text(job(1000, 10_000, aggregates="STDDEV(f) AS sf"))
+    p.publish("ev", [{"k": 1, "f": 1.0, "ts": 1}])
+    p.publish("ev", [{"k": 1, "f": 3.0, "ts": 2}])
+    p.finish()
+    assert p.results("select_1")["sf"].to_list() == [pytest.approx(math.sqrt(2))]
+
+
+def test_stddev_after_batches_with_only_nulls():
+    """Two batches in which the window saw only NULLs, then one with values: the empty
+    partials must not poison the merged mean. STDDEV of {1, 3} is sqrt(2)."""
+    p = frys.Pipeline.from_text(job(1000, 10_000,
+                                    aggregates="COUNT(v) AS cv, STDDEV(v) AS sv"))
+    p.publish("ev", [{"k": 1, "v": None, "ts": 1}])
+    p.publish("ev", [{"k": 1, "v": None, "ts": 2}])
+    p.publish("ev", [{"k": 1, "v": 1, "ts": 3}, {"k": 1, "v": 3, "ts": 4}])
+    p.finish()
+    out = p.results("select_1")
+    assert out["cv"].to_list() == [2]
+    assert out["sv"].to_list() == [pytest.approx(math.sqrt(2))]
+
+
+# ---------------------------------------------------------------------------- b. late events
+
+
+@pytest.mark.parametrize("variant", ["plain", "where_float"])
+@SETTINGS
+@given(data=arbitrary_order())
+def test_late_events_are_dropped_and_counted(variant, data):
+    size, delay, events, batches = data
+    where_sql, _, where, _ = VARIANTS[variant]
+    p = run(job(size, delay, where_sql), batches)
+    kept, late = late_split(batches, size, delay, where)
+    assert p.stats.total_late_events == late
+    assert p.stats.late_events["query 1"] == late
+    assert_rows_equal(engine_rows(p), reference_rows(kept, size))
+
+
+def test_late_event_generator_does_produce_late_events():
+    """Guard for the property above: its inputs are not all on time."""
+    batches = [[Event(0, 1, 1, 1.0, 5000)], [Event(0, 1, 1, 1.0, -3000)]]
+    kept, late = late_split(batches, 1000, 0)
+    assert late == 1 and kept == batches[0]
+
+
+# ---------------------------------------------------------------------------- c. batching
+
+
+@SETTINGS
+@given(data=bounded_disorder())
+def test_one_batch_equals_one_event_per_batch(data):
+    size, delay, events, _ = data
+    ordered = sorted(events, key=lambda e: e.ts)  # stable: ties keep their arrival order
+    text = job(size, delay)
+    together = run(text, [ordered]).results("select_1")
+    one_by_one = run(text, [[e] for e in ordered]).results("select_1")
+    # in-order input: both fire windows in (window_start, k) order, so even row order agrees
+    assert_frame_equal(together, one_by_one)
+    assert together.height == len(group(ordered, size))
+
+
+# ---------------------------------------------------------------------------- d. timelines
+
+
+def timeline_pipeline(delay: int) -> frys.Pipeline:
+    return frys.Pipeline.from_text(f"""
+    CREATE STREAM ev (k INT, f FLOAT, ts TIMESTAMP)
+        WITH (event_time = ts, watermark = {delay} MILLISECONDS);
+    SELECT window_start AS ws, COUNT(*) AS n, SUM(f) AS s
+    FROM ev GROUP BY TUMBLE(1 SECOND);
+    """)
+
+
+def fired(p: frys.Pipeline) -> list[tuple[int, int, float]]:
+    df = p.results("select_1").with_columns(pl.col("ws").dt.epoch("ms"))
+    return [tuple(r) for r in df.rows()]
+
+
+def test_event_at_window_end_belongs_to_next_window():
+    #   ms:     0                999 1000                      2000
+    #           [------ window 0 ----)[------- window 1000 -------)
+    #   events:                  a    b
+    #   a (ts=999) -> [0, 1000);  b (ts=1000) -> [1000, 2000): windows are half-open
+    p = timeline_pipeline(delay=0)
+    p.publish("ev", [{"f": 1.0, "ts": 999}, {"f": 10.0, "ts": 1000}])
+    p.finish()
+    assert fired(p) == [(0, 1, 1.0), (1000, 1, 10.0)]
+
+
+def test_negative_timestamps_align_to_epoch():
+    #   ms:  -2000          -1000           0
+    #          [-- window ---)[-- window ---)
+    #   events:  a          b c
+    #   a = -1500 -> [-2000, -1000);  b = -1001 -> [-2000, -1000);  c = -1000 -> [-1000, 0)
+    p = timeline_pipeline(delay=0)
+    p.publish("ev", [{"f": 1.0, "ts": -1500}, {"f": 2.0, "ts": -1001},
+                     {"f": 4.0, "ts": -1000}])
+    p.finish()
+    assert fired(p) == [(-2000, 2, 3.0), (-1000, 1, 4.0)]
+
+
+def test_event_at_the_watermark_boundary():
+    #   delay 0, windows of 1 s
+    #   ms:      1000                 2000                 3000
+    #            [---- window 1000 ----)[---- window 2000 ----)
+    #   batch 1:                  a(1500)  b(2000)          -> watermark = 2000
+    #                                  ^ window 1000 ends at 2000 <= watermark: fires
+    #   batch 2:              c(1999)   d(2000)
+    #     c: its window ended at 2000 <= watermark 2000 -> late, dropped and counted
+    #     d: exactly at the watermark, but its window [2000, 3000) is open -> on time
+    p = timeline_pipeline(delay=0)
+    p.publish("ev", [{"f": 1.0, "ts": 1500}, {"f": 2.0, "ts": 2000}])
+    assert fired(p) == [(1000, 1, 1.0)]
+    p.publish("ev", [{"f": 100.0, "ts": 1999}, {"f": 4.0, "ts": 2000}])
+    assert p.stats.late_events["query 1"] == 1
+    p.finish()
+    assert fired(p) == [(1000, 1, 1.0), (2000, 2, 6.0)]
+
+
+def test_event_behind_the_watermark_in_an_open_window_is_on_time():
+    #   delay 500
+    #   ms:      2000     2050  2100        2600        3000
+    #            [------------- window 2000 --------------)
+    #   batch 1:                            a(2600)      -> watermark = 2100
+    #   batch 2:          b(2050)                        b < watermark, window still open
+    p = timeline_pipeline(delay=500)
+    p.publish("ev", [{"f": 1.0, "ts": 2600}])
+    p.publish("ev", [{"f": 2.0, "ts": 2050}])
+    assert p.stats.total_late_events == 0
+    p.finish()
+    assert fired(p) == [(2000, 2, 3.0)]
+
+
+def test_window_fires_only_when_watermark_reaches_its_end():
+    #   delay 200, windows of 1 s
+    #   ms:     0         500       999 1000 1199 1200        2000
+    #           [------ window 0 -------)[------ window 1000 ---)
+    #   batch 1:          a(500)                           watermark  300: nothing fires
+    #   batch 2:                             b(1199)       watermark  999: nothing fires
+    #   batch 3:                                  c(1200)  watermark 1000: window 0 fires
+    #   finish():                                          window 1000 fires
+    p = timeline_pipeline(delay=200)
+    p.publish("ev", [{"f": 1.0, "ts": 500}])
+    assert fired(p) == []
+    p.publish("ev", [{"f": 2.0, "ts": 1199}])
+    assert fired(p) == []
+    p.publish("ev", [{"f": 4.0, "ts": 1200}])
+    assert fired(p) == [(0, 1, 1.0)]
+    p.finish()
+    assert fired(p) == [(0, 1, 1.0), (1000, 2, 6.0)]
+    assert p.stats.total_late_events == 0
