@@ -51,20 +51,22 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
     col = pl.col
     name = aggregate.column
     function = aggregate.function
+    # Every combine expression is aliased to its partial's name: polars names an expression
+    # after its leftmost column, which is not always the partial it recomputes.
     if function == "COUNT" and aggregate.argument is None:
-        return _AggregateParts([pl.len().cast(pl.Int64).alias(n)], [col(n).sum()],
+        return _AggregateParts([pl.len().cast(pl.Int64).alias(n)], [col(n).sum().alias(n)],
                                col(n).alias(name))
     if function == "COUNT" and aggregate.distinct:
         return _AggregateParts(
             [value.drop_nulls().unique().alias(d)],
-            [col(d).explode().drop_nulls().unique()],
+            [col(d).explode().drop_nulls().unique().alias(d)],
             col(d).list.len().cast(pl.Int64).alias(name))
     if function == "COUNT":
-        return _AggregateParts([value.count().cast(pl.Int64).alias(n)], [col(n).sum()],
+        return _AggregateParts([value.count().cast(pl.Int64).alias(n)], [col(n).sum().alias(n)],
                                col(n).alias(name))
     if function in ("SUM", "AVG"):
         partial = [value.count().cast(pl.Int64).alias(n), value.sum().alias(s)]
-        combine = [col(n).sum(), col(s).sum()]
+        combine = [col(n).sum().alias(n), col(s).sum().alias(s)]
         if function == "SUM":
             final = pl.when(col(n) > 0).then(col(s)).otherwise(None)
         else:
@@ -72,19 +74,24 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
         return _AggregateParts(partial, combine, final.alias(name))
     if function in ("MIN", "MAX"):
         reduce = (lambda e: e.min()) if function == "MIN" else (lambda e: e.max())
-        return _AggregateParts([reduce(value).alias(m)], [reduce(col(m))], col(m).alias(name))
+        return _AggregateParts([reduce(value).alias(m)], [reduce(col(m)).alias(m)],
+                               col(m).alias(name))
     if function == "FIRST":
-        # earliest event time; among equal times the first to arrive (arg_min takes the first)
+        # earliest event time; among equal times the first to arrive. Rows keep their arrival
+        # order within a group (state rows before the new batch's), so filter + first/last
+        # picks by arrival. (`reverse().get(reverse().arg_max())` is mis-optimized by polars'
+        # lazy engine, so it is not used.)
+        ts = col(EVENT_TIME)
         return _AggregateParts(
-            [value.get(col(EVENT_TIME).arg_min()).alias(m), col(EVENT_TIME).min().alias(t)],
-            [col(m).get(col(t).arg_min()), col(t).min()],
+            [value.filter(ts == ts.min()).first().alias(m), ts.min().alias(t)],
+            [col(m).filter(col(t) == col(t).min()).first().alias(m), col(t).min().alias(t)],
             col(m).alias(name))
     if function == "LAST":
-        # latest event time; among equal times the last to arrive (search from the end)
+        # latest event time; among equal times the last to arrive
+        ts = col(EVENT_TIME)
         return _AggregateParts(
-            [value.reverse().get(col(EVENT_TIME).reverse().arg_max()).alias(m),
-             col(EVENT_TIME).max().alias(t)],
-            [col(m).reverse().get(col(t).reverse().arg_max()), col(t).max()],
+            [value.filter(ts == ts.max()).last().alias(m), ts.max().alias(t)],
+            [col(m).filter(col(t) == col(t).max()).last().alias(m), col(t).max().alias(t)],
             col(m).alias(name))
     if function == "STDDEV":
         # Chan et al.'s parallel update of (count, mean, sum of squared deviations): exact
@@ -93,9 +100,12 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
         partial = [as_float.count().cast(pl.Int64).alias(n), as_float.mean().alias(mean),
                    ((as_float - as_float.mean()) ** 2).sum().alias(m2)]
         total = col(n).sum()
-        merged_mean = (col(n) * col(mean)).sum() / total
-        combine = [total, merged_mean,
-                   (col(m2) + col(n) * (col(mean) - merged_mean) ** 2).sum()]
+        # partials that saw only NULLs have n = 0 and mean NULL: they carry no weight
+        weighted = pl.when(col(n) > 0).then(col(n) * col(mean)).otherwise(0.0)
+        merged_mean = weighted.sum() / total
+        spread = pl.when(col(n) > 0).then(col(m2) + col(n) * (col(mean) - merged_mean) ** 2
+                                          ).otherwise(0.0)
+        combine = [total.alias(n), merged_mean.alias(mean), spread.sum().alias(m2)]
         final = pl.when(col(n) > 1).then((col(m2) / (col(n) - 1)).sqrt()).otherwise(None)
         return _AggregateParts(partial, combine, final.alias(name))
     raise ValueError(f"aggregate {function} has no window implementation")  # pragma: no cover
