@@ -78,6 +78,14 @@ def parse_timestamp_millis(value: object) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
+def _text_of(value: object) -> str:
+    """A non-string JSON value as STRING: the text polars' NDJSON reader makes of it, so the
+    fast and the per-line path agree (`1.0` -> '1', `true` -> 'true')."""
+    line = msgspec.json.encode({"v": value})
+    text = pl.read_ndjson(io.BytesIO(line), schema={"v": pl.String})["v"][0]
+    return str(text)
+
+
 def _convert(value: object, column_type: FrysType) -> object:
     if value is None:
         return None
@@ -96,7 +104,7 @@ def _convert(value: object, column_type: FrysType) -> object:
             raise _BadValue(f"expected BOOL, got {value!r}")
         return value
     if column_type == FrysType.STRING:
-        return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+        return value if isinstance(value, str) else _text_of(value)
     if column_type == FrysType.TIMESTAMP:
         return parse_timestamp_millis(value)
     raise _BadValue(f"unsupported column type {column_type}")  # pragma: no cover
@@ -187,19 +195,26 @@ class StreamDecoder:
         # one with_columns: `bad` sees the raw columns, not the converted ones
         checked = raw.with_columns(*converted, bad.alias("__bad"),
                                    pl.int_range(pl.len()).alias("__row"))
-        good = checked.filter(~pl.col("__bad")).drop("__bad", "__row")
+        good = checked.filter(~pl.col("__bad")).drop("__bad")
         bad_rows = checked.filter(pl.col("__bad"))["__row"].to_list()
         if bad_rows:
             # Rows polars could not parse (e.g. an ISO string without offset) get a second,
-            # per-row chance with Python's parser before they become dead letters.
+            # per-row chance with Python's parser before they become dead letters; the ones
+            # that pass go back to their place, since arrival order breaks event-time ties.
             lines = [(line, f"{source}:{first_line + i}")
                      for i, line in enumerate(chunk.split(b"\n")) if line.strip()]
-            retried, rejected = self.decode_lines([lines[i] for i in bad_rows])
-            letters.extend(rejected)
-            if retried.height:
-                good = pl.concat([good, retried.with_columns(
-                    [pl.col(c).dt.epoch("ms") for c in self._timestamps])], how="vertical")
-        return good.with_columns([pl.col(c).cast(TIMESTAMP_DTYPE) for c in self._timestamps])
+            recovered = []
+            for row in bad_rows:
+                frame, rejected = self.decode_lines([lines[row]])
+                letters.extend(rejected)
+                if frame.height:
+                    recovered.append(frame.with_columns(
+                        *(pl.col(c).dt.epoch("ms") for c in self._timestamps),
+                        pl.lit(row, dtype=pl.Int64).alias("__row")))
+            if recovered:
+                good = pl.concat([good, *recovered], how="vertical").sort("__row")
+        return good.drop("__row").with_columns(
+            [pl.col(c).cast(TIMESTAMP_DTYPE) for c in self._timestamps])
 
     # ------------------------------------------------------------------ records
 
