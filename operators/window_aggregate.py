@@ -76,23 +76,19 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
         reduce = (lambda e: e.min()) if function == "MIN" else (lambda e: e.max())
         return _AggregateParts([reduce(value).alias(m)], [reduce(col(m)).alias(m)],
                                col(m).alias(name))
-    if function == "FIRST":
-        # earliest event time; among equal times the first to arrive. Rows keep their arrival
-        # order within a group (state rows before the new batch's), so filter + first/last
-        # picks by arrival. (`reverse().get(reverse().arg_max())` is mis-optimized by polars'
-        # lazy engine, so it is not used.)
-        ts = col(EVENT_TIME)
-        return _AggregateParts(
-            [value.filter(ts == ts.min()).first().alias(m), ts.min().alias(t)],
-            [col(m).filter(col(t) == col(t).min()).first().alias(m), col(t).min().alias(t)],
-            col(m).alias(name))
-    if function == "LAST":
-        # latest event time; among equal times the last to arrive
-        ts = col(EVENT_TIME)
-        return _AggregateParts(
-            [value.filter(ts == ts.max()).last().alias(m), ts.max().alias(t)],
-            [col(m).filter(col(t) == col(t).max()).last().alias(m), col(t).max().alias(t)],
-            col(m).alias(name))
+    if function in ("FIRST", "LAST"):
+        # FIRST: earliest event time, among equal times the first to arrive; LAST: latest,
+        # the last to arrive. Rows keep their arrival order within a group (state rows before
+        # the new batch's), so filter + first/last picks by arrival. (The shorter
+        # `reverse().get(reverse().arg_max())` is mis-optimized by polars' lazy engine.)
+        def pick(values: pl.Expr, times: pl.Expr) -> list[pl.Expr]:
+            if function == "FIRST":
+                return [values.filter(times == times.min()).first().alias(m),
+                        times.min().alias(t)]
+            return [values.filter(times == times.max()).last().alias(m), times.max().alias(t)]
+
+        return _AggregateParts(pick(value, col(EVENT_TIME)), pick(col(m), col(t)),
+                               col(m).alias(name))
     if function == "STDDEV":
         # Chan et al.'s parallel update of (count, mean, sum of squared deviations): exact
         # merging of partials without the cancellation of a sum-of-squares formula.
