@@ -80,8 +80,8 @@ class AnalyzedQuery:
     """A continuous query with every name resolved and every expression typed.
 
     `outputs` are (column name, expression) in SELECT order. In an aggregating query the
-    expressions refer to group keys by name, to aggregates through `aggregate_of`, and to
-    `window_start`/`window_end`.
+    expressions may use group keys, the calls listed in `aggregates` (each computed once,
+    however often it is written) and `window_start`/`window_end`.
     """
 
     index: int
@@ -103,14 +103,6 @@ class AnalyzedQuery:
     @property
     def is_aggregate(self) -> bool:
         return self.window is not None
-
-    def aggregate_of(self, call: ast.FunctionCall) -> AggregateCall:
-        for aggregate in self.aggregates:
-            if (aggregate.function, aggregate.argument, aggregate.distinct) == (
-                call.name, None if call.star else call.args[0], call.distinct
-            ):
-                return aggregate
-        raise KeyError(call)
 
 
 @dataclass

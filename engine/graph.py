@@ -101,9 +101,6 @@ class JobGraph:
     sinks: list[ConnectorNode] = field(default_factory=list)
     source_name: str = "<query>"
 
-    def writers_of(self, topic: str) -> list[QueryNode]:
-        return [q for q in self.queries if q.output_topic == topic]
-
     def explain(self) -> str:
         """The operator graph as indented text, sources first, in statement order."""
         lines = [f"job {self.source_name}"]

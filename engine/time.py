@@ -21,13 +21,11 @@ class WatermarkTracker:
         self.current = START_OF_TIME
 
     def observe(self, event_times: pl.Series) -> bool:
-        """Take a batch's event times (Datetime ms); True when the watermark moved."""
-        latest = event_times.max()
+        """Take a batch's event times (a Datetime column); True when the watermark moved."""
+        latest = event_times.dt.epoch("ms").max()
         if latest is None:
             return False
-        millis = latest if isinstance(latest, int) else int(
-            event_times.dt.epoch("ms").max())  # type: ignore[arg-type]
-        candidate = millis - self.delay_ms
+        candidate = int(latest) - self.delay_ms  # type: ignore[arg-type]
         if candidate > self.current:
             self.current = candidate
             return True
