@@ -147,6 +147,8 @@ class Analyzer:
         for statement in self.program.statements:
             if isinstance(statement, ast.CreateStream):
                 self._create_stream(statement)
+            elif isinstance(statement, ast.CreateTable):
+                self._later("CREATE TABLE", statement.span)
             elif isinstance(statement, ast.InsertInto):
                 self._query(statement.query, statement.target, statement.target_span, False)
             else:
@@ -277,6 +279,18 @@ class Analyzer:
     # ------------------------------------------------------------------ queries
 
     def _query(self, select: ast.Select, target: str, target_span: Span, bare: bool) -> None:
+        if select.match is not None:
+            self._later("PATTERN", select.match.span)
+            return
+        if select.more_sources:
+            self._error("FROM with several streams needs a PATTERN; to correlate two streams "
+                        "use JOIN ... ON ... WITHIN", select.more_sources[0].span)
+            return
+        if select.joins:
+            self._later("JOIN", select.joins[0].span)
+            return
+        if select.emit == "EVERY":
+            self._later("EMIT EVERY", select.span)
         source = self.streams.get(select.source.name)
         if source is None:
             self._error(f"unknown stream {select.source.name}"

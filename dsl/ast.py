@@ -159,6 +159,7 @@ class ColumnDef:
     name: str
     type_name: str
     span: Span = _span()
+    primary_key: bool = False
 
 
 class OptionKind(Enum):
@@ -191,6 +192,17 @@ class CreateStream:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateTable:
+    """`CREATE TABLE name (columns, one of them PRIMARY KEY) [WITH (options)]`: the latest
+    row per key."""
+
+    name: str
+    columns: tuple[ColumnDef, ...]
+    options: tuple[WithOption, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class SelectItem:
     """One output of SELECT; `expr` None means `*`."""
 
@@ -207,8 +219,127 @@ class FromStream:
 
 
 @dataclass(frozen=True, slots=True)
+class Join:
+    """`[LEFT] JOIN source ON condition [WITHIN interval]`; kind is 'INNER' or 'LEFT'."""
+
+    kind: str
+    source: FromStream
+    condition: Expr
+    within_ms: int | None = None
+    span: Span = _span()
+
+
+# ------------------------------------------------------------------ patterns
+
+
+@dataclass(frozen=True, slots=True)
+class Quantifier:
+    """`+ * ? {n} {n,} {n,m}`: at least `low`, at most `high` (None = unbounded) times;
+    greedy unless written with a trailing `?` (reluctant)."""
+
+    low: int
+    high: int | None
+    greedy: bool = True
+    text: str = field(default="", compare=False)  # as written, for printing
+
+
+class PatternNode:
+    """Base of the pattern tree: variables, sequences, alternations, negations."""
+
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class PatternVariable(PatternNode):
+    """`name` or `name:stream`, optionally quantified."""
+
+    name: str
+    stream: str | None = None
+    quantifier: Quantifier | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class PatternGroup(PatternNode):
+    """`( pattern )`, optionally quantified."""
+
+    body: PatternNode
+    quantifier: Quantifier | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class PatternNot(PatternNode):
+    """`NOT x`: the next event is not x (after strict contiguity) or no x occurs before the
+    next element (after `->`); at the end of a pattern, an absence within WITHIN."""
+
+    element: PatternNode
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class PatternSequence(PatternNode):
+    """Elements in order; `contiguities[i]` joins elements i and i+1: '' strict (`a b`),
+    '->' relaxed, '->>' non-deterministic relaxed. `leading` is the arrow written before the
+    first element ('' when none)."""
+
+    elements: tuple[PatternNode, ...]
+    contiguities: tuple[str, ...]
+    leading: str = ""
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class PatternAlternation(PatternNode):
+    """`a | b`: either branch."""
+
+    branches: tuple[PatternNode, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Define:
+    """`DEFINE variable AS condition [UNTIL stop]`."""
+
+    variable: str
+    condition: Expr
+    until: Expr | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class AfterMatch:
+    """`AFTER MATCH` strategy: 'SKIP PAST LAST EVENT', 'SKIP TO NEXT EVENT',
+    'SKIP TO FIRST', 'SKIP TO LAST' (with `variable`) or 'NO SKIP'."""
+
+    strategy: str
+    variable: str | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchClause:
+    """The pattern part of a query: PARTITION BY, PATTERN, WITHIN, DEFINE, AFTER MATCH and
+    EMIT TIMEOUTS TO."""
+
+    pattern: PatternNode
+    partition_by: tuple[ColumnRef, ...] = ()
+    within_ms: int | None = None
+    within_between_events: bool = False
+    defines: tuple[Define, ...] = ()
+    after_match: AfterMatch | None = None
+    timeouts_to: str | None = None
+    span: Span = _span()
+
+
+# ------------------------------------------------------------------ queries
+
+
+@dataclass(frozen=True, slots=True)
 class Select:
-    """A continuous query. `emit` is 'FINAL', 'CHANGES' or None (the default for its kind)."""
+    """A continuous query. `emit` is 'FINAL', 'CHANGES', 'EVERY' (with `emit_every_ms`) or
+    None (the default for its kind). `more_sources` are the streams after the first in
+    `FROM a, b` (pattern queries only); `match` is the pattern clause, if any."""
 
     items: tuple[SelectItem, ...]
     source: FromStream
@@ -217,6 +348,10 @@ class Select:
     having: Expr | None = None
     emit: str | None = None
     span: Span = _span()
+    emit_every_ms: int | None = None
+    more_sources: tuple[FromStream, ...] = ()
+    joins: tuple[Join, ...] = ()
+    match: MatchClause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +364,7 @@ class InsertInto:
     target_span: Span = _span()
 
 
-Statement = CreateStream | InsertInto | Select
+Statement = CreateStream | CreateTable | InsertInto | Select
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,8 +197,17 @@ class _ToAst(Transformer):
     # ---- statements
 
     def column_def(self, meta, children):
-        name, type_name = children
-        return ast.ColumnDef(str(name), str(type_name).upper(), span=_span_of(meta))
+        name, type_name, *primary_key = children
+        return ast.ColumnDef(str(name), str(type_name).upper(), span=_span_of(meta),
+                             primary_key=bool(primary_key))
+
+    def primary_key(self, meta, children):
+        return True
+
+    def create_table(self, meta, children):
+        name, columns, *options = children
+        return ast.CreateTable(str(name), columns, options[0] if options else (),
+                               span=name.span)
 
     def column_list(self, meta, children):
         return tuple(children)
@@ -241,10 +250,142 @@ class _ToAst(Transformer):
     def select_list(self, meta, children):
         return tuple(children)
 
-    def from_clause(self, meta, children):
+    def from_item(self, meta, children):
         name = children[0]
         alias = str(children[1]) if len(children) > 1 else None
         return ast.FromStream(str(name), alias, span=name.span)
+
+    def from_clause(self, meta, children):
+        sources = tuple(c for c in children if isinstance(c, ast.FromStream))
+        joins = tuple(c for c in children if isinstance(c, ast.Join))
+        return ("from", (sources, joins))
+
+    def within(self, meta, children):
+        return interval_millis(str(children[0]))
+
+    def _join(self, kind, meta, children):
+        source, condition, *within = children
+        return ast.Join(kind, source, condition, within[0] if within else None,
+                        span=_span_of(meta))
+
+    def inner_join(self, meta, children):
+        return self._join("INNER", meta, children)
+
+    def left_join(self, meta, children):
+        return self._join("LEFT", meta, children)
+
+    # ---- patterns
+
+    def pattern_sequence(self, meta, children):
+        leading = ""
+        if children and isinstance(children[0], Token):
+            leading = str(children[0])
+            children = children[1:]
+        elements, contiguities = [children[0]], []
+        pending = ""
+        for child in children[1:]:
+            if isinstance(child, Token):
+                pending = str(child)
+                continue
+            contiguities.append(pending)
+            elements.append(child)
+            pending = ""
+        if len(elements) == 1 and not leading:
+            return elements[0]
+        return ast.PatternSequence(tuple(elements), tuple(contiguities), leading,
+                                   span=_span_of(meta))
+
+    def pattern_alternation(self, meta, children):
+        return ast.PatternAlternation(tuple(children), span=_span_of(meta))
+
+    def pattern_not(self, meta, children):
+        return ast.PatternNot(children[0], span=_span_of(meta))
+
+    def pattern_variable(self, meta, children):
+        name = children[0]
+        stream = None
+        quantifier = None
+        rest = children[1:]
+        if rest and isinstance(rest[0], Token) and rest[0].type == "COLON":
+            stream = str(rest[1])
+            rest = rest[2:]
+        if rest:
+            quantifier = rest[0]
+        return ast.PatternVariable(str(name), stream, quantifier, span=_span_of(meta))
+
+    def pattern_group(self, meta, children):
+        body, *quantifier = children
+        return ast.PatternGroup(body, quantifier[0] if quantifier else None,
+                                span=_span_of(meta))
+
+    @staticmethod
+    def _quantifier(low, high, children, text):
+        reluctant = any(isinstance(c, Token) and c.type == "QUESTION" for c in children[-1:])
+        return ast.Quantifier(low, high, not reluctant, text + ("?" if reluctant else ""))
+
+    def one_or_more(self, meta, children):
+        return self._quantifier(1, None, children[1:], "+")
+
+    def zero_or_more(self, meta, children):
+        return self._quantifier(0, None, children[1:], "*")
+
+    def optional(self, meta, children):
+        return self._quantifier(0, 1, children[1:], "?")
+
+    def exactly(self, meta, children):
+        n = int(children[0])
+        return self._quantifier(n, n, children[1:], f"{{{n}}}")
+
+    def at_least(self, meta, children):
+        n = int(children[0])
+        return self._quantifier(n, None, children[1:], f"{{{n},}}")
+
+    def between_times(self, meta, children):
+        low, high = int(children[0]), int(children[1])
+        return self._quantifier(low, high, children[2:], f"{{{low},{high}}}")
+
+    def partition_by(self, meta, children):
+        return ("partition_by", tuple(children))
+
+    def pattern_within(self, meta, children):
+        return ("within", (interval_millis(str(children[0])), len(children) > 1))
+
+    def define_item(self, meta, children):
+        name, condition, *until = children
+        return ast.Define(str(name), condition, until[0] if until else None,
+                          span=_span_of(meta))
+
+    def define_clause(self, meta, children):
+        return ("defines", tuple(children))
+
+    def skip_past_last_event(self, meta, children):
+        return ("after_match", ast.AfterMatch("SKIP PAST LAST EVENT", span=_span_of(meta)))
+
+    def skip_to_next_event(self, meta, children):
+        return ("after_match", ast.AfterMatch("SKIP TO NEXT EVENT", span=_span_of(meta)))
+
+    def skip_to_first(self, meta, children):
+        return ("after_match", ast.AfterMatch("SKIP TO FIRST", str(children[0]),
+                                              span=_span_of(meta)))
+
+    def skip_to_last(self, meta, children):
+        return ("after_match", ast.AfterMatch("SKIP TO LAST", str(children[0]),
+                                              span=_span_of(meta)))
+
+    def no_skip(self, meta, children):
+        return ("after_match", ast.AfterMatch("NO SKIP", span=_span_of(meta)))
+
+    def timeouts(self, meta, children):
+        return ("timeouts_to", str(children[0]))
+
+    def match_clause(self, meta, children):
+        pattern = next(c for c in children if isinstance(c, ast.PatternNode))
+        parts = dict(c for c in children if isinstance(c, tuple))
+        within_ms, between_events = parts.get("within", (None, False))
+        return ("match", ast.MatchClause(
+            pattern, parts.get("partition_by", ()), within_ms, between_events,
+            parts.get("defines", ()), parts.get("after_match"), parts.get("timeouts_to"),
+            span=_span_of(meta)))
 
     def where_clause(self, meta, children):
         return ("where", children[0])
@@ -255,14 +396,20 @@ class _ToAst(Transformer):
     def having_clause(self, meta, children):
         return ("having", children[0])
 
-    def emit_clause(self, meta, children):
-        return ("emit", str(children[0]).upper())
+    def emit_mode(self, meta, children):
+        return ("emit", (str(children[0]).upper(), None))
+
+    def emit_every(self, meta, children):
+        return ("emit", ("EVERY", interval_millis(str(children[0]))))
 
     def select(self, meta, children):
-        items, source, *clauses = children
+        items, *clauses = children
         parts = dict(clauses)
-        return ast.Select(items, source, parts.get("where"), parts.get("group_by", ()),
-                          parts.get("having"), parts.get("emit"), span=_span_of(meta))
+        sources, joins = parts["from"]
+        emit, every = parts.get("emit", (None, None))
+        return ast.Select(items, sources[0], parts.get("where"), parts.get("group_by", ()),
+                          parts.get("having"), emit, span=_span_of(meta), emit_every_ms=every,
+                          more_sources=sources[1:], joins=joins, match=parts.get("match"))
 
     def insert_into(self, meta, children):
         target, query = children
@@ -278,7 +425,8 @@ _TOKEN_DESCRIPTIONS = {
     "NE": "'<>'", "LE": "'<='", "GE": "'>='", "LT": "'<'", "GT": "'>'", "PLUS": "'+'",
     "MINUS": "'-'", "CONCAT": "'||'", "STAR": "'*'", "SLASH": "'/'", "PERCENT": "'%'",
     "LPAR": "'('", "RPAR": "')'", "COMMA": "','", "SEMICOLON": "';'", "DOT": "'.'",
-    "EMIT_MODE": "FINAL or CHANGES", "$END": "end of input",
+    "EMIT_MODE": "FINAL or CHANGES", "$END": "end of input", "ARROW": "'->'",
+    "COLON": "':'", "QUESTION": "'?'", "LBRACE": "'{'", "RBRACE": "'}'", "VBAR": "'|'",
 }
 
 

@@ -233,3 +233,30 @@ def test_garbage_only_ever_raises_frys_errors(text: str) -> None:
         assert error.diagnostics
         for diagnostic in error.diagnostics:
             assert diagnostic.span.line >= 1
+
+
+LATER_STATEMENTS = [
+    ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING)", "CREATE TABLE", (2, 14)),
+    ("SELECT t.symbol FROM trades t JOIN trades u ON t.symbol = u.symbol WITHIN 1 MINUTE",
+     "JOIN", (2, 31)),
+    ("SELECT t.symbol FROM trades t LEFT JOIN trades u ON t.symbol = u.symbol WITHIN 1s",
+     "JOIN", (2, 31)),
+    ("SELECT a.price FROM trades PATTERN (a b) DEFINE a AS a.price > 1", "PATTERN", (2, 28)),
+    ("SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol, TUMBLE(1m) EMIT EVERY 10s",
+     "EMIT EVERY", (2, 1)),
+]
+
+
+@pytest.mark.parametrize(("query", "construct", "position"), LATER_STATEMENTS)
+def test_parsed_but_not_yet_runnable_statements_say_so(query: str, construct: str,
+                                                       position: tuple[int, int]) -> None:
+    with pytest.raises(NotSupportedYet) as caught:
+        compile_text(PRELUDE + query, "later.frysql")
+    diagnostic = caught.value.diagnostics[0]
+    assert diagnostic.message.startswith(f"not supported yet: {construct} at ")
+    assert (diagnostic.span.line, diagnostic.span.column) == position
+
+
+def test_several_streams_without_a_pattern_is_an_error() -> None:
+    with pytest.raises(FrysAnalysisError, match="FROM with several streams needs a PATTERN"):
+        compile_text(PRELUDE + "SELECT symbol FROM trades, trades", "x.frysql")
