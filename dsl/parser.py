@@ -347,8 +347,11 @@ class _ToAst(Transformer):
     def partition_by(self, meta, children):
         return ("partition_by", tuple(children))
 
-    def pattern_within(self, meta, children):
-        return ("within", (interval_millis(str(children[0])), len(children) > 1))
+    def within_match(self, meta, children):
+        return ("within", (interval_millis(str(children[0])), False))
+
+    def within_between_events(self, meta, children):
+        return ("within", (interval_millis(str(children[0])), True))
 
     def define_item(self, meta, children):
         name, condition, *until = children

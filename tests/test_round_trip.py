@@ -1,0 +1,88 @@
+"""Every AST prints back as .frysql that parses to an equal AST; the fixture statements print
+back character for character."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from frys.dsl import ast
+from frys.dsl.parser import parse
+from frys.dsl.printer import pattern_to_sql, program_to_sql, statement_to_sql
+
+FIXTURE = Path(__file__).parent / "fixtures" / "identity.frysql"
+STATEMENTS = [line.rstrip(";") for line in FIXTURE.read_text().splitlines()
+              if line.strip() and not line.startswith("--")]
+QUERIES = sorted((Path(__file__).resolve().parent.parent / "queries").glob("*.frysql"))
+
+
+@pytest.mark.parametrize("statement", STATEMENTS)
+def test_fixture_statements_print_back_unchanged(statement: str) -> None:
+    (parsed,) = parse(statement).statements
+    assert statement_to_sql(parsed) == statement
+
+
+@pytest.mark.parametrize("job", QUERIES, ids=lambda p: p.name)
+def test_example_jobs_round_trip(job: Path) -> None:
+    program = parse(job.read_text())
+    printed = program_to_sql(program)
+    assert parse(printed) == program
+    assert program_to_sql(parse(printed)) == printed
+
+
+def test_differently_written_statements_print_the_same() -> None:
+    a = parse("select x from s p where p.v>1 group by x, tumble(10s) emit final")
+    b = parse("SELECT x FROM s AS p WHERE p.v > 1 GROUP BY x, TUMBLE(10 SECONDS) EMIT FINAL")
+    assert a == b
+    assert program_to_sql(a) == program_to_sql(b)
+
+
+# ---------------------------------------------------------------- property: patterns
+
+
+_quantifiers = st.one_of(
+    st.none(),
+    st.builds(ast.Quantifier, st.integers(0, 3), st.none(), st.booleans()),
+    st.integers(0, 3).flatmap(lambda low: st.builds(
+        ast.Quantifier, st.just(low), st.integers(max(low, 1), 5), st.booleans())),
+)
+_variables = st.builds(ast.PatternVariable, st.sampled_from(["a", "b", "c", "x"]),
+                       st.sampled_from([None, "logins", "payments"]), _quantifiers)
+
+
+def _factor(top: st.SearchStrategy[ast.PatternNode]) -> st.SearchStrategy[ast.PatternNode]:
+    return st.one_of(_variables, st.builds(ast.PatternGroup, top, _quantifiers))
+
+
+def _term(top):
+    return st.one_of(_factor(top), st.builds(ast.PatternNot, _factor(top)))
+
+
+def _sequence(top):
+    contiguity = st.sampled_from(["", "->", "->>"])
+    return st.integers(1, 4).flatmap(lambda n: st.builds(
+        ast.PatternSequence,
+        st.lists(_term(top), min_size=n, max_size=n).map(tuple),
+        st.lists(contiguity, min_size=n - 1, max_size=n - 1).map(tuple),
+        st.sampled_from(["->", "->>"]) if n == 1 else contiguity))
+
+
+_patterns = st.deferred(lambda: st.one_of(
+    _term(_patterns),
+    _sequence(_patterns),
+    st.builds(ast.PatternAlternation,
+              st.lists(st.one_of(_term(_patterns), _sequence(_patterns)), min_size=2,
+                       max_size=3).map(tuple)),
+))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_patterns)
+def test_printed_patterns_parse_back_to_the_same_tree(pattern: ast.PatternNode) -> None:
+    text = pattern_to_sql(pattern)
+    (select,) = parse(f"SELECT a.v FROM s PATTERN ({text})").statements
+    assert select.match is not None
+    assert select.match.pattern == pattern, text
