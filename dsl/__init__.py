@@ -6,7 +6,8 @@ out, or a FrysError that names file, line and column of every problem.
 
 from __future__ import annotations
 
-from frys.dsl.analyzer import AnalyzedJob, AnalyzedQuery, StreamDef, analyze
+from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery, StreamDef
+from frys.dsl.analyzer import analyze
 from frys.dsl.errors import FrysAnalysisError, FrysError, FrysSyntaxError, NotSupportedYet
 from frys.dsl.parser import parse
 

@@ -7,7 +7,7 @@ projects. Logical plans and optimizer rules slot in between analysis and this st
 
 from __future__ import annotations
 
-from frys.dsl.analyzer import AnalyzedJob
+from frys.dsl.analyzed import AnalyzedJob
 from frys.engine.graph import (
     ConnectorNode,
     FilterProjectSpec,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from frys.dsl import ast
-from frys.dsl.analyzer import AggregateCall, AnalyzedQuery, StreamDef
+from frys.dsl.analyzed import AggregateCall, AnalyzedQuery, StreamDef
 from frys.dsl.printer import expr_to_sql, interval_text
 from frys.dsl.types import FrysType
 

@@ -24,7 +24,7 @@ import polars as pl
 from frys.connectors.bus import Collector, Topic
 from frys.connectors.decode import DeadLetter, StreamDecoder, dead_letter_frame
 from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
-from frys.dsl.analyzer import DEAD_LETTERS, StreamDef
+from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.graph import FilterProjectSpec, JobGraph, OperatorSpec, QueryNode
 from frys.operators.stateless import FilterProject

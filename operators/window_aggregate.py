@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from frys.dsl import ast
-from frys.dsl.analyzer import AggregateCall
+from frys.dsl.analyzed import AggregateCall
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 from frys.operators.expressions import to_polars
 from frys.operators.stateless import compile_filter

@@ -1,0 +1,95 @@
+"""What analysis produces: the job's streams and its queries with every name resolved and
+every expression typed. The planner and the runtime read these; nothing here parses or checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from frys.dsl import ast
+from frys.dsl.errors import Diagnostic, Span
+from frys.dsl.types import FrysType
+
+DEAD_LETTERS = "dead_letters"
+DEAD_LETTER_COLUMNS: dict[str, FrysType] = {
+    "stream": FrysType.STRING,
+    "reason": FrysType.STRING,
+    "position": FrysType.STRING,
+    "raw": FrysType.STRING,
+}
+WINDOW_COLUMNS = ("window_start", "window_end")
+STREAM_OPTIONS = ("event_time", "watermark", "source", "sink")
+LATER_STREAM_OPTIONS = ("lateness", "late", "queue", "priority")
+
+
+@dataclass
+class StreamDef:
+    """A stream of the job: its schema (None while a query has yet to define it) and options."""
+
+    name: str
+    columns: dict[str, FrysType] | None
+    event_time: str | None = None
+    watermark_ms: int = 0
+    source: str | None = None
+    sink: str | None = None
+    span: Span = field(default_factory=lambda: Span(0, 0, 0, 0))
+    built_in: bool = False
+
+
+@dataclass(frozen=True)
+class AggregateCall:
+    """One distinct aggregate of a query, computed into the hidden column `column`."""
+
+    column: str
+    function: str  # COUNT, SUM, ...
+    argument: ast.Expr | None  # None for COUNT(*)
+    distinct: bool
+    result_type: FrysType
+    argument_type: FrysType | None
+
+
+@dataclass(frozen=True)
+class TumblingWindow:
+    size_ms: int
+    span: Span
+
+
+@dataclass
+class AnalyzedQuery:
+    """A continuous query with every name resolved and every expression typed.
+
+    `outputs` are (column name, expression) in SELECT order. In an aggregating query the
+    expressions may use group keys, the calls listed in `aggregates` (each computed once,
+    however often it is written) and `window_start`/`window_end`.
+    """
+
+    index: int
+    statement: ast.Select
+    input_stream: str
+    output_stream: str
+    outputs: list[tuple[str, ast.Expr]]
+    output_types: dict[str, FrysType]
+    where: ast.Expr | None = None
+    group_keys: list[tuple[str, ast.Expr]] = field(default_factory=list)
+    window: TumblingWindow | None = None
+    aggregates: list[AggregateCall] = field(default_factory=list)
+    having: ast.Expr | None = None
+    is_bare_select: bool = False
+    # the type of every typed expression node of the query, by id(node); the AST nodes are
+    # kept alive by `statement`, so identities stay valid
+    types: dict[int, FrysType] = field(default_factory=dict)
+
+    @property
+    def is_aggregate(self) -> bool:
+        return self.window is not None
+
+
+@dataclass
+class AnalyzedJob:
+    """The result of analysis: every stream and every query of a .frysql text."""
+
+    streams: dict[str, StreamDef]
+    queries: list[AnalyzedQuery]
+    source_name: str = "<query>"
+    source_text: str = ""
+    warnings: list[Diagnostic] = field(default_factory=list)

@@ -1,0 +1,344 @@
+"""Typing of expressions: every column, literal, operator and function call gets a FrysType,
+or an error naming the place. Shared by the analyzer's clauses through `ExpressionTyper`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from frys.dsl import ast
+from frys.dsl.analyzed import WINDOW_COLUMNS, AggregateCall, AnalyzedQuery, StreamDef
+from frys.dsl.errors import Diagnostic, Span, did_you_mean
+from frys.dsl.types import (
+    AGGREGATE_FUNCTIONS,
+    LATER_AGGREGATES,
+    LATER_WINDOWS,
+    SCALAR_FUNCTIONS,
+    TYPE_NAMES,
+    WINDOW_FUNCTIONS,
+    FrysType,
+    unify,
+)
+
+
+class Scope:
+    """The columns a query's expressions may name: one input stream, maybe under an alias."""
+
+    def __init__(self, stream: StreamDef, alias: str | None, windowed: bool) -> None:
+        self.stream = stream
+        self.qualifiers = {stream.name} | ({alias} if alias else set())
+        self.windowed = windowed
+
+
+
+class ExpressionTyper:
+    """Mixin: `_type(expr, scope, ...)` for a class that provides `_error`, `_later` and a
+    `types` dict (node identity -> type, read later by the expression compiler)."""
+
+    types: dict[int, FrysType]
+    errors: list[Diagnostic]
+
+    def _error(self, message: str, span: Span) -> None:
+        raise NotImplementedError  # provided by the analyzer
+
+    def _later(self, construct: str, span: Span) -> None:
+        raise NotImplementedError  # provided by the analyzer
+
+    def _expect_bool(self, found: FrysType | None, expr: ast.Expr, clause: str) -> None:
+        if found is not None and found not in (FrysType.BOOL, FrysType.NULL):
+            self._error(f"{clause} needs a BOOL condition, got {found}", expr.span)
+
+    def _type(self, expr: ast.Expr, scope: Scope, allow_aggregates: bool,
+              query: AnalyzedQuery | None = None, in_aggregate: bool = False) -> FrysType | None:
+        """The type of `expr`, recording errors; None when an error made it unknowable.
+        Known types are also kept in `self.types` (by node identity) for the compiler."""
+        result = self._infer(expr, scope, allow_aggregates, query, in_aggregate)
+        if result is not None:
+            self.types[id(expr)] = result
+        return result
+
+    def _infer(self, expr: ast.Expr, scope: Scope, allow_aggregates: bool,
+               query: AnalyzedQuery | None, in_aggregate: bool) -> FrysType | None:
+
+        def sub(e: ast.Expr, nested: bool = in_aggregate) -> FrysType | None:
+            return self._type(e, scope, allow_aggregates, query, nested)
+
+        if isinstance(expr, ast.Literal):
+            return literal_type(expr.value)
+        if isinstance(expr, ast.IntervalLiteral):
+            return FrysType.INTERVAL
+        if isinstance(expr, ast.ColumnRef):
+            return self._column_type(expr, scope, in_aggregate)
+        if isinstance(expr, ast.UnaryOp):
+            operand = sub(expr.operand)
+            if operand is None:
+                return None
+            if expr.op == "NOT":
+                self._expect_bool(operand, expr.operand, "NOT")
+                return FrysType.BOOL
+            if not operand.is_numeric:
+                self._error(f"cannot negate a {operand} value", expr.span)
+                return None
+            return operand
+        if isinstance(expr, ast.BinaryOp):
+            return self._binary_type(expr, sub(expr.left), sub(expr.right))
+        if isinstance(expr, ast.InList):
+            operand = sub(expr.operand)
+            for item in expr.items:
+                item_type = sub(item)
+                if operand and item_type and unify(operand, item_type) is None:
+                    self._error(f"IN list item of type {item_type} cannot be compared with "
+                                f"{operand}", item.span)
+            return FrysType.BOOL
+        if isinstance(expr, ast.Case):
+            return self._case_type(expr, sub)
+        if isinstance(expr, ast.Between):
+            operand, low, high = sub(expr.operand), sub(expr.low), sub(expr.high)
+            for bound, bound_type in ((expr.low, low), (expr.high, high)):
+                if operand and bound_type and unify(operand, bound_type) is None:
+                    self._error(f"BETWEEN bound of type {bound_type} cannot be compared with "
+                                f"{operand}", bound.span)
+            return FrysType.BOOL
+        if isinstance(expr, ast.Like):
+            for part in (expr.operand, expr.pattern):
+                part_type = sub(part)
+                if part_type not in (None, FrysType.STRING, FrysType.NULL):
+                    self._error(f"LIKE needs STRING operands, got {part_type}", part.span)
+            if not (isinstance(expr.pattern, ast.Literal) and isinstance(expr.pattern.value,
+                                                                         str)):
+                self._error("LIKE needs a string literal pattern, e.g. LIKE 'abc%'",
+                            expr.pattern.span)
+            return FrysType.BOOL
+        if isinstance(expr, ast.IsNull):
+            sub(expr.operand)
+            return FrysType.BOOL
+        if isinstance(expr, ast.Cast):
+            operand = sub(expr.operand)
+            target = TYPE_NAMES.get(expr.type_name)
+            if target is None:
+                self._error(f"unknown type {expr.type_name}"
+                            f"{did_you_mean(expr.type_name, TYPE_NAMES)}", expr.type_span)
+                return None
+            if operand == FrysType.INTERVAL:
+                self._error("an interval cannot be cast", expr.operand.span)
+                return None
+            return target
+        if isinstance(expr, ast.FunctionCall):
+            return self._call_type(expr, scope, allow_aggregates, query, in_aggregate, sub)
+        raise TypeError(f"unexpected expression node {expr!r}")  # pragma: no cover
+
+    def _column_type(self, ref: ast.ColumnRef, scope: Scope, in_aggregate: bool
+                     ) -> FrysType | None:
+        columns = scope.stream.columns or {}
+        if ref.qualifier is not None and ref.qualifier not in scope.qualifiers:
+            self._error(f"unknown stream or alias {ref.qualifier}"
+                        f"{did_you_mean(ref.qualifier, scope.qualifiers)}", ref.span)
+            return None
+        # In a windowed query the window bounds shadow stream columns of the same name (a
+        # stream of window results has them); qualify the name to reach the column.
+        if ref.name in WINDOW_COLUMNS and ref.qualifier is None and scope.windowed:
+            if in_aggregate:
+                self._error(f"{ref.name} cannot be used inside an aggregate; write "
+                            f"{scope.stream.name}.{ref.name} for the stream's column", ref.span)
+            return FrysType.TIMESTAMP
+        if ref.name in columns:
+            return columns[ref.name]
+        candidates = list(columns) + (list(WINDOW_COLUMNS) if scope.windowed else [])
+        hint = ""
+        if ref.name in WINDOW_COLUMNS:
+            hint = " (window_start and window_end need a window in GROUP BY)"
+        self._error(f"unknown column '{ref.name}' in stream {scope.stream.name}"
+                    f"{did_you_mean(ref.name, candidates) or hint}", ref.span)
+        return None
+
+    def _binary_type(self, expr: ast.BinaryOp, left: FrysType | None,
+                     right: FrysType | None) -> FrysType | None:
+        if left is None or right is None:
+            return None
+        op = expr.op
+        if op in ("AND", "OR"):
+            self._expect_bool(left, expr.left, op)
+            self._expect_bool(right, expr.right, op)
+            return FrysType.BOOL
+        if op == "||":
+            if FrysType.INTERVAL in (left, right):
+                self._error("cannot concatenate an interval", expr.span)
+            return FrysType.STRING
+        if op in ("=", "<>", "<", "<=", ">", ">="):
+            if unify(left, right) is None:
+                self._error(f"cannot compare {left} with {right}", expr.span)
+            return FrysType.BOOL
+        if not (left.is_numeric and right.is_numeric):
+            self._error(f"operator {op} needs numbers, got {left} and {right}", expr.span)
+            return None
+        if op == "/" or FrysType.FLOAT in (left, right):
+            return FrysType.FLOAT
+        return FrysType.INT if FrysType.INT in (left, right) else FrysType.NULL
+
+    def _case_type(self, expr: ast.Case, sub) -> FrysType | None:
+        operand = sub(expr.operand) if expr.operand is not None else None
+        result: FrysType | None = FrysType.NULL
+        branches = [w.result for w in expr.whens] + ([expr.else_] if expr.else_ else [])
+        for when in expr.whens:
+            condition = sub(when.condition)
+            if expr.operand is None:
+                self._expect_bool(condition, when.condition, "WHEN")
+            elif operand and condition and unify(operand, condition) is None:
+                self._error(f"cannot compare {condition} with {operand}", when.condition.span)
+        for branch in branches:
+            branch_type = sub(branch)
+            if branch_type is None or result is None:
+                result = None
+                continue
+            unified = unify(result, branch_type)
+            if unified is None:
+                self._error(f"CASE branches have different types: {result} and {branch_type}",
+                            branch.span)
+            result = unified
+        return result
+
+    def _call_type(self, call: ast.FunctionCall, scope: Scope, allow_aggregates: bool,
+                   query: AnalyzedQuery | None, in_aggregate: bool, sub) -> FrysType | None:
+        name = call.name
+        if name in WINDOW_FUNCTIONS or name in LATER_WINDOWS:
+            self._error(f"{name} is a window and belongs in GROUP BY", call.span)
+            return None
+        if name in LATER_AGGREGATES:
+            self._later(f"aggregate {name}", call.span)
+            return None
+        if name in AGGREGATE_FUNCTIONS:
+            return self._aggregate_type(call, allow_aggregates, query, in_aggregate, sub)
+        function = SCALAR_FUNCTIONS.get(name)
+        if function is None:
+            known = list(SCALAR_FUNCTIONS) + list(AGGREGATE_FUNCTIONS)
+            self._error(f"unknown function {name}{did_you_mean(name, known)}", call.span)
+            return None
+        if call.star or call.distinct:
+            self._error(f"{name} is not an aggregate; * and DISTINCT do not apply", call.span)
+            return None
+        if not function.min_args <= len(call.args) <= function.max_args:
+            count = (str(function.min_args) if function.min_args == function.max_args
+                     else f"{function.min_args} to {function.max_args}")
+            self._error(f"{name} takes {count} argument(s), got {len(call.args)}", call.span)
+            return None
+        arg_types = [sub(arg) for arg in call.args]
+        if any(t is None for t in arg_types):
+            return None
+        for position, (arg, arg_type) in enumerate(zip(call.args, arg_types, strict=True)):
+            kind = function.arg_kind(position)
+            if kind == "numeric" and not arg_type.is_numeric:
+                self._error(f"{name} needs a number, got {arg_type}", arg.span)
+                return None
+            if kind == "string" and arg_type not in (FrysType.STRING, FrysType.NULL):
+                self._error(f"{name} needs a STRING, got {arg_type}", arg.span)
+                return None
+        if name == "ROUND" and len(call.args) == 2 and not (
+                isinstance(call.args[1], ast.Literal) and type(call.args[1].value) is int):
+            self._error("ROUND's second argument must be a whole number, e.g. ROUND(x, 2)",
+                        call.args[1].span)
+            return None
+        if name == "COALESCE":
+            result = arg_types[0]
+            for arg, arg_type in zip(call.args[1:], arg_types[1:], strict=True):
+                unified = unify(result, arg_type)  # type: ignore[arg-type]
+                if unified is None:
+                    self._error(f"COALESCE arguments have different types: {result} and "
+                                f"{arg_type}", arg.span)
+                    return None
+                result = unified
+        return function.result_type(arg_types)  # type: ignore[arg-type]
+
+    def _aggregate_type(self, call: ast.FunctionCall, allow_aggregates: bool,
+                        query: AnalyzedQuery | None, in_aggregate: bool, sub
+                        ) -> FrysType | None:
+        name = call.name
+        if in_aggregate:
+            self._error(f"aggregate {name} cannot be nested in another aggregate", call.span)
+            return None
+        if not allow_aggregates:
+            where = "here" if query is None else "without a window in GROUP BY"
+            self._error(f"aggregate {name} is not allowed {where}", call.span)
+            return None
+        if call.star and name != "COUNT":
+            self._error(f"{name}(*) is not valid; only COUNT(*) is", call.span)
+            return None
+        if call.distinct and name != "COUNT":
+            self._error("DISTINCT is supported in COUNT only", call.span)
+            return None
+        if not call.star and len(call.args) != 1:
+            self._error(f"{name} takes one argument, got {len(call.args)}", call.span)
+            return None
+        arg_type = None if call.star else sub(call.args[0], True)
+        if not call.star and arg_type is None:
+            return None
+        result: FrysType
+        if name == "COUNT":
+            result = FrysType.INT
+        elif name in ("SUM", "AVG", "STDDEV"):
+            if not arg_type.is_numeric or arg_type == FrysType.NULL:  # type: ignore[union-attr]
+                self._error(f"{name} needs a numeric argument, got {arg_type}", call.span)
+                return None
+            result = arg_type if name == "SUM" else FrysType.FLOAT  # type: ignore[assignment]
+        else:  # MIN MAX FIRST LAST
+            if arg_type == FrysType.INTERVAL:
+                self._error(f"{name} cannot aggregate an interval", call.span)
+                return None
+            result = arg_type  # type: ignore[assignment]
+        if query is not None:
+            argument = None if call.star else call.args[0]
+            if not any((a.function, a.argument, a.distinct) == (name, argument, call.distinct)
+                       for a in query.aggregates):
+                query.aggregates.append(AggregateCall(
+                    f"__agg{len(query.aggregates)}", name, argument, call.distinct, result,
+                    arg_type))
+        return result
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def literal_type(value: object) -> FrysType:
+    if value is None:
+        return FrysType.NULL
+    if isinstance(value, bool):
+        return FrysType.BOOL
+    if isinstance(value, int):
+        return FrysType.INT
+    if isinstance(value, float):
+        return FrysType.FLOAT
+    return FrysType.STRING
+
+
+def is_aggregate(expr: ast.Expr) -> bool:
+    return isinstance(expr, ast.FunctionCall) and (
+        expr.name in AGGREGATE_FUNCTIONS or expr.name in LATER_AGGREGATES)
+
+
+def children(expr: ast.Expr) -> list[ast.Expr]:
+    if isinstance(expr, ast.UnaryOp):
+        return [expr.operand]
+    if isinstance(expr, ast.BinaryOp):
+        return [expr.left, expr.right]
+    if isinstance(expr, ast.InList):
+        return [expr.operand, *expr.items]
+    if isinstance(expr, ast.Case):
+        parts = [expr.operand] if expr.operand is not None else []
+        for when in expr.whens:
+            parts += [when.condition, when.result]
+        return parts + ([expr.else_] if expr.else_ is not None else [])
+    if isinstance(expr, ast.FunctionCall):
+        return list(expr.args)
+    if isinstance(expr, ast.Between):
+        return [expr.operand, expr.low, expr.high]
+    if isinstance(expr, ast.Like):
+        return [expr.operand, expr.pattern]
+    if isinstance(expr, (ast.IsNull, ast.Cast)):
+        return [expr.operand]
+    return []
+
+
+def walk(expr: ast.Expr) -> Iterator[ast.Expr]:
+    yield expr
+    for child in children(expr):
+        yield from walk(child)
+
