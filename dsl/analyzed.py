@@ -34,6 +34,8 @@ class StreamDef:
     sink: str | None = None
     span: Span = field(default_factory=lambda: Span(0, 0, 0, 0))
     built_in: bool = False
+    is_table: bool = False
+    primary_key: str | None = None
 
 
 @dataclass(frozen=True)

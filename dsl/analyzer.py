@@ -28,7 +28,7 @@ from frys.dsl.errors import (
     Span,
     did_you_mean,
 )
-from frys.dsl.typer import ExpressionTyper, Scope, children, is_aggregate, walk
+from frys.dsl.typer import ExpressionTyper, Relation, Scope, children, is_aggregate, walk
 from frys.dsl.types import (
     LATER_WINDOWS,
     TYPE_NAMES,
@@ -61,7 +61,7 @@ class Analyzer(ExpressionTyper):
             if isinstance(statement, ast.CreateStream):
                 self._create_stream(statement)
             elif isinstance(statement, ast.CreateTable):
-                self._later("CREATE TABLE", statement.span)
+                self._create_table(statement)
             elif isinstance(statement, ast.InsertInto):
                 self._query(statement.query, statement.target, statement.target_span, False)
             else:
@@ -102,24 +102,50 @@ class Analyzer(ExpressionTyper):
         if name.startswith("select_") and name[7:].isdigit():
             self._error(f"stream name {name} is reserved for the output of bare SELECT "
                         "statements", statement.span)
-        columns: dict[str, FrysType] | None = None
-        if statement.columns is not None:
-            columns = {}
-            for column in statement.columns:
-                column_type = TYPE_NAMES.get(column.type_name)
-                if column_type is None:
-                    self._error(f"unknown type {column.type_name} for column {column.name}"
-                                f"{did_you_mean(column.type_name, TYPE_NAMES)}", column.span)
-                    continue
-                if column.name in columns:
-                    self._error(f"column {column.name} is declared twice", column.span)
-                columns[column.name] = column_type
+        columns = self._columns(statement.columns) if statement.columns is not None else None
+        for column in statement.columns or ():
+            if column.primary_key:
+                self._error("PRIMARY KEY belongs to tables; a stream keeps every event "
+                            "(CREATE TABLE for the latest row per key)", column.span)
         stream = StreamDef(name, columns, span=statement.span)
         self._apply_options(stream, statement.options)
         if stream.source is not None and columns is None:
             self._error(f"stream {name} has a source, so it needs a column list",
                         statement.span)
         self.streams[name] = stream
+
+    def _columns(self, definitions: tuple[ast.ColumnDef, ...]) -> dict[str, FrysType]:
+        columns: dict[str, FrysType] = {}
+        for column in definitions:
+            column_type = TYPE_NAMES.get(column.type_name)
+            if column_type is None:
+                self._error(f"unknown type {column.type_name} for column {column.name}"
+                            f"{did_you_mean(column.type_name, TYPE_NAMES)}", column.span)
+                continue
+            if column.name in columns:
+                self._error(f"column {column.name} is declared twice", column.span)
+            columns[column.name] = column_type
+        return columns
+
+    def _create_table(self, statement: ast.CreateTable) -> None:
+        name = statement.name
+        if name in self.streams:
+            self._error(f"{name} is already declared", statement.span)
+            return
+        keys = [c for c in statement.columns if c.primary_key]
+        if len(keys) != 1:
+            self._error(f"table {name} needs exactly one PRIMARY KEY column, found "
+                        f"{len(keys)}", statement.span)
+        table = StreamDef(name, self._columns(statement.columns), span=statement.span,
+                          is_table=True, primary_key=keys[0].name if keys else None)
+        for option in statement.options:
+            if option.name not in ("source", "sink"):
+                self._error(f"option {option.name} does not apply to a table (a table has "
+                            "no event time); tables take source and sink", option.span)
+        self._apply_options(table, tuple(o for o in statement.options
+                                         if o.name in ("source", "sink")))
+        self._later("CREATE TABLE", statement.span)
+        self.streams[name] = table
 
     def _declare_dead_letters(self, statement: ast.CreateStream) -> None:
         stream = self.streams[DEAD_LETTERS]
@@ -199,25 +225,33 @@ class Analyzer(ExpressionTyper):
             self._error("FROM with several streams needs a PATTERN; to correlate two streams "
                         "use JOIN ... ON ... WITHIN", select.more_sources[0].span)
             return
-        if select.joins:
-            self._later("JOIN", select.joins[0].span)
-            return
         if select.emit == "EVERY":
             self._later("EMIT EVERY", select.span)
-        source = self.streams.get(select.source.name)
+        source = self._readable(select.source)
         if source is None:
-            self._error(f"unknown stream {select.source.name}"
-                        f"{did_you_mean(select.source.name, self.streams)}", select.source.span)
             return
-        if source.columns is None:
-            self._error(f"the schema of stream {source.name} is not known yet: put the query "
-                        "that writes to it before this one", select.source.span)
+        if source.is_table:
+            self._error(f"table {source.name} can only be joined, e.g. FROM <stream> JOIN "
+                        f"{source.name} ON ...", select.source.span)
             return
+        relations = [Relation.of(source, select.source.alias)]
+        for join in select.joins:
+            joined = self._readable(join.source)
+            if joined is None:
+                return
+            relation = Relation.of(joined, join.source.alias)
+            clash = next((r for r in relations if r.qualifiers & relation.qualifiers), None)
+            if clash is not None:
+                self._error(f"{join.source.name} is already in FROM as {clash.label}; give "
+                            "each an alias", join.source.span)
+                return
+            relations.append(relation)
         query = AnalyzedQuery(len(self.queries), select, source.name, target, [], {},
                               is_bare_select=bare, types=self.types)
         errors_before = len(self.errors) + len(self.not_supported)
-        self._group_by(query, source)
-        scope = Scope(source, select.source.alias, query.window is not None)
+        self._group_by(query, source, Scope(relations))
+        scope = Scope(relations, windowed=query.window is not None)
+        self._joins(select, scope)
         if select.where is not None:
             where_type = self._type(select.where, scope, allow_aggregates=False)
             self._expect_bool(where_type, select.where, "WHERE")
@@ -240,9 +274,38 @@ class Analyzer(ExpressionTyper):
         self._bind_target(query, target, target_span)
         self.queries.append(query)
 
-    def _group_by(self, query: AnalyzedQuery, source: StreamDef) -> None:
+    def _readable(self, item: ast.FromStream) -> StreamDef | None:
+        """The stream or table a FROM item names, with a known schema, or None (reported)."""
+        source = self.streams.get(item.name)
+        if source is None:
+            self._error(f"unknown stream {item.name}{did_you_mean(item.name, self.streams)}",
+                        item.span)
+            return None
+        if source.columns is None:
+            self._error(f"the schema of stream {source.name} is not known yet: put the query "
+                        "that writes to it before this one", item.span)
+            return None
+        return source
+
+    def _joins(self, select: ast.Select, scope: Scope) -> None:
+        for join in select.joins:
+            condition = self._type(join.condition, scope, allow_aggregates=False)
+            self._expect_bool(condition, join.condition, "ON")
+            joined = self.streams[join.source.name]
+            if joined.is_table and join.within_ms is not None:
+                self._error(f"WITHIN does not apply to a join with table {joined.name}: it "
+                            "looks up the current row by key", join.span)
+            elif not joined.is_table and join.within_ms is None:
+                self._error("a join of two streams needs WITHIN (how far apart in event "
+                            "time two events may be), e.g. ... ON ... WITHIN 1 HOUR",
+                            join.span)
+            if select.group_by:
+                self._later("GROUP BY over a join", select.group_by[0].span)
+            kind = "LEFT JOIN" if join.kind == "LEFT" else "JOIN"
+            self._later(f"{kind} with a table" if joined.is_table else kind, join.span)
+
+    def _group_by(self, query: AnalyzedQuery, source: StreamDef, scope: Scope) -> None:
         select = query.statement
-        scope = Scope(source, select.source.alias, windowed=False)
         for index, expr in enumerate(select.group_by):
             if isinstance(expr, ast.FunctionCall) and expr.name in LATER_WINDOWS:
                 self._later(f"{expr.name} window", expr.span)
@@ -282,7 +345,8 @@ class Analyzer(ExpressionTyper):
                 if query.statement.group_by:
                     self._error("SELECT * cannot be used with GROUP BY", item.span)
                     continue
-                for column, column_type in (scope.stream.columns or {}).items():
+                for column, column_type in (
+                        (c, t) for r in scope.relations for c, t in r.columns.items()):
                     query.outputs.append((column, ast.ColumnRef(column, span=item.span)))
                     query.output_types[column] = column_type
                     names[column] = item.span
@@ -340,7 +404,7 @@ class Analyzer(ExpressionTyper):
         if isinstance(expr, ast.ColumnRef):
             if expr.name in WINDOW_COLUMNS and expr.qualifier is None and scope.windowed:
                 return
-            if expr.name not in (scope.stream.columns or {}):
+            if not scope.has_column(expr.name):
                 return  # unknown; typing has already reported it
             self._error(f"column {expr.name} must appear in GROUP BY or be used in an "
                         "aggregate", expr.span)

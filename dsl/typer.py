@@ -5,6 +5,7 @@ or an error naming the place. Shared by the analyzer's clauses through `Expressi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from frys.dsl import ast
 from frys.dsl.analyzed import WINDOW_COLUMNS, AggregateCall, AnalyzedQuery, StreamDef
@@ -21,13 +22,50 @@ from frys.dsl.types import (
 )
 
 
-class Scope:
-    """The columns a query's expressions may name: one input stream, maybe under an alias."""
+@dataclass(frozen=True)
+class Relation:
+    """One thing a query reads: a stream or table (named by its alias if it has one, as in
+    SQL, else by its name) or a pattern variable. `label` is how messages name it
+    ('stream trades', 'variable a')."""
 
-    def __init__(self, stream: StreamDef, alias: str | None, windowed: bool) -> None:
-        self.stream = stream
-        self.qualifiers = {stream.name} | ({alias} if alias else set())
+    label: str
+    qualifiers: frozenset[str]
+    columns: dict[str, FrysType]
+
+    @staticmethod
+    def of(stream: StreamDef, alias: str | None = None) -> Relation:
+        kind = "table" if stream.is_table else "stream"
+        names = frozenset({alias or stream.name})
+        return Relation(f"{kind} {stream.name}", names, stream.columns or {})
+
+
+class Scope:
+    """The columns a query's expressions may name.
+
+    Unqualified names resolve, in order: to the window bounds in a windowed query (they
+    shadow same-named columns), to `extra` pseudo-columns, to the `current` relation (the
+    event a DEFINE condition is about), and then to the one relation that has the column;
+    a column that two relations have must be qualified.
+    """
+
+    def __init__(self, relations: list[Relation], windowed: bool = False,
+                 extra: dict[str, FrysType] | None = None,
+                 current: Relation | None = None) -> None:
+        self.relations = relations
         self.windowed = windowed
+        self.extra = extra or {}
+        self.current = current
+
+    @staticmethod
+    def of_stream(stream: StreamDef, alias: str | None, windowed: bool) -> Scope:
+        return Scope([Relation.of(stream, alias)], windowed)
+
+    @property
+    def qualifiers(self) -> list[str]:
+        return sorted(q for r in self.relations for q in r.qualifiers)
+
+    def has_column(self, name: str) -> bool:
+        return any(name in r.columns for r in self.relations) or name in self.extra
 
 
 
@@ -129,25 +167,44 @@ class ExpressionTyper:
 
     def _column_type(self, ref: ast.ColumnRef, scope: Scope, in_aggregate: bool
                      ) -> FrysType | None:
-        columns = scope.stream.columns or {}
-        if ref.qualifier is not None and ref.qualifier not in scope.qualifiers:
-            self._error(f"unknown stream or alias {ref.qualifier}"
-                        f"{did_you_mean(ref.qualifier, scope.qualifiers)}", ref.span)
+        if ref.qualifier is not None:
+            relation = next((r for r in scope.relations if ref.qualifier in r.qualifiers), None)
+            if relation is None:
+                self._error(f"unknown stream or alias {ref.qualifier}"
+                            f"{did_you_mean(ref.qualifier, scope.qualifiers)}", ref.span)
+                return None
+            if ref.name in relation.columns:
+                return relation.columns[ref.name]
+            self._error(f"unknown column '{ref.name}' in {relation.label}"
+                        f"{did_you_mean(ref.name, relation.columns)}", ref.span)
             return None
         # In a windowed query the window bounds shadow stream columns of the same name (a
         # stream of window results has them); qualify the name to reach the column.
-        if ref.name in WINDOW_COLUMNS and ref.qualifier is None and scope.windowed:
+        if ref.name in WINDOW_COLUMNS and scope.windowed:
             if in_aggregate:
-                self._error(f"{ref.name} cannot be used inside an aggregate; write "
-                            f"{scope.stream.name}.{ref.name} for the stream's column", ref.span)
+                self._error(f"{ref.name} cannot be used inside an aggregate; qualify it "
+                            "with the stream to use the stream's column", ref.span)
             return FrysType.TIMESTAMP
-        if ref.name in columns:
-            return columns[ref.name]
-        candidates = list(columns) + (list(WINDOW_COLUMNS) if scope.windowed else [])
+        if ref.name in scope.extra:
+            return scope.extra[ref.name]
+        if scope.current is not None and ref.name in scope.current.columns:
+            return scope.current.columns[ref.name]
+        owners = [r for r in scope.relations if ref.name in r.columns]
+        if len(owners) == 1:
+            return owners[0].columns[ref.name]
+        if len(owners) > 1:
+            names = " and ".join(sorted(min(r.qualifiers, key=len) for r in owners))
+            self._error(f"column '{ref.name}' is ambiguous: {names} both have it; qualify it, "
+                        f"e.g. {min(owners[0].qualifiers, key=len)}.{ref.name}", ref.span)
+            return None
+        candidates = [c for r in scope.relations for c in r.columns] + list(scope.extra)
+        if scope.windowed:
+            candidates += list(WINDOW_COLUMNS)
         hint = ""
         if ref.name in WINDOW_COLUMNS:
             hint = " (window_start and window_end need a window in GROUP BY)"
-        self._error(f"unknown column '{ref.name}' in stream {scope.stream.name}"
+        where = " and ".join(r.label for r in scope.relations) or "this query"
+        self._error(f"unknown column '{ref.name}' in {where}"
                     f"{did_you_mean(ref.name, candidates) or hint}", ref.span)
         return None
 
