@@ -12,6 +12,7 @@ from pathlib import Path
 
 from frys.connectors.jsonl import JsonlWriter
 from frys.dsl import FrysError, compile_text
+from frys.dsl.errors import Diagnostic
 from frys.dsl.planner import plan
 from frys.engine.graph import QueryNode
 from frys.engine.runtime import JobStats, Runtime
@@ -62,15 +63,24 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_check(args: argparse.Namespace) -> int:
+    """Errors fail the check; warnings and constructs the runtime cannot run yet are
+    reported, and do not."""
     failed = False
     for job in args.jobs:
+        text = _read(job)
         try:
-            compile_text(_read(job), job)
+            analyzed = compile_text(text, job, runnable=False)
         except FrysError as error:
             print(error.render(), file=sys.stderr)
             failed = True
-        else:
-            print(f"{job}: ok", file=sys.stderr)
+            continue
+        for diagnostic in analyzed.warnings:
+            print(diagnostic.render(job, text), file=sys.stderr)
+        for diagnostic in analyzed.not_supported:
+            note = Diagnostic(diagnostic.message + " (frys run refuses this job for now)",
+                              diagnostic.span, "note")
+            print(note.render(job, text), file=sys.stderr)
+        print(f"{job}: ok", file=sys.stderr)
     return 1 if failed else 0
 
 

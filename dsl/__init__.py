@@ -12,10 +12,17 @@ from frys.dsl.errors import FrysAnalysisError, FrysError, FrysSyntaxError, NotSu
 from frys.dsl.parser import parse
 
 
-def compile_text(text: str, source_name: str = "<query>") -> AnalyzedJob:
-    """Parse and analyze .frysql text; raises FrysError (syntax, analysis, not supported)."""
+def compile_text(text: str, source_name: str = "<query>", *,
+                 runnable: bool = True) -> AnalyzedJob:
+    """Parse and analyze .frysql text; raises FrysSyntaxError or FrysAnalysisError with every
+    problem found. With `runnable` (the default) a job that uses constructs the runtime
+    cannot execute yet raises NotSupportedYet; without it, they are listed in
+    `job.not_supported` (what `frys check` reports) and the job is returned."""
     program = parse(text, source_name)
-    return analyze(program, source_name, text)
+    job = analyze(program, source_name, text)
+    if runnable and job.not_supported:
+        raise NotSupportedYet(job.not_supported, source_name, text)
+    return job
 
 
 __all__ = [

@@ -95,3 +95,5 @@ class AnalyzedJob:
     source_name: str = "<query>"
     source_text: str = ""
     warnings: list[Diagnostic] = field(default_factory=list)
+    # valid constructs the runtime cannot execute yet; a job with any is checked, not run
+    not_supported: list[Diagnostic] = field(default_factory=list)

@@ -3,8 +3,8 @@
 The analyzer walks the statements in order (a stream must be declared before a query uses
 it; a stream whose schema comes from a query is known once that query has been seen). It
 collects all errors of a file it can find, each with its span, and raises them together as
-one FrysAnalysisError. Constructs that are valid .frysql but not executable yet raise
-NotSupportedYet naming the construct and its position.
+one FrysAnalysisError. Constructs that are valid .frysql but not executable yet are listed
+in `AnalyzedJob.not_supported`, each naming the construct and its position.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from frys.dsl.analyzed import (
 from frys.dsl.errors import (
     Diagnostic,
     FrysAnalysisError,
-    NotSupportedYet,
     Span,
     did_you_mean,
 )
-from frys.dsl.typer import ExpressionTyper, Relation, Scope, children, is_aggregate, walk
+from frys.dsl.pattern_analysis import PatternAnalyzer
+from frys.dsl.typer import Relation, Scope, children, is_aggregate, walk
 from frys.dsl.types import (
     LATER_WINDOWS,
     TYPE_NAMES,
@@ -38,7 +38,7 @@ from frys.dsl.types import (
 )
 
 
-class Analyzer(ExpressionTyper):
+class Analyzer(PatternAnalyzer):
     """Analyzes one Program. Use `analyze()`; it raises or returns an AnalyzedJob."""
 
     def __init__(self, program: ast.Program, source_name: str, source_text: str) -> None:
@@ -52,6 +52,7 @@ class Analyzer(ExpressionTyper):
         }
         self.queries: list[AnalyzedQuery] = []
         self.types: dict[int, FrysType] = {}
+        self.warnings: list[Diagnostic] = []
 
     # ------------------------------------------------------------------ driver
 
@@ -77,10 +78,8 @@ class Analyzer(ExpressionTyper):
         if self.errors:
             raise FrysAnalysisError(in_text_order(self.errors), self.source_name,
                                     self.source_text)
-        if self.not_supported:
-            raise NotSupportedYet(in_text_order(self.not_supported), self.source_name,
-                                  self.source_text)
-        return AnalyzedJob(self.streams, self.queries, self.source_name, self.source_text)
+        return AnalyzedJob(self.streams, self.queries, self.source_name, self.source_text,
+                           in_text_order(self.warnings), in_text_order(self.not_supported))
 
     def _error(self, message: str, span: Span) -> None:
         self.errors.append(Diagnostic(message, span))
@@ -219,7 +218,12 @@ class Analyzer(ExpressionTyper):
 
     def _query(self, select: ast.Select, target: str, target_span: Span, bare: bool) -> None:
         if select.match is not None:
-            self._later("PATTERN", select.match.span)
+            query = AnalyzedQuery(len(self.queries), select, select.source.name, target, [],
+                                  {}, is_bare_select=bare, types=self.types)
+            errors_before = len(self.errors)
+            self._pattern_query(query)
+            if len(self.errors) == errors_before:
+                self._bind_target(query, target, target_span)
             return
         if select.more_sources:
             self._error("FROM with several streams needs a PATTERN; to correlate two streams "

@@ -50,11 +50,14 @@ class Scope:
 
     def __init__(self, relations: list[Relation], windowed: bool = False,
                  extra: dict[str, FrysType] | None = None,
-                 current: Relation | None = None) -> None:
+                 current: Relation | None = None,
+                 pattern_variables: set[str] | None = None) -> None:
         self.relations = relations
         self.windowed = windowed
         self.extra = extra or {}
         self.current = current
+        # in a pattern query: every variable of the pattern (aggregates range over them)
+        self.pattern_variables = pattern_variables
 
     @staticmethod
     def of_stream(stream: StreamDef, alias: str | None, windowed: bool) -> Scope:
@@ -187,6 +190,8 @@ class ExpressionTyper:
             return FrysType.TIMESTAMP
         if ref.name in scope.extra:
             return scope.extra[ref.name]
+        if scope.pattern_variables is not None and ref.name.upper() in scope.extra:
+            return scope.extra[ref.name.upper()]  # MATCH_START, MATCH_END in any case
         if scope.current is not None and ref.name in scope.current.columns:
             return scope.current.columns[ref.name]
         owners = [r for r in scope.relations if ref.name in r.columns]
@@ -260,6 +265,12 @@ class ExpressionTyper:
         if name in WINDOW_FUNCTIONS or name in LATER_WINDOWS:
             self._error(f"{name} is a window and belongs in GROUP BY", call.span)
             return None
+        if scope.pattern_variables is not None and (
+                name in AGGREGATE_FUNCTIONS or name in LATER_AGGREGATES or name == "PREV"):
+            return self._pattern_call_type(call, scope, in_aggregate, sub)
+        if name == "PREV":
+            self._error("PREV belongs in the DEFINE clause of a pattern", call.span)
+            return None
         if name in LATER_AGGREGATES:
             self._later(f"aggregate {name}", call.span)
             return None
@@ -304,6 +315,70 @@ class ExpressionTyper:
                     return None
                 result = unified
         return function.result_type(arg_types)  # type: ignore[arg-type]
+
+    def _pattern_call_type(self, call: ast.FunctionCall, scope: Scope, in_aggregate: bool,
+                           sub) -> FrysType | None:
+        """PREV and aggregates over pattern variables: `COUNT(b)`, `AVG(b.price)`,
+        `LAST(b.price, 1)` (the one before the last), `PREV(price)` (the previous event of
+        the partition, in DEFINE)."""
+        name = call.name
+        variables = scope.pattern_variables or set()
+        if name == "PREV":
+            if scope.current is None:
+                self._error("PREV belongs in DEFINE: it is the event before the current one",
+                            call.span)
+                return None
+            column = call.args[0] if call.args else None
+            if (not isinstance(column, ast.ColumnRef) or len(call.args) > 2
+                    or (len(call.args) == 2 and not _is_count_literal(call.args[1], 1))):
+                self._error("PREV takes a column and an optional offset of at least 1, e.g. "
+                            "PREV(price) or PREV(price, 2)", call.span)
+                return None
+            # the column of the previous event: resolved against the current variable only
+            own = Scope([scope.current], current=scope.current,
+                        pattern_variables=scope.pattern_variables)
+            return self._type(column, own, allow_aggregates=False, in_aggregate=True)
+        if in_aggregate:
+            self._error(f"aggregate {name} cannot be nested in another aggregate", call.span)
+            return None
+        if name in LATER_AGGREGATES:
+            self._later(f"aggregate {name} in a pattern", call.span)
+            return None
+        if call.distinct:
+            self._error("DISTINCT does not apply to aggregates over a match", call.span)
+            return None
+        if call.star:
+            if name != "COUNT":
+                self._error(f"{name}(*) is not valid; only COUNT(*) is", call.span)
+                return None
+            return FrysType.INT
+        offset_ok = name in ("FIRST", "LAST") and len(call.args) == 2 and _is_count_literal(
+            call.args[1], 0)
+        if len(call.args) != 1 and not offset_ok:
+            extra = " and an optional offset" if name in ("FIRST", "LAST") else ""
+            self._error(f"{name} takes one argument{extra}, e.g. {name}(b.price)", call.span)
+            return None
+        argument = call.args[0]
+        if (name == "COUNT" and isinstance(argument, ast.ColumnRef)
+                and argument.qualifier is None and argument.name in variables):
+            return FrysType.INT  # COUNT(b): events bound to b so far
+        referenced = {node.qualifier for node in walk(argument)
+                      if isinstance(node, ast.ColumnRef) and node.qualifier in variables}
+        if len(referenced) != 1:
+            self._error(f"{name} over a match needs exactly one variable's columns, e.g. "
+                        f"{name}(b.price)", argument.span)
+            return None
+        arg_type = sub(argument, True)
+        if arg_type is None:
+            return None
+        if name == "COUNT":
+            return FrysType.INT
+        if name in ("SUM", "AVG", "STDDEV"):
+            if not arg_type.is_numeric or arg_type == FrysType.NULL:
+                self._error(f"{name} needs a numeric argument, got {arg_type}", call.span)
+                return None
+            return arg_type if name == "SUM" else FrysType.FLOAT
+        return arg_type
 
     def _aggregate_type(self, call: ast.FunctionCall, allow_aggregates: bool,
                         query: AnalyzedQuery | None, in_aggregate: bool, sub
@@ -352,6 +427,11 @@ class ExpressionTyper:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _is_count_literal(expr: ast.Expr, minimum: int) -> bool:
+    return (isinstance(expr, ast.Literal) and type(expr.value) is int
+            and expr.value >= minimum)
 
 
 def literal_type(value: object) -> FrysType:

@@ -1,0 +1,281 @@
+"""Analysis of pattern queries (LANGUAGE.md section 3): variables, DEFINE scoping, the rules
+of PARTITION BY, NOT and WITHIN, and the typing of the SELECT list over a match.
+
+Rules enforced here, each with its position:
+
+* every FROM item is a stream; a variable names its stream (`p:payments`) unless FROM has
+  only one, and always the same one;
+* PARTITION BY columns exist, with one type, in every FROM stream;
+* `DEFINE v` names a variable of the pattern, once, and its conditions may refer only to
+  variables bound before v or to v itself; unqualified columns mean the current event;
+* NOT takes a single, unquantified variable, cannot start a pattern, and at the end of one
+  (an absence) needs WITHIN;
+* AFTER MATCH SKIP TO FIRST/LAST and EMIT TIMEOUTS TO name a variable and a stream;
+* an unbounded loop without WITHIN is a warning: state can grow without bound.
+"""
+
+from __future__ import annotations
+
+from frys.dsl import ast
+from frys.dsl.analyzed import AnalyzedQuery, StreamDef
+from frys.dsl.errors import Diagnostic, Span, did_you_mean
+from frys.dsl.typer import ExpressionTyper, Relation, Scope, walk
+from frys.dsl.types import FrysType, unify
+
+MATCH_COLUMNS = {"MATCH_START": FrysType.TIMESTAMP, "MATCH_END": FrysType.TIMESTAMP}
+
+
+class _Variable:
+    """A pattern variable: its stream, where it first appears, and whether it can bind more
+    than one event (then `v.col` in SELECT needs an aggregate to be meaningful)."""
+
+    def __init__(self, name: str, stream: StreamDef, order: int, span: Span) -> None:
+        self.name = name
+        self.stream = stream
+        self.order = order
+        self.span = span
+        self.repeated = False
+        self.negated = False
+
+    def relation(self) -> Relation:
+        return Relation(f"variable {self.name}", frozenset({self.name}),
+                        self.stream.columns or {})
+
+
+def _repeats(quantifier: ast.Quantifier | None) -> bool:
+    return quantifier is not None and quantifier.high != 1
+
+
+class PatternAnalyzer(ExpressionTyper):
+    """Mixin for the Analyzer: `_pattern_query` checks a query that has a MATCH clause."""
+
+    streams: dict[str, StreamDef]
+    warnings: list[Diagnostic]
+
+    def _readable(self, item: ast.FromStream) -> StreamDef | None:
+        raise NotImplementedError  # provided by the analyzer
+
+    def _bind_target(self, query: AnalyzedQuery, target: str, span: Span) -> None:
+        raise NotImplementedError  # provided by the analyzer
+
+    def _pattern_query(self, query: AnalyzedQuery) -> None:
+        select = query.statement
+        match = select.match
+        assert match is not None
+        streams = self._pattern_sources(select)
+        if streams is None:
+            return
+        for clause, span in (("WHERE", select.where), ("GROUP BY", (select.group_by or [None])[0]),
+                             ("HAVING", select.having)):
+            if span is not None:
+                self._error(f"{clause} does not apply to a pattern query; put conditions in "
+                            "DEFINE", span.span)
+        if select.joins:
+            self._error("JOIN does not apply to a pattern query; FROM may name several "
+                        "streams, merged in event-time order", select.joins[0].span)
+        if select.emit is not None:
+            self._error("a pattern query emits one row per match; EMIT FINAL, CHANGES and "
+                        "EVERY do not apply", select.span)
+        variables: dict[str, _Variable] = {}
+        self._collect_variables(match.pattern, streams, variables, repeated=False)
+        self._check_partition(match, streams)
+        self._check_negations(match)
+        self._check_defines(match, variables)
+        if match.after_match is not None and match.after_match.variable is not None:
+            name = match.after_match.variable
+            if name not in variables:
+                self._error(f"AFTER MATCH {match.after_match.strategy} names {name}, which is "
+                            f"not a pattern variable{did_you_mean(name, variables)}",
+                            match.after_match.span)
+        if match.within_ms is None and any(
+                isinstance(n, (ast.PatternVariable, ast.PatternGroup)) and n.quantifier
+                and n.quantifier.high is None for n in _pattern_nodes(match.pattern)):
+            self.warnings.append(Diagnostic(
+                "a loop without an upper bound and no WITHIN: partial matches can grow "
+                "without bound (add WITHIN, or a bound such as {1,10})", match.span,
+                "warning"))
+        self._match_outputs(query, match, variables)
+        if match.timeouts_to is not None:
+            # a timed-out partial match is emitted with the query's columns (NULL where its
+            # variables were never bound), so the stream takes the query's schema
+            target = self.streams.get(match.timeouts_to)
+            if target is None or target.is_table or target.built_in:
+                self._error(f"EMIT TIMEOUTS TO needs a declared stream; "
+                            f"{match.timeouts_to} is not one"
+                            f"{did_you_mean(match.timeouts_to, self.streams)}", match.span)
+            elif len(query.output_types) == len(query.outputs):
+                self._bind_target(query, match.timeouts_to, match.span)
+        self._later("PATTERN", match.span)
+
+    # ------------------------------------------------------------------ sources, variables
+
+    def _pattern_sources(self, select: ast.Select) -> dict[str, StreamDef] | None:
+        streams: dict[str, StreamDef] = {}
+        for item in (select.source, *select.more_sources):
+            stream = self._readable(item)
+            if stream is None:
+                return None
+            if stream.is_table:
+                self._error(f"table {stream.name} cannot be matched; patterns run over "
+                            "streams", item.span)
+                return None
+            if item.alias is not None:
+                self._error("aliases do not apply in a pattern query: pattern variables "
+                            "name the events", item.span)
+            streams[stream.name] = stream
+        return streams
+
+    def _collect_variables(self, node: ast.PatternNode, streams: dict[str, StreamDef],
+                           variables: dict[str, _Variable], repeated: bool) -> None:
+        if isinstance(node, ast.PatternVariable):
+            if node.stream is not None and node.stream not in streams:
+                self._error(f"{node.name}:{node.stream}: stream {node.stream} is not in FROM"
+                            f"{did_you_mean(node.stream, streams)}", node.span)
+                return
+            if node.stream is None and len(streams) > 1:
+                example = next(iter(streams))
+                self._error(f"variable {node.name} needs its stream when FROM names several, "
+                            f"e.g. {node.name}:{example}", node.span)
+                return
+            stream = streams[node.stream] if node.stream else next(iter(streams.values()))
+            known = variables.get(node.name)
+            if known is None:
+                known = variables[node.name] = _Variable(node.name, stream, len(variables),
+                                                         node.span)
+            elif node.stream is not None and known.stream.name != node.stream:
+                self._error(f"variable {node.name} is bound to stream {known.stream.name} "
+                            f"elsewhere; one variable, one stream", node.span)
+            if repeated or _repeats(node.quantifier):
+                known.repeated = True
+        elif isinstance(node, ast.PatternGroup):
+            self._collect_variables(node.body, streams, variables,
+                                    repeated or _repeats(node.quantifier))
+        elif isinstance(node, ast.PatternNot):
+            self._collect_variables(node.element, streams, variables, repeated)
+            if isinstance(node.element, ast.PatternVariable) and node.element.name in variables:
+                variables[node.element.name].negated = True
+        elif isinstance(node, ast.PatternSequence):
+            for element in node.elements:
+                self._collect_variables(element, streams, variables, repeated)
+        elif isinstance(node, ast.PatternAlternation):
+            for branch in node.branches:
+                self._collect_variables(branch, streams, variables, repeated)
+
+    def _check_partition(self, match: ast.MatchClause, streams: dict[str, StreamDef]) -> None:
+        for column in match.partition_by:
+            if column.qualifier is not None:
+                self._error("PARTITION BY takes plain column names, present in every FROM "
+                            "stream", column.span)
+                continue
+            found: FrysType | None = None
+            for stream in streams.values():
+                columns = stream.columns or {}
+                if column.name not in columns:
+                    self._error(f"PARTITION BY column {column.name} is not in stream "
+                                f"{stream.name}{did_you_mean(column.name, columns)}",
+                                column.span)
+                    break
+                if found is not None and unify(found, columns[column.name]) is None:
+                    self._error(f"PARTITION BY column {column.name} has different types in "
+                                "the FROM streams", column.span)
+                found = columns[column.name]
+
+    def _check_negations(self, match: ast.MatchClause) -> None:
+        for node in _pattern_nodes(match.pattern):
+            if isinstance(node, ast.PatternNot) and not (
+                    isinstance(node.element, ast.PatternVariable)
+                    and node.element.quantifier is None):
+                self._error("NOT takes a single variable without a quantifier", node.span)
+        top = match.pattern
+        elements = top.elements if isinstance(top, ast.PatternSequence) else (top,)
+        if isinstance(elements[0], ast.PatternNot):
+            self._error("a pattern cannot start with NOT: there is nothing to measure the "
+                        "absence from", elements[0].span)
+        elif isinstance(elements[-1], ast.PatternNot) and match.within_ms is None:
+            self._error("an absence at the end of a pattern (NOT ... last) needs WITHIN: "
+                        "how long to wait before the match is emitted", elements[-1].span)
+
+    # ------------------------------------------------------------------ DEFINE, SELECT
+
+    def _check_defines(self, match: ast.MatchClause, variables: dict[str, _Variable]) -> None:
+        seen: set[str] = set()
+        for define in match.defines:
+            variable = variables.get(define.variable)
+            if variable is None:
+                self._error(f"DEFINE {define.variable}: not a variable of the pattern"
+                            f"{did_you_mean(define.variable, variables)}", define.span)
+                continue
+            if define.variable in seen:
+                self._error(f"{define.variable} is defined twice", define.span)
+            seen.add(define.variable)
+            bound = {n: v for n, v in variables.items() if v.order <= variable.order}
+            for condition, clause in ((define.condition, "DEFINE"), (define.until, "UNTIL")):
+                if condition is None:
+                    continue
+                for node in walk(condition):
+                    name = _variable_named(node)
+                    if name in variables and name not in bound:
+                        self._error(f"DEFINE {define.variable} may refer only to variables "
+                                    f"bound before it or to itself; {name} comes later",
+                                    node.span)
+                scope = Scope([v.relation() for v in bound.values()],
+                              current=variable.relation(), pattern_variables=set(variables))
+                self._expect_bool(self._type(condition, scope, allow_aggregates=True),
+                                  condition, clause)
+
+    def _match_outputs(self, query: AnalyzedQuery, match: ast.MatchClause,
+                       variables: dict[str, _Variable]) -> None:
+        extra = dict(MATCH_COLUMNS)
+        for column in match.partition_by:
+            first = next(iter(variables.values()), None)
+            if first is not None and column.name in (first.stream.columns or {}):
+                extra[column.name] = (first.stream.columns or {})[column.name]
+        scope = Scope([v.relation() for v in variables.values() if not v.negated],
+                      extra=extra, pattern_variables=set(variables))
+        names: set[str] = set()
+        for position, item in enumerate(query.statement.items, start=1):
+            if item.expr is None:
+                self._error("SELECT * does not apply to a pattern query; select variables' "
+                            "columns, e.g. a.price", item.span)
+                continue
+            expr_type = self._type(item.expr, scope, allow_aggregates=True)
+            if isinstance(item.expr, ast.ColumnRef) and item.expr.name in MATCH_COLUMNS:
+                default = item.expr.name.lower()
+            else:
+                default = _default_output_name(item.expr, position)
+            name = item.alias or default
+            if name in names:
+                self._error(f"output column {name} appears twice; name one with AS", item.span)
+            names.add(name)
+            query.outputs.append((name, item.expr))
+            if expr_type is not None:
+                query.output_types[name] = expr_type
+
+
+def _variable_named(node: ast.Expr) -> str | None:
+    """The pattern variable an expression node refers to: `v.col`, or a bare `v`."""
+    if isinstance(node, ast.ColumnRef):
+        return node.qualifier if node.qualifier is not None else node.name
+    return None
+
+
+def _default_output_name(expr: ast.Expr, position: int) -> str:
+    if isinstance(expr, ast.ColumnRef):
+        return expr.name
+    if isinstance(expr, ast.FunctionCall):
+        return expr.name.lower()
+    return f"column{position}"
+
+
+def _pattern_nodes(node: ast.PatternNode):
+    yield node
+    if isinstance(node, ast.PatternGroup):
+        yield from _pattern_nodes(node.body)
+    elif isinstance(node, ast.PatternNot):
+        yield from _pattern_nodes(node.element)
+    elif isinstance(node, ast.PatternSequence):
+        for element in node.elements:
+            yield from _pattern_nodes(element)
+    elif isinstance(node, ast.PatternAlternation):
+        for branch in node.branches:
+            yield from _pattern_nodes(branch)
