@@ -51,9 +51,16 @@ class AggregateCall:
 
 
 @dataclass(frozen=True)
-class TumblingWindow:
-    size_ms: int
+class Window:
+    """A window of GROUP BY: TUMBLE(size), HOP(size, slide), SESSION(gap) (gap in
+    `size_ms`), ROWS(n) or ROWS(n, slide) (counts in `rows`, `rows_slide`)."""
+
+    kind: str  # 'TUMBLE' | 'HOP' | 'SESSION' | 'ROWS'
     span: Span
+    size_ms: int = 0
+    slide_ms: int = 0
+    rows: int = 0
+    rows_slide: int = 0
 
 
 @dataclass
@@ -73,7 +80,7 @@ class AnalyzedQuery:
     output_types: dict[str, FrysType]
     where: ast.Expr | None = None
     group_keys: list[tuple[str, ast.Expr]] = field(default_factory=list)
-    window: TumblingWindow | None = None
+    window: Window | None = None
     aggregates: list[AggregateCall] = field(default_factory=list)
     having: ast.Expr | None = None
     is_bare_select: bool = False

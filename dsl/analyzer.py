@@ -19,7 +19,7 @@ from frys.dsl.analyzed import (
     AnalyzedJob,
     AnalyzedQuery,
     StreamDef,
-    TumblingWindow,
+    Window,
 )
 from frys.dsl.errors import (
     Diagnostic,
@@ -311,29 +311,26 @@ class Analyzer(PatternAnalyzer):
     def _group_by(self, query: AnalyzedQuery, source: StreamDef, scope: Scope) -> None:
         select = query.statement
         for index, expr in enumerate(select.group_by):
-            if isinstance(expr, ast.FunctionCall) and expr.name in LATER_WINDOWS:
-                self._later(f"{expr.name} window", expr.span)
-                query.window = TumblingWindow(1, expr.span)  # keeps analysis of the rest going
-            elif isinstance(expr, ast.FunctionCall) and expr.name in WINDOW_FUNCTIONS:
+            if isinstance(expr, ast.FunctionCall) and (
+                    expr.name in WINDOW_FUNCTIONS or expr.name in LATER_WINDOWS):
                 if query.window is not None:
                     self._error("only one window per GROUP BY", expr.span)
-                size = expr.args[0] if len(expr.args) == 1 else None
-                if not isinstance(size, ast.IntervalLiteral) or size.millis <= 0:
-                    self._error("TUMBLE takes one positive interval, e.g. TUMBLE(1 MINUTE)",
-                                expr.span)
-                    query.window = TumblingWindow(1, expr.span)
-                    continue
+                query.window = self._window(expr) or Window(expr.name, expr.span, size_ms=1)
                 if source.event_time is None:
                     self._error(f"stream {source.name} has no event_time, so it cannot be "
                                 "windowed; declare WITH (event_time = <TIMESTAMP column>)",
                                 expr.span)
-                query.window = TumblingWindow(size.millis, expr.span)
+                if expr.name in LATER_WINDOWS:
+                    self._later(f"{expr.name} window", expr.span)
             else:
                 self._type(expr, scope, allow_aggregates=False)
                 name = expr.name if isinstance(expr, ast.ColumnRef) else f"__key{index}"
                 query.group_keys.append((name, expr))
         if select.group_by and query.window is None:
-            self._later("GROUP BY without a window (a running aggregate, EMIT CHANGES)",
+            if select.emit != "CHANGES":
+                self._error("GROUP BY without a window is a running aggregate: it has no end "
+                            "to emit at, so it needs EMIT CHANGES", select.group_by[0].span)
+            self._later("GROUP BY without a window (a running aggregate)",
                         select.group_by[0].span)
         elif not select.group_by:
             aggregates = [e for item in select.items if item.expr is not None
@@ -341,6 +338,38 @@ class Analyzer(PatternAnalyzer):
             if aggregates:
                 self._later("an aggregate without GROUP BY (a running aggregate)",
                             aggregates[0].span)
+
+    def _window(self, call: ast.FunctionCall) -> Window | None:
+        """The window a GROUP BY call describes, or None after reporting bad arguments."""
+        args = call.args
+        intervals = [a.millis for a in args if isinstance(a, ast.IntervalLiteral)]
+        counts = [a.value for a in args
+                  if isinstance(a, ast.Literal) and type(a.value) is int]
+        if call.name == "TUMBLE" and len(args) == 1 and len(intervals) == 1 and intervals[0] > 0:
+            return Window("TUMBLE", call.span, size_ms=intervals[0])
+        if call.name == "HOP" and len(args) == 2 and len(intervals) == 2:
+            size, slide = intervals
+            if 0 < slide <= size:
+                return Window("HOP", call.span, size_ms=size, slide_ms=slide)
+            self._error("HOP(size, slide) needs 0 < slide <= size, e.g. HOP(10 SECONDS, "
+                        "1 SECOND)", call.span)
+            return None
+        if call.name == "SESSION" and len(args) == 1 and len(intervals) == 1 and intervals[0] > 0:
+            return Window("SESSION", call.span, size_ms=intervals[0])
+        if call.name == "ROWS" and 1 <= len(args) <= 2 and len(counts) == len(args):
+            rows, slide = counts[0], counts[-1]
+            if 0 < slide <= rows:
+                return Window("ROWS", call.span, rows=rows, rows_slide=slide)
+            self._error("ROWS(n[, slide]) needs 0 < slide <= n, e.g. ROWS(100, 10)", call.span)
+            return None
+        usage = {"TUMBLE": "TUMBLE takes one positive interval, e.g. TUMBLE(1 MINUTE)",
+                 "HOP": "HOP takes two intervals, e.g. HOP(10 SECONDS, 1 SECOND)",
+                 "SESSION": "SESSION takes one positive interval (the gap), e.g. "
+                            "SESSION(5 MINUTES)",
+                 "ROWS": "ROWS takes a count and an optional slide, e.g. ROWS(100) or "
+                         "ROWS(100, 10)"}
+        self._error(usage[call.name], call.span)
+        return None
 
     def _outputs(self, query: AnalyzedQuery, scope: Scope) -> None:
         names: dict[str, Span] = {}

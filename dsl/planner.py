@@ -29,6 +29,8 @@ def plan(job: AnalyzedJob) -> JobGraph:
     for query in job.queries:
         operator: OperatorSpec
         if query.window is not None:
+            # compile_text(runnable=True) has refused every other window kind
+            assert query.window.kind == "TUMBLE", query.window
             event_time = job.streams[query.input_stream].event_time
             assert event_time is not None, "the analyzer requires event_time for windows"
             operator = TumblingAggregateSpec(

@@ -273,7 +273,9 @@ class ExpressionTyper:
             return None
         if name in LATER_AGGREGATES:
             self._later(f"aggregate {name}", call.span)
-            return None
+            if name == "ARRAY_AGG":
+                return None  # needs an ARRAY type, which arrives with its runtime
+            return self._aggregate_type(call, allow_aggregates, query, in_aggregate, sub)
         if name in AGGREGATE_FUNCTIONS:
             return self._aggregate_type(call, allow_aggregates, query, in_aggregate, sub)
         function = SCALAR_FUNCTIONS.get(name)
@@ -397,7 +399,14 @@ class ExpressionTyper:
         if call.distinct and name != "COUNT":
             self._error("DISTINCT is supported in COUNT only", call.span)
             return None
-        if not call.star and len(call.args) != 1:
+        if name == "PERCENTILE":
+            fraction = call.args[1] if len(call.args) == 2 else None
+            if not (isinstance(fraction, ast.Literal) and isinstance(fraction.value, (int, float))
+                    and not isinstance(fraction.value, bool) and 0 <= fraction.value <= 1):
+                self._error("PERCENTILE takes a column and a fraction between 0 and 1, e.g. "
+                            "PERCENTILE(latency, 0.99)", call.span)
+                return None
+        elif not call.star and len(call.args) != 1:
             self._error(f"{name} takes one argument, got {len(call.args)}", call.span)
             return None
         arg_type = None if call.star else sub(call.args[0], True)
@@ -406,7 +415,7 @@ class ExpressionTyper:
         result: FrysType
         if name == "COUNT":
             result = FrysType.INT
-        elif name in ("SUM", "AVG", "STDDEV"):
+        elif name in ("SUM", "AVG", "STDDEV", "VARIANCE", "PERCENTILE"):
             if not arg_type.is_numeric or arg_type == FrysType.NULL:  # type: ignore[union-attr]
                 self._error(f"{name} needs a numeric argument, got {arg_type}", call.span)
                 return None
