@@ -8,6 +8,7 @@ The package maps the repository's folders into one namespace: `frys.dsl` (langua
 __version__ = "0.1.0"
 
 from frys.dsl import FrysError, compile_text
+from frys.explanation import explain
 from frys.pipeline import Pipeline
 
-__all__ = ["FrysError", "Pipeline", "__version__", "compile_text"]
+__all__ = ["FrysError", "Pipeline", "__version__", "compile_text", "explain"]

@@ -13,9 +13,11 @@ from pathlib import Path
 from frys.connectors.jsonl import JsonlWriter
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic
+from frys.dsl.highlight import colorize, should_colorize
 from frys.dsl.planner import plan
 from frys.engine.graph import QueryNode
 from frys.engine.runtime import JobStats, Runtime
+from frys.explanation import STAGES, explain
 
 
 def _read(path: str) -> str:
@@ -86,11 +88,13 @@ def command_check(args: argparse.Namespace) -> int:
 
 def command_explain(args: argparse.Namespace) -> int:
     try:
-        graph = plan(compile_text(_read(args.job), args.job))
+        text = explain(_read(args.job), args.job, stage=args.stage)
     except FrysError as error:
         print(error.render(), file=sys.stderr)
         return 1
-    print(graph.explain())
+    if args.stage == "ast" and should_colorize(sys.stdout):
+        text = colorize(text)
+    print(text, end="" if text.endswith("\n") else "\n")
     return 0
 
 
@@ -105,9 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="report every error in the jobs, run nothing")
     check.add_argument("jobs", nargs="+", help=".frysql files")
     check.set_defaults(handler=command_check)
-    explain = commands.add_parser("explain", help="print a job's operator graph")
-    explain.add_argument("job", help="the .frysql file")
-    explain.set_defaults(handler=command_explain)
+    explain_command = commands.add_parser(
+        "explain", help="print a job as the parser read it (ast) or its operator graph")
+    explain_command.add_argument("job", help="the .frysql file")
+    explain_command.add_argument(
+        "--stage", choices=STAGES, default="physical",
+        help="ast: the job printed back as canonical .frysql (colored on a terminal); "
+             "physical: the operator graph (default)")
+    explain_command.set_defaults(handler=command_explain)
     return parser
 
 

@@ -84,3 +84,31 @@ def test_unreadable_job_file_is_a_usage_error(tmp_path: Path, capsys) -> None:
     else:
         raise AssertionError("expected exit code 2")
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_explain_ast_prints_canonical_frysql(tmp_path: Path, capsys) -> None:
+    job = _write_job(tmp_path, "create stream ev (k STRING, v FLOAT, ts TIMESTAMP)"
+                               " with (event_time=ts);\nselect k, count(*) n from ev"
+                               " group by k, tumble(10s)")
+    assert main(["explain", "--stage", "ast", str(job)]) == 0
+    out = capsys.readouterr().out
+    assert out == ("CREATE STREAM ev (k STRING, v FLOAT, ts TIMESTAMP) WITH (event_time = ts);\n"
+                   "SELECT k, COUNT(*) AS n FROM ev GROUP BY k, TUMBLE(10 SECONDS);\n")
+    assert "\x1b[" not in out  # not a terminal: no colors
+
+
+def test_explain_ast_works_for_jobs_the_runtime_cannot_run_yet(tmp_path: Path, capsys) -> None:
+    job = _write_job(tmp_path, "CREATE STREAM t (p FLOAT, ts TIMESTAMP) WITH (event_time = ts);"
+                               "\nSELECT a.p FROM t PATTERN (a b) DEFINE b AS b.p > a.p")
+    assert main(["explain", "--stage", "ast", str(job)]) == 0
+    assert "PATTERN (a b) DEFINE b AS b.p > a.p;" in capsys.readouterr().out
+    assert main(["explain", str(job)]) == 1
+    assert "not supported yet: PATTERN" in capsys.readouterr().err
+
+
+def test_explain_from_python_returns_a_string() -> None:
+    import frys
+    text = "CREATE STREAM s (a INT); SELECT a + 1 AS b FROM s WHERE a > 0"
+    assert frys.explain(text, stage="ast") == (
+        "CREATE STREAM s (a INT);\nSELECT a + 1 AS b FROM s WHERE a > 0;\n")
+    assert "-> filter a > 0" in frys.explain(text)
