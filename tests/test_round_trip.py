@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frys.dsl import ast
+from frys.dsl import FrysAnalysisError, FrysSyntaxError, NotSupportedYet, ast, compile_text
 from frys.dsl.parser import parse
 from frys.dsl.printer import pattern_to_sql, program_to_sql, statement_to_sql
 
@@ -86,3 +86,37 @@ def test_printed_patterns_parse_back_to_the_same_tree(pattern: ast.PatternNode) 
     (select,) = parse(f"SELECT a.v FROM s PATTERN ({text})").statements
     assert select.match is not None
     assert select.match.pattern == pattern, text
+
+
+# ---------------------------------------------------------------- property: corruptions
+
+
+PRELUDE = ("CREATE STREAM trades (symbol STRING, price FLOAT, volume INT, ok BOOL, ts TIMESTAMP)"
+           " WITH (event_time = ts);\n")
+_TOKENS = ["SELECT", "FROM", "WHERE", "GROUP BY", "PATTERN", "(", ")", ",", ";", "'", '"',
+           "->", "NOT", "AS", "*", "+", "{2,}", "DEFINE", "JOIN", "ON", "WITHIN", "1", "x",
+           "trades", "price", "TUMBLE(1s)", "/*", "--", "\n"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(STATEMENTS), st.data())
+def test_corrupted_statements_fail_only_with_frys_errors(statement: str, data) -> None:
+    """Delete, duplicate or insert a piece anywhere in a valid statement: parsing and
+    analysis either succeed or raise the project's own errors, with a position."""
+    position = data.draw(st.integers(0, len(statement)))
+    action = data.draw(st.sampled_from(["delete", "insert", "duplicate"]))
+    if action == "delete":
+        length = data.draw(st.integers(1, 8))
+        corrupted = statement[:position] + statement[position + length:]
+    elif action == "insert":
+        corrupted = statement[:position] + " " + data.draw(st.sampled_from(_TOKENS)) + " " + \
+            statement[position:]
+    else:
+        corrupted = statement[:position] + statement[max(0, position - 6):position] + \
+            statement[position:]
+    try:
+        compile_text(PRELUDE + corrupted, "corrupt.frysql", runnable=False)
+    except (FrysSyntaxError, FrysAnalysisError, NotSupportedYet) as error:
+        assert error.diagnostics
+        assert all(d.span.line >= 1 and d.span.column >= 1 for d in error.diagnostics)
+        assert "corrupt.frysql:" in error.render()
