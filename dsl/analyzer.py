@@ -224,6 +224,7 @@ class Analyzer(PatternAnalyzer):
             self._pattern_query(query)
             if len(self.errors) == errors_before:
                 self._bind_target(query, target, target_span)
+                self.queries.append(query)
             return
         if select.more_sources:
             self._error("FROM with several streams needs a PATTERN; to correlate two streams "
@@ -252,7 +253,7 @@ class Analyzer(PatternAnalyzer):
             relations.append(relation)
         query = AnalyzedQuery(len(self.queries), select, source.name, target, [], {},
                               is_bare_select=bare, types=self.types)
-        errors_before = len(self.errors) + len(self.not_supported)
+        errors_before = len(self.errors)
         self._group_by(query, source, Scope(relations))
         scope = Scope(relations, windowed=query.window is not None)
         self._joins(select, scope)
@@ -273,8 +274,10 @@ class Analyzer(PatternAnalyzer):
                 self._check_grouped(select.having, query, scope)
                 query.having = select.having
         self._outputs(query, scope)
-        if len(self.errors) + len(self.not_supported) > errors_before:
+        if len(self.errors) > errors_before:
             return
+        # a query the runtime cannot run yet still defines its target's schema, so that
+        # the rest of the file can be checked
         self._bind_target(query, target, target_span)
         self.queries.append(query)
 

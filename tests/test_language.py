@@ -337,3 +337,17 @@ def test_a_valid_join_is_refused_only_as_not_supported_yet() -> None:
     messages = [d.message for d in refused.value.diagnostics]
     assert messages == ["not supported yet: CREATE TABLE at 2:14",
                         "not supported yet: LEFT JOIN with a table at 4:59"]
+
+
+def test_queries_without_a_runtime_still_define_their_targets() -> None:
+    text = (PRELUDE + TABLES + "CREATE STREAM enriched WITH (sink = 'file:e.jsonl');\n"
+            "INSERT INTO enriched SELECT o.id, u.tier FROM orders o JOIN users u"
+            " ON o.user_id = u.id;\n"
+            "CREATE STREAM hourly WITH (sink = 'file:h.jsonl');\n"
+            "INSERT INTO hourly SELECT symbol, COUNT(*) AS n FROM trades"
+            " GROUP BY symbol, HOP(1 HOUR, 10 MINUTES);\n"
+            "SELECT tier FROM enriched WHERE id > 3;\n")
+    job = compile_text(text, "x.frysql", runnable=False)
+    assert job.streams["enriched"].columns == {"id": FrysType.INT, "tier": FrysType.STRING}
+    assert job.streams["hourly"].columns == {"symbol": FrysType.STRING, "n": FrysType.INT}
+    assert len(job.queries) == 3
