@@ -14,6 +14,7 @@ from frys.connectors.jsonl import JsonlWriter
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic
 from frys.dsl.highlight import colorize, should_colorize
+from frys.dsl.plan_render import FORMATS
 from frys.dsl.planner import plan
 from frys.engine.graph import QueryNode
 from frys.engine.runtime import JobStats, Runtime
@@ -88,7 +89,7 @@ def command_check(args: argparse.Namespace) -> int:
 
 def command_explain(args: argparse.Namespace) -> int:
     try:
-        text = explain(_read(args.job), args.job, stage=args.stage)
+        text = explain(_read(args.job), args.job, stage=args.stage, fmt=args.format)
     except FrysError as error:
         print(error.render(), file=sys.stderr)
         return 1
@@ -115,7 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain_command.add_argument(
         "--stage", choices=STAGES, default="physical",
         help="ast: the job printed back as canonical .frysql (colored on a terminal); "
+             "logical / optimized: each query's plan before / after the optimizer rules; "
              "physical: the operator graph (default)")
+    explain_command.add_argument("--format", choices=FORMATS, default="text",
+                                 help="text (default), or a mermaid or dot graph")
     explain_command.set_defaults(handler=command_explain)
     return parser
 

@@ -1,25 +1,44 @@
 """`frys.explain`: a job at one stage of compilation, as a string (so golden tests are easy).
 
-Stages: `ast` prints the parsed and checked job back as canonical .frysql (it parses to an
-equal tree); `physical` prints the operator graph the runtime instantiates. The physical
-stage needs a runnable job; `ast` works for every valid job.
+Stages:
+
+* `ast` — the parsed and checked job printed back as canonical .frysql (it parses to an
+  equal tree);
+* `logical` — each query's logical plan as the analyzer's clauses make it;
+* `optimized` — the same after the optimizer rules (dsl/optimizer, in RULES order);
+* `physical` — the operator graph the runtime instantiates (runnable jobs only).
+
+Formats: `text` for every stage; `mermaid` and `dot` for the plan stages.
 """
 
 from __future__ import annotations
 
 from frys.dsl import compile_text, parse
-from frys.dsl.planner import plan
+from frys.dsl.logical import render
+from frys.dsl.plan_render import FORMATS
+from frys.dsl.planner import logical_plans, plan
 from frys.dsl.printer import program_to_sql
 
-STAGES = ("ast", "physical")
+STAGES = ("ast", "logical", "optimized", "physical")
 
 
-def explain(text: str, source_name: str = "<query>", stage: str = "physical") -> str:
-    """The job at `stage`; raises FrysError for an invalid job (or, at the physical stage,
-    NotSupportedYet for one the runtime cannot run yet)."""
+def explain(text: str, source_name: str = "<query>", stage: str = "physical",
+            fmt: str = "text") -> str:
+    """The job at `stage` in format `fmt`; raises FrysError for an invalid job, and at the
+    physical stage NotSupportedYet for a job the runtime cannot run yet."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     if stage == "ast":
+        if fmt != "text":
+            raise ValueError("the ast stage is .frysql text; use --format text")
         compile_text(text, source_name, runnable=False)
         return program_to_sql(parse(text, source_name))
     if stage == "physical":
-        return plan(compile_text(text, source_name)).explain()
-    raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+        graph = plan(compile_text(text, source_name))
+        return graph.explain() + "\n" if fmt == "text" else graph.render(fmt)
+    job = compile_text(text, source_name, runnable=False)
+    plans = [(f"query {query.index + 1} ({source_name}:{query.statement.span.line})", logical)
+             for query, logical in logical_plans(job, optimized=stage == "optimized")]
+    return render(plans, fmt)

@@ -56,7 +56,7 @@ class Window:
     `size_ms`), ROWS(n) or ROWS(n, slide) (counts in `rows`, `rows_slide`)."""
 
     kind: str  # 'TUMBLE' | 'HOP' | 'SESSION' | 'ROWS'
-    span: Span
+    span: Span = field(compare=False)
     size_ms: int = 0
     slide_ms: int = 0
     rows: int = 0

@@ -1,13 +1,17 @@
-"""Analyzed job -> physical plan (engine.graph.JobGraph).
+"""Analyzed job -> logical plans -> optimizer rules -> physical plan (engine.graph.JobGraph).
 
-Each query becomes one operator chain from its input topic to its output topic: a stateless
-FilterProject, or a TumblingAggregate that filters, windows, aggregates, applies HAVING and
-projects. Logical plans and optimizer rules slot in between analysis and this step (issue 3).
+Each query's optimized logical plan becomes one operator chain from its input topic to its
+output topic: a stateless FilterProject (Scan -> Filter -> Project), or a TumblingAggregate
+that filters, windows, aggregates, applies HAVING and projects (Scan -> Filter -> Aggregate
+-> Project). The planner is only asked for runnable jobs (compile_text refuses the rest).
 """
 
 from __future__ import annotations
 
-from frys.dsl.analyzed import AnalyzedJob
+from frys.dsl import ast
+from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery
+from frys.dsl.logical import Aggregate, Filter, Output, Project, Scan, build, conjunction
+from frys.dsl.optimizer import optimize
 from frys.engine.graph import (
     ConnectorNode,
     FilterProjectSpec,
@@ -18,27 +22,52 @@ from frys.engine.graph import (
 )
 
 
-def plan(job: AnalyzedJob) -> JobGraph:
-    """The operator graph of an analyzed job."""
+def logical_plans(job: AnalyzedJob, optimized: bool = True,
+                  disabled: frozenset[str] = frozenset()) -> list[tuple[AnalyzedQuery, Output]]:
+    """Every query with its logical plan, optimized (all rules but `disabled`) or as built."""
+    plans = []
+    for query in job.queries:
+        plan_ = build(query)
+        plans.append((query, optimize(plan_, job.streams, disabled) if optimized else plan_))
+    return plans
+
+
+def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> OperatorSpec:
+    project = logical.input
+    assert isinstance(project, Project)
+    node = project.input
+    aggregate = node if isinstance(node, Aggregate) else None
+    if aggregate is not None:
+        node = aggregate.input
+    predicates: list[ast.Expr] = []
+    while isinstance(node, Filter):
+        predicates.insert(0, node.predicate)
+        node = node.input
+    assert isinstance(node, Scan), "joins and patterns are refused before planning"
+    where = conjunction(predicates)
+    outputs = list(project.outputs)
+    if aggregate is None:
+        return FilterProjectSpec(where, outputs, query.output_types, query.types)
+    window = aggregate.window
+    # compile_text(runnable=True) has refused every other window kind
+    assert window is not None and window.kind == "TUMBLE", window
+    event_time = job.streams[node.stream].event_time
+    assert event_time is not None, "the analyzer requires event_time for windows"
+    return TumblingAggregateSpec(where, window.size_ms, event_time, list(aggregate.keys),
+                                 list(aggregate.aggregates), aggregate.having, outputs,
+                                 query.output_types, query.types)
+
+
+def plan(job: AnalyzedJob, disabled: frozenset[str] = frozenset()) -> JobGraph:
+    """The operator graph of an analyzed, runnable job."""
     graph = JobGraph(topics=dict(job.streams), source_name=job.source_name)
     for stream in job.streams.values():
         if stream.source:
             graph.sources.append(ConnectorNode(stream.source, stream.name))
         if stream.sink:
             graph.sinks.append(ConnectorNode(stream.sink, stream.name))
-    for query in job.queries:
-        operator: OperatorSpec
-        if query.window is not None:
-            # compile_text(runnable=True) has refused every other window kind
-            assert query.window.kind == "TUMBLE", query.window
-            event_time = job.streams[query.input_stream].event_time
-            assert event_time is not None, "the analyzer requires event_time for windows"
-            operator = TumblingAggregateSpec(
-                query.where, query.window.size_ms, event_time, query.group_keys,
-                query.aggregates, query.having, query.outputs, query.output_types, query.types)
-        else:
-            operator = FilterProjectSpec(query.where, query.outputs, query.output_types,
-                                         query.types)
+    for query, logical in logical_plans(job, disabled=disabled):
         graph.queries.append(QueryNode(query.index, query.input_stream, query.output_stream,
-                                       operator, query.is_bare_select, query))
+                                       _operator(job, query, logical), query.is_bare_select,
+                                       query))
     return graph

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from frys.dsl import ast
 from frys.dsl.analyzed import AggregateCall, AnalyzedQuery, StreamDef
+from frys.dsl.plan_render import render_graph
 from frys.dsl.printer import expr_to_sql, interval_text
 from frys.dsl.types import FrysType
 
@@ -100,6 +101,36 @@ class JobGraph:
     queries: list[QueryNode] = field(default_factory=list)
     sinks: list[ConnectorNode] = field(default_factory=list)
     source_name: str = "<query>"
+
+    def render(self, fmt: str) -> str:
+        """The operator graph as mermaid or dot: sources -> topics -> queries -> topics or
+        the caller -> sinks."""
+        nodes: dict[str, str] = {}
+        edges: list[tuple[str, str]] = []
+        topic_ids = {name: f"t{i}" for i, name in enumerate(self.topics)}
+        used = {s.topic for s in self.sources} | {s.topic for s in self.sinks}
+        used |= {q.input_topic for q in self.queries}
+        used |= {q.output_topic for q in self.queries if not q.to_caller}
+        for name in self.topics:
+            if name in used:
+                nodes[topic_ids[name]] = f"topic {name}"
+        for i, source in enumerate(self.sources):
+            nodes[f"src{i}"] = f"source {source.uri}"
+            edges.append((f"src{i}", topic_ids[source.topic]))
+        for query in self.queries:
+            node = f"q{query.index}"
+            nodes[node] = (f"query {query.index + 1}: "
+                           + " -> ".join(query.operator.describe()))
+            edges.append((topic_ids[query.input_topic], node))
+            if query.to_caller:
+                nodes[f"out{query.index}"] = "caller (stdout)"
+                edges.append((node, f"out{query.index}"))
+            else:
+                edges.append((node, topic_ids[query.output_topic]))
+        for i, sink in enumerate(self.sinks):
+            nodes[f"sink{i}"] = f"sink {sink.uri}"
+            edges.append((topic_ids[sink.topic], f"sink{i}"))
+        return render_graph(nodes, edges, fmt, f"job {self.source_name}")
 
     def explain(self) -> str:
         """The operator graph as indented text, sources first, in statement order."""

@@ -112,3 +112,23 @@ def test_explain_from_python_returns_a_string() -> None:
     assert frys.explain(text, stage="ast") == (
         "CREATE STREAM s (a INT);\nSELECT a + 1 AS b FROM s WHERE a > 0;\n")
     assert "-> filter a > 0" in frys.explain(text)
+
+
+def test_explain_plan_stages_and_graph_formats(tmp_path: Path, capsys) -> None:
+    job = _write_job(tmp_path, JOB.replace("GROUP BY k,", "GROUP BY k, TUMBLE(1 SECOND) HAVING"
+                                           " k <> 'z' AND COUNT(*) > 0 * 1 --"))
+    assert main(["explain", "--stage", "logical", str(job)]) == 0
+    logical = capsys.readouterr().out
+    assert "HAVING k <> 'z' AND COUNT(*) > 0 * 1" in logical
+    assert "Scan ev\n" in logical  # not pruned yet
+    assert main(["explain", "--stage", "optimized", str(job)]) == 0
+    optimized = capsys.readouterr().out
+    assert "HAVING COUNT(*) > 0" in optimized  # folded
+    assert "Filter v > 1 AND k <> 'z'" in optimized  # pushed below the aggregate
+    assert "Scan ev (reads k, v, ts)" in optimized  # pruned
+    assert main(["explain", "--stage", "optimized", "--format", "mermaid", str(job)]) == 0
+    mermaid = capsys.readouterr().out
+    assert mermaid.startswith("flowchart TD\n") and "q0n3 --> q0n2" in mermaid
+    assert main(["explain", "--format", "dot", str(job)]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith('digraph "job ') and "src0 -> t1;" in dot and dot.endswith("}\n")
