@@ -20,6 +20,7 @@ DEAD_LETTER_COLUMNS: dict[str, FrysType] = {
 WINDOW_COLUMNS = ("window_start", "window_end")
 STREAM_OPTIONS = ("event_time", "watermark", "source", "sink")
 LATER_STREAM_OPTIONS = ("lateness", "late", "queue", "priority")
+QUEUE_KINDS = ("fifo", "priority", "persistent")
 
 
 @dataclass
@@ -36,6 +37,10 @@ class StreamDef:
     built_in: bool = False
     is_table: bool = False
     primary_key: str | None = None
+    lateness_ms: int = 0
+    late: tuple[str, Span] | None = None  # the late stream, where it was named
+    queue: str = "fifo"
+    priority: tuple[str, Span] | None = None  # the ordering column, where it was named
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from frys.dsl.analyzed import (
     DEAD_LETTER_COLUMNS,
     DEAD_LETTERS,
     LATER_STREAM_OPTIONS,
+    QUEUE_KINDS,
     STREAM_OPTIONS,
     WINDOW_COLUMNS,
     AnalyzedJob,
@@ -68,6 +69,7 @@ class Analyzer(PatternAnalyzer):
             else:
                 bare_selects += 1
                 self._query(statement, f"select_{bare_selects}", statement.span, True)
+        self._check_stream_links()
         for stream in self.streams.values():
             if stream.columns is None:
                 self._error(f"stream {stream.name} has no columns and no query writes to it; "
@@ -164,7 +166,7 @@ class Analyzer(PatternAnalyzer):
                 self._error(f"option {option.name} is given twice", option.span)
             seen.add(option.name)
             if option.name in LATER_STREAM_OPTIONS:
-                self._later(f"stream option {option.name}", option.span)
+                self._stream_option(stream, option)
             elif option.name == "event_time":
                 if option.kind != ast.OptionKind.NAME:
                     self._error("event_time must name a column, e.g. event_time = ts",
@@ -189,6 +191,74 @@ class Analyzer(PatternAnalyzer):
                 known = STREAM_OPTIONS + LATER_STREAM_OPTIONS
                 self._error(f"unknown stream option {option.name}"
                             f"{did_you_mean(option.name, known)}", option.span)
+
+    def _stream_option(self, stream: StreamDef, option: ast.WithOption) -> None:
+        """lateness, late, queue, priority: checked here and in `_check_stream_links` once
+        every stream is known; refused at run until their runtime lands (except the
+        defaults, `lateness = 0 SECONDS` and `queue = 'fifo'`, which are what runs now)."""
+        name, kind, value = option.name, option.kind, option.value
+        if name == "lateness":
+            if kind != ast.OptionKind.INTERVAL:
+                self._error("lateness must be an interval, e.g. lateness = 30 SECONDS",
+                            option.span)
+                return
+            stream.lateness_ms = int(value)
+            if stream.lateness_ms:
+                self._later("stream option lateness", option.span)
+        elif name == "late":
+            if kind != ast.OptionKind.NAME:
+                self._error("late must name a stream, e.g. late = late_trades", option.span)
+                return
+            stream.late = (str(value), option.span)
+            self._later("stream option late", option.span)
+        elif name == "queue":
+            if kind != ast.OptionKind.STRING or value not in QUEUE_KINDS:
+                self._error(f"queue must be one of {', '.join(repr(q) for q in QUEUE_KINDS)}",
+                            option.span)
+                return
+            stream.queue = str(value)
+            if value != "fifo":
+                self._later(f"queue = '{value}'", option.span)
+        elif name == "priority":
+            if kind != ast.OptionKind.NAME:
+                self._error("priority must name a column, e.g. priority = severity",
+                            option.span)
+                return
+            stream.priority = (str(value), option.span)
+            self._later("stream option priority", option.span)
+
+    def _check_stream_links(self) -> None:
+        """Options that name other things: the late stream, the priority column."""
+        for stream in list(self.streams.values()):
+            columns = stream.columns or {}
+            if stream.queue == "priority" and stream.priority is None:
+                self._error(f"stream {stream.name} has queue = 'priority' but no "
+                            "priority = <column> to order by", stream.span)
+            if stream.priority is not None:
+                column, span = stream.priority
+                if stream.queue != "priority":
+                    self._error("priority applies to queue = 'priority'", span)
+                elif column not in columns:
+                    self._error(f"priority column {column} is not a column of stream "
+                                f"{stream.name}{did_you_mean(column, columns)}", span)
+                elif columns[column] not in (FrysType.INT, FrysType.FLOAT,
+                                             FrysType.TIMESTAMP):
+                    self._error(f"priority column {column} has type {columns[column]}; it "
+                                "must be INT, FLOAT or TIMESTAMP", span)
+            if stream.late is not None:
+                target_name, span = stream.late
+                target = self.streams.get(target_name)
+                if stream.event_time is None:
+                    self._error("late needs event_time: lateness is measured in event time",
+                                span)
+                elif target is None or target.is_table or target.built_in:
+                    self._error(f"late must name a declared stream; {target_name} is not one"
+                                f"{did_you_mean(target_name, self.streams)}", span)
+                elif target.columns is None:
+                    target.columns = dict(columns)  # late events keep their fields
+                elif target.columns != columns:
+                    self._error(f"late stream {target_name} must have the columns of "
+                                f"{stream.name} (late events keep their fields)", span)
 
     def _check_uri(self, option: ast.WithOption) -> None:
         uri = str(option.value)
