@@ -21,7 +21,8 @@ column = ast.ColumnRef
 _numbers = st.recursive(
     st.one_of(st.sampled_from([column("price"), column("volume")]),
               st.builds(ast.Literal, st.integers(0, 100)),
-              st.builds(ast.Literal, st.floats(0, 100, allow_nan=False).map(lambda f: round(f, 2)))),
+              st.builds(ast.Literal,
+                        st.floats(0, 100, allow_nan=False).map(lambda f: round(f, 2)))),
     lambda inner: st.one_of(
         st.builds(ast.BinaryOp, st.sampled_from(["+", "-", "*", "/", "%"]), inner, inner),
         st.builds(ast.FunctionCall, st.sampled_from(["ABS", "FLOOR", "CEIL"]),
