@@ -223,8 +223,8 @@ class ExpressionTyper:
             self._expect_bool(right, expr.right, op)
             return FrysType.BOOL
         if op == "||":
-            if FrysType.INTERVAL in (left, right):
-                self._error("cannot concatenate an interval", expr.span)
+            if FrysType.INTERVAL in (left, right) or FrysType.ARRAY in (left, right):
+                self._error(f"cannot concatenate {left} and {right}", expr.span)
             return FrysType.STRING
         if op in ("=", "<>", "<", "<=", ">", ">="):
             if unify(left, right) is None:
@@ -273,8 +273,6 @@ class ExpressionTyper:
             return None
         if name in LATER_AGGREGATES:
             self._later(f"aggregate {name}", call.span)
-            if name == "ARRAY_AGG":
-                return None  # needs an ARRAY type, which arrives with its runtime
             return self._aggregate_type(call, allow_aggregates, query, in_aggregate, sub)
         if name in AGGREGATE_FUNCTIONS:
             return self._aggregate_type(call, allow_aggregates, query, in_aggregate, sub)
@@ -345,7 +343,6 @@ class ExpressionTyper:
             return None
         if name in LATER_AGGREGATES:
             self._later(f"aggregate {name} in a pattern", call.span)
-            return None
         if call.distinct:
             self._error("DISTINCT does not apply to aggregates over a match", call.span)
             return None
@@ -354,8 +351,10 @@ class ExpressionTyper:
                 self._error(f"{name}(*) is not valid; only COUNT(*) is", call.span)
                 return None
             return FrysType.INT
-        offset_ok = name in ("FIRST", "LAST") and len(call.args) == 2 and _is_count_literal(
-            call.args[1], 0)
+        offset_ok = (name in ("FIRST", "LAST") and len(call.args) == 2
+                     and _is_count_literal(call.args[1], 0)) or (
+            name == "PERCENTILE" and len(call.args) == 2 and isinstance(call.args[1], ast.Literal)
+            and type(call.args[1].value) in (int, float) and 0 <= call.args[1].value <= 1)
         if len(call.args) != 1 and not offset_ok:
             extra = " and an optional offset" if name in ("FIRST", "LAST") else ""
             self._error(f"{name} takes one argument{extra}, e.g. {name}(b.price)", call.span)
@@ -375,7 +374,9 @@ class ExpressionTyper:
             return None
         if name == "COUNT":
             return FrysType.INT
-        if name in ("SUM", "AVG", "STDDEV"):
+        if name == "ARRAY_AGG":
+            return FrysType.ARRAY
+        if name in ("SUM", "AVG", "STDDEV", "VARIANCE", "PERCENTILE"):
             if not arg_type.is_numeric or arg_type == FrysType.NULL:
                 self._error(f"{name} needs a numeric argument, got {arg_type}", call.span)
                 return None
@@ -420,6 +421,8 @@ class ExpressionTyper:
                 self._error(f"{name} needs a numeric argument, got {arg_type}", call.span)
                 return None
             result = arg_type if name == "SUM" else FrysType.FLOAT  # type: ignore[assignment]
+        elif name == "ARRAY_AGG":
+            result = FrysType.ARRAY
         else:  # MIN MAX FIRST LAST
             if arg_type == FrysType.INTERVAL:
                 self._error(f"{name} cannot aggregate an interval", call.span)

@@ -20,6 +20,9 @@ class FrysType(Enum):
     TIMESTAMP = "TIMESTAMP"
     INTERVAL = "INTERVAL"  # only as a literal argument (window sizes)
     NULL = "NULL"  # the type of the NULL literal; fits every column type
+    # ARRAY_AGG's result; the element type is not tracked yet (it arrives with the runtime
+    # of ARRAY_AGG), so arrays can be selected and written, not compared or computed with
+    ARRAY = "ARRAY"
 
     @property
     def is_numeric(self) -> bool:
@@ -43,6 +46,7 @@ _POLARS_DTYPES: dict[FrysType, pl.DataType] = {
     FrysType.TIMESTAMP: TIMESTAMP_DTYPE,
     FrysType.INTERVAL: pl.Int64(),
     FrysType.NULL: pl.Null(),
+    FrysType.ARRAY: pl.List(pl.Null()),
 }
 
 # Column type names accepted in CREATE STREAM, with the SQL synonyms users type by habit.

@@ -373,3 +373,20 @@ def test_queries_without_a_runtime_still_define_their_targets() -> None:
     assert job.streams["enriched"].columns == {"id": FrysType.INT, "tier": FrysType.STRING}
     assert job.streams["hourly"].columns == {"symbol": FrysType.STRING, "n": FrysType.INT}
     assert len(job.queries) == 3
+
+
+def test_every_aggregate_is_typed_even_before_its_runtime() -> None:
+    text = (PRELUDE + "CREATE STREAM stats WITH (sink = 'file:s.jsonl');\n"
+            "INSERT INTO stats SELECT symbol, ARRAY_AGG(price) AS prices, VARIANCE(price) AS v,"
+            " PERCENTILE(volume, 0.5) AS median FROM trades GROUP BY symbol, TUMBLE(1m);\n"
+            "SELECT a.symbol, ARRAY_AGG(b.price) AS rises, PERCENTILE(b.price, 0.9) AS p90"
+            " FROM trades PATTERN (a b+) WITHIN 1 MINUTE")
+    job = compile_text(text, "x.frysql", runnable=False)
+    assert job.streams["stats"].columns == {
+        "symbol": FrysType.STRING, "prices": FrysType.ARRAY, "v": FrysType.FLOAT,
+        "median": FrysType.FLOAT}
+    assert job.streams["select_1"].columns == {
+        "symbol": FrysType.STRING, "rises": FrysType.ARRAY, "p90": FrysType.FLOAT}
+    constructs = [d.message.split(" at ")[0] for d in job.not_supported]
+    assert "not supported yet: aggregate ARRAY_AGG" in constructs
+    assert "not supported yet: aggregate ARRAY_AGG in a pattern" in constructs
