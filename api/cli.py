@@ -13,7 +13,6 @@ from pathlib import Path
 from frys.connectors.jsonl import JsonlWriter
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic
-from frys.dsl.highlight import colorize, should_colorize
 from frys.dsl.plan_render import FORMATS
 from frys.dsl.planner import plan
 from frys.engine.graph import QueryNode
@@ -93,8 +92,11 @@ def command_explain(args: argparse.Namespace) -> int:
     except FrysError as error:
         print(error.render(), file=sys.stderr)
         return 1
-    if args.stage == "ast" and should_colorize(sys.stdout):
-        text = colorize(text)
+    if args.stage == "ast":
+        from frys.dsl.highlight import colorize, should_colorize  # pygments: only when asked
+
+        if should_colorize(sys.stdout):
+            text = colorize(text)
     print(text, end="" if text.endswith("\n") else "\n")
     return 0
 

@@ -51,14 +51,25 @@ class JsonlFileSource:
             yield self.decoder.decode_jsonl(carry + b"\n", line, self.display_name)
 
 
+ISO_MILLIS = "%Y-%m-%dT%H:%M:%S%.3fZ"
+
+
+def _iso_text(values: pl.Series) -> pl.Series:
+    utc = values.dt.convert_time_zone("UTC")
+    distinct = utc.unique().drop_nulls()
+    if len(distinct) * 4 > len(utc):
+        return utc.dt.strftime(ISO_MILLIS)
+    # window bounds repeat for every group: format each distinct value once (4x faster on
+    # the W1 benchmark's 250k rows) and map the column onto the texts
+    return utc.replace_strict(distinct, distinct.dt.strftime(ISO_MILLIS), return_dtype=pl.String)
+
+
 def to_json_frame(batch: pl.DataFrame) -> pl.DataFrame:
     """TIMESTAMP columns as ISO-8601 UTC strings with milliseconds; the rest unchanged."""
     timestamps = [name for name, dtype in batch.schema.items() if isinstance(dtype, pl.Datetime)]
     if not timestamps:
         return batch
-    return batch.with_columns(
-        pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-        for name in timestamps)
+    return batch.with_columns(_iso_text(batch[name]).alias(name) for name in timestamps)
 
 
 class JsonlWriter:

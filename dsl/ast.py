@@ -27,7 +27,7 @@ class Expr:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Literal(Expr):
     """A constant: int, float, str, bool or None (NULL)."""
 
@@ -35,7 +35,7 @@ class Literal(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class IntervalLiteral(Expr):
     """A duration such as `10 SECONDS` or `500ms`, in milliseconds."""
 
@@ -43,7 +43,7 @@ class IntervalLiteral(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ColumnRef(Expr):
     """`name` or `qualifier.name` (qualifier: a stream name or alias)."""
 
@@ -52,7 +52,7 @@ class ColumnRef(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class UnaryOp(Expr):
     """`NOT x` or `-x`; op is 'NOT' or '-'."""
 
@@ -61,7 +61,7 @@ class UnaryOp(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BinaryOp(Expr):
     """Arithmetic, comparison, `||`, AND and OR; op is the operator as written, upper case
     for keywords ('AND', 'OR') and '<>' for both spellings of not-equal."""
@@ -72,7 +72,7 @@ class BinaryOp(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InList(Expr):
     """`operand [NOT] IN (items...)`."""
 
@@ -82,7 +82,7 @@ class InList(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Between(Expr):
     """`operand [NOT] BETWEEN low AND high` (both bounds inclusive)."""
 
@@ -93,7 +93,7 @@ class Between(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Like(Expr):
     """`operand [NOT] LIKE pattern`: `%` any run of characters, `_` one character."""
 
@@ -103,7 +103,7 @@ class Like(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class IsNull(Expr):
     """`operand IS [NOT] NULL`."""
 
@@ -112,7 +112,7 @@ class IsNull(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Cast(Expr):
     """`CAST(operand AS type)`; type_name is upper case as written (e.g. 'INT')."""
 
@@ -122,13 +122,13 @@ class Cast(Expr):
     type_span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CaseWhen:
     condition: Expr
     result: Expr
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Case(Expr):
     """`CASE [operand] WHEN .. THEN .. [ELSE ..] END`; with an operand, each WHEN is compared
     to it for equality (a simple CASE), otherwise each WHEN is a condition."""
@@ -139,7 +139,7 @@ class Case(Expr):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FunctionCall(Expr):
     """`NAME(args)`, `NAME(*)` (star) or `NAME(DISTINCT x)`; name is upper case. Aggregates
     and window functions (TUMBLE) are function calls too; the analyzer tells them apart."""
@@ -154,7 +154,7 @@ class FunctionCall(Expr):
 # ------------------------------------------------------------------ statements
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ColumnDef:
     name: str
     type_name: str
@@ -169,7 +169,7 @@ class OptionKind(Enum):
     NAME = "name"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WithOption:
     """`name = value` in a WITH clause; `value` is the str, the interval in ms, the number,
     or the identifier, per `kind`."""
@@ -180,7 +180,7 @@ class WithOption:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CreateStream:
     """`CREATE STREAM name [(columns)] [WITH (options)]`; columns None = schema from the
     query that writes to the stream."""
@@ -191,7 +191,7 @@ class CreateStream:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CreateTable:
     """`CREATE TABLE name (columns, one of them PRIMARY KEY) [WITH (options)]`: the latest
     row per key."""
@@ -202,7 +202,7 @@ class CreateTable:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SelectItem:
     """One output of SELECT; `expr` None means `*`."""
 
@@ -211,14 +211,14 @@ class SelectItem:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FromStream:
     name: str
     alias: str | None = None
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Join:
     """`[LEFT] JOIN source ON condition [WITHIN interval]`; kind is 'INNER' or 'LEFT'."""
 
@@ -232,7 +232,7 @@ class Join:
 # ------------------------------------------------------------------ patterns
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Quantifier:
     """`+ * ? {n} {n,} {n,m}`: at least `low`, at most `high` (None = unbounded) times;
     greedy unless written with a trailing `?` (reluctant)."""
@@ -249,7 +249,7 @@ class PatternNode:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PatternVariable(PatternNode):
     """`name` or `name:stream`, optionally quantified."""
 
@@ -259,7 +259,7 @@ class PatternVariable(PatternNode):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PatternGroup(PatternNode):
     """`( pattern )`, optionally quantified."""
 
@@ -268,7 +268,7 @@ class PatternGroup(PatternNode):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PatternNot(PatternNode):
     """`NOT x`: the next event is not x (after strict contiguity) or no x occurs before the
     next element (after `->`); at the end of a pattern, an absence within WITHIN."""
@@ -277,7 +277,7 @@ class PatternNot(PatternNode):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PatternSequence(PatternNode):
     """Elements in order; `contiguities[i]` joins elements i and i+1: '' strict (`a b`),
     '->' relaxed, '->>' non-deterministic relaxed. `leading` is the arrow written before the
@@ -289,7 +289,7 @@ class PatternSequence(PatternNode):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PatternAlternation(PatternNode):
     """`a | b`: either branch."""
 
@@ -297,7 +297,7 @@ class PatternAlternation(PatternNode):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Define:
     """`DEFINE variable AS condition [UNTIL stop]`."""
 
@@ -307,7 +307,7 @@ class Define:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AfterMatch:
     """`AFTER MATCH` strategy: 'SKIP PAST LAST EVENT', 'SKIP TO NEXT EVENT',
     'SKIP TO FIRST', 'SKIP TO LAST' (with `variable`) or 'NO SKIP'."""
@@ -317,7 +317,7 @@ class AfterMatch:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MatchClause:
     """The pattern part of a query: PARTITION BY, PATTERN, WITHIN, DEFINE, AFTER MATCH and
     EMIT TIMEOUTS TO."""
@@ -335,7 +335,7 @@ class MatchClause:
 # ------------------------------------------------------------------ queries
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Select:
     """A continuous query. `emit` is 'FINAL', 'CHANGES', 'EVERY' (with `emit_every_ms`) or
     None (the default for its kind). `more_sources` are the streams after the first in
@@ -354,7 +354,7 @@ class Select:
     match: MatchClause | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InsertInto:
     """`INSERT INTO target SELECT ...`."""
 
@@ -367,7 +367,7 @@ class InsertInto:
 Statement = CreateStream | CreateTable | InsertInto | Select
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Program:
     """All statements of one .frysql text, in order."""
 
