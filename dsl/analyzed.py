@@ -53,6 +53,25 @@ class AggregateCall:
     distinct: bool
     result_type: FrysType
     argument_type: FrysType | None
+    parameter: float | None = None  # PERCENTILE's fraction
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """What makes two aggregate calls the same computation."""
+        return (self.function, self.argument, self.distinct, self.parameter)
+
+    @staticmethod
+    def parameter_of(call: ast.FunctionCall) -> float | None:
+        second = call.args[1] if len(call.args) > 1 else None
+        if isinstance(second, ast.Literal) and isinstance(second.value, int | float):
+            return float(second.value)
+        return None
+
+    @staticmethod
+    def key_of(call: ast.FunctionCall) -> tuple[object, ...]:
+        """The key of the aggregate a call in the query text stands for."""
+        argument = None if call.star else call.args[0]
+        return (call.name, argument, call.distinct, AggregateCall.parameter_of(call))
 
 
 @dataclass(frozen=True)

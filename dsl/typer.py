@@ -428,13 +428,11 @@ class ExpressionTyper:
                 self._error(f"{name} cannot aggregate an interval", call.span)
                 return None
             result = arg_type  # type: ignore[assignment]
-        if query is not None:
-            argument = None if call.star else call.args[0]
-            if not any((a.function, a.argument, a.distinct) == (name, argument, call.distinct)
-                       for a in query.aggregates):
-                query.aggregates.append(AggregateCall(
-                    f"__agg{len(query.aggregates)}", name, argument, call.distinct, result,
-                    arg_type))
+        if query is not None and not any(a.key == AggregateCall.key_of(call)
+                                         for a in query.aggregates):
+            query.aggregates.append(AggregateCall(
+                f"__agg{len(query.aggregates)}", name, None if call.star else call.args[0],
+                call.distinct, result, arg_type, AggregateCall.parameter_of(call)))
         return result
 
 

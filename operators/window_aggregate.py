@@ -146,13 +146,13 @@ class TumblingWindowAggregate:
         self._final = [p.final for p in parts]
 
         key_exprs = {expr: name for name, expr in group_keys}
-        aggregate_columns = {(a.function, a.argument, a.distinct): a.column for a in aggregates}
+        aggregate_columns = {a.key: a.column for a in aggregates}
 
         def substitute(node: ast.Expr) -> pl.Expr | None:
             if node in key_exprs:
                 return pl.col(key_exprs[node])
             if isinstance(node, ast.FunctionCall):
-                key = (node.name, None if node.star else node.args[0], node.distinct)
+                key = AggregateCall.key_of(node)
                 if key in aggregate_columns:
                     return pl.col(aggregate_columns[key])
             if isinstance(node, ast.ColumnRef) and node.qualifier is None:
