@@ -194,8 +194,8 @@ class Analyzer(PatternAnalyzer):
 
     def _stream_option(self, stream: StreamDef, option: ast.WithOption) -> None:
         """lateness, late, queue, priority: checked here and in `_check_stream_links` once
-        every stream is known; refused at run until their runtime lands (except the
-        defaults, `lateness = 0 SECONDS` and `queue = 'fifo'`, which are what runs now)."""
+        every stream is known. lateness runs; late, priority and queues other than 'fifo'
+        are refused at run until their runtime lands."""
         name, kind, value = option.name, option.kind, option.value
         if name == "lateness":
             if kind != ast.OptionKind.INTERVAL:
@@ -203,8 +203,6 @@ class Analyzer(PatternAnalyzer):
                             option.span)
                 return
             stream.lateness_ms = int(value)
-            if stream.lateness_ms:
-                self._later("stream option lateness", option.span)
         elif name == "late":
             if kind != ast.OptionKind.NAME:
                 self._error("late must name a stream, e.g. late = late_trades", option.span)

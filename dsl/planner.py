@@ -18,7 +18,7 @@ from frys.engine.graph import (
     JobGraph,
     OperatorSpec,
     QueryNode,
-    TumblingAggregateSpec,
+    WindowAggregateSpec,
 )
 
 
@@ -50,12 +50,14 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
         return FilterProjectSpec(where, outputs, query.output_types, query.types)
     window = aggregate.window
     # compile_text(runnable=True) has refused every other window kind
-    assert window is not None and window.kind == "TUMBLE", window
-    event_time = job.streams[node.stream].event_time
-    assert event_time is not None, "the analyzer requires event_time for windows"
-    return TumblingAggregateSpec(where, window.size_ms, event_time, list(aggregate.keys),
-                                 list(aggregate.aggregates), aggregate.having, outputs,
-                                 query.output_types, query.types)
+    assert window is not None and window.kind in ("TUMBLE", "HOP"), window
+    stream = job.streams[node.stream]
+    assert stream.event_time is not None, "the analyzer requires event_time for windows"
+    return WindowAggregateSpec(where, window.size_ms, stream.event_time, list(aggregate.keys),
+                               list(aggregate.aggregates), aggregate.having, outputs,
+                               query.output_types, query.types,
+                               window.slide_ms if window.kind == "HOP" else None,
+                               stream.lateness_ms)
 
 
 def plan(job: AnalyzedJob, disabled: frozenset[str] = frozenset()) -> JobGraph:

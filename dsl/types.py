@@ -143,11 +143,12 @@ SCALAR_FUNCTIONS: dict[str, ScalarFunction] = {
 }
 
 AGGREGATE_FUNCTIONS = frozenset(
-    {"COUNT", "SUM", "AVG", "MIN", "MAX", "FIRST", "LAST", "STDDEV"}
+    {"COUNT", "SUM", "AVG", "MIN", "MAX", "FIRST", "LAST", "STDDEV", "VARIANCE", "PERCENTILE",
+     "ARRAY_AGG"}
 )
 
 # Valid .frysql whose runtime arrives with a later issue; the analyzer refuses these with
 # "not supported yet" instead of "unknown function".
-LATER_AGGREGATES = frozenset({"VARIANCE", "PERCENTILE", "ARRAY_AGG"})
-WINDOW_FUNCTIONS = frozenset({"TUMBLE"})
-LATER_WINDOWS = frozenset({"HOP", "SESSION", "ROWS"})
+LATER_AGGREGATES: frozenset[str] = frozenset()
+WINDOW_FUNCTIONS = frozenset({"TUMBLE", "HOP"})
+LATER_WINDOWS = frozenset({"SESSION", "ROWS"})

@@ -32,8 +32,9 @@ class FilterProjectSpec:
 
 
 @dataclass(frozen=True)
-class TumblingAggregateSpec:
-    """WHERE, then GROUP BY keys, TUMBLE(size) with aggregates, HAVING, SELECT list."""
+class WindowAggregateSpec:
+    """WHERE, then GROUP BY keys, TUMBLE(size) or HOP(size, slide) with aggregates, HAVING,
+    SELECT list; windows fire at end + lateness."""
 
     where: ast.Expr | None
     size_ms: int
@@ -44,21 +45,30 @@ class TumblingAggregateSpec:
     outputs: list[tuple[str, ast.Expr]]
     output_types: dict[str, FrysType]
     types: dict[int, FrysType] = field(default_factory=dict, repr=False)
+    slide_ms: int | None = None  # None: tumbling
+    lateness_ms: int = 0
 
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
         keys = ", ".join(expr_to_sql(e) for _, e in self.group_keys) or "(no keys)"
         aggregates = ", ".join(_aggregate_text(a) for a in self.aggregates) or "(none)"
-        lines.append(f"tumbling window {interval_text(self.size_ms)} on {self.event_time}, "
-                     f"group by {keys}, aggregates {aggregates}, fires when the watermark "
-                     "passes the window end")
+        if self.slide_ms is None or self.slide_ms == self.size_ms:
+            window = f"tumbling window {interval_text(self.size_ms)}"
+        else:
+            window = (f"hopping window {interval_text(self.size_ms)} every "
+                      f"{interval_text(self.slide_ms)}")
+        fires = "fires when the watermark passes the window end"
+        if self.lateness_ms:
+            fires += f" + {interval_text(self.lateness_ms)} of lateness"
+        lines.append(f"{window} on {self.event_time}, group by {keys}, aggregates "
+                     f"{aggregates}, {fires}")
         if self.having is not None:
             lines.append(f"having {expr_to_sql(self.having)}")
         lines.append("project " + _outputs_text(self.outputs))
         return lines
 
 
-OperatorSpec = FilterProjectSpec | TumblingAggregateSpec
+OperatorSpec = FilterProjectSpec | WindowAggregateSpec
 
 
 def _aggregate_text(aggregate: AggregateCall) -> str:

@@ -28,7 +28,7 @@ from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.graph import FilterProjectSpec, JobGraph, OperatorSpec, QueryNode
 from frys.operators.stateless import FilterProject
-from frys.operators.window_aggregate import TumblingWindowAggregate
+from frys.operators.window_aggregate import WindowAggregate
 
 
 @dataclass
@@ -53,9 +53,9 @@ def build_operator(spec: OperatorSpec):
     """The runtime operator for a spec (see operators/)."""
     if isinstance(spec, FilterProjectSpec):
         return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
-    return TumblingWindowAggregate(spec.size_ms, spec.event_time, spec.group_keys,
-                                   spec.aggregates, spec.outputs, spec.output_types,
-                                   spec.having, spec.where, spec.types)
+    return WindowAggregate(spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates,
+                           spec.outputs, spec.output_types, spec.having, spec.where,
+                           spec.types, spec.slide_ms, spec.lateness_ms)
 
 
 class QueryRunner:

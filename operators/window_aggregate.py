@@ -1,16 +1,21 @@
-"""Tumbling-window grouped aggregation over columnar batches, in event time.
+"""Time-window grouped aggregation (TUMBLE and HOP) over columnar batches, in event time.
 
 Semantics (the contract the tests hold it to):
 
-* An event with event time `t` belongs to the window `[start, start + size)` where
-  `start = floor(t / size) * size`: windows are half-open and aligned to the Unix epoch.
-* A window fires once, when the operator's watermark reaches its end (`end <= watermark`),
-  emitting one row per group key. Rows of one firing are ordered by window start, then keys.
-* An event whose window has already fired (`end <= watermark` when it arrives) is late: it
-  is dropped and counted in `late_events`, never silently.
+* Windows are half-open `[start, start + size)` with starts on multiples of the slide,
+  aligned to the Unix epoch. TUMBLE(size) is HOP(size, size): an event with event time `t`
+  belongs to the one window starting at `floor(t / size) * size`; under HOP(size, slide) it
+  belongs to every window with `t - size < start <= t` (size / slide of them).
+* A window fires once, when the operator's watermark reaches its end plus the allowed
+  lateness (`end + lateness <= watermark`), emitting one row per group key. Rows of one
+  firing are ordered by window start, then keys.
+* An event is late when every window it belongs to has fired; it is then dropped and counted
+  in `late_events`, never silently. (Under HOP an event whose older windows have fired
+  still counts in its younger ones.)
 * State is one row of partial aggregates per open (key, window), merged incrementally batch
-  by batch; events themselves are not kept, except that COUNT(DISTINCT x) keeps the distinct
-  values of each open window.
+  by batch; events themselves are not kept, except by the aggregates that need the values:
+  COUNT(DISTINCT x) keeps the distinct values, PERCENTILE and ARRAY_AGG every value, of each
+  open window.
 
 Call order: any interleaving of `process(batch)` and `advance(watermark)`, with watermarks
 non-decreasing; `advance(END_OF_TIME)` flushes every open window.
@@ -89,7 +94,19 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
 
         return _AggregateParts(pick(value, col(EVENT_TIME)), pick(col(m), col(t)),
                                col(m).alias(name))
-    if function == "STDDEV":
+    if function == "PERCENTILE":
+        # continuous percentile (linear interpolation, PostgreSQL's percentile_cont)
+        fraction = aggregate.parameter if aggregate.parameter is not None else 0.5
+        return _AggregateParts(
+            [value.drop_nulls().cast(pl.Float64).alias(d)],
+            [col(d).explode().drop_nulls().alias(d)],
+            col(d).list.eval(pl.element().quantile(fraction, "linear")).list.first()
+            .alias(name))
+    if function == "ARRAY_AGG":
+        # every value, NULLs included, in arrival order (state first, then each batch)
+        return _AggregateParts([value.alias(d)], [col(d).explode().alias(d)],
+                               col(d).alias(name))
+    if function in ("STDDEV", "VARIANCE"):
         # Chan et al.'s parallel update of (count, mean, sum of squared deviations): exact
         # merging of partials without the cancellation of a sum-of-squares formula.
         as_float = value.cast(pl.Float64)
@@ -102,13 +119,16 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
         spread = pl.when(col(n) > 0).then(col(m2) + col(n) * (col(mean) - merged_mean) ** 2
                                           ).otherwise(0.0)
         combine = [total.alias(n), merged_mean.alias(mean), spread.sum().alias(m2)]
-        final = pl.when(col(n) > 1).then((col(m2) / (col(n) - 1)).sqrt()).otherwise(None)
+        variance = col(m2) / (col(n) - 1)  # the sample variance, as in PostgreSQL
+        final = pl.when(col(n) > 1).then(
+            variance.sqrt() if function == "STDDEV" else variance).otherwise(None)
         return _AggregateParts(partial, combine, final.alias(name))
     raise ValueError(f"aggregate {function} has no window implementation")  # pragma: no cover
 
 
-class TumblingWindowAggregate:
-    """GROUP BY keys, TUMBLE(size) with aggregates, HAVING and the SELECT projection.
+class WindowAggregate:
+    """GROUP BY keys, TUMBLE(size) or HOP(size, slide) with aggregates, HAVING and the
+    SELECT projection.
 
     `group_keys` are (column name, expression); `outputs` are the SELECT list as
     (name, expression) over keys, aggregates and window_start/window_end.
@@ -125,8 +145,13 @@ class TumblingWindowAggregate:
         having: ast.Expr | None = None,
         where: ast.Expr | None = None,
         types: Mapping[int, FrysType] | None = None,
+        slide_ms: int | None = None,
+        lateness_ms: int = 0,
     ) -> None:
         self.size_ms = size_ms
+        self.slide_ms = slide_ms or size_ms
+        # a window is done (fired, and closed to late events) once the watermark reaches this
+        self._closing = size_ms + lateness_ms
         self.key_names = [name for name, _ in group_keys]
         self._group_columns = [*self.key_names, WINDOW_START]
         self.late_events = 0
@@ -163,9 +188,10 @@ class TumblingWindowAggregate:
             return None
 
         self._having = to_polars(having, substitute, types) if having is not None else None
+        # NULL and ARRAY columns keep the dtype polars gives them (no element type to cast to)
         self._outputs = [
             to_polars(expr, substitute, types).cast(output_types[name].polars_dtype).alias(name)
-            if output_types[name] != FrysType.NULL
+            if output_types[name] not in (FrysType.NULL, FrysType.ARRAY)
             else to_polars(expr, substitute, types).alias(name)
             for name, expr in outputs
         ]
@@ -176,17 +202,20 @@ class TumblingWindowAggregate:
         """Fold a batch into the open windows; returns nothing (windows fire on advance)."""
         if batch.height == 0:
             return []
-        size = self.size_ms
         lazy = batch.lazy()
         if self._where is not None:
             lazy = lazy.filter(self._where)
-        frame = lazy.select(self._inputs).with_columns(
-            ((pl.col(EVENT_TIME) // size) * size).alias(WINDOW_START)).collect()
+        frame = self._assign_windows(lazy.select(self._inputs)).collect()
         if self.watermark is not None:
-            on_time = pl.col(WINDOW_START) + size > self.watermark
-            before = frame.height
-            frame = frame.filter(on_time)
-            self.late_events += before - frame.height
+            open_ = pl.col(WINDOW_START) + self._closing > self.watermark
+            if self.slide_ms == self.size_ms:
+                before = frame.height
+                frame = frame.filter(open_)
+                self.late_events += before - frame.height
+            else:
+                events = frame["__row"].n_unique()
+                frame = frame.filter(open_)
+                self.late_events += events - frame["__row"].n_unique()
             if frame.height == 0:
                 return []
         partial = frame.group_by(self._group_columns).agg(self._partial)
@@ -197,6 +226,19 @@ class TumblingWindowAggregate:
                            .group_by(self._group_columns).agg(self._combine))
         return []
 
+    def _assign_windows(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """Add WINDOW_START: one row per (event, window it belongs to)."""
+        size, slide = self.size_ms, self.slide_ms
+        t = pl.col(EVENT_TIME)
+        if slide == size:
+            return frame.with_columns(((t // size) * size).alias(WINDOW_START))
+        last = (t // slide) * slide  # the youngest window holding t
+        first = ((t - size) // slide) * slide + slide  # the oldest: start > t - size
+        return frame.with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("__row"),
+            pl.int_ranges(first, last + slide, slide, dtype=pl.Int64).alias(WINDOW_START),
+        ).explode(WINDOW_START)
+
     def advance(self, watermark: int) -> list[pl.DataFrame]:
         """Move event time to `watermark`; fire and forget every window that ends by then."""
         if self.watermark is not None and watermark <= self.watermark:
@@ -205,7 +247,7 @@ class TumblingWindowAggregate:
         state = self._state
         if state is None or state.height == 0:
             return []
-        closes = pl.col(WINDOW_START) + self.size_ms <= watermark
+        closes = pl.col(WINDOW_START) + self._closing <= watermark
         ready = state.filter(closes)
         if ready.height == 0:
             return []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import frys
-from frys.operators.window_aggregate import TumblingWindowAggregate
+from frys.operators.window_aggregate import WindowAggregate
 
 
 def test_state_stays_bounded_over_a_long_stream() -> None:
@@ -16,7 +16,7 @@ def test_state_stays_bounded_over_a_long_stream() -> None:
         FROM ev GROUP BY k, TUMBLE(1 SECOND);
     """)
     operator = pipeline.runtime.queries[0].operator
-    assert isinstance(operator, TumblingWindowAggregate)
+    assert isinstance(operator, WindowAggregate)
     largest = 0
     ts = 0
     for _ in range(200):  # 200 batches x 300 events = 60,000 events over 200 s
