@@ -67,9 +67,14 @@ def _iso_text(values: pl.Series) -> pl.Series:
 def to_json_frame(batch: pl.DataFrame) -> pl.DataFrame:
     """TIMESTAMP columns as ISO-8601 UTC strings with milliseconds; the rest unchanged."""
     timestamps = [name for name, dtype in batch.schema.items() if isinstance(dtype, pl.Datetime)]
-    if not timestamps:
+    lists = [name for name, dtype in batch.schema.items()
+             if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Datetime)]
+    if not timestamps and not lists:
         return batch
-    return batch.with_columns(_iso_text(batch[name]).alias(name) for name in timestamps)
+    return batch.with_columns(
+        *(_iso_text(batch[name]).alias(name) for name in timestamps),
+        *(pl.col(name).list.eval(pl.element().dt.convert_time_zone("UTC")
+                                 .dt.strftime(ISO_MILLIS)) for name in lists))
 
 
 class JsonlWriter:

@@ -132,3 +132,14 @@ def test_explain_plan_stages_and_graph_formats(tmp_path: Path, capsys) -> None:
     assert main(["explain", "--format", "dot", str(job)]) == 0
     dot = capsys.readouterr().out
     assert dot.startswith('digraph "job ') and "src0 -> t1;" in dot and dot.endswith("}\n")
+
+
+def test_timestamps_inside_arrays_are_iso_too(tmp_path: Path, capsys) -> None:
+    job = _write_job(tmp_path, "CREATE STREAM ev (k STRING, v FLOAT, ts TIMESTAMP) WITH"
+                     " (event_time = ts, source = 'file:ev.jsonl');\n"
+                     "SELECT k, ARRAY_AGG(ts) AS times FROM ev GROUP BY k, TUMBLE(1 MINUTE)")
+    assert main(["run", "-q", str(job)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows == [
+        {"k": "a", "times": ["1970-01-01T00:00:01.000Z", "1970-01-01T00:00:01.500Z"]},
+        {"k": "b", "times": ["1970-01-01T00:00:01.700Z", "1970-01-01T00:00:02.000Z"]}]
