@@ -329,8 +329,9 @@ class Analyzer(PatternAnalyzer):
             where_type = self._type(select.where, scope, allow_aggregates=False)
             self._expect_bool(where_type, select.where, "WHERE")
             query.where = select.where
-        if select.emit == "CHANGES":
-            self._later("EMIT CHANGES", select.span)
+        if select.emit == "CHANGES" and not _aggregating(select):
+            self._error("EMIT CHANGES applies to aggregations (GROUP BY or aggregates); a "
+                        "plain query emits every row anyway", select.span)
         elif select.emit == "FINAL" and query.window is None:
             self._error("EMIT FINAL needs a window in GROUP BY", select.span)
         if select.having is not None:
@@ -397,18 +398,14 @@ class Analyzer(PatternAnalyzer):
                 self._type(expr, scope, allow_aggregates=False)
                 name = expr.name if isinstance(expr, ast.ColumnRef) else f"__key{index}"
                 query.group_keys.append((name, expr))
-        if select.group_by and query.window is None:
-            if select.emit != "CHANGES":
-                self._error("GROUP BY without a window is a running aggregate: it has no end "
-                            "to emit at, so it needs EMIT CHANGES", select.group_by[0].span)
-            self._later("GROUP BY without a window (a running aggregate)",
-                        select.group_by[0].span)
-        elif not select.group_by:
-            aggregates = [e for item in select.items if item.expr is not None
-                          for e in walk(item.expr) if is_aggregate(e)]
-            if aggregates:
-                self._later("an aggregate without GROUP BY (a running aggregate)",
-                            aggregates[0].span)
+        if select.group_by and query.window is None and select.emit != "CHANGES":
+            self._error("GROUP BY without a window is a running aggregate: it has no end "
+                        "to emit at, so it needs EMIT CHANGES", select.group_by[0].span)
+        elif not select.group_by and _aggregating(select) and select.emit != "CHANGES":
+            first = next(e for item in select.items if item.expr is not None
+                         for e in walk(item.expr) if is_aggregate(e))
+            self._error("an aggregate without GROUP BY runs over the whole stream: it has no "
+                        "end to emit at, so it needs EMIT CHANGES", first.span)
 
     def _window(self, call: ast.FunctionCall) -> Window | None:
         """The window a GROUP BY call describes, or None after reporting bad arguments."""
@@ -446,7 +443,7 @@ class Analyzer(PatternAnalyzer):
         names: dict[str, Span] = {}
         for position, item in enumerate(query.statement.items, start=1):
             if item.expr is None:
-                if query.statement.group_by:
+                if _aggregating(query.statement):
                     self._error("SELECT * cannot be used with GROUP BY", item.span)
                     continue
                 for column, column_type in (
@@ -455,7 +452,7 @@ class Analyzer(PatternAnalyzer):
                     query.output_types[column] = column_type
                     names[column] = item.span
                 continue
-            grouped = bool(query.statement.group_by)
+            grouped = _aggregating(query.statement)
             expr_type = self._type(item.expr, scope, allow_aggregates=grouped, query=query)
             if grouped:
                 self._check_grouped(item.expr, query, scope)
@@ -515,6 +512,14 @@ class Analyzer(PatternAnalyzer):
             return
         for child in children(expr):
             self._check_grouped(child, query, scope)
+
+
+def _aggregating(select: ast.Select) -> bool:
+    """GROUP BY, or aggregates in SELECT or HAVING: the query reduces groups of events."""
+    if select.group_by:
+        return True
+    parts = [item.expr for item in select.items if item.expr is not None]
+    return any(is_aggregate(node) for part in parts for node in walk(part))
 
 
 def _default_name(expr: ast.Expr, position: int) -> str:

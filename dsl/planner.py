@@ -49,15 +49,20 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
     if aggregate is None:
         return FilterProjectSpec(where, outputs, query.output_types, query.types)
     window = aggregate.window
-    # compile_text(runnable=True) has refused every other window kind
-    assert window is not None and window.kind in ("TUMBLE", "HOP"), window
     stream = job.streams[node.stream]
+    changes = aggregate.emit == "CHANGES"
+    if window is None:  # a running aggregate: the analyzer required EMIT CHANGES
+        return WindowAggregateSpec(where, None, stream.event_time, list(aggregate.keys),
+                                   list(aggregate.aggregates), aggregate.having, outputs,
+                                   query.output_types, query.types, emit_changes=True)
+    # compile_text(runnable=True) has refused every other window kind
+    assert window.kind in ("TUMBLE", "HOP"), window
     assert stream.event_time is not None, "the analyzer requires event_time for windows"
     return WindowAggregateSpec(where, window.size_ms, stream.event_time, list(aggregate.keys),
                                list(aggregate.aggregates), aggregate.having, outputs,
                                query.output_types, query.types,
                                window.slide_ms if window.kind == "HOP" else None,
-                               stream.lateness_ms)
+                               stream.lateness_ms, changes)
 
 
 def plan(job: AnalyzedJob, disabled: frozenset[str] = frozenset()) -> JobGraph:

@@ -37,8 +37,8 @@ class WindowAggregateSpec:
     SELECT list; windows fire at end + lateness."""
 
     where: ast.Expr | None
-    size_ms: int
-    event_time: str
+    size_ms: int | None  # None: a running aggregate (GROUP BY without a window)
+    event_time: str | None
     group_keys: list[tuple[str, ast.Expr]]
     aggregates: list[AggregateCall]
     having: ast.Expr | None
@@ -47,21 +47,27 @@ class WindowAggregateSpec:
     types: dict[int, FrysType] = field(default_factory=dict, repr=False)
     slide_ms: int | None = None  # None: tumbling
     lateness_ms: int = 0
+    emit_changes: bool = False
 
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
         keys = ", ".join(expr_to_sql(e) for _, e in self.group_keys) or "(no keys)"
         aggregates = ", ".join(_aggregate_text(a) for a in self.aggregates) or "(none)"
-        if self.slide_ms is None or self.slide_ms == self.size_ms:
+        if self.size_ms is None:
+            window = "running aggregate (no window)"
+        elif self.slide_ms is None or self.slide_ms == self.size_ms:
             window = f"tumbling window {interval_text(self.size_ms)}"
         else:
             window = (f"hopping window {interval_text(self.size_ms)} every "
                       f"{interval_text(self.slide_ms)}")
-        fires = "fires when the watermark passes the window end"
-        if self.lateness_ms:
-            fires += f" + {interval_text(self.lateness_ms)} of lateness"
-        lines.append(f"{window} on {self.event_time}, group by {keys}, aggregates "
-                     f"{aggregates}, {fires}")
+        if self.emit_changes:
+            fires = "emits each group's new row whenever a batch changes it"
+        else:
+            fires = "fires when the watermark passes the window end"
+            if self.lateness_ms:
+                fires += f" + {interval_text(self.lateness_ms)} of lateness"
+        on = f" on {self.event_time}" if self.size_ms is not None else ""
+        lines.append(f"{window}{on}, group by {keys}, aggregates {aggregates}, {fires}")
         if self.having is not None:
             lines.append(f"having {expr_to_sql(self.having)}")
         lines.append("project " + _outputs_text(self.outputs))

@@ -55,7 +55,7 @@ def build_operator(spec: OperatorSpec):
         return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
     return WindowAggregate(spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates,
                            spec.outputs, spec.output_types, spec.having, spec.where,
-                           spec.types, spec.slide_ms, spec.lateness_ms)
+                           spec.types, spec.slide_ms, spec.lateness_ms, spec.emit_changes)
 
 
 class QueryRunner:

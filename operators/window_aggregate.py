@@ -136,8 +136,8 @@ class WindowAggregate:
 
     def __init__(
         self,
-        size_ms: int,
-        event_time: str,
+        size_ms: int | None,
+        event_time: str | None,
         group_keys: list[tuple[str, ast.Expr]],
         aggregates: list[AggregateCall],
         outputs: list[tuple[str, ast.Expr]],
@@ -147,11 +147,13 @@ class WindowAggregate:
         types: Mapping[int, FrysType] | None = None,
         slide_ms: int | None = None,
         lateness_ms: int = 0,
+        emit_changes: bool = False,
     ) -> None:
-        self.size_ms = size_ms
+        self.size_ms = size_ms  # None: a running aggregate, one never-ending group per key
         self.slide_ms = slide_ms or size_ms
         # a window is done (fired, and closed to late events) once the watermark reaches this
-        self._closing = size_ms + lateness_ms
+        self._closing = None if size_ms is None else size_ms + lateness_ms
+        self.emit_changes = emit_changes
         self.key_names = [name for name, _ in group_keys]
         self._group_columns = [*self.key_names, WINDOW_START]
         self.late_events = 0
@@ -160,7 +162,10 @@ class WindowAggregate:
 
         parts = [_parts(a, i) for i, a in enumerate(aggregates)]
         self._inputs = [
-            pl.col(event_time).dt.epoch("ms").alias(EVENT_TIME),
+            # without an event time (a running aggregate over such a stream) FIRST and LAST
+            # go by arrival order
+            (pl.col(event_time).dt.epoch("ms") if event_time is not None
+             else pl.lit(0, dtype=pl.Int64)).alias(EVENT_TIME),
             *(to_polars(expr, types=types).alias(name) for name, expr in group_keys),
             *(to_polars(a.argument, types=types).alias(f"__in{i}")
               for i, a in enumerate(aggregates) if a.argument is not None),
@@ -183,7 +188,7 @@ class WindowAggregate:
             if isinstance(node, ast.ColumnRef) and node.qualifier is None:
                 if node.name == "window_start":
                     return pl.col(WINDOW_START).cast(TIMESTAMP_DTYPE)
-                if node.name == "window_end":
+                if node.name == "window_end" and size_ms is not None:
                     return (pl.col(WINDOW_START) + size_ms).cast(TIMESTAMP_DTYPE)
             return None
 
@@ -199,14 +204,15 @@ class WindowAggregate:
     # ------------------------------------------------------------------ entry points
 
     def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
-        """Fold a batch into the open windows; returns nothing (windows fire on advance)."""
+        """Fold a batch into the open windows. Under EMIT CHANGES, returns the updated row of
+        every group the batch touched; otherwise nothing (windows fire on advance)."""
         if batch.height == 0:
             return []
         lazy = batch.lazy()
         if self._where is not None:
             lazy = lazy.filter(self._where)
         frame = self._assign_windows(lazy.select(self._inputs)).collect()
-        if self.watermark is not None:
+        if self.watermark is not None and self._closing is not None:
             open_ = pl.col(WINDOW_START) + self._closing > self.watermark
             if self.slide_ms == self.size_ms:
                 before = frame.height
@@ -224,12 +230,18 @@ class WindowAggregate:
         else:
             self._state = (pl.concat([self._state, partial], how="vertical")
                            .group_by(self._group_columns).agg(self._combine))
-        return []
+        if not self.emit_changes:
+            return []
+        touched = self._state.join(partial.select(self._group_columns), on=self._group_columns,
+                                   how="semi", nulls_equal=True)
+        return [self._emit(touched)]
 
     def _assign_windows(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add WINDOW_START: one row per (event, window it belongs to)."""
         size, slide = self.size_ms, self.slide_ms
         t = pl.col(EVENT_TIME)
+        if size is None or slide is None:  # running aggregate: one group per key, forever
+            return frame.with_columns(pl.lit(0, dtype=pl.Int64).alias(WINDOW_START))
         if slide == size:
             return frame.with_columns(((t // size) * size).alias(WINDOW_START))
         last = (t // slide) * slide  # the youngest window holding t
@@ -240,19 +252,20 @@ class WindowAggregate:
         ).explode(WINDOW_START)
 
     def advance(self, watermark: int) -> list[pl.DataFrame]:
-        """Move event time to `watermark`; fire and forget every window that ends by then."""
+        """Move event time to `watermark`; fire and forget every window that ends by then
+        (under EMIT CHANGES its last change was its final row: it is only forgotten)."""
         if self.watermark is not None and watermark <= self.watermark:
             return []
         self.watermark = watermark
         state = self._state
-        if state is None or state.height == 0:
+        if state is None or state.height == 0 or self._closing is None:
             return []
         closes = pl.col(WINDOW_START) + self._closing <= watermark
         ready = state.filter(closes)
         if ready.height == 0:
             return []
         self._state = state.filter(~closes)
-        return [self._emit(ready)]
+        return [] if self.emit_changes else [self._emit(ready)]
 
     def open_windows(self) -> int:
         """Open (key, window) pairs held in state."""

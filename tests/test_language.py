@@ -41,6 +41,12 @@ VALID = [
     "SELECT symbol, COUNT(*) AS n FROM trades WHERE ok GROUP BY symbol, TUMBLE(10s)"
     " HAVING COUNT(*) >= 3 AND AVG(price) > 1 EMIT FINAL",
     "SELECT window_start, SUM(volume) AS v FROM trades GROUP BY TUMBLE(500ms)",
+    "SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol EMIT CHANGES",
+    "SELECT COUNT(*) AS n, AVG(price) AS p FROM trades EMIT CHANGES",
+    "SELECT symbol, window_start, COUNT(*) AS n FROM trades GROUP BY symbol, TUMBLE(1s)"
+    " EMIT CHANGES",
+    "SELECT symbol, window_end, AVG(price) AS p FROM trades GROUP BY symbol,"
+    " HOP(10 SECONDS, 2 SECONDS)",
     "SELECT UPPER(symbol) AS s, COUNT(*) AS n FROM trades GROUP BY UPPER(symbol), TUMBLE(1 hour)",
     "-- comment\nSELECT /* inline */ symbol FROM trades; ;",
     'SELECT "symbol" AS "the symbol" FROM trades',
@@ -92,6 +98,11 @@ INVALID = [
     ("INSERT INTO nowhere SELECT symbol FROM trades", "unknown stream nowhere", 2, 13),
     ("SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol",
      "GROUP BY without a window is a running aggregate", 2, 51),
+    ("SELECT COUNT(*) AS n FROM trades",
+     "an aggregate without GROUP BY runs over the whole stream", 2, 8),
+    ("SELECT symbol FROM trades EMIT CHANGES", "EMIT CHANGES applies to aggregations", 2, 1),
+    ("SELECT symbol, COUNT(*) AS n, price FROM trades EMIT CHANGES",
+     "column symbol must appear in GROUP BY", 2, 8),
     ("SELECT COUNT(*) AS n FROM trades GROUP BY HOP(1 SECOND, 2 SECONDS)",
      "HOP(size, slide) needs 0 < slide <= size", 2, 43),
     ("SELECT COUNT(*) AS n FROM trades GROUP BY HOP(1 SECOND)", "HOP takes two intervals",
@@ -165,12 +176,8 @@ def test_all_errors_of_a_file_are_reported_together() -> None:
 
 NOT_SUPPORTED = [
     ("SELECT COUNT(*) AS n FROM trades GROUP BY ROWS(10)", "ROWS window"),
-    ("SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol EMIT CHANGES",
-     "GROUP BY without a window"),
     ("SELECT COUNT(*) AS n FROM trades GROUP BY symbol, SESSION(5 MINUTES)", "SESSION window"),
     ("SELECT COUNT(*) AS n FROM trades GROUP BY symbol, ROWS(100, 10)", "ROWS window"),
-    ("SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol, TUMBLE(1s) EMIT CHANGES",
-     "EMIT CHANGES"),
     ("SELECT a.price FROM trades PATTERN (a b)", "PATTERN"),
     ("CREATE STREAM s (a INT) WITH (queue = 'priority', priority = a)",
      "queue = 'priority'"),
