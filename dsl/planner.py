@@ -56,13 +56,13 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
                                    list(aggregate.aggregates), aggregate.having, outputs,
                                    query.output_types, query.types, emit_changes=True)
     # compile_text(runnable=True) has refused every other window kind
-    assert window.kind in ("TUMBLE", "HOP"), window
+    assert window.kind in ("TUMBLE", "HOP", "SESSION"), window
     assert stream.event_time is not None, "the analyzer requires event_time for windows"
     return WindowAggregateSpec(where, window.size_ms, stream.event_time, list(aggregate.keys),
                                list(aggregate.aggregates), aggregate.having, outputs,
                                query.output_types, query.types,
                                window.slide_ms if window.kind == "HOP" else None,
-                               stream.lateness_ms, changes)
+                               stream.lateness_ms, changes, window.kind == "SESSION")
 
 
 def plan(job: AnalyzedJob, disabled: frozenset[str] = frozenset()) -> JobGraph:

@@ -48,6 +48,7 @@ class WindowAggregateSpec:
     slide_ms: int | None = None  # None: tumbling
     lateness_ms: int = 0
     emit_changes: bool = False
+    session: bool = False  # SESSION(gap): size_ms is the gap
 
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
@@ -55,6 +56,8 @@ class WindowAggregateSpec:
         aggregates = ", ".join(_aggregate_text(a) for a in self.aggregates) or "(none)"
         if self.size_ms is None:
             window = "running aggregate (no window)"
+        elif self.session:
+            window = f"session window, gap {interval_text(self.size_ms)}"
         elif self.slide_ms is None or self.slide_ms == self.size_ms:
             window = f"tumbling window {interval_text(self.size_ms)}"
         else:

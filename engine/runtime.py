@@ -27,6 +27,7 @@ from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.graph import FilterProjectSpec, JobGraph, OperatorSpec, QueryNode
+from frys.operators.session_window import SessionWindowAggregate
 from frys.operators.stateless import FilterProject
 from frys.operators.window_aggregate import WindowAggregate
 
@@ -53,6 +54,12 @@ def build_operator(spec: OperatorSpec):
     """The runtime operator for a spec (see operators/)."""
     if isinstance(spec, FilterProjectSpec):
         return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
+    if spec.session:
+        assert spec.size_ms is not None
+        return SessionWindowAggregate(
+            spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates, spec.outputs,
+            spec.output_types, spec.having, spec.where, spec.types,
+            lateness_ms=spec.lateness_ms, emit_changes=spec.emit_changes)
     return WindowAggregate(spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates,
                            spec.outputs, spec.output_types, spec.having, spec.where,
                            spec.types, spec.slide_ms, spec.lateness_ms, spec.emit_changes)

@@ -35,6 +35,7 @@ from frys.operators.expressions import to_polars
 from frys.operators.stateless import compile_filter
 
 WINDOW_START = "__window_start"
+WINDOW_END = "__window_end"  # kept in state only by windows whose end varies (sessions)
 EVENT_TIME = "__event_time"
 
 
@@ -134,6 +135,10 @@ class WindowAggregate:
     (name, expression) over keys, aggregates and window_start/window_end.
     """
 
+    _keeps_window_end = False  # subclasses whose windows end anywhere keep WINDOW_END
+    watermark: int | None
+    _state: pl.DataFrame | None
+
     def __init__(
         self,
         size_ms: int | None,
@@ -188,6 +193,8 @@ class WindowAggregate:
             if isinstance(node, ast.ColumnRef) and node.qualifier is None:
                 if node.name == "window_start":
                     return pl.col(WINDOW_START).cast(TIMESTAMP_DTYPE)
+                if node.name == "window_end" and self._keeps_window_end:
+                    return pl.col(WINDOW_END).cast(TIMESTAMP_DTYPE)
                 if node.name == "window_end" and size_ms is not None:
                     return (pl.col(WINDOW_START) + size_ms).cast(TIMESTAMP_DTYPE)
             return None

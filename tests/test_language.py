@@ -47,6 +47,8 @@ VALID = [
     " EMIT CHANGES",
     "SELECT symbol, window_end, AVG(price) AS p FROM trades GROUP BY symbol,"
     " HOP(10 SECONDS, 2 SECONDS)",
+    "SELECT symbol, window_start, window_end, COUNT(*) AS n FROM trades GROUP BY symbol,"
+    " SESSION(5 MINUTES)",
     "SELECT UPPER(symbol) AS s, COUNT(*) AS n FROM trades GROUP BY UPPER(symbol), TUMBLE(1 hour)",
     "-- comment\nSELECT /* inline */ symbol FROM trades; ;",
     'SELECT "symbol" AS "the symbol" FROM trades',
@@ -176,7 +178,6 @@ def test_all_errors_of_a_file_are_reported_together() -> None:
 
 NOT_SUPPORTED = [
     ("SELECT COUNT(*) AS n FROM trades GROUP BY ROWS(10)", "ROWS window"),
-    ("SELECT COUNT(*) AS n FROM trades GROUP BY symbol, SESSION(5 MINUTES)", "SESSION window"),
     ("SELECT COUNT(*) AS n FROM trades GROUP BY symbol, ROWS(100, 10)", "ROWS window"),
     ("SELECT a.price FROM trades PATTERN (a b)", "PATTERN"),
     ("CREATE STREAM s (a INT) WITH (queue = 'priority', priority = a)",
