@@ -29,6 +29,8 @@ class SessionWindowAggregate(WindowAggregate):
     """A WindowAggregate whose windows are per-key sessions separated by `gap_ms`."""
 
     _keeps_window_end = True
+    watermark: int | None
+    _state: pl.DataFrame | None
 
     def __init__(self, gap_ms: int, *args, lateness_ms: int = 0, **kwargs) -> None:
         super().__init__(gap_ms, *args, lateness_ms=lateness_ms, **kwargs)

@@ -162,8 +162,8 @@ class WindowAggregate:
         self.key_names = [name for name, _ in group_keys]
         self._group_columns = [*self.key_names, WINDOW_START]
         self.late_events = 0
-        self.watermark: int | None = None
-        self._state: pl.DataFrame | None = None
+        self.watermark = None
+        self._state = None
 
         parts = [_parts(a, i) for i, a in enumerate(aggregates)]
         self._inputs = [
