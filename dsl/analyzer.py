@@ -298,8 +298,6 @@ class Analyzer(PatternAnalyzer):
             self._error("FROM with several streams needs a PATTERN; to correlate two streams "
                         "use JOIN ... ON ... WITHIN", select.more_sources[0].span)
             return
-        if select.emit == "EVERY":
-            self._later("EMIT EVERY", select.span)
         source = self._readable(select.source)
         if source is None:
             return
@@ -332,8 +330,11 @@ class Analyzer(PatternAnalyzer):
         if select.emit == "CHANGES" and not _aggregating(select):
             self._error("EMIT CHANGES applies to aggregations (GROUP BY or aggregates); a "
                         "plain query emits every row anyway", select.span)
-        elif select.emit == "FINAL" and query.window is None:
-            self._error("EMIT FINAL needs a window in GROUP BY", select.span)
+        elif select.emit in ("FINAL", "EVERY") and query.window is None:
+            self._error(f"EMIT {select.emit} needs a window in GROUP BY", select.span)
+        elif select.emit == "EVERY" and not select.emit_every_ms:
+            self._error("EMIT EVERY needs a positive interval, e.g. EMIT EVERY 10 SECONDS",
+                        select.span)
         if select.having is not None:
             if not select.group_by:
                 self._error("HAVING needs GROUP BY", select.having.span)

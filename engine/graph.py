@@ -49,6 +49,7 @@ class WindowAggregateSpec:
     lateness_ms: int = 0
     emit_changes: bool = False
     session: bool = False  # SESSION(gap): size_ms is the gap
+    emit_every_ms: int | None = None
 
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
@@ -65,6 +66,9 @@ class WindowAggregateSpec:
                       f"{interval_text(self.slide_ms)}")
         if self.emit_changes:
             fires = "emits each group's new row whenever a batch changes it"
+        elif self.emit_every_ms is not None:
+            fires = (f"emits open windows every {interval_text(self.emit_every_ms)} of event "
+                     "time, then fires when the watermark passes the window end")
         else:
             fires = "fires when the watermark passes the window end"
             if self.lateness_ms:

@@ -59,10 +59,12 @@ def build_operator(spec: OperatorSpec):
         return SessionWindowAggregate(
             spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates, spec.outputs,
             spec.output_types, spec.having, spec.where, spec.types,
-            lateness_ms=spec.lateness_ms, emit_changes=spec.emit_changes)
+            lateness_ms=spec.lateness_ms, emit_changes=spec.emit_changes,
+            emit_every_ms=spec.emit_every_ms)
     return WindowAggregate(spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates,
                            spec.outputs, spec.output_types, spec.having, spec.where,
-                           spec.types, spec.slide_ms, spec.lateness_ms, spec.emit_changes)
+                           spec.types, spec.slide_ms, spec.lateness_ms, spec.emit_changes,
+                           spec.emit_every_ms)
 
 
 class QueryRunner:

@@ -95,7 +95,6 @@ class SessionWindowAggregate(WindowAggregate):
             return []
         closes = pl.col(WINDOW_END) + self._lateness <= watermark
         ready = state.filter(closes)
-        if ready.height == 0:
-            return []
         self._state = state.filter(~closes)
-        return [] if self.emit_changes else [self._emit(ready)]
+        emitted = [] if self.emit_changes or ready.height == 0 else [self._emit(ready)]
+        return emitted + self._early_rows(watermark)

@@ -153,12 +153,15 @@ class WindowAggregate:
         slide_ms: int | None = None,
         lateness_ms: int = 0,
         emit_changes: bool = False,
+        emit_every_ms: int | None = None,
     ) -> None:
         self.size_ms = size_ms  # None: a running aggregate, one never-ending group per key
         self.slide_ms = slide_ms or size_ms
         # a window is done (fired, and closed to late events) once the watermark reaches this
         self._closing = None if size_ms is None else size_ms + lateness_ms
         self.emit_changes = emit_changes
+        self.emit_every_ms = emit_every_ms
+        self._last_early: int | None = None  # the period boundary of the last early firing
         self.key_names = [name for name, _ in group_keys]
         self._group_columns = [*self.key_names, WINDOW_START]
         self.late_events = 0
@@ -269,10 +272,20 @@ class WindowAggregate:
             return []
         closes = pl.col(WINDOW_START) + self._closing <= watermark
         ready = state.filter(closes)
-        if ready.height == 0:
-            return []
         self._state = state.filter(~closes)
-        return [] if self.emit_changes else [self._emit(ready)]
+        emitted = [] if self.emit_changes or ready.height == 0 else [self._emit(ready)]
+        return emitted + self._early_rows(watermark)
+
+    def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
+        """EMIT EVERY: when the watermark crosses a multiple of the period (aligned to the
+        epoch), the current row of every window still open, once per crossing."""
+        if self.emit_every_ms is None or self._state is None or self._state.height == 0:
+            return []
+        boundary = (watermark // self.emit_every_ms) * self.emit_every_ms
+        if self._last_early is not None and boundary <= self._last_early:
+            return []
+        self._last_early = boundary
+        return [self._emit(self._state)]
 
     def open_windows(self) -> int:
         """Open (key, window) pairs held in state."""

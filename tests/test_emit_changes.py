@@ -83,3 +83,31 @@ def test_windowed_changes_until_the_window_closes(batches) -> None:
               for r in pipeline.results("select_1").to_dicts()]
     assert actual == expected
     assert pipeline.stats.late_events["query 1"] == late
+
+
+def test_emit_every_sends_early_rows_in_event_time_then_the_final_row() -> None:
+    #   TUMBLE(10 s) EMIT EVERY 2 s, no watermark delay
+    #   events: 1 s (the first watermark, period 0: early row n=1),
+    #           then 3 s (watermark 3 s crosses 2 s: early row n=2),
+    #           then 3.5 s (watermark 3.5 s: same period, no row),
+    #           then 4.5 s (watermark 4.5 s crosses 4 s: early row n=4),
+    #   finish: the window fires with its final row n=4
+    pipeline = frys.Pipeline.from_text(
+        STREAM + "SELECT k, window_start, COUNT(*) AS n FROM ev"
+                 " GROUP BY k, TUMBLE(10 SECONDS) EMIT EVERY 2 SECONDS")
+    for ts in (1000, 3000, 3500, 4500):
+        pipeline.publish("ev", [{"k": 1, "v": 0, "ts": ts}])
+    early = pipeline.results("select_1")["n"].to_list()
+    pipeline.finish()
+    assert early == [1, 2, 4]
+    assert pipeline.results("select_1")["n"].to_list() == [1, 2, 4, 4]
+
+
+def test_emit_every_needs_a_window() -> None:
+    import pytest
+
+    from frys.dsl import FrysAnalysisError
+
+    with pytest.raises(FrysAnalysisError, match="EMIT EVERY needs a window"):
+        frys.Pipeline.from_text(STREAM + "SELECT k, COUNT(*) AS n FROM ev GROUP BY k"
+                                         " EMIT EVERY 1 SECOND")

@@ -49,6 +49,7 @@ VALID = [
     " HOP(10 SECONDS, 2 SECONDS)",
     "SELECT symbol, window_start, window_end, COUNT(*) AS n FROM trades GROUP BY symbol,"
     " SESSION(5 MINUTES)",
+    "SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol, TUMBLE(1m) EMIT EVERY 10s",
     "SELECT UPPER(symbol) AS s, COUNT(*) AS n FROM trades GROUP BY UPPER(symbol), TUMBLE(1 hour)",
     "-- comment\nSELECT /* inline */ symbol FROM trades; ;",
     'SELECT "symbol" AS "the symbol" FROM trades',
@@ -291,8 +292,6 @@ LATER_STATEMENTS = [
      " SELECT t.symbol, u.tier FROM trades t JOIN users u ON t.symbol = u.id",
      "CREATE TABLE", (2, 14)),
     ("SELECT a.price FROM trades PATTERN (a b) DEFINE a AS a.price > 1", "PATTERN", (2, 28)),
-    ("SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol, TUMBLE(1m) EMIT EVERY 10s",
-     "EMIT EVERY", (2, 1)),
 ]
 
 
