@@ -110,6 +110,7 @@ class Analyzer(PatternAnalyzer):
                             "(CREATE TABLE for the latest row per key)", column.span)
         stream = StreamDef(name, columns, span=statement.span)
         self._apply_options(stream, statement.options)
+        self._share_late_columns(stream)
         if stream.source is not None and columns is None:
             self._error(f"stream {name} has a source, so it needs a column list",
                         statement.span)
@@ -194,8 +195,8 @@ class Analyzer(PatternAnalyzer):
 
     def _stream_option(self, stream: StreamDef, option: ast.WithOption) -> None:
         """lateness, late, queue, priority: checked here and in `_check_stream_links` once
-        every stream is known. lateness runs; late, priority and queues other than 'fifo'
-        are refused at run until their runtime lands."""
+        every stream is known. lateness and late run; priority and queues other than
+        'fifo' are refused at run until their runtime lands."""
         name, kind, value = option.name, option.kind, option.value
         if name == "lateness":
             if kind != ast.OptionKind.INTERVAL:
@@ -208,7 +209,6 @@ class Analyzer(PatternAnalyzer):
                 self._error("late must name a stream, e.g. late = late_trades", option.span)
                 return
             stream.late = (str(value), option.span)
-            self._later("stream option late", option.span)
         elif name == "queue":
             if kind != ast.OptionKind.STRING or value not in QUEUE_KINDS:
                 self._error(f"queue must be one of {', '.join(repr(q) for q in QUEUE_KINDS)}",
@@ -224,6 +224,18 @@ class Analyzer(PatternAnalyzer):
                 return
             stream.priority = (str(value), option.span)
             self._later("stream option priority", option.span)
+
+    def _share_late_columns(self, stream: StreamDef) -> None:
+        """A late stream takes the columns of the stream whose late events it receives, as
+        soon as both are declared (so queries further down can read it)."""
+        if stream.late is not None and stream.columns is not None:
+            target = self.streams.get(stream.late[0])
+            if target is not None and target.columns is None and not target.is_table:
+                target.columns = dict(stream.columns)
+        if stream.columns is None:
+            for other in self.streams.values():
+                if other.late is not None and other.late[0] == stream.name and other.columns:
+                    stream.columns = dict(other.columns)
 
     def _check_stream_links(self) -> None:
         """Options that name other things: the late stream, the priority column."""

@@ -63,7 +63,8 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
                                query.output_types, query.types,
                                window.slide_ms if window.kind == "HOP" else None,
                                stream.lateness_ms, changes, window.kind == "SESSION",
-                               aggregate.emit_every_ms if aggregate.emit == "EVERY" else None)
+                               aggregate.emit_every_ms if aggregate.emit == "EVERY" else None,
+                               stream.late[0] if stream.late else None)
 
 
 def plan(job: AnalyzedJob, disabled: frozenset[str] = frozenset()) -> JobGraph:

@@ -50,6 +50,7 @@ class WindowAggregateSpec:
     emit_changes: bool = False
     session: bool = False  # SESSION(gap): size_ms is the gap
     emit_every_ms: int | None = None
+    late_stream: str | None = None  # where late events go (the input stream's `late`)
 
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
@@ -74,7 +75,8 @@ class WindowAggregateSpec:
             if self.lateness_ms:
                 fires += f" + {interval_text(self.lateness_ms)} of lateness"
         on = f" on {self.event_time}" if self.size_ms is not None else ""
-        lines.append(f"{window}{on}, group by {keys}, aggregates {aggregates}, {fires}")
+        late = f"; late events -> topic {self.late_stream}" if self.late_stream else ""
+        lines.append(f"{window}{on}, group by {keys}, aggregates {aggregates}, {fires}{late}")
         if self.having is not None:
             lines.append(f"having {expr_to_sql(self.having)}")
         lines.append("project " + _outputs_text(self.outputs))

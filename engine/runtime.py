@@ -60,20 +60,22 @@ def build_operator(spec: OperatorSpec):
             spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates, spec.outputs,
             spec.output_types, spec.having, spec.where, spec.types,
             lateness_ms=spec.lateness_ms, emit_changes=spec.emit_changes,
-            emit_every_ms=spec.emit_every_ms)
+            emit_every_ms=spec.emit_every_ms, route_late=spec.late_stream is not None)
     return WindowAggregate(spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates,
                            spec.outputs, spec.output_types, spec.having, spec.where,
                            spec.types, spec.slide_ms, spec.lateness_ms, spec.emit_changes,
-                           spec.emit_every_ms)
+                           spec.emit_every_ms, spec.late_stream is not None)
 
 
 class QueryRunner:
     """Subscribes a query's operator to its input topic and publishes what it emits."""
 
-    def __init__(self, node: QueryNode, output: Topic, stats: JobStats) -> None:
+    def __init__(self, node: QueryNode, output: Topic, stats: JobStats,
+                 late: Topic | None = None) -> None:
         self.node = node
         self.operator = build_operator(node.operator)
         self.output = output
+        self.late = late
         self.stats = stats
         self.name = f"query {node.index + 1}"
 
@@ -86,12 +88,20 @@ class QueryRunner:
         self._publish(self.operator.process(batch))
         if self.operator.late_events != before:
             self.stats.late_events[self.name] += self.operator.late_events - before
+        late_rows = getattr(self.operator, "late_rows", None)
+        if late_rows:
+            assert self.late is not None
+            for rows in late_rows:
+                self.late.publish(rows)
+            late_rows.clear()
 
     def on_watermark(self, topic: Topic, watermark: int) -> None:
         self._publish(self.operator.advance(watermark))
 
     def on_end(self, topic: Topic) -> None:
         self.output.producer_done()
+        if self.late is not None:
+            self.late.producer_done()
 
 
 class _EventCounter:
@@ -153,7 +163,11 @@ class Runtime:
             topic.subscribe(counter)
         self.queries = []
         for node in graph.queries:
-            runner = QueryRunner(node, self.topics[node.output_topic], self.stats)
+            late_stream = getattr(node.operator, "late_stream", None)
+            late_topic = self.topics[late_stream] if late_stream else None
+            if late_topic is not None:
+                late_topic.add_producer()  # released when the query's input ends
+            runner = QueryRunner(node, self.topics[node.output_topic], self.stats, late_topic)
             self.topics[node.input_topic].subscribe(runner)
             self.topics[node.output_topic].add_producer()
             self.queries.append(runner)

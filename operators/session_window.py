@@ -10,19 +10,28 @@ Semantics (Flink's merging windows):
   (`end + lateness <= watermark` before its batch) and takes in no open session: it is then
   dropped and counted in `late_events`. An old event that reaches into an open session is
   not late: it joins it.
-* State is one row of partial aggregates per open (key, session). ARRAY_AGG lists a
-  session's values in the order its merged pieces began.
+* State is one row of partial aggregates per open (key, session). Aggregates see events in
+  arrival order (FIRST and LAST break event-time ties by it); ARRAY_AGG lists the values of
+  a session's merged pieces piece by piece, in the order the pieces arrived.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from frys.operators.window_aggregate import EVENT_TIME, WINDOW_END, WINDOW_START, WindowAggregate
+from frys.operators.window_aggregate import (
+    EVENT_TIME,
+    ORIGIN,
+    WINDOW_END,
+    WINDOW_START,
+    WindowAggregate,
+)
 
 _EVENTS = "__events"  # events of the current batch in a row (0 for rows from state)
 _FROM_STATE = "__from_state"
 _SESSION = "__session"
+_ARRIVAL = "__arrival"
+_ORIGINS = "__origins"  # the batch rows (ORIGIN) in a piece, to route late events
 
 
 class SessionWindowAggregate(WindowAggregate):
@@ -39,52 +48,54 @@ class SessionWindowAggregate(WindowAggregate):
         self._bounds = [pl.col(WINDOW_START).min().alias(WINDOW_START),
                         pl.col(WINDOW_END).max().alias(WINDOW_END)]
 
-    def _session_ids(self, start: pl.Expr, end: pl.Expr) -> pl.Expr:
-        """Rows sorted by key then start: a new session wherever a start lies beyond every
-        end before it (touching intervals merge, as in Flink)."""
+    def _with_session_ids(self, rows: pl.LazyFrame, start: pl.Expr, end: pl.Expr
+                          ) -> pl.LazyFrame:
+        """`rows` with _SESSION: sorted by key then start, a new session wherever a start lies
+        beyond every end before it (touching intervals merge, as in Flink); then back in
+        their original order, so aggregates see arrival order (FIRST/LAST ties, ARRAY_AGG)."""
         previous_end = end.cum_max().shift(1)
         breaks = previous_end.is_null() | (start > previous_end)
-        return breaks.cum_sum().over(self.key_names) if self.key_names else breaks.cum_sum()
+        ids = breaks.cum_sum().over(self.key_names) if self.key_names else breaks.cum_sum()
+        return (rows.with_row_index(_ARRIVAL)
+                .sort([*self.key_names, start], maintain_order=True)
+                .with_columns(ids.alias(_SESSION))
+                .sort(_ARRIVAL).drop(_ARRIVAL))
 
     def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
         if batch.height == 0:
             return []
-        lazy = batch.lazy()
-        if self._where is not None:
-            lazy = lazy.filter(self._where)
+        filtered = self._filtered(batch)
         t = pl.col(EVENT_TIME)
-        events = (lazy.select(self._inputs)
-                  .sort([*self.key_names, EVENT_TIME], maintain_order=True)
-                  .with_columns(self._session_ids(t, t + self.gap_ms).alias(_SESSION)))
+        events = self._with_session_ids(filtered.lazy().select(*self._inputs, ORIGIN),
+                                        t, t + self.gap_ms)
         pieces = (events.group_by([*self.key_names, _SESSION], maintain_order=True)
                   .agg(*self._partial, t.min().alias(WINDOW_START),
-                       (t.max() + self.gap_ms).alias(WINDOW_END), pl.len().alias(_EVENTS))
+                       (t.max() + self.gap_ms).alias(WINDOW_END), pl.len().alias(_EVENTS),
+                       pl.col(ORIGIN).alias(_ORIGINS))
                   .drop(_SESSION).with_columns(pl.lit(False).alias(_FROM_STATE))).collect()
         if pieces.height == 0:
             return []
         rows = pieces
         if self._state is not None and self._state.height:
-            state = self._state.with_columns(pl.lit(0, dtype=pl.UInt32).alias(_EVENTS),
-                                             pl.lit(True).alias(_FROM_STATE))
+            state = self._state.with_columns(
+                pl.lit(0, dtype=pl.UInt32).alias(_EVENTS), pl.lit(True).alias(_FROM_STATE),
+                pl.lit(None, dtype=pieces.schema[_ORIGINS]).alias(_ORIGINS))
             rows = pl.concat([state, pieces.select(state.columns)], how="vertical")
-        merged = (rows.lazy()
-                  .sort([*self.key_names, WINDOW_START], maintain_order=True)
-                  .with_columns(self._session_ids(pl.col(WINDOW_START), pl.col(WINDOW_END))
-                                .alias(_SESSION))
+        merged = (self._with_session_ids(rows.lazy(), pl.col(WINDOW_START), pl.col(WINDOW_END))
                   .group_by([*self.key_names, _SESSION], maintain_order=True)
                   .agg(*self._combine, *self._bounds, pl.col(_EVENTS).sum(),
-                       pl.col(_FROM_STATE).any())
+                       pl.col(_FROM_STATE).any(), pl.col(_ORIGINS).explode().drop_nulls())
                   .drop(_SESSION)).collect()
         if self.watermark is not None:
             late = ~pl.col(_FROM_STATE) & (
                 pl.col(WINDOW_END) + self._lateness <= self.watermark)
-            self.late_events += int(merged.filter(late)[_EVENTS].sum())
+            self._count_late(filtered, merged.filter(late)[_ORIGINS].explode().drop_nulls())
             merged = merged.filter(~late)
         touched = merged.filter(pl.col(_EVENTS) > 0)
-        self._state = merged.drop(_EVENTS, _FROM_STATE)
+        self._state = merged.drop(_EVENTS, _FROM_STATE, _ORIGINS)
         if not self.emit_changes or touched.height == 0:
             return []
-        return [self._emit(touched.drop(_EVENTS, _FROM_STATE))]
+        return [self._emit(touched.drop(_EVENTS, _FROM_STATE, _ORIGINS))]
 
     def advance(self, watermark: int) -> list[pl.DataFrame]:
         if self.watermark is not None and watermark <= self.watermark:

@@ -36,6 +36,7 @@ from frys.operators.stateless import compile_filter
 
 WINDOW_START = "__window_start"
 WINDOW_END = "__window_end"  # kept in state only by windows whose end varies (sessions)
+ORIGIN = "__origin"  # an event's row in its (filtered) batch, to find it again
 EVENT_TIME = "__event_time"
 
 
@@ -154,6 +155,7 @@ class WindowAggregate:
         lateness_ms: int = 0,
         emit_changes: bool = False,
         emit_every_ms: int | None = None,
+        route_late: bool = False,
     ) -> None:
         self.size_ms = size_ms  # None: a running aggregate, one never-ending group per key
         self.slide_ms = slide_ms or size_ms
@@ -162,6 +164,10 @@ class WindowAggregate:
         self.emit_changes = emit_changes
         self.emit_every_ms = emit_every_ms
         self._last_early: int | None = None  # the period boundary of the last early firing
+        # with a late stream, late events are kept here (all their fields) for the runtime
+        # to publish; without one they are only counted
+        self.route_late = route_late
+        self.late_rows: list[pl.DataFrame] = []
         self.key_names = [name for name, _ in group_keys]
         self._group_columns = [*self.key_names, WINDOW_START]
         self.late_events = 0
@@ -218,20 +224,15 @@ class WindowAggregate:
         every group the batch touched; otherwise nothing (windows fire on advance)."""
         if batch.height == 0:
             return []
-        lazy = batch.lazy()
-        if self._where is not None:
-            lazy = lazy.filter(self._where)
-        frame = self._assign_windows(lazy.select(self._inputs)).collect()
+        events = self._filtered(batch)
+        frame = self._assign_windows(events.lazy().select(*self._inputs, ORIGIN)).collect()
         if self.watermark is not None and self._closing is not None:
             open_ = pl.col(WINDOW_START) + self._closing > self.watermark
-            if self.slide_ms == self.size_ms:
-                before = frame.height
-                frame = frame.filter(open_)
-                self.late_events += before - frame.height
-            else:
-                events = frame["__row"].n_unique()
-                frame = frame.filter(open_)
-                self.late_events += events - frame["__row"].n_unique()
+            origins = frame[ORIGIN].unique()
+            frame = frame.filter(open_)
+            # under HOP an event is late only when none of its windows is open
+            late = origins.filter(~origins.is_in(frame[ORIGIN].unique().implode()))
+            self._count_late(events, late)
             if frame.height == 0:
                 return []
         partial = frame.group_by(self._group_columns).agg(self._partial)
@@ -246,6 +247,18 @@ class WindowAggregate:
                                    how="semi", nulls_equal=True)
         return [self._emit(touched)]
 
+    def _filtered(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """The batch after WHERE, each row numbered in ORIGIN."""
+        if self._where is not None:
+            batch = batch.filter(self._where)
+        return batch.with_row_index(ORIGIN)
+
+    def _count_late(self, events: pl.DataFrame, late_origins: pl.Series) -> None:
+        self.late_events += len(late_origins)
+        if self.route_late and len(late_origins):
+            rows = events.filter(pl.col(ORIGIN).is_in(late_origins.implode()))
+            self.late_rows.append(rows.drop(ORIGIN))
+
     def _assign_windows(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add WINDOW_START: one row per (event, window it belongs to)."""
         size, slide = self.size_ms, self.slide_ms
@@ -257,7 +270,6 @@ class WindowAggregate:
         last = (t // slide) * slide  # the youngest window holding t
         first = ((t - size) // slide) * slide + slide  # the oldest: start > t - size
         return frame.with_columns(
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("__row"),
             pl.int_ranges(first, last + slide, slide, dtype=pl.Int64).alias(WINDOW_START),
         ).explode(WINDOW_START)
 

@@ -137,3 +137,24 @@ def test_lateness_keeps_a_window_open_past_its_end() -> None:
     assert [(r["n"], r["vs"]) for r in first] == [(1, [3.0])]
     pipeline.finish()
     assert pipeline.stats.late_events["query 1"] == 1
+
+
+@pytest.mark.parametrize("window", ["TUMBLE(10ms)", "HOP(10ms, 5ms)", "SESSION(10ms)"])
+def test_late_events_go_to_the_late_stream_with_their_fields(window: str) -> None:
+    pipeline = frys.Pipeline.from_text(f"""
+        CREATE STREAM ev (k INT, v FLOAT, note STRING, ts TIMESTAMP)
+            WITH (event_time = ts, late = ev_late);
+        CREATE STREAM ev_late;
+        SELECT k, COUNT(*) AS n FROM ev WHERE v > 0 GROUP BY k, {window};
+        SELECT note, ts FROM ev_late;
+    """.replace("CREATE STREAM ev_late;",
+                "CREATE STREAM ev_late WITH (sink = 'file:late.jsonl');"), base_dir="/tmp")
+    pipeline.publish("ev", [{"k": 1, "v": 1.0, "note": "on time", "ts": 100}])
+    pipeline.publish("ev", [{"k": 1, "v": 1.0, "note": "late", "ts": 50},
+                            {"k": 1, "v": -1.0, "note": "filtered", "ts": 40},
+                            {"k": 2, "v": 2.0, "note": "on time too", "ts": 100}])
+    pipeline.finish()
+    late = pipeline.results("select_2")
+    assert late["note"].to_list() == ["late"]
+    assert pipeline.stats.late_events["query 1"] == 1
+    assert sorted(set(pipeline.results("select_1")["k"].to_list())) == [1, 2]

@@ -183,8 +183,6 @@ NOT_SUPPORTED = [
     ("SELECT a.price FROM trades PATTERN (a b)", "PATTERN"),
     ("CREATE STREAM s (a INT) WITH (queue = 'priority', priority = a)",
      "queue = 'priority'"),
-    ("CREATE STREAM s (a INT, ts TIMESTAMP) WITH (event_time = ts, late = s_late);"
-     " CREATE STREAM s_late WITH (sink = 'file:late.jsonl')", "stream option late"),
     ("CREATE STREAM s (a INT) WITH (queue = 'persistent')", "queue = 'persistent'"),
     ("CREATE STREAM s (a INT) WITH (source = 'wal:/tmp/q')", "connector wal:"),
     ("CREATE STREAM s (a INT) WITH (source = 'file:x.csv')", "file format of 'x.csv'"),
