@@ -83,13 +83,6 @@ class Analyzer(PatternAnalyzer):
         return AnalyzedJob(self.streams, self.queries, self.source_name, self.source_text,
                            in_text_order(self.warnings), in_text_order(self.not_supported))
 
-    def _error(self, message: str, span: Span) -> None:
-        self.errors.append(Diagnostic(message, span))
-
-    def _later(self, construct: str, span: Span) -> None:
-        self.not_supported.append(Diagnostic(
-            f"not supported yet: {construct} at {span.line}:{span.column}", span))
-
     # ------------------------------------------------------------------ CREATE STREAM
 
     def _create_stream(self, statement: ast.CreateStream) -> None:

@@ -16,6 +16,8 @@ Rules enforced here, each with its position:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedQuery, StreamDef
 from frys.dsl.errors import Diagnostic, Span, did_you_mean
@@ -46,17 +48,20 @@ def _repeats(quantifier: ast.Quantifier | None) -> bool:
     return quantifier is not None and quantifier.high != 1
 
 
-class PatternAnalyzer(ExpressionTyper):
-    """Mixin for the Analyzer: `_pattern_query` checks a query that has a MATCH clause."""
+class PatternAnalyzer(ExpressionTyper, ABC):
+    """Base of the Analyzer: `_pattern_query` checks a query that has a MATCH clause, with
+    the stream lookups the Analyzer provides."""
 
     streams: dict[str, StreamDef]
     warnings: list[Diagnostic]
 
+    @abstractmethod
     def _readable(self, item: ast.FromStream) -> StreamDef | None:
-        raise NotImplementedError  # provided by the analyzer
+        """The stream a FROM item names, with a known schema, or None (reported)."""
 
+    @abstractmethod
     def _bind_target(self, query: AnalyzedQuery, target: str, span: Span) -> None:
-        raise NotImplementedError  # provided by the analyzer
+        """Give `target` the query's columns, or check that they fit."""
 
     def _pattern_query(self, query: AnalyzedQuery) -> None:
         select = query.statement

@@ -73,17 +73,20 @@ class Scope:
 
 
 class ExpressionTyper:
-    """Mixin: `_type(expr, scope, ...)` for a class that provides `_error`, `_later` and a
-    `types` dict (node identity -> type, read later by the expression compiler)."""
+    """Base of the analyzer: `_type(expr, scope, ...)`, and the diagnostics it collects.
+    `types` maps node identity -> type, for the expression compiler."""
 
     types: dict[int, FrysType]
     errors: list[Diagnostic]
+    not_supported: list[Diagnostic]
 
     def _error(self, message: str, span: Span) -> None:
-        raise NotImplementedError  # provided by the analyzer
+        self.errors.append(Diagnostic(message, span))
 
     def _later(self, construct: str, span: Span) -> None:
-        raise NotImplementedError  # provided by the analyzer
+        """Valid .frysql the runtime cannot run yet: checked, then refused by `frys run`."""
+        self.not_supported.append(Diagnostic(
+            f"not supported yet: {construct} at {span.line}:{span.column}", span))
 
     def _expect_bool(self, found: FrysType | None, expr: ast.Expr, clause: str) -> None:
         if found is not None and found not in (FrysType.BOOL, FrysType.NULL):
