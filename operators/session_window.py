@@ -97,15 +97,5 @@ class SessionWindowAggregate(WindowAggregate):
             return []
         return [self._emit(touched.drop(_EVENTS, _FROM_STATE, _ORIGINS))]
 
-    def advance(self, watermark: int) -> list[pl.DataFrame]:
-        if self.watermark is not None and watermark <= self.watermark:
-            return []
-        self.watermark = watermark
-        state = self._state
-        if state is None or state.height == 0:
-            return []
-        closes = pl.col(WINDOW_END) + self._lateness <= watermark
-        ready = state.filter(closes)
-        self._state = state.filter(~closes)
-        emitted = [] if self.emit_changes or ready.height == 0 else [self._emit(ready)]
-        return emitted + self._early_rows(watermark)
+    def _done_at(self) -> pl.Expr:
+        return pl.col(WINDOW_END) + self._lateness

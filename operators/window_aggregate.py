@@ -280,13 +280,19 @@ class WindowAggregate:
             return []
         self.watermark = watermark
         state = self._state
-        if state is None or state.height == 0 or self._closing is None:
+        done_at = self._done_at()
+        if state is None or state.height == 0 or done_at is None:
             return []
-        closes = pl.col(WINDOW_START) + self._closing <= watermark
+        closes = done_at <= watermark
         ready = state.filter(closes)
         self._state = state.filter(~closes)
         emitted = [] if self.emit_changes or ready.height == 0 else [self._emit(ready)]
         return emitted + self._early_rows(watermark)
+
+    def _done_at(self) -> pl.Expr | None:
+        """When a window in state is done: fired, and closed to late events (None: never,
+        for running aggregates)."""
+        return None if self._closing is None else pl.col(WINDOW_START) + self._closing
 
     def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
         """EMIT EVERY: when the watermark crosses a multiple of the period (aligned to the
