@@ -35,6 +35,9 @@ def _summary(stats: JobStats) -> str:
     if stats.total_late_events:
         detail = ", ".join(f"{q}: {n}" for q, n in stats.late_events.items())
         lines.append(f"frys: late events dropped: {stats.total_late_events} ({detail})")
+    if stats.incomplete_windows:
+        detail = ", ".join(f"{q}: {n}" for q, n in stats.incomplete_windows.items())
+        lines.append(f"frys: count windows still short at the end (not fired): {detail}")
     if stats.total_dead_letters:
         detail = ", ".join(f"{s}: {n}" for s, n in stats.dead_letters.items())
         lines.append(f"frys: dead letters: {stats.total_dead_letters} ({detail})")

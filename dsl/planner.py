@@ -55,9 +55,13 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
         return WindowAggregateSpec(where, None, stream.event_time, list(aggregate.keys),
                                    list(aggregate.aggregates), aggregate.having, outputs,
                                    query.output_types, query.types, emit_changes=True)
-    # compile_text(runnable=True) has refused every other window kind
-    assert window.kind in ("TUMBLE", "HOP", "SESSION"), window
     assert stream.event_time is not None, "the analyzer requires event_time for windows"
+    if window.kind == "ROWS":
+        return WindowAggregateSpec(where, None, stream.event_time, list(aggregate.keys),
+                                   list(aggregate.aggregates), aggregate.having, outputs,
+                                   query.output_types, query.types,
+                                   late_stream=stream.late[0] if stream.late else None,
+                                   rows=window.rows, rows_slide=window.rows_slide)
     return WindowAggregateSpec(where, window.size_ms, stream.event_time, list(aggregate.keys),
                                list(aggregate.aggregates), aggregate.having, outputs,
                                query.output_types, query.types,

@@ -150,5 +150,5 @@ AGGREGATE_FUNCTIONS = frozenset(
 # Valid .frysql whose runtime arrives with a later issue; the analyzer refuses these with
 # "not supported yet" instead of "unknown function".
 LATER_AGGREGATES: frozenset[str] = frozenset()
-WINDOW_FUNCTIONS = frozenset({"TUMBLE", "HOP", "SESSION"})
-LATER_WINDOWS = frozenset({"ROWS"})
+WINDOW_FUNCTIONS = frozenset({"TUMBLE", "HOP", "SESSION", "ROWS"})
+LATER_WINDOWS: frozenset[str] = frozenset()

@@ -51,12 +51,17 @@ class WindowAggregateSpec:
     session: bool = False  # SESSION(gap): size_ms is the gap
     emit_every_ms: int | None = None
     late_stream: str | None = None  # where late events go (the input stream's `late`)
+    rows: int = 0  # ROWS(rows, rows_slide): a count window; size_ms is None then
+    rows_slide: int = 0
 
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
         keys = ", ".join(expr_to_sql(e) for _, e in self.group_keys) or "(no keys)"
         aggregates = ", ".join(_aggregate_text(a) for a in self.aggregates) or "(none)"
-        if self.size_ms is None:
+        if self.rows:
+            window = (f"count window of {self.rows} events"
+                      + (f" every {self.rows_slide}" if self.rows_slide != self.rows else ""))
+        elif self.size_ms is None:
             window = "running aggregate (no window)"
         elif self.session:
             window = f"session window, gap {interval_text(self.size_ms)}"

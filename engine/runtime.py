@@ -27,6 +27,7 @@ from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.graph import FilterProjectSpec, JobGraph, OperatorSpec, QueryNode
+from frys.operators.count_window import CountWindowAggregate
 from frys.operators.session_window import SessionWindowAggregate
 from frys.operators.stateless import FilterProject
 from frys.operators.window_aggregate import WindowAggregate
@@ -39,6 +40,8 @@ class JobStats:
     events: Counter[str] = field(default_factory=Counter)
     late_events: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
+    # count windows still short of their size when the input ended (they do not fire)
+    incomplete_windows: Counter[str] = field(default_factory=Counter)
     first_dead_letters: list[DeadLetter] = field(default_factory=list)
 
     @property
@@ -54,6 +57,11 @@ def build_operator(spec: OperatorSpec):
     """The runtime operator for a spec (see operators/)."""
     if isinstance(spec, FilterProjectSpec):
         return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
+    if spec.rows:
+        return CountWindowAggregate(
+            spec.rows, spec.rows_slide, spec.event_time, spec.group_keys, spec.aggregates,
+            spec.outputs, spec.output_types, spec.having, spec.where, spec.types,
+            route_late=spec.late_stream is not None)
     if spec.session:
         assert spec.size_ms is not None
         return SessionWindowAggregate(
@@ -97,6 +105,9 @@ class QueryRunner:
 
     def on_watermark(self, topic: Topic, watermark: int) -> None:
         self._publish(self.operator.advance(watermark))
+        incomplete = getattr(self.operator, "incomplete_windows", 0)
+        if incomplete:
+            self.stats.incomplete_windows[self.name] = incomplete
 
     def on_end(self, topic: Topic) -> None:
         self.output.producer_done()

@@ -50,6 +50,7 @@ VALID = [
     "SELECT symbol, window_start, window_end, COUNT(*) AS n FROM trades GROUP BY symbol,"
     " SESSION(5 MINUTES)",
     "SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol, TUMBLE(1m) EMIT EVERY 10s",
+    "SELECT symbol, window_start, AVG(price) AS p FROM trades GROUP BY symbol, ROWS(100, 10)",
     "SELECT UPPER(symbol) AS s, COUNT(*) AS n FROM trades GROUP BY UPPER(symbol), TUMBLE(1 hour)",
     "-- comment\nSELECT /* inline */ symbol FROM trades; ;",
     'SELECT "symbol" AS "the symbol" FROM trades',
@@ -178,8 +179,8 @@ def test_all_errors_of_a_file_are_reported_together() -> None:
 
 
 NOT_SUPPORTED = [
-    ("SELECT COUNT(*) AS n FROM trades GROUP BY ROWS(10)", "ROWS window"),
-    ("SELECT COUNT(*) AS n FROM trades GROUP BY symbol, ROWS(100, 10)", "ROWS window"),
+    ("SELECT COUNT(*) AS n FROM trades GROUP BY ROWS(10) EMIT CHANGES",
+     "EMIT CHANGES with a ROWS window"),
     ("SELECT a.price FROM trades PATTERN (a b)", "PATTERN"),
     ("CREATE STREAM s (a INT) WITH (queue = 'priority', priority = a)",
      "queue = 'priority'"),

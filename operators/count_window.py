@@ -1,0 +1,145 @@
+"""Count windows: GROUP BY keys, ROWS(n) or ROWS(n, slide), in event-time order.
+
+Semantics:
+
+* The events of each group are numbered 0, 1, 2, ... in event-time order (equal times keep
+  their arrival order). ROWS(n) puts events n*w .. n*w + n - 1 in window w; ROWS(n, slide)
+  makes a window every `slide` events, each covering `n`: window w holds events
+  slide*w .. slide*w + n - 1.
+* Numbering needs order, so events wait in a buffer until the watermark passes them (then
+  no earlier event can still come); an event at or before the watermark when it arrives is
+  late: dropped and counted.
+* A window fires when it holds n events. As with Flink's count windows, a window that is
+  still short of n events when the input ends does not fire; those are counted in
+  `incomplete_windows`.
+* `window_start` is the event time of a window's first event, `window_end` that of its last
+  plus one millisecond (half-open, like the time windows).
+* State: the buffer of events not yet passed by the watermark, and one row of partial
+  aggregates per open (key, window).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from frys.engine.time import END_OF_TIME
+from frys.operators.window_aggregate import (
+    EVENT_TIME,
+    ORIGIN,
+    WINDOW_END,
+    WINDOW_START,
+    WindowAggregate,
+)
+
+_SEQUENCE = "__sequence"
+_WINDOW = "__window"
+_COUNT = "__count"
+_FIRST_TIME = "__first_time"
+_LAST_TIME = "__last_time"
+
+
+class CountWindowAggregate(WindowAggregate):
+    """A WindowAggregate over ROWS(n[, slide]) windows; `size_ms` is unused (None)."""
+
+    _keeps_window_end = True
+    watermark: int | None
+    _state: pl.DataFrame | None
+
+    def __init__(self, rows: int, rows_slide: int, *args, **kwargs) -> None:
+        super().__init__(None, *args, **kwargs)
+        self.rows = rows
+        self.rows_slide = rows_slide
+        self.incomplete_windows = 0
+        self._buffer: pl.DataFrame | None = None  # events waiting for the watermark
+        self._next: pl.DataFrame | None = None  # per key: the number of the next event
+        self._arrivals = 0
+        self._group_columns = [*self.key_names, _WINDOW]
+
+    def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+        if batch.height == 0:
+            return []
+        events = self._filtered(batch)
+        frame = events.lazy().select(*self._inputs, ORIGIN).with_columns(
+            (pl.int_range(pl.len(), dtype=pl.Int64) + self._arrivals).alias(_SEQUENCE)
+        ).collect()
+        self._arrivals += frame.height
+        if self.watermark is not None:
+            late = frame.filter(pl.col(EVENT_TIME) <= self.watermark)
+            self._count_late(events, late[ORIGIN])
+            frame = frame.filter(pl.col(EVENT_TIME) > self.watermark)
+        frame = frame.drop(ORIGIN)
+        self._buffer = frame if self._buffer is None else pl.concat([self._buffer, frame])
+        return []
+
+    def advance(self, watermark: int) -> list[pl.DataFrame]:
+        if self.watermark is not None and watermark <= self.watermark:
+            return []
+        self.watermark = watermark
+        if self._buffer is None or self._buffer.height == 0:
+            return self._finish() if watermark == END_OF_TIME else []
+        ready = self._buffer.filter(pl.col(EVENT_TIME) <= watermark)
+        self._buffer = self._buffer.filter(pl.col(EVENT_TIME) > watermark)
+        emitted = self._add(ready) if ready.height else []
+        if watermark == END_OF_TIME:
+            emitted += self._finish()
+        return emitted
+
+    def open_windows(self) -> int:
+        return 0 if self._state is None else self._state.height
+
+    def _numbered(self, ready: pl.DataFrame) -> pl.DataFrame:
+        """Number the released events per key, continuing where the last release ended."""
+        keys = self.key_names
+        ordered = ready.sort([*keys, EVENT_TIME, _SEQUENCE])
+        rank = pl.int_range(pl.len(), dtype=pl.Int64)
+        numbered = ordered.with_columns((rank.over(keys) if keys else rank).alias("__rank"))
+        if self._next is not None and keys:
+            numbered = numbered.join(self._next, on=keys, how="left", nulls_equal=True)
+        elif self._next is not None:
+            numbered = numbered.with_columns(pl.lit(self._next["__next"][0]).alias("__next"))
+        else:
+            numbered = numbered.with_columns(pl.lit(0, dtype=pl.Int64).alias("__next"))
+        numbered = numbered.with_columns(
+            (pl.col("__next").fill_null(0) + pl.col("__rank")).alias(_SEQUENCE))
+        counts = numbered.group_by(keys).agg((pl.col(_SEQUENCE).max() + 1).alias("__next")) \
+            if keys else numbered.select((pl.col(_SEQUENCE).max() + 1).alias("__next"))
+        if self._next is None or not keys:
+            self._next = counts
+        else:
+            self._next = pl.concat([self._next.join(counts, on=keys, how="anti",
+                                                    nulls_equal=True), counts])
+        return numbered.drop("__rank", "__next")
+
+    def _add(self, ready: pl.DataFrame) -> list[pl.DataFrame]:
+        n, slide = self.rows, self.rows_slide
+        s = pl.col(_SEQUENCE)
+        first = pl.max_horizontal((s - n + slide) // slide, pl.lit(0, dtype=pl.Int64))
+        assigned = self._numbered(ready).with_columns(
+            pl.int_ranges(first, s // slide + 1, dtype=pl.Int64).alias(_WINDOW)
+        ).explode(_WINDOW)
+        partial = assigned.group_by(self._group_columns, maintain_order=True).agg(
+            *self._partial, pl.len().alias(_COUNT),
+            pl.col(EVENT_TIME).min().alias(_FIRST_TIME),
+            pl.col(EVENT_TIME).max().alias(_LAST_TIME))
+        if self._state is None or self._state.height == 0:
+            state = partial
+        else:
+            state = (pl.concat([self._state, partial], how="vertical")
+                     .group_by(self._group_columns, maintain_order=True)
+                     .agg(*self._combine, pl.col(_COUNT).sum(), pl.col(_FIRST_TIME).min(),
+                          pl.col(_LAST_TIME).max()))
+        complete = pl.col(_COUNT) >= n
+        full = state.filter(complete)
+        self._state = state.filter(~complete)
+        if full.height == 0:
+            return []
+        return [self._emit(full.with_columns(
+            pl.col(_FIRST_TIME).alias(WINDOW_START),
+            (pl.col(_LAST_TIME) + 1).alias(WINDOW_END)))]
+
+    def _finish(self) -> list[pl.DataFrame]:
+        """End of input: short windows do not fire (see the module docstring)."""
+        if self._state is not None:
+            self.incomplete_windows += self._state.height
+            self._state = self._state.clear()
+        return []
