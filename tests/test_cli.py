@@ -143,3 +143,32 @@ def test_timestamps_inside_arrays_are_iso_too(tmp_path: Path, capsys) -> None:
     assert rows == [
         {"k": "a", "times": ["1970-01-01T00:00:01.000Z", "1970-01-01T00:00:01.500Z"]},
         {"k": "b", "times": ["1970-01-01T00:00:01.700Z", "1970-01-01T00:00:02.000Z"]}]
+
+
+def test_the_console_entry_exits_with_the_job_status(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    job = _write_job(tmp_path, JOB.replace("SUM(v)", "SUM(k)"))
+    bad = subprocess.run([sys.executable, "-m", "frys.cli", "check", str(job)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "SUM needs a numeric argument" in bad.stderr
+    good = _write_job(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "frys.cli", "run", str(good)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert len(done.stdout.splitlines()) == 2 and "frys: done." in done.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    events = [f'{{"k": "k{i}", "v": 2.0, "ts": {i}}}' for i in range(20_000)]
+    job = _write_job(tmp_path, events=events)
+    script = (f"'{sys.executable}' -m frys.cli run '{job}' | head -1 >/dev/null; "
+              "echo ${PIPESTATUS[0]}")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "0"
+    assert "Traceback" not in result.stderr
