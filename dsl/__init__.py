@@ -9,7 +9,7 @@ from __future__ import annotations
 from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery, StreamDef
 from frys.dsl.analyzer import analyze
 from frys.dsl.errors import FrysAnalysisError, FrysError, FrysSyntaxError, NotSupportedYet
-from frys.dsl.parser import parse
+from frys.dsl.parser import garbage_collection_paused, parse
 
 
 def compile_text(text: str, source_name: str = "<query>", *,
@@ -18,8 +18,9 @@ def compile_text(text: str, source_name: str = "<query>", *,
     problem found. With `runnable` (the default) a job that uses constructs the runtime
     cannot execute yet raises NotSupportedYet; without it, they are listed in
     `job.not_supported` (what `frys check` reports) and the job is returned."""
-    program = parse(text, source_name)
-    job = analyze(program, source_name, text)
+    with garbage_collection_paused():
+        program = parse(text, source_name)
+        job = analyze(program, source_name, text)
     if runnable and job.not_supported:
         raise NotSupportedYet(job.not_supported, source_name, text)
     return job

@@ -8,7 +8,10 @@ line with a caret, and saying what was expected there.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
@@ -47,6 +50,20 @@ def interval_millis(text: str) -> int:
     if unit not in _UNIT_MILLIS:
         unit = unit.rstrip("s") if unit.rstrip("s") in _UNIT_MILLIS else unit
     return int(digits) * _UNIT_MILLIS[unit]
+
+
+@contextlib.contextmanager
+def garbage_collection_paused() -> Iterator[None]:
+    """Compiling a job allocates many small objects that all stay alive until it is done, so
+    the cyclic garbage collector only costs time there (up to a third of a 200-line job,
+    and most of its p99). Nested uses are fine."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _span_of(meta_or_token: object) -> Span:
@@ -478,8 +495,9 @@ def _syntax_error(error: UnexpectedInput, source_name: str, text: str) -> FrysSy
 
 def parse(text: str, source_name: str = "<query>") -> ast.Program:
     """Parse .frysql text into a Program; raises FrysSyntaxError on bad syntax."""
-    try:
-        tree = _lark().parse(text)
-    except UnexpectedInput as error:
-        raise _syntax_error(error, source_name, text) from None
-    return _ToAst().transform(tree)
+    with garbage_collection_paused():
+        try:
+            tree = _lark().parse(text)
+            return _ToAst().transform(tree)
+        except UnexpectedInput as error:
+            raise _syntax_error(error, source_name, text) from None

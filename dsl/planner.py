@@ -12,6 +12,7 @@ from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery
 from frys.dsl.logical import Aggregate, Filter, Output, Project, Scan, build, conjunction
 from frys.dsl.optimizer import optimize
+from frys.dsl.parser import garbage_collection_paused
 from frys.engine.graph import (
     ConnectorNode,
     FilterProjectSpec,
@@ -73,6 +74,11 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
 
 def plan(job: AnalyzedJob, disabled: frozenset[str] = frozenset()) -> JobGraph:
     """The operator graph of an analyzed, runnable job."""
+    with garbage_collection_paused():
+        return _plan(job, disabled)
+
+
+def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
     graph = JobGraph(topics=dict(job.streams), source_name=job.source_name)
     for stream in job.streams.values():
         if stream.source:
