@@ -172,3 +172,22 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
                             timeout=60)
     assert result.stdout.strip() == "0"
     assert "Traceback" not in result.stderr
+
+
+def test_queries_over_one_stream_share_one_decoding_pass(tmp_path: Path, capsys,
+                                                         monkeypatch) -> None:
+    from frys.connectors.decode import StreamDecoder
+
+    calls: list[int] = []
+    original = StreamDecoder.decode_jsonl
+
+    def counting(self, chunk, first_line, source):
+        calls.append(chunk.count(b"\n"))
+        return original(self, chunk, first_line, source)
+
+    monkeypatch.setattr(StreamDecoder, "decode_jsonl", counting)
+    job = _write_job(tmp_path, JOB + "SELECT k FROM ev WHERE v > 2;\n"
+                     "SELECT k, COUNT(*) AS n FROM ev GROUP BY k, TUMBLE(1 MINUTE);\n")
+    assert main(["run", "-q", str(job)]) == 0
+    assert calls == [4]  # one chunk, decoded once, for three queries
+    assert len(capsys.readouterr().out.splitlines()) == 2 + 2 + 2
