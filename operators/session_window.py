@@ -99,3 +99,6 @@ class SessionWindowAggregate(WindowAggregate):
 
     def _done_at(self) -> pl.Expr:
         return pl.col(WINDOW_END) + self._lateness
+
+    def _earliest_done(self, state: pl.DataFrame) -> int:
+        return int(state[WINDOW_END].min()) + self._lateness  # type: ignore[arg-type]

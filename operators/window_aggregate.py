@@ -224,15 +224,26 @@ class WindowAggregate:
         every group the batch touched; otherwise nothing (windows fire on advance)."""
         if batch.height == 0:
             return []
-        events = self._filtered(batch)
-        frame = self._assign_windows(events.lazy().select(*self._inputs, ORIGIN)).collect()
+        # events are numbered (ORIGIN) only when late ones must be found again: under HOP
+        # (an event is late only when none of its windows is open) or to route them
+        track = self.route_late or self.slide_ms != self.size_ms
+        events = self._filtered(batch, number=track)
+        inputs = [*self._inputs, ORIGIN] if track else self._inputs
+        frame = self._assign_windows(events.lazy().select(inputs)).collect()
         if self.watermark is not None and self._closing is not None:
-            open_ = pl.col(WINDOW_START) + self._closing > self.watermark
-            origins = frame[ORIGIN].unique()
-            frame = frame.filter(open_)
-            # under HOP an event is late only when none of its windows is open
-            late = origins.filter(~origins.is_in(frame[ORIGIN].unique().implode()))
-            self._count_late(events, late)
+            oldest = frame[WINDOW_START].min() if frame.height else None
+            # skip the filtering when not even the oldest window of the batch has closed
+            if oldest is not None and int(oldest) + self._closing <= self.watermark:  # type: ignore[arg-type]
+                open_ = pl.col(WINDOW_START) + self._closing > self.watermark
+                if track:
+                    origins = frame[ORIGIN].unique()
+                    frame = frame.filter(open_)
+                    late = origins.filter(~origins.is_in(frame[ORIGIN].unique().implode()))
+                    self._count_late(events, late)
+                else:
+                    before = frame.height
+                    frame = frame.filter(open_)
+                    self.late_events += before - frame.height
             if frame.height == 0:
                 return []
         partial = frame.group_by(self._group_columns).agg(self._partial)
@@ -247,11 +258,11 @@ class WindowAggregate:
                                    how="semi", nulls_equal=True)
         return [self._emit(touched)]
 
-    def _filtered(self, batch: pl.DataFrame) -> pl.DataFrame:
-        """The batch after WHERE, each row numbered in ORIGIN."""
+    def _filtered(self, batch: pl.DataFrame, number: bool = True) -> pl.DataFrame:
+        """The batch after WHERE, each row numbered in ORIGIN if `number`."""
         if self._where is not None:
             batch = batch.filter(self._where)
-        return batch.with_row_index(ORIGIN)
+        return batch.with_row_index(ORIGIN) if number else batch
 
     def _count_late(self, events: pl.DataFrame, late_origins: pl.Series) -> None:
         self.late_events += len(late_origins)
@@ -283,11 +294,17 @@ class WindowAggregate:
         done_at = self._done_at()
         if state is None or state.height == 0 or done_at is None:
             return []
+        if self._earliest_done(state) > watermark:
+            return self._early_rows(watermark)  # nothing closes: skip the two filters
         closes = done_at <= watermark
         ready = state.filter(closes)
         self._state = state.filter(~closes)
         emitted = [] if self.emit_changes or ready.height == 0 else [self._emit(ready)]
         return emitted + self._early_rows(watermark)
+
+    def _earliest_done(self, state: pl.DataFrame) -> int:
+        """When the first window in state is done (see `_done_at`)."""
+        return int(state[WINDOW_START].min()) + (self._closing or 0)  # type: ignore[arg-type]
 
     def _done_at(self) -> pl.Expr | None:
         """When a window in state is done: fired, and closed to late events (None: never,
@@ -312,8 +329,7 @@ class WindowAggregate:
     # ------------------------------------------------------------------ firing
 
     def _emit(self, ready: pl.DataFrame) -> pl.DataFrame:
-        rows = ready.sort([WINDOW_START, *self.key_names]).with_columns(
-            self._final)
+        rows = ready.lazy().sort([WINDOW_START, *self.key_names]).with_columns(self._final)
         if self._having is not None:
             rows = rows.filter(self._having)
-        return rows.select(self._outputs)
+        return rows.select(self._outputs).collect()
