@@ -1,4 +1,4 @@
-"""W2, W2h, W2s: windowed aggregation from in-memory batches (issue 4), frys only so far.
+"""W2, W2h, W2s: windowed aggregation from in-memory batches (issue 4), DuckDB beside.
 
     .venv/bin/python benchmarks/run_w2.py [--events 1000000] [--batch 100000]
 
@@ -10,8 +10,9 @@ For each job, 1M events over 1,000 keys (`k`), `v` uniform in [0, 100), `ts` ris
 * W2h = HOP(10 SECONDS, 1 SECOND), AVG(v)
 * W2s = SESSION(5 SECONDS), COUNT(*)   (keys take turns going quiet, so sessions close)
 
-Prints events/s (decoding excluded: the events are already columns), peak RSS of this
-process, bytes of operator state per open (key, window) at its largest, and for W2 the
+Prints events/s (decoding excluded: the events are already columns) for frys and for
+DuckDB over the same frame (checking both produce the same number of windows), peak RSS of
+this process, bytes of operator state per open (key, window) at its largest, and for W2 the
 emission latency at a fixed offered rate of 100k events/s: batches of 1,000 events every
 10 ms, and for every window the time from the start of the publish call whose watermark
 closed it to the moment its row reached the subscriber.
@@ -52,6 +53,40 @@ def events(count: int, seed: int = 7) -> pl.DataFrame:
     frame = frame.with_columns(
         pl.when(quiet).then((pl.col("k") + 500) % 1000).otherwise(pl.col("k")).alias("k"))
     return frame.select("k", "v", pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+
+
+# DuckDB over the same in-memory events (an Arrow scan of the polars frame): the peer for
+# throughput and the check on results. Window rules as frys': epoch-aligned, half-open;
+# sessions split where an event is more than the gap after the previous one of its key.
+DUCKDB = {
+    "W2": """SELECT k, (epoch_ms(ts) // 1000) * 1000 AS ws, COUNT(*) AS n, SUM(v) AS total
+             FROM data WHERE v > 10 GROUP BY ALL""",
+    "W2h": """SELECT k, ws, AVG(v) AS avg_v FROM (
+                SELECT k, v, unnest(range((epoch_ms(ts) - 10000) // 1000 * 1000 + 1000,
+                                          epoch_ms(ts) // 1000 * 1000 + 1000, 1000)) AS ws
+                FROM data) GROUP BY ALL""",
+    "W2s": """SELECT k, session, COUNT(*) AS n FROM (
+                SELECT k, SUM(CASE WHEN gap IS NULL OR gap > 5000 THEN 1 ELSE 0 END)
+                       OVER (PARTITION BY k ORDER BY t, i) AS session FROM (
+                  SELECT k, i, epoch_ms(ts) AS t,
+                         epoch_ms(ts) - lag(epoch_ms(ts)) OVER (PARTITION BY k ORDER BY
+                                                               epoch_ms(ts), i) AS gap
+                  FROM data)) GROUP BY ALL""",
+}
+
+
+def duckdb_peer(name: str, data: pl.DataFrame) -> tuple[float, int] | None:
+    """(events/s, rows out) for DuckDB, or None when duckdb is not installed."""
+    try:
+        import duckdb
+    except ImportError:
+        return None
+    connection = duckdb.connect()
+    connection.register("data", data.with_row_index("i").to_arrow())  # i: arrival order
+    start = time.perf_counter()
+    rows = connection.execute(f"SELECT COUNT(*) FROM ({DUCKDB[name]})").fetchone()
+    elapsed = time.perf_counter() - start
+    return data.height / elapsed, int(rows[0]) if rows else 0
 
 
 def throughput(name: str, data: pl.DataFrame, batch: int) -> tuple[float, float, int]:
@@ -100,10 +135,17 @@ def main() -> None:
     args = parser.parse_args()
     data = events(args.events)
     print(f"{args.events:,} events over 1,000 keys, batches of {args.batch:,} rows")
-    print(f"{'job':<5}{'events/s':>14}{'bytes/open window':>20}{'rows out':>12}")
+    print(f"{'job':<5}{'frys events/s':>16}{'bytes/open window':>20}{'rows out':>12}"
+          f"{'duckdb events/s':>18}{'duckdb rows':>13}")
+    mismatches = []
     for name in JOBS:
         rate, per_window, rows = throughput(name, data, args.batch)
-        print(f"{name:<5}{rate:>14,.0f}{per_window:>20,.0f}{rows:>12,}")
+        peer = duckdb_peer(name, data)
+        peer_text = (f"{peer[0]:>18,.0f}{peer[1]:>13,}" if peer
+                     else f"{'(not installed)':>18}")
+        print(f"{name:<5}{rate:>16,.0f}{per_window:>20,.0f}{rows:>12,}{peer_text}")
+        if peer and peer[1] != rows:
+            mismatches.append(f"{name}: frys {rows:,} rows, duckdb {peer[1]:,}")
     measured = latency(data.head(min(args.events, 300_000)))
     ms = sorted(x * 1000 for x in measured)
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
@@ -111,6 +153,9 @@ def main() -> None:
           f"p50 {statistics.median(ms):.2f} ms, p99 {p99:.2f} ms")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:.0f} MB")
+    if mismatches:
+        raise SystemExit("results differ: " + "; ".join(mismatches))
+    print("OK: frys and duckdb produce the same number of windows")
 
 
 if __name__ == "__main__":
