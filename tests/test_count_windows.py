@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from window_scenarios import millis, out_of_order_events, publish_batches, split_into_batches
 
 import frys
 
@@ -58,20 +59,8 @@ def scenarios(draw):
     slide = draw(st.integers(1, 3))
     rows = slide * draw(st.integers(1, 3)) if draw(st.booleans()) else slide
     delay = draw(st.integers(0, 20))
-    count = draw(st.integers(1, 40))
-    clock = 0
-    events = []
-    for _ in range(count):
-        clock += draw(st.integers(0, 6))
-        events.append((draw(st.integers(0, 2)), draw(st.integers(-9, 9)),
-                       clock - draw(st.integers(0, 30))))
-    cuts = sorted(draw(st.lists(st.integers(1, count), max_size=5, unique=True)))
-    batches, start = [], 0
-    for cut in [*cuts, count]:
-        if cut > start:
-            batches.append(events[start:cut])
-            start = cut
-    return rows, slide, delay, batches
+    events = out_of_order_events(draw, count_max=40, step_max=6, behind_max=30)
+    return rows, slide, delay, split_into_batches(draw, events)
 
 
 @settings(max_examples=150, deadline=None)
@@ -79,13 +68,12 @@ def scenarios(draw):
 def test_count_windows_equal_the_reference(scenario) -> None:
     rows, slide, delay, batches = scenario
     pipeline = frys.Pipeline.from_text(job(rows, slide, delay))
-    for batch in batches:
-        pipeline.publish("ev", [{"k": k, "v": v, "ts": ts} for k, v, ts in batch])
+    publish_batches(pipeline, batches)
     pipeline.finish()
     expected, late = reference(batches, rows, slide, delay)
     actual = sorted(
-        (r["k"], int(r["window_start"].timestamp() * 1000),
-         int(r["window_end"].timestamp() * 1000), r["n"], r["vs"])
+        (r["k"], millis(r["window_start"]),
+         millis(r["window_end"]), r["n"], r["vs"])
         for r in pipeline.results("select_1").to_dicts())
     assert actual == expected
     assert pipeline.stats.late_events["query 1"] == late

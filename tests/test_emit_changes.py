@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from window_scenarios import millis
 
 import frys
 
@@ -79,7 +80,7 @@ def test_windowed_changes_until_the_window_closes(batches) -> None:
         latest = max(ts for _, _, ts in batch)
         watermark = latest if watermark is None else max(watermark, latest)
     pipeline.finish()
-    actual = [(r["k"], int(r["window_start"].timestamp() * 1000), r["n"])
+    actual = [(r["k"], millis(r["window_start"]), r["n"])
               for r in pipeline.results("select_1").to_dicts()]
     assert actual == expected
     assert pipeline.stats.late_events["query 1"] == late

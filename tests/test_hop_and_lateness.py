@@ -9,6 +9,7 @@ from collections import defaultdict
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from window_scenarios import millis, out_of_order_events, publish_batches, split_into_batches
 
 import frys
 
@@ -66,22 +67,11 @@ def scenarios(draw):
     size = slide * draw(st.integers(1, 4))
     delay = draw(st.integers(0, 30))
     lateness = draw(st.sampled_from([0, 0, 10, 50]))
-    count = draw(st.integers(1, 40))
-    base = draw(st.integers(-200, 200))
-    events = []
-    clock = base
-    for _ in range(count):
-        clock += draw(st.integers(0, 15))
-        # arrive up to 80 ms behind the newest event: some within delay/lateness, some late
-        ts = clock - draw(st.integers(0, 80))
-        events.append((draw(st.integers(0, 2)), float(draw(st.integers(-50, 50))), ts))
-    cuts = sorted(draw(st.lists(st.integers(1, count), max_size=5, unique=True)))
-    batches, start = [], 0
-    for cut in [*cuts, count]:
-        if cut > start:
-            batches.append(events[start:cut])
-            start = cut
-    return size, slide, delay, lateness, batches
+    # events up to 80 ms behind the newest: some within delay/lateness, some late
+    events = out_of_order_events(
+        draw, count_max=40, step_max=15, behind_max=80, start=draw(st.integers(-200, 200)),
+        values=st.integers(-50, 50).map(float))
+    return size, slide, delay, lateness, split_into_batches(draw, events)
 
 
 @settings(max_examples=120, deadline=None)
@@ -89,14 +79,13 @@ def scenarios(draw):
 def test_hop_windows_with_lateness_equal_the_reference(scenario) -> None:
     size, slide, delay, lateness, batches = scenario
     pipeline = frys.Pipeline.from_text(job(size, slide, delay, lateness))
-    for batch in batches:
-        pipeline.publish("ev", [{"k": k, "v": v, "ts": ts} for k, v, ts in batch])
+    publish_batches(pipeline, batches)
     pipeline.finish()
     expected, late = reference(batches, size, slide, delay, lateness)
     frame = pipeline.results("select_1")
     actual = sorted(
-        ((r["k"], int(r["window_start"].timestamp() * 1000), int(r["window_end"].timestamp()
-          * 1000), r["n"], r["s"], r["var"], r["p25"], r["vs"]) for r in frame.to_dicts()),
+        ((r["k"], millis(r["window_start"]), millis(r["window_end"]), r["n"], r["s"], r["var"],
+          r["p25"], r["vs"]) for r in frame.to_dicts()),
         key=lambda r: (r[1], r[0]))
     assert len(actual) == len(expected)
     for got, want in zip(actual, expected, strict=True):
@@ -118,7 +107,7 @@ def test_an_event_counts_in_its_younger_hop_windows_after_the_older_ones_fired()
     pipeline.publish("ev", [{"k": 1, "v": 1.0, "ts": 12}])
     pipeline.publish("ev", [{"k": 1, "v": 2.0, "ts": 7}])
     pipeline.finish()
-    rows = {int(r["window_start"].timestamp() * 1000): r["vs"]
+    rows = {millis(r["window_start"]): r["vs"]
             for r in pipeline.results("select_1").to_dicts()}
     assert rows == {5: [1.0, 2.0], 10: [1.0]}
     assert pipeline.stats.late_events["query 1"] == 0

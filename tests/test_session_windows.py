@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from window_scenarios import millis, out_of_order_events, publish_batches, split_into_batches
 
 import frys
 
@@ -72,20 +73,9 @@ def scenarios(draw):
     gap = draw(st.integers(1, 20))
     delay = draw(st.integers(0, 20))
     lateness = draw(st.sampled_from([0, 0, 15]))
-    count = draw(st.integers(1, 30))
-    clock = draw(st.integers(-100, 100))
-    events = []
-    for _ in range(count):
-        clock += draw(st.integers(0, 12))
-        events.append((draw(st.integers(0, 2)), draw(st.integers(-9, 9)),
-                       clock - draw(st.integers(0, 40))))
-    cuts = sorted(draw(st.lists(st.integers(1, count), max_size=5, unique=True)))
-    batches, start = [], 0
-    for cut in [*cuts, count]:
-        if cut > start:
-            batches.append(events[start:cut])
-            start = cut
-    return gap, delay, lateness, batches
+    events = out_of_order_events(draw, count_max=30, step_max=12, behind_max=40,
+                                 start=draw(st.integers(-100, 100)))
+    return gap, delay, lateness, split_into_batches(draw, events)
 
 
 @settings(max_examples=150, deadline=None)
@@ -93,13 +83,12 @@ def scenarios(draw):
 def test_sessions_equal_the_reference(scenario) -> None:
     gap, delay, lateness, batches = scenario
     pipeline = frys.Pipeline.from_text(job(gap, delay, lateness))
-    for batch in batches:
-        pipeline.publish("ev", [{"k": k, "v": v, "ts": ts} for k, v, ts in batch])
+    publish_batches(pipeline, batches)
     pipeline.finish()
     expected, late = reference(batches, gap, delay, lateness)
     actual = sorted(
-        (r["k"], int(r["window_start"].timestamp() * 1000),
-         int(r["window_end"].timestamp() * 1000), r["n"], r["s"], sorted(r["vs"]),
+        (r["k"], millis(r["window_start"]),
+         millis(r["window_end"]), r["n"], r["s"], sorted(r["vs"]),
          r["first_v"], r["last_v"]) for r in pipeline.results("select_1").to_dicts())
     assert actual == expected
     assert pipeline.stats.late_events["query 1"] == late
@@ -114,7 +103,7 @@ def test_an_out_of_order_event_bridges_two_sessions() -> None:
     pipeline.publish("ev", [{"k": 1, "v": 3, "ts": 10}])
     pipeline.finish()
     rows = pipeline.results("select_1").to_dicts()
-    assert [(r["n"], r["s"], int(r["window_end"].timestamp() * 1000)) for r in rows] == [
+    assert [(r["n"], r["s"], millis(r["window_end"])) for r in rows] == [
         (3, 6, 30)]
 
 
@@ -125,7 +114,7 @@ def test_touching_intervals_merge_and_a_gap_splits() -> None:
     pipeline.publish("ev", [{"k": 1, "v": 1, "ts": t} for t in (0, 10, 25)])
     pipeline.finish()
     rows = pipeline.results("select_1").to_dicts()
-    assert [(int(r["window_start"].timestamp() * 1000), r["n"]) for r in rows] == [
+    assert [(millis(r["window_start"]), r["n"]) for r in rows] == [
         (0, 2), (25, 1)]
 
 
@@ -135,5 +124,5 @@ def test_session_changes_are_emitted_as_the_session_grows() -> None:
     pipeline.publish("ev", [{"k": 1, "v": 2, "ts": 5}])
     pipeline.finish()
     rows = pipeline.results("select_1").to_dicts()
-    assert [(r["n"], int(r["window_end"].timestamp() * 1000)) for r in rows] == [
+    assert [(r["n"], millis(r["window_end"])) for r in rows] == [
         (1, 10), (2, 15)]
