@@ -23,7 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -35,9 +34,9 @@ from bytewax.connectors.files import FileSink, FileSource
 from bytewax.dataflow import Dataflow
 from bytewax.operators.windowing import EventClock, TumblingWindower, fold_window
 from bytewax.testing import run_main
+from w1_outputs import peer_paths
 
 BENCH_DIR = Path(__file__).resolve().parent
-DEFAULT_INPUT = BENCH_DIR / "data" / "events.jsonl"
 DEFAULT_OUTPUT = BENCH_DIR / "out" / "bytewax_w1.jsonl"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -132,15 +131,8 @@ def build_flow(input_path: Path, output_path: Path) -> Dataflow:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
-    parser.add_argument("output", nargs="?", type=Path, default=DEFAULT_OUTPUT)
-    args = parser.parse_args(argv)
-    if not args.input.exists():
-        parser.error(f"input file not found: {args.input}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.unlink(missing_ok=True)
-    run_main(build_flow(args.input.resolve(), args.output.resolve()))
+    input_path, output_path = peer_paths(__doc__.splitlines()[0], DEFAULT_OUTPUT, argv)
+    run_main(build_flow(input_path, output_path))
     return 0
 
 

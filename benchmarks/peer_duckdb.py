@@ -18,14 +18,13 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import duckdb
+from w1_outputs import peer_paths
 
 BENCH_DIR = Path(__file__).resolve().parent
-DEFAULT_INPUT = BENCH_DIR / "data" / "events.jsonl"
 DEFAULT_OUTPUT = BENCH_DIR / "out" / "duckdb_w1.jsonl"
 
 W1_QUERY = """
@@ -62,14 +61,8 @@ def run_w1(input_path: Path, output_path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
-    parser.add_argument("output", nargs="?", type=Path, default=DEFAULT_OUTPUT)
-    args = parser.parse_args(argv)
-    if not args.input.exists():
-        parser.error(f"input file not found: {args.input}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    run_w1(args.input.resolve(), args.output.resolve())
+    input_path, output_path = peer_paths(__doc__.splitlines()[0], DEFAULT_OUTPUT, argv)
+    run_w1(input_path, output_path)
     return 0
 
 

@@ -8,12 +8,15 @@ from different engines can be compared row by row.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_INPUT = BENCH_DIR / "data" / "events.jsonl"
 RELATIVE_TOLERANCE = 1e-6
 MAX_REPORTED_DIFFERENCES = 5
 
@@ -110,3 +113,18 @@ def _row_differences(pair: str, reference: W1Output, other: W1Output) -> list[st
     if len(changed) > MAX_REPORTED_DIFFERENCES:
         differences.append(f"{pair}: ... {len(changed)} differing rows in total")
     return differences
+
+
+def peer_paths(description: str, default_output: Path,
+               argv: list[str] | None = None) -> tuple[Path, Path]:
+    """A peer script's `[INPUT] [OUTPUT]` arguments: the input must exist; the output's
+    folder is made and a stale output removed, so a failed run never passes for a good one."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
+    parser.add_argument("output", nargs="?", type=Path, default=default_output)
+    args = parser.parse_args(argv)
+    if not args.input.exists():
+        parser.error(f"input file not found: {args.input}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.unlink(missing_ok=True)
+    return args.input.resolve(), args.output.resolve()
