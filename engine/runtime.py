@@ -26,7 +26,13 @@ from frys.connectors.decode import DeadLetter, StreamDecoder, dead_letter_frame
 from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
-from frys.engine.graph import FilterProjectSpec, JobGraph, OperatorSpec, QueryNode
+from frys.engine.graph import (
+    FilterProjectSpec,
+    JobGraph,
+    OperatorSpec,
+    QueryNode,
+    WindowAggregateSpec,
+)
 from frys.operators.count_window import CountWindowAggregate
 from frys.operators.session_window import SessionWindowAggregate
 from frys.operators.stateless import FilterProject
@@ -53,7 +59,7 @@ class JobStats:
         return sum(self.late_events.values())
 
 
-def build_operator(spec: OperatorSpec):
+def build_operator(spec: OperatorSpec) -> FilterProject | WindowAggregate:
     """The runtime operator for a spec (see operators/)."""
     if isinstance(spec, FilterProjectSpec):
         return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
@@ -96,18 +102,16 @@ class QueryRunner:
         self._publish(self.operator.process(batch))
         if self.operator.late_events != before:
             self.stats.late_events[self.name] += self.operator.late_events - before
-        late_rows = getattr(self.operator, "late_rows", None)
-        if late_rows:
-            assert self.late is not None
-            for rows in late_rows:
+        if self.operator.late_rows:
+            assert self.late is not None, "operators keep late rows only with a late stream"
+            for rows in self.operator.late_rows:
                 self.late.publish(rows)
-            late_rows.clear()
+            self.operator.late_rows.clear()
 
     def on_watermark(self, topic: Topic, watermark: int) -> None:
         self._publish(self.operator.advance(watermark))
-        incomplete = getattr(self.operator, "incomplete_windows", 0)
-        if incomplete:
-            self.stats.incomplete_windows[self.name] = incomplete
+        if self.operator.incomplete_windows:
+            self.stats.incomplete_windows[self.name] = self.operator.incomplete_windows
 
     def on_end(self, topic: Topic) -> None:
         self.output.producer_done()
@@ -174,7 +178,8 @@ class Runtime:
             topic.subscribe(counter)
         self.queries = []
         for node in graph.queries:
-            late_stream = getattr(node.operator, "late_stream", None)
+            late_stream = (node.operator.late_stream
+                           if isinstance(node.operator, WindowAggregateSpec) else None)
             late_topic = self.topics[late_stream] if late_stream else None
             if late_topic is not None:
                 late_topic.add_producer()  # released when the query's input ends

@@ -49,7 +49,6 @@ class CountWindowAggregate(WindowAggregate):
         super().__init__(None, *args, **kwargs)
         self.rows = rows
         self.rows_slide = rows_slide
-        self.incomplete_windows = 0
         self._buffer: pl.DataFrame | None = None  # events waiting for the watermark
         self._next: pl.DataFrame | None = None  # per key: the number of the next event
         self._arrivals = 0

@@ -39,7 +39,11 @@ class FilterProject:
                  types: Mapping[int, FrysType] | None = None) -> None:
         self._where = compile_filter(where, types) if where is not None else None
         self._outputs = compile_projection(outputs, output_types, types)
+        # the counters every operator reports (engine/runtime.QueryRunner reads them); a
+        # stateless operator has no windows, so nothing is ever late or left incomplete
         self.late_events = 0
+        self.late_rows: list[pl.DataFrame] = []
+        self.incomplete_windows = 0
 
     def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
         frame = batch.lazy()

@@ -168,6 +168,7 @@ class WindowAggregate:
         # to publish; without one they are only counted
         self.route_late = route_late
         self.late_rows: list[pl.DataFrame] = []
+        self.incomplete_windows = 0  # only count windows can end short
         self.key_names = [name for name, _ in group_keys]
         self._group_columns = [*self.key_names, WINDOW_START]
         self.late_events = 0
