@@ -19,6 +19,7 @@ and bare SELECTs, named select_1, select_2, ... in file order) are kept for `res
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -36,19 +37,22 @@ class Pipeline:
     """A compiled .frysql job with its embedded runtime."""
 
     def __init__(self, text: str, source_name: str = "<query>",
-                 base_dir: str | Path = ".") -> None:
+                 base_dir: str | Path = ".",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         analyzed = compile_text(text, source_name)
         self.graph: JobGraph = plan(analyzed)
-        self.runtime = Runtime(self.graph, Path(base_dir))
+        self.runtime = Runtime(self.graph, Path(base_dir), clock=clock)
         self._collectors: dict[str, Collector] = {
             node.output_topic: self.runtime.collect(node.output_topic)
             for node in self.graph.queries
         }
 
     @classmethod
-    def from_text(cls, text: str, base_dir: str | Path = ".") -> Pipeline:
-        """Compile .frysql text; `file:` paths resolve against `base_dir`."""
-        return cls(text, "<query>", base_dir)
+    def from_text(cls, text: str, base_dir: str | Path = ".",
+                  clock: Callable[[], float] = time.monotonic) -> Pipeline:
+        """Compile .frysql text; `file:` paths resolve against `base_dir`; `clock` (monotonic
+        seconds) measures streams' idle timeouts."""
+        return cls(text, "<query>", base_dir, clock)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Pipeline:
@@ -83,6 +87,12 @@ class Pipeline:
     def subscribe(self, stream: str, callback: Callable[[pl.DataFrame], None]) -> None:
         """Call `callback` with every batch published to `stream` from now on."""
         self.runtime.subscribe(stream, callback)
+
+    def check_idle(self) -> None:
+        """Let inputs silent for longer than their stream's `idle_timeout` stop holding its
+        watermark back, so windows behind them fire. Every publish does this as well; call it
+        from a timer when a long-lived pipeline may see no input at all for a while."""
+        self.runtime.check_idle()
 
     def run(self) -> JobStats:
         """Read the job's bounded sources to their end, then finish."""

@@ -1,19 +1,22 @@
 """The in-process event bus: one topic per stream, batches in and batches out.
 
 A topic delivers every published batch to each subscriber, synchronously and in publish
-order, then tells them the stream's new watermark if it moved. A topic knows how many
-producers feed it (sources, queries, the API); when the last one is done, the watermark
-jumps to the end of time and subscribers see `on_end`. Topics of streams without an event
-time carry no watermark until their end.
+order, then tells them the stream's new watermark if it moved. A topic knows its producers
+(sources, queries, the API) and their watermarks; its own is the minimum of theirs, with an
+idle timeout so that a silent producer does not stall it forever. When the last producer is
+done, the watermark jumps to the end of time and subscribers see `on_end`. Topics of streams
+without an event time carry no watermark until their end.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 import polars as pl
 
-from frys.engine.time import END_OF_TIME, WatermarkTracker
+from frys.engine.time import END_OF_TIME, START_OF_TIME, CombinedWatermark
 
 
 class Subscriber(Protocol):
@@ -27,51 +30,119 @@ class Subscriber(Protocol):
     def on_end(self, topic: Topic) -> None: ...
 
 
+class Producer:
+    """One input of a topic: a source, a query writing to it, or the API. Its watermark is
+    the largest event time it published minus the stream's delay, or a watermark forwarded
+    by the query behind it, whichever is higher; the topic's is the minimum over producers
+    (see engine.time.CombinedWatermark)."""
+
+    def __init__(self, topic: Topic, name: str, index: int) -> None:
+        self.topic = topic
+        self.name = name
+        self.index = index
+        self.done = False
+        self.latest_event_ms = START_OF_TIME
+
+    def publish(self, batch: pl.DataFrame) -> None:
+        self.topic.publish(batch, self)
+
+    def advance_watermark(self, watermark: int) -> None:
+        """A watermark this producer can promise without publishing (a query forwarding its
+        input's); never moves the topic past its other producers."""
+        self.topic.forward_watermark(self, watermark)
+
+    def finish(self) -> None:
+        """This producer will publish no more; the last one ends the topic."""
+        if not self.done:
+            self.done = True
+            self.topic.producer_done(self)
+
+    def __repr__(self) -> str:
+        return f"Producer({self.topic.name}/{self.name})"
+
+
 class Topic:
-    """A named stream of batches with a fixed schema and an event-time watermark."""
+    """A named stream of batches with a fixed schema and an event-time watermark.
+
+    Producers register with `add_producer` and publish through their handle. The watermark is
+    the minimum of the producers' (idle ones excepted, after `idle_timeout_ms` without
+    activity); it reaches END_OF_TIME when every producer is done, and then the topic ends.
+    """
 
     def __init__(self, name: str, schema: dict[str, pl.DataType], event_time: str | None,
-                 watermark_delay_ms: int = 0) -> None:
+                 watermark_delay_ms: int = 0, idle_timeout_ms: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.schema = schema
         self.event_time = event_time
-        self.watermark = WatermarkTracker(watermark_delay_ms)
+        self.delay_ms = watermark_delay_ms
+        self.watermark = CombinedWatermark(idle_timeout_ms, clock)
         self.subscribers: list[Subscriber] = []
-        self.producers = 0
+        self.producers: list[Producer] = []
         self.ended = False
         self.events_published = 0
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.append(subscriber)
 
-    def add_producer(self) -> None:
+    def add_producer(self, name: str, lazy: bool = False) -> Producer:
+        """A new input. A `lazy` one holds the watermark back only once it has published
+        (the API, a late-event router); the others from the start, as Flink's sources do."""
         if self.ended:
             raise RuntimeError(f"topic {self.name} has ended; nothing more can be published")
-        self.producers += 1
+        producer = Producer(self, name, self.watermark.add_input(lazy))
+        self.producers.append(producer)
+        return producer
 
-    def publish(self, batch: pl.DataFrame) -> None:
+    def publish(self, batch: pl.DataFrame, producer: Producer) -> None:
         """Deliver a batch (already in this topic's schema) to every subscriber."""
-        if self.ended:
-            raise RuntimeError(f"topic {self.name} has ended; nothing more can be published")
+        if self.ended or producer.done:
+            raise RuntimeError(f"topic {self.name} has ended; nothing more can be published"
+                               if self.ended else f"{producer!r} is done; it cannot publish")
         if batch.height == 0:
             return
         self.events_published += batch.height
         for subscriber in self.subscribers:
             subscriber.on_batch(self, batch)
-        if self.event_time is not None and self.watermark.observe(batch[self.event_time]):
-            for subscriber in self.subscribers:
-                subscriber.on_watermark(self, self.watermark.current)
+        watermark = None
+        if self.event_time is not None:
+            latest = batch[self.event_time].dt.epoch("ms").max()
+            if latest is not None and int(latest) > producer.latest_event_ms:  # type: ignore[arg-type]
+                producer.latest_event_ms = int(latest)  # type: ignore[arg-type]
+            if producer.latest_event_ms != START_OF_TIME:
+                watermark = producer.latest_event_ms - self.delay_ms
+        if self.watermark.advance(producer.index, watermark):
+            self._announce_watermark()
 
-    def producer_done(self) -> None:
-        """One producer will publish no more; the last one ends the topic."""
-        self.producers -= 1
-        if self.producers <= 0 and not self.ended:
-            self.ended = True
-            self.watermark.finish()
-            for subscriber in self.subscribers:
-                subscriber.on_watermark(self, END_OF_TIME)
-            for subscriber in self.subscribers:
-                subscriber.on_end(self)
+    def forward_watermark(self, producer: Producer, watermark: int) -> None:
+        if self.event_time is None or self.ended or producer.done:
+            return
+        if self.watermark.advance(producer.index, watermark):
+            self._announce_watermark()
+
+    def check_idle(self) -> None:
+        """Let producers silent for longer than the idle timeout stop holding the watermark
+        back (also checked on every publish)."""
+        if self.event_time is not None and not self.ended and self.watermark.check_idle():
+            self._announce_watermark()
+
+    def producer_done(self, producer: Producer) -> None:
+        if all(p.done for p in self.producers):
+            if not self.ended:
+                self.ended = True
+                self.watermark.current = END_OF_TIME
+                for subscriber in self.subscribers:
+                    subscriber.on_watermark(self, END_OF_TIME)
+                for subscriber in self.subscribers:
+                    subscriber.on_end(self)
+        elif self.watermark.input_done(producer.index) and self.event_time is not None:
+            self._announce_watermark()
+
+    def _announce_watermark(self) -> None:
+        if self.event_time is None:
+            return
+        for subscriber in self.subscribers:
+            subscriber.on_watermark(self, self.watermark.current)
 
 
 class Collector:

@@ -174,6 +174,12 @@ class Analyzer(PatternAnalyzer):
                                 option.span)
                 else:
                     stream.watermark_ms = int(option.value)
+            elif option.name == "idle_timeout":
+                if option.kind != ast.OptionKind.INTERVAL or int(option.value) <= 0:
+                    self._error("idle_timeout must be a positive interval, e.g. "
+                                "idle_timeout = 30 SECONDS", option.span)
+                else:
+                    stream.idle_timeout_ms = int(option.value)
             elif option.name in ("source", "sink"):
                 if option.kind != ast.OptionKind.STRING:
                     self._error(f"{option.name} must be a quoted connector URI, e.g. "

@@ -72,6 +72,31 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
                                stream.late[0] if stream.late else None)
 
 
+def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) -> int | None:
+    """How far behind its input's watermark a query can promise its output's: the output's
+    event-time column must be the input's event time passed through (lag 0), or the
+    window_end (lag: lateness) or window_start (size + lateness) of a TUMBLE or HOP window,
+    which fires only windows ending at or before the watermark and never reopens one more
+    than `lateness` behind it. Anything else (sessions, count windows, computed times)
+    promises nothing; its rows alone move the output's watermark."""
+    output = job.streams.get(query.output_stream)
+    if output is None or output.event_time is None:
+        return None
+    expr = dict(spec.outputs).get(output.event_time)
+    if not isinstance(expr, ast.ColumnRef):
+        return None
+    input_time = job.streams[query.input_stream].event_time
+    if isinstance(spec, FilterProjectSpec):
+        return 0 if expr.name == input_time else None
+    if spec.size_ms is None or spec.session or spec.rows:
+        return None
+    if expr.name == "window_end":
+        return spec.lateness_ms
+    if expr.name == "window_start":
+        return spec.size_ms + spec.lateness_ms
+    return None
+
+
 def plan(job: AnalyzedJob, disabled: frozenset[str] = frozenset()) -> JobGraph:
     """The operator graph of an analyzed, runnable job."""
     with garbage_collection_paused():
@@ -86,7 +111,8 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
         if stream.sink:
             graph.sinks.append(ConnectorNode(stream.sink, stream.name))
     for query, logical in logical_plans(job, disabled=disabled):
+        spec = _operator(job, query, logical)
         graph.queries.append(QueryNode(query.index, query.input_stream, query.output_stream,
-                                       _operator(job, query, logical), query.is_bare_select,
-                                       query))
+                                       spec, query.is_bare_select, query,
+                                       watermark_lag(job, query, spec)))
     return graph

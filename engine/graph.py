@@ -114,6 +114,9 @@ class QueryNode:
     operator: OperatorSpec
     to_caller: bool  # a bare SELECT: rows go to stdout / the API caller
     analyzed: AnalyzedQuery
+    # the output's watermark is the input's minus this (None: the output's event time is not
+    # derived from the input's, so only the rows it publishes move its watermark)
+    watermark_lag_ms: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,21 @@ advance, and publishes what the operator emits to its output topic; sinks and co
 subscribe to topics. Everything is synchronous and push-based, so a batch has travelled the
 whole graph when `publish` returns.
 
-End of input: every topic holds one producer claim for each source and query writing to it,
-plus one for the runtime itself (released by `finish()`), and ends when all are released.
-So `finish()` after the bounded sources are exhausted flushes every window downstream in
-dependency order, and the built-in `dead_letters` topic ends last.
+Event time: each topic's watermark is the minimum over its producers (each source, each
+query writing to it, the API), and a query forwards its input's watermark to its output when
+the output's event time is derived from it (QueryNode.watermark_lag_ms), so a filter that
+drops everything does not stall the queries downstream. A stream's `idle_timeout` lets a
+silent producer stop holding the others back.
+
+End of input: every topic ends when all its producers are done; the runtime's own producer
+(the API's, released by `finish()`) keeps each topic open until then. So `finish()` after the
+bounded sources are exhausted flushes every window downstream in dependency order, and the
+built-in `dead_letters` topic ends last.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
-from frys.connectors.bus import Collector, Topic
+from frys.connectors.bus import Collector, Producer, Topic
 from frys.connectors.decode import DeadLetter, StreamDecoder, dead_letter_frame
 from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
@@ -33,6 +40,7 @@ from frys.engine.graph import (
     QueryNode,
     WindowAggregateSpec,
 )
+from frys.engine.time import END_OF_TIME
 from frys.operators.count_window import CountWindowAggregate
 from frys.operators.session_window import SessionWindowAggregate
 from frys.operators.stateless import FilterProject
@@ -84,8 +92,8 @@ def build_operator(spec: OperatorSpec) -> FilterProject | WindowAggregate:
 class QueryRunner:
     """Subscribes a query's operator to its input topic and publishes what it emits."""
 
-    def __init__(self, node: QueryNode, output: Topic, stats: JobStats,
-                 late: Topic | None = None) -> None:
+    def __init__(self, node: QueryNode, output: Producer, stats: JobStats,
+                 late: Producer | None = None) -> None:
         self.node = node
         self.operator = build_operator(node.operator)
         self.output = output
@@ -112,11 +120,14 @@ class QueryRunner:
         self._publish(self.operator.advance(watermark))
         if self.operator.incomplete_windows:
             self.stats.incomplete_windows[self.name] = self.operator.incomplete_windows
+        lag = self.node.watermark_lag_ms
+        if lag is not None and watermark != END_OF_TIME:
+            self.output.advance_watermark(watermark - lag)
 
     def on_end(self, topic: Topic) -> None:
-        self.output.producer_done()
+        self.output.finish()
         if self.late is not None:
-            self.late.producer_done()
+            self.late.finish()
 
 
 class _EventCounter:
@@ -147,9 +158,10 @@ class _CallbackSubscriber:
         pass
 
 
-def _topic_for(stream: StreamDef) -> Topic:
+def _topic_for(stream: StreamDef, clock: Callable[[], float]) -> Topic:
     schema = {name: t.polars_dtype for name, t in (stream.columns or {}).items()}
-    return Topic(stream.name, schema, stream.event_time, stream.watermark_ms)
+    return Topic(stream.name, schema, stream.event_time, stream.watermark_ms,
+                 stream.idle_timeout_ms, clock)
 
 
 def resolve_file_uri(uri: str, base_dir: Path) -> Path:
@@ -160,32 +172,37 @@ def resolve_file_uri(uri: str, base_dir: Path) -> Path:
 
 class Runtime:
     """A running job. Build it, optionally subscribe, then `run()` (bounded sources to the
-    end) or `publish()` batches yourself and `finish()`."""
+    end) or `publish()` batches yourself and `finish()`. `clock` (seconds, monotonic)
+    measures idle timeouts."""
 
     def __init__(self, graph: JobGraph, base_dir: Path,
-                 caller_output: Callable[[QueryNode], JsonlWriter | None] | None = None) -> None:
+                 caller_output: Callable[[QueryNode], JsonlWriter | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.graph = graph
         self.stats = JobStats()
-        self.topics = {name: _topic_for(stream) for name, stream in graph.topics.items()}
+        self.topics = {name: _topic_for(stream, clock)
+                       for name, stream in graph.topics.items()}
         self.decoders = {
             name: StreamDecoder(name, stream.columns or {}, stream.event_time)
             for name, stream in graph.topics.items()
         }
         self._finished = False
         counter = _EventCounter(self.stats)
-        for topic in self.topics.values():
-            topic.add_producer()  # the runtime's own claim, released by finish()
+        # the API's producers, also the runtime's claim on each topic, released by finish()
+        self.api_producers: dict[str, Producer] = {}
+        for name, topic in self.topics.items():
+            self.api_producers[name] = topic.add_producer("api", lazy=True)
             topic.subscribe(counter)
         self.queries = []
         for node in graph.queries:
             late_stream = (node.operator.late_stream
                            if isinstance(node.operator, WindowAggregateSpec) else None)
-            late_topic = self.topics[late_stream] if late_stream else None
-            if late_topic is not None:
-                late_topic.add_producer()  # released when the query's input ends
-            runner = QueryRunner(node, self.topics[node.output_topic], self.stats, late_topic)
+            name = f"query {node.index + 1}"
+            late = (self.topics[late_stream].add_producer(f"{name} (late events)", lazy=True)
+                    if late_stream else None)
+            output = self.topics[node.output_topic].add_producer(name)
+            runner = QueryRunner(node, output, self.stats, late)
             self.topics[node.input_topic].subscribe(runner)
-            self.topics[node.output_topic].add_producer()
             self.queries.append(runner)
             if node.to_caller and caller_output is not None:
                 writer = caller_output(node)
@@ -198,9 +215,9 @@ class Runtime:
                 stream = graph.topics[source.topic]
                 raise FrysError.at(f"source file not found: {path} (stream {source.topic})",
                                    stream.span, graph.source_name)
-            self.sources.append((source.topic, JsonlFileSource(
+            producer = self.topics[source.topic].add_producer(f"source {source.uri}")
+            self.sources.append((producer, JsonlFileSource(
                 path, self.decoders[source.topic], str(path))))
-            self.topics[source.topic].add_producer()
         for sink in graph.sinks:
             self.topics[sink.topic].subscribe(
                 open_file_sink(resolve_file_uri(sink.uri, base_dir)))
@@ -220,31 +237,41 @@ class Runtime:
         """Publish a batch already in the stream's schema, and its dead letters."""
         if dead:
             self.publish_dead_letters(dead)
-        self._topic(stream).publish(batch)
+        self._topic(stream)
+        self.api_producers[stream].publish(batch)
 
     def publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
             self.stats.dead_letters[letter.stream] += 1
             if len(self.stats.first_dead_letters) < 10:
                 self.stats.first_dead_letters.append(letter)
-        self.topics[DEAD_LETTERS].publish(dead_letter_frame(letters))
+        self.api_producers[DEAD_LETTERS].publish(dead_letter_frame(letters))
 
     def run(self) -> JobStats:
         """Read every bounded source to its end (round robin, one chunk each), then finish."""
-        active = [(topic, iter(source.batches())) for topic, source in self.sources]
+        active = [(producer, iter(source.batches())) for producer, source in self.sources]
         while active:
             still_active = []
-            for topic, batches in active:
+            for producer, batches in active:
                 item = next(batches, None)
                 if item is None:
-                    self.topics[topic].producer_done()
+                    producer.finish()
                     continue
                 batch, dead = item
-                self.publish(topic, batch, dead)
-                still_active.append((topic, batches))
+                if dead:
+                    self.publish_dead_letters(dead)
+                producer.publish(batch)
+                still_active.append((producer, batches))
             active = still_active
         self.finish()
         return self.stats
+
+    def check_idle(self) -> None:
+        """Let producers silent for longer than their stream's idle_timeout stop holding its
+        watermark back. Publishing checks this too; call it when nothing is being published
+        but time passes (a long-lived embedding with a quiet input)."""
+        for topic in self.topics.values():
+            topic.check_idle()
 
     def finish(self) -> None:
         """End of input for everything not yet ended: flush all windows, close all sinks."""
@@ -253,7 +280,7 @@ class Runtime:
         self._finished = True
         order = [name for name in self.topics if name != DEAD_LETTERS] + [DEAD_LETTERS]
         for name in order:
-            self.topics[name].producer_done()
+            self.api_producers[name].finish()
 
     def _topic(self, stream: str) -> Topic:
         topic = self.topics.get(stream)

@@ -1,38 +1,103 @@
 """Event time: watermarks as integer epoch milliseconds.
 
-A stream's watermark is the largest event time seen minus its `watermark` delay: the claim
-that no event earlier than it is still to come. The end of a bounded input raises the
-watermark to END_OF_TIME, which flushes every window. Watermarks never move backwards.
+A producer's watermark is the largest event time it published minus the stream's `watermark`
+delay (or one its query forwards): the claim that no event earlier than it is still to come.
+A stream's watermark is the minimum over its producers (CombinedWatermark). The end of a
+bounded input raises the watermark to END_OF_TIME, which flushes every window. Watermarks
+never move backwards.
 """
 
 from __future__ import annotations
 
-import polars as pl
+import time
+from collections.abc import Callable
 
 START_OF_TIME = -(2**63)
 END_OF_TIME = 2**63 - 1
 
 
-class WatermarkTracker:
-    """Max event time seen minus a fixed delay, advanced batch by batch."""
+class CombinedWatermark:
+    """The watermark of something fed by several inputs: the minimum of theirs.
 
-    def __init__(self, delay_ms: int) -> None:
-        self.delay_ms = delay_ms
+    Each input (a source, a query writing to a topic, the API) reports its own watermark;
+    the combined one is the minimum over the inputs that are neither done nor idle, and it
+    never moves backwards. An input is idle when it has shown no activity (a batch or a
+    watermark) for `idle_timeout_ms` of wall-clock time: it stops holding the others back
+    until it is active again, and whatever it then sends behind the combined watermark is
+    late. Without a timeout, a silent input holds the watermark until it is done. When every
+    live input is idle, the watermark moves to the highest of theirs, as Flink's does: each
+    has said all it will for now, so nothing left open waits for anyone. An input created
+    `lazy` holds nothing back until its first activity (the API publishing into a stream a
+    source feeds). When every input is done the watermark stays: the end of time is declared
+    by whoever owns the end of input (see connectors.bus.Topic).
+    """
+
+    def __init__(self, idle_timeout_ms: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle_timeout_ms = idle_timeout_ms
+        self.clock = clock
         self.current = START_OF_TIME
+        self.watermarks: list[int] = []
+        self.last_active: list[float] = []
+        self.holding: list[bool] = []  # live, not idle, not lazy-and-silent
+        self.done: list[bool] = []
 
-    def observe(self, event_times: pl.Series) -> bool:
-        """Take a batch's event times (a Datetime column); True when the watermark moved."""
-        latest = event_times.dt.epoch("ms").max()
-        if latest is None:
+    def add_input(self, lazy: bool = False) -> int:
+        """Register an input; its index identifies it from now on."""
+        self.watermarks.append(START_OF_TIME)
+        self.last_active.append(self._now())
+        self.holding.append(not lazy)
+        self.done.append(False)
+        return len(self.watermarks) - 1
+
+    def advance(self, index: int, watermark: int | None) -> bool:
+        """Activity on an input, with its new watermark if it has one (None: a batch without
+        event times). True when the combined watermark moved."""
+        if self.done[index]:
             return False
-        candidate = int(latest) - self.delay_ms  # type: ignore[arg-type]
+        self.last_active[index] = self._now()
+        self.holding[index] = True
+        if watermark is not None and watermark > self.watermarks[index]:
+            self.watermarks[index] = watermark
+        return self._recompute()
+
+    def input_done(self, index: int) -> bool:
+        """The input will send nothing more; True when the combined watermark moved."""
+        self.done[index] = True
+        self.holding[index] = False
+        return self._recompute()
+
+    def check_idle(self) -> bool:
+        """Mark inputs silent for longer than the idle timeout as idle; True when the
+        combined watermark moved because of it."""
+        if self.idle_timeout_ms is None:
+            return False
+        cutoff = self._now() - self.idle_timeout_ms
+        changed = False
+        for index, holding in enumerate(self.holding):
+            if holding and self.last_active[index] < cutoff:
+                self.holding[index] = False
+                changed = True
+        return self._recompute() if changed else False
+
+    def _recompute(self) -> bool:
+        if self.idle_timeout_ms is not None:
+            cutoff = self._now() - self.idle_timeout_ms
+            for index, holding in enumerate(self.holding):
+                if holding and self.last_active[index] < cutoff:
+                    self.holding[index] = False
+        held = [w for w, h in zip(self.watermarks, self.holding, strict=True) if h]
+        if held:
+            candidate = min(held)
+        else:  # every live input idle: they all caught up as far as they will (Flink's rule)
+            live = [w for w, d in zip(self.watermarks, self.done, strict=True) if not d]
+            if not live:
+                return False
+            candidate = max(live)
         if candidate > self.current:
             self.current = candidate
             return True
         return False
 
-    def finish(self) -> bool:
-        """End of input: the watermark jumps to END_OF_TIME; True when it moved."""
-        moved = self.current != END_OF_TIME
-        self.current = END_OF_TIME
-        return moved
+    def _now(self) -> float:
+        return self.clock() * 1000.0
