@@ -343,9 +343,6 @@ class Analyzer(PatternAnalyzer):
                         "plain query emits every row anyway", select.span)
         elif select.emit in ("FINAL", "EVERY") and query.window is None:
             self._error(f"EMIT {select.emit} needs a window in GROUP BY", select.span)
-        elif (select.emit in ("CHANGES", "EVERY") and query.window is not None
-              and query.window.kind == "ROWS"):
-            self._later(f"EMIT {select.emit} with a ROWS window", select.span)
         elif select.emit == "EVERY" and not select.emit_every_ms:
             self._error("EMIT EVERY needs a positive interval, e.g. EMIT EVERY 10 SECONDS",
                         select.span)

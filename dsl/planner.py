@@ -61,6 +61,9 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
         return WindowAggregateSpec(where, None, stream.event_time, list(aggregate.keys),
                                    list(aggregate.aggregates), aggregate.having, outputs,
                                    query.output_types, query.types,
+                                   emit_changes=changes,
+                                   emit_every_ms=(aggregate.emit_every_ms
+                                                  if aggregate.emit == "EVERY" else None),
                                    late_stream=stream.late[0] if stream.late else None,
                                    rows=window.rows, rows_slide=window.rows_slide)
     return WindowAggregateSpec(where, window.size_ms, stream.event_time, list(aggregate.keys),

@@ -70,7 +70,14 @@ class WindowAggregateSpec:
         else:
             window = (f"hopping window {interval_text(self.size_ms)} every "
                       f"{interval_text(self.slide_ms)}")
-        if self.emit_changes:
+        if self.rows:
+            fires = f"fires at {self.rows} events"
+            if self.emit_changes:
+                fires = "emits each window's new row as events are released to it"
+            elif self.emit_every_ms is not None:
+                fires += (f", short windows emit early every "
+                          f"{interval_text(self.emit_every_ms)} of event time")
+        elif self.emit_changes:
             fires = "emits each group's new row whenever a batch changes it"
         elif self.emit_every_ms is not None:
             fires = (f"emits open windows every {interval_text(self.emit_every_ms)} of event "

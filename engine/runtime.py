@@ -75,6 +75,7 @@ def build_operator(spec: OperatorSpec) -> FilterProject | WindowAggregate:
         return CountWindowAggregate(
             spec.rows, spec.rows_slide, spec.event_time, spec.group_keys, spec.aggregates,
             spec.outputs, spec.output_types, spec.having, spec.where, spec.types,
+            emit_changes=spec.emit_changes, emit_every_ms=spec.emit_every_ms,
             route_late=spec.late_stream is not None)
     if spec.session:
         assert spec.size_ms is not None

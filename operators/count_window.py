@@ -14,6 +14,10 @@ Semantics:
   `incomplete_windows`.
 * `window_start` is the event time of a window's first event, `window_end` that of its last
   plus one millisecond (half-open, like the time windows).
+* EMIT CHANGES: each release of events (a watermark advance) emits the updated row of every
+  (key, window) it added to, short windows included; a window's row at n events is its last.
+  EMIT EVERY: when the watermark crosses a multiple of the period, every short window emits
+  its current row; full windows emit their final row as under EMIT FINAL.
 * State: the buffer of events not yet passed by the watermark, and one row of partial
   aggregates per open (key, window).
 """
@@ -75,13 +79,13 @@ class CountWindowAggregate(WindowAggregate):
             return []
         self.watermark = watermark
         if self._buffer is None or self._buffer.height == 0:
-            return self._finish() if watermark == END_OF_TIME else []
+            return self._finish() if watermark == END_OF_TIME else self._early_rows(watermark)
         ready = self._buffer.filter(pl.col(EVENT_TIME) <= watermark)
         self._buffer = self._buffer.filter(pl.col(EVENT_TIME) > watermark)
         emitted = self._add(ready) if ready.height else []
         if watermark == END_OF_TIME:
-            emitted += self._finish()
-        return emitted
+            return emitted + self._finish()
+        return emitted + self._early_rows(watermark)
 
     def open_windows(self) -> int:
         return 0 if self._state is None else self._state.height
@@ -128,13 +132,18 @@ class CountWindowAggregate(WindowAggregate):
                      .agg(*self._combine, pl.col(_COUNT).sum(), pl.col(_FIRST_TIME).min(),
                           pl.col(_LAST_TIME).max()))
         complete = pl.col(_COUNT) >= n
-        full = state.filter(complete)
+        if self.emit_changes:
+            emitted = state.join(partial.select(self._group_columns), on=self._group_columns,
+                                 how="semi", nulls_equal=True)
+        else:
+            emitted = state.filter(complete)
         self._state = state.filter(~complete)
-        if full.height == 0:
-            return []
-        return [self._emit(full.with_columns(
+        return [self._emit(emitted)] if emitted.height else []
+
+    def _emit(self, ready: pl.DataFrame) -> pl.DataFrame:
+        return super()._emit(ready.with_columns(
             pl.col(_FIRST_TIME).alias(WINDOW_START),
-            (pl.col(_LAST_TIME) + 1).alias(WINDOW_END)))]
+            (pl.col(_LAST_TIME) + 1).alias(WINDOW_END)))
 
     def _finish(self) -> list[pl.DataFrame]:
         """End of input: short windows do not fire (see the module docstring)."""

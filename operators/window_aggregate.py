@@ -315,12 +315,14 @@ class WindowAggregate:
     def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
         """EMIT EVERY: when the watermark crosses a multiple of the period (aligned to the
         epoch), the current row of every window still open, once per crossing."""
-        if self.emit_every_ms is None or self._state is None or self._state.height == 0:
+        if self.emit_every_ms is None:
             return []
         boundary = (watermark // self.emit_every_ms) * self.emit_every_ms
         if self._last_early is not None and boundary <= self._last_early:
             return []
-        self._last_early = boundary
+        self._last_early = boundary  # a crossing with nothing open is spent all the same
+        if self._state is None or self._state.height == 0:
+            return []
         return [self._emit(self._state)]
 
     def open_windows(self) -> int:

@@ -101,3 +101,79 @@ def test_the_cli_reports_short_count_windows(tmp_path, capsys) -> None:
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 2
     assert "count windows still short at the end (not fired): query 1: 1" in captured.err
+
+
+def changes_reference(batches, rows, slide, delay):
+    """EMIT CHANGES: per publish (one watermark release), the updated row of every (key,
+    window) the released events joined, short windows included."""
+    watermark = None
+    buffer: list[tuple[int, int, int, int]] = []  # (k, ts, arrival, v)
+    count: dict[int, int] = {}  # k -> events numbered so far
+    windows: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (k, w) -> [(ts, v)]
+    arrival = 0
+
+    def release(limit):
+        nonlocal buffer
+        ready = sorted((e for e in buffer if e[1] <= limit), key=lambda e: (e[0], e[1], e[2]))
+        buffer = [e for e in buffer if e[1] > limit]
+        touched = set()
+        for k, ts, _, v in ready:
+            seq = count.get(k, 0)
+            count[k] = seq + 1
+            first = max(0, -(-(seq - rows + 1) // slide))
+            for w in range(first, seq // slide + 1):
+                windows.setdefault((k, w), []).append((ts, v))
+                touched.add((k, w))
+        return sorted((k, windows[k, w][0][0], max(ts for ts, _ in windows[k, w]) + 1,
+                       len(windows[k, w]), [v for _, v in windows[k, w]])
+                      for k, w in touched)
+
+    releases = []
+    for batch in batches:
+        for k, v, ts in batch:
+            if watermark is None or ts > watermark:
+                buffer.append((k, ts, arrival, v))
+            arrival += 1
+        latest = max(ts for _, _, ts in batch) - delay
+        watermark = latest if watermark is None else max(watermark, latest)
+        releases.append(release(watermark))
+    releases.append(release(float("inf")))
+    return releases
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_count_windows_emit_changes_equal_the_reference(scenario) -> None:
+    rows, slide, delay, batches = scenario
+    pipeline = frys.Pipeline.from_text(job(rows, slide, delay).rstrip().rstrip(";")
+                                       + " EMIT CHANGES;")
+    emitted: list[list[dict]] = []
+    pipeline.subscribe("select_1", lambda frame: emitted[-1].extend(frame.to_dicts()))
+    for batch in [*batches, None]:
+        emitted.append([])
+        if batch is None:
+            pipeline.finish()
+        else:
+            publish_batches(pipeline, [batch])
+    actual = [sorted((r["k"], millis(r["window_start"]), millis(r["window_end"]), r["n"],
+                      r["vs"]) for r in rows_) for rows_ in emitted]
+    assert actual == changes_reference(batches, rows, slide, delay)
+
+
+def test_emit_every_gives_short_windows_early_rows_in_event_time() -> None:
+    #   ROWS(3) EMIT EVERY 10ms, one key; the watermark is the newest event time
+    #   ts    0 4 | 12 | 15 | 21        (| : one publish)
+    #   wm    4     12   15   21        crossings of multiples of 10: 0, 10, -, 20
+    #   rows  [0,1] early; [0,1,2] final (full at 12); nothing; [3,4] early
+    pipeline = frys.Pipeline.from_text(job(3, 3, 0).rstrip().rstrip(";")
+                                       + " EMIT EVERY 10ms;")
+    pipeline.publish("ev", [{"k": 1, "v": 0, "ts": 0}, {"k": 1, "v": 1, "ts": 4}])
+    assert pipeline.results("select_1")["vs"].to_list() == [[0, 1]]
+    pipeline.publish("ev", [{"k": 1, "v": 2, "ts": 12}])
+    assert pipeline.results("select_1")["vs"].to_list() == [[0, 1], [0, 1, 2]]
+    pipeline.publish("ev", [{"k": 1, "v": 3, "ts": 15}])
+    assert pipeline.results("select_1").height == 2
+    pipeline.publish("ev", [{"k": 1, "v": 4, "ts": 21}])
+    assert pipeline.results("select_1")["vs"].to_list() == [[0, 1], [0, 1, 2], [3, 4]]
+    pipeline.finish()  # the short window does not fire at the end
+    assert pipeline.results("select_1")["n"].to_list() == [2, 3, 2]

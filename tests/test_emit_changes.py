@@ -112,3 +112,20 @@ def test_emit_every_needs_a_window() -> None:
     with pytest.raises(FrysAnalysisError, match="EMIT EVERY needs a window"):
         frys.Pipeline.from_text(STREAM + "SELECT k, COUNT(*) AS n FROM ev GROUP BY k"
                                          " EMIT EVERY 1 SECOND")
+
+
+def test_emit_every_spends_a_crossing_even_when_no_window_is_open() -> None:
+    #   TUMBLE(1 s) EMIT EVERY 10 s, delay 0, WHERE v = 0
+    #   ts 500   -> watermark 0.5 s crosses 0: early row of [0, 1s)
+    #   ts 10500 (filtered out) -> watermark 10.5 s: [0, 1s) fires; crosses 10 s with
+    #            nothing open: the crossing is spent
+    #   ts 10700 -> same period: no early row for [10s, 11s)
+    #   finish   -> [10s, 11s) fires
+    pipeline = frys.Pipeline.from_text(
+        STREAM + "SELECT window_start, COUNT(*) AS n FROM ev WHERE v = 0"
+                 " GROUP BY TUMBLE(1 SECOND) EMIT EVERY 10 SECONDS")
+    for ts, v in ((500, 0), (10500, 1), (10700, 0)):
+        pipeline.publish("ev", [{"k": 1, "v": v, "ts": ts}])
+    pipeline.finish()
+    starts = [millis(d) for d in pipeline.results("select_1")["window_start"].to_list()]
+    assert starts == [0, 0, 10000]

@@ -179,8 +179,6 @@ def test_all_errors_of_a_file_are_reported_together() -> None:
 
 
 NOT_SUPPORTED = [
-    ("SELECT COUNT(*) AS n FROM trades GROUP BY ROWS(10) EMIT CHANGES",
-     "EMIT CHANGES with a ROWS window"),
     ("SELECT a.price FROM trades PATTERN (a b)", "PATTERN"),
     ("CREATE STREAM s (a INT) WITH (queue = 'priority', priority = a)",
      "queue = 'priority'"),
