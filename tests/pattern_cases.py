@@ -1,0 +1,562 @@
+"""Conformance cases for frys patterns, translated from Apache Flink CEP's own test suite.
+
+Each case is one Flink test (flink-libraries/flink-cep/src/test/java/org/apache/flink/cep/nfa/)
+re-expressed in frys: the same events (Flink's Event(id, name, price) plus the StreamRecord
+timestamp as `ts`), the pattern written in frys syntax, and Flink's expected matches as lists
+of event ids. Only the case is translated (events, pattern, expected output), never the code.
+
+Translation rules (see docs/language.md, "Patterns"):
+
+* `next` -> `a b`, `followedBy` -> `a -> b`, `followedByAny` -> `a ->> b`.
+* Flink loops are non-greedy by default: `oneOrMore()` -> `b+?`, `.optional()` -> `b??`,
+  `oneOrMore().optional()` -> `b*?`, `times(n, m)` -> `b{n,m}?`; `.greedy()` drops the `?`.
+* A frys loop repeats with the contiguity of the operator written before it, so only Flink
+  loops whose inner contiguity equals that are ported: `followedBy(..).oneOrMore()` (relaxed
+  inner), `next(..).oneOrMore().consecutive()` (strict), `followedByAny(..).oneOrMore()
+  .allowCombinations()` (any). A pattern that begins with a loop loops strictly unless written
+  with a leading arrow: Flink `begin(..).oneOrMore()` (relaxed inner) is `-> b+? ...`.
+* Flink's tests run the NFA without a skip strategy (NO_SKIP) unless they set one; frys's
+  default is SKIP PAST LAST EVENT, so every case says its strategy explicitly.
+* `end` is a reserved word in frys, so Flink's variable "end" is `fin` here; other variable
+  names are shortened (`start` -> `s`, `middle` -> `m`).
+* Flink's tests sometimes give distinct events the same id. Where such an event can appear in
+  a match, it gets a fresh id here (said in the case's name with "ids made unique"), so the
+  expected matches stay distinguishable.
+* Flink's `SubEvent.class` subtype conditions (`getVolume() > 5.0`) have no frys counterpart;
+  the two branching cases that use them test by name instead (the subtype test picks exactly
+  the same events in that data).
+
+Expected matches list the ids of a match's events in event-time order; the runner compares them
+as multisets unless `ordered` is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PatternCase:
+    name: str                 # short description (the pytest id)
+    source: str               # "Flink NFAITCase.testSimplePatternWithTimeWindowNFA" etc.
+    pattern: str              # everything after `FROM ev `: "PATTERN (...) [WITHIN ..] DEFINE ..."
+    events: list[tuple[int, str, float, int]]   # (id, name, price, ts) in arrival order
+    matches: list[list[int]]  # expected matches: each the ids of its events in event-time order
+    ordered: bool = False     # True when the emission order of matches must match exactly
+
+
+# Frequently used event sets ---------------------------------------------------------------
+
+# NFAITCase: five events a..e, no conditions
+_ABCDE = [(40, "a", 1.0, 1), (41, "b", 2.0, 2), (42, "c", 3.0, 3), (43, "d", 4.0, 4),
+          (44, "e", 5.0, 5)]
+
+# NFAITCase.testSimplePatternWithTimeWindowNFA*
+_TIME_WINDOW = [(1, "start", 1.0, 1), (2, "start", 1.0, 2), (3, "middle", 1.0, 3),
+                (4, "foobar", 1.0, 4), (5, "end", 1.0, 11), (6, "end", 1.0, 13)]
+
+# NFAITCase.testBranchingPattern*: SubEvents foo1..foo3 (volume 10) and next-one (volume 2)
+_BRANCHING = [(40, "start", 1.0, 1), (41, "foo1", 1.0, 3), (42, "foo2", 1.0, 4),
+              (43, "foo3", 1.0, 5), (44, "next-one", 1.0, 6), (45, "next-one", 1.0, 7),
+              (46, "end", 1.0, 8)]
+_BRANCHING_DEFINE = ("DEFINE s AS s.name = 'start', m1 AS m1.name IN ('foo1', 'foo2', 'foo3'),"
+                     " m2 AS m2.name = 'next-one', fin AS fin.name = 'end'")
+
+# NFAITCase.testOneOrMore / testZeroOrMore (ConsecutiveData; middleEvent4 had id 43 too: 45)
+_CONSECUTIVE_LOOP = [(40, "c", 1.0, 1), (50, "d", 6.0, 2), (41, "a", 2.0, 3), (42, "a", 3.0, 4),
+                     (43, "a", 4.0, 4), (50, "d", 6.0, 5), (45, "a", 5.0, 6), (44, "b", 5.0, 7)]
+
+# NFAITCase.testTimes* (ConsecutiveData with "f" fillers)
+_TIMES_FILLED = [(40, "c", 1.0, 1), (23, "f", 1.0, 2), (41, "a", 2.0, 3), (23, "f", 1.0, 4),
+                 (42, "a", 3.0, 5), (43, "a", 4.0, 6), (44, "b", 5.0, 7)]
+
+_CAB = "DEFINE s AS s.name = 'c', m AS m.name = 'a', fin AS fin.name = 'b'"
+_CAD = "DEFINE s AS s.name = 'c', m AS m.name = 'a', fin AS fin.name = 'd'"
+
+# GreedyITCase: c a a a d
+_GREEDY_CAAAD = [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 2.0, 3), (43, "a", 2.0, 4),
+                 (44, "d", 3.0, 5)]
+_GREEDY_IN_BETWEEN = [(40, "c", 1.0, 1), (1, "dummy", 1111.0, 2), (41, "a", 2.0, 3),
+                      (1, "dummy", 1111.0, 4), (42, "a", 2.0, 5), (1, "dummy", 1111.0, 6),
+                      (43, "a", 2.0, 7), (44, "d", 3.0, 8)]
+_GREEDY_DUMMY_AFTER = [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 2.0, 3),
+                       (43, "dummy", 2.0, 4), (44, "d", 3.0, 5)]
+_GREEDY_DUMMY_BEFORE = [(40, "c", 1.0, 1), (43, "dummy", 2.0, 2), (44, "d", 3.0, 5)]
+_GREEDY_UNTIL_AFTER = [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 3.0, 3), (43, "a", 3.0, 4),
+                       (44, "a", 4.0, 5), (45, "d", 3.0, 6)]
+_GREEDY_UNTIL_BEFORE = [(40, "c", 1.0, 1), (44, "a", 4.0, 2), (41, "a", 2.0, 3),
+                        (42, "a", 3.0, 4), (43, "a", 3.0, 5), (45, "d", 3.0, 6)]
+_GREEDY_UNTIL_DEFINE = ("DEFINE s AS s.name = 'c', m AS m.name = 'a' UNTIL m.price > 3.0,"
+                        " fin AS fin.name = 'd'")
+
+# UntilConditionITCase: until price = 5.0
+_UNTIL_EVENTS = [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (44, "a", 5.0, 6),
+                 (45, "a", 6.0, 7)]
+_UNTIL_DEFINE = ("DEFINE s AS s.name = 'c', m AS m.name = 'a' UNTIL m.price = 5.0,"
+                 " fin AS fin.price = 5.0")
+# UntilConditionITCase with an any-event loop (middleEvent3 "d" shares id 40 with the start)
+_UNTIL_ANY_EVENTS = [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (40, "d", 1.0, 5),
+                     (44, "a", 5.0, 6), (45, "a", 6.0, 7)]
+
+
+CASES: list[PatternCase] = [
+    # ------------------------------------------------------------------ contiguity
+    PatternCase(
+        "relaxed pair without conditions",
+        "Flink NFAITCase.testNoConditionNFA",
+        "PATTERN (s -> fin) AFTER MATCH NO SKIP",
+        _ABCDE,
+        [[40, 41], [41, 42], [42, 43], [43, 44]],
+    ),
+    PatternCase(
+        "any-relaxed pair without conditions",
+        "Flink NFAITCase.testAnyWithNoConditionNFA",
+        "PATTERN (s ->> fin) AFTER MATCH NO SKIP",
+        _ABCDE,
+        [[40, 41], [40, 42], [40, 43], [40, 44], [41, 42], [41, 43], [41, 44], [42, 43],
+         [42, 44], [43, 44]],
+    ),
+    PatternCase(
+        "strict contiguity with a result",
+        "Flink NFAITCase.testStrictContinuityWithResults",
+        "PATTERN (m fin) DEFINE m AS m.name = 'a', fin AS fin.name = 'b' AFTER MATCH NO SKIP",
+        [(41, "a", 2.0, 3), (42, "b", 4.0, 5)],
+        [[41, 42]],
+    ),
+    PatternCase(
+        "strict contiguity broken by another event",
+        "Flink NFAITCase.testStrictContinuityNoResults",
+        "PATTERN (m fin) DEFINE m AS m.name = 'a', fin AS fin.name = 'b' AFTER MATCH NO SKIP",
+        [(41, "a", 2.0, 3), (42, "c", 3.0, 4), (43, "b", 4.0, 5)],
+        [],
+    ),
+    PatternCase(
+        "any-relaxed branching (subtype conditions by name)",
+        "Flink NFAITCase.testBranchingPattern",
+        "PATTERN (s ->> m1 ->> m2 ->> fin) " + _BRANCHING_DEFINE + " AFTER MATCH NO SKIP",
+        _BRANCHING,
+        [[40, 41, 44, 46], [40, 42, 44, 46], [40, 43, 44, 46], [40, 41, 45, 46],
+         [40, 42, 45, 46], [40, 43, 45, 46]],
+    ),
+    PatternCase(
+        "relaxed branching takes only the next match (subtype conditions by name)",
+        "Flink NFAITCase.testBranchingPatternSkipTillNext",
+        "PATTERN (s -> m1 -> m2 ->> fin) " + _BRANCHING_DEFINE + " AFTER MATCH NO SKIP",
+        _BRANCHING,
+        [[40, 41, 44, 46]],
+    ),
+    PatternCase(
+        "mixed any-relaxed and relaxed branching (subtype conditions by name)",
+        "Flink NFAITCase.testBranchingPatternMixedFollowedBy",
+        "PATTERN (s ->> m1 -> m2 ->> fin) " + _BRANCHING_DEFINE + " AFTER MATCH NO SKIP",
+        _BRANCHING,
+        [[40, 41, 44, 46], [40, 42, 44, 46], [40, 43, 44, 46]],
+    ),
+    PatternCase(
+        "five strict steps (ids made unique)",
+        "Flink NFAITCase.testNFAResultKeyOrdering",
+        "PATTERN (a b aa bb ab) DEFINE a AS a.name = 'a', b AS b.name = 'b',"
+        " aa AS aa.name = 'aa', bb AS bb.name = 'bb', ab AS ab.name = 'ab' AFTER MATCH NO SKIP",
+        [(41, "a", 2.0, 1), (42, "b", 3.0, 3), (43, "aa", 4.0, 4), (44, "bb", 5.0, 5),
+         (45, "ab", 6.0, 6)],
+        [[41, 42, 43, 44, 45]],
+    ),
+
+    # ------------------------------------------------------------------ quantifiers (reluctant)
+    PatternCase(
+        "relaxed one-or-more loop without conditions",
+        "Flink NFAITCase.testNoConditionLoopingNFA",
+        "PATTERN (s -> fin+?) AFTER MATCH NO SKIP",
+        _ABCDE,
+        [[40, 41, 42, 43, 44], [40, 41, 42, 43], [40, 41, 42], [40, 41], [41, 42, 43, 44],
+         [41, 42, 43], [41, 42], [42, 43, 44], [42, 43], [43, 44]],
+    ),
+    PatternCase(
+        "any-relaxed zero-or-more with combinations",
+        "Flink NFAITCase.testZeroOrMore",
+        "PATTERN (s ->> m*? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (44, "b", 5.0, 6)],
+        [[40, 41, 42, 44], [40, 41, 44], [40, 42, 44], [40, 44]],
+    ),
+    PatternCase(
+        "relaxed zero-or-more skips an unrelated event",
+        "Flink NFAITCase.testEagerZeroOrMore",
+        "PATTERN (s -> m*? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (50, "d", 6.0, 5),
+         (43, "a", 4.0, 6), (44, "b", 5.0, 7)],
+        [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 41, 44], [40, 44]],
+    ),
+    PatternCase(
+        "pattern begins with a relaxed zero-or-more (ids made unique)",
+        "Flink NFAITCase.testBeginWithZeroOrMore",
+        "PATTERN (-> m*? -> fin) DEFINE m AS m.name = 'a', fin AS fin.name = 'b'"
+        " AFTER MATCH NO SKIP",
+        [(40, "a", 2.0, 3), (41, "a", 3.0, 4), (43, "a", 3.0, 5), (42, "b", 4.0, 6)],
+        [[40, 41, 43, 42], [40, 41, 42], [41, 43, 42], [40, 42], [41, 42], [43, 42], [42]],
+    ),
+    PatternCase(
+        "any-relaxed zero-or-more loop after branching (ids made unique)",
+        "Flink NFAITCase.testZeroOrMoreAfterBranching",
+        "PATTERN (s ->> br ->> mg ->> k*? -> fin) DEFINE s AS s.name = 'c',"
+        " br AS br.name = 'a', mg AS mg.name = 'f', k AS k.name = 'd', fin AS fin.name = 'e'"
+        " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (46, "f", 3.0, 5),
+         (43, "d", 4.0, 6), (44, "d", 4.0, 7), (45, "e", 4.0, 8)],
+        [[40, 41, 46, 45], [40, 41, 46, 43, 45], [40, 41, 46, 44, 45], [40, 41, 46, 43, 44, 45],
+         [40, 42, 46, 45], [40, 42, 46, 43, 45], [40, 42, 46, 44, 45], [40, 42, 46, 43, 44, 45]],
+    ),
+    PatternCase(
+        "any-relaxed zero-or-more then three any-relaxed steps",
+        "Flink NFAITCase.testComplexBranchingAfterZeroOrMore",
+        "PATTERN (s ->> m*? ->> e1 ->> e2 ->> e3) DEFINE s AS s.name = 'c', m AS m.name = 'a',"
+        " e1 AS e1.name = 'b', e2 AS e2.name = 'd', e3 AS e3.name = 'e' AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (43, "a", 4.0, 5),
+         (44, "b", 5.0, 6), (45, "d", 6.0, 7), (46, "d", 7.0, 8), (47, "e", 8.0, 9)],
+        [[40] + ms + [44, e2, 47]
+         for e2 in (45, 46)
+         for ms in ([41, 42, 43], [41, 42], [41, 43], [42, 43], [41], [42], [43], [])],
+    ),
+    PatternCase(
+        "strict step after a relaxed zero-or-more: no result",
+        "Flink NFAITCase.testStrictContinuityNoResultsAfterZeroOrMore",
+        "PATTERN (s -> m*? fin) DEFINE s AS s.name = 'd', m AS m.name = 'a',"
+        " fin AS fin.name = 'b' AFTER MATCH NO SKIP",
+        [(40, "d", 2.0, 1), (41, "a", 2.0, 2), (42, "a", 2.0, 3), (43, "c", 3.0, 4),
+         (44, "b", 4.0, 5)],
+        [],
+    ),
+    PatternCase(
+        "strict step after an any-relaxed zero-or-more",
+        "Flink NFAITCase.testStrictContinuityResultsAfterZeroOrMore",
+        "PATTERN (s ->> m*? fin) DEFINE s AS s.name = 'd', m AS m.name = 'a',"
+        " fin AS fin.name = 'b' AFTER MATCH NO SKIP",
+        [(40, "d", 2.0, 1), (41, "a", 2.0, 2), (42, "a", 2.0, 3), (43, "b", 4.0, 5)],
+        [[40, 41, 42, 43], [40, 42, 43]],
+    ),
+    PatternCase(
+        "any-relaxed one-or-more with combinations",
+        "Flink NFAITCase.testAtLeastOne",
+        "PATTERN (s ->> m+? ->> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (44, "b", 5.0, 6)],
+        [[40, 41, 42, 44], [40, 41, 44], [40, 42, 44]],
+    ),
+    PatternCase(
+        "pattern begins with an any-relaxed one-or-more (ids made unique)",
+        "Flink NFAITCase.testBeginWithAtLeastOne",
+        "PATTERN (->> s+? -> fin) DEFINE s AS s.name = 'a', fin AS fin.name = 'b'"
+        " AFTER MATCH NO SKIP",
+        [(41, "a", 2.0, 3), (42, "a", 3.0, 4), (43, "a", 4.0, 5), (44, "b", 5.0, 6)],
+        [[41, 42, 43, 44], [41, 42, 44], [41, 43, 44], [42, 43, 44], [41, 44], [42, 44],
+         [43, 44]],
+    ),
+    PatternCase(
+        "strict zero-or-more right after the start, interrupted",
+        "Flink NFAITCase.testNextZeroOrMore",
+        "PATTERN (s m*? -> fin) DEFINE s AS s.name = 'start', m AS m.name = 'middle',"
+        " fin AS fin.name = 'end' AFTER MATCH NO SKIP",
+        [(40, "start", 1.0, 1), (1, "event", 1.0, 2), (40, "middle", 2.0, 3),
+         (40, "middle", 3.0, 4), (40, "middle", 4.0, 5), (46, "end", 1.0, 6)],
+        [[40, 46]],
+    ),
+    PatternCase(
+        "relaxed one-or-more loop (skip till next)",
+        "Flink NFAITCase.testSkipTillNextOneOrMore",
+        "PATTERN (s -> m+? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        _CONSECUTIVE_LOOP,
+        [[40, 41, 42, 43, 45, 44], [40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 41, 44]],
+    ),
+    PatternCase(
+        "relaxed zero-or-more loop (skip till next)",
+        "Flink NFAITCase.testSkipTillNextZeroOrMore",
+        "PATTERN (s -> m*? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        _CONSECUTIVE_LOOP,
+        [[40, 41, 42, 43, 45, 44], [40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 41, 44],
+         [40, 44]],
+    ),
+    PatternCase(
+        "pattern ends with a relaxed zero-or-more",
+        "Flink NFAITCase.testEndWithZeroOrMore",
+        "PATTERN (s -> m*?) DEFINE s AS s.name = 'c', m AS m.name = 'a' AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (43, "a", 4.0, 5)],
+        [[40, 41, 42, 43], [40, 41, 42], [40, 41], [40]],
+    ),
+    PatternCase(
+        "pattern is only a relaxed zero-or-more",
+        "Flink NFAITCase.testStartAndEndWithZeroOrMore",
+        "PATTERN (-> s*?) DEFINE s AS s.name = 'a' AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (43, "a", 4.0, 5),
+         (44, "d", 5.0, 6), (45, "d", 5.0, 6), (46, "d", 5.0, 6)],
+        [[41, 42, 43], [41, 42], [41], [42, 43], [42], [43]],
+    ),
+    PatternCase(
+        "pattern ends with a relaxed one-or-more",
+        "Flink NFAITCase.testEndWithOneOrMore",
+        "PATTERN (s -> m+?) DEFINE s AS s.name = 'c', m AS m.name = 'a' AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (43, "a", 4.0, 5)],
+        [[40, 41, 42, 43], [40, 41, 42], [40, 41]],
+    ),
+    PatternCase(
+        "pattern is only a strict one-or-more",
+        "Flink NFAITCase.testStartWithOneOrMoreStrict",
+        "PATTERN (s+?) DEFINE s AS s.name = 'a' AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (40, "c", 1.0, 4), (42, "a", 3.0, 5),
+         (43, "a", 4.0, 6)],
+        [[41], [42, 43], [42], [43]],
+    ),
+    PatternCase(
+        "pattern is only a strict zero-or-more",
+        "Flink NFAITCase.testStartWithZeroOrMoreStrict",
+        "PATTERN (s*?) DEFINE s AS s.name = 'a' AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (40, "c", 1.0, 4), (42, "a", 3.0, 5),
+         (43, "a", 4.0, 6)],
+        [[41], [42, 43], [42], [43]],
+    ),
+
+    # ------------------------------------------------------------------ optional
+    PatternCase(
+        "optional middle",
+        "Flink NFAITCase.testOptional",
+        "PATTERN (s -> m?? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (43, "a", 4.0, 5), (44, "b", 5.0, 6)],
+        [[40, 43, 44], [40, 44]],
+    ),
+    PatternCase(
+        "optional first element",
+        "Flink NFAITCase.testStartWithOptional",
+        "PATTERN (s?? -> fin) DEFINE s AS s.name = 'c', fin AS fin.name = 'b' AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (44, "b", 5.0, 6)],
+        [[40, 44], [44]],
+    ),
+    PatternCase(
+        "optional last element",
+        "Flink NFAITCase.testEndWithOptional",
+        "PATTERN (s -> m??) DEFINE s AS s.name = 'c', m AS m.name = 'a' AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3)],
+        [[40, 41], [40]],
+    ),
+
+    # ------------------------------------------------------------------ times
+    PatternCase(
+        "pattern begins with a strict {2}",
+        "Flink NFAITCase.testStartWithTimes",
+        "PATTERN (m{2} -> fin) DEFINE m AS m.name = 'a', fin AS fin.name = 'b'"
+        " AFTER MATCH NO SKIP",
+        [(41, "a", 2.0, 2), (42, "a", 3.0, 3), (43, "a", 4.0, 4), (44, "b", 5.0, 6)],
+        [[41, 42, 44], [42, 43, 44]],
+    ),
+    PatternCase(
+        "relaxed {2} takes the first two",
+        "Flink NFAITCase.testTimesNotStrictWithFollowedByEager",
+        "PATTERN (s -> m{2} -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 3.0, 4), (43, "a", 4.0, 6),
+         (44, "b", 5.0, 7)],
+        [[40, 41, 42, 44]],
+    ),
+    PatternCase(
+        "any-relaxed {2} with combinations",
+        "Flink NFAITCase.testTimesNotStrictWithFollowedByNotEager",
+        "PATTERN (s ->> m{2} -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 3.0, 4), (43, "a", 4.0, 6),
+         (44, "b", 5.0, 7)],
+        [[40, 41, 42, 44], [40, 42, 43, 44], [40, 41, 43, 44]],
+    ),
+    PatternCase(
+        "strict {2} broken by a filler: no result",
+        "Flink NFAITCase.testTimesStrictWithNextAndConsecutive",
+        "PATTERN (s m{2} -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (23, "f", 1.0, 3), (42, "a", 3.0, 4),
+         (43, "a", 4.0, 6), (44, "b", 5.0, 7)],
+        [],
+    ),
+    PatternCase(
+        "any-relaxed {2} with combinations over fillers",
+        "Flink NFAITCase.testTimesNonStrict",
+        "PATTERN (s ->> m{2} -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        _TIMES_FILLED,
+        [[40, 41, 42, 44], [40, 41, 43, 44], [40, 42, 43, 44]],
+    ),
+
+    # ------------------------------------------------------------------ within
+    PatternCase(
+        "within between first and last event",
+        "Flink NFAITCase.testSimplePatternWithTimeWindowNFAWithinFirstAndLast",
+        "PATTERN (s -> m -> fin) WITHIN 10ms DEFINE s AS s.name = 'start',"
+        " m AS m.name = 'middle', fin AS fin.name = 'end' AFTER MATCH NO SKIP",
+        _TIME_WINDOW,
+        [[2, 3, 5]],
+    ),
+    PatternCase(
+        "within between consecutive events",
+        "Flink NFAITCase.testSimplePatternWithTimeWindowNFAWithinPreviousAndCurrent",
+        "PATTERN (s -> m -> fin) WITHIN 9ms BETWEEN EVENTS DEFINE s AS s.name = 'start',"
+        " m AS m.name = 'middle', fin AS fin.name = 'end' AFTER MATCH NO SKIP",
+        _TIME_WINDOW,
+        [[1, 3, 5], [2, 3, 5]],
+    ),
+
+    # ------------------------------------------------------------------ greedy
+    PatternCase(
+        "greedy zero-or-more",
+        "Flink GreedyITCase.testGreedyZeroOrMore",
+        "PATTERN (s -> m* -> fin) " + _CAD + " AFTER MATCH NO SKIP",
+        _GREEDY_CAAAD,
+        [[40, 41, 42, 43, 44]],
+    ),
+    PatternCase(
+        "greedy zero-or-more over fillers",
+        "Flink GreedyITCase.testGreedyZeroOrMoreInBetween",
+        "PATTERN (s -> m* -> fin) " + _CAD + " AFTER MATCH NO SKIP",
+        _GREEDY_IN_BETWEEN,
+        [[40, 41, 42, 43, 44]],
+    ),
+    PatternCase(
+        "greedy zero-or-more, filler after the loop",
+        "Flink GreedyITCase.testGreedyZeroOrMoreWithDummyEventsAfterQuantifier",
+        "PATTERN (s -> m* -> fin) " + _CAD + " AFTER MATCH NO SKIP",
+        _GREEDY_DUMMY_AFTER,
+        [[40, 41, 42, 44]],
+    ),
+    PatternCase(
+        "greedy zero-or-more taking nothing",
+        "Flink GreedyITCase.testGreedyZeroOrMoreWithDummyEventsBeforeQuantifier",
+        "PATTERN (s -> m* -> fin) " + _CAD + " AFTER MATCH NO SKIP",
+        _GREEDY_DUMMY_BEFORE,
+        [[40, 44]],
+    ),
+    PatternCase(
+        "greedy zero-or-more with until",
+        "Flink GreedyITCase.testGreedyUntilZeroOrMoreWithDummyEventsAfterQuantifier",
+        "PATTERN (s -> m* -> fin) " + _GREEDY_UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _GREEDY_UNTIL_AFTER,
+        [[40, 41, 42, 43, 45]],
+    ),
+    PatternCase(
+        "greedy zero-or-more stopped at once by until",
+        "Flink GreedyITCase.testGreedyUntilWithDummyEventsBeforeQuantifier",
+        "PATTERN (s -> m* -> fin) " + _GREEDY_UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _GREEDY_UNTIL_BEFORE,
+        [[40, 45]],
+    ),
+    PatternCase(
+        "greedy one-or-more",
+        "Flink GreedyITCase.testGreedyOneOrMore",
+        "PATTERN (s -> m+ -> fin) " + _CAD + " AFTER MATCH NO SKIP",
+        _GREEDY_CAAAD,
+        [[40, 41, 42, 43, 44]],
+    ),
+    PatternCase(
+        "greedy one-or-more over fillers",
+        "Flink GreedyITCase.testGreedyOneOrMoreInBetween",
+        "PATTERN (s -> m+ -> fin) " + _CAD + " AFTER MATCH NO SKIP",
+        _GREEDY_IN_BETWEEN,
+        [[40, 41, 42, 43, 44]],
+    ),
+    PatternCase(
+        "greedy one-or-more, filler after the loop",
+        "Flink GreedyITCase.testGreedyOneOrMoreWithDummyEventsAfterQuantifier",
+        "PATTERN (s -> m+ -> fin) " + _CAD + " AFTER MATCH NO SKIP",
+        _GREEDY_DUMMY_AFTER,
+        [[40, 41, 42, 44]],
+    ),
+    PatternCase(
+        "greedy one-or-more with nothing to take",
+        "Flink GreedyITCase.testGreedyOneOrMoreWithDummyEventsBeforeQuantifier",
+        "PATTERN (s -> m+ -> fin) " + _CAD + " AFTER MATCH NO SKIP",
+        _GREEDY_DUMMY_BEFORE,
+        [],
+    ),
+    PatternCase(
+        "greedy one-or-more with until",
+        "Flink GreedyITCase.testGreedyUntilOneOrMoreWithDummyEventsAfterQuantifier",
+        "PATTERN (s -> m+ -> fin) " + _GREEDY_UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _GREEDY_UNTIL_AFTER,
+        [[40, 41, 42, 43, 45]],
+    ),
+    PatternCase(
+        "greedy one-or-more stopped at once by until",
+        "Flink GreedyITCase.testGreedyUntilOneOrMoreWithDummyEventsBeforeQuantifier",
+        "PATTERN (s -> m+ -> fin) " + _GREEDY_UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _GREEDY_UNTIL_BEFORE,
+        [],
+    ),
+    PatternCase(
+        "greedy zero-or-more before a {2} group (ids made unique)",
+        "Flink GreedyITCase.testGreedyZeroOrMoreBeforeGroupPattern",
+        "PATTERN (s -> m* -> (m1 -> m2){2} -> fin) DEFINE s AS s.name = 'c',"
+        " m AS m.name = 'a', m1 AS m1.name = 'd', m2 AS m2.name = 'e', fin AS fin.name = 'f'"
+        " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 1.0, 2), (42, "a", 1.0, 3), (43, "dummy", 2.0, 4),
+         (45, "a", 1.0, 5), (46, "d", 1.0, 6), (47, "e", 1.0, 7), (48, "d", 1.0, 8),
+         (49, "e", 1.0, 9), (44, "f", 3.0, 10)],
+        [[40, 41, 42, 45, 46, 47, 48, 49, 44]],
+    ),
+    PatternCase(
+        "pattern ends with a greedy zero-or-more",
+        "Flink GreedyITCase.testEndWithZeroOrMoreGreedy",
+        "PATTERN (s -> fin*) DEFINE s AS s.name = 'c', fin AS fin.name = 'a'"
+        " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 2.0, 3), (44, "dummy", 2.0, 4),
+         (43, "a", 2.0, 5)],
+        [[40], [40, 41], [40, 41, 42], [40, 41, 42, 43]],
+    ),
+    PatternCase(
+        "pattern ends with a greedy {2,5}",
+        "Flink GreedyITCase.testEndWithGreedyTimesRange",
+        "PATTERN (s -> fin{2,5}) DEFINE s AS s.name = 'c', fin AS fin.name = 'a'"
+        " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 2.0, 3), (43, "a", 2.0, 4),
+         (44, "a", 2.0, 5), (44, "dummy", 2.0, 6)],
+        [[40, 41, 42], [40, 41, 42, 43], [40, 41, 42, 43, 44]],
+    ),
+    PatternCase(
+        "greedy {2,5} in the middle",
+        "Flink GreedyITCase.testGreedyTimesRange",
+        "PATTERN (s -> m{2,5} -> fin) " + _CAD + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 2.0, 3), (43, "a", 2.0, 4),
+         (44, "a", 2.0, 5), (45, "d", 2.0, 6)],
+        [[40, 41, 42, 43, 44, 45]],
+    ),
+
+    # ------------------------------------------------------------------ until
+    PatternCase(
+        "relaxed one-or-more until",
+        "Flink UntilConditionITCase.testUntilConditionFollowedByOneOrMore",
+        "PATTERN (s -> m+? -> fin) " + _UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _UNTIL_EVENTS,
+        [[40, 41, 42, 44], [40, 41, 44]],
+    ),
+    PatternCase(
+        "relaxed zero-or-more until",
+        "Flink UntilConditionITCase.testUntilConditionFollowedByZeroOrMore",
+        "PATTERN (s -> m*? -> fin) " + _UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _UNTIL_EVENTS,
+        [[40, 41, 42, 44], [40, 41, 44], [40, 44]],
+    ),
+    PatternCase(
+        "until on a loop without a condition",
+        "Flink UntilConditionITCase.testUntilConditionWithEmptyWhere",
+        "PATTERN (s -> m+?) DEFINE s AS s.name = 'c', m AS TRUE UNTIL m.price = 5.0"
+        " AFTER MATCH NO SKIP",
+        _UNTIL_ANY_EVENTS,
+        [[40, 41, 42, 40], [40, 41, 42], [40, 41]],
+    ),
+    # Flink's until condition sees the loop's events taken so far, without the current one;
+    # frys's aggregates include the current event, so "sum of the earlier ones" is
+    # SUM(m.price) - m.price.
+    PatternCase(
+        "iterative until on a one-or-more",
+        "Flink UntilConditionITCase.testIterativeUntilConditionOneOrMore",
+        "PATTERN (s -> m+?) DEFINE s AS s.name = 'c',"
+        " m AS TRUE UNTIL SUM(m.price) - m.price = 6.0 AFTER MATCH NO SKIP",
+        _UNTIL_ANY_EVENTS,
+        [[40, 41, 42, 40], [40, 41, 42], [40, 41]],
+    ),
+    PatternCase(
+        "iterative until on a zero-or-more",
+        "Flink UntilConditionITCase.testIterativeUntilConditionZeroOrMore",
+        "PATTERN (s -> m*?) DEFINE s AS s.name = 'c',"
+        " m AS TRUE UNTIL SUM(m.price) - m.price = 6.0 AFTER MATCH NO SKIP",
+        _UNTIL_ANY_EVENTS,
+        [[40, 41, 42, 40], [40, 41, 42], [40, 41], [40]],
+    ),
+]
