@@ -98,6 +98,35 @@ _UNTIL_DEFINE = ("DEFINE s AS s.name = 'c', m AS m.name = 'a' UNTIL m.price = 5.
 _UNTIL_ANY_EVENTS = [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (40, "d", 1.0, 5),
                      (44, "a", 5.0, 6), (45, "a", 6.0, 7)]
 
+# NotPatternITCase: a, then not b, then c and d (the "d" event shared id 43 with c2: 44)
+_NOT_DEFINE = ("DEFINE s AS s.name = 'a', x AS x.name = 'b', m AS m.name = 'c',"
+               " fin AS fin.name = 'd'")
+# NotPatternITCase.NotFollowByData, ids made unique: A_1 40, B_1 41, B_2 42, B_3 44, C_1 43,
+# B_4 45, B_5 46, B_6 47, D_1 48; timestamps count from 0 as in Flink
+_NOT_C_DEFINE = ("DEFINE a AS a.name = 'a', b AS b.name = 'b', nc AS nc.name = 'c',"
+                 " d AS d.name = 'd'")
+_NOT_AFTER_LOOP = [(40, "a", 1.0, 0), (41, "b", 2.0, 1), (42, "b", 3.0, 2), (44, "b", 4.0, 3),
+                   (43, "c", 5.0, 4), (45, "b", 6.0, 5), (46, "b", 7.0, 6), (47, "b", 8.0, 7),
+                   (48, "d", 9.0, 8)]
+_NOT_BEFORE_LOOP = [(40, "a", 1.0, 0), (41, "b", 2.0, 1), (43, "c", 5.0, 2), (45, "b", 6.0, 3),
+                    (46, "b", 7.0, 4), (47, "b", 8.0, 5), (48, "d", 9.0, 6)]
+
+# AfterMatchSkipITCase (its records carry no timestamp; here they get increasing ones)
+_SIX_A = [(i, "a", 0.0, i) for i in range(1, 7)]
+_TWO_VARIABLES_ANY = [(1, "a", 0.0, 1), (2, "b", 0.0, 2), (4, "a", 0.0, 3), (5, "b", 0.0, 4)]
+_AB_C_AB_C = [(1, "ab1", 0.0, 1), (2, "c1", 0.0, 2), (3, "ab2", 0.0, 3), (4, "c2", 0.0, 4)]
+# a3 and b4 shared ids 3 and 4 with a2 and b2: 6 and 7
+_A_BPLUS = [(1, "a1", 0.0, 1), (2, "b1", 0.0, 2), (3, "a2", 0.0, 3), (4, "b2", 0.0, 4),
+            (5, "b3", 0.0, 5), (6, "a3", 0.0, 6), (7, "b4", 0.0, 7)]
+_AAAB = [(1, "a1", 0.0, 1), (2, "a2", 0.0, 2), (3, "a3", 0.0, 3), (4, "b1", 0.0, 4)]
+_A_B_LIKE = "DEFINE a AS a.name LIKE '%a%', b AS b.name LIKE '%b%'"
+
+# IterativeConditionsITCase: start events 2..4 shared id 40 with the first: 47, 48, 49
+_ITER_START_DEFINE = ("DEFINE s AS s.name = 'start' AND SUM(s.price) < 5.0,"
+                      " fin AS fin.name = 'end'")
+_ITER_STARTS = [(40, "start", 1.0, 1), (47, "start", 2.0, 2), (48, "start", 3.0, 3),
+                (46, "end", 1.0, 4)]
+
 
 CASES: list[PatternCase] = [
     # ------------------------------------------------------------------ contiguity
@@ -558,5 +587,366 @@ CASES: list[PatternCase] = [
         " m AS TRUE UNTIL SUM(m.price) - m.price = 6.0 AFTER MATCH NO SKIP",
         _UNTIL_ANY_EVENTS,
         [[40, 41, 42, 40], [40, 41, 42], [40, 41], [40]],
+    ),
+    # ------------------------------------------------------------------ times ranges
+    PatternCase(
+        "any-relaxed {1,3} with combinations",
+        "Flink TimesRangeITCase.testTimesRangeNonStrict",
+        "PATTERN (s ->> m{1,3}? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        _TIMES_FILLED,
+        [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 41, 43, 44], [40, 42, 43, 44],
+         [40, 41, 44], [40, 42, 44], [40, 43, 44]],
+    ),
+    PatternCase(
+        "strict optional {1,3} is {0,3}",
+        "Flink TimesRangeITCase.testTimesRangeStrictOptional1",
+        "PATTERN (s m{0,3}? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 5), (43, "a", 4.0, 6),
+         (44, "b", 5.0, 7)],
+        [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 41, 44], [40, 44]],
+    ),
+    PatternCase(
+        "relaxed optional {1,3} with nothing to take",
+        "Flink TimesRangeITCase.testTimesRangeNonStrictOptional1",
+        "PATTERN (s -> m{0,3}? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (23, "f", 1.0, 2), (44, "b", 5.0, 7)],
+        [[40, 44]],
+    ),
+    PatternCase(
+        "relaxed {2,3}",
+        "Flink TimesRangeITCase.testTimesRangeNotStrictWithFollowedBy",
+        "PATTERN (s -> m{2,3}? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 3.0, 4), (43, "a", 4.0, 6),
+         (44, "b", 5.0, 7)],
+        [[40, 41, 42, 43, 44], [40, 41, 42, 44]],
+    ),
+    PatternCase(
+        "any-relaxed {2,3} with combinations",
+        "Flink TimesRangeITCase.testTimesRangeNotStrictWithFollowedByAny",
+        "PATTERN (s ->> m{2,3}? -> fin) " + _CAB + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 3.0, 4), (43, "a", 4.0, 6),
+         (44, "b", 5.0, 7)],
+        [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 42, 43, 44], [40, 41, 43, 44]],
+    ),
+
+    # ------------------------------------------------------------------ negation
+    PatternCase(
+        "not next, then any-relaxed (ids made unique)",
+        "Flink NotPatternITCase.testNotNext",
+        "PATTERN (s NOT x ->> m -> fin) " + _NOT_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "a", 1.0, 1), (41, "c", 2.0, 2), (42, "b", 3.0, 3), (43, "c", 4.0, 4),
+         (44, "d", 4.0, 5)],
+        [[40, 41, 44], [40, 43, 44]],
+    ),
+    PatternCase(
+        "not next violated (ids made unique)",
+        "Flink NotPatternITCase.testNotNextNoMatches",
+        "PATTERN (s NOT x -> m -> fin) " + _NOT_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "a", 1.0, 1), (42, "b", 3.0, 2), (41, "c", 2.0, 3), (43, "c", 4.0, 4),
+         (44, "d", 4.0, 5)],
+        [],
+    ),
+    # Flink allows notNext as the last element without a time bound; frys needs WITHIN for a
+    # trailing NOT. The forbidden event arrives right after the candidate match here, well
+    # inside the bound, so the bound does not change the outcome.
+    PatternCase(
+        "not next at the end violated (ids made unique)",
+        "Flink NotPatternITCase.testNotNextNoMatchesAtTheEnd",
+        "PATTERN (s ->> m ->> fin NOT x) WITHIN 100ms " + _NOT_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "a", 1.0, 1), (41, "c", 2.0, 2), (43, "c", 4.0, 3), (44, "d", 4.0, 4),
+         (42, "b", 3.0, 5)],
+        [],
+    ),
+    PatternCase(
+        "not followed by (ids made unique)",
+        "Flink NotPatternITCase.testNotFollowedBy",
+        "PATTERN (s -> NOT x ->> m -> fin) " + _NOT_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "a", 1.0, 1), (41, "c", 2.0, 2), (42, "b", 3.0, 3), (43, "c", 4.0, 4),
+         (44, "d", 4.0, 5)],
+        [[40, 41, 44]],
+    ),
+    PatternCase(
+        "not followed by before an optional (ids made unique)",
+        "Flink NotPatternITCase.testNotFollowedByBeforeOptional",
+        "PATTERN (s -> NOT x ->> m?? -> fin) " + _NOT_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "a", 1.0, 1), (41, "c", 2.0, 2), (42, "b", 3.0, 3), (43, "c", 4.0, 4),
+         (44, "d", 4.0, 5)],
+        [[40, 41, 44]],
+    ),
+    PatternCase(
+        "not followed by before an optional last element",
+        "Flink NotPatternITCase.testNotFollowedByBeforeOptionalAtTheEnd",
+        "PATTERN (s -> NOT x ->> fin??) DEFINE s AS s.name = 'a', x AS x.name = 'b',"
+        " fin AS fin.name = 'c' AFTER MATCH NO SKIP",
+        [(40, "a", 1.0, 1), (41, "c", 2.0, 2), (42, "b", 3.0, 3), (43, "c", 4.0, 4)],
+        [[40, 41], [40]],
+    ),
+    PatternCase(
+        "not followed by with a second start (ids made unique)",
+        "Flink NotPatternITCase.testNotFollowedByWithBranchingAtStart",
+        "PATTERN (s -> NOT x -> m -> fin) " + _NOT_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "a", 1.0, 1), (42, "b", 3.0, 2), (41, "c", 2.0, 3), (44, "a", 4.0, 4),
+         (43, "c", 5.0, 5), (45, "d", 6.0, 6)],
+        [[44, 43, 45]],
+    ),
+    PatternCase(
+        "not next after a relaxed one-or-more (ids made unique)",
+        "Flink NotPatternITCase.testNotNextAfterOneOrMoreSkipTillNext",
+        "PATTERN (a -> b+? NOT nc -> d) " + _NOT_C_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "a", 1.0, 0), (41, "b", 2.0, 1), (43, "c", 5.0, 2), (42, "b", 3.0, 3),
+         (48, "d", 9.0, 4)],
+        [],
+    ),
+    PatternCase(
+        "not followed by after a relaxed one-or-more (ids made unique)",
+        "Flink NotPatternITCase.testNotFollowedByNextAfterOneOrMoreEager",
+        "PATTERN (a -> b+? -> NOT nc -> d) " + _NOT_C_DEFINE + " AFTER MATCH NO SKIP",
+        _NOT_AFTER_LOOP,
+        [],
+    ),
+    PatternCase(
+        "not followed by after an any-relaxed one-or-more (ids made unique)",
+        "Flink NotPatternITCase.testNotFollowedByAnyAfterOneOrMoreCombinations",
+        "PATTERN (a ->> b+? -> NOT nc -> d) " + _NOT_C_DEFINE + " AFTER MATCH NO SKIP",
+        _NOT_AFTER_LOOP,
+        [[40] + bs + [48] for bs in ([45, 46, 47], [45, 46], [45, 47], [45], [46, 47], [46],
+                                     [47])],
+    ),
+    PatternCase(
+        "not followed by before a relaxed one-or-more (ids made unique)",
+        "Flink NotPatternITCase.testNotFollowedByBeforeOneOrMoreEager",
+        "PATTERN (a -> NOT nc -> b+? -> d) " + _NOT_C_DEFINE + " AFTER MATCH NO SKIP",
+        _NOT_BEFORE_LOOP,
+        [[40, 41, 45, 46, 47, 48], [40, 41, 45, 46, 48], [40, 41, 45, 48], [40, 41, 48]],
+    ),
+    PatternCase(
+        "not followed by before an any-relaxed one-or-more (ids made unique)",
+        "Flink NotPatternITCase.testNotFollowedByAnyBeforeOneOrMoreCombinations",
+        "PATTERN (a -> NOT nc ->> b+? -> d) " + _NOT_C_DEFINE + " AFTER MATCH NO SKIP",
+        _NOT_BEFORE_LOOP,
+        [[40, 41] + bs + [48] for bs in ([45, 46, 47], [45, 47], [45, 46], [45], [46, 47],
+                                         [46], [47], [])],
+    ),
+    PatternCase(
+        "not followed by before a relaxed zero-or-more (ids made unique)",
+        "Flink NotPatternITCase.testNotFollowedByBeforeZeroOrMoreEagerSkipTillNext",
+        "PATTERN (a -> NOT nc -> b*? -> d) " + _NOT_C_DEFINE + " AFTER MATCH NO SKIP",
+        _NOT_BEFORE_LOOP,
+        [[40, 41, 45, 46, 47, 48], [40, 41, 45, 46, 48], [40, 41, 45, 48], [40, 41, 48]],
+    ),
+    PatternCase(
+        "not followed by before an any-relaxed zero-or-more (ids made unique)",
+        "Flink NotPatternITCase.testNotFollowedByBeforeZeroOrMoreCombinationsSkipTillAny",
+        "PATTERN (a -> NOT nc ->> b*? -> d) " + _NOT_C_DEFINE + " AFTER MATCH NO SKIP",
+        _NOT_BEFORE_LOOP,
+        [[40, 41] + bs + [48] for bs in ([45, 46, 47], [45, 46], [45, 47], [45], [],
+                                         [46, 47], [46], [47])],
+    ),
+
+    # ------------------------------------------------------------------ after match skip
+    PatternCase(
+        "no skip: overlapping {3}",
+        "Flink AfterMatchSkipITCase.testNoSkip",
+        "PATTERN (-> s{3}) DEFINE s AS s.name = 'a' AFTER MATCH NO SKIP",
+        _SIX_A,
+        [[1, 2, 3], [2, 3, 4], [3, 4, 5], [4, 5, 6]],
+    ),
+    PatternCase(
+        "skip past last event: disjoint {3}",
+        "Flink AfterMatchSkipITCase.testSkipPastLast",
+        "PATTERN (-> s{3}) DEFINE s AS s.name = 'a' AFTER MATCH SKIP PAST LAST EVENT",
+        _SIX_A,
+        [[1, 2, 3], [4, 5, 6]],
+    ),
+    PatternCase(
+        "no skip with any-relaxed",
+        "Flink AfterMatchSkipITCase.testNoSkipWithFollowedByAny",
+        "PATTERN (s ->> fin) DEFINE s AS s.name = 'a', fin AS fin.name = 'b'"
+        " AFTER MATCH NO SKIP",
+        _TWO_VARIABLES_ANY,
+        [[1, 2], [1, 5], [4, 5]],
+    ),
+    PatternCase(
+        "skip to next event with any-relaxed",
+        "Flink AfterMatchSkipITCase.testSkipToNextWithFollowedByAny",
+        "PATTERN (s ->> fin) DEFINE s AS s.name = 'a', fin AS fin.name = 'b'"
+        " AFTER MATCH SKIP TO NEXT EVENT",
+        _TWO_VARIABLES_ANY,
+        [[1, 2], [4, 5]],
+    ),
+    PatternCase(
+        "skip past last event over any-relaxed branches (ids made unique)",
+        "Flink AfterMatchSkipITCase.testSkipPastLast2",
+        "PATTERN (a ->> b ->> c -> d) DEFINE a AS a.name LIKE '%a%', b AS b.name LIKE '%b%',"
+        " c AS c.name LIKE '%c%', d AS d.name LIKE '%d%' AFTER MATCH SKIP PAST LAST EVENT",
+        [(1, "a1", 0.0, 1), (2, "a2", 0.0, 2), (3, "b1", 0.0, 3), (4, "b2", 0.0, 4),
+         (5, "c1", 0.0, 5), (6, "c2", 0.0, 6), (7, "d1", 0.0, 7), (8, "d2", 0.0, 8)],
+        [[1, 3, 5, 7]],
+    ),
+    PatternCase(
+        "skip past last event with strict contiguity",
+        "Flink AfterMatchSkipITCase.testSkipPastLast3",
+        "PATTERN (a b) DEFINE a AS a.name LIKE '%a%', b AS b.name LIKE '%b%'"
+        " AFTER MATCH SKIP PAST LAST EVENT",
+        [(1, "a1", 0.0, 1), (2, "c", 0.0, 2), (3, "a2", 0.0, 3), (4, "b2", 0.0, 4)],
+        [[3, 4]],
+    ),
+    PatternCase(
+        "skip to first with an optional loop that took nothing",
+        "Flink AfterMatchSkipITCase.testSkipToFirstWithOptionalMatch",
+        "PATTERN (-> x*? b c) DEFINE x AS x.name LIKE '%x%', b AS b.name LIKE '%b%',"
+        " c AS c.name LIKE '%c%' AFTER MATCH SKIP TO FIRST b",
+        _AB_C_AB_C,
+        [[1, 2], [3, 4]],
+    ),
+    PatternCase(
+        "skip to first at the start position",
+        "Flink AfterMatchSkipITCase.testSkipToFirstAtStartPosition",
+        "PATTERN (b c) DEFINE b AS b.name LIKE '%b%', c AS c.name LIKE '%c%'"
+        " AFTER MATCH SKIP TO FIRST b",
+        _AB_C_AB_C,
+        [[1, 2], [3, 4]],
+    ),
+    PatternCase(
+        "skip to first of a strict one-or-more (ids made unique)",
+        "Flink AfterMatchSkipITCase.testSkipToFirstWithOneOrMore",
+        "PATTERN (a b+?) DEFINE a AS a.name LIKE '%a%', b AS b.name LIKE '%b%'"
+        " AFTER MATCH SKIP TO FIRST b",
+        _A_BPLUS,
+        [[1, 2], [3, 4], [6, 7]],
+    ),
+    PatternCase(
+        "skip to last of a strict one-or-more (ids made unique)",
+        "Flink AfterMatchSkipITCase.testSkipToLastWithOneOrMore",
+        "PATTERN (a b+?) DEFINE a AS a.name LIKE '%a%', b AS b.name LIKE '%b%'"
+        " AFTER MATCH SKIP TO LAST b",
+        _A_BPLUS,
+        [[1, 2], [3, 4], [6, 7]],
+    ),
+    PatternCase(
+        "skip to first of a variable that bound nothing",
+        "Flink AfterMatchSkipITCase.testSkipToFirstNonExistentPositionWithoutException",
+        "PATTERN (a b*? c) DEFINE a AS a.name LIKE '%a%', b AS b.name LIKE '%b%',"
+        " c AS c.name LIKE '%c%' AFTER MATCH SKIP TO FIRST b",
+        [(1, "a", 0.0, 1), (4, "c", 0.0, 2)],
+        [[1, 4]],
+    ),
+    # Flink's test of this name runs skipToFirst("b") (a slip in the test); the case uses the
+    # strategy the name says. Either way b binds nothing and the expected output is the same.
+    PatternCase(
+        "skip to last of a variable that bound nothing",
+        "Flink AfterMatchSkipITCase.testSkipToLastNonExistentPositionWithoutException",
+        "PATTERN (a b*? c) DEFINE a AS a.name LIKE '%a%', b AS b.name LIKE '%b%',"
+        " c AS c.name LIKE '%c%' AFTER MATCH SKIP TO LAST b",
+        [(1, "a", 0.0, 1), (4, "c", 0.0, 2)],
+        [[1, 4]],
+    ),
+    PatternCase(
+        "skip past last event with a greedy loop at the start",
+        "Flink AfterMatchSkipITCase.testSkipPastLastWithOneOrMoreAtBeginning",
+        "PATTERN (a+ b) " + _A_B_LIKE + " AFTER MATCH SKIP PAST LAST EVENT",
+        _AAAB,
+        [[1, 2, 3, 4]],
+    ),
+    PatternCase(
+        "skip to last with a greedy loop at the start",
+        "Flink AfterMatchSkipITCase.testSkipToLastWithOneOrMoreAtBeginning",
+        "PATTERN (a+ b) " + _A_B_LIKE + " AFTER MATCH SKIP TO LAST a",
+        _AAAB,
+        [[1, 2, 3, 4], [3, 4]],
+    ),
+    PatternCase(
+        "skip to first with a greedy loop at the start",
+        "Flink AfterMatchSkipITCase.testSkipToFirstWithOneOrMoreAtBeginning",
+        "PATTERN (a+ b) " + _A_B_LIKE + " AFTER MATCH SKIP TO FIRST a",
+        _AAAB,
+        [[1, 2, 3, 4], [2, 3, 4], [3, 4]],
+    ),
+    PatternCase(
+        "no skip with a greedy loop at the start",
+        "Flink AfterMatchSkipITCase.testNoSkipWithOneOrMoreAtBeginning",
+        "PATTERN (a+ b) " + _A_B_LIKE + " AFTER MATCH NO SKIP",
+        _AAAB,
+        [[1, 2, 3, 4], [2, 3, 4], [3, 4]],
+    ),
+    PatternCase(
+        "skip to first discards overlapping partial matches",
+        "Flink AfterMatchSkipITCase.testSkipToFirstDiscarding",
+        "PATTERN (ac -> bc -> c+ -> d) DEFINE ac AS ac.name LIKE '%a%' OR ac.name LIKE '%c%',"
+        " bc AS bc.name LIKE '%b%' OR bc.name LIKE '%c%', c AS c.name LIKE '%c%',"
+        " d AS d.name LIKE '%d%' AFTER MATCH SKIP TO FIRST c",
+        [(1, "a", 0.0, 1), (2, "b", 0.0, 2), (3, "c1", 0.0, 3), (4, "c2", 0.0, 4),
+         (5, "c3", 0.0, 5), (6, "d", 0.0, 6)],
+        [[1, 2, 3, 4, 5, 6], [3, 4, 5, 6]],
+    ),
+    PatternCase(
+        "skip to first before another match already completed",
+        "Flink AfterMatchSkipITCase.testSkipBeforeOtherAlreadyCompleted",
+        "PATTERN (a -> c -> b) DEFINE a AS a.name LIKE '%a%', c AS c.name LIKE '%c%',"
+        " b AS b.name LIKE '%b%' AND b.price = a.price AFTER MATCH SKIP TO FIRST c",
+        [(1, "a1", 0.0, 1), (2, "c1", 0.0, 2), (3, "a2", 1.0, 3), (4, "c2", 0.0, 4),
+         (5, "b1", 1.0, 5), (6, "b2", 0.0, 6)],
+        [[1, 2, 6], [3, 4, 5]],
+    ),
+
+    # ------------------------------------------------------------------ iterative conditions
+    # Flink's ctx.getEventsForPattern("m") holds the events taken before the current one; frys's
+    # aggregates include the current event, so "sum of earlier m + this price < 5" is
+    # SUM(m.price) < 5.0.
+    PatternCase(
+        "loop condition on the running sum (ids made unique)",
+        "Flink IterativeConditionsITCase.testIterativeWithBranchingPatternEager",
+        "PATTERN (s -> m+? -> fin) DEFINE s AS s.name = 'start',"
+        " m AS m.name LIKE 'foo%' AND SUM(m.price) < 5.0, fin AS fin.name = 'end'"
+        " AFTER MATCH NO SKIP",
+        [(40, "start", 1.0, 1), (41, "foo1", 1.0, 2), (42, "foo2", 2.0, 3),
+         (47, "start", 2.0, 4), (43, "foo3", 3.0, 5), (45, "foo4", 1.0, 5),
+         (44, "next-one", 1.0, 6), (46, "end", 1.0, 8)],
+        [[40, 41, 42, 45, 46], [40, 41, 42, 46], [40, 41, 46], [47, 43, 45, 46], [47, 43, 46]],
+    ),
+    PatternCase(
+        "running sum on a relaxed loop at the start (ids made unique)",
+        "Flink IterativeConditionsITCase.testIterativeWithLoopingStartingEager",
+        "PATTERN (-> s*? -> fin) " + _ITER_START_DEFINE + " AFTER MATCH NO SKIP",
+        _ITER_STARTS,
+        [[40, 47, 46], [40, 46], [47, 46], [48, 46], [46]],
+    ),
+    PatternCase(
+        "running sum on an any-relaxed loop at the start (ids made unique)",
+        "Flink IterativeConditionsITCase.testIterativeWithLoopingStartingCombination",
+        "PATTERN (->> s*? -> fin) " + _ITER_START_DEFINE + " AFTER MATCH NO SKIP",
+        _ITER_STARTS,
+        [[40, 47, 46], [40, 48, 46], [40, 46], [47, 46], [48, 46], [46]],
+    ),
+    PatternCase(
+        "condition on the sum of an earlier loop (ids made unique)",
+        "Flink IterativeConditionsITCase.testIterativeWithPrevPatternDependency",
+        "PATTERN (-> s+? -> fin) DEFINE s AS s.name = 'start',"
+        " fin AS fin.name = 'end' AND SUM(s.price) >= 2.0 AFTER MATCH NO SKIP",
+        [(40, "start", 1.0, 1), (47, "start", 2.0, 2), (46, "end", 1.0, 4)],
+        [[40, 47, 46], [47, 46]],
+    ),
+    PatternCase(
+        "running sum in a loop after a branch (ids made unique)",
+        "Flink IterativeConditionsITCase.testIterativeWithABACPattern",
+        "PATTERN (s ->> m1 -> m2+? -> fin) DEFINE s AS s.name = 'start',"
+        " m1 AS m1.name LIKE 'foo%', m2 AS m2.name = 'start' AND SUM(m2.price) <= 5.0,"
+        " fin AS fin.name = 'end' AFTER MATCH NO SKIP",
+        [(40, "start", 1.0, 1), (41, "foo1", 1.0, 2), (47, "start", 2.0, 2),
+         (48, "start", 3.0, 2), (42, "foo2", 2.0, 2), (49, "start", 4.0, 2),
+         (43, "foo3", 3.0, 2), (45, "foo4", 1.0, 2), (46, "end", 1.0, 4)],
+        [[40, 41, 47, 48, 46], [40, 41, 47, 46], [40, 42, 49, 46], [47, 42, 49, 46],
+         [48, 42, 49, 46]],
+    ),
+    PatternCase(
+        "sum of an earlier loop after any-relaxed branching (ids made unique)",
+        "Flink IterativeConditionsITCase.testIterativeWithPrevPatternDependencyAfterBranching",
+        "PATTERN (-> s+? ->> m1 ->> fin) DEFINE s AS s.name = 'start',"
+        " m1 AS m1.name LIKE 'foo%', fin AS fin.name = 'end' AND SUM(s.price) >= 2.0"
+        " AFTER MATCH NO SKIP",
+        [(40, "start", 1.0, 1), (47, "start", 2.0, 2), (41, "foo1", 1.0, 4),
+         (48, "start", 3.0, 5), (42, "foo2", 2.0, 6), (46, "end", 1.0, 7)],
+        [[40, 47, 41, 46], [47, 41, 46], [40, 47, 42, 46], [40, 47, 48, 42, 46],
+         [47, 48, 42, 46], [47, 42, 46], [48, 42, 46]],
     ),
 ]
