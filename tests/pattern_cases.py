@@ -128,6 +128,13 @@ _ITER_STARTS = [(40, "start", 1.0, 1), (47, "start", 2.0, 2), (48, "start", 3.0,
                 (46, "end", 1.0, 4)]
 
 
+# GroupITCase: c (a b)... d
+_GROUP_DEFINE = ("DEFINE s AS s.name = 'c', m1 AS m1.name = 'a', m2 AS m2.name = 'b',"
+                 " fin AS fin.name = 'd'")
+_GROUP_ABAB = [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "b", 3.0, 3), (43, "a", 4.0, 4),
+               (44, "b", 5.0, 5), (45, "d", 6.0, 6)]
+
+
 CASES: list[PatternCase] = [
     # ------------------------------------------------------------------ contiguity
     PatternCase(
@@ -949,4 +956,98 @@ CASES: list[PatternCase] = [
         [[40, 47, 41, 46], [47, 41, 46], [40, 47, 42, 46], [40, 47, 48, 42, 46],
          [47, 48, 42, 46], [47, 42, 46], [48, 42, 46]],
     ),
+    # ------------------------------------------------------------------ groups
+    PatternCase(
+        "group {2}",
+        "Flink GroupITCase.testGroupFollowedByTimes",
+        "PATTERN (s -> (m1 -> m2){2} -> fin) " + _GROUP_DEFINE + " AFTER MATCH NO SKIP",
+        _GROUP_ABAB,
+        [[40, 41, 42, 43, 44, 45]],
+    ),
+    PatternCase(
+        "optional group",
+        "Flink GroupITCase.testGroupFollowedByOptional",
+        "PATTERN (s -> (m1 -> m2)?? -> fin) " + _GROUP_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 2.0, 3), (43, "b", 3.0, 4),
+         (44, "d", 4.0, 5)],
+        [[40, 44], [40, 41, 43, 44]],
+    ),
+    PatternCase(
+        "group one-or-more",
+        "Flink GroupITCase.testGroupFollowedByOneOrMore",
+        "PATTERN (s -> (m1 -> m2)+? -> fin) " + _GROUP_DEFINE + " AFTER MATCH NO SKIP",
+        _GROUP_ABAB,
+        [[40, 41, 42, 45], [40, 41, 42, 43, 44, 45]],
+    ),
+    PatternCase(
+        "group zero-or-more",
+        "Flink GroupITCase.testGroupFollowedByZeroOrMore",
+        "PATTERN (s -> (m1 -> m2)*? -> fin) " + _GROUP_DEFINE + " AFTER MATCH NO SKIP",
+        _GROUP_ABAB,
+        [[40, 45], [40, 41, 42, 45], [40, 41, 42, 43, 44, 45]],
+    ),
+    PatternCase(
+        "any-relaxed group {2} with combinations",
+        "Flink GroupITCase.testGroupFollowedByAnyTimesCombinations",
+        "PATTERN (s ->> (m1 -> m2){2} -> fin) " + _GROUP_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "b", 3.0, 3), (43, "a", 4.0, 4),
+         (44, "b", 5.0, 5), (45, "a", 4.0, 6), (46, "b", 5.0, 7), (47, "d", 6.0, 8)],
+        [[40, 41, 42, 43, 44, 47], [40, 41, 42, 45, 46, 47], [40, 43, 44, 45, 46, 47]],
+    ),
 ]
+
+# ------------------------------------------------------------------ Flink tests not ported
+#
+# Not expressible because Flink's inner loop contiguity differs from the one frys derives from
+# the operator before the loop (followedBy + consecutive()/allowCombinations(), next +
+# default relaxed or allowCombinations(), followedByAny + default relaxed or consecutive()):
+#   GreedyITCase: testGreedyZeroOrMoreConsecutiveEndWithOptional,
+#     testEndWithZeroOrMoreConsecutiveGreedy
+#   UntilConditionITCase: testUntilConditionFollowedByOneOrMoreCombinations,
+#     testUntilConditionFollowedByOneOrMoreConsecutive,
+#     testUntilConditionFollowedByOneOrMoreConsecutive2,
+#     testUntilConditionFollowedByZeroOrMoreCombinations,
+#     testUntilConditionFollowedByZeroOrMoreConsecutive,
+#     testUntilConditionFollowedByAnyOneOrMore, testUntilConditionFollowedByAnyZeroOrMore
+#   NFAITCase: testZeroOrMoreAfterZeroOrMore, testAtLeastOneEager, testTimes,
+#     testTimesNonStrictWithNext, testOneOrMoreStrictOptional, testStrictOneOrMore,
+#     testSkipTillAnyOneOrMore, testStrictEagerZeroOrMore, testSkipTillAnyZeroOrMore,
+#     testTimesStrict, testMultipleTakesVersionCollision, testNFAResultOrdering
+#   NotPatternITCase: testTimesWithNotFollowedBy, testTimesWithNotFollowedByAfter,
+#     testNotNextAfterOneOrMoreSkipTillAny, testNotFollowedByAnyAfterOneOrMoreEager,
+#     testNotFollowedByNextAfterOneOrMoreCombinations,
+#     testNotFollowedByAnyBeforeOneOrMoreEager, testNotFollowedByBeforeOneOrMoreCombinations,
+#     testNotFollowedByBeforeZeroOrMoreCombinationsSkipTillNext,
+#     testNotFollowedByBeforeZeroOrMoreEagerSkipTillAny
+#   AfterMatchSkipITCase: testNoSkipWithQuantifierAtTheEnd,
+#     testSkipToNextWithQuantifierAtTheEnd, testSkipToFirst, testSkipToLast
+#     (next(..).oneOrMore()/times(2) loop relaxed inside)
+#   TimesRangeITCase: testTimesRange, testTimesRangeFromZero, testTimesRangeStrict,
+#     testTimesRangeStrictOptional, testTimesRangeNonStrictWithNext
+#   IterativeConditionsITCase: testIterativeWithBranchingPatternCombinations
+#
+# Not expressible because `times(n).optional()` / `times(n, m).optional()` with n > 1 means
+# "zero or n..m" and frys has no such quantifier (times(1, m).optional() is `{0,m}`, ported):
+#   NFAITCase: testTimesNonStrictOptional1/2/3, testTimesStrictOptional,
+#     testTimesStrictOptional1, testOptionalTimesNonStrictWithNext
+#   NotPatternITCase: testIgnoreStateOfTimesWithNotFollowedBy (also events out of timestamp
+#     order), testNotFollowedByBeforeOptionalTimes
+#   TimesRangeITCase: testTimesRangeNonStrictOptional2, testTimesRangeNonStrictOptional3
+#   GroupITCase: testFollowedByGroupTimesOptional, testGroupFollowedByAnyTimesOptional
+#
+# Not conformance cases of match output (timed-out or pending partial matches, NFA state or
+# shared-buffer internals, exceptions, key ordering of Java maps):
+#   NFAITCase: testSimplePatternWithTimeoutHandlingWithinFirstAndLast,
+#     testSimplePatternWithTimeoutHandlingWithinPreviousAndCurrent,
+#     testPendingStateMatchesWithinFirstAndLast, testPendingStateMatchesWithinPreviousAndCurrent,
+#     test*ClearingBuffer*, testSharedBufferClearing, testLoopClearing*
+#   AfterMatchSkipITCase: testSkipToFirstElementOfMatch, testSkipToFirstNonExistentPosition,
+#     testSkipToLastNonExistentPosition (exceptions), testSharedBufferIsProperlyCleared
+#
+# Not expressible for other reasons:
+#   NFAITCase.testSimplePatternNFA: a SubEvent subtype condition on `volume`, which the ev
+#     stream has no column for (the branching tests use it only to pick events a name
+#     condition picks too, so they are ported).
+#
+# Not read yet (left for a follow-up): TimesOrMoreITCase, SameElementITCase and the rest of
+# GroupITCase after testGroupFollowedByAnyTimesOptional.
