@@ -110,7 +110,15 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                             f"{did_you_mean(match.timeouts_to, self.streams)}", match.span)
             elif len(query.output_types) == len(query.outputs):
                 self._bind_target(query, match.timeouts_to, match.span)
-        self._later("PATTERN", match.span)
+        if len(streams) > 1:
+            self._later("a pattern over several FROM streams", select.more_sources[0].span)
+        if any(isinstance(n, ast.PatternAlternation) for n in _pattern_nodes(match.pattern)):
+            self._later("alternation (|) in a pattern", match.span)
+        for stream in streams.values():
+            if stream.event_time is None:
+                self._error(f"stream {stream.name} has no event_time; patterns match in "
+                            "event-time order, declare WITH (event_time = <TIMESTAMP "
+                            "column>)", select.source.span)
 
     # ------------------------------------------------------------------ sources, variables
 

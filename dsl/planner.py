@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery
-from frys.dsl.logical import Aggregate, Filter, Output, Project, Scan, build, conjunction
+from frys.dsl.logical import (
+    Aggregate,
+    Filter,
+    Match,
+    Output,
+    Project,
+    Scan,
+    build,
+    conjunction,
+)
 from frys.dsl.optimizer import optimize
 from frys.dsl.parser import garbage_collection_paused
 from frys.engine.graph import (
@@ -18,6 +27,7 @@ from frys.engine.graph import (
     FilterProjectSpec,
     JobGraph,
     OperatorSpec,
+    PatternMatchSpec,
     QueryNode,
     WindowAggregateSpec,
 )
@@ -33,10 +43,46 @@ def logical_plans(job: AnalyzedJob, optimized: bool = True,
     return plans
 
 
+def pattern_variables(pattern: ast.PatternNode) -> list[str]:
+    """The variables of a pattern in order of first appearance."""
+    found: list[str] = []
+
+    def visit(node: ast.PatternNode) -> None:
+        if isinstance(node, ast.PatternVariable):
+            if node.name not in found:
+                found.append(node.name)
+        elif isinstance(node, ast.PatternGroup):
+            visit(node.body)
+        elif isinstance(node, ast.PatternNot):
+            visit(node.element)
+        elif isinstance(node, ast.PatternSequence):
+            for element in node.elements:
+                visit(element)
+        elif isinstance(node, ast.PatternAlternation):
+            for branch in node.branches:
+                visit(branch)
+
+    visit(pattern)
+    return found
+
+
+def _pattern(job: AnalyzedJob, query: AnalyzedQuery, match: Match,
+             outputs: list[tuple[str, ast.Expr]]) -> PatternMatchSpec:
+    stream = job.streams[match.inputs[0].stream]
+    assert stream.event_time is not None, "the analyzer requires event_time for patterns"
+    return PatternMatchSpec(match.clause, pattern_variables(match.clause.pattern),
+                            stream.event_time, outputs, query.output_types, query.types,
+                            dict(stream.columns or {}),
+                            stream.late[0] if stream.late else None,
+                            match.clause.timeouts_to)
+
+
 def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> OperatorSpec:
     project = logical.input
     assert isinstance(project, Project)
     node = project.input
+    if isinstance(node, Match):
+        return _pattern(job, query, node, list(project.outputs))
     aggregate = node if isinstance(node, Aggregate) else None
     if aggregate is not None:
         node = aggregate.input
@@ -91,6 +137,8 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
     input_time = job.streams[query.input_stream].event_time
     if isinstance(spec, FilterProjectSpec):
         return 0 if expr.name == input_time else None
+    if isinstance(spec, PatternMatchSpec):
+        return None
     if spec.size_ms is None or spec.session or spec.rows:
         return None
     if expr.name == "window_end":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from frys.dsl import ast
 from frys.dsl.analyzed import AggregateCall, AnalyzedQuery, StreamDef
 from frys.dsl.plan_render import render_graph
-from frys.dsl.printer import expr_to_sql, interval_text
+from frys.dsl.printer import expr_to_sql, interval_text, pattern_to_sql
 from frys.dsl.types import FrysType
 
 
@@ -95,7 +95,47 @@ class WindowAggregateSpec:
         return lines
 
 
-OperatorSpec = FilterProjectSpec | WindowAggregateSpec
+@dataclass(frozen=True)
+class PatternMatchSpec:
+    """PARTITION BY, PATTERN, WITHIN, DEFINE, AFTER MATCH over one stream; one row per
+    match (operators/pattern/)."""
+
+    match: ast.MatchClause
+    variables: list[str]  # in order of first appearance in the pattern
+    event_time: str
+    outputs: list[tuple[str, ast.Expr]]
+    output_types: dict[str, FrysType]
+    types: dict[int, FrysType] = field(default_factory=dict, repr=False)
+    column_types: dict[str, FrysType] = field(default_factory=dict, repr=False)
+    late_stream: str | None = None
+    timeouts_stream: str | None = None
+
+    def describe(self) -> list[str]:
+        match = self.match
+        lines = []
+        if match.partition_by:
+            lines.append("partition by " + ", ".join(c.name for c in match.partition_by))
+        within = ""
+        if match.within_ms is not None:
+            within = f" within {interval_text(match.within_ms)}"
+            if match.within_between_events:
+                within += " between events"
+        lines.append(f"match pattern ({pattern_to_sql(match.pattern)}){within} in event "
+                     f"time on {self.event_time}")
+        for define in match.defines:
+            until = f" until {expr_to_sql(define.until)}" if define.until is not None else ""
+            lines.append(f"define {define.variable} as {expr_to_sql(define.condition)}{until}")
+        strategy = match.after_match.strategy if match.after_match else "SKIP PAST LAST EVENT"
+        if match.after_match is not None and match.after_match.variable:
+            strategy += f" {match.after_match.variable}"
+        lines.append(f"after match {strategy.lower()}")
+        if self.timeouts_stream:
+            lines.append(f"timed-out partial matches -> topic {self.timeouts_stream}")
+        lines.append("project " + _outputs_text(self.outputs))
+        return lines
+
+
+OperatorSpec = FilterProjectSpec | WindowAggregateSpec | PatternMatchSpec
 
 
 def _aggregate_text(aggregate: AggregateCall) -> str:
@@ -181,6 +221,8 @@ class JobGraph:
             columns = ", ".join(f"{c} {t}" for c, t in (stream.columns or {}).items())
             time = (f"; event time {stream.event_time}, watermark "
                     f"{interval_text(stream.watermark_ms)}" if stream.event_time else "")
+            if stream.event_time and stream.idle_timeout_ms is not None:
+                time += f", idle after {interval_text(stream.idle_timeout_ms)}"
             lines.append(f"  topic {name} ({columns}){time}")
         for source in self.sources:
             lines.append(f"  source {source.uri} -> topic {source.topic}")

@@ -37,11 +37,13 @@ from frys.engine.graph import (
     FilterProjectSpec,
     JobGraph,
     OperatorSpec,
+    PatternMatchSpec,
     QueryNode,
     WindowAggregateSpec,
 )
 from frys.engine.time import END_OF_TIME
 from frys.operators.count_window import CountWindowAggregate
+from frys.operators.pattern.operator import PatternMatch
 from frys.operators.session_window import SessionWindowAggregate
 from frys.operators.stateless import FilterProject
 from frys.operators.window_aggregate import WindowAggregate
@@ -56,6 +58,8 @@ class JobStats:
     dead_letters: Counter[str] = field(default_factory=Counter)
     # count windows still short of their size when the input ended (they do not fire)
     incomplete_windows: Counter[str] = field(default_factory=Counter)
+    # partial matches a pattern query dropped over its per-partition limit
+    discarded_partial_matches: Counter[str] = field(default_factory=Counter)
     first_dead_letters: list[DeadLetter] = field(default_factory=list)
 
     @property
@@ -67,10 +71,12 @@ class JobStats:
         return sum(self.late_events.values())
 
 
-def build_operator(spec: OperatorSpec) -> FilterProject | WindowAggregate:
+def build_operator(spec: OperatorSpec) -> FilterProject | WindowAggregate | PatternMatch:
     """The runtime operator for a spec (see operators/)."""
     if isinstance(spec, FilterProjectSpec):
         return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
+    if isinstance(spec, PatternMatchSpec):
+        return PatternMatch(spec, route_late=spec.late_stream is not None)
     if spec.rows:
         return CountWindowAggregate(
             spec.rows, spec.rows_slide, spec.event_time, spec.group_keys, spec.aggregates,
@@ -94,11 +100,12 @@ class QueryRunner:
     """Subscribes a query's operator to its input topic and publishes what it emits."""
 
     def __init__(self, node: QueryNode, output: Producer, stats: JobStats,
-                 late: Producer | None = None) -> None:
+                 late: Producer | None = None, timeouts: Producer | None = None) -> None:
         self.node = node
         self.operator = build_operator(node.operator)
         self.output = output
         self.late = late
+        self.timeouts = timeouts
         self.stats = stats
         self.name = f"query {node.index + 1}"
 
@@ -119,16 +126,29 @@ class QueryRunner:
 
     def on_watermark(self, topic: Topic, watermark: int) -> None:
         self._publish(self.operator.advance(watermark))
+        if isinstance(self.operator, PatternMatch):
+            self._pattern_bookkeeping(self.operator)
         if self.operator.incomplete_windows:
             self.stats.incomplete_windows[self.name] = self.operator.incomplete_windows
         lag = self.node.watermark_lag_ms
         if lag is not None and watermark != END_OF_TIME:
             self.output.advance_watermark(watermark - lag)
 
+    def _pattern_bookkeeping(self, operator: PatternMatch) -> None:
+        if operator.timeout_rows:
+            assert self.timeouts is not None, "timeouts are kept only with EMIT TIMEOUTS TO"
+            for rows in operator.timeout_rows:
+                self.timeouts.publish(rows)
+            operator.timeout_rows.clear()
+        if operator.discarded_partials:
+            self.stats.discarded_partial_matches[self.name] = operator.discarded_partials
+
     def on_end(self, topic: Topic) -> None:
         self.output.finish()
         if self.late is not None:
             self.late.finish()
+        if self.timeouts is not None:
+            self.timeouts.finish()
 
 
 class _EventCounter:
@@ -197,12 +217,18 @@ class Runtime:
         self.queries = []
         for node in graph.queries:
             late_stream = (node.operator.late_stream
-                           if isinstance(node.operator, WindowAggregateSpec) else None)
+                           if isinstance(node.operator, WindowAggregateSpec | PatternMatchSpec)
+                           else None)
+            timeouts_stream = (node.operator.timeouts_stream
+                               if isinstance(node.operator, PatternMatchSpec) else None)
             name = f"query {node.index + 1}"
             late = (self.topics[late_stream].add_producer(f"{name} (late events)", lazy=True)
                     if late_stream else None)
             output = self.topics[node.output_topic].add_producer(name)
-            runner = QueryRunner(node, output, self.stats, late)
+            timeouts = (self.topics[timeouts_stream].add_producer(f"{name} (timeouts)",
+                                                                   lazy=True)
+                        if timeouts_stream else None)
+            runner = QueryRunner(node, output, self.stats, late, timeouts)
             self.topics[node.input_topic].subscribe(runner)
             self.queries.append(runner)
             if node.to_caller and caller_output is not None:

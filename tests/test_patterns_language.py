@@ -1,5 +1,5 @@
-"""Pattern queries in the front end: valid ones analyze cleanly (and are refused at run as
-not supported yet), invalid ones name the rule they break and where."""
+"""Pattern queries in the front end: valid ones analyze cleanly (the constructs the runtime
+cannot run yet are named), invalid ones name the rule they break and where."""
 
 from __future__ import annotations
 
@@ -41,12 +41,19 @@ VALID = [
 ]
 
 
-@pytest.mark.parametrize("query", VALID)
-def test_valid_pattern_queries_analyze_and_wait_for_the_runtime(query: str) -> None:
+# what the runtime cannot run yet, per VALID query
+LATER = [["not supported yet: a pattern over several FROM streams"], [], [], [], [],
+         ["not supported yet: alternation (|) in a pattern"], []]
+
+
+@pytest.mark.parametrize(("query", "later"), list(zip(VALID, LATER, strict=True)))
+def test_valid_pattern_queries_analyze(query: str, later: list[str]) -> None:
     job = compile_text(STREAMS + query, "p.frysql", runnable=False)
-    assert [d.message.split(" at ")[0] for d in job.not_supported] == [
-        "not supported yet: PATTERN"]
-    with pytest.raises(NotSupportedYet):
+    assert [d.message.split(" at ")[0] for d in job.not_supported] == later
+    if later:
+        with pytest.raises(NotSupportedYet):
+            compile_text(STREAMS + query, "p.frysql")
+    else:
         compile_text(STREAMS + query, "p.frysql")
 
 
@@ -112,9 +119,7 @@ def test_unbounded_loop_without_within_is_a_warning(tmp_path, capsys) -> None:
     assert main(["check", str(job)]) == 0
     err = capsys.readouterr().err
     assert f"{job}:5:27: warning: a loop without an upper bound and no WITHIN" in err
-    assert f"{job}:5:27: note: not supported yet: PATTERN at 5:27" in err
-    assert main(["run", str(job)]) == 1
-    assert "not supported yet: PATTERN" in capsys.readouterr().err
+    assert main(["run", str(job)]) == 0  # a warning does not stop the job
 
 
 def test_timeouts_stream_takes_the_query_schema() -> None:

@@ -1,0 +1,604 @@
+"""Pattern AST -> automaton: the SASE+ NFA of Flink CEP, built the way Flink's NFACompiler
+builds it, so that frys patterns mean exactly what the equivalent Flink patterns mean.
+
+A pattern first becomes a chain of `Stage`s (Flink's `Pattern` objects: one per element,
+with its quantifier, optionality, greediness and consuming strategies), then states are
+created from the end of the chain backwards. A `State` has edges:
+
+* TAKE: the event satisfies the condition; it joins the match under the state's variable;
+* IGNORE: the event is skipped, the partial match stays (relaxed contiguity: when the event
+  does not match, `NOT take`; non-deterministic relaxed: always, `TRUE`);
+* PROCEED: an epsilon move to another state, evaluated with the same event (optional
+  elements, the end of a loop, negations).
+
+`Stop` states end a partial match (a NOT matched); the `Final` state completes it. The
+runtime (nfa.py) walks these edges exactly as Flink's NFA.computeNextStates does.
+
+Conditions are small trees over variables' DEFINE conditions (`Var`), UNTIL conditions
+(`Until`) and boolean connectives, evaluated by the runtime against an event and a partial
+match.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import Enum
+
+from frys.dsl import ast
+
+# ------------------------------------------------------------------ conditions
+
+
+@dataclass(frozen=True)
+class Var:
+    """The DEFINE condition of a variable (TRUE when it has none)."""
+
+    variable: int
+
+
+@dataclass(frozen=True)
+class Until:
+    """The UNTIL condition of a variable's loop."""
+
+    variable: int
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Condition
+
+
+@dataclass(frozen=True)
+class And:
+    left: Condition
+    right: Condition
+
+
+@dataclass(frozen=True)
+class Or:
+    left: Condition
+    right: Condition
+
+
+@dataclass(frozen=True)
+class TrueCondition:
+    pass
+
+
+TRUE = TrueCondition()
+Condition = Var | Until | Not | And | Or | TrueCondition
+
+
+def conjunction(left: Condition | None, right: Condition) -> Condition:
+    return right if left is None or left == TRUE else And(left, right)
+
+
+# ------------------------------------------------------------------ states
+
+
+class Action(Enum):
+    TAKE = 0
+    IGNORE = 1
+    PROCEED = 2
+
+
+class Kind(Enum):
+    START = "start"
+    NORMAL = "normal"
+    FINAL = "final"
+    STOP = "stop"
+
+
+@dataclass(eq=False)
+class Edge:
+    action: Action
+    source: State
+    target: State
+    condition: Condition
+
+
+@dataclass(eq=False)
+class State:
+    """One NFA state. `variable` is the index of the pattern variable whose events it takes
+    (-1 for the final state); `name` is unique, for explain and debugging."""
+
+    name: str
+    variable: int
+    kind: Kind
+    greedy: bool = False
+    edges: list[Edge] = field(default_factory=list)
+    index: int = -1  # position in Automaton.states
+
+    def take(self, target: State | None, condition: Condition) -> None:
+        self.edges.append(Edge(Action.TAKE, self, target or self, condition))
+
+    def ignore(self, target: State | None, condition: Condition) -> None:
+        self.edges.append(Edge(Action.IGNORE, self, target or self, condition))
+
+    def proceed(self, target: State, condition: Condition) -> None:
+        self.edges.append(Edge(Action.PROCEED, self, target, condition))
+
+    @property
+    def is_final(self) -> bool:
+        return self.kind is Kind.FINAL
+
+    @property
+    def is_stop(self) -> bool:
+        return self.kind is Kind.STOP
+
+    def __repr__(self) -> str:
+        return f"State({self.name})"
+
+
+# ------------------------------------------------------------------ stages (Flink Patterns)
+
+STRICT, SKIP_TILL_NEXT, SKIP_TILL_ANY, NOT_NEXT, NOT_FOLLOW = (
+    "strict", "skip_till_next", "skip_till_any", "not_next", "not_follow")
+_CONTIGUITY = {"": STRICT, "->": SKIP_TILL_NEXT, "->>": SKIP_TILL_ANY}
+
+
+@dataclass
+class Stage:
+    """One element of the pattern chain, as Flink's Pattern: `strategy` joins it to the
+    element before; `inner` joins the repetitions of a loop; `times` = (from, to) for
+    `{n}` / `{n,m}` and (from, from) for a loop of at least `from`."""
+
+    variable: int
+    name: str
+    strategy: str
+    inner: str = STRICT
+    looping: bool = False
+    times: tuple[int, int] | None = None
+    optional: bool = False
+    greedy: bool = False
+    group: list[Stage] | None = None  # a group: its elements, first to last
+    previous: Stage | None = None
+
+    @property
+    def is_times(self) -> bool:
+        return self.times is not None and not self.looping
+
+
+def stages_of(pattern: ast.PatternNode, variables: dict[str, int]) -> list[Stage]:
+    """The pattern as a chain of stages, first to last, linked through `previous`."""
+    elements, contiguities, leading = _sequence(pattern)
+    chain: list[Stage] = []
+    for position, element in enumerate(elements):
+        before = leading if position == 0 else contiguities[position - 1]
+        chain.append(_stage(element, before, position == 0, variables))
+    for previous, stage in itertools.pairwise(chain):
+        stage.previous = previous
+    return chain
+
+
+def _sequence(node: ast.PatternNode) -> tuple[tuple[ast.PatternNode, ...], tuple[str, ...], str]:
+    if isinstance(node, ast.PatternSequence):
+        return node.elements, node.contiguities, node.leading
+    return (node,), (), ""
+
+
+def _stage(node: ast.PatternNode, before: str, first: bool,
+           variables: dict[str, int]) -> Stage:
+    if isinstance(node, ast.PatternNot):
+        element = node.element
+        assert isinstance(element, ast.PatternVariable)  # the analyzer's rule
+        strategy = NOT_NEXT if before == "" else NOT_FOLLOW
+        return Stage(variables[element.name], element.name, strategy)
+    contiguity = _CONTIGUITY[before]
+    # the first element loops strictly unless written with a leading arrow
+    inner = contiguity if (not first or before) else STRICT
+    quantifier = node.quantifier if isinstance(node, (ast.PatternVariable,
+                                                       ast.PatternGroup)) else None
+    if isinstance(node, ast.PatternVariable):
+        stage = Stage(variables[node.name], node.name, contiguity, inner)
+    elif isinstance(node, ast.PatternGroup):
+        group = stages_of(node.body, variables)
+        stage = Stage(-1, "(" + " ".join(s.name for s in group) + ")", contiguity, inner,
+                      group=group)
+    else:
+        raise NotImplementedError(f"pattern element {type(node).__name__}")  # alternation
+    if quantifier is not None:
+        low, high = quantifier.low, quantifier.high
+        stage.greedy = quantifier.greedy
+        if low == 0:
+            stage.optional = True
+            low = 1
+        if high is None:
+            stage.looping = True
+            stage.times = (low, low)
+        elif (low, high) != (1, 1):
+            stage.times = (low, high)
+    return stage
+
+
+# ------------------------------------------------------------------ the compiler
+
+
+@dataclass
+class Automaton:
+    states: list[State]
+    start: State
+    final: State
+    variable_names: list[str]
+    # a pattern ending in `-> NOT x`: partial matches that reach this state complete when
+    # WITHIN runs out without an x (the runtime emits them then)
+    absence: State | None = None
+
+    def describe(self) -> list[str]:
+        lines = []
+        for state in self.states:
+            edges = ", ".join(
+                f"{e.action.name.lower()} -> {e.target.name} "
+                f"[{_cond_text(e.condition, self.variable_names)}]" for e in state.edges)
+            greedy = ", greedy" if state.greedy else ""
+            lines.append(f"{state.name} ({state.kind.value}{greedy}): {edges}")
+        return lines
+
+
+def _cond_text(condition: Condition, names: list[str]) -> str:
+    if isinstance(condition, Var):
+        return names[condition.variable]
+    if isinstance(condition, Until):
+        return f"until {names[condition.variable]}"
+    if isinstance(condition, Not):
+        return f"not {_cond_text(condition.operand, names)}"
+    if isinstance(condition, And):
+        return f"({_cond_text(condition.left, names)} and {_cond_text(condition.right, names)})"
+    if isinstance(condition, Or):
+        return f"({_cond_text(condition.left, names)} or {_cond_text(condition.right, names)})"
+    return "true"
+
+
+def compile_pattern(pattern: ast.PatternNode, variable_names: list[str],
+                    has_until: set[int]) -> Automaton:
+    """The automaton of a pattern; `has_until` holds the variables with an UNTIL."""
+    variables = {name: i for i, name in enumerate(variable_names)}
+    chain = stages_of(pattern, variables)
+    # a greedy loop at the very end has no later element to give way to: every repetition
+    # completes a match at once, as with the reluctant one (Flink's current behaviour,
+    # GreedyITCase.testEndWithZeroOrMoreGreedy)
+    chain[-1].greedy = False
+    compiler = _Compiler(chain, has_until)
+    states = compiler.compile()
+    final = next(s for s in states if s.is_final)
+    start = next(s for s in states if s.kind is Kind.START)
+    for index, state in enumerate(states):
+        state.index = index
+    return Automaton(states, start, final, variable_names, compiler.absence)
+
+
+class _Compiler:
+    """NFAFactoryCompiler, in Python, over frys stages (see the module docstring)."""
+
+    def __init__(self, chain: list[Stage], has_until: set[int]) -> None:
+        self.chain = chain
+        self.has_until = has_until
+        self.states: list[State] = []
+        self.names: dict[str, int] = {}
+        self.stop_states: dict[str, State] = {}
+        self.current: Stage = chain[-1]
+        self.following: Stage | None = None
+        self.following_take: Condition | None = None
+        self.group: Stage | None = None  # the group stage being compiled
+        self.first_of_loop: dict[int, bool] = {}
+        self.absence: State | None = None
+
+    # ---- entry
+
+    def compile(self) -> list[State]:
+        if self.current.strategy == NOT_FOLLOW:
+            # an absence at the end: the partial match waits at a state that ignores
+            # everything but the negated variable, which stops it; when WITHIN runs out the
+            # runtime emits it as a match (Flink 1.16's notFollowedBy at the end)
+            self._state("$final$", -1, Kind.FINAL)  # unreachable; the runtime expects one
+            waiting = self.absence = self._state(f"{self.current.name}$absent", -1)
+            condition = self._take_condition(self.current)
+            stop = self._stop_state(condition, self.current.name, self.current.variable)
+            waiting.proceed(stop, condition)
+            waiting.ignore(None, Not(condition))
+            self.following = self.current
+            self.current = self.current.previous  # type: ignore[assignment]
+            sink = self._middle_states(waiting)
+            self._start_state(sink)
+            return self.states
+        sink = self._middle_states(self._state("$final$", -1, Kind.FINAL))
+        self._start_state(sink)
+        return self.states
+
+    # ---- helpers
+
+    def _state(self, name: str, variable: int, kind: Kind = Kind.NORMAL,
+               greedy: bool = False) -> State:
+        count = self.names.get(name, 0)
+        self.names[name] = count + 1
+        state = State(name if count == 0 else f"{name}:{count}", variable, kind, greedy)
+        self.states.append(state)
+        return state
+
+    def _stop_state(self, condition: Condition, name: str, variable: int) -> State:
+        stop = self.stop_states.get(name)
+        if stop is None:
+            stop = self._state(f"{name}$stop", variable, Kind.STOP)
+            stop.take(None, condition)
+            self.stop_states[name] = stop
+        return stop
+
+    def _middle_states(self, sink: State) -> State:
+        last = sink
+        while self.current.previous is not None:
+            stage: Stage = self.current
+            if stage.strategy == NOT_FOLLOW:
+                pass  # becomes edge conditions of the states before it
+            elif stage.strategy == NOT_NEXT:
+                not_next = self._state(stage.name + "$not", stage.variable)
+                condition = self._take_condition(stage)
+                stop = self._stop_state(condition, stage.name, stage.variable)
+                if last.is_final:
+                    not_next.ignore(last, Not(condition))  # so the proceed to final won't fire
+                else:
+                    not_next.proceed(last, Not(condition))
+                not_next.proceed(stop, condition)
+                last = not_next
+            else:
+                last = self._convert(last)
+            self.following = stage
+            assert stage.previous is not None  # the loop condition
+            self.current = stage.previous
+        return last
+
+    def _start_state(self, sink: State) -> State:
+        begin = self._convert(sink)
+        begin.kind = Kind.START
+        return begin
+
+    def _convert(self, sink: State) -> State:
+        stage = self.current
+        if stage.looping:
+            self._set_first_of_loop(False)
+            without_nots = self._copy_without_transitive_nots(sink)
+            looping = self._looping(without_nots)
+            self._set_first_of_loop(True)
+            last = self._times_state(looping, sink, stage.times or (1, 1))
+        elif stage.is_times:
+            assert stage.times is not None
+            last = self._times_state(sink, sink, stage.times)
+        else:
+            last = self._singleton(sink, sink, self._take_condition(stage),
+                                   self._ignore_condition(stage),
+                                   self._is_optional(stage))
+        self._add_stop_states(last)
+        return last
+
+    def _current_not_conditions(self) -> list[tuple[Condition, str, int]]:
+        result = []
+        previous = self.current
+        while previous.previous is not None and (previous.previous.optional
+                                                 or previous.previous.strategy == NOT_FOLLOW):
+            previous = previous.previous
+            if previous.strategy == NOT_FOLLOW:
+                result.append((self._take_condition(previous), previous.name,
+                               previous.variable))
+        return result
+
+    def _copy_without_transitive_nots(self, sink: State) -> State:
+        nots = self._current_not_conditions()
+        if not nots or not self.current.optional:
+            return sink
+        copy = self._state(sink.name.split(":")[0], sink.variable, sink.kind, sink.greedy)
+        for edge in sink.edges:
+            if edge.action is Action.PROCEED:
+                target = edge.target
+                remove = False
+                if target.is_stop:
+                    remove = any(target.name == f"{name}$stop" for _, name, _ in nots)
+                else:
+                    target = self._copy_without_transitive_nots(target)
+                if not remove:
+                    copy.edges.append(Edge(edge.action, copy, target, edge.condition))
+            else:
+                target = copy if edge.target is edge.source else edge.target
+                copy.edges.append(Edge(edge.action, copy, target, edge.condition))
+        return copy
+
+    def _add_stop_states(self, state: State) -> None:
+        for condition, name, variable in self._current_not_conditions():
+            state.proceed(self._stop_state(condition, name, variable), condition)
+
+    def _add_stop_state_to_looping(self, state: State) -> None:
+        following = self.following
+        if following is not None and following.strategy == NOT_FOLLOW:
+            condition = self._take_condition(following)
+            state.proceed(self._stop_state(condition, following.name, following.variable),
+                          condition)
+
+    def _times_state(self, sink: State, proceed_to: State, times: tuple[int, int]) -> State:
+        stage = self.current
+        last = sink
+        self._set_first_of_loop(False)
+        until = self._until(stage)
+        inner_ignore = self._ignore_until(self._inner_ignore_condition(stage), until)
+        take = self._take_until(self._take_condition(stage), until)
+        low, high = times
+        for _ in range(low, high):
+            last = self._singleton(last, proceed_to, take, inner_ignore, optional=True)
+            self._add_stop_state_to_looping(last)
+        for _ in range(low - 1):
+            last = self._singleton(last, None, take, inner_ignore, optional=False)
+            self._add_stop_state_to_looping(last)
+        self._set_first_of_loop(True)
+        return self._singleton(last, proceed_to, take, self._ignore_condition(stage),
+                               stage.optional)
+
+    def _singleton(self, sink: State, proceed_to: State | None, take: Condition,
+                   ignore: Condition | None, optional: bool) -> State:
+        stage = self.current
+        if stage.group is not None:
+            return self._group_state(stage, sink, proceed_to, optional)
+        state = self._state(stage.name, stage.variable, greedy=stage.greedy)
+        target = self._copy_without_transitive_nots(sink)
+        state.take(target, take)
+        proceed_condition: Condition = self._true()
+        if optional and not self._head_of_group(stage):
+            if stage.greedy:
+                proceed_condition = self._greedy_condition(proceed_condition, take, ignore,
+                                                           self.following_take)
+            assert proceed_to is not None
+            state.proceed(proceed_to, proceed_condition)
+        if ignore is not None:
+            if optional:
+                ignore_state = self._state(stage.name, stage.variable, greedy=stage.greedy)
+                ignore_state.take(target, take)
+                ignore_state.ignore(None, ignore)
+                self._add_stop_states(ignore_state)
+                if stage.greedy:
+                    assert proceed_to is not None
+                    ignore_state.proceed(proceed_to, proceed_condition)
+            else:
+                ignore_state = state
+            state.ignore(ignore_state, ignore)
+        self.following_take = self._following_take(self.following_take, take, optional)
+        return state
+
+    def _group_state(self, group: Stage, sink: State, proceed_to: State | None,
+                     optional: bool) -> State:
+        assert group.group is not None
+        saved = (self.current, self.following, self.group, self.following_take)
+        self.group = group
+        self.current = group.group[-1]
+        self.following_take = None
+        last = self._middle_states(sink)
+        last = self._convert(last)
+        if optional:
+            assert proceed_to is not None
+            last.proceed(proceed_to, self._true())
+        inner_take = self.following_take
+        self.current, self.following, self.group, old_take = saved
+        self.following_take = self._following_take(old_take, inner_take or TRUE, optional)
+        return last
+
+    def _looping(self, sink: State) -> State:
+        stage = self.current
+        if stage.group is not None:
+            return self._looping_group(stage, sink)
+        until = self._until(stage)
+        ignore = self._ignore_until(self._inner_ignore_condition(stage), until)
+        take = self._take_until(self._take_condition(stage), until)
+        proceed_condition: Condition = self._true()
+        if stage.greedy:
+            proceed_condition = self._greedy_condition(proceed_condition, take, ignore,
+                                                       self.following_take)
+        looping = self._state(stage.name, stage.variable, greedy=stage.greedy)
+        looping.proceed(sink, proceed_condition)
+        looping.take(None, take)
+        self._add_stop_state_to_looping(looping)
+        if ignore is not None:
+            ignore_state = self._state(stage.name, stage.variable, greedy=stage.greedy)
+            ignore_state.take(looping, take)
+            ignore_state.ignore(None, ignore)
+            looping.ignore(ignore_state, ignore)
+            if stage.greedy:
+                ignore_state.proceed(sink, proceed_condition)
+            self._add_stop_state_to_looping(ignore_state)
+        self.following_take = self._following_take(self.following_take, take, True)
+        return looping
+
+    def _looping_group(self, group: Stage, sink: State) -> State:
+        assert group.group is not None
+        saved = (self.current, self.following, self.group, self.following_take)
+        dummy = self._state(group.name, -1, greedy=group.greedy)
+        self.group = group
+        self.current = group.group[-1]
+        self.following_take = None
+        last = self._middle_states(dummy)
+        last = self._convert(last)
+        last.proceed(sink, self._true())
+        dummy.proceed(last, self._true())
+        inner_take = self.following_take
+        self.current, self.following, self.group, old_take = saved
+        self.following_take = self._following_take(old_take, inner_take or TRUE, True)
+        return last
+
+    # ---- conditions
+
+    def _until(self, stage: Stage) -> Condition | None:
+        return Until(stage.variable) if stage.variable in self.has_until else None
+
+    @staticmethod
+    def _take_until(condition: Condition, until: Condition | None) -> Condition:
+        """A loop's TAKE stops at the first event that satisfies its UNTIL."""
+        return condition if until is None else And(Not(until), condition)
+
+    @staticmethod
+    def _ignore_until(condition: Condition | None, until: Condition | None
+                      ) -> Condition | None:
+        if until is not None and condition is not None:
+            return And(Not(until), condition)
+        return condition
+
+    @staticmethod
+    def _greedy_condition(condition: Condition, take: Condition, ignore: Condition | None,
+                          following_take: Condition | None) -> Condition:
+        greedy: Condition = And(condition, Not(take))
+        if following_take is not None:
+            greedy = And(greedy, following_take)
+        if ignore is not None:
+            return Or(greedy, Not(Or(take, ignore)))
+        return Or(greedy, Not(take))
+
+    @staticmethod
+    def _following_take(following: Condition | None, current: Condition,
+                        optional: bool) -> Condition:
+        if optional and following is not None:
+            return Or(current, following)
+        return current
+
+    def _inner_ignore_condition(self, stage: Stage) -> Condition | None:
+        strategy = stage.inner
+        if self._head_of_group(stage):
+            assert self.group is not None
+            strategy = self.group.inner
+        return self._strategy_ignore(strategy, stage)
+
+    def _ignore_condition(self, stage: Stage) -> Condition | None:
+        strategy = stage.strategy
+        if self._head_of_group(stage):
+            assert self.group is not None
+            strategy = (self.group.strategy if self._is_first_of_loop()
+                        else self.group.inner)
+        return self._strategy_ignore(strategy, stage)
+
+    def _strategy_ignore(self, strategy: str, stage: Stage) -> Condition | None:
+        if strategy == SKIP_TILL_NEXT:
+            return Not(self._take_condition(stage))
+        if strategy == SKIP_TILL_ANY:
+            return TRUE
+        return None
+
+    @staticmethod
+    def _take_condition(stage: Stage) -> Condition:
+        return Var(stage.variable)
+
+    @staticmethod
+    def _true() -> Condition:
+        return TRUE
+
+    # ---- groups
+
+    def _head_of_group(self, stage: Stage) -> bool:
+        return self.group is not None and stage.previous is None
+
+    def _is_optional(self, stage: Stage) -> bool:
+        if self._head_of_group(stage):
+            assert self.group is not None
+            return self._is_first_of_loop() and self.group.optional
+        return stage.optional
+
+    def _set_first_of_loop(self, value: bool) -> None:
+        if self.current.group is not None:
+            self.first_of_loop[id(self.current)] = value
+
+    def _is_first_of_loop(self) -> bool:
+        if self.group is None:
+            return True
+        return self.first_of_loop.get(id(self.group), True)

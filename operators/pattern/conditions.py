@@ -1,0 +1,324 @@
+"""DEFINE conditions and SELECT outputs of a pattern query, compiled for the two places they
+run.
+
+Each variable's DEFINE is split into its conjuncts. Those that read only the current event
+(its columns, `PREV(col, n)`, constants) become one polars expression evaluated over the
+whole batch (the `fits` flags of nfa.Event): they decide which events can advance anything,
+so the automaton never sees the others. The remaining conjuncts (they read earlier
+variables, `a.price`, or running aggregates of a quantified variable, `AVG(b.price)`) become
+Python closures over (event, partial match), evaluated only for events that pass the first
+part. SQL's three-valued logic holds in both: a NULL condition does not hold.
+
+Outputs: for every match, the values of single variables' columns, aggregates over
+quantified variables, MATCH_START and MATCH_END are gathered into columns of a frame, and the
+SELECT list is then evaluated over that frame with polars (operators/expressions.py).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from frys.dsl import ast
+from frys.dsl.errors import NotSupportedYet
+from frys.dsl.printer import expr_to_sql
+from frys.operators.expressions import to_polars
+from frys.operators.pattern.nfa import Event, Node
+
+Value = Callable[[Event, Node | None], object]
+PATTERN_AGGREGATES = ("COUNT", "SUM", "AVG", "MIN", "MAX", "FIRST", "LAST", "ARRAY_AGG")
+
+
+def prev_column(name: str, offset: int) -> str:
+    return f"__prev{offset}_{name}"
+
+
+def split_conjuncts(expr: ast.Expr) -> list[ast.Expr]:
+    if isinstance(expr, ast.BinaryOp) and expr.op.upper() == "AND":
+        return split_conjuncts(expr.left) + split_conjuncts(expr.right)
+    return [expr]
+
+
+def _walk(expr: ast.Expr) -> Iterable[ast.Expr]:
+    yield expr
+    for value in vars(expr).values():
+        if isinstance(value, ast.Expr):
+            yield from _walk(value)
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, ast.Expr):
+                    yield from _walk(item)
+                elif isinstance(item, ast.CaseWhen):
+                    yield from _walk(item.condition)
+                    yield from _walk(item.result)
+
+
+def prev_calls(expr: ast.Expr) -> list[tuple[str, int]]:
+    """The (column, offset) pairs of every PREV in an expression."""
+    found = []
+    for node in _walk(expr):
+        if isinstance(node, ast.FunctionCall) and node.name.upper() == "PREV":
+            column = node.args[0]
+            assert isinstance(column, ast.ColumnRef)
+            offset = int(node.args[1].value) if len(node.args) > 1 and isinstance(
+                node.args[1], ast.Literal) else 1  # type: ignore[arg-type]
+            found.append((column.name, offset))
+    return found
+
+
+def is_current_only(expr: ast.Expr, variable: str, variables: set[str]) -> bool:
+    """True when the expression reads only the current event (as `variable`)."""
+    for node in _walk(expr):
+        if isinstance(node, ast.FunctionCall):
+            name = node.name.upper()
+            if name in PATTERN_AGGREGATES and any(
+                    _variable_of(arg) in variables for arg in node.args):
+                return False
+        if isinstance(node, ast.ColumnRef):
+            if node.qualifier is not None and node.qualifier != variable:
+                return False
+            if node.qualifier is None and node.name in variables:
+                return False
+    return True
+
+
+def _variable_of(expr: ast.Expr) -> str | None:
+    if isinstance(expr, ast.ColumnRef):
+        return expr.qualifier if expr.qualifier is not None else expr.name
+    return None
+
+
+def vectorized(conjuncts: list[ast.Expr], types) -> pl.Expr:
+    """The polars expression of current-only conjuncts over a batch (NULL -> false)."""
+    if not conjuncts:
+        return pl.lit(True)
+
+    def substitute(node: ast.Expr) -> pl.Expr | None:
+        if isinstance(node, ast.ColumnRef):
+            return pl.col(node.name)
+        if isinstance(node, ast.FunctionCall) and node.name.upper() == "PREV":
+            (column, offset), = prev_calls(node)
+            return pl.col(prev_column(column, offset))
+        return None
+
+    combined = to_polars(conjuncts[0], substitute, types)
+    for conjunct in conjuncts[1:]:
+        combined = combined & to_polars(conjunct, substitute, types)
+    return combined.fill_null(False)
+
+
+@dataclass
+class ValueLayout:
+    """Which columns an Event's `values` tuple holds, and where (the columns DEFINE
+    residuals and outputs read; TIMESTAMPs as epoch milliseconds)."""
+
+    columns: list[str] = field(default_factory=list)
+
+    def index(self, column: str) -> int:
+        if column not in self.columns:
+            self.columns.append(column)
+        return self.columns.index(column)
+
+
+_COMPARE = {"=": operator.eq, "<>": operator.ne, "!=": operator.ne, "<": operator.lt,
+            "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+
+
+class ResidualCompiler:
+    """DEFINE conjuncts that read the partial match -> Python closures (event, node)."""
+
+    def __init__(self, variables: list[str], layout: ValueLayout) -> None:
+        self.variables = variables
+        self.index = {name: i for i, name in enumerate(variables)}
+        self.layout = layout
+
+    def condition(self, conjuncts: list[ast.Expr], variable: str):
+        if not conjuncts:
+            return None
+        parts = [self.value(c, variable) for c in conjuncts]
+        if len(parts) == 1:
+            only = parts[0]
+            return lambda event, node: only(event, node) is True
+        return lambda event, node: all(part(event, node) is True for part in parts)
+
+    def value(self, expr: ast.Expr, variable: str) -> Value:
+        """A closure computing `expr` for the current event taken as `variable`."""
+        if isinstance(expr, ast.Literal):
+            constant = expr.value
+            return lambda event, node: constant
+        if isinstance(expr, ast.IntervalLiteral):
+            millis = expr.millis
+            return lambda event, node: millis
+        if isinstance(expr, ast.ColumnRef):
+            return self._column(expr, variable)
+        if isinstance(expr, ast.UnaryOp):
+            operand = self.value(expr.operand, variable)
+            if expr.op.upper() == "NOT":
+                return lambda event, node: _not(operand(event, node))
+            if expr.op == "-":
+                return lambda event, node: _negate(operand(event, node))
+            return operand
+        if isinstance(expr, ast.BinaryOp):
+            return self._binary(expr, variable)
+        if isinstance(expr, ast.IsNull):
+            operand = self.value(expr.operand, variable)
+            negated = expr.negated
+            return lambda event, node: (operand(event, node) is None) != negated
+        if isinstance(expr, ast.Between):
+            operand = self.value(expr.operand, variable)
+            low, high = self.value(expr.low, variable), self.value(expr.high, variable)
+            negated = expr.negated
+
+            def between(event, node):
+                x, lo, hi = operand(event, node), low(event, node), high(event, node)
+                if x is None or lo is None or hi is None:
+                    return None
+                return (lo <= x <= hi) != negated
+            return between
+        if isinstance(expr, ast.FunctionCall):
+            return self._function(expr, variable)
+        raise NotSupportedYet(f"not supported yet in a DEFINE that reads other variables: "
+                              f"{expr_to_sql(expr)}")
+
+    def _column(self, ref: ast.ColumnRef, variable: str) -> Value:
+        owner = ref.qualifier
+        if owner is None or owner == variable:
+            slot = self.layout.index(ref.name)
+            return lambda event, node: event.values[slot]
+        target = self.index[owner]
+        slot = self.layout.index(ref.name)
+
+        def earlier(event, node):
+            while node is not None:  # the latest event bound to `owner`
+                if node.variable == target:
+                    return node.event.values[slot]
+                node = node.previous
+            return None
+        return earlier
+
+    def _binary(self, expr: ast.BinaryOp, variable: str) -> Value:
+        left, right = self.value(expr.left, variable), self.value(expr.right, variable)
+        op = expr.op.upper()
+        if op == "AND":
+            def and_(event, node):
+                a = left(event, node)
+                if a is False:
+                    return False
+                b = right(event, node)
+                if b is False:
+                    return False
+                return None if a is None or b is None else True
+            return and_
+        if op == "OR":
+            def or_(event, node):
+                a = left(event, node)
+                if a is True:
+                    return True
+                b = right(event, node)
+                if b is True:
+                    return True
+                return None if a is None or b is None else False
+            return or_
+        function = _COMPARE.get(op) or _ARITHMETIC.get(op)
+        if function is None and op == "/":
+            def divide(a, b):
+                return None if b == 0 else a / b
+            function = divide
+        if function is None and op == "||":
+            def concat(a, b):
+                return f"{a}{b}"
+            function = concat
+        if function is None:
+            raise NotSupportedYet(f"not supported yet in a DEFINE that reads other "
+                                  f"variables: the operator {expr.op}")
+        apply = function
+
+        def binary(event, node):
+            a = left(event, node)
+            if a is None:
+                return None
+            b = right(event, node)
+            if b is None:
+                return None
+            return apply(a, b)
+        return binary
+
+    def _function(self, call: ast.FunctionCall, variable: str) -> Value:
+        name = call.name.upper()
+        if name == "PREV":
+            (column, offset), = prev_calls(call)
+            slot = self.layout.index(prev_column(column, offset))
+            return lambda event, node: event.values[slot]
+        if name == "ABS" and len(call.args) == 1:
+            operand = self.value(call.args[0], variable)
+            return lambda event, node: _abs(operand(event, node))
+        if name in PATTERN_AGGREGATES:
+            return self._aggregate(call, variable)
+        raise NotSupportedYet(f"not supported yet in a DEFINE that reads other variables: "
+                              f"{name}()")
+
+    def _aggregate(self, call: ast.FunctionCall, variable: str) -> Value:
+        """A running aggregate of a variable over the partial match, including the current
+        event when it is the variable being defined."""
+        name = call.name.upper()
+        argument = call.args[0] if call.args else None
+        owner = _variable_of(argument) if argument is not None else None
+        if owner not in self.index:
+            raise NotSupportedYet(f"not supported yet: {expr_to_sql(call)} in DEFINE")
+        target = self.index[owner]
+        includes_current = owner == variable
+        whole = isinstance(argument, ast.ColumnRef) and argument.qualifier is None
+        slot = None if whole else self.layout.index(argument.name)  # type: ignore[union-attr]
+        offset = 0
+        if len(call.args) > 1 and isinstance(call.args[1], ast.Literal):
+            offset = int(call.args[1].value)  # type: ignore[arg-type]
+
+        def values(event, node):
+            found = []
+            while node is not None:
+                if node.variable == target:
+                    found.append(node.event if slot is None else node.event.values[slot])
+                node = node.previous
+            found.reverse()
+            if includes_current:
+                found.append(event if slot is None else event.values[slot])
+            return found
+
+        if name == "COUNT":
+            if slot is None:
+                return lambda event, node: len(values(event, node))
+            return lambda event, node: sum(1 for x in values(event, node) if x is not None)
+        reducers = {
+            "SUM": lambda xs: sum(xs) if xs else None,
+            "AVG": lambda xs: sum(xs) / len(xs) if xs else None,
+            "MIN": lambda xs: min(xs) if xs else None,
+            "MAX": lambda xs: max(xs) if xs else None,
+            "ARRAY_AGG": list,
+        }
+        if name in reducers:
+            reduce = reducers[name]
+            if name == "ARRAY_AGG":
+                return lambda event, node: reduce(values(event, node))
+            return lambda event, node: reduce([x for x in values(event, node) if x is not None])
+        if name == "FIRST":
+            return lambda event, node: (xs[offset] if len(xs := values(event, node)) > offset
+                                        else None)
+        return lambda event, node: (xs[-1 - offset] if len(xs := values(event, node)) > offset
+                                    else None)
+
+
+def _abs(value: Any) -> Any:
+    return None if value is None else abs(value)
+
+
+def _not(value):
+    return None if value is None else not value
+
+
+def _negate(value):
+    return None if value is None else -value

@@ -1,0 +1,307 @@
+"""The automaton runtime: partial matches of one partition advanced event by event, exactly as
+Flink's NFA.computeNextStates does (see automaton.py for the states and edges).
+
+Shared buffer: every processed event is one `Event` object, and a partial match is a chain
+of `Node`s (event, variable, previous node) ending at its last event. Branches of a partial
+match share the nodes of their common prefix, so an event is stored once however many
+partial matches took it, and it is freed (by reference counting) as soon as no partial match
+or pending match refers to it. There is no per-match copy of events.
+
+Entry points, per partition state (`PartitionState`): `process(partition, event)` for each
+event in event-time order, and `advance(partition, watermark)` when event time moves on
+(WITHIN timeouts, absences that complete). Both return completed matches; timed-out partial
+matches are collected in `timed_out` when the query asks for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from frys.operators.pattern.automaton import (
+    Action,
+    And,
+    Automaton,
+    Condition,
+    Not,
+    Or,
+    State,
+    TrueCondition,
+    Until,
+    Var,
+)
+from frys.operators.pattern.skip import SkipStrategy
+
+
+class Event:
+    """One event as the automaton sees it: its order in the partition, event time, the
+    values of the columns conditions and outputs read, and, per variable, whether the parts
+    of its DEFINE that depend on this event alone hold (`fits`) and whether its UNTIL holds
+    (`stops`)."""
+
+    __slots__ = ("fits", "id", "seq", "stops", "time", "values")
+
+    def __init__(self, seq: int, time: int, values: tuple, fits: tuple[bool, ...],
+                 stops: tuple[bool, ...], id: object = None) -> None:
+        self.seq = seq
+        self.time = time
+        self.values = values
+        self.fits = fits
+        self.stops = stops
+        self.id = id
+
+
+class Node:
+    """One event taken by a partial match under a variable; `previous` is the match's event
+    before it (None at the first)."""
+
+    __slots__ = ("event", "previous", "variable")
+
+    def __init__(self, event: Event, variable: int, previous: Node | None) -> None:
+        self.event = event
+        self.variable = variable
+        self.previous = previous
+
+    def path(self) -> list[Node]:
+        """The match's nodes, first to last."""
+        nodes = []
+        node: Node | None = self
+        while node is not None:
+            nodes.append(node)
+            node = node.previous
+        nodes.reverse()
+        return nodes
+
+
+class Partial:
+    """A partial match (Flink's ComputationState): where it is in the automaton, its last
+    node, and its first event's time and order."""
+
+    __slots__ = ("last_time", "node", "start_seq", "start_time", "state")
+
+    def __init__(self, state: State, node: Node | None, start_time: int, start_seq: int,
+                 last_time: int) -> None:
+        self.state = state
+        self.node = node
+        self.start_time = start_time
+        self.start_seq = start_seq
+        self.last_time = last_time
+
+
+@dataclass
+class PartitionState:
+    """Everything the matcher keeps for one partition."""
+
+    partials: list[Partial] = field(default_factory=list)
+    # completed matches held back until no partial match that started earlier is left
+    # (skip strategies need the earliest match first; Flink's rule)
+    pending: list[Partial] = field(default_factory=list)
+
+
+# A residual condition: the parts of a DEFINE that read other variables or aggregates:
+# (event, the partial match's last node) -> holds
+Residual = Callable[[Event, Node | None], bool]
+
+
+class Matcher:
+    """Runs one automaton over the partitions' events. `residuals[v]` is the rest of
+    variable v's DEFINE (None when the vectorized part is all of it), `until_residuals`
+    likewise for UNTIL."""
+
+    def __init__(self, automaton: Automaton, residuals: list[Residual | None],
+                 until_residuals: list[Residual | None], within_ms: int | None,
+                 within_between_events: bool, skip: SkipStrategy,
+                 max_partials: int, keep_timeouts: bool) -> None:
+        self.automaton = automaton
+        self.start = automaton.start
+        self.absence = automaton.absence
+        self.within = within_ms
+        self.between_events = within_between_events
+        self.skip = skip
+        self.max_partials = max_partials
+        self.keep_timeouts = keep_timeouts
+        self.timed_out: list[Partial] = []
+        self.discarded = 0  # partial matches dropped over the per-partition limit
+        self._residuals = residuals
+        self._until_residuals = until_residuals
+        # every condition compiled once into a closure over (event, partial)
+        self._conditions: dict[int, Callable[[Event, Node | None], bool]] = {}
+        for state in automaton.states:
+            for edge in state.edges:
+                self._conditions[id(edge)] = self._compile(edge.condition)
+
+    # ------------------------------------------------------------------ conditions
+
+    def _compile(self, condition: Condition) -> Callable[[Event, Node | None], bool]:
+        if isinstance(condition, TrueCondition):
+            return lambda event, node: True
+        if isinstance(condition, Var):
+            v = condition.variable
+            residual = self._residuals[v]
+            if residual is None:
+                return lambda event, node: event.fits[v]
+            return lambda event, node: event.fits[v] and residual(event, node)
+        if isinstance(condition, Until):
+            v = condition.variable
+            until = self._until_residuals[v]
+            if until is None:
+                return lambda event, node: event.stops[v]
+            return lambda event, node: event.stops[v] and until(event, node)
+        if isinstance(condition, Not):
+            operand = self._compile(condition.operand)
+            return lambda event, node: not operand(event, node)
+        if isinstance(condition, And):
+            left, right = self._compile(condition.left), self._compile(condition.right)
+            return lambda event, node: left(event, node) and right(event, node)
+        if isinstance(condition, Or):
+            left, right = self._compile(condition.left), self._compile(condition.right)
+            return lambda event, node: left(event, node) or right(event, node)
+        raise TypeError(f"unknown condition {condition!r}")
+
+    # ------------------------------------------------------------------ entry points
+
+    def process(self, partition: PartitionState, event: Event) -> list[Partial]:
+        """Advance every partial match of the partition with `event` (the next one in event
+        time), start new ones from it, and return the matches it completes, in emission
+        order (after the skip strategy)."""
+        completed: list[Partial] = []
+        survivors: list[Partial] = []
+        within, between = self.within, self.between_events
+        for partial in partition.partials:
+            if within is not None and event.time - (
+                    partial.last_time if between else partial.start_time) >= within:
+                self._time_out(partial, completed)
+                continue
+            self._advance(partial, event, survivors, completed)
+        self._advance(None, event, survivors, completed)
+        partition.partials = survivors
+        if len(survivors) > self.max_partials:
+            self._enforce_limit(partition)
+        return self._emit(partition, completed)
+
+    def advance(self, partition: PartitionState, watermark: int) -> list[Partial]:
+        """Event time reached `watermark`: partial matches that can no longer finish within
+        WITHIN time out (absences at the end of the pattern complete instead)."""
+        if self.within is None or not partition.partials:
+            return self._emit(partition, []) if partition.pending else []
+        completed: list[Partial] = []
+        survivors = []
+        for partial in partition.partials:
+            since = partial.last_time if self.between_events else partial.start_time
+            if watermark - since >= self.within:
+                self._time_out(partial, completed)
+            else:
+                survivors.append(partial)
+        partition.partials = survivors
+        return self._emit(partition, completed)
+
+    # ------------------------------------------------------------------ internals
+
+    def _time_out(self, partial: Partial, completed: list[Partial]) -> None:
+        if partial.state is self.absence:
+            completed.append(partial)  # nothing negated came within the time: a match
+        elif self.keep_timeouts:
+            self.timed_out.append(partial)
+
+    def _advance(self, partial: Partial | None, event: Event, survivors: list[Partial],
+                 completed: list[Partial]) -> None:
+        """Flink's computeNextStates for one partial match (None: the start state)."""
+        state = self.start if partial is None else partial.state
+        node = None if partial is None else partial.node
+        conditions = self._conditions
+        edges = []
+        stack = [state]
+        while stack:
+            current = stack.pop()
+            for edge in current.edges:
+                if not conditions[id(edge)](event, node):
+                    continue
+                if edge.action is Action.PROCEED:
+                    if edge.target.is_final and edge.source.greedy:
+                        edges.append(edge)
+                    else:
+                        stack.append(edge.target)
+                else:
+                    edges.append(edge)
+        results: list[Partial] = []
+        for edge in edges:
+            if edge.action is Action.IGNORE:
+                if partial is not None:
+                    results.append(Partial(edge.target, node, partial.start_time,
+                                           partial.start_seq, partial.last_time))
+            elif edge.action is Action.TAKE:
+                taken = Node(event, edge.source.variable, node)
+                if partial is None:
+                    start_time, start_seq = event.time, event.seq
+                else:
+                    start_time, start_seq = partial.start_time, partial.start_seq
+                results.append(Partial(edge.target, taken, start_time, start_seq,
+                                       event.time))
+                if self._final_after_proceed(edge.target, event, node):
+                    results.append(Partial(self.automaton.final, taken, start_time,
+                                           start_seq, event.time))
+            elif partial is not None:  # PROCEED to the final state from a greedy state
+                results.append(Partial(edge.target, node, partial.start_time,
+                                       partial.start_seq, partial.last_time))
+        retained = []
+        stopped = False
+        for result in results:
+            if result.state.is_final:
+                completed.append(result)
+            elif result.state.is_stop:
+                stopped = True
+            else:
+                retained.append(result)
+        if not stopped:
+            survivors.extend(retained)
+
+    def _final_after_proceed(self, state: State, event: Event, node: Node | None) -> bool:
+        conditions = self._conditions
+        stack = [] if state.greedy else [state]
+        while stack:
+            current = stack.pop()
+            for edge in current.edges:
+                if edge.action is Action.PROCEED and conditions[id(edge)](event, node):
+                    if edge.target.is_final:
+                        return True
+                    if not edge.target.greedy:
+                        stack.append(edge.target)
+        return False
+
+    def _enforce_limit(self, partition: PartitionState) -> None:
+        """Over the limit: the partial matches that started earliest go (counted)."""
+        partials = sorted(partition.partials, key=lambda p: p.start_seq)
+        excess = len(partials) - self.max_partials
+        self.discarded += excess
+        keep = set(map(id, partials[excess:]))
+        partition.partials = [p for p in partition.partials if id(p) in keep]
+
+    def _emit(self, partition: PartitionState, completed: list[Partial]) -> list[Partial]:
+        """Matches in emission order. Without a skip strategy they go out at once; with one,
+        the earliest-starting match goes first and prunes what it overlaps, and a match waits
+        while a partial match that started before it might still complete (Flink's
+        processMatchesAccordingToSkipStrategy)."""
+        if not self.skip.skips:
+            completed.sort(key=lambda p: p.start_seq)
+            return completed
+        pending = partition.pending
+        pending.extend(completed)
+        if not pending:
+            return []
+        pending.sort(key=lambda p: p.start_seq)
+        emitted = []
+        while pending:
+            earliest = pending[0]
+            if partition.partials and min(p.start_seq for p in partition.partials) < \
+                    earliest.start_seq:
+                break
+            pending.pop(0)
+            emitted.append(earliest)
+            assert earliest.node is not None
+            pruning = self.skip.pruning_seq(earliest.node, self.automaton)
+            if pruning is not None:
+                prune = self.skip.prunes
+                partition.partials = [p for p in partition.partials
+                                      if not prune(p.start_seq, pruning)]
+                pending[:] = [p for p in pending if not prune(p.start_seq, pruning)]
+        return emitted

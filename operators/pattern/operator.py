@@ -1,0 +1,409 @@
+"""The pattern operator: columnar batches in, one row per match out.
+
+Flow per watermark advance: the events the watermark has passed are released from the
+arrival buffer (events wait there so that each partition is matched in event-time order,
+equal times in arrival order; out-of-order arrival within the watermark gives the same
+matches as in-order arrival), sorted by partition and time; polars computes `PREV` columns
+(carrying each partition's last events across batches) and, per variable, whether the
+current-event part of its DEFINE holds. Only then does Python run the automaton (nfa.py),
+and only over events that can change something: an event no variable's condition accepts is
+skipped outright when every partial match of its partition would just ignore it.
+
+An event at or behind the watermark when it arrives is late: dropped and counted (or routed
+to the stream's `late` stream). Matches are emitted in event-time order of their completion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from frys.dsl import ast
+from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
+from frys.engine.graph import PatternMatchSpec
+from frys.engine.time import END_OF_TIME
+from frys.operators.expressions import to_polars
+from frys.operators.pattern.automaton import Action, Automaton, compile_pattern
+from frys.operators.pattern.conditions import (
+    PATTERN_AGGREGATES,
+    ResidualCompiler,
+    ValueLayout,
+    _walk,
+    is_current_only,
+    prev_calls,
+    prev_column,
+    split_conjuncts,
+    vectorized,
+)
+from frys.operators.pattern.nfa import (
+    Event,
+    Matcher,
+    Node,
+    Partial,
+    PartitionState,
+    Residual,
+)
+from frys.operators.pattern.skip import strategy_for
+
+_TIME = "__time"
+_ARRIVAL = "__arrival"
+_CARRY = "__carry"
+DEFAULT_MAX_PARTIALS = 10_000
+
+
+class PatternMatch:
+    """A pattern query over one stream. Same contract as the window operators:
+    `process(batch)` and `advance(watermark)` return output batches; `late_events`,
+    `late_rows` and `incomplete_windows` are read by the runtime."""
+
+    def __init__(self, spec: PatternMatchSpec, route_late: bool = False,
+                 max_partials: int = DEFAULT_MAX_PARTIALS) -> None:
+        match = spec.match
+        self.spec = spec
+        self.event_time = spec.event_time
+        self.partition_keys = [c.name for c in match.partition_by]
+        self.variables = spec.variables
+        self.route_late = route_late
+        self.late_rows: list[pl.DataFrame] = []
+        self.late_events = 0
+        self.incomplete_windows = 0
+        self.timeout_rows: list[pl.DataFrame] = []
+        self.watermark: int | None = None
+        self._buffer: pl.DataFrame | None = None
+        self._arrivals = 0
+        self._seq = 0
+        self._partitions: dict[object, PartitionState] = {}
+        self._carry: pl.DataFrame | None = None
+
+        defines = {d.variable: d for d in match.defines}
+        names = set(self.variables)
+        self.layout = ValueLayout()
+        compiler = ResidualCompiler(self.variables, self.layout)
+        fits: list[pl.Expr] = []
+        stops: list[pl.Expr] = []
+        residuals: list[Residual | None] = []
+        until_residuals: list[Residual | None] = []
+        self._prev: set[tuple[str, int]] = set()
+        for variable in self.variables:
+            define = defines.get(variable)
+            for clause, vector_out, residual_out in (
+                    (define.condition if define else None, fits, residuals),
+                    (define.until if define else None, stops, until_residuals)):
+                if clause is None:
+                    vector_out.append(pl.lit(clause is None and vector_out is fits))
+                    residual_out.append(None)
+                    continue
+                self._prev.update(prev_calls(clause))
+                conjuncts = split_conjuncts(clause)
+                current = [c for c in conjuncts if is_current_only(c, variable, names)]
+                rest = [c for c in conjuncts if not is_current_only(c, variable, names)]
+                vector_out.append(vectorized(current, spec.types))
+                residual_out.append(compiler.condition(rest, variable))
+        self._fits = [e.alias(f"__fits{i}") for i, e in enumerate(fits)]
+        self._stops = [e.alias(f"__stops{i}") for i, e in enumerate(stops)]
+        has_until = {i for i, v in enumerate(self.variables)
+                     if defines.get(v) is not None and defines[v].until is not None}
+        self.automaton: Automaton = compile_pattern(match.pattern, self.variables, has_until)
+        self.matcher = Matcher(self.automaton, residuals, until_residuals, match.within_ms,
+                               match.within_between_events, strategy_for(match.after_match),
+                               max_partials, keep_timeouts=match.timeouts_to is not None)
+        self._quiet = self._states_that_ignore_quiet_events()
+        self._outputs = _OutputBuilder(spec, compiler, self.layout)
+        for column in self.partition_keys:
+            self.layout.index(column)
+        self._value_columns = list(self.layout.columns)
+
+    # ------------------------------------------------------------------ entry points
+
+    def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+        if batch.height == 0:
+            return []
+        frame = batch.with_columns(
+            pl.col(self.event_time).dt.epoch("ms").alias(_TIME),
+            (pl.int_range(pl.len(), dtype=pl.Int64) + self._arrivals).alias(_ARRIVAL))
+        self._arrivals += batch.height
+        if self.watermark is not None:
+            late = frame[_TIME] <= self.watermark
+            count = int(late.sum())
+            if count:
+                self.late_events += count
+                if self.route_late:
+                    self.late_rows.append(batch.filter(late))
+                frame = frame.filter(~late)
+        self._buffer = frame if self._buffer is None else pl.concat([self._buffer, frame])
+        return []
+
+    def advance(self, watermark: int) -> list[pl.DataFrame]:
+        if self.watermark is not None and watermark <= self.watermark:
+            return []
+        self.watermark = watermark
+        matches: list[Partial] = []
+        if self._buffer is not None and self._buffer.height:
+            ready = self._buffer.filter(pl.col(_TIME) <= watermark)
+            self._buffer = self._buffer.filter(pl.col(_TIME) > watermark)
+            if ready.height:
+                matches.extend(self._run(ready))
+        for partition in self._partitions.values():
+            if partition.partials or partition.pending:
+                matches.extend(self.matcher.advance(partition, watermark))
+        if watermark == END_OF_TIME:
+            self._flush_pending(matches)
+        # one row per match, in event-time order of completion (stable: a partition's
+        # matches keep the order the skip strategy gave them)
+        matches.sort(key=lambda m: m.node.event.time)  # type: ignore[union-attr]
+        out = [self._outputs.rows(matches)] if matches else []
+        if self.matcher.timed_out:
+            self.timeout_rows.append(self._outputs.rows(self.matcher.timed_out))
+            self.matcher.timed_out.clear()
+        return out
+
+    @property
+    def discarded_partials(self) -> int:
+        return self.matcher.discarded
+
+    def open_partials(self) -> int:
+        return sum(len(p.partials) for p in self._partitions.values())
+
+    # ------------------------------------------------------------------ internals
+
+    def _flush_pending(self, matches: list[Partial]) -> None:
+        """End of input: nothing can start earlier any more; held matches go out."""
+        for partition in self._partitions.values():
+            partition.partials = []
+            if partition.pending:
+                matches.extend(self.matcher._emit(partition, []))
+
+    def _states_that_ignore_quiet_events(self) -> list[bool]:
+        """Per state: does an event that no condition accepts leave a partial match there
+        exactly as it is (a self-IGNORE and nothing else)? Then such events can be skipped
+        for a partition whose partial matches all sit in such states."""
+        quiet = []
+        for state in self.automaton.states:
+            reached = []
+            stack = [state]
+            seen = set()
+            while stack:
+                current = stack.pop()
+                if id(current) in seen:
+                    continue
+                seen.add(id(current))
+                for edge in current.edges:
+                    if not _holds_for_quiet_event(edge.condition):
+                        continue
+                    if edge.action is Action.PROCEED and not (
+                            edge.target.is_final and edge.source.greedy):
+                        stack.append(edge.target)
+                    else:
+                        reached.append(edge)
+            quiet.append(len(reached) == 1 and reached[0].action is Action.IGNORE
+                         and reached[0].target is state)
+        return quiet
+
+    def _run(self, ready: pl.DataFrame) -> list[Partial]:
+        keys = self.partition_keys
+        ordered = ready.sort([*keys, _TIME, _ARRIVAL]) if keys else ready.sort(
+            [_TIME, _ARRIVAL])
+        ordered = self._with_prev(ordered)
+        ordered = ordered.with_columns(
+            *self._fits, *self._stops,
+            (pl.int_range(pl.len(), dtype=pl.Int64)).alias("__row"))
+        fit_names = [f"__fits{i}" for i in range(len(self.variables))]
+        stop_names = [f"__stops{i}" for i in range(len(self.variables))]
+        relevant_expr = pl.any_horizontal([*fit_names, *stop_names])
+        flags = ordered.select(relevant_expr.alias("relevant"))["relevant"]
+        times = ordered[_TIME].to_list()
+        relevant_rows = ordered.filter(flags)
+        relevant_index = relevant_rows["__row"].to_list()
+        fits_rows = relevant_rows.select(fit_names).rows()
+        stops_rows = relevant_rows.select(stop_names).rows()
+        values_rows = (relevant_rows.select([_as_value(c, self.spec.column_types)
+                                             for c in self._value_columns]).rows()
+                       if self._value_columns else [()] * relevant_rows.height)
+        if keys:
+            boundaries = ordered.select(
+                pl.struct(keys).rle_id().alias("__group"))["__group"]
+            starts = [0, *((boundaries.diff().fill_null(0) != 0).arg_true().to_list())]
+            key_rows = ordered.select(keys)[starts].rows()
+            group_keys = [row[0] if len(keys) == 1 else row for row in key_rows]
+        else:
+            starts = [0]
+            group_keys = [()]
+        ends = [*starts[1:], ordered.height]
+        quiet = self._quiet
+        n_vars = len(self.variables)
+        empty = (False,) * n_vars
+        matcher = self.matcher
+        matches: list[Partial] = []
+        position = 0  # into the relevant rows
+        seq = self._seq
+        for key, start, end in zip(group_keys, starts, ends, strict=True):
+            partition = self._partitions.get(key)
+            next_relevant = relevant_index[position] if position < len(relevant_index) \
+                else None
+            if partition is None:
+                if next_relevant is None or next_relevant >= end:
+                    seq += end - start
+                    continue  # nothing here can start a match
+                partition = self._partitions[key] = PartitionState()
+            row = start
+            while row < end:
+                if next_relevant is not None and next_relevant == row:
+                    event = Event(seq + row - start, times[row], values_rows[position],
+                                  fits_rows[position], stops_rows[position])
+                    position += 1
+                    next_relevant = relevant_index[position] \
+                        if position < len(relevant_index) else None
+                    matches.extend(matcher.process(partition, event))
+                    row += 1
+                    continue
+                # a quiet event: matters only to partial matches that do not just ignore it
+                if partition.partials and not all(quiet[p.state.index]
+                                                  for p in partition.partials):
+                    event = Event(seq + row - start, times[row], (), empty, empty)
+                    matches.extend(matcher.process(partition, event))
+                    row += 1
+                    continue
+                # skip ahead to the next relevant event of this partition
+                row = next_relevant if next_relevant is not None and next_relevant < end \
+                    else end
+            seq += end - start
+            if not partition.partials and not partition.pending:
+                del self._partitions[key]
+        self._seq = seq
+        return matches
+
+    def _with_prev(self, ordered: pl.DataFrame) -> pl.DataFrame:
+        """Add PREV(col, n) columns: the n-th earlier event of the partition, across
+        releases (the last events of each partition are carried over)."""
+        if not self._prev:
+            return ordered
+        keys = self.partition_keys
+        depth = max(n for _, n in self._prev)
+        columns = sorted({c for c, _ in self._prev})
+        frame = ordered.with_columns(pl.lit(False).alias(_CARRY))
+        if self._carry is not None:
+            frame = pl.concat([self._carry, frame], how="diagonal_relaxed")
+        shifted = [(pl.col(c).shift(n).over(keys) if keys else pl.col(c).shift(n))
+                   .alias(prev_column(c, n)) for c, n in sorted(self._prev)]
+        frame = frame.with_columns(shifted)
+        tail = frame.select([*keys, *columns, _TIME, _ARRIVAL])
+        tail = (tail.group_by(keys, maintain_order=True).tail(depth) if keys
+                else tail.tail(depth))
+        self._carry = tail.with_columns(pl.lit(True).alias(_CARRY))
+        return frame.filter(~pl.col(_CARRY)).drop(_CARRY)
+
+
+def _holds_for_quiet_event(condition) -> bool:
+    """A condition's value for an event that no DEFINE or UNTIL accepts."""
+    from frys.operators.pattern.automaton import And, Not, Or, TrueCondition, Until, Var
+    if isinstance(condition, TrueCondition):
+        return True
+    if isinstance(condition, (Var, Until)):
+        return False
+    if isinstance(condition, Not):
+        return not _holds_for_quiet_event(condition.operand)
+    if isinstance(condition, And):
+        return _holds_for_quiet_event(condition.left) and _holds_for_quiet_event(
+            condition.right)
+    if isinstance(condition, Or):
+        return _holds_for_quiet_event(condition.left) or _holds_for_quiet_event(
+            condition.right)
+    return False
+
+
+def _as_value(column: str, types: Mapping[str, FrysType]) -> pl.Expr:
+    """A column as the automaton's values hold it (TIMESTAMPs as epoch ms)."""
+    if types.get(column) == FrysType.TIMESTAMP:
+        return pl.col(column).dt.epoch("ms")
+    return pl.col(column)
+
+
+class _OutputBuilder:
+    """Matches -> rows of the SELECT list (see conditions.py's module docstring)."""
+
+    def __init__(self, spec: PatternMatchSpec, compiler: ResidualCompiler,
+                 layout: ValueLayout) -> None:
+        self.spec = spec
+        self.leaves: dict[ast.Expr, tuple[str, object, FrysType | None]] = {}
+        variables = set(spec.variables)
+        for _, expr in spec.outputs:
+            for node in _walk(expr):
+                if node in self.leaves:
+                    continue
+                leaf_type = spec.types.get(id(node))
+                name = f"__leaf{len(self.leaves)}"
+                if isinstance(node, ast.FunctionCall) and node.star:
+                    self.leaves[node] = (name, "COUNT_ALL", FrysType.INT)  # events matched
+                elif _per_match(node, variables):
+                    self.leaves[node] = (name, compiler.value(node, ""), leaf_type)
+                elif isinstance(node, ast.ColumnRef) and node.qualifier is None and \
+                        node.name.upper() in ("MATCH_START", "MATCH_END"):
+                    self.leaves[node] = (name, node.name.upper(), FrysType.TIMESTAMP)
+                elif isinstance(node, ast.ColumnRef) and node.qualifier is None:
+                    slot = layout.index(node.name)  # a PARTITION BY column
+                    self.leaves[node] = (name, ("first", slot), leaf_type)
+
+        def substitute(node: ast.Expr) -> pl.Expr | None:
+            leaf = self.leaves.get(node)
+            if leaf is None:
+                return None
+            name, _, leaf_type = leaf
+            if leaf_type == FrysType.TIMESTAMP:
+                return pl.col(name).cast(pl.Int64).cast(TIMESTAMP_DTYPE)
+            return pl.col(name)
+
+        types = spec.types
+        self._select = [
+            to_polars(expr, substitute, types).cast(spec.output_types[name].polars_dtype)
+            .alias(name)
+            if spec.output_types[name] not in (FrysType.NULL, FrysType.ARRAY)
+            else to_polars(expr, substitute, types).alias(name)
+            for name, expr in spec.outputs]
+
+    def rows(self, matches: list[Partial]) -> pl.DataFrame:
+        columns: dict[str, list] = {}
+        for name, how, _ in self.leaves.values():
+            if how == "MATCH_START":
+                columns[name] = [_first(m.node).event.time for m in matches]
+            elif how == "COUNT_ALL":
+                columns[name] = [_length(m.node) for m in matches]
+            elif how == "MATCH_END":
+                columns[name] = [m.node.event.time for m in matches]  # type: ignore[union-attr]
+            elif isinstance(how, tuple):
+                slot = how[1]
+                columns[name] = [_first(m.node).event.values[slot] for m in matches]
+            else:
+                columns[name] = [how(None, m.node) for m in matches]  # type: ignore[operator]
+        frame = pl.DataFrame(columns, strict=False) if columns else pl.DataFrame(
+            {"__n": [0] * len(matches)})
+        return frame.select(self._select)
+
+
+def _owner(expr: ast.Expr) -> str | None:
+    if isinstance(expr, ast.ColumnRef):
+        return expr.qualifier if expr.qualifier is not None else expr.name
+    return None
+
+
+def _first(node: Node | None) -> Node:
+    assert node is not None
+    while node.previous is not None:
+        node = node.previous
+    return node
+
+
+def _length(node: Node | None) -> int:
+    count = 0
+    while node is not None:
+        count += 1
+        node = node.previous
+    return count
+
+
+def _per_match(node: ast.Expr, variables: set[str]) -> bool:
+    """A variable's column (its latest event's) or an aggregate over a variable."""
+    if isinstance(node, ast.ColumnRef):
+        return node.qualifier in variables
+    return (isinstance(node, ast.FunctionCall) and node.name.upper() in PATTERN_AGGREGATES
+            and bool(node.args) and _owner(node.args[0]) in variables)
