@@ -1,33 +1,50 @@
-"""W2, W2h, W2s: windowed aggregation from in-memory batches (issue 4), DuckDB beside.
+"""W2, W2h, W2s: windowed aggregation from in-memory batches (issue 4), bytewax and DuckDB beside.
 
-    .venv/bin/python benchmarks/run_w2.py [--events 1000000] [--batch 100000]
+    .venv/bin/python benchmarks/run_w2.py [--events 1000000] [--batch 100000] [--skip-bytewax]
 
 For each job, 1M events over 1,000 keys (`k`), `v` uniform in [0, 100), `ts` rising by
-0-2 ms per event (about 1,000 events per second of event time), published to a
-`frys.Pipeline` as polars DataFrames of `--batch` rows:
+0-2 ms per event (about 1,000 events per second of event time):
 
 * W2  = WHERE v > 10, TUMBLE(1 SECOND), COUNT(*) and SUM(v)
 * W2h = HOP(10 SECONDS, 1 SECOND), AVG(v)
 * W2s = SESSION(5 SECONDS), COUNT(*)   (keys take turns going quiet, so sessions close)
 
-Prints events/s (decoding excluded: the events are already columns) for frys and for
-DuckDB over the same frame (checking both produce the same number of windows), peak RSS of
-this process, bytes of operator state per open (key, window) at its largest, and for W2 the
-emission latency at a fixed offered rate of 100k events/s: batches of 1,000 events every
-10 ms, and for every window the time from the start of the publish call whose watermark
-closed it to the moment its row reached the subscriber.
+The events are made once, written to an Arrow IPC file in a temporary directory, and every
+(job, contender) is measured in a fresh child process (this script with `--child`) that
+reads them into memory, gets them ready, and only then starts the clock:
+
+* frys: the events stay polars columns, published to a `frys.Pipeline` as DataFrames of
+  `--batch` rows (no decoding);
+* bytewax: the hand-written pipeline of `peer_bytewax_w2.py`, fed the same rows as Python
+  tuples (the conversion is not timed, like frys' decoding) through a `TestingSource`
+  into a `TestingSink` list, one worker;
+* DuckDB: the query below over an Arrow scan of the frame (both cores).
+
+Prints events/s and the ratios frys/bytewax and frys/duckdb; the peak RSS of each child
+while it ran (`ru_maxrss`, its high-water mark reset through /proc/self/clear_refs once the
+input was ready, so it is the input held plus what the run added) and, in brackets, its RSS
+just before the run; frys' bytes of operator state per open (key, window) at its largest;
+and for W2 the emission latency at a fixed offered rate of 100k events/s: batches of 1,000
+events every 10 ms, and for every window the time from the start of the publish call whose
+watermark closed it to the moment its row reached the subscriber. Fails unless all
+contenders produce the same number of windows for each job.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
+import os
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import polars as pl
-
-import frys
 
 STREAM = ("CREATE STREAM ev (k INT, v FLOAT, ts TIMESTAMP) "
           "WITH (event_time = ts, watermark = 0 SECONDS);\n")
@@ -39,6 +56,7 @@ JOBS = {
     "W2s": "SELECT k, window_start, window_end, COUNT(*) AS n FROM ev "
            "GROUP BY k, SESSION(5 SECONDS);",
 }
+CONTENDERS = ("frys", "bytewax", "duckdb")
 
 
 def events(count: int, seed: int = 7) -> pl.DataFrame:
@@ -75,38 +93,81 @@ DUCKDB = {
 }
 
 
-def duckdb_peer(name: str, data: pl.DataFrame) -> tuple[float, int] | None:
-    """(events/s, rows out) for DuckDB, or None when duckdb is not installed."""
+# --- in the child process: one (job, contender) measurement ---------------------------
+
+def rss_now_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process' RSS high-water mark (Linux: ru_maxrss and VmHWM) to its RSS."""
     try:
-        import duckdb
-    except ImportError:
-        return None
-    connection = duckdb.connect()
-    connection.register("data", data.with_row_index("i").to_arrow())  # i: arrival order
-    start = time.perf_counter()
-    rows = connection.execute(f"SELECT COUNT(*) FROM ({DUCKDB[name]})").fetchone()
-    elapsed = time.perf_counter() - start
-    return data.height / elapsed, int(rows[0]) if rows else 0
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
 
 
-def throughput(name: str, data: pl.DataFrame, batch: int) -> tuple[float, float, int]:
+def frys_child(name: str, data: pl.DataFrame, batch: int):
+    """Prepare the frys job; return (run, result) where run() runs it, timed by the caller."""
+    import frys
+
     pipeline = frys.Pipeline.from_text(STREAM + JOBS[name])
     operator = pipeline.runtime.queries[0].operator
-    largest_state = largest_windows = 0
-    start = time.perf_counter()
-    for offset in range(0, data.height, batch):
-        pipeline.publish("ev", data.slice(offset, batch))
-        state = operator._state  # measurement only: the operator's open windows
-        if state is not None and state.height > largest_windows:
-            largest_windows, largest_state = state.height, int(state.estimated_size())
-    pipeline.finish()
-    elapsed = time.perf_counter() - start
-    rows = pipeline.results("select_1").height
-    per_window = largest_state / largest_windows if largest_windows else 0.0
-    return data.height / elapsed, per_window, rows
+    batches = [data.slice(offset, batch) for offset in range(0, data.height, batch)]
+    result: dict = {}
+
+    def run() -> None:
+        largest_state = largest_windows = 0
+        for frame in batches:
+            pipeline.publish("ev", frame)
+            state = operator._state  # measurement only: the operator's open windows
+            if state is not None and state.height > largest_windows:
+                largest_windows, largest_state = state.height, int(state.estimated_size())
+        pipeline.finish()
+        result["rows"] = pipeline.results("select_1").height
+        result["bytes_per_window"] = (largest_state / largest_windows
+                                      if largest_windows else 0.0)
+
+    return run, result
+
+
+def bytewax_child(name: str, data: pl.DataFrame, _batch: int):
+    import peer_bytewax_w2
+
+    rows: list[tuple] = []
+    flow = peer_bytewax_w2.build_flow(name, peer_bytewax_w2.to_events(data), rows)
+    result: dict = {}
+
+    def run() -> None:
+        peer_bytewax_w2.run_main(flow)
+        result["rows"] = len(rows)
+
+    return run, result
+
+
+def duckdb_child(name: str, data: pl.DataFrame, _batch: int):
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.register("data", data.with_row_index("i").to_arrow())  # i: arrival order
+    result: dict = {}
+
+    def run() -> None:
+        rows = connection.execute(f"SELECT COUNT(*) FROM ({DUCKDB[name]})").fetchone()
+        result["rows"] = int(rows[0]) if rows else 0
+
+    return run, result
 
 
 def latency(data: pl.DataFrame, rate: int = 100_000, batch: int = 1_000) -> list[float]:
+    import frys
+
     pipeline = frys.Pipeline.from_text(STREAM + JOBS["W2"])
     latencies: list[float] = []
     call_started = 0.0
@@ -128,34 +189,107 @@ def latency(data: pl.DataFrame, rate: int = 100_000, batch: int = 1_000) -> list
     return latencies
 
 
+def child(name: str, contender: str, data_path: str, batch: int) -> dict:
+    data = pl.read_ipc(data_path)  # compressed: decoded into memory, not mapped
+    if contender == "latency":
+        ms = sorted(x * 1000 for x in latency(data.head(min(data.height, 300_000))))
+        p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
+        return {"windows": len(ms), "p50": statistics.median(ms), "p99": p99}
+    prepare = {"frys": frys_child, "bytewax": bytewax_child, "duckdb": duckdb_child}
+    run, result = prepare[contender](name, data, batch)
+    gc.collect()
+    before = rss_now_mb()
+    reset = reset_peak_rss()
+    start = time.perf_counter()
+    run()
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {**result, "events_per_s": data.height / elapsed, "seconds": elapsed,
+            "rss_before_mb": before, "peak_rss_mb": peak, "peak_reset": reset}
+
+
+# --- in the parent process -------------------------------------------------------------
+
+def measure(name: str, contender: str, data_path: Path, batch: int) -> dict:
+    """Run one measurement in a fresh interpreter and return what it reports."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", name, contender,
+               "--data", str(data_path), "--batch", str(batch)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{name}/{contender} failed (exit {done.returncode}):\n"
+                         f"{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ratio(a: dict | None, b: dict | None, field: str) -> str:
+    return f"{a[field] / b[field]:.1f}x" if a and b else "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument("--skip-bytewax", action="store_true",
+                        help="leave the bytewax peer out (it takes most of the time)")
+    parser.add_argument("--child", nargs=2, metavar=("JOB", "CONTENDER"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    data = events(args.events)
-    print(f"{args.events:,} events over 1,000 keys, batches of {args.batch:,} rows")
-    print(f"{'job':<5}{'frys events/s':>16}{'bytes/open window':>20}{'rows out':>12}"
-          f"{'duckdb events/s':>18}{'duckdb rows':>13}")
+    if args.child:
+        print(json.dumps(child(*args.child, args.data, args.batch)))
+        return
+    contenders = [c for c in CONTENDERS if not (args.skip_bytewax and c == "bytewax")]
+    results: dict[str, dict[str, dict | None]] = {}
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="frys_w2_") as tmp:
+        data_path = Path(tmp) / "events.arrow"
+        events(args.events).write_ipc(data_path, compression="lz4")
+        print(f"{args.events:,} events over 1,000 keys, frys batches of {args.batch:,} rows; "
+              f"each (job, contender) in a fresh process", flush=True)
+        for name in JOBS:
+            results[name] = {}
+            for contender in CONTENDERS:
+                results[name][contender] = (measure(name, contender, data_path, args.batch)
+                                            if contender in contenders else None)
+        lat = measure("W2", "latency", data_path, args.batch)
+
+    def cell(result: dict | None, field: str, fmt: str) -> str:
+        return format(result[field], fmt) if result else "-"
+
+    print(f"\n{'job':<5}{'frys ev/s':>13}{'bytewax ev/s':>14}{'duckdb ev/s':>13}"
+          f"{'frys/bytewax':>14}{'frys/duckdb':>13}{'windows':>11}")
     mismatches = []
-    for name in JOBS:
-        rate, per_window, rows = throughput(name, data, args.batch)
-        peer = duckdb_peer(name, data)
-        peer_text = (f"{peer[0]:>18,.0f}{peer[1]:>13,}" if peer
-                     else f"{'(not installed)':>18}")
-        print(f"{name:<5}{rate:>16,.0f}{per_window:>20,.0f}{rows:>12,}{peer_text}")
-        if peer and peer[1] != rows:
-            mismatches.append(f"{name}: frys {rows:,} rows, duckdb {peer[1]:,}")
-    measured = latency(data.head(min(args.events, 300_000)))
-    ms = sorted(x * 1000 for x in measured)
-    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    print(f"W2 emission latency at 100k events/s over {len(ms):,} window rows: "
-          f"p50 {statistics.median(ms):.2f} ms, p99 {p99:.2f} ms")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this process: {peak:.0f} MB")
+    for name, by in results.items():
+        frys, bytewax, duck = by["frys"], by["bytewax"], by["duckdb"]
+        counts = {c: r["rows"] for c, r in by.items() if r}
+        if len(set(counts.values())) > 1:
+            mismatches.append(f"{name}: " + ", ".join(f"{c} {n:,}" for c, n in counts.items()))
+        print(f"{name:<5}{cell(frys, 'events_per_s', ',.0f'):>13}"
+              f"{cell(bytewax, 'events_per_s', ',.0f'):>14}{cell(duck, 'events_per_s', ',.0f'):>13}"
+              f"{ratio(frys, bytewax, 'events_per_s'):>14}{ratio(frys, duck, 'events_per_s'):>13}"
+              f"{counts['frys']:>11,}")
+
+    def rss(result: dict | None) -> str:
+        return f"{result['peak_rss_mb']:.0f} ({result['rss_before_mb']:.0f})" if result else "-"
+
+    print(f"\n{'job':<5}{'frys MB':>12}{'bytewax MB':>12}{'duckdb MB':>12}"
+          f"{'frys/bytewax':>14}{'frys/duckdb':>13}{'frys bytes/open window':>24}")
+    for name, by in results.items():
+        frys, bytewax, duck = by["frys"], by["bytewax"], by["duckdb"]
+        print(f"{name:<5}{rss(frys):>12}{rss(bytewax):>12}{rss(duck):>12}"
+              f"{ratio(frys, bytewax, 'peak_rss_mb'):>14}{ratio(frys, duck, 'peak_rss_mb'):>13}"
+              f"{frys['bytes_per_window'] if frys else 0:>24,.0f}")
+    print("peak RSS MB of each measuring process during its run (in brackets: just before "
+          "it, holding the input)")
+    if not all(r["peak_reset"] for by in results.values() for r in by.values() if r):
+        print("note: /proc/self/clear_refs not writable, so peaks include getting ready")
+    print(f"\nW2 emission latency at 100k events/s over {lat['windows']:,} window rows: "
+          f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms")
+    print(f"1-minute load average before / after: {load_before:.2f} / "
+          f"{os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     if mismatches:
-        raise SystemExit("results differ: " + "; ".join(mismatches))
-    print("OK: frys and duckdb produce the same number of windows")
+        raise SystemExit("window counts differ: " + "; ".join(mismatches))
+    print(f"OK: {', '.join(contenders)} produce the same number of windows for each job")
 
 
 if __name__ == "__main__":
