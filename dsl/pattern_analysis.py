@@ -24,7 +24,10 @@ from frys.dsl.errors import Diagnostic, Span, did_you_mean
 from frys.dsl.typer import ExpressionTyper, Relation, Scope, walk
 from frys.dsl.types import FrysType, unify
 
-MATCH_COLUMNS = {"MATCH_START": FrysType.TIMESTAMP, "MATCH_END": FrysType.TIMESTAMP}
+# pseudo-columns of a match: its first and last event times, and the ids ('stream:offset',
+# offset = the event's position in its stream, from 0) of the events it consumed, in order
+MATCH_COLUMNS = {"MATCH_START": FrysType.TIMESTAMP, "MATCH_END": FrysType.TIMESTAMP,
+                 "MATCH_IDS": FrysType.ARRAY}
 
 
 class _Variable:
@@ -110,10 +113,10 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                             f"{did_you_mean(match.timeouts_to, self.streams)}", match.span)
             elif len(query.output_types) == len(query.outputs):
                 self._bind_target(query, match.timeouts_to, match.span)
-        if len(streams) > 1:
-            self._later("a pattern over several FROM streams", select.more_sources[0].span)
-        if any(isinstance(n, ast.PatternAlternation) for n in _pattern_nodes(match.pattern)):
-            self._later("alternation (|) in a pattern", match.span)
+        for node in _pattern_nodes(match.pattern):
+            if isinstance(node, ast.PatternGroup) and node.quantifier is not None and \
+                    isinstance(node.body, ast.PatternAlternation):
+                self._later("a quantified alternation", node.span)
         for stream in streams.values():
             if stream.event_time is None:
                 self._error(f"stream {stream.name} has no event_time; patterns match in "
@@ -252,7 +255,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                             "columns, e.g. a.price", item.span)
                 continue
             expr_type = self._type(item.expr, scope, allow_aggregates=True)
-            if isinstance(item.expr, ast.ColumnRef) and item.expr.name in MATCH_COLUMNS:
+            if isinstance(item.expr, ast.ColumnRef) and item.expr.name.upper() in MATCH_COLUMNS:
                 default = item.expr.name.lower()
             else:
                 default = _default_output_name(item.expr, position)

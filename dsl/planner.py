@@ -66,14 +66,37 @@ def pattern_variables(pattern: ast.PatternNode) -> list[str]:
     return found
 
 
+def _typed_variables(pattern: ast.PatternNode, found: dict[str, str]) -> None:
+    if isinstance(pattern, ast.PatternVariable):
+        if pattern.stream is not None:
+            found.setdefault(pattern.name, pattern.stream)
+    elif isinstance(pattern, (ast.PatternGroup, ast.PatternNot)):
+        _typed_variables(pattern.body if isinstance(pattern, ast.PatternGroup)
+                         else pattern.element, found)
+    elif isinstance(pattern, ast.PatternSequence):
+        for element in pattern.elements:
+            _typed_variables(element, found)
+    elif isinstance(pattern, ast.PatternAlternation):
+        for branch in pattern.branches:
+            _typed_variables(branch, found)
+
+
 def _pattern(job: AnalyzedJob, query: AnalyzedQuery, match: Match,
              outputs: list[tuple[str, ast.Expr]]) -> PatternMatchSpec:
-    stream = job.streams[match.inputs[0].stream]
-    assert stream.event_time is not None, "the analyzer requires event_time for patterns"
-    return PatternMatchSpec(match.clause, pattern_variables(match.clause.pattern),
-                            stream.event_time, outputs, query.output_types, query.types,
-                            dict(stream.columns or {}),
-                            stream.late[0] if stream.late else None,
+    streams = [job.streams[scan.stream] for scan in match.inputs]
+    event_times = {}
+    for stream in streams:
+        assert stream.event_time is not None, "the analyzer requires event_time for patterns"
+        event_times[stream.name] = stream.event_time
+    variables = pattern_variables(match.clause.pattern)
+    typed: dict[str, str] = {}
+    _typed_variables(match.clause.pattern, typed)
+    stream_of = {v: typed.get(v, streams[0].name) for v in variables}
+    first = streams[0]
+    return PatternMatchSpec(match.clause, variables, event_times, stream_of, outputs,
+                            query.output_types, query.types,
+                            {s.name: dict(s.columns or {}) for s in streams},
+                            first.late[0] if first.late and len(streams) == 1 else None,
                             match.clause.timeouts_to)
 
 
@@ -163,7 +186,9 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
             graph.sinks.append(ConnectorNode(stream.sink, stream.name))
     for query, logical in logical_plans(job, disabled=disabled):
         spec = _operator(job, query, logical)
+        more = tuple(s.name for s in query.statement.more_sources) \
+            if query.statement.match is not None else ()
         graph.queries.append(QueryNode(query.index, query.input_stream, query.output_stream,
                                        spec, query.is_bare_select, query,
-                                       watermark_lag(job, query, spec)))
+                                       watermark_lag(job, query, spec), more))
     return graph

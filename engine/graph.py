@@ -102,13 +102,20 @@ class PatternMatchSpec:
 
     match: ast.MatchClause
     variables: list[str]  # in order of first appearance in the pattern
-    event_time: str
+    event_times: dict[str, str]  # per FROM stream (in FROM order): its event-time column
+    stream_of: dict[str, str]  # per variable: the stream its events come from
     outputs: list[tuple[str, ast.Expr]]
     output_types: dict[str, FrysType]
     types: dict[int, FrysType] = field(default_factory=dict, repr=False)
-    column_types: dict[str, FrysType] = field(default_factory=dict, repr=False)
+    # per FROM stream: its columns
+    stream_columns: dict[str, dict[str, FrysType]] = field(default_factory=dict, repr=False)
     late_stream: str | None = None
     timeouts_stream: str | None = None
+
+    @property
+    def event_time(self) -> str:
+        return ", ".join(f"{s}.{c}" if len(self.event_times) > 1 else c
+                         for s, c in self.event_times.items())
 
     def describe(self) -> list[str]:
         match = self.match
@@ -164,6 +171,8 @@ class QueryNode:
     # the output's watermark is the input's minus this (None: the output's event time is not
     # derived from the input's, so only the rows it publishes move its watermark)
     watermark_lag_ms: int | None = None
+    # further input topics (a pattern over several FROM streams, merged in event time)
+    more_inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

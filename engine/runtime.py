@@ -41,7 +41,7 @@ from frys.engine.graph import (
     QueryNode,
     WindowAggregateSpec,
 )
-from frys.engine.time import END_OF_TIME
+from frys.engine.time import END_OF_TIME, CombinedWatermark
 from frys.operators.count_window import CountWindowAggregate
 from frys.operators.pattern.operator import PatternMatch
 from frys.operators.session_window import SessionWindowAggregate
@@ -106,6 +106,16 @@ class QueryRunner:
         self.output = output
         self.late = late
         self.timeouts = timeouts
+        # a query over several streams: their watermarks combine (minimum), and its output
+        # ends when all of them have
+        names = (node.input_topic, *node.more_inputs)
+        self.input_index = {name: i for i, name in enumerate(names)}
+        self.inputs: CombinedWatermark | None = None
+        self.ended: set[str] = set()
+        if node.more_inputs:
+            self.inputs = CombinedWatermark()
+            for _ in names:
+                self.inputs.add_input()
         self.stats = stats
         self.name = f"query {node.index + 1}"
 
@@ -115,7 +125,10 @@ class QueryRunner:
 
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         before = self.operator.late_events
-        self._publish(self.operator.process(batch))
+        if isinstance(self.operator, PatternMatch):
+            self._publish(self.operator.process(batch, topic.name))
+        else:
+            self._publish(self.operator.process(batch))
         if self.operator.late_events != before:
             self.stats.late_events[self.name] += self.operator.late_events - before
         if self.operator.late_rows:
@@ -125,6 +138,10 @@ class QueryRunner:
             self.operator.late_rows.clear()
 
     def on_watermark(self, topic: Topic, watermark: int) -> None:
+        if self.inputs is not None:  # several input streams: the minimum of theirs
+            if not self.inputs.advance(self.input_index[topic.name], watermark):
+                return
+            watermark = self.inputs.current
         self._publish(self.operator.advance(watermark))
         if isinstance(self.operator, PatternMatch):
             self._pattern_bookkeeping(self.operator)
@@ -144,6 +161,14 @@ class QueryRunner:
             self.stats.discarded_partial_matches[self.name] = operator.discarded_partials
 
     def on_end(self, topic: Topic) -> None:
+        if self.inputs is not None:
+            self.ended.add(topic.name)
+            self.inputs.input_done(self.input_index[topic.name])
+            if len(self.ended) < len(self.input_index):
+                return
+            self._publish(self.operator.advance(END_OF_TIME))
+            if isinstance(self.operator, PatternMatch):
+                self._pattern_bookkeeping(self.operator)
         self.output.finish()
         if self.late is not None:
             self.late.finish()
@@ -229,7 +254,8 @@ class Runtime:
                                                                    lazy=True)
                         if timeouts_stream else None)
             runner = QueryRunner(node, output, self.stats, late, timeouts)
-            self.topics[node.input_topic].subscribe(runner)
+            for input_topic in (node.input_topic, *node.more_inputs):
+                self.topics[input_topic].subscribe(runner)
             self.queries.append(runner)
             if node.to_caller and caller_output is not None:
                 writer = caller_output(node)

@@ -179,7 +179,7 @@ def test_all_errors_of_a_file_are_reported_together() -> None:
 
 
 NOT_SUPPORTED = [
-    ("SELECT a.price FROM trades PATTERN (a | b)", "alternation (|) in a pattern"),
+    ("SELECT a.price FROM trades PATTERN ((a | b)+)", "a quantified alternation"),
     ("CREATE STREAM s (a INT) WITH (queue = 'priority', priority = a)",
      "queue = 'priority'"),
     ("CREATE STREAM s (a INT) WITH (queue = 'persistent')", "queue = 'persistent'"),
@@ -288,8 +288,8 @@ LATER_STATEMENTS = [
     ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING);"
      " SELECT t.symbol, u.tier FROM trades t JOIN users u ON t.symbol = u.id",
      "CREATE TABLE", (2, 14)),
-    ("SELECT a.price FROM trades PATTERN (a | b) DEFINE a AS a.price > 1",
-     "alternation (|) in a pattern", (2, 28)),
+    ("SELECT a.price FROM trades PATTERN ((a | b)+) DEFINE a AS a.price > 1",
+     "a quantified alternation", (2, 37)),
 ]
 
 

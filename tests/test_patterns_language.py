@@ -1,12 +1,13 @@
-"""Pattern queries in the front end: valid ones analyze cleanly (the constructs the runtime
-cannot run yet are named), invalid ones name the rule they break and where."""
+"""Pattern queries in the front end: valid ones analyze cleanly and are runnable, invalid
+ones name the rule they break and where."""
 
 from __future__ import annotations
 
 import pytest
 
+import frys
 from frys.cli import main
-from frys.dsl import FrysAnalysisError, NotSupportedYet, compile_text
+from frys.dsl import FrysAnalysisError, compile_text
 
 STREAMS = (
     "CREATE STREAM logins (user STRING, ok BOOL, country STRING, ts TIMESTAMP)"
@@ -41,20 +42,13 @@ VALID = [
 ]
 
 
-# what the runtime cannot run yet, per VALID query
-LATER = [["not supported yet: a pattern over several FROM streams"], [], [], [], [],
-         ["not supported yet: alternation (|) in a pattern"], []]
-
-
-@pytest.mark.parametrize(("query", "later"), list(zip(VALID, LATER, strict=True)))
-def test_valid_pattern_queries_analyze(query: str, later: list[str]) -> None:
-    job = compile_text(STREAMS + query, "p.frysql", runnable=False)
-    assert [d.message.split(" at ")[0] for d in job.not_supported] == later
-    if later:
-        with pytest.raises(NotSupportedYet):
-            compile_text(STREAMS + query, "p.frysql")
-    else:
-        compile_text(STREAMS + query, "p.frysql")
+@pytest.mark.parametrize("query", VALID)
+def test_valid_pattern_queries_analyze_and_run(query: str, tmp_path) -> None:
+    job = compile_text(STREAMS + query, "p.frysql")
+    assert job.not_supported == []
+    pipeline = frys.Pipeline.from_text(STREAMS + query, base_dir=tmp_path)  # operators build
+    pipeline.publish("ticks", [{"symbol": "A", "price": 95.0, "ts": 1}])
+    pipeline.finish()
 
 
 INVALID = [

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from frys.dsl import ast
+from frys.dsl.errors import NotSupportedYet
+from frys.dsl.printer import pattern_to_sql
 
 # ------------------------------------------------------------------ conditions
 
@@ -153,6 +155,7 @@ class Stage:
     optional: bool = False
     greedy: bool = False
     group: list[Stage] | None = None  # a group: its elements, first to last
+    branches: list[list[Stage]] | None = None  # an alternation: each branch's elements
     previous: Stage | None = None
 
     @property
@@ -192,12 +195,21 @@ def _stage(node: ast.PatternNode, before: str, first: bool,
                                                        ast.PatternGroup)) else None
     if isinstance(node, ast.PatternVariable):
         stage = Stage(variables[node.name], node.name, contiguity, inner)
+    elif isinstance(node, ast.PatternGroup) and isinstance(node.body,
+                                                          ast.PatternAlternation):
+        if node.quantifier is not None:
+            raise NotSupportedYet("not supported yet: a quantified alternation "
+                                  f"({pattern_to_sql(node)})")
+        return _stage(node.body, before, first, variables)
     elif isinstance(node, ast.PatternGroup):
         group = stages_of(node.body, variables)
         stage = Stage(-1, "(" + " ".join(s.name for s in group) + ")", contiguity, inner,
                       group=group)
     else:
-        raise NotImplementedError(f"pattern element {type(node).__name__}")  # alternation
+        assert isinstance(node, ast.PatternAlternation)
+        branches = [stages_of(branch, variables) for branch in node.branches]
+        return Stage(-1, " | ".join(" ".join(s.name for s in b) for b in branches),
+                     contiguity, inner, branches=branches)
     if quantifier is not None:
         low, high = quantifier.low, quantifier.high
         stage.greedy = quantifier.greedy
@@ -354,7 +366,9 @@ class _Compiler:
 
     def _convert(self, sink: State) -> State:
         stage = self.current
-        if stage.looping:
+        if stage.branches is not None:
+            last = self._alternation(stage, sink)
+        elif stage.looping:
             self._set_first_of_loop(False)
             without_nots = self._copy_without_transitive_nots(sink)
             looping = self._looping(without_nots)
@@ -476,6 +490,34 @@ class _Compiler:
         self.current, self.following, self.group, old_take = saved
         self.following_take = self._following_take(old_take, inner_take or TRUE, optional)
         return last
+
+    def _alternation(self, stage: Stage, sink: State) -> State:
+        """`x | y`: a state that proceeds into each branch (compiled like a group whose
+        first element joins strictly) and, under relaxed contiguity, ignores events until
+        one branch can take one (skip till next: no branch's first condition holds)."""
+        assert stage.branches is not None
+        choice = self._state(f"({stage.name})", -1)
+        following = self.following_take
+        heads: list[Condition] = []
+        for branch in stage.branches:
+            group = Stage(-1, "(" + " ".join(s.name for s in branch) + ")", STRICT, STRICT,
+                          group=branch, previous=stage.previous)
+            saved = self.current
+            self.current = group
+            self.following_take = following
+            head = self._group_state(group, sink, None, optional=False)
+            heads.append(self.following_take or TRUE)
+            self.current = saved
+            choice.proceed(head, TRUE)
+        either: Condition = heads[0]
+        for take in heads[1:]:
+            either = Or(either, take)
+        if stage.strategy == SKIP_TILL_NEXT:
+            choice.ignore(None, Not(either))
+        elif stage.strategy == SKIP_TILL_ANY:
+            choice.ignore(None, TRUE)
+        self.following_take = either
+        return choice
 
     def _looping(self, sink: State) -> State:
         stage = self.current

@@ -92,17 +92,27 @@ def _variable_of(expr: ast.Expr) -> str | None:
     return None
 
 
-def vectorized(conjuncts: list[ast.Expr], types) -> pl.Expr:
+# (variable, column) -> the column's name in the operator's frame (several FROM streams
+# are merged into one frame, their columns prefixed with the stream's name)
+ColumnOf = Callable[[str, str], str]
+
+
+def _same_name(variable: str, column: str) -> str:
+    return column
+
+
+def vectorized(conjuncts: list[ast.Expr], types, variable: str = "",
+               column_of: ColumnOf = _same_name) -> pl.Expr:
     """The polars expression of current-only conjuncts over a batch (NULL -> false)."""
     if not conjuncts:
         return pl.lit(True)
 
     def substitute(node: ast.Expr) -> pl.Expr | None:
         if isinstance(node, ast.ColumnRef):
-            return pl.col(node.name)
+            return pl.col(column_of(variable, node.name))
         if isinstance(node, ast.FunctionCall) and node.name.upper() == "PREV":
             (column, offset), = prev_calls(node)
-            return pl.col(prev_column(column, offset))
+            return pl.col(prev_column(column_of(variable, column), offset))
         return None
 
     combined = to_polars(conjuncts[0], substitute, types)
@@ -132,10 +142,12 @@ _ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 class ResidualCompiler:
     """DEFINE conjuncts that read the partial match -> Python closures (event, node)."""
 
-    def __init__(self, variables: list[str], layout: ValueLayout) -> None:
+    def __init__(self, variables: list[str], layout: ValueLayout,
+                 column_of: ColumnOf = _same_name) -> None:
         self.variables = variables
         self.index = {name: i for i, name in enumerate(variables)}
         self.layout = layout
+        self.column_of = column_of
 
     def condition(self, conjuncts: list[ast.Expr], variable: str):
         if not conjuncts:
@@ -188,10 +200,10 @@ class ResidualCompiler:
     def _column(self, ref: ast.ColumnRef, variable: str) -> Value:
         owner = ref.qualifier
         if owner is None or owner == variable:
-            slot = self.layout.index(ref.name)
+            slot = self.layout.index(self.column_of(variable, ref.name))
             return lambda event, node: event.values[slot]
         target = self.index[owner]
-        slot = self.layout.index(ref.name)
+        slot = self.layout.index(self.column_of(owner, ref.name))
 
         def earlier(event, node):
             while node is not None:  # the latest event bound to `owner`
@@ -252,7 +264,7 @@ class ResidualCompiler:
         name = call.name.upper()
         if name == "PREV":
             (column, offset), = prev_calls(call)
-            slot = self.layout.index(prev_column(column, offset))
+            slot = self.layout.index(prev_column(self.column_of(variable, column), offset))
             return lambda event, node: event.values[slot]
         if name == "ABS" and len(call.args) == 1:
             operand = self.value(call.args[0], variable)
@@ -273,7 +285,8 @@ class ResidualCompiler:
         target = self.index[owner]
         includes_current = owner == variable
         whole = isinstance(argument, ast.ColumnRef) and argument.qualifier is None
-        slot = None if whole else self.layout.index(argument.name)  # type: ignore[union-attr]
+        slot = None if whole else self.layout.index(
+            self.column_of(owner, argument.name))  # type: ignore[union-attr, arg-type]
         offset = 0
         if len(call.args) > 1 and isinstance(call.args[1], ast.Literal):
             offset = int(call.args[1].value)  # type: ignore[arg-type]

@@ -122,6 +122,10 @@ class Matcher:
         self.keep_timeouts = keep_timeouts
         self.timed_out: list[Partial] = []
         self.discarded = 0  # partial matches dropped over the per-partition limit
+        # debug mode: (why, partial match) for every partial match that ended: 'completed',
+        # 'timed out', 'skipped' (pruned by AFTER MATCH), 'negated' (a NOT matched),
+        # 'no transition' (the event broke strict contiguity), 'over the limit'
+        self.trace: list[tuple[str, Partial]] | None = None
         self._residuals = residuals
         self._until_residuals = until_residuals
         # every condition compiled once into a closure over (event, partial)
@@ -200,8 +204,11 @@ class Matcher:
     def _time_out(self, partial: Partial, completed: list[Partial]) -> None:
         if partial.state is self.absence:
             completed.append(partial)  # nothing negated came within the time: a match
-        elif self.keep_timeouts:
+            return
+        if self.keep_timeouts:
             self.timed_out.append(partial)
+        if self.trace is not None:
+            self.trace.append(("timed out", partial))
 
     def _advance(self, partial: Partial | None, event: Event, survivors: list[Partial],
                  completed: list[Partial]) -> None:
@@ -254,6 +261,11 @@ class Matcher:
                 retained.append(result)
         if not stopped:
             survivors.extend(retained)
+        if self.trace is not None and partial is not None:
+            if stopped:
+                self.trace.append(("negated", partial))
+            elif not results:
+                self.trace.append(("no transition", partial))
 
     def _final_after_proceed(self, state: State, event: Event, node: Node | None) -> bool:
         conditions = self._conditions
@@ -273,6 +285,8 @@ class Matcher:
         partials = sorted(partition.partials, key=lambda p: p.start_seq)
         excess = len(partials) - self.max_partials
         self.discarded += excess
+        if self.trace is not None:
+            self.trace.extend(("over the limit", p) for p in partials[:excess])
         keep = set(map(id, partials[excess:]))
         partition.partials = [p for p in partition.partials if id(p) in keep]
 
@@ -283,6 +297,8 @@ class Matcher:
         processMatchesAccordingToSkipStrategy)."""
         if not self.skip.skips:
             completed.sort(key=lambda p: p.start_seq)
+            if self.trace is not None:
+                self.trace.extend(("completed", p) for p in completed)
             return completed
         pending = partition.pending
         pending.extend(completed)
@@ -297,10 +313,15 @@ class Matcher:
                 break
             pending.pop(0)
             emitted.append(earliest)
+            if self.trace is not None:
+                self.trace.append(("completed", earliest))
             assert earliest.node is not None
             pruning = self.skip.pruning_seq(earliest.node, self.automaton)
             if pruning is not None:
                 prune = self.skip.prunes
+                if self.trace is not None:
+                    self.trace.extend(("skipped", p) for p in (*partition.partials, *pending)
+                                      if prune(p.start_seq, pruning))
                 partition.partials = [p for p in partition.partials
                                       if not prune(p.start_seq, pruning)]
                 pending[:] = [p for p in pending if not prune(p.start_seq, pruning)]

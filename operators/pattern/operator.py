@@ -49,20 +49,32 @@ from frys.operators.pattern.skip import strategy_for
 _TIME = "__time"
 _ARRIVAL = "__arrival"
 _CARRY = "__carry"
+_STREAM = "__stream"
+_OFFSET = "__offset"
 DEFAULT_MAX_PARTIALS = 10_000
 
 
 class PatternMatch:
-    """A pattern query over one stream. Same contract as the window operators:
-    `process(batch)` and `advance(watermark)` return output batches; `late_events`,
-    `late_rows` and `incomplete_windows` are read by the runtime."""
+    """A pattern query over one stream or several (FROM a, b: their events merge into one
+    event-time order per partition; a typed variable `p:payments` takes only events of its
+    stream). Same contract as the window operators: `process(batch, stream)` and
+    `advance(watermark)` return output batches (the runtime passes the minimum of the
+    input streams' watermarks); `late_events`, `late_rows` and `incomplete_windows` are read
+    by the runtime."""
 
     def __init__(self, spec: PatternMatchSpec, route_late: bool = False,
-                 max_partials: int = DEFAULT_MAX_PARTIALS) -> None:
+                 max_partials: int = DEFAULT_MAX_PARTIALS, trace: bool = False) -> None:
         match = spec.match
         self.spec = spec
-        self.event_time = spec.event_time
+        self.streams = list(spec.event_times)
+        self.multi = len(self.streams) > 1
         self.partition_keys = [c.name for c in match.partition_by]
+        # the operator's frame: one column per stream column, prefixed with the stream's
+        # name when several streams merge (partition keys are shared)
+        self._types: dict[str, FrysType] = {}
+        for stream, columns in spec.stream_columns.items():
+            for column, column_type in columns.items():
+                self._types[self._frame_column(stream, column)] = column_type
         self.variables = spec.variables
         self.route_late = route_late
         self.late_rows: list[pl.DataFrame] = []
@@ -72,14 +84,17 @@ class PatternMatch:
         self.watermark: int | None = None
         self._buffer: pl.DataFrame | None = None
         self._arrivals = 0
+        self._offsets = dict.fromkeys(self.streams, 0)  # per stream: events seen
         self._seq = 0
+        # debug mode: why each partial match ended (see nfa.Matcher.trace), as records
+        self.trace_records: list[dict[str, object]] | None = [] if trace else None
         self._partitions: dict[object, PartitionState] = {}
         self._carry: pl.DataFrame | None = None
 
         defines = {d.variable: d for d in match.defines}
         names = set(self.variables)
         self.layout = ValueLayout()
-        compiler = ResidualCompiler(self.variables, self.layout)
+        compiler = ResidualCompiler(self.variables, self.layout, self._column_of)
         fits: list[pl.Expr] = []
         stops: list[pl.Expr] = []
         residuals: list[Residual | None] = []
@@ -94,12 +109,16 @@ class PatternMatch:
                     vector_out.append(pl.lit(clause is None and vector_out is fits))
                     residual_out.append(None)
                     continue
-                self._prev.update(prev_calls(clause))
+                self._prev.update((self._column_of(variable, c), n)
+                                  for c, n in prev_calls(clause))
                 conjuncts = split_conjuncts(clause)
                 current = [c for c in conjuncts if is_current_only(c, variable, names)]
                 rest = [c for c in conjuncts if not is_current_only(c, variable, names)]
-                vector_out.append(vectorized(current, spec.types))
+                vector_out.append(vectorized(current, spec.types, variable, self._column_of))
                 residual_out.append(compiler.condition(rest, variable))
+        if self.multi:  # a variable takes only events of its own stream
+            fits = [expr & (pl.col(_STREAM) == self.streams.index(spec.stream_of[v]))
+                    for expr, v in zip(fits, self.variables, strict=True)]
         self._fits = [e.alias(f"__fits{i}") for i, e in enumerate(fits)]
         self._stops = [e.alias(f"__stops{i}") for i, e in enumerate(stops)]
         has_until = {i for i, v in enumerate(self.variables)
@@ -108,20 +127,37 @@ class PatternMatch:
         self.matcher = Matcher(self.automaton, residuals, until_residuals, match.within_ms,
                                match.within_between_events, strategy_for(match.after_match),
                                max_partials, keep_timeouts=match.timeouts_to is not None)
+        if trace:
+            self.matcher.trace = []
         self._quiet = self._states_that_ignore_quiet_events()
-        self._outputs = _OutputBuilder(spec, compiler, self.layout)
+        self._outputs = _OutputBuilder(spec, compiler, self.layout, self.streams)
         for column in self.partition_keys:
             self.layout.index(column)
         self._value_columns = list(self.layout.columns)
 
     # ------------------------------------------------------------------ entry points
 
-    def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+    def _frame_column(self, stream: str, column: str) -> str:
+        if not self.multi or column in self.partition_keys:
+            return column
+        return f"{stream}.{column}"
+
+    def _column_of(self, variable: str, column: str) -> str:
+        return self._frame_column(self.spec.stream_of[variable], column)
+
+    def process(self, batch: pl.DataFrame, stream: str | None = None) -> list[pl.DataFrame]:
         if batch.height == 0:
             return []
+        stream = stream or self.streams[0]
         frame = batch.with_columns(
-            pl.col(self.event_time).dt.epoch("ms").alias(_TIME),
-            (pl.int_range(pl.len(), dtype=pl.Int64) + self._arrivals).alias(_ARRIVAL))
+            pl.col(self.spec.event_times[stream]).dt.epoch("ms").alias(_TIME),
+            (pl.int_range(pl.len(), dtype=pl.Int64) + self._arrivals).alias(_ARRIVAL),
+            (pl.int_range(pl.len(), dtype=pl.Int64) + self._offsets[stream]).alias(_OFFSET))
+        self._offsets[stream] += batch.height
+        if self.multi:
+            frame = frame.rename({c: self._frame_column(stream, c) for c in batch.columns
+                                  if c not in self.partition_keys}).with_columns(
+                pl.lit(self.streams.index(stream), dtype=pl.Int32).alias(_STREAM))
         self._arrivals += batch.height
         if self.watermark is not None:
             late = frame[_TIME] <= self.watermark
@@ -130,8 +166,13 @@ class PatternMatch:
                 self.late_events += count
                 if self.route_late:
                     self.late_rows.append(batch.filter(late))
+                if self.trace_records is not None:
+                    offsets = frame.filter(late)[_OFFSET].to_list()
+                    self.trace_records.extend(
+                        {"reason": "late", "events": [f"{stream}:{o}"]} for o in offsets)
                 frame = frame.filter(~late)
-        self._buffer = frame if self._buffer is None else pl.concat([self._buffer, frame])
+        self._buffer = frame if self._buffer is None else pl.concat(
+            [self._buffer, frame], how="diagonal_relaxed" if self.multi else "vertical")
         return []
 
     def advance(self, watermark: int) -> list[pl.DataFrame]:
@@ -156,6 +197,13 @@ class PatternMatch:
         if self.matcher.timed_out:
             self.timeout_rows.append(self._outputs.rows(self.matcher.timed_out))
             self.matcher.timed_out.clear()
+        if self.matcher.trace:
+            assert self.trace_records is not None
+            for reason, partial in self.matcher.trace:
+                self.trace_records.append({
+                    "reason": reason, "state": partial.state.name.split(":")[0],
+                    "events": self._outputs.event_ids(partial.node)})
+            self.matcher.trace.clear()
         return out
 
     @property
@@ -216,8 +264,11 @@ class PatternMatch:
         relevant_rows = ordered.filter(flags)
         relevant_index = relevant_rows["__row"].to_list()
         fits_rows = relevant_rows.select(fit_names).rows()
+        offsets = relevant_rows[_OFFSET].to_list()
+        ids = (list(zip(relevant_rows[_STREAM].to_list(), offsets, strict=True))
+               if self.multi else offsets)
         stops_rows = relevant_rows.select(stop_names).rows()
-        values_rows = (relevant_rows.select([_as_value(c, self.spec.column_types)
+        values_rows = (relevant_rows.select([_as_value(c, self._types)
                                              for c in self._value_columns]).rows()
                        if self._value_columns else [()] * relevant_rows.height)
         if keys:
@@ -250,7 +301,7 @@ class PatternMatch:
             while row < end:
                 if next_relevant is not None and next_relevant == row:
                     event = Event(seq + row - start, times[row], values_rows[position],
-                                  fits_rows[position], stops_rows[position])
+                                  fits_rows[position], stops_rows[position], ids[position])
                     position += 1
                     next_relevant = relevant_index[position] \
                         if position < len(relevant_index) else None
@@ -323,8 +374,9 @@ class _OutputBuilder:
     """Matches -> rows of the SELECT list (see conditions.py's module docstring)."""
 
     def __init__(self, spec: PatternMatchSpec, compiler: ResidualCompiler,
-                 layout: ValueLayout) -> None:
+                 layout: ValueLayout, streams: list[str]) -> None:
         self.spec = spec
+        self.streams = streams
         self.leaves: dict[ast.Expr, tuple[str, object, FrysType | None]] = {}
         variables = set(spec.variables)
         for _, expr in spec.outputs:
@@ -338,9 +390,10 @@ class _OutputBuilder:
                 elif _per_match(node, variables):
                     self.leaves[node] = (name, compiler.value(node, ""), leaf_type)
                 elif isinstance(node, ast.ColumnRef) and node.qualifier is None and \
-                        node.name.upper() in ("MATCH_START", "MATCH_END"):
-                    self.leaves[node] = (name, node.name.upper(), FrysType.TIMESTAMP)
-                elif isinstance(node, ast.ColumnRef) and node.qualifier is None:
+                        node.name.upper() in ("MATCH_START", "MATCH_END", "MATCH_IDS"):
+                    self.leaves[node] = (name, node.name.upper(), leaf_type)
+                elif isinstance(node, ast.ColumnRef) and node.qualifier is None and \
+                        node.name not in variables:  # (COUNT(f) names variable f)
                     slot = layout.index(node.name)  # a PARTITION BY column
                     self.leaves[node] = (name, ("first", slot), leaf_type)
 
@@ -366,6 +419,8 @@ class _OutputBuilder:
         for name, how, _ in self.leaves.values():
             if how == "MATCH_START":
                 columns[name] = [_first(m.node).event.time for m in matches]
+            elif how == "MATCH_IDS":
+                columns[name] = [self.event_ids(m.node) for m in matches]
             elif how == "COUNT_ALL":
                 columns[name] = [_length(m.node) for m in matches]
             elif how == "MATCH_END":
@@ -378,6 +433,19 @@ class _OutputBuilder:
         frame = pl.DataFrame(columns, strict=False) if columns else pl.DataFrame(
             {"__n": [0] * len(matches)})
         return frame.select(self._select)
+
+    def event_ids(self, node: Node | None) -> list[str]:
+        """'stream:offset' of each event of a (partial) match, first to last."""
+        ids = []
+        while node is not None:
+            event_id = node.event.id
+            if isinstance(event_id, tuple):
+                ids.append(f"{self.streams[event_id[0]]}:{event_id[1]}")
+            else:
+                ids.append(f"{self.streams[0]}:{event_id}")
+            node = node.previous
+        ids.reverse()
+        return ids
 
 
 def _owner(expr: ast.Expr) -> str | None:
