@@ -8,7 +8,8 @@ The package maps the repository's folders into one namespace: `frys.dsl` (langua
 __version__ = "0.1.0"
 
 from frys.dsl import FrysError, compile_text
+from frys.engine.runtime import RuntimeOptions
 from frys.explanation import explain
 from frys.pipeline import Pipeline
 
-__all__ = ["FrysError", "Pipeline", "__version__", "compile_text", "explain"]
+__all__ = ["FrysError", "Pipeline", "RuntimeOptions", "__version__", "compile_text", "explain"]

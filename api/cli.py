@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import sys
 from pathlib import Path
@@ -18,8 +19,16 @@ from frys.dsl.errors import Diagnostic
 from frys.dsl.plan_render import FORMATS
 from frys.dsl.planner import plan
 from frys.engine.graph import QueryNode
-from frys.engine.runtime import JobStats, Runtime
+from frys.engine.runtime import JobStats, Runtime, RuntimeOptions
 from frys.explanation import STAGES, explain
+from frys.operators.pattern.operator import DEFAULT_MAX_PARTIALS
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _read(path: str) -> str:
@@ -40,6 +49,10 @@ def _summary(stats: JobStats) -> str:
     if stats.incomplete_windows:
         detail = ", ".join(f"{q}: {n}" for q, n in stats.incomplete_windows.items())
         lines.append(f"frys: count windows still short at the end (not fired): {detail}")
+    if stats.discarded_partial_matches:
+        detail = ", ".join(f"{q}: {n}" for q, n in stats.discarded_partial_matches.items())
+        lines.append(f"frys: partial matches discarded over the limit: {detail} "
+                     "(raise --max-partial-matches, or bound the pattern with WITHIN)")
     if stats.total_dead_letters:
         detail = ", ".join(f"{s}: {n}" for s, n in stats.dead_letters.items())
         lines.append(f"frys: dead letters: {stats.total_dead_letters} ({detail})")
@@ -57,13 +70,25 @@ def command_run(args: argparse.Namespace) -> int:
     def to_stdout(node: QueryNode) -> JsonlWriter:
         return JsonlWriter(stdout, close_at_end=False)
 
+    options = RuntimeOptions(max_partial_matches=args.max_partial_matches,
+                             trace_matches=args.trace_matches is not None)
+    trace_file = open(args.trace_matches, "w") if args.trace_matches else None  # noqa: SIM115
+
+    def write_trace(record: dict[str, object]) -> None:
+        assert trace_file is not None
+        trace_file.write(json.dumps(record) + "\n")
+
     try:
         graph = plan(compile_text(text, args.job))
-        runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout)
+        runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
+                          options=options, on_trace=write_trace if trace_file else None)
         stats = runtime.run()
     except FrysError as error:
         print(error.render(), file=sys.stderr)
         return 1
+    finally:
+        if trace_file is not None:
+            trace_file.close()
     if not args.quiet:
         print(_summary(stats), file=sys.stderr)
     return 0
@@ -113,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a job; bounded sources run to their end")
     run.add_argument("job", help="the .frysql file")
     run.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    run.add_argument("--max-partial-matches", type=_positive, default=DEFAULT_MAX_PARTIALS,
+                     metavar="N", help="pattern queries keep at most N partial matches per "
+                     f"partition (default {DEFAULT_MAX_PARTIALS:,}); the excess is discarded "
+                     "and counted")
+    run.add_argument("--trace-matches", metavar="FILE",
+                     help="debug mode: write one JSON line per ended partial match of every "
+                          "pattern query (why it ended: completed, timed out, skipped, "
+                          "negated, no transition, over the limit, late; and its events)")
     run.set_defaults(handler=command_run)
     check = commands.add_parser("check", help="report every error in the jobs, run nothing")
     check.add_argument("jobs", nargs="+", help=".frysql files")

@@ -30,7 +30,7 @@ from frys.dsl import compile_text
 from frys.dsl.planner import plan
 from frys.dsl.types import FrysType
 from frys.engine.graph import JobGraph
-from frys.engine.runtime import JobStats, Runtime
+from frys.engine.runtime import DEFAULT_OPTIONS, JobStats, Runtime, RuntimeOptions
 
 
 class Pipeline:
@@ -38,10 +38,14 @@ class Pipeline:
 
     def __init__(self, text: str, source_name: str = "<query>",
                  base_dir: str | Path = ".",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 options: RuntimeOptions = DEFAULT_OPTIONS) -> None:
         analyzed = compile_text(text, source_name)
         self.graph: JobGraph = plan(analyzed)
-        self.runtime = Runtime(self.graph, Path(base_dir), clock=clock)
+        # debug mode (options.trace_matches): why each partial match of a pattern ended
+        self.match_traces: list[dict[str, object]] = []
+        self.runtime = Runtime(self.graph, Path(base_dir), clock=clock, options=options,
+                               on_trace=self.match_traces.append)
         self._collectors: dict[str, Collector] = {
             node.output_topic: self.runtime.collect(node.output_topic)
             for node in self.graph.queries
@@ -49,10 +53,11 @@ class Pipeline:
 
     @classmethod
     def from_text(cls, text: str, base_dir: str | Path = ".",
-                  clock: Callable[[], float] = time.monotonic) -> Pipeline:
+                  clock: Callable[[], float] = time.monotonic,
+                  options: RuntimeOptions = DEFAULT_OPTIONS) -> Pipeline:
         """Compile .frysql text; `file:` paths resolve against `base_dir`; `clock` (monotonic
-        seconds) measures streams' idle timeouts."""
-        return cls(text, "<query>", base_dir, clock)
+        seconds) measures streams' idle timeouts; `options` sets limits and debug modes."""
+        return cls(text, "<query>", base_dir, clock, options)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Pipeline:

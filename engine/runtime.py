@@ -43,7 +43,7 @@ from frys.engine.graph import (
 )
 from frys.engine.time import END_OF_TIME, CombinedWatermark
 from frys.operators.count_window import CountWindowAggregate
-from frys.operators.pattern.operator import PatternMatch
+from frys.operators.pattern.operator import DEFAULT_MAX_PARTIALS, PatternMatch
 from frys.operators.session_window import SessionWindowAggregate
 from frys.operators.stateless import FilterProject
 from frys.operators.window_aggregate import WindowAggregate
@@ -71,12 +71,29 @@ class JobStats:
         return sum(self.late_events.values())
 
 
-def build_operator(spec: OperatorSpec) -> FilterProject | WindowAggregate | PatternMatch:
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Settings of a run that are not part of the job's text."""
+
+    # per pattern query and partition: partial matches kept at most; beyond it the ones
+    # that started earliest are discarded and counted (JobStats.discarded_partial_matches)
+    max_partial_matches: int = DEFAULT_MAX_PARTIALS
+    # record why every partial match of every pattern query ended (debug mode; costs time)
+    trace_matches: bool = False
+
+
+DEFAULT_OPTIONS = RuntimeOptions()
+
+
+def build_operator(spec: OperatorSpec, options: RuntimeOptions = DEFAULT_OPTIONS
+                   ) -> FilterProject | WindowAggregate | PatternMatch:
     """The runtime operator for a spec (see operators/)."""
     if isinstance(spec, FilterProjectSpec):
         return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
     if isinstance(spec, PatternMatchSpec):
-        return PatternMatch(spec, route_late=spec.late_stream is not None)
+        return PatternMatch(spec, route_late=spec.late_stream is not None,
+                            max_partials=options.max_partial_matches,
+                            trace=options.trace_matches)
     if spec.rows:
         return CountWindowAggregate(
             spec.rows, spec.rows_slide, spec.event_time, spec.group_keys, spec.aggregates,
@@ -100,9 +117,12 @@ class QueryRunner:
     """Subscribes a query's operator to its input topic and publishes what it emits."""
 
     def __init__(self, node: QueryNode, output: Producer, stats: JobStats,
-                 late: Producer | None = None, timeouts: Producer | None = None) -> None:
+                 late: Producer | None = None, timeouts: Producer | None = None,
+                 options: RuntimeOptions = DEFAULT_OPTIONS,
+                 on_trace: Callable[[dict[str, object]], None] | None = None) -> None:
         self.node = node
-        self.operator = build_operator(node.operator)
+        self.operator = build_operator(node.operator, options)
+        self.on_trace = on_trace
         self.output = output
         self.late = late
         self.timeouts = timeouts
@@ -159,6 +179,11 @@ class QueryRunner:
             operator.timeout_rows.clear()
         if operator.discarded_partials:
             self.stats.discarded_partial_matches[self.name] = operator.discarded_partials
+        if operator.trace_records:
+            if self.on_trace is not None:
+                for record in operator.trace_records:
+                    self.on_trace({"query": self.name, **record})
+            operator.trace_records.clear()
 
     def on_end(self, topic: Topic) -> None:
         if self.inputs is not None:
@@ -223,8 +248,11 @@ class Runtime:
 
     def __init__(self, graph: JobGraph, base_dir: Path,
                  caller_output: Callable[[QueryNode], JsonlWriter | None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 options: RuntimeOptions = DEFAULT_OPTIONS,
+                 on_trace: Callable[[dict[str, object]], None] | None = None) -> None:
         self.graph = graph
+        self.options = options
         self.stats = JobStats()
         self.topics = {name: _topic_for(stream, clock)
                        for name, stream in graph.topics.items()}
@@ -253,7 +281,7 @@ class Runtime:
             timeouts = (self.topics[timeouts_stream].add_producer(f"{name} (timeouts)",
                                                                    lazy=True)
                         if timeouts_stream else None)
-            runner = QueryRunner(node, output, self.stats, late, timeouts)
+            runner = QueryRunner(node, output, self.stats, late, timeouts, options, on_trace)
             for input_topic in (node.input_topic, *node.more_inputs):
                 self.topics[input_topic].subscribe(runner)
             self.queries.append(runner)

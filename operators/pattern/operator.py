@@ -16,6 +16,7 @@ to the stream's `late` stream). Matches are emitted in event-time order of their
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -370,43 +371,55 @@ def _as_value(column: str, types: Mapping[str, FrysType]) -> pl.Expr:
     return pl.col(column)
 
 
+@dataclass(frozen=True)
+class _Leaf:
+    """A value computed per match in Python, as a column of the frame the SELECT list is
+    evaluated over: `how` says what it is, `raw` its dtype as computed (TIMESTAMPs as epoch
+    ms), `column` the expression that reads it back with its SQL type."""
+
+    name: str
+    how: object
+    raw: pl.DataType
+    column: pl.Expr
+
+
 class _OutputBuilder:
-    """Matches -> rows of the SELECT list (see conditions.py's module docstring)."""
+    """Matches -> rows of the SELECT list (see conditions.py's module docstring). Every
+    column has its declared type, whatever the values of one batch (an ARRAY_AGG that is
+    empty everywhere still is a list of its element type)."""
 
     def __init__(self, spec: PatternMatchSpec, compiler: ResidualCompiler,
                  layout: ValueLayout, streams: list[str]) -> None:
         self.spec = spec
         self.streams = streams
-        self.leaves: dict[ast.Expr, tuple[str, object, FrysType | None]] = {}
+        self.leaves: dict[ast.Expr, _Leaf] = {}
         variables = set(spec.variables)
         for _, expr in spec.outputs:
             for node in _walk(expr):
                 if node in self.leaves:
                     continue
                 leaf_type = spec.types.get(id(node))
-                name = f"__leaf{len(self.leaves)}"
+                how: object
                 if isinstance(node, ast.FunctionCall) and node.star:
-                    self.leaves[node] = (name, "COUNT_ALL", FrysType.INT)  # events matched
+                    how, leaf_type = "COUNT_ALL", FrysType.INT  # events matched
                 elif _per_match(node, variables):
-                    self.leaves[node] = (name, compiler.value(node, ""), leaf_type)
+                    how = compiler.value(node, "")
                 elif isinstance(node, ast.ColumnRef) and node.qualifier is None and \
                         node.name.upper() in ("MATCH_START", "MATCH_END", "MATCH_IDS"):
-                    self.leaves[node] = (name, node.name.upper(), leaf_type)
+                    how = node.name.upper()
                 elif isinstance(node, ast.ColumnRef) and node.qualifier is None and \
                         node.name not in variables:  # (COUNT(f) names variable f)
-                    slot = layout.index(node.name)  # a PARTITION BY column
-                    self.leaves[node] = (name, ("first", slot), leaf_type)
+                    how = ("first", layout.index(node.name))  # a PARTITION BY column
+                else:
+                    continue
+                self.leaves[node] = self._leaf(f"__leaf{len(self.leaves)}", how, node,
+                                               leaf_type)
+        types = spec.types
 
         def substitute(node: ast.Expr) -> pl.Expr | None:
             leaf = self.leaves.get(node)
-            if leaf is None:
-                return None
-            name, _, leaf_type = leaf
-            if leaf_type == FrysType.TIMESTAMP:
-                return pl.col(name).cast(pl.Int64).cast(TIMESTAMP_DTYPE)
-            return pl.col(name)
+            return None if leaf is None else leaf.column
 
-        types = spec.types
         self._select = [
             to_polars(expr, substitute, types).cast(spec.output_types[name].polars_dtype)
             .alias(name)
@@ -414,23 +427,41 @@ class _OutputBuilder:
             else to_polars(expr, substitute, types).alias(name)
             for name, expr in spec.outputs]
 
+    def _leaf(self, name: str, how: object, node: ast.Expr,
+              leaf_type: FrysType | None) -> _Leaf:
+        if how == "MATCH_IDS":
+            return _Leaf(name, how, pl.List(pl.String), pl.col(name))
+        if leaf_type == FrysType.ARRAY:  # ARRAY_AGG(v.col): a list of col's type
+            assert isinstance(node, ast.FunctionCall)
+            element = self.spec.types.get(id(node.args[0]), FrysType.NULL)
+            if element == FrysType.TIMESTAMP:
+                return _Leaf(name, how, pl.List(pl.Int64),
+                             pl.col(name).cast(pl.List(TIMESTAMP_DTYPE)))
+            return _Leaf(name, how, pl.List(element.polars_dtype), pl.col(name))
+        if leaf_type == FrysType.TIMESTAMP or how in ("MATCH_START", "MATCH_END"):
+            return _Leaf(name, how, pl.Int64(), pl.col(name).cast(TIMESTAMP_DTYPE))
+        dtype = leaf_type.polars_dtype if leaf_type is not None else pl.Null()
+        return _Leaf(name, how, dtype, pl.col(name))
+
     def rows(self, matches: list[Partial]) -> pl.DataFrame:
-        columns: dict[str, list] = {}
-        for name, how, _ in self.leaves.values():
+        columns: dict[str, pl.Series] = {}
+        for leaf in self.leaves.values():
+            how = leaf.how
             if how == "MATCH_START":
-                columns[name] = [_first(m.node).event.time for m in matches]
+                values = [_first(m.node).event.time for m in matches]
             elif how == "MATCH_IDS":
-                columns[name] = [self.event_ids(m.node) for m in matches]
+                values = [self.event_ids(m.node) for m in matches]
             elif how == "COUNT_ALL":
-                columns[name] = [_length(m.node) for m in matches]
+                values = [_length(m.node) for m in matches]
             elif how == "MATCH_END":
-                columns[name] = [m.node.event.time for m in matches]  # type: ignore[union-attr]
+                values = [m.node.event.time for m in matches]  # type: ignore[union-attr]
             elif isinstance(how, tuple):
                 slot = how[1]
-                columns[name] = [_first(m.node).event.values[slot] for m in matches]
+                values = [_first(m.node).event.values[slot] for m in matches]
             else:
-                columns[name] = [how(None, m.node) for m in matches]  # type: ignore[operator]
-        frame = pl.DataFrame(columns, strict=False) if columns else pl.DataFrame(
+                values = [how(None, m.node) for m in matches]  # type: ignore[operator]
+            columns[leaf.name] = pl.Series(leaf.name, values, dtype=leaf.raw, strict=False)
+        frame = pl.DataFrame(columns) if columns else pl.DataFrame(
             {"__n": [0] * len(matches)})
         return frame.select(self._select)
 
