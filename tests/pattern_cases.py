@@ -135,8 +135,7 @@ _GROUP_ABAB = [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "b", 3.0, 3), (43, "a"
                (44, "b", 5.0, 5), (45, "d", 6.0, 6)]
 
 
-CASES: list[PatternCase] = [
-    # ------------------------------------------------------------------ contiguity
+CONTIGUITY: list[PatternCase] = [
     PatternCase(
         "relaxed pair without conditions",
         "Flink NFAITCase.testNoConditionNFA",
@@ -198,7 +197,9 @@ CASES: list[PatternCase] = [
         [[41, 42, 43, 44, 45]],
     ),
 
-    # ------------------------------------------------------------------ quantifiers (reluctant)
+]
+
+RELUCTANT: list[PatternCase] = [
     PatternCase(
         "relaxed one-or-more loop without conditions",
         "Flink NFAITCase.testNoConditionLoopingNFA",
@@ -348,7 +349,9 @@ CASES: list[PatternCase] = [
         [[41], [42, 43], [42], [43]],
     ),
 
-    # ------------------------------------------------------------------ optional
+]
+
+OPTIONAL: list[PatternCase] = [
     PatternCase(
         "optional middle",
         "Flink NFAITCase.testOptional",
@@ -371,7 +374,9 @@ CASES: list[PatternCase] = [
         [[40, 41], [40]],
     ),
 
-    # ------------------------------------------------------------------ times
+]
+
+TIMES: list[PatternCase] = [
     PatternCase(
         "pattern begins with a strict {2}",
         "Flink NFAITCase.testStartWithTimes",
@@ -412,7 +417,9 @@ CASES: list[PatternCase] = [
         [[40, 41, 42, 44], [40, 41, 43, 44], [40, 42, 43, 44]],
     ),
 
-    # ------------------------------------------------------------------ within
+]
+
+WITHIN: list[PatternCase] = [
     PatternCase(
         "within between first and last event",
         "Flink NFAITCase.testSimplePatternWithTimeWindowNFAWithinFirstAndLast",
@@ -430,7 +437,9 @@ CASES: list[PatternCase] = [
         [[1, 3, 5], [2, 3, 5]],
     ),
 
-    # ------------------------------------------------------------------ greedy
+]
+
+GREEDY: list[PatternCase] = [
     PatternCase(
         "greedy zero-or-more",
         "Flink GreedyITCase.testGreedyZeroOrMore",
@@ -553,7 +562,9 @@ CASES: list[PatternCase] = [
         [[40, 41, 42, 43, 44, 45]],
     ),
 
-    # ------------------------------------------------------------------ until
+]
+
+UNTIL: list[PatternCase] = [
     PatternCase(
         "relaxed one-or-more until",
         "Flink UntilConditionITCase.testUntilConditionFollowedByOneOrMore",
@@ -595,7 +606,9 @@ CASES: list[PatternCase] = [
         _UNTIL_ANY_EVENTS,
         [[40, 41, 42, 40], [40, 41, 42], [40, 41], [40]],
     ),
-    # ------------------------------------------------------------------ times ranges
+]
+
+TIMES_RANGES: list[PatternCase] = [
     PatternCase(
         "any-relaxed {1,3} with combinations",
         "Flink TimesRangeITCase.testTimesRangeNonStrict",
@@ -636,7 +649,9 @@ CASES: list[PatternCase] = [
         [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 42, 43, 44], [40, 41, 43, 44]],
     ),
 
-    # ------------------------------------------------------------------ negation
+]
+
+NEGATION: list[PatternCase] = [
     PatternCase(
         "not next, then any-relaxed (ids made unique)",
         "Flink NotPatternITCase.testNotNext",
@@ -750,7 +765,9 @@ CASES: list[PatternCase] = [
                                          [46, 47], [46], [47])],
     ),
 
-    # ------------------------------------------------------------------ after match skip
+]
+
+SKIP: list[PatternCase] = [
     PatternCase(
         "no skip: overlapping {3}",
         "Flink AfterMatchSkipITCase.testNoSkip",
@@ -896,7 +913,9 @@ CASES: list[PatternCase] = [
         [[1, 2, 6], [3, 4, 5]],
     ),
 
-    # ------------------------------------------------------------------ iterative conditions
+]
+
+ITERATIVE: list[PatternCase] = [
     # Flink's ctx.getEventsForPattern("m") holds the events taken before the current one; frys's
     # aggregates include the current event, so "sum of earlier m + this price < 5" is
     # SUM(m.price) < 5.0.
@@ -956,7 +975,9 @@ CASES: list[PatternCase] = [
         [[40, 47, 41, 46], [47, 41, 46], [40, 47, 42, 46], [40, 47, 48, 42, 46],
          [47, 48, 42, 46], [47, 42, 46], [48, 42, 46]],
     ),
-    # ------------------------------------------------------------------ groups
+]
+
+GROUPS: list[PatternCase] = [
     PatternCase(
         "group {2}",
         "Flink GroupITCase.testGroupFollowedByTimes",
@@ -994,6 +1015,21 @@ CASES: list[PatternCase] = [
          (44, "b", 5.0, 5), (45, "a", 4.0, 6), (46, "b", 5.0, 7), (47, "d", 6.0, 8)],
         [[40, 41, 42, 43, 44, 47], [40, 41, 42, 45, 46, 47], [40, 43, 44, 45, 46, 47]],
     ),
+]
+
+CASES: list[PatternCase] = [
+    *CONTIGUITY,
+    *RELUCTANT,
+    *OPTIONAL,
+    *TIMES,
+    *WITHIN,
+    *GREEDY,
+    *UNTIL,
+    *TIMES_RANGES,
+    *NEGATION,
+    *SKIP,
+    *ITERATIVE,
+    *GROUPS,
 ]
 
 # ------------------------------------------------------------------ Flink tests not ported
