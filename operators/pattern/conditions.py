@@ -16,7 +16,9 @@ SELECT list is then evaluated over that frame with polars (operators/expressions
 
 from __future__ import annotations
 
+import functools
 import operator
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,6 +194,31 @@ class ResidualCompiler:
                     return None
                 return (lo <= x <= hi) != negated
             return between
+        if isinstance(expr, ast.InList):
+            operand = self.value(expr.operand, variable)
+            items = [self.value(item, variable) for item in expr.items]
+            negated = expr.negated
+
+            def in_list(event, node):
+                x = operand(event, node)
+                if x is None:
+                    return None
+                values = [item(event, node) for item in items]
+                if x in values:
+                    return not negated
+                return None if None in values else negated
+            return in_list
+        if isinstance(expr, ast.Like):
+            operand = self.value(expr.operand, variable)
+            pattern = self.value(expr.pattern, variable)
+            negated = expr.negated
+
+            def like(event, node):
+                x, p = operand(event, node), pattern(event, node)
+                if x is None or p is None:
+                    return None
+                return (_like_regex(str(p)).fullmatch(str(x)) is not None) != negated
+            return like
         if isinstance(expr, ast.FunctionCall):
             return self._function(expr, variable)
         raise NotSupportedYet(f"not supported yet in a DEFINE that reads other variables: "
@@ -323,6 +350,13 @@ class ResidualCompiler:
                                         else None)
         return lambda event, node: (xs[-1 - offset] if len(xs := values(event, node)) > offset
                                     else None)
+
+
+@functools.lru_cache(maxsize=256)
+def _like_regex(pattern: str) -> re.Pattern[str]:
+    """SQL LIKE: % any run, _ one character, everything else literal."""
+    return re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c)
+                              for c in pattern), re.DOTALL)
 
 
 def _abs(value: Any) -> Any:
