@@ -15,6 +15,7 @@ to the stream's `late` stream). Matches are emitted in event-time order of their
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -131,6 +132,7 @@ class PatternMatch:
         if trace:
             self.matcher.trace = []
         self._quiet = self._states_that_ignore_quiet_events()
+        self._start_variables = self._variables_the_start_can_take()
         self._outputs = _OutputBuilder(spec, compiler, self.layout, self.streams)
         for column in self.partition_keys:
             self.layout.index(column)
@@ -223,6 +225,24 @@ class PatternMatch:
             if partition.pending:
                 matches.extend(self.matcher._emit(partition, []))
 
+    def _variables_the_start_can_take(self) -> list[int]:
+        """The variables a match can begin with (through optional elements): an event no
+        condition of theirs accepts cannot start a match."""
+        found: set[int] = set()
+        stack = [self.automaton.start]
+        seen: set[int] = set()
+        while stack:
+            state = stack.pop()
+            if id(state) in seen:
+                continue
+            seen.add(id(state))
+            for edge in state.edges:
+                if edge.action is Action.TAKE and edge.source.variable >= 0:
+                    found.add(edge.source.variable)
+                elif edge.action is Action.PROCEED:
+                    stack.append(edge.target)
+        return sorted(found)
+
     def _states_that_ignore_quiet_events(self) -> list[bool]:
         """Per state: does an event that no condition accepts leave a partial match there
         exactly as it is (a self-IGNORE and nothing else)? Then such events can be skipped
@@ -250,28 +270,35 @@ class PatternMatch:
         return quiet
 
     def _run(self, ready: pl.DataFrame) -> list[Partial]:
+        """Run the automaton over released events, partition by partition. Per partition,
+        Python visits only: events that can start a match while it has no partial match;
+        events some condition accepts while all its partial matches would just ignore the
+        rest; every event while some partial match must see each one (strict contiguity,
+        a pending NOT)."""
         keys = self.partition_keys
         ordered = ready.sort([*keys, _TIME, _ARRIVAL]) if keys else ready.sort(
             [_TIME, _ARRIVAL])
         ordered = self._with_prev(ordered)
-        ordered = ordered.with_columns(
-            *self._fits, *self._stops,
-            (pl.int_range(pl.len(), dtype=pl.Int64)).alias("__row"))
-        fit_names = [f"__fits{i}" for i in range(len(self.variables))]
-        stop_names = [f"__stops{i}" for i in range(len(self.variables))]
-        relevant_expr = pl.any_horizontal([*fit_names, *stop_names])
-        flags = ordered.select(relevant_expr.alias("relevant"))["relevant"]
+        n_vars = len(self.variables)
+        fit_names = [f"__fits{i}" for i in range(n_vars)]
+        stop_names = [f"__stops{i}" for i in range(n_vars)]
+        starters = [fit_names[i] for i in self._start_variables] + \
+            [stop_names[i] for i in self._start_variables]
+        ordered = ordered.with_columns(*self._fits, *self._stops).with_columns(
+            pl.any_horizontal([*fit_names, *stop_names]).alias("__relevant"),
+            (pl.any_horizontal(starters) if starters else pl.lit(False)).alias("__starts"))
         times = ordered[_TIME].to_list()
-        relevant_rows = ordered.filter(flags)
-        relevant_index = relevant_rows["__row"].to_list()
-        fits_rows = relevant_rows.select(fit_names).rows()
-        offsets = relevant_rows[_OFFSET].to_list()
-        ids = (list(zip(relevant_rows[_STREAM].to_list(), offsets, strict=True))
-               if self.multi else offsets)
-        stops_rows = relevant_rows.select(stop_names).rows()
-        values_rows = (relevant_rows.select([_as_value(c, self._types)
-                                             for c in self._value_columns]).rows()
-                       if self._value_columns else [()] * relevant_rows.height)
+        relevant = ordered["__relevant"].to_list()
+        relevant_rows = ordered["__relevant"].arg_true().to_list()
+        start_rows = ordered["__starts"].arg_true().to_list()
+        # per column, values of the whole release; an event's tuples are built only if it
+        # is visited
+        fit_columns = [ordered[c].to_list() for c in fit_names]
+        stop_columns = [ordered[c].to_list() for c in stop_names]
+        value_columns = [ordered.select(_as_value(c, self._types)).to_series().to_list()
+                         for c in self._value_columns]
+        offsets = ordered[_OFFSET].to_list()
+        streams = ordered[_STREAM].to_list() if self.multi else None
         if keys:
             boundaries = ordered.select(
                 pl.struct(keys).rle_id().alias("__group"))["__group"]
@@ -283,43 +310,48 @@ class PatternMatch:
             group_keys = [()]
         ends = [*starts[1:], ordered.height]
         quiet = self._quiet
-        n_vars = len(self.variables)
         empty = (False,) * n_vars
         matcher = self.matcher
         matches: list[Partial] = []
-        position = 0  # into the relevant rows
         seq = self._seq
         for key, start, end in zip(group_keys, starts, ends, strict=True):
             partition = self._partitions.get(key)
-            next_relevant = relevant_index[position] if position < len(relevant_index) \
-                else None
+            offset = seq - start  # event order = seq of the partition's first row + row
+            seq += end - start
             if partition is None:
-                if next_relevant is None or next_relevant >= end:
-                    seq += end - start
+                first = bisect_left(start_rows, start)
+                if first == len(start_rows) or start_rows[first] >= end:
                     continue  # nothing here can start a match
                 partition = self._partitions[key] = PartitionState()
+            loud = bool(partition.partials) and not all(
+                quiet[p.state.index] for p in partition.partials)
             row = start
             while row < end:
-                if next_relevant is not None and next_relevant == row:
-                    event = Event(seq + row - start, times[row], values_rows[position],
-                                  fits_rows[position], stops_rows[position], ids[position])
-                    position += 1
-                    next_relevant = relevant_index[position] \
-                        if position < len(relevant_index) else None
-                    matches.extend(matcher.process(partition, event))
-                    row += 1
-                    continue
-                # a quiet event: matters only to partial matches that do not just ignore it
-                if partition.partials and not all(quiet[p.state.index]
-                                                  for p in partition.partials):
-                    event = Event(seq + row - start, times[row], (), empty, empty)
-                    matches.extend(matcher.process(partition, event))
-                    row += 1
-                    continue
-                # skip ahead to the next relevant event of this partition
-                row = next_relevant if next_relevant is not None and next_relevant < end \
-                    else end
-            seq += end - start
+                if not partition.partials:
+                    i = bisect_left(start_rows, row)
+                    if i == len(start_rows) or start_rows[i] >= end:
+                        break
+                    row = start_rows[i]
+                elif not loud and not relevant[row]:
+                    i = bisect_left(relevant_rows, row)
+                    if i == len(relevant_rows) or relevant_rows[i] >= end:
+                        break
+                    row = relevant_rows[i]
+                if relevant[row]:
+                    event_id = offsets[row] if streams is None else (streams[row],
+                                                                      offsets[row])
+                    event = Event(offset + row, times[row],
+                                  tuple([c[row] for c in value_columns]),
+                                  tuple([c[row] for c in fit_columns]),
+                                  tuple([c[row] for c in stop_columns]), event_id)
+                else:
+                    event = Event(offset + row, times[row], (), empty, empty)
+                found = matcher.process(partition, event)
+                if found:
+                    matches.extend(found)
+                partials = partition.partials
+                loud = bool(partials) and not all(quiet[p.state.index] for p in partials)
+                row += 1
             if not partition.partials and not partition.pending:
                 del self._partitions[key]
         self._seq = seq
