@@ -349,6 +349,9 @@ class PatternMatch:
                 found = matcher.process(partition, event)
                 if found:
                     matches.extend(found)
+                # the flags served this event's own step; partial matches that keep the
+                # event read only its time, order and values
+                event.fits = event.stops = empty
                 partials = partition.partials
                 loud = bool(partials) and not all(quiet[p.state.index] for p in partials)
                 row += 1
