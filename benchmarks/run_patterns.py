@@ -24,12 +24,12 @@ during the run (`ru_maxrss`, reset through /proc/self/clear_refs once the input 
 in brackets its RSS just before the run), and the operator's state, sampled after every
 batch (the sampling time is taken off the clock):
 
-* shared buffer, bytes per buffered event: the deep size of the `Event` and `Node` objects
-  reachable from the partial and pending matches (each object once, by id: the objects,
-  their `values`/`fits`/`stops` tuples and what those hold, the int fields) divided by the
-  number of distinct events reachable, at the sample with the most events;
-* with the partial matches: the same plus the `Partial` objects, the partitions'
-  `PartitionState` objects, their lists and the partition dict, per buffered event;
+* shared buffer, bytes per buffered event: after a sweep (off the clock), the live bytes of
+  the matcher's `SharedBuffer` (each taken event once in typed columns, the nodes of match
+  chains as integer arrays) divided by its live events, at the sample with the most events;
+* with the partial matches: the same plus the `Partial` objects (Python objects, one per
+  partial match), the partitions' `PartitionState` objects, their lists and the partition
+  dict, per buffered event;
 * arrival buffer: `_buffer.estimated_size() / height` (events waiting for the watermark).
 
 With `--flink-python` (an interpreter with apache-flink installed; Java on PATH), the same
@@ -104,11 +104,13 @@ def reset_peak_rss() -> bool:
 
 
 def state_size(operator) -> dict:
-    """Deep size of the matcher's state (measurement only: reads the operator's internals).
-    Every object is counted once (by id); the automaton's states, which all partial matches
-    share and which do not grow with the input, are left out."""
-    from frys.operators.pattern.nfa import Event, Node
-
+    """The matcher's state (measurement only: reads the operator's internals). The shared
+    buffer is swept first (off the clock), so that it holds just the live partial matches'
+    events and nodes; "buffer" is its live bytes (typed columns: events once, nodes as
+    integer arrays), "all" adds the Python objects of partial matches and partitions."""
+    shared = operator.shared
+    shared.sweep(p.node for partition in operator._partitions.values()
+                 for p in (*partition.partials, *partition.pending))
     seen: set[int] = set()
 
     def size(obj) -> int:
@@ -117,14 +119,7 @@ def state_size(operator) -> dict:
         seen.add(id(obj))
         return sys.getsizeof(obj)
 
-    def deep(obj) -> int:  # a tuple of values, flags: the tuple and its items
-        total = size(obj)
-        if isinstance(obj, tuple) and total:
-            total += sum(size(item) for item in obj)
-        return total
-
-    buffer_bytes = other_bytes = 0
-    events = 0
+    other_bytes = 0
     partitions = operator._partitions
     other_bytes += size(partitions)
     for partition in partitions.values():
@@ -133,22 +128,11 @@ def state_size(operator) -> dict:
             other_bytes += size(matches)
             for partial in matches:
                 other_bytes += size(partial) + size(partial.start_time) + \
-                    size(partial.start_seq) + size(partial.last_time)
-                node = partial.node
-                while node is not None and id(node) not in seen:
-                    assert isinstance(node, Node)
-                    buffer_bytes += size(node) + size(node.variable)
-                    event = node.event
-                    assert isinstance(event, Event)
-                    if id(event) not in seen:
-                        events += 1
-                        buffer_bytes += (size(event) + size(event.seq) + size(event.time)
-                                         + deep(event.values) + deep(event.fits)
-                                         + deep(event.stops) + size(event.id))
-                    node = node.previous
+                    size(partial.start_seq) + size(partial.last_time) + size(partial.node)
+    buffer_bytes = shared.live_bytes()
     partials = sum(len(p.partials) + len(p.pending) for p in partitions.values())
     buffered = operator._buffer
-    return {"events": events, "buffer_bytes": buffer_bytes,
+    return {"events": shared.live_events(), "buffer_bytes": buffer_bytes,
             "all_bytes": buffer_bytes + other_bytes, "partials": partials,
             "partitions": len(partitions),
             "arrival_rows": buffered.height if buffered is not None else 0,

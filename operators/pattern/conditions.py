@@ -29,9 +29,9 @@ from frys.dsl import ast
 from frys.dsl.errors import NotSupportedYet
 from frys.dsl.printer import expr_to_sql
 from frys.operators.expressions import to_polars
-from frys.operators.pattern.nfa import Event, Node
+from frys.operators.pattern.nfa import NO_NODE, Event, SharedBuffer
 
-Value = Callable[[Event, Node | None], object]
+Value = Callable[[Event, int], object]
 PATTERN_AGGREGATES = ("COUNT", "SUM", "AVG", "MIN", "MAX", "FIRST", "LAST", "ARRAY_AGG")
 
 
@@ -144,9 +144,10 @@ _ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 class ResidualCompiler:
     """DEFINE conjuncts that read the partial match -> Python closures (event, node)."""
 
-    def __init__(self, variables: list[str], layout: ValueLayout,
+    def __init__(self, variables: list[str], layout: ValueLayout, buffer: SharedBuffer,
                  column_of: ColumnOf = _same_name) -> None:
         self.variables = variables
+        self.buffer = buffer
         self.index = {name: i for i, name in enumerate(variables)}
         self.layout = layout
         self.column_of = column_of
@@ -231,12 +232,15 @@ class ResidualCompiler:
             return lambda event, node: event.values[slot]
         target = self.index[owner]
         slot = self.layout.index(self.column_of(owner, ref.name))
+        buffer = self.buffer
+        variables, previous, events = (buffer.node_variable, buffer.node_previous,
+                                       buffer.node_event)
 
         def earlier(event, node):
-            while node is not None:  # the latest event bound to `owner`
-                if node.variable == target:
-                    return node.event.values[slot]
-                node = node.previous
+            while node != NO_NODE:  # the latest event bound to `owner`
+                if variables[node] == target:
+                    return buffer.value(events[node], slot)
+                node = previous[node]
             return None
         return earlier
 
@@ -318,12 +322,16 @@ class ResidualCompiler:
         if len(call.args) > 1 and isinstance(call.args[1], ast.Literal):
             offset = int(call.args[1].value)  # type: ignore[arg-type]
 
+        buffer = self.buffer
+        variables, previous, events = (buffer.node_variable, buffer.node_previous,
+                                       buffer.node_event)
+
         def values(event, node):
             found = []
-            while node is not None:
-                if node.variable == target:
-                    found.append(node.event if slot is None else node.event.values[slot])
-                node = node.previous
+            while node != NO_NODE:
+                if variables[node] == target:
+                    found.append(node if slot is None else buffer.value(events[node], slot))
+                node = previous[node]
             found.reverse()
             if includes_current:
                 found.append(event if slot is None else event.values[slot])

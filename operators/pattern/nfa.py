@@ -1,11 +1,14 @@
 """The automaton runtime: partial matches of one partition advanced event by event, exactly as
 Flink's NFA.computeNextStates does (see automaton.py for the states and edges).
 
-Shared buffer: every processed event is one `Event` object, and a partial match is a chain
-of `Node`s (event, variable, previous node) ending at its last event. Branches of a partial
-match share the nodes of their common prefix, so an event is stored once however many
-partial matches took it, and it is freed (by reference counting) as soon as no partial match
-or pending match refers to it. There is no per-match copy of events.
+Shared buffer (`SharedBuffer`): an event taken by any partial match is stored once, in
+typed columns (its time, order, id and the values conditions and outputs read), and a
+partial match is a chain of nodes (event slot, variable, previous node) kept as parallel
+integer arrays. Branches of a partial match share the nodes of their common prefix, so an
+event is stored once however many partial matches took it. `sweep(roots)` frees every node
+and event slot no partial or pending match can reach (the operator calls it after each
+release, when enough was allocated since the last sweep to make it worth a pass), so memory
+follows the live partial matches, not the events seen.
 
 Entry points, per partition state (`PartitionState`): `process(partition, event)` for each
 event in event-time order, and `advance(partition, watermark)` when event time moves on
@@ -15,7 +18,9 @@ matches are collected in `timed_out` when the query asks for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from frys.operators.pattern.automaton import (
@@ -34,43 +39,190 @@ from frys.operators.pattern.skip import SkipStrategy
 
 
 class Event:
-    """One event as the automaton sees it: its order in the partition, event time, the
-    values of the columns conditions and outputs read, and, per variable, whether the parts
-    of its DEFINE that depend on this event alone hold (`fits`) and whether its UNTIL holds
-    (`stops`)."""
+    """The event being processed: its order in the partition, event time, id, the values of
+    the columns conditions and outputs read, and, per variable, whether the parts of its
+    DEFINE that depend on this event alone hold (`fits`) and whether its UNTIL holds
+    (`stops`). Transient: what outlives the step is copied into the shared buffer."""
 
-    __slots__ = ("fits", "id", "seq", "stops", "time", "values")
+    __slots__ = ("fits", "id", "seq", "slot", "stops", "time", "values")
 
     def __init__(self, seq: int, time: int, values: tuple, fits: tuple[bool, ...],
-                 stops: tuple[bool, ...], id: object = None) -> None:
+                 stops: tuple[bool, ...], id: int = 0) -> None:
         self.seq = seq
         self.time = time
         self.values = values
         self.fits = fits
         self.stops = stops
         self.id = id
+        self.slot = -1  # its slot in the shared buffer once some partial match took it
 
 
-class Node:
-    """One event taken by a partial match under a variable; `previous` is the match's event
-    before it (None at the first)."""
+NO_NODE = -1
+_KIND_ARRAYS = {"f": "d", "i": "q", "b": "b"}
 
-    __slots__ = ("event", "previous", "variable")
 
-    def __init__(self, event: Event, variable: int, previous: Node | None) -> None:
-        self.event = event
-        self.variable = variable
-        self.previous = previous
+class SharedBuffer:
+    """Taken events, stored once in typed columns, and the nodes of match chains (see the
+    module docstring). `configure(kinds)`: `kinds[c]` is the storage of value column c: 'f'
+    FLOAT, 'i' INT or TIMESTAMP (epoch ms), 'b' BOOL, 'o' anything else (a list)."""
 
-    def path(self) -> list[Node]:
-        """The match's nodes, first to last."""
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+        self.time = array("q")
+        self.seq = array("q")
+        self.ident = array("q")
+        self.columns: list = []
+        self.nulls: list[bytearray] = []
+        self.free_slots: list[int] = []
+        self.node_event = array("q")
+        self.node_variable = array("b")
+        self.node_previous = array("q")
+        self.free_nodes: list[int] = []
+        self.allocated_since_sweep = 0
+        self.live_after_sweep = 0
+
+    def configure(self, kinds: list[str]) -> None:
+        """Set the value columns (before anything is stored)."""
+        self.kinds = kinds
+        self.columns = [array(_KIND_ARRAYS[k]) if k in _KIND_ARRAYS else [] for k in kinds]
+        self.nulls = [bytearray() for _ in kinds]
+
+    # ---- events
+
+    def store(self, event: Event) -> int:
+        """The event's slot, storing it on first use."""
+        if event.slot >= 0:
+            return event.slot
+        values = event.values
+        if self.free_slots:
+            slot = self.free_slots.pop()
+            self.time[slot] = event.time
+            self.seq[slot] = event.seq
+            self.ident[slot] = event.id
+            for c, column in enumerate(self.columns):
+                value = values[c]
+                self.nulls[c][slot] = value is None
+                column[slot] = value if value is not None else _ZERO[self.kinds[c]]
+        else:
+            slot = len(self.time)
+            self.time.append(event.time)
+            self.seq.append(event.seq)
+            self.ident.append(event.id)
+            for c, column in enumerate(self.columns):
+                value = values[c]
+                self.nulls[c].append(value is None)
+                column.append(value if value is not None else _ZERO[self.kinds[c]])
+        event.slot = slot
+        return slot
+
+    def value(self, slot: int, column: int) -> object:
+        if self.nulls[column][slot]:
+            return None
+        value = self.columns[column][slot]
+        return bool(value) if self.kinds[column] == "b" else value
+
+    # ---- nodes
+
+    def node(self, event: Event, variable: int, previous: int) -> int:
+        """A node: `event` taken under `variable` after node `previous`."""
+        slot = self.store(event)
+        self.allocated_since_sweep += 1
+        if self.free_nodes:
+            node = self.free_nodes.pop()
+            self.node_event[node] = slot
+            self.node_variable[node] = variable
+            self.node_previous[node] = previous
+            return node
+        self.node_event.append(slot)
+        self.node_variable.append(variable)
+        self.node_previous.append(previous)
+        return len(self.node_event) - 1
+
+    def first(self, node: int) -> int:
+        """The first node of the chain ending at `node`."""
+        previous = self.node_previous
+        while previous[node] != NO_NODE:
+            node = previous[node]
+        return node
+
+    def chain(self, node: int) -> list[int]:
+        """The nodes of a (partial) match, first to last."""
         nodes = []
-        node: Node | None = self
-        while node is not None:
+        while node != NO_NODE:
             nodes.append(node)
-            node = node.previous
+            node = self.node_previous[node]
         nodes.reverse()
         return nodes
+
+    def event_time(self, node: int) -> int:
+        return self.time[self.node_event[node]]
+
+    def event_seq(self, node: int) -> int:
+        return self.seq[self.node_event[node]]
+
+    # ---- freeing
+
+    def sweep_due(self) -> bool:
+        return self.allocated_since_sweep > max(4096, self.live_after_sweep)
+
+    def sweep(self, roots: Iterable[int]) -> None:
+        """Free every node and event slot that no chain from `roots` reaches."""
+        nodes = len(self.node_event)
+        marked = bytearray(nodes)
+        previous = self.node_previous
+        for node in roots:
+            while node != NO_NODE and not marked[node]:
+                marked[node] = 1
+                node = previous[node]
+        used = bytearray(len(self.time))
+        node_event = self.node_event
+        live = 0
+        free_nodes = []
+        for node in range(nodes):
+            if marked[node]:
+                used[node_event[node]] = 1
+                live += 1
+            else:
+                free_nodes.append(node)
+        self.free_nodes = free_nodes
+        self.free_slots = [slot for slot in range(len(used)) if not used[slot]]
+        self.live_after_sweep = live
+        self.allocated_since_sweep = 0
+
+    def live_events(self) -> int:
+        return len(self.time) - len(self.free_slots)
+
+    def live_nodes(self) -> int:
+        return len(self.node_event) - len(self.free_nodes)
+
+    def bytes_per_event(self) -> int:
+        """Bytes one stored event takes: time, order, id, value columns, null flags."""
+        per_value = sum(column.itemsize if kind in _KIND_ARRAYS else 8
+                        for kind, column in zip(self.kinds, self.columns, strict=True))
+        return 3 * 8 + per_value + len(self.kinds)
+
+    def live_bytes(self) -> int:
+        """Bytes held for live events and nodes as of the last sweep (between sweeps, at
+        most max(4096, live) freed entries wait in the arrays as well)."""
+        objects = sum(sys.getsizeof(v) for kind, column in zip(self.kinds, self.columns,
+                                                               strict=True)
+                      if kind not in _KIND_ARRAYS for v in column)
+        return (self.live_events() * self.bytes_per_event()
+                + self.live_nodes() * (8 + 1 + 8) + objects)
+
+    def nbytes(self) -> int:
+        """Bytes the buffer holds (allocated columns, live or free)."""
+        total = sum(a.itemsize * len(a) for a in (
+            self.time, self.seq, self.ident, self.node_event, self.node_variable,
+            self.node_previous))
+        total += sum(len(n) for n in self.nulls)
+        for kind, column in zip(self.kinds, self.columns, strict=True):
+            total += column.itemsize * len(column) if kind in _KIND_ARRAYS else \
+                8 * len(column) + sum(sys.getsizeof(v) for v in column)
+        return total
+
+
+_ZERO = {"f": 0.0, "i": 0, "b": 0, "o": None}
 
 
 class Partial:
@@ -79,7 +231,7 @@ class Partial:
 
     __slots__ = ("last_time", "node", "start_seq", "start_time", "state")
 
-    def __init__(self, state: State, node: Node | None, start_time: int, start_seq: int,
+    def __init__(self, state: State, node: int, start_time: int, start_seq: int,
                  last_time: int) -> None:
         self.state = state
         self.node = node
@@ -99,8 +251,8 @@ class PartitionState:
 
 
 # A residual condition: the parts of a DEFINE that read other variables or aggregates:
-# (event, the partial match's last node) -> holds
-Residual = Callable[[Event, Node | None], bool]
+# (event, the partial match's last node in the shared buffer) -> holds
+Residual = Callable[[Event, int], bool]
 
 
 class Matcher:
@@ -111,8 +263,9 @@ class Matcher:
     def __init__(self, automaton: Automaton, residuals: list[Residual | None],
                  until_residuals: list[Residual | None], within_ms: int | None,
                  within_between_events: bool, skip: SkipStrategy,
-                 max_partials: int, keep_timeouts: bool) -> None:
+                 max_partials: int, keep_timeouts: bool, buffer: SharedBuffer) -> None:
         self.automaton = automaton
+        self.buffer = buffer
         self.start = automaton.start
         self.absence = automaton.absence
         self.within = within_ms
@@ -129,14 +282,14 @@ class Matcher:
         self._residuals = residuals
         self._until_residuals = until_residuals
         # every condition compiled once into a closure over (event, partial)
-        self._conditions: dict[int, Callable[[Event, Node | None], bool]] = {}
+        self._conditions: dict[int, Callable[[Event, int], bool]] = {}
         for state in automaton.states:
             for edge in state.edges:
                 self._conditions[id(edge)] = self._compile(edge.condition)
 
     # ------------------------------------------------------------------ conditions
 
-    def _compile(self, condition: Condition) -> Callable[[Event, Node | None], bool]:
+    def _compile(self, condition: Condition) -> Callable[[Event, int], bool]:
         if isinstance(condition, TrueCondition):
             return lambda event, node: True
         if isinstance(condition, Var):
@@ -214,7 +367,7 @@ class Matcher:
                  completed: list[Partial]) -> None:
         """Flink's computeNextStates for one partial match (None: the start state)."""
         state = self.start if partial is None else partial.state
-        node = None if partial is None else partial.node
+        node = NO_NODE if partial is None else partial.node
         conditions = self._conditions
         edges = []
         stack = [state]
@@ -237,7 +390,7 @@ class Matcher:
                     results.append(Partial(edge.target, node, partial.start_time,
                                            partial.start_seq, partial.last_time))
             elif edge.action is Action.TAKE:
-                taken = Node(event, edge.source.variable, node)
+                taken = self.buffer.node(event, edge.source.variable, node)
                 if partial is None:
                     start_time, start_seq = event.time, event.seq
                 else:
@@ -267,7 +420,7 @@ class Matcher:
             elif not results:
                 self.trace.append(("no transition", partial))
 
-    def _final_after_proceed(self, state: State, event: Event, node: Node | None) -> bool:
+    def _final_after_proceed(self, state: State, event: Event, node: int) -> bool:
         conditions = self._conditions
         stack = [] if state.greedy else [state]
         while stack:
@@ -315,8 +468,7 @@ class Matcher:
             emitted.append(earliest)
             if self.trace is not None:
                 self.trace.append(("completed", earliest))
-            assert earliest.node is not None
-            pruning = self.skip.pruning_seq(earliest.node, self.automaton)
+            pruning = self.skip.pruning_seq(earliest.node, self.buffer, self.automaton)
             if pruning is not None:
                 prune = self.skip.prunes
                 if self.trace is not None:

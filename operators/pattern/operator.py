@@ -41,10 +41,10 @@ from frys.operators.pattern.conditions import (
 from frys.operators.pattern.nfa import (
     Event,
     Matcher,
-    Node,
     Partial,
     PartitionState,
     Residual,
+    SharedBuffer,
 )
 from frys.operators.pattern.skip import strategy_for
 
@@ -53,6 +53,9 @@ _ARRIVAL = "__arrival"
 _CARRY = "__carry"
 _STREAM = "__stream"
 _OFFSET = "__offset"
+# an event's id in the shared buffer: stream index << 40 | the event's offset in its stream
+_STREAM_SHIFT = 40
+_OFFSET_MASK = (1 << _STREAM_SHIFT) - 1
 DEFAULT_MAX_PARTIALS = 10_000
 
 
@@ -96,7 +99,8 @@ class PatternMatch:
         defines = {d.variable: d for d in match.defines}
         names = set(self.variables)
         self.layout = ValueLayout()
-        compiler = ResidualCompiler(self.variables, self.layout, self._column_of)
+        self.shared = SharedBuffer()  # the events partial matches took (nfa.py)
+        compiler = ResidualCompiler(self.variables, self.layout, self.shared, self._column_of)
         fits: list[pl.Expr] = []
         stops: list[pl.Expr] = []
         residuals: list[Residual | None] = []
@@ -128,15 +132,18 @@ class PatternMatch:
         self.automaton: Automaton = compile_pattern(match.pattern, self.variables, has_until)
         self.matcher = Matcher(self.automaton, residuals, until_residuals, match.within_ms,
                                match.within_between_events, strategy_for(match.after_match),
-                               max_partials, keep_timeouts=match.timeouts_to is not None)
+                               max_partials, keep_timeouts=match.timeouts_to is not None,
+                               buffer=self.shared)
         if trace:
             self.matcher.trace = []
         self._quiet = self._states_that_ignore_quiet_events()
         self._start_variables = self._variables_the_start_can_take()
-        self._outputs = _OutputBuilder(spec, compiler, self.layout, self.streams)
+        self._outputs = _OutputBuilder(spec, compiler, self.layout, self.streams, self.shared)
         for column in self.partition_keys:
             self.layout.index(column)
         self._value_columns = list(self.layout.columns)
+        self.shared.configure([_storage(self._types.get(_unprefixed_prev(c)))
+                               for c in self._value_columns])
 
     # ------------------------------------------------------------------ entry points
 
@@ -195,7 +202,7 @@ class PatternMatch:
             self._flush_pending(matches)
         # one row per match, in event-time order of completion (stable: a partition's
         # matches keep the order the skip strategy gave them)
-        matches.sort(key=lambda m: m.node.event.time)  # type: ignore[union-attr]
+        matches.sort(key=lambda m: self.shared.event_time(m.node))
         out = [self._outputs.rows(matches)] if matches else []
         if self.matcher.timed_out:
             self.timeout_rows.append(self._outputs.rows(self.matcher.timed_out))
@@ -207,6 +214,9 @@ class PatternMatch:
                     "reason": reason, "state": partial.state.name.split(":")[0],
                     "events": self._outputs.event_ids(partial.node)})
             self.matcher.trace.clear()
+        if self.shared.sweep_due() or watermark == END_OF_TIME:
+            self.shared.sweep(p.node for partition in self._partitions.values()
+                              for p in (*partition.partials, *partition.pending))
         return out
 
     @property
@@ -338,8 +348,8 @@ class PatternMatch:
                         break
                     row = relevant_rows[i]
                 if relevant[row]:
-                    event_id = offsets[row] if streams is None else (streams[row],
-                                                                      offsets[row])
+                    event_id = offsets[row] if streams is None else (
+                        streams[row] << _STREAM_SHIFT | offsets[row])
                     event = Event(offset + row, times[row],
                                   tuple([c[row] for c in value_columns]),
                                   tuple([c[row] for c in fit_columns]),
@@ -424,9 +434,10 @@ class _OutputBuilder:
     empty everywhere still is a list of its element type)."""
 
     def __init__(self, spec: PatternMatchSpec, compiler: ResidualCompiler,
-                 layout: ValueLayout, streams: list[str]) -> None:
+                 layout: ValueLayout, streams: list[str], shared: SharedBuffer) -> None:
         self.spec = spec
         self.streams = streams
+        self.shared = shared
         self.leaves: dict[ast.Expr, _Leaf] = {}
         variables = set(spec.variables)
         for _, expr in spec.outputs:
@@ -480,19 +491,21 @@ class _OutputBuilder:
 
     def rows(self, matches: list[Partial]) -> pl.DataFrame:
         columns: dict[str, pl.Series] = {}
+        shared = self.shared
         for leaf in self.leaves.values():
             how = leaf.how
             if how == "MATCH_START":
-                values = [_first(m.node).event.time for m in matches]
+                values = [shared.event_time(shared.first(m.node)) for m in matches]
             elif how == "MATCH_IDS":
                 values = [self.event_ids(m.node) for m in matches]
             elif how == "COUNT_ALL":
-                values = [_length(m.node) for m in matches]
+                values = [len(shared.chain(m.node)) for m in matches]
             elif how == "MATCH_END":
-                values = [m.node.event.time for m in matches]  # type: ignore[union-attr]
+                values = [shared.event_time(m.node) for m in matches]
             elif isinstance(how, tuple):
                 slot = how[1]
-                values = [_first(m.node).event.values[slot] for m in matches]
+                values = [shared.value(shared.node_event[shared.first(m.node)], slot)
+                          for m in matches]
             else:
                 values = [how(None, m.node) for m in matches]  # type: ignore[operator]
             columns[leaf.name] = pl.Series(leaf.name, values, dtype=leaf.raw, strict=False)
@@ -500,17 +513,14 @@ class _OutputBuilder:
             {"__n": [0] * len(matches)})
         return frame.select(self._select)
 
-    def event_ids(self, node: Node | None) -> list[str]:
+    def event_ids(self, node: int) -> list[str]:
         """'stream:offset' of each event of a (partial) match, first to last."""
+        shared = self.shared
         ids = []
-        while node is not None:
-            event_id = node.event.id
-            if isinstance(event_id, tuple):
-                ids.append(f"{self.streams[event_id[0]]}:{event_id[1]}")
-            else:
-                ids.append(f"{self.streams[0]}:{event_id}")
-            node = node.previous
-        ids.reverse()
+        for member in shared.chain(node):
+            event_id = shared.ident[shared.node_event[member]]
+            stream, offset = event_id >> _STREAM_SHIFT, event_id & _OFFSET_MASK
+            ids.append(f"{self.streams[stream]}:{offset}")
         return ids
 
 
@@ -520,24 +530,27 @@ def _owner(expr: ast.Expr) -> str | None:
     return None
 
 
-def _first(node: Node | None) -> Node:
-    assert node is not None
-    while node.previous is not None:
-        node = node.previous
-    return node
-
-
-def _length(node: Node | None) -> int:
-    count = 0
-    while node is not None:
-        count += 1
-        node = node.previous
-    return count
-
-
 def _per_match(node: ast.Expr, variables: set[str]) -> bool:
     """A variable's column (its latest event's) or an aggregate over a variable."""
     if isinstance(node, ast.ColumnRef):
         return node.qualifier in variables
     return (isinstance(node, ast.FunctionCall) and node.name.upper() in PATTERN_AGGREGATES
             and bool(node.args) and _owner(node.args[0]) in variables)
+
+
+def _storage(column_type: FrysType | None) -> str:
+    """How the shared buffer stores a value column (see nfa.SharedBuffer)."""
+    if column_type == FrysType.FLOAT:
+        return "f"
+    if column_type in (FrysType.INT, FrysType.TIMESTAMP):
+        return "i"
+    if column_type == FrysType.BOOL:
+        return "b"
+    return "o"
+
+
+def _unprefixed_prev(column: str) -> str:
+    """The source column of a PREV column (`__prev{n}_{col}`), else the column itself."""
+    if column.startswith("__prev"):
+        return column.split("_", 3)[3]
+    return column

@@ -26,8 +26,9 @@ class SkipStrategy(ABC):
     skips = True
 
     @abstractmethod
-    def pruning_seq(self, last, automaton: Automaton) -> int | None:
-        """The order of the pruning event of the match ending at node `last` (nfa.Node)."""
+    def pruning_seq(self, last: int, buffer, automaton: Automaton) -> int | None:
+        """The order of the pruning event of the match ending at node `last` of `buffer`
+        (an nfa.SharedBuffer)."""
 
     @staticmethod
     def prunes(start_seq: int, pruning: int) -> bool:
@@ -37,21 +38,18 @@ class SkipStrategy(ABC):
 class NoSkip(SkipStrategy):
     skips = False
 
-    def pruning_seq(self, last, automaton: Automaton) -> int | None:
+    def pruning_seq(self, last: int, buffer, automaton: Automaton) -> int | None:
         return None
 
 
 class SkipToNextEvent(SkipStrategy):
-    def pruning_seq(self, last, automaton: Automaton) -> int | None:
-        node = last
-        while node.previous is not None:
-            node = node.previous
-        return node.event.seq
+    def pruning_seq(self, last: int, buffer, automaton: Automaton) -> int | None:
+        return buffer.event_seq(buffer.first(last))
 
 
 class SkipPastLastEvent(SkipStrategy):
-    def pruning_seq(self, last, automaton: Automaton) -> int | None:
-        return last.event.seq
+    def pruning_seq(self, last: int, buffer, automaton: Automaton) -> int | None:
+        return buffer.event_seq(last)
 
 
 class SkipToVariable(SkipStrategy):
@@ -61,16 +59,16 @@ class SkipToVariable(SkipStrategy):
         self.variable = variable
         self.first = first
 
-    def pruning_seq(self, last, automaton: Automaton) -> int | None:
+    def pruning_seq(self, last: int, buffer, automaton: Automaton) -> int | None:
         index = automaton.variable_names.index(self.variable)
         found = None
         node = last
-        while node is not None:
-            if node.variable == index:
-                found = node.event.seq
+        while node >= 0:
+            if buffer.node_variable[node] == index:
+                found = buffer.event_seq(node)
                 if not self.first:
                     return found  # walking backwards: the first seen is v's last
-            node = node.previous
+            node = buffer.node_previous[node]
         return found
 
     @staticmethod
