@@ -113,3 +113,30 @@ def test_frys_run_reports_discarded_partial_matches(tmp_path: Path, capsys) -> N
                      "DEFINE a AS a.name = 'a', b AS b.name = 'b';")
     assert main(["run", str(job), "--max-partial-matches", "2"]) == 0
     assert "partial matches discarded over the limit: query 1: 3" in capsys.readouterr().err
+
+
+def test_the_shared_buffer_stores_an_event_once_and_frees_what_no_match_reaches() -> None:
+    from frys.operators.pattern.nfa import NO_NODE, Event, SharedBuffer
+
+    shared = SharedBuffer()
+    shared.configure(["f", "i", "b", "o"])
+    a = Event(0, 100, (1.5, None, True, "x"), (), ())
+    b = Event(1, 200, (None, 7, False, None), (), ())
+    first = shared.node(a, 0, NO_NODE)
+    left = shared.node(b, 1, first)     # two branches take b after a:
+    right = shared.node(b, 2, first)    # b is stored once
+    assert shared.live_events() == 2
+    assert [shared.value(shared.node_event[left], c) for c in range(4)] == [
+        None, 7, False, None]
+    assert [shared.value(shared.node_event[first], c) for c in range(4)] == [
+        1.5, None, True, "x"]
+    shared.sweep([right])               # the left branch ended: its node goes, b stays
+    assert (shared.live_nodes(), shared.live_events()) == (2, 2)
+    shared.sweep([])                    # nothing reaches anything any more
+    assert (shared.live_nodes(), shared.live_events()) == (0, 0)
+    c = Event(2, 300, (2.5, 1, None, "y"), (), ())
+    reused = shared.node(c, 0, NO_NODE)  # freed slots are reused, values overwritten
+    assert len(shared.node_event) == 3 and reused < 3
+    assert [shared.value(shared.node_event[reused], c) for c in range(4)] == [
+        2.5, 1, None, "y"]
+    assert shared.chain(reused) == [reused]
