@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pattern_cases import PatternCase
+
 import frys
 from frys.dsl import ast
 from frys.dsl.parser import parse
-from tests.pattern_cases import PatternCase
 
 STREAM = ("CREATE STREAM ev (id INT, name STRING, price FLOAT, ts TIMESTAMP)"
           " WITH (event_time = ts);\n")

@@ -5,10 +5,10 @@ Cases from Flink CEP's test suite (tests/pattern_cases.py, each citing its sourc
 from __future__ import annotations
 
 import pytest
+from pattern_cases import ITERATIVE
+from pattern_runner import case_id, check
 
 import frys
-from tests.pattern_cases import ITERATIVE
-from tests.pattern_runner import case_id, check
 
 
 @pytest.mark.parametrize("case", ITERATIVE, ids=case_id)

@@ -5,10 +5,10 @@ themselves and that every case's job passes the front end."""
 from __future__ import annotations
 
 import pytest
+from pattern_cases import CASES, PatternCase
+from pattern_runner import case_id, job_text
 
 import frys
-from tests.pattern_cases import CASES, PatternCase
-from tests.pattern_runner import case_id, job_text
 
 
 def test_case_names_are_unique() -> None:

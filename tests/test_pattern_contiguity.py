@@ -5,9 +5,8 @@ Cases from Flink CEP's test suite (tests/pattern_cases.py, each citing its sourc
 from __future__ import annotations
 
 import pytest
-
-from tests.pattern_cases import CONTIGUITY
-from tests.pattern_runner import case_id, check
+from pattern_cases import CONTIGUITY
+from pattern_runner import case_id, check
 
 
 @pytest.mark.parametrize("case", CONTIGUITY, ids=case_id)

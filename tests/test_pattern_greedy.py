@@ -4,9 +4,8 @@ test suite (tests/pattern_cases.py, each citing its source), events -> expected 
 from __future__ import annotations
 
 import pytest
-
-from tests.pattern_cases import GREEDY
-from tests.pattern_runner import case_id, check
+from pattern_cases import GREEDY
+from pattern_runner import case_id, check
 
 
 @pytest.mark.parametrize("case", GREEDY, ids=case_id)

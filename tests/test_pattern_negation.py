@@ -4,9 +4,8 @@ suite (tests/pattern_cases.py, each citing its source), events -> expected match
 from __future__ import annotations
 
 import pytest
-
-from tests.pattern_cases import NEGATION
-from tests.pattern_runner import case_id, check
+from pattern_cases import NEGATION
+from pattern_runner import case_id, check
 
 
 @pytest.mark.parametrize("case", NEGATION, ids=case_id)

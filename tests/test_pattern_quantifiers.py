@@ -5,9 +5,8 @@ events -> expected matches."""
 from __future__ import annotations
 
 import pytest
-
-from tests.pattern_cases import OPTIONAL, RELUCTANT, TIMES, TIMES_RANGES, UNTIL
-from tests.pattern_runner import case_id, check
+from pattern_cases import OPTIONAL, RELUCTANT, TIMES, TIMES_RANGES, UNTIL
+from pattern_runner import case_id, check
 
 
 @pytest.mark.parametrize("case", RELUCTANT + OPTIONAL + TIMES + TIMES_RANGES + UNTIL, ids=case_id)

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import frys
-from tests.pattern_reference import (
+from pattern_reference import (
     Condition,
     Gap,
     Negation,
@@ -19,6 +17,8 @@ from tests.pattern_reference import (
     Variable,
     reference_matches,
 )
+
+import frys
 
 STREAM = ("CREATE STREAM ev (id INT, name STRING, price FLOAT, ts TIMESTAMP)"
           " WITH (event_time = ts);\n")

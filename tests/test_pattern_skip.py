@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import pytest
-
-from tests.pattern_cases import SKIP
-from tests.pattern_runner import case_id, check
+from pattern_cases import SKIP
+from pattern_runner import case_id, check
 
 
 @pytest.mark.parametrize("case", SKIP, ids=case_id)

@@ -5,10 +5,10 @@ events -> expected matches."""
 from __future__ import annotations
 
 import pytest
+from pattern_cases import WITHIN
+from pattern_runner import case_id, check
 
 import frys
-from tests.pattern_cases import WITHIN
-from tests.pattern_runner import case_id, check
 
 
 @pytest.mark.parametrize("case", WITHIN, ids=case_id)
