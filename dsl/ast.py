@@ -8,6 +8,7 @@ function names are normalised to upper case.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -295,6 +296,21 @@ class PatternAlternation(PatternNode):
 
     branches: tuple[PatternNode, ...]
     span: Span = _span()
+
+
+def pattern_nodes(node: PatternNode) -> Iterator[PatternNode]:
+    """Every node of a pattern tree, parents before children, in written order."""
+    yield node
+    if isinstance(node, PatternGroup):
+        yield from pattern_nodes(node.body)
+    elif isinstance(node, PatternNot):
+        yield from pattern_nodes(node.element)
+    elif isinstance(node, PatternSequence):
+        for element in node.elements:
+            yield from pattern_nodes(element)
+    elif isinstance(node, PatternAlternation):
+        for branch in node.branches:
+            yield from pattern_nodes(branch)
 
 
 @dataclass(frozen=True)

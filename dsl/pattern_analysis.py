@@ -97,7 +97,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                             match.after_match.span)
         if match.within_ms is None and any(
                 isinstance(n, (ast.PatternVariable, ast.PatternGroup)) and n.quantifier
-                and n.quantifier.high is None for n in _pattern_nodes(match.pattern)):
+                and n.quantifier.high is None for n in ast.pattern_nodes(match.pattern)):
             self.warnings.append(Diagnostic(
                 "a loop without an upper bound and no WITHIN: partial matches can grow "
                 "without bound (add WITHIN, or a bound such as {1,10})", match.span,
@@ -113,7 +113,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                             f"{did_you_mean(match.timeouts_to, self.streams)}", match.span)
             elif len(query.output_types) == len(query.outputs):
                 self._bind_target(query, match.timeouts_to, match.span)
-        for node in _pattern_nodes(match.pattern):
+        for node in ast.pattern_nodes(match.pattern):
             if isinstance(node, ast.PatternGroup) and node.quantifier is not None and \
                     isinstance(node.body, ast.PatternAlternation):
                 self._later("a quantified alternation", node.span)
@@ -197,7 +197,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                 found = columns[column.name]
 
     def _check_negations(self, match: ast.MatchClause) -> None:
-        for node in _pattern_nodes(match.pattern):
+        for node in ast.pattern_nodes(match.pattern):
             if isinstance(node, ast.PatternNot) and not (
                     isinstance(node.element, ast.PatternVariable)
                     and node.element.quantifier is None):
@@ -281,17 +281,3 @@ def _default_output_name(expr: ast.Expr, position: int) -> str:
     if isinstance(expr, ast.FunctionCall):
         return expr.name.lower()
     return f"column{position}"
-
-
-def _pattern_nodes(node: ast.PatternNode):
-    yield node
-    if isinstance(node, ast.PatternGroup):
-        yield from _pattern_nodes(node.body)
-    elif isinstance(node, ast.PatternNot):
-        yield from _pattern_nodes(node.element)
-    elif isinstance(node, ast.PatternSequence):
-        for element in node.elements:
-            yield from _pattern_nodes(element)
-    elif isinstance(node, ast.PatternAlternation):
-        for branch in node.branches:
-            yield from _pattern_nodes(branch)

@@ -45,40 +45,17 @@ def logical_plans(job: AnalyzedJob, optimized: bool = True,
 
 def pattern_variables(pattern: ast.PatternNode) -> list[str]:
     """The variables of a pattern in order of first appearance."""
-    found: list[str] = []
-
-    def visit(node: ast.PatternNode) -> None:
-        if isinstance(node, ast.PatternVariable):
-            if node.name not in found:
-                found.append(node.name)
-        elif isinstance(node, ast.PatternGroup):
-            visit(node.body)
-        elif isinstance(node, ast.PatternNot):
-            visit(node.element)
-        elif isinstance(node, ast.PatternSequence):
-            for element in node.elements:
-                visit(element)
-        elif isinstance(node, ast.PatternAlternation):
-            for branch in node.branches:
-                visit(branch)
-
-    visit(pattern)
-    return found
+    names = (n.name for n in ast.pattern_nodes(pattern) if isinstance(n, ast.PatternVariable))
+    return list(dict.fromkeys(names))
 
 
-def _typed_variables(pattern: ast.PatternNode, found: dict[str, str]) -> None:
-    if isinstance(pattern, ast.PatternVariable):
-        if pattern.stream is not None:
-            found.setdefault(pattern.name, pattern.stream)
-    elif isinstance(pattern, (ast.PatternGroup, ast.PatternNot)):
-        _typed_variables(pattern.body if isinstance(pattern, ast.PatternGroup)
-                         else pattern.element, found)
-    elif isinstance(pattern, ast.PatternSequence):
-        for element in pattern.elements:
-            _typed_variables(element, found)
-    elif isinstance(pattern, ast.PatternAlternation):
-        for branch in pattern.branches:
-            _typed_variables(branch, found)
+def _typed_variables(pattern: ast.PatternNode) -> dict[str, str]:
+    """Variable -> the stream its type names (`p:payments`), where written."""
+    typed: dict[str, str] = {}
+    for node in ast.pattern_nodes(pattern):
+        if isinstance(node, ast.PatternVariable) and node.stream is not None:
+            typed.setdefault(node.name, node.stream)
+    return typed
 
 
 def _pattern(job: AnalyzedJob, query: AnalyzedQuery, match: Match,
@@ -89,8 +66,7 @@ def _pattern(job: AnalyzedJob, query: AnalyzedQuery, match: Match,
         assert stream.event_time is not None, "the analyzer requires event_time for patterns"
         event_times[stream.name] = stream.event_time
     variables = pattern_variables(match.clause.pattern)
-    typed: dict[str, str] = {}
-    _typed_variables(match.clause.pattern, typed)
+    typed = _typed_variables(match.clause.pattern)
     stream_of = {v: typed.get(v, streams[0].name) for v in variables}
     first = streams[0]
     return PatternMatchSpec(match.clause, variables, event_times, stream_of, outputs,

@@ -21,22 +21,13 @@ STREAM = ("CREATE STREAM ev (id INT, name STRING, price FLOAT, ts TIMESTAMP)"
 QUERY_OUTPUT = "select_1"
 
 
-def _variables(node: ast.PatternNode) -> Iterator[str]:
+def _variables(pattern: ast.PatternNode) -> Iterator[str]:
     """The variables of a pattern tree in written order, skipping negated ones."""
-    if isinstance(node, ast.PatternVariable):
-        yield node.name
-    elif isinstance(node, ast.PatternGroup):
-        yield from _variables(node.body)
-    elif isinstance(node, ast.PatternSequence):
-        for element in node.elements:
-            yield from _variables(element)
-    elif isinstance(node, ast.PatternAlternation):
-        for branch in node.branches:
-            yield from _variables(branch)
-    elif isinstance(node, ast.PatternNot):
-        return
-    else:  # pragma: no cover - a new node kind must be handled here
-        raise TypeError(f"unexpected pattern node {node!r}")
+    negated = {n.element.name for n in ast.pattern_nodes(pattern)
+               if isinstance(n, ast.PatternNot) and isinstance(n.element, ast.PatternVariable)}
+    for node in ast.pattern_nodes(pattern):
+        if isinstance(node, ast.PatternVariable) and node.name not in negated:
+            yield node.name
 
 
 def pattern_variables(case: PatternCase) -> list[str]:
