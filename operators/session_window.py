@@ -5,9 +5,12 @@ Semantics (Flink's merging windows):
 * Each event opens the interval `[t, t + gap)`; intervals of one key that overlap or touch
   merge into one session `[first event, last event + gap)`. An event arriving out of order
   can bridge two sessions, which then merge (their partial aggregates combine).
-* A session fires once, when the watermark reaches its end plus the allowed lateness.
+* A session fires once, when the watermark passes its end plus the allowed lateness
+  (`end + lateness < watermark`): an event exactly at the end still touches the session and
+  would merge into it, so a watermark equal to the end cannot close it yet (unlike
+  time windows, whose end belongs to the next window).
 * An event is late when, merged with everything it touches, its session has already ended
-  (`end + lateness <= watermark` before its batch) and takes in no open session: it is then
+  (`end + lateness < watermark` before its batch) and takes in no open session: it is then
   dropped and counted in `late_events`. An old event that reaches into an open session is
   not late: it joins it.
 * State is one row of partial aggregates per open (key, session). Aggregates see events in
@@ -88,7 +91,7 @@ class SessionWindowAggregate(WindowAggregate):
                   .drop(_SESSION)).collect()
         if self.watermark is not None:
             late = ~pl.col(_FROM_STATE) & (
-                pl.col(WINDOW_END) + self._lateness <= self.watermark)
+                pl.col(WINDOW_END) + self._lateness < self.watermark)
             self._count_late(filtered, merged.filter(late)[_ORIGINS].explode().drop_nulls())
             merged = merged.filter(~late)
         touched = merged.filter(pl.col(_EVENTS) > 0)
@@ -98,7 +101,8 @@ class SessionWindowAggregate(WindowAggregate):
         return [self._emit(touched.drop(_EVENTS, _FROM_STATE, _ORIGINS))]
 
     def _done_at(self) -> pl.Expr:
-        return pl.col(WINDOW_END) + self._lateness
+        # done once the watermark is past end + lateness (see the module docstring)
+        return pl.col(WINDOW_END) + self._lateness + 1
 
     def _earliest_done(self, state: pl.DataFrame) -> int:
-        return int(state[WINDOW_END].min()) + self._lateness  # type: ignore[arg-type]
+        return int(state[WINDOW_END].min()) + self._lateness + 1  # type: ignore[arg-type]

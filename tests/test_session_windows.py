@@ -45,7 +45,7 @@ def reference(batches, gap, delay, lateness):
                     merged.append([start, end, values, from_state])
             kept = []
             for start, end, values, from_state in merged:
-                if watermark is not None and not from_state and end + lateness <= watermark:
+                if watermark is not None and not from_state and end + lateness < watermark:
                     late += len(values)
                 else:
                     kept.append((start, end, values, True))
@@ -55,8 +55,8 @@ def reference(batches, gap, delay, lateness):
         for k in list(open_sessions):
             still = []
             for session in open_sessions[k]:
-                (fired if session[1] + lateness <= watermark else still).append(
-                    (k, *session[:3]) if session[1] + lateness <= watermark else session)
+                (fired if session[1] + lateness < watermark else still).append(
+                    (k, *session[:3]) if session[1] + lateness < watermark else session)
             open_sessions[k] = still
     for k, sessions in open_sessions.items():
         fired += [(k, s, e, vs) for s, e, vs, _ in sessions]
@@ -116,6 +116,22 @@ def test_touching_intervals_merge_and_a_gap_splits() -> None:
     rows = pipeline.results("select_1").to_dicts()
     assert [(millis(r["window_start"]), r["n"]) for r in rows] == [
         (0, 2), (25, 1)]
+
+
+def test_a_watermark_at_the_session_end_does_not_close_it() -> None:
+    #   SESSION(10 ms), no delay: 0 -> [0,10); an event at 10 would touch it and merge
+    #   batch 1: 0, and another key at 10 -> watermark 10 = the session's end: still open
+    #   batch 2: 10 for key 1 -> merges: one session [0, 20) with 2 events, whatever the cut
+    pipeline = frys.Pipeline.from_text(job(10, 0, 0))
+    pipeline.publish("ev", [{"k": 1, "v": 1, "ts": 0}, {"k": 2, "v": 0, "ts": 10}])
+    assert pipeline.results("select_1").height == 0
+    pipeline.publish("ev", [{"k": 1, "v": 2, "ts": 10}, {"k": 2, "v": 0, "ts": 11}])
+    assert [(millis(r["window_start"]), millis(r["window_end"]), r["n"])
+            for r in pipeline.results("select_1").to_dicts() if r["k"] == 1] == []
+    pipeline.publish("ev", [{"k": 2, "v": 0, "ts": 21}])  # watermark 21 > 20: it fires
+    assert [(millis(r["window_start"]), millis(r["window_end"]), r["n"])
+            for r in pipeline.results("select_1").to_dicts() if r["k"] == 1] == [(0, 20, 2)]
+    assert pipeline.stats.total_late_events == 0
 
 
 def test_session_changes_are_emitted_as_the_session_grows() -> None:
