@@ -120,6 +120,9 @@ def _conform(frame: pl.DataFrame, columns: Mapping[str, FrysType], stream: str
              ) -> pl.DataFrame:
     """A user's DataFrame in the stream's schema: missing columns NULL, extra ones dropped,
     integer timestamps read as epoch milliseconds, zoned datetimes converted to UTC."""
+    target = {n: t.polars_dtype for n, t in columns.items()}
+    if frame.schema == pl.Schema(target):
+        return frame  # already the stream's schema: nothing to do (no polars query)
     exprs = []
     for name, column_type in columns.items():
         if name not in frame.columns:
@@ -134,6 +137,6 @@ def _conform(frame: pl.DataFrame, columns: Mapping[str, FrysType], stream: str
         else:
             exprs.append(pl.col(name))
     try:
-        return frame.select(exprs).cast({n: t.polars_dtype for n, t in columns.items()})
+        return frame.select(exprs).cast(target)
     except pl.exceptions.PolarsError as error:
         raise TypeError(f"DataFrame does not fit stream {stream}: {error}") from None
