@@ -298,9 +298,14 @@ class WindowAggregate:
         if self._earliest_done(state) > watermark:
             return self._early_rows(watermark)  # nothing closes: skip the two filters
         closes = done_at <= watermark
-        ready = state.filter(closes)
-        self._state = state.filter(~closes)
-        emitted = [] if self.emit_changes or ready.height == 0 else [self._emit(ready)]
+        if self.emit_changes:
+            self._state = state.filter(~closes)
+            return self._early_rows(watermark)
+        # one polars call for both halves: the closing windows' rows and the state left
+        lazy = state.lazy()
+        rows, self._state = pl.collect_all([self._emit_query(lazy.filter(closes)),
+                                            lazy.filter(~closes)])
+        emitted = [rows] if rows.height else []
         return emitted + self._early_rows(watermark)
 
     def _earliest_done(self, state: pl.DataFrame) -> int:
@@ -332,7 +337,12 @@ class WindowAggregate:
     # ------------------------------------------------------------------ firing
 
     def _emit(self, ready: pl.DataFrame) -> pl.DataFrame:
-        rows = ready.lazy().sort([WINDOW_START, *self.key_names]).with_columns(self._final)
+        return self._emit_query(ready.lazy()).collect()
+
+    def _emit_query(self, ready: pl.LazyFrame) -> pl.LazyFrame:
+        """Finished windows -> output rows: by window start then keys, final aggregates,
+        HAVING, the SELECT list."""
+        rows = ready.sort([WINDOW_START, *self.key_names]).with_columns(self._final)
         if self._having is not None:
             rows = rows.filter(self._having)
-        return rows.select(self._outputs).collect()
+        return rows.select(self._outputs)
