@@ -120,8 +120,8 @@ def _conform(frame: pl.DataFrame, columns: Mapping[str, FrysType], stream: str
              ) -> pl.DataFrame:
     """A user's DataFrame in the stream's schema: missing columns NULL, extra ones dropped,
     integer timestamps read as epoch milliseconds, zoned datetimes converted to UTC."""
-    target = {n: t.polars_dtype for n, t in columns.items()}
-    if frame.schema == pl.Schema(target):
+    target = pl.Schema({n: t.polars_dtype for n, t in columns.items()})
+    if frame.schema == target:
         return frame  # already the stream's schema: nothing to do (no polars query)
     exprs = []
     for name, column_type in columns.items():
