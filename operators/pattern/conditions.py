@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ import polars as pl
 from frys.dsl import ast
 from frys.dsl.errors import NotSupportedYet
 from frys.dsl.printer import expr_to_sql
+from frys.dsl.typer import walk
 from frys.operators.expressions import to_polars
 from frys.operators.pattern.nfa import NO_NODE, Event, SharedBuffer
 
@@ -45,24 +46,10 @@ def split_conjuncts(expr: ast.Expr) -> list[ast.Expr]:
     return [expr]
 
 
-def _walk(expr: ast.Expr) -> Iterable[ast.Expr]:
-    yield expr
-    for value in vars(expr).values():
-        if isinstance(value, ast.Expr):
-            yield from _walk(value)
-        elif isinstance(value, tuple):
-            for item in value:
-                if isinstance(item, ast.Expr):
-                    yield from _walk(item)
-                elif isinstance(item, ast.CaseWhen):
-                    yield from _walk(item.condition)
-                    yield from _walk(item.result)
-
-
 def prev_calls(expr: ast.Expr) -> list[tuple[str, int]]:
     """The (column, offset) pairs of every PREV in an expression."""
     found = []
-    for node in _walk(expr):
+    for node in walk(expr):
         if isinstance(node, ast.FunctionCall) and node.name.upper() == "PREV":
             column = node.args[0]
             assert isinstance(column, ast.ColumnRef)
@@ -74,7 +61,7 @@ def prev_calls(expr: ast.Expr) -> list[tuple[str, int]]:
 
 def is_current_only(expr: ast.Expr, variable: str, variables: set[str]) -> bool:
     """True when the expression reads only the current event (as `variable`)."""
-    for node in _walk(expr):
+    for node in walk(expr):
         if isinstance(node, ast.FunctionCall):
             name = node.name.upper()
             if name in PATTERN_AGGREGATES and any(

@@ -22,16 +22,26 @@ from dataclasses import dataclass
 import polars as pl
 
 from frys.dsl import ast
+from frys.dsl.typer import walk
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 from frys.engine.graph import PatternMatchSpec
 from frys.engine.time import END_OF_TIME
 from frys.operators.expressions import to_polars
-from frys.operators.pattern.automaton import Action, Automaton, compile_pattern
+from frys.operators.pattern.automaton import (
+    Action,
+    And,
+    Automaton,
+    Not,
+    Or,
+    TrueCondition,
+    Until,
+    Var,
+    compile_pattern,
+)
 from frys.operators.pattern.conditions import (
     PATTERN_AGGREGATES,
     ResidualCompiler,
     ValueLayout,
-    _walk,
     is_current_only,
     prev_calls,
     prev_column,
@@ -393,7 +403,6 @@ class PatternMatch:
 
 def _holds_for_quiet_event(condition) -> bool:
     """A condition's value for an event that no DEFINE or UNTIL accepts."""
-    from frys.operators.pattern.automaton import And, Not, Or, TrueCondition, Until, Var
     if isinstance(condition, TrueCondition):
         return True
     if isinstance(condition, (Var, Until)):
@@ -441,7 +450,7 @@ class _OutputBuilder:
         self.leaves: dict[ast.Expr, _Leaf] = {}
         variables = set(spec.variables)
         for _, expr in spec.outputs:
-            for node in _walk(expr):
+            for node in walk(expr):
                 if node in self.leaves:
                     continue
                 leaf_type = spec.types.get(id(node))
