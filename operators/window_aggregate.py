@@ -169,6 +169,7 @@ class WindowAggregate:
         self.route_late = route_late
         self.late_rows: list[pl.DataFrame] = []
         self.incomplete_windows = 0  # only count windows can end short
+        self._event_time = event_time
         self.key_names = [name for name, _ in group_keys]
         self._group_columns = [*self.key_names, WINDOW_START]
         self.late_events = 0
@@ -228,6 +229,17 @@ class WindowAggregate:
         # events are numbered (ORIGIN) only when late ones must be found again: under HOP
         # (an event is late only when none of its windows is open) or to route them
         track = self.route_late or self.slide_ms != self.size_ms
+        if not self._may_be_late(batch):
+            # nothing in the batch can be late: filter, window and pre-aggregate in one
+            # polars query (per-query overhead dominates small batches)
+            lazy = batch.lazy()
+            if self._where is not None:
+                lazy = lazy.filter(self._where)
+            partial = self._assign_windows(lazy.select(self._inputs)).group_by(
+                self._group_columns).agg(self._partial).collect()
+            if partial.height == 0:
+                return []
+            return self._merge(partial)
         events = self._filtered(batch, number=track)
         inputs = [*self._inputs, ORIGIN] if track else self._inputs
         frame = self._assign_windows(events.lazy().select(inputs)).collect()
@@ -248,6 +260,24 @@ class WindowAggregate:
             if frame.height == 0:
                 return []
         partial = frame.group_by(self._group_columns).agg(self._partial)
+        return self._merge(partial)
+
+    def _may_be_late(self, batch: pl.DataFrame) -> bool:
+        """Whether some event of the batch may belong only to closed windows: decided on
+        the batch's earliest event time (Series arithmetic, no query)."""
+        if self.watermark is None or self._closing is None or self._event_time is None:
+            return False
+        earliest = batch[self._event_time].dt.epoch("ms").min()
+        if earliest is None:
+            return False
+        size, slide = self.size_ms, self.slide_ms
+        assert size is not None and slide is not None
+        oldest_start = (int(earliest) - size) // slide * slide + slide  # type: ignore[arg-type]
+        return oldest_start + self._closing <= self.watermark
+
+    def _merge(self, partial: pl.DataFrame) -> list[pl.DataFrame]:
+        """Fold a batch's partial aggregates into the state (EMIT CHANGES: return the
+        updated rows of the groups it touched)."""
         if self._state is None or self._state.height == 0:
             self._state = partial
         else:
