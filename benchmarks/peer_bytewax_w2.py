@@ -38,8 +38,8 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import datetime, timedelta
+from typing import Any
 
 import bytewax.operators as op
 import polars as pl
@@ -54,7 +54,9 @@ from bytewax.operators.windowing import (
 )
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# the W1 peer's event type and frozen event clock (watermark from event time alone)
+from peer_bytewax import EPOCH, Event, event_time, frozen_system_time, never_wake_up
+
 VALUE_THRESHOLD = 10.0
 TUMBLE = timedelta(seconds=1)
 HOP_LENGTH = timedelta(seconds=10)
@@ -64,34 +66,12 @@ SOURCE_BATCH = 1000  # items per TestingSource batch, as the W1 peer's FileSourc
 JOBS = ("W2", "W2h", "W2s")
 
 
-class Event(NamedTuple):
-    """One input event; ``ts`` is a timezone-aware UTC datetime."""
-
-    k: int
-    v: float
-    ts: datetime
-
-
 def to_events(frame: pl.DataFrame) -> list[Event]:
     """The frame's rows (``k``, ``v``, ``ts`` as Datetime ms UTC) as :class:`Event` s."""
     millis = frame.get_column("ts").dt.epoch("ms").to_list()
     return [Event(k, v, EPOCH + timedelta(milliseconds=ms))
             for k, v, ms in zip(frame.get_column("k").to_list(),
                                 frame.get_column("v").to_list(), millis, strict=True)]
-
-
-def event_time(event: Event) -> datetime:
-    return event.ts
-
-
-def frozen_system_time() -> datetime:
-    """A constant "now", so the watermark is driven by event time alone."""
-    return EPOCH
-
-
-def never_wake_up(_close_time: datetime) -> datetime | None:
-    """No timer wake-ups; windows close on newer events or at the end of input."""
-    return None
 
 
 # Accumulators: (count, sum of v) for W2 and W2h, (count, first ts, last ts) for W2s.

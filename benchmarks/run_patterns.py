@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+from process_memory import reset_peak_rss, rss_now_mb
 
 STREAM = ("CREATE STREAM ev (k INT, price FLOAT, ts TIMESTAMP) "
           "WITH (event_time = ts, watermark = 1 SECOND);\n")
@@ -84,23 +85,6 @@ def events(count: int, seed: int = 11) -> pl.DataFrame:
 
 
 # --- in the child process: one job ------------------------------------------------------
-
-def rss_now_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process' RSS high-water mark (Linux: ru_maxrss and VmHWM) to its RSS."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
 
 
 def state_size(operator) -> dict:
