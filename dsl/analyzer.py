@@ -29,7 +29,14 @@ from frys.dsl.errors import (
     did_you_mean,
 )
 from frys.dsl.pattern_analysis import PatternAnalyzer
-from frys.dsl.typer import Relation, Scope, children, is_aggregate, walk
+from frys.dsl.typer import (
+    Relation,
+    Scope,
+    children,
+    default_output_name,
+    is_aggregate,
+    walk,
+)
 from frys.dsl.types import (
     LATER_WINDOWS,
     TYPE_NAMES,
@@ -468,7 +475,7 @@ class Analyzer(PatternAnalyzer):
             expr_type = self._type(item.expr, scope, allow_aggregates=grouped, query=query)
             if grouped:
                 self._check_grouped(item.expr, query, scope)
-            name = item.alias or _default_name(item.expr, position)
+            name = item.alias or default_output_name(item.expr, position)
             if name in names:
                 self._error(f"output column {name} appears twice; name one with AS", item.span)
             names[name] = item.span
@@ -532,14 +539,6 @@ def _aggregating(select: ast.Select) -> bool:
         return True
     parts = [item.expr for item in select.items if item.expr is not None]
     return any(is_aggregate(node) for part in parts for node in walk(part))
-
-
-def _default_name(expr: ast.Expr, position: int) -> str:
-    if isinstance(expr, ast.ColumnRef):
-        return expr.name
-    if isinstance(expr, ast.FunctionCall):
-        return expr.name.lower()
-    return f"column{position}"
 
 
 def analyze(program: ast.Program, source_name: str = "<query>",

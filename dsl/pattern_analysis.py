@@ -21,7 +21,14 @@ from abc import ABC, abstractmethod
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedQuery, StreamDef
 from frys.dsl.errors import Diagnostic, Span, did_you_mean
-from frys.dsl.typer import ExpressionTyper, Relation, Scope, walk
+from frys.dsl.typer import (
+    ExpressionTyper,
+    Relation,
+    Scope,
+    default_output_name,
+    variable_named,
+    walk,
+)
 from frys.dsl.types import FrysType, unify
 
 # pseudo-columns of a match: its first and last event times, and the ids ('stream:offset',
@@ -229,7 +236,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                 if condition is None:
                     continue
                 for node in walk(condition):
-                    name = _variable_named(node)
+                    name = variable_named(node)
                     if name in variables and name not in bound:
                         self._error(f"DEFINE {define.variable} may refer only to variables "
                                     f"bound before it or to itself; {name} comes later",
@@ -258,7 +265,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
             if isinstance(item.expr, ast.ColumnRef) and item.expr.name.upper() in MATCH_COLUMNS:
                 default = item.expr.name.lower()
             else:
-                default = _default_output_name(item.expr, position)
+                default = default_output_name(item.expr, position)
             name = item.alias or default
             if name in names:
                 self._error(f"output column {name} appears twice; name one with AS", item.span)
@@ -266,18 +273,3 @@ class PatternAnalyzer(ExpressionTyper, ABC):
             query.outputs.append((name, item.expr))
             if expr_type is not None:
                 query.output_types[name] = expr_type
-
-
-def _variable_named(node: ast.Expr) -> str | None:
-    """The pattern variable an expression node refers to: `v.col`, or a bare `v`."""
-    if isinstance(node, ast.ColumnRef):
-        return node.qualifier if node.qualifier is not None else node.name
-    return None
-
-
-def _default_output_name(expr: ast.Expr, position: int) -> str:
-    if isinstance(expr, ast.ColumnRef):
-        return expr.name
-    if isinstance(expr, ast.FunctionCall):
-        return expr.name.lower()
-    return f"column{position}"

@@ -492,3 +492,19 @@ def walk(expr: ast.Expr) -> Iterator[ast.Expr]:
     for child in children(expr):
         yield from walk(child)
 
+
+def default_output_name(expr: ast.Expr, position: int) -> str:
+    """The name of a SELECT item without AS: a column's name, a function's in lower case,
+    else `column<position>`."""
+    if isinstance(expr, ast.ColumnRef):
+        return expr.name
+    if isinstance(expr, ast.FunctionCall):
+        return expr.name.lower()
+    return f"column{position}"
+
+
+def variable_named(node: ast.Expr) -> str | None:
+    """The pattern variable an expression node refers to: `v.col`, or a bare `v`."""
+    if isinstance(node, ast.ColumnRef):
+        return node.qualifier if node.qualifier is not None else node.name
+    return None

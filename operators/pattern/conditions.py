@@ -16,7 +16,6 @@ SELECT list is then evaluated over that frame with polars (operators/expressions
 
 from __future__ import annotations
 
-import functools
 import operator
 import re
 from collections.abc import Callable
@@ -28,8 +27,8 @@ import polars as pl
 from frys.dsl import ast
 from frys.dsl.errors import NotSupportedYet
 from frys.dsl.printer import expr_to_sql
-from frys.dsl.typer import walk
-from frys.operators.expressions import to_polars
+from frys.dsl.typer import variable_named, walk
+from frys.operators.expressions import like_to_regex, to_polars
 from frys.operators.pattern.nfa import NO_NODE, Event, SharedBuffer
 
 Value = Callable[[Event, int], object]
@@ -65,7 +64,7 @@ def is_current_only(expr: ast.Expr, variable: str, variables: set[str]) -> bool:
         if isinstance(node, ast.FunctionCall):
             name = node.name.upper()
             if name in PATTERN_AGGREGATES and any(
-                    _variable_of(arg) in variables for arg in node.args):
+                    variable_named(arg) in variables for arg in node.args):
                 return False
         if isinstance(node, ast.ColumnRef):
             if node.qualifier is not None and node.qualifier != variable:
@@ -73,12 +72,6 @@ def is_current_only(expr: ast.Expr, variable: str, variables: set[str]) -> bool:
             if node.qualifier is None and node.name in variables:
                 return False
     return True
-
-
-def _variable_of(expr: ast.Expr) -> str | None:
-    if isinstance(expr, ast.ColumnRef):
-        return expr.qualifier if expr.qualifier is not None else expr.name
-    return None
 
 
 # (variable, column) -> the column's name in the operator's frame (several FROM streams
@@ -198,14 +191,15 @@ class ResidualCompiler:
             return in_list
         if isinstance(expr, ast.Like):
             operand = self.value(expr.operand, variable)
-            pattern = self.value(expr.pattern, variable)
+            assert isinstance(expr.pattern, ast.Literal)  # the analyzer's rule
+            regex = re.compile(like_to_regex(str(expr.pattern.value)))
             negated = expr.negated
 
             def like(event, node):
-                x, p = operand(event, node), pattern(event, node)
-                if x is None or p is None:
+                x = operand(event, node)
+                if x is None:
                     return None
-                return (_like_regex(str(p)).fullmatch(str(x)) is not None) != negated
+                return (regex.match(str(x)) is not None) != negated
             return like
         if isinstance(expr, ast.FunctionCall):
             return self._function(expr, variable)
@@ -297,7 +291,7 @@ class ResidualCompiler:
         event when it is the variable being defined."""
         name = call.name.upper()
         argument = call.args[0] if call.args else None
-        owner = _variable_of(argument) if argument is not None else None
+        owner = variable_named(argument) if argument is not None else None
         if owner not in self.index:
             raise NotSupportedYet(f"not supported yet: {expr_to_sql(call)} in DEFINE")
         target = self.index[owner]
@@ -345,13 +339,6 @@ class ResidualCompiler:
                                         else None)
         return lambda event, node: (xs[-1 - offset] if len(xs := values(event, node)) > offset
                                     else None)
-
-
-@functools.lru_cache(maxsize=256)
-def _like_regex(pattern: str) -> re.Pattern[str]:
-    """SQL LIKE: % any run, _ one character, everything else literal."""
-    return re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c)
-                              for c in pattern), re.DOTALL)
 
 
 def _abs(value: Any) -> Any:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from frys.dsl import ast
-from frys.dsl.typer import walk
+from frys.dsl.typer import variable_named, walk
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 from frys.engine.graph import PatternMatchSpec
 from frys.engine.time import END_OF_TIME
@@ -533,18 +533,12 @@ class _OutputBuilder:
         return ids
 
 
-def _owner(expr: ast.Expr) -> str | None:
-    if isinstance(expr, ast.ColumnRef):
-        return expr.qualifier if expr.qualifier is not None else expr.name
-    return None
-
-
 def _per_match(node: ast.Expr, variables: set[str]) -> bool:
     """A variable's column (its latest event's) or an aggregate over a variable."""
     if isinstance(node, ast.ColumnRef):
         return node.qualifier in variables
     return (isinstance(node, ast.FunctionCall) and node.name.upper() in PATTERN_AGGREGATES
-            and bool(node.args) and _owner(node.args[0]) in variables)
+            and bool(node.args) and variable_named(node.args[0]) in variables)
 
 
 def _storage(column_type: FrysType | None) -> str:
