@@ -45,7 +45,6 @@ import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Dataflow
 from bytewax.operators.windowing import (
-    EventClock,
     SessionWindower,
     SlidingWindower,
     TumblingWindower,
@@ -55,7 +54,7 @@ from bytewax.operators.windowing import (
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 # the W1 peer's event type and frozen event clock (watermark from event time alone)
-from peer_bytewax import EPOCH, Event, event_time, frozen_system_time, never_wake_up
+from peer_bytewax import EPOCH, Event, event_clock
 
 VALUE_THRESHOLD = 10.0
 TUMBLE = timedelta(seconds=1)
@@ -142,12 +141,7 @@ def build_flow(job: str, events: list[Event], rows: list[tuple],
     if job == "W2":
         stream = op.filter("v_gt_10", stream, lambda event: event.v > VALUE_THRESHOLD)
     keyed = op.key_on("key_on_k", stream, lambda event: str(event.k))
-    clock = EventClock(
-        ts_getter=event_time,
-        wait_for_system_duration=timedelta(seconds=0),
-        now_getter=frozen_system_time,
-        to_system_utc=never_wake_up,
-    )
+    clock = event_clock()
     # ordered=False: the events come in timestamp order and none of the folds depends on
     # the fold order, so bytewax's reordering buffer is skipped (as in the W1 peer).
     windows = fold_window(job.lower(), keyed, clock, windower(), new, add, merge,

@@ -22,6 +22,7 @@ match.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -131,6 +132,30 @@ class State:
 
     def __repr__(self) -> str:
         return f"State({self.name})"
+
+
+def decision_edges(state: State, holds: Callable[[Edge], bool]) -> list[Edge]:
+    """The edges an event meets from `state`: those whose condition `holds`, with PROCEED
+    edges followed to their targets (an epsilon move: the same event is evaluated there),
+    except a greedy state's PROCEED to the final state, which is an edge of its own (Flink's
+    createDecisionGraph). Each state is visited once."""
+    found: list[Edge] = []
+    stack = [state]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for edge in current.edges:
+            if not holds(edge):
+                continue
+            if edge.action is Action.PROCEED and not (edge.target.is_final
+                                                     and edge.source.greedy):
+                stack.append(edge.target)
+            else:
+                found.append(edge)
+    return found
 
 
 # ------------------------------------------------------------------ stages (Flink Patterns)

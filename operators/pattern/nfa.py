@@ -352,6 +352,11 @@ class Matcher:
         partition.partials = survivors
         return self._emit(partition, completed)
 
+    def flush(self, partition: PartitionState) -> list[Partial]:
+        """End of input: no partial match can complete any more, so held matches go out."""
+        partition.partials = []
+        return self._emit(partition, []) if partition.pending else []
+
     # ------------------------------------------------------------------ internals
 
     def _time_out(self, partial: Partial, completed: list[Partial]) -> None:

@@ -37,6 +37,7 @@ from frys.operators.pattern.automaton import (
     Until,
     Var,
     compile_pattern,
+    decision_edges,
 )
 from frys.operators.pattern.conditions import (
     PATTERN_AGGREGATES,
@@ -241,27 +242,14 @@ class PatternMatch:
     def _flush_pending(self, matches: list[Partial]) -> None:
         """End of input: nothing can start earlier any more; held matches go out."""
         for partition in self._partitions.values():
-            partition.partials = []
-            if partition.pending:
-                matches.extend(self.matcher._emit(partition, []))
+            matches.extend(self.matcher.flush(partition))
 
     def _variables_the_start_can_take(self) -> list[int]:
         """The variables a match can begin with (through optional elements): an event no
         condition of theirs accepts cannot start a match."""
-        found: set[int] = set()
-        stack = [self.automaton.start]
-        seen: set[int] = set()
-        while stack:
-            state = stack.pop()
-            if id(state) in seen:
-                continue
-            seen.add(id(state))
-            for edge in state.edges:
-                if edge.action is Action.TAKE and edge.source.variable >= 0:
-                    found.add(edge.source.variable)
-                elif edge.action is Action.PROCEED:
-                    stack.append(edge.target)
-        return sorted(found)
+        edges = decision_edges(self.automaton.start, lambda edge: True)
+        return sorted({e.source.variable for e in edges
+                       if e.action is Action.TAKE and e.source.variable >= 0})
 
     def _states_that_ignore_quiet_events(self) -> list[bool]:
         """Per state: does an event that no condition accepts leave a partial match there
@@ -269,24 +257,9 @@ class PatternMatch:
         for a partition whose partial matches all sit in such states."""
         quiet = []
         for state in self.automaton.states:
-            reached = []
-            stack = [state]
-            seen = set()
-            while stack:
-                current = stack.pop()
-                if id(current) in seen:
-                    continue
-                seen.add(id(current))
-                for edge in current.edges:
-                    if not _holds_for_quiet_event(edge.condition):
-                        continue
-                    if edge.action is Action.PROCEED and not (
-                            edge.target.is_final and edge.source.greedy):
-                        stack.append(edge.target)
-                    else:
-                        reached.append(edge)
-            quiet.append(len(reached) == 1 and reached[0].action is Action.IGNORE
-                         and reached[0].target is state)
+            met = decision_edges(state, lambda edge: _holds_for_quiet_event(edge.condition))
+            quiet.append(len(met) == 1 and met[0].action is Action.IGNORE
+                         and met[0].target is state)
         return quiet
 
     def _run(self, ready: pl.DataFrame) -> list[Partial]:
@@ -315,8 +288,8 @@ class PatternMatch:
         # is visited
         fit_columns = [ordered[c].to_list() for c in fit_names]
         stop_columns = [ordered[c].to_list() for c in stop_names]
-        value_columns = [ordered.select(_as_value(c, self._types)).to_series().to_list()
-                         for c in self._value_columns]
+        value_columns = [series.to_list() for series in ordered.select(
+            [_as_value(c, self._types) for c in self._value_columns])]
         offsets = ordered[_OFFSET].to_list()
         streams = ordered[_STREAM].to_list() if self.multi else None
         if keys:
