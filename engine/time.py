@@ -70,17 +70,11 @@ class CombinedWatermark:
     def check_idle(self) -> bool:
         """Mark inputs silent for longer than the idle timeout as idle; True when the
         combined watermark moved because of it."""
-        if self.idle_timeout_ms is None:
-            return False
-        cutoff = self._now() - self.idle_timeout_ms
-        changed = False
-        for index, holding in enumerate(self.holding):
-            if holding and self.last_active[index] < cutoff:
-                self.holding[index] = False
-                changed = True
-        return self._recompute() if changed else False
+        return self.idle_timeout_ms is not None and self._recompute()
 
     def _recompute(self) -> bool:
+        """Mark idle inputs (every recompute, so that any activity detects idleness), then
+        the minimum over the inputs that hold the watermark."""
         if self.idle_timeout_ms is not None:
             cutoff = self._now() - self.idle_timeout_ms
             for index, holding in enumerate(self.holding):

@@ -464,10 +464,10 @@ class Matcher:
             return []
         pending.sort(key=lambda p: p.start_seq)
         emitted = []
+        first_partial = min((p.start_seq for p in partition.partials), default=None)
         while pending:
             earliest = pending[0]
-            if partition.partials and min(p.start_seq for p in partition.partials) < \
-                    earliest.start_seq:
+            if first_partial is not None and first_partial < earliest.start_seq:
                 break
             pending.pop(0)
             emitted.append(earliest)
@@ -482,4 +482,6 @@ class Matcher:
                 partition.partials = [p for p in partition.partials
                                       if not prune(p.start_seq, pruning)]
                 pending[:] = [p for p in pending if not prune(p.start_seq, pruning)]
+                first_partial = min((p.start_seq for p in partition.partials),
+                                    default=None)
         return emitted
