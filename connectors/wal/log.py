@@ -1,0 +1,385 @@
+"""The write-ahead log: segmented, append-only, checksummed files in one directory.
+
+Layout: ``<dir>/<first offset, 20 digits>.wal`` segments of records (see records.py), a
+``.lock`` file held by the one writer, and ``consumers/`` with committed offsets (offsets.py).
+Offsets count events, not records: a record of a 1,000-row batch takes 1,000 offsets, so a
+consumer can commit or replay from the middle of a batch.
+
+Guarantees, whatever the fsync policy:
+
+* an append is one ``write`` of a whole record straight to the file (no buffering in this
+  process), so once ``append`` returns, killing the process (even with SIGKILL) loses
+  nothing; only the loss of the machine (power, kernel) depends on the policy;
+* on open, every segment is checked record by record; a torn or corrupt tail is truncated at
+  the last valid record and reported in ``recovery`` (and logged), never raised; damage inside
+  an older segment cuts that segment there and keeps the segments after it (their offsets
+  are self-describing), so every record before the damage survives, in order, exactly once;
+* one writer per directory at a time (an exclusive ``flock`` on ``.lock``, released by the
+  kernel if the writer dies); any number of readers, in this or other processes, may read
+  while it writes (reader.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from frys.connectors.wal.records import NO_TIME, PayloadFormat, encode, scan
+
+log = logging.getLogger("frys.wal")
+
+SEGMENT_SUFFIX = ".wal"
+DEFAULT_SEGMENT_BYTES = 64 << 20
+
+
+class WalError(Exception):
+    """A WAL that cannot be used: locked by another writer, not a directory, bad settings."""
+
+
+@dataclass(frozen=True)
+class FsyncPolicy:
+    """When appended records are forced to stable storage (``fdatasync``).
+
+    * ``always``: before ``append`` returns. An acknowledged append survives the loss of
+      the machine itself (power cut, kernel panic). Costs one disk flush per append call;
+      ``append_many`` shares one flush among many records (group commit).
+    * ``batch``: when ``interval_ms`` has passed since the oldest unflushed append, or
+      ``max_bytes`` are unflushed, whichever comes first; a background thread flushes a
+      quiet log on time. A machine crash loses at most the appends of the last
+      ``interval_ms`` (or ``max_bytes``); a process crash loses nothing.
+    * ``never``: the operating system writes when it likes. A process crash loses nothing;
+      a machine crash may lose anything not yet written back (typically up to 30 s).
+    """
+
+    mode: str
+    interval_ms: int = 0
+    max_bytes: int = 0
+
+    @staticmethod
+    def always() -> FsyncPolicy:
+        return FsyncPolicy("always")
+
+    @staticmethod
+    def batch(interval_ms: int = 100, max_bytes: int = 4 << 20) -> FsyncPolicy:
+        if interval_ms <= 0 or max_bytes <= 0:
+            raise WalError("fsync batch needs a positive interval and size")
+        return FsyncPolicy("batch", interval_ms, max_bytes)
+
+    @staticmethod
+    def never() -> FsyncPolicy:
+        return FsyncPolicy("never")
+
+    @staticmethod
+    def parse(text: str) -> FsyncPolicy:
+        """'always', 'never', 'batch' or 'batch:<ms>' / 'batch:<ms>:<bytes>'."""
+        name, *args = text.split(":")
+        if name == "always" and not args:
+            return FsyncPolicy.always()
+        if name == "never" and not args:
+            return FsyncPolicy.never()
+        if name == "batch" and len(args) <= 2 and all(a.isdigit() for a in args):
+            return FsyncPolicy.batch(*(int(a) for a in args))
+        raise WalError(f"unknown fsync policy {text!r}; expected always, never, batch, "
+                       "batch:<interval ms> or batch:<interval ms>:<bytes>")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Whole segments older than ``max_age_s`` (by their last append) or beyond ``max_bytes``
+    in total (oldest first) are deleted; the segment being written is always kept."""
+
+    max_bytes: int | None = None
+    max_age_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Damage:
+    """What recovery cut off: ``lost_bytes`` bytes of ``segment`` from byte ``at``."""
+
+    segment: str
+    at: int
+    lost_bytes: int
+    reason: str
+
+    def __str__(self) -> str:
+        return (f"{self.segment}: {self.lost_bytes} bytes from byte {self.at} truncated "
+                f"({self.reason})")
+
+
+@dataclass
+class _Segment:
+    base: int
+    path: Path
+    size: int
+    next_offset: int
+
+
+def segment_name(base: int) -> str:
+    return f"{base:020d}{SEGMENT_SUFFIX}"
+
+
+def list_segments(directory: Path) -> list[tuple[int, Path]]:
+    """(first offset, path) of every segment file, in offset order."""
+    found = []
+    for path in directory.glob(f"*{SEGMENT_SUFFIX}"):
+        stem = path.name[: -len(SEGMENT_SUFFIX)]
+        if stem.isdigit():
+            found.append((int(stem), path))
+    return sorted(found)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a create, rename or delete in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class WalStats:
+    appends: int = 0
+    records: int = 0
+    bytes: int = 0
+    syncs: int = 0
+    segments_deleted: int = 0
+    damage: list[Damage] = field(default_factory=list)
+
+
+class WriteAheadLog:
+    """The writer of one WAL directory (created if missing). Thread-safe."""
+
+    def __init__(self, directory: str | Path, fsync: FsyncPolicy | None = None,
+                 segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+                 retention: Retention | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.directory = Path(directory)
+        self.fsync = fsync or FsyncPolicy.batch()
+        if segment_bytes <= 0:
+            raise WalError("segment_bytes must be positive")
+        self.segment_bytes = segment_bytes
+        self.retention = retention or Retention()
+        self.clock = clock
+        self.stats = WalStats()
+        self._lock = threading.Lock()
+        self._closed = False
+        if self.directory.exists() and not self.directory.is_dir():
+            raise WalError(f"{self.directory} exists and is not a directory")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise WalError(f"{self.directory} is open for writing by another process") \
+                from None
+        self._segments = self._recover()
+        self._unsynced_bytes = 0
+        self._unsynced_since: float | None = None
+        active = self._segments[-1]
+        self._fd = os.open(active.path, os.O_WRONLY | os.O_APPEND)
+        self._flusher: threading.Thread | None = None
+        self._stop_flusher = threading.Event()
+        if self.fsync.mode == "batch":
+            self._flusher = threading.Thread(target=self._flush_on_time, daemon=True,
+                                             name=f"wal-fsync {self.directory.name}")
+            self._flusher.start()
+
+    # ------------------------------------------------------------------ recovery
+
+    @property
+    def recovery(self) -> list[Damage]:
+        """What opening this log cut off (empty after a clean shutdown)."""
+        return self.stats.damage
+
+    def _recover(self) -> list[_Segment]:
+        segments: list[_Segment] = []
+        for base, path in list_segments(self.directory):
+            data = path.read_bytes()
+            result = scan(data, base, keep_records=False)
+            if result.problem is not None and result.valid_bytes < len(data):
+                damage = Damage(path.name, result.valid_bytes, len(data) - result.valid_bytes,
+                                result.problem)
+                self.stats.damage.append(damage)
+                log.warning("WAL %s: %s", self.directory, damage)
+                with open(path, "r+b") as file:
+                    file.truncate(result.valid_bytes)
+                    os.fsync(file.fileno())
+            if segments and base < segments[-1].next_offset:
+                # an older segment's records overlap this one's name: the file cannot be
+                # trusted (it was not written by this log); keep what came first
+                damage = Damage(path.name, 0, result.valid_bytes,
+                                f"starts at offset {base}, inside the previous segment")
+                self.stats.damage.append(damage)
+                log.warning("WAL %s: %s", self.directory, damage)
+                path.unlink()
+                continue
+            segments.append(_Segment(base, path, result.valid_bytes, result.next_offset))
+        if not segments:
+            path = self.directory / segment_name(0)
+            path.touch()
+            fsync_directory(self.directory)
+            segments.append(_Segment(0, path, 0, 0))
+        if self.stats.damage:
+            fsync_directory(self.directory)
+        return segments
+
+    # ------------------------------------------------------------------ writing
+
+    @property
+    def next_offset(self) -> int:
+        """The offset the next appended event gets."""
+        return self._segments[-1].next_offset
+
+    @property
+    def start_offset(self) -> int:
+        """The oldest offset still in the log (retention moves it forward)."""
+        return self._segments[0].base
+
+    def append(self, payload: bytes, count: int = 1, min_time_ms: int = NO_TIME,
+               max_time_ms: int | None = None,
+               payload_format: PayloadFormat = PayloadFormat.RAW) -> int:
+        """Append one record of `count` events; returns the offset of its first event. When
+        this returns the record is in the file (see FsyncPolicy for what that survives)."""
+        return self.append_many([(payload, count, min_time_ms,
+                                  min_time_ms if max_time_ms is None else max_time_ms,
+                                  payload_format)])[0]
+
+    def append_many(self, items: Sequence[tuple[bytes, int, int, int, PayloadFormat]]
+                    ) -> list[int]:
+        """Append several records with one write and, under ``always``, one flush."""
+        with self._lock:
+            if self._closed:
+                raise WalError(f"WAL {self.directory} is closed")
+            active = self._segments[-1]
+            if active.size >= self.segment_bytes:
+                active = self._roll()
+            offsets = []
+            frames = []
+            offset = active.next_offset
+            for payload, count, min_time, max_time, payload_format in items:
+                if count <= 0:
+                    raise WalError("a record holds at least one event")
+                offsets.append(offset)
+                frames.append(encode(offset, count, min_time, max_time, payload_format,
+                                     payload))
+                offset += count
+            data = b"".join(frames) if len(frames) > 1 else frames[0]
+            written = os.write(self._fd, data)
+            while written < len(data):  # a short write (rare: a full disk, a signal)
+                written += os.write(self._fd, data[written:])
+            active.size += len(data)
+            active.next_offset = offset
+            self.stats.appends += 1
+            self.stats.records += len(items)
+            self.stats.bytes += len(data)
+            self._after_write(len(data))
+            return offsets
+
+    def _after_write(self, size: int) -> None:
+        mode = self.fsync.mode
+        if mode == "always":
+            self._sync_locked()
+        elif mode == "batch":
+            self._unsynced_bytes += size
+            if self._unsynced_since is None:
+                self._unsynced_since = self.clock()
+            if self._unsynced_bytes >= self.fsync.max_bytes or \
+                    (self.clock() - self._unsynced_since) * 1000 >= self.fsync.interval_ms:
+                self._sync_locked()
+
+    def _sync_locked(self) -> None:
+        os.fdatasync(self._fd)
+        self.stats.syncs += 1
+        self._unsynced_bytes = 0
+        self._unsynced_since = None
+
+    def sync(self) -> None:
+        """Force everything appended so far to stable storage, whatever the policy."""
+        with self._lock:
+            if not self._closed:
+                self._sync_locked()
+
+    def _flush_on_time(self) -> None:
+        interval = self.fsync.interval_ms / 1000
+        while not self._stop_flusher.wait(interval / 2):
+            with self._lock:
+                if self._closed:
+                    return
+                since = self._unsynced_since
+                if since is not None and self.clock() - since >= interval:
+                    self._sync_locked()
+
+    def _roll(self) -> _Segment:
+        """Start a new segment; the old one is complete (and flushed unless `never`)."""
+        old = self._segments[-1]
+        if self.fsync.mode != "never":
+            self._sync_locked()
+        os.close(self._fd)
+        path = self.directory / segment_name(old.next_offset)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+        if self.fsync.mode != "never":
+            fsync_directory(self.directory)
+        segment = _Segment(old.next_offset, path, 0, old.next_offset)
+        self._segments.append(segment)
+        self._apply_retention_locked()
+        return segment
+
+    # ------------------------------------------------------------------ retention
+
+    def apply_retention(self) -> int:
+        """Delete segments beyond the retention limits now (also done at every roll);
+        returns how many were deleted."""
+        with self._lock:
+            return self._apply_retention_locked()
+
+    def _apply_retention_locked(self) -> int:
+        deleted = 0
+        limit_bytes = self.retention.max_bytes
+        max_age = self.retention.max_age_s
+        now = self.clock()
+        while len(self._segments) > 1:
+            oldest = self._segments[0]
+            total = sum(s.size for s in self._segments)
+            too_big = limit_bytes is not None and total > limit_bytes
+            too_old = max_age is not None and \
+                now - oldest.path.stat().st_mtime > max_age
+            if not (too_big or too_old):
+                break
+            oldest.path.unlink(missing_ok=True)
+            self._segments.pop(0)
+            deleted += 1
+        if deleted:
+            self.stats.segments_deleted += deleted
+            fsync_directory(self.directory)
+        return deleted
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Flush (unless `never`) and release the directory."""
+        with self._lock:
+            if self._closed:
+                return
+            if self.fsync.mode != "never":
+                self._sync_locked()
+            self._closed = True
+            os.close(self._fd)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+        self._stop_flusher.set()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join()
+
+    def __enter__(self) -> WriteAheadLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,153 @@
+"""Reading a WAL directory, in this process or another one, while it is being written.
+
+A reader never writes and never truncates. It trusts only complete records with a valid
+checksum; bytes after the last one in the newest segment are a write in flight (or a torn
+tail the writer will truncate when it next opens), so the reader waits there. Damage inside
+an older segment cannot be in flight: the reader notes it in ``damage`` and goes on with the
+next segment, as the writer's recovery does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from frys.connectors.wal.log import Damage, list_segments
+from frys.connectors.wal.records import HEADER, Record, decode_at
+
+_READ_BYTES = 4 << 20
+
+
+class LogReader:
+    """Records of a WAL from an event offset on. ``read()`` returns what is there now, each
+    record with how many of its leading events precede the requested offset (to skip)."""
+
+    def __init__(self, directory: str | Path, offset: int | None = None) -> None:
+        self.directory = Path(directory)
+        self.damage: list[Damage] = []
+        self._fd: int | None = None
+        self._base = 0
+        self._position = 0
+        self._expected = 0
+        self.offset = 0
+        self.seek(offset)
+
+    def seek(self, offset: int | None) -> None:
+        """Continue from event `offset` (None: the oldest retained; an offset retention
+        has already deleted: the oldest retained)."""
+        self._close_segment()
+        segments = list_segments(self.directory)
+        start = segments[0][0] if segments else 0
+        self.offset = start if offset is None else max(offset, start)
+        chosen = None
+        for base, path in segments:
+            if base <= self.offset:
+                chosen = (base, path)
+        if chosen is None and segments:
+            chosen = segments[0]
+        if chosen is not None:
+            self._open(*chosen)
+
+    def seek_time(self, time_ms: int) -> int:
+        """Continue from the first record holding an event at or after `time_ms` (record
+        times: see records.Record); returns that offset. Scans the log from the start."""
+        self.seek(None)
+        while True:
+            records = self._read_records()
+            if not records:
+                break
+            for record, _ in records:
+                if record.max_time_ms >= time_ms:
+                    self.seek(record.offset)
+                    return record.offset
+        return self.offset
+
+    def read(self) -> list[tuple[Record, int]]:
+        """The complete records from the current offset to the present end of the log."""
+        found = []
+        while True:
+            batch = self._read_records()
+            if not batch:
+                return found
+            found.extend(batch)
+
+    def follow(self, poll_interval_s: float = 0.05,
+               stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Record, int]]:
+        """Every record from the current offset on, waiting for new ones until `stop()`."""
+        while not stop():
+            records = self._read_records()
+            if not records:
+                time.sleep(poll_interval_s)
+                continue
+            yield from records
+
+    def close(self) -> None:
+        self._close_segment()
+
+    # ------------------------------------------------------------------ internals
+
+    def _open(self, base: int, path: Path) -> None:
+        try:
+            self._fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # retention deleted it meanwhile
+            self._fd = None
+            return
+        self._base = base
+        self._position = 0
+        self._expected = base
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _read_records(self) -> list[tuple[Record, int]]:
+        """One chunk of records, crossing into the next segment when this one is done."""
+        for _ in range(2):  # at most: this segment is spent, then the next one's first chunk
+            if self._fd is None:
+                self.seek(self.offset)
+                if self._fd is None:
+                    return []
+            records, problem = self._parse_chunk()
+            if records:
+                return records
+            following = [(b, p) for b, p in list_segments(self.directory) if b > self._base]
+            if not following:
+                return []  # the newest segment: wait for the writer
+            # The writer created a newer segment only after finishing this one, so what is
+            # here now is all there will be: one more look, then move on.
+            records, problem = self._parse_chunk()
+            if records:
+                return records
+            if problem not in (None, "incomplete") or self._position < os.fstat(
+                    self._fd).st_size:
+                self.damage.append(Damage(f"{self._base:020d}.wal", self._position,
+                                          os.fstat(self._fd).st_size - self._position,
+                                          problem or "incomplete record"))
+            self._close_segment()
+            self._open(*following[0])
+        return []
+
+    def _parse_chunk(self) -> tuple[list[tuple[Record, int]], str | None]:
+        assert self._fd is not None
+        data = os.pread(self._fd, _READ_BYTES, self._position)
+        if len(data) >= HEADER.size:
+            (length, _) = HEADER.unpack_from(data, 0)
+            if HEADER.size + length > len(data) and length <= (1 << 30):
+                data = os.pread(self._fd, HEADER.size + length, self._position)
+        records = []
+        position = 0
+        problem = None
+        while position < len(data):
+            record, problem = decode_at(data, position, self._expected)
+            if record is None:
+                break
+            position += record.frame_size
+            self._expected = record.next_offset
+            if record.next_offset > self.offset:
+                records.append((record, max(0, self.offset - record.offset)))
+                self.offset = record.next_offset
+        self._position += position
+        return records, problem
