@@ -66,7 +66,7 @@ class LogReader:
 
     def read(self) -> list[tuple[Record, int]]:
         """The complete records from the current offset to the present end of the log."""
-        found = []
+        found: list[tuple[Record, int]] = []
         while True:
             batch = self._read_records()
             if not batch:
