@@ -26,9 +26,9 @@ from pathlib import Path
 import polars as pl
 
 from frys.connectors.bus import Collector
+from frys.connectors.decode import conform_frame
 from frys.dsl import compile_text
 from frys.dsl.planner import plan
-from frys.dsl.types import FrysType
 from frys.engine.graph import JobGraph
 from frys.engine.runtime import DEFAULT_OPTIONS, JobStats, Runtime, RuntimeOptions
 
@@ -81,7 +81,7 @@ class Pipeline:
         if decoder is None:
             raise KeyError(f"unknown stream {stream!r}; streams: {', '.join(self.runtime.topics)}")
         if isinstance(events, pl.DataFrame):
-            batch = _conform(events, decoder.columns, stream)
+            batch = conform_frame(events, decoder.columns, stream)
             self.runtime.publish(stream, batch)
             return
         records = [(dict(event), f"{stream}:api:{n}", repr(event))
@@ -115,28 +115,3 @@ class Pipeline:
                            f"{', '.join(self._collectors) or '(none)'}")
         return collector.frame(self.runtime.topics[stream].schema)
 
-
-def _conform(frame: pl.DataFrame, columns: Mapping[str, FrysType], stream: str
-             ) -> pl.DataFrame:
-    """A user's DataFrame in the stream's schema: missing columns NULL, extra ones dropped,
-    integer timestamps read as epoch milliseconds, zoned datetimes converted to UTC."""
-    target = pl.Schema({n: t.polars_dtype for n, t in columns.items()})
-    if frame.schema == target:
-        return frame  # already the stream's schema: nothing to do (no polars query)
-    exprs = []
-    for name, column_type in columns.items():
-        if name not in frame.columns:
-            exprs.append(pl.lit(None, dtype=column_type.polars_dtype).alias(name))
-            continue
-        dtype = frame.schema[name]
-        if column_type == FrysType.TIMESTAMP and dtype.is_integer():
-            exprs.append(pl.col(name).cast(pl.Int64).cast(column_type.polars_dtype))
-        elif column_type == FrysType.TIMESTAMP and isinstance(dtype, pl.Datetime):
-            exprs.append(pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone
-                         else pl.col(name).dt.replace_time_zone("UTC"))
-        else:
-            exprs.append(pl.col(name))
-    try:
-        return frame.select(exprs).cast(target)
-    except pl.exceptions.PolarsError as error:
-        raise TypeError(f"DataFrame does not fit stream {stream}: {error}") from None

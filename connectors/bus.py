@@ -6,17 +6,36 @@ order, then tells them the stream's new watermark if it moved. A topic knows its
 idle timeout so that a silent producer does not stall it forever. When the last producer is
 done, the watermark jumps to the end of time and subscribers see `on_end`. Topics of streams
 without an event time carry no watermark until their end.
+
+Topic kinds (a stream's `queue` option): `fifo` delivers in publish order; `priority` hands
+each batch to its subscribers highest priority first (FIFO among equals), and its queued
+subscriptions (connectors/queues.py) order everything pending, across batches; `persistent`
+appends every batch to a write-ahead log (connectors/wal/) before anyone sees it. The
+registry of topics, wildcard subscriptions and request-reply live in connectors/broker.py.
+Publishing is thread-safe (one lock per topic).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 import polars as pl
 
+from frys.connectors.queues import Backpressure
 from frys.engine.time import END_OF_TIME, START_OF_TIME, CombinedWatermark
+
+TOPIC_KINDS = ("fifo", "priority", "persistent")
+
+
+class Journal(Protocol):
+    """Where a persistent topic writes each batch before delivering it (a WAL)."""
+
+    def append_batch(self, batch: pl.DataFrame) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Subscriber(Protocol):
@@ -69,11 +88,26 @@ class Topic:
     activity); it reaches END_OF_TIME when every producer is done, and then the topic ends.
     """
 
-    def __init__(self, name: str, schema: dict[str, pl.DataType], event_time: str | None,
-                 watermark_delay_ms: int = 0, idle_timeout_ms: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, name: str, schema: dict[str, pl.DataType] | None,
+                 event_time: str | None, watermark_delay_ms: int = 0,
+                 idle_timeout_ms: int | None = None,
+                 clock: Callable[[], float] = time.monotonic, kind: str = "fifo",
+                 priority: str | None = None, backpressure: Backpressure | None = None,
+                 journal: Journal | None = None) -> None:
+        if kind not in TOPIC_KINDS:
+            raise ValueError(f"topic kind must be one of {', '.join(TOPIC_KINDS)}, not {kind!r}")
+        if (kind == "priority") != (priority is not None):
+            raise ValueError("a priority topic needs a priority column, and only it takes one")
+        if (kind == "persistent") != (journal is not None):
+            raise ValueError("a persistent topic needs a journal (its WAL), and only it has one")
         self.name = name
+        # None: any batch goes (a topic made on the bus, not declared by a job)
         self.schema = schema
+        self.kind = kind
+        self.priority = priority
+        self.backpressure = backpressure or Backpressure()
+        self.journal = journal
+        self._lock = threading.RLock()
         self.event_time = event_time
         self.delay_ms = watermark_delay_ms
         self.watermark = CombinedWatermark(idle_timeout_ms, clock)
@@ -83,7 +117,12 @@ class Topic:
         self.events_published = 0
 
     def subscribe(self, subscriber: Subscriber) -> None:
-        self.subscribers.append(subscriber)
+        with self._lock:
+            self.subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            self.subscribers.remove(subscriber)
 
     def add_producer(self, name: str, lazy: bool = False) -> Producer:
         """A new input. A `lazy` one holds the watermark back only once it has published
@@ -95,12 +134,22 @@ class Topic:
         return producer
 
     def publish(self, batch: pl.DataFrame, producer: Producer) -> None:
-        """Deliver a batch (already in this topic's schema) to every subscriber."""
+        """Deliver a batch (already in this topic's schema) to every subscriber; a
+        persistent topic has logged it first."""
+        with self._lock:
+            self._publish(batch, producer)
+
+    def _publish(self, batch: pl.DataFrame, producer: Producer) -> None:
         if self.ended or producer.done:
             raise RuntimeError(f"topic {self.name} has ended; nothing more can be published"
                                if self.ended else f"{producer!r} is done; it cannot publish")
         if batch.height == 0:
             return
+        if self.journal is not None:
+            self.journal.append_batch(batch)
+        elif self.priority is not None:
+            batch = batch.sort(self.priority, descending=True, nulls_last=True,
+                               maintain_order=True)
         self.events_published += batch.height
         for subscriber in self.subscribers:
             subscriber.on_batch(self, batch)
@@ -115,18 +164,24 @@ class Topic:
             self._announce_watermark()
 
     def forward_watermark(self, producer: Producer, watermark: int) -> None:
-        if self.event_time is None or self.ended or producer.done:
-            return
-        if self.watermark.advance(producer.index, watermark):
-            self._announce_watermark()
+        with self._lock:
+            if self.event_time is None or self.ended or producer.done:
+                return
+            if self.watermark.advance(producer.index, watermark):
+                self._announce_watermark()
 
     def check_idle(self) -> None:
         """Let producers silent for longer than the idle timeout stop holding the watermark
         back (also checked on every publish)."""
-        if self.event_time is not None and not self.ended and self.watermark.check_idle():
-            self._announce_watermark()
+        with self._lock:
+            if self.event_time is not None and not self.ended and self.watermark.check_idle():
+                self._announce_watermark()
 
     def producer_done(self, producer: Producer) -> None:
+        with self._lock:
+            self._producer_done(producer)
+
+    def _producer_done(self, producer: Producer) -> None:
         if all(p.done for p in self.producers):
             if not self.ended:
                 self.ended = True
@@ -135,6 +190,8 @@ class Topic:
                     subscriber.on_watermark(self, END_OF_TIME)
                 for subscriber in self.subscribers:
                     subscriber.on_end(self)
+                if self.journal is not None:
+                    self.journal.close()
         elif self.watermark.input_done(producer.index) and self.event_time is not None:
             self._announce_watermark()
 

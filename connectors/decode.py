@@ -19,7 +19,7 @@ its position (file:line).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -267,3 +267,29 @@ class StreamDecoder:
 
     def empty(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self._output_schema)
+
+
+def conform_frame(frame: pl.DataFrame, columns: Mapping[str, FrysType], stream: str
+             ) -> pl.DataFrame:
+    """A user's DataFrame in the stream's schema: missing columns NULL, extra ones dropped,
+    integer timestamps read as epoch milliseconds, zoned datetimes converted to UTC."""
+    target = pl.Schema({n: t.polars_dtype for n, t in columns.items()})
+    if frame.schema == target:
+        return frame  # already the stream's schema: nothing to do (no polars query)
+    exprs = []
+    for name, column_type in columns.items():
+        if name not in frame.columns:
+            exprs.append(pl.lit(None, dtype=column_type.polars_dtype).alias(name))
+            continue
+        dtype = frame.schema[name]
+        if column_type == FrysType.TIMESTAMP and dtype.is_integer():
+            exprs.append(pl.col(name).cast(pl.Int64).cast(column_type.polars_dtype))
+        elif column_type == FrysType.TIMESTAMP and isinstance(dtype, pl.Datetime):
+            exprs.append(pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone
+                         else pl.col(name).dt.replace_time_zone("UTC"))
+        else:
+            exprs.append(pl.col(name))
+    try:
+        return frame.select(exprs).cast(target)
+    except pl.exceptions.PolarsError as error:
+        raise TypeError(f"DataFrame does not fit stream {stream}: {error}") from None

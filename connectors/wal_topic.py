@@ -1,0 +1,244 @@
+"""Batches in and out of a WAL: the journal of a persistent topic, durable consumers, and the
+`wal:` source and sink of a job.
+
+Payloads: a batch from the bus or a job is one record holding an Arrow IPC stream (its
+schema travels with it; the record's times are the batch's event-time range, or the append
+time for batches without one); `frys publish` writes JSON lines (several lines per record).
+Both read back as DataFrames; a job's `wal:` source decodes JSON lines with the stream's
+decoder, so a misfit line becomes a dead letter whose position is `wal:<dir>:<offset>`.
+
+Delivery guarantees of a job's `wal:` source: it reads from its consumer's committed offset
+to the end of the log as it is when the source reaches it, and commits the end once the run
+has finished (every window flushed, every sink closed). A run killed before that is read
+again from the old offset by the next one: at-least-once. (Exactly-once across a crash needs
+operator checkpoints, DESIGN.md section 5.)
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import polars as pl
+
+from frys.connectors.bus import Topic
+from frys.connectors.decode import DeadLetter, StreamDecoder, conform_frame
+from frys.connectors.wal import (
+    FsyncPolicy,
+    LogReader,
+    OffsetStore,
+    PayloadFormat,
+    Record,
+    Retention,
+    WalError,
+    WriteAheadLog,
+)
+
+
+def encode_batch(batch: pl.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    batch.write_ipc_stream(sink, compression="uncompressed")
+    return sink.getvalue()
+
+
+def time_range(batch: pl.DataFrame, event_time: str | None,
+               now_ms: int) -> tuple[int, int]:
+    """The batch's event-time range in epoch ms, or (now, now) without an event time."""
+    if event_time is None or event_time not in batch.columns:
+        return now_ms, now_ms
+    millis = batch[event_time].dt.epoch("ms")
+    low, high = millis.min(), millis.max()
+    if not isinstance(low, int) or not isinstance(high, int):
+        return now_ms, now_ms  # no event time in the batch (all NULL)
+    return low, high
+
+
+def record_lines(record: Record, skip: int) -> list[bytes]:
+    """The JSON lines of a JSONL or RAW record, after the first `skip` events."""
+    if record.format == PayloadFormat.RAW:
+        return [record.payload] if skip == 0 else []
+    lines = record.payload.splitlines()
+    return lines[skip:]
+
+
+def record_frame(record: Record, skip: int = 0) -> pl.DataFrame:
+    """The events of a record from the `skip`-th on, as a DataFrame (JSON payloads: types
+    inferred by polars)."""
+    if record.format == PayloadFormat.ARROW:
+        frame = pl.read_ipc_stream(io.BytesIO(record.payload))
+        return frame.slice(skip) if skip else frame
+    lines = record_lines(record, skip)
+    if not lines:
+        return pl.DataFrame()
+    return pl.read_ndjson(io.BytesIO(b"\n".join(lines) + b"\n"))
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class WalJournal:
+    """The log of a persistent topic (or a `wal:` sink): one record per batch."""
+
+    def __init__(self, directory: Path, event_time: str | None,
+                 fsync: FsyncPolicy | None = None, retention: Retention | None = None,
+                 segment_bytes: int | None = None) -> None:
+        self.directory = directory
+        self.event_time = event_time
+        options = {} if segment_bytes is None else {"segment_bytes": segment_bytes}
+        self.log = WriteAheadLog(directory, fsync, retention=retention, **options)
+
+    def append_batch(self, batch: pl.DataFrame) -> None:
+        low, high = time_range(batch, self.event_time, _now_ms())
+        self.log.append(encode_batch(batch), batch.height, low, high, PayloadFormat.ARROW)
+
+    def append_lines(self, lines: list[bytes]) -> int:
+        """JSON lines as one record (append time as its time); returns its first offset."""
+        now = _now_ms()
+        payload = b"\n".join(line.rstrip(b"\r\n") for line in lines)
+        return self.log.append(payload, len(lines), now, now, PayloadFormat.JSONL)
+
+    def close(self) -> None:
+        self.log.close()
+
+    # the bus's Subscriber protocol, for a `wal:` sink
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        self.append_batch(batch)
+
+    def on_watermark(self, topic: Topic, watermark: int) -> None:
+        pass
+
+    def on_end(self, topic: Topic) -> None:
+        self.close()
+
+
+class WalConsumer:
+    """Reads a WAL from a named consumer's committed offset; `commit()` records progress
+    durably, so the next consumer of that name (in any process) resumes there."""
+
+    def __init__(self, directory: str | Path, name: str, start: int | None = None) -> None:
+        self.directory = Path(directory)
+        self.name = name
+        self.offsets = OffsetStore(self.directory)
+        committed = self.offsets.load(name)
+        self.reader = LogReader(self.directory, start if start is not None else committed)
+
+    @property
+    def position(self) -> int:
+        """The offset after the last event handed out."""
+        return self.reader.offset
+
+    def poll(self) -> list[tuple[Record, int]]:
+        """Every record available now from the position on (with events to skip)."""
+        return self.reader.read()
+
+    def frames(self) -> list[pl.DataFrame]:
+        """poll() as DataFrames."""
+        return [record_frame(record, skip) for record, skip in self.poll()]
+
+    def commit(self, offset: int | None = None) -> None:
+        """Durably record `offset` (default: the position) as where to resume."""
+        self.offsets.commit(self.name, self.position if offset is None else offset)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+@dataclass(frozen=True)
+class WalUri:
+    """`wal:<dir>[?fsync=always|batch[:ms[:bytes]]|never&segment_bytes=N&retention_bytes=N
+    &retention_seconds=S&consumer=NAME]`."""
+
+    directory: Path
+    fsync: FsyncPolicy | None
+    segment_bytes: int | None
+    retention: Retention
+    consumer: str | None
+
+    @staticmethod
+    def parse(uri: str, base_dir: Path) -> WalUri:
+        if not uri.startswith("wal:"):
+            raise WalError(f"not a wal: URI: {uri!r}")
+        path_text, _, query = uri[len("wal:"):].partition("?")
+        if not path_text:
+            raise WalError(f"{uri!r} names no directory; expected e.g. 'wal:data/orders'")
+        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        known = {"fsync", "segment_bytes", "retention_bytes", "retention_seconds", "consumer"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise WalError(f"unknown wal: option {unknown[0]!r} in {uri!r}; known: "
+                           f"{', '.join(sorted(known))}")
+
+        def number(key: str) -> int | None:
+            text = params.get(key)
+            if text is None:
+                return None
+            if not text.isdigit() or int(text) == 0:
+                raise WalError(f"{key} must be a positive whole number in {uri!r}, "
+                               f"not {text!r}")
+            return int(text)
+
+        path = Path(path_text)
+        fsync = FsyncPolicy.parse(params["fsync"]) if "fsync" in params else None
+        retention_seconds = number("retention_seconds")
+        return WalUri(path if path.is_absolute() else base_dir / path, fsync,
+                      number("segment_bytes"),
+                      Retention(number("retention_bytes"),
+                                float(retention_seconds) if retention_seconds else None),
+                      params.get("consumer"))
+
+
+def check_wal_uri(uri: str) -> str | None:
+    """The problem with a `wal:` URI, or None (for the analyzer)."""
+    try:
+        WalUri.parse(uri, Path("."))
+    except WalError as error:
+        return str(error)
+    return None
+
+
+class WalSource:
+    """A job source reading a WAL from its consumer's committed offset to the end the log
+    has when the source gets there; `commit()` (the runtime calls it after finishing) makes
+    the next run start after what this one read."""
+
+    def __init__(self, uri: WalUri, decoder: StreamDecoder, consumer: str) -> None:
+        self.uri = uri
+        self.decoder = decoder
+        if not uri.directory.is_dir():
+            raise WalError(f"WAL directory not found: {uri.directory}")
+        self.consumer = WalConsumer(uri.directory, uri.consumer or consumer)
+        self.display = f"wal:{uri.directory}"
+
+    def batches(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
+        for record, skip in self.consumer.poll():
+            yield self.decode(record, skip)
+
+    def decode(self, record: Record, skip: int) -> tuple[pl.DataFrame, list[DeadLetter]]:
+        if record.format == PayloadFormat.ARROW:
+            frame = record_frame(record, skip)
+            try:
+                return conform_frame(frame, self.decoder.columns, self.decoder.stream), []
+            except TypeError as error:
+                letter = DeadLetter(self.decoder.stream, str(error),
+                                    f"{self.display}:{record.offset + skip}",
+                                    f"<Arrow batch of {frame.height} events>")
+                return self.decoder.decode_records([])[0], [letter]
+        lines = record_lines(record, skip)
+        return self.decoder.decode_jsonl(b"".join(line + b"\n" for line in lines),
+                                         record.offset + skip, self.display)
+
+    def commit(self) -> None:
+        self.consumer.commit()
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def open_wal_sink(uri: WalUri, event_time: str | None) -> WalJournal:
+    return WalJournal(uri.directory, event_time, uri.fsync, uri.retention, uri.segment_bytes)
+
