@@ -55,10 +55,12 @@ class Producer:
     by the query behind it, whichever is higher; the topic's is the minimum over producers
     (see engine.time.CombinedWatermark)."""
 
-    def __init__(self, topic: Topic, name: str, index: int) -> None:
+    def __init__(self, topic: Topic, name: str, index: int, journaled: bool = True) -> None:
         self.topic = topic
         self.name = name
         self.index = index
+        # False for a producer replaying the topic's own log: its batches are logged already
+        self.journaled = journaled
         self.done = False
         self.latest_event_ms = START_OF_TIME
 
@@ -124,12 +126,14 @@ class Topic:
         with self._lock:
             self.subscribers.remove(subscriber)
 
-    def add_producer(self, name: str, lazy: bool = False) -> Producer:
+    def add_producer(self, name: str, lazy: bool = False, journaled: bool = True
+                     ) -> Producer:
         """A new input. A `lazy` one holds the watermark back only once it has published
-        (the API, a late-event router); the others from the start, as Flink's sources do."""
+        (the API, a late-event router); the others from the start, as Flink's sources do.
+        A producer that is not `journaled` replays what the topic's log already holds."""
         if self.ended:
             raise RuntimeError(f"topic {self.name} has ended; nothing more can be published")
-        producer = Producer(self, name, self.watermark.add_input(lazy))
+        producer = Producer(self, name, self.watermark.add_input(lazy), journaled)
         self.producers.append(producer)
         return producer
 
@@ -145,7 +149,7 @@ class Topic:
                                if self.ended else f"{producer!r} is done; it cannot publish")
         if batch.height == 0:
             return
-        if self.journal is not None:
+        if self.journal is not None and producer.journaled:
             self.journal.append_batch(batch)
         elif self.priority is not None:
             batch = batch.sort(self.priority, descending=True, nulls_last=True,

@@ -19,14 +19,13 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import polars as pl
 
 from frys.connectors.bus import Topic
 from frys.connectors.decode import DeadLetter, StreamDecoder, conform_frame
+from frys.connectors.uris import WalUri
 from frys.connectors.wal import (
     FsyncPolicy,
     LogReader,
@@ -132,9 +131,10 @@ class WalConsumer:
         """The offset after the last event handed out."""
         return self.reader.offset
 
-    def poll(self) -> list[tuple[Record, int]]:
-        """Every record available now from the position on (with events to skip)."""
-        return self.reader.read()
+    def poll(self, max_records: int | None = None) -> list[tuple[Record, int]]:
+        """The records available now from the position on (with events to skip), all of
+        them or about `max_records`."""
+        return self.reader.read(max_records)
 
     def frames(self) -> list[pl.DataFrame]:
         """poll() as DataFrames."""
@@ -146,59 +146,6 @@ class WalConsumer:
 
     def close(self) -> None:
         self.reader.close()
-
-
-@dataclass(frozen=True)
-class WalUri:
-    """`wal:<dir>[?fsync=always|batch[:ms[:bytes]]|never&segment_bytes=N&retention_bytes=N
-    &retention_seconds=S&consumer=NAME]`."""
-
-    directory: Path
-    fsync: FsyncPolicy | None
-    segment_bytes: int | None
-    retention: Retention
-    consumer: str | None
-
-    @staticmethod
-    def parse(uri: str, base_dir: Path) -> WalUri:
-        if not uri.startswith("wal:"):
-            raise WalError(f"not a wal: URI: {uri!r}")
-        path_text, _, query = uri[len("wal:"):].partition("?")
-        if not path_text:
-            raise WalError(f"{uri!r} names no directory; expected e.g. 'wal:data/orders'")
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        known = {"fsync", "segment_bytes", "retention_bytes", "retention_seconds", "consumer"}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise WalError(f"unknown wal: option {unknown[0]!r} in {uri!r}; known: "
-                           f"{', '.join(sorted(known))}")
-
-        def number(key: str) -> int | None:
-            text = params.get(key)
-            if text is None:
-                return None
-            if not text.isdigit() or int(text) == 0:
-                raise WalError(f"{key} must be a positive whole number in {uri!r}, "
-                               f"not {text!r}")
-            return int(text)
-
-        path = Path(path_text)
-        fsync = FsyncPolicy.parse(params["fsync"]) if "fsync" in params else None
-        retention_seconds = number("retention_seconds")
-        return WalUri(path if path.is_absolute() else base_dir / path, fsync,
-                      number("segment_bytes"),
-                      Retention(number("retention_bytes"),
-                                float(retention_seconds) if retention_seconds else None),
-                      params.get("consumer"))
-
-
-def check_wal_uri(uri: str) -> str | None:
-    """The problem with a `wal:` URI, or None (for the analyzer)."""
-    try:
-        WalUri.parse(uri, Path("."))
-    except WalError as error:
-        return str(error)
-    return None
 
 
 class WalSource:
@@ -215,8 +162,14 @@ class WalSource:
         self.display = f"wal:{uri.directory}"
 
     def batches(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
-        for record, skip in self.consumer.poll():
-            yield self.decode(record, skip)
+        """The log's records from the committed offset until it has caught up with the
+        writer, a chunk of records at a time."""
+        while True:
+            records = self.consumer.poll(max_records=64)
+            if not records:
+                return
+            for record, skip in records:
+                yield self.decode(record, skip)
 
     def decode(self, record: Record, skip: int) -> tuple[pl.DataFrame, list[DeadLetter]]:
         if record.format == PayloadFormat.ARROW:

@@ -9,6 +9,7 @@ in `AnalyzedJob.not_supported`, each naming the construct and its position.
 
 from __future__ import annotations
 
+from frys.connectors.uris import check_bus_uri, check_wal_uri
 from frys.dsl import ast
 from frys.dsl.analyzed import (
     DEAD_LETTER_COLUMNS,
@@ -201,8 +202,7 @@ class Analyzer(PatternAnalyzer):
 
     def _stream_option(self, stream: StreamDef, option: ast.WithOption) -> None:
         """lateness, late, queue, priority: checked here and in `_check_stream_links` once
-        every stream is known. lateness and late run; priority and queues other than
-        'fifo' are refused at run until their runtime lands."""
+        every stream is known."""
         name, kind, value = option.name, option.kind, option.value
         if name == "lateness":
             if kind != ast.OptionKind.INTERVAL:
@@ -221,15 +221,12 @@ class Analyzer(PatternAnalyzer):
                             option.span)
                 return
             stream.queue = str(value)
-            if value != "fifo":
-                self._later(f"queue = '{value}'", option.span)
         elif name == "priority":
             if kind != ast.OptionKind.NAME:
                 self._error("priority must name a column, e.g. priority = severity",
                             option.span)
                 return
             stream.priority = (str(value), option.span)
-            self._later("stream option priority", option.span)
 
     def _share_late_columns(self, stream: StreamDef) -> None:
         """A late stream takes the columns of the stream whose late events it receives, as
@@ -283,7 +280,11 @@ class Analyzer(PatternAnalyzer):
             path = uri[len("file:"):]
             if not path.endswith(".jsonl"):
                 self._later(f"file format of {path!r} (only .jsonl files so far)", option.span)
-        elif scheme in ("wal", "bus", "redis", "nats", "amqp", "mqtt", "kafka"):
+        elif scheme in ("wal", "bus"):
+            problem = check_wal_uri(uri) if scheme == "wal" else check_bus_uri(uri)
+            if problem is not None:
+                self._error(problem, option.span)
+        elif scheme in ("redis", "nats", "amqp", "mqtt", "kafka"):
             self._later(f"connector {scheme}:", option.span)
         else:
             self._error(f"unknown connector URI {uri!r}; expected e.g. 'file:data/x.jsonl'",

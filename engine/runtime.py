@@ -28,9 +28,19 @@ from pathlib import Path
 
 import polars as pl
 
+from frys.connectors.broker import Broker
 from frys.connectors.bus import Collector, Producer, Topic
-from frys.connectors.decode import DeadLetter, StreamDecoder, dead_letter_frame
+from frys.connectors.decode import DeadLetter, StreamDecoder, conform_frame, dead_letter_frame
 from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
+from frys.connectors.uris import WalUri
+from frys.connectors.wal import FsyncPolicy
+from frys.connectors.wal_topic import (
+    WalConsumer,
+    WalJournal,
+    WalSource,
+    open_wal_sink,
+    record_frame,
+)
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.graph import (
@@ -80,6 +90,13 @@ class RuntimeOptions:
     max_partial_matches: int = DEFAULT_MAX_PARTIALS
     # record why every partial match of every pattern query ended (debug mode; costs time)
     trace_matches: bool = False
+    # where streams with queue = 'persistent' keep their logs (<wal_root>/<stream>);
+    # None: <the job file's folder>/.frys/wal
+    wal_root: Path | None = None
+    # how those logs reach the disk (connectors.wal.FsyncPolicy; None: its default, batch)
+    wal_fsync: FsyncPolicy | None = None
+    # names this job's WAL consumers (<job_name>.<stream>); None: the job file's stem
+    job_name: str | None = None
 
 
 DEFAULT_OPTIONS = RuntimeOptions()
@@ -229,10 +246,55 @@ class _CallbackSubscriber:
         pass
 
 
-def _topic_for(stream: StreamDef, clock: Callable[[], float]) -> Topic:
+def _topic_for(stream: StreamDef, clock: Callable[[], float], wal_root: Path,
+               fsync: FsyncPolicy | None) -> Topic:
     schema = {name: t.polars_dtype for name, t in (stream.columns or {}).items()}
+    journal = (WalJournal(wal_root / stream.name, stream.event_time, fsync)
+               if stream.queue == "persistent" else None)
     return Topic(stream.name, schema, stream.event_time, stream.watermark_ms,
-                 stream.idle_timeout_ms, clock)
+                 stream.idle_timeout_ms, clock, kind=stream.queue,
+                 priority=stream.priority[0] if stream.priority else None, journal=journal)
+
+
+def job_name_of(source_name: str) -> str:
+    """'jobs/fraud.frysql' -> 'fraud'; text without a file -> 'pipeline'."""
+    stem = Path(source_name).stem if not source_name.startswith("<") else ""
+    cleaned = "".join(c if c.isalnum() or c in "_-." else "_" for c in stem).strip(".")
+    return cleaned or "pipeline"
+
+
+class _BusSource:
+    """A `bus:` source: every batch published to a broker topic goes into the stream."""
+
+    def __init__(self, producer: Producer, decoder: StreamDecoder) -> None:
+        self.producer = producer
+        self.decoder = decoder
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        self.producer.publish(conform_frame(batch, self.decoder.columns, self.decoder.stream))
+
+    def on_watermark(self, topic: Topic, watermark: int) -> None:
+        pass
+
+    def on_end(self, topic: Topic) -> None:
+        self.producer.finish()
+
+
+class _BusSink:
+    """A `bus:` sink: every batch of the stream is published to a broker topic."""
+
+    def __init__(self, broker: Broker, name: str) -> None:
+        self.broker = broker
+        self.name = name
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        self.broker.publish(self.name, batch)
+
+    def on_watermark(self, topic: Topic, watermark: int) -> None:
+        pass
+
+    def on_end(self, topic: Topic) -> None:
+        self.broker.end(self.name)
 
 
 def resolve_file_uri(uri: str, base_dir: Path) -> Path:
@@ -244,17 +306,28 @@ def resolve_file_uri(uri: str, base_dir: Path) -> Path:
 class Runtime:
     """A running job. Build it, optionally subscribe, then `run()` (bounded sources to the
     end) or `publish()` batches yourself and `finish()`. `clock` (seconds, monotonic)
-    measures idle timeouts."""
+    measures idle timeouts. The job's streams are topics of `broker` (a new one unless
+    given), so other threads can subscribe to them with wildcards and consumer groups.
+
+    WAL offsets: a `wal:` source, and a persistent stream no query writes to, read from the
+    job's committed offset when the run starts (`start()`, called by `run()` and the first
+    `publish()`), and commit where they got to once `finish()` has flushed everything.
+    """
 
     def __init__(self, graph: JobGraph, base_dir: Path,
                  caller_output: Callable[[QueryNode], JsonlWriter | None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
-                 on_trace: Callable[[dict[str, object]], None] | None = None) -> None:
+                 on_trace: Callable[[dict[str, object]], None] | None = None,
+                 broker: Broker | None = None) -> None:
         self.graph = graph
         self.options = options
         self.stats = JobStats()
-        self.topics = {name: _topic_for(stream, clock)
+        self.job_name = options.job_name or job_name_of(graph.source_name)
+        wal_root = options.wal_root or base_dir / ".frys" / "wal"
+        self.broker = broker or Broker(wal_root, clock)
+        self.topics = {name: self.broker.add_topic(_topic_for(stream, clock, wal_root,
+                                                              options.wal_fsync))
                        for name, stream in graph.topics.items()}
         self.decoders = {
             name: StreamDecoder(name, stream.columns or {}, stream.event_time)
@@ -289,19 +362,66 @@ class Runtime:
                 writer = caller_output(node)
                 if writer is not None:
                     self.topics[node.output_topic].subscribe(writer)
-        self.sources = []
+        self.sources: list[tuple[Producer, JsonlFileSource | WalSource]] = []
+        # producers that only finish() ends: `bus:` sources
+        self._unbounded: list[Producer] = []
         for source in graph.sources:
-            path = resolve_file_uri(source.uri, base_dir)
-            if not path.is_file():
-                stream = graph.topics[source.topic]
-                raise FrysError.at(f"source file not found: {path} (stream {source.topic})",
-                                   stream.span, graph.source_name)
-            producer = self.topics[source.topic].add_producer(f"source {source.uri}")
-            self.sources.append((producer, JsonlFileSource(
-                path, self.decoders[source.topic], str(path))))
+            self._add_source(source.topic, source.uri, base_dir)
         for sink in graph.sinks:
-            self.topics[sink.topic].subscribe(
-                open_file_sink(resolve_file_uri(sink.uri, base_dir)))
+            topic = self.topics[sink.topic]
+            if sink.uri.startswith("wal:"):
+                topic.subscribe(open_wal_sink(WalUri.parse(sink.uri, base_dir),
+                                              topic.event_time))
+            elif sink.uri.startswith("bus:"):
+                topic.subscribe(_BusSink(self.broker, sink.uri[len("bus:"):]))
+            else:
+                topic.subscribe(open_file_sink(resolve_file_uri(sink.uri, base_dir)))
+        # persistent streams fed only from outside the job: replayed from the job's offset
+        written = {node.output_topic for node in graph.queries}
+        self._replays = [(name, topic) for name, topic in self.topics.items()
+                         if isinstance(topic.journal, WalJournal) and name not in written]
+        self._replay_consumers: list[tuple[WalConsumer, WalJournal]] = []
+        self._started = False
+
+    def _add_source(self, stream_name: str, uri: str, base_dir: Path) -> None:
+        stream = self.graph.topics[stream_name]
+        topic = self.topics[stream_name]
+        if uri.startswith("bus:"):
+            producer = topic.add_producer(f"source {uri}", lazy=True)
+            self._unbounded.append(producer)
+            self.broker.add_subscriber(uri[len("bus:"):],
+                                       _BusSource(producer, self.decoders[stream_name]))
+            return
+        if uri.startswith("wal:"):
+            wal = WalUri.parse(uri, base_dir)
+            if not wal.directory.is_dir():
+                raise FrysError.at(f"source WAL not found: {wal.directory} (stream "
+                                   f"{stream_name})", stream.span, self.graph.source_name)
+            self.sources.append((topic.add_producer(f"source {uri}"), WalSource(
+                wal, self.decoders[stream_name], f"{self.job_name}.{stream_name}")))
+            return
+        path = resolve_file_uri(uri, base_dir)
+        if not path.is_file():
+            raise FrysError.at(f"source file not found: {path} (stream {stream_name})",
+                               stream.span, self.graph.source_name)
+        self.sources.append((topic.add_producer(f"source {uri}"), JsonlFileSource(
+            path, self.decoders[stream_name], str(path))))
+
+    def start(self) -> None:
+        """Replay what persistent streams logged since this job last committed (once)."""
+        if self._started:
+            return
+        self._started = True
+        for name, topic in self._replays:
+            assert isinstance(topic.journal, WalJournal)
+            consumer = WalConsumer(topic.journal.directory, f"{self.job_name}.{name}")
+            self._replay_consumers.append((consumer, topic.journal))
+            producer = topic.add_producer("replay", lazy=True, journaled=False)
+            while records := consumer.poll(max_records=64):
+                for record, skip in records:
+                    frame = record_frame(record, skip)
+                    producer.publish(conform_frame(frame, self.decoders[name].columns, name))
+            producer.finish()
 
     # ------------------------------------------------------------------ API
 
@@ -316,6 +436,7 @@ class Runtime:
     def publish(self, stream: str, batch: pl.DataFrame,
                 dead: Sequence[DeadLetter] = ()) -> None:
         """Publish a batch already in the stream's schema, and its dead letters."""
+        self.start()
         if dead:
             self.publish_dead_letters(dead)
         self._topic(stream)
@@ -330,6 +451,7 @@ class Runtime:
 
     def run(self) -> JobStats:
         """Read every bounded source to its end (round robin, one chunk each), then finish."""
+        self.start()
         active = [(producer, iter(source.batches())) for producer, source in self.sources]
         while active:
             still_active = []
@@ -359,9 +481,20 @@ class Runtime:
         if self._finished:
             return
         self._finished = True
+        self.start()
+        for producer in self._unbounded:
+            producer.finish()
         order = [name for name in self.topics if name != DEAD_LETTERS] + [DEAD_LETTERS]
         for name in order:
             self.api_producers[name].finish()
+        # everything read has gone through the whole graph: commit where the logs got to
+        for _, source in self.sources:
+            if isinstance(source, WalSource):
+                source.commit()
+                source.close()
+        for consumer, journal in self._replay_consumers:
+            consumer.commit(journal.log.next_offset)
+            consumer.close()
 
     def _topic(self, stream: str) -> Topic:
         topic = self.topics.get(stream)

@@ -64,14 +64,16 @@ class LogReader:
                     return record.offset
         return self.offset
 
-    def read(self) -> list[tuple[Record, int]]:
-        """The complete records from the current offset to the present end of the log."""
+    def read(self, max_records: int | None = None) -> list[tuple[Record, int]]:
+        """The complete records from the current offset to the present end of the log, or
+        about `max_records` of them (whole chunks: it may return a few more)."""
         found: list[tuple[Record, int]] = []
-        while True:
+        while max_records is None or len(found) < max_records:
             batch = self._read_records()
             if not batch:
-                return found
+                break
             found.extend(batch)
+        return found
 
     def follow(self, poll_interval_s: float = 0.05,
                stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Record, int]]:

@@ -1,0 +1,78 @@
+"""Connector URIs of the bus, parsed without touching the disk (the analyzer checks them).
+
+* ``wal:<dir>[?options]``: a WAL directory (relative to the job file's folder), options
+  ``fsync=always|never|batch[:<ms>[:<bytes>]]``, ``segment_bytes=N``, ``retention_bytes=N``,
+  ``retention_seconds=N`` and ``consumer=NAME`` (a source's consumer name; default
+  ``<job>.<stream>``);
+* ``bus:<topic>``: a topic of the job's broker (connectors/broker.py), by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from frys.connectors.wal.log import FsyncPolicy, Retention, WalError
+
+
+@dataclass(frozen=True)
+class WalUri:
+    """`wal:<dir>[?fsync=always|batch[:ms[:bytes]]|never&segment_bytes=N&retention_bytes=N
+    &retention_seconds=S&consumer=NAME]`."""
+
+    directory: Path
+    fsync: FsyncPolicy | None
+    segment_bytes: int | None
+    retention: Retention
+    consumer: str | None
+
+    @staticmethod
+    def parse(uri: str, base_dir: Path) -> WalUri:
+        if not uri.startswith("wal:"):
+            raise WalError(f"not a wal: URI: {uri!r}")
+        path_text, _, query = uri[len("wal:"):].partition("?")
+        if not path_text:
+            raise WalError(f"{uri!r} names no directory; expected e.g. 'wal:data/orders'")
+        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        known = {"fsync", "segment_bytes", "retention_bytes", "retention_seconds", "consumer"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise WalError(f"unknown wal: option {unknown[0]!r} in {uri!r}; known: "
+                           f"{', '.join(sorted(known))}")
+
+        def number(key: str) -> int | None:
+            text = params.get(key)
+            if text is None:
+                return None
+            if not text.isdigit() or int(text) == 0:
+                raise WalError(f"{key} must be a positive whole number in {uri!r}, "
+                               f"not {text!r}")
+            return int(text)
+
+        path = Path(path_text)
+        fsync = FsyncPolicy.parse(params["fsync"]) if "fsync" in params else None
+        retention_seconds = number("retention_seconds")
+        return WalUri(path if path.is_absolute() else base_dir / path, fsync,
+                      number("segment_bytes"),
+                      Retention(number("retention_bytes"),
+                                float(retention_seconds) if retention_seconds else None),
+                      params.get("consumer"))
+
+
+def check_wal_uri(uri: str) -> str | None:
+    """The problem with a `wal:` URI, or None (for the analyzer)."""
+    try:
+        WalUri.parse(uri, Path("."))
+    except WalError as error:
+        return str(error)
+    return None
+
+
+def check_bus_uri(uri: str) -> str | None:
+    """The problem with a `bus:` URI, or None."""
+    name = uri[len("bus:"):]
+    if not name or any(not word or "*" in word or "#" in word for word in name.split(".")):
+        return (f"{uri!r} must name one topic: dot-separated words without wildcards, "
+                "e.g. 'bus:alerts.high'")
+    return None
