@@ -2,7 +2,9 @@
 `frys` command line or embed them with `Pipeline`.
 
 The package maps the repository's folders into one namespace: `frys.dsl` (language),
-`frys.engine` (graph, runtime, time), `frys.operators`, `frys.connectors` (bus, files).
+`frys.engine` (graph, runtime, time), `frys.operators`, `frys.connectors` (bus, WAL, files).
+`Broker` is the event bus on its own: topics, wildcard subscriptions, consumer groups,
+priority and persistent topics, request-reply.
 """
 
 __version__ = "0.1.0"
@@ -18,9 +20,12 @@ import polars as _pl
 if "POLARS_ENGINE_AFFINITY" not in _os.environ:
     _pl.Config.set_engine_affinity("in-memory")
 
+from frys.connectors.broker import Broker
+from frys.connectors.wal import FsyncPolicy
 from frys.dsl import FrysError, compile_text
 from frys.engine.runtime import RuntimeOptions
 from frys.explanation import explain
 from frys.pipeline import Pipeline
 
-__all__ = ["FrysError", "Pipeline", "RuntimeOptions", "__version__", "compile_text", "explain"]
+__all__ = ["Broker", "FrysError", "FsyncPolicy", "Pipeline", "RuntimeOptions", "__version__",
+           "compile_text", "explain"]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
+from frys.connectors.broker import Broker
 from frys.connectors.bus import Collector
 from frys.connectors.decode import conform_frame
 from frys.dsl import compile_text
@@ -39,13 +40,14 @@ class Pipeline:
     def __init__(self, text: str, source_name: str = "<query>",
                  base_dir: str | Path = ".",
                  clock: Callable[[], float] = time.monotonic,
-                 options: RuntimeOptions = DEFAULT_OPTIONS) -> None:
+                 options: RuntimeOptions = DEFAULT_OPTIONS,
+                 bus: Broker | None = None) -> None:
         analyzed = compile_text(text, source_name)
         self.graph: JobGraph = plan(analyzed)
         # debug mode (options.trace_matches): why each partial match of a pattern ended
         self.match_traces: list[dict[str, object]] = []
         self.runtime = Runtime(self.graph, Path(base_dir), clock=clock, options=options,
-                               on_trace=self.match_traces.append)
+                               on_trace=self.match_traces.append, broker=bus)
         self._collectors: dict[str, Collector] = {
             node.output_topic: self.runtime.collect(node.output_topic)
             for node in self.graph.queries
@@ -54,16 +56,27 @@ class Pipeline:
     @classmethod
     def from_text(cls, text: str, base_dir: str | Path = ".",
                   clock: Callable[[], float] = time.monotonic,
-                  options: RuntimeOptions = DEFAULT_OPTIONS) -> Pipeline:
-        """Compile .frysql text; `file:` paths resolve against `base_dir`; `clock` (monotonic
-        seconds) measures streams' idle timeouts; `options` sets limits and debug modes."""
-        return cls(text, "<query>", base_dir, clock, options)
+                  options: RuntimeOptions = DEFAULT_OPTIONS,
+                  bus: Broker | None = None) -> Pipeline:
+        """Compile .frysql text; `file:` and `wal:` paths resolve against `base_dir`;
+        `clock` (monotonic seconds) measures streams' idle timeouts; `options` sets limits,
+        debug modes and WAL settings; the streams become topics of `bus` (a new Broker
+        unless given)."""
+        return cls(text, "<query>", base_dir, clock, options, bus)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> Pipeline:
-        """Compile a .frysql file; `file:` paths resolve against the file's folder."""
+    def from_file(cls, path: str | Path, options: RuntimeOptions = DEFAULT_OPTIONS,
+                  bus: Broker | None = None) -> Pipeline:
+        """Compile a .frysql file; `file:` and `wal:` paths resolve against the file's
+        folder; the job's WAL consumers are named after the file."""
         path = Path(path)
-        return cls(path.read_text(), str(path), path.parent)
+        return cls(path.read_text(), str(path), path.parent, options=options, bus=bus)
+
+    @property
+    def bus(self) -> Broker:
+        """The broker whose topics are this job's streams: subscribe to them (wildcards,
+        consumer groups) from other threads, or publish to them."""
+        return self.runtime.broker
 
     @property
     def stats(self) -> JobStats:
