@@ -1,4 +1,5 @@
-"""The `frys` command line: run, check and explain .frysql jobs.
+"""The `frys` command line: run, check and explain .frysql jobs; publish, tail and replay
+topics of the bus (bus_cli.py).
 
 Exit codes: 0 success; 1 the job has errors (printed with file:line:col and a caret);
 2 bad command-line usage or a file that cannot be read.
@@ -13,7 +14,9 @@ import os
 import sys
 from pathlib import Path
 
+from frys.bus_cli import add_bus_commands, positive
 from frys.connectors.jsonl import JsonlWriter
+from frys.connectors.wal import WalError
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic
 from frys.dsl.plan_render import FORMATS
@@ -22,13 +25,6 @@ from frys.engine.graph import QueryNode
 from frys.engine.runtime import JobStats, Runtime, RuntimeOptions
 from frys.explanation import STAGES, explain
 from frys.operators.pattern.operator import DEFAULT_MAX_PARTIALS
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _read(path: str) -> str:
@@ -138,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a job; bounded sources run to their end")
     run.add_argument("job", help="the .frysql file")
     run.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
-    run.add_argument("--max-partial-matches", type=_positive, default=DEFAULT_MAX_PARTIALS,
+    run.add_argument("--max-partial-matches", type=positive, default=DEFAULT_MAX_PARTIALS,
                      metavar="N", help="pattern queries keep at most N partial matches per "
                      f"partition (default {DEFAULT_MAX_PARTIALS:,}); the excess is discarded "
                      "and counted")
@@ -161,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain_command.add_argument("--format", choices=FORMATS, default="text",
                                  help="text (default), or a mermaid or dot graph")
     explain_command.set_defaults(handler=command_explain)
+    add_bus_commands(commands)
     return parser
 
 
@@ -168,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except WalError as error:
+        print(f"frys: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         # stdout closed early (`frys run job | head`): not an error of the job. polars
         # reports it as a plain OSError ("Broken pipe (os error 32)").

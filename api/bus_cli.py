@@ -1,0 +1,321 @@
+"""`frys publish`, `frys tail` and `frys replay`: the bus from the shell.
+
+Until the bus has a network server, another process reaches a topic through its log, so
+these commands work on persistent topics: TOPIC is a WAL directory, given as a path (with a
+'/' in it, or `wal:<dir>`) or as a topic name under ``--wal-root`` (default ``.frys/wal``,
+or $FRYS_WAL_ROOT) — where a job in the current folder keeps the logs of its
+`queue = 'persistent'` streams. `frys tail STREAM --job JOB` follows a live topic instead:
+it runs the job and prints what the stream carries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import msgspec
+import polars as pl
+
+from frys.connectors.decode import parse_timestamp_millis
+from frys.connectors.jsonl import to_json_frame
+from frys.connectors.wal import FsyncPolicy, LogReader, PayloadFormat, Record, WalError
+from frys.connectors.wal.log import list_segments
+from frys.connectors.wal.records import scan
+from frys.connectors.wal_topic import WalJournal, encode_batch, record_frame, record_lines
+
+DEFAULT_WAL_ROOT = ".frys/wal"
+
+
+def topic_directory(topic: str, wal_root: str | None) -> Path:
+    """Where TOPIC's log lives (see the module docstring)."""
+    if topic.startswith("wal:"):
+        return Path(topic[len("wal:"):])
+    if "/" in topic or topic in (".", ".."):
+        return Path(topic)
+    return Path(wal_root or os.environ.get("FRYS_WAL_ROOT") or DEFAULT_WAL_ROOT) / topic
+
+
+def end_offset(directory: Path) -> int:
+    """The offset after the last complete record (reads only the newest segment)."""
+    segments = list_segments(directory)
+    if not segments:
+        return 0
+    base, path = segments[-1]
+    return scan(path.read_bytes(), base, keep_records=False).next_offset
+
+
+def _existing_log(topic: str, wal_root: str | None) -> Path:
+    directory = topic_directory(topic, wal_root)
+    if not list_segments(directory):
+        raise WalError(f"no WAL at {directory} (topic {topic}); publish to it first, or "
+                       "give --wal-root / a path")
+    return directory
+
+
+def _time(text: str) -> int:
+    try:
+        return parse_timestamp_millis(text)
+    except Exception as error:  # the decoder's own error type names the problem
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+# ---------------------------------------------------------------------- publish
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[list[bytes], bool]]:
+    """Complete lines as they arrive, with whether more input was already waiting (a
+    short read of a pipe means the writer paused: publish what we have)."""
+    carry = b""
+    fd = stream.fileno()
+    while True:
+        data = os.read(fd, 1 << 20)
+        if not data:
+            if carry.strip():
+                yield [carry], False
+            return
+        data = carry + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        carry = data[cut + 1:]
+        yield data[: cut + 1].splitlines(), len(data) >= 1 << 20
+
+
+def command_publish(args: argparse.Namespace) -> int:
+    directory = topic_directory(args.topic, args.wal_root)
+    name = args.file or "<stdin>"
+    source = open(args.file, "rb") if args.file else sys.stdin.buffer  # noqa: SIM115
+    journal = WalJournal(directory, None, FsyncPolicy.parse(args.fsync))
+    for damage in journal.log.recovery:
+        print(f"frys: {directory}: recovered: {damage}", file=sys.stderr)
+    published = bad = 0
+    line_number = 0
+    first = journal.log.next_offset
+    pending: list[bytes] = []
+    decoder = msgspec.json.Decoder()
+    try:
+        for lines, more_waiting in _lines(source):
+            for line in lines:
+                line_number += 1
+                if not line.strip():
+                    continue
+                try:
+                    if not isinstance(decoder.decode(line), dict):
+                        raise msgspec.DecodeError("an event must be a JSON object")
+                except msgspec.DecodeError as error:
+                    bad += 1
+                    print(f"frys: {name}:{line_number}: not published: {error}",
+                          file=sys.stderr)
+                    continue
+                pending.append(line)
+                if len(pending) >= args.batch:
+                    journal.append_lines(pending)
+                    published += len(pending)
+                    pending = []
+            if pending and not more_waiting:
+                journal.append_lines(pending)
+                published += len(pending)
+                pending = []
+    finally:
+        journal.close()
+        if args.file:
+            source.close()
+    if not args.quiet:
+        span = f" (offsets {first}..{first + published - 1})" if published else ""
+        rejected = (f"; {bad} line{' was' if bad == 1 else 's were'} not a JSON object"
+                    if bad else "")
+        print(f"frys: published {published} events to {directory}{span}{rejected}",
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
+# ---------------------------------------------------------------------- tail
+
+def _write_events(record: Record, skip: int, out: IO[bytes], limit: int | None) -> int:
+    """Print the events of a record from the `skip`-th, at most `limit`; returns how many."""
+    if record.format == PayloadFormat.ARROW:
+        frame = record_frame(record, skip)
+        if limit is not None:
+            frame = frame.head(limit)
+        to_json_frame(frame).write_ndjson(out)
+        return frame.height
+    lines = record_lines(record, skip)
+    if limit is not None:
+        lines = lines[:limit]
+    out.write(b"".join(line + b"\n" for line in lines))
+    return len(lines)
+
+
+def command_tail(args: argparse.Namespace) -> int:
+    if args.job:
+        return _tail_job(args)
+    directory = _existing_log(args.topic, args.wal_root)
+    reader = LogReader(directory)
+    if args.from_time is not None:
+        reader.seek_time(args.from_time)
+    elif args.from_offset is not None:
+        reader.seek(args.from_offset)
+    else:
+        reader.seek(max(0, end_offset(directory) - args.lines))
+    out = sys.stdout.buffer
+    printed = 0
+    limit = args.max_events
+    records = reader.follow(args.poll, lambda: limit is not None and printed >= limit) \
+        if args.follow else iter(reader.read())
+    try:
+        for record, skip in records:
+            left = None if limit is None else limit - printed
+            printed += _write_events(record, skip, out, left)
+            out.flush()
+            if limit is not None and printed >= limit:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        reader.close()
+    return 0
+
+
+def _tail_job(args: argparse.Namespace) -> int:
+    from frys.dsl import FrysError
+    from frys.pipeline import Pipeline
+
+    out = sys.stdout.buffer
+    try:
+        pipeline = Pipeline.from_file(args.job)
+        if args.topic not in pipeline.runtime.topics:
+            print(f"frys: job {args.job} has no stream {args.topic}; streams: "
+                  f"{', '.join(pipeline.runtime.topics)}", file=sys.stderr)
+            return 2
+
+        def show(batch: pl.DataFrame) -> None:
+            to_json_frame(batch).write_ndjson(out)
+            out.flush()
+
+        pipeline.subscribe(args.topic, show)
+        pipeline.run()
+    except FrysError as error:
+        print(error.render(), file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------- replay
+
+def command_replay(args: argparse.Namespace) -> int:
+    source = _existing_log(args.source, args.wal_root)
+    target = topic_directory(args.to, args.wal_root)
+    if target.resolve() == source.resolve():
+        raise WalError(f"replay would read and write the same log {source}")
+    reader = LogReader(source)
+    start = reader.seek_time(args.from_time) if args.from_time is not None else None
+    if start is None:
+        reader.seek(args.from_offset)
+        start = reader.offset
+    stop = args.to_offset if args.to_offset is not None else end_offset(source)
+    journal = WalJournal(target, None, FsyncPolicy.parse(args.fsync))
+    copied = 0
+    from tqdm import tqdm  # only replay draws a progress bar
+
+    progress = tqdm(total=max(0, stop - start), unit="ev", unit_scale=True, delay=1.0,
+                    disable=args.quiet or None, file=sys.stderr, desc=f"replay {source.name}")
+    done = False
+    try:
+        while not done and reader.offset < stop and (records := reader.read(max_records=256)):
+            for record, skip in records:
+                take = min(record.count - skip, stop - record.offset - skip)
+                done = take <= 0 or (args.until_time is not None
+                                     and record.min_time_ms >= args.until_time)
+                if done:
+                    break
+                copied += _copy(record, skip, take, journal)
+                progress.update(take)
+    finally:
+        progress.close()
+        journal.close()
+        reader.close()
+    if not args.quiet:
+        print(f"frys: replayed {copied} events from {source} (offsets {start}.."
+              f"{start + copied - 1}) into {target}", file=sys.stderr)
+    return 0
+
+
+def _copy(record: Record, skip: int, take: int, journal: WalJournal) -> int:
+    """Append events skip..skip+take of `record` to `journal`, in the record's format and
+    with its times."""
+    if skip == 0 and take == record.count:
+        payload = record.payload
+    elif record.format == PayloadFormat.ARROW:
+        payload = encode_batch(record_frame(record, skip).head(take))
+    else:
+        payload = b"\n".join(record_lines(record, skip)[:take])
+    journal.log.append(payload, take, record.min_time_ms, record.max_time_ms, record.format)
+    return take
+
+
+# ---------------------------------------------------------------------- argparse
+
+def add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    def wal_root(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--wal-root", metavar="DIR",
+                            help="where topics given by name live (default $FRYS_WAL_ROOT "
+                                 f"or {DEFAULT_WAL_ROOT})")
+
+    publish = commands.add_parser(
+        "publish", help="append JSON lines (a file, or stdin) to a persistent topic")
+    publish.add_argument("topic", help="topic name, or a WAL directory")
+    publish.add_argument("file", nargs="?", help="a .jsonl file (default: stdin)")
+    publish.add_argument("--fsync", default="batch", metavar="POLICY",
+                         help="always, batch[:<ms>[:<bytes>]] (default) or never")
+    publish.add_argument("--batch", type=positive, default=1000, metavar="N",
+                         help="events per log record at most (default 1000)")
+    publish.add_argument("-q", "--quiet", action="store_true")
+    wal_root(publish)
+    publish.set_defaults(handler=command_publish)
+
+    tail = commands.add_parser("tail", help="print a topic's events as JSON lines and "
+                                            "follow it")
+    tail.add_argument("topic", help="topic name, or a WAL directory; with --job, a stream")
+    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N",
+                      help="start N events before the end (default 10)")
+    tail.add_argument("--from-offset", type=int, metavar="N", help="start at offset N")
+    tail.add_argument("--from-time", type=_time, metavar="TIME",
+                      help="start at the first record with an event at or after TIME "
+                           "(ISO-8601 or epoch ms)")
+    tail.add_argument("--no-follow", dest="follow", action="store_false",
+                      help="stop at the end of the log instead of waiting for more")
+    tail.add_argument("--max-events", type=positive, metavar="N", help="stop after N events")
+    tail.add_argument("--poll", type=float, default=0.05, metavar="SECONDS",
+                      help="how often to look for new records when following")
+    tail.add_argument("--job", metavar="JOB",
+                      help="a live topic: run this .frysql job and print stream TOPIC")
+    wal_root(tail)
+    tail.set_defaults(handler=command_tail)
+
+    replay = commands.add_parser("replay", help="copy a range of a WAL into a topic")
+    replay.add_argument("source", help="the WAL to read: topic name or directory")
+    replay.add_argument("--to", required=True, metavar="TOPIC",
+                        help="the persistent topic to append to (name or directory)")
+    replay.add_argument("--from-offset", type=int, metavar="N", help="first offset "
+                        "(default: the oldest retained)")
+    replay.add_argument("--to-offset", type=int, metavar="N",
+                        help="stop before offset N (default: the end)")
+    replay.add_argument("--from-time", type=_time, metavar="TIME", help="start at the first "
+                        "record with an event at or after TIME (ISO-8601 or epoch ms)")
+    replay.add_argument("--until-time", type=_time, metavar="TIME", help="stop at the first "
+                        "record whose events are all at or after TIME")
+    replay.add_argument("--fsync", default="batch", metavar="POLICY")
+    replay.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    wal_root(replay)
+    replay.set_defaults(handler=command_replay)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
