@@ -83,7 +83,9 @@ class FsyncPolicy:
             return FsyncPolicy.always()
         if name == "never" and not args:
             return FsyncPolicy.never()
-        if name == "batch" and len(args) <= 2 and all(a.isdigit() for a in args):
+        # ASCII digits only: isdigit alone also takes "²", which int() rejects (ValueError)
+        if name == "batch" and len(args) <= 2 and all(a.isascii() and a.isdigit()
+                                                      for a in args):
             return FsyncPolicy.batch(*(int(a) for a in args))
         raise WalError(f"unknown fsync policy {text!r}; expected always, never, batch, "
                        "batch:<interval ms> or batch:<interval ms>:<bytes>")
@@ -100,7 +102,8 @@ class Retention:
 
 @dataclass(frozen=True)
 class Damage:
-    """What recovery cut off: ``lost_bytes`` bytes of ``segment`` from byte ``at``."""
+    """What recovery cut off: ``lost_bytes`` bytes of ``segment`` from byte ``at``. (A reader
+    also reports, with ``lost_bytes`` 0, offsets missing after byte ``at``: see reader.py.)"""
 
     segment: str
     at: int
@@ -203,24 +206,22 @@ class WriteAheadLog:
         segments: list[_Segment] = []
         for base, path in list_segments(self.directory):
             data = path.read_bytes()
+            if segments and base < segments[-1].next_offset:
+                # an older segment's records overlap this one's name: the file cannot be
+                # trusted (it was not written by this log); keep what came first. Checked
+                # before the scan, so the report names all the bytes deleted (it used to
+                # truncate the file first, report that, then report 0 bytes deleted).
+                self._report(Damage(path.name, 0, len(data),
+                                    f"starts at offset {base}, inside the previous segment"))
+                path.unlink()
+                continue
             result = scan(data, base, keep_records=False)
             if result.problem is not None and result.valid_bytes < len(data):
-                damage = Damage(path.name, result.valid_bytes, len(data) - result.valid_bytes,
-                                result.problem)
-                self.stats.damage.append(damage)
-                log.warning("WAL %s: %s", self.directory, damage)
+                self._report(Damage(path.name, result.valid_bytes,
+                                    len(data) - result.valid_bytes, result.problem))
                 with open(path, "r+b") as file:
                     file.truncate(result.valid_bytes)
                     os.fsync(file.fileno())
-            if segments and base < segments[-1].next_offset:
-                # an older segment's records overlap this one's name: the file cannot be
-                # trusted (it was not written by this log); keep what came first
-                damage = Damage(path.name, 0, result.valid_bytes,
-                                f"starts at offset {base}, inside the previous segment")
-                self.stats.damage.append(damage)
-                log.warning("WAL %s: %s", self.directory, damage)
-                path.unlink()
-                continue
             segments.append(_Segment(base, path, result.valid_bytes, result.next_offset))
         if not segments:
             path = self.directory / segment_name(0)
@@ -230,6 +231,10 @@ class WriteAheadLog:
         if self.stats.damage:
             fsync_directory(self.directory)
         return segments
+
+    def _report(self, damage: Damage) -> None:
+        self.stats.damage.append(damage)
+        log.warning("WAL %s: %s", self.directory, damage)
 
     # ------------------------------------------------------------------ writing
 
@@ -255,6 +260,8 @@ class WriteAheadLog:
     def append_many(self, items: Sequence[tuple[bytes, int, int, int, PayloadFormat]]
                     ) -> list[int]:
         """Append several records with one write and, under ``always``, one flush."""
+        if not items:  # nothing to write (it used to fail with an IndexError)
+            return []
         with self._lock:
             if self._closed:
                 raise WalError(f"WAL {self.directory} is closed")

@@ -22,7 +22,8 @@ class OffsetStore:
         self.directory = Path(wal_directory) / "consumers"
 
     def _path(self, consumer: str) -> Path:
-        if not _NAME.match(consumer) or consumer.startswith("."):
+        # fullmatch: with match, `$` also matches before a trailing newline, so "a\n" passed
+        if not _NAME.fullmatch(consumer) or consumer.startswith("."):
             raise WalError(f"consumer name {consumer!r} may hold only letters, digits, "
                            "'_', '-' and '.', and may not start with '.'")
         return self.directory / f"{consumer}.offset"
@@ -34,7 +35,8 @@ class OffsetStore:
             text = path.read_text().strip()
         except FileNotFoundError:
             return None
-        if not text.isdigit():
+        # isdigit alone also takes "²" and the like, which int() rejects with a ValueError
+        if not (text.isascii() and text.isdigit()):
             raise WalError(f"{path} does not hold an offset: {text[:40]!r}")
         return int(text)
 

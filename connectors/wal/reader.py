@@ -4,7 +4,8 @@ A reader never writes and never truncates. It trusts only complete records with 
 checksum; bytes after the last one in the newest segment are a write in flight (or a torn
 tail the writer will truncate when it next opens), so the reader waits there. Damage inside
 an older segment cannot be in flight: the reader notes it in ``damage`` and goes on with the
-next segment, as the writer's recovery does.
+next segment, as the writer's recovery does. Offsets missing between two segments are noted
+there too.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from frys.connectors.wal.log import Damage, list_segments
-from frys.connectors.wal.records import HEADER, Record, decode_at
+from frys.connectors.wal.log import Damage, list_segments, segment_name
+from frys.connectors.wal.records import HEADER, MAX_BODY, Record, decode_at
 
 _READ_BYTES = 4 << 20
 
@@ -107,14 +108,20 @@ class LogReader:
 
     def _read_records(self) -> list[tuple[Record, int]]:
         """One chunk of records, crossing into the next segment when this one is done."""
-        for _ in range(2):  # at most: this segment is spent, then the next one's first chunk
+        # A loop, not two tries: a chunk can hold only records before the requested offset
+        # (a seek deep into a segment larger than a chunk), and a segment can be empty (cut
+        # by recovery); neither is the end of the log, so go on while there is progress.
+        while True:
             if self._fd is None:
                 self.seek(self.offset)
                 if self._fd is None:
                     return []
+            start = self._position
             records, problem = self._parse_chunk()
             if records:
                 return records
+            if self._position > start:
+                continue  # only records before the requested offset in this chunk
             following = [(b, p) for b, p in list_segments(self.directory) if b > self._base]
             if not following:
                 return []  # the newest segment: wait for the writer
@@ -123,22 +130,36 @@ class LogReader:
             records, problem = self._parse_chunk()
             if records:
                 return records
-            if problem not in (None, "incomplete") or self._position < os.fstat(
-                    self._fd).st_size:
-                self.damage.append(Damage(f"{self._base:020d}.wal", self._position,
-                                          os.fstat(self._fd).st_size - self._position,
+            if self._position > start:
+                continue
+            name = segment_name(self._base)
+            size = os.fstat(self._fd).st_size
+            if problem not in (None, "incomplete") or self._position < size:
+                self.damage.append(Damage(name, self._position, size - self._position,
                                           problem or "incomplete record"))
+            elif following[0][0] > self._expected and (self.directory / name).exists():
+                # This segment ends before the next one begins: its tail is gone (the file
+                # was cut at a record boundary). Retention cannot do that, it deletes whole
+                # segments oldest first, and this one is still here; so say so rather than
+                # skip the missing events silently.
+                self.damage.append(Damage(
+                    name, self._position, 0, f"offsets {self._expected} to "
+                    f"{following[0][0] - 1} are missing before {segment_name(following[0][0])}"))
             self._close_segment()
             self._open(*following[0])
-        return []
 
     def _parse_chunk(self) -> tuple[list[tuple[Record, int]], str | None]:
         assert self._fd is not None
         data = os.pread(self._fd, _READ_BYTES, self._position)
         if len(data) >= HEADER.size:
             (length, _) = HEADER.unpack_from(data, 0)
-            if HEADER.size + length > len(data) and length <= (1 << 30):
-                data = os.pread(self._fd, HEADER.size + length, self._position)
+            wanted = HEADER.size + length
+            # A record longer than a chunk is read whole, but only once the file holds all
+            # of it: a torn or damaged length can claim up to MAX_BODY (1 GiB), which must
+            # not be allocated for bytes that are not there (again on every poll of follow).
+            if len(data) < wanted and length <= MAX_BODY and \
+                    wanted <= os.fstat(self._fd).st_size - self._position:
+                data = os.pread(self._fd, wanted, self._position)
         records = []
         position = 0
         problem = None
