@@ -131,11 +131,13 @@ class Broker:
         """Publish a batch (or events) to topic `name`, making a fifo topic if needed. Blocks
         or raises queues.QueueFull per the topic's backpressure when a queue is full."""
         batch = frame_of(events)
-        with self._lock:
-            topic = self.topics.get(name) or self.topic(name)
-            producer = self._producers.get(name)
-            if producer is None:
-                producer = self._producers[name] = topic.add_producer("bus", lazy=True)
+        producer = self._producers.get(name)  # no lock on the hot path: dict reads are atomic
+        if producer is None:
+            with self._lock:
+                topic = self.topics.get(name) or self.topic(name)
+                producer = self._producers.get(name)
+                if producer is None:
+                    producer = self._producers[name] = topic.add_producer("bus", lazy=True)
         producer.publish(batch)
 
     def end(self, name: str) -> None:

@@ -164,7 +164,8 @@ class Topic:
                 producer.latest_event_ms = int(latest)  # type: ignore[arg-type]
             if producer.latest_event_ms != START_OF_TIME:
                 watermark = producer.latest_event_ms - self.delay_ms
-        if self.watermark.advance(producer.index, watermark):
+        # a topic without event time has no watermark to keep until its end
+        if self.event_time is not None and self.watermark.advance(producer.index, watermark):
             self._announce_watermark()
 
     def forward_watermark(self, producer: Producer, watermark: int) -> None:

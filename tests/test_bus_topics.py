@@ -192,7 +192,7 @@ def test_a_request_nobody_answers_times_out_with_a_clear_error() -> None:
 
 
 def test_a_request_to_a_topic_without_subscribers_fails_at_once() -> None:
-    with pytest.raises(NoResponders, match="no subscriber on topic rpc.none"):
+    with pytest.raises(NoResponders, match=r"no subscriber on topic rpc\.none"):
         Broker().request("rpc.none", {"q": 1}, timeout_s=5)
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from frys.connectors.wal.records import NO_TIME, PayloadFormat, encode, scan
+from frys.connectors.wal.records import BODY_HEAD, MAX_BODY, NO_TIME, PayloadFormat, encode, scan
 
 log = logging.getLogger("frys.wal")
 
@@ -274,6 +274,10 @@ class WriteAheadLog:
             for payload, count, min_time, max_time, payload_format in items:
                 if count <= 0:
                     raise WalError("a record holds at least one event")
+                if len(payload) + BODY_HEAD.size > MAX_BODY:
+                    # refused here: recovery would treat a longer record as damage
+                    raise WalError(f"a record of {len(payload)} bytes is over the "
+                                   f"{MAX_BODY >> 20} MiB limit; append smaller batches")
                 offsets.append(offset)
                 frames.append(encode(offset, count, min_time, max_time, payload_format,
                                      payload))
