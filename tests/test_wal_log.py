@@ -331,7 +331,8 @@ def test_a_reader_outlives_retention_of_its_segment(tmp_path: Path) -> None:
 def test_a_second_writer_is_refused(tmp_path: Path) -> None:
     with WriteAheadLog(tmp_path) as wal:
         wal.append(b"one")
-        with pytest.raises(WalError, match=r"is open for writing by another process"):
+        with pytest.raises(WalError, match=r"open for writing by another writer \(in this "
+                                           r"process or another\)"):
             WriteAheadLog(tmp_path)
         # from another process too
         script = ("import sys; from frys.connectors.wal import WriteAheadLog, WalError\n"
@@ -339,7 +340,9 @@ def test_a_second_writer_is_refused(tmp_path: Path) -> None:
                   "except WalError as e:\n    print(e)\n")
         result = subprocess.run([sys.executable, "-c", script, str(tmp_path)],
                                 capture_output=True, text=True, timeout=60)
-        assert result.stdout.strip() == f"{tmp_path} is open for writing by another process"
+        assert result.stdout.strip() == (f"{tmp_path} is open for writing by another writer "
+                                         "(in this process or another); a WAL has one "
+                                         "writer at a time")
         assert wal.append(b"two") == 1
     with WriteAheadLog(tmp_path) as wal:  # released on close
         assert wal.next_offset == 2

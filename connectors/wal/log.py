@@ -181,8 +181,8 @@ class WriteAheadLog:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
-            raise WalError(f"{self.directory} is open for writing by another process") \
-                from None
+            raise WalError(f"{self.directory} is open for writing by another writer (in this "
+                           "process or another); a WAL has one writer at a time") from None
         self._segments = self._recover()
         self._unsynced_bytes = 0
         self._unsynced_since: float | None = None
