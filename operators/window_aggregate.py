@@ -235,8 +235,14 @@ class WindowAggregate:
             lazy = batch.lazy()
             if self._where is not None:
                 lazy = lazy.filter(self._where)
-            partial = self._assign_windows(lazy.select(self._inputs)).group_by(
-                self._group_columns).agg(self._partial).collect()
+            fresh = self._assign_windows(lazy.select(self._inputs)).group_by(
+                self._group_columns).agg(self._partial)
+            if not self.emit_changes and self._state is not None and self._state.height:
+                # pre-aggregate and fold into the state in the same query
+                self._state = pl.concat([self._state.lazy(), fresh], how="vertical").group_by(
+                    self._group_columns).agg(self._combine).collect()
+                return []
+            partial = fresh.collect()
             if partial.height == 0:
                 return []
             return self._merge(partial)
