@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -21,7 +20,7 @@ import msgspec
 import polars as pl
 
 from frys.connectors.decode import parse_timestamp_millis
-from frys.connectors.jsonl import to_json_frame
+from frys.connectors.jsonl import to_json_frame, whole_line_chunks
 from frys.connectors.wal import FsyncPolicy, LogReader, PayloadFormat, Record, WalError
 from frys.connectors.wal.log import list_segments
 from frys.connectors.wal.records import scan
@@ -65,25 +64,6 @@ def _time(text: str) -> int:
 
 # ---------------------------------------------------------------------- publish
 
-def _lines(stream: IO[bytes]) -> Iterator[tuple[list[bytes], bool]]:
-    """Complete lines as they arrive, with whether more input was already waiting (a
-    short read of a pipe means the writer paused: publish what we have)."""
-    carry = b""
-    fd = stream.fileno()
-    while True:
-        data = os.read(fd, 1 << 20)
-        if not data:
-            if carry.strip():
-                yield [carry], False
-            return
-        data = carry + data
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            carry = data
-            continue
-        carry = data[cut + 1:]
-        yield data[: cut + 1].splitlines(), len(data) >= 1 << 20
-
 
 def command_publish(args: argparse.Namespace) -> int:
     directory = topic_directory(args.topic, args.wal_root)
@@ -98,8 +78,9 @@ def command_publish(args: argparse.Namespace) -> int:
     pending: list[bytes] = []
     decoder = msgspec.json.Decoder()
     try:
-        for lines, more_waiting in _lines(source):
-            for line in lines:
+        fd = source.fileno()
+        for chunk, more_waiting in whole_line_chunks(lambda size: os.read(fd, size), 1 << 20):
+            for line in chunk.splitlines():
                 line_number += 1
                 if not line.strip():
                     continue
@@ -134,6 +115,7 @@ def command_publish(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- tail
+
 
 def _write_events(record: Record, skip: int, out: IO[bytes], limit: int | None) -> int:
     """Print the events of a record from the `skip`-th, at most `limit`; returns how many."""
@@ -206,6 +188,7 @@ def _tail_job(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- replay
 
+
 def command_replay(args: argparse.Namespace) -> int:
     source = _existing_log(args.source, args.wal_root)
     target = topic_directory(args.to, args.wal_root)
@@ -258,6 +241,7 @@ def _copy(record: Record, skip: int, take: int, journal: WalJournal) -> int:
 
 
 # ---------------------------------------------------------------------- argparse
+
 
 def add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     def wal_root(parser: argparse.ArgumentParser) -> None:

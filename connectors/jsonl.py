@@ -8,7 +8,7 @@ UTC strings with milliseconds (`2024-05-01T12:00:00.000Z`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -33,22 +33,32 @@ class JsonlFileSource:
     def batches(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
         """Yield (batch, dead letters) per chunk, in file order."""
         line = 1
-        carry = b""
         with open(self.path, "rb") as file:
-            while True:
-                data = file.read(self.chunk_bytes)
-                if not data:
-                    break
-                data = carry + data
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    carry = data
-                    continue
-                chunk, carry = data[: cut + 1], data[cut + 1:]
+            for chunk, _ in whole_line_chunks(file.read, self.chunk_bytes):
                 yield self.decoder.decode_jsonl(chunk, line, self.display_name)
                 line += chunk.count(b"\n")
-        if carry.strip():  # a last line without a newline
-            yield self.decoder.decode_jsonl(carry + b"\n", line, self.display_name)
+
+
+def whole_line_chunks(read: Callable[[int], bytes], size: int
+                      ) -> Iterator[tuple[bytes, bool]]:
+    """Chunks of whole lines from `read(size)` (a file's read, or os.read of a pipe), each
+    with whether its read filled the buffer (more input was already waiting: a short read of
+    a pipe means the writer paused). A last line without a newline gets one."""
+    carry = b""
+    while True:
+        data = read(size)
+        if not data:
+            break
+        full = len(data) >= size
+        data = carry + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        chunk, carry = data[: cut + 1], data[cut + 1:]
+        yield chunk, full
+    if carry.strip():
+        yield carry + b"\n", False
 
 
 ISO_MILLIS = "%Y-%m-%dT%H:%M:%S%.3fZ"
