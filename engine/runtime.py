@@ -33,14 +33,8 @@ from frys.connectors.bus import Collector, Producer, Topic
 from frys.connectors.decode import DeadLetter, StreamDecoder, conform_frame, dead_letter_frame
 from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
 from frys.connectors.uris import WalUri
-from frys.connectors.wal import FsyncPolicy
-from frys.connectors.wal_topic import (
-    WalConsumer,
-    WalJournal,
-    WalSource,
-    open_wal_sink,
-    record_frame,
-)
+from frys.connectors.wal import FsyncPolicy, Retention
+from frys.connectors.wal_topic import WalJournal, WalSource, open_wal_sink
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.graph import (
@@ -380,7 +374,7 @@ class Runtime:
         written = {node.output_topic for node in graph.queries}
         self._replays = [(name, topic) for name, topic in self.topics.items()
                          if isinstance(topic.journal, WalJournal) and name not in written]
-        self._replay_consumers: list[tuple[WalConsumer, WalJournal]] = []
+        self._replayed: list[tuple[WalSource, WalJournal]] = []
         self._started = False
 
     def _add_source(self, stream_name: str, uri: str, base_dir: Path) -> None:
@@ -414,13 +408,16 @@ class Runtime:
         self._started = True
         for name, topic in self._replays:
             assert isinstance(topic.journal, WalJournal)
-            consumer = WalConsumer(topic.journal.directory, f"{self.job_name}.{name}")
-            self._replay_consumers.append((consumer, topic.journal))
+            # read like a `wal:` source, so that a logged batch that no longer fits the
+            # stream (the job changed since) becomes a dead letter, not a crash
+            log = WalSource(WalUri(topic.journal.directory, None, None, Retention(), None),
+                            self.decoders[name], f"{self.job_name}.{name}")
+            self._replayed.append((log, topic.journal))
             producer = topic.add_producer("replay", lazy=True, journaled=False)
-            while records := consumer.poll(max_records=64):
-                for record, skip in records:
-                    frame = record_frame(record, skip)
-                    producer.publish(conform_frame(frame, self.decoders[name].columns, name))
+            for batch, dead in log.batches():
+                if dead:
+                    self.publish_dead_letters(dead)
+                producer.publish(batch)
             producer.finish()
 
     # ------------------------------------------------------------------ API
@@ -492,9 +489,9 @@ class Runtime:
             if isinstance(source, WalSource):
                 source.commit()
                 source.close()
-        for consumer, journal in self._replay_consumers:
-            consumer.commit(journal.log.next_offset)
-            consumer.close()
+        for log, journal in self._replayed:  # replayed, then appended to while running
+            log.consumer.commit(journal.log.next_offset)
+            log.close()
 
     def _topic(self, stream: str) -> Topic:
         topic = self.topics.get(stream)

@@ -221,3 +221,28 @@ def test_the_wal_sink_honours_its_uri_options(tmp_path: Path) -> None:
     with WriteAheadLog(tmp_path / "out") as log:
         assert log.next_offset == 6
     assert os.path.exists(tmp_path / "out" / ".lock")
+
+
+def test_a_logged_batch_that_no_longer_fits_the_stream_becomes_a_dead_letter(
+        tmp_path: Path) -> None:
+    before = write_job(tmp_path, "codes", """
+        CREATE STREAM codes (code STRING) WITH (queue = 'persistent');
+        SELECT code FROM codes;
+    """)
+    pipeline = Pipeline.from_file(before)
+    pipeline.publish("codes", [{"code": "abc"}])
+    topic = pipeline.runtime.topics["codes"]
+    assert topic.journal is not None
+    topic.journal.close()  # as if the process died here: logged, never committed
+    write_job(tmp_path, "codes", """
+        CREATE STREAM codes (code INT) WITH (queue = 'persistent');
+        SELECT code FROM codes;
+    """)
+    changed = Pipeline.from_file(before)
+    changed.publish("codes", [{"code": 7}])
+    changed.finish()
+    assert changed.results("select_1")["code"].to_list() == [7]
+    assert changed.stats.dead_letters["codes"] == 1
+    letter = changed.stats.first_dead_letters[0]
+    assert letter.position == f"wal:{tmp_path / '.frys/wal/codes'}:0"
+    assert "does not fit stream codes" in letter.reason
