@@ -16,7 +16,7 @@ from pathlib import Path
 
 from frys.bus_cli import add_bus_commands, positive
 from frys.connectors.jsonl import JsonlWriter
-from frys.connectors.wal import WalError
+from frys.connectors.wal import FsyncPolicy, WalError
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic
 from frys.dsl.plan_render import FORMATS
@@ -67,7 +67,10 @@ def command_run(args: argparse.Namespace) -> int:
         return JsonlWriter(stdout, close_at_end=False)
 
     options = RuntimeOptions(max_partial_matches=args.max_partial_matches,
-                             trace_matches=args.trace_matches is not None)
+                             trace_matches=args.trace_matches is not None,
+                             wal_root=Path(args.wal_root) if args.wal_root else None,
+                             wal_fsync=FsyncPolicy.parse(args.wal_fsync)
+                             if args.wal_fsync else None)
     trace_file = open(args.trace_matches, "w") if args.trace_matches else None  # noqa: SIM115
 
     def write_trace(record: dict[str, object]) -> None:
@@ -142,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="debug mode: write one JSON line per ended partial match of every "
                           "pattern query (why it ended: completed, timed out, skipped, "
                           "negated, no transition, over the limit, late; and its events)")
+    run.add_argument("--wal-root", metavar="DIR",
+                     help="where streams with queue = 'persistent' keep their logs "
+                          "(default: .frys/wal beside the job file)")
+    run.add_argument("--wal-fsync", metavar="POLICY",
+                     help="fsync policy of those logs: always, batch[:<ms>[:<bytes>]] "
+                          "(default batch) or never (docs/bus.md)")
     run.set_defaults(handler=command_run)
     check = commands.add_parser("check", help="report every error in the jobs, run nothing")
     check.add_argument("jobs", nargs="+", help=".frysql files")

@@ -110,3 +110,23 @@ def test_tail_of_a_live_topic_runs_the_job(tmp_path: Path) -> None:
     wrong = frys("tail", "even", "--job", "job.frysql", cwd=tmp_path)
     assert wrong.returncode == 2
     assert "has no stream even; streams: dead_letters, raw, odd" in wrong.stderr
+
+
+def test_frys_run_reads_a_persistent_stream_from_its_committed_offset(tmp_path: Path) -> None:
+    (tmp_path / "count.frysql").write_text(
+        "CREATE STREAM orders (id INT, ts TIMESTAMP)\n"
+        "    WITH (event_time = ts, queue = 'persistent');\n"
+        "SELECT COUNT(*) AS n FROM orders GROUP BY TUMBLE(1 DAY);\n")
+    frys("publish", "orders", "--wal-root", "logs", cwd=tmp_path, stdin=events(4))
+    first = frys("run", "count.frysql", "--wal-root", "logs", "--wal-fsync", "always",
+                 cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == '{"n":4}\n'
+    again = frys("run", "count.frysql", "--wal-root", "logs", cwd=tmp_path)
+    assert again.stdout == ""  # committed: nothing new
+    frys("publish", "orders", "--wal-root", "logs", cwd=tmp_path, stdin=events(2, 4))
+    assert frys("run", "count.frysql", "--wal-root", "logs", cwd=tmp_path).stdout \
+        == '{"n":2}\n'
+    bad = frys("run", "count.frysql", "--wal-fsync", "sometimes", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "unknown fsync policy 'sometimes'" in bad.stderr
