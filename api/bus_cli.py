@@ -204,8 +204,11 @@ def command_replay(args: argparse.Namespace) -> int:
     copied = 0
     from tqdm import tqdm  # only replay draws a progress bar
 
-    progress = tqdm(total=max(0, stop - start), unit="ev", unit_scale=True, delay=1.0,
-                    disable=args.quiet or None, file=sys.stderr, desc=f"replay {source.name}")
+    # on a terminal, once the replay has taken a second; always with --progress
+    progress = tqdm(total=max(0, stop - start), unit="ev", unit_scale=True,
+                    delay=0 if args.progress else 1.0,
+                    disable=False if args.progress else (args.quiet or None),
+                    file=sys.stderr, desc=f"replay {source.name}")
     done = False
     try:
         while not done and reader.offset < stop and (records := reader.read(max_records=256)):
@@ -294,6 +297,8 @@ def add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                         "record whose events are all at or after TIME")
     replay.add_argument("--fsync", default="batch", metavar="POLICY")
     replay.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    replay.add_argument("--progress", action="store_true",
+                        help="draw the progress bar even when stderr is not a terminal")
     wal_root(replay)
     replay.set_defaults(handler=command_replay)
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from frys import Pipeline
-from frys.connectors.wal import LogReader
+from frys.connectors.wal import LogReader, PayloadFormat, WriteAheadLog
 from frys.connectors.wal_topic import record_lines
 
 FRYS = [sys.executable, "-m", "frys.cli"]
@@ -64,19 +64,39 @@ def test_tail_follows_a_log_another_process_is_writing(tmp_path: Path) -> None:
     assert [json.loads(line)["id"] for line in out.splitlines()] == [2, 3, 4, 5, 6]
 
 
-def test_replay_copies_an_offset_range_or_a_time_range(tmp_path: Path) -> None:
+def test_replay_copies_an_offset_range(tmp_path: Path) -> None:
     frys("publish", "src", "--batch", "4", cwd=tmp_path, stdin=events(20))
     run = frys("replay", "src", "--to", "by_offset", "--from-offset", "5", "--to-offset",
                "13", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "replayed 8 events" in run.stderr
     assert [e["id"] for e in logged(tmp_path / ".frys/wal/by_offset")] == list(range(5, 13))
+    shown = frys("replay", "src", "--to", "with_bar", "--progress", cwd=tmp_path)
+    assert "replay src: 100%" in shown.stderr and "20.0/20.0" in shown.stderr
     same = frys("replay", "src", "--to", "src", cwd=tmp_path)
     assert same.returncode == 2
     assert "would read and write the same log" in same.stderr
     missing = frys("replay", "nowhere", "--to", "x", cwd=tmp_path)
     assert missing.returncode == 2
     assert "no WAL at .frys/wal/nowhere" in missing.stderr
+
+
+def test_replay_by_event_time_takes_the_records_in_the_range(tmp_path: Path) -> None:
+    """Records carry their event-time range; --from-time starts at the first record with an
+    event at or after it, --until-time stops at the first record wholly at or after it."""
+    hour = 3_600_000
+    start = 1_714_564_800_000  # 2024-05-01T12:00:00Z
+    with WriteAheadLog(tmp_path / "src") as log:
+        for h in range(5):  # one record per hour, two events each
+            lines = [json.dumps({"h": h, "i": i}).encode() for i in range(2)]
+            log.append(b"\n".join(lines), 2, start + h * hour, start + h * hour + 10,
+                       PayloadFormat.JSONL)
+    run = frys("replay", "./src", "--to", "./window", "--from-time", "2024-05-01T13:00:00Z",
+               "--until-time", str(start + 3 * hour), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert [(e["h"], e["i"]) for e in logged(tmp_path / "window")] == \
+        [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert "(offsets 2..5)" in run.stderr
 
 
 def test_replayed_events_reach_a_job_reading_the_topic(tmp_path: Path) -> None:
