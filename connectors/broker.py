@@ -148,6 +148,13 @@ class Broker:
             producer = self._producers.get(name) or topic.add_producer("bus", lazy=True)
         producer.finish()
 
+    def release(self, name: str) -> None:
+        """Finish this broker's producer of `name`, if it has published there (a job's
+        `finish()` does this for its streams)."""
+        producer = self._producers.get(name)
+        if producer is not None:
+            producer.finish()
+
     # ------------------------------------------------------------------ subscribing
 
     def subscribe(self, pattern: str, group: str | None = None,

@@ -12,7 +12,7 @@ each batch to its subscribers highest priority first (FIFO among equals), and it
 subscriptions (connectors/queues.py) order everything pending, across batches; `persistent`
 appends every batch to a write-ahead log (connectors/wal/) before anyone sees it. The
 registry of topics, wildcard subscriptions and request-reply live in connectors/broker.py.
-Publishing is thread-safe (one lock per topic).
+Publishing is thread-safe: one lock per topic, or one for all the topics of a job.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ class Topic:
                  idle_timeout_ms: int | None = None,
                  clock: Callable[[], float] = time.monotonic, kind: str = "fifo",
                  priority: str | None = None, backpressure: Backpressure | None = None,
-                 journal: Journal | None = None) -> None:
+                 journal: Journal | None = None,
+                 lock: threading.RLock | None = None) -> None:
         if kind not in TOPIC_KINDS:
             raise ValueError(f"topic kind must be one of {', '.join(TOPIC_KINDS)}, not {kind!r}")
         if (kind == "priority") != (priority is not None):
@@ -109,7 +110,9 @@ class Topic:
         self.priority = priority
         self.backpressure = backpressure or Backpressure()
         self.journal = journal
-        self._lock = threading.RLock()
+        # the topics of one job share a lock (engine/runtime.py): a batch runs through the
+        # job's operators, which are not thread-safe, from one publisher at a time
+        self._lock = lock or threading.RLock()
         self.event_time = event_time
         self.delay_ms = watermark_delay_ms
         self.watermark = CombinedWatermark(idle_timeout_ms, clock)

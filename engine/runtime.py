@@ -20,6 +20,7 @@ built-in `dead_letters` topic ends last.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -241,13 +242,14 @@ class _CallbackSubscriber:
 
 
 def _topic_for(stream: StreamDef, clock: Callable[[], float], wal_root: Path,
-               fsync: FsyncPolicy | None) -> Topic:
+               fsync: FsyncPolicy | None, lock: threading.RLock) -> Topic:
     schema = {name: t.polars_dtype for name, t in (stream.columns or {}).items()}
     journal = (WalJournal(wal_root / stream.name, stream.event_time, fsync)
                if stream.queue == "persistent" else None)
     return Topic(stream.name, schema, stream.event_time, stream.watermark_ms,
                  stream.idle_timeout_ms, clock, kind=stream.queue,
-                 priority=stream.priority[0] if stream.priority else None, journal=journal)
+                 priority=stream.priority[0] if stream.priority else None, journal=journal,
+                 lock=lock)
 
 
 def job_name_of(source_name: str) -> str:
@@ -320,8 +322,11 @@ class Runtime:
         self.job_name = options.job_name or job_name_of(graph.source_name)
         wal_root = options.wal_root or base_dir / ".frys" / "wal"
         self.broker = broker or Broker(wal_root, clock)
+        # one lock for the whole job: any thread may publish to its streams (through the
+        # broker too), and a batch crosses the graph before the next one enters
+        lock = threading.RLock()
         self.topics = {name: self.broker.add_topic(_topic_for(stream, clock, wal_root,
-                                                              options.wal_fsync))
+                                                              options.wal_fsync, lock))
                        for name, stream in graph.topics.items()}
         self.decoders = {
             name: StreamDecoder(name, stream.columns or {}, stream.event_time)
@@ -483,6 +488,7 @@ class Runtime:
             producer.finish()
         order = [name for name in self.topics if name != DEAD_LETTERS] + [DEAD_LETTERS]
         for name in order:
+            self.broker.release(name)  # events other threads published through the bus
             self.api_producers[name].finish()
         # everything read has gone through the whole graph: commit where the logs got to
         for _, source in self.sources:

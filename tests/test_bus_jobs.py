@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import polars as pl
@@ -246,3 +248,44 @@ def test_a_logged_batch_that_no_longer_fits_the_stream_becomes_a_dead_letter(
     letter = changed.stats.first_dead_letters[0]
     assert letter.position == f"wal:{tmp_path / '.frys/wal/codes'}:0"
     assert "does not fit stream codes" in letter.reason
+
+
+def test_threads_publishing_to_a_jobs_streams_at_once_lose_nothing() -> None:
+    """Two threads feed two streams that merge into one windowed query; the job's topics
+    share one lock, so each batch crosses the whole graph alone (no operator is entered by
+    two threads at once) and every event is counted."""
+    pipeline = Pipeline.from_text("""
+        CREATE STREAM a (n INT, ts TIMESTAMP) WITH (event_time = ts);
+        CREATE STREAM b (n INT, ts TIMESTAMP) WITH (event_time = ts);
+        CREATE STREAM merged (n INT, ts TIMESTAMP) WITH (event_time = ts);
+        INSERT INTO merged SELECT n, ts FROM a;
+        INSERT INTO merged SELECT n, ts FROM b;
+        SELECT COUNT(*) AS events, SUM(n) AS total FROM merged GROUP BY TUMBLE(1 DAY);
+    """)
+    inside = []
+    overlaps = []
+
+    def slow_subscriber(batch: pl.DataFrame) -> None:  # stands in for a slow operator
+        inside.append(1)
+        overlaps.append(len(inside))
+        time.sleep(0.001)  # lets the other thread run, if it can get in
+        inside.pop()
+
+    pipeline.subscribe("a", slow_subscriber)
+    pipeline.subscribe("b", slow_subscriber)
+    batches, size = 100, 3
+
+    def feed(stream: str) -> None:
+        for i in range(batches):
+            pipeline.bus.publish(stream, pl.DataFrame(
+                {"n": [1] * size, "ts": [TS + i] * size},
+                schema={"n": pl.Int64, "ts": pl.Datetime("ms", "UTC")}))
+
+    threads = [threading.Thread(target=feed, args=(s,)) for s in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    pipeline.finish()
+    assert max(overlaps) == 1
+    assert pipeline.results("select_1").rows() == [(2 * batches * size, 2 * batches * size)]
