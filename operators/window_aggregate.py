@@ -43,11 +43,15 @@ EVENT_TIME = "__event_time"
 @dataclass(frozen=True)
 class _AggregateParts:
     """How one aggregate is computed in three phases: per batch (partial), when partials
-    meet (combine), and when its window fires (final)."""
+    meet (combine), and when its window fires (final). `row` is the partial of a single
+    event as row-wise expressions (same columns and types as `partial`), for aggregates
+    whose combine takes raw events as well: a batch then folds into the state with one
+    group_by instead of two. None for the aggregates that keep lists of values."""
 
     partial: list[pl.Expr]
     combine: list[pl.Expr]
     final: pl.Expr
+    row: list[pl.Expr] | None = None
 
 
 def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
@@ -62,7 +66,7 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
     # after its leftmost column, which is not always the partial it recomputes.
     if function == "COUNT" and aggregate.argument is None:
         return _AggregateParts([pl.len().cast(pl.Int64).alias(n)], [col(n).sum().alias(n)],
-                               col(n).alias(name))
+                               col(n).alias(name), [pl.lit(1, dtype=pl.Int64).alias(n)])
     if function == "COUNT" and aggregate.distinct:
         return _AggregateParts(
             [value.drop_nulls().unique().alias(d)],
@@ -70,19 +74,22 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
             col(d).list.len().cast(pl.Int64).alias(name))
     if function == "COUNT":
         return _AggregateParts([value.count().cast(pl.Int64).alias(n)], [col(n).sum().alias(n)],
-                               col(n).alias(name))
+                               col(n).alias(name),
+                               [value.is_not_null().cast(pl.Int64).alias(n)])
     if function in ("SUM", "AVG"):
         partial = [value.count().cast(pl.Int64).alias(n), value.sum().alias(s)]
+        # a NULL adds nothing to a sum (0, as a partial of only NULLs holds)
+        row = [value.is_not_null().cast(pl.Int64).alias(n), value.fill_null(0).alias(s)]
         combine = [col(n).sum().alias(n), col(s).sum().alias(s)]
         if function == "SUM":
             final = pl.when(col(n) > 0).then(col(s)).otherwise(None)
         else:
             final = pl.when(col(n) > 0).then(col(s).cast(pl.Float64) / col(n)).otherwise(None)
-        return _AggregateParts(partial, combine, final.alias(name))
+        return _AggregateParts(partial, combine, final.alias(name), row)
     if function in ("MIN", "MAX"):
         reduce = (lambda e: e.min()) if function == "MIN" else (lambda e: e.max())
         return _AggregateParts([reduce(value).alias(m)], [reduce(col(m)).alias(m)],
-                               col(m).alias(name))
+                               col(m).alias(name), [value.alias(m)])
     if function in ("FIRST", "LAST"):
         # FIRST: earliest event time, among equal times the first to arrive; LAST: latest,
         # the last to arrive. Rows keep their arrival order within a group (state rows before
@@ -95,7 +102,7 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
             return [values.filter(times == times.max()).last().alias(m), times.max().alias(t)]
 
         return _AggregateParts(pick(value, col(EVENT_TIME)), pick(col(m), col(t)),
-                               col(m).alias(name))
+                               col(m).alias(name), [value.alias(m), col(EVENT_TIME).alias(t)])
     if function == "PERCENTILE":
         # continuous percentile (linear interpolation, PostgreSQL's percentile_cont)
         fraction = aggregate.parameter if aggregate.parameter is not None else 0.5
@@ -124,7 +131,10 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
         variance = col(m2) / (col(n) - 1)  # the sample variance, as in PostgreSQL
         final = pl.when(col(n) > 1).then(
             variance.sqrt() if function == "STDDEV" else variance).otherwise(None)
-        return _AggregateParts(partial, combine, final.alias(name))
+        # one event: its value as the mean, no spread (a NULL: no weight, as above)
+        row = [as_float.is_not_null().cast(pl.Int64).alias(n), as_float.alias(mean),
+               pl.lit(0.0, dtype=pl.Float64).alias(m2)]
+        return _AggregateParts(partial, combine, final.alias(name), row)
     raise ValueError(f"aggregate {function} has no window implementation")  # pragma: no cover
 
 
@@ -188,6 +198,9 @@ class WindowAggregate:
         ]
         self._where = compile_filter(where, types) if where is not None else None
         self._partial = [e for p in parts for e in p.partial]
+        rows = [p.row for p in parts]
+        self._row_partial = (None if any(r is None for r in rows)
+                             else [e for r in rows if r is not None for e in r])
         self._combine = [e for p in parts for e in p.combine]
         self._final = [p.final for p in parts]
 
@@ -235,12 +248,16 @@ class WindowAggregate:
             lazy = batch.lazy()
             if self._where is not None:
                 lazy = lazy.filter(self._where)
-            fresh = self._assign_windows(lazy.select(self._inputs)).group_by(
-                self._group_columns).agg(self._partial)
+            windowed = self._assign_windows(lazy.select(self._inputs))
+            fresh = windowed.group_by(self._group_columns).agg(self._partial)
             if not self.emit_changes and self._state is not None and self._state.height:
-                # pre-aggregate and fold into the state in the same query
-                self._state = pl.concat([self._state.lazy(), fresh], how="vertical").group_by(
-                    self._group_columns).agg(self._combine).collect()
+                # fold into the state in the same query: each event as a partial of its own
+                # where every aggregate allows (one group_by), else pre-aggregated (two)
+                if self._row_partial is not None:
+                    fresh = windowed.select(*self._group_columns, *self._row_partial)
+                self._state = pl.concat([self._state.lazy(), fresh], how="vertical_relaxed"
+                                        ).group_by(self._group_columns).agg(self._combine
+                                                                            ).collect()
                 return []
             partial = fresh.collect()
             if partial.height == 0:
