@@ -25,6 +25,7 @@ from typing import Protocol
 import polars as pl
 
 from frys.connectors.queues import Backpressure
+from frys.dsl.types import epoch_millis
 from frys.engine.time import END_OF_TIME, START_OF_TIME, CombinedWatermark
 
 TOPIC_KINDS = ("fifo", "priority", "persistent")
@@ -162,7 +163,7 @@ class Topic:
             subscriber.on_batch(self, batch)
         watermark = None
         if self.event_time is not None:
-            latest = batch[self.event_time].dt.epoch("ms").max()
+            latest = epoch_millis(batch[self.event_time]).max()
             if latest is not None and int(latest) > producer.latest_event_ms:  # type: ignore[arg-type]
                 producer.latest_event_ms = int(latest)  # type: ignore[arg-type]
             if producer.latest_event_ms != START_OF_TIME:

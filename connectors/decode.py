@@ -269,13 +269,26 @@ class StreamDecoder:
         return pl.DataFrame(schema=self._output_schema)
 
 
+_TARGETS: dict[tuple[tuple[str, FrysType], ...],
+               tuple[list[str], list[pl.DataType], pl.Schema]] = {}
+
+
+def _target(columns: Mapping[str, FrysType]) -> tuple[list[str], list[pl.DataType], pl.Schema]:
+    key = tuple(columns.items())
+    found = _TARGETS.get(key)
+    if found is None:
+        schema = pl.Schema({n: t.polars_dtype for n, t in columns.items()})
+        found = _TARGETS[key] = (schema.names(), schema.dtypes(), schema)
+    return found
+
+
 def conform_frame(frame: pl.DataFrame, columns: Mapping[str, FrysType], stream: str
-             ) -> pl.DataFrame:
+                  ) -> pl.DataFrame:
     """A user's DataFrame in the stream's schema: missing columns NULL, extra ones dropped,
     integer timestamps read as epoch milliseconds, zoned datetimes converted to UTC."""
-    target = pl.Schema({n: t.polars_dtype for n, t in columns.items()})
-    if frame.schema == target:
-        return frame  # already the stream's schema: nothing to do (no polars query)
+    names, dtypes, target = _target(columns)
+    if frame.columns == names and frame.dtypes == dtypes:
+        return frame  # already the stream's schema (checked per batch: kept cheap)
     exprs = []
     for name, column_type in columns.items():
         if name not in frame.columns:

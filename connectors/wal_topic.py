@@ -36,6 +36,7 @@ from frys.connectors.wal import (
     WalError,
     WriteAheadLog,
 )
+from frys.dsl.types import epoch_millis
 
 
 def encode_batch(batch: pl.DataFrame) -> bytes:
@@ -49,7 +50,7 @@ def time_range(batch: pl.DataFrame, event_time: str | None,
     """The batch's event-time range in epoch ms, or (now, now) without an event time."""
     if event_time is None or event_time not in batch.columns:
         return now_ms, now_ms
-    millis = batch[event_time].dt.epoch("ms")
+    millis = epoch_millis(batch[event_time])
     low, high = millis.min(), millis.max()
     if not isinstance(low, int) or not isinstance(high, int):
         return now_ms, now_ms  # no event time in the batch (all NULL)

@@ -38,6 +38,16 @@ class FrysType(Enum):
 
 TIMESTAMP_DTYPE = pl.Datetime("ms", "UTC")
 
+
+def epoch_millis(values: pl.Series) -> pl.Series:
+    """A TIMESTAMP column as Int64 epoch milliseconds. For millisecond datetimes (every
+    stream's) that is the physical column itself: a cast costs microseconds where
+    `dt.epoch` runs a polars query (0.05-0.3 ms, per batch on the hot path)."""
+    dtype = values.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ms":
+        return values.cast(pl.Int64)
+    return values.dt.epoch("ms")
+
 _POLARS_DTYPES: dict[FrysType, pl.DataType] = {
     FrysType.BOOL: pl.Boolean(),
     FrysType.INT: pl.Int64(),

@@ -30,7 +30,7 @@ import polars as pl
 
 from frys.dsl import ast
 from frys.dsl.analyzed import AggregateCall
-from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
+from frys.dsl.types import TIMESTAMP_DTYPE, FrysType, epoch_millis
 from frys.operators.expressions import to_polars
 from frys.operators.stateless import compile_filter
 
@@ -185,6 +185,7 @@ class WindowAggregate:
         self.late_events = 0
         self.watermark = None
         self._state = None
+        self._done_expression: pl.Expr | None = None
 
         parts = [_parts(a, i) for i, a in enumerate(aggregates)]
         self._inputs = [
@@ -290,7 +291,7 @@ class WindowAggregate:
         the batch's earliest event time (Series arithmetic, no query)."""
         if self.watermark is None or self._closing is None or self._event_time is None:
             return False
-        earliest = batch[self._event_time].dt.epoch("ms").min()
+        earliest = epoch_millis(batch[self._event_time]).min()
         if earliest is None:
             return False
         size, slide = self.size_ms, self.slide_ms
@@ -345,7 +346,9 @@ class WindowAggregate:
             return []
         self.watermark = watermark
         state = self._state
-        done_at = self._done_at()
+        if self._done_expression is None:  # built once: polars expressions cost to build
+            self._done_expression = self._done_at()
+        done_at = self._done_expression
         if state is None or state.height == 0 or done_at is None:
             return []
         if self._earliest_done(state) > watermark:
