@@ -120,10 +120,6 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                             f"{did_you_mean(match.timeouts_to, self.streams)}", match.span)
             elif len(query.output_types) == len(query.outputs):
                 self._bind_target(query, match.timeouts_to, match.span)
-        for node in ast.pattern_nodes(match.pattern):
-            if isinstance(node, ast.PatternGroup) and node.quantifier is not None and \
-                    isinstance(node.body, ast.PatternAlternation):
-                self._later("a quantified alternation", node.span)
         for stream in streams.values():
             if stream.event_time is None:
                 self._error(f"stream {stream.name} has no event_time; patterns match in "

@@ -179,7 +179,6 @@ def test_all_errors_of_a_file_are_reported_together() -> None:
 
 
 NOT_SUPPORTED = [
-    ("SELECT a.price FROM trades PATTERN ((a | b)+)", "a quantified alternation"),
     ("CREATE STREAM s (a INT) WITH (source = 'redis://localhost/q')", "connector redis:"),
     ("CREATE STREAM s (a INT) WITH (source = 'file:x.csv')", "file format of 'x.csv'"),
 ]
@@ -285,8 +284,6 @@ LATER_STATEMENTS = [
     ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING);"
      " SELECT t.symbol, u.tier FROM trades t JOIN users u ON t.symbol = u.id",
      "CREATE TABLE", (2, 14)),
-    ("SELECT a.price FROM trades PATTERN ((a | b)+) DEFINE a AS a.price > 1",
-     "a quantified alternation", (2, 37)),
 ]
 
 

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from frys.dsl import ast
-from frys.dsl.errors import NotSupportedYet
-from frys.dsl.printer import pattern_to_sql
 
 # ------------------------------------------------------------------ conditions
 
@@ -222,10 +220,12 @@ def _stage(node: ast.PatternNode, before: str, first: bool,
         stage = Stage(variables[node.name], node.name, contiguity, inner)
     elif isinstance(node, ast.PatternGroup) and isinstance(node.body,
                                                           ast.PatternAlternation):
-        if node.quantifier is not None:
-            raise NotSupportedYet("not supported yet: a quantified alternation "
-                                  f"({pattern_to_sql(node)})")
-        return _stage(node.body, before, first, variables)
+        if node.quantifier is None:
+            return _stage(node.body, before, first, variables)
+        # quantified: a group of one element, the alternation (joined strictly inside the
+        # group, as a group's first element is), repeated like any group
+        choice = _stage(node.body, "", True, variables)
+        stage = Stage(-1, f"({choice.name})", contiguity, inner, group=[choice])
     elif isinstance(node, ast.PatternGroup):
         group = stages_of(node.body, variables)
         stage = Stage(-1, "(" + " ".join(s.name for s in group) + ")", contiguity, inner,
@@ -485,12 +485,16 @@ class _Compiler:
             assert proceed_to is not None
             state.proceed(proceed_to, proceed_condition)
         if ignore is not None:
-            if optional:
+            # the head of a looping group's repetitions gets its exit (a proceed out of the
+            # loop) later, from `_looping_group`; an event it ignores must not keep that
+            # exit open, or the match that already left the loop is found twice (and a
+            # strict element after the group is reached across the ignored event)
+            if optional or self._repeating_head(stage):
                 ignore_state = self._state(stage.name, stage.variable, greedy=stage.greedy)
                 ignore_state.take(target, take)
                 ignore_state.ignore(None, ignore)
                 self._add_stop_states(ignore_state)
-                if stage.greedy:
+                if stage.greedy and optional:
                     assert proceed_to is not None
                     ignore_state.proceed(proceed_to, proceed_condition)
             else:
@@ -537,10 +541,24 @@ class _Compiler:
         either: Condition = heads[0]
         for take in heads[1:]:
             either = Or(either, take)
-        if stage.strategy == SKIP_TILL_NEXT:
-            choice.ignore(None, Not(either))
-        elif stage.strategy == SKIP_TILL_ANY:
-            choice.ignore(None, TRUE)
+        strategy = stage.strategy
+        if self._head_of_group(stage):  # a quantified alternation: the group's contiguity
+            assert self.group is not None
+            strategy = (self.group.strategy if self._is_first_of_loop()
+                        else self.group.inner)
+        skipped: Condition | None = None
+        if strategy == SKIP_TILL_NEXT:
+            skipped = Not(either)
+        elif strategy == SKIP_TILL_ANY:
+            skipped = TRUE
+        if skipped is not None:
+            waiting = choice
+            if self._repeating_head(stage):  # as in `_singleton`: ignoring closes the exit
+                waiting = self._state(f"({stage.name})", -1)
+                for edge in choice.edges:
+                    waiting.proceed(edge.target, edge.condition)
+                waiting.ignore(None, skipped)
+            choice.ignore(waiting if waiting is not choice else None, skipped)
         self.following_take = either
         return choice
 
@@ -654,6 +672,11 @@ class _Compiler:
 
     def _head_of_group(self, stage: Stage) -> bool:
         return self.group is not None and stage.previous is None
+
+    def _repeating_head(self, stage: Stage) -> bool:
+        """The first element of a looping group, in the repetitions after the first."""
+        return (self._head_of_group(stage) and not self._is_first_of_loop()
+                and self.group is not None and self.group.looping)
 
     def _is_optional(self, stage: Stage) -> bool:
         if self._head_of_group(stage):
