@@ -220,3 +220,24 @@ def test_a_subscription_ends_when_its_topic_ends() -> None:
     bus.end("feed")
     assert [rows(batch) for batch in subscription] == [[1, 2]]
     assert subscription.finished
+
+
+def test_a_persistent_topic_keeps_its_events_and_its_consumers_offsets_across_restarts(
+        tmp_path) -> None:
+    bus = Broker(wal_root=tmp_path)
+    bus.topic("orders", kind="persistent")
+    live = bus.subscribe("orders")
+    bus.publish("orders", [{"n": 1}, {"n": 2}, {"n": 3}])
+    assert rows(live.get(0)) == [1, 2, 3]  # live subscribers get it too, after the log
+    consumer = bus.consumer("orders", "billing")
+    assert [rows(f) for f in consumer.frames()] == [[1, 2, 3]]
+    consumer.commit(2)  # billing handled n=1 and n=2 only
+    bus.end("orders")  # the topic ends; its log closes
+
+    restarted = Broker(wal_root=tmp_path)
+    restarted.topic("orders", kind="persistent")
+    restarted.publish("orders", {"n": 4})
+    again = restarted.consumer("orders", "billing")
+    assert [rows(f) for f in again.frames()] == [[3], [4]]  # from inside the first batch
+    fresh = restarted.consumer("orders", "audit")  # never committed: from the start
+    assert [rows(f) for f in fresh.frames()] == [[1, 2, 3], [4]]
