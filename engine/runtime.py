@@ -260,14 +260,25 @@ def job_name_of(source_name: str) -> str:
 
 
 class _BusSource:
-    """A `bus:` source: every batch published to a broker topic goes into the stream."""
+    """A `bus:` source: every batch published to a broker topic goes into the stream; a
+    batch that does not fit the stream's columns becomes a dead letter."""
 
-    def __init__(self, producer: Producer, decoder: StreamDecoder) -> None:
+    def __init__(self, producer: Producer, decoder: StreamDecoder,
+                 dead_letters: Callable[[Sequence[DeadLetter]], None]) -> None:
         self.producer = producer
         self.decoder = decoder
+        self.dead_letters = dead_letters
 
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
-        self.producer.publish(conform_frame(batch, self.decoder.columns, self.decoder.stream))
+        stream = self.decoder.stream
+        try:
+            fitted = conform_frame(batch, self.decoder.columns, stream)
+        except TypeError as error:
+            self.dead_letters([DeadLetter(stream, str(error), f"bus:{topic.name}",
+                                          f"<batch of {batch.height} events: "
+                                          f"{dict(batch.schema)}>")])
+            return
+        self.producer.publish(fitted)
 
     def on_watermark(self, topic: Topic, watermark: int) -> None:
         pass
@@ -388,8 +399,8 @@ class Runtime:
         if uri.startswith("bus:"):
             producer = topic.add_producer(f"source {uri}", lazy=True)
             self._unbounded.append(producer)
-            self.broker.add_subscriber(uri[len("bus:"):],
-                                       _BusSource(producer, self.decoders[stream_name]))
+            self.broker.add_subscriber(uri[len("bus:"):], _BusSource(
+                producer, self.decoders[stream_name], self.publish_dead_letters))
             return
         if uri.startswith("wal:"):
             wal = WalUri.parse(uri, base_dir)

@@ -187,6 +187,22 @@ def test_bus_sources_and_sinks_connect_a_job_to_broker_topics() -> None:
     assert bus.topics["out.heavy"].ended  # the job's end reached the bus topic
 
 
+def test_a_bus_batch_that_does_not_fit_the_stream_becomes_a_dead_letter() -> None:
+    bus = Broker()
+    pipeline = Pipeline.from_text("""
+        CREATE STREAM clicks (user STRING, n INT) WITH (source = 'bus:in.clicks');
+        SELECT user, n FROM clicks;
+    """, bus=bus)
+    bus.publish("in.clicks", pl.DataFrame({"user": ["a"], "n": ["many"]}))
+    bus.publish("in.clicks", pl.DataFrame({"user": ["b"], "n": [2]}))
+    pipeline.finish()
+    assert pipeline.results("select_1").rows() == [("b", 2)]
+    assert pipeline.stats.dead_letters["clicks"] == 1
+    letter = pipeline.stats.first_dead_letters[0]
+    assert letter.position == "bus:in.clicks"
+    assert "does not fit stream clicks" in letter.reason
+
+
 def test_a_missing_wal_source_names_the_stream_and_the_line(tmp_path: Path) -> None:
     with pytest.raises(FrysError, match=r"source WAL not found: .*nowhere \(stream s\)"):
         Pipeline.from_text("""
