@@ -199,6 +199,12 @@ class Analyzer(PatternAnalyzer):
                 known = STREAM_OPTIONS + LATER_STREAM_OPTIONS
                 self._error(f"unknown stream option {option.name}"
                             f"{did_you_mean(option.name, known)}", option.span)
+        if stream.event_time is None:
+            for option in options:
+                if option.name in ("watermark", "idle_timeout"):
+                    # both act on the stream's watermark, which only event time gives it
+                    self._error(f"{option.name} needs event_time: a stream without an "
+                                "event-time column has no watermark", option.span)
 
     def _stream_option(self, stream: StreamDef, option: ast.WithOption) -> None:
         """lateness, late, queue, priority: checked here and in `_check_stream_links` once

@@ -133,6 +133,10 @@ INVALID = [
     ("CREATE STREAM s (a INT) WITH (queue = 'priority', priority = b)",
      "priority column b is not a column of stream s", 2, 51),
     ("CREATE STREAM s (a INT) WITH (late = t)", "late needs event_time", 2, 31),
+    ("CREATE STREAM s (a INT) WITH (idle_timeout = 10s)", "idle_timeout needs event_time", 2,
+     31),
+    ("CREATE STREAM s (a INT) WITH (watermark = 2 SECONDS)", "watermark needs event_time", 2,
+     31),
     ("CREATE STREAM s (a INT, ts TIMESTAMP) WITH (event_time = ts, late = nowhere)",
      "late must name a declared stream; nowhere is not one", 2, 62),
     ("CREATE STREAM s (a INT, ts TIMESTAMP) WITH (event_time = ts, late = l);"
