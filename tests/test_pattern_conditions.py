@@ -43,3 +43,47 @@ def test_conditions_on_earlier_variables(condition, events, expected) -> None:
                             for i, (n, p) in enumerate(events, 1)])
     pipeline.finish()
     assert pipeline.results("select_1")["b"].to_list() == expected
+
+
+# Conditions evaluated per event in Python must agree with the batch path (polars). Each is
+# run both ways: alone it reads only `b` and is vectorized; OR-ed with `a.id IS NULL` (never
+# true) it reads `a`, so the same expression runs in the residual closures.
+SCALAR_CONDITIONS = [
+    "CASE WHEN b.price > 10 THEN 'big' WHEN b.price > 2 THEN 'mid' END = 'mid'",
+    "CASE b.name WHEN 'x' THEN 1 WHEN 'y' THEN 2 ELSE 3 END >= 2",
+    "CASE WHEN b.price > 100 THEN 1 END IS NULL",
+    "COALESCE(b.label, b.name) = 'x'",
+    "UPPER(b.name) = 'XY' OR LOWER(b.name) = 'q'",
+    "LENGTH(b.name) = 2",
+    "ROUND(b.price) = 3",
+    "ROUND(b.price, 1) = 2.5",
+    "FLOOR(b.price) = 2 OR CEIL(b.price) = 5",
+    "SQRT(b.price) > 1.5",
+    "LN(b.price) < 1",
+    "EXP(b.price) > 20",
+    "POWER(b.price, 2) > 10",
+    "SUBSTR(b.name, 1, 1) = 'x'",
+    "SUBSTR(b.name, 0, 2) = 'x'",
+    "SUBSTR(b.name, 2) = 'y'",
+]
+EVENTS = [("a", 1.0, None), ("x", 2.5, "x"), ("xy", 2.45, None), ("y", -3.5, "lbl"),
+          ("q", 0.0, None), ("xyz", 4.2, None), ("a", 2.49, None), ("xy", 7.0, "x"),
+          ("z", -0.5, None), ("", 12.0, None)]
+
+
+@pytest.mark.parametrize("condition", SCALAR_CONDITIONS)
+def test_residual_conditions_compute_like_the_batch_path(condition: str) -> None:
+    def b_ids(define_b: str) -> list[int]:
+        pipeline = frys.Pipeline.from_text(
+            "CREATE STREAM ev (id INT, name STRING, label STRING, price FLOAT, "
+            "ts TIMESTAMP) WITH (event_time = ts);\n"
+            f"SELECT b.id AS b FROM ev PATTERN (a ->> b) "
+            f"DEFINE a AS a.name = 'a', b AS {define_b} AFTER MATCH NO SKIP")
+        pipeline.publish("ev", [{"id": i, "name": n, "price": p, "label": label, "ts": i}
+                                for i, (n, p, label) in enumerate(EVENTS, 1)])
+        pipeline.finish()
+        return sorted(pipeline.results("select_1")["b"].to_list())
+
+    vectorized = b_ids(condition)
+    assert vectorized, "the condition should hold for some event"
+    assert b_ids(f"({condition}) OR a.id IS NULL") == vectorized

@@ -16,6 +16,7 @@ SELECT list is then evaluated over that frame with polars (operators/expressions
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -116,8 +117,21 @@ class ValueLayout:
         return self.columns.index(column)
 
 
-_COMPARE = {"=": operator.eq, "<>": operator.ne, "!=": operator.ne, "<": operator.lt,
-            "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+def _nan_ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    """A comparison ordering NaN as polars does (the batch path): NaN equals NaN and is
+    greater than every other number. (NaN comes from SQRT, LN or POWER outside their
+    domain.)"""
+    def nan_ordered(a: Any, b: Any) -> bool:
+        a_nan, b_nan = a != a, b != b  # only NaN differs from itself
+        if a_nan or b_nan:
+            return compare(int(a_nan), int(b_nan))
+        return compare(a, b)
+    return nan_ordered
+
+
+_COMPARE = {symbol: _nan_ordered(compare) for symbol, compare in (
+    ("=", operator.eq), ("<>", operator.ne), ("!=", operator.ne), ("<", operator.lt),
+    ("<=", operator.le), (">", operator.gt), (">=", operator.ge))}
 _ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 
 
@@ -203,8 +217,29 @@ class ResidualCompiler:
             return like
         if isinstance(expr, ast.FunctionCall):
             return self._function(expr, variable)
+        if isinstance(expr, ast.Case):
+            return self._case(expr, variable)
         raise NotSupportedYet(f"not supported yet in a DEFINE that reads other variables: "
                               f"{expr_to_sql(expr)}")
+
+    def _case(self, expr: ast.Case, variable: str) -> Value:
+        """CASE as SQL has it: the first WHEN that is true (a simple CASE: equal to the
+        operand; NULL never is) gives the result; none: ELSE, or NULL."""
+        operand = self.value(expr.operand, variable) if expr.operand is not None else None
+        whens = [(self.value(w.condition, variable), self.value(w.result, variable))
+                 for w in expr.whens]
+        otherwise = self.value(expr.else_, variable) if expr.else_ is not None else None
+
+        def case(event, node):
+            subject = operand(event, node) if operand is not None else None
+            for condition, result in whens:
+                value = condition(event, node)
+                if operand is not None:
+                    value = None if subject is None or value is None else subject == value
+                if value is True:
+                    return result(event, node)
+            return otherwise(event, node) if otherwise is not None else None
+        return case
 
     def _column(self, ref: ast.ColumnRef, variable: str) -> Value:
         owner = ref.qualifier
@@ -281,6 +316,19 @@ class ResidualCompiler:
         if name == "ABS" and len(call.args) == 1:
             operand = self.value(call.args[0], variable)
             return lambda event, node: _abs(operand(event, node))
+        if name == "COALESCE":
+            parts = [self.value(arg, variable) for arg in call.args]
+            return lambda event, node: next(
+                (v for part in parts if (v := part(event, node)) is not None), None)
+        if name == "ROUND" and len(call.args) == 2:
+            digits = call.args[1]
+            assert isinstance(digits, ast.Literal) and isinstance(digits.value, int)
+            operand, places = self.value(call.args[0], variable), digits.value
+            return lambda event, node: _null_safe(_round, operand(event, node), places)
+        scalar = _SCALARS.get(name)
+        if scalar is not None:
+            arguments = [self.value(arg, variable) for arg in call.args]
+            return lambda event, node: _null_safe(scalar, *(a(event, node) for a in arguments))
         if name in PATTERN_AGGREGATES:
             return self._aggregate(call, variable)
         raise NotSupportedYet(f"not supported yet in a DEFINE that reads other variables: "
@@ -343,6 +391,55 @@ class ResidualCompiler:
 
 def _abs(value: Any) -> Any:
     return None if value is None else abs(value)
+
+
+def _null_safe(function: Callable[..., Any], *values: Any) -> Any:
+    """SQL: a function of a NULL is NULL."""
+    return None if any(v is None for v in values) else function(*values)
+
+
+def _round(x: float, places: int = 0) -> float:
+    """Halves away from zero, as SQL (and the batch path: polars' half_away_from_zero)."""
+    scale = 10.0 ** places
+    rounded = math.floor(abs(x) * scale + 0.5) / scale
+    return math.copysign(rounded, x) if isinstance(x, float) else int(math.copysign(rounded, x))
+
+
+def _float_math(function: Callable[..., float]) -> Callable[..., float]:
+    """math's functions raise where polars gives NaN or infinity; give what polars gives."""
+    def safe(*args: float) -> float:
+        try:
+            return function(*(float(a) for a in args))
+        except ValueError:  # outside the domain: ln(-1), sqrt(-1), (-8) ** 0.5
+            return -math.inf if function is math.log and float(args[0]) == 0 else math.nan
+        except OverflowError:
+            return math.inf
+    return safe
+
+
+def _substr(text: str, start: int, length: int | None = None) -> str:
+    """1-based; a start below 1 counts the missing positions off the length (as the batch
+    path's SUBSTR)."""
+    begin = max(start - 1, 0)
+    if length is None:
+        return text[begin:]
+    return text[begin: begin + max(length + min(start - 1, 0), 0)]
+
+
+# DEFINE residuals compute these as the batch path (operators/expressions.py) does
+_SCALARS: dict[str, Callable[..., Any]] = {
+    "UPPER": str.upper,
+    "LOWER": str.lower,
+    "LENGTH": len,
+    "ROUND": _round,
+    "FLOOR": lambda x: math.floor(x) if isinstance(x, float) and math.isfinite(x) else x,
+    "CEIL": lambda x: math.ceil(x) if isinstance(x, float) and math.isfinite(x) else x,
+    "SQRT": _float_math(math.sqrt),
+    "LN": _float_math(math.log),
+    "EXP": _float_math(math.exp),
+    "POWER": _float_math(math.pow),
+    "SUBSTR": _substr,
+}
 
 
 def _not(value):
