@@ -68,11 +68,10 @@ def _pattern(job: AnalyzedJob, query: AnalyzedQuery, match: Match,
     variables = pattern_variables(match.clause.pattern)
     typed = _typed_variables(match.clause.pattern)
     stream_of = {v: typed.get(v, streams[0].name) for v in variables}
-    first = streams[0]
     return PatternMatchSpec(match.clause, variables, event_times, stream_of, outputs,
                             query.output_types, query.types,
                             {s.name: dict(s.columns or {}) for s in streams},
-                            first.late[0] if first.late and len(streams) == 1 else None,
+                            {s.name: s.late[0] for s in streams if s.late},
                             match.clause.timeouts_to)
 
 

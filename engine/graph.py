@@ -109,7 +109,8 @@ class PatternMatchSpec:
     types: dict[int, FrysType] = field(default_factory=dict, repr=False)
     # per FROM stream: its columns
     stream_columns: dict[str, dict[str, FrysType]] = field(default_factory=dict, repr=False)
-    late_stream: str | None = None
+    # per FROM stream with a `late` option: where its late events go
+    late_streams: dict[str, str] = field(default_factory=dict)
     timeouts_stream: str | None = None
 
     @property

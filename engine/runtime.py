@@ -103,7 +103,7 @@ def build_operator(spec: OperatorSpec, options: RuntimeOptions = DEFAULT_OPTIONS
     if isinstance(spec, FilterProjectSpec):
         return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
     if isinstance(spec, PatternMatchSpec):
-        return PatternMatch(spec, route_late=spec.late_stream is not None,
+        return PatternMatch(spec, route_late=bool(spec.late_streams),
                             max_partials=options.max_partial_matches,
                             trace=options.trace_matches)
     if spec.rows:
@@ -129,14 +129,14 @@ class QueryRunner:
     """Subscribes a query's operator to its input topic and publishes what it emits."""
 
     def __init__(self, node: QueryNode, output: Producer, stats: JobStats,
-                 late: Producer | None = None, timeouts: Producer | None = None,
+                 late: dict[str, Producer] | None = None, timeouts: Producer | None = None,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
                  on_trace: Callable[[dict[str, object]], None] | None = None) -> None:
         self.node = node
         self.operator = build_operator(node.operator, options)
         self.on_trace = on_trace
         self.output = output
-        self.late = late
+        self.late = late or {}  # per input stream with a late stream: its producer there
         self.timeouts = timeouts
         # a query over several streams: their watermarks combine (minimum), and its output
         # ends when all of them have
@@ -164,9 +164,12 @@ class QueryRunner:
         if self.operator.late_events != before:
             self.stats.late_events[self.name] += self.operator.late_events - before
         if self.operator.late_rows:
-            assert self.late is not None, "operators keep late rows only with a late stream"
-            for rows in self.operator.late_rows:
-                self.late.publish(rows)
+            # the late rows of this batch are this input's (a pattern over several streams
+            # keeps them for every input; those without a late stream only count them)
+            late = self.late.get(topic.name)
+            if late is not None:
+                for rows in self.operator.late_rows:
+                    late.publish(rows)
             self.operator.late_rows.clear()
 
     def on_watermark(self, topic: Topic, watermark: int) -> None:
@@ -207,8 +210,8 @@ class QueryRunner:
             if isinstance(self.operator, PatternMatch):
                 self._pattern_bookkeeping(self.operator)
         self.output.finish()
-        if self.late is not None:
-            self.late.finish()
+        for late in set(self.late.values()):
+            late.finish()
         if self.timeouts is not None:
             self.timeouts.finish()
 
@@ -250,6 +253,16 @@ def _topic_for(stream: StreamDef, clock: Callable[[], float], wal_root: Path,
                  stream.idle_timeout_ms, clock, kind=stream.queue,
                  priority=stream.priority[0] if stream.priority else None, journal=journal,
                  lock=lock)
+
+
+def _late_streams(node: QueryNode) -> dict[str, str]:
+    """Per input stream of a query: the stream its late events go to (if it has one)."""
+    spec = node.operator
+    if isinstance(spec, PatternMatchSpec):
+        return dict(spec.late_streams)
+    if isinstance(spec, WindowAggregateSpec) and spec.late_stream is not None:
+        return {node.input_topic: spec.late_stream}
+    return {}
 
 
 def job_name_of(source_name: str) -> str:
@@ -352,14 +365,13 @@ class Runtime:
             topic.subscribe(counter)
         self.queries = []
         for node in graph.queries:
-            late_stream = (node.operator.late_stream
-                           if isinstance(node.operator, WindowAggregateSpec | PatternMatchSpec)
-                           else None)
             timeouts_stream = (node.operator.timeouts_stream
                                if isinstance(node.operator, PatternMatchSpec) else None)
             name = f"query {node.index + 1}"
-            late = (self.topics[late_stream].add_producer(f"{name} (late events)", lazy=True)
-                    if late_stream else None)
+            late_of = _late_streams(node)
+            late_producers = {target: self.topics[target].add_producer(
+                f"{name} (late events)", lazy=True) for target in set(late_of.values())}
+            late = {source: late_producers[target] for source, target in late_of.items()}
             output = self.topics[node.output_topic].add_producer(name)
             timeouts = (self.topics[timeouts_stream].add_producer(f"{name} (timeouts)",
                                                                    lazy=True)

@@ -85,3 +85,33 @@ def test_the_query_waits_for_its_slowest_input() -> None:
     pipeline.finish()
     # strict: the payment at 2 s is the very next event after the login at 1 s
     assert pipeline.results("select_1")["user"].to_list() == ["u"]
+
+
+def test_each_streams_late_events_go_to_its_own_late_stream() -> None:
+    """Over several streams, an event at or behind the query's watermark is late; it goes to
+    the `late` stream of the stream it came from, with its fields (or is only counted)."""
+    pipeline = frys.Pipeline.from_text("""
+        CREATE STREAM logins (user STRING, ok BOOL, country STRING, ts TIMESTAMP)
+            WITH (event_time = ts, late = late_logins);
+        CREATE STREAM payments (user STRING, amount FLOAT, country STRING, ts TIMESTAMP)
+            WITH (event_time = ts, late = late_payments);
+        CREATE STREAM late_logins;
+        CREATE STREAM late_payments;
+        SELECT a.user, p.amount FROM logins, payments PARTITION BY user
+        PATTERN (a:logins -> p:payments) DEFINE a AS a.ok = false, p AS p.amount > 10;
+    """)
+    late_logins = pipeline.runtime.collect("late_logins")
+    late_payments = pipeline.runtime.collect("late_payments")
+    pipeline.publish("logins", [login("u", 1000), login("u", 5000)])
+    pipeline.publish("payments", [payment("u", 6000, 50.0, "SE")])
+    # the query's watermark is now 5000 (the minimum of logins' 5000 and payments' 6000)
+    pipeline.publish("logins", [login("late", 4000)])
+    pipeline.publish("payments", [payment("late", 3000, 99.0, "NO")])
+    pipeline.finish()
+    assert pipeline.results("select_1").rows() == [("u", 50.0)]
+    logins_frame = late_logins.frame(pipeline.runtime.topics["late_logins"].schema or {})
+    payments_frame = late_payments.frame(pipeline.runtime.topics["late_payments"].schema or {})
+    assert logins_frame.select("user", "ts").rows()[0][0] == "late"
+    assert logins_frame.height == 1
+    assert payments_frame.select("user", "amount").rows() == [("late", 99.0)]
+    assert pipeline.stats.total_late_events == 2
