@@ -82,8 +82,8 @@ def command_run(args: argparse.Namespace) -> int:
         runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
                           options=options, on_trace=write_trace if trace_file else None)
         stats = runtime.run()
-    except FrysError as error:
-        print(error.render(), file=sys.stderr)
+    except FrysError as error:  # rendered against the job, carets included
+        print(error.with_source(args.job, text).render(), file=sys.stderr)
         return 1
     finally:
         if trace_file is not None:

@@ -28,7 +28,7 @@ import polars as pl
 from frys.connectors.broker import Broker
 from frys.connectors.bus import Collector
 from frys.connectors.decode import conform_frame
-from frys.dsl import compile_text
+from frys.dsl import FrysError, compile_text
 from frys.dsl.planner import plan
 from frys.engine.graph import JobGraph
 from frys.engine.runtime import DEFAULT_OPTIONS, JobStats, Runtime, RuntimeOptions
@@ -46,8 +46,11 @@ class Pipeline:
         self.graph: JobGraph = plan(analyzed)
         # debug mode (options.trace_matches): why each partial match of a pattern ended
         self.match_traces: list[dict[str, object]] = []
-        self.runtime = Runtime(self.graph, Path(base_dir), clock=clock, options=options,
-                               on_trace=self.match_traces.append, broker=bus)
+        try:
+            self.runtime = Runtime(self.graph, Path(base_dir), clock=clock, options=options,
+                                   on_trace=self.match_traces.append, broker=bus)
+        except FrysError as error:  # raised by an operator or a connector: show the line
+            raise error.with_source(source_name, text) from None
         self._collectors: dict[str, Collector] = {
             node.output_topic: self.runtime.collect(node.output_topic)
             for node in self.graph.queries

@@ -65,6 +65,15 @@ SCALAR_CONDITIONS = [
     "SUBSTR(b.name, 1, 1) = 'x'",
     "SUBSTR(b.name, 0, 2) = 'x'",
     "SUBSTR(b.name, 2) = 'y'",
+    "CAST(b.price AS INT) = 3 OR CAST(b.price AS INT) = -4",
+    "CAST(b.price AS BOOL) = false",
+    "CAST(b.id AS STRING) = '3'",
+    "CAST(b.ts AS STRING) = '1970-01-01T00:00:00.004Z'",
+    "CAST(b.ts AS INT) > 5",
+    "CAST(b.id AS FLOAT) / 2 = 1.5",
+    "CAST(b.price AS TIMESTAMP) > CAST(2 AS TIMESTAMP)",
+    "CAST(CAST(b.id AS STRING) AS BOOL) IS NULL",
+    "CAST(b.label AS BOOL) IS NULL AND CAST(b.id > 4 AS STRING) = 'true'",
 ]
 EVENTS = [("a", 1.0, None), ("x", 2.5, "x"), ("xy", 2.45, None), ("y", -3.5, "lbl"),
           ("q", 0.0, None), ("xyz", 4.2, None), ("a", 2.49, None), ("xy", 7.0, "x"),
@@ -87,3 +96,14 @@ def test_residual_conditions_compute_like_the_batch_path(condition: str) -> None
     vectorized = b_ids(condition)
     assert vectorized, "the condition should hold for some event"
     assert b_ids(f"({condition}) OR a.id IS NULL") == vectorized
+
+
+def test_a_residual_cast_from_text_to_a_number_is_refused_at_its_place() -> None:
+    with pytest.raises(frys.FrysError) as caught:
+        frys.Pipeline.from_text(
+            STREAM + "SELECT b.id AS b FROM ev PATTERN (a -> b) "
+                     "DEFINE a AS a.name = 'a', b AS CAST(b.name AS INT) > a.price")
+    rendered = caught.value.render()
+    assert rendered.startswith("<query>:2:74: error: not supported yet in a DEFINE that "
+                               "reads other variables: CAST from STRING to INT")
+    assert rendered.endswith("\n" + " " * 77 + "^" * len("CAST(b.name AS INT)"))  # the CAST

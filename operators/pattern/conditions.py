@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -29,6 +30,7 @@ from frys.dsl import ast
 from frys.dsl.errors import NotSupportedYet
 from frys.dsl.printer import expr_to_sql
 from frys.dsl.typer import variable_named, walk
+from frys.dsl.types import TYPE_NAMES, FrysType
 from frys.operators.expressions import like_to_regex, to_polars
 from frys.operators.pattern.nfa import NO_NODE, Event, SharedBuffer
 
@@ -139,7 +141,9 @@ class ResidualCompiler:
     """DEFINE conjuncts that read the partial match -> Python closures (event, node)."""
 
     def __init__(self, variables: list[str], layout: ValueLayout, buffer: SharedBuffer,
-                 column_of: ColumnOf = _same_name) -> None:
+                 column_of: ColumnOf = _same_name,
+                 types: Mapping[int, FrysType] | None = None) -> None:
+        self.types = types or {}  # the analyzer's, by node identity (CAST needs them)
         self.variables = variables
         self.buffer = buffer
         self.index = {name: i for i, name in enumerate(variables)}
@@ -219,8 +223,28 @@ class ResidualCompiler:
             return self._function(expr, variable)
         if isinstance(expr, ast.Case):
             return self._case(expr, variable)
-        raise NotSupportedYet(f"not supported yet in a DEFINE that reads other variables: "
-                              f"{expr_to_sql(expr)}")
+        if isinstance(expr, ast.Cast):
+            return self._cast(expr, variable)
+        raise _refused(f"not supported yet in a DEFINE that reads other variables: "
+                       f"{expr_to_sql(expr)}", expr)
+
+    def _cast(self, expr: ast.Cast, variable: str) -> Value:
+        """CAST between the types whose conversion Python computes exactly as the batch path
+        (operators/expressions.py `_cast`): numbers, BOOL and TIMESTAMP (epoch ms) among
+        themselves, and INT, BOOL or TIMESTAMP to STRING, STRING to BOOL. Parsing numbers
+        or times from text, and formatting FLOAT as text, are refused here."""
+        source = self.types.get(id(expr.operand), FrysType.NULL)
+        target = TYPE_NAMES[expr.type_name]
+        operand = self.value(expr.operand, variable)
+        convert = _CASTS.get((source, target))
+        if source == target:
+            return operand
+        if source == FrysType.NULL:
+            return lambda event, node: None
+        if convert is None:
+            raise _refused(f"not supported yet in a DEFINE that reads other variables: "
+                           f"CAST from {source} to {target}", expr)
+        return lambda event, node: _null_safe(convert, operand(event, node))
 
     def _case(self, expr: ast.Case, variable: str) -> Value:
         """CASE as SQL has it: the first WHEN that is true (a simple CASE: equal to the
@@ -293,8 +317,8 @@ class ResidualCompiler:
                 return f"{a}{b}"
             function = concat
         if function is None:
-            raise NotSupportedYet(f"not supported yet in a DEFINE that reads other "
-                                  f"variables: the operator {expr.op}")
+            raise _refused(f"not supported yet in a DEFINE that reads other variables: "
+                           f"the operator {expr.op}", expr)
         apply = function
 
         def binary(event, node):
@@ -331,8 +355,8 @@ class ResidualCompiler:
             return lambda event, node: _null_safe(scalar, *(a(event, node) for a in arguments))
         if name in PATTERN_AGGREGATES:
             return self._aggregate(call, variable)
-        raise NotSupportedYet(f"not supported yet in a DEFINE that reads other variables: "
-                              f"{name}()")
+        raise _refused(f"not supported yet in a DEFINE that reads other variables: "
+                       f"{name}()", call)
 
     def _aggregate(self, call: ast.FunctionCall, variable: str) -> Value:
         """A running aggregate of a variable over the partial match, including the current
@@ -341,7 +365,7 @@ class ResidualCompiler:
         argument = call.args[0] if call.args else None
         owner = variable_named(argument) if argument is not None else None
         if owner not in self.index:
-            raise NotSupportedYet(f"not supported yet: {expr_to_sql(call)} in DEFINE")
+            raise _refused(f"not supported yet: {expr_to_sql(call)} in DEFINE", call)
         target = self.index[owner]
         includes_current = owner == variable
         whole = isinstance(argument, ast.ColumnRef) and argument.qualifier is None
@@ -389,6 +413,12 @@ class ResidualCompiler:
                                     else None)
 
 
+def _refused(message: str, node: ast.Expr) -> NotSupportedYet:
+    """The error for a construct the per-event closures cannot run, at its place in the
+    job (the runtime's caller renders it against the job's text)."""
+    return NotSupportedYet.at(message, node.span)
+
+
 def _abs(value: Any) -> Any:
     return None if value is None else abs(value)
 
@@ -424,6 +454,46 @@ def _substr(text: str, start: int, length: int | None = None) -> str:
     if length is None:
         return text[begin:]
     return text[begin: begin + max(length + min(start - 1, 0), 0)]
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _to_int(x: float) -> int | None:
+    """FLOAT -> INT: halves away from zero; NULL where no INT holds it (NaN, infinities)."""
+    if not math.isfinite(x):
+        return None
+    rounded = int(math.copysign(math.floor(abs(x) + 0.5), x))
+    return rounded if _INT64_MIN <= rounded <= _INT64_MAX else None
+
+
+def _truncate_to_int(x: float) -> int | None:
+    """FLOAT -> TIMESTAMP (epoch ms) truncates, as polars' cast to Int64 does."""
+    if not math.isfinite(x):
+        return None
+    value = int(x)
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
+
+
+def _iso_millis(millis: int) -> str:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _text_to_bool(text: str) -> bool | None:
+    lowered = text.strip().lower()
+    return True if lowered == "true" else False if lowered == "false" else None
+
+
+_F, _I, _B, _S, _T = (FrysType.FLOAT, FrysType.INT, FrysType.BOOL, FrysType.STRING,
+                      FrysType.TIMESTAMP)
+_CASTS: dict[tuple[FrysType, FrysType], Callable[[Any], Any]] = {
+    (_I, _F): float, (_B, _F): float, (_T, _F): float,
+    (_F, _I): _to_int, (_B, _I): int, (_T, _I): int,
+    (_I, _B): bool, (_F, _B): lambda x: x != 0, (_T, _B): bool, (_S, _B): _text_to_bool,
+    (_I, _T): int, (_B, _T): int, (_F, _T): _truncate_to_int,
+    (_I, _S): str, (_B, _S): lambda x: "true" if x else "false", (_T, _S): _iso_millis,
+}
 
 
 # DEFINE residuals compute these as the batch path (operators/expressions.py) does

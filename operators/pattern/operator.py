@@ -111,7 +111,8 @@ class PatternMatch:
         names = set(self.variables)
         self.layout = ValueLayout()
         self.shared = SharedBuffer()  # the events partial matches took (nfa.py)
-        compiler = ResidualCompiler(self.variables, self.layout, self.shared, self._column_of)
+        compiler = ResidualCompiler(self.variables, self.layout, self.shared, self._column_of,
+                                    spec.types)
         fits: list[pl.Expr] = []
         stops: list[pl.Expr] = []
         residuals: list[Residual | None] = []
