@@ -25,20 +25,28 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("pattern", "names", "expected"), CASES,
-                         ids=[f"{p} over {n}" for p, n, _ in CASES])
-def test_alternation(pattern: str, names: str, expected: list[list[int]]) -> None:
-    variables = [v for v in "abcd" if v in pattern]
+CONDITIONS = {"a": "a.name = 'a'", "b": "b.name = 'b'", "c": "c.name = 'c'",
+              "d": "d.name = 'd'", "x": "x.name IN ('a', 'b')"}
+
+
+def matches(pattern: str, names: str) -> list[list[int]]:
+    """The events (ids from 1) of every match of `pattern` over events named by `names`."""
+    variables = sorted(set(re.findall(r"\b([abcdx])\b", pattern)))
     outputs = ", ".join(f"ARRAY_AGG({v}.id) AS {v}" for v in variables)
-    define = ", ".join(f"{v} AS {v}.name = '{v}'" for v in variables)
+    define = ", ".join(f"{v} AS {CONDITIONS[v]}" for v in variables)
     pipeline = frys.Pipeline.from_text(
         "CREATE STREAM ev (id INT, name STRING, ts TIMESTAMP) WITH (event_time = ts);\n"
         f"SELECT {outputs} FROM ev PATTERN ({pattern}) DEFINE {define} AFTER MATCH NO SKIP")
     pipeline.publish("ev", [{"id": i, "name": n, "ts": i} for i, n in enumerate(names, 1)])
     pipeline.finish()
-    matches = [sorted(i for v in variables for i in (row[v] or []))
-               for row in pipeline.results("select_1").to_dicts()]
-    assert sorted(matches) == sorted(expected)
+    return sorted(sorted(i for v in variables for i in (row[v] or []))
+                  for row in pipeline.results("select_1").to_dicts())
+
+
+@pytest.mark.parametrize(("pattern", "names", "expected"), CASES,
+                         ids=[f"{p} over {n}" for p, n, _ in CASES])
+def test_alternation(pattern: str, names: str, expected: list[list[int]]) -> None:
+    assert matches(pattern, names) == sorted(expected)
 
 
 QUANTIFIED = [
@@ -54,23 +62,6 @@ QUANTIFIED = [
                          ids=[f"{p} over {n}" for p, n, _ in QUANTIFIED])
 def test_quantified_alternation(pattern: str, names: str, expected: list[list[int]]) -> None:
     assert matches(pattern, names.replace(" ", "x")) == sorted(expected)
-
-
-CONDITIONS = {"a": "a.name = 'a'", "b": "b.name = 'b'", "c": "c.name = 'c'",
-              "d": "d.name = 'd'", "x": "x.name IN ('a', 'b')"}
-
-
-def matches(pattern: str, names: str, skip: str = "NO SKIP") -> list[list[int]]:
-    variables = sorted(set(re.findall(r"\b([abcdx])\b", pattern)))
-    outputs = ", ".join(f"ARRAY_AGG({v}.id) AS {v}" for v in variables)
-    define = ", ".join(f"{v} AS {CONDITIONS[v]}" for v in variables)
-    pipeline = frys.Pipeline.from_text(
-        "CREATE STREAM ev (id INT, name STRING, ts TIMESTAMP) WITH (event_time = ts);\n"
-        f"SELECT {outputs} FROM ev PATTERN ({pattern}) DEFINE {define} AFTER MATCH {skip}")
-    pipeline.publish("ev", [{"id": i, "name": n, "ts": i} for i, n in enumerate(names, 1)])
-    pipeline.finish()
-    return sorted(sorted(i for v in variables for i in (row[v] or []))
-                  for row in pipeline.results("select_1").to_dicts())
 
 
 SHAPES = ["{}+", "{}*", "c {}+", "c -> {}+ -> d", "c {}{{2,3}} d", "c -> {}+? d",
