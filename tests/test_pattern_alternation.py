@@ -12,8 +12,6 @@ from hypothesis import strategies as st
 
 import frys
 
-DEFINE = ("DEFINE a AS a.name = 'a', b AS b.name = 'b', c AS c.name = 'c', "
-          "d AS d.name = 'd'")
 CASES = [
     # pattern, event names (ids from 1), expected matches
     ("a -> (b | c d)", "axbcd", [[1, 3]]),
