@@ -1,5 +1,5 @@
 """Patterns: DEFINE conditions on earlier variables and running aggregates of quantified ones.
-Cases from Flink CEP's test suite (tests/pattern_cases.py, each citing its source), events
+Cases from Flink CEP's test suite (tests/pattern_cases/, each citing its source), events
 -> expected matches."""
 
 from __future__ import annotations
