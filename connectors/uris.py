@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from frys.connectors.wal.log import FsyncPolicy, Retention, WalError
+from frys.connectors.wal.offsets import check_consumer_name
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,14 @@ class WalUri:
             text = params.get(key)
             if text is None:
                 return None
-            if not text.isdigit() or int(text) == 0:
+            # ASCII digits only: isdigit alone also takes "²", which int() refuses
+            if not (text.isascii() and text.isdigit()) or int(text) == 0:
                 raise WalError(f"{key} must be a positive whole number in {uri!r}, "
                                f"not {text!r}")
             return int(text)
 
+        if "consumer" in params:
+            check_consumer_name(params["consumer"])
         path = Path(path_text)
         fsync = FsyncPolicy.parse(params["fsync"]) if "fsync" in params else None
         retention_seconds = number("retention_seconds")

@@ -216,6 +216,8 @@ def test_a_missing_wal_source_names_the_stream_and_the_line(tmp_path: Path) -> N
     ("wal:q?fsync=sometimes", "unknown fsync policy 'sometimes'"),
     ("wal:q?segment_bytes=big", "segment_bytes must be a positive whole number"),
     ("wal:q?colour=red", "unknown wal: option 'colour'"),
+    ("wal:q?retention_bytes=²", "retention_bytes must be a positive whole number"),
+    ("wal:q?consumer=../x", "consumer name '../x' may hold only letters"),
     ("bus:alerts.*", "must name one topic"),
     ("bus:", "must name one topic"),
 ])

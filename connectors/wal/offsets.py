@@ -17,15 +17,20 @@ from frys.connectors.wal.log import WalError, fsync_directory
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
+def check_consumer_name(consumer: str) -> None:
+    """Raise WalError unless `consumer` can name an offset file."""
+    # fullmatch: with match, `$` also matches before a trailing newline, so "a\n" passed
+    if not _NAME.fullmatch(consumer) or consumer.startswith("."):
+        raise WalError(f"consumer name {consumer!r} may hold only letters, digits, "
+                       "'_', '-' and '.', and may not start with '.'")
+
+
 class OffsetStore:
     def __init__(self, wal_directory: str | Path) -> None:
         self.directory = Path(wal_directory) / "consumers"
 
     def _path(self, consumer: str) -> Path:
-        # fullmatch: with match, `$` also matches before a trailing newline, so "a\n" passed
-        if not _NAME.fullmatch(consumer) or consumer.startswith("."):
-            raise WalError(f"consumer name {consumer!r} may hold only letters, digits, "
-                           "'_', '-' and '.', and may not start with '.'")
+        check_consumer_name(consumer)
         return self.directory / f"{consumer}.offset"
 
     def load(self, consumer: str) -> int | None:
