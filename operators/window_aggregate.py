@@ -186,6 +186,7 @@ class WindowAggregate:
         self.watermark = None
         self._state = None
         self._done_expression: pl.Expr | None = None
+        self._window_start: pl.Expr | None = None
 
         parts = [_parts(a, i) for i, a in enumerate(aggregates)]
         self._inputs = [
@@ -327,17 +328,23 @@ class WindowAggregate:
 
     def _assign_windows(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add WINDOW_START: one row per (event, window it belongs to)."""
+        if self._window_start is None:  # built once: polars expressions cost to build
+            self._window_start = self._window_start_expression()
+        windowed = frame.with_columns(self._window_start)
+        hopping = self.size_ms is not None and self.slide_ms != self.size_ms
+        return windowed.explode(WINDOW_START) if hopping else windowed
+
+    def _window_start_expression(self) -> pl.Expr:
         size, slide = self.size_ms, self.slide_ms
         t = pl.col(EVENT_TIME)
         if size is None or slide is None:  # running aggregate: one group per key, forever
-            return frame.with_columns(pl.lit(0, dtype=pl.Int64).alias(WINDOW_START))
+            return pl.lit(0, dtype=pl.Int64).alias(WINDOW_START)
         if slide == size:
-            return frame.with_columns(((t // size) * size).alias(WINDOW_START))
+            return ((t // size) * size).alias(WINDOW_START)
         last = (t // slide) * slide  # the youngest window holding t
         first = ((t - size) // slide) * slide + slide  # the oldest: start > t - size
-        return frame.with_columns(
-            pl.int_ranges(first, last + slide, slide, dtype=pl.Int64).alias(WINDOW_START),
-        ).explode(WINDOW_START)
+        # a list of every window start; _assign_windows explodes it into rows
+        return pl.int_ranges(first, last + slide, slide, dtype=pl.Int64).alias(WINDOW_START)
 
     def advance(self, watermark: int) -> list[pl.DataFrame]:
         """Move event time to `watermark`; fire and forget every window that ends by then
