@@ -34,6 +34,7 @@ from frys.connectors.queues import (
     ConsumerGroup,
     Subscription,
 )
+from frys.connectors.subscriber import BatchSubscriber
 from frys.connectors.wal import FsyncPolicy, Retention
 from frys.connectors.wal_topic import WalConsumer, WalJournal
 
@@ -287,7 +288,7 @@ class _Waiter:
         self.reply: dict[str, object] | None = None
 
 
-class _ReplyRouter:
+class _ReplyRouter(BatchSubscriber):
     """The broker's inbox subscriber: hands each reply to the request waiting for it."""
 
     def __init__(self, waiting: dict[str, _Waiter]) -> None:
@@ -301,11 +302,7 @@ class _ReplyRouter:
                 waiter.reply = row
                 waiter.done.set()
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
 
-    def on_end(self, topic: Topic) -> None:
-        pass
 
 
 def _check_pattern(pattern: str) -> None:

@@ -25,6 +25,7 @@ from typing import Protocol
 import polars as pl
 
 from frys.connectors.queues import Backpressure
+from frys.connectors.subscriber import BatchSubscriber
 from frys.dsl.types import epoch_millis
 from frys.engine.time import END_OF_TIME, START_OF_TIME, CombinedWatermark
 
@@ -211,7 +212,7 @@ class Topic:
             subscriber.on_watermark(self, self.watermark.current)
 
 
-class Collector:
+class Collector(BatchSubscriber):
     """A subscriber that keeps every batch of a topic, for the Python API and tests."""
 
     def __init__(self) -> None:
@@ -220,11 +221,7 @@ class Collector:
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         self.batches.append(batch)
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
 
-    def on_end(self, topic: Topic) -> None:
-        pass
 
     def frame(self, schema: dict[str, pl.DataType]) -> pl.DataFrame:
         if not self.batches:

@@ -16,6 +16,7 @@ import polars as pl
 
 from frys.connectors.bus import Topic
 from frys.connectors.decode import DeadLetter, StreamDecoder
+from frys.connectors.subscriber import BatchSubscriber
 
 DEFAULT_CHUNK_BYTES = 8 << 20
 
@@ -87,7 +88,7 @@ def to_json_frame(batch: pl.DataFrame) -> pl.DataFrame:
                                  .dt.strftime(ISO_MILLIS)) for name in lists))
 
 
-class JsonlWriter:
+class JsonlWriter(BatchSubscriber):
     """A topic subscriber writing each batch as JSON lines to a binary stream."""
 
     def __init__(self, stream: IO[bytes], close_at_end: bool) -> None:
@@ -100,8 +101,6 @@ class JsonlWriter:
         self._stream.flush()
         self.rows_written += batch.height
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
 
     def on_end(self, topic: Topic) -> None:
         if self._close_at_end:

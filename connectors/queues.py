@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from frys.connectors.subscriber import BatchSubscriber
+
 if TYPE_CHECKING:
     from frys.connectors.bus import Topic
 
@@ -50,7 +52,7 @@ DEFAULT_MAX_EVENTS = 100_000
 DEFAULT_MAX_BYTES = 64 << 20
 
 
-class Subscription:
+class Subscription(BatchSubscriber):
     """A bounded queue of batches from one or more topics (a wildcard subscription collects
     every matching topic). Thread-safe: any thread may publish, one or more may consume."""
 
@@ -86,8 +88,6 @@ class Subscription:
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         self.put(batch, topic.backpressure)
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
 
     def on_end(self, topic: Topic) -> None:
         with self._condition:
@@ -100,9 +100,11 @@ class Subscription:
         return (self.pending_events + events <= self.max_events
                 and self.pending_bytes + size <= self.max_bytes)
 
-    def put(self, batch: pl.DataFrame, policy: Backpressure) -> None:
-        """Queue a batch, or wait/raise per `policy` while the queue is full."""
-        size = int(batch.estimated_size())
+    def put(self, batch: pl.DataFrame, policy: Backpressure, size: int | None = None) -> None:
+        """Queue a batch (of `size` bytes, estimated here if not given), or wait/raise per
+        `policy` while the queue is full."""
+        if size is None:
+            size = int(batch.estimated_size())
         with self._condition:
             if not self.has_room(batch.height, size):
                 if policy.when_full == "error":
@@ -209,7 +211,7 @@ class Subscription:
             self._condition.notify_all()
 
 
-class ConsumerGroup:
+class ConsumerGroup(BatchSubscriber):
     """Members sharing one subscription: each batch goes to exactly one member, round robin
     among those with room; when all are full, the publisher waits on the next one in turn
     (the topic's Backpressure policy)."""
@@ -243,12 +245,10 @@ class ConsumerGroup:
             with member._condition:
                 roomy = member.has_room(batch.height, size)
             if roomy:
-                member.put(batch, topic.backpressure)
+                member.put(batch, topic.backpressure, size)
                 return
-        order[0].put(batch, topic.backpressure)
+        order[0].put(batch, topic.backpressure, size)
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
 
     def on_end(self, topic: Topic) -> None:
         for member in list(self.members):

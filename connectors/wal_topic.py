@@ -25,6 +25,7 @@ import polars as pl
 
 from frys.connectors.bus import Topic
 from frys.connectors.decode import DeadLetter, StreamDecoder, conform_frame
+from frys.connectors.subscriber import BatchSubscriber
 from frys.connectors.uris import WalUri
 from frys.connectors.wal import (
     FsyncPolicy,
@@ -81,7 +82,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class WalJournal:
+class WalJournal(BatchSubscriber):
     """The log of a persistent topic (or a `wal:` sink): one record per batch."""
 
     def __init__(self, directory: Path, event_time: str | None,
@@ -109,8 +110,6 @@ class WalJournal:
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         self.append_batch(batch)
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
 
     def on_end(self, topic: Topic) -> None:
         self.close()

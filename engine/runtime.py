@@ -33,6 +33,7 @@ from frys.connectors.broker import Broker
 from frys.connectors.bus import Collector, Producer, Topic
 from frys.connectors.decode import DeadLetter, StreamDecoder, conform_frame, dead_letter_frame
 from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
+from frys.connectors.subscriber import BatchSubscriber
 from frys.connectors.uris import WalUri
 from frys.connectors.wal import FsyncPolicy, Retention
 from frys.connectors.wal_topic import WalJournal, WalSource, open_wal_sink
@@ -216,32 +217,24 @@ class QueryRunner:
             self.timeouts.finish()
 
 
-class _EventCounter:
+class _EventCounter(BatchSubscriber):
     def __init__(self, stats: JobStats) -> None:
         self.stats = stats
 
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         self.stats.events[topic.name] += batch.height
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
-
-    def on_end(self, topic: Topic) -> None:
-        pass
 
 
-class _CallbackSubscriber:
+
+class _CallbackSubscriber(BatchSubscriber):
     def __init__(self, callback: Callable[[pl.DataFrame], None]) -> None:
         self.callback = callback
 
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         self.callback(batch)
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
 
-    def on_end(self, topic: Topic) -> None:
-        pass
 
 
 def _topic_for(stream: StreamDef, clock: Callable[[], float], wal_root: Path,
@@ -272,7 +265,7 @@ def job_name_of(source_name: str) -> str:
     return cleaned or "pipeline"
 
 
-class _BusSource:
+class _BusSource(BatchSubscriber):
     """A `bus:` source: every batch published to a broker topic goes into the stream; a
     batch that does not fit the stream's columns becomes a dead letter."""
 
@@ -293,14 +286,12 @@ class _BusSource:
             return
         self.producer.publish(fitted)
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
 
     def on_end(self, topic: Topic) -> None:
         self.producer.finish()
 
 
-class _BusSink:
+class _BusSink(BatchSubscriber):
     """A `bus:` sink: every batch of the stream is published to a broker topic."""
 
     def __init__(self, broker: Broker, name: str) -> None:
@@ -310,8 +301,6 @@ class _BusSink:
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         self.broker.publish(self.name, batch)
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        pass
 
     def on_end(self, topic: Topic) -> None:
         self.broker.end(self.name)
