@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from frys import Pipeline
@@ -53,15 +52,19 @@ def test_publish_reads_stdin_and_tail_prints_the_last_events(tmp_path: Path) -> 
 
 def test_tail_follows_a_log_another_process_is_writing(tmp_path: Path) -> None:
     frys("publish", "feed", cwd=tmp_path, stdin=events(2))
-    follower = subprocess.Popen([*FRYS, "tail", "feed", "-n", "0", "--max-events", "5"],
+    follower = subprocess.Popen([*FRYS, "tail", "feed", "--from-offset", "2",
+                                 "--max-events", "5"],
                                 cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert follower.stdout is not None
     try:
-        time.sleep(0.5)  # let it reach the end of the log before more arrives
-        assert frys("publish", "feed", cwd=tmp_path, stdin=events(5, 2)).returncode == 0
-        out, _ = follower.communicate(timeout=60)
+        assert frys("publish", "feed", cwd=tmp_path, stdin=events(1, 2)).returncode == 0
+        first = follower.stdout.readline()  # it has reached the end of the log: it waits
+        assert frys("publish", "feed", cwd=tmp_path, stdin=events(4, 3)).returncode == 0
+        rest, _ = follower.communicate(timeout=60)
     finally:
         follower.kill()
-    assert [json.loads(line)["id"] for line in out.splitlines()] == [2, 3, 4, 5, 6]
+    ids = [json.loads(line)["id"] for line in [first, *rest.splitlines()]]
+    assert ids == [2, 3, 4, 5, 6]
 
 
 def test_replay_copies_an_offset_range(tmp_path: Path) -> None:

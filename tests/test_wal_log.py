@@ -129,24 +129,26 @@ def test_batch_syncs_on_append_once_the_interval_has_passed(tmp_path: Path) -> N
 
 
 def test_batch_background_flusher_syncs_a_quiet_log_on_time(tmp_path: Path) -> None:
+    """Each wake-up of the flusher is `flush_if_due`, driven here by the injected clock;
+    then the real thread is seen doing it on its own."""
     clock = Clock()
     policy = FsyncPolicy.batch(interval_ms=20, max_bytes=1 << 30)
     wal = WriteAheadLog(tmp_path, policy, clock=clock)
     try:
-        time.sleep(0.1)
-        assert wal.stats.syncs == 0  # nothing to flush
+        assert wal.flush_if_due() and wal.stats.syncs == 0  # nothing to flush
         wal.append(b"quiet")
-        time.sleep(0.1)  # the flusher woke several times, but (by the clock) 0 ms passed
-        assert wal.stats.syncs == 0
+        assert wal.flush_if_due() and wal.stats.syncs == 0  # by the clock, 0 ms passed
         clock.now += 0.019
-        time.sleep(0.1)
-        assert wal.stats.syncs == 0
+        assert wal.flush_if_due() and wal.stats.syncs == 0
         clock.now += 0.002
-        wait_until(lambda: wal.stats.syncs == 1)
-        time.sleep(0.1)
-        assert wal.stats.syncs == 1  # nothing unsynced since
+        assert wal.flush_if_due() and wal.stats.syncs == 1
+        assert wal.flush_if_due() and wal.stats.syncs == 1  # nothing unsynced since
+        wal.append(b"quiet again")
+        clock.now += 0.021
+        wait_until(lambda: wal.stats.syncs == 2)  # the thread's own wake-up
     finally:
         wal.close()
+    assert not wal.flush_if_due()  # closed
     assert wal._flusher is not None and not wal._flusher.is_alive()
 
 
@@ -365,11 +367,13 @@ def test_a_reader_in_another_process_follows_the_writer(tmp_path: Path) -> None:
             [sys.executable, str(HELPER), "follow", str(tmp_path), str(start),
              str(total - start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert follower.stdout is not None
-        lines = [follower.stdout.readline()]  # it has read what was there
+        # one line per record: reading a record's line means it caught up to there, so
+        # the appends below find it waiting at the end of the log, segment after segment
+        lines = [follower.stdout.readline() for _ in range(38, 40)]  # what was there
         for i in range(40, 120):
             wal.append(payloads[i], count=i % 3 + 1)
             if i % 10 == 0:
-                time.sleep(0.005)  # let it catch up, so it waits at the end of the log
+                lines += [follower.stdout.readline() for _ in range(len(lines) + 38, i + 1)]
         # (not communicate(): it reads the pipe itself, past what readline buffered)
         watchdog = threading.Timer(60, follower.kill)  # should it never see them all
         watchdog.start()
@@ -428,8 +432,8 @@ def test_follow_in_this_process_until_stopped(tmp_path: Path) -> None:
         thread.start()
         for i in range(30):
             wal.append(frame(60, i))
-            if i % 5 == 0:
-                time.sleep(0.003)
+            if i % 5 == 0:  # caught up: it waits at the end of the log for the next one
+                wait_until(lambda i=i: len(seen) == i + 1)
         wait_until(lambda: len(seen) == 30)
         done.set()
         thread.join(5)

@@ -319,14 +319,21 @@ class WriteAheadLog:
                 self._sync_locked()
 
     def _flush_on_time(self) -> None:
-        interval = self.fsync.interval_ms / 1000
-        while not self._stop_flusher.wait(interval / 2):
-            with self._lock:
-                if self._closed:
-                    return
-                since = self._unsynced_since
-                if since is not None and self.clock() - since >= interval:
-                    self._sync_locked()
+        """The background flusher of the `batch` policy: looks twice per interval."""
+        while not self._stop_flusher.wait(self.fsync.interval_ms / 2000):
+            if not self.flush_if_due():
+                return
+
+    def flush_if_due(self) -> bool:
+        """Sync if the oldest unsynced append is an interval old (by `clock`); what the
+        background flusher does on each wake-up. False once the log is closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            since = self._unsynced_since
+            if since is not None and (self.clock() - since) * 1000 >= self.fsync.interval_ms:
+                self._sync_locked()
+            return True
 
     def _roll(self) -> _Segment:
         """Start a new segment; the old one is complete (and flushed unless `never`)."""
