@@ -236,12 +236,16 @@ class Join:
 @dataclass(frozen=True)
 class Quantifier:
     """`+ * ? {n} {n,} {n,m}`: at least `low`, at most `high` (None = unbounded) times;
-    greedy unless written with a trailing `?` (reluctant)."""
+    greedy unless written with a trailing `?` (reluctant). `repetition` is how the
+    repetitions are joined when written (`b+ RELAXED`): '' strict (STRICT), '->' relaxed
+    (RELAXED), '->>' non-deterministic relaxed (ANY); None: as the element is joined to the
+    one before it."""
 
     low: int
     high: int | None
     greedy: bool = True
     text: str = field(default="", compare=False)  # as written, for printing
+    repetition: str | None = None
 
 
 class PatternNode:

@@ -8,6 +8,8 @@ line with a caret, and saying what was expected there.
 
 from __future__ import annotations
 
+import dataclasses
+
 import contextlib
 import functools
 import gc
@@ -327,13 +329,29 @@ class _ToAst(Transformer):
             stream = str(rest[1])
             rest = rest[2:]
         if rest:
-            quantifier = rest[0]
+            quantifier = self._with_repetition(*rest)
         return ast.PatternVariable(str(name), stream, quantifier, span=_span_of(meta))
 
     def pattern_group(self, meta, children):
-        body, *quantifier = children
-        return ast.PatternGroup(body, quantifier[0] if quantifier else None,
+        body, *rest = children
+        return ast.PatternGroup(body, self._with_repetition(*rest) if rest else None,
                                 span=_span_of(meta))
+
+    @staticmethod
+    def _with_repetition(quantifier: ast.Quantifier, repetition: str | None = None
+                         ) -> ast.Quantifier:
+        if repetition is None:
+            return quantifier
+        return dataclasses.replace(quantifier, repetition=repetition)
+
+    def repeat_strict(self, meta, children):
+        return ""
+
+    def repeat_relaxed(self, meta, children):
+        return "->"
+
+    def repeat_any(self, meta, children):
+        return "->>"
 
     @staticmethod
     def _quantifier(low, high, children, text):

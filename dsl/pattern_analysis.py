@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedQuery, StreamDef
 from frys.dsl.errors import Diagnostic, Span, did_you_mean
+from frys.dsl.printer import REPETITION_KEYWORDS
 from frys.dsl.typer import (
     ExpressionTyper,
     Relation,
@@ -94,6 +95,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
         variables: dict[str, _Variable] = {}
         self._collect_variables(match.pattern, streams, variables, repeated=False)
         self._check_partition(match, streams)
+        self._check_repetitions(match)
         self._check_negations(match)
         self._check_defines(match, variables)
         if match.after_match is not None and match.after_match.variable is not None:
@@ -198,6 +200,14 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                     self._error(f"PARTITION BY column {column.name} has different types in "
                                 "the FROM streams", column.span)
                 found = columns[column.name]
+
+    def _check_repetitions(self, match: ast.MatchClause) -> None:
+        for node in ast.pattern_nodes(match.pattern):
+            if isinstance(node, (ast.PatternVariable, ast.PatternGroup)) and node.quantifier \
+                    and node.quantifier.repetition is not None and node.quantifier.high == 1:
+                keyword = REPETITION_KEYWORDS[node.quantifier.repetition]
+                self._error(f"{keyword} says how a loop's repetitions are joined; "
+                            f"{node.quantifier.text or '?'} does not repeat", node.span)
 
     def _check_negations(self, match: ast.MatchClause) -> None:
         for node in ast.pattern_nodes(match.pattern):

@@ -151,13 +151,23 @@ def quantifier_text(quantifier: ast.Quantifier) -> str:
         text = f"{{{low}}}"
     else:
         text = f"{{{low},{high}}}"
-    return text if quantifier.greedy else text + "?"
+    text = text if quantifier.greedy else text + "?"
+    if quantifier.repetition is not None:
+        text += " " + REPETITION_KEYWORDS[quantifier.repetition]
+    return text
+
+
+# a loop's written inner contiguity (ast.Quantifier.repetition) -> its keyword
+REPETITION_KEYWORDS = {"": "STRICT", "->": "RELAXED", "->>": "ANY"}
+_REPETITION_WORDS = frozenset(REPETITION_KEYWORDS.values())
 
 
 def pattern_to_sql(node: ast.PatternNode) -> str:
     """Render a pattern (the text between PATTERN's parentheses)."""
     if isinstance(node, ast.PatternVariable):
-        text = _quote_name(node.name)
+        # after a quantified element, STRICT / RELAXED / ANY would read as its repetition
+        text = (f'"{node.name}"' if node.name.upper() in _REPETITION_WORDS
+                else _quote_name(node.name))
         if node.stream:
             text += ":" + _quote_name(node.stream)
         return text + (quantifier_text(node.quantifier) if node.quantifier else "")

@@ -236,6 +236,8 @@ def _stage(node: ast.PatternNode, before: str, first: bool,
         return Stage(-1, " | ".join(" ".join(s.name for s in b) for b in branches),
                      contiguity, inner, branches=branches)
     if quantifier is not None:
+        if quantifier.repetition is not None:
+            stage.inner = _CONTIGUITY[quantifier.repetition]
         low, high = quantifier.low, quantifier.high
         stage.greedy = quantifier.greedy
         if low == 0:
