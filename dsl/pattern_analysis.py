@@ -16,6 +16,7 @@ Rules enforced here, each with its position:
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 
 from frys.dsl import ast
@@ -97,6 +98,8 @@ class PatternAnalyzer(ExpressionTyper, ABC):
         self._check_partition(match, streams)
         self._check_repetitions(match)
         self._check_negations(match)
+        self._check_greedy(match)
+        self._check_untils(match)
         self._check_defines(match, variables)
         if match.after_match is not None and match.after_match.variable is not None:
             name = match.after_match.variable
@@ -221,8 +224,66 @@ class PatternAnalyzer(ExpressionTyper, ABC):
             self._error("a pattern cannot start with NOT: there is nothing to measure the "
                         "absence from", elements[0].span)
         elif isinstance(elements[-1], ast.PatternNot) and match.within_ms is None:
-            self._error("an absence at the end of a pattern (NOT ... last) needs WITHIN: "
-                        "how long to wait before the match is emitted", elements[-1].span)
+            assert isinstance(top, ast.PatternSequence)
+            if top.contiguities[-1]:  # `a NOT x` at the end completes on the next event
+                self._error("an absence at the end of a pattern (-> NOT x last) needs "
+                            "WITHIN: how long to wait before the match is emitted",
+                            elements[-1].span)
+        for sequence in _sequences(match.pattern):
+            for before, node in zip(sequence.elements, sequence.elements[1:]):
+                if isinstance(node, ast.PatternNot) and _optional(before):
+                    # Flink: "Specifying a pattern with an optional path to NOT condition
+                    # is not supported yet"
+                    self._error("an optional element cannot come right before NOT (as in "
+                                "Flink CEP, the NOT would apply on one path and not the "
+                                "other); write two queries, one with and one without the "
+                                "optional element", node.span)
+
+    def _check_greedy(self, match: ast.MatchClause) -> None:
+        """Flink's rules for greedy loops: an optional element cannot follow one; and a
+        greedy loop takes every event its condition accepts, so an element after it whose
+        condition implies the loop's can never match (a warning)."""
+        defines = {d.variable: d.condition for d in match.defines}
+        for sequence in _sequences(match.pattern):
+            for position, (before, node) in enumerate(
+                    zip(sequence.elements, sequence.elements[1:])):
+                if not _greedy_loop(sequence, position):
+                    continue
+                assert isinstance(before, ast.PatternVariable)
+                loop = f"{before.name}{before.quantifier.text if before.quantifier else ''}"
+                if _optional(node):
+                    # Flink: "Optional pattern cannot be preceded by greedy pattern"
+                    self._error(f"an optional element cannot follow the greedy loop {loop} "
+                                f"(as in Flink CEP); make the loop reluctant "
+                                f"({loop}?) or the element mandatory", node.span)
+                    continue
+                following = _first_variable(node)
+                if following is None:
+                    continue
+                loop_condition = defines.get(before.name)
+                condition = defines.get(following.name)
+                if loop_condition is None or (condition is not None and _conjuncts(
+                        loop_condition, before.name) <= _conjuncts(condition, following.name)):
+                    takes = ("every event" if loop_condition is None else
+                             f"every event {before.name} accepts, and {following.name} "
+                             "accepts only such events")
+                    self.warnings.append(Diagnostic(
+                        f"{following.name} can never match: the greedy loop {loop} takes "
+                        f"{takes}; make the loop reluctant ({loop}?) or tell the two apart "
+                        "in DEFINE", following.span, "warning"))
+
+    def _check_untils(self, match: ast.MatchClause) -> None:
+        quantifiers = {n.name: n.quantifier for n in ast.pattern_nodes(match.pattern)
+                       if isinstance(n, ast.PatternVariable)}
+        for define in match.defines:
+            if define.until is None or define.variable not in quantifiers:
+                continue
+            quantifier = quantifiers[define.variable]
+            if quantifier is None or quantifier.high is not None:
+                # Flink: "The until condition is only applicable to looping states."
+                self._error(f"UNTIL ends a loop without an upper bound; {define.variable} "
+                            f"is not one (write {define.variable}+, {define.variable}* or "
+                            f"{define.variable}{{n,}})", define.until.span)
 
     # ------------------------------------------------------------------ DEFINE, SELECT
 
@@ -279,3 +340,73 @@ class PatternAnalyzer(ExpressionTyper, ABC):
             query.outputs.append((name, item.expr))
             if expr_type is not None:
                 query.output_types[name] = expr_type
+
+
+# ---------------------------------------------------------------------- pattern shapes
+
+
+def _sequences(node: ast.PatternNode):
+    """Every sequence of the pattern (the top one and those inside groups), as sequences
+    (a lone element is a sequence of one)."""
+    for child in ast.pattern_nodes(node):
+        if isinstance(child, ast.PatternSequence):
+            yield child
+    if not isinstance(node, ast.PatternSequence):
+        yield ast.PatternSequence((node,), ())
+
+
+def _optional(node: ast.PatternNode) -> bool:
+    quantifier = node.quantifier if isinstance(node, (ast.PatternVariable,
+                                                       ast.PatternGroup)) else None
+    return quantifier is not None and quantifier.low == 0
+
+
+def _greedy_loop(sequence: ast.PatternSequence, position: int) -> bool:
+    """Is the element at `position` a greedy loop in Flink's sense: a single variable that
+    repeats a varying number of times, greedy, not repeated with ANY (Flink refuses greedy
+    on a singleton, a group and a followedByAny loop; see operators/pattern/automaton.py)."""
+    node = sequence.elements[position]
+    if not isinstance(node, ast.PatternVariable) or node.quantifier is None:
+        return False
+    quantifier = node.quantifier
+    low, high = max(quantifier.low, 1), quantifier.high
+    if not quantifier.greedy or high == low:
+        return False
+    before = sequence.leading if position == 0 else sequence.contiguities[position - 1]
+    inner = quantifier.repetition
+    if inner is None:
+        inner = before if (position > 0 or before) else ""
+    return inner != "->>"
+
+
+def _first_variable(node: ast.PatternNode) -> ast.PatternVariable | None:
+    if isinstance(node, ast.PatternVariable):
+        return node
+    if isinstance(node, ast.PatternGroup):
+        return _first_variable(node.body)
+    if isinstance(node, ast.PatternSequence):
+        return _first_variable(node.elements[0])
+    return None
+
+
+def _conjuncts(condition: ast.Expr, variable: str) -> frozenset[ast.Expr]:
+    """The AND-ed parts of a DEFINE condition, with the variable's own columns written
+    unqualified (`b.price > 5` and `price > 5` are the same part)."""
+    if isinstance(condition, ast.BinaryOp) and condition.op == "AND":
+        return _conjuncts(condition.left, variable) | _conjuncts(condition.right, variable)
+    return frozenset({_unqualified(condition, variable)})
+
+
+def _unqualified(expr, variable: str):
+    if isinstance(expr, ast.ColumnRef):
+        return ast.ColumnRef(expr.name) if expr.qualifier == variable else expr
+    if not dataclasses.is_dataclass(expr):
+        return expr
+    changes = {}
+    for f in dataclasses.fields(expr):
+        value = getattr(expr, f.name)
+        if isinstance(value, ast.Expr):
+            changes[f.name] = _unqualified(value, variable)
+        elif isinstance(value, tuple) and any(isinstance(v, ast.Expr) for v in value):
+            changes[f.name] = tuple(_unqualified(v, variable) for v in value)
+    return dataclasses.replace(expr, **changes) if changes else expr

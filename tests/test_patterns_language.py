@@ -39,6 +39,11 @@ VALID = [
     " AFTER MATCH SKIP TO LAST b",
     ALERTS + "INSERT INTO alerts SELECT a.price FROM ticks PATTERN (a b) WITHIN 1s"
     " EMIT TIMEOUTS TO timed_out",
+    # a trailing NOT next needs no WITHIN: it completes on the next event that is not x
+    "SELECT a.price FROM ticks PATTERN (a b NOT x) DEFINE x AS x.price > 10",
+    # each loop's repetitions joined as written, apart from how it is entered
+    "SELECT COUNT(b) AS n FROM ticks PATTERN (a b+? RELAXED -> c{2,}? STRICT ->> (d e)* ANY f)"
+    " WITHIN 1s",
 ]
 
 
@@ -68,7 +73,19 @@ INVALID = [
     ("SELECT a.user FROM logins, ticks PARTITION BY user PATTERN (a:logins b:ticks)",
      "PARTITION BY column user is not in stream ticks", 47),
     ("SELECT a.price FROM ticks PATTERN (a -> NOT b)",
-     "an absence at the end of a pattern (NOT ... last) needs WITHIN", 41),
+     "an absence at the end of a pattern (-> NOT x last) needs WITHIN", 41),
+    ("SELECT a.price FROM ticks PATTERN (a b? -> NOT x -> c)",
+     "an optional element cannot come right before NOT", 44),
+    ("SELECT a.price FROM ticks PATTERN (a (b c)* NOT x c)",
+     "an optional element cannot come right before NOT", 45),
+    ("SELECT a.price FROM ticks PATTERN (a b+ c?)",
+     "an optional element cannot follow the greedy loop b+ (as in Flink CEP)", 41),
+    ("SELECT a.price FROM ticks PATTERN (a -> (b{1,3} -> c*))",
+     "an optional element cannot follow the greedy loop b{1,3}", 52),
+    ("SELECT a.price FROM ticks PATTERN (a b+ -> c) DEFINE a AS a.price > 1 UNTIL a.price > 9",
+     "UNTIL ends a loop without an upper bound; a is not one", 77),
+    ("SELECT a.price FROM ticks PATTERN (a b? STRICT)",
+     "STRICT says how a loop's repetitions are joined; ? does not repeat", 38),
     ("SELECT a.price FROM ticks PATTERN (NOT a -> b)", "a pattern cannot start with NOT", 36),
     ("SELECT a.price FROM ticks PATTERN (a -> NOT b+ -> c)",
      "NOT takes a single variable without a quantifier", 41),

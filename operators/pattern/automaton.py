@@ -89,6 +89,10 @@ class Kind(Enum):
     NORMAL = "normal"
     FINAL = "final"
     STOP = "stop"
+    # a pattern ending in `-> NOT x` (with WITHIN): partial matches wait here, ignoring
+    # everything but x (which stops them), and complete when WITHIN runs out (Flink's
+    # StateType.Pending)
+    PENDING = "pending"
 
 
 @dataclass(eq=False)
@@ -107,7 +111,6 @@ class State:
     name: str
     variable: int
     kind: Kind
-    greedy: bool = False
     edges: list[Edge] = field(default_factory=list)
     index: int = -1  # position in Automaton.states
 
@@ -128,15 +131,19 @@ class State:
     def is_stop(self) -> bool:
         return self.kind is Kind.STOP
 
+    @property
+    def is_pending(self) -> bool:
+        return self.kind is Kind.PENDING
+
     def __repr__(self) -> str:
         return f"State({self.name})"
 
 
 def decision_edges(state: State, holds: Callable[[Edge], bool]) -> list[Edge]:
-    """The edges an event meets from `state`: those whose condition `holds`, with PROCEED
-    edges followed to their targets (an epsilon move: the same event is evaluated there),
-    except a greedy state's PROCEED to the final state, which is an edge of its own (Flink's
-    createDecisionGraph). Each state is visited once."""
+    """The TAKE and IGNORE edges an event meets from `state`: those whose condition `holds`,
+    with PROCEED edges followed to their targets (an epsilon move: the same event is
+    evaluated there; Flink's createDecisionGraph). Each state is visited once (the runtime's
+    walk, nfa.Matcher._advance, visits a state as often as Flink does)."""
     found: list[Edge] = []
     stack = [state]
     seen: set[int] = set()
@@ -148,8 +155,7 @@ def decision_edges(state: State, holds: Callable[[Edge], bool]) -> list[Edge]:
         for edge in current.edges:
             if not holds(edge):
                 continue
-            if edge.action is Action.PROCEED and not (edge.target.is_final
-                                                     and edge.source.greedy):
+            if edge.action is Action.PROCEED:
                 stack.append(edge.target)
             else:
                 found.append(edge)
@@ -166,13 +172,16 @@ _CONTIGUITY = {"": STRICT, "->": SKIP_TILL_NEXT, "->>": SKIP_TILL_ANY}
 @dataclass
 class Stage:
     """One element of the pattern chain, as Flink's Pattern: `strategy` joins it to the
-    element before; `inner` joins the repetitions of a loop; `times` = (from, to) for
-    `{n}` / `{n,m}` and (from, from) for a loop of at least `from`."""
+    element before (Flink's consuming strategy; the first element's is STRICT, as
+    `Pattern.begin` makes it); `inner` joins the repetitions of a loop (Flink's inner
+    consuming strategy); `times` = (from, to) for `{n}` / `{n,m}` and (from, from) for a
+    loop of at least `from`. `greedy` is Flink's GREEDY property, which Flink allows only on
+    a single variable that repeats, and not with ANY repetitions (see `_stage`)."""
 
     variable: int
     name: str
     strategy: str
-    inner: str = STRICT
+    inner: str = SKIP_TILL_NEXT
     looping: bool = False
     times: tuple[int, int] | None = None
     optional: bool = False
@@ -212,12 +221,14 @@ def _stage(node: ast.PatternNode, before: str, first: bool,
         strategy = NOT_NEXT if before == "" else NOT_FOLLOW
         return Stage(variables[element.name], element.name, strategy)
     contiguity = _CONTIGUITY[before]
-    # the first element loops strictly unless written with a leading arrow
+    # the first element is joined strictly (Pattern.begin); it loops strictly unless written
+    # with a leading arrow; any other loop repeats as it is joined unless told otherwise
+    strategy = STRICT if first else contiguity
     inner = contiguity if (not first or before) else STRICT
     quantifier = node.quantifier if isinstance(node, (ast.PatternVariable,
                                                        ast.PatternGroup)) else None
     if isinstance(node, ast.PatternVariable):
-        stage = Stage(variables[node.name], node.name, contiguity, inner)
+        stage = Stage(variables[node.name], node.name, strategy, inner)
     elif isinstance(node, ast.PatternGroup) and isinstance(node.body,
                                                           ast.PatternAlternation):
         if node.quantifier is None:
@@ -225,21 +236,20 @@ def _stage(node: ast.PatternNode, before: str, first: bool,
         # quantified: a group of one element, the alternation (joined strictly inside the
         # group, as a group's first element is), repeated like any group
         choice = _stage(node.body, "", True, variables)
-        stage = Stage(-1, f"({choice.name})", contiguity, inner, group=[choice])
+        stage = Stage(-1, f"({choice.name})", strategy, inner, group=[choice])
     elif isinstance(node, ast.PatternGroup):
         group = stages_of(node.body, variables)
-        stage = Stage(-1, "(" + " ".join(s.name for s in group) + ")", contiguity, inner,
+        stage = Stage(-1, "(" + " ".join(s.name for s in group) + ")", strategy, inner,
                       group=group)
     else:
         assert isinstance(node, ast.PatternAlternation)
         branches = [stages_of(branch, variables) for branch in node.branches]
         return Stage(-1, " | ".join(" ".join(s.name for s in b) for b in branches),
-                     contiguity, inner, branches=branches)
+                     strategy, inner, branches=branches)
     if quantifier is not None:
         if quantifier.repetition is not None:
             stage.inner = _CONTIGUITY[quantifier.repetition]
         low, high = quantifier.low, quantifier.high
-        stage.greedy = quantifier.greedy
         if low == 0:
             stage.optional = True
             low = 1
@@ -248,7 +258,18 @@ def _stage(node: ast.PatternNode, before: str, first: bool,
             stage.times = (low, low)
         elif (low, high) != (1, 1):
             stage.times = (low, high)
+        stage.greedy = quantifier.greedy and is_greedy_loop(stage)
     return stage
+
+
+def is_greedy_loop(stage: Stage) -> bool:
+    """Can the stage be greedy in Flink? Only a single variable that repeats (Flink:
+    "Option not applicable to singleton quantifier", "... to group pattern"), whose
+    repetitions are not ANY ("... to FollowedByAny pattern"), and whose repetitions can
+    differ in number (greedy on `{n}` changes nothing)."""
+    if stage.group is not None or stage.branches is not None or stage.inner == SKIP_TILL_ANY:
+        return False
+    return stage.looping or (stage.times is not None and stage.times[0] != stage.times[1])
 
 
 # ------------------------------------------------------------------ the compiler
@@ -260,9 +281,6 @@ class Automaton:
     start: State
     final: State
     variable_names: list[str]
-    # a pattern ending in `-> NOT x`: partial matches that reach this state complete when
-    # WITHIN runs out without an x (the runtime emits them then)
-    absence: State | None = None
 
     def describe(self) -> list[str]:
         lines = []
@@ -270,8 +288,7 @@ class Automaton:
             edges = ", ".join(
                 f"{e.action.name.lower()} -> {e.target.name} "
                 f"[{_cond_text(e.condition, self.variable_names)}]" for e in state.edges)
-            greedy = ", greedy" if state.greedy else ""
-            lines.append(f"{state.name} ({state.kind.value}{greedy}): {edges}")
+            lines.append(f"{state.name} ({state.kind.value}): {edges}")
         return lines
 
 
@@ -290,85 +307,68 @@ def _cond_text(condition: Condition, names: list[str]) -> str:
 
 
 def compile_pattern(pattern: ast.PatternNode, variable_names: list[str],
-                    has_until: set[int]) -> Automaton:
-    """The automaton of a pattern; `has_until` holds the variables with an UNTIL."""
+                    has_until: set[int], has_window: bool = False) -> Automaton:
+    """The automaton of a pattern; `has_until` holds the variables with an UNTIL;
+    `has_window`: the pattern has a WITHIN (a trailing `-> NOT x` needs one)."""
     variables = {name: i for i, name in enumerate(variable_names)}
     chain = stages_of(pattern, variables)
-    # a greedy loop at the very end has no later element to give way to: every repetition
-    # completes a match at once, as with the reluctant one (Flink's current behaviour,
-    # GreedyITCase.testEndWithZeroOrMoreGreedy)
-    chain[-1].greedy = False
-    compiler = _Compiler(chain, has_until)
+    compiler = _Compiler(chain, has_until, has_window)
     states = compiler.compile()
     final = next(s for s in states if s.is_final)
     start = next(s for s in states if s.kind is Kind.START)
     for index, state in enumerate(states):
         state.index = index
-    return Automaton(states, start, final, variable_names, compiler.absence)
+    return Automaton(states, start, final, variable_names)
 
 
 class _Compiler:
-    """NFAFactoryCompiler, in Python, over frys stages (see the module docstring)."""
+    """Flink 2.3's NFACompiler.NFAFactoryCompiler, ported method by method over frys
+    stages (each method names the Flink method it ports). States are created from the end
+    of the chain backwards, so every state's targets exist when it is made.
 
-    def __init__(self, chain: list[Stage], has_until: set[int]) -> None:
+    Greedy is Flink 2.3's: a greedy loop's exit stays open, and NOT(the loop's condition)
+    is ANDed into every edge of the state the loop exits to (`_update_with_greedy`), so the
+    element after a greedy loop can never take, skip or pass an event the loop accepts."""
+
+    def __init__(self, chain: list[Stage], has_until: set[int], has_window: bool) -> None:
         self.chain = chain
         self.has_until = has_until
+        self.has_window = has_window
         self.states: list[State] = []
         self.names: dict[str, int] = {}
         self.stop_states: dict[str, State] = {}
         self.current: Stage = chain[-1]
         self.following: Stage | None = None
+        self.group: Stage | None = None  # Flink's currentGroupPattern
+        self.first_of_loop: dict[int, bool] = {}  # Flink's firstOfLoopMap
+        self.original: dict[str, State] = {}  # Flink's originalStateMap
+        # the take conditions an alternation's branch can begin with (frys only)
         self.following_take: Condition | None = None
-        self.group: Stage | None = None  # the group stage being compiled
-        self.first_of_loop: dict[int, bool] = {}
-        self.absence: State | None = None
 
     # ---- entry
 
     def compile(self) -> list[State]:
-        if self.current.strategy == NOT_FOLLOW:
-            # an absence at the end: the partial match waits at a state that ignores
-            # everything but the negated variable, which stops it; when WITHIN runs out the
-            # runtime emits it as a match (Flink 1.16's notFollowedBy at the end)
-            self._state("$final$", -1, Kind.FINAL)  # unreachable; the runtime expects one
-            waiting = self.absence = self._state(f"{self.current.name}$absent", -1)
-            condition = self._take_condition(self.current)
-            stop = self._stop_state(condition, self.current.name, self.current.variable)
-            waiting.proceed(stop, condition)
-            waiting.ignore(None, Not(condition))
-            self.following = self.current
-            self.current = self.current.previous  # type: ignore[assignment]
-            sink = self._middle_states(waiting)
-            self._start_state(sink)
-            return self.states
+        """compileFactory: the final state, the middle states, the start state."""
         sink = self._middle_states(self._state("$final$", -1, Kind.FINAL))
         self._start_state(sink)
         return self.states
 
-    # ---- helpers
-
-    def _state(self, name: str, variable: int, kind: Kind = Kind.NORMAL,
-               greedy: bool = False) -> State:
-        count = self.names.get(name, 0)
-        self.names[name] = count + 1
-        state = State(name if count == 0 else f"{name}:{count}", variable, kind, greedy)
-        self.states.append(state)
-        return state
-
-    def _stop_state(self, condition: Condition, name: str, variable: int) -> State:
-        stop = self.stop_states.get(name)
-        if stop is None:
-            stop = self._state(f"{name}$stop", variable, Kind.STOP)
-            stop.take(None, condition)
-            self.stop_states[name] = stop
-        return stop
-
     def _middle_states(self, sink: State) -> State:
+        """createMiddleStates."""
         last = sink
         while self.current.previous is not None:
             stage: Stage = self.current
             if stage.strategy == NOT_FOLLOW:
-                pass  # becomes edge conditions of the states before it
+                # becomes edge conditions of the states before it, unless it ends the
+                # pattern: then partial matches wait in a pending state until WITHIN runs
+                # out (createState(Pending))
+                if self.has_window and last.is_final:
+                    pending = self._state(f"{stage.name}$absent", stage.variable, Kind.PENDING)
+                    condition = self._take_condition(stage)
+                    stop = self._stop_state(condition, stage.name, stage.variable)
+                    pending.proceed(stop, condition)
+                    pending.ignore(None, Not(condition))
+                    last = pending
             elif stage.strategy == NOT_NEXT:
                 not_next = self._state(stage.name + "$not", stage.variable)
                 condition = self._take_condition(stage)
@@ -387,15 +387,18 @@ class _Compiler:
         return last
 
     def _start_state(self, sink: State) -> State:
+        """createStartState."""
         begin = self._convert(sink)
         begin.kind = Kind.START
         return begin
 
     def _convert(self, sink: State) -> State:
+        """convertPattern."""
         stage = self.current
         if stage.branches is not None:
             last = self._alternation(stage, sink)
         elif stage.looping:
+            # once a loop has started, the NOTs before an optional loop no longer apply
             self._set_first_of_loop(False)
             without_nots = self._copy_without_transitive_nots(sink)
             looping = self._looping(without_nots)
@@ -406,12 +409,40 @@ class _Compiler:
             last = self._times_state(sink, sink, stage.times)
         else:
             last = self._singleton(sink, sink, self._take_condition(stage),
-                                   self._ignore_condition(stage),
-                                   self._is_optional(stage))
+                                   self._ignore_condition(stage), stage.optional)
         self._add_stop_states(last)
         return last
 
+    # ---- states
+
+    def _state(self, name: str, variable: int, kind: Kind = Kind.NORMAL) -> State:
+        """createState, with NFAStateNameHandler's unique names."""
+        count = self.names.get(name, 0)
+        self.names[name] = count + 1
+        state = State(name if count == 0 else f"{name}:{count}", variable, kind)
+        self.states.append(state)
+        return state
+
+    def _stop_state(self, condition: Condition, name: str, variable: int) -> State:
+        """createStopState: one stop state per NOT variable."""
+        stop = self.stop_states.get(name)
+        if stop is None:
+            stop = self._state(f"{name}$stop", variable, Kind.STOP)
+            stop.take(None, condition)
+            self.stop_states[name] = stop
+        return stop
+
+    def _copy(self, state: State) -> State:
+        """copy: the same edges, a self-loop pointing at the copy."""
+        copy = self._state(state.name.split(":")[0], state.variable, state.kind)
+        for edge in state.edges:
+            target = copy if edge.target is edge.source else edge.target
+            copy.edges.append(Edge(edge.action, copy, target, edge.condition))
+        return copy
+
     def _current_not_conditions(self) -> list[tuple[Condition, str, int]]:
+        """getCurrentNotCondition: the NOTs right before the current element, reached back
+        through optional elements."""
         result = []
         previous = self.current
         while previous.previous is not None and (previous.previous.optional
@@ -423,10 +454,12 @@ class _Compiler:
         return result
 
     def _copy_without_transitive_nots(self, sink: State) -> State:
+        """copyWithoutTransitiveNots: taking an optional element discards the NOTs before
+        it, so its TAKE leads to a copy of the sink without their stop edges."""
         nots = self._current_not_conditions()
         if not nots or not self.current.optional:
             return sink
-        copy = self._state(sink.name.split(":")[0], sink.variable, sink.kind, sink.greedy)
+        copy = self._state(sink.name.split(":")[0], sink.variable, sink.kind)
         for edge in sink.edges:
             if edge.action is Action.PROCEED:
                 target = edge.target
@@ -443,10 +476,12 @@ class _Compiler:
         return copy
 
     def _add_stop_states(self, state: State) -> None:
+        """addStopStates."""
         for condition, name, variable in self._current_not_conditions():
             state.proceed(self._stop_state(condition, name, variable), condition)
 
     def _add_stop_state_to_looping(self, state: State) -> None:
+        """addStopStateToLooping: a NOT after a loop is checked between its repetitions."""
         following = self.following
         if following is not None and following.strategy == NOT_FOLLOW:
             condition = self._take_condition(following)
@@ -454,6 +489,8 @@ class _Compiler:
                           condition)
 
     def _times_state(self, sink: State, proceed_to: State, times: tuple[int, int]) -> State:
+        """createTimesState: `to - from` optional copies, `from - 1` mandatory ones, and the
+        first (optional if the element is); a greedy range closes the way past it."""
         stage = self.current
         last = sink
         self._set_first_of_loop(False)
@@ -461,6 +498,10 @@ class _Compiler:
         inner_ignore = self._ignore_until(self._inner_ignore_condition(stage), until)
         take = self._take_until(self._take_condition(stage), until)
         low, high = times
+        if stage.greedy and low != high:
+            if until is not None:
+                self.original[sink.name] = self._copy(sink)
+            self._update_with_greedy(sink, take)
         for _ in range(low, high):
             last = self._singleton(last, proceed_to, take, inner_ignore, optional=True)
             self._add_stop_state_to_looping(last)
@@ -473,28 +514,31 @@ class _Compiler:
 
     def _singleton(self, sink: State, proceed_to: State | None, take: Condition,
                    ignore: Condition | None, optional: bool) -> State:
+        """createSingletonState: TAKE to the sink; optional: PROCEED past it; IGNORE to
+        itself, or, when optional (or the head of an optional group), to a twin without the
+        PROCEED, so that each way past the element branches once."""
         stage = self.current
         if stage.group is not None:
             return self._group_state(stage, sink, proceed_to, optional)
-        state = self._state(stage.name, stage.variable, greedy=stage.greedy)
+        state = self._state(stage.name, stage.variable)
         target = self._copy_without_transitive_nots(sink)
         state.take(target, take)
-        proceed_condition: Condition = self._true()
-        if optional and not self._head_of_group(stage):
-            if stage.greedy:
-                proceed_condition = self._greedy_condition(proceed_condition, take, ignore,
-                                                           self.following_take)
+        if optional:
             assert proceed_to is not None
-            state.proceed(proceed_to, proceed_condition)
+            until = self._until(stage)
+            if stage.greedy and until is not None:
+                original = self.original.get(proceed_to.name)
+                if original is not None:
+                    state.proceed(original, until)
+                state.proceed(proceed_to, Not(until))
+            else:
+                state.proceed(proceed_to, TRUE)
         if ignore is not None:
-            if optional:
-                ignore_state = self._state(stage.name, stage.variable, greedy=stage.greedy)
+            if optional or self._head_of_optional_group(stage):
+                ignore_state = self._state(stage.name, stage.variable)
                 ignore_state.take(target, take)
                 ignore_state.ignore(None, ignore)
                 self._add_stop_states(ignore_state)
-                if stage.greedy:
-                    assert proceed_to is not None
-                    ignore_state.proceed(proceed_to, proceed_condition)
             else:
                 ignore_state = state
             state.ignore(ignore_state, ignore)
@@ -503,6 +547,8 @@ class _Compiler:
 
     def _group_state(self, group: Stage, sink: State, proceed_to: State | None,
                      optional: bool) -> State:
+        """createGroupPatternState: the group's elements, compiled as a pattern of their
+        own; optional: its head may PROCEED past the group."""
         assert group.group is not None
         saved = (self.current, self.following, self.group, self.following_take)
         self.group = group
@@ -512,16 +558,72 @@ class _Compiler:
         last = self._convert(last)
         if optional:
             assert proceed_to is not None
-            last.proceed(proceed_to, self._true())
+            last.proceed(proceed_to, TRUE)
         inner_take = self.following_take
         self.current, self.following, self.group, old_take = saved
         self.following_take = self._following_take(old_take, inner_take or TRUE, optional)
         return last
 
+    def _looping_group(self, group: Stage, sink: State) -> State:
+        """createLoopingGroupPatternState: the group's elements end in a dummy state that
+        PROCEEDs back to the group's head, which may PROCEED out of the loop."""
+        assert group.group is not None
+        saved = (self.current, self.following, self.group, self.following_take)
+        dummy = self._state(group.name, -1)
+        self.group = group
+        self.current = group.group[-1]
+        self.following_take = None
+        last = self._middle_states(dummy)
+        last = self._convert(last)
+        last.proceed(sink, TRUE)
+        dummy.proceed(last, TRUE)
+        inner_take = self.following_take
+        self.current, self.following, self.group, old_take = saved
+        self.following_take = self._following_take(old_take, inner_take or TRUE, True)
+        return last
+
+    def _looping(self, sink: State) -> State:
+        """createLooping: TAKE to itself, PROCEED to the sink, IGNORE (between repetitions)
+        to a twin without the PROCEED."""
+        stage = self.current
+        if stage.group is not None:
+            return self._looping_group(stage, sink)
+        until = self._until(stage)
+        ignore = self._ignore_until(self._inner_ignore_condition(stage), until)
+        take = self._take_until(self._take_condition(stage), until)
+        looping = self._state(stage.name, stage.variable)
+        if stage.greedy:
+            if until is not None:
+                copy = self._copy(sink)
+                looping.proceed(copy, until)
+                self.original[sink.name] = copy
+            looping.proceed(sink, Not(until) if until is not None else TRUE)
+            self._update_with_greedy(sink, self._take_condition(stage))
+        else:
+            looping.proceed(sink, TRUE)
+        looping.take(None, take)
+        self._add_stop_state_to_looping(looping)
+        if ignore is not None:
+            ignore_state = self._state(stage.name, stage.variable)
+            ignore_state.take(looping, take)
+            ignore_state.ignore(None, ignore)
+            looping.ignore(ignore_state, ignore)
+            self._add_stop_state_to_looping(ignore_state)
+        self.following_take = self._following_take(self.following_take, take, True)
+        return looping
+
+    @staticmethod
+    def _update_with_greedy(state: State, take: Condition) -> None:
+        """updateWithGreedyCondition: every edge of the state a greedy loop exits to also
+        requires that the loop could not have taken the event."""
+        for edge in state.edges:
+            edge.condition = And(edge.condition, Not(take))
+
     def _alternation(self, stage: Stage, sink: State) -> State:
-        """`x | y`: a state that proceeds into each branch (compiled like a group whose
-        first element joins strictly) and, under relaxed contiguity, ignores events until
-        one branch can take one (skip till next: no branch's first condition holds)."""
+        """`x | y` (frys only; Flink has no alternation of variables): a state that proceeds
+        into each branch (compiled like a group whose first element joins strictly) and,
+        under relaxed contiguity, ignores events until one branch can take one (skip till
+        next: no branch's first condition holds)."""
         assert stage.branches is not None
         choice = self._state(f"({stage.name})", -1)
         following = self.following_take
@@ -554,68 +656,6 @@ class _Compiler:
         self.following_take = either
         return choice
 
-    def _looping(self, sink: State) -> State:
-        stage = self.current
-        if stage.group is not None:
-            return self._looping_group(stage, sink)
-        until = self._until(stage)
-        ignore = self._ignore_until(self._inner_ignore_condition(stage), until)
-        take = self._take_until(self._take_condition(stage), until)
-        proceed_condition: Condition = self._true()
-        if stage.greedy:
-            proceed_condition = self._greedy_condition(proceed_condition, take, ignore,
-                                                       self.following_take)
-        looping = self._state(stage.name, stage.variable, greedy=stage.greedy)
-        looping.proceed(sink, proceed_condition)
-        looping.take(None, take)
-        self._add_stop_state_to_looping(looping)
-        if ignore is not None:
-            ignore_state = self._state(stage.name, stage.variable, greedy=stage.greedy)
-            ignore_state.take(looping, take)
-            ignore_state.ignore(None, ignore)
-            looping.ignore(ignore_state, ignore)
-            if stage.greedy:
-                ignore_state.proceed(sink, proceed_condition)
-            self._add_stop_state_to_looping(ignore_state)
-        self.following_take = self._following_take(self.following_take, take, True)
-        return looping
-
-    def _looping_group(self, group: Stage, sink: State) -> State:
-        assert group.group is not None
-        saved = (self.current, self.following, self.group, self.following_take)
-        dummy = self._state(group.name, -1, greedy=group.greedy)
-        self.group = group
-        self.current = group.group[-1]
-        self.following_take = None
-        last = self._middle_states(dummy)
-        last = self._convert(last)
-        self._close_exit_after_ignore(last)
-        last.proceed(sink, self._true())
-        dummy.proceed(last, self._true())
-        inner_take = self.following_take
-        self.current, self.following, self.group, old_take = saved
-        self.following_take = self._following_take(old_take, inner_take or TRUE, True)
-        return last
-
-    def _close_exit_after_ignore(self, head: State) -> None:
-        """The head of a looping group's repetitions is about to get the loop's exit (a
-        proceed to what follows the group). An event it ignores must not leave that exit
-        open, or the match that already left the loop is found twice, and an element
-        strictly after the group is reached across the ignored event (Flink's compiler
-        has both). So its self-ignores lead to a copy of it without the exit.
-        (A departure from Flink, documented in docs/language.md.)"""
-        if not any(e.action is Action.IGNORE and e.target is head for e in head.edges):
-            return
-        def ignored(edge: Edge) -> bool:
-            return edge.action is Action.IGNORE and edge.target is head
-
-        waiting = self._state(head.name, head.variable, greedy=head.greedy)
-        for edge in head.edges:  # the same edges; a take leads back where the exit is
-            target = waiting if ignored(edge) else edge.target
-            waiting.edges.append(Edge(edge.action, waiting, target, edge.condition))
-        head.edges = [Edge(e.action, head, waiting, e.condition) if ignored(e) else e
-                      for e in head.edges]
-
     # ---- conditions
 
     def _until(self, stage: Stage) -> Condition | None:
@@ -623,25 +663,17 @@ class _Compiler:
 
     @staticmethod
     def _take_until(condition: Condition, until: Condition | None) -> Condition:
-        """A loop's TAKE stops at the first event that satisfies its UNTIL."""
+        """extendWithUntilCondition for a TAKE: a loop stops at the first event that
+        satisfies its UNTIL."""
         return condition if until is None else And(Not(until), condition)
 
     @staticmethod
     def _ignore_until(condition: Condition | None, until: Condition | None
                       ) -> Condition | None:
+        """extendWithUntilCondition for an IGNORE."""
         if until is not None and condition is not None:
             return And(Not(until), condition)
         return condition
-
-    @staticmethod
-    def _greedy_condition(condition: Condition, take: Condition, ignore: Condition | None,
-                          following_take: Condition | None) -> Condition:
-        greedy: Condition = And(condition, Not(take))
-        if following_take is not None:
-            greedy = And(greedy, following_take)
-        if ignore is not None:
-            return Or(greedy, Not(Or(take, ignore)))
-        return Or(greedy, Not(take))
 
     @staticmethod
     def _following_take(following: Condition | None, current: Condition,
@@ -651,6 +683,7 @@ class _Compiler:
         return current
 
     def _inner_ignore_condition(self, stage: Stage) -> Condition | None:
+        """getInnerIgnoreCondition: between a loop's repetitions."""
         strategy = stage.inner
         if self._head_of_group(stage):
             assert self.group is not None
@@ -658,6 +691,7 @@ class _Compiler:
         return self._strategy_ignore(strategy, stage)
 
     def _ignore_condition(self, stage: Stage) -> Condition | None:
+        """getIgnoreCondition: before the element's first event."""
         strategy = stage.strategy
         if self._head_of_group(stage):
             assert self.group is not None
@@ -674,29 +708,29 @@ class _Compiler:
 
     @staticmethod
     def _take_condition(stage: Stage) -> Condition:
+        """getTakeCondition."""
         return Var(stage.variable)
-
-    @staticmethod
-    def _true() -> Condition:
-        return TRUE
 
     # ---- groups
 
     def _head_of_group(self, stage: Stage) -> bool:
+        """headOfGroup."""
         return self.group is not None and stage.previous is None
 
-
-    def _is_optional(self, stage: Stage) -> bool:
-        if self._head_of_group(stage):
-            assert self.group is not None
-            return self._is_first_of_loop() and self.group.optional
-        return stage.optional
+    def _head_of_optional_group(self, stage: Stage) -> bool:
+        """isHeadOfOptionalGroupPattern."""
+        if not self._head_of_group(stage):
+            return False
+        assert self.group is not None
+        return self._is_first_of_loop() and self.group.optional
 
     def _set_first_of_loop(self, value: bool) -> None:
+        """setCurrentGroupPatternFirstOfLoop."""
         if self.current.group is not None:
             self.first_of_loop[id(self.current)] = value
 
     def _is_first_of_loop(self) -> bool:
+        """isCurrentGroupPatternFirstOfLoop."""
         if self.group is None:
             return True
         return self.first_of_loop.get(id(self.group), True)

@@ -267,7 +267,6 @@ class Matcher:
         self.automaton = automaton
         self.buffer = buffer
         self.start = automaton.start
-        self.absence = automaton.absence
         self.within = within_ms
         self.between_events = within_between_events
         self.skip = skip
@@ -320,21 +319,20 @@ class Matcher:
     def process(self, partition: PartitionState, event: Event) -> list[Partial]:
         """Advance every partial match of the partition with `event` (the next one in event
         time), start new ones from it, and return the matches it completes, in emission
-        order (after the skip strategy)."""
+        order (after the skip strategy). As Flink's CepOperator, event time first moves to
+        the event's (`advance`: timeouts, absences that complete, and what their matches
+        prune), then the event is processed."""
+        emitted = self.advance(partition, event.time) if self.within is not None else []
         completed: list[Partial] = []
         survivors: list[Partial] = []
-        within, between = self.within, self.between_events
         for partial in partition.partials:
-            if within is not None and event.time - (
-                    partial.last_time if between else partial.start_time) >= within:
-                self._time_out(partial, completed)
-                continue
             self._advance(partial, event, survivors, completed)
         self._advance(None, event, survivors, completed)
         partition.partials = survivors
         if len(survivors) > self.max_partials:
             self._enforce_limit(partition)
-        return self._emit(partition, completed)
+        found = self._emit(partition, completed)
+        return emitted + found if emitted else found
 
     def advance(self, partition: PartitionState, watermark: int) -> list[Partial]:
         """Event time reached `watermark`: partial matches that can no longer finish within
@@ -360,7 +358,7 @@ class Matcher:
     # ------------------------------------------------------------------ internals
 
     def _time_out(self, partial: Partial, completed: list[Partial]) -> None:
-        if partial.state is self.absence:
+        if partial.state.is_pending:
             completed.append(partial)  # nothing negated came within the time: a match
             return
         if self.keep_timeouts:
@@ -382,10 +380,7 @@ class Matcher:
                 if not conditions[id(edge)](event, node):
                     continue
                 if edge.action is Action.PROCEED:
-                    if edge.target.is_final and edge.source.greedy:
-                        edges.append(edge)
-                    else:
-                        stack.append(edge.target)
+                    stack.append(edge.target)
                 else:
                     edges.append(edge)
         results: list[Partial] = []
@@ -402,12 +397,9 @@ class Matcher:
                     start_time, start_seq = partial.start_time, partial.start_seq
                 results.append(Partial(edge.target, taken, start_time, start_seq,
                                        event.time))
-                if self._final_after_proceed(edge.target, event, node):
-                    results.append(Partial(self.automaton.final, taken, start_time,
-                                           start_seq, event.time))
-            elif partial is not None:  # PROCEED to the final state from a greedy state
-                results.append(Partial(edge.target, node, partial.start_time,
-                                       partial.start_seq, partial.last_time))
+                final = self._final_after_proceed(edge.target, event, node)
+                if final is not None:
+                    results.append(Partial(final, taken, start_time, start_seq, event.time))
         retained = []
         stopped = False
         for result in results:
@@ -425,18 +417,20 @@ class Matcher:
             elif not results:
                 self.trace.append(("no transition", partial))
 
-    def _final_after_proceed(self, state: State, event: Event, node: int) -> bool:
+    def _final_after_proceed(self, state: State, event: Event, node: int) -> State | None:
+        """Flink's findFinalStateAfterProceed: a final state the state reaches through
+        PROCEED edges whose conditions the event satisfies (evaluated, as in Flink, against
+        the partial match before the event was taken)."""
         conditions = self._conditions
-        stack = [] if state.greedy else [state]
+        stack = [state]
         while stack:
             current = stack.pop()
             for edge in current.edges:
                 if edge.action is Action.PROCEED and conditions[id(edge)](event, node):
                     if edge.target.is_final:
-                        return True
-                    if not edge.target.greedy:
-                        stack.append(edge.target)
-        return False
+                        return edge.target
+                    stack.append(edge.target)
+        return None
 
     def _enforce_limit(self, partition: PartitionState) -> None:
         """Over the limit: the partial matches that started earliest go (counted)."""

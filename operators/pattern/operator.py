@@ -141,7 +141,8 @@ class PatternMatch:
         self._stops = [e.alias(f"__stops{i}") for i, e in enumerate(stops)]
         has_until = {i for i, v in enumerate(self.variables)
                      if defines.get(v) is not None and defines[v].until is not None}
-        self.automaton: Automaton = compile_pattern(match.pattern, self.variables, has_until)
+        self.automaton: Automaton = compile_pattern(match.pattern, self.variables, has_until,
+                                                       match.within_ms is not None)
         self.matcher = Matcher(self.automaton, residuals, until_residuals, match.within_ms,
                                match.within_between_events, strategy_for(match.after_match),
                                max_partials, keep_timeouts=match.timeouts_to is not None,
