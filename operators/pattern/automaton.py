@@ -575,12 +575,33 @@ class _Compiler:
         self.following_take = None
         last = self._middle_states(dummy)
         last = self._convert(last)
+        self._close_exit_after_ignore(last)
         last.proceed(sink, TRUE)
         dummy.proceed(last, TRUE)
         inner_take = self.following_take
         self.current, self.following, self.group, old_take = saved
         self.following_take = self._following_take(old_take, inner_take or TRUE, True)
         return last
+
+    def _close_exit_after_ignore(self, head: State) -> None:
+        """The head of a looping group's repetitions is about to get the loop's exit (a
+        proceed to what follows the group). An event it ignores must not leave that exit
+        open, or the match that already left the loop is found twice, and an element
+        strictly after the group is reached across the ignored event (Flink's compiler
+        does both). So its self-ignores lead to a copy of it without the exit.
+        (A departure from Flink, documented in docs/language.md.)"""
+        if not any(e.action is Action.IGNORE and e.target is head for e in head.edges):
+            return
+
+        def ignored(edge: Edge) -> bool:
+            return edge.action is Action.IGNORE and edge.target is head
+
+        waiting = self._state(head.name, head.variable)
+        for edge in head.edges:  # the same edges; a take leads back where the exit is
+            target = waiting if ignored(edge) else edge.target
+            waiting.edges.append(Edge(edge.action, waiting, target, edge.condition))
+        head.edges = [Edge(e.action, head, waiting, e.condition) if ignored(e) else e
+                      for e in head.edges]
 
     def _looping(self, sink: State) -> State:
         """createLooping: TAKE to itself, PROCEED to the sink, IGNORE (between repetitions)
