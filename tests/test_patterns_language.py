@@ -133,6 +133,35 @@ def test_unbounded_loop_without_within_is_a_warning(tmp_path, capsys) -> None:
     assert main(["run", str(job)]) == 0  # a warning does not stop the job
 
 
+GREEDY_WARNING = "can never match: the greedy loop"
+
+
+@pytest.mark.parametrize(("pattern", "defines", "warned"), [
+    # the same condition: the loop takes every event the next element could
+    ("a{0,3} -> b", "DEFINE a AS a.price > 5, b AS b.price > 5", "b"),
+    # the next condition includes all of the loop's (written with or without the variable)
+    ("a -> b+ -> c", "DEFINE b AS b.price > 5, c AS price > 5 AND c.symbol = 'x'", "c"),
+    ("a -> b+ (c d)", "DEFINE b AS b.price > 5, c AS c.price > 5", "c"),
+    # a loop without DEFINE takes every event
+    ("a b{1,4} c", "DEFINE a AS a.price > 1, c AS c.price < 1", "c"),
+    # reluctant, different conditions, {n} and ANY repetitions: nothing to warn about
+    ("a{0,3}? -> b", "DEFINE a AS a.price > 5, b AS b.price > 5", None),
+    ("a -> b+ -> c", "DEFINE b AS b.price > 5, c AS c.price < 5", None),
+    ("a -> b+ -> c", "DEFINE b AS b.price > 5 AND b.symbol = 'x', c AS c.price > 5", None),
+    ("a b{3} c", "DEFINE a AS a.price > 1", None),
+    ("a ->> b+ c", "DEFINE a AS a.price > 1", None),
+])
+def test_a_greedy_loop_that_starves_the_next_element_is_a_warning(
+        pattern: str, defines: str, warned: str | None) -> None:
+    job = compile_text(STREAMS + f"SELECT COUNT(*) AS n FROM ticks PATTERN ({pattern})"
+                       f" WITHIN 1 MINUTE {defines}", "p.frysql", runnable=False)
+    warnings = [w.message for w in job.warnings if GREEDY_WARNING in w.message]
+    if warned is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(f"{warned} can never match")
+
+
 def test_timeouts_stream_takes_the_query_schema() -> None:
     text = (STREAMS + "CREATE STREAM late_ticks WITH (sink = 'file:late.jsonl');\n"
             "SELECT a.symbol, a.price FROM ticks PATTERN (a b) WITHIN 1s"
