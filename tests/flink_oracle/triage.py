@@ -1,0 +1,136 @@
+"""Groups differences by likely cause, by re-running each differing case in variants and
+seeing which ones make frys and Flink agree (`python -m tests.flink_oracle --triage`).
+
+The groups are hypotheses for a human, not verdicts; each names the variant that removed the
+difference:
+
+  held-at-end        Flink holds a completed match back for ever (a skip strategy lets a match
+                     out only once every partial match that started earlier has ended, and one
+                     never ends without WITHIN); frys emits it at the end of input. Flink with
+                     the driver's flush_held diagnostic agrees with frys.
+  between-on-loops   WITHIN t BETWEEN EVENTS: Flink's within(t, PREVIOUS_AND_CURRENT) is ignored
+                     on quantified (and optional) elements; the difference goes away without
+                     WITHIN or with WITHIN t (first and last).
+  skip-order         several matches complete with the same start event; which one the skip
+                     strategy keeps (Flink: the order of a java.util.PriorityQueue whose
+                     comparator ties them); NO SKIP agrees.
+  group-duplicates   Flink emits the same match twice (a looping group joined relaxedly); frys
+                     once.
+  <variant> agrees   otherwise: the variants that removed the difference (none: "other").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+from .oracle import FlinkOracle
+from .run import Outcome, compare, normalize, run_frys_limited
+from .spec import Group, Item, Pattern, Quant, Skip
+
+
+def _map_quants(items: tuple[Item, ...], f: Callable[[Quant | None, bool], Quant | None]
+                ) -> tuple[Item, ...]:
+    out = []
+    for it in items:
+        el = it.element
+        if isinstance(el, Group):
+            el = replace(el, items=_map_quants(el.items, f), quant=f(el.quant, True))
+        else:
+            el = replace(el, quant=f(el.quant, False))
+        out.append(replace(it, element=el))
+    return tuple(out)
+
+
+def _reluctant(q: Quant | None, group: bool) -> Quant | None:
+    return replace(q, reluctant=True) if q is not None and q.kind != "?" else q
+
+
+def variants(p: Pattern) -> Iterator[tuple[str, Pattern]]:
+    if p.skip.kind != "no_skip":
+        yield "NO SKIP", replace(p, skip=Skip("no_skip"))
+    if p.within is not None:
+        yield "no WITHIN", replace(p, within=None)
+        yield ("WITHIN (first and last)" if p.within.between else "WITHIN BETWEEN EVENTS",
+               replace(p, within=replace(p.within, between=not p.within.between)))
+    yield "all reluctant", replace(p, items=_map_quants(p.items, _reluctant))
+    if p.partition:
+        yield "no PARTITION BY", replace(p, partition=False)
+
+
+def _has_quantifier(items: tuple[Item, ...]) -> bool:
+    return any(it.element.quant is not None
+               or (isinstance(it.element, Group) and _has_quantifier(it.element.items))
+               for it in items)
+
+
+def _relaxed_looping_group(items: tuple[Item, ...]) -> bool:
+    for i, it in enumerate(items):
+        el = it.element
+        if isinstance(el, Group):
+            q = el.quant
+            if q is not None and q.repeats:
+                inner = q.inner or ("STRICT" if i == 0 else
+                                    {"strict": "STRICT", "relaxed": "RELAXED",
+                                     "any": "ANY"}[it.contiguity])
+                if inner != "STRICT":
+                    return True
+            if _relaxed_looping_group(el.items):
+                return True
+    return False
+
+
+def triage(oracle: FlinkOracle, o: Outcome) -> tuple[str, list[str]]:
+    """(group, the variants that made both sides agree) for a difference of matches."""
+    if o.kind != "matches":
+        return o.kind, []
+    case = o.case
+    agreeing: list[str] = []
+    if o.flink.get("held"):
+        flushed = oracle.run_json({**case.flink_json(), "flush_held": True})
+        if compare(case, flushed, o.frys).status == "agree":
+            return "held-at-end", ["Flink + flush_held"]
+    for name, pattern in variants(case.pattern):
+        v = replace(case, pattern=pattern)
+        if compare(v, oracle.run(v), run_frys_limited(v)).status == "agree":
+            agreeing.append(name)
+    p = case.pattern
+    flink, frys = normalize(o.flink["matches"]), normalize(o.frys["matches"])
+    if any(n > frys.get(m, 0) and frys.get(m, 0) >= 1 for m, n in flink.items()) \
+            and _relaxed_looping_group(p.items):
+        return "group-duplicates", agreeing
+    if (p.within is not None and p.within.between and _has_quantifier(p.items)
+            and ("no WITHIN" in agreeing or "WITHIN (first and last)" in agreeing)):
+        return "between-on-loops", agreeing
+    if p.skip.kind != "no_skip" and "NO SKIP" in agreeing:
+        return "skip-order", agreeing
+    return (", ".join(agreeing) + " agrees") if agreeing else "other", agreeing
+
+
+def triage_all(oracle: FlinkOracle, outcomes: list[Outcome]
+               ) -> dict[str, list[tuple[Outcome, list[str]]]]:
+    groups: dict[str, list[tuple[Outcome, list[str]]]] = {}
+    for o in outcomes:
+        if not o.differs:
+            continue
+        group, agreeing = triage(oracle, o)
+        groups.setdefault(group, []).append((o, agreeing))
+    return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))
+
+
+def report(groups: dict[str, list[tuple[Outcome, list[str]]]],
+           describe: Callable[[Outcome, bool], str], samples: int = 2) -> str:
+    lines = []
+    total = Counter({g: len(v) for g, v in groups.items()})
+    lines.append("differences by likely cause: "
+                 + ", ".join(f"{g} {n}" for g, n in total.most_common()))
+    for group, items in groups.items():
+        lines.append(f"\n=== {group}: {len(items)} case(s): "
+                     + " ".join(o.case.key for o, _ in items))
+        smallest = sorted(items, key=lambda oa: (len(oa[0].case.events),
+                                                 len(oa[0].case.pattern.frysql_pattern())))
+        for o, agreeing in smallest[:samples]:
+            lines.append(describe(o, False)
+                         + (f"\nagree when: {', '.join(agreeing)}" if agreeing else ""))
+    return "\n".join(lines)
