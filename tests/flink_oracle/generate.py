@@ -148,10 +148,11 @@ class _Generator:
             return chain_lead
         return _INNER[el.contiguity]
 
-    @staticmethod
-    def greedy(el: _El) -> bool:
+    def greedy(self, el: _El, position: int, lead: Inner) -> bool:
+        """Greedy in Flink's translation (not on a group, nor on a loop repeated with ANY)."""
         q = el.quant
-        return q is not None and q.repeats and q.kind != "{n}" and not q.reluctant
+        return (q is not None and q.repeats and q.kind != "{n}" and not q.reluctant
+                and el.kind != "group" and self.inner_of(el, position, lead) != "ANY")
 
     @staticmethod
     def optional(el: _El) -> bool:
@@ -162,16 +163,11 @@ class _Generator:
         for i, el in enumerate(chain):
             if el.items is not None:
                 self.flink_fixups(el.items, "STRICT", probe)
-            if el.quant is None:
+            if i == 0:
                 continue
-            if el.kind == "group" and self.greedy(el) and probe != "greedy group":
-                el.quant = replace(el.quant, reluctant=True)
-            if (el.quant.repeats and self.greedy(el) and self.inner_of(el, i, lead) == "ANY"
-                    and probe != "greedy ANY loop"):
-                el.quant = replace(el.quant, reluctant=True)
-        for i in range(1, len(chain)):
-            prev, el = chain[i - 1], chain[i]
-            if self.optional(el) and self.greedy(prev) and probe != "optional after greedy":
+            prev = chain[i - 1]
+            if (self.optional(el) and self.greedy(prev, i - 1, lead)
+                    and probe != "optional after greedy"):
                 prev.quant = replace(prev.quant, reluctant=True)  # type: ignore[arg-type]
             if el.kind == "not" and self.optional(prev) and probe != "NOT after optional":
                 prev.quant = _required(prev.quant)
@@ -184,12 +180,7 @@ class _Generator:
             for i, el in enumerate(ch):
                 if el.items is not None:
                     walk(el.items, "STRICT")
-                if el.kind == "group" and self.greedy(el):
-                    broken.add("greedy group")
-                if el.quant and el.quant.repeats and self.greedy(el) and \
-                        self.inner_of(el, i, ld) == "ANY":
-                    broken.add("greedy ANY loop")
-                if i and self.optional(el) and self.greedy(ch[i - 1]):
+                if i and self.optional(el) and self.greedy(ch[i - 1], i - 1, ld):
                     broken.add("optional after greedy")
                 if i and el.kind == "not" and self.optional(ch[i - 1]):
                     broken.add("NOT after optional")

@@ -12,6 +12,8 @@ The translation table (frys -> Flink 2.3) lives here and only here; README.md st
     b{n}                          .times(n)
     b{n,} b{n,}?                  .timesOrMore(n)[.greedy()]          ({0,} is *)
     b{n,m} b{n,m}?                .times(n, m)[.greedy()]    ({0,m}: .times(1, m).optional())
+    greedy on a group or on a loop repeated with ANY: no .greedy() (Flink refuses it there;
+                                  docs/language.md: frys reads both as reluctant)
     loop repetitions              .consecutive() (strict) / default (relaxed) / .allowCombinations()
                                   from the keyword after the quantifier (STRICT/RELAXED/ANY), else
                                   from the contiguity written before the element; the first element
@@ -186,7 +188,7 @@ class Quant:
             text += f" {self.inner}"
         return text
 
-    def flink(self, default_inner: Inner) -> dict[str, object]:
+    def flink(self, default_inner: Inner, group: bool = False) -> dict[str, object]:
         """The Flink quantifier: loop, from, to, optional, inner, greedy."""
         inner = self.inner or default_inner
         q: dict[str, object] = {"loop": "one", "from": 0, "to": 0, "optional": False,
@@ -196,7 +198,7 @@ class Quant:
             return q
         q["inner"] = {"STRICT": "consecutive", "RELAXED": "relaxed",
                       "ANY": "allowCombinations"}[inner]
-        greedy = not self.reluctant
+        greedy = not self.reluctant and not group and inner != "ANY"
         if self.kind == "+":
             q.update(loop="oneOrMore", greedy=greedy)
         elif self.kind == "*" or (self.kind == "{n,}" and self.n == 0):
@@ -358,7 +360,8 @@ class Pattern:
                 node.update(kind="var", name=el.name,
                             cond=cond.to_json() if cond else None,
                             until=until.to_json() if until else None)
-            node["quant"] = el.quant.flink(default_inner) if el.quant else None
+            node["quant"] = (el.quant.flink(default_inner, isinstance(el, Group))
+                             if el.quant else None)
             out.append(node)
         return out
 
