@@ -153,8 +153,16 @@ def minimize_outcome(oracle: FlinkOracle, outcome: Outcome) -> Outcome:
 # ---------------------------------------------------------------------------- reporting
 
 
-def _dump(obj: object) -> str:
-    return json.dumps(obj, indent=1, sort_keys=False) + "\n"
+def _dump(result: dict[str, Any]) -> str:
+    """A result as JSON, one match (or detail line) per line."""
+    lines = []
+    for key, value in result.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join("    " + json.dumps(v) for v in value)
+            lines.append(f"  {json.dumps(key)}: [\n{items}\n  ]")
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def write_repro(out: Path, o: Outcome) -> Path:

@@ -8,9 +8,10 @@ difference:
                      out only once every partial match that started earlier has ended, and one
                      never ends without WITHIN); frys emits it at the end of input. Flink with
                      the driver's flush_held diagnostic agrees with frys.
-  between-on-loops   WITHIN t BETWEEN EVENTS: Flink's within(t, PREVIOUS_AND_CURRENT) is ignored
-                     on quantified (and optional) elements; the difference goes away without
-                     WITHIN or with WITHIN t (first and last).
+  between-events     WITHIN t BETWEEN EVENTS: Flink checks within(t, PREVIOUS_AND_CURRENT) only
+                     in the taking state of an element without a quantifier (not in loops, and
+                     not once an optional element's wait skipped an event); the difference goes
+                     away without WITHIN or with WITHIN t (first and last).
   skip-order         several matches complete with the same start event; which one the skip
                      strategy keeps (Flink: the order of a java.util.PriorityQueue whose
                      comparator ties them); NO SKIP agrees.
@@ -60,6 +61,7 @@ def variants(p: Pattern) -> Iterator[tuple[str, Pattern]]:
 
 
 def _has_quantifier(items: tuple[Item, ...]) -> bool:
+    """Some element (or a group's) has a quantifier: a loop or an optional element."""
     return any(it.element.quant is not None
                or (isinstance(it.element, Group) and _has_quantifier(it.element.items))
                for it in items)
@@ -102,7 +104,7 @@ def triage(oracle: FlinkOracle, o: Outcome) -> tuple[str, list[str]]:
         return "group-duplicates", agreeing
     if (p.within is not None and p.within.between and _has_quantifier(p.items)
             and ("no WITHIN" in agreeing or "WITHIN (first and last)" in agreeing)):
-        return "between-on-loops", agreeing
+        return "between-events", agreeing
     if p.skip.kind != "no_skip" and "NO SKIP" in agreeing:
         return "skip-order", agreeing
     return (", ".join(agreeing) + " agrees") if agreeing else "other", agreeing
