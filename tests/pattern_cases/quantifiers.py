@@ -3,23 +3,35 @@ UNTIL (the translation rules are in __init__.py)."""
 
 from __future__ import annotations
 
-from pattern_cases.case import ABCDE, CAB, PatternCase
+from pattern_cases.case import (
+    ABCDE,
+    CAB,
+    CONSECUTIVE_LOOP,
+    TIMES_FILLED,
+    TIMES_FILLED_AFTER_FIRST,
+    PatternCase,
+)
 
-# NFAITCase.testOneOrMore / testZeroOrMore (ConsecutiveData; middleEvent4 had id 43 too: 45)
-_CONSECUTIVE_LOOP = [(40, "c", 1.0, 1), (50, "d", 6.0, 2), (41, "a", 2.0, 3), (42, "a", 3.0, 4),
-                     (43, "a", 4.0, 4), (50, "d", 6.0, 5), (45, "a", 5.0, 6), (44, "b", 5.0, 7)]
-
-# NFAITCase.testTimes* (ConsecutiveData with "f" fillers)
-_TIMES_FILLED = [(40, "c", 1.0, 1), (23, "f", 1.0, 2), (41, "a", 2.0, 3), (23, "f", 1.0, 4),
-                 (42, "a", 3.0, 5), (43, "a", 4.0, 6), (44, "b", 5.0, 7)]
+_CONSECUTIVE_LOOP = CONSECUTIVE_LOOP
+_TIMES_FILLED = TIMES_FILLED
+# TimesRangeITCase.testTimesRange / testTimesRangeFromZero
+_CAAA_B = [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 3.0, 3), (43, "a", 4.0, 4),
+           (44, "b", 5.0, 6)]
 
 # UntilConditionITCase: until price = 5.0
 _UNTIL_EVENTS = [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (44, "a", 5.0, 6),
                  (45, "a", 6.0, 7)]
 _UNTIL_DEFINE = ("DEFINE s AS s.name = 'c', m AS m.name = 'a' UNTIL m.price = 5.0,"
                  " fin AS fin.price = 5.0")
-# UntilConditionITCase with an any-event loop (middleEvent3 "d" shares id 40 with the start)
-_UNTIL_ANY_EVENTS = [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (40, "d", 1.0, 5),
+# UntilConditionITCase.*Combinations: four "a" before the breaking one
+_UNTIL_COMBINATIONS = [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (43, "a", 4.0, 5),
+                       (44, "a", 5.0, 6), (45, "a", 6.0, 7)]
+# UntilConditionITCase.*Consecutive
+_UNTIL_CONSECUTIVE = [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (45, "a", 5.0, 7),
+                      (46, "a", 6.0, 8)]
+_UNTIL_LOOP_ONLY = "DEFINE s AS s.name = 'c', m AS m.name = 'a' UNTIL m.price = 5.0"
+# UntilConditionITCase with an any-event loop (middleEvent3 "d" shared id 40 with the start: 43)
+_UNTIL_ANY_EVENTS = [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "a", 3.0, 4), (43, "d", 1.0, 5),
                      (44, "a", 5.0, 6), (45, "a", 6.0, 7)]
 
 
@@ -286,7 +298,42 @@ TIMES_RANGES: list[PatternCase] = [
          (44, "b", 5.0, 7)],
         [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 42, 43, 44], [40, 41, 43, 44]],
     ),
-
+    PatternCase(
+        "strict entry, {1,3} with combinations",
+        "Flink TimesRangeITCase.testTimesRange",
+        "PATTERN (s m{1,3}? ANY -> fin) " + CAB + " AFTER MATCH NO SKIP",
+        _CAAA_B,
+        [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 41, 43, 44], [40, 41, 44]],
+    ),
+    PatternCase(
+        "strict entry, {0,2} with combinations",
+        "Flink TimesRangeITCase.testTimesRangeFromZero",
+        "PATTERN (s m{0,2}? ANY -> fin) " + CAB + " AFTER MATCH NO SKIP",
+        _CAAA_B,
+        [[40, 41, 42, 44], [40, 41, 43, 44], [40, 41, 44], [40, 44]],
+    ),
+    # times(0, 3) is times(1, 3).optional()
+    PatternCase(
+        "any-relaxed entry, strict {0,3}",
+        "Flink TimesRangeITCase.testTimesRangeStrict",
+        "PATTERN (s ->> m{0,3}? STRICT -> fin) " + CAB + " AFTER MATCH NO SKIP",
+        _TIMES_FILLED,
+        [[40, 42, 43, 44], [40, 41, 44], [40, 42, 44], [40, 43, 44], [40, 44]],
+    ),
+    PatternCase(
+        "any-relaxed entry, strict optional {1,3} is {0,3}",
+        "Flink TimesRangeITCase.testTimesRangeStrictOptional",
+        "PATTERN (s ->> m{0,3}? STRICT -> fin) " + CAB + " AFTER MATCH NO SKIP",
+        _TIMES_FILLED,
+        [[40, 42, 43, 44], [40, 41, 44], [40, 42, 44], [40, 43, 44], [40, 44]],
+    ),
+    PatternCase(
+        "strict entry, {2,3} with combinations over fillers",
+        "Flink TimesRangeITCase.testTimesRangeNonStrictWithNext",
+        "PATTERN (s m{2,3}? ANY -> fin) " + CAB + " AFTER MATCH NO SKIP",
+        TIMES_FILLED_AFTER_FIRST,
+        [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 41, 43, 44]],
+    ),
 ]
 
 
@@ -306,30 +353,80 @@ UNTIL: list[PatternCase] = [
         [[40, 41, 42, 44], [40, 41, 44], [40, 44]],
     ),
     PatternCase(
-        "until on a loop without a condition",
+        "until on a loop without a condition (ids made unique)",
         "Flink UntilConditionITCase.testUntilConditionWithEmptyWhere",
         "PATTERN (s -> m+?) DEFINE s AS s.name = 'c', m AS TRUE UNTIL m.price = 5.0"
         " AFTER MATCH NO SKIP",
         _UNTIL_ANY_EVENTS,
-        [[40, 41, 42, 40], [40, 41, 42], [40, 41]],
+        [[40, 41, 42, 43], [40, 41, 42], [40, 41]],
     ),
     # Flink's until condition sees the loop's events taken so far, without the current one;
     # frys's aggregates include the current event, so "sum of the earlier ones" is
     # SUM(m.price) - m.price.
     PatternCase(
-        "iterative until on a one-or-more",
+        "iterative until on a one-or-more (ids made unique)",
         "Flink UntilConditionITCase.testIterativeUntilConditionOneOrMore",
         "PATTERN (s -> m+?) DEFINE s AS s.name = 'c',"
         " m AS TRUE UNTIL SUM(m.price) - m.price = 6.0 AFTER MATCH NO SKIP",
         _UNTIL_ANY_EVENTS,
-        [[40, 41, 42, 40], [40, 41, 42], [40, 41]],
+        [[40, 41, 42, 43], [40, 41, 42], [40, 41]],
     ),
     PatternCase(
-        "iterative until on a zero-or-more",
+        "iterative until on a zero-or-more (ids made unique)",
         "Flink UntilConditionITCase.testIterativeUntilConditionZeroOrMore",
         "PATTERN (s -> m*?) DEFINE s AS s.name = 'c',"
         " m AS TRUE UNTIL SUM(m.price) - m.price = 6.0 AFTER MATCH NO SKIP",
         _UNTIL_ANY_EVENTS,
-        [[40, 41, 42, 40], [40, 41, 42], [40, 41], [40]],
+        [[40, 41, 42, 43], [40, 41, 42], [40, 41], [40]],
+    ),
+    PatternCase(
+        "relaxed entry, one-or-more until with combinations",
+        "Flink UntilConditionITCase.testUntilConditionFollowedByOneOrMoreCombinations",
+        "PATTERN (s -> m+? ANY -> fin) " + _UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _UNTIL_COMBINATIONS,
+        [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 41, 43, 44], [40, 41, 44]],
+    ),
+    PatternCase(
+        "relaxed entry, strict one-or-more until",
+        "Flink UntilConditionITCase.testUntilConditionFollowedByOneOrMoreConsecutive",
+        "PATTERN (s -> m+? STRICT -> fin) " + _UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _UNTIL_CONSECUTIVE,
+        [[40, 41, 42, 45], [40, 41, 45]],
+    ),
+    PatternCase(
+        "relaxed entry, strict one-or-more until, broken by another event",
+        "Flink UntilConditionITCase.testUntilConditionFollowedByOneOrMoreConsecutive2",
+        "PATTERN (s -> m+? STRICT -> fin) " + _UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 3), (42, "b", 3.0, 4), (43, "a", 4.0, 5),
+         (45, "a", 5.0, 7), (46, "a", 6.0, 8)],
+        [[40, 41, 45]],
+    ),
+    PatternCase(
+        "relaxed entry, zero-or-more until with combinations",
+        "Flink UntilConditionITCase.testUntilConditionFollowedByZeroOrMoreCombinations",
+        "PATTERN (s -> m*? ANY -> fin) " + _UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _UNTIL_COMBINATIONS,
+        [[40, 41, 42, 43, 44], [40, 41, 42, 44], [40, 41, 43, 44], [40, 41, 44], [40, 44]],
+    ),
+    PatternCase(
+        "relaxed entry, strict zero-or-more until",
+        "Flink UntilConditionITCase.testUntilConditionFollowedByZeroOrMoreConsecutive",
+        "PATTERN (s -> m*? STRICT -> fin) " + _UNTIL_DEFINE + " AFTER MATCH NO SKIP",
+        _UNTIL_CONSECUTIVE,
+        [[40, 41, 42, 45], [40, 41, 45], [40, 45]],
+    ),
+    PatternCase(
+        "pattern ends with an any-relaxed entry, relaxed one-or-more until",
+        "Flink UntilConditionITCase.testUntilConditionFollowedByAnyOneOrMore",
+        "PATTERN (s ->> m+? RELAXED) " + _UNTIL_LOOP_ONLY + " AFTER MATCH NO SKIP",
+        _UNTIL_EVENTS,
+        [[40, 41, 42], [40, 41], [40, 42], [40, 45]],
+    ),
+    PatternCase(
+        "pattern ends with an any-relaxed entry, relaxed zero-or-more until",
+        "Flink UntilConditionITCase.testUntilConditionFollowedByAnyZeroOrMore",
+        "PATTERN (s ->> m*? RELAXED) " + _UNTIL_LOOP_ONLY + " AFTER MATCH NO SKIP",
+        _UNTIL_EVENTS,
+        [[40, 41, 42], [40, 41], [40, 42], [40, 45], [40]],
     ),
 ]
