@@ -74,5 +74,15 @@ CONTIGUITY: list[PatternCase] = [
          (45, "ab", 6.0, 6)],
         [[41, 42, 43, 44, 45]],
     ),
-
+    # Flink's middle condition is SubEvent with volume > 5.0: of the two SubEvents, barfoo
+    # (volume 5.0) and foo (10.0), only foo, which the name picks too.
+    PatternCase(
+        "relaxed steps (subtype condition by name, ids made unique)",
+        "Flink NFAITCase.testSimplePatternNFA",
+        "PATTERN (s -> m -> fin) DEFINE s AS s.name = 'start', m AS m.name = 'foo',"
+        " fin AS fin.name = 'end' AFTER MATCH NO SKIP",
+        [(41, "start", 1.0, 1), (43, "foobar", 1.0, 2), (44, "barfoo", 1.0, 3),
+         (42, "foo", 1.0, 3), (45, "start", 1.0, 4), (46, "end", 1.0, 5)],
+        [[41, 42, 46]],
+    ),
 ]
