@@ -12,6 +12,12 @@ _ITER_STARTS = [(40, "start", 1.0, 1), (47, "start", 2.0, 2), (48, "start", 3.0,
                 (46, "end", 1.0, 4)]
 
 
+# IterativeConditionsITCase.testIterativeWithBranchingPattern*: start events 1 and 2 shared id
+# 40 (2: 47), foo3 and foo4 shared 43 (foo4: 45)
+_ITER_BRANCHING = [(40, "start", 1.0, 1), (41, "foo1", 1.0, 2), (42, "foo2", 2.0, 3),
+                   (47, "start", 2.0, 4), (43, "foo3", 3.0, 5), (45, "foo4", 1.0, 5),
+                   (44, "next-one", 1.0, 6), (46, "end", 1.0, 8)]
+
 ITERATIVE: list[PatternCase] = [
     # Flink's ctx.getEventsForPattern("m") holds the events taken before the current one; frys's
     # aggregates include the current event, so "sum of earlier m + this price < 5" is
@@ -22,10 +28,18 @@ ITERATIVE: list[PatternCase] = [
         "PATTERN (s -> m+? -> fin) DEFINE s AS s.name = 'start',"
         " m AS m.name LIKE 'foo%' AND SUM(m.price) < 5.0, fin AS fin.name = 'end'"
         " AFTER MATCH NO SKIP",
-        [(40, "start", 1.0, 1), (41, "foo1", 1.0, 2), (42, "foo2", 2.0, 3),
-         (47, "start", 2.0, 4), (43, "foo3", 3.0, 5), (45, "foo4", 1.0, 5),
-         (44, "next-one", 1.0, 6), (46, "end", 1.0, 8)],
+        _ITER_BRANCHING,
         [[40, 41, 42, 45, 46], [40, 41, 42, 46], [40, 41, 46], [47, 43, 45, 46], [47, 43, 46]],
+    ),
+    PatternCase(
+        "loop with combinations, condition on the running sum (ids made unique)",
+        "Flink IterativeConditionsITCase.testIterativeWithBranchingPatternCombinations",
+        "PATTERN (s -> m+? ANY -> fin) DEFINE s AS s.name = 'start',"
+        " m AS m.name LIKE 'foo%' AND SUM(m.price) < 5.0, fin AS fin.name = 'end'"
+        " AFTER MATCH NO SKIP",
+        _ITER_BRANCHING,
+        [[40, 41, 42, 45, 46], [40, 41, 42, 46], [40, 41, 43, 46], [47, 43, 45, 46],
+         [40, 41, 45, 46], [40, 41, 46], [47, 43, 46]],
     ),
     PatternCase(
         "running sum on a relaxed loop at the start (ids made unique)",

@@ -144,5 +144,13 @@ GREEDY: list[PatternCase] = [
          (44, "a", 2.0, 5), (45, "d", 2.0, 6)],
         [[40, 41, 42, 43, 44, 45]],
     ),
-
+    PatternCase(
+        "pattern ends with a relaxed entry, greedy strict zero-or-more",
+        "Flink GreedyITCase.testEndWithZeroOrMoreConsecutiveGreedy",
+        "PATTERN (s -> fin* STRICT) DEFINE s AS s.name = 'c', fin AS fin.name = 'a'"
+        " AFTER MATCH NO SKIP",
+        [(40, "c", 1.0, 1), (41, "a", 2.0, 2), (42, "a", 2.0, 3), (44, "dummy", 2.0, 4),
+         (43, "a", 2.0, 5)],
+        [[40], [40, 41], [40, 41, 42]],
+    ),
 ]

@@ -13,6 +13,9 @@ _AB_C_AB_C = [(1, "ab1", 0.0, 1), (2, "c1", 0.0, 2), (3, "ab2", 0.0, 3), (4, "c2
 _A_BPLUS = [(1, "a1", 0.0, 1), (2, "b1", 0.0, 2), (3, "a2", 0.0, 3), (4, "b2", 0.0, 4),
             (5, "b3", 0.0, 5), (6, "a3", 0.0, 6), (7, "b4", 0.0, 7)]
 _AAAB = [(1, "a1", 0.0, 1), (2, "a2", 0.0, 2), (3, "a3", 0.0, 3), (4, "b1", 0.0, 4)]
+# AfterMatchSkipITCase.QuantifierAtEndOfPattern
+_A_BBB = [(1, "a", 0.0, 1), (2, "b", 0.0, 2), (4, "b", 0.0, 3), (5, "b", 0.0, 4)]
+_AB_LIKE = "DEFINE s AS s.name LIKE '%a%', fin AS fin.name LIKE '%b%'"
 _A_B_LIKE = "DEFINE a AS a.name LIKE '%a%', b AS b.name LIKE '%b%'"
 
 
@@ -161,5 +164,34 @@ SKIP: list[PatternCase] = [
          (5, "b1", 1.0, 5), (6, "b2", 0.0, 6)],
         [[1, 2, 6], [3, 4, 5]],
     ),
-
+    PatternCase(
+        "no skip, strict entry, relaxed one-or-more at the end",
+        "Flink AfterMatchSkipITCase.testNoSkipWithQuantifierAtTheEnd",
+        "PATTERN (s fin+? RELAXED) DEFINE s AS s.name = 'a', fin AS fin.name = 'b'"
+        " AFTER MATCH NO SKIP",
+        _A_BBB,
+        [[1, 2, 4, 5], [1, 2, 4], [1, 2]],
+    ),
+    PatternCase(
+        "skip to next event, strict entry, relaxed one-or-more at the end",
+        "Flink AfterMatchSkipITCase.testSkipToNextWithQuantifierAtTheEnd",
+        "PATTERN (s fin+? RELAXED) DEFINE s AS s.name = 'a', fin AS fin.name = 'b'"
+        " AFTER MATCH SKIP TO NEXT EVENT",
+        _A_BBB,
+        [[1, 2]],
+    ),
+    PatternCase(
+        "skip to first of a {2} after a {2}, both with relaxed repetitions",
+        "Flink AfterMatchSkipITCase.testSkipToFirst",
+        "PATTERN (s{2} RELAXED fin{2} RELAXED) " + _AB_LIKE + " AFTER MATCH SKIP TO FIRST fin",
+        [(i, "ab", 0.0, i) for i in range(1, 7)],
+        [[1, 2, 3, 4], [3, 4, 5, 6]],
+    ),
+    PatternCase(
+        "skip to last of a {2} after a {2}, both with relaxed repetitions",
+        "Flink AfterMatchSkipITCase.testSkipToLast",
+        "PATTERN (s{2} RELAXED fin{2} RELAXED) " + _AB_LIKE + " AFTER MATCH SKIP TO LAST fin",
+        [(i, "ab", 0.0, i) for i in range(1, 8)],
+        [[1, 2, 3, 4], [4, 5, 6, 7]],
+    ),
 ]
