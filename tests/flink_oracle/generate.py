@@ -8,9 +8,11 @@ conditions over name and price (and, with `iterative`, against an earlier variab
 UNTIL, WITHIN (both kinds), one of the five skip strategies, PARTITION BY sometimes; and 4-14
 events over a small alphabet, so that matches happen.
 
-What Flink 2.3 refuses at compile time is mostly steered around (`_flink_fixups`); a small share
-of cases (`Features.probes`) keeps one such construct on purpose, since a refusal on one side
-only is a difference too.
+What Flink 2.3 refuses at compile time (and two constructs it crashes on with a
+NullPointerException: a NOT after a group that can match nothing, an optional element right
+after a NOT) is mostly steered around (`flink_fixups`); a small share of cases
+(`Features.probes`) keeps one such construct on purpose, since a refusal on one side only is a
+difference too.
 """
 
 from __future__ import annotations
@@ -171,6 +173,17 @@ class _Generator:
                 prev.quant = replace(prev.quant, reluctant=True)  # type: ignore[arg-type]
             if el.kind == "not" and self.optional(prev) and probe != "NOT after optional":
                 prev.quant = _required(prev.quant)
+            # Flink crashes (NullPointerException) on these rather than refusing them
+            if (el.kind == "not" and prev.items is not None and _can_be_empty(prev)
+                    and probe != "NOT after a group that can match nothing"):
+                _make_nonempty(prev.items)
+            if (prev.kind == "not" and _can_be_empty(el)
+                    and probe != "optional element after NOT"):
+                if el.items is not None:
+                    el.quant = _required(el.quant)
+                    _make_nonempty(el.items)
+                else:
+                    el.quant = _required(el.quant)
 
     def probe_rules(self, chain: list[_El], lead: Inner) -> list[str]:
         """The refusal rules this draft would break without fixups (the probe candidates)."""
@@ -184,6 +197,11 @@ class _Generator:
                     broken.add("optional after greedy")
                 if i and el.kind == "not" and self.optional(ch[i - 1]):
                     broken.add("NOT after optional")
+                if i and el.kind == "not" and ch[i - 1].items is not None \
+                        and _can_be_empty(ch[i - 1]):
+                    broken.add("NOT after a group that can match nothing")
+                if i and ch[i - 1].kind == "not" and _can_be_empty(el):
+                    broken.add("optional element after NOT")
         walk(chain, lead)
         return sorted(broken)
 

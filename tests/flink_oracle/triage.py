@@ -27,6 +27,7 @@ difference:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -120,10 +121,20 @@ def _relaxed_looping_group(items: tuple[Item, ...], lead: str = "strict") -> boo
     return False
 
 
+def _message(error: str) -> str:
+    """An error without its class path, position and source line: what groups refusals."""
+    text = error.split(" (at ")[0].split(" / caused by: ")[-1]
+    text = re.sub(r"<query>:\d+:\d+: error: ", "", text)
+    text = re.sub(r"^[\w.$]+\.(\w+(Exception|Error)): ", r"\1: ", text)
+    return text[:120]
+
+
 def triage(oracle: FlinkOracle, o: Outcome) -> tuple[str, list[str]]:
-    """(group, the variants that made both sides agree) for a difference of matches."""
+    """(group, the variants that made both sides agree) for a difference of matches; a
+    refusal or a crash is grouped by its message."""
     if o.kind != "matches":
-        return o.kind, []
+        side = o.frys if o.kind.startswith("frys") else o.flink
+        return f"{o.kind}: {_message(side.get('error', ''))}", []
     case = o.case
     agreeing: list[str] = []
     if o.flink.get("held"):
