@@ -172,6 +172,15 @@ class Quant:
         return self.repeats
 
     @property
+    def varies(self) -> bool:
+        """Can the number of repetitions vary (a loop, or {n,m} with n < m)? Only then does
+        greedy mean anything, and only then does Flink's translation carry .greedy() (on
+        times(n, n) it would only make Flink refuse an optional element after it)."""
+        if self.kind in ("+", "*", "{n,}"):
+            return True
+        return self.kind == "{n,m}" and max(self.n, 1) < self.m
+
+    @property
     def unbounded(self) -> bool:
         return self.kind in ("+", "*", "{n,}")
 
@@ -198,7 +207,7 @@ class Quant:
             return q
         q["inner"] = {"STRICT": "consecutive", "RELAXED": "relaxed",
                       "ANY": "allowCombinations"}[inner]
-        greedy = not self.reluctant and not group and inner != "ANY"
+        greedy = not self.reluctant and not group and inner != "ANY" and self.varies
         if self.kind == "+":
             q.update(loop="oneOrMore", greedy=greedy)
         elif self.kind == "*" or (self.kind == "{n,}" and self.n == 0):
@@ -488,9 +497,12 @@ class Case:
         return Case(self.seed, self.index, self.pattern, events, self.notes)
 
     def flink_json(self) -> dict[str, object]:
-        """The driver's input line."""
+        """The driver's input line. `flush_held`: at the end of the input, Flink also emits
+        the matches its skip strategy still holds back (through its own pruning), as frys
+        does at the end of input (a documented departure: without WITHIN, Flink holds them
+        for ever); the result's `held` still counts them."""
         return {"id": self.key, "pattern": self.pattern.flink_json(),
-                "partition": self.pattern.partition,
+                "partition": self.pattern.partition, "flush_held": True,
                 "events": [e.to_json() for e in self.events]}
 
     def events_jsonl(self) -> str:
