@@ -4,10 +4,6 @@ seeing which ones make frys and Flink agree (`python -m tests.flink_oracle --tri
 The groups are hypotheses for a human, not verdicts; each names the variant that removed the
 difference:
 
-  held-at-end        Flink holds a completed match back for ever (a skip strategy lets a match
-                     out only once every partial match that started earlier has ended, and one
-                     never ends without WITHIN); frys emits it at the end of input. Flink with
-                     the driver's flush_held diagnostic agrees with frys.
   between-events     WITHIN t BETWEEN EVENTS: Flink checks within(t, PREVIOUS_AND_CURRENT) only
                      in the taking state of an element without a quantifier (not in loops, and
                      not once an optional element's wait skipped an event); the difference goes
@@ -137,10 +133,6 @@ def triage(oracle: FlinkOracle, o: Outcome) -> tuple[str, list[str]]:
         return f"{o.kind}: {_message(side.get('error', ''))}", []
     case = o.case
     agreeing: list[str] = []
-    if o.flink.get("held"):
-        flushed = oracle.run_json({**case.flink_json(), "flush_held": True})
-        if compare(case, flushed, o.frys).status == "agree":
-            return "held-at-end", ["Flink + flush_held"]
     for name, pattern in variants(case.pattern):
         v = replace(case, pattern=pattern)
         if compare(v, oracle.run(v), run_frys_limited(v)).status == "agree":
