@@ -8,9 +8,8 @@ line with a caret, and saying what was expected there.
 
 from __future__ import annotations
 
-import dataclasses
-
 import contextlib
+import dataclasses
 import functools
 import gc
 from collections.abc import Iterator

@@ -17,6 +17,7 @@ Rules enforced here, each with its position:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from abc import ABC, abstractmethod
 
 from frys.dsl import ast
@@ -230,7 +231,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                             "WITHIN: how long to wait before the match is emitted",
                             elements[-1].span)
         for sequence in _sequences(match.pattern):
-            for before, node in zip(sequence.elements, sequence.elements[1:]):
+            for before, node in itertools.pairwise(sequence.elements):
                 if isinstance(node, ast.PatternNot) and _optional(before):
                     # Flink: "Specifying a pattern with an optional path to NOT condition
                     # is not supported yet"
@@ -245,8 +246,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
         condition implies the loop's can never match (a warning)."""
         defines = {d.variable: d.condition for d in match.defines}
         for sequence in _sequences(match.pattern):
-            for position, (before, node) in enumerate(
-                    zip(sequence.elements, sequence.elements[1:])):
+            for position, (before, node) in enumerate(itertools.pairwise(sequence.elements)):
                 if not _greedy_loop(sequence, position):
                     continue
                 assert isinstance(before, ast.PatternVariable)

@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import pattern_cases
+import pytest
 from pattern_cases import (
     CASES,
     CEP,

@@ -1,5 +1,8 @@
-"""Pattern AST -> automaton: the SASE+ NFA of Flink CEP, built the way Flink's NFACompiler
-builds it, so that frys patterns mean exactly what the equivalent Flink patterns mean.
+"""Pattern AST -> automaton: the SASE+ NFA of Flink CEP, built the way Flink 2.3's
+NFACompiler builds it (ported method by method, each method naming the one it ports), so
+that frys patterns mean what the equivalent Flink patterns mean. The differential fuzzer in
+tests/flink_oracle/ checks that against the real Flink library; the few places where frys
+departs on purpose are listed in docs/language.md ("Departures from Flink").
 
 A pattern first becomes a chain of `Stage`s (Flink's `Pattern` objects: one per element,
 with its quantifier, optionality, greediness and consuming strategies), then states are
@@ -11,8 +14,9 @@ created from the end of the chain backwards. A `State` has edges:
 * PROCEED: an epsilon move to another state, evaluated with the same event (optional
   elements, the end of a loop, negations).
 
-`Stop` states end a partial match (a NOT matched); the `Final` state completes it. The
-runtime (nfa.py) walks these edges exactly as Flink's NFA.computeNextStates does.
+`Stop` states end a partial match (a NOT matched); the `Final` state completes it; a
+`Pending` state (a trailing `-> NOT x`) completes it when WITHIN runs out. The runtime
+(nfa.py) walks these edges exactly as Flink's NFA.computeNextStates does.
 
 Conditions are small trees over variables' DEFINE conditions (`Var`), UNTIL conditions
 (`Until`) and boolean connectives, evaluated by the runtime against an event and a partial

@@ -32,7 +32,8 @@ class FlinkOracle:
     def _start(self) -> subprocess.Popen[str]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
-        self._stderr = tempfile.TemporaryFile("w+")
+        # kept open for the JVM's life and closed in _kill (not a with-block)
+        self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115
         self._proc = subprocess.Popen(self.installation.command(), stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._stderr, text=True,
                                       bufsize=1)
@@ -64,12 +65,18 @@ class FlinkOracle:
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
             proc.kill()
             proc.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     def __enter__(self) -> FlinkOracle:
         return self
@@ -92,10 +99,10 @@ class FlinkOracle:
             return {"id": case_json.get("id"), "phase": "driver",
                     "error": f"timeout: no answer within {self.case_timeout:.0f} s"}
         except OSError as error:
-            line = None
+            tail = self._stderr_tail()
             self._kill()
             return {"id": case_json.get("id"), "phase": "driver",
-                    "error": f"the JVM is gone ({error}): {self._stderr_tail()}"}
+                    "error": f"the JVM is gone ({error}): {tail}"}
         if line is None:
             tail = self._stderr_tail()
             self._kill()

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from .oracle import FlinkOracle
-from .run import Outcome, compare, normalize, run_frys_limited
+from .run import Outcome, compare, run_frys_limited
 from .spec import Group, Item, Pattern, Quant, Skip, Var
 
 

@@ -63,8 +63,8 @@ from pattern_cases.quantifiers import OPTIONAL, RELUCTANT, TIMES, TIMES_RANGES, 
 from pattern_cases.repetition import REPETITION
 from pattern_cases.same_element import SAME_ELEMENT
 from pattern_cases.skip import SKIP
-from pattern_cases.times_or_more import TIMES_OR_MORE
 from pattern_cases.timeouts import TIMEOUTS
+from pattern_cases.times_or_more import TIMES_OR_MORE
 from pattern_cases.within import WITHIN
 
 CASES: list[PatternCase] = [

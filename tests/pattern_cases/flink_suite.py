@@ -84,7 +84,8 @@ FLINK_ITCASES: dict[str, list[str]] = {
         "testNotFollowedByBeforeZeroOrMoreCombinationsSkipTillNext",
         "testNotFollowedByBeforeZeroOrMoreEagerSkipTillAny",
         "testNotFollowedByBeforeZeroOrMoreCombinationsSkipTillAny",
-        "testNotFollowedByWithinFirstAndLastAtEnd", "testNotFollowedByWithinPreviousAndCurrentAtEnd",
+        "testNotFollowedByWithinFirstAndLastAtEnd",
+        "testNotFollowedByWithinPreviousAndCurrentAtEnd",
         "testNotFollowByBeforeTimesWithin", "testNotFollowedByWithinAtEndAfterMatch",
     ],
     "AfterMatchSkipITCase": [
