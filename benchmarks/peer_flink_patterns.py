@@ -3,7 +3,8 @@
     PYTHON_WITH_APACHE_FLINK benchmarks/peer_flink_patterns.py JOB EVENTS.csv
 
 Needs the `apache-flink` package (not a frys dependency: install it into a separate venv,
-e.g. `python3.11 -m venv /tmp/flinkvenv && /tmp/flinkvenv/bin/pip install apache-flink`)
+e.g. `.venv/bin/python tests/flink_oracle/install.py`, which puts apache-flink 2.3.0 in
+~/.cache/frys/flink-2.3.0)
 and Java 11+ on PATH. run_patterns.py writes the CSV (`k,price,ts` with ts in epoch ms, no
 header) and runs this script with `--flink-python`.
 

@@ -1,7 +1,7 @@
 """W3, W4, W5: pattern matching from in-memory batches (issue 5), pyflink beside when installed.
 
     .venv/bin/python benchmarks/run_patterns.py [--events 1000000] [--batch 100000]
-        [--flink-python /tmp/flinkvenv/bin/python] [--profile W3]
+        [--flink-python ~/.cache/frys/flink-2.3.0/bin/python] [--profile W3]
 
 1M events over 1,000 partitions (`k`), `price` uniform in [0, 100), `ts` rising by 0-2 ms
 per event (about 1,000 events per second of event time, one per partition and second),
