@@ -1,6 +1,7 @@
 """Text -> typed AST: the Lark grammar in frysql.lark plus a transformer to dsl.ast nodes.
 
-The LALR parser is built once per process (and its tables cached on disk by Lark), so
+The LALR parser is built once per process (and its tables cached on disk by Lark, in a
+folder only this user can write: `private_grammar_cache`), so
 parsing a job costs a lexer pass and a tree walk. Lark's exceptions never escape: every
 syntax problem becomes a :class:`FrysSyntaxError` naming the line and column, showing the
 line with a caret, and saying what was expected there.
@@ -12,6 +13,10 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import hashlib
+import os
+import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,14 +39,38 @@ _UNIT_MILLIS = {
 
 @functools.cache
 def _lark() -> Lark:
+    grammar = GRAMMAR_PATH.read_text()
     return Lark(
-        GRAMMAR_PATH.read_text(),
+        grammar,
         parser="lalr",
         lexer="contextual",
         propagate_positions=True,
         maybe_placeholders=False,
-        cache=True,
+        cache=private_grammar_cache(grammar) or False,
     )
+
+
+def private_grammar_cache(grammar: str) -> str | None:
+    """Where Lark may keep the parser tables between processes: a file in a folder only this
+    user can write, `$XDG_CACHE_HOME/frys/grammar/` (else `~/.cache/frys/grammar/`), created
+    0700. Lark's own default (`cache=True`) is a file in the shared temp folder whose name
+    anyone can compute, and it unpickles whatever is there: a file planted by another user
+    would run code. None (build the tables in memory, about 0.3 s) when the folder is not a
+    real directory owned by this user and closed to everyone else."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "frys", "grammar")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+    except OSError:
+        return None
+    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
+            or info.st_mode & 0o077):
+        return None
+    import lark
+    digest = hashlib.sha256(f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
+                            .encode()).hexdigest()[:16]
+    return os.path.join(folder, f"frysql-{digest}.lark")
 
 
 def interval_millis(text: str) -> int:
