@@ -19,6 +19,7 @@ from frys.connectors.jsonl import JsonlWriter
 from frys.connectors.wal import FsyncPolicy, WalError
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic
+from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.plan_render import FORMATS
 from frys.dsl.planner import plan
 from frys.engine.graph import QueryNode
@@ -67,6 +68,7 @@ def command_run(args: argparse.Namespace) -> int:
         return JsonlWriter(stdout, close_at_end=False)
 
     options = RuntimeOptions(max_partial_matches=args.max_partial_matches,
+                             limits=_limits(args),
                              trace_matches=args.trace_matches is not None,
                              wal_root=Path(args.wal_root) if args.wal_root else None,
                              wal_fsync=FsyncPolicy.parse(args.wal_fsync)
@@ -78,7 +80,7 @@ def command_run(args: argparse.Namespace) -> int:
         trace_file.write(json.dumps(record) + "\n")
 
     try:
-        graph = plan(compile_text(text, args.job))
+        graph = plan(compile_text(text, args.job, limits=options.limits))
         runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
                           options=options, on_trace=write_trace if trace_file else None)
         stats = runtime.run()
@@ -100,7 +102,7 @@ def command_check(args: argparse.Namespace) -> int:
     for job in args.jobs:
         text = _read(job)
         try:
-            analyzed = compile_text(text, job, runnable=False)
+            analyzed = compile_text(text, job, runnable=False, limits=_limits(args))
         except FrysError as error:
             print(error.render(), file=sys.stderr)
             failed = True
@@ -130,6 +132,22 @@ def command_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_limit_arguments(command: argparse.ArgumentParser) -> None:
+    """What a job may ask for (dsl/limits.py); the same flags on run and check."""
+    command.add_argument("--max-hop-windows", type=positive, metavar="N",
+                         default=DEFAULT_LIMITS.max_hop_windows,
+                         help="refuse a HOP that puts an event into more than N windows "
+                              f"(default {DEFAULT_LIMITS.max_hop_windows:,})")
+    command.add_argument("--max-repetitions", type=positive, metavar="N",
+                         default=DEFAULT_LIMITS.max_repetitions,
+                         help="refuse a quantifier bound above N, as in b{2,N} (default "
+                              f"{DEFAULT_LIMITS.max_repetitions:,})")
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(max_hop_windows=args.max_hop_windows, max_repetitions=args.max_repetitions)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frys", description="frys: complex event "
                                      "processing with .frysql queries")
@@ -151,9 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wal-fsync", metavar="POLICY",
                      help="fsync policy of those logs: always, batch[:<ms>[:<bytes>]] "
                           "(default batch) or never (docs/bus.md)")
+    _add_limit_arguments(run)
     run.set_defaults(handler=command_run)
     check = commands.add_parser("check", help="report every error in the jobs, run nothing")
     check.add_argument("jobs", nargs="+", help=".frysql files")
+    _add_limit_arguments(check)
     check.set_defaults(handler=command_check)
     explain_command = commands.add_parser(
         "explain", help="print a job as the parser read it (ast) or its operator graph")

@@ -42,7 +42,7 @@ class Pipeline:
                  clock: Callable[[], float] = time.monotonic,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
                  bus: Broker | None = None) -> None:
-        analyzed = compile_text(text, source_name)
+        analyzed = compile_text(text, source_name, limits=options.limits)
         self.graph: JobGraph = plan(analyzed)
         # debug mode (options.trace_matches): why each partial match of a pattern ended
         self.match_traces: list[dict[str, object]] = []

@@ -29,6 +29,7 @@ from frys.dsl.errors import (
     Span,
     did_you_mean,
 )
+from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.pattern_analysis import PatternAnalyzer
 from frys.dsl.typer import (
     Relation,
@@ -50,8 +51,10 @@ from frys.dsl.types import (
 class Analyzer(PatternAnalyzer):
     """Analyzes one Program. Use `analyze()`; it raises or returns an AnalyzedJob."""
 
-    def __init__(self, program: ast.Program, source_name: str, source_text: str) -> None:
+    def __init__(self, program: ast.Program, source_name: str, source_text: str,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.program = program
+        self.limits = limits
         self.source_name = source_name
         self.source_text = source_text
         self.errors: list[Diagnostic] = []
@@ -443,6 +446,12 @@ class Analyzer(PatternAnalyzer):
             return Window("TUMBLE", call.span, size_ms=intervals[0])
         if call.name == "HOP" and len(args) == 2 and len(intervals) == 2:
             size, slide = intervals
+            if 0 < slide <= size and -(-size // slide) > self.limits.max_hop_windows:
+                self._error(f"HOP puts each event into {-(-size // slide):,} windows (size / "
+                            f"slide); at most {self.limits.max_hop_windows:,}: each is state "
+                            "per key (a longer slide, or Limits(max_hop_windows=...))",
+                            call.span)
+                return None
             if 0 < slide <= size:
                 return Window("HOP", call.span, size_ms=size, slide_ms=slide)
             self._error("HOP(size, slide) needs 0 < slide <= size, e.g. HOP(10 SECONDS, "
@@ -549,6 +558,6 @@ def _aggregating(select: ast.Select) -> bool:
 
 
 def analyze(program: ast.Program, source_name: str = "<query>",
-            source_text: str = "") -> AnalyzedJob:
+            source_text: str = "", limits: Limits = DEFAULT_LIMITS) -> AnalyzedJob:
     """Resolve and type-check a parsed program; raises FrysError with every problem found."""
-    return Analyzer(program, source_name, source_text).analyze()
+    return Analyzer(program, source_name, source_text, limits).analyze()

@@ -21,10 +21,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from frys.dsl import ast
 from frys.dsl.errors import Diagnostic, FrysSyntaxError, Span
+from frys.dsl.limits import DEFAULT_LIMITS, MAX_INTERVAL_MS, Limits
 
 GRAMMAR_PATH = Path(__file__).with_name("frysql.lark")
 
@@ -122,6 +129,26 @@ class _Name(str):
 class _ToAst(Transformer):
     """Lark parse tree -> dsl.ast nodes. Method names are the aliases in frysql.lark."""
 
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        super().__init__()
+        self.limits = limits
+
+    @staticmethod
+    def _interval(token: Token) -> int:
+        millis = interval_millis(str(token))
+        if millis > MAX_INTERVAL_MS:
+            raise _Refused(f"interval {str(token).strip()} is longer than the TIMESTAMP range "
+                           "(years 0001 to 9999) allows", token)
+        return millis
+
+    def _repetitions(self, token: Token) -> int:
+        n = int(token)
+        if n > self.limits.max_repetitions:
+            raise _Refused(f"a quantifier bound of {n} repetitions; at most "
+                           f"{self.limits.max_repetitions:,} (each is a state of the "
+                           "automaton; a loop without an upper bound is {n,})", token)
+        return n
+
     # ---- names and literals
 
     def identifier(self, meta, children):
@@ -141,7 +168,7 @@ class _ToAst(Transformer):
         return ast.Literal(_unquote(str(children[0]), "'"), span=_span_of(meta))
 
     def interval(self, meta, children):
-        return ast.IntervalLiteral(interval_millis(str(children[0])), span=_span_of(meta))
+        return ast.IntervalLiteral(self._interval(children[0]), span=_span_of(meta))
 
     def true(self, meta, children):
         return ast.Literal(True, span=_span_of(meta))
@@ -267,7 +294,7 @@ class _ToAst(Transformer):
         return ast.OptionKind.STRING, _unquote(str(children[0]), "'")
 
     def interval_value(self, meta, children):
-        return ast.OptionKind.INTERVAL, interval_millis(str(children[0]))
+        return ast.OptionKind.INTERVAL, self._interval(children[0])
 
     def number_value(self, meta, children):
         text = str(children[0])
@@ -308,7 +335,7 @@ class _ToAst(Transformer):
         return ("from", (sources, joins))
 
     def within(self, meta, children):
-        return interval_millis(str(children[0]))
+        return self._interval(children[0])
 
     def _join(self, kind, meta, children):
         source, condition, *within = children
@@ -396,25 +423,25 @@ class _ToAst(Transformer):
         return self._quantifier(0, 1, children[1:], "?")
 
     def exactly(self, meta, children):
-        n = int(children[0])
+        n = self._repetitions(children[0])
         return self._quantifier(n, n, children[1:], f"{{{n}}}")
 
     def at_least(self, meta, children):
-        n = int(children[0])
+        n = self._repetitions(children[0])
         return self._quantifier(n, None, children[1:], f"{{{n},}}")
 
     def between_times(self, meta, children):
-        low, high = int(children[0]), int(children[1])
+        low, high = self._repetitions(children[0]), self._repetitions(children[1])
         return self._quantifier(low, high, children[2:], f"{{{low},{high}}}")
 
     def partition_by(self, meta, children):
         return ("partition_by", tuple(children))
 
     def within_match(self, meta, children):
-        return ("within", (interval_millis(str(children[0])), False))
+        return ("within", (self._interval(children[0]), False))
 
     def within_between_events(self, meta, children):
-        return ("within", (interval_millis(str(children[0])), True))
+        return ("within", (self._interval(children[0]), True))
 
     def define_item(self, meta, children):
         name, condition, *until = children
@@ -466,7 +493,7 @@ class _ToAst(Transformer):
         return ("emit", (str(children[0]).upper(), None))
 
     def emit_every(self, meta, children):
-        return ("emit", ("EVERY", interval_millis(str(children[0]))))
+        return ("emit", ("EVERY", self._interval(children[0])))
 
     def select(self, meta, children):
         items, *clauses = children
@@ -539,11 +566,30 @@ def _syntax_error(error: UnexpectedInput, source_name: str, text: str) -> FrysSy
     return FrysSyntaxError([Diagnostic(message, span)], source_name, text)
 
 
-def parse(text: str, source_name: str = "<query>") -> ast.Program:
-    """Parse .frysql text into a Program; raises FrysSyntaxError on bad syntax."""
+class _Refused(Exception):
+    """Raised by the transformer at a token it cannot accept (a bound beyond a limit);
+    `parse` turns it into a positioned FrysSyntaxError."""
+
+    def __init__(self, message: str, token: Token) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = Span(token.line or 0, token.column or 0, token.end_line or token.line or 0,
+                         (token.end_column or (token.column or 0) + 1) - 1)
+
+
+def parse(text: str, source_name: str = "<query>",
+          limits: Limits = DEFAULT_LIMITS) -> ast.Program:
+    """Parse .frysql text into a Program; raises FrysSyntaxError on bad syntax, and on
+    bounds beyond `limits` (dsl/limits.py)."""
     with garbage_collection_paused():
         try:
             tree = _lark().parse(text)
-            return _ToAst().transform(tree)
+            return _ToAst(limits).transform(tree)
         except UnexpectedInput as error:
             raise _syntax_error(error, source_name, text) from None
+        except VisitError as error:
+            if isinstance(error.orig_exc, _Refused):
+                refused = error.orig_exc
+                raise FrysSyntaxError([Diagnostic(refused.message, refused.span)],
+                                      source_name, text) from None
+            raise

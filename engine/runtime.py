@@ -39,6 +39,7 @@ from frys.connectors.wal import FsyncPolicy, Retention
 from frys.connectors.wal_topic import WalJournal, WalSource, open_wal_sink
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
+from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.engine.graph import (
     FilterProjectSpec,
     JobGraph,
@@ -93,6 +94,8 @@ class RuntimeOptions:
     wal_fsync: FsyncPolicy | None = None
     # names this job's WAL consumers (<job_name>.<stream>); None: the job file's stem
     job_name: str | None = None
+    # what a job may ask for (HOP windows per event, quantifier repetitions; dsl/limits.py)
+    limits: Limits = DEFAULT_LIMITS
 
 
 DEFAULT_OPTIONS = RuntimeOptions()
