@@ -17,13 +17,23 @@ Guarantees, whatever the fsync policy:
 * one writer per directory at a time (an exclusive ``flock`` on ``.lock``, released by the
   kernel if the writer dies); any number of readers, in this or other processes, may read
   while it writes (reader.py).
+
+Hardening: a segment, ``.lock``, offset file or temporary is opened with ``O_NOFOLLOW`` (and
+checked with ``fstat`` to be a regular file), so an entry planted in the folder as a symbolic
+link, a directory or a FIFO is refused with a WalError naming it; the file a symlink points
+to is never read, written or truncated. (The WAL folder itself may be a symlink: it is the
+owner's choice of where the log lives.) Everything the WAL creates is private to its owner:
+files 0600, folders 0700 (FILE_MODE, DIR_MODE; a umask can only take bits away).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,10 +46,81 @@ log = logging.getLogger("frys.wal")
 
 SEGMENT_SUFFIX = ".wal"
 DEFAULT_SEGMENT_BYTES = 64 << 20
+# The one permission rule: what the WAL creates is its owner's alone (docs/bus.md).
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 class WalError(Exception):
-    """A WAL that cannot be used: locked by another writer, not a directory, bad settings."""
+    """A WAL that cannot be used: locked by another writer, not a directory, bad settings,
+    an entry that is not a regular file (a planted symlink, a folder named like a segment)."""
+
+
+def open_regular(path: Path, flags: int, what: str, mode: int = FILE_MODE) -> int:
+    """os.open without following a symlink in the last component, of a regular file only:
+    a symlink, a directory, a FIFO or a device at `path` is a WalError naming it (what:
+    'segment', 'lock file', ...), never an OSError traceback, and a symlink's target is never
+    opened. O_NONBLOCK keeps a planted FIFO from blocking the open (it changes nothing for
+    regular files). FileNotFoundError and FileExistsError (O_EXCL) pass through."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.EMLINK):  # EMLINK: O_NOFOLLOW on the BSDs
+            raise WalError(f"{path}: the WAL {what} is a symbolic link; refusing to follow "
+                           "it (a WAL never opens a symlink; remove it)") from None
+        if error.errno == errno.EISDIR:
+            raise WalError(f"{path}: the WAL {what} is a directory, not a file; "
+                           "remove or rename it") from None
+        raise
+    try:
+        kind = os.fstat(fd).st_mode
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(kind):
+        os.close(fd)
+        raise WalError(f"{path}: the WAL {what} is not a regular file "
+                       f"({_kind_name(kind)}); remove or rename it")
+    return fd
+
+
+def _kind_name(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def check_regular(path: Path, what: str) -> os.stat_result | None:
+    """lstat `path`: None if it is missing, its stat if a regular file, else a WalError
+    naming it (a symlink is not followed)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        raise WalError(f"{path}: the WAL {what} is {_kind_name(info.st_mode)}, not a regular "
+                       "file; refusing to use it (remove or rename it)")
+    return info
+
+
+def make_directories(directory: Path) -> None:
+    """Create `directory` and its missing parents with DIR_MODE (Path.mkdir gives missing
+    parents the default 0777 less the umask). An existing one is left as it is."""
+    missing = []
+    current = directory
+    while not os.path.lexists(current):
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # created meanwhile (another process)
+            os.mkdir(path, DIR_MODE)
+    if not directory.is_dir():
+        raise WalError(f"{directory} exists and is not a directory")
 
 
 @dataclass(frozen=True)
@@ -130,6 +211,7 @@ def segment_name(base: int) -> str:
 def list_segments(directory: Path) -> list[tuple[int, Path]]:
     """(first offset, path) of every segment file, in offset order."""
     found = []
+    # names only: what each entry is gets checked where it is opened (open_regular)
     for path in directory.glob(f"*{SEGMENT_SUFFIX}"):
         stem = path.name[: -len(SEGMENT_SUFFIX)]
         if stem.isdigit():
@@ -139,11 +221,24 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
 
 def fsync_directory(directory: Path) -> None:
     """Make a create, rename or delete in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    """The whole of the file open on `fd`, from byte 0."""
+    size = os.fstat(fd).st_size
+    chunks = []
+    position = 0
+    while True:
+        chunk = os.pread(fd, max(size - position, 1 << 16), position)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        position += len(chunk)
 
 
 @dataclass
@@ -173,21 +268,27 @@ class WriteAheadLog:
         self.stats = WalStats()
         self._lock = threading.Lock()
         self._closed = False
-        if self.directory.exists() and not self.directory.is_dir():
+        if os.path.lexists(self.directory) and not self.directory.is_dir():
             raise WalError(f"{self.directory} exists and is not a directory")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        make_directories(self.directory)
+        self._lock_fd = open_regular(self.directory / ".lock", os.O_RDWR | os.O_CREAT,
+                                     "lock file")
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
             raise WalError(f"{self.directory} is open for writing by another writer (in this "
                            "process or another); a WAL has one writer at a time") from None
-        self._segments = self._recover()
+        try:
+            self._segments = self._recover()
+            active = self._segments[-1]
+            self._fd = open_regular(active.path, os.O_WRONLY | os.O_APPEND, "segment")
+        except BaseException:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            raise
         self._unsynced_bytes = 0
         self._unsynced_since: float | None = None
-        active = self._segments[-1]
-        self._fd = os.open(active.path, os.O_WRONLY | os.O_APPEND)
         self._flusher: threading.Thread | None = None
         self._stop_flusher = threading.Event()
         if self.fsync.mode == "batch":
@@ -204,28 +305,42 @@ class WriteAheadLog:
 
     def _recover(self) -> list[_Segment]:
         segments: list[_Segment] = []
-        for base, path in list_segments(self.directory):
-            data = path.read_bytes()
-            if segments and base < segments[-1].next_offset:
-                # an older segment's records overlap this one's name: the file cannot be
-                # trusted (it was not written by this log); keep what came first. Checked
-                # before the scan, so the report names all the bytes deleted (it used to
-                # truncate the file first, report that, then report 0 bytes deleted).
-                self._report(Damage(path.name, 0, len(data),
-                                    f"starts at offset {base}, inside the previous segment"))
-                path.unlink()
-                continue
-            result = scan(data, base, keep_records=False)
-            if result.problem is not None and result.valid_bytes < len(data):
-                self._report(Damage(path.name, result.valid_bytes,
-                                    len(data) - result.valid_bytes, result.problem))
-                with open(path, "r+b") as file:
-                    file.truncate(result.valid_bytes)
-                    os.fsync(file.fileno())
+        found = list_segments(self.directory)
+        # Every entry is checked before any is changed: a planted symlink or a folder named
+        # like a segment refuses the whole log, before recovery cuts or deletes anything.
+        for _, path in found:
+            check_regular(path, "segment")
+        for base, path in found:
+            # no symlink followed (checked again on the open itself: no race with lstat)
+            fd = open_regular(path, os.O_RDWR, "segment")
+            try:
+                data = _read_all(fd)
+                if segments and base < segments[-1].next_offset:
+                    # an older segment's records overlap this one's name: the file cannot be
+                    # trusted (it was not written by this log); keep what came first. Checked
+                    # before the scan, so the report names all the bytes deleted (it used to
+                    # truncate the file first, report that, then report 0 bytes deleted).
+                    self._report(Damage(path.name, 0, len(data),
+                                        f"starts at offset {base}, inside the previous "
+                                        "segment"))
+                    path.unlink()  # unlink removes a name, it never follows a symlink
+                    continue
+                result = scan(data, base, keep_records=False)
+                if result.problem is not None and result.valid_bytes < len(data):
+                    self._report(Damage(path.name, result.valid_bytes,
+                                        len(data) - result.valid_bytes, result.problem))
+                    os.ftruncate(fd, result.valid_bytes)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             segments.append(_Segment(base, path, result.valid_bytes, result.next_offset))
         if not segments:
             path = self.directory / segment_name(0)
-            path.touch()
+            try:
+                os.close(open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "segment"))
+            except FileExistsError:  # a dangling symlink or the like (O_EXCL never follows)
+                raise WalError(f"{path}: cannot create the first WAL segment, something "
+                               "else has its name (a dangling symbolic link?)") from None
             fsync_directory(self.directory)
             segments.append(_Segment(0, path, 0, 0))
         if self.stats.damage:
@@ -342,7 +457,14 @@ class WriteAheadLog:
             self._sync_locked()
         os.close(self._fd)
         path = self.directory / segment_name(old.next_offset)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            self._fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL,
+                                    "segment")
+        except FileExistsError:
+            # planted after recovery (O_EXCL never follows a symlink, nor reuses a file)
+            self._fd = open_regular(old.path, os.O_WRONLY | os.O_APPEND, "segment")
+            raise WalError(f"{path}: cannot start a new WAL segment, something else already "
+                           "has its name; remove it") from None
         if self.fsync.mode != "never":
             fsync_directory(self.directory)
         segment = _Segment(old.next_offset, path, 0, old.next_offset)
@@ -368,7 +490,7 @@ class WriteAheadLog:
             total = sum(s.size for s in self._segments)
             too_big = limit_bytes is not None and total > limit_bytes
             too_old = max_age is not None and \
-                now - oldest.path.stat().st_mtime > max_age
+                now - os.lstat(oldest.path).st_mtime > max_age
             if not (too_big or too_old):
                 break
             oldest.path.unlink(missing_ok=True)

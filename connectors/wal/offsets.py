@@ -4,15 +4,31 @@ Each consumer's offset (the next event it wants) lives in ``<wal>/consumers/<nam
 A commit writes a temporary file, fsyncs it, renames it over the old one and fsyncs the
 directory, so after a crash at any point the file holds either the old offset or the new
 one, never a mix or nothing.
+
+The temporary file has an unpredictable name (``.<name>.offset.<random>.tmp``) created with
+O_CREAT | O_EXCL | O_NOFOLLOW, mode 0600, so nobody can plant a symlink at it beforehand. An
+offset file or a ``consumers`` folder that is a symbolic link (or not a regular file, not a
+directory) is refused with a WalError naming it, and its target is never read or written.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
+import stat
 from pathlib import Path
 
-from frys.connectors.wal.log import WalError, fsync_directory
+from frys.connectors.wal.log import (
+    WalError,
+    check_regular,
+    fsync_directory,
+    make_directories,
+    open_regular,
+)
+
+# an offset file holds a number and a newline; more is damage (and is not read whole)
+_MAX_OFFSET_FILE = 4096
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -36,10 +52,16 @@ class OffsetStore:
     def load(self, consumer: str) -> int | None:
         """The committed offset, or None if this consumer never committed."""
         path = self._path(consumer)
+        self._check_directory(create=False)
         try:
-            text = path.read_text().strip()
+            fd = open_regular(path, os.O_RDONLY, "offset file")
         except FileNotFoundError:
             return None
+        try:
+            raw = os.read(fd, _MAX_OFFSET_FILE)
+        finally:
+            os.close(fd)
+        text = raw.decode("utf-8", errors="replace").strip()
         # isdigit alone also takes "²" and the like, which int() rejects with a ValueError
         if not (text.isascii() and text.isdigit()):
             raise WalError(f"{path} does not hold an offset: {text[:40]!r}")
@@ -50,20 +72,55 @@ class OffsetStore:
         if offset < 0:
             raise WalError(f"offset must not be negative, got {offset}")
         path = self._path(consumer)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._check_directory(create=True)
+        # refused rather than replaced: a symlink or folder here was not put by a commit
+        check_regular(path, "offset file")
+        temporary, fd = self._create_temporary(path)
         try:
-            os.write(fd, f"{offset}\n".encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+            try:
+                os.write(fd, f"{offset}\n".encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            # rename replaces the name `path`; it never follows a symlink there
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         fsync_directory(self.directory)
 
+    def _create_temporary(self, path: Path) -> tuple[Path, int]:
+        """A new private file with an unpredictable name beside `path` (as mkstemp, with
+        O_NOFOLLOW and FILE_MODE)."""
+        for _ in range(100):
+            temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+            try:
+                return temporary, open_regular(
+                    temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "temporary offset file")
+            except FileExistsError:
+                continue
+        raise WalError(f"could not create a temporary file in {self.directory}")
+
+    def _check_directory(self, create: bool) -> None:
+        """`consumers/` must be a real directory, not a symlink to one elsewhere; created
+        with DIR_MODE when `create` and missing."""
+        try:
+            info = os.lstat(self.directory)
+        except FileNotFoundError:
+            if not create:
+                return
+            # DIR_MODE also for a missing WAL folder above it (as the writer makes it)
+            make_directories(self.directory)
+            info = os.lstat(self.directory)
+        if not stat.S_ISDIR(info.st_mode):
+            kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a directory"
+            raise WalError(f"{self.directory}: the WAL consumers folder is {kind}; "
+                           "refusing to use it (remove or rename it)")
+
     def consumers(self) -> dict[str, int]:
-        found = {}
-        if self.directory.is_dir():
+        found: dict[str, int] = {}
+        self._check_directory(create=False)
+        if os.path.isdir(self.directory):
             for path in self.directory.glob("*.offset"):
                 offset = self.load(path.stem)
                 if offset is not None:

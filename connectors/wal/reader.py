@@ -5,7 +5,8 @@ checksum; bytes after the last one in the newest segment are a write in flight (
 tail the writer will truncate when it next opens), so the reader waits there. Damage inside
 an older segment cannot be in flight: the reader notes it in ``damage`` and goes on with the
 next segment, as the writer's recovery does. Offsets missing between two segments are noted
-there too.
+there too. A segment that is a symbolic link (or a directory, a FIFO) is a WalError naming
+it: a reader never follows a symlink planted in the folder (log.open_regular).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from frys.connectors.wal.log import Damage, list_segments, segment_name
+from frys.connectors.wal.log import Damage, list_segments, open_regular, segment_name
 from frys.connectors.wal.records import HEADER, MAX_BODY, Record, decode_at
 
 _READ_BYTES = 4 << 20
@@ -93,7 +94,7 @@ class LogReader:
 
     def _open(self, base: int, path: Path) -> None:
         try:
-            self._fd = os.open(path, os.O_RDONLY)
+            self._fd = open_regular(path, os.O_RDONLY, "segment")
         except FileNotFoundError:  # retention deleted it meanwhile
             self._fd = None
             return
@@ -137,7 +138,7 @@ class LogReader:
             if problem not in (None, "incomplete") or self._position < size:
                 self.damage.append(Damage(name, self._position, size - self._position,
                                           problem or "incomplete record"))
-            elif following[0][0] > self._expected and (self.directory / name).exists():
+            elif following[0][0] > self._expected and os.path.lexists(self.directory / name):
                 # This segment ends before the next one begins: its tail is gone (the file
                 # was cut at a record boundary). Retention cannot do that, it deletes whole
                 # segments oldest first, and this one is still here; so say so rather than
