@@ -19,7 +19,7 @@ from typing import IO
 import msgspec
 import polars as pl
 
-from frys.connectors.decode import parse_timestamp_millis
+from frys.connectors.decode import line_problem, parse_timestamp_millis
 from frys.connectors.jsonl import to_json_frame, whole_line_chunks
 from frys.connectors.wal import FsyncPolicy, LogReader, PayloadFormat, Record, WalError
 from frys.connectors.wal.log import list_segments
@@ -65,10 +65,31 @@ def _time(text: str) -> int:
 # ---------------------------------------------------------------------- publish
 
 
+def _publish_target(topic: str, wal_root: str | None) -> Path:
+    """TOPIC's log directory; an existing folder that is not a log is refused, so a
+    mistaken argument (`frys publish ..`, a file meant as TOPIC) does not scatter segments
+    into it."""
+    directory = topic_directory(topic, wal_root)
+    if directory.exists() and not directory.is_dir():
+        raise WalError(f"topic {topic}: {directory} is a file, not a WAL directory "
+                       "(usage: frys publish TOPIC [FILE])")
+    if directory.is_dir() and any(directory.iterdir()) and not list_segments(directory):
+        raise WalError(f"topic {topic}: {directory} is a folder that holds no WAL; publish "
+                       "creates a topic only in a new or empty folder "
+                       "(usage: frys publish TOPIC [FILE])")
+    return directory
+
+
 def command_publish(args: argparse.Namespace) -> int:
-    directory = topic_directory(args.topic, args.wal_root)
+    if args.file and Path(args.file).is_dir():
+        raise WalError(f"{args.file} is a folder, not a file of JSON lines "
+                       "(usage: frys publish TOPIC [FILE])")
+    directory = _publish_target(args.topic, args.wal_root)
     name = args.file or "<stdin>"
-    source = open(args.file, "rb") if args.file else sys.stdin.buffer  # noqa: SIM115
+    try:
+        source = open(args.file, "rb") if args.file else sys.stdin.buffer  # noqa: SIM115
+    except OSError as error:
+        raise WalError(f"cannot read {args.file}: {error.strerror}") from None
     journal = WalJournal(directory, None, FsyncPolicy.parse(args.fsync))
     for damage in journal.log.recovery:
         print(f"frys: {directory}: recovered: {damage}", file=sys.stderr)
@@ -84,10 +105,15 @@ def command_publish(args: argparse.Namespace) -> int:
                 line_number += 1
                 if not line.strip():
                     continue
+                # the decoder's own line rules first (nesting depth, lone surrogates), so
+                # what a job would refuse is refused here, and msgspec never recurses deeper
+                problem = line_problem(line)
                 try:
+                    if problem is not None:
+                        raise msgspec.DecodeError(problem)
                     if not isinstance(decoder.decode(line), dict):
                         raise msgspec.DecodeError("an event must be a JSON object")
-                except msgspec.DecodeError as error:
+                except (msgspec.DecodeError, RecursionError) as error:
                     bad += 1
                     print(f"frys: {name}:{line_number}: not published: {error}",
                           file=sys.stderr)
@@ -107,8 +133,8 @@ def command_publish(args: argparse.Namespace) -> int:
             source.close()
     if not args.quiet:
         span = f" (offsets {first}..{first + published - 1})" if published else ""
-        rejected = (f"; {bad} line{' was' if bad == 1 else 's were'} not a JSON object"
-                    if bad else "")
+        rejected = (f"; {bad} line{' was' if bad == 1 else 's were'} not a JSON object "
+                    "(or nested too deeply)" if bad else "")
         print(f"frys: published {published} events to {directory}{span}{rejected}",
               file=sys.stderr)
     return 1 if bad else 0
@@ -254,6 +280,8 @@ def add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
 
     publish = commands.add_parser(
         "publish", help="append JSON lines (a file, or stdin) to a persistent topic")
+    # options may come before, between or after TOPIC and FILE
+    publish.__class__ = _IntermixedParser
     publish.add_argument("topic", help="topic name, or a WAL directory")
     publish.add_argument("file", nargs="?", help="a .jsonl file (default: stdin)")
     publish.add_argument("--fsync", default="batch", metavar="POLICY",
@@ -301,6 +329,24 @@ def add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                         help="draw the progress bar even when stderr is not a terminal")
     wal_root(replay)
     replay.set_defaults(handler=command_replay)
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """A subcommand parser whose options may follow its optional positional: plain argparse
+    takes TOPIC and an empty FILE at once, so `publish T --fsync always F` left F
+    unrecognized. The subcommand action calls parse_known_args; this answers with
+    parse_known_intermixed_args, which itself calls parse_known_args (the plain one)."""
+
+    _inner = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        if self._inner:
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
 
 
 def positive(text: str) -> int:

@@ -10,15 +10,25 @@ Two paths give the same result:
 
 Value rules (both paths): INT takes JSON integers; FLOAT takes integers and floats; BOOL takes
 true/false; STRING takes strings, and other scalars as their JSON text; TIMESTAMP takes epoch
-milliseconds or an ISO-8601 string (no offset means UTC). A missing field or `null` is NULL,
-except the event-time column, which must be present. Fields not in the schema are ignored.
-Every rejected record becomes a DeadLetter naming the stream, the reason (with the field) and
-its position (file:line).
+milliseconds or an ISO-8601 string (no offset means UTC) between 0001-01-01T00:00:00.000Z and
+9999-12-31T23:59:59.999Z (TIMESTAMP_MIN_MS..TIMESTAMP_MAX_MS). A missing field or `null` is
+NULL, except the event-time column, which must be present. Fields not in the schema are
+ignored. Every rejected record becomes a DeadLetter naming the stream, the reason (with the
+field) and its position (file:line).
+
+Line rules (both paths, whatever the neighbouring lines): a key given twice takes its last
+value (msgspec's rule; polars' reader keeps the first, so the fast path sends the few lines
+that may repeat a column's key to the per-line path); a lone UTF-16 surrogate escape
+(`"\ud800"`) anywhere in the line makes it malformed JSON; a line nested deeper than
+MAX_DEPTH arrays/objects is a dead letter (msgspec would raise RecursionError, polars'
+reader stops at 1024).
 """
 
 from __future__ import annotations
 
 import io
+import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +43,67 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PER_LINE_THRESHOLD = 64
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# TIMESTAMP's range: what Python's datetime holds and polars' Datetime("ms") can both hold and
+# format (polars panics formatting past year 262142, and Python stops at 9999).
+TIMESTAMP_MIN_MS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
+TIMESTAMP_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_RANGE_TEXT = "0001-01-01T00:00:00.000Z..9999-12-31T23:59:59.999Z"
+# Arrays/objects a line may nest (the line's object is level 1).
+MAX_DEPTH = 256
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_STRING_LITERAL = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 3, 6, 6, 60
+
+
+def _too_deep(line: bytes) -> bool:
+    """Whether the JSON text nests more than MAX_DEPTH arrays and objects."""
+    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH:
+        return False
+    brackets = _STRING_LITERAL.sub(b"", line).translate(None, delete=_NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _lone_surrogate(line: bytes) -> str | None:
+    """The first UTF-16 surrogate escape without its partner, or None."""
+    if b"\\ud" not in line and b"\\uD" not in line:
+        return None
+    high = None  # a high surrogate escape waiting for its low half right after it
+    for match in _ESCAPE.finditer(line):
+        code = int(match[1], 16) if match[1] else None
+        if high is not None:
+            if code is None or not 0xDC00 <= code <= 0xDFFF or match.start() != high.end():
+                return high[0].decode()
+            high = None
+            continue
+        if code is not None and 0xD800 <= code <= 0xDBFF:
+            high = match
+        elif code is not None and 0xDC00 <= code <= 0xDFFF:
+            return match[0].decode()
+    return None if high is None else high[0].decode()
+
+
+def line_problem(line: bytes) -> str | None:
+    """Why a JSON line is refused before it is parsed (the same on every path), or None."""
+    if _too_deep(line):
+        return f"nested too deeply: more than {MAX_DEPTH} levels of arrays and objects"
+    surrogate = _lone_surrogate(line)
+    if surrogate is not None:
+        return f"malformed JSON: lone UTF-16 surrogate escape {surrogate}"
+    return None
+
+
+def _show(value: object) -> str:
+    return _SHORT.repr(value) if isinstance(value, (list, dict)) else repr(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,29 +131,41 @@ class _BadValue(Exception):
 def parse_timestamp_millis(value: object) -> int:
     """Epoch milliseconds of an int (already epoch ms) or an ISO-8601 string."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _BadValue(f"expected epoch milliseconds or an ISO-8601 string, got {value!r}")
+        raise _BadValue(f"expected epoch milliseconds or an ISO-8601 string, got "
+                        f"{_show(value)}")
+    if isinstance(value, str):
+        text = value.strip()
+        if _INTEGER_TEXT.fullmatch(text):
+            value = int(text)
     if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise _BadValue(f"timestamp {value} is out of range")
+        if not TIMESTAMP_MIN_MS <= value <= TIMESTAMP_MAX_MS:
+            raise _BadValue(f"timestamp {value} is out of range (epoch milliseconds of "
+                            f"{_RANGE_TEXT})")
         return value
-    text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _BadValue(f"cannot parse {value!r} as a TIMESTAMP") from None
+        raise _BadValue(f"cannot parse {value!r} as a TIMESTAMP (ISO-8601 in "
+                        f"{_RANGE_TEXT}, or epoch milliseconds)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     # integer arithmetic: float timestamps can land a millisecond off
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    millis = (moment - _EPOCH) // timedelta(milliseconds=1)
+    if not TIMESTAMP_MIN_MS <= millis <= TIMESTAMP_MAX_MS:  # an offset past the range's end
+        raise _BadValue(f"timestamp {value!r} is out of range ({_RANGE_TEXT})")
+    return millis
 
 
 def _text_of(value: object) -> str:
     """A non-string JSON value as STRING: the text polars' NDJSON reader makes of it, so the
     fast and the per-line path agree (`1.0` -> '1', `true` -> 'true')."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # also past 64 bits, where polars' reader gives up
     line = msgspec.json.encode({"v": value})
-    text = pl.read_ndjson(io.BytesIO(line), schema={"v": pl.String})["v"][0]
+    try:
+        text = pl.read_ndjson(io.BytesIO(line), schema={"v": pl.String})["v"][0]
+    except pl.exceptions.PolarsError:  # e.g. an integer past 64 bits inside a list
+        return line[len(b'{"v":'):-1].decode()
     return str(text)
 
 
@@ -91,17 +174,17 @@ def _convert(value: object, column_type: FrysType) -> object:
         return None
     if column_type == FrysType.INT:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _BadValue(f"expected INT, got {value!r}")
+            raise _BadValue(f"expected INT, got {_show(value)}")
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise _BadValue(f"INT value {value} is out of the 64-bit range")
         return value
     if column_type == FrysType.FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _BadValue(f"expected FLOAT, got {value!r}")
+            raise _BadValue(f"expected FLOAT, got {_show(value)}")
         return float(value)
     if column_type == FrysType.BOOL:
         if not isinstance(value, bool):
-            raise _BadValue(f"expected BOOL, got {value!r}")
+            raise _BadValue(f"expected BOOL, got {_show(value)}")
         return value
     if column_type == FrysType.STRING:
         return value if isinstance(value, str) else _text_of(value)
@@ -171,12 +254,40 @@ class StreamDecoder:
         self._decode_chunk(b"\n".join(lines[half:]) + b"\n", first_line + half, source,
                            frames, letters)
 
+    def _suspects(self, raw: pl.DataFrame, chunk: bytes) -> set[int]:
+        """Rows the reader may have read differently from the per-line path: a column's key
+        given twice (polars keeps the first value, the rule is the last), a lone surrogate
+        escape, nesting deeper than MAX_DEPTH (polars reads up to 1024 levels). Cheap
+        whole-chunk counts first; lines are looked at only when a count allows a suspect."""
+        lines: list[bytes] | None = None
+        suspects: set[int] = set()
+
+        def rows() -> list[bytes]:
+            nonlocal lines
+            if lines is None:
+                lines = [line for line in chunk.split(b"\n") if line.strip()]
+            return lines
+
+        for column in self.columns:
+            key = msgspec.json.encode(column)
+            # every row with a value has the key at least once: more keys than values means
+            # an explicit null, the key inside a string, or a key given twice
+            if chunk.count(key) > raw.height - raw[column].null_count():
+                suspects.update(i for i, line in enumerate(rows()) if line.count(key) > 1)
+        if b"\\ud" in chunk or b"\\uD" in chunk:
+            suspects.update(i for i, line in enumerate(rows())
+                            if _lone_surrogate(line) is not None)
+        # each row opens at least its own object, so no row can open more than this
+        if chunk.count(b"[") + chunk.count(b"{") - raw.height + 1 > MAX_DEPTH:
+            suspects.update(i for i, line in enumerate(rows()) if _too_deep(line))
+        return suspects
+
     def _finish_columns(self, raw: pl.DataFrame, chunk: bytes, first_line: int, source: str,
                         letters: list[DeadLetter]) -> pl.DataFrame:
-        """Timestamps to Datetime(ms, UTC); rows with an unreadable timestamp or no event
-        time become dead letters (vectorized check, per-row work only for those rows)."""
-        if not self._timestamps:
-            return raw
+        """Timestamps to Datetime(ms, UTC); rows with an unreadable or out-of-range timestamp
+        or no event time, and the suspects (`_suspects`), are decoded again per line and
+        become dead letters or go back to their place (vectorized check, per-row work only
+        for those rows)."""
         converted = []
         bad = pl.lit(False)
         for column in self._timestamps:
@@ -189,9 +300,15 @@ class StreamDecoder:
             else:
                 millis = values
             converted.append(millis.alias(column))
-            bad = bad | (values.is_not_null() & millis.is_null())
+            bad = bad | (values.is_not_null()
+                         & ~millis.is_between(TIMESTAMP_MIN_MS, TIMESTAMP_MAX_MS).fill_null(False))
         if self.event_time is not None:
             bad = bad | pl.col(self.event_time).is_null()
+        suspects = self._suspects(raw, chunk)
+        if suspects:
+            bad = bad | pl.int_range(pl.len()).is_in(sorted(suspects))
+        if not self._timestamps and not suspects:
+            return raw
         # one with_columns: `bad` sees the raw columns, not the converted ones
         checked = raw.with_columns(*converted, bad.alias("__bad"),
                                    pl.int_range(pl.len()).alias("__row"))
@@ -225,10 +342,17 @@ class StreamDecoder:
         letters: list[DeadLetter] = []
         for line, position in lines:
             raw = line.decode("utf-8", errors="replace")
+            problem = line_problem(line)
+            if problem is not None:
+                letters.append(DeadLetter(self.stream, problem, position, raw))
+                continue
             try:
                 records.append((msgspec.json.decode(line), position, raw))
             except msgspec.DecodeError as error:
                 letters.append(DeadLetter(self.stream, f"malformed JSON: {error}", position, raw))
+            except RecursionError:  # within MAX_DEPTH, but the stack was already deep
+                letters.append(DeadLetter(self.stream, "nested too deeply for the stack",
+                                          position, raw))
         frame, bad = self.decode_records(records)
         return frame, letters + bad
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import frys
 from frys.cli import main
-from frys.connectors.decode import StreamDecoder
+from frys.connectors.decode import TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS, StreamDecoder
 from frys.connectors.jsonl import JsonlFileSource
 from frys.dsl.types import FrysType
 
@@ -94,7 +94,8 @@ def timestamps(draw) -> tuple[object, int]:
     parser recovers them)."""
     kind = draw(st.sampled_from(["int", "int", "digits", "iso", "iso", "naive"]))
     if kind == "int":
-        millis = draw(st.one_of(st.integers(-2**50, 2**50), st.integers(INT64_MIN, INT64_MAX)))
+        millis = draw(st.one_of(st.integers(-2**45, 2**45),
+                                st.integers(TIMESTAMP_MIN_MS, TIMESTAMP_MAX_MS)))
         return millis, millis
     if kind == "digits":  # epoch milliseconds written as a JSON string
         millis = draw(st.integers(-10**13, 10**13))
