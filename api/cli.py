@@ -20,6 +20,7 @@ from frys.connectors.wal import FsyncPolicy, WalError
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
+from frys.dsl.parser import read_job
 from frys.dsl.plan_render import FORMATS
 from frys.dsl.planner import plan
 from frys.engine.graph import QueryNode
@@ -30,10 +31,13 @@ from frys.operators.pattern.operator import DEFAULT_MAX_PARTIALS
 
 def _read(path: str) -> str:
     try:
-        return Path(path).read_text()
+        return read_job(path)
     except OSError as error:
         print(f"frys: cannot read {path}: {error.strerror}", file=sys.stderr)
         raise SystemExit(2) from None
+    except FrysError as error:  # not UTF-8: where
+        print(error.render(), file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _summary(stats: JobStats) -> str:

@@ -29,6 +29,7 @@ from frys.connectors.broker import Broker
 from frys.connectors.bus import Collector
 from frys.connectors.decode import conform_frame
 from frys.dsl import FrysError, compile_text
+from frys.dsl.parser import read_job
 from frys.dsl.planner import plan
 from frys.engine.graph import JobGraph
 from frys.engine.runtime import DEFAULT_OPTIONS, JobStats, Runtime, RuntimeOptions
@@ -73,7 +74,7 @@ class Pipeline:
         """Compile a .frysql file; `file:` and `wal:` paths resolve against the file's
         folder; the job's WAL consumers are named after the file."""
         path = Path(path)
-        return cls(path.read_text(), str(path), path.parent, options=options, bus=bus)
+        return cls(read_job(path), str(path), path.parent, options=options, bus=bus)
 
     @property
     def bus(self) -> Broker:

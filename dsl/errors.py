@@ -55,8 +55,21 @@ class Diagnostic:
             width = self.span.end_column - self.span.column + 1
         else:
             width = max(1, len(text) - self.span.column + 1)
-        caret = " " * (self.span.column - 1) + "^" * max(1, width)
+        start = self.span.column - 1
+        if len(text) > SHOWN_LINE:  # a long (generated) line: the part around the span
+            first = max(0, start - SHOWN_LINE // 4)
+            shown = text[first:first + SHOWN_LINE]
+            prefix = "..." if first else ""
+            suffix = "..." if first + SHOWN_LINE < len(text) else ""
+            text = prefix + shown + suffix
+            start = start - first + len(prefix)
+            width = min(width, len(shown) + len(prefix) - start)
+        caret = " " * start + "^" * max(1, width)
         return f"{header}\n    {text}\n    {caret}"
+
+
+# the most characters of a source line an error shows (longer lines are cut around the span)
+SHOWN_LINE = 160
 
 
 class FrysError(Exception):

@@ -5,6 +5,8 @@ memory (issue 12). Each limit is refused with its reason and the position of wha
   is a group of state per key; `HOP(1 DAY, 1 MILLISECOND)` would be 86.4 million per event.
 * `max_repetitions`: a bounded quantifier `{n}`, `{n,m}`, `{n,}` compiles to about one
   automaton state per repetition (as Flink's NFACompiler builds it).
+* `max_job_chars`: a job's text (1 MiB by default: a generated query with ten thousand
+  terms is a few hundred kB).
 * intervals (`TUMBLE(...)`, `WITHIN`, `watermark = ...`) longer than the TIMESTAMP range
   (years 0001 to 9999) mean nothing and overflow 64-bit milliseconds; not configurable.
 
@@ -26,6 +28,7 @@ MAX_INTERVAL_MS = TIMESTAMP_MAX_MS - TIMESTAMP_MIN_MS
 class Limits:
     max_hop_windows: int = 1_000
     max_repetitions: int = 1_000
+    max_job_chars: int = 1 << 20
 
 
 DEFAULT_LIMITS = Limits()

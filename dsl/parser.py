@@ -14,13 +14,14 @@ import dataclasses
 import functools
 import gc
 import hashlib
+import math
 import os
 import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -32,6 +33,7 @@ from lark.exceptions import (
 from frys.dsl import ast
 from frys.dsl.errors import Diagnostic, FrysSyntaxError, Span
 from frys.dsl.limits import DEFAULT_LIMITS, MAX_INTERVAL_MS, Limits
+from frys.dsl.shape import TooDeep, reshape
 
 GRAMMAR_PATH = Path(__file__).with_name("frysql.lark")
 
@@ -80,6 +82,26 @@ def private_grammar_cache(grammar: str) -> str | None:
     return os.path.join(folder, f"frysql-{digest}.lark")
 
 
+def read_job(path: str | os.PathLike[str]) -> str:
+    """A job file's text: UTF-8, a leading byte-order mark dropped. Raises OSError when the
+    file cannot be read and FrysSyntaxError, at the line and column, when it is not UTF-8."""
+    with open(path, "rb") as file:
+        data = file.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[:error.start].decode("utf-8", errors="replace")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        text = data.decode("utf-8", errors="replace")
+        raise FrysSyntaxError([Diagnostic(
+            f"the file is not UTF-8 text: byte 0x{data[error.start]:02x} cannot start or "
+            "continue a character here", Span.point(line, column))],
+            os.fspath(path), text) from None
+
+
 def interval_millis(text: str) -> int:
     """Milliseconds of an interval token: '10 SECONDS', '1 minute', '500ms', '2h'."""
     digits = "".join(ch for ch in text if ch.isdigit())
@@ -126,7 +148,7 @@ class _Name(str):
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):
     """Lark parse tree -> dsl.ast nodes. Method names are the aliases in frysql.lark."""
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -135,7 +157,8 @@ class _ToAst(Transformer):
 
     @staticmethod
     def _interval(token: Token) -> int:
-        millis = interval_millis(str(token))
+        digits = len(str(token)) - len(str(token).lstrip("0123456789"))
+        millis = interval_millis(str(token)) if digits <= 20 else MAX_INTERVAL_MS + 1
         if millis > MAX_INTERVAL_MS:
             raise _Refused(f"interval {str(token).strip()} is longer than the TIMESTAMP range "
                            "(years 0001 to 9999) allows", token)
@@ -159,10 +182,24 @@ class _ToAst(Transformer):
         (token,) = children
         return _Name(_unquote(str(token), '"'), _span_of(token))
 
+    @staticmethod
+    def _number(token: Token) -> int | float:
+        """An INT within 64 bits or a finite FLOAT; anything else is refused here (Python's
+        int() of over 4,300 digits would raise, and the runtime's columns are 64-bit)."""
+        text = str(token)
+        if any(c in text for c in ".eE"):
+            value = float(text)
+            if math.isinf(value):
+                raise _Refused(f"number {text[:20]}{'...' if len(text) > 20 else ''} is "
+                               "beyond the FLOAT range", token)
+            return value
+        if len(text.lstrip("0")) > 19 or int(text) > 2**63 - 1:
+            raise _Refused(f"integer {text[:20]}{'...' if len(text) > 20 else ''} is beyond "
+                           "the 64-bit INT range", token)
+        return int(text)
+
     def number(self, meta, children):
-        text = str(children[0])
-        value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
-        return ast.Literal(value, span=_span_of(meta))
+        return ast.Literal(self._number(children[0]), span=_span_of(meta))
 
     def string(self, meta, children):
         return ast.Literal(_unquote(str(children[0]), "'"), span=_span_of(meta))
@@ -297,8 +334,7 @@ class _ToAst(Transformer):
         return ast.OptionKind.INTERVAL, self._interval(children[0])
 
     def number_value(self, meta, children):
-        text = str(children[0])
-        return ast.OptionKind.NUMBER, float(text) if any(c in text for c in ".eE") else int(text)
+        return ast.OptionKind.NUMBER, self._number(children[0])
 
     def name_value(self, meta, children):
         return ast.OptionKind.NAME, str(children[0])
@@ -581,12 +617,18 @@ def parse(text: str, source_name: str = "<query>",
           limits: Limits = DEFAULT_LIMITS) -> ast.Program:
     """Parse .frysql text into a Program; raises FrysSyntaxError on bad syntax, and on
     bounds beyond `limits` (dsl/limits.py)."""
+    if len(text) > limits.max_job_chars:
+        raise FrysSyntaxError([Diagnostic(
+            f"the job is {len(text):,} characters long; at most {limits.max_job_chars:,}",
+            Span.point(1, 1))], source_name, text[:10_000])
     with garbage_collection_paused():
         try:
             tree = _lark().parse(text)
-            return _ToAst(limits).transform(tree)
+            return reshape(_ToAst(limits).transform(tree))
         except UnexpectedInput as error:
             raise _syntax_error(error, source_name, text) from None
+        except TooDeep as error:
+            raise FrysSyntaxError([error.diagnostic], source_name, text) from None
         except VisitError as error:
             if isinstance(error.orig_exc, _Refused):
                 refused = error.orig_exc
