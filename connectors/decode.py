@@ -16,9 +16,9 @@ NULL, except the event-time column, which must be present. Fields not in the sch
 ignored. Every rejected record becomes a DeadLetter naming the stream, the reason (with the
 field) and its position (file:line).
 
-Line rules (both paths, whatever the neighbouring lines): a key given twice takes its last
-value (msgspec's rule; polars' reader keeps the first, so the fast path sends the few lines
-that may repeat a column's key to the per-line path); a lone UTF-16 surrogate escape
+Line rules (both paths, whatever the neighbouring lines): a key given twice takes its first
+value (polars' reader's rule, so the fast path needs no check; the per-line path decodes the
+rare line that repeats a column's key again, keeping first values); a lone UTF-16 surrogate escape
 (`"\ud800"`) anywhere in the line makes it malformed JSON; a line nested deeper than
 MAX_DEPTH arrays/objects is a dead letter (msgspec would raise RecursionError, polars'
 reader stops at 1024).
@@ -27,6 +27,7 @@ reader stops at 1024).
 from __future__ import annotations
 
 import io
+import json
 import re
 import reprlib
 from collections.abc import Mapping, Sequence
@@ -100,6 +101,14 @@ def line_problem(line: bytes) -> str | None:
     if surrogate is not None:
         return f"malformed JSON: lone UTF-16 surrogate escape {surrogate}"
     return None
+
+
+def _first_values(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object whose repeated keys keep their first value."""
+    record: dict[str, object] = {}
+    for key, value in pairs:
+        record.setdefault(key, value)
+    return record
 
 
 def _show(value: object) -> str:
@@ -202,6 +211,7 @@ class StreamDecoder:
         self.columns = columns
         self.event_time = event_time
         self._timestamps = [c for c, t in columns.items() if t == FrysType.TIMESTAMP]
+        self._column_keys = [msgspec.json.encode(c) for c in columns]  # '"name"' as bytes
         # first attempt reads timestamps as epoch-ms integers, the second as strings
         self._schema_int = {c: (pl.Int64 if t == FrysType.TIMESTAMP else t.polars_dtype)
                             for c, t in columns.items()}
@@ -255,10 +265,10 @@ class StreamDecoder:
                            frames, letters)
 
     def _suspects(self, raw: pl.DataFrame, chunk: bytes) -> set[int]:
-        """Rows the reader may have read differently from the per-line path: a column's key
-        given twice (polars keeps the first value, the rule is the last), a lone surrogate
-        escape, nesting deeper than MAX_DEPTH (polars reads up to 1024 levels). Cheap
-        whole-chunk counts first; lines are looked at only when a count allows a suspect."""
+        """Rows the reader may have read differently from the per-line path: a lone
+        surrogate escape, nesting deeper than MAX_DEPTH (polars reads up to 1024 levels).
+        Cheap whole-chunk searches first; lines are looked at only when one allows a
+        suspect."""
         lines: list[bytes] | None = None
         suspects: set[int] = set()
 
@@ -268,13 +278,8 @@ class StreamDecoder:
                 lines = [line for line in chunk.split(b"\n") if line.strip()]
             return lines
 
-        for column in self.columns:
-            key = msgspec.json.encode(column)
-            # every row with a value has the key at least once: more keys than values means
-            # an explicit null, the key inside a string, or a key given twice
-            if chunk.count(key) > raw.height - raw[column].null_count():
-                suspects.update(i for i, line in enumerate(rows()) if line.count(key) > 1)
-        if b"\\ud" in chunk or b"\\uD" in chunk:
+        # a backslash is rare in event data: one fast byte search rules surrogates out
+        if b"\\" in chunk and (b"\\ud" in chunk or b"\\uD" in chunk):
             suspects.update(i for i, line in enumerate(rows())
                             if _lone_surrogate(line) is not None)
         # each row opens at least its own object, so no row can open more than this
@@ -347,7 +352,13 @@ class StreamDecoder:
                 letters.append(DeadLetter(self.stream, problem, position, raw))
                 continue
             try:
-                records.append((msgspec.json.decode(line), position, raw))
+                record = msgspec.json.decode(line)
+                if isinstance(record, dict) and any(line.count(key) > 1
+                                                    for key in self._column_keys):
+                    # a column's key given twice: the first value wins, as on the fast path
+                    # (msgspec keeps the last); the line is valid JSON, msgspec said so
+                    record = json.loads(raw, object_pairs_hook=_first_values)
+                records.append((record, position, raw))
             except msgspec.DecodeError as error:
                 letters.append(DeadLetter(self.stream, f"malformed JSON: {error}", position, raw))
             except RecursionError:  # within MAX_DEPTH, but the stack was already deep

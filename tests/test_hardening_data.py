@@ -180,14 +180,14 @@ def test_frys_run_and_publish_survive_deep_nesting(tmp_path: Path, capsys):
 # ---------------------------------------------------------------------- 3. line independence
 
 
-def test_a_key_given_twice_takes_its_last_value_on_both_paths():
+def test_a_key_given_twice_takes_its_first_value_on_both_paths():
     lines = ['{"volume":1,"volume":5,"ts":1}', '{"volume":null,"volume":3,"ts":2}',
              '{"volume":3,"volume":null,"ts":3}', '{"volume":1,"volume":"x","ts":4}',
-             '{"x":{"volume":7},"volume":8,"ts":5}']
-    expected = [5, 3, None, 8]
+             '{"x":{"volume":7},"volume":8,"ts":5}', '{"volume":"x","volume":1,"ts":6}']
+    expected = [1, None, 3, 1, 8]
     fast, letters = decode(*lines)
     assert [r[1] for r in fast] == expected
-    assert letters == [("f:4", "field volume: expected INT, got 'x'")]
+    assert letters == [("f:6", "field volume: expected INT, got 'x'")]
     slow, letters = decode(*lines, "oops")
     assert [r[1] for r in slow] == expected and len(letters) == 2
 
