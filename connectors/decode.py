@@ -37,6 +37,9 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import polars as pl
 
+# TIMESTAMP's range (dsl/limits.py): what Python's datetime holds and polars' Datetime("ms")
+# can both hold and format (polars panics formatting past year 262142; Python stops at 9999)
+from frys.dsl.limits import TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -44,10 +47,6 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PER_LINE_THRESHOLD = 64
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# TIMESTAMP's range: what Python's datetime holds and polars' Datetime("ms") can both hold and
-# format (polars panics formatting past year 262142, and Python stops at 9999).
-TIMESTAMP_MIN_MS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
-TIMESTAMP_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _RANGE_TEXT = "0001-01-01T00:00:00.000Z..9999-12-31T23:59:59.999Z"
 # Arrays/objects a line may nest (the line's object is level 1).
 MAX_DEPTH = 256
