@@ -32,16 +32,27 @@ class TooDeep(Exception):
         self.diagnostic = diagnostic
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _is_node(value: object) -> bool:
+    return hasattr(type(value), "__dataclass_fields__") and not isinstance(value, Span)
+
+
 def _children(node: object) -> list[tuple[str, int | None, object]]:
     """(field, index in a tuple or None, child) for the AST nodes directly under `node`."""
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = _FIELDS[type(node)] = tuple(
+            f.name for f in dataclasses.fields(node)  # type: ignore[arg-type]
+            if f.name != "span")
     found: list[tuple[str, int | None, object]] = []
-    for f in dataclasses.fields(node):  # type: ignore[arg-type]
-        value = getattr(node, f.name)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type | Span):
-            found.append((f.name, None, value))
-        elif isinstance(value, tuple | list):
-            found.extend((f.name, i, v) for i, v in enumerate(value)
-                         if dataclasses.is_dataclass(v) and not isinstance(v, type | Span))
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, tuple | list):
+            found.extend((name, i, v) for i, v in enumerate(value) if _is_node(v))
+        elif _is_node(value):
+            found.append((name, None, value))
     return found
 
 
@@ -52,19 +63,25 @@ def reshape(program: ast.Program) -> ast.Program:
     done: dict[int, object] = {}  # id(old node) -> its rebuilt node
     # id(node) -> the operator of the chain it is the left or right operand of
     inside_chain: dict[int, str] = {}
+    kids: dict[int, list[tuple[str, int | None, object]]] = {}
     stack: list[tuple[object, bool]] = [(program, False)]
     while stack:
         node, expanded = stack.pop()
         if not expanded:
+            children = kids[id(node)] = _children(node)
             stack.append((node, True))
-            for _, _, child in _children(node):
-                if isinstance(node, ast.BinaryOp) and node.op in ASSOCIATIVE:
-                    inside_chain[id(child)] = node.op
+            chain = node.op if (isinstance(node, ast.BinaryOp)
+                                and node.op in ASSOCIATIVE) else None
+            for _, _, child in children:
+                if chain is not None:
+                    inside_chain[id(child)] = chain
                 stack.append((child, False))
             continue
         changes: dict[str, object] = {}
-        for name, index, child in _children(node):
+        below = 0
+        for name, index, child in kids.pop(id(node)):
             new = done[id(child)]
+            below = max(below, depth.get(id(new), 0))
             if new is child:
                 continue
             if index is None:
@@ -75,22 +92,21 @@ def reshape(program: ast.Program) -> ast.Program:
                 items[index] = new
                 changes[name] = type(current)(items)  # type: ignore[call-arg]
         rebuilt = dataclasses.replace(node, **changes) if changes else node  # type: ignore
-        chain_link = (isinstance(rebuilt, ast.BinaryOp)
-                      and inside_chain.get(id(node)) == rebuilt.op)
-        if (isinstance(rebuilt, ast.BinaryOp) and rebuilt.op in ASSOCIATIVE
-                and not chain_link):
-            rebuilt = _balanced(rebuilt, depth)  # the top of a chain
-        _measure(rebuilt, depth, check=not chain_link)
+        if isinstance(rebuilt, ast.BinaryOp) and rebuilt.op in ASSOCIATIVE:
+            if inside_chain.get(id(node)) == rebuilt.op:
+                depth[id(rebuilt)] = below + 1  # a link: checked once balanced, at the top
+            else:
+                rebuilt = _balanced(rebuilt, depth)
+        else:
+            _record(rebuilt, below, depth)
         done[id(node)] = rebuilt
     return done[id(program)]  # type: ignore[return-value]
 
 
-def _measure(node: object, depth: dict[int, int], check: bool = True) -> None:
-    """Record the node's depth (an expression or pattern node counts one level, any other
-    node, as a CASE's WHEN, passes its children's on); with `check`, refuse it if that is
-    over its limit (a link inside a chain is checked once the chain is balanced, at its
-    top)."""
-    below = max((depth.get(id(child), 0) for _, _, child in _children(node)), default=0)
+def _record(node: object, below: int, depth: dict[int, int]) -> None:
+    """Record the node's depth, `below` being its deepest child's (an expression or pattern
+    node counts one level; any other node, as a CASE's WHEN, passes its children's on), and
+    refuse it if that is over its limit."""
     if isinstance(node, ast.Expr):
         limit, what = MAX_EXPRESSION_DEPTH, "an expression"
     elif isinstance(node, ast.PatternNode):
@@ -99,14 +115,15 @@ def _measure(node: object, depth: dict[int, int], check: bool = True) -> None:
         depth[id(node)] = below
         return
     depth[id(node)] = below + 1
-    if check and depth[id(node)] > limit:
+    if below + 1 > limit:
         raise TooDeep(Diagnostic(f"{what} nested more than {limit} levels deep; write it "
                                  "flatter (a long AND/OR chain is fine)",
                                  node.span))  # type: ignore[attr-defined]
 
 
 def _balanced(node: ast.BinaryOp, depth: dict[int, int]) -> ast.BinaryOp:
-    """The chain of `node.op` under `node` as a balanced tree, if it is long enough."""
+    """The chain of `node.op` under `node` as a balanced tree if it is long enough, checked
+    against the depth limit either way."""
     terms: list[ast.Expr] = []
     pending: list[ast.Expr] = [node]
     while pending:
@@ -117,6 +134,7 @@ def _balanced(node: ast.BinaryOp, depth: dict[int, int]) -> ast.BinaryOp:
         else:
             terms.append(current)
     if len(terms) < BALANCE_FROM:
+        _record(node, max(depth.get(id(node.left), 0), depth.get(id(node.right), 0)), depth)
         return node
     level: list[ast.Expr] = terms
     while len(level) > 1:
@@ -124,7 +142,7 @@ def _balanced(node: ast.BinaryOp, depth: dict[int, int]) -> ast.BinaryOp:
         for i in range(0, len(level) - 1, 2):
             left, right = level[i], level[i + 1]
             joined = ast.BinaryOp(node.op, left, right, span=_spanning(left, right))
-            _measure(joined, depth)
+            _record(joined, max(depth.get(id(left), 0), depth.get(id(right), 0)), depth)
             paired.append(joined)
         if len(level) % 2:
             paired.append(level[-1])
