@@ -1,7 +1,8 @@
 """Damage to a WAL's files at every byte: truncated there, or the byte flipped (xor 0xFF),
 each in a fresh copy of a small three-segment log. Opening it never raises, keeps every record
-before the damaged one (in order, exactly once) and every segment after it, reports what it
-cut, and the log takes appends again; a reader of the damaged files never raises either."""
+before the damaged one (in order, exactly once), every record after a flipped one and every
+segment after it, reports what it truncated or quarantined, and the log takes appends again;
+a reader of the damaged files never raises either."""
 
 from __future__ import annotations
 
@@ -79,15 +80,22 @@ def damaged_record(segment: Segment, at: int) -> tuple[int, Record] | None:
     return None
 
 
-def kept_records(segments: list[Segment], index: int, at: int) -> list[Record]:
-    """Every record but those of segment `index` that reach byte `at` or beyond."""
+def kept_records(segments: list[Segment], index: int, at: int, mode: str) -> list[Record]:
+    """A cut keeps every record but those of segment `index` that reach byte `at` or
+    beyond; a flipped byte loses only the record that holds it (the reader and recovery
+    find the next record again), unless it is the last record of the log (a torn tail)."""
     return [record for i, segment in enumerate(segments)
             for position, record in segment.records
-            if i != index or position + record.frame_size <= at]
+            if i != index or position + record.frame_size <= at
+            or (mode == "flip" and position > at)]
 
 
 def check_damage(tmp_path: Path, segments: list[Segment], index: int, at: int,
                  mode: str) -> None:
+    """The rule since damage is quarantined (it used to be: cut every segment at its
+    first damage): only a torn tail, damage in the newest segment with no valid record
+    after it, is truncated; other damage is copied to quarantine/ and skipped, and the
+    segment is left as it is."""
     segment = segments[index]
     last = index == len(segments) - 1
     if mode == "truncate":
@@ -97,32 +105,39 @@ def check_damage(tmp_path: Path, segments: list[Segment], index: int, at: int,
     hit = damaged_record(segment, at)
     assert hit is not None
     position, first_lost = hit
-    kept = kept_records(segments, index, at)
+    last_record = position == segment.records[-1][0]
+    torn_tail = last and (mode == "truncate" or last_record)
+    kept = kept_records(segments, index, at, mode)
+    lost = (at - position) if mode == "truncate" else first_lost.frame_size
     directory = tmp_path / "copy"
     lay_out(directory, segments, segment.name, data)
 
     # a reader of the damaged files (before any writer recovers them) never raises and
-    # returns the same records; it notes damage in an older segment, while in the newest
-    # one damage looks like a write in flight, so it waits there
+    # returns the same records; it notes damage it skips, while a torn tail looks like a
+    # write in flight, so it waits there
     before, reader = read_all(directory)
     assert before == kept
-    assert bool(reader.damage) == (not last), reader.damage
+    assert bool(reader.damage) == (not torn_tail), reader.damage
 
     wal = WriteAheadLog(directory, FsyncPolicy.never(), segment_bytes=SEGMENT_BYTES)
     try:
-        # recovery reports what it cut: the damaged record (a flip, or a cut inside it) up
-        # to the end of the file; a cut at a record boundary leaves it nothing to cut (and
-        # in the newest segment it is just a shorter, valid log)
-        if mode == "flip" or at > position:
-            lost = len(segment.data) - position if mode == "flip" else at - position
+        if lost:
             assert len(wal.recovery) == 1, wal.recovery
             damage = wal.recovery[0]
             assert (damage.segment, damage.at, damage.lost_bytes) == \
                 (segment.name, position, lost)
+            assert damage.offset == first_lost.offset
+            if torn_tail:
+                assert damage.action == "truncated"
+            else:
+                assert damage.action == "quarantined"
+                assert (directory / damage.quarantine).read_bytes() == \
+                    data[position: position + lost]
         else:
             assert wal.recovery == []
-        assert (directory / segment.name).stat().st_size == position
-        end = first_lost.offset if last else segments[-1].records[-1][1].next_offset
+        assert (directory / segment.name).stat().st_size == \
+            (position if torn_tail else len(data))
+        end = first_lost.offset if torn_tail else segments[-1].records[-1][1].next_offset
         assert wal.next_offset == end
         assert wal.append(b"after the damage", 2) == end
     finally:
@@ -132,14 +147,17 @@ def check_damage(tmp_path: Path, segments: list[Segment], index: int, at: int,
     assert after[:-1] == kept
     assert (after[-1].offset, after[-1].count, after[-1].payload) == \
         (end, 2, b"after the damage")
-    # the records lost inside an older segment leave a gap the reader tells of
-    assert bool(reader.damage) == (not last), reader.damage
-    if not last:
+    assert bool(reader.damage) == (not torn_tail), reader.damage
+    if not torn_tail:
         assert len(reader.damage) == 1
         gap = reader.damage[0]
-        assert (gap.segment, gap.at, gap.lost_bytes) == (segment.name, position, 0)
-        assert f"offsets {first_lost.offset} to {segments[index + 1].records[0][1].offset - 1}" \
-            f" are missing" in gap.reason
+        if lost:
+            assert (gap.segment, gap.at, gap.lost_bytes) == (segment.name, position, lost)
+            assert gap.offset == first_lost.offset
+        else:  # a sealed segment cut at a record boundary: its tail is simply missing
+            assert (gap.segment, gap.at, gap.lost_bytes) == (segment.name, position, 0)
+            assert f"offsets {first_lost.offset} to " \
+                f"{segments[index + 1].records[0][1].offset - 1} are missing" in gap.reason
 
 
 @pytest.mark.parametrize("mode", ["truncate", "flip"])

@@ -10,10 +10,14 @@ Guarantees, whatever the fsync policy:
 * an append is one ``write`` of a whole record straight to the file (no buffering in this
   process), so once ``append`` returns, killing the process (even with SIGKILL) loses
   nothing; only the loss of the machine (power, kernel) depends on the policy;
-* on open, every segment is checked record by record; a torn or corrupt tail is truncated at
-  the last valid record and reported in ``recovery`` (and logged), never raised; damage inside
-  an older segment cuts that segment there and keeps the segments after it (their offsets
-  are self-describing), so every record before the damage survives, in order, exactly once;
+* on open, every segment is checked record by record, and damage is reported in
+  ``recovery`` (and logged), never raised. Only a torn tail is truncated: damage in the
+  active (newest) segment with no valid record after it, what a crash in the middle of a
+  write leaves. Any other damage (in a sealed segment, or followed by valid records) is
+  kept out of the log without cutting anything: the damaged bytes are copied to
+  ``quarantine/<segment>.<byte>.bad`` and skipped, the records after them are found again
+  (records.find_next) and stay readable, so every valid record survives, in order, exactly
+  once, and only the damaged records' events are lost;
 * one writer per directory at a time (an exclusive ``flock`` on ``.lock``, released by the
   kernel if the writer dies); any number of readers, in this or other processes, may read
   while it writes (reader.py).
@@ -40,11 +44,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from frys.connectors.wal.records import BODY_HEAD, MAX_BODY, NO_TIME, PayloadFormat, encode, scan
+from frys.connectors.wal.records import (
+    BODY_HEAD,
+    MAX_BODY,
+    NO_TIME,
+    PayloadFormat,
+    encode,
+    survey,
+)
 
 log = logging.getLogger("frys.wal")
 
 SEGMENT_SUFFIX = ".wal"
+QUARANTINE = "quarantine"  # the folder (in the WAL folder) of damaged records' bytes
 DEFAULT_SEGMENT_BYTES = 64 << 20
 # The one permission rule: what the WAL creates is its owner's alone (docs/bus.md).
 FILE_MODE = 0o600
@@ -183,17 +195,45 @@ class Retention:
 
 @dataclass(frozen=True)
 class Damage:
-    """What recovery cut off: ``lost_bytes`` bytes of ``segment`` from byte ``at``. (A reader
-    also reports, with ``lost_bytes`` 0, offsets missing after byte ``at``: see reader.py.)"""
+    """Damaged bytes of a WAL: ``lost_bytes`` bytes of ``segment`` from byte ``at``.
+
+    ``action`` says what was done about them: ``truncated`` (a torn tail, cut by the writer's
+    recovery), ``quarantined`` (copied to ``quarantine``, a path relative to the WAL folder,
+    and skipped; the segment is left as it is), ``skipped`` (a reader went past them),
+    ``removed`` (a whole segment that overlaps the previous one), ``missing`` (with
+    ``lost_bytes`` 0: offsets missing after byte ``at``, see reader.py), or, from
+    ``inspect_log``, what opening the log would do. ``offset`` is the first event the
+    damage hides (the one expected at ``at``), ``resume`` the offset of the first valid
+    record after it (None: none follows in this segment)."""
 
     segment: str
     at: int
     lost_bytes: int
     reason: str
+    action: str = "truncated"
+    offset: int | None = None
+    resume: int | None = None
+    quarantine: str | None = None
+
+    def events(self) -> str:
+        """The event offsets around the damage, in words ('' when unknown)."""
+        if self.offset is None:
+            return ""
+        if self.resume is None:
+            return f"events from offset {self.offset} on are lost in this segment"
+        if self.resume <= self.offset:
+            return f"no event lost, reading resumes at offset {self.resume}"
+        return (f"events {self.offset} to {self.resume - 1} lost, reading resumes at "
+                f"offset {self.resume}")
 
     def __str__(self) -> str:
-        return (f"{self.segment}: {self.lost_bytes} bytes from byte {self.at} truncated "
-                f"({self.reason})")
+        if self.lost_bytes == 0 and self.action == "missing":
+            return f"{self.segment}: at byte {self.at}: {self.reason}"
+        done = {"quarantined": f"quarantined to {self.quarantine} and skipped"}.get(
+            self.action, self.action)
+        events = self.events()
+        return (f"{self.segment}: {self.lost_bytes} bytes from byte {self.at} {done} "
+                f"({self.reason})" + (f"; {events}" if events else ""))
 
 
 @dataclass
@@ -239,6 +279,70 @@ def _read_all(fd: int) -> bytes:
             return b"".join(chunks)
         chunks.append(chunk)
         position += len(chunk)
+
+
+def quarantine_folder(directory: Path, create: bool) -> Path:
+    """``<directory>/quarantine``, a real folder (not a symlink), made DIR_MODE if missing
+    and `create`."""
+    folder = directory / QUARANTINE
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        if not create:
+            return folder
+        make_directories(folder)
+        info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        raise WalError(f"{folder}: the WAL quarantine folder is {_kind_name(info.st_mode)}; "
+                       "refusing to use it (remove or rename it)")
+    return folder
+
+
+def inspect_log(directory: Path) -> list[Damage]:
+    """Every damage in the WAL at `directory`, changing nothing (``frys wal check``): what
+    opening it for writing would truncate, quarantine or remove, what it has quarantined
+    already, and offsets missing between segments. The action of each says which."""
+    found = list_segments(directory)
+    for _, path in found:
+        check_regular(path, "segment")
+    report: list[Damage] = []
+    folder = quarantine_folder(directory, create=False)
+    previous_end: int | None = None
+    previous_name = ""
+    previous_size = 0
+    for index, (base, path) in enumerate(found):
+        fd = open_regular(path, os.O_RDONLY, "segment")
+        try:
+            data = _read_all(fd)
+        finally:
+            os.close(fd)
+        if previous_end is not None and base < previous_end:
+            report.append(Damage(path.name, 0, len(data), f"starts at offset {base}, inside "
+                                 "the previous segment", "to be removed on the next open"))
+            continue
+        if previous_end is not None and base > previous_end:
+            report.append(Damage(previous_name, previous_size, 0,
+                                 f"offsets {previous_end} to {base - 1} are missing before "
+                                 f"{path.name}", "missing"))
+        last = index == len(found) - 1
+        result = survey(data, base, None if last else found[index + 1][0])
+        for gap in result.gaps:
+            if gap.end == gap.at:
+                report.append(Damage(path.name, gap.at, 0, gap.reason, "missing",
+                                     gap.offset, gap.resume))
+                continue
+            if last and gap.resume is None:
+                action = ("a torn tail, truncated on the next open (or a write in flight, "
+                          "if a writer is running)")
+            else:
+                name = f"{path.name}.{gap.at}.bad"
+                action = (f"quarantined to {QUARANTINE}/{name} and skipped"
+                          if check_regular(folder / name, "quarantine file") is not None
+                          else "to be quarantined on the next open; readers skip it")
+            report.append(Damage(path.name, gap.at, gap.end - gap.at, gap.reason, action,
+                                 gap.offset, gap.resume))
+        previous_end, previous_name, previous_size = result.next_offset, path.name, len(data)
+    return report
 
 
 @dataclass
@@ -310,7 +414,7 @@ class WriteAheadLog:
         # like a segment refuses the whole log, before recovery cuts or deletes anything.
         for _, path in found:
             check_regular(path, "segment")
-        for base, path in found:
+        for index, (base, path) in enumerate(found):
             # no symlink followed (checked again on the open itself: no race with lstat)
             fd = open_regular(path, os.O_RDWR, "segment")
             try:
@@ -322,18 +426,31 @@ class WriteAheadLog:
                     # truncate the file first, report that, then report 0 bytes deleted).
                     self._report(Damage(path.name, 0, len(data),
                                         f"starts at offset {base}, inside the previous "
-                                        "segment"))
+                                        "segment", "removed"))
                     path.unlink()  # unlink removes a name, it never follows a symlink
                     continue
-                result = scan(data, base, keep_records=False)
-                if result.problem is not None and result.valid_bytes < len(data):
-                    self._report(Damage(path.name, result.valid_bytes,
-                                        len(data) - result.valid_bytes, result.problem))
-                    os.ftruncate(fd, result.valid_bytes)
-                    os.fsync(fd)
+                last = index == len(found) - 1
+                limit = None if last else found[index + 1][0]
+                result = survey(data, base, limit)
+                size = len(data)
+                for gap in result.gaps:
+                    if last and gap.resume is None:
+                        # a torn tail: what a crash in the middle of a write leaves
+                        self._report(Damage(path.name, gap.at, gap.end - gap.at, gap.reason,
+                                            "truncated", gap.offset))
+                        os.ftruncate(fd, gap.at)
+                        os.fsync(fd)
+                        size = gap.at
+                    elif gap.end == gap.at:  # an intact record whose offset jumps ahead
+                        self._report(Damage(path.name, gap.at, 0, gap.reason, "missing",
+                                            gap.offset, gap.resume))
+                    else:
+                        where = self._quarantine(path.name, gap.at, data[gap.at: gap.end])
+                        self._report(Damage(path.name, gap.at, gap.end - gap.at, gap.reason,
+                                            "quarantined", gap.offset, gap.resume, where))
             finally:
                 os.close(fd)
-            segments.append(_Segment(base, path, result.valid_bytes, result.next_offset))
+            segments.append(_Segment(base, path, size, result.next_offset))
         if not segments:
             path = self.directory / segment_name(0)
             try:
@@ -350,6 +467,32 @@ class WriteAheadLog:
     def _report(self, damage: Damage) -> None:
         self.stats.damage.append(damage)
         log.warning("WAL %s: %s", self.directory, damage)
+
+    def _quarantine(self, segment: str, at: int, data: bytes) -> str:
+        """Copy damaged bytes to ``quarantine/<segment>.<at>.bad`` (0600, in a 0700 folder;
+        neither may be a symlink); returns that path relative to the WAL folder. A copy
+        already there from an earlier open is left as it is."""
+        folder = quarantine_folder(self.directory, create=True)
+        name = f"{segment}.{at}.bad"
+        path = folder / name
+        info = check_regular(path, "quarantine file")
+        if info is not None and info.st_size == len(data):
+            fd = open_regular(path, os.O_RDONLY, "quarantine file")
+            try:
+                if _read_all(fd) == data:
+                    return f"{QUARANTINE}/{name}"
+            finally:
+                os.close(fd)
+        fd = open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "quarantine file")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_directory(folder)
+        return f"{QUARANTINE}/{name}"
 
     # ------------------------------------------------------------------ writing
 

@@ -2,11 +2,14 @@
 
 A reader never writes and never truncates. It trusts only complete records with a valid
 checksum; bytes after the last one in the newest segment are a write in flight (or a torn
-tail the writer will truncate when it next opens), so the reader waits there. Damage inside
-an older segment cannot be in flight: the reader notes it in ``damage`` and goes on with the
-next segment, as the writer's recovery does. Offsets missing between two segments are noted
-there too. A segment that is a symbolic link (or a directory, a FIFO) is a WalError naming
-it: a reader never follows a symlink planted in the folder (log.open_regular).
+tail the writer will truncate when it next opens), so the reader waits there, unless a
+valid record follows them (then they are damage, not a write in flight). Damage followed by
+valid records, or inside an older segment (which cannot be in flight), is noted in
+``damage`` (segment, byte, event offsets around it) and skipped: the reader finds the next
+valid record (records.find_next) and goes on, as the writer's recovery does. Offsets
+missing between two segments are noted there too. A segment that is a symbolic link (or a
+directory, a FIFO) is a WalError naming it: a reader never follows a symlink planted in the
+folder (log.open_regular).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from frys.connectors.wal.log import Damage, list_segments, open_regular, segment_name
-from frys.connectors.wal.records import HEADER, MAX_BODY, Record, decode_at
+from frys.connectors.wal.records import HEADER, MAX_BODY, RESYNC_SPAN, Record, decode_at, find_next
 
 _READ_BYTES = 4 << 20
 
@@ -29,6 +32,8 @@ class LogReader:
     def __init__(self, directory: str | Path, offset: int | None = None) -> None:
         self.directory = Path(directory)
         self.damage: list[Damage] = []
+        self._reported: set[tuple[str, int]] = set()
+        self._resync_tried: tuple[int, int, int] | None = None
         self._fd: int | None = None
         self._base = 0
         self._position = 0
@@ -124,6 +129,8 @@ class LogReader:
             if self._position > start:
                 continue  # only records before the requested offset in this chunk
             following = [(b, p) for b, p in list_segments(self.directory) if b > self._base]
+            if problem is not None and self._resync(problem, following):
+                continue
             if not following:
                 return []  # the newest segment: wait for the writer
             # The writer created a newer segment only after finishing this one, so what is
@@ -136,18 +143,47 @@ class LogReader:
             name = segment_name(self._base)
             size = os.fstat(self._fd).st_size
             if problem not in (None, "incomplete") or self._position < size:
-                self.damage.append(Damage(name, self._position, size - self._position,
-                                          problem or "incomplete record"))
+                self._note(Damage(name, self._position, size - self._position,
+                                  problem or "incomplete record", "skipped", self._expected))
             elif following[0][0] > self._expected and os.path.lexists(self.directory / name):
                 # This segment ends before the next one begins: its tail is gone (the file
                 # was cut at a record boundary). Retention cannot do that, it deletes whole
                 # segments oldest first, and this one is still here; so say so rather than
                 # skip the missing events silently.
-                self.damage.append(Damage(
+                self._note(Damage(
                     name, self._position, 0, f"offsets {self._expected} to "
-                    f"{following[0][0] - 1} are missing before {segment_name(following[0][0])}"))
+                    f"{following[0][0] - 1} are missing before {segment_name(following[0][0])}",
+                    "missing"))
             self._close_segment()
             self._open(*following[0])
+
+    def _note(self, damage: Damage) -> None:
+        if (damage.segment, damage.at) not in self._reported:
+            self._reported.add((damage.segment, damage.at))
+            self.damage.append(damage)
+
+    def _resync(self, problem: str, following: list[tuple[int, Path]]) -> bool:
+        """At bytes that are not a valid record: if a valid record follows in this segment,
+        note the damage, continue at that record and return True. Looks again only when the
+        file has grown (a write in flight in the newest segment is scanned once per growth)."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        attempt = (self._base, self._position, size)
+        if self._resync_tried == attempt:
+            return False
+        self._resync_tried = attempt
+        data = os.pread(self._fd, size - self._position, self._position)
+        high = following[0][0] if following and following[0][0] > self._expected \
+            else self._expected + RESYNC_SPAN
+        found = find_next(data, 0, self._expected, high)
+        if found is None:
+            return False
+        skipped, record = found
+        self._note(Damage(segment_name(self._base), self._position, skipped, problem,
+                          "skipped", self._expected, record.offset))
+        self._position += skipped
+        self._expected = record.offset
+        return True
 
     def _parse_chunk(self) -> tuple[list[tuple[Record, int]], str | None]:
         assert self._fd is not None

@@ -10,10 +10,23 @@ record, its length included, is caught; `first_offset` inside the checksummed bo
 record self-describing, so a record that is intact but in the wrong place (a stale tail after
 a crash) is caught as well. A segment file is nothing but records back to back; its name is
 the offset of its first event.
+
+There is no sync marker between records, so after damage (a flipped byte in a length makes
+the next boundary unknowable) `find_next` finds the next record by searching forward for the
+first position where a whole record checks: a length that fits, a plausible first offset
+(at least the one expected, below the next segment's first), a count, a format and the
+CRC32C over all of it. A regular expression finds the candidate positions at C speed (a
+non-zero length below 1 GiB, the offset's fixed high bytes, a known format byte), so only a
+few positions per MiB get the full check; the cost is one pass over the damaged bytes, paid
+only when there is damage, and nothing for a healthy log. The format is unchanged (logs
+already written read as before). What this cannot tell apart: a payload that itself holds a
+whole, checksummed WAL record with a plausible offset, found while resynchronising inside
+the damaged record (a 2^-32 chance for anything else).
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -24,6 +37,7 @@ _LENGTH = struct.Struct("<I")
 HEADER = struct.Struct("<II")  # body length, checksum
 BODY_HEAD = struct.Struct("<QIqqB")  # first offset, count, min time, max time, format
 RECORD_OVERHEAD = HEADER.size + BODY_HEAD.size
+_FRAME_HEAD = struct.Struct("<IIQIqqB")  # HEADER then BODY_HEAD: a resync candidate's fields
 # A length above this is damage, not a record (a batch of 64 MiB is already unusual).
 MAX_BODY = 1 << 30
 NO_TIME = -(2**63)
@@ -123,3 +137,99 @@ def scan(data: bytes | memoryview, first_offset: int, keep_records: bool = True
         position += record.frame_size
         expected = record.next_offset
     return ScanResult(records, position, expected, problem)
+
+
+# How far past the expected offset a resynchronised record may start when no next segment
+# bounds it (a record holds fewer than 2^32 events; 2^40 allows many damaged records).
+RESYNC_SPAN = 1 << 40
+
+
+def _candidates(low: int, high: int) -> re.Pattern[bytes]:
+    """Positions that may start a record holding offsets in [low, high): the length is not
+    zero and at most MAX_BODY (its high byte at most 0x40), the first offset's high bytes
+    are those low and high - 1 share, and the format byte is a known one."""
+    low_bytes = low.to_bytes(8, "little")
+    high_bytes = (max(high, low + 1) - 1).to_bytes(8, "little")
+    shared = 0
+    while shared < 8 and low_bytes[7 - shared] == high_bytes[7 - shared]:
+        shared += 1
+    formats = b"".join(re.escape(bytes([f])) for f in sorted(_FORMATS))
+    assert MAX_BODY == 1 << 30
+    return re.compile(
+        b"(?=(?!\\x00\\x00\\x00\\x00).{3}[\\x00-\\x40].{4}"  # length, checksum
+        + b".{%d}" % (8 - shared) + re.escape(low_bytes[8 - shared:])  # first offset
+        + b".{20}[" + formats + b"])", re.DOTALL)  # count, times, format
+
+
+def find_next(data: bytes | memoryview, start: int, low: int, high: int
+              ) -> tuple[int, Record] | None:
+    """The first position at or after `start` where a whole valid record starts whose events
+    lie in [low, high), with that record; None if there is none in `data`."""
+    end = len(data)
+    for match in _candidates(low, high).finditer(data, start):
+        position = match.start()
+        # the cheap checks first: a false candidate's length can claim megabytes to checksum
+        length, _, offset, count, _, _, _ = _FRAME_HEAD.unpack_from(data, position)
+        if not (BODY_HEAD.size <= length <= end - position - HEADER.size
+                and count > 0 and low <= offset and offset + count <= high):
+            continue
+        record, _ = decode_at(data, position, None)
+        if record is not None and low <= record.offset and record.next_offset <= high:
+            return position, record
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Damaged bytes ``at`` to ``end`` of a segment: the event expected there was
+    ``offset``; the next valid record starts at ``end`` with offset ``resume`` (None: no
+    valid record follows in the segment, ``end`` is its length)."""
+
+    at: int
+    end: int
+    reason: str
+    offset: int
+    resume: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """A segment read past its damage: `records` (if kept), the `gaps` between them, the
+    byte after the last valid record (`valid_bytes`) and the offset after it."""
+
+    records: list[Record]
+    gaps: list[Gap]
+    valid_bytes: int
+    next_offset: int
+
+
+def survey(data: bytes | memoryview, first_offset: int, offset_limit: int | None = None,
+           keep_records: bool = False) -> Survey:
+    """Walk a segment's records like `scan`, but past damage: at a record that does not
+    check, resynchronise on the next one that does (find_next) and note the gap. Records
+    found after a gap hold offsets from the expected one up to `offset_limit` (the next
+    segment's first offset; None: RESYNC_SPAN past the expected offset)."""
+    position = 0
+    expected = first_offset
+    valid_end = 0
+    records: list[Record] = []
+    gaps: list[Gap] = []
+    while position < len(data):
+        record, problem = decode_at(data, position, expected)
+        if record is None:
+            high = offset_limit if offset_limit is not None and offset_limit > expected \
+                else expected + RESYNC_SPAN
+            found = find_next(data, position, expected, high)
+            if found is None:
+                gaps.append(Gap(position, len(data), problem or "damage", expected, None))
+                break
+            next_position, record = found
+            gaps.append(Gap(position, next_position, problem or "damage", expected,
+                            record.offset))
+            position = next_position
+        if keep_records:
+            records.append(record)
+        position += record.frame_size
+        expected = record.next_offset
+        valid_end = position
+    return Survey(records, gaps, valid_end, expected)
