@@ -22,8 +22,8 @@ import polars as pl
 from frys.connectors.decode import line_problem, parse_timestamp_millis
 from frys.connectors.jsonl import to_json_frame, whole_line_chunks
 from frys.connectors.wal import FsyncPolicy, LogReader, PayloadFormat, Record, WalError
-from frys.connectors.wal.log import list_segments
-from frys.connectors.wal.records import scan
+from frys.connectors.wal.log import inspect_log, list_segments
+from frys.connectors.wal.records import survey
 from frys.connectors.wal_topic import WalJournal, encode_batch, record_frame, record_lines
 
 DEFAULT_WAL_ROOT = ".frys/wal"
@@ -39,12 +39,21 @@ def topic_directory(topic: str, wal_root: str | None) -> Path:
 
 
 def end_offset(directory: Path) -> int:
-    """The offset after the last complete record (reads only the newest segment)."""
+    """The offset after the last complete record (reads only the newest segment, past any
+    damage in it)."""
     segments = list_segments(directory)
     if not segments:
         return 0
     base, path = segments[-1]
-    return scan(path.read_bytes(), base, keep_records=False).next_offset
+    return survey(path.read_bytes(), base).next_offset
+
+
+def _report_damage(reader: LogReader, directory: Path, seen: int) -> int:
+    """Print the damage `reader` noted since the first `seen` on stderr; returns how many
+    it has noted."""
+    for damage in reader.damage[seen:]:
+        print(f"frys: {directory}: damaged: {damage}", file=sys.stderr)
+    return len(reader.damage)
 
 
 def _existing_log(topic: str, wal_root: str | None) -> Path:
@@ -174,8 +183,10 @@ def command_tail(args: argparse.Namespace) -> int:
     limit = args.max_events
     records = reader.follow(args.poll, lambda: limit is not None and printed >= limit) \
         if args.follow else iter(reader.read())
+    seen = 0
     try:
         for record, skip in records:
+            seen = _report_damage(reader, directory, seen)
             left = None if limit is None else limit - printed
             printed += _write_events(record, skip, out, left)
             out.flush()
@@ -184,6 +195,7 @@ def command_tail(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        _report_damage(reader, directory, seen)
         reader.close()
     return 0
 
@@ -249,6 +261,7 @@ def command_replay(args: argparse.Namespace) -> int:
     finally:
         progress.close()
         journal.close()
+        _report_damage(reader, source, 0)
         reader.close()
     if not args.quiet:
         print(f"frys: replayed {copied} events from {source} (offsets {start}.."
@@ -267,6 +280,22 @@ def _copy(record: Record, skip: int, take: int, journal: WalJournal) -> int:
         payload = b"\n".join(record_lines(record, skip)[:take])
     journal.log.append(payload, take, record.min_time_ms, record.max_time_ms, record.format)
     return take
+
+
+# ---------------------------------------------------------------------- wal check
+
+
+def command_wal_check(args: argparse.Namespace) -> int:
+    """List every damage of a WAL without changing it: exit 1 if there is any."""
+    directory = Path(args.directory)
+    if not list_segments(directory):
+        raise WalError(f"no WAL at {directory}")
+    report = inspect_log(directory)
+    for damage in report:
+        print(f"{directory}: {damage}")
+    if not report:
+        print(f"{directory}: no damage ({len(list_segments(directory))} segments)")
+    return 1 if report else 0
 
 
 # ---------------------------------------------------------------------- argparse
@@ -329,6 +358,13 @@ def add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                         help="draw the progress bar even when stderr is not a terminal")
     wal_root(replay)
     replay.set_defaults(handler=command_replay)
+
+    wal = commands.add_parser("wal", help="inspect a WAL directory")
+    wal_commands = wal.add_subparsers(dest="wal_command", required=True)
+    check = wal_commands.add_parser(
+        "check", help="list every damaged record of a WAL (exit 1 if any), changing nothing")
+    check.add_argument("directory", help="the WAL directory")
+    check.set_defaults(handler=command_wal_check)
 
 
 class _IntermixedParser(argparse.ArgumentParser):
