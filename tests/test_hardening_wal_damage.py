@@ -159,3 +159,20 @@ def test_tail_and_replay_report_damage_on_stderr(
     assert main(["replay", str(log), "--to", str(tmp_path / "copy"), "-q"]) == 0
     assert f"from byte {position}" in capsys.readouterr().err
     assert len(offsets(tmp_path / "copy")[0]) == 29
+
+
+def test_publish_reports_what_recovery_quarantined(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "log"
+    layout = build(log)
+    path, records = layout[1]
+    position, size, lost = records[0]
+    flip(path, position + 5)  # the checksum itself
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"i": 30}\n')
+    assert main(["publish", str(log), str(events), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert f"recovered: {path.name}: {size} bytes from byte {position} quarantined to " \
+        f"quarantine/{path.name}.{position}.bad and skipped (checksum mismatch); " \
+        f"events {lost} to {lost} lost, reading resumes at offset {lost + 1}" in err
+    assert offsets(log)[0] == [i for i in range(31) if i != lost]
