@@ -24,12 +24,22 @@ from typing import Protocol
 
 import polars as pl
 
-from frys.connectors.queues import Backpressure
+from frys.connectors.queues import (
+    Backpressure,
+    ConsumerGroup,
+    QueueFull,
+    Subscription,
+    reserve_all,
+)
 from frys.connectors.subscriber import BatchSubscriber
 from frys.dsl.types import epoch_millis
 from frys.engine.time import END_OF_TIME, START_OF_TIME, CombinedWatermark
 
 TOPIC_KINDS = ("fifo", "priority", "persistent")
+
+# how long a publisher waiting for room sleeps before checking every queue again (a
+# consumer of another queue, or of another member of a group, does not wake it)
+ROOM_POLL_S = 0.05
 
 
 class Journal(Protocol):
@@ -144,24 +154,78 @@ class Topic:
 
     def publish(self, batch: pl.DataFrame, producer: Producer) -> None:
         """Deliver a batch (already in this topic's schema) to every subscriber; a
-        persistent topic has logged it first."""
-        with self._lock:
-            self._publish(batch, producer)
+        persistent topic has logged it first.
 
-    def _publish(self, batch: pl.DataFrame, producer: Producer) -> None:
+        All or nothing: the batch goes to its subscription queues (and the log) only once
+        every queue has room for it (a consumer group: one of its members). Otherwise the
+        `error` policy raises QueueFull at once, and `block` waits for room up to its
+        timeout, without holding the topic's lock (a job's lock: a consumer republishing
+        into the same job goes on meanwhile), then raises QueueFull; either way nobody got
+        the batch, so the publisher may retry it without duplicates. A publish nested in
+        another one of the same lock (a query writing to a stream of its job) is in the
+        middle of a batch crossing the job, so it waits with the lock held."""
+        deadline: float | None = None
+        size: int | None = None
+        # held already by this thread: an operator of the job publishing downstream
+        nested = self._lock._is_owned()  # type: ignore[attr-defined]
+        while True:
+            with self._lock:
+                self._check_open(producer)
+                if batch.height == 0:
+                    return
+                targets = [s for s in self.subscribers
+                           if isinstance(s, (Subscription, ConsumerGroup))]
+                if size is None:
+                    size = int(batch.estimated_size()) if targets else 0
+                chosen, full = reserve_all(targets, batch.height, size)
+                if full is None:
+                    assert chosen is not None
+                    self._publish(batch, producer, targets, chosen, size)
+                    return
+                if self.backpressure.when_full == "error":
+                    raise QueueFull(full.full_message(batch.height))
+                if deadline is None:
+                    deadline = time.monotonic() + self.backpressure.timeout_s
+                if nested:
+                    self._wait_for_room(full, batch.height, size, deadline)
+                    continue
+            self._wait_for_room(full, batch.height, size, deadline)
+
+    def _wait_for_room(self, full: Subscription, events: int, size: int,
+                       deadline: float) -> None:
+        if not full.wait_for_room(events, size, deadline, ROOM_POLL_S):
+            raise QueueFull(full.full_message(events) +
+                            f" for {self.backpressure.timeout_s:g} s")
+
+    def _check_open(self, producer: Producer) -> None:
         if self.ended or producer.done:
             raise RuntimeError(f"topic {self.name} has ended; nothing more can be published"
                                if self.ended else f"{producer!r} is done; it cannot publish")
-        if batch.height == 0:
-            return
+
+    def _publish(self, batch: pl.DataFrame, producer: Producer,
+                 queued: list[Subscription | ConsumerGroup],
+                 chosen: list[Subscription | None], size: int) -> None:
+        """Log the batch, then hand it to the queues that reserved room for it (before the
+        synchronous subscribers: a query's downstream publish never meets this batch's
+        reservations), then to the others, in order."""
         if self.journal is not None and producer.journaled:
-            self.journal.append_batch(batch)
+            try:
+                self.journal.append_batch(batch)
+            except BaseException:
+                for member in chosen:
+                    if member is not None:
+                        member.cancel(batch.height, size)
+                raise
         elif self.priority is not None:
             batch = batch.sort(self.priority, descending=True, nulls_last=True,
                                maintain_order=True)
         self.events_published += batch.height
+        for member in chosen:
+            if member is not None:
+                member.commit(batch, batch.height, size)
         for subscriber in self.subscribers:
-            subscriber.on_batch(self, batch)
+            if not isinstance(subscriber, (Subscription, ConsumerGroup)):
+                subscriber.on_batch(self, batch)
         watermark = None
         if self.event_time is not None:
             latest = epoch_millis(batch[self.event_time]).max()

@@ -19,7 +19,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -69,6 +70,9 @@ class Subscription(BatchSubscriber):
         self._condition = threading.Condition()
         self.pending_events = 0
         self.pending_bytes = 0
+        # room promised to a batch a topic is delivering (see reserve_all), not queued yet
+        self.reserved_events = 0
+        self.reserved_bytes = 0
         # the highest pending_bytes ever seen: what the bound actually held the queue to
         self.peak_bytes = 0
         self.delivered_events = 0
@@ -95,34 +99,76 @@ class Subscription(BatchSubscriber):
             self._condition.notify_all()
 
     def has_room(self, events: int, size: int) -> bool:
-        if self.pending_events == 0:
+        """Would a batch of `events` events and `size` bytes fit (the caller holds the
+        condition)? An empty queue takes any batch; a closed one drops it, so it has room."""
+        if self.closed:
             return True
-        return (self.pending_events + events <= self.max_events
-                and self.pending_bytes + size <= self.max_bytes)
+        held_events = self.pending_events + self.reserved_events
+        if held_events == 0:
+            return True
+        return (held_events + events <= self.max_events
+                and self.pending_bytes + self.reserved_bytes + size <= self.max_bytes)
 
     def put(self, batch: pl.DataFrame, policy: Backpressure, size: int | None = None) -> None:
         """Queue a batch (of `size` bytes, estimated here if not given), or wait/raise per
-        `policy` while the queue is full."""
+        `policy` while the queue is full. A topic does not call this: it reserves room in
+        all its queues first (reserve_all), then commits."""
         if size is None:
             size = int(batch.estimated_size())
         with self._condition:
             if not self.has_room(batch.height, size):
                 if policy.when_full == "error":
-                    raise QueueFull(self._full_message(batch.height))
+                    raise QueueFull(self.full_message(batch.height))
                 deadline = time.monotonic() + policy.timeout_s
-                while not self.closed and not self.has_room(batch.height, size):
+                while not self.has_room(batch.height, size):
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        raise QueueFull(self._full_message(batch.height) +
+                        raise QueueFull(self.full_message(batch.height) +
                                         f" for {policy.timeout_s:g} s")
                     self._condition.wait(left)
-            if self.closed:
-                return  # nobody will read it: drop, as a closed socket would
-            self._batches.append((batch, size))
-            self.pending_events += batch.height
-            self.pending_bytes += size
-            self.peak_bytes = max(self.peak_bytes, self.pending_bytes)
+            self._enqueue(batch, size)
+
+    def _enqueue(self, batch: pl.DataFrame, size: int) -> None:
+        if self.closed:
+            return  # nobody will read it: drop, as a closed socket would
+        self._batches.append((batch, size))
+        self.pending_events += batch.height
+        self.pending_bytes += size
+        self.peak_bytes = max(self.peak_bytes, self.pending_bytes)
+        self._condition.notify_all()
+
+    def commit(self, batch: pl.DataFrame, events: int, size: int) -> None:
+        """Queue a batch for which `reserve_all` reserved `events` and `size`: it fits."""
+        with self._condition:
+            if not self.closed:  # close() forgot the reservation along with the queue
+                self.reserved_events -= events
+                self.reserved_bytes -= size
+            self._enqueue(batch, size)
+
+    def cancel(self, events: int, size: int) -> None:
+        """Give back room reserved for a batch that will not come (its log append failed)."""
+        with self._condition:
+            if not self.closed:
+                self.reserved_events -= events
+                self.reserved_bytes -= size
             self._condition.notify_all()
+
+    def wait_for_room(self, events: int, size: int, deadline: float,
+                      longest_s: float) -> bool:
+        """Wait (up to `longest_s`) for the consumer to make room for a batch; False if there
+        is none and `deadline` (time.monotonic()) has passed. True does not promise room:
+        the caller re-checks every queue (reserve_all)."""
+        with self._condition:
+            if self.has_room(events, size):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._condition.wait(min(left, longest_s))
+            return True
+
+    def full_message(self, events: int) -> str:
+        return self._full_message(events)
 
     def _full_message(self, events: int) -> str:
         return (f"subscription {self.pattern!r} is full ({self.pending_events} events, "
@@ -208,6 +254,7 @@ class Subscription(BatchSubscriber):
             self._batches.clear()
             self._ordered = None
             self.pending_events = self.pending_bytes = 0
+            self.reserved_events = self.reserved_bytes = 0
             self._condition.notify_all()
 
 
@@ -253,3 +300,49 @@ class ConsumerGroup(BatchSubscriber):
     def on_end(self, topic: Topic) -> None:
         for member in list(self.members):
             member.on_end(topic)
+
+    def candidates(self) -> list[Subscription]:
+        """The open members, the next in turn first (round robin)."""
+        with self._lock:
+            members = [m for m in self.members if not m.closed]
+            if not members:
+                return []
+            start = self._next % len(members)
+            return members[start:] + members[:start]
+
+    def advance(self) -> None:
+        """A batch went to a member: the next batch starts from the next one."""
+        with self._lock:
+            self._next += 1
+
+
+def reserve_all(targets: Sequence[Subscription | ConsumerGroup], events: int, size: int
+                ) -> tuple[list[Subscription | None] | None, Subscription | None]:
+    """All or nothing: with every queue concerned locked at once, check that a batch of
+    `events` events and `size` bytes fits each target (a group: some member), and if so
+    reserve that room in each; `(chosen, None)` then gives per target the queue to commit
+    to (None: a group without open members, nobody to deliver to). Otherwise nothing is
+    reserved and `(None, full)` names a full queue to wait on (a group's next in turn)."""
+    per_target = [target.candidates() if isinstance(target, ConsumerGroup) else [target]
+                  for target in targets]
+    queues = {id(q): q for order in per_target for q in order}
+    with ExitStack() as stack:
+        for queue in sorted(queues.values(), key=id):  # one order: no lock-order deadlock
+            stack.enter_context(queue._condition)
+        chosen: list[Subscription | None] = []
+        for order in per_target:
+            if not order:
+                chosen.append(None)
+                continue
+            member = next((q for q in order if q.has_room(events, size)), None)
+            if member is None:
+                return None, order[0]
+            chosen.append(member)
+        for member in chosen:
+            if member is not None and not member.closed:
+                member.reserved_events += events
+                member.reserved_bytes += size
+    for target in targets:
+        if isinstance(target, ConsumerGroup):
+            target.advance()
+    return chosen, None

@@ -1,0 +1,132 @@
+"""Hardening of the bus: delivery to a topic is all or nothing (a refused batch reached no
+subscriber and no log, so a retry never duplicates it), and a publisher waiting for room
+does not hold the job's lock (a consumer republishing into the same job goes on)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from frys import Pipeline
+from frys.connectors.broker import Broker
+from frys.connectors.queues import Backpressure, QueueFull
+from frys.connectors.wal import LogReader
+
+
+def rows(frame: pl.DataFrame | None) -> list[int]:
+    return [] if frame is None else frame["n"].to_list()
+
+
+def drain(queue) -> list[int]:  # type: ignore[no-untyped-def]
+    got: list[int] = []
+    while (batch := queue.get(0)) is not None:
+        got.extend(rows(batch))
+    return got
+
+
+def test_a_full_second_subscriber_means_the_first_gets_nothing_and_a_retry_is_exact() -> None:
+    bus = Broker()
+    bus.topic("t", backpressure=Backpressure("error"))
+    first = bus.subscribe("t", max_events=100)
+    second = bus.subscribe("t", max_events=2)
+    bus.publish("t", {"n": 0})
+    bus.publish("t", {"n": 1})  # the second is now full
+    with pytest.raises(QueueFull, match="subscription 't' is full"):
+        bus.publish("t", {"n": 2})
+    assert first.pending_events == 2, "the refused batch reached nobody"
+    assert drain(second) == [0, 1]
+    bus.publish("t", {"n": 2})  # the retry
+    assert drain(first) == [0, 1, 2]
+    assert drain(second) == [2]
+
+
+def test_a_block_timeout_delivers_to_nobody() -> None:
+    bus = Broker()
+    bus.topic("t", backpressure=Backpressure("block", timeout_s=0.05))
+    first = bus.subscribe("t")
+    second = bus.subscribe("t", max_events=1)
+    bus.publish("t", {"n": 0})
+    with pytest.raises(QueueFull, match=r"for 0\.05 s"):
+        bus.publish("t", {"n": 1})
+    assert drain(first) == [0]
+    assert drain(second) == [0]
+
+
+def test_a_refused_batch_is_not_logged_by_a_persistent_topic(tmp_path: Path) -> None:
+    bus = Broker(wal_root=tmp_path)
+    bus.topic("p", kind="persistent", backpressure=Backpressure("error"))
+    queue = bus.subscribe("p", max_events=1)
+    bus.publish("p", {"n": 0})
+    with pytest.raises(QueueFull):
+        bus.publish("p", {"n": 1})
+    assert drain(queue) == [0]
+    bus.publish("p", {"n": 1})
+    bus.end("p")
+    logged = [record.count for record, _ in LogReader(tmp_path / "p", 0).read()]
+    assert sum(logged) == 2  # 0 and 1 once each, the refused attempt left no record
+
+
+def test_a_group_has_room_if_some_member_has_and_a_full_group_refuses_for_everyone() -> None:
+    bus = Broker()
+    bus.topic("w", backpressure=Backpressure("error"))
+    watcher = bus.subscribe("w")
+    small = bus.subscribe("w", group="g", max_events=1)
+    other = bus.subscribe("w", group="g", max_events=1)
+    bus.publish("w", {"n": 0})
+    bus.publish("w", {"n": 1})  # round robin: one each
+    assert small.pending_events == other.pending_events == 1
+    with pytest.raises(QueueFull):
+        bus.publish("w", {"n": 2})  # every member full: the watcher gets nothing either
+    assert watcher.pending_events == 2
+    assert sorted(drain(small) + drain(other)) == [0, 1]
+    bus.publish("w", {"n": 2})
+    assert drain(watcher) == [0, 1, 2]
+    assert drain(small) + drain(other) == [2]
+
+
+def test_a_blocked_publisher_does_not_hold_the_jobs_lock() -> None:
+    """A consumer drains stream a and republishes each batch into stream b of the same job
+    while the main thread publishes 200 small batches into a, whose queue holds 2 events:
+    every batch reaches b, in order, and the publisher never gets QueueFull."""
+    pipeline = Pipeline.from_text("""
+        CREATE STREAM a (n INT);
+        CREATE STREAM b (n INT);
+    """)
+    bus = pipeline.bus
+    bus.topics["a"].backpressure = Backpressure("block", timeout_s=10)
+    source = bus.subscribe("a", max_events=2)
+    sink = bus.subscribe("b", max_events=10_000)
+    batches = 200
+    errors: list[BaseException] = []
+
+    def relay() -> None:
+        try:
+            moved = 0
+            while moved < batches:
+                batch = source.get(timeout_s=10)
+                if batch is None:
+                    raise AssertionError(f"nothing came after {moved} batches")
+                bus.publish("b", batch)
+                moved += 1
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    def publish() -> None:
+        try:
+            for n in range(batches):
+                bus.publish("a", pl.DataFrame({"n": [n]}, schema={"n": pl.Int64}))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=relay, daemon=True),
+               threading.Thread(target=publish, daemon=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "stalled"
+    assert errors == []
+    assert drain(sink) == list(range(batches))
