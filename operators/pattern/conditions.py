@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,7 +30,7 @@ from frys.dsl.errors import NotSupportedYet
 from frys.dsl.printer import expr_to_sql
 from frys.dsl.typer import variable_named, walk
 from frys.dsl.types import TYPE_NAMES, FrysType
-from frys.operators.expressions import like_to_regex, to_polars
+from frys.operators.expressions import to_polars
 from frys.operators.pattern.nfa import NO_NODE, Event, SharedBuffer
 
 Value = Callable[[Event, int], object]
@@ -75,6 +74,78 @@ def is_current_only(expr: ast.Expr, variable: str, variables: set[str]) -> bool:
             if node.qualifier is None and node.name in variables:
                 return False
     return True
+
+
+def like_matcher(pattern: str) -> Callable[[str], bool]:
+    """SQL LIKE without backtracking (the same semantics as the batch path's anchored regex,
+    operators/expressions.py `like_to_regex`: `%` any run of characters, newlines included,
+    `_` exactly one character, everything else literal; no escape character). The pattern
+    is split on `%`: the first piece must start the text, the last must end it, and each
+    piece in between is placed at its earliest position after the previous one (the
+    earliest placement leaves the most room for the rest, so it never needs revisiting).
+    Time: linear in the text for pieces without `_`; a piece with `_` is searched by its
+    first literal run and checked in place, at most (piece length) steps per position."""
+    pieces = [_LikePiece(p) for p in pattern.split("%")]
+    if len(pieces) == 1:
+        only = pieces[0]
+        return lambda text: len(text) == only.length and only.at(text, 0)
+    head, middle, tail = pieces[0], pieces[1:-1], pieces[-1]
+    fixed = head.length + tail.length
+
+    def matches(text: str) -> bool:
+        if len(text) < fixed or not head.at(text, 0):
+            return False
+        end = len(text) - tail.length  # where the last piece must begin
+        if not tail.at(text, end):
+            return False
+        position = head.length
+        for piece in middle:
+            found = piece.find(text, position, end)
+            if found < 0:
+                return False
+            position = found + piece.length
+        return True
+    return matches
+
+
+class _LikePiece:
+    """A run of a LIKE pattern between `%`s: literal text with `_` wildcards, kept as its
+    length and its literal runs with their offsets."""
+
+    __slots__ = ("length", "runs")
+
+    def __init__(self, piece: str) -> None:
+        self.length = len(piece)
+        self.runs: list[tuple[int, str]] = []
+        offset = 0
+        for run in piece.split("_"):
+            if run:
+                self.runs.append((offset, run))
+            offset += len(run) + 1
+
+    def at(self, text: str, position: int) -> bool:
+        """Does the piece match text[position : position + length] (which must exist)?"""
+        return all(text.startswith(run, position + offset) for offset, run in self.runs)
+
+    def find(self, text: str, start: int, limit: int) -> int:
+        """The earliest position >= start where the piece matches and ends by `limit`,
+        or -1."""
+        last = limit - self.length  # the last position the piece may begin at
+        if last < start:
+            return -1
+        if not self.runs:
+            return start
+        first_offset, first_run = self.runs[0]
+        rest = self.runs[1:]
+        found = text.find(first_run, start + first_offset, limit)
+        while found >= 0:
+            position = found - first_offset
+            if position > last:
+                return -1
+            if all(text.startswith(run, position + offset) for offset, run in rest):
+                return position
+            found = text.find(first_run, found + 1, limit)
+        return -1
 
 
 # (variable, column) -> the column's name in the operator's frame (several FROM streams
@@ -210,14 +281,14 @@ class ResidualCompiler:
         if isinstance(expr, ast.Like):
             operand = self.value(expr.operand, variable)
             assert isinstance(expr.pattern, ast.Literal)  # the analyzer's rule
-            regex = re.compile(like_to_regex(str(expr.pattern.value)))
+            matches = like_matcher(str(expr.pattern.value))
             negated = expr.negated
 
             def like(event, node):
                 x = operand(event, node)
                 if x is None:
                     return None
-                return (regex.match(str(x)) is not None) != negated
+                return matches(str(x)) != negated
             return like
         if isinstance(expr, ast.FunctionCall):
             return self._function(expr, variable)
