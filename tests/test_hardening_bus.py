@@ -130,3 +130,31 @@ def test_a_blocked_publisher_does_not_hold_the_jobs_lock() -> None:
     assert not any(thread.is_alive() for thread in threads), "stalled"
     assert errors == []
     assert drain(sink) == list(range(batches))
+
+
+def test_a_publisher_blocked_on_a_full_group_goes_on_when_any_member_makes_room() -> None:
+    bus = Broker()
+    bus.topic("w", backpressure=Backpressure("block", timeout_s=10))
+    watcher = bus.subscribe("w")
+    members = [bus.subscribe("w", group="g", max_events=1) for _ in range(2)]
+    bus.publish("w", {"n": 0})
+    bus.publish("w", {"n": 1})
+    errors: list[BaseException] = []
+
+    def publish() -> None:
+        try:
+            bus.publish("w", {"n": 2})
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    publisher.join(0.1)
+    assert publisher.is_alive(), "every member is full: the publisher waits"
+    assert watcher.pending_events == 2, "and nobody has the batch meanwhile"
+    # whichever member is next in turn, draining the other one also lets it go on
+    assert rows(members[1].get(0)) == [1]
+    publisher.join(10)
+    assert not publisher.is_alive() and errors == []
+    assert drain(watcher) == [0, 1, 2]
+    assert drain(members[0]) + drain(members[1]) == [0, 2]
