@@ -26,7 +26,11 @@ from frys.dsl.planner import plan
 from frys.engine.graph import QueryNode
 from frys.engine.runtime import JobStats, Runtime, RuntimeOptions
 from frys.explanation import STAGES, explain
-from frys.operators.pattern.operator import DEFAULT_MAX_PARTIALS
+from frys.operators.pattern.operator import (
+    DEFAULT_MAX_PARTIALS,
+    DEFAULT_MAX_PARTITION_BYTES,
+    DEFAULT_MAX_PATTERN_BYTES,
+)
 
 
 def _read(path: str) -> str:
@@ -54,6 +58,12 @@ def _summary(stats: JobStats) -> str:
         detail = ", ".join(f"{q}: {n}" for q, n in stats.discarded_partial_matches.items())
         lines.append(f"frys: partial matches discarded over the limit: {detail} "
                      "(raise --max-partial-matches, or bound the pattern with WITHIN)")
+    if stats.discarded_partial_matches_for_bytes:
+        detail = ", ".join(f"{q}: {n}"
+                           for q, n in stats.discarded_partial_matches_for_bytes.items())
+        lines.append(f"frys: partial matches discarded over the byte budget: {detail} "
+                     "(raise --max-pattern-bytes-per-partition / --max-pattern-bytes, or "
+                     "bound the pattern with WITHIN)")
     if stats.total_dead_letters:
         detail = ", ".join(f"{s}: {n}" for s, n in stats.dead_letters.items())
         lines.append(f"frys: dead letters: {stats.total_dead_letters} ({detail})")
@@ -72,6 +82,8 @@ def command_run(args: argparse.Namespace) -> int:
         return JsonlWriter(stdout, close_at_end=False)
 
     options = RuntimeOptions(max_partial_matches=args.max_partial_matches,
+                             max_pattern_bytes_per_partition=args.max_pattern_bytes_per_partition,
+                             max_pattern_bytes=args.max_pattern_bytes,
                              limits=_limits(args),
                              trace_matches=args.trace_matches is not None,
                              wal_root=Path(args.wal_root) if args.wal_root else None,
@@ -163,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="N", help="pattern queries keep at most N partial matches per "
                      f"partition (default {DEFAULT_MAX_PARTIALS:,}); the excess is discarded "
                      "and counted")
+    run.add_argument("--max-pattern-bytes-per-partition", type=positive,
+                     default=DEFAULT_MAX_PARTITION_BYTES, metavar="BYTES",
+                     help="bytes a pattern query's state (shared buffer and partial matches) "
+                     f"may take per partition (default {DEFAULT_MAX_PARTITION_BYTES:,}); "
+                     "beyond, the partial matches that started earliest are discarded and "
+                     "counted")
+    run.add_argument("--max-pattern-bytes", type=positive, default=DEFAULT_MAX_PATTERN_BYTES,
+                     metavar="BYTES", help="the same over all partitions of a pattern query "
+                     f"(default {DEFAULT_MAX_PATTERN_BYTES:,})")
     run.add_argument("--trace-matches", metavar="FILE",
                      help="debug mode: write one JSON line per ended partial match of every "
                           "pattern query (why it ended: completed, timed out, skipped, "

@@ -50,7 +50,12 @@ from frys.engine.graph import (
 )
 from frys.engine.time import END_OF_TIME, CombinedWatermark
 from frys.operators.count_window import CountWindowAggregate
-from frys.operators.pattern.operator import DEFAULT_MAX_PARTIALS, PatternMatch
+from frys.operators.pattern.operator import (
+    DEFAULT_MAX_PARTIALS,
+    DEFAULT_MAX_PARTITION_BYTES,
+    DEFAULT_MAX_PATTERN_BYTES,
+    PatternMatch,
+)
 from frys.operators.session_window import SessionWindowAggregate
 from frys.operators.stateless import FilterProject
 from frys.operators.window_aggregate import WindowAggregate
@@ -67,6 +72,8 @@ class JobStats:
     incomplete_windows: Counter[str] = field(default_factory=Counter)
     # partial matches a pattern query dropped over its per-partition limit
     discarded_partial_matches: Counter[str] = field(default_factory=Counter)
+    # partial matches a pattern query dropped over its byte budgets (per partition, per job)
+    discarded_partial_matches_for_bytes: Counter[str] = field(default_factory=Counter)
     first_dead_letters: list[DeadLetter] = field(default_factory=list)
 
     @property
@@ -85,6 +92,11 @@ class RuntimeOptions:
     # per pattern query and partition: partial matches kept at most; beyond it the ones
     # that started earliest are discarded and counted (JobStats.discarded_partial_matches)
     max_partial_matches: int = DEFAULT_MAX_PARTIALS
+    # per pattern query: bytes its shared buffer and partial matches may take, per partition
+    # and over all partitions (None: no bound); beyond them the partial matches that
+    # started earliest are discarded (JobStats.discarded_partial_matches_for_bytes)
+    max_pattern_bytes_per_partition: int | None = DEFAULT_MAX_PARTITION_BYTES
+    max_pattern_bytes: int | None = DEFAULT_MAX_PATTERN_BYTES
     # record why every partial match of every pattern query ended (debug mode; costs time)
     trace_matches: bool = False
     # where streams with queue = 'persistent' keep their logs (<wal_root>/<stream>);
@@ -109,7 +121,9 @@ def build_operator(spec: OperatorSpec, options: RuntimeOptions = DEFAULT_OPTIONS
     if isinstance(spec, PatternMatchSpec):
         return PatternMatch(spec, route_late=bool(spec.late_streams),
                             max_partials=options.max_partial_matches,
-                            trace=options.trace_matches)
+                            trace=options.trace_matches,
+                            max_partition_bytes=options.max_pattern_bytes_per_partition,
+                            max_bytes=options.max_pattern_bytes)
     if spec.rows:
         return CountWindowAggregate(
             spec.rows, spec.rows_slide, spec.event_time, spec.group_keys, spec.aggregates,
@@ -198,6 +212,9 @@ class QueryRunner:
             operator.timeout_rows.clear()
         if operator.discarded_partials:
             self.stats.discarded_partial_matches[self.name] = operator.discarded_partials
+        if operator.discarded_for_bytes:
+            self.stats.discarded_partial_matches_for_bytes[self.name] = \
+                operator.discarded_for_bytes
         if operator.trace_records:
             if self.on_trace is not None:
                 for record in operator.trace_records:

@@ -58,6 +58,7 @@ class Event:
 
 
 NO_NODE = -1
+NODE_BYTES = 8 + 1 + 8  # a node: its event slot, variable and previous node
 _KIND_ARRAYS = {"f": "d", "i": "q", "b": "b"}
 
 
@@ -80,6 +81,9 @@ class SharedBuffer:
         self.free_nodes: list[int] = []
         self.allocated_since_sweep = 0
         self.live_after_sweep = 0
+        # bytes of every node and event stored so far (never decreases; the matcher takes
+        # differences to charge each step's allocations to its partition)
+        self.allocated_bytes = 0
 
     def configure(self, kinds: list[str]) -> None:
         """Set the value columns (before anything is stored)."""
@@ -94,6 +98,8 @@ class SharedBuffer:
         if event.slot >= 0:
             return event.slot
         values = event.values
+        self.allocated_bytes += self.bytes_per_event() + sum(
+            sys.getsizeof(values[c]) for c, kind in enumerate(self.kinds) if kind == "o")
         if self.free_slots:
             slot = self.free_slots.pop()
             self.time[slot] = event.time
@@ -127,6 +133,7 @@ class SharedBuffer:
         """A node: `event` taken under `variable` after node `previous`."""
         slot = self.store(event)
         self.allocated_since_sweep += 1
+        self.allocated_bytes += NODE_BYTES
         if self.free_nodes:
             node = self.free_nodes.pop()
             self.node_event[node] = slot
@@ -195,6 +202,14 @@ class SharedBuffer:
     def live_nodes(self) -> int:
         return len(self.node_event) - len(self.free_nodes)
 
+    def event_bytes(self, slot: int) -> int:
+        """Bytes one stored event takes, the objects of its non-numeric values included."""
+        total = self.bytes_per_event()
+        for kind, column in zip(self.kinds, self.columns, strict=True):
+            if kind not in _KIND_ARRAYS:
+                total += sys.getsizeof(column[slot])
+        return total
+
     def bytes_per_event(self) -> int:
         """Bytes one stored event takes: time, order, id, value columns, null flags."""
         per_value = sum(column.itemsize if kind in _KIND_ARRAYS else 8
@@ -208,7 +223,7 @@ class SharedBuffer:
                                                                strict=True)
                       if kind not in _KIND_ARRAYS for v in column)
         return (self.live_events() * self.bytes_per_event()
-                + self.live_nodes() * (8 + 1 + 8) + objects)
+                + self.live_nodes() * NODE_BYTES + objects)
 
     def nbytes(self) -> int:
         """Bytes the buffer holds (allocated columns, live or free)."""
@@ -240,6 +255,9 @@ class Partial:
         self.last_time = last_time
 
 
+PARTIAL_BYTES = sys.getsizeof(Partial.__new__(Partial))  # a partial match's own object
+
+
 @dataclass
 class PartitionState:
     """Everything the matcher keeps for one partition."""
@@ -248,6 +266,13 @@ class PartitionState:
     # completed matches held back until no partial match that started earlier is left
     # (skip strategies need the earliest match first; Flink's rule)
     pending: list[Partial] = field(default_factory=list)
+    # bytes of the nodes and events its partial and pending matches hold: exact as of the
+    # last count, plus everything allocated for it since (so never less than the truth)
+    buffer_bytes: int = 0
+
+    def bytes(self) -> int:
+        """What the partition holds at most: buffer_bytes and its matches' own objects."""
+        return self.buffer_bytes + PARTIAL_BYTES * (len(self.partials) + len(self.pending))
 
 
 # A residual condition: the parts of a DEFINE that read other variables or aggregates:
@@ -263,7 +288,9 @@ class Matcher:
     def __init__(self, automaton: Automaton, residuals: list[Residual | None],
                  until_residuals: list[Residual | None], within_ms: int | None,
                  within_between_events: bool, skip: SkipStrategy,
-                 max_partials: int, keep_timeouts: bool, buffer: SharedBuffer) -> None:
+                 max_partials: int, keep_timeouts: bool, buffer: SharedBuffer,
+                 max_partition_bytes: int | None = None,
+                 max_job_bytes: int | None = None) -> None:
         self.automaton = automaton
         self.buffer = buffer
         self.start = automaton.start
@@ -274,6 +301,14 @@ class Matcher:
         self.keep_timeouts = keep_timeouts
         self.timed_out: list[Partial] = []
         self.discarded = 0  # partial matches dropped over the per-partition limit
+        # byte budgets of the state (shared buffer and partial matches): per partition and
+        # for all partitions; partial matches dropped over them are counted apart
+        self.max_partition_bytes = max_partition_bytes
+        self.max_job_bytes = max_job_bytes
+        self.discarded_for_bytes = 0
+        self.total_bytes = 0  # the partitions' buffer_bytes summed (upper bound, as each)
+        # all partitions, for the job budget (set by the operator)
+        self.partitions: Callable[[], Iterable[PartitionState]] = lambda: ()
         # debug mode: (why, partial match) for every partial match that ended: 'completed',
         # 'timed out', 'skipped' (pruned by AFTER MATCH), 'negated' (a NOT matched),
         # 'no transition' (the event broke strict contiguity), 'over the limit'
@@ -323,6 +358,8 @@ class Matcher:
         the event's (`advance`: timeouts, absences that complete, and what their matches
         prune), then the event is processed."""
         emitted = self.advance(partition, event.time) if self.within is not None else []
+        allocated = self.buffer.allocated_bytes
+        held_before = partition.bytes()
         completed: list[Partial] = []
         survivors: list[Partial] = []
         for partial in partition.partials:
@@ -331,7 +368,14 @@ class Matcher:
         partition.partials = survivors
         if len(survivors) > self.max_partials:
             self._enforce_limit(partition)
-        found = self._emit(partition, completed)
+        found = self._emit(partition, completed)  # (those held back join pending)
+        partition.buffer_bytes += self.buffer.allocated_bytes - allocated
+        self.total_bytes += partition.bytes() - held_before
+        if self.max_partition_bytes is not None and \
+                partition.bytes() > self.max_partition_bytes:
+            self.enforce_bytes([partition], self.max_partition_bytes)
+        if self.max_job_bytes is not None and self.total_bytes > self.max_job_bytes:
+            self.enforce_bytes(list(self.partitions()), self.max_job_bytes, job=True)
         return emitted + found if emitted else found
 
     def advance(self, partition: PartitionState, watermark: int) -> list[Partial]:
@@ -339,6 +383,7 @@ class Matcher:
         WITHIN time out (absences at the end of the pattern complete instead)."""
         if self.within is None or not partition.partials:
             return self._emit(partition, []) if partition.pending else []
+        held_before = partition.bytes()
         completed: list[Partial] = []
         survivors = []
         for partial in partition.partials:
@@ -348,7 +393,9 @@ class Matcher:
             else:
                 survivors.append(partial)
         partition.partials = survivors
-        return self._emit(partition, completed)
+        emitted = self._emit(partition, completed)
+        self.total_bytes += partition.bytes() - held_before
+        return emitted
 
     def flush(self, partition: PartitionState) -> list[Partial]:
         """End of input: no partial match can complete any more, so held matches go out."""
@@ -441,6 +488,79 @@ class Matcher:
             self.trace.extend(("over the limit", p) for p in partials[:excess])
         keep = set(map(id, partials[excess:]))
         partition.partials = [p for p in partition.partials if id(p) in keep]
+
+    def forget(self, partition: PartitionState) -> None:
+        """The partition is gone (no partial or pending match left)."""
+        self.total_bytes -= partition.bytes()
+        partition.buffer_bytes = 0
+
+    def enforce_bytes(self, partitions: list[PartitionState], budget: int,
+                      job: bool = False) -> None:
+        """The estimate of what `partitions` hold passed `budget`: count it exactly (the
+        distinct nodes and events their matches reach, and the match objects). Over the
+        budget, the partial matches that started earliest go (counted in
+        discarded_for_bytes) until what is left takes at most three quarters of it, so
+        that the next count is a while away; matches held back by a skip strategy always
+        stay. Within the budget, the estimate restarts at seven eighths of it at least,
+        for the same reason. The estimate never falls below the truth, so the budget holds
+        after every step."""
+        buffer = self.buffer
+        previous = buffer.node_previous
+        node_event = buffer.node_event
+        seen_nodes: set[int] = set()
+        seen_slots: set[int] = set()
+
+        def cost(node: int) -> int:
+            total = PARTIAL_BYTES
+            while node != NO_NODE and node not in seen_nodes:
+                seen_nodes.add(node)
+                total += NODE_BYTES
+                slot = node_event[node]
+                if slot not in seen_slots:
+                    seen_slots.add(slot)
+                    total += buffer.event_bytes(slot)
+                node = previous[node]
+            return total
+
+        before = sum(partition.bytes() for partition in partitions)
+        held = {id(partition): sum(cost(m.node) for m in partition.pending)
+                for partition in partitions}
+        fixed = sum(held.values())
+        # youngest first: those kept are the ones that started last
+        candidates = sorted(((p, partition) for partition in partitions
+                             for p in partition.partials),
+                            key=lambda c: (c[0].start_time, c[0].start_seq), reverse=True)
+        costs = [cost(p.node) for p, _ in candidates]
+        kept = len(candidates)
+        if fixed + sum(costs) > budget:
+            target, total, kept = budget * 3 // 4, fixed, 0
+            for c in costs:
+                if total + c > target:
+                    break
+                total += c
+                kept += 1
+            dropped = candidates[kept:]
+            self.discarded_for_bytes += len(dropped)
+            if self.trace is not None:
+                self.trace.extend(("over the limit", p) for p, _ in dropped)
+            gone = {id(p) for p, _ in dropped}
+            for partition in partitions:
+                if any(id(p) in gone for p in partition.partials):
+                    partition.partials = [p for p in partition.partials if id(p) not in gone]
+        for (_, partition), c in zip(candidates[:kept], costs, strict=False):
+            held[id(partition)] += c
+        for partition in partitions:
+            partition.buffer_bytes = held[id(partition)] - PARTIAL_BYTES * (
+                len(partition.partials) + len(partition.pending))
+        floor = budget - budget // 8
+        exact = sum(held.values())
+        if job:
+            self.total_bytes = max(exact, floor)
+        else:
+            (partition,) = partitions
+            if exact < floor:
+                partition.buffer_bytes += floor - exact
+            self.total_bytes += partition.bytes() - before
 
     def _emit(self, partition: PartitionState, completed: list[Partial]) -> list[Partial]:
         """Matches in emission order. Without a skip strategy they go out at once; with one,

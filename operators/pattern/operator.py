@@ -68,6 +68,9 @@ _OFFSET = "__offset"
 _STREAM_SHIFT = 40
 _OFFSET_MASK = (1 << _STREAM_SHIFT) - 1
 DEFAULT_MAX_PARTIALS = 10_000
+# byte budgets of a pattern query's state (shared buffer and partial matches)
+DEFAULT_MAX_PARTITION_BYTES = 64 << 20  # per partition
+DEFAULT_MAX_PATTERN_BYTES = 1 << 30  # per query, all partitions
 
 
 class PatternMatch:
@@ -79,7 +82,9 @@ class PatternMatch:
     by the runtime."""
 
     def __init__(self, spec: PatternMatchSpec, route_late: bool = False,
-                 max_partials: int = DEFAULT_MAX_PARTIALS, trace: bool = False) -> None:
+                 max_partials: int = DEFAULT_MAX_PARTIALS, trace: bool = False,
+                 max_partition_bytes: int | None = DEFAULT_MAX_PARTITION_BYTES,
+                 max_bytes: int | None = DEFAULT_MAX_PATTERN_BYTES) -> None:
         match = spec.match
         self.spec = spec
         self.streams = list(spec.event_times)
@@ -146,7 +151,9 @@ class PatternMatch:
         self.matcher = Matcher(self.automaton, residuals, until_residuals, match.within_ms,
                                match.within_between_events, strategy_for(match.after_match),
                                max_partials, keep_timeouts=match.timeouts_to is not None,
-                               buffer=self.shared)
+                               buffer=self.shared, max_partition_bytes=max_partition_bytes,
+                               max_job_bytes=max_bytes)
+        self.matcher.partitions = self._partitions.values
         if trace:
             self.matcher.trace = []
         self._quiet = self._states_that_ignore_quiet_events()
@@ -235,6 +242,16 @@ class PatternMatch:
     @property
     def discarded_partials(self) -> int:
         return self.matcher.discarded
+
+    @property
+    def discarded_for_bytes(self) -> int:
+        """Partial matches dropped over the byte budgets."""
+        return self.matcher.discarded_for_bytes
+
+    def state_bytes(self) -> int:
+        """What the partitions' state takes: the estimate the byte budgets check (never
+        below the exact count)."""
+        return self.matcher.total_bytes
 
     def open_partials(self) -> int:
         return sum(len(p.partials) for p in self._partitions.values())
@@ -351,6 +368,7 @@ class PatternMatch:
                 loud = bool(partials) and not all(quiet[p.state.index] for p in partials)
                 row += 1
             if not partition.partials and not partition.pending:
+                matcher.forget(partition)
                 del self._partitions[key]
         self._seq = seq
         return matches
