@@ -84,12 +84,16 @@ class SharedBuffer:
         # bytes of every node and event stored so far (never decreases; the matcher takes
         # differences to charge each step's allocations to its partition)
         self.allocated_bytes = 0
+        self._fixed_event_bytes = 3 * 8
+        self._object_columns: list[int] = []
 
     def configure(self, kinds: list[str]) -> None:
         """Set the value columns (before anything is stored)."""
         self.kinds = kinds
         self.columns = [array(_KIND_ARRAYS[k]) if k in _KIND_ARRAYS else [] for k in kinds]
         self.nulls = [bytearray() for _ in kinds]
+        self._fixed_event_bytes = self.bytes_per_event()
+        self._object_columns = [c for c, kind in enumerate(kinds) if kind not in _KIND_ARRAYS]
 
     # ---- events
 
@@ -98,8 +102,8 @@ class SharedBuffer:
         if event.slot >= 0:
             return event.slot
         values = event.values
-        self.allocated_bytes += self.bytes_per_event() + sum(
-            sys.getsizeof(values[c]) for c, kind in enumerate(self.kinds) if kind == "o")
+        self.allocated_bytes += self._fixed_event_bytes + sum(
+            [sys.getsizeof(values[c]) for c in self._object_columns])
         if self.free_slots:
             slot = self.free_slots.pop()
             self.time[slot] = event.time
@@ -204,11 +208,9 @@ class SharedBuffer:
 
     def event_bytes(self, slot: int) -> int:
         """Bytes one stored event takes, the objects of its non-numeric values included."""
-        total = self.bytes_per_event()
-        for kind, column in zip(self.kinds, self.columns, strict=True):
-            if kind not in _KIND_ARRAYS:
-                total += sys.getsizeof(column[slot])
-        return total
+        columns = self.columns
+        return self._fixed_event_bytes + sum(
+            [sys.getsizeof(columns[c][slot]) for c in self._object_columns])
 
     def bytes_per_event(self) -> int:
         """Bytes one stored event takes: time, order, id, value columns, null flags."""
