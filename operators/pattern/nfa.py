@@ -102,8 +102,9 @@ class SharedBuffer:
         if event.slot >= 0:
             return event.slot
         values = event.values
-        self.allocated_bytes += self._fixed_event_bytes + sum(
-            [sys.getsizeof(values[c]) for c in self._object_columns])
+        self.allocated_bytes += self._fixed_event_bytes
+        if self._object_columns:
+            self.allocated_bytes += sum([sys.getsizeof(values[c]) for c in self._object_columns])
         if self.free_slots:
             slot = self.free_slots.pop()
             self.time[slot] = event.time
@@ -359,9 +360,7 @@ class Matcher:
         order (after the skip strategy). As Flink's CepOperator, event time first moves to
         the event's (`advance`: timeouts, absences that complete, and what their matches
         prune), then the event is processed."""
-        emitted = self.advance(partition, event.time) if self.within is not None else []
-        allocated = self.buffer.allocated_bytes
-        held_before = partition.bytes()
+        emitted = self._expire(partition, event.time) if self.within is not None else []
         completed: list[Partial] = []
         survivors: list[Partial] = []
         for partial in partition.partials:
@@ -371,21 +370,33 @@ class Matcher:
         if len(survivors) > self.max_partials:
             self._enforce_limit(partition)
         found = self._emit(partition, completed)  # (those held back join pending)
-        partition.buffer_bytes += self.buffer.allocated_bytes - allocated
+        return emitted + found if emitted else found
+
+    def settle(self, partition: PartitionState, allocated_before: int,
+               held_before: int) -> None:
+        """After a run of `process` calls on one partition (the operator calls it once per
+        partition and release, not per event: the accounting would cost a quarter of the
+        matcher's time): charge what the buffer allocated since `allocated_before` to the
+        partition, and enforce the byte budgets. `held_before` is partition.bytes() then."""
+        partition.buffer_bytes += self.buffer.allocated_bytes - allocated_before
         self.total_bytes += partition.bytes() - held_before
         if self.max_partition_bytes is not None and \
                 partition.bytes() > self.max_partition_bytes:
             self.enforce_bytes([partition], self.max_partition_bytes)
         if self.max_job_bytes is not None and self.total_bytes > self.max_job_bytes:
             self.enforce_bytes(list(self.partitions()), self.max_job_bytes, job=True)
-        return emitted + found if emitted else found
 
     def advance(self, partition: PartitionState, watermark: int) -> list[Partial]:
         """Event time reached `watermark`: partial matches that can no longer finish within
         WITHIN time out (absences at the end of the pattern complete instead)."""
+        held_before = partition.bytes()
+        emitted = self._expire(partition, watermark)
+        self.total_bytes += partition.bytes() - held_before
+        return emitted
+
+    def _expire(self, partition: PartitionState, watermark: int) -> list[Partial]:
         if self.within is None or not partition.partials:
             return self._emit(partition, []) if partition.pending else []
-        held_before = partition.bytes()
         completed: list[Partial] = []
         survivors = []
         for partial in partition.partials:
@@ -395,9 +406,7 @@ class Matcher:
             else:
                 survivors.append(partial)
         partition.partials = survivors
-        emitted = self._emit(partition, completed)
-        self.total_bytes += partition.bytes() - held_before
-        return emitted
+        return self._emit(partition, completed)
 
     def flush(self, partition: PartitionState) -> list[Partial]:
         """End of input: no partial match can complete any more, so held matches go out."""
@@ -505,7 +514,7 @@ class Matcher:
         that the next count is a while away; matches held back by a skip strategy always
         stay. Within the budget, the estimate restarts at seven eighths of it at least,
         for the same reason. The estimate never falls below the truth, so the budget holds
-        after every step."""
+        after every settle (Matcher.settle)."""
         buffer = self.buffer
         previous = buffer.node_previous
         node_event = buffer.node_event

@@ -337,6 +337,9 @@ class PatternMatch:
                 partition = self._partitions[key] = PartitionState()
             loud = bool(partition.partials) and not all(
                 quiet[p.state.index] for p in partition.partials)
+            # byte budgets: settled every SETTLE_EVERY events of the partition and at its
+            # end, not per event (see Matcher.settle)
+            allocated, held, steps = self.shared.allocated_bytes, partition.bytes(), 0
             row = start
             while row < end:
                 if not partition.partials:
@@ -367,6 +370,11 @@ class PatternMatch:
                 partials = partition.partials
                 loud = bool(partials) and not all(quiet[p.state.index] for p in partials)
                 row += 1
+                steps += 1
+                if steps == SETTLE_EVERY:
+                    matcher.settle(partition, allocated, held)
+                    allocated, held, steps = self.shared.allocated_bytes, partition.bytes(), 0
+            matcher.settle(partition, allocated, held)
             if not partition.partials and not partition.pending:
                 matcher.forget(partition)
                 del self._partitions[key]
@@ -392,6 +400,11 @@ class PatternMatch:
                 else tail.tail(depth))
         self._carry = tail.with_columns(pl.lit(True).alias(_CARRY))
         return frame.filter(~pl.col(_CARRY)).drop(_CARRY)
+
+
+# how many events of a partition the matcher processes between two checks of the byte
+# budgets: a partition can pass its budget by at most this many events' allocations
+SETTLE_EVERY = 256
 
 
 def _holds_for_quiet_event(condition) -> bool:
