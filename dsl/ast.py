@@ -302,6 +302,28 @@ class PatternAlternation(PatternNode):
     span: Span = _span()
 
 
+def repetition_of(quantifier: Quantifier | None, before: str, first: bool) -> str:
+    """How a loop's repetitions are joined ('' strict, '->' relaxed, '->>' any): as written
+    (STRICT/RELAXED/ANY), else as the element is joined to the one before it (`before`); a
+    sequence's first element repeats strictly unless written with a leading arrow."""
+    if quantifier is not None and quantifier.repetition is not None:
+        return quantifier.repetition
+    return before if (not first or before) else ""
+
+
+def greedy_in_flink(node: PatternNode, before: str, first: bool) -> bool:
+    """Is the element a greedy loop as Flink allows one: a single variable, greedy, that
+    repeats a varying number of times (greedy on `{n}` changes nothing) and not with ANY
+    (Flink: "Option not applicable to singleton quantifier", "... to group pattern", "... to
+    FollowedByAny pattern"). The analyzer and the pattern compiler both go by this rule."""
+    if not isinstance(node, PatternVariable) or node.quantifier is None:
+        return False
+    quantifier = node.quantifier
+    if not quantifier.greedy or max(quantifier.low, 1) == quantifier.high:
+        return False
+    return repetition_of(quantifier, before, first) != "->>"
+
+
 def pattern_nodes(node: PatternNode) -> Iterator[PatternNode]:
     """Every node of a pattern tree, parents before children, in written order."""
     yield node

@@ -247,7 +247,9 @@ class PatternAnalyzer(ExpressionTyper, ABC):
         defines = {d.variable: d.condition for d in match.defines}
         for sequence in _sequences(match.pattern):
             for position, (before, node) in enumerate(itertools.pairwise(sequence.elements)):
-                if not _greedy_loop(sequence, position):
+                before_it = (sequence.leading if position == 0
+                             else sequence.contiguities[position - 1])
+                if not ast.greedy_in_flink(before, before_it, position == 0):
                     continue
                 assert isinstance(before, ast.PatternVariable)
                 loop = f"{before.name}{before.quantifier.text if before.quantifier else ''}"
@@ -359,24 +361,6 @@ def _optional(node: ast.PatternNode) -> bool:
     quantifier = node.quantifier if isinstance(node, (ast.PatternVariable,
                                                        ast.PatternGroup)) else None
     return quantifier is not None and quantifier.low == 0
-
-
-def _greedy_loop(sequence: ast.PatternSequence, position: int) -> bool:
-    """Is the element at `position` a greedy loop in Flink's sense: a single variable that
-    repeats a varying number of times, greedy, not repeated with ANY (Flink refuses greedy
-    on a singleton, a group and a followedByAny loop; see operators/pattern/automaton.py)."""
-    node = sequence.elements[position]
-    if not isinstance(node, ast.PatternVariable) or node.quantifier is None:
-        return False
-    quantifier = node.quantifier
-    low, high = max(quantifier.low, 1), quantifier.high
-    if not quantifier.greedy or high == low:
-        return False
-    before = sequence.leading if position == 0 else sequence.contiguities[position - 1]
-    inner = quantifier.repetition
-    if inner is None:
-        inner = before if (position > 0 or before) else ""
-    return inner != "->>"
 
 
 def _first_variable(node: ast.PatternNode) -> ast.PatternVariable | None:

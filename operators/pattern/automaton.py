@@ -180,7 +180,7 @@ class Stage:
     `Pattern.begin` makes it); `inner` joins the repetitions of a loop (Flink's inner
     consuming strategy); `times` = (from, to) for `{n}` / `{n,m}` and (from, from) for a
     loop of at least `from`. `greedy` is Flink's GREEDY property, which Flink allows only on
-    a single variable that repeats, and not with ANY repetitions (see `_stage`)."""
+    a single variable that repeats, and not with ANY repetitions (ast.greedy_in_flink)."""
 
     variable: int
     name: str
@@ -229,9 +229,9 @@ def _stage(node: ast.PatternNode, before: str, first: bool,
     # the first element is joined strictly (Pattern.begin); it loops strictly unless written
     # with a leading arrow; any other loop repeats as it is joined unless told otherwise
     strategy = STRICT if first else contiguity
-    inner = contiguity if (not first or before) else STRICT
     quantifier = node.quantifier if isinstance(node, (ast.PatternVariable,
                                                        ast.PatternGroup)) else None
+    inner = _CONTIGUITY[ast.repetition_of(quantifier, before, first)]
     if isinstance(node, ast.PatternVariable):
         stage = Stage(variables[node.name], node.name, strategy, inner)
     elif isinstance(node, ast.PatternGroup) and isinstance(node.body,
@@ -252,9 +252,7 @@ def _stage(node: ast.PatternNode, before: str, first: bool,
         return Stage(-1, " | ".join(" ".join(s.name for s in b) for b in branches),
                      strategy, inner, branches=branches)
     if quantifier is not None:
-        if quantifier.repetition is not None:
-            stage.inner = _CONTIGUITY[quantifier.repetition]
-            stage.inner_written = True
+        stage.inner_written = quantifier.repetition is not None
         low, high = quantifier.low, quantifier.high
         if low == 0:
             stage.optional = True
@@ -264,18 +262,8 @@ def _stage(node: ast.PatternNode, before: str, first: bool,
             stage.times = (low, low)
         elif (low, high) != (1, 1):
             stage.times = (low, high)
-        stage.greedy = quantifier.greedy and is_greedy_loop(stage)
+        stage.greedy = ast.greedy_in_flink(node, before, first)
     return stage
-
-
-def is_greedy_loop(stage: Stage) -> bool:
-    """Can the stage be greedy in Flink? Only a single variable that repeats (Flink:
-    "Option not applicable to singleton quantifier", "... to group pattern"), whose
-    repetitions are not ANY ("... to FollowedByAny pattern"), and whose repetitions can
-    differ in number (greedy on `{n}` changes nothing)."""
-    if stage.group is not None or stage.branches is not None or stage.inner == SKIP_TILL_ANY:
-        return False
-    return stage.looping or (stage.times is not None and stage.times[0] != stage.times[1])
 
 
 # ------------------------------------------------------------------ the compiler
