@@ -52,7 +52,9 @@ class Journal(Protocol):
 
 class Subscriber(Protocol):
     """What a topic calls, in this order per batch: on_batch, then on_watermark if it moved;
-    on_end exactly once, after the watermark reached END_OF_TIME."""
+    on_end exactly once, after the watermark reached END_OF_TIME. During on_batch,
+    `topic.arrivals` holds the watermark each row of the batch arrived under (see
+    Topic.arrivals): a subscriber that judges events late judges each row by its own."""
 
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None: ...
 
@@ -132,6 +134,9 @@ class Topic:
         self.producers: list[Producer] = []
         self.ended = False
         self.events_published = 0
+        # while a batch is delivered: the watermark each of its rows arrived under (None:
+        # all arrived under self.watermark.current); see _arrival_watermarks
+        self.arrivals: pl.Series | None = None
 
     def subscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
@@ -223,19 +228,54 @@ class Topic:
         for member in chosen:
             if member is not None:
                 member.commit(batch, batch.height, size)
+        if self.event_time is None:
+            self._deliver(batch)
+            return  # a topic without event time has no watermark to keep until its end
+        times = epoch_millis(batch[self.event_time])
+        self.arrivals = self._arrival_watermarks(times, producer)
+        try:
+            self._deliver(batch)
+        finally:
+            self.arrivals = None
+        latest = times.max()
+        if latest is not None and int(latest) > producer.latest_event_ms:  # type: ignore[arg-type]
+            producer.latest_event_ms = int(latest)  # type: ignore[arg-type]
+        watermark = None
+        if producer.latest_event_ms != START_OF_TIME:
+            watermark = producer.latest_event_ms - self.delay_ms
+        if self.watermark.advance(producer.index, watermark):
+            self._announce_watermark()
+
+    def _deliver(self, batch: pl.DataFrame) -> None:
         for subscriber in self.subscribers:
             if not isinstance(subscriber, (Subscription, ConsumerGroup)):
                 subscriber.on_batch(self, batch)
-        watermark = None
-        if self.event_time is not None:
-            latest = epoch_millis(batch[self.event_time]).max()
-            if latest is not None and int(latest) > producer.latest_event_ms:  # type: ignore[arg-type]
-                producer.latest_event_ms = int(latest)  # type: ignore[arg-type]
-            if producer.latest_event_ms != START_OF_TIME:
-                watermark = producer.latest_event_ms - self.delay_ms
-        # a topic without event time has no watermark to keep until its end
-        if self.event_time is not None and self.watermark.advance(producer.index, watermark):
-            self._announce_watermark()
+
+    def _arrival_watermarks(self, times: pl.Series, producer: Producer) -> pl.Series | None:
+        """The watermark each row of a batch arrived under, or None when every row arrived
+        under the topic's current one (then `watermark.current` says it all).
+
+        The rule (docs/language.md, "Event time"): every event sees the watermark as it
+        stood after the events published before it, whatever the batching, so lateness
+        never depends on how a source cuts its input. A row's watermark is the largest event
+        time before it (this producer's, earlier batches included) minus the delay, never
+        below the topic's watermark before the batch (with several producers that is an
+        upper bound of the combined watermark, which only the rows it makes late could
+        tell apart: they are behind their own producer's watermark by more than the delay).
+        Only rows behind it can be judged differently from the batch rule, so where none is
+        (in-order input, the common case) this is None and costs one cumulative max."""
+        if times.len() < 2 and producer.latest_event_ms == START_OF_TIME:
+            return None
+        floor = START_OF_TIME + self.delay_ms  # below it, `- delay` would wrap around
+        before = self.watermark.current
+        prior = times.cum_max().shift(1, fill_value=producer.latest_event_ms) \
+            .fill_null(strategy="forward").fill_null(producer.latest_event_ms)
+        own = pl.select(pl.max_horizontal(
+            pl.when(prior > floor).then(prior - self.delay_ms).otherwise(START_OF_TIME),
+            pl.lit(before, dtype=pl.Int64))).to_series()
+        if not (times < own).any():
+            return None
+        return own
 
     def forward_watermark(self, producer: Producer, watermark: int) -> None:
         with self._lock:

@@ -175,10 +175,11 @@ class QueryRunner:
 
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         before = self.operator.late_events
+        arrivals = self._arrivals(topic)
         if isinstance(self.operator, PatternMatch):
-            self._publish(self.operator.process(batch, topic.name))
+            self._publish(self.operator.process(batch, topic.name, arrivals))
         else:
-            self._publish(self.operator.process(batch))
+            self._publish(self.operator.process(batch, arrivals))
         if self.operator.late_events != before:
             self.stats.late_events[self.name] += self.operator.late_events - before
         if self.operator.late_rows:
@@ -189,6 +190,19 @@ class QueryRunner:
                 for rows in self.operator.late_rows:
                     late.publish(rows)
             self.operator.late_rows.clear()
+
+    def _arrivals(self, topic: Topic) -> pl.Series | None:
+        """The watermark each row of the batch arrived under, as this query sees it: the
+        topic's (Topic.arrivals), and with several inputs no higher than the others'."""
+        arrivals = topic.arrivals
+        if arrivals is None or self.inputs is None:
+            return arrivals
+        index = self.input_index[topic.name]
+        others = [w for i, w in enumerate(self.inputs.watermarks)
+                  if i != index and self.inputs.holding[i]]
+        if others:
+            arrivals = arrivals.clip(upper_bound=min(others))
+        return arrivals.clip(lower_bound=self.inputs.current)
 
     def on_watermark(self, topic: Topic, watermark: int) -> None:
         if self.inputs is not None:  # several input streams: the minimum of theirs

@@ -7,8 +7,9 @@ Semantics:
   makes a window every `slide` events, each covering `n`: window w holds events
   slide*w .. slide*w + n - 1.
 * Numbering needs order, so events wait in a buffer until the watermark passes them (then
-  no earlier event can still come); an event at or before the watermark when it arrives is
-  late: dropped and counted.
+  no earlier event can still come); an event behind (earlier than) the watermark when it
+  arrives is late: dropped and counted. One at the watermark is on time, as in Flink (whose
+  watermark is one millisecond below frys's: max event time - delay - 1).
 * A window fires when it holds n events. As with Flink's count windows, a window that is
   still short of n events when the input ends does not fire; those are counted in
   `incomplete_windows`.
@@ -28,6 +29,7 @@ import polars as pl
 
 from frys.engine.time import END_OF_TIME
 from frys.operators.window_aggregate import (
+    ARRIVAL_WATERMARK,
     EVENT_TIME,
     ORIGIN,
     WINDOW_END,
@@ -58,19 +60,27 @@ class CountWindowAggregate(WindowAggregate):
         self._arrivals = 0
         self._group_columns = [*self.key_names, _WINDOW]
 
-    def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+    def process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
+                ) -> list[pl.DataFrame]:
+        """Buffer the batch's events until the watermark passes them; an event behind the
+        watermark it arrived under (`arrivals`, or the operator's) is late."""
         if batch.height == 0:
             return []
+        if arrivals is not None:
+            batch = batch.with_columns(arrivals.alias(ARRIVAL_WATERMARK))
         events = self._filtered(batch)
-        frame = events.lazy().select(*self._inputs, ORIGIN).with_columns(
+        limit = pl.col(ARRIVAL_WATERMARK) if arrivals is not None else self.watermark
+        frame = events.lazy().select(
+            *self._inputs, ORIGIN, *([ARRIVAL_WATERMARK] if arrivals is not None else [])
+        ).with_columns(
             (pl.int_range(pl.len(), dtype=pl.Int64) + self._arrivals).alias(_SEQUENCE)
         ).collect()
         self._arrivals += frame.height
-        if self.watermark is not None:
-            late = frame.filter(pl.col(EVENT_TIME) <= self.watermark)
+        if limit is not None:
+            late = frame.filter(pl.col(EVENT_TIME) < limit)
             self._count_late(events, late[ORIGIN])
-            frame = frame.filter(pl.col(EVENT_TIME) > self.watermark)
-        frame = frame.drop(ORIGIN)
+            frame = frame.filter(pl.col(EVENT_TIME) >= limit)
+        frame = frame.drop(ORIGIN, ARRIVAL_WATERMARK, strict=False)
         self._buffer = frame if self._buffer is None else pl.concat([self._buffer, frame])
         return []
 
@@ -80,8 +90,8 @@ class CountWindowAggregate(WindowAggregate):
         self.watermark = watermark
         if self._buffer is None or self._buffer.height == 0:
             return self._finish() if watermark == END_OF_TIME else self._early_rows(watermark)
-        ready = self._buffer.filter(pl.col(EVENT_TIME) <= watermark)
-        self._buffer = self._buffer.filter(pl.col(EVENT_TIME) > watermark)
+        ready = self._buffer.filter(pl.col(EVENT_TIME) < watermark)
+        self._buffer = self._buffer.filter(pl.col(EVENT_TIME) >= watermark)
         emitted = self._add(ready) if ready.height else []
         if watermark == END_OF_TIME:
             return emitted + self._finish()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from frys.dsl.types import epoch_millis
+
 from frys.operators.window_aggregate import (
     EVENT_TIME,
     ORIGIN,
@@ -64,7 +66,32 @@ class SessionWindowAggregate(WindowAggregate):
                 .with_columns(ids.alias(_SESSION))
                 .sort(_ARRIVAL).drop(_ARRIVAL))
 
-    def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+    def process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
+                ) -> list[pl.DataFrame]:
+        """Merge the batch into the open sessions. With `arrivals` (the watermark each row
+        arrived under, connectors.bus.Topic.arrivals) a row is judged under its own: a
+        session merges everything it touches in one batch, so a row that its watermark
+        could make late (t + lateness < it: every session touching the row ends at t or
+        later), or whose session that watermark would have closed, is merged on its own,
+        after the sessions its watermark fires, as if the rows had come one by one. Only
+        rows out of order by more than the delay cost that; the others go in one piece."""
+        if arrivals is None or batch.height == 0:
+            return self._merge_batch(batch)
+        times = epoch_millis(batch[self._event_time]) if self._event_time else None
+        if times is None:
+            return self._merge_batch(batch)
+        alone = ((times + self._lateness) < arrivals).arg_true().to_list()
+        emitted: list[pl.DataFrame] = []
+        start = 0
+        for row in alone:
+            emitted += self._merge_batch(batch.slice(start, row - start))
+            emitted += self.advance(int(arrivals[row]))
+            emitted += self._merge_batch(batch.slice(row, 1))
+            start = row + 1
+        emitted += self._merge_batch(batch.slice(start))
+        return emitted
+
+    def _merge_batch(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
         if batch.height == 0:
             return []
         filtered = self._filtered(batch)

@@ -45,7 +45,9 @@ class FilterProject:
         self.late_rows: list[pl.DataFrame] = []
         self.incomplete_windows = 0
 
-    def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+    def process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
+                ) -> list[pl.DataFrame]:
+        """Filter and project; nothing is ever late here, so `arrivals` is not read."""
         frame = batch.lazy()
         if self._where is not None:
             frame = frame.filter(self._where)

@@ -37,6 +37,7 @@ from frys.operators.stateless import compile_filter
 WINDOW_START = "__window_start"
 WINDOW_END = "__window_end"  # kept in state only by windows whose end varies (sessions)
 ORIGIN = "__origin"  # an event's row in its (filtered) batch, to find it again
+ARRIVAL_WATERMARK = "__arrival_watermark"  # the watermark an event arrived under
 EVENT_TIME = "__event_time"
 
 
@@ -236,15 +237,26 @@ class WindowAggregate:
 
     # ------------------------------------------------------------------ entry points
 
-    def process(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
+    def process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
+                ) -> list[pl.DataFrame]:
         """Fold a batch into the open windows. Under EMIT CHANGES, returns the updated row of
-        every group the batch touched; otherwise nothing (windows fire on advance)."""
+        every group the batch touched; otherwise nothing (windows fire on advance).
+        `arrivals`: the watermark each row arrived under (connectors.bus.Topic.arrivals;
+        None: all under the operator's), by which each row is judged late or not. Windows
+        that an arrival watermark would have fired need not fire first: a row of a window
+        its own watermark closed is late, and the others cannot belong to such a window."""
         if batch.height == 0:
             return []
         # events are numbered (ORIGIN) only when late ones must be found again: under HOP
         # (an event is late only when none of its windows is open) or to route them
         track = self.route_late or self.slide_ms != self.size_ms
-        if not self._may_be_late(batch):
+        watermark = self.watermark
+        if arrivals is not None:
+            watermark = int(arrivals.max())  # type: ignore[arg-type]
+            if self.watermark is not None and self.watermark > watermark:
+                arrivals = arrivals.clip(lower_bound=self.watermark)
+                watermark = self.watermark
+        if not self._may_be_late(batch, watermark):
             # nothing in the batch can be late: filter, window and pre-aggregate in one
             # polars query (per-query overhead dominates small batches)
             lazy = batch.lazy()
@@ -265,14 +277,19 @@ class WindowAggregate:
             if partial.height == 0:
                 return []
             return self._merge(partial)
+        if arrivals is not None:
+            batch = batch.with_columns(arrivals.alias(ARRIVAL_WATERMARK))
         events = self._filtered(batch, number=track)
-        inputs = [*self._inputs, ORIGIN] if track else self._inputs
+        inputs = [*self._inputs, ORIGIN] if track else list(self._inputs)
+        if arrivals is not None:
+            inputs.append(ARRIVAL_WATERMARK)
         frame = self._assign_windows(events.lazy().select(inputs)).collect()
-        if self.watermark is not None and self._closing is not None:
+        if watermark is not None and self._closing is not None:
             oldest = frame[WINDOW_START].min() if frame.height else None
             # skip the filtering when not even the oldest window of the batch has closed
-            if oldest is not None and int(oldest) + self._closing <= self.watermark:  # type: ignore[arg-type]
-                open_ = pl.col(WINDOW_START) + self._closing > self.watermark
+            if oldest is not None and int(oldest) + self._closing <= watermark:  # type: ignore[arg-type]
+                open_ = pl.col(WINDOW_START) + self._closing > (
+                    watermark if arrivals is None else pl.col(ARRIVAL_WATERMARK))
                 if track:
                     origins = frame[ORIGIN].unique()
                     frame = frame.filter(open_)
@@ -287,10 +304,10 @@ class WindowAggregate:
         partial = frame.group_by(self._group_columns).agg(self._partial)
         return self._merge(partial)
 
-    def _may_be_late(self, batch: pl.DataFrame) -> bool:
-        """Whether some event of the batch may belong only to closed windows: decided on
-        the batch's earliest event time (Series arithmetic, no query)."""
-        if self.watermark is None or self._closing is None or self._event_time is None:
+    def _may_be_late(self, batch: pl.DataFrame, watermark: int | None) -> bool:
+        """Whether some event of the batch may belong only to windows closed by `watermark`:
+        decided on the batch's earliest event time (Series arithmetic, no query)."""
+        if watermark is None or self._closing is None or self._event_time is None:
             return False
         earliest = epoch_millis(batch[self._event_time]).min()
         if earliest is None:
@@ -298,7 +315,7 @@ class WindowAggregate:
         size, slide = self.size_ms, self.slide_ms
         assert size is not None and slide is not None
         oldest_start = (int(earliest) - size) // slide * slide + slide  # type: ignore[arg-type]
-        return oldest_start + self._closing <= self.watermark
+        return oldest_start + self._closing <= watermark
 
     def _merge(self, partial: pl.DataFrame) -> list[pl.DataFrame]:
         """Fold a batch's partial aggregates into the state (EMIT CHANGES: return the
@@ -324,7 +341,7 @@ class WindowAggregate:
         self.late_events += len(late_origins)
         if self.route_late and len(late_origins):
             rows = events.filter(pl.col(ORIGIN).is_in(late_origins.implode()))
-            self.late_rows.append(rows.drop(ORIGIN))
+            self.late_rows.append(rows.drop(ORIGIN, ARRIVAL_WATERMARK, strict=False))
 
     def _assign_windows(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add WINDOW_START: one row per (event, window it belongs to)."""

@@ -19,29 +19,44 @@ def job(rows: int, slide: int, delay: int) -> str:
     """
 
 
+def arrivals(batches, delay):
+    """The stream as a count window sees it (docs/language.md, "Event time"): each event
+    arrives under the watermark of the events before it (max event time - delay), whatever
+    the batching. Yields ("event", (k, v, ts), watermark) per event, ("release", watermark)
+    where the operator hears the new watermark (after each batch), then ("batch end",)."""
+    watermark = float("-inf")
+    latest = float("-inf")
+    for batch in batches:
+        for k, v, ts in batch:
+            yield ("event", (k, v, ts), max(watermark, latest - delay))
+            latest = max(latest, ts)
+        watermark = max(watermark, latest - delay)
+        yield ("release", watermark)
+        yield ("batch end",)
+
+
 def reference(batches, rows, slide, delay):
-    watermark = None
     buffer: list[tuple[int, int, int, int]] = []  # (k, ts, arrival, v)
     numbered: dict[int, list[tuple[int, int]]] = {}  # k -> [(ts, v)] in event-time order
     late = arrival = 0
 
     def release(limit):
         nonlocal buffer
-        ready = sorted((e for e in buffer if e[1] <= limit), key=lambda e: (e[0], e[1], e[2]))
-        buffer = [e for e in buffer if e[1] > limit]
+        ready = sorted((e for e in buffer if e[1] < limit), key=lambda e: (e[0], e[1], e[2]))
+        buffer = [e for e in buffer if e[1] >= limit]
         for k, ts, _, v in ready:
             numbered.setdefault(k, []).append((ts, v))
 
-    for batch in batches:
-        for k, v, ts in batch:
-            if watermark is not None and ts <= watermark:
+    for step in arrivals(batches, delay):
+        if step[0] == "event":
+            (k, v, ts), watermark = step[1], step[2]
+            if ts < watermark:  # behind the watermark: late (at it: on time)
                 late += 1
             else:
                 buffer.append((k, ts, arrival, v))
             arrival += 1
-        latest = max(ts for _, _, ts in batch) - delay
-        watermark = latest if watermark is None else max(watermark, latest)
-        release(watermark)
+        elif step[0] == "release":
+            release(step[1])
     release(float("inf"))
     windows = []
     for k, events in numbered.items():
@@ -106,7 +121,6 @@ def test_the_cli_reports_short_count_windows(tmp_path, capsys) -> None:
 def changes_reference(batches, rows, slide, delay):
     """EMIT CHANGES: per publish (one watermark release), the updated row of every (key,
     window) the released events joined, short windows included."""
-    watermark = None
     buffer: list[tuple[int, int, int, int]] = []  # (k, ts, arrival, v)
     count: dict[int, int] = {}  # k -> events numbered so far
     windows: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (k, w) -> [(ts, v)]
@@ -114,8 +128,8 @@ def changes_reference(batches, rows, slide, delay):
 
     def release(limit):
         nonlocal buffer
-        ready = sorted((e for e in buffer if e[1] <= limit), key=lambda e: (e[0], e[1], e[2]))
-        buffer = [e for e in buffer if e[1] > limit]
+        ready = sorted((e for e in buffer if e[1] < limit), key=lambda e: (e[0], e[1], e[2]))
+        buffer = [e for e in buffer if e[1] >= limit]
         touched = set()
         for k, ts, _, v in ready:
             seq = count.get(k, 0)
@@ -128,16 +142,19 @@ def changes_reference(batches, rows, slide, delay):
                        len(windows[k, w]), [v for _, v in windows[k, w]])
                       for k, w in touched)
 
-    releases = []
-    for batch in batches:
-        for k, v, ts in batch:
-            if watermark is None or ts > watermark:
+    releases: list[list] = [[]]
+    for step in arrivals(batches, delay):
+        if step[0] == "event":
+            (k, v, ts), watermark = step[1], step[2]
+            if ts >= watermark:
                 buffer.append((k, ts, arrival, v))
             arrival += 1
-        latest = max(ts for _, _, ts in batch) - delay
-        watermark = latest if watermark is None else max(watermark, latest)
-        releases.append(release(watermark))
-    releases.append(release(float("inf")))
+        elif step[0] == "release":
+            releases[-1].extend(release(step[1]))
+        else:
+            releases[-1].sort()
+            releases.append([])
+    releases[-1].extend(release(float("inf")))
     return releases
 
 
@@ -161,19 +178,21 @@ def test_count_windows_emit_changes_equal_the_reference(scenario) -> None:
 
 
 def test_emit_every_gives_short_windows_early_rows_in_event_time() -> None:
-    #   ROWS(3) EMIT EVERY 10ms, one key; the watermark is the newest event time
-    #   ts    0 4 | 12 | 15 | 21        (| : one publish)
-    #   wm    4     12   15   21        crossings of multiples of 10: 0, 10, -, 20
-    #   rows  [0,1] early; [0,1,2] final (full at 12); nothing; [3,4] early
+    #   ROWS(3) EMIT EVERY 10ms, one key; the watermark is the newest event time, and it
+    #   releases the events behind it (one at the watermark waits, as in Flink)
+    #   ts        0 4 | 12 | 15 | 21        (| : one publish)
+    #   wm          4   12   15   21        crossings of multiples of 10: 0, 10, -, 20
+    #   released  0     4    12   15
+    #   rows      [0] early; [0,1] early; [0,1,2] final (full); [3] early
     pipeline = frys.Pipeline.from_text(job(3, 3, 0).rstrip().rstrip(";")
                                        + " EMIT EVERY 10ms;")
     pipeline.publish("ev", [{"k": 1, "v": 0, "ts": 0}, {"k": 1, "v": 1, "ts": 4}])
-    assert pipeline.results("select_1")["vs"].to_list() == [[0, 1]]
+    assert pipeline.results("select_1")["vs"].to_list() == [[0]]
     pipeline.publish("ev", [{"k": 1, "v": 2, "ts": 12}])
-    assert pipeline.results("select_1")["vs"].to_list() == [[0, 1], [0, 1, 2]]
+    assert pipeline.results("select_1")["vs"].to_list() == [[0], [0, 1]]
     pipeline.publish("ev", [{"k": 1, "v": 3, "ts": 15}])
-    assert pipeline.results("select_1").height == 2
+    assert pipeline.results("select_1")["vs"].to_list() == [[0], [0, 1], [0, 1, 2]]
     pipeline.publish("ev", [{"k": 1, "v": 4, "ts": 21}])
-    assert pipeline.results("select_1")["vs"].to_list() == [[0, 1], [0, 1, 2], [3, 4]]
-    pipeline.finish()  # the short window does not fire at the end
-    assert pipeline.results("select_1")["n"].to_list() == [2, 3, 2]
+    assert pipeline.results("select_1")["vs"].to_list() == [[0], [0, 1], [0, 1, 2], [3]]
+    pipeline.finish()  # the short window [3, 4] does not fire at the end
+    assert pipeline.results("select_1")["n"].to_list() == [1, 2, 3, 1]

@@ -36,8 +36,9 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 def reference(batches, size, slide, delay, lateness):
-    """Event by event, batch by batch: an event joins each of its windows that is still
-    open (end + lateness > watermark before its batch); late if none is."""
+    """Event by event: an event joins each of its windows that is still open (end +
+    lateness > the watermark of the events before it, whatever the batching); late if none
+    is."""
     watermark = None
     windows: dict[tuple[int, int], list[float]] = defaultdict(list)
     late = 0
@@ -50,8 +51,7 @@ def reference(batches, size, slide, delay, lateness):
                 late += 1
             for s in open_:
                 windows[(k, s)].append(v)
-        latest = max(ts for _, _, ts in batch) - delay
-        watermark = latest if watermark is None else max(watermark, latest)
+            watermark = ts - delay if watermark is None else max(watermark, ts - delay)
     rows = []
     for (k, s), values in windows.items():
         n = len(values)

@@ -53,7 +53,9 @@ def test_events_of_two_streams_are_matched_in_event_time_order_not_arrival_order
     pipeline.publish("payments", [payment("u", 5000, 5000.0, "US")])
     pipeline.publish("logins", [login("u", 1000), login("u", 2000), login("u", 3000)])
     assert pipeline.results("select_1").height == 0  # logins' watermark (3 s) holds it back
-    pipeline.publish("logins", [login("x", 6000)])   # logins' watermark passes the payment
+    pipeline.publish("logins", [login("x", 6000)])   # logins' watermark passes the payment,
+    assert pipeline.results("select_1").height == 0  # payments' stands at it: it waits
+    pipeline.publish("payments", [payment("x", 7000, 1.0, "SE")])  # now both have passed it
     assert pipeline.results("select_1")["user"].to_list() == ["u"]
     assert pipeline.stats.total_late_events == 0
 

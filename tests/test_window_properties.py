@@ -5,9 +5,10 @@ events of each (key, window) in arrival order, with every aggregate computed fro
 at the end. The engine's incremental, columnar, batch-by-batch merging has to agree with it.
 
 Lateness rule simulated by the reference (engine/time.py, operators/window_aggregate.py):
-the stream watermark after a batch is max(event time seen so far) - delay; an event of a
-later batch is late when its window has already ended by the watermark *before* that batch
-(window_end <= watermark); late events are dropped and counted per query.
+every event sees the watermark as it stood after the events before it, whatever the batching:
+max(event time of every earlier event) - delay; an event is late when its window has already
+ended by that watermark (window_end <= watermark); late events are dropped and counted per
+query. How the events are cut into batches changes nothing.
 """
 
 from __future__ import annotations
@@ -157,17 +158,13 @@ def late_split(batches: list[list[Event]], size: int, delay: int, where=lambda e
     events that pass WHERE reach the window operator, so only those can be counted late."""
     watermark = None
     kept, late = [], 0
-    for batch in batches:
-        for e in batch:
-            if not where(e):
-                continue
+    for e in (e for batch in batches for e in batch):
+        if where(e):
             if watermark is not None and window_start(e.ts, size) + size <= watermark:
                 late += 1
             else:
                 kept.append(e)
-        if batch:
-            candidate = max(e.ts for e in batch) - delay
-            watermark = candidate if watermark is None else max(watermark, candidate)
+        watermark = e.ts - delay if watermark is None else max(watermark, e.ts - delay)
     return kept, late
 
 
@@ -346,14 +343,15 @@ def test_late_events_are_dropped_and_counted(variant, data):
 
 def test_reference_lateness_rule():
     """The simulation the property relies on, on a hand-checked case (size 1000, delay 0):
-    batch 1 moves the watermark to 5000; in batch 2, ts 4999 (window ends 5000 <= 5000) is
-    late, ts 5000 and ts 6000 are not; batch 2 itself moves the watermark to 6000, which
-    only matters for batch 3, where ts 5999 is late."""
+    5000 moves the watermark to 5000; then ts 4999 (window ends 5000 <= 5000) is late, ts
+    5000 and ts 6000 are not; 6000 moves it to 6000 for the next event, 5999, late although
+    it came in the same batch; and the cut into batches changes nothing."""
     e = lambda ts: Event(0, 1, 1, 1.0, ts)  # noqa: E731
-    batches = [[e(5000)], [e(4999), e(5000), e(6000)], [e(5999)]]
+    batches = [[e(5000)], [e(4999), e(5000), e(6000), e(5999)]]
     kept, late = late_split(batches, 1000, 0)
     assert late == 2
     assert [x.ts for x in kept] == [5000, 5000, 6000]
+    assert late_split([[x] for batch in batches for x in batch], 1000, 0) == (kept, late)
 
 
 # ---------------------------------------------------------------------------- c. batching

@@ -9,8 +9,11 @@ current-event part of its DEFINE holds. Only then does Python run the automaton 
 and only over events that can change something: an event no variable's condition accepts is
 skipped outright when every partial match of its partition would just ignore it.
 
-An event at or behind the watermark when it arrives is late: dropped and counted (or routed
-to the stream's `late` stream). Matches are emitted in event-time order of their completion.
+An event behind (earlier than) the watermark when it arrives is late: dropped and counted
+(or routed to the stream's `late` stream); one at the watermark is on time and waits for the
+watermark to pass it, as in Flink, whose watermark is one millisecond below frys's (max event
+time - delay - 1) and which keeps events above its own. Matches are emitted in event-time
+order of their completion.
 """
 
 from __future__ import annotations
@@ -175,7 +178,11 @@ class PatternMatch:
     def _column_of(self, variable: str, column: str) -> str:
         return self._frame_column(self.spec.stream_of[variable], column)
 
-    def process(self, batch: pl.DataFrame, stream: str | None = None) -> list[pl.DataFrame]:
+    def process(self, batch: pl.DataFrame, stream: str | None = None,
+                arrivals: pl.Series | None = None) -> list[pl.DataFrame]:
+        """Buffer the batch's events (of `stream`) until the watermark passes them; an event
+        behind the watermark it arrived under (`arrivals`, connectors.bus.Topic.arrivals,
+        or the operator's) is late."""
         if batch.height == 0:
             return []
         stream = stream or self.streams[0]
@@ -189,8 +196,9 @@ class PatternMatch:
                                   if c not in self.partition_keys}).with_columns(
                 pl.lit(self.streams.index(stream), dtype=pl.Int32).alias(_STREAM))
         self._arrivals += batch.height
-        if self.watermark is not None:
-            late = frame[_TIME] <= self.watermark
+        limit = arrivals if arrivals is not None else self.watermark
+        if limit is not None:
+            late = frame[_TIME] < limit
             count = int(late.sum())
             if count:
                 self.late_events += count
@@ -211,8 +219,8 @@ class PatternMatch:
         self.watermark = watermark
         matches: list[Partial] = []
         if self._buffer is not None and self._buffer.height:
-            ready = self._buffer.filter(pl.col(_TIME) <= watermark)
-            self._buffer = self._buffer.filter(pl.col(_TIME) > watermark)
+            ready = self._buffer.filter(pl.col(_TIME) < watermark)
+            self._buffer = self._buffer.filter(pl.col(_TIME) >= watermark)
             if ready.height:
                 matches.extend(self._run(ready))
         for partition in self._partitions.values():
