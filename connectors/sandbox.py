@@ -12,6 +12,7 @@ must resolve inside one of the allowed folders:
   resolved the same way, so a sandbox reached through a symlink works;
 * a symlink inside the sandbox that points outside is refused, so is a `..` that climbs out,
   so is a symlink loop (it cannot be resolved, hence cannot be shown to stay inside);
+* a WAL folder is checked with everything already in it (segments, offsets, quarantine);
 * `job_refusals` checks all the paths of a job before the runtime opens or creates any of
   them: a refused job has truncated no sink and created no folder or log.
 
@@ -110,11 +111,23 @@ def job_paths(streams: Iterable[StreamDef], base_dir: Path, wal_root: Path
             if uri.startswith("file:"):
                 yield what, resolve_file_uri(uri, base_dir), span
             elif uri.startswith("wal:"):
-                yield what, WalUri.parse(uri, base_dir).directory, span
+                yield from _log_paths(what, WalUri.parse(uri, base_dir).directory, span)
         if stream.queue == "persistent":
-            yield (f"stream {stream.name}: the log of its persistent queue "
-                   f"({wal_root / stream.name})", wal_root / stream.name,
-                   stream.option_spans.get("queue", stream.span))
+            log = wal_root / stream.name
+            yield from _log_paths(f"stream {stream.name}: the log of its persistent queue "
+                                  f"({log})", log, stream.option_spans.get("queue", stream.span))
+
+
+def _log_paths(what: str, directory: Path, span: Span) -> Iterable[tuple[str, Path, Span]]:
+    """A WAL folder and, when it exists, everything in it: the log opens its segments,
+    offsets and quarantine by name, so a symlink planted among them is checked too."""
+    yield what, directory, span
+    if not directory.is_dir():
+        return
+    for folder, subfolders, files in os.walk(directory):  # symlinks listed, not followed
+        for name in (*subfolders, *files):
+            path = Path(folder) / name
+            yield f"{what}: {path.relative_to(directory)}", path, span
 
 
 def job_refusals(sandbox: Sandbox, streams: Iterable[StreamDef], base_dir: Path,
