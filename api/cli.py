@@ -16,7 +16,7 @@ from pathlib import Path
 
 from frys.bus_cli import add_bus_commands, add_sandbox_argument, allowed_paths, positive
 from frys.connectors.jsonl import JsonlWriter
-from frys.connectors.sandbox import Sandbox, job_refusals
+from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
 from frys.connectors.wal import FsyncPolicy, WalError
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic
@@ -139,7 +139,7 @@ def command_check(args: argparse.Namespace) -> int:
             refusals = job_refusals(Sandbox(args.sandbox), analyzed.streams.values(),
                                     Path(job).parent, wal_root)
             if refusals:
-                print(FrysError(refusals, job, text).render(), file=sys.stderr)
+                print(OutsideSandbox(refusals, job, text).render(), file=sys.stderr)
                 failed = True
                 continue
         for diagnostic in analyzed.warnings:

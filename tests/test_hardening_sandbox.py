@@ -247,7 +247,7 @@ def test_run_and_check_refuse_a_sandbox_that_is_not_a_folder(box: Path, capsys) 
         assert "is not a folder" in capsys.readouterr().err
 
 
-def test_tail_of_a_job_is_sandboxed_too(box: Path) -> None:
+def test_tail_of_a_job_is_sandboxed_too(box: Path, capsys) -> None:
     write_job(box, job(source="file:../outside/secret.jsonl"))
     tail = subprocess.run([*FRYS, "tail", "ev", "--job", "job.frysql", "--sandbox", "."],
                           cwd=box, capture_output=True, text=True, timeout=120)
@@ -255,6 +255,9 @@ def test_tail_of_a_job_is_sandboxed_too(box: Path) -> None:
     assert "job.frysql:2:28: error: stream ev: source 'file:../outside/secret.jsonl'" \
         in tail.stderr
     assert "Traceback" not in tail.stderr
+    # tail of a WAL runs no job: a sandbox there would confine nothing, so it is refused
+    assert main(["tail", "ev", "--no-follow", "--sandbox", str(box)]) == 2
+    assert "--sandbox confines a job; give --job JOB" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- property
