@@ -170,6 +170,10 @@ def _write_events(record: Record, skip: int, out: IO[bytes], limit: int | None) 
 def command_tail(args: argparse.Namespace) -> int:
     if args.job:
         return _tail_job(args)
+    if args.sandbox:
+        print("frys: --sandbox confines a job; give --job JOB (tail of a WAL reads only "
+              "TOPIC's log)", file=sys.stderr)
+        return 2
     directory = _existing_log(args.topic, args.wal_root)
     reader = LogReader(directory)
     if args.from_time is not None:
@@ -202,11 +206,13 @@ def command_tail(args: argparse.Namespace) -> int:
 
 def _tail_job(args: argparse.Namespace) -> int:
     from frys.dsl import FrysError
+    from frys.engine.runtime import RuntimeOptions
     from frys.pipeline import Pipeline
 
     out = sys.stdout.buffer
     try:
-        pipeline = Pipeline.from_file(args.job)
+        pipeline = Pipeline.from_file(args.job, RuntimeOptions(
+            allowed_paths=allowed_paths(args)))
         if args.topic not in pipeline.runtime.topics:
             print(f"frys: job {args.job} has no stream {args.topic}; streams: "
                   f"{', '.join(pipeline.runtime.topics)}", file=sys.stderr)
@@ -337,6 +343,7 @@ def add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                       help="how often to look for new records when following")
     tail.add_argument("--job", metavar="JOB",
                       help="a live topic: run this .frysql job and print stream TOPIC")
+    add_sandbox_argument(tail)
     wal_root(tail)
     tail.set_defaults(handler=command_tail)
 
@@ -383,6 +390,28 @@ class _IntermixedParser(argparse.ArgumentParser):
             return self.parse_known_intermixed_args(args, namespace)
         finally:
             self._inner = False
+
+
+def add_sandbox_argument(command: argparse.ArgumentParser) -> None:
+    """`--sandbox DIR` (repeatable), on every command that opens a job: run, check,
+    tail --job."""
+    command.add_argument("--sandbox", action="append", type=_folder, metavar="DIR",
+                         help="refuse the job unless every file it reads or writes (file: "
+                              "and wal: sources and sinks, persistent streams' logs, the "
+                              "trace file) resolves, symlinks followed, inside DIR; may be "
+                              "given more than once (default: no sandbox)")
+
+
+def allowed_paths(args: argparse.Namespace) -> tuple[Path, ...] | None:
+    """The folders given with --sandbox (RuntimeOptions.allowed_paths), or None."""
+    return tuple(args.sandbox) if args.sandbox else None
+
+
+def _folder(text: str) -> Path:
+    # a sandbox that does not exist is a typo, not a folder the job may create
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return Path(text)
 
 
 def positive(text: str) -> int:

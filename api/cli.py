@@ -14,8 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from frys.bus_cli import add_bus_commands, positive
+from frys.bus_cli import add_bus_commands, add_sandbox_argument, allowed_paths, positive
 from frys.connectors.jsonl import JsonlWriter
+from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
 from frys.connectors.wal import FsyncPolicy, WalError
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic
@@ -88,7 +89,16 @@ def command_run(args: argparse.Namespace) -> int:
                              trace_matches=args.trace_matches is not None,
                              wal_root=Path(args.wal_root) if args.wal_root else None,
                              wal_fsync=FsyncPolicy.parse(args.wal_fsync)
-                             if args.wal_fsync else None)
+                             if args.wal_fsync else None,
+                             allowed_paths=allowed_paths(args))
+    if args.trace_matches and options.allowed_paths is not None:
+        # a command-line argument, not the job's: refused like bad usage, before it is
+        # created
+        problem = Sandbox(options.allowed_paths).refusal(
+            args.trace_matches, f"--trace-matches {args.trace_matches}")
+        if problem is not None:
+            print(f"frys: {problem}", file=sys.stderr)
+            return 2
     trace_file = open(args.trace_matches, "w") if args.trace_matches else None  # noqa: SIM115
 
     def write_trace(record: dict[str, object]) -> None:
@@ -123,6 +133,15 @@ def command_check(args: argparse.Namespace) -> int:
             print(error.render(), file=sys.stderr)
             failed = True
             continue
+        if args.sandbox:  # the paths `frys run --sandbox` would refuse; none is opened
+            wal_root = Path(args.wal_root) if args.wal_root else \
+                Path(job).parent / ".frys" / "wal"
+            refusals = job_refusals(Sandbox(args.sandbox), analyzed.streams.values(),
+                                    Path(job).parent, wal_root)
+            if refusals:
+                print(OutsideSandbox(refusals, job, text).render(), file=sys.stderr)
+                failed = True
+                continue
         for diagnostic in analyzed.warnings:
             print(diagnostic.render(job, text), file=sys.stderr)
         for diagnostic in analyzed.not_supported:
@@ -195,10 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fsync policy of those logs: always, batch[:<ms>[:<bytes>]] "
                           "(default batch) or never (docs/bus.md)")
     _add_limit_arguments(run)
+    add_sandbox_argument(run)
     run.set_defaults(handler=command_run)
     check = commands.add_parser("check", help="report every error in the jobs, run nothing")
     check.add_argument("jobs", nargs="+", help=".frysql files")
     _add_limit_arguments(check)
+    add_sandbox_argument(check)
+    check.add_argument("--wal-root", metavar="DIR",
+                       help="with --sandbox: the --wal-root the jobs will run with (default: "
+                            ".frys/wal beside each job file)")
     check.set_defaults(handler=command_check)
     explain_command = commands.add_parser(
         "explain", help="print a job as the parser read it (ast) or its operator graph")

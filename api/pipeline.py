@@ -13,7 +13,9 @@
 
 Guarantees: `publish` runs the batch through the whole graph before it returns; records
 that do not fit the stream's schema go to `dead_letters` (with the reason) and are counted in
-`stats`, they never raise; the results of every query's output stream (INSERT INTO targets
+`stats`, they never raise; with `RuntimeOptions(allowed_paths=...)` the job touches no file
+outside those folders (connectors/sandbox.py), and one that asks to is refused before
+anything is opened; the results of every query's output stream (INSERT INTO targets
 and bare SELECTs, named select_1, select_2, ... in file order) are kept for `results()`.
 """
 
@@ -65,7 +67,9 @@ class Pipeline:
         """Compile .frysql text; `file:` and `wal:` paths resolve against `base_dir`;
         `clock` (monotonic seconds) measures streams' idle timeouts; `options` sets limits,
         debug modes and WAL settings; the streams become topics of `bus` (a new Broker
-        unless given)."""
+        unless given). With `options.allowed_paths` (e.g. `RuntimeOptions(allowed_paths=
+        (base_dir,))`), a job naming a file that does not resolve inside those folders
+        raises OutsideSandbox (a FrysError) before any file is opened."""
         return cls(text, "<query>", base_dir, clock, options, bus)
 
     @classmethod

@@ -1,5 +1,6 @@
-"""Connector URIs of the bus, parsed without touching the disk (the analyzer checks them).
+"""Connector URIs, parsed without touching the disk (the analyzer checks them).
 
+* ``file:<path>``: a file, relative to the job file's folder;
 * ``wal:<dir>[?options]``: a WAL directory (relative to the job file's folder), options
   ``fsync=always|never|batch[:<ms>[:<bytes>]]``, ``segment_bytes=N``, ``retention_bytes=N``,
   ``retention_seconds=N`` and ``consumer=NAME`` (a source's consumer name; default
@@ -62,6 +63,12 @@ class WalUri:
                       Retention(number("retention_bytes"),
                                 float(retention_seconds) if retention_seconds else None),
                       params.get("consumer"))
+
+
+def resolve_file_uri(uri: str, base_dir: Path) -> Path:
+    """'file:rel/path.jsonl' relative to the job file's folder; absolute paths stay."""
+    path = Path(uri[len("file:"):])
+    return path if path.is_absolute() else base_dir / path
 
 
 def check_wal_uri(uri: str) -> str | None:

@@ -43,6 +43,8 @@ class StreamDef:
     late: tuple[str, Span] | None = None  # the late stream, where it was named
     queue: str = "fifo"
     priority: tuple[str, Span] | None = None  # the ordering column, where it was named
+    # where each WITH option was given (e.g. 'sink'), for errors found after analysis
+    option_spans: dict[str, Span] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,7 @@ class Analyzer(PatternAnalyzer):
             if option.name in seen:
                 self._error(f"option {option.name} is given twice", option.span)
             seen.add(option.name)
+            stream.option_spans[option.name] = option.span
             if option.name in LATER_STREAM_OPTIONS:
                 self._stream_option(stream, option)
             elif option.name == "event_time":

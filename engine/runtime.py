@@ -33,8 +33,9 @@ from frys.connectors.broker import Broker
 from frys.connectors.bus import Collector, Producer, Topic
 from frys.connectors.decode import DeadLetter, StreamDecoder, conform_frame, dead_letter_frame
 from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
+from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
 from frys.connectors.subscriber import BatchSubscriber
-from frys.connectors.uris import WalUri
+from frys.connectors.uris import WalUri, resolve_file_uri
 from frys.connectors.wal import FsyncPolicy, Retention
 from frys.connectors.wal_topic import WalJournal, WalSource, open_wal_sink
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
@@ -108,6 +109,11 @@ class RuntimeOptions:
     job_name: str | None = None
     # what a job may ask for (HOP windows per event, quantifier repetitions; dsl/limits.py)
     limits: Limits = DEFAULT_LIMITS
+    # the folders the job's files must resolve inside (connectors/sandbox.py): `file:` and
+    # `wal:` sources and sinks and the logs of persistent streams; a job asking for a path
+    # outside is refused before anything is opened. None: no sandbox (the job is trusted
+    # like a script); (): the job may touch no file at all
+    allowed_paths: tuple[Path, ...] | None = None
 
 
 DEFAULT_OPTIONS = RuntimeOptions()
@@ -340,12 +346,6 @@ class _BusSink(BatchSubscriber):
         self.broker.end(self.name)
 
 
-def resolve_file_uri(uri: str, base_dir: Path) -> Path:
-    """'file:rel/path.jsonl' relative to the job file's folder; absolute paths stay."""
-    path = Path(uri[len("file:"):])
-    return path if path.is_absolute() else base_dir / path
-
-
 class Runtime:
     """A running job. Build it, optionally subscribe, then `run()` (bounded sources to the
     end) or `publish()` batches yourself and `finish()`. `clock` (seconds, monotonic)
@@ -355,6 +355,11 @@ class Runtime:
     WAL offsets: a `wal:` source, and a persistent stream no query writes to, read from the
     job's committed offset when the run starts (`start()`, called by `run()` and the first
     `publish()`), and commit where they got to once `finish()` has flushed everything.
+
+    Sandbox: with `options.allowed_paths`, a job whose files (`file:`/`wal:` sources and
+    sinks, persistent streams' logs) do not all resolve inside those folders raises
+    OutsideSandbox (a FrysError naming each at its `source =`/`sink =` option) before any
+    file is opened, created or truncated.
     """
 
     def __init__(self, graph: JobGraph, base_dir: Path,
@@ -368,6 +373,11 @@ class Runtime:
         self.stats = JobStats()
         self.job_name = options.job_name or job_name_of(graph.source_name)
         wal_root = options.wal_root or base_dir / ".frys" / "wal"
+        if options.allowed_paths is not None:  # every path checked before any is opened
+            refusals = job_refusals(Sandbox(options.allowed_paths), graph.topics.values(),
+                                    base_dir, wal_root)
+            if refusals:
+                raise OutsideSandbox(refusals, graph.source_name)
         self.broker = broker or Broker(wal_root, clock)
         # one lock for the whole job: any thread may publish to its streams (through the
         # broker too), and a batch crosses the graph before the next one enters
