@@ -183,7 +183,9 @@ class Topic:
         QueueFull: it admits its batch into every queue, over the bound if need be, because
         it runs in the middle of a batch crossing the job, with the job's lock held. The
         entry publish waited for those queues before it entered, so a queue downstream in a
-        job exceeds its bound by at most what one entry delivers to it (docs/bus.md)."""
+        job exceeds its bound by about what one entry delivers to it (docs/bus.md states the
+        bound: the first batch reaching a topic is not waited for, nor what a watermark or
+        the end of input emits)."""
         entry = getattr(_delivering, "entry", None)
         # held already by this thread: a watermark or the end of input crossing the job
         if entry is not None or self._lock._is_owned():  # type: ignore[attr-defined]

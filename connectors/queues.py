@@ -7,7 +7,10 @@ a batch does not fit, the topic's `Backpressure` policy decides: block the publi
 consumer makes room (raising `QueueFull` after `timeout_s`), or raise `QueueFull` at once. A
 batch larger than the whole bound is admitted into an empty queue, so one big batch never
 deadlocks. Memory held by a subscription therefore stays under its bound plus one batch,
-however fast the publisher.
+however fast the publisher; a publish nested in another (inside a job) admits its batch over
+the bound (`admit_all`), and the publish into the job waits instead (connectors/bus.py), so a
+queue downstream in a job stays under its bound plus what one batch entering the job
+delivers to it.
 
 A queue of a `priority` topic hands out events highest priority first (by the topic's
 priority column), FIFO among equals, across all batches pending; a FIFO queue hands out whole
