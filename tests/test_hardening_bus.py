@@ -301,3 +301,19 @@ def test_with_a_slow_consumer_a_downstream_queue_stays_within_its_bound_plus_one
     consumer.join(30)
     assert got == list(range(300))
     assert downstream.max_bytes < downstream.peak_bytes <= downstream.max_bytes + largest
+
+
+def test_a_nested_publish_into_a_full_group_goes_to_its_least_loaded_member() -> None:
+    """Two members of 4 events on b, batches of 3 through the query: each member takes one;
+    then neither has room, and the nested publish goes over the bound of the least loaded
+    (round robin among equals), until every member is full and the entry refuses."""
+    pipeline = Pipeline.from_text(RELAY_JOB.format(b_options="(n INT)"))
+    bus = pipeline.bus
+    bus.topics["a"].backpressure = Backpressure("error")
+    members = [bus.subscribe("b", group="g", max_events=4) for _ in range(2)]
+    for n in range(4):
+        bus.publish("a", batch_of(3 * n, 3 * n + 1, 3 * n + 2))
+    assert [member.pending_events for member in members] == [6, 6]
+    with pytest.raises(QueueFull, match="downstream of topic 'a'"):
+        bus.publish("a", batch_of(12, 13, 14))
+    assert sorted(drain(members[0]) + drain(members[1])) == list(range(12))
