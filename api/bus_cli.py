@@ -11,6 +11,7 @@ it runs the job and prints what the stream carries.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ import polars as pl
 from frys.connectors.decode import line_problem, parse_timestamp_millis
 from frys.connectors.jsonl import to_json_frame, whole_line_chunks
 from frys.connectors.wal import FsyncPolicy, LogReader, PayloadFormat, Record, WalError
-from frys.connectors.wal.log import inspect_log, list_segments
+from frys.connectors.wal.log import WriteAheadLog, inspect_log, list_segments
 from frys.connectors.wal.records import survey
 from frys.connectors.wal_topic import WalJournal, encode_batch, record_frame, record_lines
 
@@ -89,6 +90,77 @@ def _publish_target(topic: str, wal_root: str | None) -> Path:
     return directory
 
 
+class PublishAcks:
+    """`frys publish`'s acknowledgements: one line on stdout per record it appended, so that
+    whoever drives it (a shell loop, a supervisor) knows how far it got even if it is killed.
+
+        acked <file>:<first line>-<last line> offsets <first>-<last> written
+        acked <file>:<first line>-<last line> offsets <first>-<last> durable
+        durable offsets <first>-<last>
+
+    `acked` is printed once the record holding the events of input lines <first line> to
+    <last line> (line numbers of the input; blank and refused lines in that range are not
+    events) is in the log as offsets <first> to <last>, in line order. What it promises:
+
+    * `written`: the record is in the log file. It survives the death of `frys publish`
+      (SIGKILL included) and is read back by every reader; whether it survives the loss of
+      the machine (power, kernel) is up to the fsync policy and has not happened yet;
+    * `durable`: it has also been flushed to disk (`fdatasync`), as has everything this run
+      acknowledged before it: it survives the loss of the machine.
+
+    `durable offsets <first>-<last>` says that a later flush (the `batch` policy's timer,
+    or closing the log at the end) made events this run had acknowledged as `written`
+    durable, through <last>. Per policy: `always` acks every record `durable`; `batch`
+    acks `written`, then `durable offsets` lines as flushes catch up (a record that itself
+    triggers the flush is acked `durable`), the last when the log is closed; `never`
+    never says `durable`. An ack is printed after the fact, so a kill may lose the ack of a
+    record that is in the log (the log may hold more than the last ack says, never less).
+
+    The file is `<stdin>` for standard input; a file name may hold spaces or colons, so
+    parse a line from its end. If stdout goes away (a closed pipe), the acks stop and the
+    publishing goes on.
+    """
+
+    def __init__(self, log: WriteAheadLog, name: str, enabled: bool) -> None:
+        self.log = log
+        self.name = name
+        self.enabled = enabled
+        # the first offset of this run not yet announced durable
+        self.durable_from = log.next_offset
+
+    def record(self, first_line: int, last_line: int, first: int, count: int) -> None:
+        """The record of `count` events from offset `first` is in the log."""
+        last = first + count - 1
+        if self.log.synced_offset > last:
+            self.durable_from = max(self.durable_from, last + 1)
+            state = "durable"
+        else:
+            state = "written"
+        self._print(f"acked {self.name}:{first_line}-{last_line} offsets {first}-{last} "
+                    f"{state}")
+        self.flushed()
+
+    def flushed(self) -> None:
+        """Announce what flushes made durable since the last announcement, if anything."""
+        synced = self.log.synced_offset
+        if synced > self.durable_from:
+            self._print(f"durable offsets {self.durable_from}-{synced - 1}")
+            self.durable_from = synced
+
+    def _print(self, line: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            sys.stdout.write(line + "\n")
+            # now, not when a buffer fills: the point is what a kill leaves printed
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            # nobody reads the acks any more; the events still matter
+            self.enabled = False
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def command_publish(args: argparse.Namespace) -> int:
     if args.file and Path(args.file).is_dir():
         raise WalError(f"{args.file} is a folder, not a file of JSON lines "
@@ -102,11 +174,21 @@ def command_publish(args: argparse.Namespace) -> int:
     journal = WalJournal(directory, None, FsyncPolicy.parse(args.fsync))
     for damage in journal.log.recovery:
         print(f"frys: {directory}: recovered: {damage}", file=sys.stderr)
+    acks = PublishAcks(journal.log, name, enabled=not args.quiet)
     published = bad = 0
     line_number = 0
     first = journal.log.next_offset
     pending: list[bytes] = []
+    pending_from = 0  # the input line of pending[0]
     decoder = msgspec.json.Decoder()
+
+    def append_pending() -> None:
+        nonlocal published, pending
+        offset = journal.append_lines(pending)
+        published += len(pending)
+        acks.record(pending_from, line_number, offset, len(pending))
+        pending = []
+
     try:
         fd = source.fileno()
         for chunk, more_waiting in whole_line_chunks(lambda size: os.read(fd, size), 1 << 20):
@@ -127,19 +209,20 @@ def command_publish(args: argparse.Namespace) -> int:
                     print(f"frys: {name}:{line_number}: not published: {error}",
                           file=sys.stderr)
                     continue
+                if not pending:
+                    pending_from = line_number
                 pending.append(line)
                 if len(pending) >= args.batch:
-                    journal.append_lines(pending)
-                    published += len(pending)
-                    pending = []
+                    append_pending()
             if pending and not more_waiting:
-                journal.append_lines(pending)
-                published += len(pending)
-                pending = []
+                append_pending()
+            else:
+                acks.flushed()  # the `batch` policy's timer may have flushed meanwhile
     finally:
         journal.close()
         if args.file:
             source.close()
+    acks.flushed()  # closing flushed the log (unless `never`)
     if not args.quiet:
         span = f" (offsets {first}..{first + published - 1})" if published else ""
         rejected = (f"; {bad} line{' was' if bad == 1 else 's were'} not a JSON object "
@@ -320,10 +403,13 @@ def add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     publish.add_argument("topic", help="topic name, or a WAL directory")
     publish.add_argument("file", nargs="?", help="a .jsonl file (default: stdin)")
     publish.add_argument("--fsync", default="batch", metavar="POLICY",
-                         help="always, batch[:<ms>[:<bytes>]] (default) or never")
+                         help="always, batch[:<ms>[:<bytes>]] (default) or never; "
+                              "decides when an ack may say durable")
     publish.add_argument("--batch", type=positive, default=1000, metavar="N",
                          help="events per log record at most (default 1000)")
-    publish.add_argument("-q", "--quiet", action="store_true")
+    publish.add_argument("-q", "--quiet", action="store_true",
+                         help="no acknowledgements on stdout and no summary on stderr "
+                              "(refused lines and damage are still reported)")
     wal_root(publish)
     publish.set_defaults(handler=command_publish)
 

@@ -29,6 +29,7 @@ from frys.connectors.queues import (
     ConsumerGroup,
     QueueFull,
     Subscription,
+    admit_all,
     reserve_all,
 )
 from frys.connectors.subscriber import BatchSubscriber
@@ -40,6 +41,15 @@ TOPIC_KINDS = ("fifo", "priority", "persistent")
 # how long a publisher waiting for room sleeps before checking every queue again (a
 # consumer of another queue, or of another member of a group, does not wake it)
 ROOM_POLL_S = 0.05
+
+# per thread: `entry`, the topic whose entry publish this thread is delivering (None when it
+# delivers none); a publish made meanwhile, to any topic, is nested in it (Topic.publish)
+_delivering = threading.local()
+
+
+def _is_full(queue: Subscription) -> bool:
+    with queue._condition:
+        return queue.is_full()
 
 
 class Journal(Protocol):
@@ -137,6 +147,9 @@ class Topic:
         # while a batch is delivered: the watermark each of its rows arrived under (None:
         # all arrived under self.watermark.current); see _arrival_watermarks
         self.arrivals: pl.Series | None = None
+        # the topics its entry publishes have reached by nested publishes, learnt as they
+        # happen (any depth, any lock): what an entry waits for (see publish)
+        self._downstream: set[Topic] = set()
 
     def subscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
@@ -161,18 +174,30 @@ class Topic:
         """Deliver a batch (already in this topic's schema) to every subscriber; a
         persistent topic has logged it first.
 
-        All or nothing: the batch goes to its subscription queues (and the log) only once
-        every queue has room for it (a consumer group: one of its members). Otherwise the
-        `error` policy raises QueueFull at once, and `block` waits for room up to its
-        timeout, without holding the topic's lock (a job's lock: a consumer republishing
-        into the same job goes on meanwhile), then raises QueueFull; either way nobody got
-        the batch, so the publisher may retry it without duplicates. A publish nested in
-        another one of the same lock (a query writing to a stream of its job) is in the
-        middle of a batch crossing the job, so it waits with the lock held."""
+        A publish from outside (no publish is being delivered on this thread, and it does
+        not hold this topic's lock) is an *entry*: all or nothing. The batch goes to its
+        subscription queues (and the log) only once every queue has room for it (a consumer
+        group: one of its members) and no queue of a topic downstream of this one (see
+        `_downstream`) is full; otherwise the `error` policy raises QueueFull at once, and
+        `block` waits up to its timeout, without holding the topic's lock (a job's lock: a
+        consumer republishing into the same job goes on meanwhile), then raises QueueFull.
+        Either way nobody got the batch, so the publisher may retry it without duplicates.
+
+        A *nested* publish (made while this thread delivers another batch: an operator of a
+        job writing downstream, a subscriber republishing) never waits and never raises
+        QueueFull: it admits its batch into every queue, over the bound if need be, because
+        it runs in the middle of a batch crossing the job, with the job's lock held. The
+        entry publish waited for those queues before it entered, so a queue downstream in a
+        job exceeds its bound by about what one entry delivers to it (docs/bus.md states the
+        bound: the first batch reaching a topic is not waited for, nor what a watermark or
+        the end of input emits)."""
+        entry = getattr(_delivering, "entry", None)
+        # held already by this thread: a watermark or the end of input crossing the job
+        if entry is not None or self._lock._is_owned():  # type: ignore[attr-defined]
+            self._publish_nested(batch, producer, entry)
+            return
         deadline: float | None = None
         size: int | None = None
-        # held already by this thread: an operator of the job publishing downstream
-        nested = self._lock._is_owned()  # type: ignore[attr-defined]
         while True:
             with self._lock:
                 self._check_open(producer)
@@ -182,25 +207,85 @@ class Topic:
                            if isinstance(s, (Subscription, ConsumerGroup))]
                 if size is None:
                     size = int(batch.estimated_size()) if targets else 0
-                chosen, full = reserve_all(targets, batch.height, size)
-                if full is None:
-                    assert chosen is not None
-                    self._publish(batch, producer, targets, chosen, size)
-                    return
+                # the downstream queues first: a reservation here would hold room meanwhile
+                full_downstream = self._full_downstream_queue()
+                full: Subscription | None = None
+                if full_downstream is None:
+                    chosen, full = reserve_all(targets, batch.height, size)
+                    if full is None:
+                        assert chosen is not None
+                        self._deliver_as_entry(batch, producer, targets, chosen, size)
+                        return
                 if self.backpressure.when_full == "error":
-                    raise QueueFull(full.full_message(batch.height))
+                    raise QueueFull(self._full_message(full_downstream, full, batch.height))
                 if deadline is None:
                     deadline = time.monotonic() + self.backpressure.timeout_s
-                if nested:
-                    self._wait_for_room(full, batch.height, size, deadline)
-                    continue
-            self._wait_for_room(full, batch.height, size, deadline)
+            if full_downstream is not None:
+                # room for one event: the queue is below its bound again
+                self._wait_for_room(full_downstream, 1, 0, deadline, downstream=True)
+            else:
+                assert full is not None
+                self._wait_for_room(full, batch.height, size, deadline)
 
     def _wait_for_room(self, full: Subscription, events: int, size: int,
-                       deadline: float) -> None:
+                       deadline: float, downstream: bool = False) -> None:
+        """Wait, without the lock, until `full` may have room for `events` and `size` (the
+        caller checks again), or raise QueueFull once `deadline` has passed."""
         if not full.wait_for_room(events, size, deadline, ROOM_POLL_S):
-            raise QueueFull(full.full_message(events) +
+            raise QueueFull(self._full_message(full if downstream else None,
+                                               None if downstream else full, events) +
                             f" for {self.backpressure.timeout_s:g} s")
+
+    def _full_message(self, full_downstream: Subscription | None, full: Subscription | None,
+                      events: int) -> str:
+        if full_downstream is not None:
+            return full_downstream.downstream_full_message(self.name)
+        assert full is not None
+        return full.full_message(events)
+
+    def _full_downstream_queue(self) -> Subscription | None:
+        """A full queue of a topic downstream of this one (for a group: its next member in
+        turn, when every member is full), or None. The caller holds the lock."""
+        for topic in self._downstream:
+            for subscriber in list(topic.subscribers):  # a snapshot: another lock's topic
+                if isinstance(subscriber, ConsumerGroup):
+                    members = subscriber.candidates()
+                elif isinstance(subscriber, Subscription):
+                    members = [subscriber]
+                else:
+                    continue
+                if members and all(_is_full(member) for member in members):
+                    return members[0]
+        return None
+
+    def _deliver_as_entry(self, batch: pl.DataFrame, producer: Producer,
+                          queued: list[Subscription | ConsumerGroup],
+                          chosen: list[Subscription | None], size: int) -> None:
+        """`_publish` as the entry of this thread: every publish it causes is nested and
+        names the topic it reaches in this topic's `_downstream`."""
+        _delivering.entry = self
+        try:
+            self._publish(batch, producer, queued, chosen, size)
+        finally:
+            _delivering.entry = None
+
+    def _publish_nested(self, batch: pl.DataFrame, producer: Producer,
+                        entry: Topic | None) -> None:
+        """A publish made while this thread delivers another batch (`entry`, None for a
+        watermark or an end crossing the job): admitted into every queue at once, over the
+        bound if need be (queues.admit_all), never waiting, never QueueFull."""
+        with self._lock:
+            self._check_open(producer)
+            if batch.height == 0:
+                return
+            if entry is not None and entry is not self:
+                # held by this thread (it is delivering entry's batch), as its entries read it
+                entry._downstream.add(self)
+            targets = [s for s in self.subscribers
+                       if isinstance(s, (Subscription, ConsumerGroup))]
+            size = int(batch.estimated_size()) if targets else 0
+            chosen = admit_all(targets, batch.height, size)
+            self._publish(batch, producer, targets, chosen, size)
 
     def _check_open(self, producer: Producer) -> None:
         if self.ended or producer.done:

@@ -7,7 +7,10 @@ a batch does not fit, the topic's `Backpressure` policy decides: block the publi
 consumer makes room (raising `QueueFull` after `timeout_s`), or raise `QueueFull` at once. A
 batch larger than the whole bound is admitted into an empty queue, so one big batch never
 deadlocks. Memory held by a subscription therefore stays under its bound plus one batch,
-however fast the publisher.
+however fast the publisher; a publish nested in another (inside a job) admits its batch over
+the bound (`admit_all`), and the publish into the job waits instead (connectors/bus.py), so a
+queue downstream in a job stays under its bound plus what one batch entering the job
+delivers to it.
 
 A queue of a `priority` topic hands out events highest priority first (by the topic's
 priority column), FIFO among equals, across all batches pending; a FIFO queue hands out whole
@@ -167,8 +170,20 @@ class Subscription(BatchSubscriber):
             self._condition.wait(min(left, longest_s))
             return True
 
+    def is_full(self) -> bool:
+        """No room left for even one more event (the caller holds the condition): a queue
+        at its bound, or over it after nested publishes (admit_all). The entry publish into
+        a job waits until the job's queues are not full (connectors/bus.py)."""
+        return not self.has_room(1, 0)
+
     def full_message(self, events: int) -> str:
         return self._full_message(events)
+
+    def downstream_full_message(self, entry: str) -> str:
+        return (f"subscription {self.pattern!r}, downstream of topic {entry!r}, is full "
+                f"({self.pending_events} events, {self.pending_bytes} bytes queued; bound "
+                f"{self.max_events} events, {self.max_bytes} bytes): {entry!r} takes no "
+                "batch until its consumer makes room")
 
     def _full_message(self, events: int) -> str:
         return (f"subscription {self.pattern!r} is full ({self.pending_events} events, "
@@ -346,3 +361,42 @@ def reserve_all(targets: Sequence[Subscription | ConsumerGroup], events: int, si
         if isinstance(target, ConsumerGroup):
             target.advance()
     return chosen, None
+
+
+def admit_all(targets: Sequence[Subscription | ConsumerGroup], events: int, size: int
+              ) -> list[Subscription | None]:
+    """Reserve room for a batch of `events` events and `size` bytes in every target, over
+    its bound if it is full: what a publish nested in another one does (a job's operator
+    writing downstream, connectors/bus.py), which must neither wait while the job is locked
+    nor fail half-way through a batch crossing the job. The publish into the job waited for
+    these queues to be below their bounds before it entered, so each exceeds its bound by at
+    most what one batch entering the job delivers to it. Per target, the queue to commit to
+    (a group: a member with room, else its least loaded open member; None: a group without
+    open members), as `reserve_all` gives it."""
+    chosen: list[Subscription | None] = []
+    for target in targets:
+        if isinstance(target, ConsumerGroup):
+            member = _least_loaded(target.candidates(), events, size)
+            target.advance()
+        else:
+            member = target
+        if member is not None:
+            with member._condition:
+                if not member.closed:
+                    member.reserved_events += events
+                    member.reserved_bytes += size
+        chosen.append(member)
+    return chosen
+
+
+def _least_loaded(members: list[Subscription], events: int, size: int
+                  ) -> Subscription | None:
+    """The first member (in round-robin order) with room for the batch, else the one holding
+    the fewest events; None if there are no members."""
+    held: list[tuple[int, int, Subscription]] = []
+    for turn, member in enumerate(members):
+        with member._condition:
+            if member.has_room(events, size):
+                return member
+            held.append((member.pending_events + member.reserved_events, turn, member))
+    return min(held)[2] if held else None

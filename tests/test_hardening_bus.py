@@ -5,6 +5,7 @@ does not hold the job's lock (a consumer republishing into the same job goes on)
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import polars as pl
@@ -158,3 +159,161 @@ def test_a_publisher_blocked_on_a_full_group_goes_on_when_any_member_makes_room(
     assert not publisher.is_alive() and errors == []
     assert drain(watcher) == [0, 1, 2]
     assert drain(members[0]) + drain(members[1]) == [0, 2]
+
+
+# ---------------------------------------------------------------- nested publishes
+#
+# A query of a job writing downstream publishes while the job's lock is held (nested): it
+# admits its batch even into a full queue, and the publish into the job (the entry) waits
+# instead, without the lock, until the queues downstream are below their bounds.
+
+RELAY_JOB = """
+    CREATE STREAM a (n INT);
+    CREATE STREAM b {b_options};
+    CREATE STREAM c (n INT);
+    INSERT INTO b SELECT n FROM a;
+"""
+
+
+def batch_of(*values: int) -> pl.DataFrame:
+    return pl.DataFrame({"n": list(values)}, schema={"n": pl.Int64})
+
+
+@pytest.mark.parametrize("downstream", ["job stream", "bus topic"])
+def test_a_consumer_of_a_downstream_queue_republishing_into_the_job_never_stalls_it(
+        downstream: str) -> None:
+    """Query a -> b; b's queue (a job stream, or a bus topic fed by a `bus:` sink) holds 2
+    events, and its consumer thread republishes each batch into stream c of the same job
+    while the main thread publishes 200 batches into a. The nested publish into b used to
+    wait for room holding the job's lock, while the consumer waited for that lock to
+    republish: a stall until the timeout, then QueueFull half-way through a's batch."""
+    b_options = "(n INT)" if downstream == "job stream" else \
+        "(n INT) WITH (sink = 'bus:out.b')"
+    pipeline = Pipeline.from_text(RELAY_JOB.format(b_options=b_options))
+    bus = pipeline.bus
+    for topic in bus.topics.values():
+        topic.backpressure = Backpressure("block", timeout_s=5)
+    queue_name = "b" if downstream == "job stream" else "out.b"
+    bus.topic(queue_name, backpressure=Backpressure("block", timeout_s=5))
+    relayed = bus.subscribe(queue_name, max_events=2)
+    sink = bus.subscribe("c", max_events=100_000)
+    batches = 200
+    errors: list[BaseException] = []
+    slowest_publish_s = 0.0
+
+    def relay() -> None:
+        try:
+            moved = 0
+            while moved < batches:
+                batch = relayed.get(timeout_s=10)
+                if batch is None:
+                    raise AssertionError(f"nothing came after {moved} events")
+                bus.publish("c", batch)
+                moved += batch.height
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    def publish() -> None:
+        nonlocal slowest_publish_s
+        try:
+            for n in range(batches):
+                started = time.monotonic()
+                bus.publish("a", batch_of(n))
+                slowest_publish_s = max(slowest_publish_s, time.monotonic() - started)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=relay, daemon=True),
+               threading.Thread(target=publish, daemon=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "stalled"
+    assert errors == []
+    assert drain(sink) == list(range(batches))
+    # waits are on the scale of the room poll (50 ms), far from the 5 s timeout
+    assert slowest_publish_s < 2.5
+
+
+def test_a_full_downstream_queue_is_overshot_by_at_most_one_entry_batch_and_then_refuses(
+        ) -> None:
+    """b's queue holds 5 events and nobody drains it; a's policy is `error`. A batch of 3
+    into a passes through the query into b: the first fits, the second finds b below its
+    bound at the entry and goes over it inside the job (6 events: bound plus at most one
+    entry batch), the third is refused at the entry, before anything received it."""
+    pipeline = Pipeline.from_text(RELAY_JOB.format(b_options="(n INT)"))
+    bus = pipeline.bus
+    bus.topics["a"].backpressure = Backpressure("error")
+    bus.topics["b"].backpressure = Backpressure("error")  # never applies to a nested publish
+    watcher = bus.subscribe("a")
+    downstream = bus.subscribe("b", max_events=5)
+    bus.publish("a", batch_of(0, 1, 2))
+    bus.publish("a", batch_of(3, 4, 5))
+    assert downstream.pending_events == 6 <= downstream.max_events + 3
+    with pytest.raises(QueueFull, match="downstream of topic 'a', is full"):
+        bus.publish("a", batch_of(6, 7, 8))
+    assert watcher.pending_events == 6, "the refused batch reached nobody"
+    assert downstream.pending_events == 6
+    assert drain(downstream) == [0, 1, 2, 3, 4, 5]
+    bus.publish("a", batch_of(6, 7, 8))  # the retry, once the consumer made room
+    assert drain(downstream) == [6, 7, 8]
+    assert drain(watcher) == list(range(9))
+
+
+def test_an_entry_blocked_by_a_full_downstream_queue_times_out_without_delivering() -> None:
+    pipeline = Pipeline.from_text(RELAY_JOB.format(b_options="(n INT)"))
+    bus = pipeline.bus
+    bus.topics["a"].backpressure = Backpressure("block", timeout_s=0.2)
+    watcher = bus.subscribe("a")
+    downstream = bus.subscribe("b", max_events=1)
+    bus.publish("a", batch_of(0))
+    started = time.monotonic()
+    with pytest.raises(QueueFull, match=r"downstream of topic 'a'.* for 0\.2 s"):
+        bus.publish("a", batch_of(1))
+    assert 0.2 <= time.monotonic() - started < 5
+    assert drain(watcher) == [0] and drain(downstream) == [0]
+
+
+def test_with_a_slow_consumer_a_downstream_queue_stays_within_its_bound_plus_one_entry(
+        ) -> None:
+    """A blocked entry publish holds a downstream queue to its bound plus one entry's
+    output, however fast the publisher: b's queue is bounded at 100 bytes (four batches of
+    3 events), its consumer sleeps per batch, 100 batches go into a."""
+    pipeline = Pipeline.from_text(RELAY_JOB.format(b_options="(n INT)"))
+    bus = pipeline.bus
+    bus.topics["a"].backpressure = Backpressure("block", timeout_s=10)
+    downstream = bus.subscribe("b", max_bytes=100)
+    got: list[int] = []
+    largest = 0
+
+    def consume() -> None:
+        nonlocal largest
+        while len(got) < 300 and (batch := downstream.get(timeout_s=10)) is not None:
+            largest = max(largest, int(batch.estimated_size()))
+            got.extend(rows(batch))
+            time.sleep(0.002)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    for n in range(100):
+        bus.publish("a", batch_of(3 * n, 3 * n + 1, 3 * n + 2))
+    consumer.join(30)
+    assert got == list(range(300))
+    assert downstream.max_bytes < downstream.peak_bytes <= downstream.max_bytes + largest
+
+
+def test_a_nested_publish_into_a_full_group_goes_to_its_least_loaded_member() -> None:
+    """Two members of 4 events on b, batches of 3 through the query: each member takes one;
+    then neither has room, and the nested publish goes over the bound of the least loaded
+    (round robin among equals), until every member is full and the entry refuses."""
+    pipeline = Pipeline.from_text(RELAY_JOB.format(b_options="(n INT)"))
+    bus = pipeline.bus
+    bus.topics["a"].backpressure = Backpressure("error")
+    members = [bus.subscribe("b", group="g", max_events=4) for _ in range(2)]
+    for n in range(4):
+        bus.publish("a", batch_of(3 * n, 3 * n + 1, 3 * n + 2))
+    assert [member.pending_events for member in members] == [6, 6]
+    with pytest.raises(QueueFull, match="downstream of topic 'a'"):
+        bus.publish("a", batch_of(12, 13, 14))
+    assert sorted(drain(members[0]) + drain(members[1])) == list(range(12))

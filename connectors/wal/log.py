@@ -393,6 +393,9 @@ class WriteAheadLog:
             raise
         self._unsynced_bytes = 0
         self._unsynced_since: float | None = None
+        # see synced_offset; a segment sealed without a flush (`never`) stops it for good
+        self._synced_offset = self._segments[-1].next_offset
+        self._sealed_unsynced = False
         self._flusher: threading.Thread | None = None
         self._stop_flusher = threading.Event()
         if self.fsync.mode == "batch":
@@ -564,11 +567,24 @@ class WriteAheadLog:
                     (self.clock() - self._unsynced_since) * 1000 >= self.fsync.interval_ms:
                 self._sync_locked()
 
+    @property
+    def synced_offset(self) -> int:
+        """Every event this writer appended below this offset has been flushed to stable
+        storage (`fdatasync`), so it survives the loss of the machine. It starts at
+        `next_offset` when the log is opened (it says nothing about what an earlier writer
+        left: recovery reads it back but cannot tell whether it was flushed) and moves with
+        each flush the fsync policy makes (or `sync()`). Under `never`, segments are sealed
+        without a flush, so it stops at the first roll."""
+        return self._synced_offset
+
     def _sync_locked(self) -> None:
         os.fdatasync(self._fd)
         self.stats.syncs += 1
         self._unsynced_bytes = 0
         self._unsynced_since = None
+        if not self._sealed_unsynced:
+            # the flush covered the active segment; sealed ones were flushed when rolled
+            self._synced_offset = self._segments[-1].next_offset
 
     def sync(self) -> None:
         """Force everything appended so far to stable storage, whatever the policy."""
@@ -598,6 +614,8 @@ class WriteAheadLog:
         old = self._segments[-1]
         if self.fsync.mode != "never":
             self._sync_locked()
+        elif old.next_offset > self._synced_offset:
+            self._sealed_unsynced = True  # a later flush of the new segment misses these
         os.close(self._fd)
         path = self.directory / segment_name(old.next_offset)
         try:
