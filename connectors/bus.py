@@ -34,7 +34,7 @@ from frys.connectors.queues import (
 )
 from frys.connectors.subscriber import BatchSubscriber
 from frys.dsl.types import epoch_millis
-from frys.engine.time import END_OF_TIME, START_OF_TIME, CombinedWatermark
+from frys.engine.time import END_OF_TIME, START_OF_TIME, CombinedWatermark, too_far_ahead
 
 TOPIC_KINDS = ("fifo", "priority", "persistent")
 
@@ -87,6 +87,7 @@ class Producer:
         self.journaled = journaled
         self.done = False
         self.latest_event_ms = START_OF_TIME
+        self.events_offered = 0  # every event it published, refused ones too (positions)
 
     def publish(self, batch: pl.DataFrame) -> None:
         self.topic.publish(batch, self)
@@ -120,7 +121,8 @@ class Topic:
                  clock: Callable[[], float] = time.monotonic, kind: str = "fifo",
                  priority: str | None = None, backpressure: Backpressure | None = None,
                  journal: Journal | None = None,
-                 lock: threading.RLock | None = None) -> None:
+                 lock: threading.RLock | None = None,
+                 max_future_ms: int | None = None) -> None:
         if kind not in TOPIC_KINDS:
             raise ValueError(f"topic kind must be one of {', '.join(TOPIC_KINDS)}, not {kind!r}")
         if (kind == "priority") != (priority is not None):
@@ -134,6 +136,12 @@ class Topic:
         self.priority = priority
         self.backpressure = backpressure or Backpressure()
         self.journal = journal
+        # the stream's max_future: events further ahead of the watermark they arrive under
+        # are handed to `refuse_future` (the runtime makes dead letters of them) instead of
+        # being published; without a handler, they are published as any other
+        self.max_future_ms = max_future_ms
+        self.refuse_future: Callable[[Producer, pl.DataFrame, list[int], str], None] | None \
+            = None
         # the topics of one job share a lock (engine/runtime.py): a batch runs through the
         # job's operators, which are not thread-safe, from one publisher at a time
         self._lock = lock or threading.RLock()
@@ -191,6 +199,8 @@ class Topic:
         job exceeds its bound by about what one entry delivers to it (docs/bus.md states the
         bound: the first batch reaching a topic is not waited for, nor what a watermark or
         the end of input emits)."""
+        if self.max_future_ms is not None and self.refuse_future is not None:
+            batch = self._without_far_future(batch, producer)
         entry = getattr(_delivering, "entry", None)
         # held already by this thread: a watermark or the end of input crossing the job
         if entry is not None or self._lock._is_owned():  # type: ignore[attr-defined]
@@ -226,6 +236,29 @@ class Topic:
             else:
                 assert full is not None
                 self._wait_for_room(full, batch.height, size, deadline)
+
+    def _without_far_future(self, batch: pl.DataFrame, producer: Producer) -> pl.DataFrame:
+        """The batch without its events more than max_future ahead of the watermark they
+        arrive under (engine.time.too_far_ahead), which go to `refuse_future` with their
+        positions among the producer's events; they never move the watermark."""
+        assert self.max_future_ms is not None and self.refuse_future is not None
+        first = producer.events_offered
+        producer.events_offered += batch.height
+        if self.event_time is None or batch.height == 0:
+            return batch
+        with self._lock:
+            refused = too_far_ahead(epoch_millis(batch[self.event_time]),
+                                    self.watermark.current, producer.latest_event_ms,
+                                    self.delay_ms, self.max_future_ms,
+                                    int(time.time() * 1000))
+        if not refused.any():
+            return batch
+        rows = [first + i for i in refused.arg_true().to_list()]
+        self.refuse_future(producer, batch.filter(refused), rows,
+                           f"event time more than max_future = {self.max_future_ms} ms "
+                           "ahead of the watermark it arrived under (of the wall clock "
+                           "while the stream has none)")
+        return batch.filter(~refused)
 
     def _wait_for_room(self, full: Subscription, events: int, size: int,
                        deadline: float, downstream: bool = False) -> None:

@@ -18,7 +18,7 @@ DEAD_LETTER_COLUMNS: dict[str, FrysType] = {
     "raw": FrysType.STRING,
 }
 WINDOW_COLUMNS = ("window_start", "window_end")
-STREAM_OPTIONS = ("event_time", "watermark", "idle_timeout", "source", "sink")
+STREAM_OPTIONS = ("event_time", "watermark", "idle_timeout", "max_future", "source", "sink")
 LATER_STREAM_OPTIONS = ("lateness", "late", "queue", "priority")
 QUEUE_KINDS = ("fifo", "priority", "persistent")
 
@@ -33,6 +33,9 @@ class StreamDef:
     watermark_ms: int = 0
     # a producer silent this long stops holding the watermark back; None: it holds it forever
     idle_timeout_ms: int | None = None
+    # an event more than this ahead of the watermark it arrives under is a dead letter
+    # instead of moving the watermark; None: no limit
+    max_future_ms: int | None = None
     source: str | None = None
     sink: str | None = None
     span: Span = field(default_factory=lambda: Span(0, 0, 0, 0))

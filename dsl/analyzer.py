@@ -192,6 +192,12 @@ class Analyzer(PatternAnalyzer):
                                 "idle_timeout = 30 SECONDS", option.span)
                 else:
                     stream.idle_timeout_ms = int(option.value)
+            elif option.name == "max_future":
+                if option.kind != ast.OptionKind.INTERVAL or int(option.value) < 0:
+                    self._error("max_future must be an interval, e.g. max_future = 1 HOUR",
+                                option.span)
+                else:
+                    stream.max_future_ms = int(option.value)
             elif option.name in ("source", "sink"):
                 if option.kind != ast.OptionKind.STRING:
                     self._error(f"{option.name} must be a quoted connector URI, e.g. "
@@ -205,8 +211,8 @@ class Analyzer(PatternAnalyzer):
                             f"{did_you_mean(option.name, known)}", option.span)
         if stream.event_time is None:
             for option in options:
-                if option.name in ("watermark", "idle_timeout"):
-                    # both act on the stream's watermark, which only event time gives it
+                if option.name in ("watermark", "idle_timeout", "max_future"):
+                    # they act on the stream's watermark, which only event time gives it
                     self._error(f"{option.name} needs event_time: a stream without an "
                                 "event-time column has no watermark", option.span)
 

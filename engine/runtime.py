@@ -285,7 +285,7 @@ def _topic_for(stream: StreamDef, clock: Callable[[], float], wal_root: Path,
     return Topic(stream.name, schema, stream.event_time, stream.watermark_ms,
                  stream.idle_timeout_ms, clock, kind=stream.queue,
                  priority=stream.priority[0] if stream.priority else None, journal=journal,
-                 lock=lock)
+                 lock=lock, max_future_ms=stream.max_future_ms)
 
 
 def _late_streams(node: QueryNode) -> dict[str, str]:
@@ -396,6 +396,7 @@ class Runtime:
         for name, topic in self.topics.items():
             self.api_producers[name] = topic.add_producer("api", lazy=True)
             topic.subscribe(counter)
+            topic.refuse_future = self._refuse_future
         self.queries = []
         for node in graph.queries:
             timeouts_stream = (node.operator.timeouts_stream
@@ -499,6 +500,15 @@ class Runtime:
             self.publish_dead_letters(dead)
         self._topic(stream)
         self.api_producers[stream].publish(batch)
+
+    def _refuse_future(self, producer: Producer, rows: pl.DataFrame, positions: list[int],
+                       reason: str) -> None:
+        """Events of a stream with max_future too far ahead of its watermark: dead letters,
+        positioned by their number among the events their producer published."""
+        raws = rows.write_ndjson().splitlines()
+        self.publish_dead_letters([
+            DeadLetter(producer.topic.name, reason, f"{producer.name}, event {n + 1}", raw)
+            for n, raw in zip(positions, raws, strict=True)])
 
     def publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:

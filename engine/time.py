@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 START_OF_TIME = -(2**63)
 END_OF_TIME = 2**63 - 1
@@ -95,3 +99,49 @@ class CombinedWatermark:
 
     def _now(self) -> float:
         return self.clock() * 1000.0
+
+
+def too_far_ahead(times: pl.Series, watermark: int, latest: int, delay_ms: int,
+                  max_future_ms: int, now_ms: int) -> pl.Series:
+    """Which events of a batch (epoch-ms Int64 `times`, in arrival order; null: no time)
+    are more than `max_future_ms` ahead of the watermark they arrive under, when the events
+    refused this way move nothing: each is compared with max(`watermark`, the largest time
+    accepted before it, `latest` included, minus `delay_ms`); before the stream has any
+    watermark or accepted time, with the wall clock `now_ms` (nothing else says what "now"
+    is then).
+
+    The answer is the sequential one (refusing an event lowers what later events are
+    compared with), computed by refining: start with every event accepted and refuse those
+    beyond; refusals only lower the references, so repeat until nothing changes. The rounds
+    end at the sequential answer (a row's reference depends only on the rows before it);
+    they are vectorized and few, unless each refusal exposes the next, so after a handful
+    the rest is done row by row. A Boolean Series, True where refused."""
+    import polars as pl
+
+    floor = START_OF_TIME + delay_ms  # at or below it, `- delay` would wrap around
+    frame = pl.DataFrame({"t": times.cast(pl.Int64)})
+    refused = pl.Series("refused", [False] * len(times), dtype=pl.Boolean)
+    for _ in range(8):
+        accepted = pl.when(~refused & pl.col("t").is_not_null()).then(pl.col("t"))
+        prior = accepted.cum_max().shift(1).fill_null(strategy="forward")
+        prior = pl.max_horizontal(prior, pl.lit(latest, dtype=pl.Int64))
+        reference = pl.max_horizontal(
+            pl.when(prior > floor).then(prior - delay_ms).otherwise(START_OF_TIME),
+            pl.lit(watermark, dtype=pl.Int64))
+        reference = pl.when(reference == START_OF_TIME).then(now_ms).otherwise(reference)
+        now_refused = frame.select(
+            (pl.col("t") > reference + max_future_ms).fill_null(False)).to_series()
+        if now_refused.equals(refused, check_names=False):
+            return now_refused
+        refused = now_refused.alias("refused")
+    flags = []
+    prior_max = latest
+    for value in times.to_list():  # the slow tail of an adversarial batch
+        reference = max(prior_max - delay_ms if prior_max > floor else START_OF_TIME,
+                        watermark)
+        if reference == START_OF_TIME:
+            reference = now_ms
+        flags.append(value is not None and value > reference + max_future_ms)
+        if value is not None and not flags[-1]:
+            prior_max = max(prior_max, value)
+    return pl.Series("refused", flags, dtype=pl.Boolean)
