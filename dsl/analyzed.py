@@ -17,6 +17,17 @@ DEAD_LETTER_COLUMNS: dict[str, FrysType] = {
     "position": FrysType.STRING,
     "raw": FrysType.STRING,
 }
+# the built-in stream of partial matches shed over a pattern limit (--max-partial-matches,
+# --max-pattern-bytes-per-partition, --max-pattern-bytes): one row per partial match
+OVERFLOW = "overflow"
+OVERFLOW_COLUMNS: dict[str, FrysType] = {
+    "query": FrysType.STRING,  # 'query N', as in the run summary
+    "reason": FrysType.STRING,  # which limit shed it
+    "partition_key": FrysType.STRING,  # its PARTITION BY key, as JSON
+    "started_at": FrysType.TIMESTAMP,  # the event time of its first event
+    "events": FrysType.STRING,  # JSON array of its events as 'stream:offset'
+}
+BUILT_IN_STREAMS = {DEAD_LETTERS: DEAD_LETTER_COLUMNS, OVERFLOW: OVERFLOW_COLUMNS}
 WINDOW_COLUMNS = ("window_start", "window_end")
 STREAM_OPTIONS = ("event_time", "watermark", "idle_timeout", "max_future", "source", "sink")
 LATER_STREAM_OPTIONS = ("lateness", "late", "queue", "priority")

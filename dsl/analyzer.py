@@ -12,8 +12,7 @@ from __future__ import annotations
 from frys.connectors.uris import check_bus_uri, check_wal_uri
 from frys.dsl import ast
 from frys.dsl.analyzed import (
-    DEAD_LETTER_COLUMNS,
-    DEAD_LETTERS,
+    BUILT_IN_STREAMS,
     LATER_STREAM_OPTIONS,
     QUEUE_KINDS,
     STREAM_OPTIONS,
@@ -60,7 +59,8 @@ class Analyzer(PatternAnalyzer):
         self.errors: list[Diagnostic] = []
         self.not_supported: list[Diagnostic] = []
         self.streams: dict[str, StreamDef] = {
-            DEAD_LETTERS: StreamDef(DEAD_LETTERS, dict(DEAD_LETTER_COLUMNS), built_in=True)
+            name: StreamDef(name, dict(columns), built_in=True)
+            for name, columns in BUILT_IN_STREAMS.items()
         }
         self.queries: list[AnalyzedQuery] = []
         self.types: dict[int, FrysType] = {}
@@ -98,8 +98,8 @@ class Analyzer(PatternAnalyzer):
 
     def _create_stream(self, statement: ast.CreateStream) -> None:
         name = statement.name
-        if name == DEAD_LETTERS:
-            self._declare_dead_letters(statement)
+        if name in BUILT_IN_STREAMS:
+            self._declare_built_in(statement)
             return
         if name in self.streams:
             self._error(f"stream {name} is already declared", statement.span)
@@ -153,14 +153,17 @@ class Analyzer(PatternAnalyzer):
         self._later("CREATE TABLE", statement.span)
         self.streams[name] = table
 
-    def _declare_dead_letters(self, statement: ast.CreateStream) -> None:
-        stream = self.streams[DEAD_LETTERS]
+    def _declare_built_in(self, statement: ast.CreateStream) -> None:
+        """dead_letters and overflow exist in every job; a job declares them only to give
+        them a sink."""
+        name = statement.name
+        stream = self.streams[name]
         if statement.columns is not None:
-            self._error("dead_letters is built in; declare it without columns, only to give "
+            self._error(f"{name} is built in; declare it without columns, only to give "
                         "it a sink", statement.span)
         for option in statement.options:
             if option.name != "sink":
-                self._error("dead_letters is built in; only its sink can be set", option.span)
+                self._error(f"{name} is built in; only its sink can be set", option.span)
         self._apply_options(stream, tuple(o for o in statement.options if o.name == "sink"))
         stream.span = statement.span
 

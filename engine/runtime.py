@@ -38,7 +38,7 @@ from frys.connectors.subscriber import BatchSubscriber
 from frys.connectors.uris import WalUri, resolve_file_uri
 from frys.connectors.wal import FsyncPolicy, Retention
 from frys.connectors.wal_topic import WalJournal, WalSource, open_wal_sink
-from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
+from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
 from frys.dsl.errors import FrysError
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.engine.graph import (
@@ -155,8 +155,10 @@ class QueryRunner:
     def __init__(self, node: QueryNode, output: Producer, stats: JobStats,
                  late: dict[str, Producer] | None = None, timeouts: Producer | None = None,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
-                 on_trace: Callable[[dict[str, object]], None] | None = None) -> None:
+                 on_trace: Callable[[dict[str, object]], None] | None = None,
+                 on_overflow: Callable[[str, pl.DataFrame], None] | None = None) -> None:
         self.node = node
+        self.on_overflow = on_overflow
         self.operator = build_operator(node.operator, options)
         self.on_trace = on_trace
         self.output = output
@@ -230,6 +232,11 @@ class QueryRunner:
             for rows in operator.timeout_rows:
                 self.timeouts.publish(rows)
             operator.timeout_rows.clear()
+        if operator.overflow_rows:
+            if self.on_overflow is not None:
+                for rows in operator.overflow_rows:
+                    self.on_overflow(self.name, rows)
+            operator.overflow_rows.clear()
         if operator.discarded_partials:
             self.stats.discarded_partial_matches[self.name] = operator.discarded_partials
         if operator.discarded_for_bytes:
@@ -410,7 +417,8 @@ class Runtime:
             timeouts = (self.topics[timeouts_stream].add_producer(f"{name} (timeouts)",
                                                                    lazy=True)
                         if timeouts_stream else None)
-            runner = QueryRunner(node, output, self.stats, late, timeouts, options, on_trace)
+            runner = QueryRunner(node, output, self.stats, late, timeouts, options, on_trace,
+                                 on_overflow=self._publish_overflow)
             for input_topic in (node.input_topic, *node.more_inputs):
                 self.topics[input_topic].subscribe(runner)
             self.queries.append(runner)
@@ -510,6 +518,11 @@ class Runtime:
             DeadLetter(producer.topic.name, reason, f"{producer.name}, event {n + 1}", raw)
             for n, raw in zip(positions, raws, strict=True)])
 
+    def _publish_overflow(self, query: str, rows: pl.DataFrame) -> None:
+        """Partial matches a pattern query shed over a limit: rows of `overflow`."""
+        self.api_producers[OVERFLOW].publish(
+            rows.select(pl.lit(query).alias("query"), pl.all()))
+
     def publish_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
             self.stats.dead_letters[letter.stream] += 1
@@ -552,7 +565,9 @@ class Runtime:
         self.start()
         for producer in self._unbounded:
             producer.finish()
-        order = [name for name in self.topics if name != DEAD_LETTERS] + [DEAD_LETTERS]
+        # the built-in streams last: queries feed them until their inputs end
+        last = (OVERFLOW, DEAD_LETTERS)
+        order = [name for name in self.topics if name not in last] + list(last)
         for name in order:
             self.broker.release(name)  # events other threads published through the bus
             self.api_producers[name].finish()

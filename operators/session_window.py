@@ -23,7 +23,6 @@ from __future__ import annotations
 import polars as pl
 
 from frys.dsl.types import epoch_millis
-
 from frys.operators.window_aggregate import (
     EVENT_TIME,
     ORIGIN,

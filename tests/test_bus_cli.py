@@ -132,7 +132,7 @@ def test_tail_of_a_live_topic_runs_the_job(tmp_path: Path) -> None:
     assert run.stdout.splitlines() == ['{"id":1}']
     wrong = frys("tail", "even", "--job", "job.frysql", cwd=tmp_path)
     assert wrong.returncode == 2
-    assert "has no stream even; streams: dead_letters, raw, odd" in wrong.stderr
+    assert "has no stream even; streams: dead_letters, overflow, raw, odd" in wrong.stderr
 
 
 def test_frys_run_reads_a_persistent_stream_from_its_committed_offset(tmp_path: Path) -> None:

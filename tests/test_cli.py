@@ -131,7 +131,7 @@ def test_explain_plan_stages_and_graph_formats(tmp_path: Path, capsys) -> None:
     assert mermaid.startswith("flowchart TD\n") and "q0n3 --> q0n2" in mermaid
     assert main(["explain", "--format", "dot", str(job)]) == 0
     dot = capsys.readouterr().out
-    assert dot.startswith('digraph "job ') and "src0 -> t1;" in dot and dot.endswith("}\n")
+    assert dot.startswith('digraph "job ') and "src0 -> t2;" in dot and dot.endswith("}\n")
 
 
 def test_timestamps_inside_arrays_are_iso_too(tmp_path: Path, capsys) -> None:

@@ -316,6 +316,9 @@ class Matcher:
         # 'timed out', 'skipped' (pruned by AFTER MATCH), 'negated' (a NOT matched),
         # 'no transition' (the event broke strict contiguity), 'over the limit'
         self.trace: list[tuple[str, Partial]] | None = None
+        # partial matches shed over a limit since the operator last took them: (the limit's
+        # option name, the partition, the partial match), for the overflow stream
+        self.shed: list[tuple[str, PartitionState, Partial]] = []
         self._residuals = residuals
         self._until_residuals = until_residuals
         # every condition compiled once into a closure over (event, partial)
@@ -495,6 +498,7 @@ class Matcher:
         partials = sorted(partition.partials, key=lambda p: p.start_seq)
         excess = len(partials) - self.max_partials
         self.discarded += excess
+        self.shed.extend(("max_partial_matches", partition, p) for p in partials[:excess])
         if self.trace is not None:
             self.trace.extend(("over the limit", p) for p in partials[:excess])
         keep = set(map(id, partials[excess:]))
@@ -552,6 +556,8 @@ class Matcher:
                 kept += 1
             dropped = candidates[kept:]
             self.discarded_for_bytes += len(dropped)
+            limit = "max_pattern_bytes" if job else "max_pattern_bytes_per_partition"
+            self.shed.extend((limit, partition, p) for p, partition in dropped)
             if self.trace is not None:
                 self.trace.extend(("over the limit", p) for p, _ in dropped)
             gone = {id(p) for p, _ in dropped}

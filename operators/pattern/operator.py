@@ -18,6 +18,7 @@ order of their completion.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from frys.dsl import ast
+from frys.dsl.analyzed import OVERFLOW_COLUMNS as _OVERFLOW_STREAM
 from frys.dsl.typer import variable_named, walk
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 from frys.engine.graph import PatternMatchSpec
@@ -61,6 +63,10 @@ from frys.operators.pattern.nfa import (
     SharedBuffer,
 )
 from frys.operators.pattern.skip import strategy_for
+
+# the columns of an overflow row the operator fills (the runtime adds `query`)
+OVERFLOW_COLUMNS = [name for name in _OVERFLOW_STREAM if name != "query"]
+OVERFLOW_EVENTS = 100  # events listed per shed partial match (a long loop holds thousands)
 
 _TIME = "__time"
 _ARRIVAL = "__arrival"
@@ -105,6 +111,9 @@ class PatternMatch:
         self.late_events = 0
         self.incomplete_windows = 0
         self.timeout_rows: list[pl.DataFrame] = []
+        # partial matches shed over a limit, one row each (OVERFLOW_COLUMNS), for the
+        # runtime to send to the `overflow` stream
+        self.overflow_rows: list[pl.DataFrame] = []
         self.watermark: int | None = None
         self._buffer: pl.DataFrame | None = None
         self._arrivals = 0
@@ -232,6 +241,9 @@ class PatternMatch:
         # matches keep the order the skip strategy gave them)
         matches.sort(key=lambda m: self.shared.event_time(m.node))
         out = [self._outputs.rows(matches)] if matches else []
+        if self.matcher.shed:  # before the sweep below frees their nodes
+            self.overflow_rows.append(self._overflow_frame(self.matcher.shed))
+            self.matcher.shed.clear()
         if self.matcher.timed_out:
             self.timeout_rows.append(self._outputs.rows(self.matcher.timed_out))
             self.matcher.timed_out.clear()
@@ -246,6 +258,26 @@ class PatternMatch:
             self.shared.sweep(p.node for partition in self._partitions.values()
                               for p in (*partition.partials, *partition.pending))
         return out
+
+    def _overflow_frame(self, shed: list[tuple[str, PartitionState, Partial]]
+                        ) -> pl.DataFrame:
+        """One row per shed partial match: which limit, its partition key, when it started
+        and its events ('stream:offset', at most OVERFLOW_EVENTS of them shown)."""
+        keys = {id(state): key for key, state in self._partitions.items()}
+        rows: dict[str, list[object]] = {name: [] for name in OVERFLOW_COLUMNS}
+        for limit, state, partial in shed:
+            ids = self._outputs.event_ids(partial.node)
+            shown = ids[:OVERFLOW_EVENTS]
+            if len(ids) > OVERFLOW_EVENTS:
+                shown.append(f"... {len(ids) - OVERFLOW_EVENTS} more")
+            rows["reason"].append(f"shed over {limit}: the partial matches that started "
+                                  "earliest go first")
+            rows["partition_key"].append(json.dumps(keys.get(id(state)), default=str))
+            rows["started_at"].append(partial.start_time)
+            rows["events"].append(json.dumps(shown))
+        return pl.DataFrame(rows, schema={**{n: pl.String for n in OVERFLOW_COLUMNS},
+                                          "started_at": pl.Int64}).with_columns(
+            pl.col("started_at").cast(TIMESTAMP_DTYPE)).select(OVERFLOW_COLUMNS)
 
     @property
     def discarded_partials(self) -> int:
