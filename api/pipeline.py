@@ -29,7 +29,7 @@ import polars as pl
 
 from frys.connectors.broker import Broker
 from frys.connectors.bus import Collector
-from frys.connectors.decode import conform_frame
+from frys.connectors.decode import conform_frame, split_out_of_range
 from frys.dsl import FrysError, compile_text
 from frys.dsl.parser import read_job
 from frys.dsl.planner import plan
@@ -102,8 +102,9 @@ class Pipeline:
         if decoder is None:
             raise KeyError(f"unknown stream {stream!r}; streams: {', '.join(self.runtime.topics)}")
         if isinstance(events, pl.DataFrame):
-            batch = conform_frame(events, decoder.columns, stream)
-            self.runtime.publish(stream, batch)
+            batch, dead = split_out_of_range(conform_frame(events, decoder.columns, stream),
+                                             stream, f"{stream}:api:frame")
+            self.runtime.publish(stream, batch, dead)
             return
         records = [(dict(event), f"{stream}:api:{n}", repr(event))
                    for n, event in enumerate(events, start=1)]

@@ -440,3 +440,37 @@ def conform_frame(frame: pl.DataFrame, columns: Mapping[str, FrysType], stream: 
         return frame.select(exprs).cast(target)
     except pl.exceptions.PolarsError as error:
         raise TypeError(f"DataFrame does not fit stream {stream}: {error}") from None
+
+
+def split_out_of_range(batch: pl.DataFrame, stream: str, position: str
+                       ) -> tuple[pl.DataFrame, list[DeadLetter]]:
+    """A conformed frame without its rows whose TIMESTAMP values fall outside TIMESTAMP's
+    range (a DataFrame from the API or the bus can hold any datetime): those are dead
+    letters, as a JSON line with such a time is, positioned `<position> row <n>` (0-based
+    rows of the frame), their times shown as epoch milliseconds."""
+    timestamps = [name for name, dtype in batch.schema.items()
+                  if isinstance(dtype, pl.Datetime)]
+    if not timestamps or batch.height == 0:
+        return batch, []
+    outside = pl.any_horizontal(
+        (~pl.col(name).dt.epoch("ms").is_between(TIMESTAMP_MIN_MS, TIMESTAMP_MAX_MS))
+        .fill_null(False) for name in timestamps)
+    flags = batch.select(outside.alias("outside")).to_series()
+    if not flags.any():
+        return batch, []
+    bad = batch.filter(flags).with_columns(pl.col(timestamps).dt.epoch("ms"))
+    rows = flags.arg_true().to_list()
+    letters = [DeadLetter(stream, f"field {name}: {value} ms is outside TIMESTAMP's range "
+                          "(0001-01-01 to 9999-12-31)", f"{position} row {row}",
+                          json.dumps(record, default=str))
+               for row, record in zip(rows, bad.to_dicts(), strict=True)
+               for name, value in [_first_outside(record, timestamps)]]
+    return batch.filter(~flags), letters
+
+
+def _first_outside(record: Mapping[str, object], timestamps: list[str]) -> tuple[str, object]:
+    for name in timestamps:
+        value = record[name]
+        if isinstance(value, int) and not TIMESTAMP_MIN_MS <= value <= TIMESTAMP_MAX_MS:
+            return name, value
+    return timestamps[0], record[timestamps[0]]

@@ -31,7 +31,13 @@ import polars as pl
 
 from frys.connectors.broker import Broker
 from frys.connectors.bus import Collector, Producer, Topic
-from frys.connectors.decode import DeadLetter, StreamDecoder, conform_frame, dead_letter_frame
+from frys.connectors.decode import (
+    DeadLetter,
+    StreamDecoder,
+    conform_frame,
+    dead_letter_frame,
+    split_out_of_range,
+)
 from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
 from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
 from frys.connectors.subscriber import BatchSubscriber
@@ -331,6 +337,9 @@ class _BusSource(BatchSubscriber):
                                           f"<batch of {batch.height} events: "
                                           f"{dict(batch.schema)}>")])
             return
+        fitted, dead = split_out_of_range(fitted, stream, f"bus:{topic.name}")
+        if dead:
+            self.dead_letters(dead)
         self.producer.publish(fitted)
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 import polars as pl
 
 from frys.dsl import ast
+from frys.dsl.limits import TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS
 from frys.dsl.types import TIMESTAMP_DTYPE, TYPE_NAMES, FrysType
 
 # Substitutes a polars expression for an AST node (an aggregate, a group key), or None.
@@ -51,6 +52,14 @@ _HALF_AWAY: Final = "half_away_from_zero"
 _ISO_INPUT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 
 
+def _epoch_millis_to_timestamp(millis: pl.Expr) -> pl.Expr:
+    """Epoch milliseconds as a TIMESTAMP, NULL outside TIMESTAMP's range (years 0001-9999):
+    such a value does not convert, and downstream (a JSONL sink formatting it) it would
+    make polars panic."""
+    in_range = millis.is_between(TIMESTAMP_MIN_MS, TIMESTAMP_MAX_MS)
+    return pl.when(in_range).then(millis).otherwise(None).cast(TIMESTAMP_DTYPE)
+
+
 def _cast(value: pl.Expr, source: FrysType, target: FrysType) -> pl.Expr:
     """CAST: a value that does not convert becomes NULL (a stream must not stop on it)."""
     if source == target:
@@ -66,10 +75,11 @@ def _cast(value: pl.Expr, source: FrysType, target: FrysType) -> pl.Expr:
     if target == FrysType.TIMESTAMP:
         if source == FrysType.STRING:
             return pl.coalesce([
-                value.str.strip_chars().cast(pl.Int64, strict=False).cast(TIMESTAMP_DTYPE),
+                _epoch_millis_to_timestamp(
+                    value.str.strip_chars().cast(pl.Int64, strict=False)),
                 value.str.to_datetime(_ISO_INPUT, time_unit="ms", time_zone="UTC",
                                       strict=False)])
-        return value.cast(pl.Int64, strict=False).cast(TIMESTAMP_DTYPE)  # epoch ms
+        return _epoch_millis_to_timestamp(value.cast(pl.Int64, strict=False))
     if source == FrysType.TIMESTAMP:
         return value.dt.epoch("ms").cast(target.polars_dtype)
     if target == FrysType.BOOL:

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from frys import Pipeline
 from frys.cli import main
 from frys.connectors.decode import (
     MAX_DEPTH,
@@ -301,3 +303,37 @@ def test_publish_refuses_a_folder_as_file_or_as_a_topic_that_is_no_log(tmp_path:
     assert not (tmp_path / "sub" / ".frys").exists()
     missing = frys("publish", "t", "nope.jsonl", cwd=tmp_path)
     assert missing.returncode == 2 and "cannot read nope.jsonl" in missing.stderr
+
+
+# ------------------------------------------------- times a query or a frame puts out of range
+
+
+def test_a_cast_to_timestamp_outside_the_range_is_null_not_a_crash(tmp_path) -> None:
+    # CAST of a huge epoch-ms INT used to reach the JSONL sink and panic polars there
+    (tmp_path / "ev.jsonl").write_text('{"k": 1, "big": 9000000000000000000}\n'
+                                       '{"k": 2, "big": 1}\n{"k": 3, "big": -99999999999999999}\n')
+    (tmp_path / "job.frysql").write_text(
+        "CREATE STREAM ev (k INT, big INT) WITH (source = 'file:ev.jsonl');\n"
+        "CREATE STREAM out WITH (sink = 'file:out.jsonl');\n"
+        "INSERT INTO out SELECT k, CAST(big AS TIMESTAMP) AS t,"
+        " CAST(CAST(big AS STRING) AS TIMESTAMP) AS u FROM ev;\n")
+    assert main(["run", "-q", str(tmp_path / "job.frysql")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert rows == [{"k": 1, "t": None, "u": None},
+                    {"k": 2, "t": "1970-01-01T00:00:00.001Z", "u": "1970-01-01T00:00:00.001Z"},
+                    {"k": 3, "t": None, "u": None}]
+
+
+def test_a_frame_with_times_outside_the_range_gives_dead_letters(tmp_path) -> None:
+    pipeline = Pipeline.from_text(
+        "CREATE STREAM ev (k INT, ts TIMESTAMP) WITH (event_time = ts,"
+        f" sink = 'file:{tmp_path / 'out.jsonl'}');\n")
+    frame = pl.DataFrame({"k": [1, 2, 3], "ts": pl.Series(
+        [9_000_000_000_000_000, 5, -9_000_000_000_000_000]).cast(pl.Datetime("ms", "UTC"))})
+    pipeline.publish("ev", frame)
+    pipeline.finish()
+    assert pipeline.stats.dead_letters["ev"] == 2
+    assert [d.position for d in pipeline.stats.first_dead_letters] == [
+        "ev:api:frame row 0", "ev:api:frame row 2"]
+    assert "outside TIMESTAMP's range" in pipeline.stats.first_dead_letters[0].reason
+    assert (tmp_path / "out.jsonl").read_text() == '{"k":2,"ts":"1970-01-01T00:00:00.005Z"}\n'
