@@ -150,7 +150,7 @@ def prepare(name: str, data: pl.DataFrame, batch: int, sample: bool = True):
         pipeline.finish()
         result["matches"] = pipeline.results("select_1").height
         result["late"] = operator.late_events
-        result["discarded"] = operator.discarded_partials
+        result["discarded"] = operator.counters().discarded_partials
         n = largest["events"]
         result["state"] = {
             "events": n, "partials": largest.get("partials", 0),

@@ -26,6 +26,13 @@ class FilterProjectSpec:
     output_types: dict[str, FrysType]
     types: dict[int, FrysType] = field(default_factory=dict, repr=False)
 
+    # what every plan node tells the runtime (see PatternMatchSpec): a filter has no late
+    # events and no timeouts
+    timeouts_stream = None
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        return {}
+
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
         return lines + ["project " + _outputs_text(self.outputs)]
@@ -53,6 +60,23 @@ class WindowAggregateSpec:
     late_stream: str | None = None  # where late events go (the input stream's `late`)
     rows: int = 0  # ROWS(rows, rows_slide): a count window; size_ms is None then
     rows_slide: int = 0
+
+    timeouts_stream = None  # windows have no partial matches to time out
+
+    @property
+    def kind(self) -> str:
+        """'running' (GROUP BY without a window), 'tumble', 'hop', 'session' or 'rows'."""
+        if self.rows:
+            return "rows"
+        if self.size_ms is None:
+            return "running"
+        if self.session:
+            return "session"
+        return "hop" if self.slide_ms is not None and self.slide_ms != self.size_ms else "tumble"
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream: the stream its late events go to (the input's `late`)."""
+        return {inputs[0]: self.late_stream} if self.late_stream is not None else {}
 
     def describe(self) -> list[str]:
         lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
@@ -112,6 +136,10 @@ class PatternMatchSpec:
     # per FROM stream with a `late` option: where its late events go
     late_streams: dict[str, str] = field(default_factory=dict)
     timeouts_stream: str | None = None
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream with a `late` option: the stream its late events go to."""
+        return dict(self.late_streams)
 
     @property
     def event_time(self) -> str:

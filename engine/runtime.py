@@ -48,24 +48,19 @@ from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
 from frys.dsl.errors import FrysError
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.engine.graph import (
-    FilterProjectSpec,
     JobGraph,
-    OperatorSpec,
-    PatternMatchSpec,
     QueryNode,
-    WindowAggregateSpec,
 )
-from frys.engine.time import END_OF_TIME, CombinedWatermark
-from frys.operators.count_window import CountWindowAggregate
-from frys.operators.pattern.operator import (
+from frys.engine.operator import (
     DEFAULT_MAX_PARTIALS,
     DEFAULT_MAX_PARTITION_BYTES,
     DEFAULT_MAX_PATTERN_BYTES,
-    PatternMatch,
+    BatchSource,
+    Emitted,
+    OperatorSettings,
 )
-from frys.operators.session_window import SessionWindowAggregate
-from frys.operators.stateless import FilterProject
-from frys.operators.window_aggregate import WindowAggregate
+from frys.engine.time import END_OF_TIME, CombinedWatermark
+from frys.operators.registry import build_operator
 
 
 @dataclass
@@ -125,38 +120,21 @@ class RuntimeOptions:
 DEFAULT_OPTIONS = RuntimeOptions()
 
 
-def build_operator(spec: OperatorSpec, options: RuntimeOptions = DEFAULT_OPTIONS
-                   ) -> FilterProject | WindowAggregate | PatternMatch:
-    """The runtime operator for a spec (see operators/)."""
-    if isinstance(spec, FilterProjectSpec):
-        return FilterProject(spec.where, spec.outputs, spec.output_types, spec.types)
-    if isinstance(spec, PatternMatchSpec):
-        return PatternMatch(spec, route_late=bool(spec.late_streams),
-                            max_partials=options.max_partial_matches,
-                            trace=options.trace_matches,
-                            max_partition_bytes=options.max_pattern_bytes_per_partition,
-                            max_bytes=options.max_pattern_bytes)
-    if spec.rows:
-        return CountWindowAggregate(
-            spec.rows, spec.rows_slide, spec.event_time, spec.group_keys, spec.aggregates,
-            spec.outputs, spec.output_types, spec.having, spec.where, spec.types,
-            emit_changes=spec.emit_changes, emit_every_ms=spec.emit_every_ms,
-            route_late=spec.late_stream is not None)
-    if spec.session:
-        assert spec.size_ms is not None
-        return SessionWindowAggregate(
-            spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates, spec.outputs,
-            spec.output_types, spec.having, spec.where, spec.types,
-            lateness_ms=spec.lateness_ms, emit_changes=spec.emit_changes,
-            emit_every_ms=spec.emit_every_ms, route_late=spec.late_stream is not None)
-    return WindowAggregate(spec.size_ms, spec.event_time, spec.group_keys, spec.aggregates,
-                           spec.outputs, spec.output_types, spec.having, spec.where,
-                           spec.types, spec.slide_ms, spec.lateness_ms, spec.emit_changes,
-                           spec.emit_every_ms, spec.late_stream is not None)
+def operator_settings(options: RuntimeOptions) -> OperatorSettings:
+    """The options that shape operators, as the operators take them."""
+    return OperatorSettings(
+        max_partial_matches=options.max_partial_matches,
+        max_pattern_bytes_per_partition=options.max_pattern_bytes_per_partition,
+        max_pattern_bytes=options.max_pattern_bytes,
+        trace_matches=options.trace_matches)
 
 
 class QueryRunner:
-    """Subscribes a query's operator to its input topic and publishes what it emits."""
+    """Subscribes a query's operator to its input topics and publishes what it emits: rows
+    to the output stream, late events to their input's `late` stream, timed-out partial
+    matches to EMIT TIMEOUTS TO's, shed ones to `overflow` (through `on_overflow`), traces
+    to `on_trace`; and keeps the job's counters of the query. It knows the operator only
+    through its contract (engine/operator.py)."""
 
     def __init__(self, node: QueryNode, output: Producer, stats: JobStats,
                  late: dict[str, Producer] | None = None, timeouts: Producer | None = None,
@@ -165,7 +143,7 @@ class QueryRunner:
                  on_overflow: Callable[[str, pl.DataFrame], None] | None = None) -> None:
         self.node = node
         self.on_overflow = on_overflow
-        self.operator = build_operator(node.operator, options)
+        self.operator = build_operator(node.operator, operator_settings(options))
         self.on_trace = on_trace
         self.output = output
         self.late = late or {}  # per input stream with a late stream: its producer there
@@ -183,27 +161,9 @@ class QueryRunner:
         self.stats = stats
         self.name = f"query {node.index + 1}"
 
-    def _publish(self, batches: list[pl.DataFrame]) -> None:
-        for batch in batches:
-            self.output.publish(batch)
-
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
-        before = self.operator.late_events
-        arrivals = self._arrivals(topic)
-        if isinstance(self.operator, PatternMatch):
-            self._publish(self.operator.process(batch, topic.name, arrivals))
-        else:
-            self._publish(self.operator.process(batch, arrivals))
-        if self.operator.late_events != before:
-            self.stats.late_events[self.name] += self.operator.late_events - before
-        if self.operator.late_rows:
-            # the late rows of this batch are this input's (a pattern over several streams
-            # keeps them for every input; those without a late stream only count them)
-            late = self.late.get(topic.name)
-            if late is not None:
-                for rows in self.operator.late_rows:
-                    late.publish(rows)
-            self.operator.late_rows.clear()
+        source = BatchSource(topic.name, self._arrivals(topic))
+        self._hand_out(self.operator.process(batch, source), topic.name)
 
     def _arrivals(self, topic: Topic) -> pl.Series | None:
         """The watermark each row of the batch arrived under, as this query sees it: the
@@ -223,36 +183,42 @@ class QueryRunner:
             if not self.inputs.advance(self.input_index[topic.name], watermark):
                 return
             watermark = self.inputs.current
-        self._publish(self.operator.advance(watermark))
-        if isinstance(self.operator, PatternMatch):
-            self._pattern_bookkeeping(self.operator)
-        if self.operator.incomplete_windows:
-            self.stats.incomplete_windows[self.name] = self.operator.incomplete_windows
+        self._hand_out(self.operator.advance(watermark))
         lag = self.node.watermark_lag_ms
         if lag is not None and watermark != END_OF_TIME:
             self.output.advance_watermark(watermark - lag)
 
-    def _pattern_bookkeeping(self, operator: PatternMatch) -> None:
-        if operator.timeout_rows:
+    def _hand_out(self, emitted: Emitted, input_stream: str | None = None) -> None:
+        """Publish what one operator call emitted, then update the query's counters."""
+        for rows in emitted.rows:
+            self.output.publish(rows)
+        if emitted.late:
+            # the late rows of a batch are its input's (a query over several streams
+            # routes each input's to that input's late stream; without one, only counted)
+            assert input_stream is not None, "only a processed batch has late events"
+            late = self.late.get(input_stream)
+            if late is not None:
+                for rows in emitted.late:
+                    late.publish(rows)
+        if emitted.timeouts:
             assert self.timeouts is not None, "timeouts are kept only with EMIT TIMEOUTS TO"
-            for rows in operator.timeout_rows:
+            for rows in emitted.timeouts:
                 self.timeouts.publish(rows)
-            operator.timeout_rows.clear()
-        if operator.overflow_rows:
-            if self.on_overflow is not None:
-                for rows in operator.overflow_rows:
-                    self.on_overflow(self.name, rows)
-            operator.overflow_rows.clear()
-        if operator.discarded_partials:
-            self.stats.discarded_partial_matches[self.name] = operator.discarded_partials
-        if operator.discarded_for_bytes:
-            self.stats.discarded_partial_matches_for_bytes[self.name] = \
-                operator.discarded_for_bytes
-        if operator.trace_records:
-            if self.on_trace is not None:
-                for record in operator.trace_records:
-                    self.on_trace({"query": self.name, **record})
-            operator.trace_records.clear()
+        if emitted.overflow and self.on_overflow is not None:
+            for rows in emitted.overflow:
+                self.on_overflow(self.name, rows)
+        if emitted.traces and self.on_trace is not None:
+            for record in emitted.traces:
+                self.on_trace({"query": self.name, **record})
+        counters = self.operator.counters()
+        for total, value in ((self.stats.late_events, counters.late_events),
+                             (self.stats.incomplete_windows, counters.incomplete_windows),
+                             (self.stats.discarded_partial_matches,
+                              counters.discarded_partials),
+                             (self.stats.discarded_partial_matches_for_bytes,
+                              counters.discarded_for_bytes)):
+            if value:
+                total[self.name] = value
 
     def on_end(self, topic: Topic) -> None:
         if self.inputs is not None:
@@ -260,9 +226,7 @@ class QueryRunner:
             self.inputs.input_done(self.input_index[topic.name])
             if len(self.ended) < len(self.input_index):
                 return
-            self._publish(self.operator.advance(END_OF_TIME))
-            if isinstance(self.operator, PatternMatch):
-                self._pattern_bookkeeping(self.operator)
+            self._hand_out(self.operator.advance(END_OF_TIME))
         self.output.finish()
         for late in set(self.late.values()):
             late.finish()
@@ -299,16 +263,6 @@ def _topic_for(stream: StreamDef, clock: Callable[[], float], wal_root: Path,
                  stream.idle_timeout_ms, clock, kind=stream.queue,
                  priority=stream.priority[0] if stream.priority else None, journal=journal,
                  lock=lock, max_future_ms=stream.max_future_ms)
-
-
-def _late_streams(node: QueryNode) -> dict[str, str]:
-    """Per input stream of a query: the stream its late events go to (if it has one)."""
-    spec = node.operator
-    if isinstance(spec, PatternMatchSpec):
-        return dict(spec.late_streams)
-    if isinstance(spec, WindowAggregateSpec) and spec.late_stream is not None:
-        return {node.input_topic: spec.late_stream}
-    return {}
 
 
 def job_name_of(source_name: str) -> str:
@@ -415,10 +369,10 @@ class Runtime:
             topic.refuse_future = self._refuse_future
         self.queries = []
         for node in graph.queries:
-            timeouts_stream = (node.operator.timeouts_stream
-                               if isinstance(node.operator, PatternMatchSpec) else None)
+            timeouts_stream = node.operator.timeouts_stream
             name = f"query {node.index + 1}"
-            late_of = _late_streams(node)
+            # per input stream: the stream its late events go to (if it has one)
+            late_of = node.operator.late_targets((node.input_topic, *node.more_inputs))
             late_producers = {target: self.topics[target].add_producer(
                 f"{name} (late events)", lazy=True) for target in set(late_of.values())}
             late = {source: late_producers[target] for source, target in late_of.items()}

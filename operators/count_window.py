@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from frys.engine.graph import WindowAggregateSpec
+from frys.engine.operator import OperatorSettings
 from frys.engine.time import END_OF_TIME
 from frys.operators.window_aggregate import (
     ARRIVAL_WATERMARK,
@@ -51,17 +53,17 @@ class CountWindowAggregate(WindowAggregate):
     watermark: int | None
     _state: pl.DataFrame | None
 
-    def __init__(self, rows: int, rows_slide: int, *args, **kwargs) -> None:
-        super().__init__(None, *args, **kwargs)
-        self.rows = rows
-        self.rows_slide = rows_slide
+    def __init__(self, spec: WindowAggregateSpec, settings: OperatorSettings) -> None:
+        self._configure(spec, None)
+        self.rows = spec.rows
+        self.rows_slide = spec.rows_slide
         self._buffer: pl.DataFrame | None = None  # events waiting for the watermark
         self._next: pl.DataFrame | None = None  # per key: the number of the next event
         self._arrivals = 0
         self._group_columns = [*self.key_names, _WINDOW]
 
-    def process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
-                ) -> list[pl.DataFrame]:
+    def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
+                 ) -> list[pl.DataFrame]:
         """Buffer the batch's events until the watermark passes them; an event behind the
         watermark it arrived under (`arrivals`, or the operator's) is late."""
         if batch.height == 0:
@@ -84,7 +86,7 @@ class CountWindowAggregate(WindowAggregate):
         self._buffer = frame if self._buffer is None else pl.concat([self._buffer, frame])
         return []
 
-    def advance(self, watermark: int) -> list[pl.DataFrame]:
+    def _advance(self, watermark: int) -> list[pl.DataFrame]:
         if self.watermark is not None and watermark <= self.watermark:
             return []
         self.watermark = watermark

@@ -23,6 +23,8 @@ from __future__ import annotations
 import polars as pl
 
 from frys.dsl.types import epoch_millis
+from frys.engine.graph import WindowAggregateSpec
+from frys.engine.operator import OperatorSettings
 from frys.operators.window_aggregate import (
     EVENT_TIME,
     ORIGIN,
@@ -45,10 +47,11 @@ class SessionWindowAggregate(WindowAggregate):
     watermark: int | None
     _state: pl.DataFrame | None
 
-    def __init__(self, gap_ms: int, *args, lateness_ms: int = 0, **kwargs) -> None:
-        super().__init__(gap_ms, *args, lateness_ms=lateness_ms, **kwargs)
-        self.gap_ms = gap_ms
-        self._lateness = lateness_ms
+    def __init__(self, spec: WindowAggregateSpec, settings: OperatorSettings) -> None:
+        assert spec.size_ms is not None, "a session window has a gap"
+        self._configure(spec, spec.size_ms)
+        self.gap_ms = spec.size_ms
+        self._lateness = spec.lateness_ms
         self._bounds = [pl.col(WINDOW_START).min().alias(WINDOW_START),
                         pl.col(WINDOW_END).max().alias(WINDOW_END)]
 
@@ -65,8 +68,8 @@ class SessionWindowAggregate(WindowAggregate):
                 .with_columns(ids.alias(_SESSION))
                 .sort(_ARRIVAL).drop(_ARRIVAL))
 
-    def process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
-                ) -> list[pl.DataFrame]:
+    def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
+                 ) -> list[pl.DataFrame]:
         """Merge the batch into the open sessions. With `arrivals` (the watermark each row
         arrived under, connectors.bus.Topic.arrivals) a row is judged under its own: a
         session merges everything it touches in one batch, so a row that its watermark
@@ -84,7 +87,7 @@ class SessionWindowAggregate(WindowAggregate):
         start = 0
         for row in alone:
             emitted += self._merge_batch(batch.slice(start, row - start))
-            emitted += self.advance(int(arrivals[row]))
+            emitted += self._advance(int(arrivals[row]))
             emitted += self._merge_batch(batch.slice(row, 1))
             start = row + 1
         emitted += self._merge_batch(batch.slice(start))

@@ -8,6 +8,8 @@ import polars as pl
 
 from frys.dsl import ast
 from frys.dsl.types import FrysType
+from frys.engine.graph import FilterProjectSpec
+from frys.engine.operator import BatchSource, Emitted, OperatorCounters, OperatorSettings
 from frys.operators.expressions import to_polars
 
 
@@ -32,27 +34,22 @@ def compile_projection(outputs: list[tuple[str, ast.Expr]],
 
 class FilterProject:
     """SELECT outputs FROM stream WHERE predicate, batch by batch. Holds no state, so
-    `advance` never emits; rows keep their arrival order."""
+    `advance` never emits; rows keep their arrival order; nothing is ever late here."""
 
-    def __init__(self, where: ast.Expr | None, outputs: list[tuple[str, ast.Expr]],
-                 output_types: dict[str, FrysType],
-                 types: Mapping[int, FrysType] | None = None) -> None:
-        self._where = compile_filter(where, types) if where is not None else None
-        self._outputs = compile_projection(outputs, output_types, types)
-        # the counters every operator reports (engine/runtime.QueryRunner reads them); a
-        # stateless operator has no windows, so nothing is ever late or left incomplete
-        self.late_events = 0
-        self.late_rows: list[pl.DataFrame] = []
-        self.incomplete_windows = 0
+    def __init__(self, spec: FilterProjectSpec, settings: OperatorSettings) -> None:
+        self._where = (compile_filter(spec.where, spec.types) if spec.where is not None
+                       else None)
+        self._outputs = compile_projection(spec.outputs, spec.output_types, spec.types)
 
-    def process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
-                ) -> list[pl.DataFrame]:
-        """Filter and project; nothing is ever late here, so `arrivals` is not read."""
+    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
         frame = batch.lazy()
         if self._where is not None:
             frame = frame.filter(self._where)
         result = frame.select(self._outputs).collect()
-        return [result] if result.height else []
+        return Emitted(rows=[result] if result.height else [])
 
-    def advance(self, watermark: int) -> list[pl.DataFrame]:
-        return []
+    def advance(self, watermark: int) -> Emitted:
+        return Emitted()
+
+    def counters(self) -> OperatorCounters:
+        return OperatorCounters()

@@ -23,7 +23,6 @@ non-decreasing; `advance(END_OF_TIME)` flushes every open window.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -31,6 +30,14 @@ import polars as pl
 from frys.dsl import ast
 from frys.dsl.analyzed import AggregateCall
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType, epoch_millis
+from frys.engine.graph import WindowAggregateSpec
+from frys.engine.operator import (
+    BatchSource,
+    Emitted,
+    OperatorCounters,
+    OperatorSettings,
+    SideOutputs,
+)
 from frys.operators.expressions import to_polars
 from frys.operators.stateless import compile_filter
 
@@ -139,7 +146,7 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
     raise ValueError(f"aggregate {function} has no window implementation")  # pragma: no cover
 
 
-class WindowAggregate:
+class WindowAggregate(SideOutputs):
     """GROUP BY keys, TUMBLE(size) or HOP(size, slide) with aggregates, HAVING and the
     SELECT projection.
 
@@ -151,23 +158,18 @@ class WindowAggregate:
     watermark: int | None
     _state: pl.DataFrame | None
 
-    def __init__(
-        self,
-        size_ms: int | None,
-        event_time: str | None,
-        group_keys: list[tuple[str, ast.Expr]],
-        aggregates: list[AggregateCall],
-        outputs: list[tuple[str, ast.Expr]],
-        output_types: dict[str, FrysType],
-        having: ast.Expr | None = None,
-        where: ast.Expr | None = None,
-        types: Mapping[int, FrysType] | None = None,
-        slide_ms: int | None = None,
-        lateness_ms: int = 0,
-        emit_changes: bool = False,
-        emit_every_ms: int | None = None,
-        route_late: bool = False,
-    ) -> None:
+    def __init__(self, spec: WindowAggregateSpec, settings: OperatorSettings) -> None:
+        self._configure(spec, spec.size_ms)
+
+    def _configure(self, spec: WindowAggregateSpec, size_ms: int | None) -> None:
+        """Set up from the plan node; `size_ms` is the window size (a session's gap; None
+        for running aggregates and count windows)."""
+        event_time, group_keys, aggregates = spec.event_time, spec.group_keys, spec.aggregates
+        outputs, output_types, having = spec.outputs, spec.output_types, spec.having
+        where, types, slide_ms, lateness_ms = spec.where, spec.types, spec.slide_ms, \
+            spec.lateness_ms
+        emit_changes, emit_every_ms = spec.emit_changes, spec.emit_every_ms
+        self.pending = Emitted()
         self.size_ms = size_ms  # None: a running aggregate, one never-ending group per key
         self.slide_ms = slide_ms or size_ms
         # a window is done (fired, and closed to late events) once the watermark reaches this
@@ -175,10 +177,9 @@ class WindowAggregate:
         self.emit_changes = emit_changes
         self.emit_every_ms = emit_every_ms
         self._last_early: int | None = None  # the period boundary of the last early firing
-        # with a late stream, late events are kept here (all their fields) for the runtime
-        # to publish; without one they are only counted
-        self.route_late = route_late
-        self.late_rows: list[pl.DataFrame] = []
+        # with a late stream, late events are handed out (all their fields) in
+        # Emitted.late; without one they are only counted
+        self.route_late = spec.late_stream is not None
         self.incomplete_windows = 0  # only count windows can end short
         self._event_time = event_time
         self.key_names = [name for name, _ in group_keys]
@@ -237,8 +238,18 @@ class WindowAggregate:
 
     # ------------------------------------------------------------------ entry points
 
-    def process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
-                ) -> list[pl.DataFrame]:
+    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
+        return self.emit(self._process(batch, source.arrivals))
+
+    def advance(self, watermark: int) -> Emitted:
+        return self.emit(self._advance(watermark))
+
+    def counters(self) -> OperatorCounters:
+        return OperatorCounters(late_events=self.late_events,
+                                incomplete_windows=self.incomplete_windows)
+
+    def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
+                 ) -> list[pl.DataFrame]:
         """Fold a batch into the open windows. Under EMIT CHANGES, returns the updated row of
         every group the batch touched; otherwise nothing (windows fire on advance).
         `arrivals`: the watermark each row arrived under (connectors.bus.Topic.arrivals;
@@ -341,7 +352,7 @@ class WindowAggregate:
         self.late_events += len(late_origins)
         if self.route_late and len(late_origins):
             rows = events.filter(pl.col(ORIGIN).is_in(late_origins.implode()))
-            self.late_rows.append(rows.drop(ORIGIN, ARRIVAL_WATERMARK, strict=False))
+            self.pending.late.append(rows.drop(ORIGIN, ARRIVAL_WATERMARK, strict=False))
 
     def _assign_windows(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add WINDOW_START: one row per (event, window it belongs to)."""
@@ -363,7 +374,7 @@ class WindowAggregate:
         # a list of every window start; _assign_windows explodes it into rows
         return pl.int_ranges(first, last + slide, slide, dtype=pl.Int64).alias(WINDOW_START)
 
-    def advance(self, watermark: int) -> list[pl.DataFrame]:
+    def _advance(self, watermark: int) -> list[pl.DataFrame]:
         """Move event time to `watermark`; fire and forget every window that ends by then
         (under EMIT CHANGES its last change was its final row: it is only forgotten)."""
         if self.watermark is not None and watermark <= self.watermark:

@@ -30,6 +30,16 @@ from frys.dsl.analyzed import OVERFLOW_COLUMNS as _OVERFLOW_STREAM
 from frys.dsl.typer import variable_named, walk
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 from frys.engine.graph import PatternMatchSpec
+from frys.engine.operator import (  # the defaults stay importable from here
+    DEFAULT_MAX_PARTIALS,  # noqa: F401
+    DEFAULT_MAX_PARTITION_BYTES,  # noqa: F401
+    DEFAULT_MAX_PATTERN_BYTES,  # noqa: F401
+    BatchSource,
+    Emitted,
+    OperatorCounters,
+    OperatorSettings,
+    SideOutputs,
+)
 from frys.engine.time import END_OF_TIME
 from frys.operators.expressions import to_polars
 from frys.operators.pattern.automaton import (
@@ -76,24 +86,21 @@ _OFFSET = "__offset"
 # an event's id in the shared buffer: stream index << 40 | the event's offset in its stream
 _STREAM_SHIFT = 40
 _OFFSET_MASK = (1 << _STREAM_SHIFT) - 1
-DEFAULT_MAX_PARTIALS = 10_000
-# byte budgets of a pattern query's state (shared buffer and partial matches)
-DEFAULT_MAX_PARTITION_BYTES = 64 << 20  # per partition
-DEFAULT_MAX_PATTERN_BYTES = 1 << 30  # per query, all partitions
 
 
-class PatternMatch:
+class PatternMatch(SideOutputs):
     """A pattern query over one stream or several (FROM a, b: their events merge into one
     event-time order per partition; a typed variable `p:payments` takes only events of its
-    stream). Same contract as the window operators: `process(batch, stream)` and
-    `advance(watermark)` return output batches (the runtime passes the minimum of the
-    input streams' watermarks); `late_events`, `late_rows` and `incomplete_windows` are read
-    by the runtime."""
+    stream), under the operator contract (engine/operator.py): the runtime advances it to
+    the minimum of its input streams' watermarks. Its settings: the partial matches kept per
+    partition, the byte budgets, and whether to trace why each partial match ends."""
 
-    def __init__(self, spec: PatternMatchSpec, route_late: bool = False,
-                 max_partials: int = DEFAULT_MAX_PARTIALS, trace: bool = False,
-                 max_partition_bytes: int | None = DEFAULT_MAX_PARTITION_BYTES,
-                 max_bytes: int | None = DEFAULT_MAX_PATTERN_BYTES) -> None:
+    def __init__(self, spec: PatternMatchSpec, settings: OperatorSettings) -> None:
+        self.pending = Emitted()
+        max_partials = settings.max_partial_matches
+        max_partition_bytes = settings.max_pattern_bytes_per_partition
+        max_bytes = settings.max_pattern_bytes
+        self.tracing = settings.trace_matches
         match = spec.match
         self.spec = spec
         self.streams = list(spec.event_times)
@@ -106,21 +113,14 @@ class PatternMatch:
             for column, column_type in columns.items():
                 self._types[self._frame_column(stream, column)] = column_type
         self.variables = spec.variables
-        self.route_late = route_late
-        self.late_rows: list[pl.DataFrame] = []
+        # with late streams, late events are handed out (all their fields) in Emitted.late
+        self.route_late = bool(spec.late_streams)
         self.late_events = 0
-        self.incomplete_windows = 0
-        self.timeout_rows: list[pl.DataFrame] = []
-        # partial matches shed over a limit, one row each (OVERFLOW_COLUMNS), for the
-        # runtime to send to the `overflow` stream
-        self.overflow_rows: list[pl.DataFrame] = []
         self.watermark: int | None = None
         self._buffer: pl.DataFrame | None = None
         self._arrivals = 0
         self._offsets = dict.fromkeys(self.streams, 0)  # per stream: events seen
         self._seq = 0
-        # debug mode: why each partial match ended (see nfa.Matcher.trace), as records
-        self.trace_records: list[dict[str, object]] | None = [] if trace else None
         self._partitions: dict[object, PartitionState] = {}
         self._carry: pl.DataFrame | None = None
 
@@ -166,7 +166,7 @@ class PatternMatch:
                                buffer=self.shared, max_partition_bytes=max_partition_bytes,
                                max_job_bytes=max_bytes)
         self.matcher.partitions = self._partitions.values
-        if trace:
+        if self.tracing:  # debug mode: why each partial match ended, as Emitted.traces
             self.matcher.trace = []
         self._quiet = self._states_that_ignore_quiet_events()
         self._start_variables = self._variables_the_start_can_take()
@@ -187,14 +187,16 @@ class PatternMatch:
     def _column_of(self, variable: str, column: str) -> str:
         return self._frame_column(self.spec.stream_of[variable], column)
 
-    def process(self, batch: pl.DataFrame, stream: str | None = None,
-                arrivals: pl.Series | None = None) -> list[pl.DataFrame]:
-        """Buffer the batch's events (of `stream`) until the watermark passes them; an event
-        behind the watermark it arrived under (`arrivals`, connectors.bus.Topic.arrivals,
-        or the operator's) is late."""
-        if batch.height == 0:
-            return []
-        stream = stream or self.streams[0]
+    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
+        """Buffer the batch's events (of `source.stream`) until the watermark passes them;
+        an event behind the watermark it arrived under (`source.arrivals`, or the
+        operator's) is late."""
+        if batch.height:
+            self._buffer_events(batch, source.stream, source.arrivals)
+        return self.emit([])
+
+    def _buffer_events(self, batch: pl.DataFrame, stream: str,
+                       arrivals: pl.Series | None) -> None:
         frame = batch.with_columns(
             pl.col(self.spec.event_times[stream]).dt.epoch("ms").alias(_TIME),
             (pl.int_range(pl.len(), dtype=pl.Int64) + self._arrivals).alias(_ARRIVAL),
@@ -212,19 +214,23 @@ class PatternMatch:
             if count:
                 self.late_events += count
                 if self.route_late:
-                    self.late_rows.append(batch.filter(late))
-                if self.trace_records is not None:
+                    self.pending.late.append(batch.filter(late))
+                if self.tracing:
                     offsets = frame.filter(late)[_OFFSET].to_list()
-                    self.trace_records.extend(
+                    self.pending.traces.extend(
                         {"reason": "late", "events": [f"{stream}:{o}"]} for o in offsets)
                 frame = frame.filter(~late)
         self._buffer = frame if self._buffer is None else pl.concat(
             [self._buffer, frame], how="diagonal_relaxed" if self.multi else "vertical")
-        return []
 
-    def advance(self, watermark: int) -> list[pl.DataFrame]:
+    def counters(self) -> OperatorCounters:
+        return OperatorCounters(late_events=self.late_events,
+                                discarded_partials=self.matcher.discarded,
+                                discarded_for_bytes=self.matcher.discarded_for_bytes)
+
+    def advance(self, watermark: int) -> Emitted:
         if self.watermark is not None and watermark <= self.watermark:
-            return []
+            return self.emit([])
         self.watermark = watermark
         matches: list[Partial] = []
         if self._buffer is not None and self._buffer.height:
@@ -242,22 +248,21 @@ class PatternMatch:
         matches.sort(key=lambda m: self.shared.event_time(m.node))
         out = [self._outputs.rows(matches)] if matches else []
         if self.matcher.shed:  # before the sweep below frees their nodes
-            self.overflow_rows.append(self._overflow_frame(self.matcher.shed))
+            self.pending.overflow.append(self._overflow_frame(self.matcher.shed))
             self.matcher.shed.clear()
         if self.matcher.timed_out:
-            self.timeout_rows.append(self._outputs.rows(self.matcher.timed_out))
+            self.pending.timeouts.append(self._outputs.rows(self.matcher.timed_out))
             self.matcher.timed_out.clear()
         if self.matcher.trace:
-            assert self.trace_records is not None
             for reason, partial in self.matcher.trace:
-                self.trace_records.append({
+                self.pending.traces.append({
                     "reason": reason, "state": partial.state.name.split(":")[0],
                     "events": self._outputs.event_ids(partial.node)})
             self.matcher.trace.clear()
         if self.shared.sweep_due() or watermark == END_OF_TIME:
             self.shared.sweep(p.node for partition in self._partitions.values()
                               for p in (*partition.partials, *partition.pending))
-        return out
+        return self.emit(out)
 
     def _overflow_frame(self, shed: list[tuple[str, PartitionState, Partial]]
                         ) -> pl.DataFrame:
@@ -278,15 +283,6 @@ class PatternMatch:
         return pl.DataFrame(rows, schema={**{n: pl.String for n in OVERFLOW_COLUMNS},
                                           "started_at": pl.Int64}).with_columns(
             pl.col("started_at").cast(TIMESTAMP_DTYPE)).select(OVERFLOW_COLUMNS)
-
-    @property
-    def discarded_partials(self) -> int:
-        return self.matcher.discarded
-
-    @property
-    def discarded_for_bytes(self) -> int:
-        """Partial matches dropped over the byte budgets."""
-        return self.matcher.discarded_for_bytes
 
     def state_bytes(self) -> int:
         """What the partitions' state takes: the estimate the byte budgets check (never
