@@ -11,7 +11,10 @@ runtime (engine/runtime.py QueryRunner) calls, in any interleaving:
 and each returns one `Emitted`: the output rows and every side output of that call (late
 events, timed-out partial matches, shed partial matches, debug traces), so the runtime
 never reads or clears an operator's internals. `counters()` says what the operator counted
-so far (late events, windows left short, partial matches discarded over a limit).
+so far (late events, windows left short, partial matches discarded over a limit);
+`snapshot()` / `restore()` take and give back its whole state as columnar tables and
+scalars (`OperatorState`, versioned), what checkpoints are made of; `state_size()` is
+what it holds, in bytes.
 
 Operators are built from their plan node (engine/graph.py) and the `OperatorSettings` of
 the run, by operators/registry.py; the runtime has no knowledge of operator kinds.
@@ -79,12 +82,48 @@ class OperatorSettings:
     trace_matches: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorState:
+    """An operator's state between two calls, columnar: tables (polars DataFrames, to be
+    written as Arrow IPC) and scalars, tagged with the operator's kind and the version of
+    its layout; `restore` refuses a state of another kind or version rather than guess."""
+
+    kind: str
+    version: int
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    scalars: dict[str, int | None] = field(default_factory=dict)
+
+    def check(self, kind: str, version: int) -> None:
+        if (self.kind, self.version) != (kind, version):
+            raise ValueError(f"cannot restore a {self.kind} state of layout version "
+                             f"{self.version} into a {kind} operator of version {version}")
+
+    def size(self) -> int:
+        """Bytes its tables take (polars' estimate) plus 8 per scalar."""
+        return (sum(int(t.estimated_size()) for t in self.tables.values())
+                + 8 * len(self.scalars))
+
+
 class Operator(Protocol):
     def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted: ...
 
     def advance(self, watermark: int) -> Emitted: ...
 
     def counters(self) -> OperatorCounters: ...
+
+    def snapshot(self) -> OperatorState:
+        """The state as of now (between calls); the operator goes on unchanged. An
+        operator built from the same plan node and restored from it continues exactly as
+        this one would, output and counters alike."""
+        ...
+
+    def restore(self, state: OperatorState) -> None:
+        """Take over a snapshot's state (on a freshly built operator)."""
+        ...
+
+    def state_size(self) -> int:
+        """Bytes of state held now (an estimate), for budgets and metrics."""
+        ...
 
 
 class SideOutputs:

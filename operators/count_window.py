@@ -28,7 +28,7 @@ from __future__ import annotations
 import polars as pl
 
 from frys.engine.graph import WindowAggregateSpec
-from frys.engine.operator import OperatorSettings
+from frys.engine.operator import OperatorSettings, OperatorState
 from frys.engine.time import END_OF_TIME
 from frys.operators.window_aggregate import (
     ARRIVAL_WATERMARK,
@@ -53,6 +53,8 @@ class CountWindowAggregate(WindowAggregate):
     watermark: int | None
     _state: pl.DataFrame | None
 
+    STATE_KIND = "count window"
+
     def __init__(self, spec: WindowAggregateSpec, settings: OperatorSettings) -> None:
         self._configure(spec, None)
         self.rows = spec.rows
@@ -61,6 +63,20 @@ class CountWindowAggregate(WindowAggregate):
         self._next: pl.DataFrame | None = None  # per key: the number of the next event
         self._arrivals = 0
         self._group_columns = [*self.key_names, _WINDOW]
+
+    def _state_tables(self) -> dict[str, pl.DataFrame | None]:
+        """Besides the windows' partial aggregates: the events waiting for the watermark
+        and, per key, the number the next event gets."""
+        return {"state": self._state, "buffer": self._buffer, "next": self._next}
+
+    def _state_scalars(self) -> dict[str, int | None]:
+        return {"arrivals": self._arrivals}
+
+    def _restore_tables(self, state: OperatorState) -> None:
+        self._state = state.tables.get("state")
+        self._buffer = state.tables.get("buffer")
+        self._next = state.tables.get("next")
+        self._arrivals = state.scalars["arrivals"] or 0
 
     def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
                  ) -> list[pl.DataFrame]:

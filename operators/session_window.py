@@ -46,6 +46,7 @@ class SessionWindowAggregate(WindowAggregate):
     _keeps_window_end = True
     watermark: int | None
     _state: pl.DataFrame | None
+    STATE_KIND = "session window"
 
     def __init__(self, spec: WindowAggregateSpec, settings: OperatorSettings) -> None:
         assert spec.size_ms is not None, "a session window has a gap"

@@ -9,7 +9,13 @@ import polars as pl
 from frys.dsl import ast
 from frys.dsl.types import FrysType
 from frys.engine.graph import FilterProjectSpec
-from frys.engine.operator import BatchSource, Emitted, OperatorCounters, OperatorSettings
+from frys.engine.operator import (
+    BatchSource,
+    Emitted,
+    OperatorCounters,
+    OperatorSettings,
+    OperatorState,
+)
 from frys.operators.expressions import to_polars
 
 
@@ -53,3 +59,12 @@ class FilterProject:
 
     def counters(self) -> OperatorCounters:
         return OperatorCounters()
+
+    def snapshot(self) -> OperatorState:
+        return OperatorState("filter", 1)
+
+    def restore(self, state: OperatorState) -> None:
+        state.check("filter", 1)
+
+    def state_size(self) -> int:
+        return 0

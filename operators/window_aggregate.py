@@ -36,6 +36,7 @@ from frys.engine.operator import (
     Emitted,
     OperatorCounters,
     OperatorSettings,
+    OperatorState,
     SideOutputs,
 )
 from frys.operators.expressions import to_polars
@@ -247,6 +248,42 @@ class WindowAggregate(SideOutputs):
     def counters(self) -> OperatorCounters:
         return OperatorCounters(late_events=self.late_events,
                                 incomplete_windows=self.incomplete_windows)
+
+    # the layout of snapshot(): bump it when the state's tables or scalars change
+    STATE_KIND = "window"
+    STATE_VERSION = 1
+
+    def snapshot(self) -> OperatorState:
+        """The per-(key, window) partial aggregates (the `state` table, in the operator's
+        own columns) and the scalars that shape what comes next: the watermark, the last
+        EMIT EVERY boundary, the counters."""
+        tables = {name: table for name, table in self._state_tables().items()
+                  if table is not None}
+        return OperatorState(self.STATE_KIND, self.STATE_VERSION, tables, {
+            "watermark": self.watermark, "last_early": self._last_early,
+            "late_events": self.late_events, "incomplete_windows": self.incomplete_windows,
+            **self._state_scalars()})
+
+    def restore(self, state: OperatorState) -> None:
+        state.check(self.STATE_KIND, self.STATE_VERSION)
+        self.watermark = state.scalars["watermark"]
+        self._last_early = state.scalars["last_early"]
+        self.late_events = state.scalars["late_events"] or 0
+        self.incomplete_windows = state.scalars["incomplete_windows"] or 0
+        self._restore_tables(state)
+
+    def state_size(self) -> int:
+        return sum(int(table.estimated_size()) for table in self._state_tables().values()
+                   if table is not None)
+
+    def _state_tables(self) -> dict[str, pl.DataFrame | None]:
+        return {"state": self._state}
+
+    def _state_scalars(self) -> dict[str, int | None]:
+        return {}
+
+    def _restore_tables(self, state: OperatorState) -> None:
+        self._state = state.tables.get("state")
 
     def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
                  ) -> list[pl.DataFrame]:
