@@ -32,7 +32,16 @@ QUERIES = {
                "GROUP BY k, SESSION(6ms);",
     "rows": "SELECT k, window_start, COUNT(*) AS n, ARRAY_AGG(v) AS vs FROM ev "
             "GROUP BY k, ROWS(3, 2);",
+    "pattern": "SELECT a.v AS a_v, COUNT(b.v) AS n, LAST(b.v) AS lb, c.v AS c_v FROM ev "
+               "PARTITION BY k PATTERN (a -> b+ -> c) WITHIN 30ms "
+               "DEFINE a AS a.v < 0, b AS b.v > a.v, c AS c.v = 0 "
+               "AFTER MATCH SKIP TO NEXT EVENT;",
+    "pattern_not": "SELECT a.v AS a_v, MATCH_IDS FROM ev PATTERN (a b+? -> NOT c) "
+                   "WITHIN 20ms DEFINE a AS a.v > 5, b AS b.v > 0, c AS c.v < -5;",
 }
+
+
+SMALL = OperatorSettings(max_partial_matches=6)  # so that shedding is part of the state
 
 
 def spec_of(query: str):
@@ -65,10 +74,11 @@ def rows_of(emitted: list[Emitted]) -> tuple[list, list]:
     return rows, late
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(query=st.sampled_from(sorted(QUERIES)), data=st.data())
 def test_a_restored_operator_continues_as_the_original(query: str, data) -> None:
-    events = out_of_order_events(data.draw, count_max=40, step_max=6, behind_max=25)
+    events = out_of_order_events(data.draw, count_max=40, step_max=6, behind_max=25,
+                                 values=st.integers(-9, 9))
     cuts = sorted(data.draw(st.lists(st.integers(1, len(events)), max_size=4, unique=True)))
     batches, start = [], 0
     for cut in [*cuts, len(events)]:
@@ -77,16 +87,17 @@ def test_a_restored_operator_continues_as_the_original(query: str, data) -> None
             start = cut
     at = data.draw(st.integers(0, len(batches)))
     spec = spec_of(query)
-    original = build_operator(spec, OperatorSettings())
+    original = build_operator(spec, SMALL)
     drive(original, batches[:at])
     state = original.snapshot()
-    restored = build_operator(spec, OperatorSettings())
+    restored = build_operator(spec, SMALL)
     restored.restore(state)
     assert restored.state_size() == original.state_size()
     expected = drive(original, batches[at:]) + [original.advance(END_OF_TIME)]
     actual = drive(restored, batches[at:]) + [restored.advance(END_OF_TIME)]
     assert rows_of(actual) == rows_of(expected)
     assert restored.counters() == original.counters()
+    assert [len(e.overflow) for e in actual] == [len(e.overflow) for e in expected]
 
 
 def test_a_snapshot_is_columnar_and_does_not_change_the_operator() -> None:

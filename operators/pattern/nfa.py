@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+
+import polars as pl
 
 from frys.operators.pattern.automaton import (
     Action,
@@ -203,6 +205,58 @@ class SharedBuffer:
 
     def live_events(self) -> int:
         return len(self.time) - len(self.free_slots)
+
+    # ---- snapshots (the operator contract's snapshot/restore)
+
+    def to_tables(self) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
+        """Everything, as columnar tables (slot and node numbers kept as they are, free
+        ones included, so the chains need no renumbering) and counters."""
+        events: dict[str, pl.Series] = {
+            "time": pl.Series(self.time, dtype=pl.Int64),
+            "seq": pl.Series(self.seq, dtype=pl.Int64),
+            "ident": pl.Series(self.ident, dtype=pl.Int64)}
+        for c, (kind, column) in enumerate(zip(self.kinds, self.columns, strict=True)):
+            nulls = self.nulls[c]
+            values = [None if nulls[i] else v for i, v in enumerate(column)]
+            dtype = {"f": pl.Float64, "i": pl.Int64, "b": pl.Boolean}.get(kind)
+            events[f"c{c}"] = (pl.Series(values, dtype=dtype) if dtype is not None
+                               else pl.Series(values, strict=False))
+        tables = {
+            "events": pl.DataFrame(events),
+            "nodes": pl.DataFrame({"event": pl.Series(self.node_event, dtype=pl.Int64),
+                                   "variable": pl.Series(self.node_variable, dtype=pl.Int8),
+                                   "previous": pl.Series(self.node_previous, dtype=pl.Int64)}),
+            "free_slots": pl.DataFrame({"slot": pl.Series(self.free_slots, dtype=pl.Int64)}),
+            "free_nodes": pl.DataFrame({"node": pl.Series(self.free_nodes, dtype=pl.Int64)}),
+        }
+        return tables, {"allocated_since_sweep": self.allocated_since_sweep,
+                        "live_after_sweep": self.live_after_sweep,
+                        "allocated_bytes": self.allocated_bytes}
+
+    def from_tables(self, tables: Mapping[str, pl.DataFrame],
+                    counters: Mapping[str, int | None]) -> None:
+        """Take over `to_tables`' output (on a configured, empty buffer). In place: the
+        condition closures (conditions.py) hold on to these very arrays."""
+        events = tables["events"]
+        self.time[:] = array("q", events["time"].to_list())
+        self.seq[:] = array("q", events["seq"].to_list())
+        self.ident[:] = array("q", events["ident"].to_list())
+        for c, kind in enumerate(self.kinds):
+            values = events[f"c{c}"].to_list()
+            self.nulls[c][:] = bytearray(v is None for v in values)
+            zero = _ZERO[kind]
+            filled = [zero if v is None else v for v in values]
+            column = self.columns[c]
+            column[:] = array(_KIND_ARRAYS[kind], filled) if kind in _KIND_ARRAYS else filled
+        nodes = tables["nodes"]
+        self.node_event[:] = array("q", nodes["event"].to_list())
+        self.node_variable[:] = array("b", nodes["variable"].to_list())
+        self.node_previous[:] = array("q", nodes["previous"].to_list())
+        self.free_slots[:] = tables["free_slots"]["slot"].to_list()
+        self.free_nodes[:] = tables["free_nodes"]["node"].to_list()
+        self.allocated_since_sweep = counters["allocated_since_sweep"] or 0
+        self.live_after_sweep = counters["live_after_sweep"] or 0
+        self.allocated_bytes = counters["allocated_bytes"] or 0
 
     def live_nodes(self) -> int:
         return len(self.node_event) - len(self.free_nodes)

@@ -38,6 +38,7 @@ from frys.engine.operator import (  # the defaults stay importable from here
     Emitted,
     OperatorCounters,
     OperatorSettings,
+    OperatorState,
     SideOutputs,
 )
 from frys.engine.time import END_OF_TIME
@@ -227,6 +228,82 @@ class PatternMatch(SideOutputs):
         return OperatorCounters(late_events=self.late_events,
                                 discarded_partials=self.matcher.discarded,
                                 discarded_for_bytes=self.matcher.discarded_for_bytes)
+
+    # the layout of snapshot(): bump it when the state's tables or scalars change
+    STATE_KIND = "pattern"
+    STATE_VERSION = 1
+
+    def snapshot(self) -> OperatorState:
+        """Tables: the events waiting for the watermark (`buffer`), each partition's last
+        events for PREV (`carry`), the shared buffer (`events`, `nodes`, `free_slots`,
+        `free_nodes`: slot and node numbers as they are), the partitions in their order
+        with their key columns and byte accounting (`partitions`), and every partial and
+        held match (`matches`: its partition's row, automaton state index, last node,
+        start and last times). Scalars: watermark, arrival and per-stream offsets, event
+        order, counters and byte totals."""
+        tables, scalars = self.shared.to_tables()
+        if self._buffer is not None:
+            tables["buffer"] = self._buffer
+        if self._carry is not None:
+            tables["carry"] = self._carry
+        keys = list(self._partitions)
+        states = list(self._partitions.values())
+        key_rows = [k if isinstance(k, tuple) else (k,) for k in keys]
+        tables["partitions"] = pl.DataFrame(
+            {**{f"key{i}": [row[i] for row in key_rows]
+                for i in range(len(self.partition_keys))},
+             "buffer_bytes": pl.Series([p.buffer_bytes for p in states], dtype=pl.Int64)},
+            strict=False)
+        rows = [(index, held, m.state.index, m.node, m.start_time, m.start_seq, m.last_time)
+                for index, partition in enumerate(states)
+                for held, matches in ((False, partition.partials), (True, partition.pending))
+                for m in matches]
+        tables["matches"] = pl.DataFrame(
+            rows, schema={"partition": pl.Int64, "held": pl.Boolean, "state": pl.Int64,
+                          "node": pl.Int64, "start_time": pl.Int64, "start_seq": pl.Int64,
+                          "last_time": pl.Int64}, orient="row")
+        scalars.update({
+            "watermark": self.watermark, "arrivals": self._arrivals, "seq": self._seq,
+            "late_events": self.late_events, "discarded": self.matcher.discarded,
+            "discarded_for_bytes": self.matcher.discarded_for_bytes,
+            "total_bytes": self.matcher.total_bytes,
+            **{f"offset:{stream}": n for stream, n in self._offsets.items()}})
+        return OperatorState(self.STATE_KIND, self.STATE_VERSION, tables, scalars)
+
+    def restore(self, state: OperatorState) -> None:
+        state.check(self.STATE_KIND, self.STATE_VERSION)
+        tables, scalars = state.tables, state.scalars
+        self.shared.from_tables(tables, scalars)
+        self._buffer = tables.get("buffer")
+        self._carry = tables.get("carry")
+        states = self.automaton.states
+        partitions = []
+        self._partitions = {}
+        width = len(self.partition_keys)
+        for row in tables["partitions"].iter_rows():
+            key = row[0] if width == 1 else (tuple(row[:width]) if width else ())
+            partition = PartitionState(buffer_bytes=row[width])
+            self._partitions[key] = partition
+            partitions.append(partition)
+        for index, held, state_index, node, start_time, start_seq, last_time in \
+                tables["matches"].iter_rows():
+            match = Partial(states[state_index], node, start_time, start_seq, last_time)
+            target = partitions[index]
+            (target.pending if held else target.partials).append(match)
+        self.matcher.partitions = self._partitions.values
+        self.watermark = scalars["watermark"]
+        self._arrivals = scalars["arrivals"] or 0
+        self._seq = scalars["seq"] or 0
+        self.late_events = scalars["late_events"] or 0
+        self.matcher.discarded = scalars["discarded"] or 0
+        self.matcher.discarded_for_bytes = scalars["discarded_for_bytes"] or 0
+        self.matcher.total_bytes = scalars["total_bytes"] or 0
+        self._offsets = {stream: scalars[f"offset:{stream}"] or 0 for stream in self.streams}
+
+    def state_size(self) -> int:
+        buffered = sum(int(t.estimated_size()) for t in (self._buffer, self._carry)
+                       if t is not None)
+        return self.matcher.total_bytes + buffered
 
     def advance(self, watermark: int) -> Emitted:
         if self.watermark is not None and watermark <= self.watermark:
