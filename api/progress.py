@@ -58,8 +58,10 @@ def format_watermark(watermark_ms: int | None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def status_text(counters: RunCounters) -> str:
-    """The status line for `counters`, without terminal control characters."""
+def status_text(counters: RunCounters, width: int | None = None) -> str:
+    """The status line for `counters`, without terminal control characters, at most `width`
+    characters: when it is too long the bar goes first (the percent stays), then the end
+    of the line is cut."""
     rate = counters.events / counters.elapsed_s if counters.elapsed_s > 0 else 0.0
     parts = [f"frys: {counters.events:,} events", f"{rate:,.0f} ev/s"]
     if counters.bytes_total is not None and counters.bytes_read is not None:
@@ -70,28 +72,36 @@ def status_text(counters: RunCounters) -> str:
     parts.append(f"watermark {format_watermark(counters.watermark_ms)}")
     parts.append(f"dead letters {counters.dead_letters:,}")
     parts.append(f"late {counters.late_events:,}")
-    return "  ".join(parts)
+    text = "  ".join(parts)
+    if width is not None and len(text) > width and len(parts) == 6:
+        parts[2] = parts[2].split("] ")[1].strip()
+        text = "  ".join(parts)
+    return text if width is None else text[:width]
 
 
 def _terminal_width(out: IO[str]) -> int:
     try:
-        return os.get_terminal_size(out.fileno()).columns
+        columns = os.get_terminal_size(out.fileno()).columns
     except (OSError, ValueError, AttributeError):
         return 80
+    return columns if columns > 0 else 80  # a terminal that has not been given a size
 
 
 class RunStatusLine:
     """Draws `status_text` for a running `runtime` on `out` (a terminal), at most once per
     `refresh_s` of `clock` time; the first drawing comes `refresh_s` after the start, so a
-    job that ends sooner draws nothing. Pass `on_batch_read` to `Runtime.run`."""
+    job that ends sooner draws nothing. Lines are cut to `width` columns (None: the
+    terminal's, read at every drawing as it may be resized). Pass `on_batch_read` to
+    `Runtime.run`."""
 
     def __init__(self, runtime: Runtime, out: IO[str],
                  clock: Callable[[], float] = time.monotonic,
-                 refresh_s: float = REFRESH_SECONDS) -> None:
+                 refresh_s: float = REFRESH_SECONDS, width: int | None = None) -> None:
         self.runtime = runtime
         self.out = out
         self.clock = clock
         self.refresh_s = refresh_s
+        self.width = width
         self.started = clock()
         self.last_drawn = self.started
         self.drawn = False
@@ -132,8 +142,9 @@ class RunStatusLine:
                            bytes_read, self.bytes_total)
 
     def draw(self, now: float) -> None:
-        width = _terminal_width(self.out)
-        text = status_text(self.counters(now))[:max(1, width - 1)]  # never wraps
+        # one column short of the width: a line that fills it wraps on some terminals
+        width = max(1, (self.width or _terminal_width(self.out)) - 1)
+        text = status_text(self.counters(now), width)
         self.out.write("\r" + text + "\x1b[K")
         self.out.flush()
         self.drawn = True

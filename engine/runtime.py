@@ -456,9 +456,10 @@ class Runtime:
                 else:
                     topic.subscribe(open_file_sink(resolve_file_uri(sink.uri, base_dir)))
             except OSError as error:  # a job error, like a missing source: no traceback
-                raise FrysError.at(f"cannot open the sink of stream {sink.topic} "
-                                   f"({sink.uri}): {error.strerror or error}",
-                                   graph.topics[sink.topic].span, graph.source_name) from None
+                reason = f"{error.strerror}: {error.filename}" if error.filename else error
+                raise FrysError.at(f"cannot open the sink of stream {sink.topic} ({sink.uri}):"
+                                   f" {reason}", graph.topics[sink.topic].span,
+                                   graph.source_name) from None
         # persistent streams fed only from outside the job: replayed from the job's offset
         written = {node.output_topic for node in graph.queries}
         self._replays = [(name, topic) for name, topic in self.topics.items()
