@@ -19,6 +19,7 @@ import errno
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -113,15 +114,22 @@ def _render_error(error: FrysError, job: str, text: str) -> str:
     return error.with_source(job, text).render()
 
 
-class TaggedJsonlWriter(JsonlWriter):
-    """JSON lines of one bare SELECT with a first field naming it: {"_query": "select_2", ...}."""
+class StdoutRows(JsonlWriter):
+    """The rows of one bare SELECT as JSON lines on stdout; with `query`, each row starts
+    with a field naming it ({"_query": "select_2", ...}). `before_rows` runs before each
+    batch is written (the status line erases itself, so rows never land on it)."""
 
-    def __init__(self, stream: BinaryIO, query: str) -> None:
+    def __init__(self, stream: BinaryIO, query: str | None,
+                 before_rows: Callable[[], None]) -> None:
         super().__init__(stream, close_at_end=False)
         self.query = query
+        self.before_rows = before_rows
 
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
-        super().on_batch(topic, batch.select(pl.lit(self.query).alias(QUERY_FIELD), pl.all()))
+        self.before_rows()
+        if self.query is not None:
+            batch = batch.select(pl.lit(self.query).alias(QUERY_FIELD), pl.all())
+        super().on_batch(topic, batch)
 
 
 def _output_format(args: argparse.Namespace, graph: JobGraph) -> str:
@@ -138,10 +146,18 @@ def command_run(args: argparse.Namespace) -> int:
     stdout = sys.stdout.buffer
     output_format = "jsonl"
 
+    status: RunStatusLine | None = None
+    # rows and the status line on one terminal: the line is erased before rows are
+    # written, and redrawn below them at its next refresh
+    rows_on_the_status_terminal = _is_terminal(sys.stdout)
+
+    def before_rows() -> None:
+        if status is not None and rows_on_the_status_terminal:
+            status.clear()
+
     def to_stdout(node: QueryNode) -> JsonlWriter:
-        if output_format == "tagged":
-            return TaggedJsonlWriter(stdout, node.output_topic)
-        return JsonlWriter(stdout, close_at_end=False)
+        tag = node.output_topic if output_format == "tagged" else None
+        return StdoutRows(stdout, tag, before_rows)
 
     options = RuntimeOptions(max_partial_matches=args.max_partial_matches,
                              max_pattern_bytes_per_partition=args.max_pattern_bytes_per_partition,
@@ -166,7 +182,6 @@ def command_run(args: argparse.Namespace) -> int:
         assert trace_file is not None
         trace_file.write(json.dumps(record) + "\n")
 
-    status: RunStatusLine | None = None
     try:
         graph = plan(compile_text(text, args.job, limits=options.limits))
         output_format = _output_format(args, graph)
@@ -199,11 +214,13 @@ def command_run(args: argparse.Namespace) -> int:
 def _shows_progress(args: argparse.Namespace) -> bool:
     """The live status line: on a terminal only (a log file or CI output would fill with
     redrawn lines), unless --no-progress or --quiet."""
-    if args.no_progress or args.quiet:
-        return False
+    return not (args.no_progress or args.quiet) and _is_terminal(sys.stderr)
+
+
+def _is_terminal(stream: object) -> bool:
     try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stderr
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # replaced or closed
         return False
 
 

@@ -264,13 +264,14 @@ def test_no_status_line_off_a_terminal(tmp_path: Path, capsys) -> None:
     assert "\r" not in err and "ev/s" not in err
 
 
-def _run_on_a_terminal(*args: str) -> tuple[int, str]:
-    """Run `python -m frys ARGS` with stderr on a pseudo-terminal; (exit code, what the
-    terminal showed)."""
+def _run_on_a_terminal(*args: str, rows_too: bool = False) -> tuple[int, str]:
+    """Run `python -m frys ARGS` with stderr (and with `rows_too` stdout) on a
+    pseudo-terminal; (exit code, what the terminal showed)."""
     master, slave = pty.openpty()
     # 160 columns: room for the whole line (a new pseudo-terminal may say 0)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    process = _frys(*args, stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
+    process = _frys(*args, stdout=slave if rows_too else subprocess.DEVNULL, stderr=slave,
+                    stdin=subprocess.DEVNULL)
     os.close(slave)
     shown = b""
     while True:
@@ -294,6 +295,18 @@ def test_a_status_line_appears_on_a_terminal(long_job: Path) -> None:
                      r"watermark (-|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", shown), shown
     # erased before the summary, which starts on a clean line
     assert "\r\x1b[Kfrys: done." in shown
+
+
+def test_rows_on_the_same_terminal_never_land_on_the_status_line(long_job: Path) -> None:
+    job = long_job.parent / "rows.frysql"
+    job.write_text(STREAM + "SELECT k, window_start, COUNT(*) AS n FROM ev "
+                            "GROUP BY k, TUMBLE(1 MINUTE);\n")
+    code, shown = _run_on_a_terminal("run", str(job), rows_too=True)
+    assert code == 0
+    assert '{"k":"k0"' in shown and " ev/s " in shown
+    # a status line is erased (\r, erase to the end of the line) before rows are written
+    assert not re.search(r"late \d+\x1b\[K\{", shown)
+    assert re.search(r"\r\x1b\[K\{", shown)
 
 
 def test_no_progress_turns_it_off_on_a_terminal(long_job: Path) -> None:
