@@ -7,9 +7,13 @@ The package maps the repository's folders into one namespace: `frys.dsl` (langua
 priority and persistent topics, request-reply.
 """
 
-__version__ = "0.1.0"
-
+import importlib.metadata as _metadata
 import os as _os
+
+try:  # the installed distribution's version: pyproject.toml is the one place it is kept
+    __version__ = _metadata.version("frys")
+except _metadata.PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "0+unknown"
 
 import polars as _pl
 

@@ -5,7 +5,8 @@ these commands work on persistent topics: TOPIC is a WAL directory, given as a p
 '/' in it, or `wal:<dir>`) or as a topic name under ``--wal-root`` (default ``.frys/wal``,
 or $FRYS_WAL_ROOT) — where a job in the current folder keeps the logs of its
 `queue = 'persistent'` streams. `frys tail STREAM --job JOB` follows a live topic instead:
-it runs the job and prints what the stream carries.
+it runs the job and prints what the stream carries, with the job's `file:` and `wal:` sinks
+left closed (the run that feeds the topic writes those; tail only watches).
 """
 
 from __future__ import annotations
@@ -294,8 +295,10 @@ def _tail_job(args: argparse.Namespace) -> int:
 
     out = sys.stdout.buffer
     try:
+        # watching, not running: the job's file and WAL sinks were written by the run
+        # that feeds the topic, and writing them again here would duplicate or clobber them
         pipeline = Pipeline.from_file(args.job, RuntimeOptions(
-            allowed_paths=allowed_paths(args)))
+            allowed_paths=allowed_paths(args), open_sinks=False))
         if args.topic not in pipeline.runtime.topics:
             print(f"frys: job {args.job} has no stream {args.topic}; streams: "
                   f"{', '.join(pipeline.runtime.topics)}", file=sys.stderr)

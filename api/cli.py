@@ -1,8 +1,15 @@
 """The `frys` command line: run, check and explain .frysql jobs; publish, tail and replay
 topics of the bus (bus_cli.py).
 
-Exit codes: 0 success; 1 the job has errors (printed with file:line:col and a caret);
-2 bad command-line usage or a file that cannot be read.
+Exit codes (the same for every command):
+
+* 0 success;
+* 1 the job has errors (printed with file:line:col and a caret), or cannot start (a source
+  missing, a sink that cannot be created);
+* 2 bad command-line usage or a file that cannot be read;
+* 3 `frys check` only: the job is valid but uses constructs `frys run` cannot run yet
+  (`--allow-unsupported` makes that exit 0);
+* 130 interrupted (Ctrl-C / SIGINT), as shells report a command killed by SIGINT.
 """
 
 from __future__ import annotations
@@ -12,19 +19,25 @@ import errno
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
+import polars as pl
+
+from frys import __version__
 from frys.bus_cli import add_bus_commands, add_sandbox_argument, allowed_paths, positive
+from frys.connectors.bus import Topic
 from frys.connectors.jsonl import JsonlWriter
 from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
 from frys.connectors.wal import FsyncPolicy, WalError
 from frys.dsl import FrysError, compile_text
-from frys.dsl.errors import Diagnostic
+from frys.dsl.errors import Diagnostic, NotSupportedYet
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.parser import read_job
 from frys.dsl.plan_render import FORMATS
 from frys.dsl.planner import plan
-from frys.engine.graph import QueryNode
+from frys.engine.graph import JobGraph, QueryNode
 from frys.engine.runtime import JobStats, Runtime, RuntimeOptions
 from frys.explanation import STAGES, explain
 from frys.operators.pattern.operator import (
@@ -32,6 +45,15 @@ from frys.operators.pattern.operator import (
     DEFAULT_MAX_PARTITION_BYTES,
     DEFAULT_MAX_PATTERN_BYTES,
 )
+from frys.progress import RunStatusLine
+
+EXIT_ERRORS = 1
+EXIT_USAGE = 2
+EXIT_NOT_SUPPORTED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a job stopped by Ctrl-C
+
+# the field `--format tagged` adds to each row: the bare SELECT it came from (select_N)
+QUERY_FIELD = "_query"
 
 
 def _read(path: str) -> str:
@@ -75,12 +97,67 @@ def _summary(stats: JobStats) -> str:
     return "\n".join(lines)
 
 
+def _without_repeated_position(diagnostic: Diagnostic) -> Diagnostic:
+    """The analyzer ends a "not supported yet" message with ` at LINE:COL` (so the bare
+    message names the place); rendered, the header already starts with that position."""
+    suffix = f" at {diagnostic.span.line}:{diagnostic.span.column}"
+    if diagnostic.message.endswith(suffix):
+        return Diagnostic(diagnostic.message.removesuffix(suffix), diagnostic.span,
+                          diagnostic.severity)
+    return diagnostic
+
+
+def _render_error(error: FrysError, job: str, text: str) -> str:
+    """An error of the job, rendered against its file, carets included."""
+    if isinstance(error, NotSupportedYet):
+        error = NotSupportedYet([_without_repeated_position(d) for d in error.diagnostics])
+    return error.with_source(job, text).render()
+
+
+class StdoutRows(JsonlWriter):
+    """The rows of one bare SELECT as JSON lines on stdout; with `query`, each row starts
+    with a field naming it ({"_query": "select_2", ...}). `before_rows` runs before each
+    batch is written (the status line erases itself, so rows never land on it)."""
+
+    def __init__(self, stream: BinaryIO, query: str | None,
+                 before_rows: Callable[[], None]) -> None:
+        super().__init__(stream, close_at_end=False)
+        self.query = query
+        self.before_rows = before_rows
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        self.before_rows()
+        if self.query is not None:
+            batch = batch.select(pl.lit(self.query).alias(QUERY_FIELD), pl.all())
+        super().on_batch(topic, batch)
+
+
+def _output_format(args: argparse.Namespace, graph: JobGraph) -> str:
+    """`--format`, or its default: plain JSON lines for one bare SELECT, tagged for several
+    (rows of different queries would otherwise be indistinguishable on stdout)."""
+    if args.format is not None:
+        return args.format
+    bare_selects = sum(1 for node in graph.queries if node.to_caller)
+    return "tagged" if bare_selects > 1 else "jsonl"
+
+
 def command_run(args: argparse.Namespace) -> int:
     text = _read(args.job)
     stdout = sys.stdout.buffer
+    output_format = "jsonl"
+
+    status: RunStatusLine | None = None
+    # rows and the status line on one terminal: the line is erased before rows are
+    # written, and redrawn below them at its next refresh
+    rows_on_the_status_terminal = _is_terminal(sys.stdout)
+
+    def before_rows() -> None:
+        if status is not None and rows_on_the_status_terminal:
+            status.clear()
 
     def to_stdout(node: QueryNode) -> JsonlWriter:
-        return JsonlWriter(stdout, close_at_end=False)
+        tag = node.output_topic if output_format == "tagged" else None
+        return StdoutRows(stdout, tag, before_rows)
 
     options = RuntimeOptions(max_partial_matches=args.max_partial_matches,
                              max_pattern_bytes_per_partition=args.max_pattern_bytes_per_partition,
@@ -107,13 +184,26 @@ def command_run(args: argparse.Namespace) -> int:
 
     try:
         graph = plan(compile_text(text, args.job, limits=options.limits))
+        output_format = _output_format(args, graph)
+        if output_format == "tagged":
+            clash = [node.output_topic for node in graph.queries if node.to_caller
+                     and QUERY_FIELD in (graph.topics[node.output_topic].columns or {})]
+            if clash:
+                print(f"frys: --format tagged adds a {QUERY_FIELD} field to each row, and "
+                      f"{', '.join(clash)} already has one: rename it, or use --format jsonl",
+                      file=sys.stderr)
+                return EXIT_USAGE
         runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
                           options=options, on_trace=write_trace if trace_file else None)
-        stats = runtime.run()
-    except FrysError as error:  # rendered against the job, carets included
-        print(error.with_source(args.job, text).render(), file=sys.stderr)
-        return 1
+        if _shows_progress(args):
+            status = RunStatusLine(runtime, sys.stderr)
+        stats = runtime.run(on_batch_read=status.on_batch_read if status else None)
+    except FrysError as error:
+        print(_render_error(error, args.job, text), file=sys.stderr)
+        return EXIT_ERRORS
     finally:
+        if status is not None:  # erased before the summary, or the interrupted message
+            status.clear()
         if trace_file is not None:
             trace_file.close()
     if not args.quiet:
@@ -121,10 +211,25 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shows_progress(args: argparse.Namespace) -> bool:
+    """The live status line: on a terminal only (a log file or CI output would fill with
+    redrawn lines), unless --no-progress or --quiet."""
+    return not (args.no_progress or args.quiet) and _is_terminal(sys.stderr)
+
+
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
 def command_check(args: argparse.Namespace) -> int:
-    """Errors fail the check; warnings and constructs the runtime cannot run yet are
-    reported, and do not."""
+    """Errors fail the check (exit 1). Constructs the runtime cannot run yet fail it too,
+    with their own exit code 3 (a job that passes the check must not be refused by
+    `frys run`), unless --allow-unsupported; warnings are reported and never fail it."""
     failed = False
+    unsupported = False
     for job in args.jobs:
         text = _read(job)
         try:
@@ -144,12 +249,22 @@ def command_check(args: argparse.Namespace) -> int:
                 continue
         for diagnostic in analyzed.warnings:
             print(diagnostic.render(job, text), file=sys.stderr)
+        severity = "note" if args.allow_unsupported else "error"
         for diagnostic in analyzed.not_supported:
-            note = Diagnostic(diagnostic.message + " (frys run refuses this job for now)",
-                              diagnostic.span, "note")
-            print(note.render(job, text), file=sys.stderr)
+            shown = _without_repeated_position(diagnostic)
+            print(Diagnostic(shown.message + " (frys run refuses this job for now)",
+                             shown.span, severity).render(job, text), file=sys.stderr)
+        if analyzed.not_supported and not args.allow_unsupported:
+            unsupported = True
+            print(f"{job}: valid, but frys run cannot run it yet "
+                  f"({len(analyzed.not_supported)} construct"
+                  f"{'s' if len(analyzed.not_supported) > 1 else ''} not supported; "
+                  "--allow-unsupported to pass the check anyway)", file=sys.stderr)
+            continue
         print(f"{job}: ok", file=sys.stderr)
-    return 1 if failed else 0
+    if failed:
+        return EXIT_ERRORS
+    return EXIT_NOT_SUPPORTED if unsupported else 0
 
 
 def command_explain(args: argparse.Namespace) -> int:
@@ -186,10 +301,20 @@ def _limits(args: argparse.Namespace) -> Limits:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frys", description="frys: complex event "
                                      "processing with .frysql queries")
+    parser.add_argument("--version", action="version", version=f"frys {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a job; bounded sources run to their end")
     run.add_argument("job", help="the .frysql file")
-    run.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no summary and no status line on stderr")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no live status line (events/s, watermark, progress bar) on stderr; "
+                          "it is shown only when stderr is a terminal anyway")
+    run.add_argument("--format", choices=("jsonl", "tagged"), default=None,
+                     help="rows of bare SELECTs on stdout: jsonl (the rows as they are) or "
+                          f'tagged (each row starts with "{QUERY_FIELD}": "select_N", the '
+                          "bare SELECT it came from, counted in the job's order); default: "
+                          "jsonl for one bare SELECT, tagged for several")
     run.add_argument("--max-partial-matches", type=positive, default=DEFAULT_MAX_PARTIALS,
                      metavar="N", help="pattern queries keep at most N partial matches per "
                      f"partition (default {DEFAULT_MAX_PARTIALS:,}); the excess is discarded "
@@ -218,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=command_run)
     check = commands.add_parser("check", help="report every error in the jobs, run nothing")
     check.add_argument("jobs", nargs="+", help=".frysql files")
+    check.add_argument("--allow-unsupported", action="store_true",
+                       help="pass (exit 0) a valid job that uses constructs frys run cannot "
+                            "run yet; without it such a job fails the check with exit code 3")
     _add_limit_arguments(check)
     add_sandbox_argument(check)
     check.add_argument("--wal-root", metavar="DIR",
@@ -243,9 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except KeyboardInterrupt:
+        # Ctrl-C is how a user stops a long run: say so on one line, no traceback. Sinks
+        # keep what was written so far; WAL offsets are not committed (the run did not end)
+        print("frys: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except WalError as error:
         print(f"frys: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except OSError as error:
         # stdout closed early (`frys run job | head`): not an error of the job. polars
         # reports it as a plain OSError ("Broken pipe (os error 32)").
@@ -262,6 +395,9 @@ def entry() -> None:
         code = main()
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
+    except KeyboardInterrupt:  # before main's handler was reached (importing, parsing)
+        print("frys: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
     try:
         sys.stdout.flush()
         sys.stderr.flush()

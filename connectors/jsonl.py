@@ -8,6 +8,8 @@ UTC strings with milliseconds (`2024-05-01T12:00:00.000Z`).
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -110,6 +112,13 @@ class JsonlWriter(BatchSubscriber):
 
 
 def open_file_sink(path: Path) -> JsonlWriter:
-    """A sink that (re)creates `path`, making parent folders as needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A sink that (re)creates `path`, making parent folders as needed. Raises OSError
+    (its strerror the reason, filename the path concerned) if it cannot."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        # mkdir(exist_ok=True) says "File exists" when the parent is a regular file; the
+        # reason a user can act on is that it is not a folder
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
+                                 str(path.parent)) from None
     return JsonlWriter(open(path, "wb"), close_at_end=True)

@@ -115,6 +115,9 @@ class RuntimeOptions:
     # outside is refused before anything is opened. None: no sandbox (the job is trusted
     # like a script); (): the job may touch no file at all
     allowed_paths: tuple[Path, ...] | None = None
+    # False: `file:` and `wal:` sinks are not opened, so the run creates and writes none of
+    # the job's output files or logs (`frys tail --job` watches a job without redoing them)
+    open_sinks: bool = True
 
 
 DEFAULT_OPTIONS = RuntimeOptions()
@@ -396,13 +399,21 @@ class Runtime:
             self._add_source(source.topic, source.uri, base_dir)
         for sink in graph.sinks:
             topic = self.topics[sink.topic]
-            if sink.uri.startswith("wal:"):
-                topic.subscribe(open_wal_sink(WalUri.parse(sink.uri, base_dir),
-                                              topic.event_time))
-            elif sink.uri.startswith("bus:"):
-                topic.subscribe(_BusSink(self.broker, sink.uri[len("bus:"):]))
-            else:
-                topic.subscribe(open_file_sink(resolve_file_uri(sink.uri, base_dir)))
+            if not options.open_sinks and not sink.uri.startswith("bus:"):
+                continue
+            try:
+                if sink.uri.startswith("wal:"):
+                    topic.subscribe(open_wal_sink(WalUri.parse(sink.uri, base_dir),
+                                                  topic.event_time))
+                elif sink.uri.startswith("bus:"):
+                    topic.subscribe(_BusSink(self.broker, sink.uri[len("bus:"):]))
+                else:
+                    topic.subscribe(open_file_sink(resolve_file_uri(sink.uri, base_dir)))
+            except OSError as error:  # a job error, like a missing source: no traceback
+                reason = f"{error.strerror}: {error.filename}" if error.filename else error
+                raise FrysError.at(f"cannot open the sink of stream {sink.topic} ({sink.uri}):"
+                                   f" {reason}", graph.topics[sink.topic].span,
+                                   graph.source_name) from None
         # persistent streams fed only from outside the job: replayed from the job's offset
         written = {node.output_topic for node in graph.queries}
         self._replays = [(name, topic) for name, topic in self.topics.items()
@@ -493,8 +504,10 @@ class Runtime:
                 self.stats.first_dead_letters.append(letter)
         self.api_producers[DEAD_LETTERS].publish(dead_letter_frame(letters))
 
-    def run(self) -> JobStats:
-        """Read every bounded source to its end (round robin, one chunk each), then finish."""
+    def run(self, on_batch_read: Callable[[Producer, int], None] | None = None) -> JobStats:
+        """Read every bounded source to its end (round robin, one chunk each), then finish.
+        `on_batch_read(producer, events)` is called after each chunk a source read has gone
+        through the graph (its producer's topic is the stream; dead letters not counted)."""
         self.start()
         active = [(producer, iter(source.batches())) for producer, source in self.sources]
         while active:
@@ -508,6 +521,8 @@ class Runtime:
                 if dead:
                     self.publish_dead_letters(dead)
                 producer.publish(batch)
+                if on_batch_read is not None:
+                    on_batch_read(producer, batch.height)
                 still_active.append((producer, batches))
             active = still_active
         self.finish()
