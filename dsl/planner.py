@@ -163,7 +163,7 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
         spec = _operator(job, query, logical)
         more = tuple(s.name for s in query.statement.more_sources) \
             if query.statement.match is not None else ()
-        graph.queries.append(QueryNode(query.index, query.input_stream, query.output_stream,
-                                       spec, query.is_bare_select, query,
-                                       watermark_lag(job, query, spec), more))
+        graph.queries.append(QueryNode(query.index, (query.input_stream, *more),
+                                       query.output_stream, spec, query.is_bare_select, query,
+                                       watermark_lag(job, query, spec)))
     return graph

@@ -191,8 +191,12 @@ def _outputs_text(outputs: list[tuple[str, ast.Expr]]) -> str:
 
 @dataclass(frozen=True)
 class QueryNode:
+    """One query of the plan: its input topics (several for a pattern over several FROM
+    streams, merged in event time; a join's two sides), its operator's plan node and its
+    output topic."""
+
     index: int
-    input_topic: str
+    inputs: tuple[str, ...]
     output_topic: str
     operator: OperatorSpec
     to_caller: bool  # a bare SELECT: rows go to stdout / the API caller
@@ -200,8 +204,6 @@ class QueryNode:
     # the output's watermark is the input's minus this (None: the output's event time is not
     # derived from the input's, so only the rows it publishes move its watermark)
     watermark_lag_ms: int | None = None
-    # further input topics (a pattern over several FROM streams, merged in event time)
-    more_inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ class JobGraph:
         edges: list[tuple[str, str]] = []
         topic_ids = {name: f"t{i}" for i, name in enumerate(self.topics)}
         used = {s.topic for s in self.sources} | {s.topic for s in self.sinks}
-        used |= {q.input_topic for q in self.queries}
+        used |= {name for q in self.queries for name in q.inputs}
         used |= {q.output_topic for q in self.queries if not q.to_caller}
         for name in self.topics:
             if name in used:
@@ -239,7 +241,7 @@ class JobGraph:
             node = f"q{query.index}"
             nodes[node] = (f"query {query.index + 1}: "
                            + " -> ".join(query.operator.describe()))
-            edges.append((topic_ids[query.input_topic], node))
+            edges.extend((topic_ids[name], node) for name in query.inputs)
             if query.to_caller:
                 nodes[f"out{query.index}"] = "caller (stdout)"
                 edges.append((node, f"out{query.index}"))
@@ -266,7 +268,8 @@ class JobGraph:
             lines.append(f"  source {source.uri} -> topic {source.topic}")
         for query in self.queries:
             target = "caller (stdout)" if query.to_caller else f"topic {query.output_topic}"
-            lines.append(f"  query {query.index + 1}: topic {query.input_topic} -> {target}")
+            inputs = " + ".join(f"topic {name}" for name in query.inputs)
+            lines.append(f"  query {query.index + 1}: {inputs} -> {target}")
             for step in query.operator.describe():
                 lines.append(f"    -> {step}")
         for sink in self.sinks:

@@ -153,11 +153,11 @@ class QueryRunner:
         self.timeouts = timeouts
         # a query over several streams: their watermarks combine (minimum), and its output
         # ends when all of them have
-        names = (node.input_topic, *node.more_inputs)
+        names = node.inputs
         self.input_index = {name: i for i, name in enumerate(names)}
         self.inputs: CombinedWatermark | None = None
         self.ended: set[str] = set()
-        if node.more_inputs:
+        if len(names) > 1:
             self.inputs = CombinedWatermark()
             for _ in names:
                 self.inputs.add_input()
@@ -375,7 +375,7 @@ class Runtime:
             timeouts_stream = node.operator.timeouts_stream
             name = f"query {node.index + 1}"
             # per input stream: the stream its late events go to (if it has one)
-            late_of = node.operator.late_targets((node.input_topic, *node.more_inputs))
+            late_of = node.operator.late_targets(node.inputs)
             late_producers = {target: self.topics[target].add_producer(
                 f"{name} (late events)", lazy=True) for target in set(late_of.values())}
             late = {source: late_producers[target] for source, target in late_of.items()}
@@ -385,7 +385,7 @@ class Runtime:
                         if timeouts_stream else None)
             runner = QueryRunner(node, output, self.stats, late, timeouts, options, on_trace,
                                  on_overflow=self._publish_overflow)
-            for input_topic in (node.input_topic, *node.more_inputs):
+            for input_topic in node.inputs:
                 self.topics[input_topic].subscribe(runner)
             self.queries.append(runner)
             if node.to_caller and caller_output is not None:
