@@ -48,7 +48,7 @@ import polars as pl
 
 # TIMESTAMP's range (dsl/limits.py): what Python's datetime holds and polars' Datetime("ms")
 # can both hold and format (polars panics formatting past year 262142; Python stops at 9999)
-from frys.dsl.analyzed import DEFAULT_TIME_UNIT
+from frys.dsl.analyzed import DEFAULT_TIME_UNIT, StreamDef
 from frys.dsl.limits import TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 
@@ -279,6 +279,11 @@ class StreamDecoder:
         self._schema_str = {c: (pl.String if t == FrysType.TIMESTAMP else t.polars_dtype)
                             for c, t in columns.items()}
         self._output_schema = {c: t.polars_dtype for c, t in columns.items()}
+
+    @classmethod
+    def for_stream(cls, stream: StreamDef) -> StreamDecoder:
+        """The decoder of a stream of the job, with every option that affects decoding."""
+        return cls(stream.name, stream.columns or {}, stream.event_time, stream.time_unit)
 
     def set_time_unit(self, time_unit: str) -> None:
         """The unit the stream chose for its integer times (its `time_unit` option): no

@@ -250,3 +250,26 @@ def test_time_unit_is_kept_on_the_stream() -> None:
     job = frys.compile_text(JOB.format(options=", time_unit = 'us'"))
     assert job.streams["trades"].time_unit == "us"
     assert frys.compile_text(JOB.format(options="")).streams["trades"].time_unit is None
+
+
+# ---------------------------------------------------------------------- frys run
+
+@pytest.mark.xfail(strict=True, reason="engine/runtime.py builds each StreamDecoder without "
+                   "the stream's time_unit (Pipeline sets it; `frys run` uses Runtime "
+                   "directly): Runtime.__init__ must pass time_unit=stream.time_unit")
+def test_frys_run_reads_integer_times_in_the_stream_time_unit(tmp_path, capsys) -> None:
+    from frys.cli import main
+
+    (tmp_path / "trades.jsonl").write_text(json.dumps({"symbol": "A", "ts": T0_SECONDS}) + "\n")
+    job = tmp_path / "job.frysql"
+    job.write_text(JOB.format(options=", time_unit = 's', source = 'file:trades.jsonl'"))
+    assert main(["run", str(job)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["ts"] == "2024-05-01T12:00:00.000Z"
+
+
+def test_a_decoder_for_a_stream_takes_its_time_unit() -> None:
+    job = frys.compile_text(JOB.format(options=", time_unit = 's'"))
+    decoder = StreamDecoder.for_stream(job.streams["trades"])
+    frame, _ = decoder.decode_jsonl(f'{{"ts": {T0_SECONDS}}}\n'.encode(), 1, "x")
+    assert frame["ts"].dt.epoch("ms").to_list() == [T0]
