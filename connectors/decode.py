@@ -528,6 +528,12 @@ class StreamDecoder:
             self._warn_absent([c for c in self.columns if c not in frame.columns],
                               frame.columns, f"the first DataFrame's {frame.height} rows")
         self._watch_integer_times(frame)
+        names, dtypes, target = _target(self.columns)
+        if (frame.columns == names and frame.dtypes == dtypes
+                and (self.event_time is None or not frame[self.event_time].null_count())):
+            # already the stream's schema with every event time: only a datetime outside
+            # TIMESTAMP's range can be wrong (checked per batch: kept cheap)
+            return split_out_of_range(frame, self.stream, position)
         exprs = []
         bad = pl.lit(False)
         for name, column_type in self.columns.items():
@@ -546,7 +552,6 @@ class StreamDecoder:
         if self.event_time is not None:
             bad = bad | (pl.col(self.event_time).is_null() if self.event_time in frame.columns
                          else pl.lit(True))
-        _, _, target = _target(self.columns)
         try:
             checked = frame.select(*exprs, bad.alias("__bad"))
             flags = checked.get_column("__bad")
