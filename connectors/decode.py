@@ -501,7 +501,8 @@ class StreamDecoder:
         if self._watch_for_seconds and self._timestamps:
             # per record, but only until the warning: the dict path is per record anyway
             self._watch_integer_times(pl.DataFrame(
-                {c: [value if type(value) is int else None
+                {c: [value if type(value) is int and _INT64_MIN <= value <= _INT64_MAX
+                     else None
                      for record, _, _ in records
                      for value in [record.get(c) if isinstance(record, dict) else None]]
                  for c in self._timestamps},
@@ -565,7 +566,7 @@ class StreamDecoder:
 
     def _frame_millis(self, name: str, dtype: pl.DataType) -> pl.Expr:
         """Epoch milliseconds (Int64) of a frame's TIMESTAMP column; NULL where unreadable
-        or out of TIMESTAMP's range."""
+        (the caller flags the non-NULL values this leaves NULL or out of range)."""
         values = pl.col(name)
         if dtype.is_integer():
             return epoch_expr_to_millis(values.cast(pl.Int64), self.time_unit)

@@ -273,3 +273,10 @@ def test_a_decoder_for_a_stream_takes_its_time_unit() -> None:
     decoder = StreamDecoder.for_stream(job.streams["trades"])
     frame, _ = decoder.decode_jsonl(f'{{"ts": {T0_SECONDS}}}\n'.encode(), 1, "x")
     assert frame["ts"].dt.epoch("ms").to_list() == [T0]
+
+
+def test_watching_for_seconds_survives_integers_past_64_bits() -> None:
+    pipeline = _pipeline()
+    pipeline.publish("trades", [{"symbol": "A", "ts": 2**70}, {"symbol": "B", "ts": T0}])
+    assert _times(pipeline) == [T0]
+    assert pipeline.stats.dead_letters["trades"] == 1
