@@ -438,7 +438,8 @@ class StreamDecoder:
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
-        warnings.warn(message, DataWarning, stacklevel=4)
+        # 5 frames up is the program's `Pipeline.publish` call on the API paths
+        warnings.warn(message, DataWarning, stacklevel=5)
 
     def _warn_absent(self, absent: list[str], fields: list[str], events: str) -> None:
         """Warn that schema columns `absent` are in none of `events` (which have `fields`):
