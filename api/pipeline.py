@@ -103,9 +103,8 @@ def _as_frame(events: object) -> pl.DataFrame | None:
     if package == "pyarrow":
         import pyarrow as pa
         if isinstance(events, (pa.Table, pa.RecordBatch)):
-            table: pyarrow.Table | pyarrow.RecordBatch = events
-            frame = pl.from_arrow(table)
-            assert isinstance(frame, pl.DataFrame)
+            frame = pl.from_arrow(events)
+            assert isinstance(frame, pl.DataFrame)  # a table or batch never gives a Series
             return frame
         raise TypeError(f"cannot publish a {type(events).__name__}: give a pyarrow Table "
                         "or RecordBatch")
