@@ -629,7 +629,7 @@ class StreamDecoder:
                     return f"field {column}: the event time is missing", fixed
                 continue
             if isinstance(schema[column], pl.Datetime):
-                if not TIMESTAMP_MIN_MS <= value <= TIMESTAMP_MAX_MS:  # type: ignore[operator]
+                if not TIMESTAMP_MIN_MS <= value <= TIMESTAMP_MAX_MS:
                     return (f"field {column}: {value} ms is outside TIMESTAMP's range "
                             "(0001-01-01 to 9999-12-31)"), fixed
                 continue
