@@ -12,29 +12,105 @@
     print(pipeline.results("select_1"))    # a polars DataFrame
 
 Guarantees: `publish` runs the batch through the whole graph before it returns; records
-that do not fit the stream's schema go to `dead_letters` (with the reason) and are counted in
-`stats`, they never raise; with `RuntimeOptions(allowed_paths=...)` the job touches no file
-outside those folders (connectors/sandbox.py), and one that asks to is refused before
-anything is opened; the results of every query's output stream (INSERT INTO targets
-and bare SELECTs, named select_1, select_2, ... in file order) are kept for `results()`.
+(dicts, or rows of a DataFrame, LazyFrame or Arrow table) that do not fit the stream's
+schema go to `dead_letters` (with the reason and the position) and are counted in `stats`,
+they never raise; with `RuntimeOptions(allowed_paths=...)` the job touches no file outside
+those folders (connectors/sandbox.py), and one that asks to is refused before anything is
+opened; the results of every query's output stream (INSERT INTO targets and bare SELECTs,
+named select_1, select_2, ... in file order) are kept for `results()` as `keep_results`
+says: all of them (the default), none, or the most recent N rows per stream. Input that
+decodes but probably not as meant (a schema column no event has, epoch seconds read as
+milliseconds) raises a DataWarning once per stream, also listed in `data_warnings`.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from frys.connectors.broker import Broker
-from frys.connectors.bus import Collector
-from frys.connectors.decode import conform_frame, split_out_of_range
+from frys.connectors.bus import Topic
+from frys.connectors.decode import DataWarning, FrysWarning
+from frys.connectors.subscriber import BatchSubscriber
 from frys.dsl import FrysError, compile_text
 from frys.dsl.parser import read_job
 from frys.dsl.planner import plan
 from frys.engine.graph import JobGraph
 from frys.engine.runtime import DEFAULT_OPTIONS, JobStats, Runtime, RuntimeOptions
+
+if TYPE_CHECKING:
+    import pyarrow
+
+__all__ = ["DataWarning", "FrysWarning", "Pipeline", "ResultsNotKept"]
+
+
+class ResultsNotKept(RuntimeError):
+    """`results()` of a pipeline built with keep_results=False."""
+
+
+class _Results(BatchSubscriber):
+    """Keeps a query output's batches for `results()`: all of them (limit None), or the
+    most recent `limit` rows, counting the rows it let go."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.batches: deque[pl.DataFrame] = deque()
+        self.rows = 0  # rows in `batches`
+        self.dropped = 0  # older rows let go to stay within `limit`
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        if not batch.height:
+            return
+        self.batches.append(batch)
+        self.rows += batch.height
+        if self.limit is None:
+            return
+        # whole batches first; the oldest kept batch is cut only when `frame()` asks
+        while self.batches and self.rows - self.batches[0].height >= self.limit:
+            oldest = self.batches.popleft()
+            self.rows -= oldest.height
+            self.dropped += oldest.height
+
+    def frame(self, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+        if not self.batches:
+            return pl.DataFrame(schema=schema)
+        frame = pl.concat(self.batches, how="vertical")
+        return frame if self.limit is None else frame.tail(self.limit)
+
+    @property
+    def dropped_rows(self) -> int:
+        """Rows written to the stream that `frame()` no longer returns."""
+        if self.limit is None:
+            return 0
+        # up to limit - 1 rows of the oldest kept batch are past the limit, not yet cut
+        return self.dropped + max(0, self.rows - self.limit)
+
+
+def _as_frame(events: object) -> pl.DataFrame | None:
+    """`events` as a DataFrame if it is a table (polars, or Arrow through polars), None if it
+    should be iterated as dicts. pyarrow is imported only when given an Arrow object, so
+    programs that never use Arrow never pay for its import."""
+    if isinstance(events, pl.DataFrame):
+        return events
+    if isinstance(events, pl.LazyFrame):
+        return events.collect()
+    package = type(events).__module__.partition(".")[0]
+    if package == "pyarrow":
+        import pyarrow as pa
+        if isinstance(events, (pa.Table, pa.RecordBatch)):
+            frame = pl.from_arrow(events)
+            assert isinstance(frame, pl.DataFrame)  # a table or batch never gives a Series
+            return frame
+        raise TypeError(f"cannot publish a {type(events).__name__}: give a pyarrow Table "
+                        "or RecordBatch")
+    if package == "pandas":
+        raise TypeError("cannot publish a pandas object: give pl.from_pandas(frame)")
+    return None
 
 
 class Pipeline:
@@ -44,7 +120,15 @@ class Pipeline:
                  base_dir: str | Path = ".",
                  clock: Callable[[], float] = time.monotonic,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
-                 bus: Broker | None = None) -> None:
+                 bus: Broker | None = None,
+                 keep_results: bool | int = True) -> None:
+        if isinstance(keep_results, bool):
+            limit = None
+        elif isinstance(keep_results, int) and keep_results > 0:
+            limit = keep_results
+        else:
+            raise ValueError(f"keep_results must be True, False or a positive number of "
+                             f"rows, got {keep_results!r}")
         analyzed = compile_text(text, source_name, limits=options.limits)
         self.graph: JobGraph = plan(analyzed)
         # debug mode (options.trace_matches): why each partial match of a pattern ended
@@ -54,31 +138,47 @@ class Pipeline:
                                    on_trace=self.match_traces.append, broker=bus)
         except FrysError as error:  # raised by an operator or a connector: show the line
             raise error.with_source(source_name, text) from None
-        self._collectors: dict[str, Collector] = {
-            node.output_topic: self.runtime.collect(node.output_topic)
-            for node in self.graph.queries
-        }
+        # the runtime builds each stream's decoder; the stream's time_unit is set here
+        for name, decoder in self.runtime.decoders.items():
+            unit = self.graph.topics[name].time_unit
+            if unit is not None:
+                decoder.set_time_unit(unit)
+        # one store per query output (INSERT INTO targets and bare SELECTs); none when
+        # results are not kept, so a long-running pipeline holds no output at all
+        self._keep_results = keep_results
+        self._results: dict[str, _Results] = {}
+        if keep_results is not False:
+            for node in self.graph.queries:
+                if node.output_topic not in self._results:
+                    store = self._results[node.output_topic] = _Results(limit)
+                    self.runtime.topics[node.output_topic].subscribe(store)
+        self._query_outputs = list(dict.fromkeys(n.output_topic for n in self.graph.queries))
 
     @classmethod
     def from_text(cls, text: str, base_dir: str | Path = ".",
                   clock: Callable[[], float] = time.monotonic,
                   options: RuntimeOptions = DEFAULT_OPTIONS,
-                  bus: Broker | None = None) -> Pipeline:
+                  bus: Broker | None = None,
+                  keep_results: bool | int = True) -> Pipeline:
         """Compile .frysql text; `file:` and `wal:` paths resolve against `base_dir`;
         `clock` (monotonic seconds) measures streams' idle timeouts; `options` sets limits,
         debug modes and WAL settings; the streams become topics of `bus` (a new Broker
         unless given). With `options.allowed_paths` (e.g. `RuntimeOptions(allowed_paths=
         (base_dir,))`), a job naming a file that does not resolve inside those folders
-        raises OutsideSandbox (a FrysError) before any file is opened."""
-        return cls(text, "<query>", base_dir, clock, options, bus)
+        raises OutsideSandbox (a FrysError) before any file is opened. `keep_results`: what
+        `results()` keeps of each query's output: everything (True), nothing (False: rows
+        only reach subscribers and sinks), or the most recent N rows per stream."""
+        return cls(text, "<query>", base_dir, clock, options, bus, keep_results)
 
     @classmethod
     def from_file(cls, path: str | Path, options: RuntimeOptions = DEFAULT_OPTIONS,
-                  bus: Broker | None = None) -> Pipeline:
+                  bus: Broker | None = None, keep_results: bool | int = True) -> Pipeline:
         """Compile a .frysql file; `file:` and `wal:` paths resolve against the file's
-        folder; the job's WAL consumers are named after the file."""
+        folder; the job's WAL consumers are named after the file. `keep_results` as for
+        `from_text`."""
         path = Path(path)
-        return cls(read_job(path), str(path), path.parent, options=options, bus=bus)
+        return cls(read_job(path), str(path), path.parent, options=options, bus=bus,
+                   keep_results=keep_results)
 
     @property
     def bus(self) -> Broker:
@@ -90,25 +190,39 @@ class Pipeline:
     def stats(self) -> JobStats:
         return self.runtime.stats
 
+    @property
+    def data_warnings(self) -> list[str]:
+        """Every DataWarning given so far (at most one per stream and kind), in stream
+        order: the same messages `warnings` shows."""
+        return [message for decoder in self.runtime.decoders.values()
+                for message in decoder.warnings]
+
     def explain(self) -> str:
         """The operator graph as text."""
         return self.graph.explain()
 
-    def publish(self, stream: str, events: Iterable[Mapping[str, object]] | pl.DataFrame
-                ) -> None:
-        """Publish events to a stream: dicts (validated like JSON input; misfits become dead
-        letters) or a polars DataFrame whose columns are cast to the stream's schema."""
+    def publish(self, stream: str,
+                events: Iterable[Mapping[str, object]] | pl.DataFrame | pl.LazyFrame
+                | pyarrow.Table | pyarrow.RecordBatch) -> None:
+        """Publish events to a stream: dicts (validated like JSON input), or a table — a
+        polars DataFrame, a LazyFrame (collected) or a pyarrow Table or RecordBatch — whose
+        columns are cast to the stream's schema (missing ones NULL, extra ones dropped).
+        TIMESTAMP columns take datetimes, integers in the stream's time_unit, and strings
+        (ISO-8601 or integer text) read as JSON input reads them. A row or dict that does
+        not fit (a time that cannot be read or is out of range, no event time, a value of the
+        wrong type) is a dead letter positioned `<stream>:api:<n>` (the 1-based dict) or
+        `<stream>:api:frame row <n>` (the 0-based row); a table column of a type that cannot
+        be cast at all raises TypeError."""
         decoder = self.runtime.decoders.get(stream)
         if decoder is None:
             raise KeyError(f"unknown stream {stream!r}; streams: {', '.join(self.runtime.topics)}")
-        if isinstance(events, pl.DataFrame):
-            batch, dead = split_out_of_range(conform_frame(events, decoder.columns, stream),
-                                             stream, f"{stream}:api:frame")
-            self.runtime.publish(stream, batch, dead)
-            return
-        records = [(dict(event), f"{stream}:api:{n}", repr(event))
-                   for n, event in enumerate(events, start=1)]
-        batch, dead = decoder.decode_records(records)
+        frame = _as_frame(events)
+        if frame is not None:
+            batch, dead = decoder.decode_frame(frame, f"{stream}:api:frame")
+        else:
+            records = [(dict(event), f"{stream}:api:{n}", repr(event))
+                       for n, event in enumerate(events, start=1)]  # type: ignore[arg-type]
+            batch, dead = decoder.decode_events(records)
         self.runtime.publish(stream, batch, dead)
 
     def subscribe(self, stream: str, callback: Callable[[pl.DataFrame], None]) -> None:
@@ -130,10 +244,22 @@ class Pipeline:
         self.runtime.finish()
 
     def results(self, stream: str) -> pl.DataFrame:
-        """Everything a query has written to `stream` so far, as one DataFrame."""
-        collector = self._collectors.get(stream)
-        if collector is None:
+        """What a query has written to `stream` so far, as one DataFrame: everything, or
+        with keep_results=N the most recent N rows (`results_dropped` counts the others).
+        Raises ResultsNotKept with keep_results=False, KeyError for a stream no query
+        writes to."""
+        if stream not in self._query_outputs:
             raise KeyError(f"no query writes to {stream!r}; query outputs: "
-                           f"{', '.join(self._collectors) or '(none)'}")
-        return collector.frame(self.runtime.topics[stream].schema)
+                           f"{', '.join(self._query_outputs) or '(none)'}")
+        if self._keep_results is False:
+            raise ResultsNotKept(
+                f"results of {stream!r} were not kept: this pipeline was built with "
+                "keep_results=False; subscribe to the stream (pipeline.subscribe) or give it "
+                "a sink, or build it with keep_results=True or a number of rows")
+        return self._results[stream].frame(self.runtime.topics[stream].schema)
 
+    def results_dropped(self, stream: str) -> int:
+        """How many rows written to `stream` `results()` no longer returns (keep_results=N
+        keeps the most recent N); 0 when everything is kept."""
+        self.results(stream)  # the same errors for a stream with no results
+        return self._results[stream].dropped_rows

@@ -29,9 +29,13 @@ OVERFLOW_COLUMNS: dict[str, FrysType] = {
 }
 BUILT_IN_STREAMS = {DEAD_LETTERS: DEAD_LETTER_COLUMNS, OVERFLOW: OVERFLOW_COLUMNS}
 WINDOW_COLUMNS = ("window_start", "window_end")
-STREAM_OPTIONS = ("event_time", "watermark", "idle_timeout", "max_future", "source", "sink")
+STREAM_OPTIONS = ("event_time", "watermark", "idle_timeout", "max_future", "time_unit", "source",
+                  "sink")
 LATER_STREAM_OPTIONS = ("lateness", "late", "queue", "priority")
 QUEUE_KINDS = ("fifo", "priority", "persistent")
+# what an integer epoch time of a stream's input counts (the stream option time_unit)
+TIME_UNITS = ("s", "ms", "us", "ns")
+DEFAULT_TIME_UNIT = "ms"
 
 
 @dataclass
@@ -47,6 +51,9 @@ class StreamDef:
     # an event more than this ahead of the watermark it arrives under is a dead letter
     # instead of moving the watermark; None: no limit
     max_future_ms: int | None = None
+    # the unit of integer epoch times in the stream's input (TIME_UNITS); None: not given,
+    # so milliseconds, and the decoder warns when the times look like seconds
+    time_unit: str | None = None
     source: str | None = None
     sink: str | None = None
     span: Span = field(default_factory=lambda: Span(0, 0, 0, 0))

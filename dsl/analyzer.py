@@ -16,6 +16,7 @@ from frys.dsl.analyzed import (
     LATER_STREAM_OPTIONS,
     QUEUE_KINDS,
     STREAM_OPTIONS,
+    TIME_UNITS,
     WINDOW_COLUMNS,
     AnalyzedJob,
     AnalyzedQuery,
@@ -45,6 +46,14 @@ from frys.dsl.types import (
     FrysType,
     assignable,
 )
+
+# spellings of time units a user may try, for time_unit's did-you-mean
+_TIME_UNIT_SPELLINGS = {
+    **dict.fromkeys(("sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("milli", "millis", "msec", "millisecond", "milliseconds"), "ms"),
+    **dict.fromkeys(("µs", "micro", "micros", "usec", "microsecond", "microseconds"), "us"),
+    **dict.fromkeys(("nano", "nanos", "nsec", "nanosecond", "nanoseconds"), "ns"),
+}
 
 
 class Analyzer(PatternAnalyzer):
@@ -201,6 +210,8 @@ class Analyzer(PatternAnalyzer):
                                 option.span)
                 else:
                     stream.max_future_ms = int(option.value)
+            elif option.name == "time_unit":
+                self._time_unit(stream, option)
             elif option.name in ("source", "sink"):
                 if option.kind != ast.OptionKind.STRING:
                     self._error(f"{option.name} must be a quoted connector URI, e.g. "
@@ -218,6 +229,30 @@ class Analyzer(PatternAnalyzer):
                     # they act on the stream's watermark, which only event time gives it
                     self._error(f"{option.name} needs event_time: a stream without an "
                                 "event-time column has no watermark", option.span)
+
+    def _time_unit(self, stream: StreamDef, option: ast.WithOption) -> None:
+        """time_unit = 's' | 'ms' | 'us' | 'ns': what the integer epoch times of the stream's
+        input count. It only means something for declared TIMESTAMP columns, so a stream
+        without one is told so rather than left with an option that does nothing."""
+        units = ", ".join(repr(u) for u in TIME_UNITS)
+        if option.kind not in (ast.OptionKind.STRING, ast.OptionKind.NAME):
+            self._error(f"time_unit must be one of {units}, e.g. time_unit = 's'", option.span)
+            return
+        value = str(option.value)
+        if value not in TIME_UNITS:
+            unit = _TIME_UNIT_SPELLINGS.get(value.lower())
+            hint = (f" (did you mean '{unit}'?)" if unit is not None
+                    else did_you_mean(value, TIME_UNITS))
+            self._error(f"time_unit must be one of {units}, got {value!r}{hint}", option.span)
+            return
+        if option.kind == ast.OptionKind.NAME:
+            self._error(f"time_unit must be quoted: time_unit = '{value}'", option.span)
+            return
+        if not any(t == FrysType.TIMESTAMP for t in (stream.columns or {}).values()):
+            self._error(f"time_unit applies to integer times of TIMESTAMP columns; stream "
+                        f"{stream.name} declares none", option.span)
+            return
+        stream.time_unit = value
 
     def _stream_option(self, stream: StreamDef, option: ast.WithOption) -> None:
         """lateness, late, queue, priority: checked here and in `_check_stream_links` once
