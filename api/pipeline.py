@@ -139,10 +139,6 @@ class Pipeline:
         except FrysError as error:  # raised by an operator or a connector: show the line
             raise error.with_source(source_name, text) from None
         # the runtime builds each stream's decoder; the stream's time_unit is set here
-        for name, decoder in self.runtime.decoders.items():
-            unit = self.graph.topics[name].time_unit
-            if unit is not None:
-                decoder.set_time_unit(unit)
         # one store per query output (INSERT INTO targets and bare SELECTs); none when
         # results are not kept, so a long-running pipeline holds no output at all
         self._keep_results = keep_results

@@ -358,10 +358,8 @@ class Runtime:
         self.topics = {name: self.broker.add_topic(_topic_for(stream, clock, wal_root,
                                                               options.wal_fsync, lock))
                        for name, stream in graph.topics.items()}
-        self.decoders = {
-            name: StreamDecoder(name, stream.columns or {}, stream.event_time)
-            for name, stream in graph.topics.items()
-        }
+        self.decoders = {name: StreamDecoder.for_stream(stream)
+                         for name, stream in graph.topics.items()}
         self._finished = False
         counter = _EventCounter(self.stats)
         # the API's producers, also the runtime's claim on each topic, released by finish()

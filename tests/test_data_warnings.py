@@ -254,9 +254,6 @@ def test_time_unit_is_kept_on_the_stream() -> None:
 
 # ---------------------------------------------------------------------- frys run
 
-@pytest.mark.xfail(strict=True, reason="engine/runtime.py builds each StreamDecoder without "
-                   "the stream's time_unit (Pipeline sets it; `frys run` uses Runtime "
-                   "directly): Runtime.__init__ must pass time_unit=stream.time_unit")
 def test_frys_run_reads_integer_times_in_the_stream_time_unit(tmp_path, capsys) -> None:
     from frys.cli import main
 
