@@ -371,29 +371,40 @@ class Topic:
 
     def _arrival_watermarks(self, times: pl.Series, producer: Producer) -> pl.Series | None:
         """The watermark each row of a batch arrived under, or None when every row arrived
-        under the topic's current one (then `watermark.current` says it all).
+        under the topic's current one (then `watermark.current` says it all) and no
+        subscriber asked for them (`wants_arrivals`: an operator that folds a big batch in
+        slices and moves event time between them).
 
         The rule (docs/language.md, "Event time"): every event sees the watermark as it
         stood after the events published before it, whatever the batching, so lateness
-        never depends on how a source cuts its input. A row's watermark is the largest event
-        time before it (this producer's, earlier batches included) minus the delay, never
-        below the topic's watermark before the batch (with several producers that is an
-        upper bound of the combined watermark, which only the rows it makes late could
-        tell apart: they are behind their own producer's watermark by more than the delay).
-        Only rows behind it can be judged differently from the batch rule, so where none is
-        (in-order input, the common case) this is None and costs one cumulative max."""
-        if times.len() < 2 and producer.latest_event_ms == START_OF_TIME:
+        never depends on how a source cuts its input. A row's watermark is what the topic's
+        would be had the batch stopped just before it: this producer's part is the largest
+        event time before the row (earlier batches included) minus the delay, or what it
+        forwarded; the others' stay as they are; the minimum over those that hold the
+        watermark, never below the topic's before the batch. Where no row is behind its own
+        (in-order input, the common case) and nobody asked, this is None and costs one
+        cumulative max."""
+        wanted = any(getattr(s, "wants_arrivals", False) for s in self.subscribers)
+        if times.len() < 2 and producer.latest_event_ms == START_OF_TIME and not wanted:
             return None
         floor = START_OF_TIME + self.delay_ms  # below it, `- delay` would wrap around
-        before = self.watermark.current
+        combined = self.watermark
+        before = combined.current
         prior = times.cum_max().shift(1, fill_value=producer.latest_event_ms) \
             .fill_null(strategy="forward").fill_null(producer.latest_event_ms)
-        own = pl.select(pl.max_horizontal(
+        own = pl.max_horizontal(
             pl.when(prior > floor).then(prior - self.delay_ms).otherwise(START_OF_TIME),
-            pl.lit(before, dtype=pl.Int64))).to_series()
-        if not (times < own).any():
+            pl.lit(combined.watermarks[producer.index], dtype=pl.Int64))
+        others = [w for i, (w, holding) in enumerate(zip(combined.watermarks, combined.holding,
+                                                         strict=True))
+                  if holding and i != producer.index]
+        if others:
+            own = pl.min_horizontal(own, pl.lit(min(others), dtype=pl.Int64))
+        arrivals = pl.select(pl.max_horizontal(own, pl.lit(before, dtype=pl.Int64))
+                             ).to_series()
+        if not wanted and not (times < arrivals).any():
             return None
-        return own
+        return arrivals
 
     def forward_watermark(self, producer: Producer, watermark: int) -> None:
         with self._lock:

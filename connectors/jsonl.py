@@ -21,6 +21,7 @@ from frys.connectors.decode import DeadLetter, StreamDecoder
 from frys.connectors.subscriber import BatchSubscriber
 
 DEFAULT_CHUNK_BYTES = 8 << 20
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class JsonlFileSource:
@@ -37,6 +38,10 @@ class JsonlFileSource:
         """Yield (batch, dead letters) per chunk, in file order."""
         line = 1
         with open(self.path, "rb") as file:
+            # a UTF-8 byte-order mark (as editors on Windows write) is not part of the first
+            # line: skipped, as it is for job files
+            if file.read(len(UTF8_BOM)) != UTF8_BOM:
+                file.seek(0)
             for chunk, _ in whole_line_chunks(file.read, self.chunk_bytes):
                 yield self.decoder.decode_jsonl(chunk, line, self.display_name)
                 line += chunk.count(b"\n")

@@ -105,6 +105,10 @@ class OperatorState:
 
 
 class Operator(Protocol):
+    # True: give `process` the arrival watermarks of every batch, not only of those with a
+    # row behind its own (an operator that moves event time inside a big batch)
+    wants_arrivals: bool
+
     def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted: ...
 
     def advance(self, watermark: int) -> Emitted: ...

@@ -164,6 +164,11 @@ class QueryRunner:
         self.stats = stats
         self.name = f"query {node.index + 1}"
 
+    @property
+    def wants_arrivals(self) -> bool:
+        """Whether the operator wants every batch's arrival watermarks (Topic.arrivals)."""
+        return self.operator.wants_arrivals
+
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         source = BatchSource(topic.name, self._arrivals(topic))
         self._hand_out(self.operator.process(batch, source), topic.name)

@@ -46,6 +46,8 @@ WINDOW_START = "__window_start"
 WINDOW_END = "__window_end"  # kept in state only by windows whose end varies (sessions)
 ORIGIN = "__origin"  # an event's row in its (filtered) batch, to find it again
 ARRIVAL_WATERMARK = "__arrival_watermark"  # the watermark an event arrived under
+# rows (event x window) one fold holds at most: bounds a HOP's memory whatever the batch
+MAX_WINDOW_ROWS = 1 << 20
 EVENT_TIME = "__event_time"
 
 
@@ -295,6 +297,21 @@ class WindowAggregate(SideOutputs):
         its own watermark closed is late, and the others cannot belong to such a window."""
         if batch.height == 0:
             return []
+        step = self._events_per_step()
+        if batch.height > step:
+            # HOP multiplies each event into size/slide rows: fold a big batch in slices so
+            # that at most MAX_WINDOW_ROWS rows exist at once (the same result: folding is
+            # associative, and each row is judged under its own arrival watermark); between
+            # slices, event time moves to the next slice's first arrival watermark, firing
+            # what it closes, so the state holds the open windows, not the batch's
+            emitted: list[pl.DataFrame] = []
+            for start in range(0, batch.height, step):
+                if start and arrivals is not None:
+                    emitted += self._advance(int(arrivals[start]))
+                emitted += self._process(
+                    batch.slice(start, step),
+                    None if arrivals is None else arrivals.slice(start, step))
+            return emitted
         # events are numbered (ORIGIN) only when late ones must be found again: under HOP
         # (an event is late only when none of its windows is open) or to route them
         track = self.route_late or self.slide_ms != self.size_ms
@@ -351,6 +368,20 @@ class WindowAggregate(SideOutputs):
                 return []
         partial = frame.group_by(self._group_columns).agg(self._partial)
         return self._merge(partial)
+
+    @property
+    def wants_arrivals(self) -> bool:
+        """A HOP asks its topic for every batch's arrival watermarks: it folds big
+        batches in slices and moves event time between them (see _process)."""
+        return self._events_per_step() < MAX_WINDOW_ROWS
+
+    def _events_per_step(self) -> int:
+        """How many events one fold takes at most: all of a batch, except under HOP, where
+        each event becomes one row per window it belongs to."""
+        if self.size_ms is None or self.slide_ms is None or self.slide_ms == self.size_ms:
+            return MAX_WINDOW_ROWS
+        windows = -(-self.size_ms // self.slide_ms)
+        return max(1, MAX_WINDOW_ROWS // windows)
 
     def _may_be_late(self, batch: pl.DataFrame, watermark: int | None) -> bool:
         """Whether some event of the batch may belong only to windows closed by `watermark`:

@@ -337,3 +337,14 @@ def test_a_frame_with_times_outside_the_range_gives_dead_letters(tmp_path) -> No
         "ev:api:frame row 0", "ev:api:frame row 2"]
     assert "outside TIMESTAMP's range" in pipeline.stats.first_dead_letters[0].reason
     assert (tmp_path / "out.jsonl").read_text() == '{"k":2,"ts":"1970-01-01T00:00:00.005Z"}\n'
+
+
+def test_a_data_file_starting_with_a_byte_order_mark_loses_no_line(tmp_path) -> None:
+    (tmp_path / "ev.jsonl").write_bytes(b'\xef\xbb\xbf{"k": 1, "ts": 5}\n{"k": 2, "ts": 6}\n')
+    (tmp_path / "job.frysql").write_text(
+        "CREATE STREAM ev (k INT, ts TIMESTAMP) WITH (source = 'file:ev.jsonl');\n"
+        "SELECT k FROM ev;\n")
+    pipeline = Pipeline.from_file(tmp_path / "job.frysql")
+    stats = pipeline.run()
+    assert stats.total_dead_letters == 0
+    assert pipeline.results("select_1")["k"].to_list() == [1, 2]

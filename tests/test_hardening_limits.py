@@ -6,12 +6,15 @@ interval longer than the TIMESTAMP range are refused with the reason and the pos
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from frys import Pipeline
 from frys.cli import main
 from frys.dsl import FrysError, Limits, compile_text
 from frys.dsl.limits import DEFAULT_LIMITS
 from frys.engine.runtime import RuntimeOptions
+from frys.operators import window_aggregate
 
 STREAM = "CREATE STREAM ev (k STRING, v FLOAT, ts TIMESTAMP) WITH (event_time = ts);\n"
 
@@ -86,3 +89,62 @@ def test_frys_check_and_run_take_the_limits_as_flags(tmp_path, capsys) -> None:
     assert "3,600 windows" in capsys.readouterr().err
     assert main(["check", str(job), "--max-hop-windows", "3600"]) == 0
     assert main(["run", str(job), "--max-hop-windows", "3600", "-q"]) == 0
+
+
+# ------------------------------------------------- a HOP's memory is bounded by open windows
+
+HOP_JOB = ("CREATE STREAM ev (k INT, v INT, ts TIMESTAMP) WITH (event_time = ts, "
+           "watermark = 3ms, late = late_ev);\nCREATE STREAM late_ev;\n"
+           "SELECT k, window_start, COUNT(*) AS n, SUM(v) AS s FROM ev "
+           "GROUP BY k, HOP(40ms, 2ms);\n")
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(st.tuples(st.integers(0, 3), st.integers(-9, 9), st.integers(0, 400)),
+                       min_size=1, max_size=120),
+       rows=st.integers(20, 400))
+def test_a_hop_folded_in_slices_gives_the_same_rows(monkeypatch, events, rows) -> None:
+    # MAX_WINDOW_ROWS at 20-400 (x 20 windows per event: 1-20 events per slice) against the
+    # default (one fold): the same windows, late events and late rows
+    def run() -> tuple[list, int, list]:
+        pipeline = Pipeline.from_text(HOP_JOB)
+        late: list[str] = []
+        pipeline.subscribe("late_ev", lambda rows: late.extend(map(str, rows.rows())))
+        pipeline.publish("ev", [{"k": k, "v": v, "ts": t} for k, v, t in events])
+        pipeline.finish()
+        out = sorted(map(str, pipeline.results("select_1").rows()))
+        return out, pipeline.stats.total_late_events, sorted(late)
+
+    whole = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(window_aggregate, "MAX_WINDOW_ROWS", rows)
+        assert run() == whole
+
+
+def test_a_big_hop_batch_holds_the_open_windows_not_the_batch(monkeypatch) -> None:
+    # 2,000 in-order events, 1,000 windows each; folded 100 events at a time with event
+    # time moving between slices, the state never holds more than the windows still open
+    monkeypatch.setattr(window_aggregate, "MAX_WINDOW_ROWS", 100_000)
+    pipeline = Pipeline.from_text(
+        "CREATE STREAM ev (k INT, ts TIMESTAMP) WITH (event_time = ts);\n"
+        "SELECT k, COUNT(*) AS n FROM ev GROUP BY k, HOP(1 SECOND, 1 MILLISECOND);\n")
+    operator = pipeline.runtime.queries[0].operator
+    largest = 0
+    original = operator._process
+
+    def watched(batch, arrivals=None):
+        nonlocal largest
+        out = original(batch, arrivals)
+        largest = max(largest, operator._state.height)
+        return out
+
+    monkeypatch.setattr(operator, "_process", watched)
+    pipeline.publish("ev", [{"k": i % 3, "ts": 10 * i} for i in range(2_000)])
+    pipeline.finish()
+    # one fold of the whole batch would hold every (key, window) of the 20 s it spans:
+    # 3 x ~21,000 rows; in slices, only the windows open around the slice: per key the
+    # ~1,000 that end after the watermark plus the ~1,000 windows a slice of 1 s starts
+    assert 0 < largest <= 3 * 2_100
+    assert operator.state_size() == 0  # all fired at the end
+    assert pipeline.results("select_1")["n"].sum() == 2_000 * 1_000
