@@ -372,8 +372,8 @@ class Topic:
     def _arrival_watermarks(self, times: pl.Series, producer: Producer) -> pl.Series | None:
         """The watermark each row of a batch arrived under, or None when every row arrived
         under the topic's current one (then `watermark.current` says it all) and no
-        subscriber asked for them (`wants_arrivals`: an operator that folds a big batch in
-        slices and moves event time between them).
+        subscriber asked for them (`wants_arrivals(rows)`: an operator that folds a big
+        batch in slices and moves event time between them).
 
         The rule (docs/language.md, "Event time"): every event sees the watermark as it
         stood after the events published before it, whatever the batching, so lateness
@@ -382,14 +382,23 @@ class Topic:
         event time before the row (earlier batches included) minus the delay, or what it
         forwarded; the others' stay as they are; the minimum over those that hold the
         watermark, never below the topic's before the batch. Where no row is behind its own
-        (in-order input, the common case) and nobody asked, this is None and costs one
-        cumulative max."""
-        wanted = any(getattr(s, "wants_arrivals", False) for s in self.subscribers)
-        if times.len() < 2 and producer.latest_event_ms == START_OF_TIME and not wanted:
-            return None
+        (in-order input, the common case: one sortedness check) and nobody asked, this is
+        None."""
+        rows = times.len()
+        wanted = any(wants(rows) for s in self.subscribers
+                     if (wants := getattr(s, "wants_arrivals", None)) is not None)
         floor = START_OF_TIME + self.delay_ms  # below it, `- delay` would wrap around
         combined = self.watermark
         before = combined.current
+        if not wanted and times.null_count() == 0 and times.is_sorted():
+            # in order (the common case): no row is behind its own watermark when the
+            # first is at or above the topic's before the batch and this producer's own
+            # (what it forwarded, its latest time minus the delay)
+            latest = producer.latest_event_ms
+            first = times[0]
+            if (first >= before and first >= combined.watermarks[producer.index]
+                    and (latest <= floor or first >= latest - self.delay_ms)):
+                return None
         prior = times.cum_max().shift(1, fill_value=producer.latest_event_ms) \
             .fill_null(strategy="forward").fill_null(producer.latest_event_ms)
         own = pl.max_horizontal(

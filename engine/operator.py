@@ -105,9 +105,10 @@ class OperatorState:
 
 
 class Operator(Protocol):
-    # True: give `process` the arrival watermarks of every batch, not only of those with a
-    # row behind its own (an operator that moves event time inside a big batch)
-    wants_arrivals: bool
+    def wants_arrivals(self, rows: int) -> bool:
+        """True: give `process` the arrival watermarks of a batch of `rows` rows even when
+        no row is behind its own (an operator that moves event time inside a big batch)."""
+        ...
 
     def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted: ...
 

@@ -164,10 +164,10 @@ class QueryRunner:
         self.stats = stats
         self.name = f"query {node.index + 1}"
 
-    @property
-    def wants_arrivals(self) -> bool:
-        """Whether the operator wants every batch's arrival watermarks (Topic.arrivals)."""
-        return self.operator.wants_arrivals
+    def wants_arrivals(self, rows: int) -> bool:
+        """Whether the operator wants a batch's arrival watermarks (Topic.arrivals) even
+        when no row is behind its own."""
+        return self.operator.wants_arrivals(rows)
 
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         source = BatchSource(topic.name, self._arrivals(topic))

@@ -42,7 +42,8 @@ class FilterProject:
     """SELECT outputs FROM stream WHERE predicate, batch by batch. Holds no state, so
     `advance` never emits; rows keep their arrival order; nothing is ever late here."""
 
-    wants_arrivals = False
+    def wants_arrivals(self, rows: int) -> bool:
+        return False
 
     def __init__(self, spec: FilterProjectSpec, settings: OperatorSettings) -> None:
         self._where = (compile_filter(spec.where, spec.types) if spec.where is not None

@@ -369,11 +369,10 @@ class WindowAggregate(SideOutputs):
         partial = frame.group_by(self._group_columns).agg(self._partial)
         return self._merge(partial)
 
-    @property
-    def wants_arrivals(self) -> bool:
-        """A HOP asks its topic for every batch's arrival watermarks: it folds big
-        batches in slices and moves event time between them (see _process)."""
-        return self._events_per_step() < MAX_WINDOW_ROWS
+    def wants_arrivals(self, rows: int) -> bool:
+        """A batch too big for one fold (a HOP's) is folded in slices, with event time
+        moving between them to the arrival watermarks (see _process)."""
+        return rows > self._events_per_step()
 
     def _events_per_step(self) -> int:
         """How many events one fold takes at most: all of a batch, except under HOP, where

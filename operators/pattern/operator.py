@@ -96,7 +96,8 @@ class PatternMatch(SideOutputs):
     the minimum of its input streams' watermarks. Its settings: the partial matches kept per
     partition, the byte budgets, and whether to trace why each partial match ends."""
 
-    wants_arrivals = False
+    def wants_arrivals(self, rows: int) -> bool:
+        return False
 
     def __init__(self, spec: PatternMatchSpec, settings: OperatorSettings) -> None:
         self.pending = Emitted()
