@@ -17,6 +17,16 @@ from frys.connectors.queues import Backpressure, QueueFull
 from frys.connectors.wal import LogReader
 
 
+def run_together(*targets) -> None:
+    """Run the functions in threads at once; fail if any is still running after 60 s."""
+    threads = [threading.Thread(target=target, daemon=True) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "stalled"
+
+
 def rows(frame: pl.DataFrame | None) -> list[int]:
     return [] if frame is None else frame["n"].to_list()
 
@@ -122,13 +132,7 @@ def test_a_blocked_publisher_does_not_hold_the_jobs_lock() -> None:
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=relay, daemon=True),
-               threading.Thread(target=publish, daemon=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "stalled"
+    run_together(relay, publish)
     assert errors == []
     assert drain(sink) == list(range(batches))
 
@@ -223,13 +227,7 @@ def test_a_consumer_of_a_downstream_queue_republishing_into_the_job_never_stalls
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=relay, daemon=True),
-               threading.Thread(target=publish, daemon=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "stalled"
+    run_together(relay, publish)
     assert errors == []
     assert drain(sink) == list(range(batches))
     # waits are on the scale of the room poll (50 ms), far from the 5 s timeout
