@@ -19,6 +19,7 @@ import errno
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +29,7 @@ import polars as pl
 from frys import __version__
 from frys.bus_cli import add_bus_commands, add_sandbox_argument, allowed_paths, positive
 from frys.connectors.bus import Topic
+from frys.connectors.decode import DataWarning
 from frys.connectors.jsonl import JsonlWriter
 from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
 from frys.connectors.wal import FsyncPolicy, WalError
@@ -197,7 +199,10 @@ def command_run(args: argparse.Namespace) -> int:
                           options=options, on_trace=write_trace if trace_file else None)
         if _shows_progress(args):
             status = RunStatusLine(runtime, sys.stderr)
-        stats = runtime.run(on_batch_read=status.on_batch_read if status else None)
+        with warnings.catch_warnings():
+            # data warnings are printed once below, as frys lines, not as Python's
+            warnings.simplefilter("ignore", DataWarning)
+            stats = runtime.run(on_batch_read=status.on_batch_read if status else None)
     except FrysError as error:
         print(_render_error(error, args.job, text), file=sys.stderr)
         return EXIT_ERRORS
@@ -207,6 +212,9 @@ def command_run(args: argparse.Namespace) -> int:
         if trace_file is not None:
             trace_file.close()
     if not args.quiet:
+        for decoder in runtime.decoders.values():
+            for message in decoder.warnings:
+                print(f"frys: warning: {message}", file=sys.stderr)
         print(_summary(stats), file=sys.stderr)
     return 0
 

@@ -277,3 +277,19 @@ def test_watching_for_seconds_survives_integers_past_64_bits() -> None:
     pipeline.publish("trades", [{"symbol": "A", "ts": 2**70}, {"symbol": "B", "ts": T0}])
     assert _times(pipeline) == [T0]
     assert pipeline.stats.dead_letters["trades"] == 1
+
+
+def test_frys_run_prints_each_data_warning_once_as_a_frys_line(tmp_path, capsys) -> None:
+    from frys.cli import main
+
+    (tmp_path / "trades.jsonl").write_text(json.dumps({"symbol": "A", "ts": T0_SECONDS}) + "\n")
+    job = tmp_path / "job.frysql"
+    job.write_text(JOB.format(options=", source = 'file:trades.jsonl'"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a Python warning escaping the run fails the test
+        assert main(["run", str(job)]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("frys: warning: ")]
+    # the times look like seconds, and the schema's price is in no line: one line each
+    assert len(lines) == 2
+    assert "seconds" in lines[0] and "column price" in lines[1]
