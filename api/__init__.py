@@ -7,13 +7,7 @@ The package maps the repository's folders into one namespace: `frys.dsl` (langua
 priority and persistent topics, request-reply.
 """
 
-import importlib.metadata as _metadata
 import os as _os
-
-try:  # the installed distribution's version: pyproject.toml is the one place it is kept
-    __version__ = _metadata.version("frys")
-except _metadata.PackageNotFoundError:  # imported from a source tree that is not installed
-    __version__ = "0+unknown"
 
 import polars as _pl
 
@@ -33,3 +27,16 @@ from frys.pipeline import Pipeline
 
 __all__ = ["Broker", "FrysError", "FsyncPolicy", "Pipeline", "RuntimeOptions", "__version__",
            "compile_text", "explain"]
+
+
+def __getattr__(name: str) -> str:
+    """`frys.__version__`: the installed distribution's (pyproject.toml is the one place it
+    is kept), looked up on first use: importlib.metadata costs ~35 ms of start-up."""
+    if name != "__version__":
+        raise AttributeError(f"module 'frys' has no attribute {name!r}")
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("frys")
+    except importlib.metadata.PackageNotFoundError:  # a source tree that is not installed
+        return "0+unknown"

@@ -26,7 +26,6 @@ from typing import BinaryIO
 
 import polars as pl
 
-from frys import __version__
 from frys.bus_cli import add_bus_commands, add_sandbox_argument, allowed_paths, positive
 from frys.connectors.bus import Topic
 from frys.connectors.decode import DataWarning
@@ -67,6 +66,20 @@ def _read(path: str) -> str:
     except FrysError as error:  # not UTF-8: where
         print(error.render(), file=sys.stderr)
         raise SystemExit(1) from None
+
+
+class _Version(argparse.Action):
+    """`frys --version`: the version is looked up only when asked (see frys.__getattr__)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        import frys
+
+        print(f"frys {frys.__version__}")
+        parser.exit()
 
 
 def _summary(stats: JobStats) -> str:
@@ -309,7 +322,7 @@ def _limits(args: argparse.Namespace) -> Limits:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frys", description="frys: complex event "
                                      "processing with .frysql queries")
-    parser.add_argument("--version", action="version", version=f"frys {__version__}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a job; bounded sources run to their end")
     run.add_argument("job", help="the .frysql file")
