@@ -1,0 +1,102 @@
+"""The layers of ARCHITECTURE.md ("Layers"), enforced: a new import against them fails here.
+
+Each top-level folder may import only what LAYERS allows (by module prefix). KNOWN lists
+the few imports that break the rule today, each with what removes it; it may only shrink:
+an entry that no longer matches an import fails the test too, so that it is deleted.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = ("api", "dsl", "engine", "operators", "connectors")
+
+# per folder: the frys modules (prefixes) it may import from the other folders
+LAYERS: dict[str, tuple[str, ...]] = {
+    # the public face: everything below it
+    "api": ("frys.dsl", "frys.engine", "frys.operators", "frys.connectors"),
+    # the runtime drives operators (through their registry) and connectors, planned by dsl
+    "engine": ("frys.dsl", "frys.operators.registry", "frys.connectors"),
+    # operators keep the engine's contract over its plan nodes, in the language's types
+    "operators": ("frys.dsl", "frys.engine.graph", "frys.engine.operator", "frys.engine.time"),
+    # connectors decode into the language's types; watermarks are the engine's time
+    "connectors": ("frys.dsl.types", "frys.dsl.limits", "frys.dsl.errors", "frys.dsl.analyzed",
+                   "frys.engine.time"),
+    # the language depends on nothing else
+    "dsl": (),
+}
+
+# (importing module, imported prefix): why it is still there, and what removes it
+KNOWN: dict[tuple[str, str], str] = {
+    ("frys.dsl.planner", "frys.engine.graph"):
+        "the planner builds the engine's plan nodes; it moves to engine/ with typed plan nodes",
+    ("frys.dsl.analyzer", "frys.connectors.uris"):
+        "URI checks; they move behind the connector registry (connectors/registry.py)",
+}
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(["frys", *parts])
+
+
+def frys_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.startswith("frys."):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("frys."))
+    return found
+
+
+def edges() -> list[tuple[str, str, str]]:
+    """(folder, importing module, imported module) across folders."""
+    found = []
+    for folder in FOLDERS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            importer = module_name(path)
+            for imported in frys_imports(path):
+                target = imported.split(".")[1]
+                if target != folder and target in FOLDERS:
+                    found.append((folder, importer, imported))
+    return found
+
+
+def _matches(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def test_every_import_across_folders_follows_the_layers() -> None:
+    against = []
+    for folder, importer, imported in edges():
+        if any(_matches(imported, allowed) for allowed in LAYERS[folder]):
+            continue
+        if any(importer == known and _matches(imported, prefix)
+               for known, prefix in KNOWN):
+            continue
+        against.append(f"{importer} imports {imported}")
+    assert against == [], "imports against ARCHITECTURE.md's layers:\n" + "\n".join(against)
+
+
+def test_every_known_exception_still_exists() -> None:
+    present = {(importer, imported) for _, importer, imported in edges()}
+    stale = [known for known in KNOWN
+             if not any(importer == known[0] and _matches(imported, known[1])
+                        for importer, imported in present)]
+    assert stale == [], f"no longer imported, delete from KNOWN: {stale}"
+
+
+def test_the_check_sees_a_forbidden_import(tmp_path) -> None:
+    # the parser finds both import forms; a dsl module importing the runtime would fail
+    planted = tmp_path / "planted.py"
+    planted.write_text("import frys.engine.runtime\nfrom frys.connectors import bus\n")
+    assert frys_imports(planted) == {"frys.engine.runtime", "frys.connectors"}
+    assert not any(_matches("frys.engine.runtime", allowed) for allowed in LAYERS["dsl"])
