@@ -123,6 +123,15 @@ class RuntimeOptions:
 DEFAULT_OPTIONS = RuntimeOptions()
 
 
+def query_names(graph: JobGraph) -> dict[int, str]:
+    """How the run summary, JobStats, traces and `overflow` name each query: by its output
+    (`select_2` for the second bare SELECT, the target of an INSERT INTO), and where several
+    queries write one stream, by the output and the query's number (`alerts (query 3)`)."""
+    outputs = Counter(node.output_topic for node in graph.queries)
+    return {node.index: node.output_topic if outputs[node.output_topic] == 1
+            else f"{node.output_topic} (query {node.index + 1})" for node in graph.queries}
+
+
 def operator_settings(options: RuntimeOptions) -> OperatorSettings:
     """The options that shape operators, as the operators take them."""
     return OperatorSettings(
@@ -143,7 +152,8 @@ class QueryRunner:
                  late: dict[str, Producer] | None = None, timeouts: Producer | None = None,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
                  on_trace: Callable[[dict[str, object]], None] | None = None,
-                 on_overflow: Callable[[str, pl.DataFrame], None] | None = None) -> None:
+                 on_overflow: Callable[[str, pl.DataFrame], None] | None = None,
+                 name: str | None = None) -> None:
         self.node = node
         self.on_overflow = on_overflow
         self.operator = build_operator(node.operator, operator_settings(options))
@@ -162,7 +172,8 @@ class QueryRunner:
             for _ in names:
                 self.inputs.add_input()
         self.stats = stats
-        self.name = f"query {node.index + 1}"
+        # how the counters, traces and the overflow stream name the query (query_names)
+        self.name = name or node.output_topic
 
     def wants_arrivals(self, rows: int) -> bool:
         """Whether the operator wants a batch's arrival watermarks (Topic.arrivals) even
@@ -374,9 +385,10 @@ class Runtime:
             topic.subscribe(counter)
             topic.refuse_future = self._refuse_future
         self.queries = []
+        names = query_names(graph)
         for node in graph.queries:
             timeouts_stream = node.operator.timeouts_stream
-            name = f"query {node.index + 1}"
+            name = names[node.index]
             # per input stream: the stream its late events go to (if it has one)
             late_of = node.operator.late_targets(node.inputs)
             late_producers = {target: self.topics[target].add_producer(
@@ -387,7 +399,7 @@ class Runtime:
                                                                    lazy=True)
                         if timeouts_stream else None)
             runner = QueryRunner(node, output, self.stats, late, timeouts, options, on_trace,
-                                 on_overflow=self._publish_overflow)
+                                 on_overflow=self._publish_overflow, name=name)
             for input_topic in node.inputs:
                 self.topics[input_topic].subscribe(runner)
             self.queries.append(runner)

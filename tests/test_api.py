@@ -101,7 +101,7 @@ def test_late_events_are_counted_not_silent(pipeline) -> None:
     pipeline.publish("trades", [{"symbol": "A", "price": 1.0, "volume": 1, "ts": _at(30)}])
     pipeline.publish("trades", [{"symbol": "A", "price": 1.0, "volume": 1, "ts": _at(2)}])
     pipeline.finish()
-    assert pipeline.stats.late_events["query 1"] == 1
+    assert pipeline.stats.late_events["bars"] == 1
     assert pipeline.results("bars")["n"].to_list() == [1]
 
 
@@ -159,3 +159,18 @@ def test_windows_over_window_results_compose() -> None:
     assert result["s5"].to_list() == [45, 145, 245]
     assert result["seconds"].to_list() == [5, 5, 5]
     assert result["first_second"].to_list() == result["window_start"].to_list()
+
+
+def test_queries_are_counted_under_their_output_and_numbered_when_they_share_one() -> None:
+    pipeline = frys.Pipeline.from_text("""
+        CREATE STREAM ev (k INT, ts TIMESTAMP) WITH (event_time = ts);
+        CREATE STREAM out;
+        INSERT INTO out SELECT k, window_start FROM ev GROUP BY k, TUMBLE(10ms);
+        INSERT INTO out SELECT k, window_start FROM ev GROUP BY k, TUMBLE(20ms);
+        SELECT k, COUNT(*) AS n FROM ev GROUP BY k, TUMBLE(5ms);
+    """)
+    pipeline.publish("ev", [{"k": 1, "ts": 100}])
+    pipeline.publish("ev", [{"k": 1, "ts": 1}])  # late for every query
+    pipeline.finish()
+    assert pipeline.stats.late_events == {"out (query 1)": 1, "out (query 2)": 1,
+                                          "select_1": 1}

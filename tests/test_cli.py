@@ -44,7 +44,7 @@ def test_run_reports_late_events(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr("frys.connectors.jsonl.DEFAULT_CHUNK_BYTES", 40)
     assert main(["run", str(job)]) == 0
     err = capsys.readouterr().err
-    assert "late events dropped: 1 (query 1: 1)" in err
+    assert "late events dropped: 1 (select_1: 1)" in err
 
 
 def test_check_passes_a_good_job(tmp_path: Path, capsys) -> None:

@@ -91,7 +91,7 @@ def test_count_windows_equal_the_reference(scenario) -> None:
          millis(r["window_end"]), r["n"], r["vs"])
         for r in pipeline.results("select_1").to_dicts())
     assert actual == expected
-    assert pipeline.stats.late_events["query 1"] == late
+    assert pipeline.stats.late_events["select_1"] == late
 
 
 def test_short_windows_at_the_end_do_not_fire_and_are_counted() -> None:
@@ -115,7 +115,7 @@ def test_the_cli_reports_short_count_windows(tmp_path, capsys) -> None:
     assert main(["run", str(job_file)]) == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 2
-    assert "count windows still short at the end (not fired): query 1: 1" in captured.err
+    assert "count windows still short at the end (not fired): select_1: 1" in captured.err
 
 
 def changes_reference(batches, rows, slide, delay):

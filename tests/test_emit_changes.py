@@ -89,7 +89,7 @@ def test_windowed_changes_until_the_window_closes(batches) -> None:
     actual = [(r["k"], millis(r["window_start"]), r["n"])
               for r in pipeline.results("select_1").to_dicts()]
     assert actual == expected
-    assert pipeline.stats.late_events["query 1"] == late
+    assert pipeline.stats.late_events["select_1"] == late
 
 
 def test_emit_every_sends_early_rows_in_event_time_then_the_final_row() -> None:

@@ -24,8 +24,8 @@ def test_partial_matches_over_the_count_limit_are_rows_of_overflow() -> None:
     pipeline.publish("ev", [{"k": 7, "kind": "b", "ts": 20}])
     pipeline.finish()
     rows = pipeline.results("select_2")
-    assert pipeline.stats.discarded_partial_matches["query 1"] == rows.height == 7
-    assert set(rows["query"]) == {"query 1"}
+    assert pipeline.stats.discarded_partial_matches["select_1"] == rows.height == 7
+    assert set(rows["query"]) == {"select_1"}
     assert all("max_partial_matches" in reason for reason in rows["reason"])
     assert set(rows["partition_key"]) == {"7"}
     # the partial matches that started earliest went first: the a's at 0..6
@@ -39,7 +39,7 @@ def test_partial_matches_over_the_byte_budget_are_rows_of_overflow() -> None:
     hostile(pipeline, 20_000)
     pipeline.finish()
     rows = pipeline.results("select_2")
-    shed = pipeline.stats.discarded_partial_matches_for_bytes["query 1"]
+    shed = pipeline.stats.discarded_partial_matches_for_bytes["select_1"]
     assert shed > 0 and rows.height == shed
     assert all("max_pattern_bytes_per_partition" in reason for reason in rows["reason"])
     # a long partial match lists its first 100 events and how many more it held

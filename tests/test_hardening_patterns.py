@@ -130,7 +130,7 @@ def test_the_state_of_a_partition_stays_within_its_byte_budget() -> None:
     assert hostile(pipeline, 20_000) <= budget
     pipeline.publish("ev", [{"k": 0, "kind": "c", "ts": 30_000}])
     pipeline.finish()
-    discarded = pipeline.stats.discarded_partial_matches_for_bytes["query 1"]
+    discarded = pipeline.stats.discarded_partial_matches_for_bytes["select_1"]
     assert discarded > 0
     # the youngest partial matches survived: the match starts at one of the last a's
     assert pipeline.results("select_1")["a"].dt.epoch("ms").to_list()[0] >= 15_000
@@ -141,7 +141,7 @@ def test_the_state_of_a_query_stays_within_its_byte_budget() -> None:
     pipeline = frys.Pipeline.from_text(GREEDY, options=frys.RuntimeOptions(
         max_pattern_bytes_per_partition=None, max_pattern_bytes=budget))
     assert hostile(pipeline, 20_000, keys=4) <= budget
-    assert pipeline.stats.discarded_partial_matches_for_bytes["query 1"] > 0
+    assert pipeline.stats.discarded_partial_matches_for_bytes["select_1"] > 0
 
 
 def test_the_cli_reports_partial_matches_discarded_over_the_byte_budget(
@@ -156,4 +156,4 @@ def test_the_cli_reports_partial_matches_discarded_over_the_byte_budget(
                                   f"WITH (event_time = ts, source = 'file:{data}')"))
     assert main(["run", str(job), "--max-pattern-bytes-per-partition", "100000"]) == 0
     err = capsys.readouterr().err
-    assert "frys: partial matches discarded over the byte budget: query 1: " in err
+    assert "frys: partial matches discarded over the byte budget: select_1: " in err

@@ -95,7 +95,7 @@ def test_hop_windows_with_lateness_equal_the_reference(scenario) -> None:
             if value is not None:
                 assert value == pytest.approx(reference_value, rel=1e-9, abs=1e-9)
         assert got[7] == want[7]  # ARRAY_AGG: every value in arrival order
-    assert pipeline.stats.late_events["query 1"] == late
+    assert pipeline.stats.late_events["select_1"] == late
 
 
 def test_an_event_counts_in_its_younger_hop_windows_after_the_older_ones_fired() -> None:
@@ -110,7 +110,7 @@ def test_an_event_counts_in_its_younger_hop_windows_after_the_older_ones_fired()
     rows = {millis(r["window_start"]): r["vs"]
             for r in pipeline.results("select_1").to_dicts()}
     assert rows == {5: [1.0, 2.0], 10: [1.0]}
-    assert pipeline.stats.late_events["query 1"] == 0
+    assert pipeline.stats.late_events["select_1"] == 0
 
 
 def test_lateness_keeps_a_window_open_past_its_end() -> None:
@@ -125,7 +125,7 @@ def test_lateness_keeps_a_window_open_past_its_end() -> None:
     first = pipeline.results("select_1").to_dicts()
     assert [(r["n"], r["vs"]) for r in first] == [(1, [3.0])]
     pipeline.finish()
-    assert pipeline.stats.late_events["query 1"] == 1
+    assert pipeline.stats.late_events["select_1"] == 1
 
 
 @pytest.mark.parametrize("window", ["TUMBLE(10ms)", "HOP(10ms, 5ms)", "SESSION(10ms)"])
@@ -145,5 +145,5 @@ def test_late_events_go_to_the_late_stream_with_their_fields(window: str) -> Non
     pipeline.finish()
     late = pipeline.results("select_2")
     assert late["note"].to_list() == ["late"]
-    assert pipeline.stats.late_events["query 1"] == 1
+    assert pipeline.stats.late_events["select_1"] == 1
     assert sorted(set(pipeline.results("select_1")["k"].to_list())) == [1, 2]

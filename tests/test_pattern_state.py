@@ -30,7 +30,7 @@ def test_the_partial_match_limit_discards_the_oldest_and_counts_them() -> None:
     pipeline.finish()
     # the four youngest a's survive and match the b
     assert sorted(pipeline.results("select_1")["a"].to_list()) == [6, 7, 8, 9]
-    assert pipeline.stats.discarded_partial_matches == {"query 1": 6}
+    assert pipeline.stats.discarded_partial_matches == {"select_1": 6}
 
 
 def test_the_limit_is_per_partition() -> None:
@@ -99,7 +99,7 @@ def test_frys_run_writes_the_trace_as_json_lines(tmp_path: Path, capsys) -> None
     assert main(["run", str(job), "--trace-matches", str(trace)]) == 0
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert [(r["query"], r["reason"], r["events"]) for r in records] == [
-        ("query 1", "completed", ["ev:0", "ev:1"]), ("query 1", "timed out", ["ev:2"])]
+        ("select_1", "completed", ["ev:0", "ev:1"]), ("select_1", "timed out", ["ev:2"])]
     assert json.loads(capsys.readouterr().out) == {"a": 1}
 
 
@@ -112,7 +112,7 @@ def test_frys_run_reports_discarded_partial_matches(tmp_path: Path, capsys) -> N
                    + "SELECT a.id AS a FROM ev PATTERN (a -> b) "
                      "DEFINE a AS a.name = 'a', b AS b.name = 'b';")
     assert main(["run", str(job), "--max-partial-matches", "2"]) == 0
-    assert "partial matches discarded over the limit: query 1: 3" in capsys.readouterr().err
+    assert "partial matches discarded over the limit: select_1: 3" in capsys.readouterr().err
 
 
 def test_the_shared_buffer_stores_an_event_once_and_frees_what_no_match_reaches() -> None:

@@ -98,7 +98,7 @@ def test_sessions_equal_the_reference(scenario) -> None:
          millis(r["window_end"]), r["n"], r["s"], sorted(r["vs"]),
          r["first_v"], r["last_v"]) for r in pipeline.results("select_1").to_dicts())
     assert actual == expected
-    assert pipeline.stats.late_events["query 1"] == late
+    assert pipeline.stats.late_events["select_1"] == late
 
 
 def test_an_out_of_order_event_bridges_two_sessions() -> None:

@@ -337,7 +337,7 @@ def test_late_events_are_dropped_and_counted(variant, data):
     p = run(job(size, delay, where_sql), batches)
     kept, late = late_split(batches, size, delay, where)
     assert p.stats.total_late_events == late
-    assert p.stats.late_events["query 1"] == late
+    assert p.stats.late_events["select_1"] == late
     assert_rows_equal(engine_rows(p), reference_rows(kept, size))
 
 
@@ -424,7 +424,7 @@ def test_event_at_the_watermark_boundary():
     p.publish("ev", [{"f": 1.0, "ts": 1500}, {"f": 2.0, "ts": 2000}])
     assert fired(p) == [(1000, 1, 1.0)]
     p.publish("ev", [{"f": 100.0, "ts": 1999}, {"f": 4.0, "ts": 2000}])
-    assert p.stats.late_events["query 1"] == 1
+    assert p.stats.late_events["select_1"] == 1
     p.finish()
     assert fired(p) == [(1000, 1, 1.0), (2000, 2, 6.0)]
 
