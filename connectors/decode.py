@@ -535,7 +535,15 @@ class StreamDecoder:
                 and (self.event_time is None or not frame[self.event_time].null_count())):
             # already the stream's schema with every event time: only a datetime outside
             # TIMESTAMP's range can be wrong (checked per batch: kept cheap)
-            return split_out_of_range(frame, self.stream, position)
+            outside = [(~pl.col(c).dt.epoch("ms").is_between(TIMESTAMP_MIN_MS,
+                                                             TIMESTAMP_MAX_MS)).fill_null(False)
+                       for c in self._timestamps]
+            if not outside or frame.height == 0:
+                return frame, []
+            flags = frame.select(pl.any_horizontal(outside).alias("__bad")).to_series()
+            if not flags.any():
+                return frame, []
+            return self._drop_bad_rows(frame, frame, flags, position)
         exprs = []
         bad = pl.lit(False)
         for name, column_type in self.columns.items():
@@ -718,63 +726,3 @@ def _target(columns: Mapping[str, FrysType]) -> tuple[list[str], list[pl.DataTyp
         schema = pl.Schema({n: t.polars_dtype for n, t in columns.items()})
         found = _TARGETS[key] = (schema.names(), schema.dtypes(), schema)
     return found
-
-
-def conform_frame(frame: pl.DataFrame, columns: Mapping[str, FrysType], stream: str
-                  ) -> pl.DataFrame:
-    """A user's DataFrame in the stream's schema: missing columns NULL, extra ones dropped,
-    integer timestamps read as epoch milliseconds, zoned datetimes converted to UTC."""
-    names, dtypes, target = _target(columns)
-    if frame.columns == names and frame.dtypes == dtypes:
-        return frame  # already the stream's schema (checked per batch: kept cheap)
-    exprs = []
-    for name, column_type in columns.items():
-        if name not in frame.columns:
-            exprs.append(pl.lit(None, dtype=column_type.polars_dtype).alias(name))
-            continue
-        dtype = frame.schema[name]
-        if column_type == FrysType.TIMESTAMP and dtype.is_integer():
-            exprs.append(pl.col(name).cast(pl.Int64).cast(column_type.polars_dtype))
-        elif column_type == FrysType.TIMESTAMP and isinstance(dtype, pl.Datetime):
-            exprs.append(pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone
-                         else pl.col(name).dt.replace_time_zone("UTC"))
-        else:
-            exprs.append(pl.col(name))
-    try:
-        return frame.select(exprs).cast(target)
-    except pl.exceptions.PolarsError as error:
-        raise TypeError(f"DataFrame does not fit stream {stream}: {error}") from None
-
-
-def split_out_of_range(batch: pl.DataFrame, stream: str, position: str
-                       ) -> tuple[pl.DataFrame, list[DeadLetter]]:
-    """A conformed frame without its rows whose TIMESTAMP values fall outside TIMESTAMP's
-    range (a DataFrame from the API or the bus can hold any datetime): those are dead
-    letters, as a JSON line with such a time is, positioned `<position> row <n>` (0-based
-    rows of the frame), their times shown as epoch milliseconds."""
-    timestamps = [name for name, dtype in batch.schema.items()
-                  if isinstance(dtype, pl.Datetime)]
-    if not timestamps or batch.height == 0:
-        return batch, []
-    outside = pl.any_horizontal(
-        (~pl.col(name).dt.epoch("ms").is_between(TIMESTAMP_MIN_MS, TIMESTAMP_MAX_MS))
-        .fill_null(False) for name in timestamps)
-    flags = batch.select(outside.alias("outside")).to_series()
-    if not flags.any():
-        return batch, []
-    bad = batch.filter(flags).with_columns(pl.col(timestamps).dt.epoch("ms"))
-    rows = flags.arg_true().to_list()
-    letters = [DeadLetter(stream, f"field {name}: {value} ms is outside TIMESTAMP's range "
-                          "(0001-01-01 to 9999-12-31)", f"{position} row {row}",
-                          json.dumps(record, default=str))
-               for row, record in zip(rows, bad.to_dicts(), strict=True)
-               for name, value in [_first_outside(record, timestamps)]]
-    return batch.filter(~flags), letters
-
-
-def _first_outside(record: Mapping[str, object], timestamps: list[str]) -> tuple[str, object]:
-    for name in timestamps:
-        value = record[name]
-        if isinstance(value, int) and not TIMESTAMP_MIN_MS <= value <= TIMESTAMP_MAX_MS:
-            return name, value
-    return timestamps[0], record[timestamps[0]]

@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from frys.connectors.bus import Topic
-from frys.connectors.decode import DeadLetter, StreamDecoder, conform_frame
+from frys.connectors.decode import DeadLetter, StreamDecoder
 from frys.connectors.subscriber import BatchSubscriber
 from frys.connectors.uris import WalUri
 from frys.connectors.wal import (
@@ -175,7 +175,7 @@ class WalSource:
         if record.format == PayloadFormat.ARROW:
             frame = record_frame(record, skip)
             try:
-                return conform_frame(frame, self.decoder.columns, self.decoder.stream), []
+                return self.decoder.decode_frame(frame, f"{self.display}:{record.offset + skip}")
             except TypeError as error:
                 letter = DeadLetter(self.decoder.stream, str(error),
                                     f"{self.display}:{record.offset + skip}",

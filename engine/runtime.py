@@ -34,9 +34,7 @@ from frys.connectors.bus import Collector, Producer, Topic
 from frys.connectors.decode import (
     DeadLetter,
     StreamDecoder,
-    conform_frame,
     dead_letter_frame,
-    split_out_of_range,
 )
 from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
 from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
@@ -304,13 +302,12 @@ class _BusSource(BatchSubscriber):
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         stream = self.decoder.stream
         try:
-            fitted = conform_frame(batch, self.decoder.columns, stream)
+            fitted, dead = self.decoder.decode_frame(batch, f"bus:{topic.name}")
         except TypeError as error:
             self.dead_letters([DeadLetter(stream, str(error), f"bus:{topic.name}",
                                           f"<batch of {batch.height} events: "
                                           f"{dict(batch.schema)}>")])
             return
-        fitted, dead = split_out_of_range(fitted, stream, f"bus:{topic.name}")
         if dead:
             self.dead_letters(dead)
         self.producer.publish(fitted)
