@@ -39,13 +39,13 @@ from frys.dsl.parser import read_job
 from frys.dsl.plan_render import FORMATS
 from frys.dsl.planner import plan
 from frys.engine.graph import JobGraph, QueryNode
-from frys.engine.runtime import JobStats, Runtime, RuntimeOptions
-from frys.explanation import STAGES, explain
-from frys.operators.pattern.operator import (
+from frys.engine.operator import (
     DEFAULT_MAX_PARTIALS,
     DEFAULT_MAX_PARTITION_BYTES,
     DEFAULT_MAX_PATTERN_BYTES,
 )
+from frys.engine.runtime import JobStats, Runtime, RuntimeOptions
+from frys.explanation import STAGES, explain
 from frys.progress import RunStatusLine
 
 EXIT_ERRORS = 1

@@ -30,10 +30,7 @@ from frys.dsl.analyzed import OVERFLOW_COLUMNS as _OVERFLOW_STREAM
 from frys.dsl.typer import variable_named, walk
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 from frys.engine.graph import PatternMatchSpec
-from frys.engine.operator import (  # the defaults stay importable from here
-    DEFAULT_MAX_PARTIALS,  # noqa: F401
-    DEFAULT_MAX_PARTITION_BYTES,  # noqa: F401
-    DEFAULT_MAX_PATTERN_BYTES,  # noqa: F401
+from frys.engine.operator import (
     BatchSource,
     Emitted,
     OperatorCounters,
