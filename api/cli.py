@@ -44,7 +44,8 @@ from frys.engine.operator import (
     DEFAULT_MAX_PARTITION_BYTES,
     DEFAULT_MAX_PATTERN_BYTES,
 )
-from frys.engine.runtime import JobStats, Runtime, RuntimeOptions
+from frys.engine.query_runner import JobStats
+from frys.engine.runtime import Runtime, RuntimeOptions
 from frys.explanation import STAGES, explain
 from frys.progress import RunStatusLine
 

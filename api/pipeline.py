@@ -41,7 +41,8 @@ from frys.dsl import FrysError, compile_text
 from frys.dsl.parser import read_job
 from frys.dsl.planner import plan
 from frys.engine.graph import JobGraph
-from frys.engine.runtime import DEFAULT_OPTIONS, JobStats, Runtime, RuntimeOptions
+from frys.engine.query_runner import JobStats
+from frys.engine.runtime import DEFAULT_OPTIONS, Runtime, RuntimeOptions
 
 if TYPE_CHECKING:
     import pyarrow

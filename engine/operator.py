@@ -1,7 +1,7 @@
 """The operator contract: what every query operator offers the runtime, and nothing more.
 
 An operator (operators/) turns batches into output batches and moves with event time. The
-runtime (engine/runtime.py QueryRunner) calls, in any interleaving:
+runtime (engine/query_runner.py QueryRunner) calls, in any interleaving:
 
 * `process(batch, source)`: a batch of one input stream (`source.stream`), each row judged
   under the watermark it arrived under (`source.arrivals`, see connectors.bus.Topic);

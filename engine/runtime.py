@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -45,44 +44,14 @@ from frys.connectors.wal_topic import WalJournal, WalSource, open_wal_sink
 from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
 from frys.dsl.errors import FrysError
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
-from frys.engine.graph import (
-    JobGraph,
-    QueryNode,
-)
+from frys.engine.graph import JobGraph, QueryNode
 from frys.engine.operator import (
     DEFAULT_MAX_PARTIALS,
     DEFAULT_MAX_PARTITION_BYTES,
     DEFAULT_MAX_PATTERN_BYTES,
-    BatchSource,
-    Emitted,
     OperatorSettings,
 )
-from frys.engine.time import END_OF_TIME, CombinedWatermark
-from frys.operators.registry import build_operator
-
-
-@dataclass
-class JobStats:
-    """What a run did: events per topic, late events per query, dead letters per stream."""
-
-    events: Counter[str] = field(default_factory=Counter)
-    late_events: Counter[str] = field(default_factory=Counter)
-    dead_letters: Counter[str] = field(default_factory=Counter)
-    # count windows still short of their size when the input ended (they do not fire)
-    incomplete_windows: Counter[str] = field(default_factory=Counter)
-    # partial matches a pattern query dropped over its per-partition limit
-    discarded_partial_matches: Counter[str] = field(default_factory=Counter)
-    # partial matches a pattern query dropped over its byte budgets (per partition, per job)
-    discarded_partial_matches_for_bytes: Counter[str] = field(default_factory=Counter)
-    first_dead_letters: list[DeadLetter] = field(default_factory=list)
-
-    @property
-    def total_dead_letters(self) -> int:
-        return sum(self.dead_letters.values())
-
-    @property
-    def total_late_events(self) -> int:
-        return sum(self.late_events.values())
+from frys.engine.query_runner import JobStats, QueryRunner, query_names
 
 
 @dataclass(frozen=True)
@@ -121,15 +90,6 @@ class RuntimeOptions:
 DEFAULT_OPTIONS = RuntimeOptions()
 
 
-def query_names(graph: JobGraph) -> dict[int, str]:
-    """How the run summary, JobStats, traces and `overflow` name each query: by its output
-    (`select_2` for the second bare SELECT, the target of an INSERT INTO), and where several
-    queries write one stream, by the output and the query's number (`alerts (query 3)`)."""
-    outputs = Counter(node.output_topic for node in graph.queries)
-    return {node.index: node.output_topic if outputs[node.output_topic] == 1
-            else f"{node.output_topic} (query {node.index + 1})" for node in graph.queries}
-
-
 def operator_settings(options: RuntimeOptions) -> OperatorSettings:
     """The options that shape operators, as the operators take them."""
     return OperatorSettings(
@@ -137,118 +97,6 @@ def operator_settings(options: RuntimeOptions) -> OperatorSettings:
         max_pattern_bytes_per_partition=options.max_pattern_bytes_per_partition,
         max_pattern_bytes=options.max_pattern_bytes,
         trace_matches=options.trace_matches)
-
-
-class QueryRunner:
-    """Subscribes a query's operator to its input topics and publishes what it emits: rows
-    to the output stream, late events to their input's `late` stream, timed-out partial
-    matches to EMIT TIMEOUTS TO's, shed ones to `overflow` (through `on_overflow`), traces
-    to `on_trace`; and keeps the job's counters of the query. It knows the operator only
-    through its contract (engine/operator.py)."""
-
-    def __init__(self, node: QueryNode, output: Producer, stats: JobStats,
-                 late: dict[str, Producer] | None = None, timeouts: Producer | None = None,
-                 options: RuntimeOptions = DEFAULT_OPTIONS,
-                 on_trace: Callable[[dict[str, object]], None] | None = None,
-                 on_overflow: Callable[[str, pl.DataFrame], None] | None = None,
-                 name: str | None = None) -> None:
-        self.node = node
-        self.on_overflow = on_overflow
-        self.operator = build_operator(node.operator, operator_settings(options))
-        self.on_trace = on_trace
-        self.output = output
-        self.late = late or {}  # per input stream with a late stream: its producer there
-        self.timeouts = timeouts
-        # a query over several streams: their watermarks combine (minimum), and its output
-        # ends when all of them have
-        names = node.inputs
-        self.input_index = {name: i for i, name in enumerate(names)}
-        self.inputs: CombinedWatermark | None = None
-        self.ended: set[str] = set()
-        if len(names) > 1:
-            self.inputs = CombinedWatermark()
-            for _ in names:
-                self.inputs.add_input()
-        self.stats = stats
-        # how the counters, traces and the overflow stream name the query (query_names)
-        self.name = name or node.output_topic
-
-    def wants_arrivals(self, rows: int) -> bool:
-        """Whether the operator wants a batch's arrival watermarks (Topic.arrivals) even
-        when no row is behind its own."""
-        return self.operator.wants_arrivals(rows)
-
-    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
-        source = BatchSource(topic.name, self._arrivals(topic))
-        self._hand_out(self.operator.process(batch, source), topic.name)
-
-    def _arrivals(self, topic: Topic) -> pl.Series | None:
-        """The watermark each row of the batch arrived under, as this query sees it: the
-        topic's (Topic.arrivals), and with several inputs no higher than the others'."""
-        arrivals = topic.arrivals
-        if arrivals is None or self.inputs is None:
-            return arrivals
-        index = self.input_index[topic.name]
-        others = [w for i, w in enumerate(self.inputs.watermarks)
-                  if i != index and self.inputs.holding[i]]
-        if others:
-            arrivals = arrivals.clip(upper_bound=min(others))
-        return arrivals.clip(lower_bound=self.inputs.current)
-
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
-        if self.inputs is not None:  # several input streams: the minimum of theirs
-            if not self.inputs.advance(self.input_index[topic.name], watermark):
-                return
-            watermark = self.inputs.current
-        self._hand_out(self.operator.advance(watermark))
-        lag = self.node.watermark_lag_ms
-        if lag is not None and watermark != END_OF_TIME:
-            self.output.advance_watermark(watermark - lag)
-
-    def _hand_out(self, emitted: Emitted, input_stream: str | None = None) -> None:
-        """Publish what one operator call emitted, then update the query's counters."""
-        for rows in emitted.rows:
-            self.output.publish(rows)
-        if emitted.late:
-            # the late rows of a batch are its input's (a query over several streams
-            # routes each input's to that input's late stream; without one, only counted)
-            assert input_stream is not None, "only a processed batch has late events"
-            late = self.late.get(input_stream)
-            if late is not None:
-                for rows in emitted.late:
-                    late.publish(rows)
-        if emitted.timeouts:
-            assert self.timeouts is not None, "timeouts are kept only with EMIT TIMEOUTS TO"
-            for rows in emitted.timeouts:
-                self.timeouts.publish(rows)
-        if emitted.overflow and self.on_overflow is not None:
-            for rows in emitted.overflow:
-                self.on_overflow(self.name, rows)
-        if emitted.traces and self.on_trace is not None:
-            for record in emitted.traces:
-                self.on_trace({"query": self.name, **record})
-        counters = self.operator.counters()
-        for total, value in ((self.stats.late_events, counters.late_events),
-                             (self.stats.incomplete_windows, counters.incomplete_windows),
-                             (self.stats.discarded_partial_matches,
-                              counters.discarded_partials),
-                             (self.stats.discarded_partial_matches_for_bytes,
-                              counters.discarded_for_bytes)):
-            if value:
-                total[self.name] = value
-
-    def on_end(self, topic: Topic) -> None:
-        if self.inputs is not None:
-            self.ended.add(topic.name)
-            self.inputs.input_done(self.input_index[topic.name])
-            if len(self.ended) < len(self.input_index):
-                return
-            self._hand_out(self.operator.advance(END_OF_TIME))
-        self.output.finish()
-        for late in set(self.late.values()):
-            late.finish()
-        if self.timeouts is not None:
-            self.timeouts.finish()
 
 
 class _EventCounter(BatchSubscriber):
@@ -395,7 +243,8 @@ class Runtime:
             timeouts = (self.topics[timeouts_stream].add_producer(f"{name} (timeouts)",
                                                                    lazy=True)
                         if timeouts_stream else None)
-            runner = QueryRunner(node, output, self.stats, late, timeouts, options, on_trace,
+            runner = QueryRunner(node, output, self.stats, late, timeouts,
+                                 operator_settings(options), on_trace,
                                  on_overflow=self._publish_overflow, name=name)
             for input_topic in node.inputs:
                 self.topics[input_topic].subscribe(runner)
