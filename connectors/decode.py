@@ -637,6 +637,8 @@ class StreamDecoder:
                     return f"field {column}: the event time is missing", fixed
                 continue
             if isinstance(schema[column], pl.Datetime):
+                # _drop_bad_rows shows Datetime columns as epoch milliseconds
+                assert isinstance(value, int)
                 if not TIMESTAMP_MIN_MS <= value <= TIMESTAMP_MAX_MS:
                     return (f"field {column}: {value} ms is outside TIMESTAMP's range "
                             "(0001-01-01 to 9999-12-31)"), fixed
@@ -690,7 +692,7 @@ class StreamDecoder:
                 continue
             for column, value in zip(self.columns, row, strict=True):
                 columns[column].append(value)
-        schema = dict(self._output_schema)
+        schema: dict[str, pl.DataType | type[pl.DataType]] = dict(self._output_schema)
         for column in self._timestamps:
             schema[column] = pl.Int64
         frame = pl.DataFrame(columns, schema=schema)

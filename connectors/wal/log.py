@@ -271,7 +271,7 @@ def fsync_directory(directory: Path) -> None:
 def _read_all(fd: int) -> bytes:
     """The whole of the file open on `fd`, from byte 0."""
     size = os.fstat(fd).st_size
-    chunks = []
+    chunks: list[bytes] = []
     position = 0
     while True:
         chunk = os.pread(fd, max(size - position, 1 << 16), position)
