@@ -194,6 +194,8 @@ class WalSource:
             raise WalError(f"WAL directory not found: {uri.directory}")
         self.consumer = WalConsumer(uri.directory, uri.consumer or consumer)
         self.display = f"wal:{uri.directory}"
+        # after the last record yielded (the consumer reads records ahead, a chunk at a time)
+        self._position = self.consumer.position
 
     def batches(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
         """The log's records from the committed offset until it has caught up with the
@@ -203,6 +205,7 @@ class WalSource:
             if not records:
                 return
             for record, skip in records:
+                self._position = record.next_offset
                 yield self.decode(record, skip)
 
     def decode(self, record: Record, skip: int) -> tuple[pl.DataFrame, list[DeadLetter]]:
@@ -221,10 +224,11 @@ class WalSource:
 
     def position(self) -> int:
         """The log offset after the last event yielded (where a commit resumes)."""
-        return self.consumer.position
+        return self._position
 
     def commit(self) -> None:
-        self.consumer.commit()
+        """Durably record the position: the next run with this consumer starts there."""
+        self.consumer.commit(self._position)
 
     def close(self) -> None:
         self.consumer.close()
