@@ -157,12 +157,19 @@ class Runtime:
     measures idle timeouts. The job's streams are topics of `broker` (a new one unless
     given), so other threads can subscribe to them with wildcards and consumer groups.
 
+    Sources and sinks: every one is opened through the connector registry
+    (connectors/registry.py) by its URI's scheme; the runtime knows them only as the
+    registry's Source and Sink. Bounded sources are pulled by `run()`, unbounded ones
+    (`bus:`) push until `finish()`. There are no checkpoints yet: the one commit point is
+    the end of input, where each sink pre-commits and commits as its stream ends
+    (registry.SinkSubscriber) and `finish()` then commits every source.
+
     WAL offsets: a `wal:` source, and a persistent stream no query writes to, read from the
     job's committed offset when the run starts (`start()`, called by `run()` and the first
     `publish()`), and commit where they got to once `finish()` has flushed everything.
 
-    Sandbox: with `options.allowed_paths`, a job whose files (`file:`/`wal:` sources and
-    sinks, persistent streams' logs) do not all resolve inside those folders raises
+    Sandbox: with `options.allowed_paths`, a job whose files (the paths its connectors
+    declare, persistent streams' logs) do not all resolve inside those folders raises
     OutsideSandbox (a FrysError naming each at its `source =`/`sink =` option) before any
     file is opened, created or truncated.
     """
