@@ -329,7 +329,7 @@ class SinkSubscriber(BatchSubscriber):
             return
         try:
             self.sink.write(batch)
-        except BaseException:
+        except Exception:  # an interrupt is not a failed write: the run decides what follows
             self.aborted = True
             self.sink.abort()
             raise
