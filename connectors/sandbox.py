@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from frys.connectors.uris import WalUri, resolve_file_uri
+from frys.connectors.registry import uri_paths
 from frys.dsl.errors import UNKNOWN_SPAN, Diagnostic, FrysError, Span
 
 if TYPE_CHECKING:
@@ -98,9 +98,9 @@ class Sandbox:
 def job_paths(streams: Iterable[StreamDef], base_dir: Path, wal_root: Path
               ) -> Iterable[tuple[str, Path, Span]]:
     """Every path a job's streams make the runtime open or create: (what, path, where the
-    job asks for it). The runtime resolves URIs with the same functions (uris.py), so the
-    paths checked are the paths opened. A new connector that touches files adds its paths
-    here."""
+    job asks for it). Each source's and sink's paths are its connector's
+    (registry.uri_paths), resolved the way the connector opens them, so the paths checked
+    are the paths opened; a folder comes with everything already in it."""
     for stream in streams:
         for option in ("source", "sink"):
             uri = getattr(stream, option)
@@ -108,19 +108,22 @@ def job_paths(streams: Iterable[StreamDef], base_dir: Path, wal_root: Path
                 continue
             span = stream.option_spans.get(option, stream.span)
             what = f"stream {stream.name}: {option} {uri!r}"
-            if uri.startswith("file:"):
-                yield what, resolve_file_uri(uri, base_dir), span
-            elif uri.startswith("wal:"):
-                yield from _log_paths(what, WalUri.parse(uri, base_dir).directory, span)
+            paths = uri_paths(uri, base_dir)
+            if len(paths) == 1:
+                yield from _path_and_contents(what, paths[0], span)
+            else:
+                for path in paths:
+                    yield from _path_and_contents(f"{what}: {path}", path, span)
         if stream.queue == "persistent":
             log = wal_root / stream.name
-            yield from _log_paths(f"stream {stream.name}: the log of its persistent queue "
+            yield from _path_and_contents(f"stream {stream.name}: the log of its persistent queue "
                                   f"({log})", log, stream.option_spans.get("queue", stream.span))
 
 
-def _log_paths(what: str, directory: Path, span: Span) -> Iterable[tuple[str, Path, Span]]:
-    """A WAL folder and, when it exists, everything in it: the log opens its segments,
-    offsets and quarantine by name, so a symlink planted among them is checked too."""
+def _path_and_contents(what: str, directory: Path, span: Span) -> Iterable[tuple[str, Path, Span]]:
+    """A path and, when it is a folder (a WAL's), everything in it: the log opens its
+    segments, offsets and quarantine by name, so a symlink planted among them is checked
+    too."""
     yield what, directory, span
     if not directory.is_dir():
         return

@@ -6,16 +6,21 @@
   ``retention_seconds=N`` and ``consumer=NAME`` (a source's consumer name; default
   ``<job>.<stream>``);
 * ``bus:<topic>``: a topic of the job's broker (connectors/broker.py), by name.
+
+The WAL package is imported only when a `wal:` URI is parsed: checking or opening `file:`
+URIs must not pay for it (connectors/registry.py loads connectors lazily for the same
+reason).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from frys.connectors.wal.log import FsyncPolicy, Retention, WalError
-from frys.connectors.wal.offsets import check_consumer_name
+if TYPE_CHECKING:
+    from frys.connectors.wal.log import FsyncPolicy, Retention
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,10 @@ class WalUri:
 
     @staticmethod
     def parse(uri: str, base_dir: Path) -> WalUri:
+        """Raises WalError naming what is wrong."""
+        from frys.connectors.wal.log import FsyncPolicy, Retention, WalError
+        from frys.connectors.wal.offsets import check_consumer_name
+
         if not uri.startswith("wal:"):
             raise WalError(f"not a wal: URI: {uri!r}")
         path_text, _, query = uri[len("wal:"):].partition("?")
@@ -73,6 +82,8 @@ def resolve_file_uri(uri: str, base_dir: Path) -> Path:
 
 def check_wal_uri(uri: str) -> str | None:
     """The problem with a `wal:` URI, or None (for the analyzer)."""
+    from frys.connectors.wal.log import WalError
+
     try:
         WalUri.parse(uri, Path("."))
     except WalError as error:

@@ -12,6 +12,9 @@ to the end of the log as it is when the source reaches it, and commits the end o
 has finished (every window flushed, every sink closed). A run killed before that is read
 again from the old offset by the next one: at-least-once. (Exactly-once across a crash needs
 operator checkpoints, DESIGN.md section 5.)
+
+Registered as the `wal:` connector (WAL_CONNECTOR, connectors/registry.py); a job that uses
+no `wal:` URI and no persistent stream does not need this module.
 """
 
 from __future__ import annotations
@@ -20,13 +23,21 @@ import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from frys.connectors.bus import Topic
 from frys.connectors.decode import DeadLetter, StreamDecoder
+from frys.connectors.registry import (
+    Connector,
+    ConnectorError,
+    Role,
+    SinkContext,
+    SourceContext,
+    UriProblem,
+)
 from frys.connectors.subscriber import BatchSubscriber
-from frys.connectors.uris import WalUri
+from frys.connectors.uris import WalUri, check_wal_uri
 from frys.connectors.wal import (
     FsyncPolicy,
     LogReader,
@@ -38,6 +49,9 @@ from frys.connectors.wal import (
     WriteAheadLog,
 )
 from frys.dsl.types import epoch_millis
+
+if TYPE_CHECKING:
+    from frys.connectors.bus import Topic
 
 
 def encode_batch(batch: pl.DataFrame) -> bytes:
@@ -83,7 +97,12 @@ def _now_ms() -> int:
 
 
 class WalJournal(BatchSubscriber):
-    """The log of a persistent topic (or a `wal:` sink): one record per batch."""
+    """The log of a persistent topic (or a `wal:` sink): one record per batch.
+
+    As a registry.Sink it appends through (`write`: a record is readable once appended);
+    `pre_commit` forces the log to stable storage unless its fsync policy is `never` (the
+    job asked not to pay for it); `commit` has nothing left to do; `abort` and `close` close
+    the log (flushing per the policy), keeping what was appended."""
 
     def __init__(self, directory: Path, event_time: str | None,
                  fsync: FsyncPolicy | None = None, retention: Retention | None = None,
@@ -106,7 +125,21 @@ class WalJournal(BatchSubscriber):
     def close(self) -> None:
         self.log.close()
 
-    # the bus's Subscriber protocol, for a `wal:` sink
+    # registry.Sink, for a `wal:` sink
+    def write(self, batch: pl.DataFrame) -> None:
+        self.append_batch(batch)
+
+    def pre_commit(self, checkpoint_id: int) -> None:
+        if self.log.fsync.mode != "never":
+            self.log.sync()
+
+    def commit(self, checkpoint_id: int) -> None:
+        """Appended through already: the records are readable since `write`."""
+
+    def abort(self) -> None:
+        self.close()
+
+    # the bus's Subscriber protocol
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
         self.append_batch(batch)
 
@@ -149,9 +182,10 @@ class WalConsumer:
 
 
 class WalSource:
-    """A job source reading a WAL from its consumer's committed offset to the end the log
-    has when the source gets there; `commit()` (the runtime calls it after finishing) makes
-    the next run start after what this one read."""
+    """A job source (registry.Source) reading a WAL from its consumer's committed offset to
+    the end the log has when the source gets there; its position is the log offset after
+    the last event yielded, and `commit()` (the runtime calls it after finishing) makes the
+    next run start there."""
 
     def __init__(self, uri: WalUri, decoder: StreamDecoder, consumer: str) -> None:
         self.uri = uri
@@ -160,6 +194,8 @@ class WalSource:
             raise WalError(f"WAL directory not found: {uri.directory}")
         self.consumer = WalConsumer(uri.directory, uri.consumer or consumer)
         self.display = f"wal:{uri.directory}"
+        # after the last record yielded (the consumer reads records ahead, a chunk at a time)
+        self._position = self.consumer.position
 
     def batches(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
         """The log's records from the committed offset until it has caught up with the
@@ -169,6 +205,7 @@ class WalSource:
             if not records:
                 return
             for record, skip in records:
+                self._position = record.next_offset
                 yield self.decode(record, skip)
 
     def decode(self, record: Record, skip: int) -> tuple[pl.DataFrame, list[DeadLetter]]:
@@ -185,8 +222,13 @@ class WalSource:
         return self.decoder.decode_jsonl(b"".join(line + b"\n" for line in lines),
                                          record.offset + skip, self.display)
 
+    def position(self) -> int:
+        """The log offset after the last event yielded (where a commit resumes)."""
+        return self._position
+
     def commit(self) -> None:
-        self.consumer.commit()
+        """Durably record the position: the next run with this consumer starts there."""
+        self.consumer.commit(self._position)
 
     def close(self) -> None:
         self.consumer.close()
@@ -194,4 +236,30 @@ class WalSource:
 
 def open_wal_sink(uri: WalUri, event_time: str | None) -> WalJournal:
     return WalJournal(uri.directory, event_time, uri.fsync, uri.retention, uri.segment_bytes)
+
+
+# ------------------------------------------------------------------ the wal: connector
+
+def _check(uri: str, role: Role) -> UriProblem | None:
+    problem = check_wal_uri(uri)
+    return UriProblem.error(problem) if problem is not None else None
+
+
+def _open_source(uri: str, context: SourceContext) -> WalSource:
+    wal = WalUri.parse(uri, context.base_dir)
+    if not wal.directory.is_dir():
+        raise ConnectorError(f"source WAL not found: {wal.directory} (stream "
+                             f"{context.stream_name})")
+    return WalSource(wal, context.decoder, f"{context.job_name}.{context.stream_name}")
+
+
+def _open_sink(uri: str, context: SinkContext) -> WalJournal:
+    return open_wal_sink(WalUri.parse(uri, context.base_dir), context.event_time)
+
+
+WAL_CONNECTOR = Connector(
+    "wal", _check, _open_source, _open_sink,
+    # the folder, checked by the sandbox with everything already in it
+    paths=lambda uri, base_dir: (WalUri.parse(uri, base_dir).directory,),
+    writes_files=True)
 

@@ -25,9 +25,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
+from frys.connectors import registry
 from frys.connectors.broker import Broker
 from frys.connectors.bus import Collector, Producer, Topic
 from frys.connectors.decode import (
@@ -35,12 +37,15 @@ from frys.connectors.decode import (
     StreamDecoder,
     dead_letter_frame,
 )
-from frys.connectors.jsonl import JsonlFileSource, JsonlWriter, open_file_sink
+from frys.connectors.registry import (
+    ConnectorError,
+    SinkContext,
+    SinkSubscriber,
+    Source,
+    SourceContext,
+)
 from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
 from frys.connectors.subscriber import BatchSubscriber
-from frys.connectors.uris import WalUri, resolve_file_uri
-from frys.connectors.wal import FsyncPolicy, Retention
-from frys.connectors.wal_topic import WalJournal, WalSource, open_wal_sink
 from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
 from frys.dsl.errors import FrysError
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
@@ -52,6 +57,11 @@ from frys.engine.operator import (
     OperatorSettings,
 )
 from frys.engine.query_runner import JobStats, QueryRunner, query_names
+
+if TYPE_CHECKING:
+    # the WAL is imported only by a job with a persistent stream (_topic_for, start())
+    from frys.connectors.wal import FsyncPolicy
+    from frys.connectors.wal_topic import WalJournal, WalSource
 
 
 @dataclass(frozen=True)
@@ -122,8 +132,12 @@ class _CallbackSubscriber(BatchSubscriber):
 def _topic_for(stream: StreamDef, clock: Callable[[], float], wal_root: Path,
                fsync: FsyncPolicy | None, lock: threading.RLock) -> Topic:
     schema = {name: t.polars_dtype for name, t in (stream.columns or {}).items()}
-    journal = (WalJournal(wal_root / stream.name, stream.event_time, fsync)
-               if stream.queue == "persistent" else None)
+    journal = None
+    if stream.queue == "persistent":
+        # the bus's persistent queue, not a connector: its log is the topic's journal
+        from frys.connectors.wal_topic import WalJournal
+
+        journal = WalJournal(wal_root / stream.name, stream.event_time, fsync)
     return Topic(stream.name, schema, stream.event_time, stream.watermark_ms,
                  stream.idle_timeout_ms, clock, kind=stream.queue,
                  priority=stream.priority[0] if stream.priority else None, journal=journal,
@@ -137,67 +151,31 @@ def job_name_of(source_name: str) -> str:
     return cleaned or "pipeline"
 
 
-class _BusSource(BatchSubscriber):
-    """A `bus:` source: every batch published to a broker topic goes into the stream; a
-    batch that does not fit the stream's columns becomes a dead letter."""
-
-    def __init__(self, producer: Producer, decoder: StreamDecoder,
-                 dead_letters: Callable[[Sequence[DeadLetter]], None]) -> None:
-        self.producer = producer
-        self.decoder = decoder
-        self.dead_letters = dead_letters
-
-    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
-        stream = self.decoder.stream
-        try:
-            fitted, dead = self.decoder.decode_frame(batch, f"bus:{topic.name}")
-        except TypeError as error:
-            self.dead_letters([DeadLetter(stream, str(error), f"bus:{topic.name}",
-                                          f"<batch of {batch.height} events: "
-                                          f"{dict(batch.schema)}>")])
-            return
-        if dead:
-            self.dead_letters(dead)
-        self.producer.publish(fitted)
-
-
-    def on_end(self, topic: Topic) -> None:
-        self.producer.finish()
-
-
-class _BusSink(BatchSubscriber):
-    """A `bus:` sink: every batch of the stream is published to a broker topic."""
-
-    def __init__(self, broker: Broker, name: str) -> None:
-        self.broker = broker
-        self.name = name
-
-    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
-        self.broker.publish(self.name, batch)
-
-
-    def on_end(self, topic: Topic) -> None:
-        self.broker.end(self.name)
-
-
 class Runtime:
     """A running job. Build it, optionally subscribe, then `run()` (bounded sources to the
     end) or `publish()` batches yourself and `finish()`. `clock` (seconds, monotonic)
     measures idle timeouts. The job's streams are topics of `broker` (a new one unless
     given), so other threads can subscribe to them with wildcards and consumer groups.
 
+    Sources and sinks: every one is opened through the connector registry
+    (connectors/registry.py) by its URI's scheme; the runtime knows them only as the
+    registry's Source and Sink. Bounded sources are pulled by `run()`, unbounded ones
+    (`bus:`) push until `finish()`. There are no checkpoints yet: the one commit point is
+    the end of input, where each sink pre-commits and commits as its stream ends
+    (registry.SinkSubscriber) and `finish()` then commits every source.
+
     WAL offsets: a `wal:` source, and a persistent stream no query writes to, read from the
     job's committed offset when the run starts (`start()`, called by `run()` and the first
     `publish()`), and commit where they got to once `finish()` has flushed everything.
 
-    Sandbox: with `options.allowed_paths`, a job whose files (`file:`/`wal:` sources and
-    sinks, persistent streams' logs) do not all resolve inside those folders raises
+    Sandbox: with `options.allowed_paths`, a job whose files (the paths its connectors
+    declare, persistent streams' logs) do not all resolve inside those folders raises
     OutsideSandbox (a FrysError naming each at its `source =`/`sink =` option) before any
     file is opened, created or truncated.
     """
 
     def __init__(self, graph: JobGraph, base_dir: Path,
-                 caller_output: Callable[[QueryNode], JsonlWriter | None] | None = None,
+                 caller_output: Callable[[QueryNode], BatchSubscriber | None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
                  on_trace: Callable[[dict[str, object]], None] | None = None,
@@ -253,71 +231,66 @@ class Runtime:
                 writer = caller_output(node)
                 if writer is not None:
                     self.topics[node.output_topic].subscribe(writer)
-        self.sources: list[tuple[Producer, JsonlFileSource | WalSource]] = []
-        # producers that only finish() ends: `bus:` sources
-        self._unbounded: list[Producer] = []
+        # bounded sources, pulled by run() until exhausted; unbounded ones push through
+        # their producer until finish() ends it
+        self.sources: list[tuple[Producer, Source]] = []
+        self._unbounded: list[tuple[Producer, Source]] = []
         for source in graph.sources:
             self._add_source(source.topic, source.uri, base_dir)
         for sink in graph.sinks:
-            topic = self.topics[sink.topic]
-            if not options.open_sinks and not sink.uri.startswith("bus:"):
-                continue
-            try:
-                if sink.uri.startswith("wal:"):
-                    topic.subscribe(open_wal_sink(WalUri.parse(sink.uri, base_dir),
-                                                  topic.event_time))
-                elif sink.uri.startswith("bus:"):
-                    topic.subscribe(_BusSink(self.broker, sink.uri[len("bus:"):]))
-                else:
-                    topic.subscribe(open_file_sink(resolve_file_uri(sink.uri, base_dir)))
-            except OSError as error:  # a job error, like a missing source: no traceback
-                reason = f"{error.strerror}: {error.filename}" if error.filename else error
-                raise FrysError.at(f"cannot open the sink of stream {sink.topic} ({sink.uri}):"
-                                   f" {reason}", graph.topics[sink.topic].span,
-                                   graph.source_name) from None
+            self._add_sink(sink.topic, sink.uri, base_dir)
         # persistent streams fed only from outside the job: replayed from the job's offset
         written = {node.output_topic for node in graph.queries}
         self._replays = [(name, topic) for name, topic in self.topics.items()
-                         if isinstance(topic.journal, WalJournal) and name not in written]
+                         if graph.topics[name].queue == "persistent" and name not in written]
         self._replayed: list[tuple[WalSource, WalJournal]] = []
         self._started = False
 
     def _add_source(self, stream_name: str, uri: str, base_dir: Path) -> None:
         stream = self.graph.topics[stream_name]
-        topic = self.topics[stream_name]
-        if uri.startswith("bus:"):
-            producer = topic.add_producer(f"source {uri}", lazy=True)
-            self._unbounded.append(producer)
-            self.broker.add_subscriber(uri[len("bus:"):], _BusSource(
-                producer, self.decoders[stream_name], self.publish_dead_letters))
+        unbounded = registry.connector_for(uri).unbounded
+        producer = self.topics[stream_name].add_producer(f"source {uri}", lazy=unbounded)
+        context = SourceContext(base_dir, self.job_name, stream, self.broker,
+                                self.decoders[stream_name], producer,
+                                self.publish_dead_letters)
+        try:
+            source = registry.open_source(uri, context)
+        except ConnectorError as error:  # a missing input: a job error, at its stream
+            raise FrysError.at(str(error), stream.span, self.graph.source_name) from None
+        (self._unbounded if unbounded else self.sources).append((producer, source))
+
+    def _add_sink(self, stream_name: str, uri: str, base_dir: Path) -> None:
+        if not self.options.open_sinks and registry.connector_for(uri).writes_files:
             return
-        if uri.startswith("wal:"):
-            wal = WalUri.parse(uri, base_dir)
-            if not wal.directory.is_dir():
-                raise FrysError.at(f"source WAL not found: {wal.directory} (stream "
-                                   f"{stream_name})", stream.span, self.graph.source_name)
-            self.sources.append((topic.add_producer(f"source {uri}"), WalSource(
-                wal, self.decoders[stream_name], f"{self.job_name}.{stream_name}")))
-            return
-        path = resolve_file_uri(uri, base_dir)
-        if not path.is_file():
-            raise FrysError.at(f"source file not found: {path} (stream {stream_name})",
-                               stream.span, self.graph.source_name)
-        self.sources.append((topic.add_producer(f"source {uri}"), JsonlFileSource(
-            path, self.decoders[stream_name], str(path))))
+        stream = self.graph.topics[stream_name]
+        try:
+            sink = registry.open_sink(uri, SinkContext(base_dir, self.job_name, stream,
+                                                       self.broker))
+        except OSError as error:  # a job error, like a missing source: no traceback
+            reason = f"{error.strerror}: {error.filename}" if error.filename else error
+            raise FrysError.at(f"cannot open the sink of stream {stream_name} ({uri}):"
+                               f" {reason}", stream.span, self.graph.source_name) from None
+        self.topics[stream_name].subscribe(SinkSubscriber(sink))
 
     def start(self) -> None:
         """Replay what persistent streams logged since this job last committed (once)."""
         if self._started:
             return
         self._started = True
+        if not self._replays:
+            return
+        from frys.connectors.uris import WalUri
+        from frys.connectors.wal import Retention
+        from frys.connectors.wal_topic import WalJournal, WalSource
+
         for name, topic in self._replays:
-            assert isinstance(topic.journal, WalJournal)
+            journal = topic.journal
+            assert isinstance(journal, WalJournal)
             # read like a `wal:` source, so that a logged batch that no longer fits the
             # stream (the job changed since) becomes a dead letter, not a crash
-            log = WalSource(WalUri(topic.journal.directory, None, None, Retention(), None),
+            log = WalSource(WalUri(journal.directory, None, None, Retention(), None),
                             self.decoders[name], f"{self.job_name}.{name}")
-            self._replayed.append((log, topic.journal))
+            self._replayed.append((log, journal))
             producer = topic.add_producer("replay", lazy=True, journaled=False)
             for batch, dead in log.batches():
                 if dead:
@@ -402,7 +375,7 @@ class Runtime:
             return
         self._finished = True
         self.start()
-        for producer in self._unbounded:
+        for producer, _ in self._unbounded:
             producer.finish()
         # the built-in streams last: queries feed them until their inputs end
         last = (OVERFLOW, DEAD_LETTERS)
@@ -410,11 +383,11 @@ class Runtime:
         for name in order:
             self.broker.release(name)  # events other threads published through the bus
             self.api_producers[name].finish()
-        # everything read has gone through the whole graph: commit where the logs got to
-        for _, source in self.sources:
-            if isinstance(source, WalSource):
-                source.commit()
-                source.close()
+        # everything read has gone through the whole graph and every sink has committed:
+        # commit where the sources got to (today the only commit point: end of input)
+        for _, source in (*self.sources, *self._unbounded):
+            source.commit()
+            source.close()
         for log, journal in self._replayed:  # replayed, then appended to while running
             log.consumer.commit(journal.log.next_offset)
             log.close()

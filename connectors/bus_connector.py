@@ -1,0 +1,118 @@
+"""The `bus:` connector: a stream fed by, or feeding, a topic of the job's broker
+(connectors/broker.py), so other threads of the process exchange events with a job.
+
+`bus:<topic>` names one topic (no wildcards). Its source is unbounded: it pushes every batch
+published to the topic into the stream until the job finishes; its sink publishes every
+batch of the stream to the topic and ends it when the stream ends. Neither opens a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from frys.connectors.decode import DeadLetter, StreamDecoder
+from frys.connectors.registry import Connector, Role, SinkContext, SourceContext, UriProblem
+from frys.connectors.subscriber import BatchSubscriber
+from frys.connectors.uris import check_bus_uri
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from frys.connectors.broker import Broker
+    from frys.connectors.bus import Producer, Topic
+
+
+def topic_name(uri: str) -> str:
+    """'bus:alerts.high' -> 'alerts.high'."""
+    return uri[len("bus:"):]
+
+
+class BusSource(BatchSubscriber):
+    """A `bus:` source (registry.Source, unbounded): every batch published to a broker topic
+    goes into the stream through `producer`; a batch that does not fit the stream's columns
+    becomes a dead letter. Its position is the number of events the topic delivered to it;
+    the broker keeps no offsets for it, so there is nothing to commit."""
+
+    def __init__(self, producer: Producer, decoder: StreamDecoder,
+                 dead_letters: Callable[[Sequence[DeadLetter]], None]) -> None:
+        self.producer = producer
+        self.decoder = decoder
+        self.dead_letters = dead_letters
+        self.events_seen = 0
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        self.events_seen += batch.height
+        stream = self.decoder.stream
+        try:
+            fitted, dead = self.decoder.decode_frame(batch, f"bus:{topic.name}")
+        except TypeError as error:
+            self.dead_letters([DeadLetter(stream, str(error), f"bus:{topic.name}",
+                                          f"<batch of {batch.height} events: "
+                                          f"{dict(batch.schema)}>")])
+            return
+        if dead:
+            self.dead_letters(dead)
+        self.producer.publish(fitted)
+
+    def on_end(self, topic: Topic) -> None:
+        self.producer.finish()
+
+    # registry.Source: pushed, not pulled
+    def batches(self) -> Iterator[tuple[pl.DataFrame, Sequence[DeadLetter]]]:
+        """Nothing to pull: batches arrive through `on_batch` as the topic delivers them."""
+        return iter(())
+
+    def position(self) -> int:
+        """Events the topic delivered to this source so far (dead letters included)."""
+        return self.events_seen
+
+    def commit(self) -> None:
+        """The broker's synchronous topics keep no offsets: nothing to record."""
+
+    def close(self) -> None:
+        """Nothing held: the broker drops its subscribers when the topic ends."""
+
+
+class BusSink:
+    """A `bus:` sink (registry.Sink): every batch of the stream is published to a broker
+    topic as it is written (delivered synchronously, so there is nothing to stage or
+    commit); `close` ends the topic for this sink, as the end of the stream does."""
+
+    def __init__(self, broker: Broker, name: str) -> None:
+        self.broker = broker
+        self.name = name
+
+    def write(self, batch: pl.DataFrame) -> None:
+        self.broker.publish(self.name, batch)
+
+    def pre_commit(self, checkpoint_id: int) -> None:
+        """Delivered already."""
+
+    def commit(self, checkpoint_id: int) -> None:
+        """Delivered already."""
+
+    def abort(self) -> None:
+        """What was published was delivered; the topic stays open for its other
+        publishers."""
+
+    def close(self) -> None:
+        self.broker.end(self.name)
+
+
+def _check(uri: str, role: Role) -> UriProblem | None:
+    problem = check_bus_uri(uri)
+    return UriProblem.error(problem) if problem is not None else None
+
+
+def _open_source(uri: str, context: SourceContext) -> BusSource:
+    source = BusSource(context.producer, context.decoder, context.dead_letters)
+    context.broker.add_subscriber(topic_name(uri), source)
+    return source
+
+
+def _open_sink(uri: str, context: SinkContext) -> BusSink:
+    return BusSink(context.broker, topic_name(uri))
+
+
+BUS_CONNECTOR = Connector("bus", _check, _open_source, _open_sink, unbounded=True)

@@ -1,0 +1,342 @@
+"""The connector registry: URI scheme -> how to check, open and sandbox a job's sources and
+sinks.
+
+A connector is one `Connector` value: `check(uri, role)` (the analyzer's question, touching
+no disk), `open_source(uri, context)` / `open_sink(uri, context)` (the runtime's), and
+`paths(uri, base_dir)` (the files and folders it will open or create, for the sandbox of
+connectors/sandbox.py). Sources keep the `Source` protocol, sinks the `Sink` protocol.
+
+Where connectors come from, first match wins:
+
+* the built-in ones (`file:` JSON lines, `wal:` logs, `bus:` topics of the job's broker),
+  each named by `module:attribute` and imported only when a job first uses its scheme, so a
+  job without a WAL never imports connectors/wal_topic.py;
+* `register(connector)`, for an embedding application;
+* the entry-point group `frys.connectors` of installed distributions (entry name = scheme,
+  value = `module:attribute` of a Connector), looked up and loaded on first use of an
+  unknown scheme;
+* schemes planned but not built yet (`redis:`, `kafka:` ...): "not supported yet", which
+  `frys check` reports (exit 3) and `frys run` refuses.
+
+Anything else is an error naming the closest known scheme ("did you mean 'wal:'?").
+
+Commit points: there are no checkpoints yet, so the runtime commits every source and
+pre-commits then commits every sink once, at the end of input (`END_OF_INPUT_CHECKPOINT`),
+after everything read has gone through the whole graph. The protocols are shaped for
+checkpoints at batch boundaries: a source's `position()` is what a checkpoint will record,
+and a sink's `pre_commit`/`commit`/`abort` is a two-phase commit keyed by checkpoint id.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+from frys.connectors.subscriber import BatchSubscriber
+from frys.dsl.errors import did_you_mean
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from frys.connectors.broker import Broker
+    from frys.connectors.bus import Producer, Topic
+    from frys.connectors.decode import DeadLetter, StreamDecoder
+    from frys.dsl.analyzed import StreamDef
+
+Role = Literal["source", "sink"]
+
+ENTRY_POINT_GROUP = "frys.connectors"
+
+# the checkpoint id of the one commit a run makes today: at the end of input
+END_OF_INPUT_CHECKPOINT = 1
+
+# scheme -> "module:attribute" of its Connector, imported on first use
+BUILT_IN: dict[str, str] = {
+    "file": "frys.connectors.jsonl:FILE_CONNECTOR",
+    "wal": "frys.connectors.wal_topic:WAL_CONNECTOR",
+    "bus": "frys.connectors.bus_connector:BUS_CONNECTOR",
+}
+
+# schemes a connector is planned for: "not supported yet", not "unknown"
+PLANNED = ("redis", "nats", "amqp", "mqtt", "kafka")
+
+
+@dataclass(frozen=True)
+class UriProblem:
+    """What is wrong with a URI: an error, or a connector (or format) frys does not have
+    yet (`not_supported_yet`: `frys check` reports it as such and exits 3, `frys run`
+    refuses the job)."""
+
+    message: str
+    not_supported_yet: bool = False
+
+    @staticmethod
+    def error(message: str) -> UriProblem:
+        return UriProblem(message)
+
+    @staticmethod
+    def later(message: str) -> UriProblem:
+        return UriProblem(message, not_supported_yet=True)
+
+
+class ConnectorError(Exception):
+    """A source or sink that cannot be opened for a reason the job's author can act on (a
+    missing input file or log); the runtime reports it at the stream's declaration."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A job's input, decoded into its stream's schema.
+
+    * `batches()` yields (batch, dead letters) in input order. The runtime pulls it, one
+      batch per source in turn, and the source's stream ends when it is exhausted; a
+      source of an `unbounded` connector pushes through `SourceContext.producer` itself
+      instead, yields nothing, and its stream ends at `Runtime.finish()`.
+    * `position()` is how far the source has read: after the last batch yielded, in the
+      connector's own terms (a byte offset, a log offset, broker offsets), and only ever
+      moves forward. A checkpoint will record it; today nothing does.
+    * `commit()` makes the position durable, so a source that resumes (a named WAL
+      consumer) starts after it in the next run. The runtime calls it once the input has
+      gone through the whole graph: today at the end of input only, after every window has
+      fired and every sink has committed (at-least-once across a crash).
+    * `close()` releases what the source holds; nothing is read or committed after it.
+    """
+
+    def batches(self) -> Iterator[tuple[pl.DataFrame, Sequence[DeadLetter]]]: ...
+
+    def position(self) -> object: ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where a stream's batches go, with a two-phase commit per checkpoint.
+
+    * `write(batch)` takes every batch of the stream, in order;
+    * `pre_commit(checkpoint_id)` makes everything written so far durable as far as the sink
+      can, ready to be committed; after it returns, a crash loses none of it;
+    * `commit(checkpoint_id)` makes what was pre-committed under that id final (visible);
+    * `abort()` gives up what was not committed and releases the sink; no call follows;
+    * `close()` releases the sink after its last commit; no call follows.
+
+    Today the runtime pre-commits and commits once, at the end of input
+    (END_OF_INPUT_CHECKPOINT), then closes; a failed write aborts. The built-in sinks write
+    through as they go (a consumer sees rows before the commit): at-least-once. A sink that
+    stages its writes until `commit` is what exactly-once will need.
+    """
+
+    def write(self, batch: pl.DataFrame) -> None: ...
+
+    def pre_commit(self, checkpoint_id: int) -> None: ...
+
+    def commit(self, checkpoint_id: int) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What the runtime knows when it opens a sink of `stream`."""
+
+    base_dir: Path  # relative paths are relative to the job file's folder
+    job_name: str  # names durable state (WAL consumers: <job_name>.<stream>)
+    stream: StreamDef
+    broker: Broker  # the job's broker (the `bus:` connector's topics)
+
+    @property
+    def stream_name(self) -> str:
+        return self.stream.name
+
+    @property
+    def event_time(self) -> str | None:
+        return self.stream.event_time
+
+
+@dataclass(frozen=True)
+class SourceContext(SinkContext):
+    """What the runtime knows when it opens a source of `stream`."""
+
+    decoder: StreamDecoder  # records -> batches in the stream's schema + dead letters
+    producer: Producer  # the source's input of the stream's topic (unbounded: publish here)
+    dead_letters: Callable[[Sequence[DeadLetter]], None]  # what a push source could not fit
+
+
+def no_paths(uri: str, base_dir: Path) -> Sequence[Path]:
+    """A connector that opens no file."""
+    return ()
+
+
+@dataclass(frozen=True)
+class Connector:
+    """One scheme's connector. `check` must not touch the disk; `paths` lists every file or
+    folder (checked with what is already in it) that opening the URI will open or create,
+    resolved with the same functions the open uses, so the sandbox checks what is opened."""
+
+    scheme: str
+    check: Callable[[str, Role], UriProblem | None]
+    open_source: Callable[[str, SourceContext], Source] | None = None
+    open_sink: Callable[[str, SinkContext], Sink] | None = None
+    paths: Callable[[str, Path], Sequence[Path]] = no_paths
+    # its sinks create or write files (`RuntimeOptions.open_sinks=False` skips them)
+    writes_files: bool = False
+    # its sources push until the job finishes (see Source); others are pulled to their end
+    unbounded: bool = False
+
+
+class UnknownConnector(ValueError):
+    """No connector for a URI's scheme."""
+
+
+_lock = threading.Lock()
+_loaded: dict[str, Connector] = {}  # scheme -> connector, as first used
+_registered: dict[str, Connector] = {}
+
+
+def scheme_of(uri: str) -> str:
+    """'wal:data/x' -> 'wal'; a URI without a colon has the scheme ''."""
+    return uri.split(":", 1)[0] if ":" in uri else ""
+
+
+def register(connector: Connector) -> None:
+    """Make `connector` serve its scheme in this process (an embedding's own connector).
+    Built-in schemes cannot be replaced."""
+    if connector.scheme in BUILT_IN:
+        raise ValueError(f"{connector.scheme}: is a built-in connector")
+    with _lock:
+        _registered[connector.scheme] = connector
+        _loaded.pop(connector.scheme, None)
+
+
+def unregister(scheme: str) -> None:
+    """Forget a connector given to `register` (or loaded from an entry point)."""
+    with _lock:
+        _registered.pop(scheme, None)
+        _loaded.pop(scheme, None)
+
+
+def loaded_schemes() -> frozenset[str]:
+    """The schemes whose connectors this process has loaded so far."""
+    return frozenset(_loaded)
+
+
+def find_connector(scheme: str) -> Connector | None:
+    """The connector of `scheme` (imported now if it is its first use), or None."""
+    connector = _loaded.get(scheme)
+    if connector is not None:
+        return connector
+    with _lock:
+        connector = _loaded.get(scheme) or _registered.get(scheme)
+        if connector is None:
+            target = BUILT_IN.get(scheme) or _entry_point_target(scheme)
+            connector = _load(target, scheme) if target is not None else None
+        if connector is not None:
+            _loaded[scheme] = connector
+        return connector
+
+
+def _entry_point_target(scheme: str) -> str | None:
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP, name=scheme)
+    return next((entry.value for entry in found), None)
+
+
+def _load(target: str, scheme: str) -> Connector:
+    module_name, _, attribute = target.partition(":")
+    value = importlib.import_module(module_name)
+    for part in attribute.split(".") if attribute else ():
+        value = getattr(value, part)
+    if not isinstance(value, Connector) or value.scheme != scheme:
+        raise TypeError(f"{target} is not a Connector for scheme {scheme!r}")
+    return value
+
+
+def _known_schemes() -> list[str]:
+    installed = [entry.name for entry in metadata.entry_points(group=ENTRY_POINT_GROUP)]
+    return [*BUILT_IN, *_registered, *installed, *PLANNED]
+
+
+def _unknown_message(uri: str) -> str:
+    scheme = scheme_of(uri)
+    hint = did_you_mean(f"{scheme}:", [f"{known}:" for known in _known_schemes()]) \
+        if scheme else ""
+    return f"unknown connector URI {uri!r}; expected e.g. 'file:data/x.jsonl'{hint}"
+
+
+def connector_for(uri: str) -> Connector:
+    """The connector of `uri`'s scheme; UnknownConnector (with a did-you-mean) if none."""
+    connector = find_connector(scheme_of(uri))
+    if connector is None:
+        raise UnknownConnector(_unknown_message(uri))
+    return connector
+
+
+def check_uri(uri: str, role: Role) -> UriProblem | None:
+    """What is wrong with `uri` as a stream's `role` ('source' or 'sink'), or None. Touches
+    no disk (the analyzer asks)."""
+    scheme = scheme_of(uri)
+    connector = find_connector(scheme)
+    if connector is None:
+        if scheme in PLANNED:
+            return UriProblem.later(f"connector {scheme}:")
+        return UriProblem.error(_unknown_message(uri))
+    opener = connector.open_source if role == "source" else connector.open_sink
+    if opener is None:
+        return UriProblem.error(f"connector {scheme}: cannot be a {role}")
+    return connector.check(uri, role)
+
+
+def uri_paths(uri: str, base_dir: Path) -> Sequence[Path]:
+    """The files and folders opening `uri` will open or create (the sandbox checks them)."""
+    return connector_for(uri).paths(uri, base_dir)
+
+
+def open_source(uri: str, context: SourceContext) -> Source:
+    """`uri` opened as a source; ConnectorError when its input is missing."""
+    connector = connector_for(uri)
+    if connector.open_source is None:
+        raise UnknownConnector(f"connector {connector.scheme}: cannot be a source")
+    return connector.open_source(uri, context)
+
+
+def open_sink(uri: str, context: SinkContext) -> Sink:
+    """`uri` opened as a sink; OSError (its strerror the reason) if it cannot be."""
+    connector = connector_for(uri)
+    if connector.open_sink is None:
+        raise UnknownConnector(f"connector {connector.scheme}: cannot be a sink")
+    return connector.open_sink(uri, context)
+
+
+class SinkSubscriber(BatchSubscriber):
+    """Drives a Sink from its stream's topic: each batch -> `write`; the end of the stream
+    -> `pre_commit` + `commit` (END_OF_INPUT_CHECKPOINT) + `close`. A write that raises
+    aborts the sink, and the error goes on to the publisher; the sink takes nothing more."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.aborted = False
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        if self.aborted:
+            return
+        try:
+            self.sink.write(batch)
+        except Exception:  # an interrupt is not a failed write: the run decides what follows
+            self.aborted = True
+            self.sink.abort()
+            raise
+
+    def on_end(self, topic: Topic) -> None:
+        if self.aborted:
+            return
+        self.sink.pre_commit(END_OF_INPUT_CHECKPOINT)
+        self.sink.commit(END_OF_INPUT_CHECKPOINT)
+        self.sink.close()
