@@ -1,11 +1,15 @@
 """The in-process event bus: one topic per stream, batches in and batches out.
 
-A topic delivers every published batch to each subscriber, synchronously and in publish
-order, then tells them the stream's new watermark if it moved. A topic knows its producers
-(sources, queries, the API) and their watermarks; its own is the minimum of theirs, with an
-idle timeout so that a silent producer does not stall it forever. When the last producer is
-done, the watermark jumps to the end of time and subscribers see `on_end`. Topics of streams
-without an event time carry no watermark until their end.
+A topic is the bus's implementation of an engine channel (engine/channel.py): it delivers
+every published batch to each subscriber, synchronously and in publish order, then tells
+them the stream's new watermark if it moved. Its producers are the engine's handles
+(sources, queries, the API); the event time, every watermark included, is the channel's
+`ChannelClock` that the topic holds and consults: a producer's watermark, the topic's (the
+minimum of theirs, with an idle timeout so that a silent producer does not stall it
+forever), the watermark each row arrived under (handed to receivers, the queries, with the
+batch), max_future, and the end of time once the last producer is done, when subscribers
+see `on_end`. Topics of streams without an event time carry no watermark until their end.
+What the bus itself owns: subscribers and their queues, backpressure, the log, locks.
 
 Topic kinds (a stream's `queue` option): `fifo` delivers in publish order; `priority` hands
 each batch to its subscribers highest priority first (FIFO among equals), and its queued
@@ -33,8 +37,9 @@ from frys.connectors.queues import (
     reserve_all,
 )
 from frys.connectors.subscriber import BatchSubscriber
-from frys.dsl.types import epoch_millis
-from frys.engine.time import END_OF_TIME, START_OF_TIME, CombinedWatermark, too_far_ahead
+from frys.engine.channel import ChannelClock, Delivery, Receiver
+from frys.engine.channel import Producer as ChannelProducer
+from frys.engine.time import END_OF_TIME, CombinedWatermark
 
 TOPIC_KINDS = ("fifo", "priority", "persistent")
 
@@ -62,9 +67,9 @@ class Journal(Protocol):
 
 class Subscriber(Protocol):
     """What a topic calls, in this order per batch: on_batch, then on_watermark if it moved;
-    on_end exactly once, after the watermark reached END_OF_TIME. During on_batch,
-    `topic.arrivals` holds the watermark each row of the batch arrived under (see
-    Topic.arrivals): a subscriber that judges events late judges each row by its own."""
+    on_end exactly once, after the watermark reached END_OF_TIME. A subscriber that judges
+    events late needs the watermark each row arrived under: it is an engine Receiver
+    instead (engine/channel.py), which the topic calls `on_delivery` with them."""
 
     def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None: ...
 
@@ -73,38 +78,15 @@ class Subscriber(Protocol):
     def on_end(self, topic: Topic) -> None: ...
 
 
-class Producer:
-    """One input of a topic: a source, a query writing to it, or the API. Its watermark is
-    the largest event time it published minus the stream's delay, or a watermark forwarded
-    by the query behind it, whichever is higher; the topic's is the minimum over producers
-    (see engine.time.CombinedWatermark)."""
+class Producer(ChannelProducer):
+    """A producer of a topic: the engine's handle (engine/channel.py Producer, a
+    ChannelWriter), with its `topic` and whether the topic's log takes its batches."""
 
     def __init__(self, topic: Topic, name: str, index: int, journaled: bool = True) -> None:
+        super().__init__(topic, name, index)
         self.topic = topic
-        self.name = name
-        self.index = index
         # False for a producer replaying the topic's own log: its batches are logged already
         self.journaled = journaled
-        self.done = False
-        self.latest_event_ms = START_OF_TIME
-        self.events_offered = 0  # every event it published, refused ones too (positions)
-
-    def publish(self, batch: pl.DataFrame) -> None:
-        self.topic.publish(batch, self)
-
-    def advance_watermark(self, watermark: int) -> None:
-        """A watermark this producer can promise without publishing (a query forwarding its
-        input's); never moves the topic past its other producers."""
-        self.topic.forward_watermark(self, watermark)
-
-    def finish(self) -> None:
-        """This producer will publish no more; the last one ends the topic."""
-        if not self.done:
-            self.done = True
-            self.topic.producer_done(self)
-
-    def __repr__(self) -> str:
-        return f"Producer({self.topic.name}/{self.name})"
 
 
 class Topic:
@@ -113,6 +95,8 @@ class Topic:
     Producers register with `add_producer` and publish through their handle. The watermark is
     the minimum of the producers' (idle ones excepted, after `idle_timeout_ms` without
     activity); it reaches END_OF_TIME when every producer is done, and then the topic ends.
+    The event time is `event_clock`'s (engine/channel.py ChannelClock); the topic holds its
+    lock around every call to it and announces what it reports.
     """
 
     def __init__(self, name: str, schema: dict[str, pl.DataType] | None,
@@ -136,36 +120,67 @@ class Topic:
         self.priority = priority
         self.backpressure = backpressure or Backpressure()
         self.journal = journal
-        # the stream's max_future: events further ahead of the watermark they arrive under
-        # are handed to `refuse_future` (the runtime makes dead letters of them) instead of
-        # being published; without a handler, they are published as any other
-        self.max_future_ms = max_future_ms
+        # the stream's max_future (event_clock's): events further ahead of the watermark
+        # they arrive under are handed to `refuse_future` (the runtime makes dead letters of
+        # them) instead of being published; without a handler, they are published as any other
         self.refuse_future: Callable[[Producer, pl.DataFrame, list[int], str], None] | None \
             = None
         # the topics of one job share a lock (engine/runtime.py): a batch runs through the
         # job's operators, which are not thread-safe, from one publisher at a time
         self._lock = lock or threading.RLock()
-        self.event_time = event_time
-        self.delay_ms = watermark_delay_ms
-        self.watermark = CombinedWatermark(idle_timeout_ms, clock)
-        self.subscribers: list[Subscriber] = []
+        self.event_clock = ChannelClock(event_time, watermark_delay_ms, idle_timeout_ms, clock,
+                                        max_future_ms)
+        self.subscribers: list[Subscriber | Receiver] = []
+        # the subscribers delivered to synchronously (not the queues), in order, each with
+        # whether it is an engine Receiver (it gets the arrival watermarks); and those
+        self._synchronous: list[tuple[Subscriber | Receiver, bool]] = []
+        self._receivers: list[Receiver] = []
         self.producers: list[Producer] = []
-        self.ended = False
         self.events_published = 0
-        # while a batch is delivered: the watermark each of its rows arrived under (None:
-        # all arrived under self.watermark.current); see _arrival_watermarks
-        self.arrivals: pl.Series | None = None
         # the topics its entry publishes have reached by nested publishes, learnt as they
         # happen (any depth, any lock): what an entry waits for (see publish)
         self._downstream: set[Topic] = set()
 
-    def subscribe(self, subscriber: Subscriber) -> None:
+    @property
+    def event_time(self) -> str | None:
+        return self.event_clock.event_time
+
+    @property
+    def delay_ms(self) -> int:
+        return self.event_clock.delay_ms
+
+    @property
+    def max_future_ms(self) -> int | None:
+        return self.event_clock.max_future_ms
+
+    @property
+    def watermark(self) -> CombinedWatermark:
+        """The producers' watermarks and the topic's (`.current`), read-only: the clock's."""
+        return self.event_clock.combined
+
+    @property
+    def ended(self) -> bool:
+        return self.event_clock.ended
+
+    def subscribe(self, subscriber: Subscriber | Receiver) -> None:
+        """Deliver to `subscriber` from the next batch on: an engine Receiver hears each
+        batch with its arrival watermarks (`on_delivery`), any other `on_batch`."""
         with self._lock:
             self.subscribers.append(subscriber)
+            self._sort_subscribers()
 
-    def unsubscribe(self, subscriber: Subscriber) -> None:
+    def unsubscribe(self, subscriber: Subscriber | Receiver) -> None:
         with self._lock:
             self.subscribers.remove(subscriber)
+            self._sort_subscribers()
+
+    def _sort_subscribers(self) -> None:
+        """Which subscribers get each batch synchronously, and how (new lists: a delivery
+        under way keeps going through the ones it started with)."""
+        synchronous = [s for s in self.subscribers
+                       if not isinstance(s, (Subscription, ConsumerGroup))]
+        self._synchronous = [(s, isinstance(s, Receiver)) for s in synchronous]
+        self._receivers = [s for s, receives in self._synchronous if receives]  # type: ignore[misc]
 
     def add_producer(self, name: str, lazy: bool = False, journaled: bool = True
                      ) -> Producer:
@@ -174,7 +189,7 @@ class Topic:
         A producer that is not `journaled` replays what the topic's log already holds."""
         if self.ended:
             raise RuntimeError(f"topic {self.name} has ended; nothing more can be published")
-        producer = Producer(self, name, self.watermark.add_input(lazy), journaled)
+        producer = Producer(self, name, self.event_clock.add_producer(lazy), journaled)
         self.producers.append(producer)
         return producer
 
@@ -239,26 +254,18 @@ class Topic:
 
     def _without_far_future(self, batch: pl.DataFrame, producer: Producer) -> pl.DataFrame:
         """The batch without its events more than max_future ahead of the watermark they
-        arrive under (engine.time.too_far_ahead), which go to `refuse_future` with their
+        arrive under (ChannelClock.split_far_future), which go to `refuse_future` with their
         positions among the producer's events; they never move the watermark."""
         assert self.max_future_ms is not None and self.refuse_future is not None
-        first = producer.events_offered
-        producer.events_offered += batch.height
-        if self.event_time is None or batch.height == 0:
-            return batch
         with self._lock:
-            refused = too_far_ahead(epoch_millis(batch[self.event_time]),
-                                    self.watermark.current, producer.latest_event_ms,
-                                    self.delay_ms, self.max_future_ms,
-                                    int(time.time() * 1000))
-        if not refused.any():
-            return batch
-        rows = [first + i for i in refused.arg_true().to_list()]
-        self.refuse_future(producer, batch.filter(refused), rows,
-                           f"event time more than max_future = {self.max_future_ms} ms "
-                           "ahead of the watermark it arrived under (of the wall clock "
-                           "while the stream has none)")
-        return batch.filter(~refused)
+            split = self.event_clock.split_far_future(producer.index, batch,
+                                                      int(time.time() * 1000))
+        if split.refused is not None:
+            self.refuse_future(producer, split.refused, split.positions,
+                               f"event time more than max_future = {self.max_future_ms} ms "
+                               "ahead of the watermark it arrived under (of the wall clock "
+                               "while the stream has none)")
+        return split.kept
 
     def _wait_for_room(self, full: Subscription, events: int, size: int,
                        deadline: float, downstream: bool = False) -> None:
@@ -347,111 +354,59 @@ class Topic:
             if member is not None:
                 member.commit(batch, batch.height, size)
         if self.event_time is None:
-            self._deliver(batch)
+            self._deliver(batch, None)
             return  # a topic without event time has no watermark to keep until its end
-        times = epoch_millis(batch[self.event_time])
-        self.arrivals = self._arrival_watermarks(times, producer)
-        try:
-            self._deliver(batch)
-        finally:
-            self.arrivals = None
-        latest = times.max()
-        if latest is not None and int(latest) > producer.latest_event_ms:  # type: ignore[arg-type]
-            producer.latest_event_ms = int(latest)  # type: ignore[arg-type]
-        watermark = None
-        if producer.latest_event_ms != START_OF_TIME:
-            watermark = producer.latest_event_ms - self.delay_ms
-        if self.watermark.advance(producer.index, watermark):
+        clock = self.event_clock
+        times = clock.event_times(batch)
+        wanted = any(receiver.wants_arrivals(batch.height) for receiver in self._receivers)
+        self._deliver(batch, clock.arrivals(producer.index, times, wanted))
+        if clock.observe(producer.index, times):
             self._announce_watermark()
 
-    def _deliver(self, batch: pl.DataFrame) -> None:
-        for subscriber in self.subscribers:
-            if not isinstance(subscriber, (Subscription, ConsumerGroup)):
-                subscriber.on_batch(self, batch)
+    def _deliver(self, batch: pl.DataFrame, arrivals: pl.Series | None) -> None:
+        """Hand the batch to each synchronous subscriber in order; receivers get it with
+        the watermark each row arrived under (`arrivals`, None: the current one)."""
+        delivery: Delivery | None = None
+        for subscriber, receives in self._synchronous:
+            if receives:
+                if delivery is None:
+                    delivery = Delivery(batch, arrivals)
+                subscriber.on_delivery(self, delivery)  # type: ignore[union-attr]
+            else:
+                subscriber.on_batch(self, batch)  # type: ignore[union-attr]
 
-    def _arrival_watermarks(self, times: pl.Series, producer: Producer) -> pl.Series | None:
-        """The watermark each row of a batch arrived under, or None when every row arrived
-        under the topic's current one (then `watermark.current` says it all) and no
-        subscriber asked for them (`wants_arrivals(rows)`: an operator that folds a big
-        batch in slices and moves event time between them).
-
-        The rule (docs/language.md, "Event time"): every event sees the watermark as it
-        stood after the events published before it, whatever the batching, so lateness
-        never depends on how a source cuts its input. A row's watermark is what the topic's
-        would be had the batch stopped just before it: this producer's part is the largest
-        event time before the row (earlier batches included) minus the delay, or what it
-        forwarded; the others' stay as they are; the minimum over those that hold the
-        watermark, never below the topic's before the batch. Where no row is behind its own
-        (in-order input, the common case: one sortedness check) and nobody asked, this is
-        None."""
-        rows = times.len()
-        wanted = any(wants(rows) for s in self.subscribers
-                     if (wants := getattr(s, "wants_arrivals", None)) is not None)
-        floor = START_OF_TIME + self.delay_ms  # below it, `- delay` would wrap around
-        combined = self.watermark
-        before = combined.current
-        if not wanted and times.null_count() == 0 and times.is_sorted():
-            # in order (the common case): no row is behind its own watermark when the
-            # first is at or above the topic's before the batch and this producer's own
-            # (what it forwarded, its latest time minus the delay)
-            latest = producer.latest_event_ms
-            first = times[0]
-            if (first >= before and first >= combined.watermarks[producer.index]
-                    and (latest <= floor or first >= latest - self.delay_ms)):
-                return None
-        prior = times.cum_max().shift(1, fill_value=producer.latest_event_ms) \
-            .fill_null(strategy="forward").fill_null(producer.latest_event_ms)
-        own = pl.max_horizontal(
-            pl.when(prior > floor).then(prior - self.delay_ms).otherwise(START_OF_TIME),
-            pl.lit(combined.watermarks[producer.index], dtype=pl.Int64))
-        others = [w for i, (w, holding) in enumerate(zip(combined.watermarks, combined.holding,
-                                                         strict=True))
-                  if holding and i != producer.index]
-        if others:
-            own = pl.min_horizontal(own, pl.lit(min(others), dtype=pl.Int64))
-        arrivals = pl.select(pl.max_horizontal(own, pl.lit(before, dtype=pl.Int64))
-                             ).to_series()
-        if not wanted and not (times < arrivals).any():
-            return None
-        return arrivals
-
-    def forward_watermark(self, producer: Producer, watermark: int) -> None:
+    def forward_watermark(self, producer: ChannelProducer, watermark: int) -> None:
         with self._lock:
-            if self.event_time is None or self.ended or producer.done:
-                return
-            if self.watermark.advance(producer.index, watermark):
+            if self.event_clock.forward(producer.index, watermark):
                 self._announce_watermark()
 
     def check_idle(self) -> None:
         """Let producers silent for longer than the idle timeout stop holding the watermark
         back (also checked on every publish)."""
         with self._lock:
-            if self.event_time is not None and not self.ended and self.watermark.check_idle():
+            if self.event_clock.check_idle():
                 self._announce_watermark()
 
-    def producer_done(self, producer: Producer) -> None:
+    def producer_done(self, producer: ChannelProducer) -> None:
         with self._lock:
-            self._producer_done(producer)
-
-    def _producer_done(self, producer: Producer) -> None:
-        if all(p.done for p in self.producers):
-            if not self.ended:
-                self.ended = True
-                self.watermark.current = END_OF_TIME
+            if self.ended:
+                return
+            moved = self.event_clock.producer_done(producer.index)
+            if self.ended:  # it was the last: the watermark is at the end of time
                 for subscriber in self.subscribers:
                     subscriber.on_watermark(self, END_OF_TIME)
                 for subscriber in self.subscribers:
                     subscriber.on_end(self)
                 if self.journal is not None:
                     self.journal.close()
-        elif self.watermark.input_done(producer.index) and self.event_time is not None:
-            self._announce_watermark()
+            elif moved:
+                self._announce_watermark()
 
     def _announce_watermark(self) -> None:
         if self.event_time is None:
             return
         for subscriber in self.subscribers:
-            subscriber.on_watermark(self, self.watermark.current)
+            subscriber.on_watermark(self, self.event_clock.watermark)
 
 
 class Collector(BatchSubscriber):

@@ -1,6 +1,7 @@
 """The base of subscribers that handle batches only (sinks, collectors, queues): a topic's
 watermark and its end are no-ops unless a subclass overrides them. The protocol itself is
-connectors.bus.Subscriber."""
+connectors.bus.Subscriber; what reads a topic with its event time (each row's arrival
+watermark: a query) is an engine Receiver instead (engine/channel.py)."""
 
 from __future__ import annotations
 

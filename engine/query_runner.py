@@ -1,9 +1,11 @@
 """A query at run time: its operator between its input channels and its outputs.
 
-QueryRunner subscribes a query's operator to its input topics, hands it each batch (with
-the watermark each row arrived under) and each watermark advance, and publishes what the
-operator emits. It knows the operator only through its contract (engine/operator.py), so a
-new operator needs no change here. JobStats are the counters of a run it keeps up to date.
+QueryRunner is a receiver of a query's input channels (engine/channel.py Receiver): it hands
+the operator each batch (with the watermark each row arrived under) and each watermark
+advance, and writes what the operator emits through ChannelWriters. It knows the operator
+only through its contract (engine/operator.py), so a new operator needs no change here, and
+the channels only through engine/channel.py, so it runs over the bus or any other transport.
+JobStats are the counters of a run it keeps up to date.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from frys.connectors.bus import Producer, Topic
-from frys.connectors.decode import DeadLetter
+from frys.engine.channel import ChannelWriter, Delivery, NamedChannel
 from frys.engine.graph import JobGraph, QueryNode
 from frys.engine.operator import BatchSource, Emitted, OperatorSettings
 from frys.engine.time import END_OF_TIME, CombinedWatermark
 from frys.operators.registry import build_operator
+
+if TYPE_CHECKING:  # only named: the runtime keeps the dead letters it decoded
+    from frys.connectors.decode import DeadLetter
 
 
 @dataclass
@@ -56,14 +61,16 @@ def query_names(graph: JobGraph) -> dict[int, str]:
 
 
 class QueryRunner:
-    """Subscribes a query's operator to its input topics and publishes what it emits: rows
-    to the output stream, late events to their input's `late` stream, timed-out partial
-    matches to EMIT TIMEOUTS TO's, shed ones to `overflow` (through `on_overflow`), traces
-    to `on_trace`; and keeps the job's counters of the query. It knows the operator only
-    through its contract (engine/operator.py)."""
+    """Receives a query's input channels (an engine/channel.py Receiver; subscribe it to
+    each) and writes what its operator emits: rows to the output stream, late events to
+    their input's `late` stream, timed-out partial matches to EMIT TIMEOUTS TO's (each a
+    ChannelWriter), shed ones to `overflow` (through `on_overflow`), traces to `on_trace`;
+    and keeps the job's counters of the query. It knows the operator only through its
+    contract (engine/operator.py)."""
 
-    def __init__(self, node: QueryNode, output: Producer, stats: JobStats,
-                 late: dict[str, Producer] | None = None, timeouts: Producer | None = None,
+    def __init__(self, node: QueryNode, output: ChannelWriter, stats: JobStats,
+                 late: dict[str, ChannelWriter] | None = None,
+                 timeouts: ChannelWriter | None = None,
                  settings: OperatorSettings | None = None,
                  on_trace: Callable[[dict[str, object]], None] | None = None,
                  on_overflow: Callable[[str, pl.DataFrame], None] | None = None,
@@ -90,30 +97,29 @@ class QueryRunner:
         self.name = name or node.output_topic
 
     def wants_arrivals(self, rows: int) -> bool:
-        """Whether the operator wants a batch's arrival watermarks (Topic.arrivals) even
+        """Whether the operator wants a batch's arrival watermarks (Delivery.arrivals) even
         when no row is behind its own."""
         return self.operator.wants_arrivals(rows)
 
-    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
-        source = BatchSource(topic.name, self._arrivals(topic))
-        self._hand_out(self.operator.process(batch, source), topic.name)
+    def on_delivery(self, channel: NamedChannel, delivery: Delivery) -> None:
+        source = BatchSource(channel.name, self._arrivals(channel.name, delivery.arrivals))
+        self._hand_out(self.operator.process(delivery.batch, source), channel.name)
 
-    def _arrivals(self, topic: Topic) -> pl.Series | None:
-        """The watermark each row of the batch arrived under, as this query sees it: the
-        topic's (Topic.arrivals), and with several inputs no higher than the others'."""
-        arrivals = topic.arrivals
+    def _arrivals(self, stream: str, arrivals: pl.Series | None) -> pl.Series | None:
+        """The watermark each row of a batch of `stream` arrived under, as this query sees
+        it: the channel's, and with several inputs no higher than the others'."""
         if arrivals is None or self.inputs is None:
             return arrivals
-        index = self.input_index[topic.name]
+        index = self.input_index[stream]
         others = [w for i, w in enumerate(self.inputs.watermarks)
                   if i != index and self.inputs.holding[i]]
         if others:
             arrivals = arrivals.clip(upper_bound=min(others))
         return arrivals.clip(lower_bound=self.inputs.current)
 
-    def on_watermark(self, topic: Topic, watermark: int) -> None:
+    def on_watermark(self, channel: NamedChannel, watermark: int) -> None:
         if self.inputs is not None:  # several input streams: the minimum of theirs
-            if not self.inputs.advance(self.input_index[topic.name], watermark):
+            if not self.inputs.advance(self.input_index[channel.name], watermark):
                 return
             watermark = self.inputs.current
         self._hand_out(self.operator.advance(watermark))
@@ -153,10 +159,10 @@ class QueryRunner:
             if value:
                 total[self.name] = value
 
-    def on_end(self, topic: Topic) -> None:
+    def on_end(self, channel: NamedChannel) -> None:
         if self.inputs is not None:
-            self.ended.add(topic.name)
-            self.inputs.input_done(self.input_index[topic.name])
+            self.ended.add(channel.name)
+            self.inputs.input_done(self.input_index[channel.name])
             if len(self.ended) < len(self.input_index):
                 return
             self._hand_out(self.operator.advance(END_OF_TIME))

@@ -21,9 +21,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "engine": ("frys.dsl", "frys.operators.registry", "frys.connectors"),
     # operators keep the engine's contract over its plan nodes, in the language's types
     "operators": ("frys.dsl", "frys.engine.graph", "frys.engine.operator", "frys.engine.time"),
-    # connectors decode into the language's types; watermarks are the engine's time
+    # connectors decode into the language's types; a topic is one implementation of the
+    # engine's channels, whose event time (watermarks) is the engine's
     "connectors": ("frys.dsl.types", "frys.dsl.limits", "frys.dsl.errors", "frys.dsl.analyzed",
-                   "frys.engine.time"),
+                   "frys.engine.time", "frys.engine.channel"),
     # the language depends on nothing else
     "dsl": (),
 }
@@ -46,7 +47,10 @@ def module_name(path: Path) -> str:
 
 
 def frys_imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
+    return imports_in(ast.parse(path.read_text(), str(path)))
+
+
+def imports_in(tree: ast.AST) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -92,6 +96,38 @@ def test_every_known_exception_still_exists() -> None:
              if not any(importer == known[0] and _matches(imported, known[1])
                         for importer, imported in present)]
     assert stale == [], f"no longer imported, delete from KNOWN: {stale}"
+
+
+# engine modules that know channels only through engine/channel.py, so that a job runs over
+# the bus or any other transport (a bytewax stream): nothing of frys.connectors
+TRANSPORT_FREE = ("engine/channel.py", "engine/query_runner.py")
+
+
+def run_time_imports(path: Path) -> set[str]:
+    """The frys modules `path` imports when it runs: those of `if TYPE_CHECKING:` blocks
+    (names for annotations only) left out."""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING",
+                                                                   "typing.TYPE_CHECKING"):
+            node.body = []
+    return imports_in(tree)
+
+
+def test_channels_and_queries_import_no_connector() -> None:
+    for relative in TRANSPORT_FREE:
+        imported = run_time_imports(ROOT / relative)
+        assert [m for m in imported if _matches(m, "frys.connectors")] == [], relative
+    # what engine/channel.py builds on is the engine's time, and nothing else of frys
+    assert frys_imports(ROOT / "engine/channel.py") == {"frys.engine.time"}
+
+
+def test_run_time_imports_leave_out_type_checking_blocks(tmp_path) -> None:
+    planted = tmp_path / "planted.py"
+    planted.write_text("from typing import TYPE_CHECKING\nimport frys.engine.time\n"
+                       "if TYPE_CHECKING:\n    from frys.connectors.decode import DeadLetter\n")
+    assert frys_imports(planted) == {"frys.engine.time", "frys.connectors.decode"}
+    assert run_time_imports(planted) == {"frys.engine.time"}
 
 
 def test_the_check_sees_a_forbidden_import(tmp_path) -> None:
