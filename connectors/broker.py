@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -35,8 +36,10 @@ from frys.connectors.queues import (
     Subscription,
 )
 from frys.connectors.subscriber import BatchSubscriber
-from frys.connectors.wal import FsyncPolicy, Retention
-from frys.connectors.wal_topic import WalConsumer, WalJournal
+
+if TYPE_CHECKING:  # the WAL is imported when a persistent topic is made: start-up time
+    from frys.connectors.wal import FsyncPolicy, Retention
+    from frys.connectors.wal_topic import WalConsumer
 
 REPLY_TO = "reply_to"
 CORRELATION_ID = "correlation_id"
@@ -120,6 +123,8 @@ class Broker:
                 return existing
             journal = None
             if kind == "persistent":
+                from frys.connectors.wal_topic import WalJournal
+
                 journal = WalJournal(Path(wal_dir) if wal_dir else self.wal_root / name,
                                      event_time, fsync, retention)
             return self.add_topic(Topic(name, None, event_time, clock=self.clock, kind=kind,
@@ -204,6 +209,8 @@ class Broker:
     def consumer(self, name: str, consumer: str) -> WalConsumer:
         """A durable consumer of persistent topic `name`: it resumes from the offset it last
         committed (or the oldest retained event), in this process or a later one."""
+        from frys.connectors.wal_topic import WalConsumer, WalJournal
+
         with self._lock:
             topic = self.topics.get(name)
         if topic is None or not isinstance(topic.journal, WalJournal):
