@@ -4,7 +4,7 @@ An operator (operators/) turns batches into output batches and moves with event 
 runtime (engine/query_runner.py QueryRunner) calls, in any interleaving:
 
 * `process(batch, source)`: a batch of one input stream (`source.stream`), each row judged
-  under the watermark it arrived under (`source.arrivals`, see connectors.bus.Topic);
+  under the watermark it arrived under (`source.arrivals`, see engine/channel.py Delivery);
 * `advance(watermark)`: event time reached `watermark` (never called with a lower one);
   END_OF_TIME means the input ended and everything must come out;
 
