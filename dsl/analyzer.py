@@ -5,6 +5,11 @@ it; a stream whose schema comes from a query is known once that query has been s
 collects all errors of a file it can find, each with its span, and raises them together as
 one FrysAnalysisError. Constructs that are valid .frysql but not executable yet are listed
 in `AnalyzedJob.not_supported`, each naming the construct and its position.
+
+The work is shared by parts that are handed what they use, not inherited: a Diagnostics
+collector (dsl/errors.py), the StreamCatalog of declared streams (dsl/catalog.py), one
+ExpressionTyper (dsl/typer.py), the PatternAnalyzer (dsl/pattern_analysis.py), and a
+connector URI checker (`check_uri`, by default `check_connector_uri`).
 """
 
 from __future__ import annotations
