@@ -159,6 +159,12 @@ def test_fixture_queries_are_typed_after_analysis_and_after_every_rule(query: st
 @pytest.mark.parametrize("job_path", JOBS, ids=lambda p: p.name)
 def test_example_jobs_hand_typed_expressions_to_their_operators(job_path: Path) -> None:
     job = compile_text(job_path.read_text(), str(job_path))
+    for query in job.queries:
+        query_plan = build(query)
+        for _name, rule in ((None, lambda p, _: p), *RULES):
+            query_plan = rule(query_plan, job.streams)
+            for expr in plan_expressions(query_plan):
+                ast.assert_typed(expr)
     graph = plan(job)
     assert graph.queries
     for query in graph.queries:
