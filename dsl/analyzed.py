@@ -116,7 +116,8 @@ class Window:
 class AnalyzedQuery:
     """A continuous query with every name resolved and every expression typed.
 
-    `outputs` are (column name, expression) in SELECT order. In an aggregating query the
+    Every expression node carries its type (`ast.Expr.type`). `outputs` are (column name,
+    expression) in SELECT order. In an aggregating query the
     expressions may use group keys, the calls listed in `aggregates` (each computed once,
     however often it is written) and `window_start`/`window_end`.
     """
@@ -133,9 +134,6 @@ class AnalyzedQuery:
     aggregates: list[AggregateCall] = field(default_factory=list)
     having: ast.Expr | None = None
     is_bare_select: bool = False
-    # the type of every typed expression node of the query, by id(node); the AST nodes are
-    # kept alive by `statement`, so identities stay valid
-    types: dict[int, FrysType] = field(default_factory=dict)
 
     @property
     def is_aggregate(self) -> bool:

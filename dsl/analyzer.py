@@ -5,6 +5,11 @@ it; a stream whose schema comes from a query is known once that query has been s
 collects all errors of a file it can find, each with its span, and raises them together as
 one FrysAnalysisError. Constructs that are valid .frysql but not executable yet are listed
 in `AnalyzedJob.not_supported`, each naming the construct and its position.
+
+The work is shared by parts that are handed what they use, not inherited: a Diagnostics
+collector (dsl/errors.py), the StreamCatalog of declared streams (dsl/catalog.py), one
+ExpressionTyper (dsl/typer.py), the PatternAnalyzer (dsl/pattern_analysis.py), and a
+connector URI checker (`check_uri`, by default `check_connector_uri`).
 """
 
 from __future__ import annotations
@@ -23,28 +28,31 @@ from frys.dsl.analyzed import (
     StreamDef,
     Window,
 )
+from frys.dsl.ast import children, walk
+from frys.dsl.catalog import StreamCatalog
 from frys.dsl.errors import (
     Diagnostic,
+    Diagnostics,
     FrysAnalysisError,
     Span,
+    UriChecker,
+    UriProblem,
     did_you_mean,
 )
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.pattern_analysis import PatternAnalyzer
 from frys.dsl.typer import (
+    ExpressionTyper,
     Relation,
     Scope,
-    children,
     default_output_name,
     is_aggregate,
-    walk,
 )
 from frys.dsl.types import (
     LATER_WINDOWS,
     TYPE_NAMES,
     WINDOW_FUNCTIONS,
     FrysType,
-    assignable,
 )
 
 # spellings of time units a user may try, for time_unit's did-you-mean
@@ -56,24 +64,48 @@ _TIME_UNIT_SPELLINGS = {
 }
 
 
-class Analyzer(PatternAnalyzer):
-    """Analyzes one Program. Use `analyze()`; it raises or returns an AnalyzedJob."""
+def check_connector_uri(uri: str, role: str) -> UriProblem | None:
+    """The connector URIs a `source` or `sink` may name (role: 'source' or 'sink'): JSONL
+    files, WAL and bus URIs (checked by connectors/uris.py); other known schemes are not
+    supported yet. The analyzer's default URI checker."""
+    scheme = uri.split(":", 1)[0] if ":" in uri else ""
+    if scheme == "file":
+        path = uri[len("file:"):]
+        if not path.endswith(".jsonl"):
+            return UriProblem(f"file format of {path!r} (only .jsonl files so far)",
+                              not_supported=True)
+        return None
+    if scheme in ("wal", "bus"):
+        problem = check_wal_uri(uri) if scheme == "wal" else check_bus_uri(uri)
+        return None if problem is None else UriProblem(problem)
+    if scheme in ("redis", "nats", "amqp", "mqtt", "kafka"):
+        return UriProblem(f"connector {scheme}:", not_supported=True)
+    return UriProblem(f"unknown connector URI {uri!r}; expected e.g. 'file:data/x.jsonl'")
+
+
+class Analyzer:
+    """Analyzes one Program. Use `analyze()`; it raises or returns an AnalyzedJob.
+
+    Its parts, each passed the ones it uses: `diagnostics` (what is found), `catalog` (the
+    streams declared so far), `typer` (expression types), `patterns` (pattern queries),
+    and `check_uri` for the connector URIs of `source` and `sink`."""
 
     def __init__(self, program: ast.Program, source_name: str, source_text: str,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits = DEFAULT_LIMITS,
+                 check_uri: UriChecker = check_connector_uri) -> None:
         self.program = program
         self.limits = limits
         self.source_name = source_name
         self.source_text = source_text
-        self.errors: list[Diagnostic] = []
-        self.not_supported: list[Diagnostic] = []
-        self.streams: dict[str, StreamDef] = {
-            name: StreamDef(name, dict(columns), built_in=True)
-            for name, columns in BUILT_IN_STREAMS.items()
-        }
+        self.check_uri = check_uri
+        self.diagnostics = Diagnostics()
+        self.catalog = StreamCatalog(self.diagnostics)
+        self.streams = self.catalog.streams
+        self.typer = ExpressionTyper(self.diagnostics)
+        self.patterns = PatternAnalyzer(self.diagnostics, self.catalog, self.typer)
         self.queries: list[AnalyzedQuery] = []
-        self.types: dict[int, FrysType] = {}
-        self.warnings: list[Diagnostic] = []
+        self._error = self.diagnostics.error
+        self._later = self.diagnostics.later
 
     # ------------------------------------------------------------------ driver
 
@@ -97,11 +129,12 @@ class Analyzer(PatternAnalyzer):
         def in_text_order(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
             return sorted(diagnostics, key=lambda d: (d.span.line, d.span.column))
 
-        if self.errors:
-            raise FrysAnalysisError(in_text_order(self.errors), self.source_name,
+        found = self.diagnostics
+        if found.errors:
+            raise FrysAnalysisError(in_text_order(found.errors), self.source_name,
                                     self.source_text)
         return AnalyzedJob(self.streams, self.queries, self.source_name, self.source_text,
-                           in_text_order(self.warnings), in_text_order(self.not_supported))
+                           in_text_order(found.warnings), in_text_order(found.not_supported))
 
     # ------------------------------------------------------------------ CREATE STREAM
 
@@ -191,7 +224,7 @@ class Analyzer(PatternAnalyzer):
                                 option.span)
                 else:
                     stream.event_time = str(option.value)
-                    self._check_event_time(stream, option.span)
+                    self.catalog.check_event_time(stream, option.span)
             elif option.name == "watermark":
                 if option.kind != ast.OptionKind.INTERVAL:
                     self._error("watermark must be an interval, e.g. watermark = 2 SECONDS",
@@ -328,50 +361,31 @@ class Analyzer(PatternAnalyzer):
                                 f"{stream.name} (late events keep their fields)", span)
 
     def _check_uri(self, option: ast.WithOption) -> None:
-        uri = str(option.value)
-        scheme = uri.split(":", 1)[0] if ":" in uri else ""
-        if scheme == "file":
-            path = uri[len("file:"):]
-            if not path.endswith(".jsonl"):
-                self._later(f"file format of {path!r} (only .jsonl files so far)", option.span)
-        elif scheme in ("wal", "bus"):
-            problem = check_wal_uri(uri) if scheme == "wal" else check_bus_uri(uri)
-            if problem is not None:
-                self._error(problem, option.span)
-        elif scheme in ("redis", "nats", "amqp", "mqtt", "kafka"):
-            self._later(f"connector {scheme}:", option.span)
-        else:
-            self._error(f"unknown connector URI {uri!r}; expected e.g. 'file:data/x.jsonl'",
-                        option.span)
-
-    def _check_event_time(self, stream: StreamDef, span: Span) -> None:
-        if stream.columns is None or stream.event_time is None:
+        problem = self.check_uri(str(option.value), option.name)
+        if problem is None:
             return
-        column_type = stream.columns.get(stream.event_time)
-        if column_type is None:
-            self._error(f"event_time column {stream.event_time} is not a column of stream "
-                        f"{stream.name}{did_you_mean(stream.event_time, stream.columns)}", span)
-        elif column_type != FrysType.TIMESTAMP:
-            self._error(f"event_time column {stream.event_time} has type {column_type}; "
-                        "it must be TIMESTAMP", span)
+        if problem.not_supported:
+            self._later(problem.message, option.span)
+        else:
+            self._error(problem.message, option.span)
 
     # ------------------------------------------------------------------ queries
 
     def _query(self, select: ast.Select, target: str, target_span: Span, bare: bool) -> None:
         if select.match is not None:
             query = AnalyzedQuery(len(self.queries), select, select.source.name, target, [],
-                                  {}, is_bare_select=bare, types=self.types)
-            errors_before = len(self.errors)
-            self._pattern_query(query)
-            if len(self.errors) == errors_before:
-                self._bind_target(query, target, target_span)
+                                  {}, is_bare_select=bare)
+            errors_before = len(self.diagnostics.errors)
+            self.patterns.analyze(query)
+            if len(self.diagnostics.errors) == errors_before:
+                self.catalog.bind_target(query, target, target_span)
                 self.queries.append(query)
             return
         if select.more_sources:
             self._error("FROM with several streams needs a PATTERN; to correlate two streams "
                         "use JOIN ... ON ... WITHIN", select.more_sources[0].span)
             return
-        source = self._readable(select.source)
+        source = self.catalog.readable(select.source)
         if source is None:
             return
         if source.is_table:
@@ -380,7 +394,7 @@ class Analyzer(PatternAnalyzer):
             return
         relations = [Relation.of(source, select.source.alias)]
         for join in select.joins:
-            joined = self._readable(join.source)
+            joined = self.catalog.readable(join.source)
             if joined is None:
                 return
             relation = Relation.of(joined, join.source.alias)
@@ -391,14 +405,14 @@ class Analyzer(PatternAnalyzer):
                 return
             relations.append(relation)
         query = AnalyzedQuery(len(self.queries), select, source.name, target, [], {},
-                              is_bare_select=bare, types=self.types)
-        errors_before = len(self.errors)
+                              is_bare_select=bare)
+        errors_before = len(self.diagnostics.errors)
         self._group_by(query, source, Scope(relations))
         scope = Scope(relations, windowed=query.window is not None)
         self._joins(select, scope)
         if select.where is not None:
-            where_type = self._type(select.where, scope, allow_aggregates=False)
-            self._expect_bool(where_type, select.where, "WHERE")
+            where_type = self.typer.type_of(select.where, scope, allow_aggregates=False)
+            self.typer.expect_bool(where_type, select.where, "WHERE")
             query.where = select.where
         if select.emit == "CHANGES" and not _aggregating(select):
             self._error("EMIT CHANGES applies to aggregations (GROUP BY or aggregates); a "
@@ -412,35 +426,23 @@ class Analyzer(PatternAnalyzer):
             if not select.group_by:
                 self._error("HAVING needs GROUP BY", select.having.span)
             else:
-                having_type = self._type(select.having, scope, allow_aggregates=True, query=query)
-                self._expect_bool(having_type, select.having, "HAVING")
+                having_type = self.typer.type_of(select.having, scope, allow_aggregates=True,
+                                                 query=query)
+                self.typer.expect_bool(having_type, select.having, "HAVING")
                 self._check_grouped(select.having, query, scope)
                 query.having = select.having
         self._outputs(query, scope)
-        if len(self.errors) > errors_before:
+        if len(self.diagnostics.errors) > errors_before:
             return
         # a query the runtime cannot run yet still defines its target's schema, so that
         # the rest of the file can be checked
-        self._bind_target(query, target, target_span)
+        self.catalog.bind_target(query, target, target_span)
         self.queries.append(query)
-
-    def _readable(self, item: ast.FromStream) -> StreamDef | None:
-        """The stream or table a FROM item names, with a known schema, or None (reported)."""
-        source = self.streams.get(item.name)
-        if source is None:
-            self._error(f"unknown stream {item.name}{did_you_mean(item.name, self.streams)}",
-                        item.span)
-            return None
-        if source.columns is None:
-            self._error(f"the schema of stream {source.name} is not known yet: put the query "
-                        "that writes to it before this one", item.span)
-            return None
-        return source
 
     def _joins(self, select: ast.Select, scope: Scope) -> None:
         for join in select.joins:
-            condition = self._type(join.condition, scope, allow_aggregates=False)
-            self._expect_bool(condition, join.condition, "ON")
+            condition = self.typer.type_of(join.condition, scope, allow_aggregates=False)
+            self.typer.expect_bool(condition, join.condition, "ON")
             joined = self.streams[join.source.name]
             if joined.is_table and join.within_ms is not None:
                 self._error(f"WITHIN does not apply to a join with table {joined.name}: it "
@@ -469,7 +471,7 @@ class Analyzer(PatternAnalyzer):
                 if expr.name in LATER_WINDOWS:
                     self._later(f"{expr.name} window", expr.span)
             else:
-                self._type(expr, scope, allow_aggregates=False)
+                self.typer.type_of(expr, scope, allow_aggregates=False)
                 name = expr.name if isinstance(expr, ast.ColumnRef) else f"__key{index}"
                 query.group_keys.append((name, expr))
         if select.group_by and query.window is None and select.emit != "CHANGES":
@@ -528,12 +530,13 @@ class Analyzer(PatternAnalyzer):
                     continue
                 for column, column_type in (
                         (c, t) for r in scope.relations for c, t in r.columns.items()):
-                    query.outputs.append((column, ast.ColumnRef(column, span=item.span)))
+                    query.outputs.append(
+                        (column, ast.ColumnRef(column, span=item.span, type=column_type)))
                     query.output_types[column] = column_type
                     names[column] = item.span
                 continue
             grouped = _aggregating(query.statement)
-            expr_type = self._type(item.expr, scope, allow_aggregates=grouped, query=query)
+            expr_type = self.typer.type_of(item.expr, scope, allow_aggregates=grouped, query=query)
             if grouped:
                 self._check_grouped(item.expr, query, scope)
             name = item.alias or default_output_name(item.expr, position)
@@ -544,38 +547,6 @@ class Analyzer(PatternAnalyzer):
             if expr_type == FrysType.INTERVAL:
                 self._error("an interval cannot be an output column", item.expr.span)
             query.output_types[name] = expr_type
-
-    def _bind_target(self, query: AnalyzedQuery, target: str, span: Span) -> None:
-        if query.is_bare_select:
-            self.streams[target] = StreamDef(target, dict(query.output_types), span=span)
-            return
-        stream = self.streams.get(target)
-        if stream is None:
-            self._error(f"unknown stream {target}{did_you_mean(target, self.streams)}; "
-                        f"declare it with CREATE STREAM {target} ...", span)
-            return
-        if stream.built_in:
-            self._error(f"{target} is built in and cannot be written by a query", span)
-            return
-        if stream.columns is None:
-            stream.columns = dict(query.output_types)
-            self._check_event_time(stream, stream.span)
-            return
-        missing = [c for c in stream.columns if c not in query.output_types]
-        extra = [c for c in query.output_types if c not in stream.columns]
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(missing)}")
-            if extra:
-                parts.append(f"not in the stream: {', '.join(extra)}")
-            self._error(f"the query's columns do not match stream {target} "
-                        f"({'; '.join(parts)})", span)
-            return
-        for column, column_type in stream.columns.items():
-            if not assignable(query.output_types[column], column_type):
-                self._error(f"column {column} of stream {target} is {column_type}, but the "
-                            f"query gives {query.output_types[column]}", span)
 
     def _check_grouped(self, expr: ast.Expr, query: AnalyzedQuery, scope: Scope) -> None:
         """Column references outside aggregates must be group keys or window bounds."""
@@ -603,6 +574,9 @@ def _aggregating(select: ast.Select) -> bool:
 
 
 def analyze(program: ast.Program, source_name: str = "<query>",
-            source_text: str = "", limits: Limits = DEFAULT_LIMITS) -> AnalyzedJob:
-    """Resolve and type-check a parsed program; raises FrysError with every problem found."""
-    return Analyzer(program, source_name, source_text, limits).analyze()
+            source_text: str = "", limits: Limits = DEFAULT_LIMITS, *,
+            check_uri: UriChecker = check_connector_uri) -> AnalyzedJob:
+    """Resolve and type-check a parsed program; raises FrysError with every problem found.
+    Every expression of the job comes back typed (`ast.Expr.type`). `check_uri` judges the
+    connector URIs of `source` and `sink` options."""
+    return Analyzer(program, source_name, source_text, limits, check_uri).analyze()

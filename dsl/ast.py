@@ -4,15 +4,24 @@ Every node has a `span` pointing into the source; spans do not take part in equa
 trees parsed from differently formatted text compare equal when they mean the same thing.
 Names keep the case they were written in (identifiers are case-sensitive); keywords and
 function names are normalised to upper case.
+
+Every expression carries its `type`: None as parsed, the FrysType the analyzer found once
+it has been typed (dsl/typer.py), so the planner, the optimizer rules and the operators
+read a node's type from the node itself. The type does not take part in equality either.
+`children` and `walk` are the one traversal of expression trees.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from frys.dsl.errors import UNKNOWN_SPAN, Span
+
+if TYPE_CHECKING:
+    from frys.dsl.types import FrysType
 
 
 def _span() -> Span:
@@ -22,10 +31,14 @@ def _span() -> Span:
 # ------------------------------------------------------------------ expressions
 
 
+@dataclass(frozen=True)
 class Expr:
-    """Base of all scalar and aggregate expressions."""
+    """Base of all scalar and aggregate expressions. `type` is None until the analyzer has
+    typed the node (keyword-only, so it never shifts the positional fields of a node)."""
 
-    span: Span
+    type: FrysType | None = field(default=None, compare=False, repr=False, kw_only=True)
+    if TYPE_CHECKING:
+        span: Span  # every node declares its own, after its other fields
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,69 @@ class FunctionCall(Expr):
     star: bool = False
     distinct: bool = False
     span: Span = _span()
+
+
+# ------------------------------------------------------------------ traversal
+
+
+def _case_children(case: Case) -> tuple[Expr, ...]:
+    parts: list[Expr] = [case.operand] if case.operand is not None else []
+    for when in case.whens:
+        parts += (when.condition, when.result)
+    if case.else_ is not None:
+        parts.append(case.else_)
+    return tuple(parts)
+
+
+# per node class: its direct subexpressions in written order. A node class missing here
+# makes `children` raise rather than silently hide a subtree (tests/test_typed_ast.py
+# checks this table against every Expr class by reflection).
+_CHILDREN: dict[type, Callable[..., tuple[Expr, ...]]] = {
+    Literal: lambda node: (),
+    IntervalLiteral: lambda node: (),
+    ColumnRef: lambda node: (),
+    UnaryOp: lambda node: (node.operand,),
+    BinaryOp: lambda node: (node.left, node.right),
+    InList: lambda node: (node.operand, *node.items),
+    Between: lambda node: (node.operand, node.low, node.high),
+    Like: lambda node: (node.operand, node.pattern),
+    IsNull: lambda node: (node.operand,),
+    Cast: lambda node: (node.operand,),
+    Case: _case_children,
+    FunctionCall: lambda node: node.args,
+}
+
+
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """The direct subexpressions of `expr`, in the order they are written (a CASE: its
+    operand, then each WHEN's condition and result, then ELSE)."""
+    try:
+        return _CHILDREN[type(expr)](expr)
+    except KeyError:
+        raise TypeError(f"not an expression node: {expr!r}") from None
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """Every node of an expression tree, parents before children, in written order
+    (iterative: a long chain does not reach the recursion limit)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(children(node)))
+
+
+def untyped(expr: Expr) -> list[Expr]:
+    """The nodes of `expr` that carry no type: none, once the analyzer has typed it."""
+    return [node for node in walk(expr) if node.type is None]
+
+
+def assert_typed(expr: Expr) -> None:
+    """The typed-tree invariant: every node of an analyzed expression, and of one an
+    optimizer rule rewrote, carries its type. Raises AssertionError naming the nodes."""
+    missing = untyped(expr)
+    if missing:
+        raise AssertionError(f"untyped expression nodes: {missing!r}")
 
 
 # ------------------------------------------------------------------ statements

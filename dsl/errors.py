@@ -13,8 +13,8 @@ when the source text is known, renders as::
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +109,43 @@ class FrysAnalysisError(FrysError):
 
 class NotSupportedYet(FrysError):
     """The construct is valid .frysql but this runtime cannot execute it yet."""
+
+
+@dataclass
+class Diagnostics:
+    """What one analysis found, collected rather than raised so that a file reports all its
+    problems at once: `errors` (the job is refused), `not_supported` (valid .frysql the
+    runtime cannot run yet: `frys check` lists them, `frys run` refuses them) and
+    `warnings`. The analyzer's components share one collector."""
+
+    errors: list[Diagnostic] = field(default_factory=list)
+    not_supported: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, message: str, span: Span) -> None:
+        self.errors.append(Diagnostic(message, span))
+
+    def later(self, construct: str, span: Span) -> None:
+        """Valid .frysql the runtime cannot run yet: checked, then refused by `frys run`."""
+        self.not_supported.append(Diagnostic(
+            f"not supported yet: {construct} at {span.line}:{span.column}", span))
+
+    def warn(self, message: str, span: Span) -> None:
+        self.warnings.append(Diagnostic(message, span, "warning"))
+
+
+@dataclass(frozen=True)
+class UriProblem:
+    """What a connector URI check found wrong with a `source` or `sink` URI: an error
+    (`message` is the whole message) or, with `not_supported`, a connector the runtime
+    cannot run yet (`message` names the construct, as `Diagnostics.later` takes it)."""
+
+    message: str
+    not_supported: bool = False
+
+
+# checks one connector URI in its role ('source' or 'sink'): None when it is fine
+UriChecker = Callable[[str, str], "UriProblem | None"]
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

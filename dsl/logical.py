@@ -21,6 +21,7 @@ from frys.dsl import ast
 from frys.dsl.analyzed import AggregateCall, AnalyzedQuery, Window
 from frys.dsl.plan_render import render_graph
 from frys.dsl.printer import expr_to_sql, interval_text, pattern_to_sql
+from frys.dsl.types import FrysType
 
 
 @dataclass(frozen=True)
@@ -281,8 +282,9 @@ def conjuncts(predicate: ast.Expr) -> list[ast.Expr]:
 
 
 def conjunction(parts: list[ast.Expr]) -> ast.Expr | None:
-    """[a, b, c] -> `a AND b AND c`; [] -> None."""
+    """[a, b, c] -> `a AND b AND c` (typed BOOL, as the analyzer types AND); [] -> None."""
     result: ast.Expr | None = None
     for part in parts:
-        result = part if result is None else ast.BinaryOp("AND", result, part)
+        result = part if result is None else ast.BinaryOp("AND", result, part,
+                                                          type=FrysType.BOOL)
     return result

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from abc import ABC, abstractmethod
 
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedQuery, StreamDef
-from frys.dsl.errors import Diagnostic, Span, did_you_mean
+from frys.dsl.ast import walk
+from frys.dsl.catalog import StreamCatalog
+from frys.dsl.errors import Diagnostics, Span, did_you_mean
 from frys.dsl.printer import REPETITION_KEYWORDS
 from frys.dsl.typer import (
     ExpressionTyper,
@@ -30,7 +31,6 @@ from frys.dsl.typer import (
     Scope,
     default_output_name,
     variable_named,
-    walk,
 )
 from frys.dsl.types import FrysType, unify
 
@@ -61,22 +61,20 @@ def _repeats(quantifier: ast.Quantifier | None) -> bool:
     return quantifier is not None and quantifier.high != 1
 
 
-class PatternAnalyzer(ExpressionTyper, ABC):
-    """Base of the Analyzer: `_pattern_query` checks a query that has a MATCH clause, with
-    the stream lookups the Analyzer provides."""
+class PatternAnalyzer:
+    """Checks the queries that have a MATCH clause: reads streams from `catalog`, types
+    expressions with `typer` (the statement analyzer's own), reports into `diagnostics`."""
 
-    streams: dict[str, StreamDef]
-    warnings: list[Diagnostic]
+    def __init__(self, diagnostics: Diagnostics, catalog: StreamCatalog,
+                 typer: ExpressionTyper) -> None:
+        self.diagnostics = diagnostics
+        self.catalog = catalog
+        self.typer = typer
+        self._error = diagnostics.error
+        self._later = diagnostics.later
 
-    @abstractmethod
-    def _readable(self, item: ast.FromStream) -> StreamDef | None:
-        """The stream a FROM item names, with a known schema, or None (reported)."""
-
-    @abstractmethod
-    def _bind_target(self, query: AnalyzedQuery, target: str, span: Span) -> None:
-        """Give `target` the query's columns, or check that they fit."""
-
-    def _pattern_query(self, query: AnalyzedQuery) -> None:
+    def analyze(self, query: AnalyzedQuery) -> None:
+        """Check the pattern query and fill in its outputs (errors go to diagnostics)."""
         select = query.statement
         match = select.match
         assert match is not None
@@ -111,21 +109,21 @@ class PatternAnalyzer(ExpressionTyper, ABC):
         if match.within_ms is None and any(
                 isinstance(n, (ast.PatternVariable, ast.PatternGroup)) and n.quantifier
                 and n.quantifier.high is None for n in ast.pattern_nodes(match.pattern)):
-            self.warnings.append(Diagnostic(
+            self.diagnostics.warn(
                 "a loop without an upper bound and no WITHIN: partial matches can grow "
-                "without bound (add WITHIN, or a bound such as {1,10})", match.span,
-                "warning"))
+                "without bound (add WITHIN, or a bound such as {1,10})", match.span)
         self._match_outputs(query, match, variables)
         if match.timeouts_to is not None:
             # a timed-out partial match is emitted with the query's columns (NULL where its
             # variables were never bound), so the stream takes the query's schema
-            target = self.streams.get(match.timeouts_to)
+            declared = self.catalog.streams
+            target = declared.get(match.timeouts_to)
             if target is None or target.is_table or target.built_in:
                 self._error(f"EMIT TIMEOUTS TO needs a declared stream; "
                             f"{match.timeouts_to} is not one"
-                            f"{did_you_mean(match.timeouts_to, self.streams)}", match.span)
+                            f"{did_you_mean(match.timeouts_to, declared)}", match.span)
             elif len(query.output_types) == len(query.outputs):
-                self._bind_target(query, match.timeouts_to, match.span)
+                self.catalog.bind_target(query, match.timeouts_to, match.span)
         for stream in streams.values():
             if stream.event_time is None:
                 self._error(f"stream {stream.name} has no event_time; patterns match in "
@@ -137,7 +135,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
     def _pattern_sources(self, select: ast.Select) -> dict[str, StreamDef] | None:
         streams: dict[str, StreamDef] = {}
         for item in (select.source, *select.more_sources):
-            stream = self._readable(item)
+            stream = self.catalog.readable(item)
             if stream is None:
                 return None
             if stream.is_table:
@@ -204,6 +202,8 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                     self._error(f"PARTITION BY column {column.name} has different types in "
                                 "the FROM streams", column.span)
                 found = columns[column.name]
+            else:  # in every stream: the key has the type it has there
+                self.typer.type_of(column, Scope([], extra={column.name: found}))
 
     def _check_repetitions(self, match: ast.MatchClause) -> None:
         for node in ast.pattern_nodes(match.pattern):
@@ -269,10 +269,10 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                     takes = ("every event" if loop_condition is None else
                              f"every event {before.name} accepts, and {following.name} "
                              "accepts only such events")
-                    self.warnings.append(Diagnostic(
+                    self.diagnostics.warn(
                         f"{following.name} can never match: the greedy loop {loop} takes "
                         f"{takes}; make the loop reluctant ({loop}?) or tell the two apart "
-                        "in DEFINE", following.span, "warning"))
+                        "in DEFINE", following.span)
 
     def _check_untils(self, match: ast.MatchClause) -> None:
         quantifiers = {n.name: n.quantifier for n in ast.pattern_nodes(match.pattern)
@@ -312,8 +312,9 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                                     node.span)
                 scope = Scope([v.relation() for v in bound.values()],
                               current=variable.relation(), pattern_variables=set(variables))
-                self._expect_bool(self._type(condition, scope, allow_aggregates=True),
-                                  condition, clause)
+                self.typer.expect_bool(
+                    self.typer.type_of(condition, scope, allow_aggregates=True), condition,
+                    clause)
 
     def _match_outputs(self, query: AnalyzedQuery, match: ast.MatchClause,
                        variables: dict[str, _Variable]) -> None:
@@ -330,7 +331,7 @@ class PatternAnalyzer(ExpressionTyper, ABC):
                 self._error("SELECT * does not apply to a pattern query; select variables' "
                             "columns, e.g. a.price", item.span)
                 continue
-            expr_type = self._type(item.expr, scope, allow_aggregates=True)
+            expr_type = self.typer.type_of(item.expr, scope, allow_aggregates=True)
             if isinstance(item.expr, ast.ColumnRef) and item.expr.name.upper() in MATCH_COLUMNS:
                 default = item.expr.name.lower()
             else:

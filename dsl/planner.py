@@ -69,7 +69,7 @@ def _pattern(job: AnalyzedJob, query: AnalyzedQuery, match: Match,
     typed = _typed_variables(match.clause.pattern)
     stream_of = {v: typed.get(v, streams[0].name) for v in variables}
     return PatternMatchSpec(match.clause, variables, event_times, stream_of, outputs,
-                            query.output_types, query.types,
+                            query.output_types,
                             {s.name: dict(s.columns or {}) for s in streams},
                             {s.name: s.late[0] for s in streams if s.late},
                             match.clause.timeouts_to)
@@ -92,19 +92,19 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
     where = conjunction(predicates)
     outputs = list(project.outputs)
     if aggregate is None:
-        return FilterProjectSpec(where, outputs, query.output_types, query.types)
+        return FilterProjectSpec(where, outputs, query.output_types)
     window = aggregate.window
     stream = job.streams[node.stream]
     changes = aggregate.emit == "CHANGES"
     if window is None:  # a running aggregate: the analyzer required EMIT CHANGES
         return WindowAggregateSpec(where, None, stream.event_time, list(aggregate.keys),
                                    list(aggregate.aggregates), aggregate.having, outputs,
-                                   query.output_types, query.types, emit_changes=True)
+                                   query.output_types, emit_changes=True)
     assert stream.event_time is not None, "the analyzer requires event_time for windows"
     if window.kind == "ROWS":
         return WindowAggregateSpec(where, None, stream.event_time, list(aggregate.keys),
                                    list(aggregate.aggregates), aggregate.having, outputs,
-                                   query.output_types, query.types,
+                                   query.output_types,
                                    emit_changes=changes,
                                    emit_every_ms=(aggregate.emit_every_ms
                                                   if aggregate.emit == "EVERY" else None),
@@ -112,7 +112,7 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
                                    rows=window.rows, rows_slide=window.rows_slide)
     return WindowAggregateSpec(where, window.size_ms, stream.event_time, list(aggregate.keys),
                                list(aggregate.aggregates), aggregate.having, outputs,
-                               query.output_types, query.types,
+                               query.output_types,
                                window.slide_ms if window.kind == "HOP" else None,
                                stream.lateness_ms, changes, window.kind == "SESSION",
                                aggregate.emit_every_ms if aggregate.emit == "EVERY" else None,

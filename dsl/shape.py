@@ -45,7 +45,7 @@ def _children(node: object) -> list[tuple[str, int | None, object]]:
     if names is None:
         names = _FIELDS[type(node)] = tuple(
             f.name for f in dataclasses.fields(node)  # type: ignore[arg-type]
-            if f.name != "span")
+            if f.name not in ("span", "type"))
     found: list[tuple[str, int | None, object]] = []
     for name in names:
         value = getattr(node, name)

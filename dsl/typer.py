@@ -1,15 +1,16 @@
 """Typing of expressions: every column, literal, operator and function call gets a FrysType,
-or an error naming the place. Shared by the analyzer's clauses through `ExpressionTyper`.
+written onto the node (`ast.Expr.type`), or an error naming the place. `ExpressionTyper` is
+a component: the statement analyzer and the pattern analyzer each hold the same one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from frys.dsl import ast
 from frys.dsl.analyzed import WINDOW_COLUMNS, AggregateCall, AnalyzedQuery, StreamDef
-from frys.dsl.errors import Diagnostic, Span, did_you_mean
+from frys.dsl.ast import walk
+from frys.dsl.errors import Diagnostics, did_you_mean
 from frys.dsl.types import (
     AGGREGATE_FUNCTIONS,
     LATER_AGGREGATES,
@@ -73,39 +74,34 @@ class Scope:
 
 
 class ExpressionTyper:
-    """Base of the analyzer: `_type(expr, scope, ...)`, and the diagnostics it collects.
-    `types` maps node identity -> type, for the expression compiler."""
+    """Types expressions against a Scope, reporting into `diagnostics`. `type_of` writes each
+    known type onto its node, so an analyzed tree carries its types (see `_annotate`)."""
 
-    types: dict[int, FrysType]
-    errors: list[Diagnostic]
-    not_supported: list[Diagnostic]
+    def __init__(self, diagnostics: Diagnostics) -> None:
+        self.diagnostics = diagnostics
+        self._error = diagnostics.error
+        self._later = diagnostics.later
 
-    def _error(self, message: str, span: Span) -> None:
-        self.errors.append(Diagnostic(message, span))
-
-    def _later(self, construct: str, span: Span) -> None:
-        """Valid .frysql the runtime cannot run yet: checked, then refused by `frys run`."""
-        self.not_supported.append(Diagnostic(
-            f"not supported yet: {construct} at {span.line}:{span.column}", span))
-
-    def _expect_bool(self, found: FrysType | None, expr: ast.Expr, clause: str) -> None:
+    def expect_bool(self, found: FrysType | None, expr: ast.Expr, clause: str) -> None:
         if found is not None and found not in (FrysType.BOOL, FrysType.NULL):
             self._error(f"{clause} needs a BOOL condition, got {found}", expr.span)
 
-    def _type(self, expr: ast.Expr, scope: Scope, allow_aggregates: bool,
-              query: AnalyzedQuery | None = None, in_aggregate: bool = False) -> FrysType | None:
+    def type_of(self, expr: ast.Expr, scope: Scope, allow_aggregates: bool = False,
+                query: AnalyzedQuery | None = None, in_aggregate: bool = False
+                ) -> FrysType | None:
         """The type of `expr`, recording errors; None when an error made it unknowable.
-        Known types are also kept in `self.types` (by node identity) for the compiler."""
+        Known types are written onto the nodes; with `query`, aggregates are listed in
+        `query.aggregates`."""
         result = self._infer(expr, scope, allow_aggregates, query, in_aggregate)
         if result is not None:
-            self.types[id(expr)] = result
+            _annotate(expr, result)
         return result
 
     def _infer(self, expr: ast.Expr, scope: Scope, allow_aggregates: bool,
                query: AnalyzedQuery | None, in_aggregate: bool) -> FrysType | None:
 
         def sub(e: ast.Expr, nested: bool = in_aggregate) -> FrysType | None:
-            return self._type(e, scope, allow_aggregates, query, nested)
+            return self.type_of(e, scope, allow_aggregates, query, nested)
 
         if isinstance(expr, ast.Literal):
             return literal_type(expr.value)
@@ -118,7 +114,7 @@ class ExpressionTyper:
             if operand is None:
                 return None
             if expr.op == "NOT":
-                self._expect_bool(operand, expr.operand, "NOT")
+                self.expect_bool(operand, expr.operand, "NOT")
                 return FrysType.BOOL
             if not operand.is_numeric:
                 self._error(f"cannot negate a {operand} value", expr.span)
@@ -222,8 +218,8 @@ class ExpressionTyper:
             return None
         op = expr.op
         if op in ("AND", "OR"):
-            self._expect_bool(left, expr.left, op)
-            self._expect_bool(right, expr.right, op)
+            self.expect_bool(left, expr.left, op)
+            self.expect_bool(right, expr.right, op)
             return FrysType.BOOL
         if op == "||":
             if FrysType.INTERVAL in (left, right) or FrysType.ARRAY in (left, right):
@@ -247,7 +243,7 @@ class ExpressionTyper:
         for when in expr.whens:
             condition = sub(when.condition)
             if expr.operand is None:
-                self._expect_bool(condition, when.condition, "WHEN")
+                self.expect_bool(condition, when.condition, "WHEN")
             elif operand and condition and unify(operand, condition) is None:
                 self._error(f"cannot compare {condition} with {operand}", when.condition.span)
         for branch in branches:
@@ -340,7 +336,8 @@ class ExpressionTyper:
             # the column of the previous event: resolved against the current variable only
             own = Scope([scope.current], current=scope.current,
                         pattern_variables=scope.pattern_variables)
-            return self._type(column, own, allow_aggregates=False, in_aggregate=True)
+            _annotate_parameters(call)
+            return self.type_of(column, own, allow_aggregates=False, in_aggregate=True)
         if in_aggregate:
             self._error(f"aggregate {name} cannot be nested in another aggregate", call.span)
             return None
@@ -363,9 +360,12 @@ class ExpressionTyper:
             self._error(f"{name} takes one argument{extra}, e.g. {name}(b.price)", call.span)
             return None
         argument = call.args[0]
+        _annotate_parameters(call)
         if (name == "COUNT" and isinstance(argument, ast.ColumnRef)
                 and argument.qualifier is None and argument.name in variables):
-            return FrysType.INT  # COUNT(b): events bound to b so far
+            # COUNT(b): events bound to b so far; `b` stands for that count
+            _annotate(argument, FrysType.INT)
+            return FrysType.INT
         referenced = {node.qualifier for node in walk(argument)
                       if isinstance(node, ast.ColumnRef) and node.qualifier in variables}
         if len(referenced) != 1:
@@ -413,6 +413,7 @@ class ExpressionTyper:
         elif not call.star and len(call.args) != 1:
             self._error(f"{name} takes one argument, got {len(call.args)}", call.span)
             return None
+        _annotate_parameters(call)
         arg_type = None if call.star else sub(call.args[0], True)
         if not call.star and arg_type is None:
             return None
@@ -442,6 +443,27 @@ class ExpressionTyper:
 # ---------------------------------------------------------------------- helpers
 
 
+def _annotate(expr: ast.Expr, frys_type: FrysType) -> None:
+    """Write the type onto the node: the one place a node's `type` changes, used only by
+    the typer while it types. In place, although nodes are frozen: the analyzed job points
+    into the parsed tree itself (AnalyzedQuery.statement, outputs, group keys, aggregate
+    arguments, the pattern clause), so a rebuilt typed copy would have to be threaded
+    through every one of those, and copying every tree would slow `frys check` down. A
+    node's type is its type in the one context it has: the parser never puts one node
+    object in two places (tests/test_typed_ast.py checks), and typing it again in the same
+    analysis gives the same type. A Program analysed a second time is annotated again."""
+    object.__setattr__(expr, "type", frys_type)
+
+
+def _annotate_parameters(call: ast.FunctionCall) -> None:
+    """Constant parameters after an aggregate's or PREV's first argument (an offset, a
+    PERCENTILE fraction) are checked as literals, not typed as values; they get their
+    literal's type, so that every node of a typed tree has one."""
+    for parameter in call.args[1:]:
+        if isinstance(parameter, ast.Literal):
+            _annotate(parameter, literal_type(parameter.value))
+
+
 def _is_count_literal(expr: ast.Expr, minimum: int) -> bool:
     return (isinstance(expr, ast.Literal) and type(expr.value) is int
             and expr.value >= minimum)
@@ -462,35 +484,6 @@ def literal_type(value: object) -> FrysType:
 def is_aggregate(expr: ast.Expr) -> bool:
     return isinstance(expr, ast.FunctionCall) and (
         expr.name in AGGREGATE_FUNCTIONS or expr.name in LATER_AGGREGATES)
-
-
-def children(expr: ast.Expr) -> list[ast.Expr]:
-    if isinstance(expr, ast.UnaryOp):
-        return [expr.operand]
-    if isinstance(expr, ast.BinaryOp):
-        return [expr.left, expr.right]
-    if isinstance(expr, ast.InList):
-        return [expr.operand, *expr.items]
-    if isinstance(expr, ast.Case):
-        parts = [expr.operand] if expr.operand is not None else []
-        for when in expr.whens:
-            parts += [when.condition, when.result]
-        return parts + ([expr.else_] if expr.else_ is not None else [])
-    if isinstance(expr, ast.FunctionCall):
-        return list(expr.args)
-    if isinstance(expr, ast.Between):
-        return [expr.operand, expr.low, expr.high]
-    if isinstance(expr, ast.Like):
-        return [expr.operand, expr.pattern]
-    if isinstance(expr, (ast.IsNull, ast.Cast)):
-        return [expr.operand]
-    return []
-
-
-def walk(expr: ast.Expr) -> Iterator[ast.Expr]:
-    yield expr
-    for child in children(expr):
-        yield from walk(child)
 
 
 def default_output_name(expr: ast.Expr, position: int) -> str:

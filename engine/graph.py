@@ -24,7 +24,6 @@ class FilterProjectSpec:
     where: ast.Expr | None
     outputs: list[tuple[str, ast.Expr]]
     output_types: dict[str, FrysType]
-    types: dict[int, FrysType] = field(default_factory=dict, repr=False)
 
     # what every plan node tells the runtime (see PatternMatchSpec): a filter has no late
     # events and no timeouts
@@ -51,7 +50,6 @@ class WindowAggregateSpec:
     having: ast.Expr | None
     outputs: list[tuple[str, ast.Expr]]
     output_types: dict[str, FrysType]
-    types: dict[int, FrysType] = field(default_factory=dict, repr=False)
     slide_ms: int | None = None  # None: tumbling
     lateness_ms: int = 0
     emit_changes: bool = False
@@ -130,7 +128,6 @@ class PatternMatchSpec:
     stream_of: dict[str, str]  # per variable: the stream its events come from
     outputs: list[tuple[str, ast.Expr]]
     output_types: dict[str, FrysType]
-    types: dict[int, FrysType] = field(default_factory=dict, repr=False)
     # per FROM stream: its columns
     stream_columns: dict[str, dict[str, FrysType]] = field(default_factory=dict, repr=False)
     # per FROM stream with a `late` option: where its late events go

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Final
 
 import polars as pl
@@ -26,23 +26,28 @@ def _no_substitution(_: ast.Expr) -> pl.Expr | None:
     return None
 
 
-def to_polars(expr: ast.Expr, substitute: Substitution = _no_substitution,
-              types: Mapping[int, FrysType] | None = None) -> pl.Expr:
-    """The polars expression computing `expr`; `substitute` replaces nodes already computed
-    (aggregates and group keys after a group-by) with column references; `types` are the
-    analyzer's types by node identity (CAST needs its operand's type)."""
-    known_types = types or {}
+def to_polars(expr: ast.Expr, substitute: Substitution = _no_substitution) -> pl.Expr:
+    """The polars expression computing `expr`, a typed tree (CAST converts from its
+    operand's `type`); `substitute` replaces nodes already computed (aggregates and group
+    keys after a group-by) with column references."""
 
     def compile_(e: ast.Expr) -> pl.Expr:
         replaced = substitute(e)
         if replaced is not None:
             return replaced
         if isinstance(e, ast.Cast):
-            source = known_types.get(id(e.operand), FrysType.NULL)
-            return _cast(compile_(e.operand), source, TYPE_NAMES[e.type_name])
+            return _cast(compile_(e.operand), operand_type(e), TYPE_NAMES[e.type_name])
         return _compile_node(e, compile_)
 
     return compile_(expr)
+
+
+def operand_type(cast: ast.Cast) -> FrysType:
+    """The type a CAST converts from: its operand's, which analysis has set."""
+    source = cast.operand.type
+    if source is None:
+        raise ValueError(f"CAST of an untyped operand (analyze it first): {cast!r}")
+    return source
 
 
 _ISO_OUTPUT = "%Y-%m-%dT%H:%M:%S%.3fZ"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import polars as pl
 
 from frys.dsl import ast
@@ -19,19 +17,17 @@ from frys.engine.operator import (
 from frys.operators.expressions import to_polars
 
 
-def compile_filter(predicate: ast.Expr, types: Mapping[int, FrysType] | None = None
-                   ) -> pl.Expr:
+def compile_filter(predicate: ast.Expr) -> pl.Expr:
     """A row passes when the predicate is TRUE; FALSE and NULL drop it (SQL WHERE)."""
-    return to_polars(predicate, types=types).fill_null(False)
+    return to_polars(predicate).fill_null(False)
 
 
 def compile_projection(outputs: list[tuple[str, ast.Expr]],
-                       output_types: dict[str, FrysType],
-                       types: Mapping[int, FrysType] | None = None) -> list[pl.Expr]:
+                       output_types: dict[str, FrysType]) -> list[pl.Expr]:
     """The SELECT list as named polars expressions, cast to their analyzed types."""
     compiled = []
     for name, expr in outputs:
-        column = to_polars(expr, types=types)
+        column = to_polars(expr)
         if output_types[name] != FrysType.NULL:
             column = column.cast(output_types[name].polars_dtype)
         compiled.append(column.alias(name))
@@ -46,9 +42,8 @@ class FilterProject:
         return False
 
     def __init__(self, spec: FilterProjectSpec, settings: OperatorSettings) -> None:
-        self._where = (compile_filter(spec.where, spec.types) if spec.where is not None
-                       else None)
-        self._outputs = compile_projection(spec.outputs, spec.output_types, spec.types)
+        self._where = compile_filter(spec.where) if spec.where is not None else None
+        self._outputs = compile_projection(spec.outputs, spec.output_types)
 
     def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
         frame = batch.lazy()

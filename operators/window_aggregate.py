@@ -169,8 +169,7 @@ class WindowAggregate(SideOutputs):
         for running aggregates and count windows)."""
         event_time, group_keys, aggregates = spec.event_time, spec.group_keys, spec.aggregates
         outputs, output_types, having = spec.outputs, spec.output_types, spec.having
-        where, types, slide_ms, lateness_ms = spec.where, spec.types, spec.slide_ms, \
-            spec.lateness_ms
+        where, slide_ms, lateness_ms = spec.where, spec.slide_ms, spec.lateness_ms
         emit_changes, emit_every_ms = spec.emit_changes, spec.emit_every_ms
         self.pending = Emitted()
         self.size_ms = size_ms  # None: a running aggregate, one never-ending group per key
@@ -199,11 +198,11 @@ class WindowAggregate(SideOutputs):
             # go by arrival order
             (pl.col(event_time).dt.epoch("ms") if event_time is not None
              else pl.lit(0, dtype=pl.Int64)).alias(EVENT_TIME),
-            *(to_polars(expr, types=types).alias(name) for name, expr in group_keys),
-            *(to_polars(a.argument, types=types).alias(f"__in{i}")
+            *(to_polars(expr).alias(name) for name, expr in group_keys),
+            *(to_polars(a.argument).alias(f"__in{i}")
               for i, a in enumerate(aggregates) if a.argument is not None),
         ]
-        self._where = compile_filter(where, types) if where is not None else None
+        self._where = compile_filter(where) if where is not None else None
         self._partial = [e for p in parts for e in p.partial]
         rows = [p.row for p in parts]
         self._row_partial = (None if any(r is None for r in rows)
@@ -230,12 +229,12 @@ class WindowAggregate(SideOutputs):
                     return (pl.col(WINDOW_START) + size_ms).cast(TIMESTAMP_DTYPE)
             return None
 
-        self._having = to_polars(having, substitute, types) if having is not None else None
+        self._having = to_polars(having, substitute) if having is not None else None
         # NULL and ARRAY columns keep the dtype polars gives them (no element type to cast to)
         self._outputs = [
-            to_polars(expr, substitute, types).cast(output_types[name].polars_dtype).alias(name)
+            to_polars(expr, substitute).cast(output_types[name].polars_dtype).alias(name)
             if output_types[name] not in (FrysType.NULL, FrysType.ARRAY)
-            else to_polars(expr, substitute, types).alias(name)
+            else to_polars(expr, substitute).alias(name)
             for name, expr in outputs
         ]
 

@@ -8,19 +8,25 @@
 
 Folds arithmetic, comparisons and `||` between literals (with the runtime's semantics:
 `/` is true division, `x / 0` and `x % 0` are NULL, `%` takes the dividend's sign), NOT and
-negation of literals, and the identities `x AND TRUE = x`, `x AND FALSE = FALSE`,
+negation of literals, CAST of a literal where the result is exactly the runtime's (see
+`cast_constant`), and the identities `x AND TRUE = x`, `x AND FALSE = FALSE`,
 `x OR FALSE = x`, `x OR TRUE = TRUE` (three-valued logic keeps these exact). A WHERE that
-folds to TRUE disappears.
+folds to TRUE disappears. A rewritten tree stays typed: a new node takes the type of the
+node it replaces.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import re
 from dataclasses import replace
+from decimal import ROUND_HALF_UP, Decimal
 
 from frys.dsl import ast
 from frys.dsl.logical import Filter, LogicalNode, Output, map_expressions
+from frys.dsl.typer import literal_type
+from frys.dsl.types import TYPE_NAMES, FrysType
 
 _COMPARE = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le,
             ">": operator.gt, ">=": operator.ge}
@@ -54,13 +60,17 @@ def _arithmetic(op: str, a: int | float, b: int | float) -> int | float | None:
 
 def fold(expr: ast.Expr) -> ast.Expr:
     """The expression with every constant part computed (a pure function of the tree)."""
+
+    def constant(value: object) -> ast.Literal:
+        return ast.Literal(value, span=expr.span, type=expr.type)  # type: ignore[arg-type]
+
     if isinstance(expr, ast.UnaryOp):
         operand = fold(expr.operand)
         if expr.op == "NOT" and _truth(operand) is not None:
-            return ast.Literal(not _truth(operand), span=expr.span)
+            return constant(not _truth(operand))
         if expr.op == "-" and _number(operand) is not None:
-            return ast.Literal(-_number(operand), span=expr.span)  # type: ignore[operator]
-        return expr if operand is expr.operand else ast.UnaryOp(expr.op, operand, expr.span)
+            return constant(-_number(operand))  # type: ignore[operator]
+        return expr if operand is expr.operand else replace(expr, operand=operand)
     if isinstance(expr, ast.BinaryOp):
         left, right = fold(expr.left), fold(expr.right)
         if expr.op in ("AND", "OR"):
@@ -69,29 +79,97 @@ def fold(expr: ast.Expr) -> ast.Expr:
                 truth = _truth(side)
                 if truth is None:
                     continue
-                return ast.Literal(absorbing, span=expr.span) if truth == absorbing else other
+                return constant(absorbing) if truth == absorbing else other
         a, b = _number(left), _number(right)
         if a is not None and b is not None:
             if expr.op in _COMPARE:
-                return ast.Literal(_COMPARE[expr.op](a, b), span=expr.span)
+                return constant(_COMPARE[expr.op](a, b))
             if expr.op in ("+", "-", "*", "/", "%"):
                 value = _arithmetic(expr.op, a, b)
                 if value is not None and not isinstance(value, bool):
-                    return ast.Literal(value, span=expr.span)
+                    return constant(value)
         if (expr.op == "||" and isinstance(left, ast.Literal) and isinstance(right, ast.Literal)
                 and isinstance(left.value, str) and isinstance(right.value, str)):
-            return ast.Literal(left.value + right.value, span=expr.span)
+            return constant(left.value + right.value)
         if left is expr.left and right is expr.right:
             return expr
-        return ast.BinaryOp(expr.op, left, right, expr.span)
+        return replace(expr, left=left, right=right)
+    if isinstance(expr, ast.Cast):
+        operand = fold(expr.operand)
+        target = TYPE_NAMES.get(expr.type_name)
+        if isinstance(operand, ast.Literal) and target is not None:
+            value = cast_constant(operand.value, target)
+            if value is not UNFOLDED:
+                return constant(value)
+        return expr if operand is expr.operand else replace(expr, operand=operand)
     if isinstance(expr, ast.FunctionCall) and expr.args:
-        # arguments fold (SUM(price * (1 + 1)) -> SUM(price * 2)); CAST is left whole, as
-        # the expression compiler keys a cast's source type by its operand
+        # arguments fold (SUM(price * (1 + 1)) -> SUM(price * 2))
         args = tuple(fold(arg) for arg in expr.args)
         if all(new is old for new, old in zip(args, expr.args, strict=True)):
             return expr
         return replace(expr, args=args)
     return expr
+
+
+# cast_constant's answer when the runtime's result is not (or not surely) what Python gives
+UNFOLDED = object()
+_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 63 - 1  # BIGINT, polars' Int64
+# strings whose conversion polars and Python parse alike (plain ASCII decimal numbers)
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,18}")
+_DECIMAL_TEXT = re.compile(r"[+-]?[0-9]{1,15}(\.[0-9]{1,15})?")
+
+
+def _round_half_away(value: float) -> int:
+    """SQL's rounding of a float to a whole number, exactly: ties away from zero (the
+    runtime's `round(0, mode='half_away_from_zero')`)."""
+    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def cast_constant(value: object, target: FrysType) -> object:
+    """CAST(value AS target) for a literal, exactly as operators/expressions.py `_cast`
+    computes it at run time, or UNFOLDED. Folded: between INT, FLOAT and BOOL (a FLOAT
+    rounds half away from zero to INT), INT and BOOL to STRING, and plain decimal numbers,
+    'true' and 'false' from STRING. Left to the runtime: NULL (its cast gives the column a
+    dtype a literal does not have), a result out of BIGINT's range (NULL there), FLOAT to
+    STRING (polars' float formatting is not Python's), TIMESTAMP (no literal), and any
+    other text. tests/test_typed_ast.py checks every fold against polars."""
+    if value is None:
+        return UNFOLDED
+    source = literal_type(value)
+    if source == FrysType.INT and not _INT_MIN <= value <= _INT_MAX:  # type: ignore[operator]
+        return UNFOLDED
+    if source == target:
+        return value
+    if target == FrysType.STRING:
+        if source == FrysType.BOOL:
+            return "true" if value else "false"
+        return str(value) if source == FrysType.INT else UNFOLDED
+    if source == FrysType.STRING:
+        return _cast_text(str(value), target)
+    number = float(value) if source == FrysType.FLOAT else int(value)  # type: ignore[arg-type]
+    if target == FrysType.BOOL:
+        return number != 0
+    if target == FrysType.FLOAT:
+        return float(number)
+    if target == FrysType.INT:
+        if not _INT_MIN <= number < 2 ** 63:  # NaN and the infinities fail this too
+            return UNFOLDED
+        return _round_half_away(number) if isinstance(number, float) else number
+    return UNFOLDED
+
+
+def _cast_text(text: str, target: FrysType) -> object:
+    if target == FrysType.BOOL:
+        lowered = text.lower()
+        return lowered == "true" if text.isascii() and lowered in ("true", "false") \
+            else UNFOLDED
+    if target == FrysType.INT and _INTEGER_TEXT.fullmatch(text):
+        return int(text)
+    if target == FrysType.INT and _DECIMAL_TEXT.fullmatch(text):
+        return _round_half_away(float(text))
+    if target == FrysType.FLOAT and _DECIMAL_TEXT.fullmatch(text):
+        return float(text)
+    return UNFOLDED
 
 
 def constant_folding(plan: Output) -> Output:

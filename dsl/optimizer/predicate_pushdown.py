@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from frys.dsl import ast
+from frys.dsl.ast import walk
 from frys.dsl.logical import (
     Aggregate,
     Filter,
@@ -32,7 +33,8 @@ from frys.dsl.logical import (
     conjunction,
     conjuncts,
 )
-from frys.dsl.typer import is_aggregate, walk
+from frys.dsl.typer import is_aggregate
+from frys.dsl.types import FrysType
 
 
 def _columns(expr: ast.Expr) -> list[ast.ColumnRef]:
@@ -44,7 +46,8 @@ def _with_filter(node: LogicalNode, parts: list[ast.Expr]) -> LogicalNode:
     if predicate is None:
         return node
     if isinstance(node, Filter):
-        return Filter(node.input, ast.BinaryOp("AND", node.predicate, predicate))
+        return Filter(node.input, ast.BinaryOp("AND", node.predicate, predicate,
+                                               type=FrysType.BOOL))
     return Filter(node, predicate)
 
 

@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from frys.dsl import ast
 from frys.dsl.analyzed import WINDOW_COLUMNS, StreamDef
+from frys.dsl.ast import walk
 from frys.dsl.logical import (
     Aggregate,
     Filter,
@@ -32,7 +33,6 @@ from frys.dsl.logical import (
     Scan,
     children,
 )
-from frys.dsl.typer import walk
 
 
 def _expressions(node: LogicalNode) -> list[ast.Expr]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,11 +26,12 @@ from typing import Any
 import polars as pl
 
 from frys.dsl import ast
+from frys.dsl.ast import walk
 from frys.dsl.errors import NotSupportedYet
 from frys.dsl.printer import expr_to_sql
-from frys.dsl.typer import variable_named, walk
+from frys.dsl.typer import variable_named
 from frys.dsl.types import TYPE_NAMES, FrysType
-from frys.operators.expressions import to_polars
+from frys.operators.expressions import operand_type, to_polars
 from frys.operators.pattern.nfa import NO_NODE, Event, SharedBuffer
 
 Value = Callable[[Event, int], object]
@@ -157,7 +158,7 @@ def _same_name(variable: str, column: str) -> str:
     return column
 
 
-def vectorized(conjuncts: list[ast.Expr], types, variable: str = "",
+def vectorized(conjuncts: list[ast.Expr], variable: str = "",
                column_of: ColumnOf = _same_name) -> pl.Expr:
     """The polars expression of current-only conjuncts over a batch (NULL -> false)."""
     if not conjuncts:
@@ -171,9 +172,9 @@ def vectorized(conjuncts: list[ast.Expr], types, variable: str = "",
             return pl.col(prev_column(column_of(variable, column), offset))
         return None
 
-    combined = to_polars(conjuncts[0], substitute, types)
+    combined = to_polars(conjuncts[0], substitute)
     for conjunct in conjuncts[1:]:
-        combined = combined & to_polars(conjunct, substitute, types)
+        combined = combined & to_polars(conjunct, substitute)
     return combined.fill_null(False)
 
 
@@ -212,9 +213,7 @@ class ResidualCompiler:
     """DEFINE conjuncts that read the partial match -> Python closures (event, node)."""
 
     def __init__(self, variables: list[str], layout: ValueLayout, buffer: SharedBuffer,
-                 column_of: ColumnOf = _same_name,
-                 types: Mapping[int, FrysType] | None = None) -> None:
-        self.types = types or {}  # the analyzer's, by node identity (CAST needs them)
+                 column_of: ColumnOf = _same_name) -> None:
         self.variables = variables
         self.buffer = buffer
         self.index = {name: i for i, name in enumerate(variables)}
@@ -304,7 +303,7 @@ class ResidualCompiler:
         (operators/expressions.py `_cast`): numbers, BOOL and TIMESTAMP (epoch ms) among
         themselves, and INT, BOOL or TIMESTAMP to STRING, STRING to BOOL. Parsing numbers
         or times from text, and formatting FLOAT as text, are refused here."""
-        source = self.types.get(id(expr.operand), FrysType.NULL)
+        source = operand_type(expr)
         target = TYPE_NAMES[expr.type_name]
         operand = self.value(expr.operand, variable)
         convert = _CASTS.get((source, target))

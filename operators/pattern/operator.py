@@ -27,7 +27,8 @@ import polars as pl
 
 from frys.dsl import ast
 from frys.dsl.analyzed import OVERFLOW_COLUMNS as _OVERFLOW_STREAM
-from frys.dsl.typer import variable_named, walk
+from frys.dsl.ast import walk
+from frys.dsl.typer import variable_named
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 from frys.engine.graph import PatternMatchSpec
 from frys.engine.operator import (
@@ -129,8 +130,7 @@ class PatternMatch(SideOutputs):
         names = set(self.variables)
         self.layout = ValueLayout()
         self.shared = SharedBuffer()  # the events partial matches took (nfa.py)
-        compiler = ResidualCompiler(self.variables, self.layout, self.shared, self._column_of,
-                                    spec.types)
+        compiler = ResidualCompiler(self.variables, self.layout, self.shared, self._column_of)
         fits: list[pl.Expr] = []
         stops: list[pl.Expr] = []
         residuals: list[Residual | None] = []
@@ -150,7 +150,7 @@ class PatternMatch(SideOutputs):
                 conjuncts = split_conjuncts(clause)
                 current = [c for c in conjuncts if is_current_only(c, variable, names)]
                 rest = [c for c in conjuncts if not is_current_only(c, variable, names)]
-                vector_out.append(vectorized(current, spec.types, variable, self._column_of))
+                vector_out.append(vectorized(current, variable, self._column_of))
                 residual_out.append(compiler.condition(rest, variable))
         if self.multi:  # a variable takes only events of its own stream
             fits = [expr & (pl.col(_STREAM) == self.streams.index(spec.stream_of[v]))
@@ -572,7 +572,7 @@ class _OutputBuilder:
             for node in walk(expr):
                 if node in self.leaves:
                     continue
-                leaf_type = spec.types.get(id(node))
+                leaf_type = node.type
                 how: object
                 if isinstance(node, ast.FunctionCall) and node.star:
                     how, leaf_type = "COUNT_ALL", FrysType.INT  # events matched
@@ -588,17 +588,16 @@ class _OutputBuilder:
                     continue
                 self.leaves[node] = self._leaf(f"__leaf{len(self.leaves)}", how, node,
                                                leaf_type)
-        types = spec.types
 
         def substitute(node: ast.Expr) -> pl.Expr | None:
             leaf = self.leaves.get(node)
             return None if leaf is None else leaf.column
 
         self._select = [
-            to_polars(expr, substitute, types).cast(spec.output_types[name].polars_dtype)
+            to_polars(expr, substitute).cast(spec.output_types[name].polars_dtype)
             .alias(name)
             if spec.output_types[name] not in (FrysType.NULL, FrysType.ARRAY)
-            else to_polars(expr, substitute, types).alias(name)
+            else to_polars(expr, substitute).alias(name)
             for name, expr in spec.outputs]
 
     def _leaf(self, name: str, how: object, node: ast.Expr,
@@ -607,7 +606,7 @@ class _OutputBuilder:
             return _Leaf(name, how, pl.List(pl.String), pl.col(name))
         if leaf_type == FrysType.ARRAY:  # ARRAY_AGG(v.col): a list of col's type
             assert isinstance(node, ast.FunctionCall)
-            element = self.spec.types.get(id(node.args[0]), FrysType.NULL)
+            element = node.args[0].type or FrysType.NULL
             if element == FrysType.TIMESTAMP:
                 return _Leaf(name, how, pl.List(pl.Int64),
                              pl.col(name).cast(pl.List(TIMESTAMP_DTYPE)))
