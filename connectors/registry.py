@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from frys.connectors.subscriber import BatchSubscriber
-from frys.dsl.errors import did_you_mean
+from frys.dsl.errors import UriProblem, did_you_mean
 
 if TYPE_CHECKING:
     import polars as pl
@@ -64,24 +64,6 @@ BUILT_IN: dict[str, str] = {
 
 # schemes a connector is planned for: "not supported yet", not "unknown"
 PLANNED = ("redis", "nats", "amqp", "mqtt", "kafka")
-
-
-@dataclass(frozen=True)
-class UriProblem:
-    """What is wrong with a URI: an error, or a connector (or format) frys does not have
-    yet (`not_supported_yet`: `frys check` reports it as such and exits 3, `frys run`
-    refuses the job)."""
-
-    message: str
-    not_supported_yet: bool = False
-
-    @staticmethod
-    def error(message: str) -> UriProblem:
-        return UriProblem(message)
-
-    @staticmethod
-    def later(message: str) -> UriProblem:
-        return UriProblem(message, not_supported_yet=True)
 
 
 class ConnectorError(Exception):

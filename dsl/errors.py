@@ -143,6 +143,14 @@ class UriProblem:
     message: str
     not_supported: bool = False
 
+    @staticmethod
+    def error(message: str) -> UriProblem:
+        return UriProblem(message)
+
+    @staticmethod
+    def later(construct: str) -> UriProblem:
+        return UriProblem(construct, not_supported=True)
+
 
 # checks one connector URI in its role ('source' or 'sink'): None when it is fine
 UriChecker = Callable[[str, str], "UriProblem | None"]

@@ -136,7 +136,7 @@ def test_check_uri_says_what_the_analyzer_says(uri: str, role: str) -> None:
     problem = check_uri(uri, role)  # type: ignore[arg-type]
     if problem is None:
         assert analyzer == []
-    elif problem.not_supported_yet:  # the analyzer says where: "not supported yet: X at 1:2"
+    elif problem.not_supported:  # the analyzer says where: "not supported yet: X at 1:2"
         (message, later), = analyzer
         assert later and re.fullmatch(rf"not supported yet: {re.escape(problem.message)} "
                                       r"at 1:\d+", message), message
