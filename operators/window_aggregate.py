@@ -1,4 +1,8 @@
-"""Time-window grouped aggregation (TUMBLE and HOP) over columnar batches, in event time.
+"""Time-window grouped aggregation (TUMBLE and HOP, and running aggregates) over columnar
+batches, in event time; and what every window operator shares, by composition:
+GroupedAggregation (the compiled clauses: partial aggregates, HAVING and SELECT, EMIT
+CHANGES rows, firing) and WindowProgress (watermark, late events, EMIT EVERY, the snapshot's
+scalars). Sessions (session_window.py) and count windows (count_window.py) hold the same two.
 
 Semantics (the contract the tests hold it to):
 
