@@ -215,12 +215,8 @@ class CountWindowAggregate(SideOutputs):
             (pl.col(_LAST_TIME) + 1).alias(WINDOW_END)))
 
     def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
-        """EMIT EVERY: the current row of every short window, once per crossing of a
-        multiple of the period (WindowProgress.early_due)."""
-        if not self._progress.early_due(watermark) or self._state is None \
-                or self._state.height == 0:
-            return []
-        return [self._emit(self._state)]
+        # EMIT EVERY: the current row of every short window
+        return self._progress.early_rows(watermark, self._state, self._emit)
 
     def _finish(self) -> list[pl.DataFrame]:
         """End of input: short windows do not fire (see the module docstring)."""

@@ -198,9 +198,4 @@ class SessionWindowAggregate(SideOutputs):
         return emitted + self._early_rows(watermark)
 
     def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
-        """EMIT EVERY: the current row of every open session, once per crossing of a
-        multiple of the period (WindowProgress.early_due)."""
-        if not self._progress.early_due(watermark) or self._state is None \
-                or self._state.height == 0:
-            return []
-        return [self._aggregation.rows(self._state)]
+        return self._progress.early_rows(watermark, self._state, self._aggregation.rows)

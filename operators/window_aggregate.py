@@ -27,6 +27,7 @@ non-decreasing; `advance(END_OF_TIME)` flushes every open window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -289,6 +290,14 @@ class WindowProgress:
         self.last_early = boundary
         return True
 
+    def early_rows(self, watermark: int, state: pl.DataFrame | None,
+                   rows: Callable[[pl.DataFrame], pl.DataFrame]) -> list[pl.DataFrame]:
+        """EMIT EVERY: `rows` of every window still open in `state`, when `watermark`
+        crossed a period boundary (see early_due)."""
+        if not self.early_due(watermark) or state is None or state.height == 0:
+            return []
+        return [rows(state)]
+
     def count_late(self, events: pl.DataFrame, late_origins: pl.Series,
                    pending: Emitted) -> None:
         """Count the events of `events` (numbered in ORIGIN) at `late_origins`; with a late
@@ -546,12 +555,7 @@ class WindowAggregate(SideOutputs):
         return emitted + self._early_rows(watermark)
 
     def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
-        """EMIT EVERY: the current row of every window still open, once per crossing of a
-        multiple of the period (WindowProgress.early_due)."""
-        if not self._progress.early_due(watermark) or self._state is None \
-                or self._state.height == 0:
-            return []
-        return [self._aggregation.rows(self._state)]
+        return self._progress.early_rows(watermark, self._state, self._aggregation.rows)
 
     def open_windows(self) -> int:
         """Open (key, window) pairs held in state."""
