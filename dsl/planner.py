@@ -1,15 +1,16 @@
 """Analyzed job -> logical plans -> optimizer rules -> physical plan (engine.graph.JobGraph).
 
 Each query's optimized logical plan becomes one operator chain from its input topic to its
-output topic: a stateless FilterProject (Scan -> Filter -> Project), or a TumblingAggregate
-that filters, windows, aggregates, applies HAVING and projects (Scan -> Filter -> Aggregate
--> Project). The planner is only asked for runnable jobs (compile_text refuses the rest).
+output topic: a stateless FilterProject (Scan -> Filter -> Project), an aggregate (Scan ->
+Filter -> Aggregate -> Project: one plan node type per window kind, the clauses they share
+in an AggregateClauses), or a pattern match. The planner is only asked for runnable jobs
+(compile_text refuses the rest).
 """
 
 from __future__ import annotations
 
 from frys.dsl import ast
-from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery
+from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery, StreamDef
 from frys.dsl.logical import (
     Aggregate,
     Filter,
@@ -23,13 +24,19 @@ from frys.dsl.logical import (
 from frys.dsl.optimizer import optimize
 from frys.dsl.parser import garbage_collection_paused
 from frys.engine.graph import (
+    AggregateClauses,
+    AggregateSpec,
     ConnectorNode,
+    CountWindowSpec,
     FilterProjectSpec,
+    HopSpec,
     JobGraph,
     OperatorSpec,
     PatternMatchSpec,
     QueryNode,
-    WindowAggregateSpec,
+    RunningAggregateSpec,
+    SessionSpec,
+    TumbleSpec,
 )
 
 
@@ -93,30 +100,31 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
     outputs = list(project.outputs)
     if aggregate is None:
         return FilterProjectSpec(where, outputs, query.output_types)
-    window = aggregate.window
     stream = job.streams[node.stream]
-    changes = aggregate.emit == "CHANGES"
+    return _aggregate(aggregate, stream, AggregateClauses(
+        where, stream.event_time, list(aggregate.keys), list(aggregate.aggregates),
+        aggregate.having, outputs, query.output_types,
+        emit_changes=aggregate.emit == "CHANGES",
+        emit_every_ms=aggregate.emit_every_ms if aggregate.emit == "EVERY" else None))
+
+
+def _aggregate(aggregate: Aggregate, stream: StreamDef, clauses: AggregateClauses
+               ) -> AggregateSpec:
+    """The plan node of a GROUP BY: one type per window kind."""
+    window = aggregate.window
     if window is None:  # a running aggregate: the analyzer required EMIT CHANGES
-        return WindowAggregateSpec(where, None, stream.event_time, list(aggregate.keys),
-                                   list(aggregate.aggregates), aggregate.having, outputs,
-                                   query.output_types, emit_changes=True)
+        return RunningAggregateSpec(clauses)
     assert stream.event_time is not None, "the analyzer requires event_time for windows"
+    late_stream = stream.late[0] if stream.late else None
     if window.kind == "ROWS":
-        return WindowAggregateSpec(where, None, stream.event_time, list(aggregate.keys),
-                                   list(aggregate.aggregates), aggregate.having, outputs,
-                                   query.output_types,
-                                   emit_changes=changes,
-                                   emit_every_ms=(aggregate.emit_every_ms
-                                                  if aggregate.emit == "EVERY" else None),
-                                   late_stream=stream.late[0] if stream.late else None,
-                                   rows=window.rows, rows_slide=window.rows_slide)
-    return WindowAggregateSpec(where, window.size_ms, stream.event_time, list(aggregate.keys),
-                               list(aggregate.aggregates), aggregate.having, outputs,
-                               query.output_types,
-                               window.slide_ms if window.kind == "HOP" else None,
-                               stream.lateness_ms, changes, window.kind == "SESSION",
-                               aggregate.emit_every_ms if aggregate.emit == "EVERY" else None,
-                               stream.late[0] if stream.late else None)
+        return CountWindowSpec(clauses, window.rows, window.rows_slide, late_stream)
+    if window.kind == "SESSION":
+        return SessionSpec(clauses, window.size_ms, stream.lateness_ms, late_stream)
+    if window.kind == "HOP" and window.slide_ms != window.size_ms:
+        return HopSpec(clauses, window.size_ms, window.slide_ms, stream.lateness_ms,
+                       late_stream)
+    # TUMBLE(size), or HOP(size, size): each event in exactly one window
+    return TumbleSpec(clauses, window.size_ms, stream.lateness_ms, late_stream)
 
 
 def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) -> int | None:
@@ -129,15 +137,14 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
     output = job.streams.get(query.output_stream)
     if output is None or output.event_time is None:
         return None
-    expr = dict(spec.outputs).get(output.event_time)
+    outputs = spec.clauses.outputs if isinstance(spec, AggregateSpec) else spec.outputs
+    expr = dict(outputs).get(output.event_time)
     if not isinstance(expr, ast.ColumnRef):
         return None
     input_time = job.streams[query.input_stream].event_time
     if isinstance(spec, FilterProjectSpec):
         return 0 if expr.name == input_time else None
-    if isinstance(spec, PatternMatchSpec):
-        return None
-    if spec.size_ms is None or spec.session or spec.rows:
+    if not isinstance(spec, TumbleSpec | HopSpec):
         return None
     if expr.name == "window_end":
         return spec.lateness_ms

@@ -38,83 +38,180 @@ class FilterProjectSpec:
 
 
 @dataclass(frozen=True)
-class WindowAggregateSpec:
-    """WHERE, then GROUP BY keys, TUMBLE(size) or HOP(size, slide) with aggregates, HAVING,
-    SELECT list; windows fire at end + lateness."""
+class AggregateClauses:
+    """What a grouped aggregation has whatever its window: WHERE, the input's event-time
+    column (None: the stream has none, only for running aggregates; FIRST and LAST then go
+    by arrival order), GROUP BY keys, the aggregates, HAVING, the SELECT list and its types,
+    and how rows are emitted (EMIT CHANGES, or EMIT EVERY `emit_every_ms` of event time;
+    neither: EMIT FINAL). Each aggregate plan node holds one, beside its window's fields."""
 
     where: ast.Expr | None
-    size_ms: int | None  # None: a running aggregate (GROUP BY without a window)
     event_time: str | None
     group_keys: list[tuple[str, ast.Expr]]
     aggregates: list[AggregateCall]
     having: ast.Expr | None
     outputs: list[tuple[str, ast.Expr]]
     output_types: dict[str, FrysType]
-    slide_ms: int | None = None  # None: tumbling
-    lateness_ms: int = 0
     emit_changes: bool = False
-    session: bool = False  # SESSION(gap): size_ms is the gap
     emit_every_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class RunningAggregateSpec:
+    """GROUP BY without a window: one never-ending group per key, its new row emitted
+    whenever a batch changes it (the analyzer requires EMIT CHANGES). Nothing is ever late."""
+
+    clauses: AggregateClauses
+
+    timeouts_stream = None  # aggregates have no partial matches to time out
+
+    def __post_init__(self) -> None:
+        if not self.clauses.emit_changes or self.clauses.emit_every_ms is not None:
+            raise ValueError("a running aggregate has no window to close: it emits changes")
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        return {}
+
+    def describe(self) -> list[str]:
+        return _aggregate_lines(self.clauses, "running aggregate (no window)",
+                                _time_window_fires(self.clauses, 0), None)
+
+
+@dataclass(frozen=True)
+class TumbleSpec:
+    """TUMBLE(size): windows `[start, start + size)`, starts on multiples of the size; each
+    fires when the watermark reaches its end + lateness; later events for it are late."""
+
+    clauses: AggregateClauses
+    size_ms: int
+    lateness_ms: int = 0
     late_stream: str | None = None  # where late events go (the input stream's `late`)
-    rows: int = 0  # ROWS(rows, rows_slide): a count window; size_ms is None then
-    rows_slide: int = 0
 
-    timeouts_stream = None  # windows have no partial matches to time out
-
-    @property
-    def kind(self) -> str:
-        """'running' (GROUP BY without a window), 'tumble', 'hop', 'session' or 'rows'."""
-        if self.rows:
-            return "rows"
-        if self.size_ms is None:
-            return "running"
-        if self.session:
-            return "session"
-        return "hop" if self.slide_ms is not None and self.slide_ms != self.size_ms else "tumble"
+    timeouts_stream = None
 
     def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
         """Per input stream: the stream its late events go to (the input's `late`)."""
-        return {inputs[0]: self.late_stream} if self.late_stream is not None else {}
+        return _late_targets(inputs, self.late_stream)
 
     def describe(self) -> list[str]:
-        lines = [f"filter {expr_to_sql(self.where)}"] if self.where is not None else []
-        keys = ", ".join(expr_to_sql(e) for _, e in self.group_keys) or "(no keys)"
-        aggregates = ", ".join(_aggregate_text(a) for a in self.aggregates) or "(none)"
-        if self.rows:
-            window = (f"count window of {self.rows} events"
-                      + (f" every {self.rows_slide}" if self.rows_slide != self.rows else ""))
-        elif self.size_ms is None:
-            window = "running aggregate (no window)"
-        elif self.session:
-            window = f"session window, gap {interval_text(self.size_ms)}"
-        elif self.slide_ms is None or self.slide_ms == self.size_ms:
-            window = f"tumbling window {interval_text(self.size_ms)}"
-        else:
-            window = (f"hopping window {interval_text(self.size_ms)} every "
-                      f"{interval_text(self.slide_ms)}")
-        if self.rows:
-            fires = f"fires at {self.rows} events"
-            if self.emit_changes:
-                fires = "emits each window's new row as events are released to it"
-            elif self.emit_every_ms is not None:
-                fires += (f", short windows emit early every "
-                          f"{interval_text(self.emit_every_ms)} of event time")
-        elif self.emit_changes:
-            fires = "emits each group's new row whenever a batch changes it"
-        elif self.emit_every_ms is not None:
-            fires = (f"emits open windows every {interval_text(self.emit_every_ms)} of event "
-                     "time, then fires when the watermark passes the window end")
-        else:
-            fires = "fires when the watermark passes the window end"
-            if self.lateness_ms:
-                fires += f" + {interval_text(self.lateness_ms)} of lateness"
-        on = f" on {self.event_time}" if self.size_ms is not None else ""
-        late = f"; late events -> topic {self.late_stream}" if self.late_stream else ""
-        lines.append(f"{window}{on}, group by {keys}, aggregates {aggregates}, {fires}{late}")
-        if self.having is not None:
-            lines.append(f"having {expr_to_sql(self.having)}")
-        lines.append("project " + _outputs_text(self.outputs))
-        return lines
+        window = f"tumbling window {interval_text(self.size_ms)} on {self.clauses.event_time}"
+        return _aggregate_lines(self.clauses, window,
+                                _time_window_fires(self.clauses, self.lateness_ms),
+                                self.late_stream)
+
+
+@dataclass(frozen=True)
+class HopSpec:
+    """HOP(size, slide), slide < size: windows `[start, start + size)` starting every
+    `slide`, so each event is in several; each fires as a TUMBLE window does. (HOP(s, s) is
+    planned as TUMBLE(s).)"""
+
+    clauses: AggregateClauses
+    size_ms: int
+    slide_ms: int
+    lateness_ms: int = 0
+    late_stream: str | None = None
+
+    timeouts_stream = None
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream: the stream its late events go to (the input's `late`)."""
+        return _late_targets(inputs, self.late_stream)
+
+    def describe(self) -> list[str]:
+        window = (f"hopping window {interval_text(self.size_ms)} every "
+                  f"{interval_text(self.slide_ms)} on {self.clauses.event_time}")
+        return _aggregate_lines(self.clauses, window,
+                                _time_window_fires(self.clauses, self.lateness_ms),
+                                self.late_stream)
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """SESSION(gap): per key, events closer than `gap_ms` to one another form a session
+    `[first, last + gap)`; it fires when the watermark passes its end + lateness."""
+
+    clauses: AggregateClauses
+    gap_ms: int
+    lateness_ms: int = 0
+    late_stream: str | None = None
+
+    timeouts_stream = None
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream: the stream its late events go to (the input's `late`)."""
+        return _late_targets(inputs, self.late_stream)
+
+    def describe(self) -> list[str]:
+        window = (f"session window, gap {interval_text(self.gap_ms)} on "
+                  f"{self.clauses.event_time}")
+        return _aggregate_lines(self.clauses, window,
+                                _time_window_fires(self.clauses, self.lateness_ms),
+                                self.late_stream)
+
+
+@dataclass(frozen=True)
+class CountWindowSpec:
+    """ROWS(rows, rows_slide): per key in event-time order, a window every `rows_slide`
+    events, each of `rows` events (ROWS(n) is ROWS(n, n)); a window fires when full. An event
+    behind the watermark is late: windows count events, so there is no lateness to allow."""
+
+    clauses: AggregateClauses
+    rows: int
+    rows_slide: int
+    late_stream: str | None = None
+
+    timeouts_stream = None
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream: the stream its late events go to (the input's `late`)."""
+        return _late_targets(inputs, self.late_stream)
+
+    def describe(self) -> list[str]:
+        window = (f"count window of {self.rows} events"
+                  + (f" every {self.rows_slide}" if self.rows_slide != self.rows else ""))
+        fires = f"fires at {self.rows} events"
+        if self.clauses.emit_changes:
+            fires = "emits each window's new row as events are released to it"
+        elif self.clauses.emit_every_ms is not None:
+            fires += (f", short windows emit early every "
+                      f"{interval_text(self.clauses.emit_every_ms)} of event time")
+        return _aggregate_lines(self.clauses, window, fires, self.late_stream)
+
+
+# the plan nodes of grouped aggregation, one per window kind
+AggregateSpec = RunningAggregateSpec | TumbleSpec | HopSpec | SessionSpec | CountWindowSpec
+
+
+def _late_targets(inputs: tuple[str, ...], late_stream: str | None) -> dict[str, str]:
+    return {inputs[0]: late_stream} if late_stream is not None else {}
+
+
+def _time_window_fires(clauses: AggregateClauses, lateness_ms: int) -> str:
+    """When windows in event time (and running aggregates, under EMIT CHANGES) emit."""
+    if clauses.emit_changes:
+        return "emits each group's new row whenever a batch changes it"
+    if clauses.emit_every_ms is not None:
+        return (f"emits open windows every {interval_text(clauses.emit_every_ms)} of event "
+                "time, then fires when the watermark passes the window end")
+    fires = "fires when the watermark passes the window end"
+    if lateness_ms:
+        fires += f" + {interval_text(lateness_ms)} of lateness"
+    return fires
+
+
+def _aggregate_lines(clauses: AggregateClauses, window: str, fires: str,
+                     late_stream: str | None) -> list[str]:
+    """`explain`'s lines of an aggregate plan node: filter, the window line, having, project."""
+    lines = [f"filter {expr_to_sql(clauses.where)}"] if clauses.where is not None else []
+    keys = ", ".join(expr_to_sql(e) for _, e in clauses.group_keys) or "(no keys)"
+    aggregates = ", ".join(_aggregate_text(a) for a in clauses.aggregates) or "(none)"
+    late = f"; late events -> topic {late_stream}" if late_stream else ""
+    lines.append(f"{window}, group by {keys}, aggregates {aggregates}, {fires}{late}")
+    if clauses.having is not None:
+        lines.append(f"having {expr_to_sql(clauses.having)}")
+    lines.append("project " + _outputs_text(clauses.outputs))
+    return lines
 
 
 @dataclass(frozen=True)
@@ -168,7 +265,7 @@ class PatternMatchSpec:
         return lines
 
 
-OperatorSpec = FilterProjectSpec | WindowAggregateSpec | PatternMatchSpec
+OperatorSpec = FilterProjectSpec | AggregateSpec | PatternMatchSpec
 
 
 def _aggregate_text(aggregate: AggregateCall) -> str:

@@ -27,8 +27,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from frys.engine.graph import WindowAggregateSpec
-from frys.engine.operator import OperatorSettings, OperatorState
+from frys.engine.graph import CountWindowSpec
+from frys.engine.operator import (
+    BatchSource,
+    Emitted,
+    OperatorCounters,
+    OperatorSettings,
+    OperatorState,
+    SideOutputs,
+)
 from frys.engine.time import END_OF_TIME
 from frys.operators.window_aggregate import (
     ARRIVAL_WATERMARK,
@@ -36,7 +43,9 @@ from frys.operators.window_aggregate import (
     ORIGIN,
     WINDOW_END,
     WINDOW_START,
-    WindowAggregate,
+    GroupedAggregation,
+    WindowProgress,
+    state_bytes,
 )
 
 _SEQUENCE = "__sequence"
@@ -46,37 +55,70 @@ _FIRST_TIME = "__first_time"
 _LAST_TIME = "__last_time"
 
 
-class CountWindowAggregate(WindowAggregate):
-    """A WindowAggregate over ROWS(n[, slide]) windows; `size_ms` is unused (None)."""
+class CountWindowAggregate(SideOutputs):
+    """GROUP BY keys, ROWS(n[, slide]): windows of events counted per key, with
+    aggregates, HAVING and the SELECT projection (GroupedAggregation's; window_start and
+    window_end come from the times of each window's first and last events)."""
 
-    _keeps_window_end = True
-    watermark: int | None
     _state: pl.DataFrame | None
-
+    # the layout of snapshot(): bump it when the state's tables or scalars change
     STATE_KIND = "count window"
+    STATE_VERSION = 1
 
-    def __init__(self, spec: WindowAggregateSpec, settings: OperatorSettings) -> None:
-        self._configure(spec, None)
+    def __init__(self, spec: CountWindowSpec, settings: OperatorSettings) -> None:
+        self.pending = Emitted()
         self.rows = spec.rows
         self.rows_slide = spec.rows_slide
+        self._aggregation = GroupedAggregation(spec.clauses, pl.col(WINDOW_END))
+        self._progress = WindowProgress(spec.late_stream is not None,
+                                        spec.clauses.emit_every_ms)
+        self.key_names = self._aggregation.key_names
+        self._state = None  # per open (key, window): partial aggregates
         self._buffer: pl.DataFrame | None = None  # events waiting for the watermark
         self._next: pl.DataFrame | None = None  # per key: the number of the next event
         self._arrivals = 0
         self._group_columns = [*self.key_names, _WINDOW]
 
-    def _state_tables(self) -> dict[str, pl.DataFrame | None]:
-        """Besides the windows' partial aggregates: the events waiting for the watermark
-        and, per key, the number the next event gets."""
-        return {"state": self._state, "buffer": self._buffer, "next": self._next}
+    # ------------------------------------------------------------------ entry points
 
-    def _state_scalars(self) -> dict[str, int | None]:
-        return {"arrivals": self._arrivals}
+    def wants_arrivals(self, rows: int) -> bool:
+        return False  # event time never moves inside a batch: events wait in the buffer
 
-    def _restore_tables(self, state: OperatorState) -> None:
+    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
+        return self.emit(self._process(batch, source.arrivals))
+
+    def advance(self, watermark: int) -> Emitted:
+        return self.emit(self._advance(watermark))
+
+    def counters(self) -> OperatorCounters:
+        return self._progress.counters()
+
+    @property
+    def incomplete_windows(self) -> int:
+        """Windows still short of n events when the input ended (they never fire)."""
+        return self._progress.incomplete_windows
+
+    def snapshot(self) -> OperatorState:
+        """The windows' partial aggregates (`state`), the events waiting for the watermark
+        (`buffer`) and, per key, the number the next event gets (`next`); the scalars of
+        WindowProgress and the count of events numbered so far (`arrivals`)."""
+        return self._progress.snapshot(self.STATE_KIND, self.STATE_VERSION,
+                                       self._state_tables(), {"arrivals": self._arrivals})
+
+    def restore(self, state: OperatorState) -> None:
+        self._progress.restore(state, self.STATE_KIND, self.STATE_VERSION)
         self._state = state.tables.get("state")
         self._buffer = state.tables.get("buffer")
         self._next = state.tables.get("next")
         self._arrivals = state.scalars["arrivals"] or 0
+
+    def state_size(self) -> int:
+        return state_bytes(self._state_tables())
+
+    def _state_tables(self) -> dict[str, pl.DataFrame | None]:
+        return {"state": self._state, "buffer": self._buffer, "next": self._next}
+
+    # ------------------------------------------------------------------ windows
 
     def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
                  ) -> list[pl.DataFrame]:
@@ -86,26 +128,25 @@ class CountWindowAggregate(WindowAggregate):
             return []
         if arrivals is not None:
             batch = batch.with_columns(arrivals.alias(ARRIVAL_WATERMARK))
-        events = self._filtered(batch)
-        limit = pl.col(ARRIVAL_WATERMARK) if arrivals is not None else self.watermark
-        frame = events.lazy().select(
-            *self._inputs, ORIGIN, *([ARRIVAL_WATERMARK] if arrivals is not None else [])
-        ).with_columns(
+        events = self._aggregation.filtered(batch)
+        limit = (pl.col(ARRIVAL_WATERMARK) if arrivals is not None
+                 else self._progress.watermark)
+        arrival = [ARRIVAL_WATERMARK] if arrivals is not None else []
+        frame = events.lazy().select(*self._aggregation.inputs, ORIGIN, *arrival).with_columns(
             (pl.int_range(pl.len(), dtype=pl.Int64) + self._arrivals).alias(_SEQUENCE)
         ).collect()
         self._arrivals += frame.height
         if limit is not None:
             late = frame.filter(pl.col(EVENT_TIME) < limit)
-            self._count_late(events, late[ORIGIN])
+            self._progress.count_late(events, late[ORIGIN], self.pending)
             frame = frame.filter(pl.col(EVENT_TIME) >= limit)
         frame = frame.drop(ORIGIN, ARRIVAL_WATERMARK, strict=False)
         self._buffer = frame if self._buffer is None else pl.concat([self._buffer, frame])
         return []
 
     def _advance(self, watermark: int) -> list[pl.DataFrame]:
-        if self.watermark is not None and watermark <= self.watermark:
+        if not self._progress.moves_to(watermark):
             return []
-        self.watermark = watermark
         if self._buffer is None or self._buffer.height == 0:
             return self._finish() if watermark == END_OF_TIME else self._early_rows(watermark)
         ready = self._buffer.filter(pl.col(EVENT_TIME) < watermark)
@@ -149,7 +190,7 @@ class CountWindowAggregate(WindowAggregate):
             pl.int_ranges(first, s // slide + 1, dtype=pl.Int64).alias(_WINDOW)
         ).explode(_WINDOW)
         partial = assigned.group_by(self._group_columns, maintain_order=True).agg(
-            *self._partial, pl.len().alias(_COUNT),
+            *self._aggregation.partial, pl.len().alias(_COUNT),
             pl.col(EVENT_TIME).min().alias(_FIRST_TIME),
             pl.col(EVENT_TIME).max().alias(_LAST_TIME))
         if self._state is None or self._state.height == 0:
@@ -157,25 +198,29 @@ class CountWindowAggregate(WindowAggregate):
         else:
             state = (pl.concat([self._state, partial], how="vertical")
                      .group_by(self._group_columns, maintain_order=True)
-                     .agg(*self._combine, pl.col(_COUNT).sum(), pl.col(_FIRST_TIME).min(),
-                          pl.col(_LAST_TIME).max()))
+                     .agg(*self._aggregation.combine, pl.col(_COUNT).sum(),
+                          pl.col(_FIRST_TIME).min(), pl.col(_LAST_TIME).max()))
         complete = pl.col(_COUNT) >= n
-        if self.emit_changes:
-            emitted = state.join(partial.select(self._group_columns), on=self._group_columns,
-                                 how="semi", nulls_equal=True)
+        if self._aggregation.emit_changes:
+            emitted = self._aggregation.changed(state, partial, self._group_columns)
         else:
             emitted = state.filter(complete)
         self._state = state.filter(~complete)
         return [self._emit(emitted)] if emitted.height else []
 
     def _emit(self, ready: pl.DataFrame) -> pl.DataFrame:
-        return super()._emit(ready.with_columns(
+        """Output rows of windows, their bounds from their first and last events' times."""
+        return self._aggregation.rows(ready.with_columns(
             pl.col(_FIRST_TIME).alias(WINDOW_START),
             (pl.col(_LAST_TIME) + 1).alias(WINDOW_END)))
+
+    def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
+        # EMIT EVERY: the current row of every short window
+        return self._progress.early_rows(watermark, self._state, self._emit)
 
     def _finish(self) -> list[pl.DataFrame]:
         """End of input: short windows do not fire (see the module docstring)."""
         if self._state is not None:
-            self.incomplete_windows += self._state.height
+            self._progress.incomplete_windows += self._state.height
             self._state = self._state.clear()
         return []

@@ -23,14 +23,23 @@ from __future__ import annotations
 import polars as pl
 
 from frys.dsl.types import epoch_millis
-from frys.engine.graph import WindowAggregateSpec
-from frys.engine.operator import OperatorSettings
+from frys.engine.graph import SessionSpec
+from frys.engine.operator import (
+    BatchSource,
+    Emitted,
+    OperatorCounters,
+    OperatorSettings,
+    OperatorState,
+    SideOutputs,
+)
 from frys.operators.window_aggregate import (
     EVENT_TIME,
     ORIGIN,
     WINDOW_END,
     WINDOW_START,
-    WindowAggregate,
+    GroupedAggregation,
+    WindowProgress,
+    state_bytes,
 )
 
 _EVENTS = "__events"  # events of the current batch in a row (0 for rows from state)
@@ -40,21 +49,62 @@ _ARRIVAL = "__arrival"
 _ORIGINS = "__origins"  # the batch rows (ORIGIN) in a piece, to route late events
 
 
-class SessionWindowAggregate(WindowAggregate):
-    """A WindowAggregate whose windows are per-key sessions separated by `gap_ms`."""
+class SessionWindowAggregate(SideOutputs):
+    """GROUP BY keys, SESSION(gap): per-key sessions separated by `gap_ms`, with
+    aggregates, HAVING and the SELECT projection (GroupedAggregation's, with the session's
+    WINDOW_END kept in state)."""
 
-    _keeps_window_end = True
-    watermark: int | None
     _state: pl.DataFrame | None
+    # the layout of snapshot(): bump it when the state's tables or scalars change
     STATE_KIND = "session window"
+    STATE_VERSION = 1
 
-    def __init__(self, spec: WindowAggregateSpec, settings: OperatorSettings) -> None:
-        assert spec.size_ms is not None, "a session window has a gap"
-        self._configure(spec, spec.size_ms)
-        self.gap_ms = spec.size_ms
+    def __init__(self, spec: SessionSpec, settings: OperatorSettings) -> None:
+        self.pending = Emitted()
+        self.gap_ms = spec.gap_ms
         self._lateness = spec.lateness_ms
+        self._aggregation = GroupedAggregation(spec.clauses, pl.col(WINDOW_END))
+        self._progress = WindowProgress(spec.late_stream is not None,
+                                        spec.clauses.emit_every_ms)
+        self.key_names = self._aggregation.key_names
+        self._state = None
         self._bounds = [pl.col(WINDOW_START).min().alias(WINDOW_START),
                         pl.col(WINDOW_END).max().alias(WINDOW_END)]
+        # done once the watermark is past end + lateness (see the module docstring)
+        self._done_at = pl.col(WINDOW_END) + self._lateness + 1
+
+    # ------------------------------------------------------------------ entry points
+
+    def wants_arrivals(self, rows: int) -> bool:
+        return False  # event time moves inside a batch only for rows behind their own
+
+    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
+        return self.emit(self._process(batch, source.arrivals))
+
+    def advance(self, watermark: int) -> Emitted:
+        return self.emit(self._advance(watermark))
+
+    def counters(self) -> OperatorCounters:
+        return self._progress.counters()
+
+    def snapshot(self) -> OperatorState:
+        """The per-(key, session) partial aggregates with their bounds (the `state` table)
+        and the scalars that shape what comes next (WindowProgress)."""
+        return self._progress.snapshot(self.STATE_KIND, self.STATE_VERSION,
+                                       {"state": self._state})
+
+    def restore(self, state: OperatorState) -> None:
+        self._progress.restore(state, self.STATE_KIND, self.STATE_VERSION)
+        self._state = state.tables.get("state")
+
+    def state_size(self) -> int:
+        return state_bytes({"state": self._state})
+
+    def open_windows(self) -> int:
+        """Open (key, session) pairs held in state."""
+        return 0 if self._state is None else self._state.height
+
+    # ------------------------------------------------------------------ sessions
 
     def _with_session_ids(self, rows: pl.LazyFrame, start: pl.Expr, end: pl.Expr
                           ) -> pl.LazyFrame:
@@ -80,7 +130,8 @@ class SessionWindowAggregate(WindowAggregate):
         rows out of order by more than the delay cost that; the others go in one piece."""
         if arrivals is None or batch.height == 0:
             return self._merge_batch(batch)
-        times = epoch_millis(batch[self._event_time]) if self._event_time else None
+        event_time = self._aggregation.event_time
+        times = epoch_millis(batch[event_time]) if event_time else None
         if times is None:
             return self._merge_batch(batch)
         alone = ((times + self._lateness) < arrivals).arg_true().to_list()
@@ -97,12 +148,13 @@ class SessionWindowAggregate(WindowAggregate):
     def _merge_batch(self, batch: pl.DataFrame) -> list[pl.DataFrame]:
         if batch.height == 0:
             return []
-        filtered = self._filtered(batch)
+        aggregation = self._aggregation
+        filtered = aggregation.filtered(batch)
         t = pl.col(EVENT_TIME)
-        events = self._with_session_ids(filtered.lazy().select(*self._inputs, ORIGIN),
+        events = self._with_session_ids(filtered.lazy().select(*aggregation.inputs, ORIGIN),
                                         t, t + self.gap_ms)
         pieces = (events.group_by([*self.key_names, _SESSION], maintain_order=True)
-                  .agg(*self._partial, t.min().alias(WINDOW_START),
+                  .agg(*aggregation.partial, t.min().alias(WINDOW_START),
                        (t.max() + self.gap_ms).alias(WINDOW_END), pl.len().alias(_EVENTS),
                        pl.col(ORIGIN).alias(_ORIGINS))
                   .drop(_SESSION).with_columns(pl.lit(False).alias(_FROM_STATE))).collect()
@@ -116,23 +168,34 @@ class SessionWindowAggregate(WindowAggregate):
             rows = pl.concat([state, pieces.select(state.columns)], how="vertical")
         merged = (self._with_session_ids(rows.lazy(), pl.col(WINDOW_START), pl.col(WINDOW_END))
                   .group_by([*self.key_names, _SESSION], maintain_order=True)
-                  .agg(*self._combine, *self._bounds, pl.col(_EVENTS).sum(),
+                  .agg(*aggregation.combine, *self._bounds, pl.col(_EVENTS).sum(),
                        pl.col(_FROM_STATE).any(), pl.col(_ORIGINS).explode().drop_nulls())
                   .drop(_SESSION)).collect()
-        if self.watermark is not None:
-            late = ~pl.col(_FROM_STATE) & (
-                pl.col(WINDOW_END) + self._lateness < self.watermark)
-            self._count_late(filtered, merged.filter(late)[_ORIGINS].explode().drop_nulls())
+        watermark = self._progress.watermark
+        if watermark is not None:
+            late = ~pl.col(_FROM_STATE) & (pl.col(WINDOW_END) + self._lateness < watermark)
+            self._progress.count_late(
+                filtered, merged.filter(late)[_ORIGINS].explode().drop_nulls(), self.pending)
             merged = merged.filter(~late)
         touched = merged.filter(pl.col(_EVENTS) > 0)
         self._state = merged.drop(_EVENTS, _FROM_STATE, _ORIGINS)
-        if not self.emit_changes or touched.height == 0:
+        if not aggregation.emit_changes or touched.height == 0:
             return []
-        return [self._emit(touched.drop(_EVENTS, _FROM_STATE, _ORIGINS))]
+        return [aggregation.rows(touched.drop(_EVENTS, _FROM_STATE, _ORIGINS))]
 
-    def _done_at(self) -> pl.Expr:
-        # done once the watermark is past end + lateness (see the module docstring)
-        return pl.col(WINDOW_END) + self._lateness + 1
+    def _advance(self, watermark: int) -> list[pl.DataFrame]:
+        """Move event time to `watermark`; fire and forget every session done by then
+        (under EMIT CHANGES its last change was its final row: it is only forgotten)."""
+        if not self._progress.moves_to(watermark):
+            return []
+        state = self._state
+        if state is None or state.height == 0:
+            return []
+        # skip the two filters when not even the earliest ending session is done
+        if int(state[WINDOW_END].min()) + self._lateness + 1 > watermark:  # type: ignore[arg-type]
+            return self._early_rows(watermark)
+        emitted, self._state = self._aggregation.fire(state, self._done_at <= watermark)
+        return emitted + self._early_rows(watermark)
 
-    def _earliest_done(self, state: pl.DataFrame) -> int:
-        return int(state[WINDOW_END].min()) + self._lateness + 1  # type: ignore[arg-type]
+    def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
+        return self._progress.early_rows(watermark, self._state, self._aggregation.rows)

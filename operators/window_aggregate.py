@@ -1,4 +1,8 @@
-"""Time-window grouped aggregation (TUMBLE and HOP) over columnar batches, in event time.
+"""Time-window grouped aggregation (TUMBLE and HOP, and running aggregates) over columnar
+batches, in event time; and what every window operator shares, by composition:
+GroupedAggregation (the compiled clauses: partial aggregates, HAVING and SELECT, EMIT
+CHANGES rows, firing) and WindowProgress (watermark, late events, EMIT EVERY, the snapshot's
+scalars). Sessions (session_window.py) and count windows (count_window.py) hold the same two.
 
 Semantics (the contract the tests hold it to):
 
@@ -23,6 +27,7 @@ non-decreasing; `advance(END_OF_TIME)` flushes every open window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -30,7 +35,7 @@ import polars as pl
 from frys.dsl import ast
 from frys.dsl.analyzed import AggregateCall
 from frys.dsl.types import TIMESTAMP_DTYPE, FrysType, epoch_millis
-from frys.engine.graph import WindowAggregateSpec
+from frys.engine.graph import AggregateClauses, HopSpec, RunningAggregateSpec, TumbleSpec
 from frys.engine.operator import (
     BatchSource,
     Emitted,
@@ -149,51 +154,27 @@ def _parts(aggregate: AggregateCall, index: int) -> _AggregateParts:
     raise ValueError(f"aggregate {function} has no window implementation")  # pragma: no cover
 
 
-class WindowAggregate(SideOutputs):
-    """GROUP BY keys, TUMBLE(size) or HOP(size, slide) with aggregates, HAVING and the
-    SELECT projection.
+class GroupedAggregation:
+    """The clauses of a grouped aggregation (engine.graph.AggregateClauses) compiled once,
+    the same whatever the windows: the columns an event contributes (EVENT_TIME, the keys,
+    the aggregates' arguments), WHERE, each aggregate's partial, combine and final
+    expressions, HAVING and the SELECT list. It holds no state: each window operator holds
+    one of these beside its own windows and state.
 
-    `group_keys` are (column name, expression); `outputs` are the SELECT list as
-    (name, expression) over keys, aggregates and window_start/window_end.
-    """
+    State rows are partial aggregates per group (`group_columns`: the keys, then the
+    operator's window columns); `rows_query` turns done groups into output rows, by
+    WINDOW_START then keys. `window_end` (epoch ms) is what `window_end` means in HAVING
+    and SELECT: WINDOW_START + size for time windows, the WINDOW_END column where ends vary,
+    None without windows."""
 
-    _keeps_window_end = False  # subclasses whose windows end anywhere keep WINDOW_END
-    watermark: int | None
-    _state: pl.DataFrame | None
-
-    def __init__(self, spec: WindowAggregateSpec, settings: OperatorSettings) -> None:
-        self._configure(spec, spec.size_ms)
-
-    def _configure(self, spec: WindowAggregateSpec, size_ms: int | None) -> None:
-        """Set up from the plan node; `size_ms` is the window size (a session's gap; None
-        for running aggregates and count windows)."""
-        event_time, group_keys, aggregates = spec.event_time, spec.group_keys, spec.aggregates
-        outputs, output_types, having = spec.outputs, spec.output_types, spec.having
-        where, slide_ms, lateness_ms = spec.where, spec.slide_ms, spec.lateness_ms
-        emit_changes, emit_every_ms = spec.emit_changes, spec.emit_every_ms
-        self.pending = Emitted()
-        self.size_ms = size_ms  # None: a running aggregate, one never-ending group per key
-        self.slide_ms = slide_ms or size_ms
-        # a window is done (fired, and closed to late events) once the watermark reaches this
-        self._closing = None if size_ms is None else size_ms + lateness_ms
-        self.emit_changes = emit_changes
-        self.emit_every_ms = emit_every_ms
-        self._last_early: int | None = None  # the period boundary of the last early firing
-        # with a late stream, late events are handed out (all their fields) in
-        # Emitted.late; without one they are only counted
-        self.route_late = spec.late_stream is not None
-        self.incomplete_windows = 0  # only count windows can end short
-        self._event_time = event_time
+    def __init__(self, clauses: AggregateClauses, window_end: pl.Expr | None) -> None:
+        event_time, group_keys, aggregates = (clauses.event_time, clauses.group_keys,
+                                              clauses.aggregates)
+        self.event_time = event_time
+        self.emit_changes = clauses.emit_changes
         self.key_names = [name for name, _ in group_keys]
-        self._group_columns = [*self.key_names, WINDOW_START]
-        self.late_events = 0
-        self.watermark = None
-        self._state = None
-        self._done_expression: pl.Expr | None = None
-        self._window_start: pl.Expr | None = None
-
         parts = [_parts(a, i) for i, a in enumerate(aggregates)]
-        self._inputs = [
+        self.inputs = [
             # without an event time (a running aggregate over such a stream) FIRST and LAST
             # go by arrival order
             (pl.col(event_time).dt.epoch("ms") if event_time is not None
@@ -202,13 +183,15 @@ class WindowAggregate(SideOutputs):
             *(to_polars(a.argument).alias(f"__in{i}")
               for i, a in enumerate(aggregates) if a.argument is not None),
         ]
-        self._where = compile_filter(where) if where is not None else None
-        self._partial = [e for p in parts for e in p.partial]
+        self.where = (compile_filter(clauses.where) if clauses.where is not None
+                      else None)
+        self.partial = [e for p in parts for e in p.partial]
         rows = [p.row for p in parts]
-        self._row_partial = (None if any(r is None for r in rows)
-                             else [e for r in rows if r is not None for e in r])
-        self._combine = [e for p in parts for e in p.combine]
-        self._final = [p.final for p in parts]
+        # every aggregate's partial of one event, where each has one (see _AggregateParts)
+        self.row_partial = (None if any(r is None for r in rows)
+                            else [e for r in rows if r is not None for e in r])
+        self.combine = [e for p in parts for e in p.combine]
+        self.final = [p.final for p in parts]
 
         key_exprs = {expr: name for name, expr in group_keys}
         aggregate_columns = {a.key: a.column for a in aggregates}
@@ -223,20 +206,163 @@ class WindowAggregate(SideOutputs):
             if isinstance(node, ast.ColumnRef) and node.qualifier is None:
                 if node.name == "window_start":
                     return pl.col(WINDOW_START).cast(TIMESTAMP_DTYPE)
-                if node.name == "window_end" and self._keeps_window_end:
-                    return pl.col(WINDOW_END).cast(TIMESTAMP_DTYPE)
-                if node.name == "window_end" and size_ms is not None:
-                    return (pl.col(WINDOW_START) + size_ms).cast(TIMESTAMP_DTYPE)
+                if node.name == "window_end" and window_end is not None:
+                    return window_end.cast(TIMESTAMP_DTYPE)
             return None
 
-        self._having = to_polars(having, substitute) if having is not None else None
+        having, output_types = clauses.having, clauses.output_types
+        self.having = to_polars(having, substitute) if having is not None else None
         # NULL and ARRAY columns keep the dtype polars gives them (no element type to cast to)
-        self._outputs = [
+        self.outputs = [
             to_polars(expr, substitute).cast(output_types[name].polars_dtype).alias(name)
             if output_types[name] not in (FrysType.NULL, FrysType.ARRAY)
             else to_polars(expr, substitute).alias(name)
-            for name, expr in outputs
+            for name, expr in clauses.outputs
         ]
+
+    def filtered(self, batch: pl.DataFrame, number: bool = True) -> pl.DataFrame:
+        """The batch after WHERE, each row numbered in ORIGIN if `number`."""
+        if self.where is not None:
+            batch = batch.filter(self.where)
+        return batch.with_row_index(ORIGIN) if number else batch
+
+    def changed(self, state: pl.DataFrame, partial: pl.DataFrame,
+                group_columns: list[str]) -> pl.DataFrame:
+        """EMIT CHANGES: the state rows of the groups a batch's `partial` touched."""
+        return state.join(partial.select(group_columns), on=group_columns, how="semi",
+                          nulls_equal=True)
+
+    def fire(self, state: pl.DataFrame, closes: pl.Expr
+             ) -> tuple[list[pl.DataFrame], pl.DataFrame]:
+        """Split the state into the output rows of the groups `closes` selects (none under
+        EMIT CHANGES: their last change was their final row) and the state left open."""
+        if self.emit_changes:
+            return [], state.filter(~closes)
+        # one polars call for both halves: the closing windows' rows and the state left
+        lazy = state.lazy()
+        rows, left = pl.collect_all([self.rows_query(lazy.filter(closes)),
+                                     lazy.filter(~closes)])
+        return ([rows] if rows.height else []), left
+
+    def rows(self, ready: pl.DataFrame) -> pl.DataFrame:
+        return self.rows_query(ready.lazy()).collect()
+
+    def rows_query(self, ready: pl.LazyFrame) -> pl.LazyFrame:
+        """Done groups -> output rows: by window start then keys, final aggregates, HAVING,
+        the SELECT list."""
+        rows = ready.sort([WINDOW_START, *self.key_names]).with_columns(self.final)
+        if self.having is not None:
+            rows = rows.filter(self.having)
+        return rows.select(self.outputs)
+
+
+class WindowProgress:
+    """What a window operator tracks besides its tables, and how it goes into a snapshot:
+    the watermark, the period boundary of the last EMIT EVERY firing, the late events
+    (always counted; handed out with all their fields when the input has a late stream)
+    and the windows left short at the end (only count windows end short)."""
+
+    def __init__(self, route_late: bool, emit_every_ms: int | None) -> None:
+        self.route_late = route_late
+        self.emit_every_ms = emit_every_ms
+        self.watermark: int | None = None
+        self.last_early: int | None = None
+        self.late_events = 0
+        self.incomplete_windows = 0
+
+    def moves_to(self, watermark: int) -> bool:
+        """Take `watermark` as event time when it is ahead; False (nothing to do) if not."""
+        if self.watermark is not None and watermark <= self.watermark:
+            return False
+        self.watermark = watermark
+        return True
+
+    def early_due(self, watermark: int) -> bool:
+        """EMIT EVERY: whether `watermark` crossed a multiple of the period (aligned to the
+        epoch) since the last firing: true once per crossing, which is spent whether or
+        not any window is open."""
+        if self.emit_every_ms is None:
+            return False
+        boundary = (watermark // self.emit_every_ms) * self.emit_every_ms
+        if self.last_early is not None and boundary <= self.last_early:
+            return False
+        self.last_early = boundary
+        return True
+
+    def early_rows(self, watermark: int, state: pl.DataFrame | None,
+                   rows: Callable[[pl.DataFrame], pl.DataFrame]) -> list[pl.DataFrame]:
+        """EMIT EVERY: `rows` of every window still open in `state`, when `watermark`
+        crossed a period boundary (see early_due)."""
+        if not self.early_due(watermark) or state is None or state.height == 0:
+            return []
+        return [rows(state)]
+
+    def count_late(self, events: pl.DataFrame, late_origins: pl.Series,
+                   pending: Emitted) -> None:
+        """Count the events of `events` (numbered in ORIGIN) at `late_origins`; with a late
+        stream, add them to `pending.late` without the operator's columns."""
+        self.late_events += len(late_origins)
+        if self.route_late and len(late_origins):
+            rows = events.filter(pl.col(ORIGIN).is_in(late_origins.implode()))
+            pending.late.append(rows.drop(ORIGIN, ARRIVAL_WATERMARK, strict=False))
+
+    def counters(self) -> OperatorCounters:
+        return OperatorCounters(late_events=self.late_events,
+                                incomplete_windows=self.incomplete_windows)
+
+    def snapshot(self, kind: str, version: int, tables: dict[str, pl.DataFrame | None],
+                 scalars: dict[str, int | None] | None = None) -> OperatorState:
+        """An OperatorState of the operator's tables (those it has) and these scalars,
+        with the operator's own `scalars` after them."""
+        return OperatorState(kind, version, {
+            name: table for name, table in tables.items() if table is not None}, {
+            "watermark": self.watermark, "last_early": self.last_early,
+            "late_events": self.late_events, "incomplete_windows": self.incomplete_windows,
+            **(scalars or {})})
+
+    def restore(self, state: OperatorState, kind: str, version: int) -> None:
+        """Take these scalars back from a snapshot (refused when not of `kind`, `version`)."""
+        state.check(kind, version)
+        self.watermark = state.scalars["watermark"]
+        self.last_early = state.scalars["last_early"]
+        self.late_events = state.scalars["late_events"] or 0
+        self.incomplete_windows = state.scalars["incomplete_windows"] or 0
+
+
+def state_bytes(tables: dict[str, pl.DataFrame | None]) -> int:
+    """What an operator's tables hold, in bytes (polars' estimate)."""
+    return sum(int(table.estimated_size()) for table in tables.values() if table is not None)
+
+
+class WindowAggregate(SideOutputs):
+    """GROUP BY keys with TUMBLE(size), HOP(size, slide) or no window (a running aggregate:
+    one never-ending group per key), with aggregates, HAVING and the SELECT projection
+    (the module docstring states the semantics)."""
+
+    _state: pl.DataFrame | None
+
+    def __init__(self, spec: RunningAggregateSpec | TumbleSpec | HopSpec,
+                 settings: OperatorSettings) -> None:
+        self.pending = Emitted()
+        # the windows: size and slide (None, None: a running aggregate), allowed lateness
+        if isinstance(spec, HopSpec):
+            size_ms, slide_ms, lateness_ms = spec.size_ms, spec.slide_ms, spec.lateness_ms
+        elif isinstance(spec, TumbleSpec):
+            size_ms, slide_ms, lateness_ms = spec.size_ms, spec.size_ms, spec.lateness_ms
+        else:
+            size_ms, slide_ms, lateness_ms = None, None, 0
+        self.size_ms = size_ms
+        self.slide_ms = slide_ms
+        # a window is done (fired, and closed to late events) once the watermark reaches this
+        self._closing = None if size_ms is None else size_ms + lateness_ms
+        late_stream = None if isinstance(spec, RunningAggregateSpec) else spec.late_stream
+        self._aggregation = GroupedAggregation(
+            spec.clauses, None if size_ms is None else pl.col(WINDOW_START) + size_ms)
+        self._progress = WindowProgress(late_stream is not None, spec.clauses.emit_every_ms)
+        self._group_columns = [*self._aggregation.key_names, WINDOW_START]
+        self._state = None
+        self._done_expression: pl.Expr | None = None
+        self._window_start: pl.Expr | None = None
 
     # ------------------------------------------------------------------ entry points
 
@@ -247,8 +373,7 @@ class WindowAggregate(SideOutputs):
         return self.emit(self._advance(watermark))
 
     def counters(self) -> OperatorCounters:
-        return OperatorCounters(late_events=self.late_events,
-                                incomplete_windows=self.incomplete_windows)
+        return self._progress.counters()
 
     # the layout of snapshot(): bump it when the state's tables or scalars change
     STATE_KIND = "window"
@@ -258,33 +383,15 @@ class WindowAggregate(SideOutputs):
         """The per-(key, window) partial aggregates (the `state` table, in the operator's
         own columns) and the scalars that shape what comes next: the watermark, the last
         EMIT EVERY boundary, the counters."""
-        tables = {name: table for name, table in self._state_tables().items()
-                  if table is not None}
-        return OperatorState(self.STATE_KIND, self.STATE_VERSION, tables, {
-            "watermark": self.watermark, "last_early": self._last_early,
-            "late_events": self.late_events, "incomplete_windows": self.incomplete_windows,
-            **self._state_scalars()})
+        return self._progress.snapshot(self.STATE_KIND, self.STATE_VERSION,
+                                       {"state": self._state})
 
     def restore(self, state: OperatorState) -> None:
-        state.check(self.STATE_KIND, self.STATE_VERSION)
-        self.watermark = state.scalars["watermark"]
-        self._last_early = state.scalars["last_early"]
-        self.late_events = state.scalars["late_events"] or 0
-        self.incomplete_windows = state.scalars["incomplete_windows"] or 0
-        self._restore_tables(state)
+        self._progress.restore(state, self.STATE_KIND, self.STATE_VERSION)
+        self._state = state.tables.get("state")
 
     def state_size(self) -> int:
-        return sum(int(table.estimated_size()) for table in self._state_tables().values()
-                   if table is not None)
-
-    def _state_tables(self) -> dict[str, pl.DataFrame | None]:
-        return {"state": self._state}
-
-    def _state_scalars(self) -> dict[str, int | None]:
-        return {}
-
-    def _restore_tables(self, state: OperatorState) -> None:
-        self._state = state.tables.get("state")
+        return state_bytes({"state": self._state})
 
     def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
                  ) -> list[pl.DataFrame]:
@@ -311,30 +418,32 @@ class WindowAggregate(SideOutputs):
                     batch.slice(start, step),
                     None if arrivals is None else arrivals.slice(start, step))
             return emitted
+        aggregation, progress = self._aggregation, self._progress
         # events are numbered (ORIGIN) only when late ones must be found again: under HOP
         # (an event is late only when none of its windows is open) or to route them
-        track = self.route_late or self.slide_ms != self.size_ms
-        watermark = self.watermark
+        track = progress.route_late or self.slide_ms != self.size_ms
+        watermark = progress.watermark
         if arrivals is not None:
             watermark = int(arrivals.max())  # type: ignore[arg-type]
-            if self.watermark is not None and self.watermark > watermark:
-                arrivals = arrivals.clip(lower_bound=self.watermark)
-                watermark = self.watermark
+            if progress.watermark is not None and progress.watermark > watermark:
+                arrivals = arrivals.clip(lower_bound=progress.watermark)
+                watermark = progress.watermark
         if not self._may_be_late(batch, watermark):
             # nothing in the batch can be late: filter, window and pre-aggregate in one
             # polars query (per-query overhead dominates small batches)
             lazy = batch.lazy()
-            if self._where is not None:
-                lazy = lazy.filter(self._where)
-            windowed = self._assign_windows(lazy.select(self._inputs))
-            fresh = windowed.group_by(self._group_columns).agg(self._partial)
-            if not self.emit_changes and self._state is not None and self._state.height:
+            if aggregation.where is not None:
+                lazy = lazy.filter(aggregation.where)
+            windowed = self._assign_windows(lazy.select(aggregation.inputs))
+            fresh = windowed.group_by(self._group_columns).agg(aggregation.partial)
+            if (not aggregation.emit_changes and self._state is not None
+                    and self._state.height):
                 # fold into the state in the same query: each event as a partial of its own
                 # where every aggregate allows (one group_by), else pre-aggregated (two)
-                if self._row_partial is not None:
-                    fresh = windowed.select(*self._group_columns, *self._row_partial)
+                if aggregation.row_partial is not None:
+                    fresh = windowed.select(*self._group_columns, *aggregation.row_partial)
                 self._state = pl.concat([self._state.lazy(), fresh], how="vertical_relaxed"
-                                        ).group_by(self._group_columns).agg(self._combine
+                                        ).group_by(self._group_columns).agg(aggregation.combine
                                                                             ).collect()
                 return []
             partial = fresh.collect()
@@ -343,8 +452,8 @@ class WindowAggregate(SideOutputs):
             return self._merge(partial)
         if arrivals is not None:
             batch = batch.with_columns(arrivals.alias(ARRIVAL_WATERMARK))
-        events = self._filtered(batch, number=track)
-        inputs = [*self._inputs, ORIGIN] if track else list(self._inputs)
+        events = aggregation.filtered(batch, number=track)
+        inputs = [*aggregation.inputs, ORIGIN] if track else list(aggregation.inputs)
         if arrivals is not None:
             inputs.append(ARRIVAL_WATERMARK)
         frame = self._assign_windows(events.lazy().select(inputs)).collect()
@@ -358,14 +467,14 @@ class WindowAggregate(SideOutputs):
                     origins = frame[ORIGIN].unique()
                     frame = frame.filter(open_)
                     late = origins.filter(~origins.is_in(frame[ORIGIN].unique().implode()))
-                    self._count_late(events, late)
+                    progress.count_late(events, late, self.pending)
                 else:
                     before = frame.height
                     frame = frame.filter(open_)
-                    self.late_events += before - frame.height
+                    progress.late_events += before - frame.height
             if frame.height == 0:
                 return []
-        partial = frame.group_by(self._group_columns).agg(self._partial)
+        partial = frame.group_by(self._group_columns).agg(aggregation.partial)
         return self._merge(partial)
 
     def wants_arrivals(self, rows: int) -> bool:
@@ -384,9 +493,10 @@ class WindowAggregate(SideOutputs):
     def _may_be_late(self, batch: pl.DataFrame, watermark: int | None) -> bool:
         """Whether some event of the batch may belong only to windows closed by `watermark`:
         decided on the batch's earliest event time (Series arithmetic, no query)."""
-        if watermark is None or self._closing is None or self._event_time is None:
+        event_time = self._aggregation.event_time
+        if watermark is None or self._closing is None or event_time is None:
             return False
-        earliest = epoch_millis(batch[self._event_time]).min()
+        earliest = epoch_millis(batch[event_time]).min()
         if earliest is None:
             return False
         size, slide = self.size_ms, self.slide_ms
@@ -401,24 +511,11 @@ class WindowAggregate(SideOutputs):
             self._state = partial
         else:
             self._state = (pl.concat([self._state, partial], how="vertical")
-                           .group_by(self._group_columns).agg(self._combine))
-        if not self.emit_changes:
+                           .group_by(self._group_columns).agg(self._aggregation.combine))
+        if not self._aggregation.emit_changes:
             return []
-        touched = self._state.join(partial.select(self._group_columns), on=self._group_columns,
-                                   how="semi", nulls_equal=True)
-        return [self._emit(touched)]
-
-    def _filtered(self, batch: pl.DataFrame, number: bool = True) -> pl.DataFrame:
-        """The batch after WHERE, each row numbered in ORIGIN if `number`."""
-        if self._where is not None:
-            batch = batch.filter(self._where)
-        return batch.with_row_index(ORIGIN) if number else batch
-
-    def _count_late(self, events: pl.DataFrame, late_origins: pl.Series) -> None:
-        self.late_events += len(late_origins)
-        if self.route_late and len(late_origins):
-            rows = events.filter(pl.col(ORIGIN).is_in(late_origins.implode()))
-            self.pending.late.append(rows.drop(ORIGIN, ARRIVAL_WATERMARK, strict=False))
+        touched = self._aggregation.changed(self._state, partial, self._group_columns)
+        return [self._aggregation.rows(touched)]
 
     def _assign_windows(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add WINDOW_START: one row per (event, window it belongs to)."""
@@ -443,63 +540,22 @@ class WindowAggregate(SideOutputs):
     def _advance(self, watermark: int) -> list[pl.DataFrame]:
         """Move event time to `watermark`; fire and forget every window that ends by then
         (under EMIT CHANGES its last change was its final row: it is only forgotten)."""
-        if self.watermark is not None and watermark <= self.watermark:
+        if not self._progress.moves_to(watermark):
             return []
-        self.watermark = watermark
         state = self._state
-        if self._done_expression is None:  # built once: polars expressions cost to build
-            self._done_expression = self._done_at()
-        done_at = self._done_expression
-        if state is None or state.height == 0 or done_at is None:
+        if self._closing is None or state is None or state.height == 0:
             return []
-        if self._earliest_done(state) > watermark:
-            return self._early_rows(watermark)  # nothing closes: skip the two filters
-        closes = done_at <= watermark
-        if self.emit_changes:
-            self._state = state.filter(~closes)
+        if self._done_expression is None:  # built once: polars expressions cost to build
+            self._done_expression = pl.col(WINDOW_START) + self._closing
+        # skip the two filters when not even the first window in state is done
+        if int(state[WINDOW_START].min()) + self._closing > watermark:  # type: ignore[arg-type]
             return self._early_rows(watermark)
-        # one polars call for both halves: the closing windows' rows and the state left
-        lazy = state.lazy()
-        rows, self._state = pl.collect_all([self._emit_query(lazy.filter(closes)),
-                                            lazy.filter(~closes)])
-        emitted = [rows] if rows.height else []
+        emitted, self._state = self._aggregation.fire(state, self._done_expression <= watermark)
         return emitted + self._early_rows(watermark)
 
-    def _earliest_done(self, state: pl.DataFrame) -> int:
-        """When the first window in state is done (see `_done_at`)."""
-        return int(state[WINDOW_START].min()) + (self._closing or 0)  # type: ignore[arg-type]
-
-    def _done_at(self) -> pl.Expr | None:
-        """When a window in state is done: fired, and closed to late events (None: never,
-        for running aggregates)."""
-        return None if self._closing is None else pl.col(WINDOW_START) + self._closing
-
     def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
-        """EMIT EVERY: when the watermark crosses a multiple of the period (aligned to the
-        epoch), the current row of every window still open, once per crossing."""
-        if self.emit_every_ms is None:
-            return []
-        boundary = (watermark // self.emit_every_ms) * self.emit_every_ms
-        if self._last_early is not None and boundary <= self._last_early:
-            return []
-        self._last_early = boundary  # a crossing with nothing open is spent all the same
-        if self._state is None or self._state.height == 0:
-            return []
-        return [self._emit(self._state)]
+        return self._progress.early_rows(watermark, self._state, self._aggregation.rows)
 
     def open_windows(self) -> int:
         """Open (key, window) pairs held in state."""
         return 0 if self._state is None else self._state.height
-
-    # ------------------------------------------------------------------ firing
-
-    def _emit(self, ready: pl.DataFrame) -> pl.DataFrame:
-        return self._emit_query(ready.lazy()).collect()
-
-    def _emit_query(self, ready: pl.LazyFrame) -> pl.LazyFrame:
-        """Finished windows -> output rows: by window start then keys, final aggregates,
-        HAVING, the SELECT list."""
-        rows = ready.sort([WINDOW_START, *self.key_names]).with_columns(self._final)
-        if self._having is not None:
-            rows = rows.filter(self._having)
-        return rows.select(self._outputs)

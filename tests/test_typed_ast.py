@@ -29,7 +29,7 @@ from frys.dsl.parser import parse
 from frys.dsl.planner import plan
 from frys.dsl.typer import ExpressionTyper, Scope, literal_type
 from frys.dsl.types import WINDOW_FUNCTIONS, FrysType
-from frys.engine.graph import FilterProjectSpec, PatternMatchSpec, WindowAggregateSpec
+from frys.engine.graph import FilterProjectSpec, PatternMatchSpec
 from frys.operators.expressions import to_polars
 
 TESTS = Path(__file__).resolve().parent
@@ -116,19 +116,25 @@ def plan_expressions(node: LogicalNode) -> Iterator[ast.Expr]:
 
 def spec_expressions(spec) -> Iterator[ast.Expr]:
     """Every expression a plan node hands to its operator."""
-    if isinstance(spec, FilterProjectSpec | WindowAggregateSpec) and spec.where is not None:
-        yield spec.where
-    yield from (e for _, e in spec.outputs)
-    if isinstance(spec, WindowAggregateSpec):
-        yield from (e for _, e in spec.group_keys)
-        yield from (a.argument for a in spec.aggregates if a.argument is not None)
-        if spec.having is not None:
-            yield spec.having
-    if isinstance(spec, PatternMatchSpec):
+    if isinstance(spec, FilterProjectSpec):
+        if spec.where is not None:
+            yield spec.where
+        yield from (e for _, e in spec.outputs)
+    elif isinstance(spec, PatternMatchSpec):
+        yield from (e for _, e in spec.outputs)
         for define in spec.match.defines:
             yield define.condition
             if define.until is not None:
                 yield define.until
+    else:  # a window kind's spec: its clauses
+        clauses = spec.clauses
+        if clauses.where is not None:
+            yield clauses.where
+        yield from (e for _, e in clauses.outputs)
+        yield from (e for _, e in clauses.group_keys)
+        yield from (a.argument for a in clauses.aggregates if a.argument is not None)
+        if clauses.having is not None:
+            yield clauses.having
 
 
 def _analyzed(query: str):
