@@ -122,7 +122,7 @@ class SessionWindowAggregate(SideOutputs):
     def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
                  ) -> list[pl.DataFrame]:
         """Merge the batch into the open sessions. With `arrivals` (the watermark each row
-        arrived under, connectors.bus.Topic.arrivals) a row is judged under its own: a
+        arrived under, engine.channel.Delivery.arrivals) a row is judged under its own: a
         session merges everything it touches in one batch, so a row that its watermark
         could make late (t + lateness < it: every session touching the row ends at t or
         later), or whose session that watermark would have closed, is merged on its own,

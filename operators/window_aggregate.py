@@ -397,7 +397,7 @@ class WindowAggregate(SideOutputs):
                  ) -> list[pl.DataFrame]:
         """Fold a batch into the open windows. Under EMIT CHANGES, returns the updated row of
         every group the batch touched; otherwise nothing (windows fire on advance).
-        `arrivals`: the watermark each row arrived under (connectors.bus.Topic.arrivals;
+        `arrivals`: the watermark each row arrived under (engine.channel.Delivery.arrivals;
         None: all under the operator's), by which each row is judged late or not. Windows
         that an arrival watermark would have fired need not fire first: a row of a window
         its own watermark closed is late, and the others cannot belong to such a window."""
