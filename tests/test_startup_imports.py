@@ -34,10 +34,11 @@ SELECT k, window_start, COUNT(*) AS n FROM events GROUP BY k, TUMBLE(1 SECOND);
 EVENTS = ('{"k": 1, "v": 2.5, "ts": 1700000000000}\n'
           '{"k": 2, "v": 20.5, "ts": 1700000001000}\n')
 
-# never needed to run or check a job: syntax colors (only `frys explain --stage ast` on a
-# terminal), the bus commands and their progress bar, the Python API, test tools
+# never needed to run or check a good job: syntax colors (only `frys explain --stage ast` on
+# a terminal), the bus commands and their progress bar, the Python API, the suggestions for
+# a misspelt name (difflib), test tools
 NEVER_FOR_A_JOB = ("pygments", "frys.dsl.highlight", "tqdm", "frys.bus_cli", "frys.pipeline",
-                   "hypothesis", "pytest", "pyarrow")
+                   "difflib", "hypothesis", "pytest", "pyarrow")
 # what only `frys run` needs: its command, the runtime, the operators, the bus
 RUN_ONLY = ("frys.run_cli", "frys.engine.runtime", "frys.engine.query_runner",
             "frys.operators", "frys.operators.registry", "frys.connectors.broker",
@@ -109,6 +110,15 @@ def test_the_bus_commands_load_their_own_modules(tmp_path: Path) -> None:
     replayed = loaded_modules(tmp_path, "replay", "-q", str(tmp_path / "topic"),
                               "--to", str(tmp_path / "copy"))
     assert {"frys.bus_cli", "tqdm"} <= replayed
+
+
+def test_a_misspelt_name_loads_the_suggestions(tmp_path: Path, job: Path) -> None:
+    job.write_text(JOB.replace("WHERE v > 10", "WHERE vv > 10"))
+    listing = tmp_path / "modules.json"
+    result = subprocess.run([sys.executable, "-c", DRIVER, str(listing), "check", str(job)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "did you mean 'v'?" in result.stderr
+    assert "difflib" in json.loads(listing.read_text())["modules"]
 
 
 def test_explain_loads_the_planner_only_when_explaining(tmp_path: Path, job: Path) -> None:
