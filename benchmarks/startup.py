@@ -4,7 +4,7 @@
 
 (a) `python -X importtime`, the median over `--repeat` fresh processes of:
     * `import polars` alone (the floor: every frys command needs polars) and
-      `import frys.cli`, cumulative;
+      `import frys.cli`, cumulative, and the latter less polars' share in it;
     * everything `frys run` and `frys check` of a tiny job import (`frys.cli.main` called
       under -X importtime), beyond what `import polars` imports: frys' own share of the
       start-up, its modules and the libraries only frys loads (lark, msgspec, crc32c, ...);
@@ -17,11 +17,17 @@
 
 The tiny job: one stream read from a two-line JSONL file, one filtered tumbling-window
 count printed to stdout, written to a temporary folder.
+
+frys' modules are byte-compiled first (`compileall`, as `pip install` does): with
+PYTHONDONTWRITEBYTECODE set and no __pycache__, each start would compile them from source,
+about twice their import time.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import importlib.util
 import os
 import re
 import statistics
@@ -95,17 +101,20 @@ def beyond(lines: list[Imported], floor: set[str]) -> list[Imported]:
 class ImportReport:
     polars_ms: list[float]
     cli_ms: list[float]
+    cli_beyond_ms: list[float]  # frys.cli's cumulative less polars', in one process
     share_ms: dict[str, list[float]]  # per command: frys' share beyond the floor
     self_ms: dict[str, list[float]]  # per module of `frys run`'s share: self time
 
 
 def measure_imports(job: Path, repeat: int) -> ImportReport:
-    report = ImportReport([], [], {"run": [], "check": []}, {})
+    report = ImportReport([], [], [], {"run": [], "check": []}, {})
     for _ in range(repeat):
         floor = import_times("import polars")
         floor_modules = {line.module for line in floor}
         report.polars_ms.append(cumulative_ms(floor, "polars"))
-        report.cli_ms.append(cumulative_ms(import_times("import frys.cli"), "frys.cli"))
+        cli = import_times("import frys.cli")
+        report.cli_ms.append(cumulative_ms(cli, "frys.cli"))
+        report.cli_beyond_ms.append(cumulative_ms(cli, "frys.cli") - cumulative_ms(cli, "polars"))
         for command in ("run", "check"):
             lines = import_times(f"import frys.cli; frys.cli.main([{command!r}, {str(job)!r}])")
             extra = beyond(lines, floor_modules)
@@ -128,12 +137,22 @@ def wall_times(commands: dict[str, list[str]], repeat: int, cwd: Path) -> dict[s
     return times
 
 
+def byte_compile_frys() -> None:
+    """Write the bytecode caches of frys' modules, as an installation would have them."""
+    for package in ("frys", "frys.dsl", "frys.engine", "frys.operators", "frys.connectors"):
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.submodule_search_locations is not None
+        for folder in spec.submodule_search_locations:
+            compileall.compile_dir(folder, quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10, help="fresh processes per figure")
     parser.add_argument("--top", type=int, default=15, help="modules listed by self time")
     args = parser.parse_args()
     frys_script = Path(sys.executable).with_name("frys")
+    byte_compile_frys()
     with tempfile.TemporaryDirectory() as folder:
         cwd = Path(folder)
         job = cwd / "tiny.frysql"
@@ -151,32 +170,29 @@ def main() -> None:
             check=True).stdout.split())) for _ in range(args.repeat)]
 
     median = statistics.median
+
+    def row(label: str, values: list[float]) -> None:
+        print(f"  {label:<44}{median(values):>9.1f}{min(values):>9.1f}")
+
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.2f}; medians of {args.repeat} fresh processes\n")
-    print("(a) python -X importtime                          ms")
-    print(f"  import polars (the floor)                  {median(imports.polars_ms):>7.1f}")
-    print(f"  import frys.cli                            {median(imports.cli_ms):>7.1f}")
-    print(f"    beyond polars                            "
-          f"{median(imports.cli_ms) - median(imports.polars_ms):>7.1f}")
+          f"{os.getloadavg()[0]:.2f}; {args.repeat} fresh processes per figure\n")
+    print(f"(a) python -X importtime, ms{'median':>27}{'min':>9}")
+    row("import polars (the floor)", imports.polars_ms)
+    row("import frys.cli", imports.cli_ms)
+    row("  beyond polars", imports.cli_beyond_ms)
     for command in ("check", "run"):
-        print(f"  frys {command}: imports beyond polars'         "
-              f"{median(imports.share_ms[command]):>7.1f}")
-    print(f"\n  frys run: top {args.top} modules beyond polars by self time (ms)")
+        row(f"frys {command}: all its imports beyond polars", imports.share_ms[command])
+    print(f"  frys run: the top {args.top} of those by self time")
     top = sorted(imports.self_ms.items(), key=lambda item: -median(item[1]))[:args.top]
     for module, values in top:
-        print(f"    {module:<42}{median(values):>7.1f}")
+        row(f"  {module}", values)
 
-    print("\n(b) wall time                              median ms    min ms")
+    print(f"\n(b) wall time, ms{'median':>39}{'min':>9}")
     for name, values in walls.items():
-        print(f"  {name:<38}{median(values) * 1000:>10.1f}{min(values) * 1000:>10.1f}")
-    grammar = [p[0] * 1000 for p in phases]
-    compiling = [p[1] * 1000 for p in phases]
+        row(name, [value * 1000 for value in values])
     print("  in one process, after the imports:")
-    print(f"    grammar load (Lark's cache on disk)   {median(grammar):>10.1f}"
-          f"{min(grammar):>10.1f}")
-    print(f"    compile the tiny job                  {median(compiling):>10.1f}"
-          f"{min(compiling):>10.1f}")
-
+    row("  grammar load (parser from the cache)", [p[0] * 1000 for p in phases])
+    row("  compile the tiny job", [p[1] * 1000 for p in phases])
 
 if __name__ == "__main__":
     main()
