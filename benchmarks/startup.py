@@ -9,10 +9,10 @@
       under -X importtime), beyond what `import polars` imports: frys' own share of the
       start-up, its modules and the libraries only frys loads (lark, msgspec, crc32c, ...);
     * the modules of that share with the most self time (`--top`).
-(b) wall time, median and min over `--repeat` runs interleaved round-robin (so a drift in
-    the machine's load affects each alike): `python -c pass` (the interpreter),
+(b) wall and CPU time, median and min over `--repeat` runs interleaved round-robin (so a
+    drift in the machine's load affects each alike): `python -c pass` (the interpreter),
     `python -c "import polars"` (the floor), then `frys check` and `frys run` of the tiny
-    job through the installed `frys` script. Also the grammar's load (Lark's cache on disk)
+    job through the installed `frys` script. Also the parser's load (from its cache on disk)
     and the job's compilation, timed inside one process after the imports.
 
 The tiny job: one stream read from a two-line JSONL file, one filtered tumbling-window
@@ -125,15 +125,21 @@ def measure_imports(job: Path, repeat: int) -> ImportReport:
     return report
 
 
-def wall_times(commands: dict[str, list[str]], repeat: int, cwd: Path) -> dict[str, list[float]]:
-    """Seconds per run of each command, interleaved round-robin."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
+def process_times(commands: dict[str, list[str]], repeat: int,
+                  cwd: Path) -> dict[str, tuple[list[float], list[float]]]:
+    """Per command, the wall time and the CPU time (user + system, every thread) of each
+    run, in seconds, the runs interleaved round-robin. On a busy machine the wall time
+    includes waiting for a CPU; the CPU time does not."""
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in commands}
     for _ in range(repeat):
         for name, argv in commands.items():
             start = time.perf_counter()
-            subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=True)
-            times[name].append(time.perf_counter() - start)
+            child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            _pid, status, usage = os.wait4(child.pid, 0)
+            times[name][0].append(time.perf_counter() - start)
+            times[name][1].append(usage.ru_utime + usage.ru_stime)
+            assert os.waitstatus_to_exitcode(status) == 0, f"{name} failed"
     return times
 
 
@@ -159,7 +165,7 @@ def main() -> None:
         job.write_text(JOB)
         (cwd / "events.jsonl").write_text(EVENTS)
         imports = measure_imports(job, args.repeat)
-        walls = wall_times({
+        walls = process_times({
             "python -c pass": [sys.executable, "-c", "pass"],
             "python -c 'import polars'": [sys.executable, "-c", "import polars"],
             "frys check tiny.frysql": [str(frys_script), "check", str(job)],
@@ -188,8 +194,11 @@ def main() -> None:
         row(f"  {module}", values)
 
     print(f"\n(b) wall time, ms{'median':>39}{'min':>9}")
-    for name, values in walls.items():
-        row(name, [value * 1000 for value in values])
+    for name, (wall, _cpu) in walls.items():
+        row(name, [value * 1000 for value in wall])
+    print(f"    CPU time (user + system), ms{'median':>26}{'min':>9}")
+    for name, (_wall, cpu) in walls.items():
+        row(name, [value * 1000 for value in cpu])
     print("  in one process, after the imports:")
     row("  grammar load (parser from the cache)", [p[0] * 1000 for p in phases])
     row("  compile the tiny job", [p[1] * 1000 for p in phases])
