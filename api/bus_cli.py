@@ -9,7 +9,7 @@ it runs the job and prints what the stream carries, with the job's `file:` and `
 left closed (the run that feeds the topic writes those; tail only watches).
 
 Their arguments are declared in cli.py, which imports this module only when one of these
-commands runs: a job does not load the WAL's writer, msgspec or tqdm for them.
+commands runs: `frys run` and `frys check` do not load it.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Each command's work is in the module that `main` imports when that command runs, so that a
 command loads only what it uses (`python -X importtime`; benchmarks/startup.py): `frys run`
 in run_cli.py (the runtime, operators and connectors); `frys publish`, `tail`, `replay` and
-`wal check` in bus_cli.py (the WAL, msgspec, tqdm); `frys check` and `frys explain` here
-(the language only).
+`wal check` in bus_cli.py (the WAL's writer and reader, tqdm); `frys check` and
+`frys explain` here (the language; explain also the planner).
 
 Exit codes (the same for every command):
 
@@ -240,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     """The command `name` of `module`, imported when the command runs (not when the command
-    line is built): `frys run` does not load the bus commands' WAL and tqdm, nor
-    `frys check` the runtime."""
+    line is built): `frys run` does not load the bus commands, nor `frys check` the
+    runtime."""
 
     def run_command(args: argparse.Namespace) -> int:
         handler: Callable[[argparse.Namespace], int] = getattr(
