@@ -62,10 +62,11 @@ _CACHE_FORMAT = "frys-parser-pickle-1"
 def _lark() -> Lark:
     """The parser of frysql.lark, built once per process. It is unpickled whole from the
     private cache (`private_grammar_cache`) when that holds one for this grammar, these
-    options, Lark and Python: about 8 ms, where Lark's own cache (its tables serialized,
-    rebuilt in Python) took 25 ms, most of `frys run`'s start-up after the imports.
-    Otherwise it is built from the grammar (about 0.3 s) and saved there for the next
-    process."""
+    options, Lark and Python: about 7 ms, where Lark's own cache (its tables serialized,
+    rebuilt in Python) took 12 ms. Otherwise it is built from the grammar (about 0.3 s)
+    and saved there for the next process. This pickles Lark's objects as they are, so a
+    Lark release could change what it takes: tests/test_parser_cache.py fails then, rather
+    than every start paying the build."""
     grammar = GRAMMAR_PATH.read_text()
     cache = private_grammar_cache(grammar)
     # the parser is tens of thousands of objects that live as long as the process: the
