@@ -7,6 +7,9 @@ or $FRYS_WAL_ROOT) — where a job in the current folder keeps the logs of its
 `queue = 'persistent'` streams. `frys tail STREAM --job JOB` follows a live topic instead:
 it runs the job and prints what the stream carries, with the job's `file:` and `wal:` sinks
 left closed (the run that feeds the topic writes those; tail only watches).
+
+Their arguments are declared in cli.py, which imports this module only when one of these
+commands runs: `frys run` and `frys check` do not load it.
 """
 
 from __future__ import annotations
@@ -21,14 +24,13 @@ from typing import IO
 import msgspec
 import polars as pl
 
-from frys.connectors.decode import line_problem, parse_timestamp_millis
+from frys.cli import DEFAULT_WAL_ROOT, allowed_paths
+from frys.connectors.decode import line_problem
 from frys.connectors.jsonl import to_json_frame, whole_line_chunks
 from frys.connectors.wal import FsyncPolicy, LogReader, PayloadFormat, Record, WalError
 from frys.connectors.wal.log import WriteAheadLog, inspect_log, list_segments
 from frys.connectors.wal.records import survey
 from frys.connectors.wal_topic import WalJournal, encode_batch, record_frame, record_lines
-
-DEFAULT_WAL_ROOT = ".frys/wal"
 
 
 def topic_directory(topic: str, wal_root: str | None) -> Path:
@@ -64,13 +66,6 @@ def _existing_log(topic: str, wal_root: str | None) -> Path:
         raise WalError(f"no WAL at {directory} (topic {topic}); publish to it first, or "
                        "give --wal-root / a path")
     return directory
-
-
-def _time(text: str) -> int:
-    try:
-        return parse_timestamp_millis(text)
-    except Exception as error:  # the decoder's own error type names the problem
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # ---------------------------------------------------------------------- publish
@@ -389,122 +384,3 @@ def command_wal_check(args: argparse.Namespace) -> int:
         print(f"{directory}: no damage ({len(list_segments(directory))} segments)")
     return 1 if report else 0
 
-
-# ---------------------------------------------------------------------- argparse
-
-
-def add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    def wal_root(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--wal-root", metavar="DIR",
-                            help="where topics given by name live (default $FRYS_WAL_ROOT "
-                                 f"or {DEFAULT_WAL_ROOT})")
-
-    publish = commands.add_parser(
-        "publish", help="append JSON lines (a file, or stdin) to a persistent topic")
-    # options may come before, between or after TOPIC and FILE
-    publish.__class__ = _IntermixedParser
-    publish.add_argument("topic", help="topic name, or a WAL directory")
-    publish.add_argument("file", nargs="?", help="a .jsonl file (default: stdin)")
-    publish.add_argument("--fsync", default="batch", metavar="POLICY",
-                         help="always, batch[:<ms>[:<bytes>]] (default) or never; "
-                              "decides when an ack may say durable")
-    publish.add_argument("--batch", type=positive, default=1000, metavar="N",
-                         help="events per log record at most (default 1000)")
-    publish.add_argument("-q", "--quiet", action="store_true",
-                         help="no acknowledgements on stdout and no summary on stderr "
-                              "(refused lines and damage are still reported)")
-    wal_root(publish)
-    publish.set_defaults(handler=command_publish)
-
-    tail = commands.add_parser("tail", help="print a topic's events as JSON lines and "
-                                            "follow it")
-    tail.add_argument("topic", help="topic name, or a WAL directory; with --job, a stream")
-    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N",
-                      help="start N events before the end (default 10)")
-    tail.add_argument("--from-offset", type=int, metavar="N", help="start at offset N")
-    tail.add_argument("--from-time", type=_time, metavar="TIME",
-                      help="start at the first record with an event at or after TIME "
-                           "(ISO-8601 or epoch ms)")
-    tail.add_argument("--no-follow", dest="follow", action="store_false",
-                      help="stop at the end of the log instead of waiting for more")
-    tail.add_argument("--max-events", type=positive, metavar="N", help="stop after N events")
-    tail.add_argument("--poll", type=float, default=0.05, metavar="SECONDS",
-                      help="how often to look for new records when following")
-    tail.add_argument("--job", metavar="JOB",
-                      help="a live topic: run this .frysql job and print stream TOPIC")
-    add_sandbox_argument(tail)
-    wal_root(tail)
-    tail.set_defaults(handler=command_tail)
-
-    replay = commands.add_parser("replay", help="copy a range of a WAL into a topic")
-    replay.add_argument("source", help="the WAL to read: topic name or directory")
-    replay.add_argument("--to", required=True, metavar="TOPIC",
-                        help="the persistent topic to append to (name or directory)")
-    replay.add_argument("--from-offset", type=int, metavar="N", help="first offset "
-                        "(default: the oldest retained)")
-    replay.add_argument("--to-offset", type=int, metavar="N",
-                        help="stop before offset N (default: the end)")
-    replay.add_argument("--from-time", type=_time, metavar="TIME", help="start at the first "
-                        "record with an event at or after TIME (ISO-8601 or epoch ms)")
-    replay.add_argument("--until-time", type=_time, metavar="TIME", help="stop at the first "
-                        "record whose events are all at or after TIME")
-    replay.add_argument("--fsync", default="batch", metavar="POLICY")
-    replay.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
-    replay.add_argument("--progress", action="store_true",
-                        help="draw the progress bar even when stderr is not a terminal")
-    wal_root(replay)
-    replay.set_defaults(handler=command_replay)
-
-    wal = commands.add_parser("wal", help="inspect a WAL directory")
-    wal_commands = wal.add_subparsers(dest="wal_command", required=True)
-    check = wal_commands.add_parser(
-        "check", help="list every damaged record of a WAL (exit 1 if any), changing nothing")
-    check.add_argument("directory", help="the WAL directory")
-    check.set_defaults(handler=command_wal_check)
-
-
-class _IntermixedParser(argparse.ArgumentParser):
-    """A subcommand parser whose options may follow its optional positional: plain argparse
-    takes TOPIC and an empty FILE at once, so `publish T --fsync always F` left F
-    unrecognized. The subcommand action calls parse_known_args; this answers with
-    parse_known_intermixed_args, which itself calls parse_known_args (the plain one)."""
-
-    _inner = False
-
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
-        if self._inner:
-            return super().parse_known_args(args, namespace)
-        self._inner = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._inner = False
-
-
-def add_sandbox_argument(command: argparse.ArgumentParser) -> None:
-    """`--sandbox DIR` (repeatable), on every command that opens a job: run, check,
-    tail --job."""
-    command.add_argument("--sandbox", action="append", type=_folder, metavar="DIR",
-                         help="refuse the job unless every file it reads or writes (file: "
-                              "and wal: sources and sinks, persistent streams' logs, the "
-                              "trace file) resolves, symlinks followed, inside DIR; may be "
-                              "given more than once (default: no sandbox)")
-
-
-def allowed_paths(args: argparse.Namespace) -> tuple[Path, ...] | None:
-    """The folders given with --sandbox (RuntimeOptions.allowed_paths), or None."""
-    return tuple(args.sandbox) if args.sandbox else None
-
-
-def _folder(text: str) -> Path:
-    # a sandbox that does not exist is a typo, not a folder the job may create
-    if not Path(text).is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is not a folder")
-    return Path(text)
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value

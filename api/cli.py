@@ -1,5 +1,10 @@
-"""The `frys` command line: run, check and explain .frysql jobs; publish, tail and replay
-topics of the bus (bus_cli.py).
+"""The `frys` command line: its arguments, and the dispatch to the command given.
+
+Each command's work is in the module that `main` imports when that command runs, so that a
+command loads only what it uses (`python -X importtime`; benchmarks/startup.py): `frys run`
+in run_cli.py (the runtime, operators and connectors); `frys publish`, `tail`, `replay` and
+`wal check` in bus_cli.py (the WAL's writer and reader, tqdm); `frys check` and
+`frys explain` here (the language; explain also the planner).
 
 Exit codes (the same for every command):
 
@@ -16,38 +21,23 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
+import importlib
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
-import polars as pl
-
-from frys.bus_cli import add_bus_commands, add_sandbox_argument, allowed_paths, positive
-from frys.connectors.bus import Topic
-from frys.connectors.decode import DataWarning
-from frys.connectors.jsonl import JsonlWriter
-from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
-from frys.connectors.wal import FsyncPolicy, WalError
 from frys.dsl import FrysError, compile_text
 from frys.dsl.errors import Diagnostic, NotSupportedYet
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.parser import read_job
 from frys.dsl.plan_render import FORMATS
-from frys.dsl.planner import plan
-from frys.engine.graph import JobGraph, QueryNode
 from frys.engine.operator import (
     DEFAULT_MAX_PARTIALS,
     DEFAULT_MAX_PARTITION_BYTES,
     DEFAULT_MAX_PATTERN_BYTES,
 )
-from frys.engine.query_runner import JobStats
-from frys.engine.runtime import Runtime, RuntimeOptions
 from frys.explanation import STAGES, explain
-from frys.progress import RunStatusLine
 
 EXIT_ERRORS = 1
 EXIT_USAGE = 2
@@ -58,7 +48,9 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a job stopped b
 QUERY_FIELD = "_query"
 
 
-def _read(path: str) -> str:
+def read_job_file(path: str) -> str:
+    """The text of the job file `path`; when it cannot be read, says so on stderr and exits
+    with 2 (1 when it is not UTF-8, an error of the job shown at its place)."""
     try:
         return read_job(path)
     except OSError as error:
@@ -83,36 +75,6 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def _summary(stats: JobStats) -> str:
-    parts = [f"{stream}: {count} events" for stream, count in stats.events.items()
-             if count and stream != "dead_letters"]
-    lines = ["frys: done. " + ("; ".join(parts) if parts else "no events")]
-    if stats.total_late_events:
-        detail = ", ".join(f"{q}: {n}" for q, n in stats.late_events.items())
-        lines.append(f"frys: late events dropped: {stats.total_late_events} ({detail})")
-    if stats.incomplete_windows:
-        detail = ", ".join(f"{q}: {n}" for q, n in stats.incomplete_windows.items())
-        lines.append(f"frys: count windows still short at the end (not fired): {detail}")
-    if stats.discarded_partial_matches:
-        detail = ", ".join(f"{q}: {n}" for q, n in stats.discarded_partial_matches.items())
-        lines.append(f"frys: partial matches discarded over the limit: {detail} "
-                     "(raise --max-partial-matches, or bound the pattern with WITHIN)")
-    if stats.discarded_partial_matches_for_bytes:
-        detail = ", ".join(f"{q}: {n}"
-                           for q, n in stats.discarded_partial_matches_for_bytes.items())
-        lines.append(f"frys: partial matches discarded over the byte budget: {detail} "
-                     "(raise --max-pattern-bytes-per-partition / --max-pattern-bytes, or "
-                     "bound the pattern with WITHIN)")
-    if stats.total_dead_letters:
-        detail = ", ".join(f"{s}: {n}" for s, n in stats.dead_letters.items())
-        lines.append(f"frys: dead letters: {stats.total_dead_letters} ({detail})")
-        for letter in stats.first_dead_letters[:3]:
-            lines.append(f"  {letter.position}: {letter.reason}")
-    else:
-        lines.append("frys: dead letters: 0")
-    return "\n".join(lines)
-
-
 def _without_repeated_position(diagnostic: Diagnostic) -> Diagnostic:
     """The analyzer ends a "not supported yet" message with ` at LINE:COL` (so the bare
     message names the place); rendered, the header already starts with that position."""
@@ -123,127 +85,11 @@ def _without_repeated_position(diagnostic: Diagnostic) -> Diagnostic:
     return diagnostic
 
 
-def _render_error(error: FrysError, job: str, text: str) -> str:
+def render_job_error(error: FrysError, job: str, text: str) -> str:
     """An error of the job, rendered against its file, carets included."""
     if isinstance(error, NotSupportedYet):
         error = NotSupportedYet([_without_repeated_position(d) for d in error.diagnostics])
     return error.with_source(job, text).render()
-
-
-class StdoutRows(JsonlWriter):
-    """The rows of one bare SELECT as JSON lines on stdout; with `query`, each row starts
-    with a field naming it ({"_query": "select_2", ...}). `before_rows` runs before each
-    batch is written (the status line erases itself, so rows never land on it)."""
-
-    def __init__(self, stream: BinaryIO, query: str | None,
-                 before_rows: Callable[[], None]) -> None:
-        super().__init__(stream, close_at_end=False)
-        self.query = query
-        self.before_rows = before_rows
-
-    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
-        self.before_rows()
-        if self.query is not None:
-            batch = batch.select(pl.lit(self.query).alias(QUERY_FIELD), pl.all())
-        super().on_batch(topic, batch)
-
-
-def _output_format(args: argparse.Namespace, graph: JobGraph) -> str:
-    """`--format`, or its default: plain JSON lines for one bare SELECT, tagged for several
-    (rows of different queries would otherwise be indistinguishable on stdout)."""
-    if args.format is not None:
-        return args.format
-    bare_selects = sum(1 for node in graph.queries if node.to_caller)
-    return "tagged" if bare_selects > 1 else "jsonl"
-
-
-def command_run(args: argparse.Namespace) -> int:
-    text = _read(args.job)
-    stdout = sys.stdout.buffer
-    output_format = "jsonl"
-
-    status: RunStatusLine | None = None
-    # rows and the status line on one terminal: the line is erased before rows are
-    # written, and redrawn below them at its next refresh
-    rows_on_the_status_terminal = _is_terminal(sys.stdout)
-
-    def before_rows() -> None:
-        if status is not None and rows_on_the_status_terminal:
-            status.clear()
-
-    def to_stdout(node: QueryNode) -> JsonlWriter:
-        tag = node.output_topic if output_format == "tagged" else None
-        return StdoutRows(stdout, tag, before_rows)
-
-    options = RuntimeOptions(max_partial_matches=args.max_partial_matches,
-                             max_pattern_bytes_per_partition=args.max_pattern_bytes_per_partition,
-                             max_pattern_bytes=args.max_pattern_bytes,
-                             limits=_limits(args),
-                             trace_matches=args.trace_matches is not None,
-                             wal_root=Path(args.wal_root) if args.wal_root else None,
-                             wal_fsync=FsyncPolicy.parse(args.wal_fsync)
-                             if args.wal_fsync else None,
-                             allowed_paths=allowed_paths(args))
-    if args.trace_matches and options.allowed_paths is not None:
-        # a command-line argument, not the job's: refused like bad usage, before it is
-        # created
-        problem = Sandbox(options.allowed_paths).refusal(
-            args.trace_matches, f"--trace-matches {args.trace_matches}")
-        if problem is not None:
-            print(f"frys: {problem}", file=sys.stderr)
-            return 2
-    trace_file = open(args.trace_matches, "w") if args.trace_matches else None  # noqa: SIM115
-
-    def write_trace(record: dict[str, object]) -> None:
-        assert trace_file is not None
-        trace_file.write(json.dumps(record) + "\n")
-
-    try:
-        graph = plan(compile_text(text, args.job, limits=options.limits))
-        output_format = _output_format(args, graph)
-        if output_format == "tagged":
-            clash = [node.output_topic for node in graph.queries if node.to_caller
-                     and QUERY_FIELD in (graph.topics[node.output_topic].columns or {})]
-            if clash:
-                print(f"frys: --format tagged adds a {QUERY_FIELD} field to each row, and "
-                      f"{', '.join(clash)} already has one: rename it, or use --format jsonl",
-                      file=sys.stderr)
-                return EXIT_USAGE
-        runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
-                          options=options, on_trace=write_trace if trace_file else None)
-        if _shows_progress(args):
-            status = RunStatusLine(runtime, sys.stderr)
-        with warnings.catch_warnings():
-            # data warnings are printed once below, as frys lines, not as Python's
-            warnings.simplefilter("ignore", DataWarning)
-            stats = runtime.run(on_batch_read=status.on_batch_read if status else None)
-    except FrysError as error:
-        print(_render_error(error, args.job, text), file=sys.stderr)
-        return EXIT_ERRORS
-    finally:
-        if status is not None:  # erased before the summary, or the interrupted message
-            status.clear()
-        if trace_file is not None:
-            trace_file.close()
-    if not args.quiet:
-        for decoder in runtime.decoders.values():
-            for message in decoder.warnings:
-                print(f"frys: warning: {message}", file=sys.stderr)
-        print(_summary(stats), file=sys.stderr)
-    return 0
-
-
-def _shows_progress(args: argparse.Namespace) -> bool:
-    """The live status line: on a terminal only (a log file or CI output would fill with
-    redrawn lines), unless --no-progress or --quiet."""
-    return not (args.no_progress or args.quiet) and _is_terminal(sys.stderr)
-
-
-def _is_terminal(stream: object) -> bool:
-    try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
-    except (AttributeError, ValueError):  # replaced or closed
-        return False
 
 
 def command_check(args: argparse.Namespace) -> int:
@@ -253,14 +99,16 @@ def command_check(args: argparse.Namespace) -> int:
     failed = False
     unsupported = False
     for job in args.jobs:
-        text = _read(job)
+        text = read_job_file(job)
         try:
-            analyzed = compile_text(text, job, runnable=False, limits=_limits(args))
+            analyzed = compile_text(text, job, runnable=False, limits=job_limits(args))
         except FrysError as error:
             print(error.render(), file=sys.stderr)
             failed = True
             continue
         if args.sandbox:  # the paths `frys run --sandbox` would refuse; none is opened
+            from frys.connectors.sandbox import OutsideSandbox, Sandbox, job_refusals
+
             wal_root = Path(args.wal_root) if args.wal_root else \
                 Path(job).parent / ".frys" / "wal"
             refusals = job_refusals(Sandbox(args.sandbox), analyzed.streams.values(),
@@ -291,7 +139,7 @@ def command_check(args: argparse.Namespace) -> int:
 
 def command_explain(args: argparse.Namespace) -> int:
     try:
-        text = explain(_read(args.job), args.job, stage=args.stage, fmt=args.format)
+        text = explain(read_job_file(args.job), args.job, stage=args.stage, fmt=args.format)
     except FrysError as error:
         print(error.render(), file=sys.stderr)
         return 1
@@ -316,7 +164,8 @@ def _add_limit_arguments(command: argparse.ArgumentParser) -> None:
                               f"{DEFAULT_LIMITS.max_repetitions:,})")
 
 
-def _limits(args: argparse.Namespace) -> Limits:
+def job_limits(args: argparse.Namespace) -> Limits:
+    """The limits given by --max-hop-windows and --max-repetitions."""
     return Limits(max_hop_windows=args.max_hop_windows, max_repetitions=args.max_repetitions)
 
 
@@ -362,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default batch) or never (docs/bus.md)")
     _add_limit_arguments(run)
     add_sandbox_argument(run)
-    run.set_defaults(handler=command_run)
+    run.set_defaults(handler=_command("frys.run_cli", "command_run"))
     check = commands.add_parser("check", help="report every error in the jobs, run nothing")
     check.add_argument("jobs", nargs="+", help=".frysql files")
     check.add_argument("--allow-unsupported", action="store_true",
@@ -385,8 +234,158 @@ def build_parser() -> argparse.ArgumentParser:
     explain_command.add_argument("--format", choices=FORMATS, default="text",
                                  help="text (default), or a mermaid or dot graph")
     explain_command.set_defaults(handler=command_explain)
-    add_bus_commands(commands)
+    _add_bus_commands(commands)
     return parser
+
+
+def _command(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """The command `name` of `module`, imported when the command runs (not when the command
+    line is built): `frys run` does not load the bus commands, nor `frys check` the
+    runtime."""
+
+    def run_command(args: argparse.Namespace) -> int:
+        handler: Callable[[argparse.Namespace], int] = getattr(
+            importlib.import_module(module), name)
+        return handler(args)
+
+    run_command.__qualname__ = run_command.__name__ = name
+    return run_command
+
+
+# ------------------------------------------- the bus commands' arguments (their work: bus_cli.py)
+
+DEFAULT_WAL_ROOT = ".frys/wal"
+
+
+def _add_bus_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    def wal_root(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--wal-root", metavar="DIR",
+                            help="where topics given by name live (default $FRYS_WAL_ROOT "
+                                 f"or {DEFAULT_WAL_ROOT})")
+
+    publish = commands.add_parser(
+        "publish", help="append JSON lines (a file, or stdin) to a persistent topic")
+    # options may come before, between or after TOPIC and FILE
+    publish.__class__ = _IntermixedParser
+    publish.add_argument("topic", help="topic name, or a WAL directory")
+    publish.add_argument("file", nargs="?", help="a .jsonl file (default: stdin)")
+    publish.add_argument("--fsync", default="batch", metavar="POLICY",
+                         help="always, batch[:<ms>[:<bytes>]] (default) or never; "
+                              "decides when an ack may say durable")
+    publish.add_argument("--batch", type=positive, default=1000, metavar="N",
+                         help="events per log record at most (default 1000)")
+    publish.add_argument("-q", "--quiet", action="store_true",
+                         help="no acknowledgements on stdout and no summary on stderr "
+                              "(refused lines and damage are still reported)")
+    wal_root(publish)
+    publish.set_defaults(handler=_command("frys.bus_cli", "command_publish"))
+
+    tail = commands.add_parser("tail", help="print a topic's events as JSON lines and "
+                                            "follow it")
+    tail.add_argument("topic", help="topic name, or a WAL directory; with --job, a stream")
+    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N",
+                      help="start N events before the end (default 10)")
+    tail.add_argument("--from-offset", type=int, metavar="N", help="start at offset N")
+    tail.add_argument("--from-time", type=_time, metavar="TIME",
+                      help="start at the first record with an event at or after TIME "
+                           "(ISO-8601 or epoch ms)")
+    tail.add_argument("--no-follow", dest="follow", action="store_false",
+                      help="stop at the end of the log instead of waiting for more")
+    tail.add_argument("--max-events", type=positive, metavar="N", help="stop after N events")
+    tail.add_argument("--poll", type=float, default=0.05, metavar="SECONDS",
+                      help="how often to look for new records when following")
+    tail.add_argument("--job", metavar="JOB",
+                      help="a live topic: run this .frysql job and print stream TOPIC")
+    add_sandbox_argument(tail)
+    wal_root(tail)
+    tail.set_defaults(handler=_command("frys.bus_cli", "command_tail"))
+
+    replay = commands.add_parser("replay", help="copy a range of a WAL into a topic")
+    replay.add_argument("source", help="the WAL to read: topic name or directory")
+    replay.add_argument("--to", required=True, metavar="TOPIC",
+                        help="the persistent topic to append to (name or directory)")
+    replay.add_argument("--from-offset", type=int, metavar="N", help="first offset "
+                        "(default: the oldest retained)")
+    replay.add_argument("--to-offset", type=int, metavar="N",
+                        help="stop before offset N (default: the end)")
+    replay.add_argument("--from-time", type=_time, metavar="TIME", help="start at the first "
+                        "record with an event at or after TIME (ISO-8601 or epoch ms)")
+    replay.add_argument("--until-time", type=_time, metavar="TIME", help="stop at the first "
+                        "record whose events are all at or after TIME")
+    replay.add_argument("--fsync", default="batch", metavar="POLICY")
+    replay.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    replay.add_argument("--progress", action="store_true",
+                        help="draw the progress bar even when stderr is not a terminal")
+    wal_root(replay)
+    replay.set_defaults(handler=_command("frys.bus_cli", "command_replay"))
+
+    wal = commands.add_parser("wal", help="inspect a WAL directory")
+    wal_commands = wal.add_subparsers(dest="wal_command", required=True)
+    check = wal_commands.add_parser(
+        "check", help="list every damaged record of a WAL (exit 1 if any), changing nothing")
+    check.add_argument("directory", help="the WAL directory")
+    check.set_defaults(handler=_command("frys.bus_cli", "command_wal_check"))
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """A subcommand parser whose options may follow its optional positional: plain argparse
+    takes TOPIC and an empty FILE at once, so `publish T --fsync always F` left F
+    unrecognized. The subcommand action calls parse_known_args; this answers with
+    parse_known_intermixed_args, which itself calls parse_known_args (the plain one)."""
+
+    _inner = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        if self._inner:
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
+# ------------------------------------------------------------ arguments of several commands
+
+
+def add_sandbox_argument(command: argparse.ArgumentParser) -> None:
+    """`--sandbox DIR` (repeatable), on every command that opens a job: run, check,
+    tail --job."""
+    command.add_argument("--sandbox", action="append", type=_folder, metavar="DIR",
+                         help="refuse the job unless every file it reads or writes (file: "
+                              "and wal: sources and sinks, persistent streams' logs, the "
+                              "trace file) resolves, symlinks followed, inside DIR; may be "
+                              "given more than once (default: no sandbox)")
+
+
+def allowed_paths(args: argparse.Namespace) -> tuple[Path, ...] | None:
+    """The folders given with --sandbox (RuntimeOptions.allowed_paths), or None."""
+    return tuple(args.sandbox) if args.sandbox else None
+
+
+def _folder(text: str) -> Path:
+    # a sandbox that does not exist is a typo, not a folder the job may create
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return Path(text)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _time(text: str) -> int:
+    """A --from-time / --until-time: ISO-8601 or epoch milliseconds, read as events' times
+    are (the decoder is imported only when such an option is given)."""
+    from frys.connectors.decode import parse_timestamp_millis
+
+    try:
+        return parse_timestamp_millis(text)
+    except Exception as error:  # the decoder's own error type names the problem
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,15 +397,25 @@ def main(argv: list[str] | None = None) -> int:
         # keep what was written so far; WAL offsets are not committed (the run did not end)
         print("frys: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except WalError as error:
-        print(f"frys: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except OSError as error:
         # stdout closed early (`frys run job | head`): not an error of the job. polars
         # reports it as a plain OSError ("Broken pipe (os error 32)").
         if error.errno != errno.EPIPE and "os error 32" not in str(error):
             raise
         return 0
+    except Exception as error:
+        if not _is_wal_error(error):
+            raise
+        # a log that cannot be used (locked, not a WAL, a bad --fsync): bad usage
+        print(f"frys: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _is_wal_error(error: Exception) -> bool:
+    """Whether `error` is the WAL's WalError, without importing the WAL for it: a command
+    that never loaded the WAL cannot have raised one."""
+    wal = sys.modules.get("frys.connectors.wal.log")
+    return wal is not None and isinstance(error, wal.WalError)
 
 
 def entry() -> None:

@@ -13,11 +13,7 @@ Formats: `text` for every stage; `mermaid` and `dot` for the plan stages.
 
 from __future__ import annotations
 
-from frys.dsl import compile_text, parse
-from frys.dsl.logical import render
 from frys.dsl.plan_render import FORMATS
-from frys.dsl.planner import logical_plans, plan
-from frys.dsl.printer import program_to_sql
 
 STAGES = ("ast", "logical", "optimized", "physical")
 
@@ -26,6 +22,13 @@ def explain(text: str, source_name: str = "<query>", stage: str = "physical",
             fmt: str = "text") -> str:
     """The job at `stage` in format `fmt`; raises FrysError for an invalid job, and at the
     physical stage NotSupportedYet for a job the runtime cannot run yet."""
+    # the planner is imported here, not with the module: the command line lists STAGES in
+    # its help, and `frys check` needs no planner
+    from frys.dsl import compile_text, parse
+    from frys.dsl.logical import render
+    from frys.dsl.planner import logical_plans, plan
+    from frys.dsl.printer import program_to_sql
+
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     if fmt not in FORMATS:

@@ -12,7 +12,6 @@ when the source text is known, renders as::
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -158,6 +157,8 @@ UriChecker = Callable[[str, str], "UriProblem | None"]
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest candidate, or '' when none is close."""
+    import difflib  # only for a job with a misspelt name: a good job never loads it
+
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     if not matches:
         lowered = {c.lower(): c for c in candidates}

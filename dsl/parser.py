@@ -1,7 +1,7 @@
 """Text -> typed AST: the Lark grammar in frysql.lark plus a transformer to dsl.ast nodes.
 
-The LALR parser is built once per process (and its tables cached on disk by Lark, in a
-folder only this user can write: `private_grammar_cache`), so
+The LALR parser is built once per process (and pickled on disk, in a folder only this user
+can write: `private_grammar_cache`, so that the next process loads it in a few ms), so
 parsing a job costs a lexer pass and a tree walk. Lark's exceptions never escape: every
 syntax problem becomes a :class:`FrysSyntaxError` naming the line and column, showing the
 line with a caret, and saying what was expected there.
@@ -16,10 +16,14 @@ import gc
 import hashlib
 import math
 import os
+import pickle
+import re
 import stat
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO, ClassVar
 
 from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import (
@@ -29,6 +33,7 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
+from lark.parsers.lalr_analysis import Reduce, Shift
 
 from frys.dsl import ast
 from frys.dsl.errors import Diagnostic, FrysSyntaxError, Span
@@ -46,26 +51,126 @@ _UNIT_MILLIS = {
 }
 
 
+# how frysql.lark is compiled; a cached parser is one built with these
+_LARK_OPTIONS: dict[str, object] = {"parser": "lalr", "lexer": "contextual",
+                                    "propagate_positions": True, "maybe_placeholders": False}
+# in the cache file's name: a file another version of this code wrote is never read
+_CACHE_FORMAT = "frys-parser-pickle-1"
+
+
 @functools.cache
 def _lark() -> Lark:
+    """The parser of frysql.lark, built once per process. It is unpickled whole from the
+    private cache (`private_grammar_cache`) when that holds one for this grammar, these
+    options, Lark and Python: about 7 ms, where Lark's own cache (its tables serialized,
+    rebuilt in Python) took 12 ms. Otherwise it is built from the grammar (about 0.3 s)
+    and saved there for the next process. This pickles Lark's objects as they are, so a
+    Lark release could change what it takes: tests/test_parser_cache.py fails then, rather
+    than every start paying the build."""
     grammar = GRAMMAR_PATH.read_text()
-    return Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=False,
-        cache=private_grammar_cache(grammar) or False,
-    )
+    cache = private_grammar_cache(grammar)
+    # the parser is tens of thousands of objects that live as long as the process: the
+    # collections their creation would trigger, each a walk of the whole heap (polars,
+    # frys' modules), took longer than the loading itself
+    with garbage_collection_paused():
+        if cache is not None:
+            parser = _load_parser(cache)
+            if parser is not None:
+                return parser
+        parser = Lark(grammar, **_LARK_OPTIONS)  # type: ignore[arg-type]
+    if cache is not None:
+        _save_parser(parser, cache)
+    return parser
+
+
+def _load_parser(path: str) -> Lark | None:
+    """The parser pickled at `path` by `_save_parser`, or None when there is none or it
+    cannot be read (damaged, or written by code that pickled other objects)."""
+    try:
+        with open(path, "rb") as file:
+            loader = _ParserUnpickler(file)
+            options, rules, terminals = loader.load()
+            # the parse-tree callbacks are functions, rebuilt here as Lark's own loader does
+            shell = Lark.__new__(Lark)
+            shell.options, shell.rules, shell.terminals = options, rules, terminals
+            shell._prepare_callbacks()
+            loader.callbacks = [shell._callbacks[rule] for rule in rules]
+            parser = loader.load()
+    except Exception:  # none yet, or damaged: the parser is built and the file rewritten
+        return None
+    return parser if isinstance(parser, Lark) else None
+
+
+def _save_parser(parser: Lark, path: str) -> None:
+    """Pickle `parser` at `path` (written aside, then renamed into place, so a reader
+    never sees half a file). A cache that cannot be written only costs the next process
+    the build."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "wb") as file:
+            saver = _ParserPickler(file, parser)
+            saver.dump((parser.options, parser.rules, parser.terminals))
+            saver.dump(parser)
+        os.replace(temporary, path)
+    except Exception:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+
+
+class _ParserPickler(pickle.Pickler):
+    """Pickles a built Lark parser. What pickle cannot carry is written as a reference:
+    the parse-tree callbacks (closures, by their rule's index), the LALR actions Shift and
+    Reduce (singletons the parser compares by identity) and modules (the `re` module the
+    lexer keeps). The options, rules and terminals come first, in a dump of their own, so
+    that the loader can rebuild the callbacks before the rest refers to them; the memo is
+    shared by both dumps."""
+
+    def __init__(self, file: BinaryIO, parser: Lark) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._callback_index = {id(parser._callbacks[rule]): index
+                                for index, rule in enumerate(parser.rules)}
+
+    def persistent_id(self, obj: object) -> object:
+        if obj is Shift or obj is Reduce:
+            return ("action", obj.name)
+        if isinstance(obj, types.ModuleType):
+            return ("module", obj.__name__)
+        index = self._callback_index.get(id(obj))
+        return None if index is None else ("callback", index)
+
+
+class _ParserUnpickler(pickle.Unpickler):
+    """Loads what `_ParserPickler` wrote: only Lark's classes (and functools.partial, which
+    Lark's tree builder keeps) may be created, so even a file that is not ours could build
+    no other object."""
+
+    callbacks: list[object]
+    _ACTIONS: ClassVar[dict[str, object]] = {"Shift": Shift, "Reduce": Reduce}
+    _MODULES: ClassVar[dict[str, types.ModuleType]] = {"re": re}
+
+    def find_class(self, module: str, name: str) -> type:
+        if module == "lark" or module.startswith("lark.") or (module, name) == (
+                "functools", "partial"):
+            return super().find_class(module, name)  # type: ignore[no-any-return]
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a parser")
+
+    def persistent_load(self, pid: object) -> object:
+        kind, key = pid  # type: ignore[misc]
+        if kind == "action":
+            return self._ACTIONS[key]
+        if kind == "module":
+            return self._MODULES[key]
+        return self.callbacks[key]
 
 
 def private_grammar_cache(grammar: str) -> str | None:
-    """Where Lark may keep the parser tables between processes: a file in a folder only this
+    """Where the parser is kept between processes (see `_lark`): a file in a folder only this
     user can write, `$XDG_CACHE_HOME/frys/grammar/` (else `~/.cache/frys/grammar/`), created
-    0700. Lark's own default (`cache=True`) is a file in the shared temp folder whose name
-    anyone can compute, and it unpickles whatever is there: a file planted by another user
-    would run code. None (build the tables in memory, about 0.3 s) when the folder is not a
-    real directory owned by this user and closed to everyone else."""
+    0700. The file is a pickle, and loading a pickle can run code: Lark's own default
+    cache (`cache=True`) is a file in the shared temp folder whose name anyone can compute,
+    so a file planted by another user would run code. None (build the parser in memory,
+    about 0.3 s) when the folder is not a real directory owned by this user and closed to
+    everyone else."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(base, "frys", "grammar")
     try:
@@ -77,9 +182,9 @@ def private_grammar_cache(grammar: str) -> str | None:
             or info.st_mode & 0o077):
         return None
     import lark
-    digest = hashlib.sha256(f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
-                            .encode()).hexdigest()[:16]
-    return os.path.join(folder, f"frysql-{digest}.lark")
+    digest = hashlib.sha256(f"{grammar}\0{sorted(_LARK_OPTIONS.items())}\0{lark.__version__}"
+                            f"\0{sys.version_info[:2]}\0{_CACHE_FORMAT}".encode()).hexdigest()[:16]
+    return os.path.join(folder, f"frysql-{digest}.pickle")
 
 
 def read_job(path: str | os.PathLike[str]) -> str:

@@ -1,0 +1,199 @@
+"""`frys run`: a job run to the end of its bounded sources, the rows of its bare SELECTs on
+stdout, a live status line on a terminal and a summary on stderr.
+
+The command line (cli.py) imports this module only when `frys run` is given: the runtime,
+the operators and the connectors are loaded for a job that runs, not for `frys check`,
+`frys --help` or the bus commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import polars as pl
+
+from frys.cli import (
+    EXIT_ERRORS,
+    EXIT_USAGE,
+    QUERY_FIELD,
+    allowed_paths,
+    job_limits,
+    read_job_file,
+    render_job_error,
+)
+from frys.connectors.bus import Topic
+from frys.connectors.decode import DataWarning
+from frys.connectors.jsonl import JsonlWriter
+from frys.connectors.sandbox import Sandbox
+from frys.dsl import FrysError, compile_text
+from frys.dsl.planner import plan
+from frys.engine.graph import JobGraph, QueryNode
+from frys.engine.query_runner import JobStats
+from frys.engine.runtime import Runtime, RuntimeOptions
+
+if TYPE_CHECKING:
+    from frys.progress import RunStatusLine
+
+
+def summary(stats: JobStats) -> str:
+    """The lines `frys run` prints on stderr at the end: events per stream, then what was
+    dropped or discarded and why, then the dead letters (the first three shown)."""
+    parts = [f"{stream}: {count} events" for stream, count in stats.events.items()
+             if count and stream != "dead_letters"]
+    lines = ["frys: done. " + ("; ".join(parts) if parts else "no events")]
+    if stats.total_late_events:
+        detail = ", ".join(f"{q}: {n}" for q, n in stats.late_events.items())
+        lines.append(f"frys: late events dropped: {stats.total_late_events} ({detail})")
+    if stats.incomplete_windows:
+        detail = ", ".join(f"{q}: {n}" for q, n in stats.incomplete_windows.items())
+        lines.append(f"frys: count windows still short at the end (not fired): {detail}")
+    if stats.discarded_partial_matches:
+        detail = ", ".join(f"{q}: {n}" for q, n in stats.discarded_partial_matches.items())
+        lines.append(f"frys: partial matches discarded over the limit: {detail} "
+                     "(raise --max-partial-matches, or bound the pattern with WITHIN)")
+    if stats.discarded_partial_matches_for_bytes:
+        detail = ", ".join(f"{q}: {n}"
+                           for q, n in stats.discarded_partial_matches_for_bytes.items())
+        lines.append(f"frys: partial matches discarded over the byte budget: {detail} "
+                     "(raise --max-pattern-bytes-per-partition / --max-pattern-bytes, or "
+                     "bound the pattern with WITHIN)")
+    if stats.total_dead_letters:
+        detail = ", ".join(f"{s}: {n}" for s, n in stats.dead_letters.items())
+        lines.append(f"frys: dead letters: {stats.total_dead_letters} ({detail})")
+        for letter in stats.first_dead_letters[:3]:
+            lines.append(f"  {letter.position}: {letter.reason}")
+    else:
+        lines.append("frys: dead letters: 0")
+    return "\n".join(lines)
+
+
+class StdoutRows(JsonlWriter):
+    """The rows of one bare SELECT as JSON lines on stdout; with `query`, each row starts
+    with a field naming it ({"_query": "select_2", ...}). `before_rows` runs before each
+    batch is written (the status line erases itself, so rows never land on it)."""
+
+    def __init__(self, stream: BinaryIO, query: str | None,
+                 before_rows: Callable[[], None]) -> None:
+        super().__init__(stream, close_at_end=False)
+        self.query = query
+        self.before_rows = before_rows
+
+    def on_batch(self, topic: Topic, batch: pl.DataFrame) -> None:
+        self.before_rows()
+        if self.query is not None:
+            batch = batch.select(pl.lit(self.query).alias(QUERY_FIELD), pl.all())
+        super().on_batch(topic, batch)
+
+
+def _output_format(args: argparse.Namespace, graph: JobGraph) -> str:
+    """`--format`, or its default: plain JSON lines for one bare SELECT, tagged for several
+    (rows of different queries would otherwise be indistinguishable on stdout)."""
+    if args.format is not None:
+        return args.format
+    bare_selects = sum(1 for node in graph.queries if node.to_caller)
+    return "tagged" if bare_selects > 1 else "jsonl"
+
+
+def _runtime_options(args: argparse.Namespace) -> RuntimeOptions:
+    fsync = None
+    if args.wal_fsync:  # the WAL is loaded here only when its policy is given
+        from frys.connectors.wal import FsyncPolicy
+
+        fsync = FsyncPolicy.parse(args.wal_fsync)
+    return RuntimeOptions(max_partial_matches=args.max_partial_matches,
+                          max_pattern_bytes_per_partition=args.max_pattern_bytes_per_partition,
+                          max_pattern_bytes=args.max_pattern_bytes,
+                          limits=job_limits(args),
+                          trace_matches=args.trace_matches is not None,
+                          wal_root=Path(args.wal_root) if args.wal_root else None,
+                          wal_fsync=fsync,
+                          allowed_paths=allowed_paths(args))
+
+
+def command_run(args: argparse.Namespace) -> int:
+    text = read_job_file(args.job)
+    stdout = sys.stdout.buffer
+    output_format = "jsonl"
+
+    status: RunStatusLine | None = None
+    # rows and the status line on one terminal: the line is erased before rows are
+    # written, and redrawn below them at its next refresh
+    rows_on_the_status_terminal = _is_terminal(sys.stdout)
+
+    def before_rows() -> None:
+        if status is not None and rows_on_the_status_terminal:
+            status.clear()
+
+    def to_stdout(node: QueryNode) -> JsonlWriter:
+        tag = node.output_topic if output_format == "tagged" else None
+        return StdoutRows(stdout, tag, before_rows)
+
+    options = _runtime_options(args)
+    if args.trace_matches and options.allowed_paths is not None:
+        # a command-line argument, not the job's: refused like bad usage, before it is
+        # created
+        problem = Sandbox(options.allowed_paths).refusal(
+            args.trace_matches, f"--trace-matches {args.trace_matches}")
+        if problem is not None:
+            print(f"frys: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+    trace_file = open(args.trace_matches, "w") if args.trace_matches else None  # noqa: SIM115
+
+    def write_trace(record: dict[str, object]) -> None:
+        assert trace_file is not None
+        trace_file.write(json.dumps(record) + "\n")
+
+    try:
+        graph = plan(compile_text(text, args.job, limits=options.limits))
+        output_format = _output_format(args, graph)
+        if output_format == "tagged":
+            clash = [node.output_topic for node in graph.queries if node.to_caller
+                     and QUERY_FIELD in (graph.topics[node.output_topic].columns or {})]
+            if clash:
+                print(f"frys: --format tagged adds a {QUERY_FIELD} field to each row, and "
+                      f"{', '.join(clash)} already has one: rename it, or use --format jsonl",
+                      file=sys.stderr)
+                return EXIT_USAGE
+        runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
+                          options=options, on_trace=write_trace if trace_file else None)
+        if _shows_progress(args):
+            from frys.progress import RunStatusLine  # only a terminal shows it
+
+            status = RunStatusLine(runtime, sys.stderr)
+        with warnings.catch_warnings():
+            # data warnings are printed once below, as frys lines, not as Python's
+            warnings.simplefilter("ignore", DataWarning)
+            stats = runtime.run(on_batch_read=status.on_batch_read if status else None)
+    except FrysError as error:
+        print(render_job_error(error, args.job, text), file=sys.stderr)
+        return EXIT_ERRORS
+    finally:
+        if status is not None:  # erased before the summary, or the interrupted message
+            status.clear()
+        if trace_file is not None:
+            trace_file.close()
+    if not args.quiet:
+        for decoder in runtime.decoders.values():
+            for message in decoder.warnings:
+                print(f"frys: warning: {message}", file=sys.stderr)
+        print(summary(stats), file=sys.stderr)
+    return 0
+
+
+def _shows_progress(args: argparse.Namespace) -> bool:
+    """The live status line: on a terminal only (a log file or CI output would fill with
+    redrawn lines), unless --no-progress or --quiet."""
+    return not (args.no_progress or args.quiet) and _is_terminal(sys.stderr)
+
+
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
