@@ -28,9 +28,10 @@ if "POLARS_ENGINE_AFFINITY" not in _os.environ:
     _pl.Config.set_engine_affinity("in-memory")
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from frys.compiler import compile_text
     from frys.connectors.broker import Broker
     from frys.connectors.wal import FsyncPolicy
-    from frys.dsl import FrysError, compile_text
+    from frys.dsl import FrysError
     from frys.engine.runtime import RuntimeOptions
     from frys.explanation import explain
     from frys.pipeline import Pipeline
@@ -43,7 +44,7 @@ _HOMES = {
     "Broker": "frys.connectors.broker",
     "FsyncPolicy": "frys.connectors.wal",
     "FrysError": "frys.dsl",
-    "compile_text": "frys.dsl",
+    "compile_text": "frys.compiler",
     "RuntimeOptions": "frys.engine.runtime",
     "explain": "frys.explanation",
     "Pipeline": "frys.pipeline",
@@ -51,7 +52,7 @@ _HOMES = {
 
 # the subpackages and modules reachable as attributes after a bare `import frys`
 # (`frys.dsl.compile_text`), as they were when this module imported them all
-_SUBMODULES = frozenset({"dsl", "engine", "operators", "connectors", "pipeline",
+_SUBMODULES = frozenset({"dsl", "engine", "operators", "connectors", "pipeline", "compiler",
                          "explanation"})
 
 

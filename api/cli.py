@@ -27,7 +27,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from frys.dsl import FrysError, compile_text
+from frys.compiler import compile_text
+from frys.dsl import FrysError
 from frys.dsl.errors import Diagnostic, NotSupportedYet
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.parser import read_job

@@ -24,7 +24,8 @@ def explain(text: str, source_name: str = "<query>", stage: str = "physical",
     physical stage NotSupportedYet for a job the runtime cannot run yet."""
     # the planner is imported here, not with the module: the command line lists STAGES in
     # its help, and `frys check` needs no planner
-    from frys.dsl import compile_text, parse
+    from frys.compiler import compile_text
+    from frys.dsl import parse
     from frys.dsl.logical import render
     from frys.dsl.planner import logical_plans, plan
     from frys.dsl.printer import program_to_sql

@@ -33,11 +33,12 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from frys.compiler import compile_text
 from frys.connectors.broker import Broker
 from frys.connectors.bus import Topic
 from frys.connectors.decode import DataWarning, FrysWarning
 from frys.connectors.subscriber import BatchSubscriber
-from frys.dsl import FrysError, compile_text
+from frys.dsl import FrysError
 from frys.dsl.parser import read_job
 from frys.dsl.planner import plan
 from frys.engine.graph import JobGraph

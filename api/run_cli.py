@@ -27,11 +27,12 @@ from frys.cli import (
     read_job_file,
     render_job_error,
 )
+from frys.compiler import compile_text
 from frys.connectors.bus import Topic
 from frys.connectors.decode import DataWarning
 from frys.connectors.jsonl import JsonlWriter
 from frys.connectors.sandbox import Sandbox
-from frys.dsl import FrysError, compile_text
+from frys.dsl import FrysError
 from frys.dsl.planner import plan
 from frys.engine.graph import JobGraph, QueryNode
 from frys.engine.query_runner import JobStats

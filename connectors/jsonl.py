@@ -19,7 +19,6 @@ from typing import IO, TYPE_CHECKING
 
 import polars as pl
 
-from frys.connectors.decode import DeadLetter, StreamDecoder
 from frys.connectors.registry import (
     Connector,
     ConnectorError,
@@ -31,8 +30,9 @@ from frys.connectors.registry import (
 from frys.connectors.subscriber import BatchSubscriber
 from frys.connectors.uris import resolve_file_uri
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # `frys check` asks this module about file: URIs: no decoder for that
     from frys.connectors.bus import Topic
+    from frys.connectors.decode import DeadLetter, StreamDecoder
 
 DEFAULT_CHUNK_BYTES = 8 << 20
 UTF8_BOM = b"\xef\xbb\xbf"

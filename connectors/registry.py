@@ -261,9 +261,12 @@ def connector_for(uri: str) -> Connector:
     return connector
 
 
-def check_uri(uri: str, role: Role) -> UriProblem | None:
+def check_uri(uri: str, role: str) -> UriProblem | None:
     """What is wrong with `uri` as a stream's `role` ('source' or 'sink'), or None. Touches
-    no disk (the analyzer asks)."""
+    no disk. It is the URI checker the analyzer is given (dsl.errors.UriChecker) by
+    `frys.compile_text`."""
+    if role not in ("source", "sink"):
+        raise ValueError(f"a URI is a 'source' or a 'sink', not {role!r}")
     scheme = scheme_of(uri)
     connector = find_connector(scheme)
     if connector is None:
@@ -273,7 +276,7 @@ def check_uri(uri: str, role: Role) -> UriProblem | None:
     opener = connector.open_source if role == "source" else connector.open_sink
     if opener is None:
         return UriProblem.error(f"connector {scheme}: cannot be a {role}")
-    return connector.check(uri, role)
+    return connector.check(uri, "source" if role == "source" else "sink")
 
 
 def uri_paths(uri: str, base_dir: Path) -> Sequence[Path]:

@@ -9,12 +9,12 @@ in `AnalyzedJob.not_supported`, each naming the construct and its position.
 The work is shared by parts that are handed what they use, not inherited: a Diagnostics
 collector (dsl/errors.py), the StreamCatalog of declared streams (dsl/catalog.py), one
 ExpressionTyper (dsl/typer.py), the PatternAnalyzer (dsl/pattern_analysis.py), and a
-connector URI checker (`check_uri`, by default `check_connector_uri`).
+connector URI checker (`check_uri`: the language knows no connectors, so by default it
+takes every URI; `frys.compile_text` passes the connector registry's).
 """
 
 from __future__ import annotations
 
-from frys.connectors.uris import check_bus_uri, check_wal_uri
 from frys.dsl import ast
 from frys.dsl.analyzed import (
     BUILT_IN_STREAMS,
@@ -64,23 +64,11 @@ _TIME_UNIT_SPELLINGS = {
 }
 
 
-def check_connector_uri(uri: str, role: str) -> UriProblem | None:
-    """The connector URIs a `source` or `sink` may name (role: 'source' or 'sink'): JSONL
-    files, WAL and bus URIs (checked by connectors/uris.py); other known schemes are not
-    supported yet. The analyzer's default URI checker."""
-    scheme = uri.split(":", 1)[0] if ":" in uri else ""
-    if scheme == "file":
-        path = uri[len("file:"):]
-        if not path.endswith(".jsonl"):
-            return UriProblem(f"file format of {path!r} (only .jsonl files so far)",
-                              not_supported=True)
-        return None
-    if scheme in ("wal", "bus"):
-        problem = check_wal_uri(uri) if scheme == "wal" else check_bus_uri(uri)
-        return None if problem is None else UriProblem(problem)
-    if scheme in ("redis", "nats", "amqp", "mqtt", "kafka"):
-        return UriProblem(f"connector {scheme}:", not_supported=True)
-    return UriProblem(f"unknown connector URI {uri!r}; expected e.g. 'file:data/x.jsonl'")
+def any_uri(uri: str, role: str) -> UriProblem | None:
+    """The analyzer's default URI checker: the language knows no connectors, so it takes
+    every `source` and `sink` URI. Whoever compiles a job to run it passes the connector
+    registry's checker (`frys.compile_text` does: connectors/registry.py check_uri)."""
+    return None
 
 
 class Analyzer:
@@ -92,7 +80,7 @@ class Analyzer:
 
     def __init__(self, program: ast.Program, source_name: str, source_text: str,
                  limits: Limits = DEFAULT_LIMITS,
-                 check_uri: UriChecker = check_connector_uri) -> None:
+                 check_uri: UriChecker = any_uri) -> None:
         self.program = program
         self.limits = limits
         self.source_name = source_name
@@ -575,7 +563,7 @@ def _aggregating(select: ast.Select) -> bool:
 
 def analyze(program: ast.Program, source_name: str = "<query>",
             source_text: str = "", limits: Limits = DEFAULT_LIMITS, *,
-            check_uri: UriChecker = check_connector_uri) -> AnalyzedJob:
+            check_uri: UriChecker = any_uri) -> AnalyzedJob:
     """Resolve and type-check a parsed program; raises FrysError with every problem found.
     Every expression of the job comes back typed (`ast.Expr.type`). `check_uri` judges the
     connector URIs of `source` and `sink` options."""

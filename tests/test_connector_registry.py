@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from frys.compiler import compile_text
 from frys.connectors import registry
 from frys.connectors.broker import Broker
 from frys.connectors.bus_connector import BusSink, BusSource
@@ -39,10 +40,8 @@ from frys.connectors.sandbox import Sandbox, job_paths, job_refusals
 from frys.connectors.uris import check_bus_uri, check_wal_uri
 from frys.connectors.wal import LogReader, WriteAheadLog
 from frys.connectors.wal_topic import WalJournal, WalSource, record_frame
-from frys.dsl import compile_text
 from frys.dsl.errors import FrysError, NotSupportedYet
 from frys.dsl.planner import plan
-from frys.engine.graph import ConnectorNode
 from frys.engine.runtime import DEFAULT_OPTIONS, Runtime, RuntimeOptions
 
 TS = 1_700_000_000_000
@@ -50,13 +49,9 @@ STREAM = "CREATE STREAM ev (k STRING, v INT, ts TIMESTAMP) WITH (event_time = ts
 
 
 def runtime_for(tmp_path: Path, text: str, options: RuntimeOptions = DEFAULT_OPTIONS,
-                broker: Broker | None = None, sources: Sequence[ConnectorNode] = (),
-                sinks: Sequence[ConnectorNode] = ()) -> Runtime:
-    """The job `text` at tmp_path/job.frysql, with more `sources` and `sinks` in its plan
-    (the analyzer does not ask the registry yet, so it refuses a registered scheme)."""
+                broker: Broker | None = None) -> Runtime:
+    """The job `text` at tmp_path/job.frysql, its URIs checked by the registry."""
     graph = plan(compile_text(textwrap.dedent(text), str(tmp_path / "job.frysql")))
-    graph.sources.extend(sources)
-    graph.sinks.extend(sinks)
     return Runtime(graph, tmp_path, options=options, broker=broker)
 
 
@@ -125,8 +120,8 @@ def test_check_uri_states_each_problem(uri: str, role: registry.Role,
                                  "redis://h/k", "kafka:t", "data/x.jsonl", "s3:b/k"])
 @pytest.mark.parametrize("role", ["source", "sink"])
 def test_check_uri_says_what_the_analyzer_says(uri: str, role: str) -> None:
-    """Until the analyzer asks the registry, both must agree word for word (the front-end
-    and CLI tests assert the analyzer's messages)."""
+    """The analyzer, given the registry's checker (frys.compile_text), reports each problem
+    check_uri finds, word for word, as an error or as not supported yet."""
     text = STREAM.format(options=f", {role} = '{uri}'")
     try:
         job = compile_text(text, runnable=False)
@@ -285,8 +280,7 @@ def test_the_runtime_drives_a_sink_write_then_pre_commit_commit_close_at_the_end
     registry.register(Connector("recording", lambda uri, role: None,
                                 open_sink=lambda uri, context: sink))
     try:
-        runtime = runtime_for(tmp_path, STREAM.format(options=""),
-                              sinks=[ConnectorNode("recording:x", "ev")])
+        runtime = runtime_for(tmp_path, STREAM.format(options=", sink = 'recording:x'"))
         runtime.publish("ev", frame(range(3)))
         runtime.publish("ev", frame(range(3, 5)))
         assert sink.calls == ["write 3", "write 2"]
@@ -541,13 +535,13 @@ def test_a_connector_from_an_entry_point_runs_in_a_job(counter_distribution: Pat
         "unknown connector URI 'countr:5'; expected e.g. 'file:data/x.jsonl' "
         "(did you mean 'counter:'?)")
 
-    runtime = runtime_for(tmp_path, STREAM.format(options="") + """
+    runtime = runtime_for(tmp_path, STREAM.format(options=", source = 'counter:7'") + """
         CREATE STREAM big (k STRING, v INT, ts TIMESTAMP) WITH (event_time = ts);
         INSERT INTO big SELECT k, v, ts FROM ev WHERE v >= 3;
         CREATE STREAM totals (k STRING, n INT, total INT);
         INSERT INTO totals SELECT k, COUNT(*) AS n, SUM(v) AS total FROM ev GROUP BY k
             EMIT CHANGES;
-    """, sources=[ConnectorNode("counter:7", "ev")])
+    """)
     big, totals = runtime.collect("big"), runtime.collect("totals")
     stats = runtime.run()
     assert pl.concat(big.batches)["v"].to_list() == [3, 4, 5, 6]
@@ -595,7 +589,7 @@ def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
 builtins.__import__ = recording_import
 
 from frys.connectors import registry
-from frys.dsl import compile_text
+from frys.compiler import compile_text
 from frys.dsl.planner import plan
 from frys.engine.runtime import DEFAULT_OPTIONS, Runtime, RuntimeOptions
 

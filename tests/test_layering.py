@@ -33,8 +33,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
 KNOWN: dict[tuple[str, str], str] = {
     ("frys.dsl.planner", "frys.engine.graph"):
         "the planner builds the engine's plan nodes; it moves to engine/ with typed plan nodes",
-    ("frys.dsl.analyzer", "frys.connectors.uris"):
-        "URI checks; they move behind the connector registry (connectors/registry.py)",
 }
 
 
