@@ -27,8 +27,8 @@ def explain(text: str, source_name: str = "<query>", stage: str = "physical",
     from frys.compiler import compile_text
     from frys.dsl import parse
     from frys.dsl.logical import render
-    from frys.dsl.planner import logical_plans, plan
     from frys.dsl.printer import program_to_sql
+    from frys.engine.planner import logical_plans, plan
 
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")

@@ -40,8 +40,8 @@ from frys.connectors.decode import DataWarning, FrysWarning
 from frys.connectors.subscriber import BatchSubscriber
 from frys.dsl import FrysError
 from frys.dsl.parser import read_job
-from frys.dsl.planner import plan
 from frys.engine.graph import JobGraph
+from frys.engine.planner import plan
 from frys.engine.query_runner import JobStats
 from frys.engine.runtime import DEFAULT_OPTIONS, Runtime, RuntimeOptions
 

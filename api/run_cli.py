@@ -33,8 +33,8 @@ from frys.connectors.decode import DataWarning
 from frys.connectors.jsonl import JsonlWriter
 from frys.connectors.sandbox import Sandbox
 from frys.dsl import FrysError
-from frys.dsl.planner import plan
 from frys.engine.graph import JobGraph, QueryNode
+from frys.engine.planner import plan
 from frys.engine.query_runner import JobStats
 from frys.engine.runtime import Runtime, RuntimeOptions
 

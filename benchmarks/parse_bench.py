@@ -18,7 +18,7 @@ import sys
 import time
 
 from frys.dsl import compile_text, parse
-from frys.dsl.planner import plan
+from frys.engine.planner import plan
 
 STREAM = ("CREATE STREAM trades_{i} (symbol STRING, price FLOAT, volume INT, ok BOOL,"
           " ts TIMESTAMP)\n    WITH (event_time = ts, watermark = 2 SECONDS);\n")

@@ -22,7 +22,6 @@ import frys
 from frys.connectors.bus import Producer as TopicProducer
 from frys.connectors.bus import Topic
 from frys.dsl import compile_text
-from frys.dsl.planner import plan
 from frys.dsl.types import TIMESTAMP_DTYPE
 from frys.engine.channel import (
     ChannelClock,
@@ -32,6 +31,7 @@ from frys.engine.channel import (
     Producer,
     Receiver,
 )
+from frys.engine.planner import plan
 from frys.engine.query_runner import JobStats, QueryRunner
 from frys.engine.time import END_OF_TIME, START_OF_TIME, event_time_millis
 

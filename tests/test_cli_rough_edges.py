@@ -25,7 +25,7 @@ import pytest
 
 from frys.cli import EXIT_INTERRUPTED, EXIT_NOT_SUPPORTED, main
 from frys.dsl import compile_text
-from frys.dsl.planner import plan
+from frys.engine.planner import plan
 from frys.engine.runtime import Runtime
 from frys.progress import RunCounters, RunStatusLine, format_watermark, status_text
 

@@ -41,7 +41,7 @@ from frys.connectors.uris import check_bus_uri, check_wal_uri
 from frys.connectors.wal import LogReader, WriteAheadLog
 from frys.connectors.wal_topic import WalJournal, WalSource, record_frame
 from frys.dsl.errors import FrysError, NotSupportedYet
-from frys.dsl.planner import plan
+from frys.engine.planner import plan
 from frys.engine.runtime import DEFAULT_OPTIONS, Runtime, RuntimeOptions
 
 TS = 1_700_000_000_000
@@ -590,7 +590,7 @@ builtins.__import__ = recording_import
 
 from frys.connectors import registry
 from frys.compiler import compile_text
-from frys.dsl.planner import plan
+from frys.engine.planner import plan
 from frys.engine.runtime import DEFAULT_OPTIONS, Runtime, RuntimeOptions
 
 folder = Path(sys.argv[1])

@@ -30,10 +30,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
 }
 
 # (importing module, imported prefix): why it is still there, and what removes it
-KNOWN: dict[tuple[str, str], str] = {
-    ("frys.dsl.planner", "frys.engine.graph"):
-        "the planner builds the engine's plan nodes; it moves to engine/ with typed plan nodes",
-}
+# (none left: the planner moved to engine/, URI checks behind the connector registry)
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:

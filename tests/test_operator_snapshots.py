@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from window_scenarios import out_of_order_events
 
 from frys.dsl import compile_text
-from frys.dsl.planner import plan
 from frys.dsl.types import TIMESTAMP_DTYPE
 from frys.engine.operator import BatchSource, Emitted, OperatorSettings, OperatorState
+from frys.engine.planner import plan
 from frys.engine.time import END_OF_TIME
 from frys.operators.registry import build_operator
 

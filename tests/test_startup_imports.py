@@ -45,7 +45,7 @@ NEVER_FOR_A_JOB = ("pygments", "frys.dsl.highlight", "tqdm", "frys.bus_cli", "fr
 RUN_ONLY = ("frys.run_cli", "frys.engine.runtime", "frys.engine.query_runner",
             "frys.operators", "frys.operators.registry", "frys.connectors.broker",
             "frys.connectors.bus", "frys.connectors.decode",
-            "frys.connectors.wal_topic", "msgspec", "frys.dsl.planner")
+            "frys.connectors.wal_topic", "msgspec", "frys.engine.planner")
 
 
 def loaded_modules(tmp_path: Path, *argv: str) -> set[str]:
@@ -96,7 +96,7 @@ def test_frys_run_of_a_file_job_loads_no_bus_command_api_or_colors(
         tmp_path: Path, job: Path) -> None:
     modules = loaded_modules(tmp_path, "run", str(job))
     assert (tmp_path / "out" / "big.jsonl").read_text().count("\n") == 1  # it did run
-    assert {"frys.run_cli", "frys.engine.runtime", "frys.dsl.planner"} <= modules
+    assert {"frys.run_cli", "frys.engine.runtime", "frys.engine.planner"} <= modules
     assert loaded_among(modules, NEVER_FOR_A_JOB) == []
     # the status line is drawn on a terminal only; the subprocess' stderr is a pipe
     assert "frys.progress" not in modules
@@ -126,7 +126,7 @@ def test_a_misspelt_name_loads_the_suggestions(tmp_path: Path, job: Path) -> Non
 
 def test_explain_loads_the_planner_only_when_explaining(tmp_path: Path, job: Path) -> None:
     modules = loaded_modules(tmp_path, "explain", "--stage", "logical", str(job))
-    assert "frys.dsl.planner" in modules
+    assert "frys.engine.planner" in modules
     assert loaded_among(modules, ("frys.run_cli", "frys.engine.runtime", "frys.operators",
                                   "pygments")) == []
 

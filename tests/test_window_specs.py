@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from frys.dsl import compile_text
-from frys.dsl.planner import plan
 from frys.engine.graph import (
     AggregateClauses,
     AggregateSpec,
@@ -27,6 +26,7 @@ from frys.engine.graph import (
     TumbleSpec,
 )
 from frys.engine.operator import OperatorSettings
+from frys.engine.planner import plan
 from frys.operators.count_window import CountWindowAggregate
 from frys.operators.registry import OPERATORS, build_operator
 from frys.operators.session_window import SessionWindowAggregate
