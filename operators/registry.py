@@ -8,6 +8,7 @@ registers its plan node type here (tests/test_window_specs.py fails on a plan no
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,24 +23,29 @@ from frys.engine.graph import (
     TumbleSpec,
 )
 from frys.engine.operator import Operator, OperatorSettings
-from frys.operators.count_window import CountWindowAggregate
-from frys.operators.pattern.operator import PatternMatch
-from frys.operators.session_window import SessionWindowAggregate
-from frys.operators.stateless import FilterProject
-from frys.operators.window_aggregate import WindowAggregate
 
-# per plan node type: the operator that runs it
-OPERATORS: dict[type, Callable[[Any, OperatorSettings], Operator]] = {
-    FilterProjectSpec: FilterProject,
-    RunningAggregateSpec: WindowAggregate,
-    TumbleSpec: WindowAggregate,
-    HopSpec: WindowAggregate,
-    SessionSpec: SessionWindowAggregate,
-    CountWindowSpec: CountWindowAggregate,
-    PatternMatchSpec: PatternMatch,
+# per plan node type: the operator that runs it, as "module:class", imported the first time
+# a job has such a node (a job without MATCH_RECOGNIZE never loads the pattern operator:
+# start-up time, benchmarks/README.md "Start-up")
+OPERATORS: dict[type, str] = {
+    FilterProjectSpec: "frys.operators.stateless:FilterProject",
+    RunningAggregateSpec: "frys.operators.window_aggregate:WindowAggregate",
+    TumbleSpec: "frys.operators.window_aggregate:WindowAggregate",
+    HopSpec: "frys.operators.window_aggregate:WindowAggregate",
+    SessionSpec: "frys.operators.session_window:SessionWindowAggregate",
+    CountWindowSpec: "frys.operators.count_window:CountWindowAggregate",
+    PatternMatchSpec: "frys.operators.pattern.operator:PatternMatch",
 }
+
+
+def operator_class(spec_type: type) -> Callable[[Any, OperatorSettings], Operator]:
+    """The operator class that runs plan nodes of `spec_type`, imported on first use."""
+    module, _, name = OPERATORS[spec_type].partition(":")
+    operator: Callable[[Any, OperatorSettings], Operator] = getattr(
+        importlib.import_module(module), name)
+    return operator
 
 
 def build_operator(spec: OperatorSpec, settings: OperatorSettings) -> Operator:
     """The operator for a plan node."""
-    return OPERATORS[type(spec)](spec, settings)
+    return operator_class(type(spec))(spec, settings)

@@ -98,6 +98,11 @@ def test_frys_run_of_a_file_job_loads_no_bus_command_api_or_colors(
     assert (tmp_path / "out" / "big.jsonl").read_text().count("\n") == 1  # it did run
     assert {"frys.run_cli", "frys.engine.runtime", "frys.engine.planner"} <= modules
     assert loaded_among(modules, NEVER_FOR_A_JOB) == []
+    # what a job without patterns or persistent streams and WAL URIs does not use: the
+    # operator registry and the connector registry import those on first use
+    assert loaded_among(modules, ("frys.operators.pattern", "frys.connectors.wal",
+                                  "frys.connectors.wal_topic",
+                                  "frys.connectors.bus_connector")) == []
     # the status line is drawn on a terminal only; the subprocess' stderr is a pipe
     assert "frys.progress" not in modules
 
