@@ -1,8 +1,9 @@
 """Typed .frysql expressions -> polars expressions, evaluated over whole batches.
 
 SQL semantics kept where polars differs: NULL propagates through arithmetic and comparisons
-(a NULL condition filters the row out), AND/OR are three-valued, `/` is true division and
-yields NULL on division by zero, `%` takes the sign of the dividend (PostgreSQL's rule).
+(a NULL condition filters the row out), AND/OR are three-valued; arithmetic, comparisons and
+`||` follow dsl/arithmetic.py, the rules constant folding and the DEFINE closures share
+(`/` true division, NULL by zero; `%` the dividend's sign; INT overflow NULL).
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ from typing import Any, Final
 import polars as pl
 
 from frys.dsl import ast
+from frys.dsl.arithmetic import (
+    ARITHMETIC_OPERATORS,
+    COMPARISON_OPERATORS,
+    polars_arithmetic,
+    polars_compare,
+    polars_concat,
+    polars_negate,
+    value_type,
+)
 from frys.dsl.limits import TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS
 from frys.dsl.types import TIMESTAMP_DTYPE, TYPE_NAMES, FrysType
 
@@ -40,7 +50,17 @@ def to_polars(expr: ast.Expr, substitute: Substitution = _no_substitution,
         if isinstance(e, ast.Cast):
             source = known_types.get(id(e.operand), FrysType.NULL)
             return _cast(compile_(e.operand), source, TYPE_NAMES[e.type_name])
+        if isinstance(e, ast.BinaryOp) and (e.op in ARITHMETIC_OPERATORS or e.op == "||"):
+            return _typed_binary(e, compile_, type_of)
+        if isinstance(e, ast.UnaryOp) and e.op == "-":
+            return polars_negate(compile_(e.operand), type_of(e.operand))
         return _compile_node(e, compile_)
+
+    def type_of(e: ast.Expr) -> FrysType:
+        # a literal the optimizer made after typing is typed by its value
+        if isinstance(e, ast.Literal):
+            return value_type(e.value)
+        return known_types.get(id(e), FrysType.NULL)
 
     return compile_(expr)
 
@@ -110,35 +130,24 @@ def _literal(value: object) -> pl.Expr:
     return pl.lit(value, dtype=pl.String)
 
 
-_COMPARISONS: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
-    "=": lambda a, b: a == b,
-    "<>": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
+def _typed_binary(e: ast.BinaryOp, compile_: Callable[[ast.Expr], pl.Expr],
+                  type_of: Callable[[ast.Expr], FrysType]) -> pl.Expr:
+    """Arithmetic and `||`, whose rules (dsl/arithmetic.py) depend on the operands' types."""
+    left_type, right_type = type_of(e.left), type_of(e.right)
+    left, right = compile_(e.left), compile_(e.right)
+    if e.op == "||":
+        return polars_concat(_cast(left, left_type, FrysType.STRING),
+                             _cast(right, right_type, FrysType.STRING))
+    return polars_arithmetic(e.op, left, right, left_type, right_type)
 
 
 def _binary(op: str, left: pl.Expr, right: pl.Expr) -> pl.Expr:
-    if op in _COMPARISONS:
-        return _COMPARISONS[op](left, right)
+    if op in COMPARISON_OPERATORS:
+        return polars_compare(op, left, right)
     if op == "AND":
         return left & right
     if op == "OR":
         return left | right
-    if op == "||":
-        return pl.concat_str([left.cast(pl.String), right.cast(pl.String)])
-    if op == "+":
-        return left + right
-    if op == "-":
-        return left - right
-    if op == "*":
-        return left * right
-    if op == "/":
-        return pl.when(right != 0).then(left.cast(pl.Float64) / right).otherwise(None)
-    if op == "%":
-        return pl.when(right != 0).then((left.abs() % right.abs()) * left.sign()).otherwise(None)
     raise ValueError(f"unknown operator {op}")  # pragma: no cover - the grammar has no other
 
 
@@ -182,9 +191,8 @@ def _compile_node(e: ast.Expr, compile_: Callable[[ast.Expr], pl.Expr]) -> pl.Ex
         return pl.lit(e.millis, dtype=pl.Int64)
     if isinstance(e, ast.ColumnRef):
         return pl.col(e.name)
-    if isinstance(e, ast.UnaryOp):
-        operand = compile_(e.operand)
-        return ~operand if e.op == "NOT" else -operand
+    if isinstance(e, ast.UnaryOp) and e.op == "NOT":  # `-` needs its type: to_polars
+        return ~compile_(e.operand)
     if isinstance(e, ast.BinaryOp):
         return _binary(e.op, compile_(e.left), compile_(e.right))
     if isinstance(e, ast.InList):

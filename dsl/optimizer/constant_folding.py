@@ -6,8 +6,9 @@
     >>> expr_to_sql(fold(select.where))
     'a > 120'
 
-Folds arithmetic, comparisons and `||` between literals (with the runtime's semantics:
-`/` is true division, `x / 0` and `x % 0` are NULL, `%` takes the dividend's sign), NOT and
+Folds arithmetic, comparisons and `||` between literals by the runtime's rules
+(dsl/arithmetic.py: `/` is true division, `%` takes the dividend's sign; a result that is
+NULL, as `x / 0` or an INT overflow, or not a finite number is left to the runtime), NOT and
 negation of literals, and the identities `x AND TRUE = x`, `x AND FALSE = FALSE`,
 `x OR FALSE = x`, `x OR TRUE = TRUE` (three-valued logic keeps these exact). A WHERE that
 folds to TRUE disappears.
@@ -16,14 +17,20 @@ folds to TRUE disappears.
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import replace
 
 from frys.dsl import ast
+from frys.dsl.arithmetic import (
+    ARITHMETIC_OPERATORS,
+    COMPARISON_OPERATORS,
+    scalar_arithmetic,
+    scalar_compare,
+    scalar_concat,
+    scalar_negate,
+    value_type,
+)
+from frys.dsl.errors import Span
 from frys.dsl.logical import Filter, LogicalNode, Output, map_expressions
-
-_COMPARE = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le,
-            ">": operator.gt, ">=": operator.ge}
 
 
 def _number(expr: ast.Expr) -> int | float | None:
@@ -36,20 +43,29 @@ def _truth(expr: ast.Expr) -> bool | None:
     return expr.value if isinstance(expr, ast.Literal) and type(expr.value) is bool else None
 
 
-def _arithmetic(op: str, a: int | float, b: int | float) -> int | float | None:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        return None if b == 0 else a / b
-    if b == 0:
+def _computed(value: object, span: Span) -> ast.Literal | None:
+    """The literal of a value computed from literals, or None to leave the expression to the
+    runtime: NULL (a NULL literal would lose the expression's type) and non-finite FLOATs
+    (no FLOAT literal is; the runtime computes the same value by the same rule)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
-    result = math.fmod(a, b) if isinstance(a, float) or isinstance(b, float) else (
-        abs(a) % abs(b) * (1 if a >= 0 else -1))
-    return result
+    return ast.Literal(value, span=span)  # type: ignore[arg-type]
+
+
+def _fold_binary(op: str, left: ast.Expr, right: ast.Expr, span: Span) -> ast.Literal | None:
+    """`left op right` computed by dsl/arithmetic.py's rules when both are literals."""
+    a, b = _number(left), _number(right)
+    if a is not None and b is not None:
+        a_type, b_type = value_type(a), value_type(b)
+        if op in COMPARISON_OPERATORS:
+            return ast.Literal(scalar_compare(op, a_type, b_type)(a, b), span=span)
+        if op in ARITHMETIC_OPERATORS:
+            return _computed(scalar_arithmetic(op, a_type, b_type)(a, b), span)
+    if (op == "||" and isinstance(left, ast.Literal) and isinstance(right, ast.Literal)
+            and left.value is not None and right.value is not None):
+        concat = scalar_concat(value_type(left.value), value_type(right.value))
+        return ast.Literal(concat(left.value, right.value), span=span)
+    return None
 
 
 def fold(expr: ast.Expr) -> ast.Expr:
@@ -58,8 +74,11 @@ def fold(expr: ast.Expr) -> ast.Expr:
         operand = fold(expr.operand)
         if expr.op == "NOT" and _truth(operand) is not None:
             return ast.Literal(not _truth(operand), span=expr.span)
-        if expr.op == "-" and _number(operand) is not None:
-            return ast.Literal(-_number(operand), span=expr.span)  # type: ignore[operator]
+        number = _number(operand)
+        if expr.op == "-" and number is not None:
+            folded = _computed(scalar_negate(value_type(number))(number), expr.span)
+            if folded is not None:
+                return folded
         return expr if operand is expr.operand else ast.UnaryOp(expr.op, operand, expr.span)
     if isinstance(expr, ast.BinaryOp):
         left, right = fold(expr.left), fold(expr.right)
@@ -70,17 +89,9 @@ def fold(expr: ast.Expr) -> ast.Expr:
                 if truth is None:
                     continue
                 return ast.Literal(absorbing, span=expr.span) if truth == absorbing else other
-        a, b = _number(left), _number(right)
-        if a is not None and b is not None:
-            if expr.op in _COMPARE:
-                return ast.Literal(_COMPARE[expr.op](a, b), span=expr.span)
-            if expr.op in ("+", "-", "*", "/", "%"):
-                value = _arithmetic(expr.op, a, b)
-                if value is not None and not isinstance(value, bool):
-                    return ast.Literal(value, span=expr.span)
-        if (expr.op == "||" and isinstance(left, ast.Literal) and isinstance(right, ast.Literal)
-                and isinstance(left.value, str) and isinstance(right.value, str)):
-            return ast.Literal(left.value + right.value, span=expr.span)
+        folded = _fold_binary(expr.op, left, right, expr.span)
+        if folded is not None:
+            return folded
         if left is expr.left and right is expr.right:
             return expr
         return ast.BinaryOp(expr.op, left, right, expr.span)
