@@ -19,9 +19,13 @@ The semantics (docs/language.md, "Operators"):
   first); `x / 0` (and `x / -0.0`) is NULL.
 * `%` takes the sign of the dividend (`-7 % 3 = -1`, `7 % -3 = 1`); `x % 0` is NULL. On two
   INTs it is exact. With a FLOAT it is computed in double arithmetic as polars does: the
-  floor remainder `a - b * FLOOR(a / b)`, moved to the dividend's sign by subtracting `b`;
-  so it is exact for small quotients, loses precision as `a / b` grows (`1e17 % 0.7` is 0),
-  and `x % inf` is NaN.
+  floor remainder of the magnitudes, `|a| - |b| * FLOOR(|a| / |b|)`, with the dividend's
+  sign; exact while |a| < |b|, it loses precision as the quotient grows (`1e17 % 0.7` is
+  0), and `x % inf` is NaN. (Where the analyzer could not type an operand, a node the
+  optimizer built, the batch path cannot take the magnitude of an INT without wrapping at
+  INT's smallest value, so both forms take polars' floor remainder of the operands as they
+  are and move it to the dividend's sign: the same on INTs, and on FLOATs less exact when
+  the signs differ and |a| is far below |b|.)
 * Comparisons order NaN as polars does: NaN equals NaN and is greater than every number.
 * `||` concatenates the text of its operands, each as `CAST(x AS STRING)` gives it: INT
   in decimal, BOOL `true`/`false`, TIMESTAMP ISO-8601 (`2024-05-01T12:00:00.000Z`), FLOAT
@@ -37,12 +41,13 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import polars as pl
 
+from frys.dsl import ast
 from frys.dsl.types import FrysType
 
 INT64_MIN: Final = -(2**63)
@@ -79,6 +84,25 @@ def _variant(left: FrysType, right: FrysType) -> str:
     return _INT if left == right == FrysType.INT else _ANY
 
 
+def operand_type(expr: ast.Expr, known: Mapping[int, FrysType]) -> FrysType:
+    """The type of an operand: the analyzer's (`known`, by node identity), else for a node
+    the optimizer built after typing what it must be: a computed literal's by its value,
+    arithmetic over such nodes by these rules; FrysType.NULL when that does not tell."""
+    found = known.get(id(expr))
+    if found is not None:
+        return found
+    if isinstance(expr, ast.Literal):
+        return value_type(expr.value)
+    if isinstance(expr, ast.UnaryOp) and expr.op == "-":
+        return operand_type(expr.operand, known)
+    if isinstance(expr, ast.BinaryOp) and expr.op in ARITHMETIC_OPERATORS:
+        variant = _variant(operand_type(expr.left, known), operand_type(expr.right, known))
+        if expr.op == "/" or variant == _FLOAT:
+            return FrysType.FLOAT
+        return FrysType.INT if variant == _INT else FrysType.NULL
+    return FrysType.NULL
+
+
 # --- + - * on INT: exact within 64 bits, NULL beyond -------------------------------------
 
 def _checked(function: Scalar) -> Scalar:
@@ -107,8 +131,9 @@ _WRAPPED: Final = float(2**62)
 def _polars_checked(exact: pl.Expr, approximate: pl.Expr) -> pl.Expr:
     """polars wraps INT overflow around; the same operation in doubles (`approximate`) is
     far from the wrapped value exactly when it wrapped: then NULL. For FLOAT operands the
-    two are the same computation, so nothing changes (NaN - NaN is no overflow)."""
-    wrapped = (approximate - exact.cast(pl.Float64)).abs() >= _WRAPPED
+    two are the same computation, so nothing changes (NaN - NaN, or inf - inf, is no
+    overflow: polars orders NaN above every number, hence the fill)."""
+    wrapped = (approximate - exact.cast(pl.Float64)).abs().fill_nan(0.0) >= _WRAPPED
     return pl.when(wrapped).then(None).otherwise(exact)
 
 
@@ -141,34 +166,68 @@ def _int_remainder(a: int, b: int) -> int | None:
     return -remainder if a < 0 else remainder
 
 
+def _polars_floor(quotient: float) -> float:
+    """floor() as polars computes it on a double: a zero or a non-finite value is its own
+    floor (signed zero kept)."""
+    if quotient == 0 or not math.isfinite(quotient):
+        return quotient
+    return float(math.floor(quotient))
+
+
+def _polars_sign(value: float) -> float:
+    """sign() as polars computes it on a double: -1.0, 1.0, the zero itself, or NaN."""
+    if value != value or value == 0:
+        return value
+    return 1.0 if value > 0 else -1.0
+
+
 def _float_remainder(a: Any, b: Any) -> float | None:
-    """What the polars form computes, step for step in doubles: polars' floor remainder
-    `a - b * floor(a / b)` (a zero or non-finite quotient is its own floor, signed zero
-    kept), then moved to the dividend's sign."""
+    """What the polars form computes for FLOATs, step for step in doubles: polars' floor
+    remainder of the magnitudes, |a| - |b| * floor(|a| / |b|) (exact while |a| < |b|),
+    times the dividend's sign."""
     if b == 0:
         return None
+    magnitude, divisor = abs(float(a)), abs(float(b))
+    remainder = magnitude - divisor * _polars_floor(magnitude / divisor)
+    return remainder * _polars_sign(float(a))
+
+
+def _moved_remainder(a: Any, b: Any) -> Any:
+    """What the polars form computes when the operand types are unknown (see
+    `_polars_moved_remainder`), step for step: exact on INTs; on FLOATs polars' floor
+    remainder a - b * floor(a / b), moved to the dividend's sign."""
+    if b == 0:
+        return None
+    if a.__class__ is int and b.__class__ is int:
+        return _int_remainder(a, b)
     a, b = float(a), float(b)
-    quotient = a / b
-    floor = quotient if quotient == 0 or not math.isfinite(quotient) else float(
-        math.floor(quotient))
-    remainder = a - b * floor
-    if remainder != 0 and (remainder < 0) != (a < 0):
+    remainder = a - b * _polars_floor(a / b)
+    if remainder == 0:
+        return 0.0 * _polars_sign(a)
+    if (remainder < 0) != (a < 0):
         remainder -= b
     return remainder
 
 
-def _any_remainder(a: Any, b: Any) -> Any:
-    if a.__class__ is int and b.__class__ is int:
-        return _int_remainder(a, b)
-    return _float_remainder(a, b)
+def _polars_float_remainder(left: pl.Expr, right: pl.Expr) -> pl.Expr:
+    # as doubles first: an INT operand's magnitude would wrap at INT's smallest value
+    dividend = left.cast(pl.Float64)
+    return (dividend.abs() % right.cast(pl.Float64).abs()) * dividend.sign()
+
+
+def _polars_moved_remainder(left: pl.Expr, right: pl.Expr) -> pl.Expr:
+    # polars' % is the floor remainder (the divisor's sign), exact on INTs (where |MIN|
+    # would wrap around); a non-zero remainder of the other sign than the dividend moves by
+    # one divisor, a zero one takes the dividend's sign
+    floored = left % right
+    moved = (floored != 0) & ((floored < 0) != (left < 0))
+    return pl.when(moved).then(floored - right) \
+        .when(floored == 0).then(floored.abs() * left.sign()).otherwise(floored)
 
 
 def _polars_remainder(left: pl.Expr, right: pl.Expr, variant: str) -> pl.Expr:
-    # polars' % is the floor remainder (the divisor's sign), exact on INTs; a non-zero
-    # remainder of the other sign than the dividend moves by one divisor
-    floored = left % right
-    moved = (floored != 0) & ((floored < 0) != (left < 0))
-    remainder = pl.when(moved).then(floored - right).otherwise(floored)
+    remainder = (_polars_float_remainder if variant == _FLOAT else _polars_moved_remainder)(
+        left, right)
     return pl.when(right != 0).then(remainder).otherwise(None)
 
 
@@ -180,7 +239,7 @@ _SCALAR: Final[dict[str, dict[str, Scalar]]] = {
     "*": {_INT: _checked(operator.mul), _FLOAT: operator.mul,
           _ANY: _checked_any(operator.mul)},
     "/": {_INT: _divide, _FLOAT: _divide, _ANY: _divide},
-    "%": {_INT: _int_remainder, _FLOAT: _float_remainder, _ANY: _any_remainder},
+    "%": {_INT: _int_remainder, _FLOAT: _float_remainder, _ANY: _moved_remainder},
 }
 _POLARS: Final[dict[str, Callable[[pl.Expr, pl.Expr, str], pl.Expr]]] = {
     "+": _polars_arithmetic(operator.add),

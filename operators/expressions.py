@@ -19,11 +19,11 @@ from frys.dsl import ast
 from frys.dsl.arithmetic import (
     ARITHMETIC_OPERATORS,
     COMPARISON_OPERATORS,
+    operand_type,
     polars_arithmetic,
     polars_compare,
     polars_concat,
     polars_negate,
-    value_type,
 )
 from frys.dsl.limits import TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS
 from frys.dsl.types import TIMESTAMP_DTYPE, TYPE_NAMES, FrysType
@@ -57,10 +57,7 @@ def to_polars(expr: ast.Expr, substitute: Substitution = _no_substitution,
         return _compile_node(e, compile_)
 
     def type_of(e: ast.Expr) -> FrysType:
-        # a literal the optimizer made after typing is typed by its value
-        if isinstance(e, ast.Literal):
-            return value_type(e.value)
-        return known_types.get(id(e), FrysType.NULL)
+        return operand_type(e, known_types)
 
     return compile_(expr)
 

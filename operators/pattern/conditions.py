@@ -28,11 +28,11 @@ from frys.dsl import ast
 from frys.dsl.arithmetic import (
     ARITHMETIC_OPERATORS,
     COMPARISON_OPERATORS,
+    operand_type,
     scalar_arithmetic,
     scalar_compare,
     scalar_concat,
     scalar_negate,
-    value_type,
 )
 from frys.dsl.errors import NotSupportedYet
 from frys.dsl.printer import expr_to_sql
@@ -394,10 +394,7 @@ class ResidualCompiler:
         return binary
 
     def _type_of(self, expr: ast.Expr) -> FrysType:
-        # a literal the optimizer made after typing is typed by its value
-        if isinstance(expr, ast.Literal):
-            return value_type(expr.value)
-        return self.types.get(id(expr), FrysType.NULL)
+        return operand_type(expr, self.types)
 
     def _function(self, call: ast.FunctionCall, variable: str) -> Value:
         name = call.name.upper()
