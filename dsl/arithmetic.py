@@ -105,12 +105,21 @@ def operand_type(expr: ast.Expr, known: Mapping[int, FrysType]) -> FrysType:
 
 # --- + - * on INT: exact within 64 bits, NULL beyond -------------------------------------
 
-def _checked(function: Scalar) -> Scalar:
-    """The INT form of + - *: Python's exact integer result, NULL when it overflows."""
-    def int64(a: int, b: int) -> int | None:
-        result = function(a, b)
-        return result if INT64_MIN <= result <= INT64_MAX else None
-    return int64
+# Written out, constants inline: the DEFINE closures call these per event.
+
+def _add_int(a: int, b: int) -> int | None:
+    result = a + b
+    return result if -0x8000000000000000 <= result <= 0x7FFFFFFFFFFFFFFF else None
+
+
+def _subtract_int(a: int, b: int) -> int | None:
+    result = a - b
+    return result if -0x8000000000000000 <= result <= 0x7FFFFFFFFFFFFFFF else None
+
+
+def _multiply_int(a: int, b: int) -> int | None:
+    result = a * b
+    return result if -0x8000000000000000 <= result <= 0x7FFFFFFFFFFFFFFF else None
 
 
 def _checked_any(function: Scalar) -> Scalar:
@@ -133,8 +142,8 @@ def _polars_checked(exact: pl.Expr, approximate: pl.Expr) -> pl.Expr:
     far from the wrapped value exactly when it wrapped: then NULL. For FLOAT operands the
     two are the same computation, so nothing changes (NaN - NaN, or inf - inf, is no
     overflow: polars orders NaN above every number, hence the fill)."""
-    wrapped = (approximate - exact.cast(pl.Float64)).abs().fill_nan(0.0) >= _WRAPPED
-    return pl.when(wrapped).then(None).otherwise(exact)
+    kept = (approximate - exact.cast(pl.Float64)).abs().fill_nan(0.0) < _WRAPPED
+    return pl.when(kept).then(exact)  # otherwise NULL; the name stays `exact`'s
 
 
 def _polars_arithmetic(function: Polars) -> Callable[[pl.Expr, pl.Expr, str], pl.Expr]:
@@ -153,8 +162,7 @@ def _divide(a: Any, b: Any) -> float | None:
 
 
 def _polars_divide(left: pl.Expr, right: pl.Expr, variant: str) -> pl.Expr:
-    return pl.when(right != 0).then(left.cast(pl.Float64) / right.cast(pl.Float64)) \
-        .otherwise(None)
+    return pl.when(right != 0).then(left.cast(pl.Float64) / right.cast(pl.Float64))
 
 
 # --- % : the dividend's sign, NULL by zero --------------------------------------------------
@@ -228,16 +236,13 @@ def _polars_moved_remainder(left: pl.Expr, right: pl.Expr) -> pl.Expr:
 def _polars_remainder(left: pl.Expr, right: pl.Expr, variant: str) -> pl.Expr:
     remainder = (_polars_float_remainder if variant == _FLOAT else _polars_moved_remainder)(
         left, right)
-    return pl.when(right != 0).then(remainder).otherwise(None)
+    return pl.when(right != 0).then(remainder)
 
 
 _SCALAR: Final[dict[str, dict[str, Scalar]]] = {
-    "+": {_INT: _checked(operator.add), _FLOAT: operator.add,
-          _ANY: _checked_any(operator.add)},
-    "-": {_INT: _checked(operator.sub), _FLOAT: operator.sub,
-          _ANY: _checked_any(operator.sub)},
-    "*": {_INT: _checked(operator.mul), _FLOAT: operator.mul,
-          _ANY: _checked_any(operator.mul)},
+    "+": {_INT: _add_int, _FLOAT: operator.add, _ANY: _checked_any(operator.add)},
+    "-": {_INT: _subtract_int, _FLOAT: operator.sub, _ANY: _checked_any(operator.sub)},
+    "*": {_INT: _multiply_int, _FLOAT: operator.mul, _ANY: _checked_any(operator.mul)},
     "/": {_INT: _divide, _FLOAT: _divide, _ANY: _divide},
     "%": {_INT: _int_remainder, _FLOAT: _float_remainder, _ANY: _moved_remainder},
 }

@@ -236,7 +236,8 @@ class ResidualCompiler:
                 return lambda event, node: _not(operand(event, node))
             if expr.op == "-":
                 negate = scalar_negate(self._type_of(expr.operand))
-                return lambda event, node: _null_safe(negate, operand(event, node))
+                return lambda event, node: (None if (value := operand(event, node)) is None
+                                            else negate(value))
             return operand
         if isinstance(expr, ast.BinaryOp):
             return self._binary(expr, variable)
