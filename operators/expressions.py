@@ -1,8 +1,9 @@
 """Typed .frysql expressions -> polars expressions, evaluated over whole batches.
 
 SQL semantics kept where polars differs: NULL propagates through arithmetic and comparisons
-(a NULL condition filters the row out), AND/OR are three-valued, `/` is true division and
-yields NULL on division by zero, `%` takes the sign of the dividend (PostgreSQL's rule).
+(a NULL condition filters the row out), AND/OR are three-valued; arithmetic, comparisons and
+`||` follow dsl/arithmetic.py, the rules constant folding and the DEFINE closures share
+(`/` true division, NULL by zero; `%` the dividend's sign; INT overflow NULL).
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ from typing import Any, Final
 import polars as pl
 
 from frys.dsl import ast
+from frys.dsl.arithmetic import (
+    ARITHMETIC_OPERATORS,
+    COMPARISON_OPERATORS,
+    operand_type,
+    polars_arithmetic,
+    polars_compare,
+    polars_concat,
+    polars_negate,
+)
 from frys.dsl.limits import TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS
 from frys.dsl.types import TIMESTAMP_DTYPE, TYPE_NAMES, FrysType
 
@@ -36,13 +46,17 @@ def to_polars(expr: ast.Expr, substitute: Substitution = _no_substitution) -> pl
         if replaced is not None:
             return replaced
         if isinstance(e, ast.Cast):
-            return _cast(compile_(e.operand), operand_type(e), TYPE_NAMES[e.type_name])
+            return _cast(compile_(e.operand), cast_source_type(e), TYPE_NAMES[e.type_name])
+        if isinstance(e, ast.BinaryOp) and (e.op in ARITHMETIC_OPERATORS or e.op == "||"):
+            return _typed_binary(e, compile_, operand_type)
+        if isinstance(e, ast.UnaryOp) and e.op == "-":
+            return polars_negate(compile_(e.operand), operand_type(e.operand))
         return _compile_node(e, compile_)
 
     return compile_(expr)
 
 
-def operand_type(cast: ast.Cast) -> FrysType:
+def cast_source_type(cast: ast.Cast) -> FrysType:
     """The type a CAST converts from: its operand's, which analysis has set."""
     source = cast.operand.type
     if source is None:
@@ -115,35 +129,24 @@ def _literal(value: object) -> pl.Expr:
     return pl.lit(value, dtype=pl.String)
 
 
-_COMPARISONS: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
-    "=": lambda a, b: a == b,
-    "<>": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
+def _typed_binary(e: ast.BinaryOp, compile_: Callable[[ast.Expr], pl.Expr],
+                  type_of: Callable[[ast.Expr], FrysType]) -> pl.Expr:
+    """Arithmetic and `||`, whose rules (dsl/arithmetic.py) depend on the operands' types."""
+    left_type, right_type = type_of(e.left), type_of(e.right)
+    left, right = compile_(e.left), compile_(e.right)
+    if e.op == "||":
+        return polars_concat(_cast(left, left_type, FrysType.STRING),
+                             _cast(right, right_type, FrysType.STRING))
+    return polars_arithmetic(e.op, left, right, left_type, right_type)
 
 
 def _binary(op: str, left: pl.Expr, right: pl.Expr) -> pl.Expr:
-    if op in _COMPARISONS:
-        return _COMPARISONS[op](left, right)
+    if op in COMPARISON_OPERATORS:
+        return polars_compare(op, left, right)
     if op == "AND":
         return left & right
     if op == "OR":
         return left | right
-    if op == "||":
-        return pl.concat_str([left.cast(pl.String), right.cast(pl.String)])
-    if op == "+":
-        return left + right
-    if op == "-":
-        return left - right
-    if op == "*":
-        return left * right
-    if op == "/":
-        return pl.when(right != 0).then(left.cast(pl.Float64) / right).otherwise(None)
-    if op == "%":
-        return pl.when(right != 0).then((left.abs() % right.abs()) * left.sign()).otherwise(None)
     raise ValueError(f"unknown operator {op}")  # pragma: no cover - the grammar has no other
 
 
@@ -187,9 +190,8 @@ def _compile_node(e: ast.Expr, compile_: Callable[[ast.Expr], pl.Expr]) -> pl.Ex
         return pl.lit(e.millis, dtype=pl.Int64)
     if isinstance(e, ast.ColumnRef):
         return pl.col(e.name)
-    if isinstance(e, ast.UnaryOp):
-        operand = compile_(e.operand)
-        return ~operand if e.op == "NOT" else -operand
+    if isinstance(e, ast.UnaryOp) and e.op == "NOT":  # `-` needs its type: to_polars
+        return ~compile_(e.operand)
     if isinstance(e, ast.BinaryOp):
         return _binary(e.op, compile_(e.left), compile_(e.right))
     if isinstance(e, ast.InList):

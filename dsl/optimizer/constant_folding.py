@@ -6,8 +6,9 @@
     >>> expr_to_sql(fold(select.where))
     'a > 120'
 
-Folds arithmetic, comparisons and `||` between literals (with the runtime's semantics:
-`/` is true division, `x / 0` and `x % 0` are NULL, `%` takes the dividend's sign), NOT and
+Folds arithmetic, comparisons and `||` between literals by the runtime's rules
+(dsl/arithmetic.py: `/` is true division, `%` takes the dividend's sign; a result that is
+NULL, as `x / 0` or an INT overflow, or not a finite number is left to the runtime), NOT and
 negation of literals, CAST of a literal where the result is exactly the runtime's (see
 `cast_constant`), and the identities `x AND TRUE = x`, `x AND FALSE = FALSE`,
 `x OR FALSE = x`, `x OR TRUE = TRUE` (three-valued logic keeps these exact). A WHERE that
@@ -18,18 +19,23 @@ node it replaces.
 from __future__ import annotations
 
 import math
-import operator
 import re
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from frys.dsl import ast
+from frys.dsl.arithmetic import (
+    ARITHMETIC_OPERATORS,
+    COMPARISON_OPERATORS,
+    scalar_arithmetic,
+    scalar_compare,
+    scalar_concat,
+    scalar_negate,
+    value_type,
+)
 from frys.dsl.logical import Filter, LogicalNode, Output, map_expressions
 from frys.dsl.typer import literal_type
 from frys.dsl.types import TYPE_NAMES, FrysType
-
-_COMPARE = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le,
-            ">": operator.gt, ">=": operator.ge}
 
 
 def _number(expr: ast.Expr) -> int | float | None:
@@ -42,20 +48,31 @@ def _truth(expr: ast.Expr) -> bool | None:
     return expr.value if isinstance(expr, ast.Literal) and type(expr.value) is bool else None
 
 
-def _arithmetic(op: str, a: int | float, b: int | float) -> int | float | None:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        return None if b == 0 else a / b
-    if b == 0:
+def _computed(value: object, like: ast.Expr) -> ast.Literal | None:
+    """The literal, typed as the node `like` it replaces, of a value computed from literals;
+    or None to leave the expression to the runtime: NULL (a NULL literal would lose the
+    expression's type) and non-finite FLOATs (no FLOAT literal is; the runtime computes the
+    same value by the same rule)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
-    result = math.fmod(a, b) if isinstance(a, float) or isinstance(b, float) else (
-        abs(a) % abs(b) * (1 if a >= 0 else -1))
-    return result
+    return ast.Literal(value, span=like.span, type=like.type)  # type: ignore[arg-type]
+
+
+def _fold_binary(expr: ast.BinaryOp, left: ast.Expr, right: ast.Expr) -> ast.Literal | None:
+    """`left op right` computed by dsl/arithmetic.py's rules when both are literals."""
+    op = expr.op
+    a, b = _number(left), _number(right)
+    if a is not None and b is not None:
+        a_type, b_type = value_type(a), value_type(b)
+        if op in COMPARISON_OPERATORS:
+            return _computed(scalar_compare(op, a_type, b_type)(a, b), expr)
+        if op in ARITHMETIC_OPERATORS:
+            return _computed(scalar_arithmetic(op, a_type, b_type)(a, b), expr)
+    if (op == "||" and isinstance(left, ast.Literal) and isinstance(right, ast.Literal)
+            and left.value is not None and right.value is not None):
+        concat = scalar_concat(value_type(left.value), value_type(right.value))
+        return _computed(concat(left.value, right.value), expr)
+    return None
 
 
 def fold(expr: ast.Expr) -> ast.Expr:
@@ -68,8 +85,11 @@ def fold(expr: ast.Expr) -> ast.Expr:
         operand = fold(expr.operand)
         if expr.op == "NOT" and _truth(operand) is not None:
             return constant(not _truth(operand))
-        if expr.op == "-" and _number(operand) is not None:
-            return constant(-_number(operand))  # type: ignore[operator]
+        number = _number(operand)
+        if expr.op == "-" and number is not None:
+            folded = _computed(scalar_negate(value_type(number))(number), expr)
+            if folded is not None:
+                return folded
         return expr if operand is expr.operand else replace(expr, operand=operand)
     if isinstance(expr, ast.BinaryOp):
         left, right = fold(expr.left), fold(expr.right)
@@ -80,17 +100,9 @@ def fold(expr: ast.Expr) -> ast.Expr:
                 if truth is None:
                     continue
                 return constant(absorbing) if truth == absorbing else other
-        a, b = _number(left), _number(right)
-        if a is not None and b is not None:
-            if expr.op in _COMPARE:
-                return constant(_COMPARE[expr.op](a, b))
-            if expr.op in ("+", "-", "*", "/", "%"):
-                value = _arithmetic(expr.op, a, b)
-                if value is not None and not isinstance(value, bool):
-                    return constant(value)
-        if (expr.op == "||" and isinstance(left, ast.Literal) and isinstance(right, ast.Literal)
-                and isinstance(left.value, str) and isinstance(right.value, str)):
-            return constant(left.value + right.value)
+        folded = _fold_binary(expr, left, right)
+        if folded is not None:
+            return folded
         if left is expr.left and right is expr.right:
             return expr
         return replace(expr, left=left, right=right)

@@ -17,7 +17,6 @@ SELECT list is then evaluated over that frame with polars (operators/expressions
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,12 +25,21 @@ from typing import Any
 import polars as pl
 
 from frys.dsl import ast
+from frys.dsl.arithmetic import (
+    ARITHMETIC_OPERATORS,
+    COMPARISON_OPERATORS,
+    operand_type,
+    scalar_arithmetic,
+    scalar_compare,
+    scalar_concat,
+    scalar_negate,
+)
 from frys.dsl.ast import walk
 from frys.dsl.errors import NotSupportedYet
 from frys.dsl.printer import expr_to_sql
 from frys.dsl.typer import variable_named
 from frys.dsl.types import TYPE_NAMES, FrysType
-from frys.operators.expressions import operand_type, to_polars
+from frys.operators.expressions import cast_source_type, to_polars
 from frys.operators.pattern.nfa import NO_NODE, Event, SharedBuffer
 
 Value = Callable[[Event, int], object]
@@ -191,24 +199,6 @@ class ValueLayout:
         return self.columns.index(column)
 
 
-def _nan_ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-    """A comparison ordering NaN as polars does (the batch path): NaN equals NaN and is
-    greater than every other number. (NaN comes from SQRT, LN or POWER outside their
-    domain.)"""
-    def nan_ordered(a: Any, b: Any) -> bool:
-        a_nan, b_nan = a != a, b != b  # only NaN differs from itself
-        if a_nan or b_nan:
-            return compare(int(a_nan), int(b_nan))
-        return compare(a, b)
-    return nan_ordered
-
-
-_COMPARE = {symbol: _nan_ordered(compare) for symbol, compare in (
-    ("=", operator.eq), ("<>", operator.ne), ("!=", operator.ne), ("<", operator.lt),
-    ("<=", operator.le), (">", operator.gt), (">=", operator.ge))}
-_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
-
-
 class ResidualCompiler:
     """DEFINE conjuncts that read the partial match -> Python closures (event, node)."""
 
@@ -244,7 +234,9 @@ class ResidualCompiler:
             if expr.op.upper() == "NOT":
                 return lambda event, node: _not(operand(event, node))
             if expr.op == "-":
-                return lambda event, node: _negate(operand(event, node))
+                negate = scalar_negate(self._type_of(expr.operand))
+                return lambda event, node: (None if (value := operand(event, node)) is None
+                                            else negate(value))
             return operand
         if isinstance(expr, ast.BinaryOp):
             return self._binary(expr, variable)
@@ -303,7 +295,7 @@ class ResidualCompiler:
         (operators/expressions.py `_cast`): numbers, BOOL and TIMESTAMP (epoch ms) among
         themselves, and INT, BOOL or TIMESTAMP to STRING, STRING to BOOL. Parsing numbers
         or times from text, and formatting FLOAT as text, are refused here."""
-        source = operand_type(expr)
+        source = cast_source_type(expr)
         target = TYPE_NAMES[expr.type_name]
         operand = self.value(expr.operand, variable)
         convert = _CASTS.get((source, target))
@@ -377,15 +369,15 @@ class ResidualCompiler:
                     return True
                 return None if a is None or b is None else False
             return or_
-        function = _COMPARE.get(op) or _ARITHMETIC.get(op)
-        if function is None and op == "/":
-            def divide(a, b):
-                return None if b == 0 else a / b
-            function = divide
-        if function is None and op == "||":
-            def concat(a, b):
-                return f"{a}{b}"
-            function = concat
+        # dsl/arithmetic.py's rules, the variant for the operands' types chosen here once
+        left_type, right_type = self._type_of(expr.left), self._type_of(expr.right)
+        function: Callable[[Any, Any], Any] | None = None
+        if op in COMPARISON_OPERATORS:
+            function = scalar_compare(op, left_type, right_type)
+        elif op in ARITHMETIC_OPERATORS:
+            function = scalar_arithmetic(op, left_type, right_type)
+        elif op == "||":
+            function = scalar_concat(left_type, right_type)
         if function is None:
             raise _refused(f"not supported yet in a DEFINE that reads other variables: "
                            f"the operator {expr.op}", expr)
@@ -400,6 +392,9 @@ class ResidualCompiler:
                 return None
             return apply(a, b)
         return binary
+
+    def _type_of(self, expr: ast.Expr) -> FrysType:
+        return operand_type(expr)
 
     def _function(self, call: ast.FunctionCall, variable: str) -> Value:
         name = call.name.upper()
@@ -585,6 +580,3 @@ _SCALARS: dict[str, Callable[..., Any]] = {
 def _not(value):
     return None if value is None else not value
 
-
-def _negate(value):
-    return None if value is None else -value
