@@ -78,7 +78,7 @@ class _Results(BatchSubscriber):
             self.rows -= oldest.height
             self.dropped += oldest.height
 
-    def frame(self, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    def frame(self, schema: Mapping[str, pl.DataType] | None) -> pl.DataFrame:
         if not self.batches:
             return pl.DataFrame(schema=schema)
         frame = pl.concat(self.batches, how="vertical")

@@ -123,7 +123,7 @@ class Topic:
         # the stream's max_future (event_clock's): events further ahead of the watermark
         # they arrive under are handed to `refuse_future` (the runtime makes dead letters of
         # them) instead of being published; without a handler, they are published as any other
-        self.refuse_future: Callable[[Producer, pl.DataFrame, list[int], str], None] | None \
+        self.refuse_future: Callable[[ChannelProducer, pl.DataFrame, list[int], str], None] | None \
             = None
         # the topics of one job share a lock (engine/runtime.py): a batch runs through the
         # job's operators, which are not thread-safe, from one publisher at a time
@@ -193,7 +193,7 @@ class Topic:
         self.producers.append(producer)
         return producer
 
-    def publish(self, batch: pl.DataFrame, producer: Producer) -> None:
+    def publish(self, batch: pl.DataFrame, producer: ChannelProducer) -> None:
         """Deliver a batch (already in this topic's schema) to every subscriber; a
         persistent topic has logged it first.
 
@@ -252,7 +252,8 @@ class Topic:
                 assert full is not None
                 self._wait_for_room(full, batch.height, size, deadline)
 
-    def _without_far_future(self, batch: pl.DataFrame, producer: Producer) -> pl.DataFrame:
+    def _without_far_future(self, batch: pl.DataFrame, producer: ChannelProducer
+                            ) -> pl.DataFrame:
         """The batch without its events more than max_future ahead of the watermark they
         arrive under (ChannelClock.split_far_future), which go to `refuse_future` with their
         positions among the producer's events; they never move the watermark."""
@@ -298,7 +299,7 @@ class Topic:
                     return members[0]
         return None
 
-    def _deliver_as_entry(self, batch: pl.DataFrame, producer: Producer,
+    def _deliver_as_entry(self, batch: pl.DataFrame, producer: ChannelProducer,
                           queued: list[Subscription | ConsumerGroup],
                           chosen: list[Subscription | None], size: int) -> None:
         """`_publish` as the entry of this thread: every publish it causes is nested and
@@ -309,7 +310,7 @@ class Topic:
         finally:
             _delivering.entry = None
 
-    def _publish_nested(self, batch: pl.DataFrame, producer: Producer,
+    def _publish_nested(self, batch: pl.DataFrame, producer: ChannelProducer,
                         entry: Topic | None) -> None:
         """A publish made while this thread delivers another batch (`entry`, None for a
         watermark or an end crossing the job): admitted into every queue at once, over the
@@ -327,18 +328,20 @@ class Topic:
             chosen = admit_all(targets, batch.height, size)
             self._publish(batch, producer, targets, chosen, size)
 
-    def _check_open(self, producer: Producer) -> None:
+    def _check_open(self, producer: ChannelProducer) -> None:
         if self.ended or producer.done:
             raise RuntimeError(f"topic {self.name} has ended; nothing more can be published"
                                if self.ended else f"{producer!r} is done; it cannot publish")
 
-    def _publish(self, batch: pl.DataFrame, producer: Producer,
+    def _publish(self, batch: pl.DataFrame, producer: ChannelProducer,
                  queued: list[Subscription | ConsumerGroup],
                  chosen: list[Subscription | None], size: int) -> None:
         """Log the batch, then hand it to the queues that reserved room for it (before the
         synchronous subscribers: a query's downstream publish never meets this batch's
         reservations), then to the others, in order."""
-        if self.journal is not None and producer.journaled:
+        # a producer replaying the topic's own log (not `journaled`): logged already
+        if self.journal is not None and (not isinstance(producer, Producer)
+                                         or producer.journaled):
             try:
                 self.journal.append_batch(batch)
             except BaseException:

@@ -486,7 +486,7 @@ class StreamDecoder:
 
     # ------------------------------------------------------------------ API inputs
 
-    def decode_events(self, records: list[tuple[object, str, str]]
+    def decode_events(self, records: Sequence[tuple[object, str, str]]
                       ) -> tuple[pl.DataFrame, list[DeadLetter]]:
         """`decode_records` for events given to the API (dicts), with the data warnings: a
         schema column none of the first batch's events has, integer times that look like
@@ -680,7 +680,7 @@ class StreamDecoder:
         frame, bad = self.decode_records(records)
         return frame, letters + bad
 
-    def decode_records(self, records: list[tuple[object, str, str]]
+    def decode_records(self, records: Sequence[tuple[object, str, str]]
                        ) -> tuple[pl.DataFrame, list[DeadLetter]]:
         """Validate decoded records (record, position, raw text) against the schema."""
         columns: dict[str, list[object]] = {c: [] for c in self.columns}

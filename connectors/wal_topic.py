@@ -109,8 +109,9 @@ class WalJournal(BatchSubscriber):
                  segment_bytes: int | None = None) -> None:
         self.directory = directory
         self.event_time = event_time
-        options = {} if segment_bytes is None else {"segment_bytes": segment_bytes}
-        self.log = WriteAheadLog(directory, fsync, retention=retention, **options)
+        self.log = (WriteAheadLog(directory, fsync, retention=retention)
+                    if segment_bytes is None else
+                    WriteAheadLog(directory, fsync, segment_bytes, retention=retention))
 
     def append_batch(self, batch: pl.DataFrame) -> None:
         low, high = time_range(batch, self.event_time, _now_ms())

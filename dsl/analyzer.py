@@ -534,7 +534,8 @@ class Analyzer:
             query.outputs.append((name, item.expr))
             if expr_type == FrysType.INTERVAL:
                 self._error("an interval cannot be an output column", item.expr.span)
-            query.output_types[name] = expr_type
+            # None only after an error was recorded, which refuses the job
+            query.output_types[name] = expr_type  # type: ignore[assignment]
 
     def _check_grouped(self, expr: ast.Expr, query: AnalyzedQuery, scope: Scope) -> None:
         """Column references outside aggregates must be group keys or window bounds."""

@@ -37,8 +37,9 @@ class Expr:
     typed the node (keyword-only, so it never shifts the positional fields of a node)."""
 
     type: FrysType | None = field(default=None, compare=False, repr=False, kw_only=True)
-    if TYPE_CHECKING:
-        span: Span  # every node declares its own, after its other fields
+    if TYPE_CHECKING:  # every node declares its own `span` field, after its other fields
+        @property
+        def span(self) -> Span: ...
 
 
 @dataclass(frozen=True)

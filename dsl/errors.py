@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Self
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ class FrysError(Exception):
 
     @classmethod
     def at(cls, message: str, span: Span, source_name: str = "<query>",
-           source_text: str | None = None) -> FrysError:
+           source_text: str | None = None) -> Self:
         return cls([Diagnostic(message, span)], source_name, source_text)
 
     def render(self) -> str:

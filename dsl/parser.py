@@ -23,7 +23,7 @@ import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, cast
 
 from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import (
@@ -155,7 +155,7 @@ class _ParserUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not part of a parser")
 
     def persistent_load(self, pid: object) -> object:
-        kind, key = pid  # type: ignore[misc]
+        kind, key = cast(tuple[str, Any], pid)  # a name, or a callback's index
         if kind == "action":
             return self._ACTIONS[key]
         if kind == "module":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import Any, cast
 
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedQuery, StreamDef
@@ -203,7 +204,8 @@ class PatternAnalyzer:
                                 "the FROM streams", column.span)
                 found = columns[column.name]
             else:  # in every stream: the key has the type it has there
-                self.typer.type_of(column, Scope([], extra={column.name: found}))
+                if found is not None:
+                    self.typer.type_of(column, Scope([], extra={column.name: found}))
 
     def _check_repetitions(self, match: ast.MatchClause) -> None:
         for node in ast.pattern_nodes(match.pattern):
@@ -382,7 +384,7 @@ def _conjuncts(condition: ast.Expr, variable: str) -> frozenset[ast.Expr]:
     return frozenset({_unqualified(condition, variable)})
 
 
-def _unqualified(expr, variable: str):
+def _unqualified(expr: Any, variable: str) -> Any:
     if isinstance(expr, ast.ColumnRef):
         return ast.ColumnRef(expr.name) if expr.qualifier == variable else expr
     if not dataclasses.is_dataclass(expr):
@@ -394,4 +396,4 @@ def _unqualified(expr, variable: str):
             changes[f.name] = _unqualified(value, variable)
         elif isinstance(value, tuple) and any(isinstance(v, ast.Expr) for v in value):
             changes[f.name] = tuple(_unqualified(v, variable) for v in value)
-    return dataclasses.replace(expr, **changes) if changes else expr
+    return dataclasses.replace(cast(Any, expr), **changes) if changes else expr

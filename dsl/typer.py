@@ -351,10 +351,12 @@ class ExpressionTyper:
                 self._error(f"{name}(*) is not valid; only COUNT(*) is", call.span)
                 return None
             return FrysType.INT
-        offset_ok = (name in ("FIRST", "LAST") and len(call.args) == 2
-                     and _is_count_literal(call.args[1], 0)) or (
-            name == "PERCENTILE" and len(call.args) == 2 and isinstance(call.args[1], ast.Literal)
-            and type(call.args[1].value) in (int, float) and 0 <= call.args[1].value <= 1)
+        second = call.args[1] if len(call.args) == 2 else None
+        fraction = (second.value if isinstance(second, ast.Literal)
+                    and type(second.value) in (int, float) else None)
+        offset_ok = (name in ("FIRST", "LAST") and second is not None
+                     and _is_count_literal(second, 0)) or (
+            name == "PERCENTILE" and isinstance(fraction, int | float) and 0 <= fraction <= 1)
         if len(call.args) != 1 and not offset_ok:
             extra = " and an optional offset" if name in ("FIRST", "LAST") else ""
             self._error(f"{name} takes one argument{extra}, e.g. {name}(b.price)", call.span)

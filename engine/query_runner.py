@@ -11,7 +11,7 @@ JobStats are the counters of a run it keeps up to date.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -69,7 +69,7 @@ class QueryRunner:
     contract (engine/operator.py)."""
 
     def __init__(self, node: QueryNode, output: ChannelWriter, stats: JobStats,
-                 late: dict[str, ChannelWriter] | None = None,
+                 late: Mapping[str, ChannelWriter] | None = None,
                  timeouts: ChannelWriter | None = None,
                  settings: OperatorSettings | None = None,
                  on_trace: Callable[[dict[str, object]], None] | None = None,

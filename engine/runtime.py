@@ -31,7 +31,7 @@ import polars as pl
 
 from frys.connectors import registry
 from frys.connectors.broker import Broker
-from frys.connectors.bus import Collector, Producer, Topic
+from frys.connectors.bus import Collector, Producer, Subscriber, Topic
 from frys.connectors.decode import (
     DeadLetter,
     StreamDecoder,
@@ -49,6 +49,7 @@ from frys.connectors.subscriber import BatchSubscriber
 from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
 from frys.dsl.errors import FrysError
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
+from frys.engine.channel import Producer as ChannelProducer
 from frys.engine.graph import JobGraph, QueryNode
 from frys.engine.operator import (
     DEFAULT_MAX_PARTIALS,
@@ -175,7 +176,7 @@ class Runtime:
     """
 
     def __init__(self, graph: JobGraph, base_dir: Path,
-                 caller_output: Callable[[QueryNode], BatchSubscriber | None] | None = None,
+                 caller_output: Callable[[QueryNode], Subscriber | None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
                  on_trace: Callable[[dict[str, object]], None] | None = None,
@@ -317,13 +318,13 @@ class Runtime:
         self._topic(stream)
         self.api_producers[stream].publish(batch)
 
-    def _refuse_future(self, producer: Producer, rows: pl.DataFrame, positions: list[int],
-                       reason: str) -> None:
+    def _refuse_future(self, producer: ChannelProducer, rows: pl.DataFrame,
+                       positions: list[int], reason: str) -> None:
         """Events of a stream with max_future too far ahead of its watermark: dead letters,
         positioned by their number among the events their producer published."""
         raws = rows.write_ndjson().splitlines()
         self.publish_dead_letters([
-            DeadLetter(producer.topic.name, reason, f"{producer.name}, event {n + 1}", raw)
+            DeadLetter(producer.channel.name, reason, f"{producer.name}, event {n + 1}", raw)
             for n, raw in zip(positions, raws, strict=True)])
 
     def _publish_overflow(self, query: str, rows: pl.DataFrame) -> None:

@@ -155,11 +155,11 @@ def too_far_ahead(times: pl.Series, watermark: int, latest: int, delay_ms: int,
     flags = []
     prior_max = latest
     for value in times.to_list():  # the slow tail of an adversarial batch
-        reference = max(prior_max - delay_ms if prior_max > floor else START_OF_TIME,
-                        watermark)
-        if reference == START_OF_TIME:
-            reference = now_ms
-        flags.append(value is not None and value > reference + max_future_ms)
+        bound: int = max(prior_max - delay_ms if prior_max > floor else START_OF_TIME,
+                         watermark)
+        if bound == START_OF_TIME:
+            bound = now_ms
+        flags.append(value is not None and value > bound + max_future_ms)
         if value is not None and not flags[-1]:
             prior_max = max(prior_max, value)
     return pl.Series("refused", flags, dtype=pl.Boolean)

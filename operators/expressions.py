@@ -197,7 +197,7 @@ def _compile_node(e: ast.Expr, compile_: Callable[[ast.Expr], pl.Expr]) -> pl.Ex
     if isinstance(e, ast.InList):
         operand = compile_(e.operand)
         if all(isinstance(item, ast.Literal) and item.value is not None for item in e.items):
-            values = [item.value for item in e.items]  # type: ignore[union-attr]
+            values = [item.value for item in e.items if isinstance(item, ast.Literal)]
             membership = operand.is_in(pl.Series(values).implode())
         else:
             membership = pl.lit(False)

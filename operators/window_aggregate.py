@@ -453,7 +453,8 @@ class WindowAggregate(SideOutputs):
         if arrivals is not None:
             batch = batch.with_columns(arrivals.alias(ARRIVAL_WATERMARK))
         events = aggregation.filtered(batch, number=track)
-        inputs = [*aggregation.inputs, ORIGIN] if track else list(aggregation.inputs)
+        inputs: list[pl.Expr | str] = ([*aggregation.inputs, ORIGIN] if track
+                                       else list(aggregation.inputs))
         if arrivals is not None:
             inputs.append(ARRIVAL_WATERMARK)
         frame = self._assign_windows(events.lazy().select(inputs)).collect()

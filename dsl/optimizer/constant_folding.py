@@ -22,6 +22,7 @@ import math
 import re
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, cast
 
 from frys.dsl import ast
 from frys.dsl.arithmetic import (
@@ -158,7 +159,8 @@ def cast_constant(value: object, target: FrysType) -> object:
         return str(value) if source == FrysType.INT else UNFOLDED
     if source == FrysType.STRING:
         return _cast_text(str(value), target)
-    number = float(value) if source == FrysType.FLOAT else int(value)  # type: ignore[arg-type]
+    number = (float(cast(float, value)) if source == FrysType.FLOAT
+              else int(cast(int, value)))
     if target == FrysType.BOOL:
         return number != 0
     if target == FrysType.FLOAT:
@@ -195,9 +197,9 @@ def _drop_true_filters(node: LogicalNode) -> LogicalNode:
 
     if isinstance(node, Filter) and _truth(node.predicate) is True:
         return _drop_true_filters(node.input)
-    changes = {}
-    for field in fields(node):  # type: ignore[arg-type]
+    changes: dict[str, LogicalNode] = {}
+    for field in fields(node):
         value = getattr(node, field.name)
         if field.name in ("input", "left", "right"):
             changes[field.name] = _drop_true_filters(value)
-    return replace(node, **changes) if changes else node  # type: ignore[type-var]
+    return cast(LogicalNode, replace(cast(Any, node), **changes)) if changes else node

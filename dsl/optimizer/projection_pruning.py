@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import cast
 
 from frys.dsl import ast
 from frys.dsl.analyzed import WINDOW_COLUMNS, StreamDef
@@ -95,7 +96,7 @@ def projection_pruning(plan: Output, streams: Mapping[str, StreamDef]) -> Output
             wanted = needed[id(node)]
             return replace(node, columns=tuple(c for c in order[id(node)] if c in wanted))
         if isinstance(node, Match):
-            return replace(node, inputs=tuple(prune(s) for s in node.inputs))
+            return replace(node, inputs=tuple(cast(Scan, prune(s)) for s in node.inputs))
         if isinstance(node, Join):
             return replace(node, left=prune(node.left), right=prune(node.right))
         return replace(node, input=prune(node.input))  # type: ignore[call-arg]

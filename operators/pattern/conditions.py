@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -63,8 +63,10 @@ def prev_calls(expr: ast.Expr) -> list[tuple[str, int]]:
         if isinstance(node, ast.FunctionCall) and node.name.upper() == "PREV":
             column = node.args[0]
             assert isinstance(column, ast.ColumnRef)
-            offset = int(node.args[1].value) if len(node.args) > 1 and isinstance(
-                node.args[1], ast.Literal) else 1  # type: ignore[arg-type]
+            argument = node.args[1] if len(node.args) > 1 else None
+            # the analyzer admits only an INT literal offset
+            offset = (int(cast(int, argument.value)) if isinstance(argument, ast.Literal)
+                      else 1)
             found.append((column.name, offset))
     return found
 

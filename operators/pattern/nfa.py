@@ -208,7 +208,7 @@ class SharedBuffer:
 
     # ---- snapshots (the operator contract's snapshot/restore)
 
-    def to_tables(self) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
+    def to_tables(self) -> tuple[dict[str, pl.DataFrame], dict[str, int | None]]:
         """Everything, as columnar tables (slot and node numbers kept as they are, free
         ones included, so the chains need no renumbering) and counters."""
         events: dict[str, pl.Series] = {
@@ -247,7 +247,9 @@ class SharedBuffer:
             zero = _ZERO[kind]
             filled = [zero if v is None else v for v in values]
             column = self.columns[c]
-            column[:] = array(_KIND_ARRAYS[kind], filled) if kind in _KIND_ARRAYS else filled
+            # a column with an array type holds numbers only (NULLs are `zero` in it)
+            column[:] = (array(_KIND_ARRAYS[kind], filled)  # type: ignore[type-var]
+                         if kind in _KIND_ARRAYS else filled)
         nodes = tables["nodes"]
         self.node_event[:] = array("q", nodes["event"].to_list())
         self.node_variable[:] = array("b", nodes["variable"].to_list())

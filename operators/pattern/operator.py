@@ -22,6 +22,7 @@ import json
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -621,6 +622,7 @@ class _OutputBuilder:
         shared = self.shared
         for leaf in self.leaves.values():
             how = leaf.how
+            values: list[Any]
             if how == "MATCH_START":
                 values = [shared.event_time(shared.first(m.node)) for m in matches]
             elif how == "MATCH_IDS":
