@@ -14,13 +14,17 @@ reason).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+from frys.dsl.stream_graph import Feed
+
 if TYPE_CHECKING:
     from frys.connectors.wal.log import FsyncPolicy, Retention
+    from frys.dsl.analyzed import StreamDef
 
 
 @dataclass(frozen=True)
@@ -98,3 +102,23 @@ def check_bus_uri(uri: str) -> str | None:
         return (f"{uri!r} must name one topic: dot-separated words without wildcards, "
                 "e.g. 'bus:alerts.high'")
     return None
+
+
+def bus_feeds(streams: Mapping[str, StreamDef]) -> list[Feed]:
+    """The links `bus:` URIs make between a job's own streams (dsl/stream_graph.py): the
+    job's streams are topics of its broker, so a `bus:` sink naming one of them publishes
+    into it, and a `bus:` source naming one reads everything published to it."""
+    feeds = []
+    for stream in streams.values():
+        for role in ("sink", "source"):
+            uri = getattr(stream, role)
+            if uri is None or not uri.startswith("bus:"):
+                continue
+            topic = uri[len("bus:"):]
+            if topic not in streams:
+                continue
+            span = stream.option_spans.get(role, stream.span)
+            how = f"{role} = '{uri}'"
+            feeds.append(Feed(stream.name, topic, how, span) if role == "sink"
+                         else Feed(topic, stream.name, how, span))
+    return feeds

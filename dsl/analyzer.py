@@ -41,6 +41,7 @@ from frys.dsl.errors import (
 )
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.pattern_analysis import PatternAnalyzer
+from frys.dsl.stream_graph import language_feeds, loop_diagnostic, loop_of
 from frys.dsl.typer import (
     ExpressionTyper,
     Relation,
@@ -110,6 +111,9 @@ class Analyzer:
                 bare_selects += 1
                 self._query(statement, f"select_{bare_selects}", statement.span, True)
         self._check_stream_links()
+        loop = loop_of(language_feeds(self.streams, self.queries))
+        if loop is not None:
+            self.diagnostics.errors.append(loop_diagnostic(loop))
         for stream in self.streams.values():
             if stream.columns is None:
                 self._error(f"stream {stream.name} has no columns and no query writes to it; "

@@ -24,7 +24,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # connectors decode into the language's types; a topic is one implementation of the
     # engine's channels, whose event time (watermarks) is the engine's
     "connectors": ("frys.dsl.types", "frys.dsl.limits", "frys.dsl.errors", "frys.dsl.analyzed",
-                   "frys.engine.time", "frys.engine.channel"),
+                   "frys.dsl.stream_graph", "frys.engine.time", "frys.engine.channel"),
     # the language depends on nothing else
     "dsl": (),
 }
