@@ -48,7 +48,7 @@ from typing import Any, Final
 import polars as pl
 
 from frys.dsl import ast
-from frys.dsl.types import FrysType
+from frys.dsl.types import FrysType, literal_type
 
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
@@ -58,19 +58,6 @@ COMPARISON_OPERATORS: Final = frozenset({"=", "<>", "!=", "<", "<=", ">", ">="})
 
 Scalar = Callable[[Any, Any], Any]
 Polars = Callable[[pl.Expr, pl.Expr], pl.Expr]
-
-
-def value_type(value: object) -> FrysType:
-    """The type of a Python value as a literal holds it (NULL for None)."""
-    if isinstance(value, bool):
-        return FrysType.BOOL
-    if isinstance(value, int):
-        return FrysType.INT
-    if isinstance(value, float):
-        return FrysType.FLOAT
-    if isinstance(value, str):
-        return FrysType.STRING
-    return FrysType.NULL
 
 
 # --- which variant: INT (both operands INT), FLOAT (one is FLOAT), or decided by the values
@@ -91,7 +78,7 @@ def operand_type(expr: ast.Expr) -> FrysType:
     if expr.type is not None:
         return expr.type
     if isinstance(expr, ast.Literal):
-        return value_type(expr.value)
+        return literal_type(expr.value)
     if isinstance(expr, ast.UnaryOp) and expr.op == "-":
         return operand_type(expr.operand)
     if isinstance(expr, ast.BinaryOp) and expr.op in ARITHMETIC_OPERATORS:

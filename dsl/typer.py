@@ -19,6 +19,7 @@ from frys.dsl.types import (
     TYPE_NAMES,
     WINDOW_FUNCTIONS,
     FrysType,
+    literal_type,
     unify,
 )
 
@@ -469,18 +470,6 @@ def _annotate_parameters(call: ast.FunctionCall) -> None:
 def _is_count_literal(expr: ast.Expr, minimum: int) -> bool:
     return (isinstance(expr, ast.Literal) and type(expr.value) is int
             and expr.value >= minimum)
-
-
-def literal_type(value: object) -> FrysType:
-    if value is None:
-        return FrysType.NULL
-    if isinstance(value, bool):
-        return FrysType.BOOL
-    if isinstance(value, int):
-        return FrysType.INT
-    if isinstance(value, float):
-        return FrysType.FLOAT
-    return FrysType.STRING
 
 
 def is_aggregate(expr: ast.Expr) -> bool:

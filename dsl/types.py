@@ -162,3 +162,16 @@ AGGREGATE_FUNCTIONS = frozenset(
 LATER_AGGREGATES: frozenset[str] = frozenset()
 WINDOW_FUNCTIONS = frozenset({"TUMBLE", "HOP", "SESSION", "ROWS"})
 LATER_WINDOWS: frozenset[str] = frozenset()
+
+
+def literal_type(value: object) -> FrysType:
+    """The type of a value a literal holds (int, float, str, bool or None: NULL)."""
+    if value is None:
+        return FrysType.NULL
+    if isinstance(value, bool):
+        return FrysType.BOOL
+    if isinstance(value, int):
+        return FrysType.INT
+    if isinstance(value, float):
+        return FrysType.FLOAT
+    return FrysType.STRING

@@ -27,8 +27,8 @@ from frys.dsl.logical import Aggregate, Filter, Join, LogicalNode, Match, Projec
 from frys.dsl.optimizer import RULES
 from frys.dsl.optimizer.constant_folding import UNFOLDED, cast_constant, fold
 from frys.dsl.parser import parse
-from frys.dsl.typer import ExpressionTyper, Scope, literal_type
-from frys.dsl.types import WINDOW_FUNCTIONS, FrysType
+from frys.dsl.typer import ExpressionTyper, Scope
+from frys.dsl.types import WINDOW_FUNCTIONS, FrysType, literal_type
 from frys.engine.graph import FilterProjectSpec, PatternMatchSpec
 from frys.engine.planner import plan
 from frys.operators.expressions import to_polars

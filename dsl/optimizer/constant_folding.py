@@ -32,11 +32,9 @@ from frys.dsl.arithmetic import (
     scalar_compare,
     scalar_concat,
     scalar_negate,
-    value_type,
 )
 from frys.dsl.logical import Filter, LogicalNode, Output, map_expressions
-from frys.dsl.typer import literal_type
-from frys.dsl.types import TYPE_NAMES, FrysType
+from frys.dsl.types import TYPE_NAMES, FrysType, literal_type
 
 
 def _number(expr: ast.Expr) -> int | float | None:
@@ -64,14 +62,14 @@ def _fold_binary(expr: ast.BinaryOp, left: ast.Expr, right: ast.Expr) -> ast.Lit
     op = expr.op
     a, b = _number(left), _number(right)
     if a is not None and b is not None:
-        a_type, b_type = value_type(a), value_type(b)
+        a_type, b_type = literal_type(a), literal_type(b)
         if op in COMPARISON_OPERATORS:
             return _computed(scalar_compare(op, a_type, b_type)(a, b), expr)
         if op in ARITHMETIC_OPERATORS:
             return _computed(scalar_arithmetic(op, a_type, b_type)(a, b), expr)
     if (op == "||" and isinstance(left, ast.Literal) and isinstance(right, ast.Literal)
             and left.value is not None and right.value is not None):
-        concat = scalar_concat(value_type(left.value), value_type(right.value))
+        concat = scalar_concat(literal_type(left.value), literal_type(right.value))
         return _computed(concat(left.value, right.value), expr)
     return None
 
@@ -88,7 +86,7 @@ def fold(expr: ast.Expr) -> ast.Expr:
             return constant(not _truth(operand))
         number = _number(operand)
         if expr.op == "-" and number is not None:
-            folded = _computed(scalar_negate(value_type(number))(number), expr)
+            folded = _computed(scalar_negate(literal_type(number))(number), expr)
             if folded is not None:
                 return folded
         return expr if operand is expr.operand else replace(expr, operand=operand)
