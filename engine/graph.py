@@ -56,6 +56,18 @@ class AggregateClauses:
     emit_every_ms: int | None = None
 
 
+class _WindowOverOneInput:
+    """What a window kind tells the runtime: its late events go to the input stream's
+    `late` stream (`late_stream`, None without one); windows time out no partial match."""
+
+    late_stream: str | None
+    timeouts_stream = None
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream: the stream its late events go to (the input's `late`)."""
+        return {inputs[0]: self.late_stream} if self.late_stream is not None else {}
+
+
 @dataclass(frozen=True)
 class RunningAggregateSpec:
     """GROUP BY without a window: one never-ending group per key, its new row emitted
@@ -78,7 +90,7 @@ class RunningAggregateSpec:
 
 
 @dataclass(frozen=True)
-class TumbleSpec:
+class TumbleSpec(_WindowOverOneInput):
     """TUMBLE(size): windows `[start, start + size)`, starts on multiples of the size; each
     fires when the watermark reaches its end + lateness; later events for it are late."""
 
@@ -86,12 +98,6 @@ class TumbleSpec:
     size_ms: int
     lateness_ms: int = 0
     late_stream: str | None = None  # where late events go (the input stream's `late`)
-
-    timeouts_stream = None
-
-    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
-        """Per input stream: the stream its late events go to (the input's `late`)."""
-        return _late_targets(inputs, self.late_stream)
 
     def describe(self) -> list[str]:
         window = f"tumbling window {interval_text(self.size_ms)} on {self.clauses.event_time}"
@@ -101,7 +107,7 @@ class TumbleSpec:
 
 
 @dataclass(frozen=True)
-class HopSpec:
+class HopSpec(_WindowOverOneInput):
     """HOP(size, slide), slide < size: windows `[start, start + size)` starting every
     `slide`, so each event is in several; each fires as a TUMBLE window does. (HOP(s, s) is
     planned as TUMBLE(s).)"""
@@ -112,12 +118,6 @@ class HopSpec:
     lateness_ms: int = 0
     late_stream: str | None = None
 
-    timeouts_stream = None
-
-    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
-        """Per input stream: the stream its late events go to (the input's `late`)."""
-        return _late_targets(inputs, self.late_stream)
-
     def describe(self) -> list[str]:
         window = (f"hopping window {interval_text(self.size_ms)} every "
                   f"{interval_text(self.slide_ms)} on {self.clauses.event_time}")
@@ -127,7 +127,7 @@ class HopSpec:
 
 
 @dataclass(frozen=True)
-class SessionSpec:
+class SessionSpec(_WindowOverOneInput):
     """SESSION(gap): per key, events closer than `gap_ms` to one another form a session
     `[first, last + gap)`; it fires when the watermark passes its end + lateness."""
 
@@ -135,12 +135,6 @@ class SessionSpec:
     gap_ms: int
     lateness_ms: int = 0
     late_stream: str | None = None
-
-    timeouts_stream = None
-
-    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
-        """Per input stream: the stream its late events go to (the input's `late`)."""
-        return _late_targets(inputs, self.late_stream)
 
     def describe(self) -> list[str]:
         window = (f"session window, gap {interval_text(self.gap_ms)} on "
@@ -151,7 +145,7 @@ class SessionSpec:
 
 
 @dataclass(frozen=True)
-class CountWindowSpec:
+class CountWindowSpec(_WindowOverOneInput):
     """ROWS(rows, rows_slide): per key in event-time order, a window every `rows_slide`
     events, each of `rows` events (ROWS(n) is ROWS(n, n)); a window fires when full. An event
     behind the watermark is late: windows count events, so there is no lateness to allow."""
@@ -160,12 +154,6 @@ class CountWindowSpec:
     rows: int
     rows_slide: int
     late_stream: str | None = None
-
-    timeouts_stream = None
-
-    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
-        """Per input stream: the stream its late events go to (the input's `late`)."""
-        return _late_targets(inputs, self.late_stream)
 
     def describe(self) -> list[str]:
         window = (f"count window of {self.rows} events"
@@ -181,10 +169,6 @@ class CountWindowSpec:
 
 # the plan nodes of grouped aggregation, one per window kind
 AggregateSpec = RunningAggregateSpec | TumbleSpec | HopSpec | SessionSpec | CountWindowSpec
-
-
-def _late_targets(inputs: tuple[str, ...], late_stream: str | None) -> dict[str, str]:
-    return {inputs[0]: late_stream} if late_stream is not None else {}
 
 
 def _time_window_fires(clauses: AggregateClauses, lateness_ms: int) -> str:

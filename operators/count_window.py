@@ -29,12 +29,9 @@ import polars as pl
 
 from frys.engine.graph import CountWindowSpec
 from frys.engine.operator import (
-    BatchSource,
     Emitted,
-    OperatorCounters,
     OperatorSettings,
     OperatorState,
-    SideOutputs,
 )
 from frys.engine.time import END_OF_TIME
 from frys.operators.window_aggregate import (
@@ -44,8 +41,8 @@ from frys.operators.window_aggregate import (
     WINDOW_END,
     WINDOW_START,
     GroupedAggregation,
+    WindowOperator,
     WindowProgress,
-    state_bytes,
 )
 
 _SEQUENCE = "__sequence"
@@ -55,15 +52,15 @@ _FIRST_TIME = "__first_time"
 _LAST_TIME = "__last_time"
 
 
-class CountWindowAggregate(SideOutputs):
+class CountWindowAggregate(WindowOperator):
     """GROUP BY keys, ROWS(n[, slide]): windows of events counted per key, with
     aggregates, HAVING and the SELECT projection (GroupedAggregation's; window_start and
-    window_end come from the times of each window's first and last events)."""
+    window_end come from the times of each window's first and last events). Its
+    snapshot: the windows' partial aggregates (`state`), the events waiting for the
+    watermark (`buffer`) and, per key, the number the next event gets (`next`); past
+    WindowProgress's scalars, the count of events numbered so far (`arrivals`)."""
 
-    _state: pl.DataFrame | None
-    # the layout of snapshot(): bump it when the state's tables or scalars change
     STATE_KIND = "count window"
-    STATE_VERSION = 1
 
     def __init__(self, spec: CountWindowSpec, settings: OperatorSettings) -> None:
         self.pending = Emitted()
@@ -84,39 +81,22 @@ class CountWindowAggregate(SideOutputs):
     def wants_arrivals(self, rows: int) -> bool:
         return False  # event time never moves inside a batch: events wait in the buffer
 
-    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
-        return self.emit(self._process(batch, source.arrivals))
-
-    def advance(self, watermark: int) -> Emitted:
-        return self.emit(self._advance(watermark))
-
-    def counters(self) -> OperatorCounters:
-        return self._progress.counters()
-
     @property
     def incomplete_windows(self) -> int:
         """Windows still short of n events when the input ended (they never fire)."""
         return self._progress.incomplete_windows
 
-    def snapshot(self) -> OperatorState:
-        """The windows' partial aggregates (`state`), the events waiting for the watermark
-        (`buffer`) and, per key, the number the next event gets (`next`); the scalars of
-        WindowProgress and the count of events numbered so far (`arrivals`)."""
-        return self._progress.snapshot(self.STATE_KIND, self.STATE_VERSION,
-                                       self._state_tables(), {"arrivals": self._arrivals})
+    def _tables(self) -> dict[str, pl.DataFrame | None]:
+        return {"state": self._state, "buffer": self._buffer, "next": self._next}
 
-    def restore(self, state: OperatorState) -> None:
-        self._progress.restore(state, self.STATE_KIND, self.STATE_VERSION)
+    def _scalars(self) -> dict[str, int | None]:
+        return {"arrivals": self._arrivals}
+
+    def _take(self, state: OperatorState) -> None:
         self._state = state.tables.get("state")
         self._buffer = state.tables.get("buffer")
         self._next = state.tables.get("next")
         self._arrivals = state.scalars["arrivals"] or 0
-
-    def state_size(self) -> int:
-        return state_bytes(self._state_tables())
-
-    def _state_tables(self) -> dict[str, pl.DataFrame | None]:
-        return {"state": self._state, "buffer": self._buffer, "next": self._next}
 
     # ------------------------------------------------------------------ windows
 

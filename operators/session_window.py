@@ -25,12 +25,8 @@ import polars as pl
 from frys.dsl.types import epoch_millis
 from frys.engine.graph import SessionSpec
 from frys.engine.operator import (
-    BatchSource,
     Emitted,
-    OperatorCounters,
     OperatorSettings,
-    OperatorState,
-    SideOutputs,
 )
 from frys.operators.window_aggregate import (
     EVENT_TIME,
@@ -38,8 +34,8 @@ from frys.operators.window_aggregate import (
     WINDOW_END,
     WINDOW_START,
     GroupedAggregation,
+    WindowOperator,
     WindowProgress,
-    state_bytes,
 )
 
 _EVENTS = "__events"  # events of the current batch in a row (0 for rows from state)
@@ -49,15 +45,13 @@ _ARRIVAL = "__arrival"
 _ORIGINS = "__origins"  # the batch rows (ORIGIN) in a piece, to route late events
 
 
-class SessionWindowAggregate(SideOutputs):
+class SessionWindowAggregate(WindowOperator):
     """GROUP BY keys, SESSION(gap): per-key sessions separated by `gap_ms`, with
     aggregates, HAVING and the SELECT projection (GroupedAggregation's, with the session's
-    WINDOW_END kept in state)."""
+    WINDOW_END kept in state). Its snapshot: the per-(key, session) partial aggregates with
+    their bounds (`state`) and WindowProgress's scalars."""
 
-    _state: pl.DataFrame | None
-    # the layout of snapshot(): bump it when the state's tables or scalars change
     STATE_KIND = "session window"
-    STATE_VERSION = 1
 
     def __init__(self, spec: SessionSpec, settings: OperatorSettings) -> None:
         self.pending = Emitted()
@@ -77,28 +71,6 @@ class SessionWindowAggregate(SideOutputs):
 
     def wants_arrivals(self, rows: int) -> bool:
         return False  # event time moves inside a batch only for rows behind their own
-
-    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
-        return self.emit(self._process(batch, source.arrivals))
-
-    def advance(self, watermark: int) -> Emitted:
-        return self.emit(self._advance(watermark))
-
-    def counters(self) -> OperatorCounters:
-        return self._progress.counters()
-
-    def snapshot(self) -> OperatorState:
-        """The per-(key, session) partial aggregates with their bounds (the `state` table)
-        and the scalars that shape what comes next (WindowProgress)."""
-        return self._progress.snapshot(self.STATE_KIND, self.STATE_VERSION,
-                                       {"state": self._state})
-
-    def restore(self, state: OperatorState) -> None:
-        self._progress.restore(state, self.STATE_KIND, self.STATE_VERSION)
-        self._state = state.tables.get("state")
-
-    def state_size(self) -> int:
-        return state_bytes({"state": self._state})
 
     def open_windows(self) -> int:
         """Open (key, session) pairs held in state."""

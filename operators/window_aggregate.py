@@ -27,8 +27,10 @@ non-decreasing; `advance(END_OF_TIME)` flushes every open window.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import polars as pl
 
@@ -334,12 +336,69 @@ def state_bytes(tables: dict[str, pl.DataFrame | None]) -> int:
     return sum(int(table.estimated_size()) for table in tables.values() if table is not None)
 
 
-class WindowAggregate(SideOutputs):
+class WindowOperator(SideOutputs, ABC):
+    """The operator contract's plumbing every window operator shares: `process` and
+    `advance` hand out the rows `_process`/`_advance` compute with the side outputs
+    gathered meanwhile; the counters and the snapshot's scalars are its WindowProgress's;
+    its state is its tables (`_tables`: `state`, the partial aggregates, unless an operator
+    keeps more) and, past WindowProgress's, its own scalars (`_scalars`)."""
+
+    # the layout of snapshot(): each operator's kind; bump the version when the state's
+    # tables or scalars change
+    STATE_KIND: ClassVar[str]
+    STATE_VERSION: ClassVar[int] = 1
+
+    _progress: WindowProgress
+    _state: pl.DataFrame | None  # per open (key, window): partial aggregates
+
+    @abstractmethod
+    def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
+                 ) -> list[pl.DataFrame]:
+        """Take a batch; the rows it makes come out now (EMIT CHANGES), or none."""
+
+    @abstractmethod
+    def _advance(self, watermark: int) -> list[pl.DataFrame]:
+        """Event time reached `watermark`: the rows of the windows it closes."""
+
+    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
+        return self.emit(self._process(batch, source.arrivals))
+
+    def advance(self, watermark: int) -> Emitted:
+        return self.emit(self._advance(watermark))
+
+    def counters(self) -> OperatorCounters:
+        return self._progress.counters()
+
+    def snapshot(self) -> OperatorState:
+        return self._progress.snapshot(self.STATE_KIND, self.STATE_VERSION, self._tables(),
+                                       self._scalars())
+
+    def restore(self, state: OperatorState) -> None:
+        self._progress.restore(state, self.STATE_KIND, self.STATE_VERSION)
+        self._take(state)
+
+    def state_size(self) -> int:
+        return state_bytes(self._tables())
+
+    def _tables(self) -> dict[str, pl.DataFrame | None]:
+        return {"state": self._state}
+
+    def _scalars(self) -> dict[str, int | None]:
+        return {}
+
+    def _take(self, state: OperatorState) -> None:
+        """Take the tables and scalars of `_tables`/`_scalars` back from a snapshot."""
+        self._state = state.tables.get("state")
+
+
+class WindowAggregate(WindowOperator):
     """GROUP BY keys with TUMBLE(size), HOP(size, slide) or no window (a running aggregate:
     one never-ending group per key), with aggregates, HAVING and the SELECT projection
-    (the module docstring states the semantics)."""
+    (the module docstring states the semantics). Its snapshot: the per-(key, window)
+    partial aggregates (`state`, in the operator's own columns) and WindowProgress's
+    scalars (the watermark, the last EMIT EVERY boundary, the counters)."""
 
-    _state: pl.DataFrame | None
+    STATE_KIND = "window"
 
     def __init__(self, spec: RunningAggregateSpec | TumbleSpec | HopSpec,
                  settings: OperatorSettings) -> None:
@@ -364,34 +423,7 @@ class WindowAggregate(SideOutputs):
         self._done_expression: pl.Expr | None = None
         self._window_start: pl.Expr | None = None
 
-    # ------------------------------------------------------------------ entry points
-
-    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
-        return self.emit(self._process(batch, source.arrivals))
-
-    def advance(self, watermark: int) -> Emitted:
-        return self.emit(self._advance(watermark))
-
-    def counters(self) -> OperatorCounters:
-        return self._progress.counters()
-
-    # the layout of snapshot(): bump it when the state's tables or scalars change
-    STATE_KIND = "window"
-    STATE_VERSION = 1
-
-    def snapshot(self) -> OperatorState:
-        """The per-(key, window) partial aggregates (the `state` table, in the operator's
-        own columns) and the scalars that shape what comes next: the watermark, the last
-        EMIT EVERY boundary, the counters."""
-        return self._progress.snapshot(self.STATE_KIND, self.STATE_VERSION,
-                                       {"state": self._state})
-
-    def restore(self, state: OperatorState) -> None:
-        self._progress.restore(state, self.STATE_KIND, self.STATE_VERSION)
-        self._state = state.tables.get("state")
-
-    def state_size(self) -> int:
-        return state_bytes({"state": self._state})
+    # ------------------------------------------------------------------ windows
 
     def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
                  ) -> list[pl.DataFrame]:
