@@ -450,9 +450,10 @@ class Analyzer:
                 self._later(f"{kind} with a table", join.span)
                 continue
             if len(select.joins) > 1:
-                self._later("a join of more than two streams", join.span)
+                self._later(f"{kind} of more than two streams", join.span)
             elif joined.name == select.source.name:
-                self._later("a join of a stream with itself", join.span)
+                # (the two inputs of a query are two channels; one stream twice is one)
+                self._later(f"{kind} of a stream with itself", join.span)
             for side in (self.streams[select.source.name], joined):
                 if side.event_time is None:
                     self._error(f"stream {side.name} has no event_time, so it cannot be "
