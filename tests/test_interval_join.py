@@ -6,8 +6,11 @@ two inputs, late streams, a window downstream of a join, explain, the docs' exam
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -402,3 +405,33 @@ def test_the_docs_interval_join_example_runs() -> None:
                for name in ("select_1", "select_2")}
     assert results["select_1"] == [(1, "ups")]
     assert results["select_2"] == [(1, "ups"), (2, None)]
+
+
+QUERIES = Path(__file__).resolve().parent.parent / "queries"
+
+
+def test_the_example_jobs_unshipped_orders_equal_a_reference(tmp_path: Path, capsys) -> None:
+    """queries/shipments.frysql: the orders with no shipment from their time to two hours
+    later, computed straight from the sample data."""
+    from frys.cli import main
+
+    shutil.copytree(QUERIES, tmp_path / "queries", ignore=shutil.ignore_patterns("out"))
+    assert main(["run", str(tmp_path / "queries" / "shipments.frysql")]) == 0
+    assert "late" not in capsys.readouterr().err
+    unshipped = {json.loads(line)["id"]
+                 for line in (tmp_path / "out" / "unshipped.jsonl").read_text().splitlines()}
+
+    def millis(value) -> int:
+        if isinstance(value, int):
+            return value
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+
+    data = tmp_path / "queries" / "data"
+    orders = [json.loads(line) for line in (data / "orders.jsonl").read_text().splitlines()]
+    shipments = [json.loads(line)
+                 for line in (data / "shipments.jsonl").read_text().splitlines()]
+    expected = {o["id"] for o in orders
+                if not any(s["order_id"] == o["id"]
+                           and 0 <= millis(s["ts"]) - millis(o["ts"]) <= 2 * 3_600_000
+                           for s in shipments)}
+    assert unshipped == expected and 0 < len(expected) < len(orders)
