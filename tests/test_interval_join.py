@@ -435,3 +435,43 @@ def test_the_example_jobs_unshipped_orders_equal_a_reference(tmp_path: Path, cap
                            and 0 <= millis(s["ts"]) - millis(o["ts"]) <= 2 * 3_600_000
                            for s in shipments)}
     assert unshipped == expected and 0 < len(expected) < len(orders)
+
+
+def test_the_later_of_the_two_times_is_a_computed_time_without_a_promised_watermark() -> None:
+    text = ORDERS + """
+        CREATE STREAM paired (id INT, ts TIMESTAMP) WITH (event_time = ts);
+        INSERT INTO paired SELECT o.id, CASE WHEN o.ts >= s.ts THEN o.ts ELSE s.ts END AS ts
+        FROM orders o JOIN shipments s ON o.id = s.order_id WITHIN 10ms;
+        SELECT id, ts FROM paired;"""
+    join, _ = plan(compile_text(text)).queries
+    assert join.watermark_lag_ms is None  # its rows alone move `paired`'s watermark
+    pipeline = frys.Pipeline.from_text(text)
+    pipeline.publish("orders", [{"id": 1, "amount": 1.0, "ts": at(7)}])
+    pipeline.publish("shipments", [{"order_id": 1, "carrier": "c", "ts": at(2)}])
+    pipeline.finish()
+    assert [(i, offset(ts)) for i, ts in pipeline.results("select_1").rows()] == [(1, 7)]
+
+
+@pytest.mark.parametrize(("query", "lag"), [
+    ("SELECT o.id, o.ts FROM orders o JOIN shipments s ON o.id = s.order_id WITHIN 1s", 1000),
+    ("SELECT o.id, s.ts FROM orders o JOIN shipments s ON o.id = s.order_id WITHIN 1s", 1000),
+    ("SELECT o.id, o.ts FROM orders o LEFT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     1000),
+    # NULL in a LEFT join's unmatched rows: no watermark can be promised for it
+    ("SELECT o.id, s.ts FROM orders o LEFT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     None),
+])
+def test_a_joins_output_watermark_lags_its_inputs_by_the_interval(query: str,
+                                                                   lag: int | None) -> None:
+    text = (ORDERS + "CREATE STREAM out (id INT, ts TIMESTAMP) WITH (event_time = ts);\n"
+            f"INSERT INTO out {query};")
+    (node,) = plan(compile_text(text)).queries
+    assert node.watermark_lag_ms == lag
+
+
+def test_restore_refuses_another_operators_state() -> None:
+    from frys.engine.operator import OperatorState
+
+    operator = build_operator(spec_of(JOIN), OperatorSettings())
+    with pytest.raises(ValueError, match="cannot restore a window state"):
+        operator.restore(OperatorState("window", 1))
