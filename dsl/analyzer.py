@@ -446,7 +446,19 @@ class Analyzer:
             if select.group_by:
                 self._later("GROUP BY over a join", select.group_by[0].span)
             kind = "LEFT JOIN" if join.kind == "LEFT" else "JOIN"
-            self._later(f"{kind} with a table" if joined.is_table else kind, join.span)
+            if joined.is_table:
+                self._later(f"{kind} with a table", join.span)
+                continue
+            if len(select.joins) > 1:
+                self._later(f"{kind} of more than two streams", join.span)
+            elif joined.name == select.source.name:
+                # (the two inputs of a query are two channels; one stream twice is one)
+                self._later(f"{kind} of a stream with itself", join.span)
+            for side in (self.streams[select.source.name], joined):
+                if side.event_time is None:
+                    self._error(f"stream {side.name} has no event_time, so it cannot be "
+                                "joined within an interval; declare WITH (event_time = "
+                                "<TIMESTAMP column>)", join.span)
 
     def _group_by(self, query: AnalyzedQuery, source: StreamDef, scope: Scope) -> None:
         select = query.statement
@@ -520,12 +532,20 @@ class Analyzer:
                 if _aggregating(query.statement):
                     self._error("SELECT * cannot be used with GROUP BY", item.span)
                     continue
-                for column, column_type in (
-                        (c, t) for r in scope.relations for c, t in r.columns.items()):
-                    query.outputs.append(
-                        (column, ast.ColumnRef(column, span=item.span, type=column_type)))
-                    query.output_types[column] = column_type
-                    names[column] = item.span
+                joined = len(scope.relations) > 1
+                for relation in scope.relations:
+                    # over a join each column is its relation's (qualified): two relations'
+                    # columns of one name would be two outputs of one name
+                    qualifier = min(relation.qualifiers) if joined else None
+                    for column, column_type in relation.columns.items():
+                        if joined and column in names:
+                            self._error(f"SELECT * over a join gives two columns {column}; "
+                                        "list the columns, naming one with AS", item.span)
+                            continue
+                        query.outputs.append((column, ast.ColumnRef(
+                            column, qualifier, span=item.span, type=column_type)))
+                        query.output_types[column] = column_type
+                        names[column] = item.span
                 continue
             grouped = _aggregating(query.statement)
             expr_type = self.typer.type_of(item.expr, scope, allow_aggregates=grouped, query=query)

@@ -249,7 +249,83 @@ class PatternMatchSpec:
         return lines
 
 
-OperatorSpec = FilterProjectSpec | AggregateSpec | PatternMatchSpec
+@dataclass(frozen=True)
+class JoinSide:
+    """One input of an interval join: its stream, the name its columns are qualified with in
+    the query (its alias, else the stream's name), its event-time column, the columns the
+    operator buffers (after projection pruning; the event time among them) and the filter
+    pushed down onto it (a WHERE conjunct on this side alone)."""
+
+    stream: str
+    qualifier: str
+    event_time: str
+    columns: dict[str, FrysType]
+    where: ast.Expr | None = None
+
+    def describe(self) -> str:
+        name = self.stream if self.qualifier == self.stream else f"{self.stream} {self.qualifier}"
+        where = f" where {expr_to_sql(self.where)}" if self.where is not None else ""
+        return (f"{name} on {self.event_time}{where}, buffers "
+                + (", ".join(self.columns) or "(no columns)"))
+
+
+@dataclass(frozen=True)
+class IntervalJoinSpec:
+    """`left [LEFT] JOIN right ON <keys> [AND <residual>] WITHIN t` over two streams: each
+    pair of rows with equal keys (`keys`: the ON conjuncts `l = r` with one side of the
+    equality on each input), the residual true and event times at most `within_ms` apart
+    (inclusive) is one output row (operators/interval_join.py). `where`: what stays of
+    WHERE above the join, over the joined row (for LEFT, NULLs of an unmatched row
+    included). `kind` 'LEFT' also emits each left row that matched nothing, once, with
+    NULLs for the right side, when the watermark passes its time + t."""
+
+    left: JoinSide
+    right: JoinSide
+    keys: list[tuple[ast.Expr, ast.Expr]]  # (over the left input, over the right input)
+    residual: ast.Expr | None
+    within_ms: int
+    kind: str  # 'INNER' | 'LEFT'
+    where: ast.Expr | None
+    outputs: list[tuple[str, ast.Expr]]
+    output_types: dict[str, FrysType]
+    # per input stream with a `late` option: where its late events go
+    late_streams: dict[str, str] = field(default_factory=dict)
+
+    timeouts_stream = None  # a join keeps no partial matches
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("INNER", "LEFT"):
+            raise ValueError(f"interval joins are INNER or LEFT, not {self.kind}")
+        if self.within_ms < 0:
+            raise ValueError("a join interval cannot be negative")
+        if self.left.stream == self.right.stream:
+            raise ValueError("an interval join reads two different streams")
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream with a `late` option: the stream its late events go to."""
+        return dict(self.late_streams)
+
+    def describe(self) -> list[str]:
+        keyword = "left interval join" if self.kind == "LEFT" else "interval join"
+        keys = ", ".join(f"{expr_to_sql(left)} = {expr_to_sql(right)}"
+                         for left, right in self.keys) or "(no keys: every pair)"
+        lines = [f"{keyword} on {keys} within {interval_text(self.within_ms)} "
+                 "(inclusive) in event time",
+                 "left: " + self.left.describe(), "right: " + self.right.describe()]
+        if self.residual is not None:
+            lines.append(f"residual {expr_to_sql(self.residual)}")
+        unmatched = ("; unmatched left rows with NULLs once the watermark passes time + "
+                     f"{interval_text(self.within_ms)}" if self.kind == "LEFT" else "")
+        lines.append(f"state: each side's rows until the watermark passes their time + "
+                     f"{interval_text(self.within_ms)}{unmatched}")
+        for stream, late in self.late_streams.items():
+            lines.append(f"late events of {stream} -> topic {late}")
+        if self.where is not None:
+            lines.append(f"filter {expr_to_sql(self.where)}")
+        return lines + ["project " + _outputs_text(self.outputs)]
+
+
+OperatorSpec = FilterProjectSpec | AggregateSpec | PatternMatchSpec | IntervalJoinSpec
 
 
 def _aggregate_text(aggregate: AggregateCall) -> str:

@@ -3,7 +3,8 @@
 Each query's optimized logical plan becomes one operator chain from its input topic to its
 output topic: a stateless FilterProject (Scan -> Filter -> Project), an aggregate (Scan ->
 Filter -> Aggregate -> Project: one plan node type per window kind, the clauses they share
-in an AggregateClauses), or a pattern match. The planner is only asked for runnable jobs
+in an AggregateClauses), a pattern match, or an interval join of two streams (Scan ->
+[Filter] on each side -> Join -> Filter -> Project). The planner is only asked for runnable jobs
 (compile_text refuses the rest).
 """
 
@@ -14,15 +15,19 @@ from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery, StreamDef
 from frys.dsl.logical import (
     Aggregate,
     Filter,
+    Join,
+    LogicalNode,
     Match,
     Output,
     Project,
     Scan,
     build,
     conjunction,
+    conjuncts,
 )
 from frys.dsl.optimizer import optimize
 from frys.dsl.parser import garbage_collection_paused
+from frys.dsl.types import FrysType
 from frys.engine.graph import (
     AggregateClauses,
     AggregateSpec,
@@ -30,7 +35,9 @@ from frys.engine.graph import (
     CountWindowSpec,
     FilterProjectSpec,
     HopSpec,
+    IntervalJoinSpec,
     JobGraph,
+    JoinSide,
     OperatorSpec,
     PatternMatchSpec,
     QueryNode,
@@ -95,7 +102,10 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
     while isinstance(node, Filter):
         predicates.insert(0, node.predicate)
         node = node.input
-    assert isinstance(node, Scan), "joins and patterns are refused before planning"
+    if isinstance(node, Join):
+        assert aggregate is None, "the analyzer refuses GROUP BY over a join"
+        return _interval_join(job, query, node, conjunction(predicates), list(project.outputs))
+    assert isinstance(node, Scan), "patterns are planned above"
     where = conjunction(predicates)
     outputs = list(project.outputs)
     if aggregate is None:
@@ -106,6 +116,64 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
         aggregate.having, outputs, query.output_types,
         emit_changes=aggregate.emit == "CHANGES",
         emit_every_ms=aggregate.emit_every_ms if aggregate.emit == "EVERY" else None))
+
+
+def _join_side(job: AnalyzedJob, node: LogicalNode) -> JoinSide:
+    """One input of a join: a Scan, under the filters pushed down onto it."""
+    predicates: list[ast.Expr] = []
+    while isinstance(node, Filter):
+        predicates.insert(0, node.predicate)
+        node = node.input
+    assert isinstance(node, Scan), "the analyzer refuses a join of more than two streams"
+    stream = job.streams[node.stream]
+    assert stream.event_time is not None, "the analyzer requires event_time on both sides"
+    columns = dict(stream.columns or {})
+    read = set(columns if node.columns is None else node.columns) | {stream.event_time}
+    return JoinSide(stream.name, node.alias or stream.name, stream.event_time,
+                    {c: t for c, t in columns.items() if c in read}, conjunction(predicates))
+
+
+def side_of(ref: ast.ColumnRef, job: AnalyzedJob, left: JoinSide, right: JoinSide
+            ) -> JoinSide | None:
+    """The join input a column reference reads: by its qualifier, else the one stream
+    having the column (the analyzer refused an ambiguous one)."""
+    for side in (left, right):
+        if ref.qualifier == side.qualifier or (
+                ref.qualifier is None and ref.name in (job.streams[side.stream].columns or {})):
+            return side
+    return None
+
+
+def _sides(expr: ast.Expr, job: AnalyzedJob, left: JoinSide, right: JoinSide
+           ) -> set[str]:
+    refs = (n for n in ast.walk(expr) if isinstance(n, ast.ColumnRef))
+    return {side.qualifier for ref in refs if (side := side_of(ref, job, left, right))}
+
+
+def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
+                   where: ast.Expr | None, outputs: list[tuple[str, ast.Expr]]
+                   ) -> IntervalJoinSpec:
+    """Split ON into equi-keys (`l = r` of the same type, one side of the equality over
+    each input: hashed) and the residual (the rest, a filter over the candidate pairs)."""
+    assert join.within_ms is not None, "the analyzer requires WITHIN for a stream join"
+    left, right = _join_side(job, join.left), _join_side(job, join.right)
+    keys: list[tuple[ast.Expr, ast.Expr]] = []
+    residual: list[ast.Expr] = []
+    for part in conjuncts(join.condition):
+        if isinstance(part, ast.BinaryOp) and part.op == "=" and (
+                part.left.type == part.right.type != FrysType.NULL):
+            sides = (_sides(part.left, job, left, right), _sides(part.right, job, left, right))
+            if sides == ({left.qualifier}, {right.qualifier}):
+                keys.append((part.left, part.right))
+                continue
+            if sides == ({right.qualifier}, {left.qualifier}):
+                keys.append((part.right, part.left))
+                continue
+        residual.append(part)
+    late = {s.name: s.late[0] for s in (job.streams[left.stream], job.streams[right.stream])
+            if s.late}
+    return IntervalJoinSpec(left, right, keys, conjunction(residual), join.within_ms,
+                            join.kind, where, outputs, query.output_types, late)
 
 
 def _aggregate(aggregate: Aggregate, stream: StreamDef, clauses: AggregateClauses
@@ -132,8 +200,9 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
     event-time column must be the input's event time passed through (lag 0), or the
     window_end (lag: lateness) or window_start (size + lateness) of a TUMBLE or HOP window,
     which fires only windows ending at or before the watermark and never reopens one more
-    than `lateness` behind it. Anything else (sessions, count windows, computed times)
-    promises nothing; its rows alone move the output's watermark."""
+    than `lateness` behind it, or either input's event time passed through an interval join
+    (lag: WITHIN; a LEFT join's left input only). Anything else (sessions, count windows,
+    computed times) promises nothing; its rows alone move the output's watermark."""
     output = job.streams.get(query.output_stream)
     if output is None or output.event_time is None:
         return None
@@ -141,6 +210,17 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
     expr = dict(outputs).get(output.event_time)
     if not isinstance(expr, ast.ColumnRef):
         return None
+    if isinstance(spec, IntervalJoinSpec):
+        # either input's event time passed through: a pair is found when its later row
+        # arrives, not behind the watermark, so neither row is more than WITHIN behind it;
+        # a LEFT row left unmatched comes out when the watermark passes its time + WITHIN,
+        # the watermark before that advance being at most its time + WITHIN
+        # (a LEFT join's right side is NULL in unmatched rows: no event time to promise)
+        side = side_of(expr, job, spec.left, spec.right)
+        if side is None or expr.name != side.event_time or (
+                spec.kind == "LEFT" and side is spec.right):
+            return None
+        return spec.within_ms
     input_time = job.streams[query.input_stream].event_time
     if isinstance(spec, FilterProjectSpec):
         return 0 if expr.name == input_time else None
@@ -170,6 +250,8 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
         spec = _operator(job, query, logical)
         more = tuple(s.name for s in query.statement.more_sources) \
             if query.statement.match is not None else ()
+        if isinstance(spec, IntervalJoinSpec):
+            more = (spec.right.stream,)
         graph.queries.append(QueryNode(query.index, (query.input_stream, *more),
                                        query.output_stream, spec, query.is_bare_select, query,
                                        watermark_lag(job, query, spec)))

@@ -16,6 +16,7 @@ from frys.engine.graph import (
     CountWindowSpec,
     FilterProjectSpec,
     HopSpec,
+    IntervalJoinSpec,
     OperatorSpec,
     PatternMatchSpec,
     RunningAggregateSpec,
@@ -35,6 +36,7 @@ OPERATORS: dict[type, str] = {
     SessionSpec: "frys.operators.session_window:SessionWindowAggregate",
     CountWindowSpec: "frys.operators.count_window:CountWindowAggregate",
     PatternMatchSpec: "frys.operators.pattern.operator:PatternMatch",
+    IntervalJoinSpec: "frys.operators.interval_join:IntervalJoin",
 }
 
 

@@ -283,9 +283,9 @@ def test_garbage_only_ever_raises_frys_errors(text: str) -> None:
 LATER_STATEMENTS = [
     ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING)", "CREATE TABLE", (2, 14)),
     ("SELECT t.symbol FROM trades t JOIN trades u ON t.symbol = u.symbol WITHIN 1 MINUTE",
-     "JOIN", (2, 31)),
+     "JOIN of a stream with itself", (2, 31)),
     ("SELECT t.symbol FROM trades t LEFT JOIN trades u ON t.symbol = u.symbol WITHIN 1s",
-     "LEFT JOIN", (2, 31)),
+     "LEFT JOIN of a stream with itself", (2, 31)),
     ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING);"
      " SELECT t.symbol, u.tier FROM trades t JOIN users u ON t.symbol = u.id",
      "CREATE TABLE", (2, 14)),

@@ -120,3 +120,51 @@ def test_restore_refuses_another_kind_or_version() -> None:
         tumble.restore(OperatorState("count window", 1))
     with pytest.raises(ValueError, match="of layout version 99"):
         tumble.restore(OperatorState("window", 99))
+
+
+JOIN_STREAMS = (STREAM + "CREATE STREAM ev2 (k INT, v INT, ts TIMESTAMP) WITH (event_time = ts, "
+                "late = late_ev2);\nCREATE STREAM late_ev2;\n")
+JOINS = {
+    "inner": "SELECT a.k, a.v, b.v AS bv FROM ev a JOIN ev2 b ON a.k = b.k WITHIN 6ms;",
+    "left": "SELECT a.k, a.v, b.v AS bv, a.ts FROM ev a LEFT JOIN ev2 b ON a.k = b.k "
+            "AND b.v > a.v WITHIN 4ms;",
+}
+
+
+def drive_join(operator, batches, newest: dict[str, int], delay: int = 5) -> list[Emitted]:
+    """Each (stream, events) batch, then the inputs' combined watermark once both have one
+    (the minimum of each stream's max time - delay)."""
+    out = []
+    for stream, events in batches:
+        out.append(operator.process(frame(events), BatchSource(stream)))
+        newest[stream] = max(newest.get(stream, 0), *(ts for _, _, ts in events))
+        if len(newest) == 2:
+            out.append(operator.advance(min(newest.values()) - delay))
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(query=st.sampled_from(sorted(JOINS)), data=st.data())
+def test_a_restored_interval_join_continues_as_the_original(query: str, data) -> None:
+    events = out_of_order_events(data.draw, count_max=40, step_max=6, behind_max=12,
+                                 values=st.integers(-9, 9))
+    batches, start = [], 0
+    for cut in sorted(data.draw(st.lists(st.integers(1, len(events)), max_size=8,
+                                         unique=True))) + [len(events)]:
+        if cut > start:
+            batches.append((data.draw(st.sampled_from(["ev", "ev2"])), events[start:cut]))
+            start = cut
+    at = data.draw(st.integers(0, len(batches)))
+    (node,) = plan(compile_text(JOIN_STREAMS + JOINS[query])).queries
+    original = build_operator(node.operator, OperatorSettings())
+    newest: dict[str, int] = {}
+    drive_join(original, batches[:at], newest)
+    state = original.snapshot()
+    assert state.kind == "interval_join" and set(state.tables) == {"left", "right"}
+    restored = build_operator(node.operator, OperatorSettings())
+    restored.restore(state)
+    assert restored.state_size() == original.state_size()
+    expected = drive_join(original, batches[at:], dict(newest)) + [original.advance(END_OF_TIME)]
+    actual = drive_join(restored, batches[at:], dict(newest)) + [restored.advance(END_OF_TIME)]
+    assert rows_of(actual) == rows_of(expected)
+    assert restored.counters() == original.counters()

@@ -29,7 +29,7 @@ from frys.dsl.optimizer.constant_folding import UNFOLDED, cast_constant, fold
 from frys.dsl.parser import parse
 from frys.dsl.typer import ExpressionTyper, Scope
 from frys.dsl.types import WINDOW_FUNCTIONS, FrysType, literal_type
-from frys.engine.graph import FilterProjectSpec, PatternMatchSpec
+from frys.engine.graph import FilterProjectSpec, IntervalJoinSpec, PatternMatchSpec
 from frys.engine.planner import plan
 from frys.operators.expressions import to_polars
 
@@ -127,6 +127,12 @@ def spec_expressions(spec) -> Iterator[ast.Expr]:
             yield define.condition
             if define.until is not None:
                 yield define.until
+    elif isinstance(spec, IntervalJoinSpec):
+        for part in (spec.left.where, spec.right.where, spec.residual, spec.where):
+            if part is not None:
+                yield part
+        yield from (e for pair in spec.keys for e in pair)
+        yield from (e for _, e in spec.outputs)
     else:  # a window kind's spec: its clauses
         clauses = spec.clauses
         if clauses.where is not None:

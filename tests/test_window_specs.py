@@ -19,6 +19,7 @@ from frys.engine.graph import (
     CountWindowSpec,
     FilterProjectSpec,
     HopSpec,
+    IntervalJoinSpec,
     OperatorSpec,
     PatternMatchSpec,
     RunningAggregateSpec,
@@ -124,6 +125,8 @@ def test_a_running_aggregate_spec_refuses_to_emit_other_than_changes() -> None:
 QUERY_OF_TYPE = {
     FilterProjectSpec: "SELECT k, v FROM ev WHERE v > 0;",
     PatternMatchSpec: "SELECT a.v AS av FROM ev PATTERN (a b) DEFINE a AS a.v > 0;",
+    IntervalJoinSpec: "CREATE STREAM other (k INT, w INT, ts TIMESTAMP) WITH (event_time = ts);"
+                      " SELECT e.v, o.w FROM ev e JOIN other o ON e.k = o.k WITHIN 5ms;",
     **{spec_type: f"SELECT k, COUNT(*) AS n FROM ev {group_by};"
        for group_by, spec_type, *_ in reversed(WINDOWS)},
 }

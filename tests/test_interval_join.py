@@ -1,0 +1,477 @@
+"""Interval joins of two streams (operators/interval_join.py): a table of cases driven through
+the operator contract, with the step at which each row comes out; a property against a
+naive reference (nested loops over all events) for random inputs, disorder within the
+watermark and batch cuts; bounded state; and whole jobs through the runtime (watermarks of
+two inputs, late streams, a window downstream of a join, explain, the docs' example)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import frys
+from frys.dsl import compile_text
+from frys.dsl.errors import NotSupportedYet
+from frys.dsl.types import TIMESTAMP_DTYPE
+from frys.engine.graph import IntervalJoinSpec
+from frys.engine.operator import BatchSource, Emitted, OperatorSettings
+from frys.engine.planner import plan
+from frys.engine.time import END_OF_TIME
+from frys.operators.interval_join import IntervalJoin
+from frys.operators.registry import build_operator
+
+T0 = 1_700_000_000_000
+STREAMS = """
+CREATE STREAM l (k INT, v INT, ts TIMESTAMP) WITH (event_time = ts, late = late_l);
+CREATE STREAM late_l;
+CREATE STREAM r (k INT, w INT, ts TIMESTAMP) WITH (event_time = ts);
+"""
+SELECT = "SELECT l.k AS k, l.v AS v, r.w AS w, l.ts AS lts, r.ts AS rts FROM l "
+
+
+def spec_of(query: str) -> IntervalJoinSpec:
+    (node,) = plan(compile_text(STREAMS + query)).queries
+    assert node.inputs == ("l", "r")
+    assert isinstance(node.operator, IntervalJoinSpec)
+    return node.operator
+
+
+def batch(side: str, events: list[tuple]) -> pl.DataFrame:
+    other = "v" if side == "l" else "w"
+    return pl.DataFrame(
+        {"k": [e[0] for e in events], other: [e[1] for e in events],
+         "ts": [T0 + e[2] for e in events]},
+        schema={"k": pl.Int64, other: pl.Int64, "ts": pl.Int64},
+    ).with_columns(pl.col("ts").cast(TIMESTAMP_DTYPE))
+
+
+def offset(value) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000) - T0
+
+
+def output_rows(emitted: Emitted) -> list[tuple]:
+    """(k, v, w, lts, rts) with times as offsets from T0."""
+    return [(k, v, w, offset(lts), offset(rts))
+            for frame in emitted.rows for k, v, w, lts, rts in frame.iter_rows()]
+
+
+def run_steps(operator, steps: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """Steps: ('l' | 'r', events[, arrivals]) or ('wm', watermark offset or END_OF_TIME).
+    Returns (step, row) for every output row and the late rows handed out."""
+    out: list[tuple] = []
+    late: list[tuple] = []
+    for index, step in enumerate(steps):
+        if step[0] == "wm":
+            emitted = operator.advance(step[1] if step[1] == END_OF_TIME else T0 + step[1])
+        else:
+            arrivals = None
+            if len(step) > 2:
+                arrivals = pl.Series([T0 + a for a in step[2]], dtype=pl.Int64)
+            emitted = operator.process(batch(step[0], step[1]),
+                                       BatchSource(step[0], arrivals))
+        out += [(index, row) for row in output_rows(emitted)]
+        late += [(offset(ts), k, v) for frame in emitted.late
+                 for k, v, ts in frame.select("k", "v", "ts").iter_rows()]
+    return sorted(out, key=repr), late
+
+
+JOIN = SELECT + "JOIN r ON l.k = r.k WITHIN 10ms;"
+LEFT = SELECT + "LEFT JOIN r ON l.k = r.k WITHIN 10ms;"
+END = ("wm", END_OF_TIME)
+
+# (name, query, steps, expected (step, row) pairs, late events counted)
+CASES = [
+    ("in order", JOIN,
+     [("l", [(1, 1, 0)]), ("r", [(1, 100, 10), (1, 101, 11)]), END],
+     [(1, (1, 1, 100, 0, 10))], 0),
+    ("right before left, within the watermark", JOIN,
+     [("r", [(1, 100, 20)]), ("wm", 5), ("l", [(1, 1, 12), (1, 2, 30)]), END],
+     [(2, (1, 1, 100, 12, 20)), (2, (1, 2, 100, 30, 20))], 0),
+    ("bounds are inclusive on both sides", JOIN,
+     [("l", [(1, 1, 10)]), ("r", [(1, 1, -1), (1, 2, 0), (1, 3, 20), (1, 4, 21)]), END],
+     [(1, (1, 1, 2, 10, 0)), (1, (1, 1, 3, 10, 20))], 0),
+    ("rows of one batch and side never pair with each other", JOIN,
+     [("l", [(1, 1, 0), (1, 2, 0)]), ("r", [(1, 7, 5)]), END],
+     [(1, (1, 1, 7, 0, 5)), (1, (1, 2, 7, 0, 5))], 0),
+    ("several pairs per key, keys apart", JOIN,
+     [("l", [(1, 1, 0), (2, 2, 0), (3, 3, 0)]), ("r", [(1, 5, 1), (1, 6, 2), (2, 7, 3)]), END],
+     [(1, (1, 1, 5, 0, 1)), (1, (1, 1, 6, 0, 2)), (1, (2, 2, 7, 0, 3))], 0),
+    ("two equi-keys", SELECT + "JOIN r ON l.k = r.k AND r.w = l.v WITHIN 10ms;",
+     [("l", [(1, 1, 0), (1, 2, 0)]), ("r", [(1, 2, 1), (2, 2, 1)]), END],
+     [(1, (1, 2, 2, 0, 1))], 0),
+    ("a residual condition", SELECT + "JOIN r ON l.k = r.k AND r.w > l.v * 10 WITHIN 10ms;",
+     [("l", [(1, 1, 0), (1, 2, 0)]), ("r", [(1, 15, 3)]), END],
+     [(1, (1, 1, 15, 0, 3))], 0),
+    ("no equi-key: every pair within the interval", SELECT + "JOIN r ON r.w < l.v WITHIN 5ms;",
+     [("l", [(1, 10, 0), (2, 1, 0)]), ("r", [(3, 5, 5), (4, 0, 6)]), END],
+     [(1, (1, 10, 5, 0, 5))], 0),
+    ("NULL keys never match", JOIN,
+     [("l", [(None, 1, 0), (1, 2, 0)]), ("r", [(None, 5, 1), (1, 6, 1)]), END],
+     [(1, (1, 2, 6, 0, 1))], 0),
+    ("late rows are dropped and counted, not joined", JOIN,
+     [("l", [(1, 1, 50)]), ("r", [(1, 2, 50)]), ("wm", 45),
+      ("l", [(1, 3, 40), (1, 4, 46)]), ("r", [(1, 5, 44)]), END],
+     [(1, (1, 1, 2, 50, 50)), (3, (1, 4, 2, 46, 50))], 2),
+    ("each row judged under the watermark it arrived under", JOIN,
+     [("r", [(1, 9, 30)]), ("l", [(1, 1, 25), (1, 2, 25)], [20, 26]), END],
+     [(1, (1, 1, 9, 25, 30))], 1),
+    ("WHERE above a join filters its rows", SELECT + "JOIN r ON l.k = r.k WITHIN 10ms "
+     "WHERE l.v + r.w > 10;",
+     [("l", [(1, 1, 0), (1, 20, 0)]), ("r", [(1, 5, 1)]), END],
+     [(1, (1, 20, 5, 0, 1))], 0),
+    ("LEFT: an unmatched row once the watermark passes time + t, not at it", LEFT,
+     [("l", [(1, 1, 0), (2, 2, 0)]), ("r", [(1, 5, 4)]), ("wm", 10), ("wm", 11), ("wm", 30),
+      END],
+     [(1, (1, 1, 5, 0, 4)), (3, (2, 2, None, 0, None))], 0),
+    ("LEFT: a row matched after arriving is never emitted unmatched", LEFT,
+     [("l", [(1, 1, 0)]), ("wm", 5), ("r", [(1, 5, 10)]), END],
+     [(2, (1, 1, 5, 0, 10))], 0),
+    ("LEFT: a NULL key never matches, so comes out unmatched", LEFT,
+     [("l", [(None, 1, 0)]), ("r", [(None, 5, 0)]), ("wm", 20)],
+     [(2, (None, 1, None, 0, None))], 0),
+    ("LEFT: the residual decides what matched", SELECT + "LEFT JOIN r ON l.k = r.k AND r.w > 1 "
+     "WITHIN 10ms;",
+     [("l", [(1, 1, 0)]), ("r", [(1, 1, 0)]), END],
+     [(2, (1, 1, None, 0, None))], 0),
+    ("LEFT: WHERE applies to the unmatched row, NULLs included",
+     SELECT + "LEFT JOIN r ON l.k = r.k WITHIN 10ms WHERE r.w IS NULL OR r.w > 3;",
+     [("l", [(1, 1, 0), (2, 2, 0)]), ("r", [(1, 2, 1)]), END],
+     [(2, (2, 2, None, 0, None))], 0),
+    ("LEFT: a late left row is dropped, not emitted unmatched", LEFT,
+     [("r", [(9, 1, 100)]), ("l", [(9, 2, 100)]), ("wm", 50), ("l", [(1, 1, 10)]), END],
+     [(1, (9, 2, 1, 100, 100))], 1),
+]
+
+
+@pytest.mark.parametrize(("query", "steps", "expected", "late"),
+                         [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_interval_join_cases(query: str, steps: list[tuple], expected: list[tuple],
+                             late: int) -> None:
+    operator = build_operator(spec_of(query), OperatorSettings())
+    rows, _ = run_steps(operator, steps)
+    assert rows == sorted(expected, key=repr)
+    assert operator.counters().late_events == late
+    assert operator.buffered_rows() == (0, 0) or steps[-1] != END
+
+
+def test_late_rows_go_to_their_inputs_late_stream_with_all_their_fields() -> None:
+    operator = build_operator(spec_of(JOIN), OperatorSettings())
+    _, late = run_steps(operator, [("l", [(1, 1, 50)]), ("r", [(1, 2, 50)]), ("wm", 45),
+                                   ("l", [(1, 3, 40), (1, 4, 46)])])
+    assert late == [(40, 1, 3)]
+    emitted = operator.process(batch("r", [(1, 5, 10)]), BatchSource("r"))
+    assert emitted.late == [] and operator.counters().late_events == 2  # r: counted only
+
+
+# ---------------------------------------------------------------------- the reference
+
+
+def reference(events: list[tuple], within: int, outer: bool, residual: bool) -> Counter:
+    """Nested loops over every event: (side, k, value, ts) -> the join's rows."""
+    lefts = [e for e in events if e[0] == "l"]
+    rights = [e for e in events if e[0] == "r"]
+    rows: Counter = Counter()
+    for _, lk, lv, lts in lefts:
+        matched = False
+        for _, rk, rw, rts in rights:
+            if lk is not None and lk == rk and abs(lts - rts) <= within and (
+                    not residual or rw >= lv):
+                rows[(lk, lv, rw, lts, rts)] += 1
+                matched = True
+        if outer and not matched:
+            rows[(lk, lv, None, lts, None)] += 1
+    return rows
+
+
+@st.composite
+def two_streams(draw, delay: int):
+    """Events of both streams in publication order, each at most `delay` behind the newest
+    before it (so none is late under a watermark of max time - delay)."""
+    events, newest = [], 0
+    for _ in range(draw(st.integers(0, 40))):
+        ts = max(0, newest + draw(st.integers(0, 6)) - draw(st.integers(0, delay)))
+        newest = max(newest, ts)
+        events.append((draw(st.sampled_from("lr")), draw(st.sampled_from([0, 1, 2, None])),
+                       draw(st.integers(0, 5)), ts))
+    return events
+
+
+def cut(draw, events: list[tuple]) -> list[tuple[str, list[tuple]]]:
+    """Batches of one side each, in publication order, cut at random."""
+    batches: list[tuple[str, list[tuple]]] = []
+    for event in events:
+        if batches and batches[-1][0] == event[0] and draw(st.booleans()):
+            batches[-1][1].append(event)
+        else:
+            batches.append((event[0], [event]))
+    return batches
+
+
+def drive(operator, batches: list[tuple[str, list[tuple]]], delay: int,
+          newest: dict[str, int] | None = None) -> Counter:
+    """Each batch, then the combined watermark (the minimum of each side's max time -
+    delay, once both sides have one)."""
+    newest = {} if newest is None else newest
+    rows: Counter = Counter()
+    for side, events in batches:
+        emitted = operator.process(batch(side, [e[1:] for e in events]), BatchSource(side))
+        rows.update(output_rows(emitted))
+        newest[side] = max(newest.get(side, 0), *(e[3] for e in events))
+        if len(newest) == 2:
+            rows.update(output_rows(operator.advance(T0 + min(newest.values()) - delay)))
+    return rows
+
+
+QUERY_OF = {
+    (False, False): JOIN,
+    (True, False): LEFT,
+    (False, True): SELECT + "JOIN r ON r.k = l.k AND r.w >= l.v WITHIN {t}ms;",
+    (True, True): SELECT + "LEFT JOIN r ON l.k = r.k AND r.w >= l.v WITHIN {t}ms;",
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), delay=st.integers(0, 8), within=st.integers(0, 12),
+       outer=st.booleans(), residual=st.booleans())
+def test_random_streams_give_the_references_rows_whatever_the_cuts(
+        data, delay: int, within: int, outer: bool, residual: bool) -> None:
+    events = data.draw(two_streams(delay))
+    query = QUERY_OF[(outer, residual)].replace("10ms", f"{within}ms").format(t=within)
+    spec = spec_of(query)
+    expected = reference(events, within, outer, residual)
+    for _ in range(2):  # two different cuts of the same publication
+        operator = build_operator(spec, OperatorSettings())
+        rows = drive(operator, cut(data.draw, events), delay)
+        rows.update(output_rows(operator.advance(END_OF_TIME)))
+        assert rows == expected
+        assert operator.counters().late_events == 0
+        assert operator.buffered_rows() == (0, 0)
+
+
+def test_state_stays_bounded_over_a_long_in_order_run() -> None:
+    operator = build_operator(spec_of(LEFT.replace("10ms", "50ms")), OperatorSettings())
+    assert isinstance(operator, IntervalJoin)
+    sizes, buffered, emitted = [], [], 0
+    for step in range(400):
+        base = step * 10
+        for side in ("l", "r"):
+            events = [(key, key, base + key) for key in range(10)]
+            emitted += len(output_rows(operator.process(batch(side, events),
+                                                        BatchSource(side))))
+        emitted += len(output_rows(operator.advance(T0 + base)))
+        sizes.append(operator.state_size())
+        buffered.append(operator.buffered_rows())
+    # each side holds its last 50ms + 10ms: six batches of ten rows at most
+    assert max(max(b) for b in buffered) <= 70
+    assert max(sizes[100:]) <= max(sizes[:100]) * 1.1
+    assert emitted > 0
+
+
+# ---------------------------------------------------------------------- whole jobs
+
+ORDERS = """
+CREATE STREAM orders (id INT, amount FLOAT, ts TIMESTAMP)
+    WITH (event_time = ts, late = late_orders);
+CREATE STREAM late_orders;
+CREATE STREAM shipments (order_id INT, carrier STRING, ts TIMESTAMP) WITH (event_time = ts);
+"""
+
+
+def at(ms: int) -> int:
+    return T0 + ms
+
+
+def test_a_job_joins_two_streams_under_their_combined_watermark() -> None:
+    pipeline = frys.Pipeline.from_text(ORDERS + """
+        SELECT o.id, s.carrier FROM orders o LEFT JOIN shipments s ON o.id = s.order_id
+        WITHIN 10ms;
+        SELECT id, amount FROM late_orders;""")
+    pipeline.publish("orders", [{"id": 1, "amount": 1.0, "ts": at(0)},
+                                {"id": 2, "amount": 2.0, "ts": at(100)}])
+    # shipments' watermark holds the join back: order 1 is not yet known to be unmatched
+    assert pipeline.results("select_1").height == 0
+    pipeline.publish("shipments", [{"order_id": 7, "carrier": "dhl", "ts": at(8)}])
+    assert pipeline.results("select_1").height == 0  # the watermark (8) is not past 0 + 10
+    pipeline.publish("shipments", [{"order_id": 2, "carrier": "ups", "ts": at(95)}])
+    assert pipeline.results("select_1").rows() == [(2, "ups"), (1, None)]
+    pipeline.publish("orders", [{"id": 3, "amount": 1.0, "ts": at(50)}])  # late
+    pipeline.finish()
+    assert sorted(pipeline.results("select_1").rows(), key=repr) == [(1, None), (2, "ups")]
+    assert pipeline.results("select_2").rows() == [(3, 1.0)]
+    assert pipeline.stats.total_late_events == 1
+
+
+def test_a_window_downstream_of_a_join_misses_no_pair() -> None:
+    """The join's output watermark is its inputs' minus WITHIN: a pair found when the
+    watermark is already past the earlier row's time still lands in that row's window."""
+    text = ORDERS + """
+        CREATE STREAM shipped (id INT, carrier STRING, ts TIMESTAMP) WITH (event_time = ts);
+        INSERT INTO shipped SELECT o.id, s.carrier, o.ts AS ts FROM orders o
+            JOIN shipments s ON o.id = s.order_id WITHIN 10ms;
+        SELECT window_start, COUNT(*) AS n FROM shipped GROUP BY TUMBLE(10ms);"""
+    join, _ = plan(compile_text(text)).queries
+    assert join.watermark_lag_ms == 10
+    pipeline = frys.Pipeline.from_text(text)
+    pipeline.publish("orders", [{"id": 1, "amount": 1.0, "ts": at(5)},
+                                {"id": 2, "amount": 1.0, "ts": at(30)}])
+    # the join's inputs are at 12: a watermark of 12 on `shipped` would close [0, 10)
+    pipeline.publish("shipments", [{"order_id": 9, "carrier": "c", "ts": at(12)}])
+    # on time (15 >= 12), and it pairs with the order at 5: a row of window [0, 10)
+    pipeline.publish("shipments", [{"order_id": 1, "carrier": "c", "ts": at(15)}])
+    pipeline.publish("shipments", [{"order_id": 2, "carrier": "c", "ts": at(33)}])
+    pipeline.finish()
+    counts = {offset(start): n for start, n in pipeline.results("select_1").iter_rows()}
+    assert counts == {0: 1, 30: 1}
+    assert pipeline.stats.total_late_events == 0
+
+
+def test_explain_shows_the_join_its_keys_interval_and_state() -> None:
+    text = frys.explain(ORDERS + """
+        SELECT o.id, s.carrier FROM orders o LEFT JOIN shipments s
+        ON o.id = s.order_id AND s.carrier <> 'x' WITHIN 1 HOUR WHERE o.amount > 5;""")
+    assert "query 1: topic orders + topic shipments -> caller (stdout)" in text
+    assert ("-> left interval join on o.id = s.order_id within 1 HOUR (inclusive) in event "
+            "time") in text
+    assert "-> left: orders o on ts where o.amount > 5, buffers id, amount, ts" in text
+    assert "-> right: shipments s on ts, buffers order_id, carrier, ts" in text
+    assert "-> residual s.carrier <> 'x'" in text
+    assert ("-> state: each side's rows until the watermark passes their time + 1 HOUR; "
+            "unmatched left rows with NULLs once the watermark passes time + 1 HOUR") in text
+    assert "-> late events of orders -> topic late_orders" in text
+    assert "-> project o.id AS id, s.carrier AS carrier" in text
+
+
+def test_only_the_columns_the_query_reads_are_buffered() -> None:
+    spec = spec_of("SELECT l.v FROM l JOIN r ON l.k = r.k WITHIN 1s;")
+    assert list(spec.left.columns) == ["k", "v", "ts"]
+    assert list(spec.right.columns) == ["k", "ts"]
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s GROUP BY l.k EMIT CHANGES",
+     "not supported yet: GROUP BY over a join"),
+    ("SELECT a.k FROM l a JOIN l b ON a.k = b.k WITHIN 1s",
+     "not supported yet: JOIN of a stream with itself"),
+    ("CREATE STREAM m (k INT, ts TIMESTAMP) WITH (event_time = ts);\n"
+     "SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s JOIN m ON m.k = l.k WITHIN 1s",
+     "not supported yet: JOIN of more than two streams"),
+    ("CREATE STREAM n (k INT, ts TIMESTAMP);\nSELECT l.k FROM l JOIN n ON l.k = n.k WITHIN 1s",
+     "stream n has no event_time, so it cannot be joined"),
+    ("SELECT * FROM l JOIN r ON l.k = r.k WITHIN 1s",
+     "SELECT * over a join gives two columns k"),
+])
+def test_joins_the_runtime_cannot_run_are_refused(query: str, message: str) -> None:
+    with pytest.raises((NotSupportedYet, frys.FrysError), match=re.escape(message)):
+        compile_text(STREAMS + query)
+
+
+def test_select_star_over_a_join_qualifies_each_column() -> None:
+    text = ("CREATE STREAM a (k INT, x INT, ta TIMESTAMP) WITH (event_time = ta);\n"
+            "CREATE STREAM b (j INT, y INT, tb TIMESTAMP) WITH (event_time = tb);\n"
+            "SELECT * FROM a JOIN b ON a.k = b.j WITHIN 5ms;")
+    pipeline = frys.Pipeline.from_text(text)
+    pipeline.publish("a", [{"k": 1, "x": 2, "ta": at(0)}])
+    pipeline.publish("b", [{"j": 1, "y": 3, "tb": at(5)}])
+    pipeline.finish()
+    result = pipeline.results("select_1")
+    assert result.columns == ["k", "x", "ta", "j", "y", "tb"]
+    assert result.select("k", "x", "j", "y").rows() == [(1, 2, 1, 3)]
+
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
+
+
+def test_the_docs_interval_join_example_runs() -> None:
+    section = DOC.read_text().split("## Interval joins, tables", 1)[1].split("\n## ", 1)[0]
+    (example,) = [e for e in re.findall(r"```frysql\n(.*?)```", section, flags=re.S)
+                  if "WITHIN" in e and "CREATE TABLE" not in e]
+    pipeline = frys.Pipeline.from_text(example)
+    minute = 60_000
+    pipeline.publish("orders", [{"id": 1, "user_id": "u", "amount": 9.5, "ts": at(0)},
+                                {"id": 2, "user_id": "v", "amount": 3.0, "ts": at(minute)}])
+    pipeline.publish("shipments", [{"order_id": 1, "carrier": "ups", "ts": at(30 * minute)},
+                                   {"order_id": 2, "carrier": "dhl", "ts": at(62 * minute)}])
+    pipeline.finish()
+    results = {name: sorted(pipeline.results(name).rows(), key=repr)
+               for name in ("select_1", "select_2")}
+    assert results["select_1"] == [(1, "ups")]
+    assert results["select_2"] == [(1, "ups"), (2, None)]
+
+
+QUERIES = Path(__file__).resolve().parent.parent / "queries"
+
+
+def test_the_example_jobs_unshipped_orders_equal_a_reference(tmp_path: Path, capsys) -> None:
+    """queries/shipments.frysql: the orders with no shipment from their time to two hours
+    later, computed straight from the sample data."""
+    from frys.cli import main
+
+    shutil.copytree(QUERIES, tmp_path / "queries", ignore=shutil.ignore_patterns("out"))
+    assert main(["run", str(tmp_path / "queries" / "shipments.frysql")]) == 0
+    assert "late" not in capsys.readouterr().err
+    unshipped = {json.loads(line)["id"]
+                 for line in (tmp_path / "out" / "unshipped.jsonl").read_text().splitlines()}
+
+    def millis(value) -> int:
+        if isinstance(value, int):
+            return value
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+
+    data = tmp_path / "queries" / "data"
+    orders = [json.loads(line) for line in (data / "orders.jsonl").read_text().splitlines()]
+    shipments = [json.loads(line)
+                 for line in (data / "shipments.jsonl").read_text().splitlines()]
+    expected = {o["id"] for o in orders
+                if not any(s["order_id"] == o["id"]
+                           and 0 <= millis(s["ts"]) - millis(o["ts"]) <= 2 * 3_600_000
+                           for s in shipments)}
+    assert unshipped == expected and 0 < len(expected) < len(orders)
+
+
+def test_the_later_of_the_two_times_is_a_computed_time_without_a_promised_watermark() -> None:
+    text = ORDERS + """
+        CREATE STREAM paired (id INT, ts TIMESTAMP) WITH (event_time = ts);
+        INSERT INTO paired SELECT o.id, CASE WHEN o.ts >= s.ts THEN o.ts ELSE s.ts END AS ts
+        FROM orders o JOIN shipments s ON o.id = s.order_id WITHIN 10ms;
+        SELECT id, ts FROM paired;"""
+    join, _ = plan(compile_text(text)).queries
+    assert join.watermark_lag_ms is None  # its rows alone move `paired`'s watermark
+    pipeline = frys.Pipeline.from_text(text)
+    pipeline.publish("orders", [{"id": 1, "amount": 1.0, "ts": at(7)}])
+    pipeline.publish("shipments", [{"order_id": 1, "carrier": "c", "ts": at(2)}])
+    pipeline.finish()
+    assert [(i, offset(ts)) for i, ts in pipeline.results("select_1").rows()] == [(1, 7)]
+
+
+@pytest.mark.parametrize(("query", "lag"), [
+    ("SELECT o.id, o.ts FROM orders o JOIN shipments s ON o.id = s.order_id WITHIN 1s", 1000),
+    ("SELECT o.id, s.ts FROM orders o JOIN shipments s ON o.id = s.order_id WITHIN 1s", 1000),
+    ("SELECT o.id, o.ts FROM orders o LEFT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     1000),
+    # NULL in a LEFT join's unmatched rows: no watermark can be promised for it
+    ("SELECT o.id, s.ts FROM orders o LEFT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     None),
+])
+def test_a_joins_output_watermark_lags_its_inputs_by_the_interval(query: str,
+                                                                   lag: int | None) -> None:
+    text = (ORDERS + "CREATE STREAM out (id INT, ts TIMESTAMP) WITH (event_time = ts);\n"
+            f"INSERT INTO out {query};")
+    (node,) = plan(compile_text(text)).queries
+    assert node.watermark_lag_ms == lag
+
+
+def test_restore_refuses_another_operators_state() -> None:
+    from frys.engine.operator import OperatorState
+
+    operator = build_operator(spec_of(JOIN), OperatorSettings())
+    with pytest.raises(ValueError, match="cannot restore a window state"):
+        operator.restore(OperatorState("window", 1))
