@@ -1,0 +1,146 @@
+"""Flink peer for W6 (run_joins.py): the Flink SQL interval join through pyflink.
+
+    PYTHON_WITH_APACHE_FLINK benchmarks/peer_flink_joins.py KIND ORDERS.csv SHIPMENTS.csv
+
+KIND is INNER or LEFT. Needs the `apache-flink` package (not a frys dependency:
+`.venv/bin/python tests/flink_oracle/install.py` puts apache-flink 2.3.0 in its own venv,
+~/.cache/frys/flink-2.3.0) and Java 11+ on PATH. run_joins.py writes the two CSVs (`id,
+amount,ts` and `order_id,carrier,ts`, ts in epoch ms, no header) and runs this script with
+that venv's python, one process per join kind.
+
+Streaming mode, parallelism 1. Each stream is read with the filesystem connector; `rt` is
+its event time with a watermark at its largest time (frys' default delay of 0; the input is
+in time order, so nothing is late either way). The join is the one Flink SQL recognises as
+an interval join (its plan shows IntervalJoin):
+
+    INNER: FROM orders o, shipments s
+           WHERE o.id = s.order_id
+             AND o.rt BETWEEN s.rt - INTERVAL '5' MINUTE AND s.rt + INTERVAL '5' MINUTE
+    LEFT:  FROM orders o LEFT JOIN shipments s ON <the same predicate>
+
+It selects o.id, o.amount, s.carrier (what frys' job emits) and counts them with
+`count(*)`: handing 10^6 rows one by one to Python through py4j would cost more than the
+join, so the count stays in the JVM, with mini-batches (at most 1 s or 10,000 rows) so
+that it sends a handful of updates rather than one per joined row; the last one is the
+count. At the end of the input Flink's final watermark emits LEFT's unmatched orders.
+
+Prints one JSON line: kind, events (orders + shipments), rows, job_seconds (from
+submitting the query to the last count collected: planning, reading, joining), the same
+for a warm-up run over the first WARMUP lines of each file (a job's fixed cost: planning,
+the local cluster, a cold JVM), peak_rss_mb (this process and the JVM, summed VmHWM) and
+Flink's version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+WARMUP = 10_000
+
+INNER = """
+    SELECT count(*) FROM (
+        SELECT o.id, o.amount, s.carrier FROM {orders} o, {shipments} s
+        WHERE o.id = s.order_id
+          AND o.rt BETWEEN s.rt - INTERVAL '5' MINUTE AND s.rt + INTERVAL '5' MINUTE)"""
+LEFT = """
+    SELECT count(*) FROM (
+        SELECT o.id, o.amount, s.carrier FROM {orders} o LEFT JOIN {shipments} s
+        ON o.id = s.order_id
+          AND o.rt BETWEEN s.rt - INTERVAL '5' MINUTE AND s.rt + INTERVAL '5' MINUTE)"""
+QUERIES = {"INNER": INNER, "LEFT": LEFT}
+SCHEMAS = {"orders": "id INT, amount DOUBLE", "shipments": "order_id INT, carrier INT"}
+
+
+def peak_rss_mb() -> float:
+    """Summed VmHWM of this process and all its descendants (the gateway's JVM)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    total_kb = 0
+    stack = [os.getpid()]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        total_kb += int(line.split()[1])
+        except OSError:
+            pass
+    return total_kb / 1024
+
+
+def head(csv_path: str) -> str:
+    """The first WARMUP lines of a file, in a file beside it."""
+    path = f"{csv_path}.warmup"
+    with open(csv_path, "rb") as source, open(path, "wb") as target:
+        for number, line in enumerate(source):
+            if number == WARMUP:
+                break
+            target.write(line)
+    return path
+
+
+def create(env, name: str, stream: str, path: str) -> None:
+    env.execute_sql(f"""
+        CREATE TABLE {name} (
+            {SCHEMAS[stream]},
+            ts BIGINT,
+            rt AS TO_TIMESTAMP_LTZ(ts, 3),
+            WATERMARK FOR rt AS rt
+        ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv')""")
+
+
+def run(env, kind: str, orders: str, shipments: str) -> tuple[float, int]:
+    """(seconds until the last count was collected, the count)."""
+    started = time.perf_counter()
+    result = env.execute_sql(QUERIES[kind].format(orders=orders, shipments=shipments))
+    count = 0
+    with result.collect() as rows:
+        for row in rows:  # +I, then -U/+U per mini-batch: the last value is the count
+            count = int(row[0])
+    return time.perf_counter() - started, count
+
+
+def main() -> None:
+    kind, orders_csv, shipments_csv = sys.argv[1], sys.argv[2], sys.argv[3]
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+    from pyflink.version import __version__
+
+    events = 0
+    for path in (orders_csv, shipments_csv):
+        with open(path, "rb") as data:
+            events += sum(1 for _ in data)
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    config = env.get_config()
+    config.set("parallelism.default", "1")
+    config.set("table.exec.mini-batch.enabled", "true")
+    config.set("table.exec.mini-batch.allow-latency", "1 s")
+    config.set("table.exec.mini-batch.size", "10000")
+    create(env, "orders", "orders", orders_csv)
+    create(env, "shipments", "shipments", shipments_csv)
+    create(env, "warm_orders", "orders", head(orders_csv))
+    create(env, "warm_shipments", "shipments", head(shipments_csv))
+    plan = env.explain_sql(QUERIES[kind].format(orders="orders", shipments="shipments"))
+    if "IntervalJoin" not in plan:
+        raise SystemExit(f"Flink did not plan an interval join:\n{plan}")
+    warmup_seconds, _ = run(env, kind, "warm_orders", "warm_shipments")
+    seconds, rows = run(env, kind, "orders", "shipments")
+    print(json.dumps({"kind": kind, "events": events, "rows": rows, "job_seconds": seconds,
+                      "warmup_events": 2 * WARMUP, "warmup_seconds": warmup_seconds,
+                      "peak_rss_mb": peak_rss_mb(), "version": __version__}))
+
+
+if __name__ == "__main__":
+    main()
