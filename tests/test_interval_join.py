@@ -175,20 +175,32 @@ def test_late_rows_go_to_their_inputs_late_stream_with_all_their_fields() -> Non
 # ---------------------------------------------------------------------- the reference
 
 
-def reference(events: list[tuple], within: int, outer: bool, residual: bool) -> Counter:
-    """Nested loops over every event: (side, k, value, ts) -> the join's rows."""
-    lefts = [e for e in events if e[0] == "l"]
-    rights = [e for e in events if e[0] == "r"]
+def reference(events: list[tuple], within: int, outer: bool, residual: bool,
+              kind: str | None = None, before: int | None = None, after: int | None = None,
+              lefts: list[tuple] | None = None, rights: list[tuple] | None = None) -> Counter:
+    """Nested loops over every event: (side, k, value, ts) -> the join's rows. `kind`
+    (default LEFT when `outer`, else INNER), the right row's time within [left - before,
+    left + after] (default both `within`); `lefts`/`rights` override the split by side."""
+    kind = kind or ("LEFT" if outer else "INNER")
+    before = within if before is None else before
+    after = within if after is None else after
+    lefts = [e for e in events if e[0] == "l"] if lefts is None else lefts
+    rights = [e for e in events if e[0] == "r"] if rights is None else rights
     rows: Counter = Counter()
+    right_matched = [False] * len(rights)
     for _, lk, lv, lts in lefts:
         matched = False
-        for _, rk, rw, rts in rights:
-            if lk is not None and lk == rk and abs(lts - rts) <= within and (
+        for index, (_, rk, rw, rts) in enumerate(rights):
+            if lk is not None and lk == rk and lts - before <= rts <= lts + after and (
                     not residual or rw >= lv):
                 rows[(lk, lv, rw, lts, rts)] += 1
-                matched = True
-        if outer and not matched:
+                matched = right_matched[index] = True
+        if kind in ("LEFT", "FULL") and not matched:
             rows[(lk, lv, None, lts, None)] += 1
+    if kind in ("RIGHT", "FULL"):
+        for (_, _, rw, rts), matched in zip(rights, right_matched, strict=True):
+            if not matched:
+                rows[(None, None, rw, None, rts)] += 1
     return rows
 
 
@@ -237,6 +249,50 @@ QUERY_OF = {
     (False, True): SELECT + "JOIN r ON r.k = l.k AND r.w >= l.v WITHIN {t}ms;",
     (True, True): SELECT + "LEFT JOIN r ON l.k = r.k AND r.w >= l.v WITHIN {t}ms;",
 }
+
+
+def shifted(column: str, ms: int) -> str:
+    """`column`, `column + ms` or `column - ms` as written in ON."""
+    return column if ms == 0 else f"{column} {'+' if ms > 0 else '-'} {abs(ms)}ms"
+
+
+def join_query(kind: str, before: int, after: int, residual: bool, spelling: str) -> str:
+    """The query of a kind and interval (the right row within [l.ts - before, l.ts +
+    after]), its interval spelled `within` (before == after), `between` or `compare`."""
+    keyword = {"INNER": "JOIN", "LEFT": "LEFT JOIN", "RIGHT": "RIGHT OUTER JOIN",
+               "FULL": "FULL OUTER JOIN"}[kind]
+    condition = "l.k = r.k" + (" AND r.w >= l.v" if residual else "")
+    if spelling == "within":
+        assert before == after
+        return f"{SELECT}{keyword} r ON {condition} WITHIN {before}ms;"
+    if spelling == "between":
+        interval = f"l.ts BETWEEN {shifted('r.ts', -after)} AND {shifted('r.ts', before)}"
+    else:  # the right row's time on the left of the comparisons
+        interval = f"r.ts >= {shifted('l.ts', -before)} AND r.ts <= {shifted('l.ts', after)}"
+    return f"{SELECT}{keyword} r ON {interval} AND {condition};"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), delay=st.integers(0, 8), before=st.integers(0, 12),
+       after=st.integers(-4, 12), kind=st.sampled_from(["INNER", "LEFT", "RIGHT", "FULL"]),
+       residual=st.booleans(), spelling=st.sampled_from(["within", "between", "compare"]))
+def test_every_kind_and_interval_gives_the_references_rows_whatever_the_cuts(
+        data, delay: int, before: int, after: int, kind: str, residual: bool,
+        spelling: str) -> None:
+    after = max(after, -before)  # a non-empty interval
+    if spelling == "within":
+        after = before
+    events = data.draw(two_streams(delay))
+    spec = spec_of(join_query(kind, before, after, residual, spelling))
+    assert (spec.kind, spec.before_ms, spec.after_ms) == (kind, before, after)
+    expected = reference(events, 0, False, residual, kind, before, after)
+    for _ in range(2):  # two different cuts of the same publication
+        operator = build_operator(spec, OperatorSettings())
+        rows = drive(operator, cut(data.draw, events), delay)
+        rows.update(output_rows(operator.advance(END_OF_TIME)))
+        assert rows == expected
+        assert operator.counters().late_events == 0
+        assert operator.buffered_rows() == (0, 0)
 
 
 @settings(max_examples=200, deadline=None)
