@@ -39,7 +39,7 @@ from frys.dsl.errors import (
     UriProblem,
     did_you_mean,
 )
-from frys.dsl.join_interval import EventTime, split_interval
+from frys.dsl.join_interval import Bounds, EventTime, and_spine, split_interval, type_interval
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.pattern_analysis import PatternAnalyzer
 from frys.dsl.printer import JOIN_KEYWORDS
@@ -51,6 +51,7 @@ from frys.dsl.typer import (
     default_output_name,
     is_aggregate,
 )
+from frys.dsl.typer import _annotate as annotate_type  # the typer's one way to set a type
 from frys.dsl.types import (
     LATER_WINDOWS,
     TYPE_NAMES,
@@ -444,31 +445,27 @@ class Analyzer:
             first = self.streams[select.source.name]
             bounds, rest = None, [join.condition]
             if not joined.is_table and first.event_time and joined.event_time:
-                # Flink's spelling of the interval: event-time comparisons in ON
-                bounds, rest = split_interval(
+                # Flink's spelling of the interval: event-time comparisons in ON (typed
+                # here: TIMESTAMP +/- INTERVAL has no other meaning in the language yet)
+                bounds, interval, rest = split_interval(
                     join.condition, _event_time(select.source, first),
                     _event_time(join.source, joined))
+                for part in interval:
+                    type_interval(part, lambda leaf: self.typer.type_of(leaf, scope),
+                                  annotate_type)
+                if interval:  # the conjuncts are typed one by one: so is the AND
+                    for node in and_spine(join.condition):
+                        annotate_type(node, FrysType.BOOL)
+                else:
+                    rest = [join.condition]
             for part in rest:
                 condition = self.typer.type_of(part, scope, allow_aggregates=False)
                 self.typer.expect_bool(condition, part, "ON")
             if joined.is_table and join.within_ms is not None:
                 self._error(f"WITHIN does not apply to a join with table {joined.name}: it "
                             "looks up the current row by key", join.span)
-            elif not joined.is_table and bounds is not None and join.within_ms is not None:
-                self._error("the interval is written twice: WITHIN and a comparison of the "
-                            "event times in ON; keep one", join.span)
-            elif not joined.is_table and bounds is not None and (
-                    bounds.low is None or bounds.high is None):
-                self._error("the event times in ON bound the interval on one end only; "
-                            "bound both, e.g. a.ts BETWEEN b.ts - 10 MINUTES AND b.ts",
-                            join.span)
-            elif not joined.is_table and bounds is not None and bounds.low > bounds.high:
-                self._error("the event times in ON leave an empty interval (its lower "
-                            "bound above its upper)", join.span)
-            elif not joined.is_table and join.within_ms is None and bounds is None:
-                self._error("a join of two streams needs WITHIN (how far apart in event "
-                            "time two events may be), e.g. ... ON ... WITHIN 1 HOUR, or "
-                            "a.ts BETWEEN b.ts - 1 HOUR AND b.ts + 1 HOUR in ON", join.span)
+            elif not joined.is_table:
+                self._check_interval(join, bounds)
             if select.group_by:
                 self._later("GROUP BY over a join", select.group_by[0].span)
             kind = JOIN_KEYWORDS[join.kind]
@@ -486,6 +483,24 @@ class Analyzer:
                     self._error(f"stream {side.name} has no event_time, so it cannot be "
                                 "joined within an interval; declare WITH (event_time = "
                                 "<TIMESTAMP column>)", join.span)
+
+    def _check_interval(self, join: ast.Join, bounds: Bounds | None) -> None:
+        """A join of two streams needs a bounded, non-empty interval: WITHIN, narrowed by
+        any comparisons of the event times in ON, or those comparisons bounding both ends."""
+        if join.within_ms is not None:
+            within = Bounds(-join.within_ms, join.within_ms)
+            bounds = within if bounds is None else bounds.meet(within)
+        if bounds is None:
+            self._error("a join of two streams needs WITHIN (how far apart in event "
+                        "time two events may be), e.g. ... ON ... WITHIN 1 HOUR, or "
+                        "a.ts BETWEEN b.ts - 1 HOUR AND b.ts + 1 HOUR in ON", join.span)
+        elif bounds.low is None or bounds.high is None:
+            self._error("the event times in ON bound the interval on one end only; "
+                        "bound both, e.g. a.ts BETWEEN b.ts - 10 MINUTES AND b.ts",
+                        join.span)
+        elif bounds.low > bounds.high:
+            self._error("the event times in ON leave an empty interval (its lower "
+                        "bound above its upper)", join.span)
 
     def _group_by(self, query: AnalyzedQuery, source: StreamDef, scope: Scope) -> None:
         select = query.statement

@@ -9,9 +9,11 @@ residual filter, so they run as the same interval join as `WITHIN`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from frys.dsl import ast
+from frys.dsl.types import FrysType
 
 
 @dataclass(frozen=True)
@@ -85,16 +87,40 @@ def and_parts(expr: ast.Expr) -> list[ast.Expr]:
     return [expr]
 
 
+def and_spine(expr: ast.Expr) -> list[ast.Expr]:
+    """The AND nodes joining the conjuncts of `and_parts(expr)`."""
+    if isinstance(expr, ast.BinaryOp) and expr.op == "AND":
+        return [expr, *and_spine(expr.left), *and_spine(expr.right)]
+    return []
+
+
 def split_interval(condition: ast.Expr, left: EventTime, right: EventTime
-                   ) -> tuple[Bounds | None, list[ast.Expr]]:
+                   ) -> tuple[Bounds | None, list[ast.Expr], list[ast.Expr]]:
     """An ON condition -> the bounds its event-time comparisons put on right time - left
-    time (None: there are none) and the other conjuncts."""
+    time (None: there are none), those comparisons, and the other conjuncts."""
     bounds: Bounds | None = None
+    interval: list[ast.Expr] = []
     rest: list[ast.Expr] = []
     for part in and_parts(condition):
         found = interval_bounds(part, left, right)
         if found is None:
             rest.append(part)
         else:
+            interval.append(part)
             bounds = found if bounds is None else bounds.meet(found)
-    return bounds, rest
+    return bounds, interval, rest
+
+
+def type_interval(part: ast.Expr, type_leaf: Callable[[ast.Expr], object],
+                  annotate: Callable[[ast.Expr, FrysType], None]) -> None:
+    """Type an event-time comparison recognised by `interval_bounds`, so that every node
+    of an analyzed tree has a type: its columns and intervals through `type_leaf` (the
+    typer), `time +/- interval` TIMESTAMP, the comparison BOOL."""
+    for node in ast.walk(part):
+        if isinstance(node, ast.ColumnRef | ast.IntervalLiteral):
+            type_leaf(node)
+    for node in ast.walk(part):
+        if isinstance(node, ast.BinaryOp) and node.op in ("+", "-"):
+            annotate(node, FrysType.TIMESTAMP)
+        elif isinstance(node, ast.BinaryOp | ast.Between):
+            annotate(node, FrysType.BOOL)

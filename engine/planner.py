@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery, StreamDef
-from frys.dsl.join_interval import EventTime, split_interval
+from frys.dsl.join_interval import Bounds, EventTime, split_interval
 from frys.dsl.logical import (
     Aggregate,
     Filter,
@@ -165,15 +165,15 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
         # right rows would come out that WHERE drops
         where = conjunction([left.where, *([] if where is None else [where])])
         left = replace(left, where=None)
-    bounds, parts = split_interval(
+    bounds, _, parts = split_interval(
         join.condition, EventTime(frozenset({left.qualifier}), left.event_time),
         EventTime(frozenset({right.qualifier}), right.event_time))
-    if join.within_ms is not None:
-        before = after = join.within_ms
-    else:
-        assert bounds is not None and bounds.low is not None and bounds.high is not None, \
-            "the analyzer requires WITHIN or both bounds in ON for a stream join"
-        before, after = -bounds.low, bounds.high
+    if join.within_ms is not None:  # comparisons of the event times in ON narrow it
+        within = Bounds(-join.within_ms, join.within_ms)
+        bounds = within if bounds is None else bounds.meet(within)
+    assert bounds is not None and bounds.low is not None and bounds.high is not None, \
+        "the analyzer requires WITHIN or both bounds in ON for a stream join"
+    before, after = -bounds.low, bounds.high
     keys: list[tuple[ast.Expr, ast.Expr]] = []
     residual: list[ast.Expr] = []
     for part in parts:

@@ -86,6 +86,10 @@ def run_steps(operator, steps: list[tuple]) -> tuple[list[tuple], list[tuple]]:
 
 JOIN = SELECT + "JOIN r ON l.k = r.k WITHIN 10ms;"
 LEFT = SELECT + "LEFT JOIN r ON l.k = r.k WITHIN 10ms;"
+RIGHT = SELECT + "RIGHT JOIN r ON l.k = r.k WITHIN 10ms;"
+FULL = SELECT + "FULL OUTER JOIN r ON l.k = r.k WITHIN 10ms;"
+# the right row at most 10ms before the left one, never after (Flink's spelling)
+BEFORE = SELECT + "JOIN r ON l.k = r.k AND l.ts BETWEEN r.ts AND r.ts + 10ms;"
 END = ("wm", END_OF_TIME)
 
 # (name, query, steps, expected (step, row) pairs, late events counted)
@@ -149,6 +153,43 @@ CASES = [
     ("LEFT: a late left row is dropped, not emitted unmatched", LEFT,
      [("r", [(9, 1, 100)]), ("l", [(9, 2, 100)]), ("wm", 50), ("l", [(1, 1, 10)]), END],
      [(1, (9, 2, 1, 100, 100))], 1),
+    ("RIGHT: an unmatched right row once the watermark passes time + t, with NULL left",
+     RIGHT,
+     [("r", [(1, 5, 0), (2, 6, 0)]), ("l", [(1, 1, 4), (3, 3, 4)]), ("wm", 10), ("wm", 11),
+      END],
+     [(1, (1, 1, 5, 4, 0)), (3, (None, None, 6, None, 0))], 0),
+    ("RIGHT: unmatched left rows never come out", RIGHT,
+     [("l", [(1, 1, 0)]), ("r", [(2, 5, 0)]), ("wm", 30)],
+     [(2, (None, None, 5, None, 0))], 0),
+    ("RIGHT: a right row matched after arriving is never emitted unmatched", RIGHT,
+     [("r", [(1, 5, 0)]), ("wm", 5), ("l", [(1, 1, 9)]), END],
+     [(2, (1, 1, 5, 9, 0))], 0),
+    ("RIGHT: WHERE over the left side filters joined rows, not the left input",
+     SELECT + "RIGHT JOIN r ON l.k = r.k WITHIN 10ms WHERE l.v > 1;",
+     [("l", [(1, 1, 0)]), ("r", [(1, 5, 0), (2, 6, 0)]), END],
+     [], 0),
+    ("FULL: each side's unmatched rows once", FULL,
+     [("l", [(1, 1, 0), (2, 2, 0)]), ("r", [(1, 5, 3), (3, 7, 0)]), ("wm", 11), END],
+     [(1, (1, 1, 5, 0, 3)), (2, (2, 2, None, 0, None)), (2, (None, None, 7, None, 0))], 0),
+    ("FULL: a late row of either side is dropped, not emitted unmatched", FULL,
+     [("l", [(1, 1, 50)]), ("r", [(1, 2, 50)]), ("wm", 45), ("l", [(2, 3, 40)]),
+      ("r", [(3, 4, 44)]), END],
+     [(1, (1, 1, 2, 50, 50))], 2),
+    ("one-sided: a right row after the left one never pairs", BEFORE,
+     [("l", [(1, 1, 10)]), ("r", [(1, 2, 0), (1, 3, 10), (1, 4, 11), (1, 5, -1)]), END],
+     [(1, (1, 1, 2, 10, 0)), (1, (1, 1, 3, 10, 10))], 0),
+    ("one-sided LEFT: unmatched once no right row can come (the watermark past time + 0)",
+     SELECT + "LEFT JOIN r ON l.k = r.k AND r.ts BETWEEN l.ts - 10ms AND l.ts;",
+     [("l", [(1, 1, 0)]), ("r", [(2, 2, 0)]), ("wm", 0), ("wm", 1)],
+     [(3, (1, 1, None, 0, None))], 0),
+    ("an interval away from zero: the right row 5 to 10ms after the left one",
+     SELECT + "JOIN r ON l.k = r.k AND r.ts >= l.ts + 5ms AND r.ts <= l.ts + 10ms;",
+     [("l", [(1, 1, 0)]), ("r", [(1, 2, 4), (1, 3, 5), (1, 4, 10), (1, 5, 11)]), END],
+     [(1, (1, 1, 3, 0, 5)), (1, (1, 1, 4, 0, 10))], 0),
+    ("WITHIN narrowed by a one-ended comparison of the event times",
+     SELECT + "JOIN r ON l.k = r.k AND r.ts >= l.ts WITHIN 10ms;",
+     [("l", [(1, 1, 5)]), ("r", [(1, 2, 0), (1, 3, 5), (1, 4, 15), (1, 5, 16)]), END],
+     [(1, (1, 1, 3, 5, 5)), (1, (1, 1, 4, 5, 15))], 0),
 ]
 
 
@@ -415,8 +456,14 @@ def test_only_the_columns_the_query_reads_are_buffered() -> None:
 @pytest.mark.parametrize(("query", "message"), [
     ("SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s GROUP BY l.k EMIT CHANGES",
      "not supported yet: GROUP BY over a join"),
-    ("SELECT a.k FROM l a JOIN l b ON a.k = b.k WITHIN 1s",
-     "not supported yet: JOIN of a stream with itself"),
+    ("SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s EMIT CHANGES",
+     "EMIT CHANGES does not apply to a join: a join's rows are final when emitted"),
+    ("SELECT l.k FROM l JOIN r ON l.k = r.k AND l.ts <= r.ts",
+     "the event times in ON bound the interval on one end only"),
+    ("SELECT l.k FROM l JOIN r ON l.k = r.k AND l.ts BETWEEN r.ts + 1ms AND r.ts - 1ms",
+     "the event times in ON leave an empty interval"),
+    ("SELECT l.k FROM l JOIN r ON l.k = r.k",
+     "a join of two streams needs WITHIN"),
     ("CREATE STREAM m (k INT, ts TIMESTAMP) WITH (event_time = ts);\n"
      "SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s JOIN m ON m.k = l.k WITHIN 1s",
      "not supported yet: JOIN of more than two streams"),
