@@ -22,9 +22,11 @@ import frys
 from frys.dsl import compile_text
 from frys.dsl.errors import NotSupportedYet
 from frys.dsl.types import TIMESTAMP_DTYPE
+from frys.engine.channel import Delivery
 from frys.engine.graph import IntervalJoinSpec
 from frys.engine.operator import BatchSource, Emitted, OperatorSettings
 from frys.engine.planner import plan
+from frys.engine.query_runner import JobStats, QueryRunner
 from frys.engine.time import END_OF_TIME
 from frys.operators.interval_join import IntervalJoin
 from frys.operators.registry import build_operator
@@ -578,3 +580,76 @@ def test_restore_refuses_another_operators_state() -> None:
     operator = build_operator(spec_of(JOIN), OperatorSettings())
     with pytest.raises(ValueError, match="cannot restore a window state"):
         operator.restore(OperatorState("window", 1))
+
+
+# ---------------------------------------------------------------------- self-joins
+
+
+class Collect:
+    """A ChannelWriter that keeps what a QueryRunner writes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.batches: list[pl.DataFrame] = []
+        self.watermarks: list[int] = []
+        self.finished = False
+
+    def publish(self, batch: pl.DataFrame) -> None:
+        self.batches.append(batch)
+
+    def advance_watermark(self, watermark: int) -> None:
+        self.watermarks.append(watermark)
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+class Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+SELF = ("SELECT a.k AS k, a.v AS v, b.v AS w, a.ts AS lts, b.ts AS rts FROM l a "
+        "{kind} l b ON a.k = b.k AND b.v >= a.v WITHIN {t}ms;")
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), delay=st.integers(0, 8), within=st.integers(0, 12),
+       kind=st.sampled_from(["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"]))
+def test_a_self_join_through_the_query_runner_gives_the_references_rows(
+        data, delay: int, within: int, kind: str) -> None:
+    """One stream feeds both sides (QueryRunner keys inputs by position): each batch goes
+    to both, so a row meets itself and every other row of the stream within the interval."""
+    events = [e for e in data.draw(two_streams(delay)) if e[0] == "l"]
+    (node,) = plan(compile_text(STREAMS + SELF.format(kind=kind, t=within))).queries
+    assert node.inputs == ("l", "l")
+    out = Collect(node.output_topic)
+    runner = QueryRunner(node, out, JobStats())
+    channel, newest = Named("l"), 0
+    for _, events_of_batch in cut(data.draw, events):
+        runner.on_delivery(channel, Delivery(batch("l", [e[1:] for e in events_of_batch])))
+        newest = max(newest, *(e[3] for e in events_of_batch))
+        runner.on_watermark(channel, T0 + newest - delay)
+    runner.on_end(channel)
+    assert out.finished
+    rows = Counter(output_rows(Emitted(rows=out.batches)))
+    full_kind = {"JOIN": "INNER", "LEFT JOIN": "LEFT", "RIGHT JOIN": "RIGHT",
+                 "FULL JOIN": "FULL"}[kind]
+    assert rows == reference([], within, False, True, full_kind, lefts=events, rights=events)
+    # every row pairs with itself (equal key, b.v >= a.v, 0 apart) unless its key is NULL
+    assert all(rows[(k, v, v, ts, ts)] >= 1 for _, k, v, ts in events if k is not None)
+
+
+def test_a_self_joins_late_rows_are_counted_and_routed_once() -> None:
+    (node,) = plan(compile_text(STREAMS + SELF.format(kind="JOIN", t=5))).queries
+    operator = build_operator(node.operator, OperatorSettings())
+    for position in (0, 1):
+        operator.process(batch("l", [(1, 1, 50)]), BatchSource("l", input=position))
+    operator.advance(T0 + 40)
+    late: list[pl.DataFrame] = []
+    for position in (0, 1):
+        emitted = operator.process(batch("l", [(1, 2, 30), (1, 3, 48)]),
+                                   BatchSource("l", input=position))
+        late += emitted.late
+    assert operator.counters().late_events == 1
+    assert [row["v"] for frame in late for row in frame.iter_rows(named=True)] == [2]
