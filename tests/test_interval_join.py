@@ -565,6 +565,19 @@ def test_the_later_of_the_two_times_is_a_computed_time_without_a_promised_waterm
     # NULL in a LEFT join's unmatched rows: no watermark can be promised for it
     ("SELECT o.id, s.ts FROM orders o LEFT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
      None),
+    ("SELECT o.id, s.ts FROM orders o RIGHT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     1000),
+    ("SELECT o.id, o.ts FROM orders o RIGHT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     None),
+    ("SELECT o.id, o.ts FROM orders o FULL JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     None),
+    ("SELECT o.id, s.ts FROM orders o FULL JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     None),
+    # the farther of the two bounds
+    ("SELECT o.id, o.ts FROM orders o JOIN shipments s ON o.id = s.order_id"
+     " AND s.ts BETWEEN o.ts - 1s AND o.ts + 3s", 3000),
+    ("SELECT o.id, o.ts FROM orders o JOIN shipments s ON o.id = s.order_id"
+     " AND s.ts BETWEEN o.ts + 1s AND o.ts + 3s", 3000),
 ])
 def test_a_joins_output_watermark_lags_its_inputs_by_the_interval(query: str,
                                                                    lag: int | None) -> None:
@@ -653,3 +666,51 @@ def test_a_self_joins_late_rows_are_counted_and_routed_once() -> None:
         late += emitted.late
     assert operator.counters().late_events == 1
     assert [row["v"] for frame in late for row in frame.iter_rows(named=True)] == [2]
+
+
+def test_flinks_between_spelling_plans_the_same_join_as_within() -> None:
+    within = spec_of(SELECT + "JOIN r ON l.k = r.k AND r.w > 1 WITHIN 7ms;")
+    for spelling in ("l.ts BETWEEN r.ts - 7ms AND r.ts + 7ms",
+                     "r.ts BETWEEN l.ts - 7ms AND l.ts + 7ms",
+                     "l.ts >= r.ts - 7ms AND l.ts <= r.ts + 7ms",
+                     "r.ts + 7ms >= l.ts AND r.ts <= l.ts + 7ms"):
+        between = spec_of(SELECT + f"JOIN r ON l.k = r.k AND {spelling} AND r.w > 1;")
+        assert (between.before_ms, between.after_ms) == (7, 7)
+        assert between.keys == within.keys and between.residual == within.residual
+        assert between.describe() == within.describe()
+
+
+def test_explain_shows_outer_kinds_and_one_sided_intervals() -> None:
+    right = "\n".join(spec_of(RIGHT).describe())
+    assert "right interval join on l.k = r.k within 10 MILLISECONDS (inclusive)" in right
+    assert "unmatched right rows with NULLs once the watermark passes time + 10 MILLISECONDS" \
+        in right
+    full = "\n".join(spec_of(FULL).describe())
+    assert full.startswith("full outer interval join on l.k = r.k")
+    assert "unmatched left and right rows with NULLs" in full
+    one_sided = "\n".join(spec_of(BEFORE).describe())
+    assert ("interval join on l.k = r.k right time from left time - 10 MILLISECONDS to left "
+            "time + 0 SECONDS (inclusive) in event time") in one_sided
+    assert ("state: left rows until the watermark passes their time + 0 SECONDS, right rows "
+            "their time + 10 MILLISECONDS") in one_sided
+
+
+def test_right_and_full_joins_run_as_jobs() -> None:
+    text = ORDERS + """
+        SELECT o.id, s.order_id, s.carrier FROM orders o FULL JOIN shipments s
+        ON o.id = s.order_id WITHIN 10ms;
+        SELECT o.id, s.order_id FROM orders o RIGHT JOIN shipments s
+        ON o.id = s.order_id AND s.ts BETWEEN o.ts AND o.ts + 10ms;"""
+    pipeline = frys.Pipeline.from_text(text)
+    pipeline.publish("orders", [{"id": 1, "amount": 1.0, "ts": at(0)},
+                                {"id": 2, "amount": 2.0, "ts": at(0)}])
+    pipeline.publish("shipments", [{"order_id": 2, "carrier": "e", "ts": at(-1)},
+                                   {"order_id": 1, "carrier": "c", "ts": at(5)},
+                                   {"order_id": 3, "carrier": "d", "ts": at(5)}])
+    pipeline.finish()
+    assert pipeline.stats.total_late_events == 0
+    assert sorted(pipeline.results("select_1").rows(), key=repr) == sorted(
+        [(1, 1, "c"), (2, 2, "e"), (None, 3, "d")], key=repr)
+    # shipment 2 came before its order: outside [o.ts, o.ts + 10ms], so unmatched
+    assert sorted(pipeline.results("select_2").rows(), key=repr) == sorted(
+        [(1, 1), (None, 3), (None, 2)], key=repr)
