@@ -495,21 +495,51 @@ def test_select_star_over_a_join_qualifies_each_column() -> None:
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 
 
-def test_the_docs_interval_join_example_runs() -> None:
+def docs_join_examples() -> list[str]:
     section = DOC.read_text().split("## Interval joins, tables", 1)[1].split("\n## ", 1)[0]
-    (example,) = [e for e in re.findall(r"```frysql\n(.*?)```", section, flags=re.S)
-                  if "WITHIN" in e and "CREATE TABLE" not in e]
+    return [e for e in re.findall(r"```frysql\n(.*?)```", section, flags=re.S)
+            if "CREATE TABLE" not in e]
+
+
+def test_the_docs_interval_join_example_runs() -> None:
+    example = docs_join_examples()[0]
     pipeline = frys.Pipeline.from_text(example)
     minute = 60_000
     pipeline.publish("orders", [{"id": 1, "user_id": "u", "amount": 9.5, "ts": at(0)},
-                                {"id": 2, "user_id": "v", "amount": 3.0, "ts": at(minute)}])
-    pipeline.publish("shipments", [{"order_id": 1, "carrier": "ups", "ts": at(30 * minute)},
+                                {"id": 2, "user_id": "v", "amount": 3.0, "ts": at(minute)},
+                                {"id": 3, "user_id": "u", "amount": 1.0, "ts": at(2 * minute)}])
+    pipeline.publish("shipments", [{"order_id": 3, "carrier": "fedex", "ts": at(0)},
+                                   {"order_id": 1, "carrier": "ups", "ts": at(30 * minute)},
                                    {"order_id": 2, "carrier": "dhl", "ts": at(62 * minute)}])
     pipeline.finish()
+    assert pipeline.stats.total_late_events == 0
     results = {name: sorted(pipeline.results(name).rows(), key=repr)
-               for name in ("select_1", "select_2")}
-    assert results["select_1"] == [(1, "ups")]
-    assert results["select_2"] == [(1, "ups"), (2, None)]
+               for name in ("select_1", "select_2", "select_3", "select_4")}
+    assert results["select_1"] == [(1, "ups"), (3, "fedex")]
+    assert results["select_2"] == [(1, "ups"), (2, None), (3, "fedex")]
+    # order 2 and shipment 2 are 61 minutes apart: each comes out unmatched
+    assert results["select_3"] == sorted([(1, 1, "ups"), (2, None, None), (3, 3, "fedex"),
+                                          (None, 2, "dhl")], key=repr)
+    # shipment 3 came two minutes before its order: outside the one-sided interval
+    assert results["select_4"] == [(1, "ups")]
+
+
+def test_the_docs_self_join_example_runs() -> None:
+    """Through QueryRunner (one subscription to the stream, two inputs by position)."""
+    example = docs_join_examples()[1]
+    (node,) = plan(compile_text(example)).queries
+    out = Collect(node.output_topic)
+    runner = QueryRunner(node, out, JobStats())
+    minute, channel = 60_000, Named("orders")
+    orders = pl.DataFrame(
+        {"id": [1, 2, 3, 4], "user_id": ["u", "v", "u", "u"], "amount": [1.0] * 4,
+         "ts": [T0, T0, T0 + 4 * minute, T0 + 10 * minute]},
+        schema={"id": pl.Int64, "user_id": pl.String, "amount": pl.Float64, "ts": pl.Int64},
+    ).with_columns(pl.col("ts").cast(TIMESTAMP_DTYPE))
+    runner.on_delivery(channel, Delivery(orders))
+    runner.on_end(channel)
+    rows = sorted(row for frame in out.batches for row in frame.rows())
+    assert rows == [(1, 3)]  # 3 is 4 minutes after 1; 4 is 6 after 3; 2 is another user
 
 
 QUERIES = Path(__file__).resolve().parent.parent / "queries"
