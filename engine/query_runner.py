@@ -85,15 +85,14 @@ class QueryRunner:
         # a query over several inputs: their watermarks combine (minimum), and its output
         # ends when all of them have; inputs are keyed by position in node.inputs, so one
         # stream may feed several (a self-join): each of its batches goes to each of them
-        names = node.inputs
         self.positions: dict[str, list[int]] = {}
-        for position, name in enumerate(names):
-            self.positions.setdefault(name, []).append(position)
+        for position, stream in enumerate(node.inputs):
+            self.positions.setdefault(stream, []).append(position)
         self.inputs: CombinedWatermark | None = None
         self.ended: set[str] = set()
-        if len(names) > 1:
+        if len(node.inputs) > 1:
             self.inputs = CombinedWatermark()
-            for _ in names:
+            for _ in node.inputs:
                 self.inputs.add_input()
         self.stats = stats
         # how the counters, traces and the overflow stream name the query (query_names)
