@@ -39,8 +39,10 @@ from frys.dsl.errors import (
     UriProblem,
     did_you_mean,
 )
+from frys.dsl.join_interval import Bounds, EventTime, and_spine, split_interval, type_interval
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.pattern_analysis import PatternAnalyzer
+from frys.dsl.printer import JOIN_KEYWORDS
 from frys.dsl.stream_graph import language_feeds, loop_diagnostic, loop_of
 from frys.dsl.typer import (
     ExpressionTyper,
@@ -49,6 +51,7 @@ from frys.dsl.typer import (
     default_output_name,
     is_aggregate,
 )
+from frys.dsl.typer import _annotate as annotate_type  # the typer's one way to set a type
 from frys.dsl.types import (
     LATER_WINDOWS,
     TYPE_NAMES,
@@ -406,7 +409,12 @@ class Analyzer:
             where_type = self.typer.type_of(select.where, scope, allow_aggregates=False)
             self.typer.expect_bool(where_type, select.where, "WHERE")
             query.where = select.where
-        if select.emit == "CHANGES" and not _aggregating(select):
+        if select.emit == "CHANGES" and select.joins and not _aggregating(select):
+            self._error("EMIT CHANGES does not apply to a join: a join's rows are final "
+                        "when emitted (an outer join's unmatched row comes out only once no "
+                        "match can come, never retracted), so there are no changes to emit",
+                        select.span)
+        elif select.emit == "CHANGES" and not _aggregating(select):
             self._error("EMIT CHANGES applies to aggregations (GROUP BY or aggregates); a "
                         "plain query emits every row anyway", select.span)
         elif select.emit in ("FINAL", "EVERY") and query.window is None:
@@ -433,32 +441,66 @@ class Analyzer:
 
     def _joins(self, select: ast.Select, scope: Scope) -> None:
         for join in select.joins:
-            condition = self.typer.type_of(join.condition, scope, allow_aggregates=False)
-            self.typer.expect_bool(condition, join.condition, "ON")
             joined = self.streams[join.source.name]
+            first = self.streams[select.source.name]
+            bounds, rest = None, [join.condition]
+            if not joined.is_table and first.event_time and joined.event_time:
+                # Flink's spelling of the interval: event-time comparisons in ON (typed
+                # here: TIMESTAMP +/- INTERVAL has no other meaning in the language yet)
+                bounds, interval, rest = split_interval(
+                    join.condition, _event_time(select.source, first),
+                    _event_time(join.source, joined))
+                for part in interval:
+                    type_interval(part, lambda leaf: self.typer.type_of(leaf, scope),
+                                  annotate_type)
+                if interval:  # the conjuncts are typed one by one: so is the AND
+                    for node in and_spine(join.condition):
+                        annotate_type(node, FrysType.BOOL)
+                else:
+                    rest = [join.condition]
+            for part in rest:
+                condition = self.typer.type_of(part, scope, allow_aggregates=False)
+                self.typer.expect_bool(condition, part, "ON")
             if joined.is_table and join.within_ms is not None:
                 self._error(f"WITHIN does not apply to a join with table {joined.name}: it "
                             "looks up the current row by key", join.span)
-            elif not joined.is_table and join.within_ms is None:
-                self._error("a join of two streams needs WITHIN (how far apart in event "
-                            "time two events may be), e.g. ... ON ... WITHIN 1 HOUR",
-                            join.span)
+            elif not joined.is_table:
+                self._check_interval(join, bounds)
             if select.group_by:
                 self._later("GROUP BY over a join", select.group_by[0].span)
-            kind = "LEFT JOIN" if join.kind == "LEFT" else "JOIN"
+            kind = JOIN_KEYWORDS[join.kind]
             if joined.is_table:
+                if join.kind in ("RIGHT", "FULL"):
+                    self._error(f"{kind} with table {joined.name}: a table is looked up "
+                                "by the stream's rows, so only JOIN and LEFT JOIN apply",
+                                join.span)
                 self._later(f"{kind} with a table", join.span)
                 continue
             if len(select.joins) > 1:
                 self._later(f"{kind} of more than two streams", join.span)
-            elif joined.name == select.source.name:
-                # (the two inputs of a query are two channels; one stream twice is one)
-                self._later(f"{kind} of a stream with itself", join.span)
-            for side in (self.streams[select.source.name], joined):
+            for side in (first, joined):
                 if side.event_time is None:
                     self._error(f"stream {side.name} has no event_time, so it cannot be "
                                 "joined within an interval; declare WITH (event_time = "
                                 "<TIMESTAMP column>)", join.span)
+
+    def _check_interval(self, join: ast.Join, bounds: Bounds | None) -> None:
+        """A join of two streams needs a bounded, non-empty interval: WITHIN, narrowed by
+        any comparisons of the event times in ON, or those comparisons bounding both ends."""
+        if join.within_ms is not None:
+            within = Bounds(-join.within_ms, join.within_ms)
+            bounds = within if bounds is None else bounds.meet(within)
+        if bounds is None:
+            self._error("a join of two streams needs WITHIN (how far apart in event "
+                        "time two events may be), e.g. ... ON ... WITHIN 1 HOUR, or "
+                        "a.ts BETWEEN b.ts - 1 HOUR AND b.ts + 1 HOUR in ON", join.span)
+        elif bounds.low is None or bounds.high is None:
+            self._error("the event times in ON bound the interval on one end only; "
+                        "bound both, e.g. a.ts BETWEEN b.ts - 10 MINUTES AND b.ts",
+                        join.span)
+        elif bounds.low > bounds.high:
+            self._error("the event times in ON leave an empty interval (its lower "
+                        "bound above its upper)", join.span)
 
     def _group_by(self, query: AnalyzedQuery, source: StreamDef, scope: Scope) -> None:
         select = query.statement
@@ -593,3 +635,10 @@ def analyze(program: ast.Program, source_name: str = "<query>",
     Every expression of the job comes back typed (`ast.Expr.type`). `check_uri` judges the
     connector URIs of `source` and `sink` options."""
     return Analyzer(program, source_name, source_text, limits, check_uri).analyze()
+
+
+def _event_time(source: ast.FromStream, stream: StreamDef) -> EventTime:
+    """How ON may name a joined stream's event-time column (its alias, else its name)."""
+    assert stream.event_time is not None
+    names = {source.alias} if source.alias else {source.name}
+    return EventTime(frozenset(names), stream.event_time)

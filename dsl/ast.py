@@ -298,7 +298,8 @@ class FromStream:
 
 @dataclass(frozen=True)
 class Join:
-    """`[LEFT] JOIN source ON condition [WITHIN interval]`; kind is 'INNER' or 'LEFT'."""
+    """`[LEFT|RIGHT|FULL [OUTER]] JOIN source ON condition [WITHIN interval]`; kind is
+    'INNER', 'LEFT', 'RIGHT' or 'FULL'."""
 
     kind: str
     source: FromStream

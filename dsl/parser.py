@@ -489,6 +489,12 @@ class _ToAst(Transformer_NonRecursive):
     def left_join(self, meta, children):
         return self._join("LEFT", meta, children)
 
+    def right_join(self, meta, children):
+        return self._join("RIGHT", meta, children)
+
+    def full_join(self, meta, children):
+        return self._join("FULL", meta, children)
+
     # ---- patterns
 
     def pattern_sequence(self, meta, children):

@@ -13,6 +13,11 @@ _PRECEDENCE = {"OR": 1, "AND": 2, "NOT": 3, "=": 4, "<>": 4, "<": 4, "<=": 4, ">
 _ATOM = 9
 
 
+# how each join kind is written back (ast.Join.kind)
+JOIN_KEYWORDS = {"INNER": "JOIN", "LEFT": "LEFT JOIN", "RIGHT": "RIGHT JOIN",
+                 "FULL": "FULL OUTER JOIN"}
+
+
 def interval_text(millis: int) -> str:
     """The shortest exact spelling of an interval: 90000 -> '90 SECONDS', 60000 -> '1 MINUTE'."""
     if millis == 0:
@@ -222,7 +227,7 @@ def select_to_sql(select: ast.Select) -> str:
     parts = [f"SELECT {items}",
              "FROM " + ", ".join(_from_item(s) for s in (select.source, *select.more_sources))]
     for join in select.joins:
-        keyword = "LEFT JOIN" if join.kind == "LEFT" else "JOIN"
+        keyword = JOIN_KEYWORDS[join.kind]
         text = f"{keyword} {_from_item(join.source)} ON {expr_to_sql(join.condition)}"
         if join.within_ms is not None:
             text += f" WITHIN {interval_text(join.within_ms)}"

@@ -269,22 +269,30 @@ class JoinSide:
                 + (", ".join(self.columns) or "(no columns)"))
 
 
+JOIN_KINDS = ("INNER", "LEFT", "RIGHT", "FULL")
+
+
 @dataclass(frozen=True)
 class IntervalJoinSpec:
-    """`left [LEFT] JOIN right ON <keys> [AND <residual>] WITHIN t` over two streams: each
-    pair of rows with equal keys (`keys`: the ON conjuncts `l = r` with one side of the
-    equality on each input), the residual true and event times at most `within_ms` apart
-    (inclusive) is one output row (operators/interval_join.py). `where`: what stays of
-    WHERE above the join, over the joined row (for LEFT, NULLs of an unmatched row
-    included). `kind` 'LEFT' also emits each left row that matched nothing, once, with
-    NULLs for the right side, when the watermark passes its time + t."""
+    """`left [LEFT|RIGHT|FULL] JOIN right ON <keys> [AND <residual>] WITHIN t` over two
+    streams: each pair of rows with equal keys (`keys`: the ON conjuncts `l = r` with one side
+    of the equality on each input), the residual true and the right row's event time within
+    [left time - `before_ms`, left time + `after_ms`] (inclusive; WITHIN t: both t; Flink's
+    `l.ts BETWEEN r.ts - x AND r.ts + y`: before y, after x) is one output row
+    (operators/interval_join.py). `where`: what stays of WHERE above the join, over the joined
+    row (for outer joins, NULLs of an unmatched row included). `kind` LEFT (RIGHT) also emits
+    each left (right) row that matched nothing, once, with NULLs for the other side, when the
+    watermark passes the last time a row of the other side could match it; FULL both. The two
+    sides may read the same stream (a self-join): the query's inputs are then that stream
+    twice, and each batch of it goes to both sides."""
 
     left: JoinSide
     right: JoinSide
     keys: list[tuple[ast.Expr, ast.Expr]]  # (over the left input, over the right input)
     residual: ast.Expr | None
-    within_ms: int
-    kind: str  # 'INNER' | 'LEFT'
+    before_ms: int  # how far before a left row's time a right row may be
+    after_ms: int  # how far after it
+    kind: str  # one of JOIN_KINDS
     where: ast.Expr | None
     outputs: list[tuple[str, ast.Expr]]
     output_types: dict[str, FrysType]
@@ -294,35 +302,64 @@ class IntervalJoinSpec:
     timeouts_stream = None  # a join keeps no partial matches
 
     def __post_init__(self) -> None:
-        if self.kind not in ("INNER", "LEFT"):
-            raise ValueError(f"interval joins are INNER or LEFT, not {self.kind}")
-        if self.within_ms < 0:
-            raise ValueError("a join interval cannot be negative")
-        if self.left.stream == self.right.stream:
-            raise ValueError("an interval join reads two different streams")
+        if self.kind not in JOIN_KINDS:
+            raise ValueError(f"interval joins are {', '.join(JOIN_KINDS)}, not {self.kind}")
+        if self.before_ms + self.after_ms < 0:
+            raise ValueError("a join interval cannot be empty (its lower bound above its upper)")
+
+    @property
+    def within_ms(self) -> int:
+        """The farthest apart two joined rows can be, either way (at least 0)."""
+        return max(self.before_ms, self.after_ms, 0)
+
+    def preserves(self, side: int) -> bool:
+        """Whether the side (0 left, 1 right) keeps its unmatched rows (outer joins)."""
+        return self.kind == "FULL" or self.kind == ("LEFT", "RIGHT")[side]
 
     def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
         """Per input stream with a `late` option: the stream its late events go to."""
         return dict(self.late_streams)
 
+    def interval_text(self) -> str:
+        """The interval in explain's words: `within t` when symmetric, else the range of the
+        right row's time around the left row's."""
+        if self.before_ms == self.after_ms:
+            return f"within {interval_text(self.before_ms)}"
+        return (f"right time from left time {_signed_interval(-self.before_ms)} to "
+                f"left time {_signed_interval(self.after_ms)}")
+
     def describe(self) -> list[str]:
-        keyword = "left interval join" if self.kind == "LEFT" else "interval join"
+        keyword = {"INNER": "interval join", "LEFT": "left interval join",
+                   "RIGHT": "right interval join", "FULL": "full outer interval join"}[self.kind]
         keys = ", ".join(f"{expr_to_sql(left)} = {expr_to_sql(right)}"
                          for left, right in self.keys) or "(no keys: every pair)"
-        lines = [f"{keyword} on {keys} within {interval_text(self.within_ms)} "
-                 "(inclusive) in event time",
+        lines = [f"{keyword} on {keys} {self.interval_text()} (inclusive) in event time",
                  "left: " + self.left.describe(), "right: " + self.right.describe()]
         if self.residual is not None:
             lines.append(f"residual {expr_to_sql(self.residual)}")
-        unmatched = ("; unmatched left rows with NULLs once the watermark passes time + "
-                     f"{interval_text(self.within_ms)}" if self.kind == "LEFT" else "")
-        lines.append(f"state: each side's rows until the watermark passes their time + "
-                     f"{interval_text(self.within_ms)}{unmatched}")
+        if self.before_ms == self.after_ms:
+            reach = f"+ {interval_text(self.within_ms)}"
+            state = f"each side's rows until the watermark passes their time {reach}"
+        else:
+            reach = "+ their side's reach"
+            state = (f"left rows until the watermark passes their time "
+                     f"{_signed_interval(self.after_ms)}, right rows their time "
+                     f"{_signed_interval(self.before_ms)}")
+        unmatched = " and ".join(name for index, name in enumerate(("left", "right"))
+                                 if self.preserves(index))
+        if unmatched:
+            state += (f"; unmatched {unmatched} rows with NULLs once the watermark passes "
+                      f"time {reach}")
+        lines.append("state: " + state)
         for stream, late in self.late_streams.items():
             lines.append(f"late events of {stream} -> topic {late}")
         if self.where is not None:
             lines.append(f"filter {expr_to_sql(self.where)}")
         return lines + ["project " + _outputs_text(self.outputs)]
+
+
+def _signed_interval(ms: int) -> str:
+    return ("- " if ms < 0 else "+ ") + interval_text(abs(ms))
 
 
 OperatorSpec = FilterProjectSpec | AggregateSpec | PatternMatchSpec | IntervalJoinSpec

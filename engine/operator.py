@@ -30,11 +30,14 @@ import polars as pl
 
 @dataclass(frozen=True, slots=True)
 class BatchSource:
-    """Where a batch comes from: its input stream, and the watermark each of its rows
-    arrived under (None: all under the operator's current one)."""
+    """Where a batch comes from: its input stream, the watermark each of its rows arrived
+    under (None: all under the operator's current one), and the position of the input in
+    the query's inputs (QueryNode.inputs; None: the operator finds it by stream name). A
+    query reading one stream twice (a self-join) gets each batch once per position."""
 
     stream: str
     arrivals: pl.Series | None = None
+    input: int | None = None
 
 
 @dataclass(slots=True)

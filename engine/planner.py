@@ -10,8 +10,11 @@ in an AggregateClauses), a pattern match, or an interval join of two streams (Sc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery, StreamDef
+from frys.dsl.join_interval import Bounds, EventTime, split_interval
 from frys.dsl.logical import (
     Aggregate,
     Filter,
@@ -23,7 +26,6 @@ from frys.dsl.logical import (
     Scan,
     build,
     conjunction,
-    conjuncts,
 )
 from frys.dsl.optimizer import optimize
 from frys.dsl.parser import garbage_collection_paused
@@ -153,13 +155,28 @@ def _sides(expr: ast.Expr, job: AnalyzedJob, left: JoinSide, right: JoinSide
 def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
                    where: ast.Expr | None, outputs: list[tuple[str, ast.Expr]]
                    ) -> IntervalJoinSpec:
-    """Split ON into equi-keys (`l = r` of the same type, one side of the equality over
-    each input: hashed) and the residual (the rest, a filter over the candidate pairs)."""
-    assert join.within_ms is not None, "the analyzer requires WITHIN for a stream join"
+    """Split ON into the interval (WITHIN, or Flink's event-time comparisons in ON), the
+    equi-keys (`l = r` of the same type, one side of the equality over each input: hashed)
+    and the residual (the rest, a filter over the candidate pairs)."""
     left, right = _join_side(job, join.left), _join_side(job, join.right)
+    if join.kind in ("RIGHT", "FULL") and left.where is not None:
+        # the left side of a RIGHT or FULL join is NULL-supplying: a WHERE conjunct over it
+        # filters joined rows (their NULLs included), never the left input, or unmatched
+        # right rows would come out that WHERE drops
+        where = conjunction([left.where, *([] if where is None else [where])])
+        left = replace(left, where=None)
+    bounds, _, parts = split_interval(
+        join.condition, EventTime(frozenset({left.qualifier}), left.event_time),
+        EventTime(frozenset({right.qualifier}), right.event_time))
+    if join.within_ms is not None:  # comparisons of the event times in ON narrow it
+        within = Bounds(-join.within_ms, join.within_ms)
+        bounds = within if bounds is None else bounds.meet(within)
+    assert bounds is not None and bounds.low is not None and bounds.high is not None, \
+        "the analyzer requires WITHIN or both bounds in ON for a stream join"
+    before, after = -bounds.low, bounds.high
     keys: list[tuple[ast.Expr, ast.Expr]] = []
     residual: list[ast.Expr] = []
-    for part in conjuncts(join.condition):
+    for part in parts:
         if isinstance(part, ast.BinaryOp) and part.op == "=" and (
                 part.left.type == part.right.type != FrysType.NULL):
             sides = (_sides(part.left, job, left, right), _sides(part.right, job, left, right))
@@ -172,7 +189,7 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
         residual.append(part)
     late = {s.name: s.late[0] for s in (job.streams[left.stream], job.streams[right.stream])
             if s.late}
-    return IntervalJoinSpec(left, right, keys, conjunction(residual), join.within_ms,
+    return IntervalJoinSpec(left, right, keys, conjunction(residual), before, after,
                             join.kind, where, outputs, query.output_types, late)
 
 
@@ -216,9 +233,11 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
         # a LEFT row left unmatched comes out when the watermark passes its time + WITHIN,
         # the watermark before that advance being at most its time + WITHIN
         # (a LEFT join's right side is NULL in unmatched rows: no event time to promise)
+        # (with bounds before/after, a pair's row is at most max(before, after, 0) behind;
+        # an outer join's NULL-supplying side has no event time to promise)
         side = side_of(expr, job, spec.left, spec.right)
-        if side is None or expr.name != side.event_time or (
-                spec.kind == "LEFT" and side is spec.right):
+        if side is None or expr.name != side.event_time or spec.preserves(
+                1 if side is spec.left else 0):
             return None
         return spec.within_ms
     input_time = job.streams[query.input_stream].event_time

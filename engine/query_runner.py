@@ -82,15 +82,17 @@ class QueryRunner:
         self.output = output
         self.late = late or {}  # per input stream with a late stream: its producer there
         self.timeouts = timeouts
-        # a query over several streams: their watermarks combine (minimum), and its output
-        # ends when all of them have
-        names = node.inputs
-        self.input_index = {name: i for i, name in enumerate(names)}
+        # a query over several inputs: their watermarks combine (minimum), and its output
+        # ends when all of them have; inputs are keyed by position in node.inputs, so one
+        # stream may feed several (a self-join): each of its batches goes to each of them
+        self.positions: dict[str, list[int]] = {}
+        for position, stream in enumerate(node.inputs):
+            self.positions.setdefault(stream, []).append(position)
         self.inputs: CombinedWatermark | None = None
         self.ended: set[str] = set()
-        if len(names) > 1:
+        if len(node.inputs) > 1:
             self.inputs = CombinedWatermark()
-            for _ in names:
+            for _ in node.inputs:
                 self.inputs.add_input()
         self.stats = stats
         # how the counters, traces and the overflow stream name the query (query_names)
@@ -102,15 +104,17 @@ class QueryRunner:
         return self.operator.wants_arrivals(rows)
 
     def on_delivery(self, channel: NamedChannel, delivery: Delivery) -> None:
-        source = BatchSource(channel.name, self._arrivals(channel.name, delivery.arrivals))
-        self._hand_out(self.operator.process(delivery.batch, source), channel.name)
+        positions = self.positions[channel.name]
+        for position in positions:
+            source = BatchSource(channel.name, self._arrivals(position, delivery.arrivals),
+                                 position if len(positions) > 1 else None)
+            self._hand_out(self.operator.process(delivery.batch, source), channel.name)
 
-    def _arrivals(self, stream: str, arrivals: pl.Series | None) -> pl.Series | None:
-        """The watermark each row of a batch of `stream` arrived under, as this query sees
-        it: the channel's, and with several inputs no higher than the others'."""
+    def _arrivals(self, index: int, arrivals: pl.Series | None) -> pl.Series | None:
+        """The watermark each row of a batch for input `index` arrived under, as this query
+        sees it: the channel's, and with several inputs no higher than the others'."""
         if arrivals is None or self.inputs is None:
             return arrivals
-        index = self.input_index[stream]
         others = [w for i, w in enumerate(self.inputs.watermarks)
                   if i != index and self.inputs.holding[i]]
         if others:
@@ -118,8 +122,10 @@ class QueryRunner:
         return arrivals.clip(lower_bound=self.inputs.current)
 
     def on_watermark(self, channel: NamedChannel, watermark: int) -> None:
-        if self.inputs is not None:  # several input streams: the minimum of theirs
-            if not self.inputs.advance(self.input_index[channel.name], watermark):
+        if self.inputs is not None:  # several inputs: the minimum of theirs
+            moved = [self.inputs.advance(position, watermark)
+                     for position in self.positions[channel.name]]
+            if not any(moved):
                 return
             watermark = self.inputs.current
         self._hand_out(self.operator.advance(watermark))
@@ -162,8 +168,9 @@ class QueryRunner:
     def on_end(self, channel: NamedChannel) -> None:
         if self.inputs is not None:
             self.ended.add(channel.name)
-            self.inputs.input_done(self.input_index[channel.name])
-            if len(self.ended) < len(self.input_index):
+            for position in self.positions[channel.name]:
+                self.inputs.input_done(position)
+            if len(self.ended) < len(self.positions):
                 return
             self._hand_out(self.operator.advance(END_OF_TIME))
         self.output.finish()

@@ -1,22 +1,29 @@
-"""The interval join of two streams: `left [LEFT] JOIN right ON <keys> [AND <residual>]
-WITHIN t` (engine/graph.py IntervalJoinSpec).
+"""The interval join of two streams: `left [LEFT|RIGHT|FULL] JOIN right ON <keys>
+[AND <residual>] WITHIN t` (engine/graph.py IntervalJoinSpec), or with its interval written
+as a predicate on the event times (`l.ts BETWEEN r.ts - x AND r.ts + y`).
 
 Semantics, what every run gives whatever the batch cuts and the arrival order within the
 watermark:
 
 * a pair (l, r) with equal keys (a NULL key equals nothing), the residual TRUE and
-  |l.time - r.time| <= t (inclusive on both sides) is emitted exactly once: when the later
-  of its two rows to arrive is processed, against the other, buffered;
-* each side's rows stay buffered until the watermark (the minimum of the two inputs') is
-  past time + t: no row of the other side that is not late can reach them after that
-  (a row is late when its time is behind the watermark it arrived under), so pruning on
-  every watermark advance keeps the state to the rows of the last t (plus the delay);
+  l.time - before <= r.time <= l.time + after (inclusive on both sides; WITHIN t is
+  before = after = t) is emitted exactly once: when the later of its two rows to arrive is
+  processed, against the other, buffered;
+* a left row stays buffered until the watermark (the minimum of the two inputs') is past
+  its time + after, a right row until it is past its time + before: no row of the other
+  side that is not late can reach them after that (a row is late when its time is behind
+  the watermark it arrived under), so pruning on every watermark advance keeps the state to
+  the rows of the last interval (plus the delay); each side is pruned by its own bound;
 * a late row (behind the watermark it arrived under, per row: BatchSource.arrivals) joins
   nothing: it is counted (`counters().late_events`) and, when its input stream has a
   `late` stream, handed out with all its fields (Emitted.late);
-* LEFT: a left row that matched nothing (ON false for every right row it met) is emitted
-  once, with NULLs for the right side, when the watermark passes its time + t — never
-  before (a right row could still match it), never twice, and never if it matched;
+* LEFT (RIGHT): a left (right) row that matched nothing (ON false for every row of the
+  other side it met) is emitted once, with NULLs for the other side, when it is pruned —
+  never before (a row of the other side could still match it), never twice, and never if it
+  matched; FULL does both, left rows first at each watermark advance;
+* a self-join (both sides one stream) gets each batch twice, once per side (BatchSource
+  .input): a row meets itself (the same event on both sides); its lateness is counted and
+  routed once, on the left side;
 * the filter pushed onto a side applies before lateness and buffering; what stays of
   WHERE applies to each output row (for LEFT, to the unmatched row with its NULLs too,
   as SQL's WHERE over an outer join does).
@@ -46,8 +53,10 @@ from frys.operators.expressions import to_polars
 
 # the operator's own columns in a side's buffer (input columns are "<qualifier>.<name>")
 TIMES = ("__left_time", "__right_time")  # each side's event time, epoch milliseconds
-ROW = "__row"  # a left row's number (LEFT JOIN: to find the rows that matched)
-MATCHED = "__matched"  # LEFT JOIN: the left row has matched a right row
+# outer joins, per preserved side: a row's number (to find the rows that matched) and
+# whether it has matched a row of the other side
+ROWS = ("__left_row", "__right_row")
+MATCHED = ("__left_matched", "__right_matched")
 ORIGIN = "__origin"  # a row's position in its batch, to hand out late rows as they came
 ARRIVAL = "__arrival_watermark"  # the watermark a row arrived under
 LEFT, RIGHT = 0, 1
@@ -62,14 +71,17 @@ class IntervalJoin(SideOutputs):
     (qualified), its key columns and its event time; see the module docstring."""
 
     STATE_KIND = "interval_join"
-    STATE_VERSION = 1
+    STATE_VERSION = 2  # 2: RIGHT and FULL, a row number and matched flag per side
 
     def __init__(self, spec: IntervalJoinSpec, settings: OperatorSettings) -> None:
         self.spec = spec
         self.pending = Emitted()
         self._sides = (spec.left, spec.right)
-        self._side_of = {spec.left.stream: LEFT, spec.right.stream: RIGHT}
-        self._outer = spec.kind == "LEFT"
+        self._side_of = {spec.right.stream: RIGHT, spec.left.stream: LEFT}
+        self._self_join = spec.left.stream == spec.right.stream
+        self._preserved = (spec.preserves(LEFT), spec.preserves(RIGHT))
+        # how long past its own time each side's rows can still meet a row of the other side
+        self._reach = (spec.after_ms, spec.before_ms)
         self._keys = [key_column(i) for i in range(len(spec.keys))]
         self._side_where = [self._filter(side.where) for side in self._sides]
         self._key_exprs = [
@@ -87,7 +99,7 @@ class IntervalJoin(SideOutputs):
         self._buffers = [self._empty(LEFT), self._empty(RIGHT)]
         self._watermark: int | None = None
         self._late_events = 0
-        self._next_row = 0
+        self._next_row = [0, 0]
 
     # ------------------------------------------------------------------ compiling
 
@@ -115,9 +127,9 @@ class IntervalJoin(SideOutputs):
         schema[TIMES[index]] = pl.Int64()
         for name, pair in zip(self._keys, self.spec.keys, strict=True):
             schema[name] = _dtype(pair[index])
-        if index == LEFT and self._outer:
-            schema[ROW] = pl.Int64()
-            schema[MATCHED] = pl.Boolean()
+        if self._preserved[index]:
+            schema[ROWS[index]] = pl.Int64()
+            schema[MATCHED[index]] = pl.Boolean()
         return pl.DataFrame(schema=schema)
 
     # ------------------------------------------------------------------ the contract
@@ -126,53 +138,56 @@ class IntervalJoin(SideOutputs):
         return False  # rows are judged one by one; nothing moves inside a batch
 
     def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
-        index = self._side_of[source.stream]
+        index = self._side_of[source.stream] if source.input is None else source.input
         fresh = self._admit(index, batch, source.arrivals)
         if fresh.height == 0:
             return self.emit([])
-        if self._outer and index == LEFT:
+        if self._preserved[index]:
+            start = self._next_row[index]
             fresh = fresh.with_columns(
-                pl.int_range(self._next_row, self._next_row + fresh.height,
-                             dtype=pl.Int64).alias(ROW),
-                pl.lit(False).alias(MATCHED))
-            self._next_row += fresh.height
+                pl.int_range(start, start + fresh.height, dtype=pl.Int64).alias(ROWS[index]),
+                pl.lit(False).alias(MATCHED[index]))
+            self._next_row[index] += fresh.height
         rows: list[pl.DataFrame] = []
         other = self._buffers[1 - index]
         if other.height:
             left, right = (fresh, other) if index == LEFT else (other, fresh)
             pairs = self._pairs(left, right)
             if pairs.height:
-                if self._outer:
-                    matched = pairs[ROW].unique().implode()
-                    mark = pl.col(MATCHED) | pl.col(ROW).is_in(matched)
-                    if index == LEFT:
+                for side in (LEFT, RIGHT):
+                    if not self._preserved[side]:
+                        continue
+                    matched = pairs[ROWS[side]].unique().implode()
+                    mark = pl.col(MATCHED[side]) | pl.col(ROWS[side]).is_in(matched)
+                    if side == index:
                         fresh = fresh.with_columns(mark)
                     else:
-                        self._buffers[LEFT] = self._buffers[LEFT].with_columns(mark)
+                        self._buffers[side] = self._buffers[side].with_columns(mark)
                 rows.append(pairs)
         self._buffers[index] = pl.concat([self._buffers[index], fresh], how="vertical_relaxed",
                                          rechunk=False)
         return self.emit(self._project(rows))
 
     def advance(self, watermark: int) -> Emitted:
-        """Prune both buffers of the rows the watermark is past time + t of; LEFT: emit the
-        left ones that never matched."""
+        """Prune each buffer of the rows the watermark is past time + their reach of (left:
+        after, right: before); of a preserved side, emit the pruned ones that never
+        matched."""
         if self._watermark is not None and watermark <= self._watermark:
             return self.emit([])
         self._watermark = watermark
-        horizon = max(watermark - self.spec.within_ms, START_OF_TIME)
         rows: list[pl.DataFrame] = []
         for index in (LEFT, RIGHT):
+            horizon = max(watermark - self._reach[index], START_OF_TIME)
             buffer = self._buffers[index]
             oldest = buffer[TIMES[index]].min()
             if oldest is None or int(oldest) >= horizon:  # type: ignore[arg-type]
                 continue
             expired = pl.col(TIMES[index]) < horizon
-            if index == LEFT and self._outer:
-                unmatched = buffer.filter(expired & ~pl.col(MATCHED))
+            if self._preserved[index]:
+                unmatched = buffer.filter(expired & ~pl.col(MATCHED[index]))
                 if unmatched.height:
-                    rows.append(self._with_nulls(unmatched.sort(TIMES[LEFT],
-                                                                maintain_order=True)))
+                    rows.append(self._with_nulls(
+                        1 - index, unmatched.sort(TIMES[index], maintain_order=True)))
             self._buffers[index] = buffer.filter(~expired)
         return self.emit(self._project(rows))
 
@@ -181,19 +196,21 @@ class IntervalJoin(SideOutputs):
 
     def snapshot(self) -> OperatorState:
         """Each side's buffer (table `left`, `right`: the qualified input columns, keys,
-        time, and for LEFT the row numbers and whether each matched) and the scalars: the
-        watermark, the late events counted, the next left row number."""
+        time, and of a preserved side the row numbers and whether each matched) and the
+        scalars: the watermark, the late events counted, each side's next row number."""
         return OperatorState(self.STATE_KIND, self.STATE_VERSION,
                              {"left": self._buffers[LEFT], "right": self._buffers[RIGHT]},
                              {"watermark": self._watermark, "late_events": self._late_events,
-                              "next_row": self._next_row})
+                              "next_left_row": self._next_row[LEFT],
+                              "next_right_row": self._next_row[RIGHT]})
 
     def restore(self, state: OperatorState) -> None:
         state.check(self.STATE_KIND, self.STATE_VERSION)
         self._buffers = [state.tables["left"], state.tables["right"]]
         self._watermark = state.scalars["watermark"]
         self._late_events = state.scalars["late_events"] or 0
-        self._next_row = state.scalars["next_row"] or 0
+        self._next_row = [state.scalars["next_left_row"] or 0,
+                          state.scalars["next_right_row"] or 0]
 
     def state_size(self) -> int:
         return sum(int(buffer.estimated_size()) for buffer in self._buffers)
@@ -229,11 +246,13 @@ class IntervalJoin(SideOutputs):
                                     else self._watermark)).fill_null(True)
             late_origins = fresh.filter(late)[ORIGIN]
             if len(late_origins):
-                self._late_events += len(late_origins)
-                if side.stream in self.spec.late_streams:
-                    self.pending.late.append(
-                        batch.filter(pl.col(ORIGIN).is_in(late_origins.implode()))
-                        .drop(ORIGIN, ARRIVAL, strict=False))
+                # a self-join sees each batch on both sides: its late rows count once
+                if not (self._self_join and index == RIGHT):
+                    self._late_events += len(late_origins)
+                    if side.stream in self.spec.late_streams:
+                        self.pending.late.append(
+                            batch.filter(pl.col(ORIGIN).is_in(late_origins.implode()))
+                            .drop(ORIGIN, ARRIVAL, strict=False))
                 fresh = fresh.filter(~late)
             fresh = fresh.drop(ORIGIN, ARRIVAL, strict=False)
         return fresh.with_columns(self._key_exprs[index])
@@ -246,18 +265,18 @@ class IntervalJoin(SideOutputs):
             candidates = left.lazy().join(right.lazy(), on=self._keys, how="inner")
         else:
             candidates = left.lazy().join(right.lazy(), how="cross")
-        within = (pl.col(TIMES[LEFT]) - pl.col(TIMES[RIGHT])).abs() <= self.spec.within_ms
-        pairs = candidates.filter(within)
+        gap = pl.col(TIMES[RIGHT]) - pl.col(TIMES[LEFT])
+        pairs = candidates.filter(gap.is_between(-self.spec.before_ms, self.spec.after_ms))
         if self._residual is not None:
             pairs = pairs.filter(self._residual)
         return pairs.collect()
 
-    def _with_nulls(self, unmatched: pl.DataFrame) -> pl.DataFrame:
-        """Unmatched left rows with the right side's columns all NULL."""
-        right = self._sides[RIGHT]
+    def _with_nulls(self, missing: int, unmatched: pl.DataFrame) -> pl.DataFrame:
+        """Unmatched rows of one side with the other (`missing`) side's columns all NULL."""
+        other = self._sides[missing]
         return unmatched.with_columns(
-            pl.lit(None, dtype=t.polars_dtype).alias(qualified(right, c))
-            for c, t in right.columns.items())
+            pl.lit(None, dtype=t.polars_dtype).alias(qualified(other, c))
+            for c, t in other.columns.items())
 
     def _project(self, frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
         """Joined rows -> the remaining WHERE, then the SELECT list."""

@@ -22,9 +22,11 @@ import frys
 from frys.dsl import compile_text
 from frys.dsl.errors import NotSupportedYet
 from frys.dsl.types import TIMESTAMP_DTYPE
+from frys.engine.channel import Delivery
 from frys.engine.graph import IntervalJoinSpec
 from frys.engine.operator import BatchSource, Emitted, OperatorSettings
 from frys.engine.planner import plan
+from frys.engine.query_runner import JobStats, QueryRunner
 from frys.engine.time import END_OF_TIME
 from frys.operators.interval_join import IntervalJoin
 from frys.operators.registry import build_operator
@@ -86,6 +88,10 @@ def run_steps(operator, steps: list[tuple]) -> tuple[list[tuple], list[tuple]]:
 
 JOIN = SELECT + "JOIN r ON l.k = r.k WITHIN 10ms;"
 LEFT = SELECT + "LEFT JOIN r ON l.k = r.k WITHIN 10ms;"
+RIGHT = SELECT + "RIGHT JOIN r ON l.k = r.k WITHIN 10ms;"
+FULL = SELECT + "FULL OUTER JOIN r ON l.k = r.k WITHIN 10ms;"
+# the right row at most 10ms before the left one, never after (Flink's spelling)
+BEFORE = SELECT + "JOIN r ON l.k = r.k AND l.ts BETWEEN r.ts AND r.ts + 10ms;"
 END = ("wm", END_OF_TIME)
 
 # (name, query, steps, expected (step, row) pairs, late events counted)
@@ -149,6 +155,43 @@ CASES = [
     ("LEFT: a late left row is dropped, not emitted unmatched", LEFT,
      [("r", [(9, 1, 100)]), ("l", [(9, 2, 100)]), ("wm", 50), ("l", [(1, 1, 10)]), END],
      [(1, (9, 2, 1, 100, 100))], 1),
+    ("RIGHT: an unmatched right row once the watermark passes time + t, with NULL left",
+     RIGHT,
+     [("r", [(1, 5, 0), (2, 6, 0)]), ("l", [(1, 1, 4), (3, 3, 4)]), ("wm", 10), ("wm", 11),
+      END],
+     [(1, (1, 1, 5, 4, 0)), (3, (None, None, 6, None, 0))], 0),
+    ("RIGHT: unmatched left rows never come out", RIGHT,
+     [("l", [(1, 1, 0)]), ("r", [(2, 5, 0)]), ("wm", 30)],
+     [(2, (None, None, 5, None, 0))], 0),
+    ("RIGHT: a right row matched after arriving is never emitted unmatched", RIGHT,
+     [("r", [(1, 5, 0)]), ("wm", 5), ("l", [(1, 1, 9)]), END],
+     [(2, (1, 1, 5, 9, 0))], 0),
+    ("RIGHT: WHERE over the left side filters joined rows, not the left input",
+     SELECT + "RIGHT JOIN r ON l.k = r.k WITHIN 10ms WHERE l.v > 1;",
+     [("l", [(1, 1, 0)]), ("r", [(1, 5, 0), (2, 6, 0)]), END],
+     [], 0),
+    ("FULL: each side's unmatched rows once", FULL,
+     [("l", [(1, 1, 0), (2, 2, 0)]), ("r", [(1, 5, 3), (3, 7, 0)]), ("wm", 11), END],
+     [(1, (1, 1, 5, 0, 3)), (2, (2, 2, None, 0, None)), (2, (None, None, 7, None, 0))], 0),
+    ("FULL: a late row of either side is dropped, not emitted unmatched", FULL,
+     [("l", [(1, 1, 50)]), ("r", [(1, 2, 50)]), ("wm", 45), ("l", [(2, 3, 40)]),
+      ("r", [(3, 4, 44)]), END],
+     [(1, (1, 1, 2, 50, 50))], 2),
+    ("one-sided: a right row after the left one never pairs", BEFORE,
+     [("l", [(1, 1, 10)]), ("r", [(1, 2, 0), (1, 3, 10), (1, 4, 11), (1, 5, -1)]), END],
+     [(1, (1, 1, 2, 10, 0)), (1, (1, 1, 3, 10, 10))], 0),
+    ("one-sided LEFT: unmatched once no right row can come (the watermark past time + 0)",
+     SELECT + "LEFT JOIN r ON l.k = r.k AND r.ts BETWEEN l.ts - 10ms AND l.ts;",
+     [("l", [(1, 1, 0)]), ("r", [(2, 2, 0)]), ("wm", 0), ("wm", 1)],
+     [(3, (1, 1, None, 0, None))], 0),
+    ("an interval away from zero: the right row 5 to 10ms after the left one",
+     SELECT + "JOIN r ON l.k = r.k AND r.ts >= l.ts + 5ms AND r.ts <= l.ts + 10ms;",
+     [("l", [(1, 1, 0)]), ("r", [(1, 2, 4), (1, 3, 5), (1, 4, 10), (1, 5, 11)]), END],
+     [(1, (1, 1, 3, 0, 5)), (1, (1, 1, 4, 0, 10))], 0),
+    ("WITHIN narrowed by a one-ended comparison of the event times",
+     SELECT + "JOIN r ON l.k = r.k AND r.ts >= l.ts WITHIN 10ms;",
+     [("l", [(1, 1, 5)]), ("r", [(1, 2, 0), (1, 3, 5), (1, 4, 15), (1, 5, 16)]), END],
+     [(1, (1, 1, 3, 5, 5)), (1, (1, 1, 4, 5, 15))], 0),
 ]
 
 
@@ -175,20 +218,32 @@ def test_late_rows_go_to_their_inputs_late_stream_with_all_their_fields() -> Non
 # ---------------------------------------------------------------------- the reference
 
 
-def reference(events: list[tuple], within: int, outer: bool, residual: bool) -> Counter:
-    """Nested loops over every event: (side, k, value, ts) -> the join's rows."""
-    lefts = [e for e in events if e[0] == "l"]
-    rights = [e for e in events if e[0] == "r"]
+def reference(events: list[tuple], within: int, outer: bool, residual: bool,
+              kind: str | None = None, before: int | None = None, after: int | None = None,
+              lefts: list[tuple] | None = None, rights: list[tuple] | None = None) -> Counter:
+    """Nested loops over every event: (side, k, value, ts) -> the join's rows. `kind`
+    (default LEFT when `outer`, else INNER), the right row's time within [left - before,
+    left + after] (default both `within`); `lefts`/`rights` override the split by side."""
+    kind = kind or ("LEFT" if outer else "INNER")
+    before = within if before is None else before
+    after = within if after is None else after
+    lefts = [e for e in events if e[0] == "l"] if lefts is None else lefts
+    rights = [e for e in events if e[0] == "r"] if rights is None else rights
     rows: Counter = Counter()
+    right_matched = [False] * len(rights)
     for _, lk, lv, lts in lefts:
         matched = False
-        for _, rk, rw, rts in rights:
-            if lk is not None and lk == rk and abs(lts - rts) <= within and (
+        for index, (_, rk, rw, rts) in enumerate(rights):
+            if lk is not None and lk == rk and lts - before <= rts <= lts + after and (
                     not residual or rw >= lv):
                 rows[(lk, lv, rw, lts, rts)] += 1
-                matched = True
-        if outer and not matched:
+                matched = right_matched[index] = True
+        if kind in ("LEFT", "FULL") and not matched:
             rows[(lk, lv, None, lts, None)] += 1
+    if kind in ("RIGHT", "FULL"):
+        for (_, _, rw, rts), matched in zip(rights, right_matched, strict=True):
+            if not matched:
+                rows[(None, None, rw, None, rts)] += 1
     return rows
 
 
@@ -237,6 +292,50 @@ QUERY_OF = {
     (False, True): SELECT + "JOIN r ON r.k = l.k AND r.w >= l.v WITHIN {t}ms;",
     (True, True): SELECT + "LEFT JOIN r ON l.k = r.k AND r.w >= l.v WITHIN {t}ms;",
 }
+
+
+def shifted(column: str, ms: int) -> str:
+    """`column`, `column + ms` or `column - ms` as written in ON."""
+    return column if ms == 0 else f"{column} {'+' if ms > 0 else '-'} {abs(ms)}ms"
+
+
+def join_query(kind: str, before: int, after: int, residual: bool, spelling: str) -> str:
+    """The query of a kind and interval (the right row within [l.ts - before, l.ts +
+    after]), its interval spelled `within` (before == after), `between` or `compare`."""
+    keyword = {"INNER": "JOIN", "LEFT": "LEFT JOIN", "RIGHT": "RIGHT OUTER JOIN",
+               "FULL": "FULL OUTER JOIN"}[kind]
+    condition = "l.k = r.k" + (" AND r.w >= l.v" if residual else "")
+    if spelling == "within":
+        assert before == after
+        return f"{SELECT}{keyword} r ON {condition} WITHIN {before}ms;"
+    if spelling == "between":
+        interval = f"l.ts BETWEEN {shifted('r.ts', -after)} AND {shifted('r.ts', before)}"
+    else:  # the right row's time on the left of the comparisons
+        interval = f"r.ts >= {shifted('l.ts', -before)} AND r.ts <= {shifted('l.ts', after)}"
+    return f"{SELECT}{keyword} r ON {interval} AND {condition};"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), delay=st.integers(0, 8), before=st.integers(0, 12),
+       after=st.integers(-4, 12), kind=st.sampled_from(["INNER", "LEFT", "RIGHT", "FULL"]),
+       residual=st.booleans(), spelling=st.sampled_from(["within", "between", "compare"]))
+def test_every_kind_and_interval_gives_the_references_rows_whatever_the_cuts(
+        data, delay: int, before: int, after: int, kind: str, residual: bool,
+        spelling: str) -> None:
+    after = max(after, -before)  # a non-empty interval
+    if spelling == "within":
+        after = before
+    events = data.draw(two_streams(delay))
+    spec = spec_of(join_query(kind, before, after, residual, spelling))
+    assert (spec.kind, spec.before_ms, spec.after_ms) == (kind, before, after)
+    expected = reference(events, 0, False, residual, kind, before, after)
+    for _ in range(2):  # two different cuts of the same publication
+        operator = build_operator(spec, OperatorSettings())
+        rows = drive(operator, cut(data.draw, events), delay)
+        rows.update(output_rows(operator.advance(END_OF_TIME)))
+        assert rows == expected
+        assert operator.counters().late_events == 0
+        assert operator.buffered_rows() == (0, 0)
 
 
 @settings(max_examples=200, deadline=None)
@@ -359,8 +458,14 @@ def test_only_the_columns_the_query_reads_are_buffered() -> None:
 @pytest.mark.parametrize(("query", "message"), [
     ("SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s GROUP BY l.k EMIT CHANGES",
      "not supported yet: GROUP BY over a join"),
-    ("SELECT a.k FROM l a JOIN l b ON a.k = b.k WITHIN 1s",
-     "not supported yet: JOIN of a stream with itself"),
+    ("SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s EMIT CHANGES",
+     "EMIT CHANGES does not apply to a join: a join's rows are final when emitted"),
+    ("SELECT l.k FROM l JOIN r ON l.k = r.k AND l.ts <= r.ts",
+     "the event times in ON bound the interval on one end only"),
+    ("SELECT l.k FROM l JOIN r ON l.k = r.k AND l.ts BETWEEN r.ts + 1ms AND r.ts - 1ms",
+     "the event times in ON leave an empty interval"),
+    ("SELECT l.k FROM l JOIN r ON l.k = r.k",
+     "a join of two streams needs WITHIN"),
     ("CREATE STREAM m (k INT, ts TIMESTAMP) WITH (event_time = ts);\n"
      "SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s JOIN m ON m.k = l.k WITHIN 1s",
      "not supported yet: JOIN of more than two streams"),
@@ -390,21 +495,51 @@ def test_select_star_over_a_join_qualifies_each_column() -> None:
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 
 
-def test_the_docs_interval_join_example_runs() -> None:
+def docs_join_examples() -> list[str]:
     section = DOC.read_text().split("## Interval joins, tables", 1)[1].split("\n## ", 1)[0]
-    (example,) = [e for e in re.findall(r"```frysql\n(.*?)```", section, flags=re.S)
-                  if "WITHIN" in e and "CREATE TABLE" not in e]
+    return [e for e in re.findall(r"```frysql\n(.*?)```", section, flags=re.S)
+            if "CREATE TABLE" not in e]
+
+
+def test_the_docs_interval_join_example_runs() -> None:
+    example = docs_join_examples()[0]
     pipeline = frys.Pipeline.from_text(example)
     minute = 60_000
     pipeline.publish("orders", [{"id": 1, "user_id": "u", "amount": 9.5, "ts": at(0)},
-                                {"id": 2, "user_id": "v", "amount": 3.0, "ts": at(minute)}])
-    pipeline.publish("shipments", [{"order_id": 1, "carrier": "ups", "ts": at(30 * minute)},
+                                {"id": 2, "user_id": "v", "amount": 3.0, "ts": at(minute)},
+                                {"id": 3, "user_id": "u", "amount": 1.0, "ts": at(2 * minute)}])
+    pipeline.publish("shipments", [{"order_id": 3, "carrier": "fedex", "ts": at(0)},
+                                   {"order_id": 1, "carrier": "ups", "ts": at(30 * minute)},
                                    {"order_id": 2, "carrier": "dhl", "ts": at(62 * minute)}])
     pipeline.finish()
+    assert pipeline.stats.total_late_events == 0
     results = {name: sorted(pipeline.results(name).rows(), key=repr)
-               for name in ("select_1", "select_2")}
-    assert results["select_1"] == [(1, "ups")]
-    assert results["select_2"] == [(1, "ups"), (2, None)]
+               for name in ("select_1", "select_2", "select_3", "select_4")}
+    assert results["select_1"] == [(1, "ups"), (3, "fedex")]
+    assert results["select_2"] == [(1, "ups"), (2, None), (3, "fedex")]
+    # order 2 and shipment 2 are 61 minutes apart: each comes out unmatched
+    assert results["select_3"] == sorted([(1, 1, "ups"), (2, None, None), (3, 3, "fedex"),
+                                          (None, 2, "dhl")], key=repr)
+    # shipment 3 came two minutes before its order: outside the one-sided interval
+    assert results["select_4"] == [(1, "ups")]
+
+
+def test_the_docs_self_join_example_runs() -> None:
+    """Through QueryRunner (one subscription to the stream, two inputs by position)."""
+    example = docs_join_examples()[1]
+    (node,) = plan(compile_text(example)).queries
+    out = Collect(node.output_topic)
+    runner = QueryRunner(node, out, JobStats())
+    minute, channel = 60_000, Named("orders")
+    orders = pl.DataFrame(
+        {"id": [1, 2, 3, 4], "user_id": ["u", "v", "u", "u"], "amount": [1.0] * 4,
+         "ts": [T0, T0, T0 + 4 * minute, T0 + 10 * minute]},
+        schema={"id": pl.Int64, "user_id": pl.String, "amount": pl.Float64, "ts": pl.Int64},
+    ).with_columns(pl.col("ts").cast(TIMESTAMP_DTYPE))
+    runner.on_delivery(channel, Delivery(orders))
+    runner.on_end(channel)
+    rows = sorted(row for frame in out.batches for row in frame.rows())
+    assert rows == [(1, 3)]  # 3 is 4 minutes after 1; 4 is 6 after 3; 2 is another user
 
 
 QUERIES = Path(__file__).resolve().parent.parent / "queries"
@@ -460,6 +595,19 @@ def test_the_later_of_the_two_times_is_a_computed_time_without_a_promised_waterm
     # NULL in a LEFT join's unmatched rows: no watermark can be promised for it
     ("SELECT o.id, s.ts FROM orders o LEFT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
      None),
+    ("SELECT o.id, s.ts FROM orders o RIGHT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     1000),
+    ("SELECT o.id, o.ts FROM orders o RIGHT JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     None),
+    ("SELECT o.id, o.ts FROM orders o FULL JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     None),
+    ("SELECT o.id, s.ts FROM orders o FULL JOIN shipments s ON o.id = s.order_id WITHIN 1s",
+     None),
+    # the farther of the two bounds
+    ("SELECT o.id, o.ts FROM orders o JOIN shipments s ON o.id = s.order_id"
+     " AND s.ts BETWEEN o.ts - 1s AND o.ts + 3s", 3000),
+    ("SELECT o.id, o.ts FROM orders o JOIN shipments s ON o.id = s.order_id"
+     " AND s.ts BETWEEN o.ts + 1s AND o.ts + 3s", 3000),
 ])
 def test_a_joins_output_watermark_lags_its_inputs_by_the_interval(query: str,
                                                                    lag: int | None) -> None:
@@ -475,3 +623,124 @@ def test_restore_refuses_another_operators_state() -> None:
     operator = build_operator(spec_of(JOIN), OperatorSettings())
     with pytest.raises(ValueError, match="cannot restore a window state"):
         operator.restore(OperatorState("window", 1))
+
+
+# ---------------------------------------------------------------------- self-joins
+
+
+class Collect:
+    """A ChannelWriter that keeps what a QueryRunner writes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.batches: list[pl.DataFrame] = []
+        self.watermarks: list[int] = []
+        self.finished = False
+
+    def publish(self, batch: pl.DataFrame) -> None:
+        self.batches.append(batch)
+
+    def advance_watermark(self, watermark: int) -> None:
+        self.watermarks.append(watermark)
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+class Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+SELF = ("SELECT a.k AS k, a.v AS v, b.v AS w, a.ts AS lts, b.ts AS rts FROM l a "
+        "{kind} l b ON a.k = b.k AND b.v >= a.v WITHIN {t}ms;")
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), delay=st.integers(0, 8), within=st.integers(0, 12),
+       kind=st.sampled_from(["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"]))
+def test_a_self_join_through_the_query_runner_gives_the_references_rows(
+        data, delay: int, within: int, kind: str) -> None:
+    """One stream feeds both sides (QueryRunner keys inputs by position): each batch goes
+    to both, so a row meets itself and every other row of the stream within the interval."""
+    events = [e for e in data.draw(two_streams(delay)) if e[0] == "l"]
+    (node,) = plan(compile_text(STREAMS + SELF.format(kind=kind, t=within))).queries
+    assert node.inputs == ("l", "l")
+    out = Collect(node.output_topic)
+    runner = QueryRunner(node, out, JobStats())
+    channel, newest = Named("l"), 0
+    for _, events_of_batch in cut(data.draw, events):
+        runner.on_delivery(channel, Delivery(batch("l", [e[1:] for e in events_of_batch])))
+        newest = max(newest, *(e[3] for e in events_of_batch))
+        runner.on_watermark(channel, T0 + newest - delay)
+    runner.on_end(channel)
+    assert out.finished
+    rows = Counter(output_rows(Emitted(rows=out.batches)))
+    full_kind = {"JOIN": "INNER", "LEFT JOIN": "LEFT", "RIGHT JOIN": "RIGHT",
+                 "FULL JOIN": "FULL"}[kind]
+    assert rows == reference([], within, False, True, full_kind, lefts=events, rights=events)
+    # every row pairs with itself (equal key, b.v >= a.v, 0 apart) unless its key is NULL
+    assert all(rows[(k, v, v, ts, ts)] >= 1 for _, k, v, ts in events if k is not None)
+
+
+def test_a_self_joins_late_rows_are_counted_and_routed_once() -> None:
+    (node,) = plan(compile_text(STREAMS + SELF.format(kind="JOIN", t=5))).queries
+    operator = build_operator(node.operator, OperatorSettings())
+    for position in (0, 1):
+        operator.process(batch("l", [(1, 1, 50)]), BatchSource("l", input=position))
+    operator.advance(T0 + 40)
+    late: list[pl.DataFrame] = []
+    for position in (0, 1):
+        emitted = operator.process(batch("l", [(1, 2, 30), (1, 3, 48)]),
+                                   BatchSource("l", input=position))
+        late += emitted.late
+    assert operator.counters().late_events == 1
+    assert [row["v"] for frame in late for row in frame.iter_rows(named=True)] == [2]
+
+
+def test_flinks_between_spelling_plans_the_same_join_as_within() -> None:
+    within = spec_of(SELECT + "JOIN r ON l.k = r.k AND r.w > 1 WITHIN 7ms;")
+    for spelling in ("l.ts BETWEEN r.ts - 7ms AND r.ts + 7ms",
+                     "r.ts BETWEEN l.ts - 7ms AND l.ts + 7ms",
+                     "l.ts >= r.ts - 7ms AND l.ts <= r.ts + 7ms",
+                     "r.ts + 7ms >= l.ts AND r.ts <= l.ts + 7ms"):
+        between = spec_of(SELECT + f"JOIN r ON l.k = r.k AND {spelling} AND r.w > 1;")
+        assert (between.before_ms, between.after_ms) == (7, 7)
+        assert between.keys == within.keys and between.residual == within.residual
+        assert between.describe() == within.describe()
+
+
+def test_explain_shows_outer_kinds_and_one_sided_intervals() -> None:
+    right = "\n".join(spec_of(RIGHT).describe())
+    assert "right interval join on l.k = r.k within 10 MILLISECONDS (inclusive)" in right
+    assert "unmatched right rows with NULLs once the watermark passes time + 10 MILLISECONDS" \
+        in right
+    full = "\n".join(spec_of(FULL).describe())
+    assert full.startswith("full outer interval join on l.k = r.k")
+    assert "unmatched left and right rows with NULLs" in full
+    one_sided = "\n".join(spec_of(BEFORE).describe())
+    assert ("interval join on l.k = r.k right time from left time - 10 MILLISECONDS to left "
+            "time + 0 SECONDS (inclusive) in event time") in one_sided
+    assert ("state: left rows until the watermark passes their time + 0 SECONDS, right rows "
+            "their time + 10 MILLISECONDS") in one_sided
+
+
+def test_right_and_full_joins_run_as_jobs() -> None:
+    text = ORDERS + """
+        SELECT o.id, s.order_id, s.carrier FROM orders o FULL JOIN shipments s
+        ON o.id = s.order_id WITHIN 10ms;
+        SELECT o.id, s.order_id FROM orders o RIGHT JOIN shipments s
+        ON o.id = s.order_id AND s.ts BETWEEN o.ts AND o.ts + 10ms;"""
+    pipeline = frys.Pipeline.from_text(text)
+    pipeline.publish("orders", [{"id": 1, "amount": 1.0, "ts": at(0)},
+                                {"id": 2, "amount": 2.0, "ts": at(0)}])
+    pipeline.publish("shipments", [{"order_id": 2, "carrier": "e", "ts": at(-1)},
+                                   {"order_id": 1, "carrier": "c", "ts": at(5)},
+                                   {"order_id": 3, "carrier": "d", "ts": at(5)}])
+    pipeline.finish()
+    assert pipeline.stats.total_late_events == 0
+    assert sorted(pipeline.results("select_1").rows(), key=repr) == sorted(
+        [(1, 1, "c"), (2, 2, "e"), (None, 3, "d")], key=repr)
+    # shipment 2 came before its order: outside [o.ts, o.ts + 10ms], so unmatched
+    assert sorted(pipeline.results("select_2").rows(), key=repr) == sorted(
+        [(1, 1), (None, 3), (None, 2)], key=repr)

@@ -282,10 +282,9 @@ def test_garbage_only_ever_raises_frys_errors(text: str) -> None:
 
 LATER_STATEMENTS = [
     ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING)", "CREATE TABLE", (2, 14)),
-    ("SELECT t.symbol FROM trades t JOIN trades u ON t.symbol = u.symbol WITHIN 1 MINUTE",
-     "JOIN of a stream with itself", (2, 31)),
-    ("SELECT t.symbol FROM trades t LEFT JOIN trades u ON t.symbol = u.symbol WITHIN 1s",
-     "LEFT JOIN of a stream with itself", (2, 31)),
+    ("SELECT t.symbol FROM trades t JOIN trades u ON t.symbol = u.symbol WITHIN 1 MINUTE"
+     " JOIN trades v ON v.symbol = t.symbol WITHIN 1s",
+     "JOIN of more than two streams", (2, 31)),
     ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING);"
      " SELECT t.symbol, u.tier FROM trades t JOIN users u ON t.symbol = u.id",
      "CREATE TABLE", (2, 14)),
@@ -327,6 +326,23 @@ JOIN_ERRORS = [
      "a join of two streams needs WITHIN", 4, 27),
     ("SELECT o.id FROM orders o JOIN orders ON o.id = orders.id WITHIN 1s",
      "o.id = orders.id", 0, 0),
+    ("SELECT o.id FROM orders o RIGHT JOIN users u ON o.user_id = u.id",
+     "RIGHT JOIN with table users: a table is looked up by the stream's rows", 4, 27),
+    ("SELECT o.id FROM orders o FULL JOIN trades t ON o.user_id = t.symbol",
+     "a join of two streams needs WITHIN", 4, 27),
+    ("SELECT o.id FROM orders o JOIN trades t ON o.user_id = t.symbol"
+     " AND t.ts >= o.ts + 2s WITHIN 1s",
+     "the event times in ON leave an empty interval", 4, 27),
+    ("SELECT o.id FROM orders o JOIN trades t ON o.user_id = t.symbol AND t.ts >= o.ts",
+     "the event times in ON bound the interval on one end only", 4, 27),
+    ("SELECT o.id FROM orders o JOIN trades t ON o.user_id = t.symbol"
+     " AND t.ts BETWEEN o.ts + 2s AND o.ts + 1s",
+     "the event times in ON leave an empty interval", 4, 27),
+    ("SELECT o.id FROM orders o LEFT JOIN trades t ON o.user_id = t.symbol WITHIN 1s"
+     " EMIT CHANGES", "EMIT CHANGES does not apply to a join", 4, 1),
+    ("SELECT o.id FROM orders o RIGHT OUTER JOIN trades t ON o.user_id = t.symbol"
+     " AND t.ts BETWEEN o.ts - 1s AND o.ts", "", 0, 0),
+    ("SELECT a.id FROM orders a FULL JOIN orders b ON a.id = b.id WITHIN 1s", "", 0, 0),
     ("SELECT tier FROM users", "table users can only be joined", 4, 18),
     ("SELECT o.id FROM orders o JOIN trades o ON o.id = o.id WITHIN 1s",
      "trades is already in FROM as stream orders; give each an alias", 4, 32),
