@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from frys.dsl import ast
 from frys.dsl.analyzed import AggregateCall, AnalyzedQuery, Window
 from frys.dsl.plan_render import render_graph
-from frys.dsl.printer import expr_to_sql, interval_text, pattern_to_sql
+from frys.dsl.printer import JOIN_KEYWORDS, expr_to_sql, interval_text, pattern_to_sql
 from frys.dsl.types import FrysType
 
 
@@ -178,7 +178,7 @@ def describe(node: LogicalNode) -> str:
         return f"Filter {expr_to_sql(node.predicate)}"
     if isinstance(node, Join):
         within = f" WITHIN {interval_text(node.within_ms)}" if node.within_ms is not None else ""
-        keyword = "LEFT JOIN" if node.kind == "LEFT" else "JOIN"
+        keyword = JOIN_KEYWORDS[node.kind]
         return f"{keyword} ON {expr_to_sql(node.condition)}{within}"
     if isinstance(node, Match):
         clause = node.clause

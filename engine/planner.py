@@ -10,8 +10,6 @@ in an AggregateClauses), a pattern match, or an interval join of two streams (Sc
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery, StreamDef
 from frys.dsl.join_interval import Bounds, EventTime, split_interval
@@ -159,12 +157,6 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
     equi-keys (`l = r` of the same type, one side of the equality over each input: hashed)
     and the residual (the rest, a filter over the candidate pairs)."""
     left, right = _join_side(job, join.left), _join_side(job, join.right)
-    if join.kind in ("RIGHT", "FULL") and left.where is not None:
-        # the left side of a RIGHT or FULL join is NULL-supplying: a WHERE conjunct over it
-        # filters joined rows (their NULLs included), never the left input, or unmatched
-        # right rows would come out that WHERE drops
-        where = conjunction([left.where, *([] if where is None else [where])])
-        left = replace(left, where=None)
     bounds, _, parts = split_interval(
         join.condition, EventTime(frozenset({left.qualifier}), left.event_time),
         EventTime(frozenset({right.qualifier}), right.event_time))

@@ -225,7 +225,9 @@ class Runtime:
             runner = QueryRunner(node, output, self.stats, late, timeouts,
                                  operator_settings(options), on_trace,
                                  on_overflow=self._publish_overflow, name=name)
-            for input_topic in node.inputs:
+            # once per stream: a self-join has its stream twice, and the runner hands each
+            # batch to every input position the stream holds
+            for input_topic in dict.fromkeys(node.inputs):
                 self.topics[input_topic].subscribe(runner)
             self.queries.append(runner)
             if node.to_caller and caller_output is not None:

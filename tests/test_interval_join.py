@@ -542,6 +542,18 @@ def test_the_docs_self_join_example_runs() -> None:
     assert rows == [(1, 3)]  # 3 is 4 minutes after 1; 4 is 6 after 3; 2 is another user
 
 
+def test_a_self_join_through_the_runtime_gives_each_pair_once() -> None:
+    """The runtime subscribes the query to its stream once, though it is both inputs (it
+    gave each pair four times when it subscribed once per input)."""
+    pipeline = frys.Pipeline.from_text(docs_join_examples()[1])
+    minute = 60_000
+    pipeline.publish("orders", [
+        {"id": i, "user_id": user, "amount": 1.0, "ts": T0 + offset * minute}
+        for i, user, offset in ((1, "u", 0), (2, "v", 0), (3, "u", 4), (4, "u", 10))])
+    pipeline.finish()
+    assert sorted(pipeline.results("select_1").rows()) == [(1, 3)]
+
+
 QUERIES = Path(__file__).resolve().parent.parent / "queries"
 
 
@@ -744,3 +756,29 @@ def test_right_and_full_joins_run_as_jobs() -> None:
     # shipment 2 came before its order: outside [o.ts, o.ts + 10ms], so unmatched
     assert sorted(pipeline.results("select_2").rows(), key=repr) == sorted(
         [(1, 1), (None, 3), (None, 2)], key=repr)
+
+
+@pytest.mark.parametrize(("kind", "above", "below"), [
+    ("JOIN", [], ["a.x > 0", "b.y > 0"]),
+    ("LEFT JOIN", ["b.y > 0"], ["a.x > 0"]),
+    ("RIGHT JOIN", ["a.x > 0"], ["b.y > 0"]),
+    ("FULL OUTER JOIN", ["a.x > 0 AND b.y > 0"], []),
+])
+def test_where_is_pushed_only_onto_an_input_that_supplies_no_nulls(
+        kind: str, above: list[str], below: list[str]) -> None:
+    """A WHERE conjunct over a NULL-supplying input must drop the NULL-padded rows after
+    the join, so the optimizer keeps it above; over the other input it filters first."""
+    plan_text = frys.explain(
+        "CREATE STREAM a (k INT, x INT, ts TIMESTAMP) WITH (event_time = ts);\n"
+        "CREATE STREAM b (k INT, y INT, ts TIMESTAMP) WITH (event_time = ts);\n"
+        f"SELECT a.x, b.y FROM a {kind} b ON a.k = b.k WITHIN 1 SECOND "
+        "WHERE a.x > 0 AND b.y > 0;\n", stage="optimized")
+    lines = [line.strip() for line in plan_text.splitlines()]
+    join_line = next(i for i, line in enumerate(lines) if "JOIN ON" in line)
+    filters_above = [line[len("Filter "):] for line in lines[:join_line]
+                     if line.startswith("Filter ")]
+    filters_below = [line[len("Filter "):] for line in lines[join_line:]
+                     if line.startswith("Filter ")]
+    assert filters_above == above
+    assert sorted(filters_below) == sorted(below)
+    assert lines[join_line].startswith(kind if kind != "JOIN" else "JOIN ON")

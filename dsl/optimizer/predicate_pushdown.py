@@ -86,9 +86,12 @@ def _push_into_join(node: Filter) -> LogicalNode:
     right: list[ast.Expr] = []
     for part in conjuncts(node.predicate):
         qualifiers = {ref.qualifier for ref in _columns(part)}
-        if qualifiers and qualifiers <= left_names:
+        # a WHERE conjunct over one input may filter that input first only when the input
+        # is not NULL-supplying: the left of an INNER or LEFT join, the right of an INNER
+        # or RIGHT one (over the other, it must drop the NULL-padded rows after the join)
+        if qualifiers and qualifiers <= left_names and join.kind in ("INNER", "LEFT"):
             left.append(part)
-        elif qualifiers and qualifiers <= right_names and join.kind == "INNER":
+        elif qualifiers and qualifiers <= right_names and join.kind in ("INNER", "RIGHT"):
             right.append(part)
         else:
             stay.append(part)
