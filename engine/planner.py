@@ -43,6 +43,8 @@ from frys.engine.graph import (
     QueryNode,
     RunningAggregateSpec,
     SessionSpec,
+    TableJoinSpec,
+    TableSide,
     TumbleSpec,
 )
 
@@ -102,6 +104,9 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
     while isinstance(node, Filter):
         predicates.insert(0, node.predicate)
         node = node.input
+    if isinstance(node, Join) and _is_table_join(job, node):
+        assert aggregate is None, "the analyzer refuses GROUP BY over a join"
+        return _table_join(job, query, node, predicates, list(project.outputs))
     if isinstance(node, Join):
         assert aggregate is None, "the analyzer refuses GROUP BY over a join"
         return _interval_join(job, query, node, conjunction(predicates), list(project.outputs))
@@ -176,6 +181,60 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
                             join.kind, where, outputs, query.output_types, late)
 
 
+def _unfiltered(node: LogicalNode) -> tuple[Scan, list[ast.Expr]]:
+    """The Scan under a join input and the filters pushed down onto it."""
+    predicates: list[ast.Expr] = []
+    while isinstance(node, Filter):
+        predicates.insert(0, node.predicate)
+        node = node.input
+    assert isinstance(node, Scan), "the analyzer refuses a join of more than two inputs"
+    return node, predicates
+
+
+def _is_table_join(job: AnalyzedJob, join: Join) -> bool:
+    return job.streams[_unfiltered(join.right)[0].stream].is_table
+
+
+def _table_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
+                where: list[ast.Expr], outputs: list[tuple[str, ast.Expr]]) -> TableJoinSpec:
+    """A stream enriched by a table: ON is `<expr over the stream> = <table>.<key>` (the
+    analyzer checked). Filters pushed onto the stream stay below the join; those pushed
+    onto the table go above it (filtering the changelog would keep a row an update
+    failing the filter should have replaced)."""
+    scan, stream_where = _unfiltered(join.left)
+    table_scan, table_where = _unfiltered(join.right)
+    stream, table = job.streams[scan.stream], job.streams[table_scan.stream]
+    assert table.primary_key is not None, "the analyzer requires a table's PRIMARY KEY"
+    qualifier = table_scan.alias or table.name
+    condition = join.condition
+    assert isinstance(condition, ast.BinaryOp) and condition.op == "=", \
+        "the analyzer requires ON <expr> = <table key>"
+    key = (condition.left if table_key_ref(condition.right, table, qualifier)
+           else condition.right)
+    columns = dict(table.columns or {})
+    keep = set(columns if table_scan.columns is None else table_scan.columns)
+    keep |= {table.primary_key} | ({table.event_time} if table.event_time else set())
+    stream_columns = dict(stream.columns or {})
+    read = set(stream_columns if scan.columns is None else scan.columns)
+    if stream.event_time is not None:
+        read.add(stream.event_time)
+    value_columns = tuple(c for c in columns if c not in (table.primary_key, table.event_time))
+    side = TableSide(table.name, qualifier, table.primary_key, table.event_time,
+                     {c: t for c, t in columns.items() if c in keep}, value_columns)
+    late = ({stream.name: stream.late[0]} if stream.late and table.event_time is not None
+            else {})
+    return TableJoinSpec(stream.name, scan.alias or stream.name, stream.event_time,
+                         {c: t for c, t in stream_columns.items() if c in read}, side, key,
+                         join.kind, conjunction([*stream_where, *table_where, *where]),
+                         outputs, query.output_types, late)
+
+
+def table_key_ref(expr: ast.Expr, table: StreamDef, qualifier: str) -> bool:
+    """Whether `expr` is the table's PRIMARY KEY column (qualified, or unqualified)."""
+    return (isinstance(expr, ast.ColumnRef) and expr.name == table.primary_key
+            and expr.qualifier in (None, qualifier))
+
+
 def _aggregate(aggregate: Aggregate, stream: StreamDef, clauses: AggregateClauses
                ) -> AggregateSpec:
     """The plan node of a GROUP BY: one type per window kind."""
@@ -222,6 +281,11 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
             return None
         return spec.within_ms
     input_time = job.streams[query.input_stream].event_time
+    if isinstance(spec, TableJoinSpec):
+        # the stream's event time passed through: current rows pass each row on as it
+        # comes, as a filter does; versioned, a row comes out once the watermark passes it
+        return 0 if expr.name == input_time and expr.qualifier in (
+            None, spec.stream_qualifier) else None
     if isinstance(spec, FilterProjectSpec):
         return 0 if expr.name == input_time else None
     if not isinstance(spec, TumbleSpec | HopSpec):
@@ -252,6 +316,8 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
             if query.statement.match is not None else ()
         if isinstance(spec, IntervalJoinSpec):
             more = (spec.right.stream,)
+        if isinstance(spec, TableJoinSpec):
+            more = (spec.table.table,)
         graph.queries.append(QueryNode(query.index, (query.input_stream, *more),
                                        query.output_stream, spec, query.is_bare_select, query,
                                        watermark_lag(job, query, spec)))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -344,7 +344,13 @@ class Runtime:
         `on_batch_read(producer, events)` is called after each chunk a source read has gone
         through the graph (its producer's topic is the stream; dead letters not counted)."""
         self.start()
-        active = [(producer, iter(source.batches())) for producer, source in self.sources]
+        # tables first, each to its end: a stream row joining a table's current rows then
+        # sees the whole table, whatever the sizes of the files
+        tables = [(p, s) for p, s in self.sources if self.graph.topics[p.topic.name].is_table]
+        for producer, source in tables:
+            self._read_to_end(producer, iter(source.batches()), on_batch_read)
+        active = [(producer, iter(source.batches())) for producer, source in self.sources
+                  if (producer, source) not in tables]
         while active:
             still_active = []
             for producer, batches in active:
@@ -362,6 +368,18 @@ class Runtime:
             active = still_active
         self.finish()
         return self.stats
+
+    def _read_to_end(self, producer: Producer,
+                     batches: Iterator[tuple[pl.DataFrame, Sequence[DeadLetter]]],
+                     on_batch_read: Callable[[Producer, int], None] | None) -> None:
+        """Publish every batch of one bounded source, then end its producer."""
+        for batch, dead in batches:
+            if dead:
+                self.publish_dead_letters(dead)
+            producer.publish(batch)
+            if on_batch_read is not None:
+                on_batch_read(producer, batch.height)
+        producer.finish()
 
     def check_idle(self) -> None:
         """Let producers silent for longer than their stream's idle_timeout stop holding its
