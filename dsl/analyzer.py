@@ -485,9 +485,9 @@ class Analyzer:
                     key = (other, mine)
                     break
         if key is None:
-            self._later(f"ON other than <stream expression> = {qualifier}."
-                        f"{table.primary_key} in a {kind} with table {table.name} (other "
-                        "conditions belong in WHERE)", condition.span)
+            self._later(f"{kind} with table {table.name} ON anything but <stream "
+                        f"expression> = {qualifier}.{table.primary_key} (other conditions "
+                        "go in WHERE)", condition.span)
             return
         if key[0].type is not None and key[0].type != key[1].type:
             self._error(f"{expr_to_sql(key[0])} is {key[0].type} but the key "
