@@ -9,6 +9,8 @@ materialized view written by INSERT INTO, explain, the analyzer's rules)."""
 from __future__ import annotations
 
 import json
+import shutil
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -17,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import frys
+from frys.cli import main
 from frys.dsl import compile_text
 from frys.dsl.errors import FrysAnalysisError
 from frys.dsl.types import TIMESTAMP_DTYPE
@@ -420,3 +423,45 @@ def test_a_current_join_needs_no_event_time_on_the_stream() -> None:
                    "SELECT p.k, p.v, t.w FROM p JOIN cur t ON t.k = p.k + 1;")
     assert spec.stream_time is None and not spec.versioned
     assert spec.table.value_columns == ("w",)
+
+
+QUERIES = Path(__file__).resolve().parent.parent / "queries"
+
+
+def _millis(value: object) -> int:
+    if isinstance(value, int):
+        return value
+    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_the_example_jobs_tiers_equal_a_reference(tmp_path: Path, capsys) -> None:
+    """queries/late_shipments_by_tier.frysql: each order without a shipment within two
+    hours after it, with its customer's tier in the final table ('unknown' without a row),
+    computed straight from the sample data."""
+    shutil.copytree(QUERIES, tmp_path / "queries", ignore=shutil.ignore_patterns("out"))
+    assert main(["run", str(tmp_path / "queries" / "late_shipments_by_tier.frysql")]) == 0
+    assert "late" not in capsys.readouterr().err
+    data = QUERIES / "data"
+
+    def read(name: str) -> list[dict]:
+        return [json.loads(line) for line in (data / name).read_text().splitlines()]
+
+    tiers: dict[str, str] = {}
+    for row in read("customers.jsonl"):
+        if row.get("tier") is None and row.get("country") is None:
+            tiers.pop(row["id"], None)
+        else:
+            tiers[row["id"]] = row["tier"]
+    shipped = {}
+    for row in read("shipments.jsonl"):
+        shipped.setdefault(row["order_id"], []).append(_millis(row["ts"]))
+    two_hours = 2 * 3_600_000
+    expected = sorted(
+        (order["id"], tiers.get(order["customer"], "unknown"))
+        for order in read("orders.jsonl")
+        if not any(0 <= t - _millis(order["ts"]) <= two_hours
+                   for t in shipped.get(order["id"], [])))
+    out = tmp_path / "out" / "unshipped_by_tier.jsonl"
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((row["id"], row["tier"]) for row in rows) == expected
+    assert {tier for _, tier in expected} >= {"gold", "silver", "bronze", "unknown"}
