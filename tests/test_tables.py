@@ -9,6 +9,7 @@ materialized view written by INSERT INTO, explain, the analyzer's rules)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 import frys
 from frys.cli import main
+from frys.connectors.broker import Broker
 from frys.dsl import compile_text
 from frys.dsl.errors import FrysAnalysisError
 from frys.dsl.types import TIMESTAMP_DTYPE
@@ -465,3 +467,45 @@ def test_the_example_jobs_tiers_equal_a_reference(tmp_path: Path, capsys) -> Non
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted((row["id"], row["tier"]) for row in rows) == expected
     assert {tier for _, tier in expected} >= {"gold", "silver", "bronze", "unknown"}
+
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
+
+
+def doc_table_examples() -> list[str]:
+    section = DOC.read_text().split("## Interval joins, tables", 1)[1].split("\n## ", 1)[0]
+    return [e for e in re.findall(r"```frysql\n(.*?)```", section, flags=re.S)
+            if "TABLE" in e]
+
+
+def test_the_docs_table_examples_run(tmp_path: Path) -> None:
+    current, versioned, view = doc_table_examples()
+    (tmp_path / "data").mkdir()
+    write_jsonl(tmp_path / "data" / "users.jsonl", [
+        {"id": "u1", "tier": "gold", "country": "SE"}, {"id": "u2", "tier": "silver"},
+        {"id": "u2"}])
+    job = frys.Pipeline.from_text(current, base_dir=tmp_path)
+    job.publish("orders", [{"id": 1, "user_id": "u1", "amount": 2.0, "ts": T0},
+                           {"id": 2, "user_id": "u2", "amount": 3.0, "ts": T0}])
+    job.finish()
+    assert job.results("select_1").rows() == [(1, 2.0, "gold")]
+    assert job.results("select_2").rows() == [(1, "gold"), (2, "none")]
+
+    bus = Broker()  # the rates are a changelog on the bus topic fx_rates
+    job = frys.Pipeline.from_text(versioned, base_dir=tmp_path, bus=bus)
+    bus.publish("fx_rates", pl.DataFrame({"currency": ["SEK", "SEK"], "eur": [0.1, 0.2],
+                                          "ts": [T0, T0 + 10_000]}))
+    job.publish("payments", [{"id": 1, "currency": "SEK", "amount": 10.0, "ts": T0 + 9_000},
+                             {"id": 2, "currency": "SEK", "amount": 10.0, "ts": T0 + 10_000},
+                             {"id": 3, "currency": "NOK", "amount": 10.0, "ts": T0}])
+    job.finish()
+    assert job.results("select_1").rows() == [(1, 1.0), (2, 2.0)]
+
+    job = frys.Pipeline.from_text(view, base_dir=tmp_path)
+    job.publish("orders", [{"id": 1, "user_id": "a", "amount": 4.0, "ts": T0}])
+    job.publish("visits", [{"user_id": "a", "page": "/x", "ts": T0},
+                           {"user_id": "b", "page": "/y", "ts": T0}])
+    job.publish("orders", [{"id": 2, "user_id": "a", "amount": 1.5, "ts": T0}])
+    job.publish("visits", [{"user_id": "a", "page": "/z", "ts": T0}])
+    job.finish()
+    assert job.results("select_1").rows() == [("/x", 4.0), ("/y", 0.0), ("/z", 5.5)]
