@@ -384,10 +384,13 @@ class Analyzer:
         source = self.catalog.readable(select.source)
         if source is None:
             return
-        if source.is_table:
-            self._error(f"table {source.name} can only be joined, e.g. FROM <stream> JOIN "
+        if source.is_table and select.joins:
+            self._error(f"a join reads a table on its right: FROM <stream> JOIN "
                         f"{source.name} ON ...", select.source.span)
             return
+        if source.is_table and _aggregating(select):
+            self._later(f"an aggregate over table {source.name} (its rows are upserts)",
+                        select.source.span)
         relations = [Relation.of(source, select.source.alias)]
         for join in select.joins:
             joined = self.catalog.readable(join.source)

@@ -410,8 +410,32 @@ class TableJoinSpec:
         return lines + ["project " + _outputs_text(self.outputs)]
 
 
+@dataclass(frozen=True)
+class TableScanSpec:
+    """`SELECT ... FROM t [WHERE ...]` over a table: its rows when its input ends (one per
+    live key; versioned, the latest in event time), through WHERE and the SELECT list, in
+    key order (operators/table_join.py TableScan)."""
+
+    table: TableSide
+    where: ast.Expr | None
+    outputs: list[tuple[str, ast.Expr]]
+    output_types: dict[str, FrysType]
+
+    timeouts_stream = None  # a scan keeps no partial matches
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        return {}  # a table's rows are upserts: none is late for a scan
+
+    def describe(self) -> list[str]:
+        lines = [f"table scan {self.table.describe()}: its rows when its input ends, in "
+                 "key order"]
+        if self.where is not None:
+            lines.append(f"filter {expr_to_sql(self.where)}")
+        return lines + ["project " + _outputs_text(self.outputs)]
+
+
 OperatorSpec = (FilterProjectSpec | AggregateSpec | PatternMatchSpec | IntervalJoinSpec
-                | TableJoinSpec)
+                | TableJoinSpec | TableScanSpec)
 
 
 def _aggregate_text(aggregate: AggregateCall) -> str:

@@ -44,6 +44,7 @@ from frys.engine.graph import (
     RunningAggregateSpec,
     SessionSpec,
     TableJoinSpec,
+    TableScanSpec,
     TableSide,
     TumbleSpec,
 )
@@ -113,6 +114,10 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
     assert isinstance(node, Scan), "patterns are planned above"
     where = conjunction(predicates)
     outputs = list(project.outputs)
+    if job.streams[node.stream].is_table:
+        assert aggregate is None, "the analyzer refuses GROUP BY over a table"
+        return TableScanSpec(_table_side(job.streams[node.stream], node), where, outputs,
+                             query.output_types)
     if aggregate is None:
         return FilterProjectSpec(where, outputs, query.output_types)
     stream = job.streams[node.stream]
@@ -206,27 +211,35 @@ def _table_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
     stream, table = job.streams[scan.stream], job.streams[table_scan.stream]
     assert table.primary_key is not None, "the analyzer requires a table's PRIMARY KEY"
     qualifier = table_scan.alias or table.name
+    side = _table_side(table, table_scan)
     condition = join.condition
     assert isinstance(condition, ast.BinaryOp) and condition.op == "=", \
         "the analyzer requires ON <expr> = <table key>"
     key = (condition.left if table_key_ref(condition.right, table, qualifier)
            else condition.right)
-    columns = dict(table.columns or {})
-    keep = set(columns if table_scan.columns is None else table_scan.columns)
-    keep |= {table.primary_key} | ({table.event_time} if table.event_time else set())
     stream_columns = dict(stream.columns or {})
     read = set(stream_columns if scan.columns is None else scan.columns)
     if stream.event_time is not None:
         read.add(stream.event_time)
-    value_columns = tuple(c for c in columns if c not in (table.primary_key, table.event_time))
-    side = TableSide(table.name, qualifier, table.primary_key, table.event_time,
-                     {c: t for c, t in columns.items() if c in keep}, value_columns)
     late = ({stream.name: stream.late[0]} if stream.late and table.event_time is not None
             else {})
     return TableJoinSpec(stream.name, scan.alias or stream.name, stream.event_time,
                          {c: t for c, t in stream_columns.items() if c in read}, side, key,
                          join.kind, conjunction([*stream_where, *table_where, *where]),
                          outputs, query.output_types, late)
+
+
+def _table_side(table: StreamDef, scan: Scan) -> TableSide:
+    """What an operator keeps of a table: the columns the query reads (after projection
+    pruning), its key and event time; and the value columns that make a tombstone."""
+    assert table.primary_key is not None, "the analyzer requires a table's PRIMARY KEY"
+    columns = dict(table.columns or {})
+    keep = set(columns if scan.columns is None else scan.columns)
+    keep |= {table.primary_key} | ({table.event_time} if table.event_time else set())
+    value_columns = tuple(c for c in columns if c not in (table.primary_key, table.event_time))
+    return TableSide(table.name, scan.alias or table.name, table.primary_key,
+                     table.event_time, {c: t for c, t in columns.items() if c in keep},
+                     value_columns)
 
 
 def table_key_ref(expr: ast.Expr, table: StreamDef, qualifier: str) -> bool:

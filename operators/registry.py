@@ -22,6 +22,7 @@ from frys.engine.graph import (
     RunningAggregateSpec,
     SessionSpec,
     TableJoinSpec,
+    TableScanSpec,
     TumbleSpec,
 )
 from frys.engine.operator import Operator, OperatorSettings
@@ -39,6 +40,7 @@ OPERATORS: dict[type, str] = {
     PatternMatchSpec: "frys.operators.pattern.operator:PatternMatch",
     IntervalJoinSpec: "frys.operators.interval_join:IntervalJoin",
     TableJoinSpec: "frys.operators.table_join:TableJoin",
+    TableScanSpec: "frys.operators.table_join:TableScan",
 }
 
 

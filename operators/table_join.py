@@ -33,11 +33,13 @@ watermark advance; nothing is done per row in Python.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from frys.dsl import ast
 from frys.dsl.types import FrysType
-from frys.engine.graph import TableJoinSpec
+from frys.engine.graph import TableJoinSpec, TableScanSpec, TableSide
 from frys.engine.operator import (
     BatchSource,
     Emitted,
@@ -56,6 +58,7 @@ VERSION = "__version"  # a table version's event time, epoch milliseconds (versi
 DELETED = "__deleted"  # the version is a tombstone (versioned)
 ORIGIN = "__origin"  # a row's position in its batch, to hand out late rows as they came
 ARRIVAL = "__arrival_watermark"  # the watermark a row arrived under
+LATE = "__late"  # the row is behind the watermark it arrived under
 
 
 class TableJoin(SideOutputs):
@@ -189,37 +192,29 @@ class TableJoin(SideOutputs):
 
     def _upsert(self, batch: pl.DataFrame, arrivals: pl.Series | None) -> None:
         """Apply a batch of the changelog: per key its last row wins; tombstones delete."""
-        table = self.spec.table
-        values = [pl.col(c).is_null() for c in table.value_columns]
-        tombstone = pl.all_horizontal(values) if values else pl.lit(False)
-        columns = [pl.col(c).alias(self._table_column(c)) for c in table.columns]
-        columns.append(pl.col(table.primary_key).cast(self._key_dtype).alias(KEY))
         if not self._versioned:
-            rows = batch.lazy().filter(pl.col(table.primary_key).is_not_null()).select(
-                *columns, tombstone.alias(DELETED)).collect()
-            merged = pl.concat([self._table.with_columns(pl.lit(False).alias(DELETED)), rows],
-                               how="vertical_relaxed")
-            self._table = (merged.unique(KEY, keep="last", maintain_order=True)
-                           .filter(~pl.col(DELETED)).drop(DELETED))
+            self._table = upsert_current(self._table,
+                                         changelog_rows(batch, self.spec.table).collect())
             return
-        assert table.event_time is not None
-        time = pl.col(table.event_time).dt.epoch("ms").cast(pl.Int64)
-        rows = batch.lazy().with_columns(
-            self._late(time, arrivals).alias(ARRIVAL)).filter(
-            pl.col(table.primary_key).is_not_null()).select(
-            *columns, time.alias(VERSION), tombstone.alias(DELETED), pl.col(ARRIVAL)).collect()
-        late = rows[ARRIVAL].sum()
-        if late:
-            self._late_events += int(late)
-            rows = rows.filter(~pl.col(ARRIVAL))
-        merged = pl.concat([self._table, rows.drop(ARRIVAL)], how="vertical_relaxed")
+        if arrivals is not None:  # per batch row: placed before the NULL keys are dropped
+            batch = batch.with_columns(arrivals.alias(ARRIVAL))
+        rows = changelog_rows(batch, self.spec.table,
+                              extra=[ARRIVAL] if arrivals is not None else [])
+        late = self._late(pl.col(VERSION), pl.col(ARRIVAL) if arrivals is not None else None)
+        frame = rows.with_columns(late.alias(LATE)).collect()
+        count = frame[LATE].sum()
+        if count:
+            self._late_events += int(count)
+            frame = frame.filter(~pl.col(LATE))
+        frame = frame.drop(LATE, ARRIVAL, strict=False)
+        merged = pl.concat([self._table, frame], how="vertical_relaxed")
         self._table = merged.unique([KEY, VERSION], keep="last", maintain_order=True)
 
-    def _late(self, time: pl.Expr, arrivals: pl.Series | None) -> pl.Expr:
+    def _late(self, time: pl.Expr, arrivals: pl.Expr | None) -> pl.Expr:
         """Whether each row is behind the watermark it arrived under (a NULL time cannot be
         placed in event time: as late as can be)."""
         if arrivals is not None:
-            return (time < pl.lit(arrivals)).fill_null(True)
+            return (time < arrivals).fill_null(True)
         if self._watermark is not None:
             return (time < self._watermark).fill_null(True)
         return time.is_null()
@@ -254,7 +249,8 @@ class TableJoin(SideOutputs):
             pl.int_range(self._next_seq, self._next_seq + rows.height,
                          dtype=pl.Int64).alias(SEQ))
         self._next_seq += rows.height
-        late = rows.select(self._late(pl.col(TIME), arrivals)).to_series()
+        late = rows.select(self._late(pl.col(TIME), None if arrivals is None
+                                      else pl.lit(arrivals))).to_series()
         if late.any():
             self._late_events += int(late.sum())
             if self.spec.stream in self.spec.late_streams:
@@ -286,3 +282,106 @@ class TableJoin(SideOutputs):
             lazy = lazy.filter(self._where)
         rows = lazy.select(self._outputs).collect()
         return [rows] if rows.height else []
+
+
+def changelog_rows(batch: pl.DataFrame, table: TableSide,
+                   extra: Sequence[str] = ()) -> pl.LazyFrame:
+    """A changelog batch as table rows: the kept columns qualified (`<qualifier>.<name>`),
+    the key (KEY), whether the row is a tombstone (DELETED: every value column NULL) and,
+    versioned, its time (VERSION); rows with a NULL key dropped."""
+    values = [pl.col(c).is_null() for c in table.value_columns]
+    tombstone = pl.all_horizontal(values) if values else pl.lit(False)
+    key_dtype = table.columns[table.primary_key].polars_dtype
+    columns = [pl.col(c).alias(f"{table.qualifier}.{c}") for c in table.columns]
+    columns.append(pl.col(table.primary_key).cast(key_dtype).alias(KEY))
+    if table.event_time is not None:
+        columns.append(pl.col(table.event_time).dt.epoch("ms").cast(pl.Int64).alias(VERSION))
+    columns.append(tombstone.alias(DELETED))
+    columns.extend(pl.col(c) for c in extra)
+    return batch.lazy().filter(pl.col(table.primary_key).is_not_null()).select(columns)
+
+
+def upsert_current(state: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per live key: `state` (no tombstones, no DELETED column) updated by the
+    changelog `rows` in order, the last row of a key winning, tombstones removing it."""
+    merged = pl.concat([state.with_columns(pl.lit(False).alias(DELETED)), rows],
+                       how="vertical_relaxed")
+    return (merged.unique(KEY, keep="last", maintain_order=True)
+            .filter(~pl.col(DELETED)).drop(DELETED))
+
+
+class TableScan(SideOutputs):
+    """`SELECT ... FROM t [WHERE ...]` over a table (engine/graph.py TableScanSpec): the
+    table's rows when its input ends — one per live key, the last to arrive (versioned:
+    the latest in event time, of equal times the last to arrive) — through WHERE and the
+    SELECT list, in key order. Nothing comes out before the end: a running job's scan
+    answers when its table's input ends."""
+
+    STATE_KIND = "table_scan"
+    STATE_VERSION = 1
+
+    def __init__(self, spec: TableScanSpec, settings: OperatorSettings) -> None:
+        self.spec = spec
+        self.pending = Emitted()
+        table = spec.table
+        self._versioned = table.event_time is not None
+
+        def column(e: ast.Expr) -> pl.Expr | None:
+            return pl.col(f"{table.qualifier}.{e.name}") if isinstance(e, ast.ColumnRef) \
+                else None
+
+        self._where = None if spec.where is None else \
+            to_polars(spec.where, column).fill_null(False)
+        self._outputs = []
+        for name, expr in spec.outputs:
+            compiled = to_polars(expr, column)
+            if spec.output_types[name] != FrysType.NULL:
+                compiled = compiled.cast(spec.output_types[name].polars_dtype)
+            self._outputs.append(compiled.alias(name))
+        schema: dict[str, pl.DataType] = {
+            f"{table.qualifier}.{c}": t.polars_dtype for c, t in table.columns.items()}
+        schema[KEY] = table.columns[table.primary_key].polars_dtype
+        if self._versioned:
+            schema[VERSION] = pl.Int64()
+        self._table = pl.DataFrame(schema=schema)
+        self._done = False
+
+    def wants_arrivals(self, rows: int) -> bool:
+        return False
+
+    def process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
+        rows = changelog_rows(batch, self.spec.table).collect()
+        if self._versioned:  # the latest in event time: a stable sort, then the last wins
+            rows = pl.concat([self._table.with_columns(pl.lit(False).alias(DELETED)), rows],
+                             how="vertical_relaxed").sort(VERSION, maintain_order=True)
+            self._table = upsert_current(self._table.clear(), rows)
+        else:
+            self._table = upsert_current(self._table, rows)
+        return self.emit([])
+
+    def advance(self, watermark: int) -> Emitted:
+        if watermark != END_OF_TIME or self._done:
+            return self.emit([])
+        self._done = True
+        lazy = self._table.lazy().sort(KEY)
+        if self._where is not None:
+            lazy = lazy.filter(self._where)
+        rows = lazy.select(self._outputs).collect()
+        return self.emit([rows] if rows.height else [])
+
+    def counters(self) -> OperatorCounters:
+        return OperatorCounters()
+
+    def snapshot(self) -> OperatorState:
+        """Table `table` (one row per live key: the qualified columns, the key, versioned
+        the time) and whether the rows have come out (`done`)."""
+        return OperatorState(self.STATE_KIND, self.STATE_VERSION, {"table": self._table},
+                             {"done": int(self._done)})
+
+    def restore(self, state: OperatorState) -> None:
+        state.check(self.STATE_KIND, self.STATE_VERSION)
+        self._table = state.tables["table"]
+        self._done = bool(state.scalars["done"])
+
+    def state_size(self) -> int:
+        return int(self._table.estimated_size())

@@ -25,12 +25,12 @@ from frys.connectors.broker import Broker
 from frys.dsl import compile_text
 from frys.dsl.errors import FrysAnalysisError
 from frys.dsl.types import TIMESTAMP_DTYPE
-from frys.engine.graph import TableJoinSpec
+from frys.engine.graph import TableJoinSpec, TableScanSpec
 from frys.engine.operator import BatchSource, Emitted, OperatorSettings
 from frys.engine.planner import plan
 from frys.engine.time import END_OF_TIME
 from frys.operators.registry import build_operator
-from frys.operators.table_join import TableJoin
+from frys.operators.table_join import TableJoin, TableScan
 
 T0 = 1_700_000_000_000
 DECLARATIONS = """
@@ -409,7 +409,7 @@ def test_a_filter_on_the_table_applies_after_the_join() -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("SELECT s.k FROM s JOIN ver t ON s.k = t.k WITHIN 1s",
      "WITHIN does not apply to a join with table ver"),
-    ("SELECT t.w FROM cur t", "table cur can only be joined"),
+    ("SELECT t.w FROM cur t JOIN s ON s.k = t.k", "a join reads a table on its right"),
     ("CREATE STREAM p (k INT);\nSELECT p.k FROM p JOIN ver t ON p.k = t.k",
      r"table ver is versioned \(event_time = ts\), so stream p needs an event_time"),
     ("CREATE TABLE bad (k INT PRIMARY KEY, ts TIMESTAMP) WITH (event_time = ts, late = x)",
@@ -479,7 +479,7 @@ def doc_table_examples() -> list[str]:
 
 
 def test_the_docs_table_examples_run(tmp_path: Path) -> None:
-    current, versioned, view = doc_table_examples()
+    current, versioned, view, scan = doc_table_examples()
     (tmp_path / "data").mkdir()
     write_jsonl(tmp_path / "data" / "users.jsonl", [
         {"id": "u1", "tier": "gold", "country": "SE"}, {"id": "u2", "tier": "silver"},
@@ -509,3 +509,59 @@ def test_the_docs_table_examples_run(tmp_path: Path) -> None:
     job.publish("visits", [{"user_id": "a", "page": "/z", "ts": T0}])
     job.finish()
     assert job.results("select_1").rows() == [("/x", 4.0), ("/y", 0.0), ("/z", 5.5)]
+
+    job = frys.Pipeline.from_text(scan, base_dir=tmp_path)
+    job.run()
+    assert job.results("select_1").rows() == [("u1",)]
+
+
+# ---------------------------------------------------------------- scans
+
+
+def scan_of(query: str) -> TableScan:
+    (node,) = plan(compile_text(DECLARATIONS + query)).queries
+    assert isinstance(node.operator, TableScanSpec) and node.watermark_lag_ms is None
+    operator = build_operator(node.operator, OperatorSettings())
+    assert isinstance(operator, TableScan)
+    return operator
+
+
+def test_a_scan_gives_the_tables_rows_at_the_end_in_key_order() -> None:
+    operator = scan_of("SELECT k, w * 2 AS w2 FROM cur WHERE w <> 3;")
+    assert operator.process(table_batch([(3, 30), (1, 10), (2, 3), (4, 40)], False),
+                            BatchSource("cur")).rows == []
+    operator.process(table_batch([(3, None), (1, 11), (None, 7)], False), BatchSource("cur"))
+    assert operator.advance(T0 + 10**6).rows == []  # nothing before the end
+    snapshot = operator.snapshot()
+    (rows,) = operator.advance(END_OF_TIME).rows
+    assert rows.rows() == [(1, 22), (4, 80)]  # 2 filtered out, 3 deleted
+    assert operator.advance(END_OF_TIME).rows == []  # once
+    restored = scan_of("SELECT k, w * 2 AS w2 FROM cur WHERE w <> 3;")
+    restored.restore(snapshot)
+    assert [f.rows() for f in restored.advance(END_OF_TIME).rows] == [rows.rows()]
+
+
+def test_a_scan_of_a_versioned_table_keeps_the_latest_version_in_event_time() -> None:
+    operator = scan_of("SELECT k, w FROM ver;")
+    operator.process(table_batch([(1, 10, 5), (2, 20, 5)], True), BatchSource("ver"))
+    operator.process(table_batch([(1, 9, 1), (2, 21, 5), (2, None, 4)], True),
+                     BatchSource("ver"))
+    (rows,) = operator.advance(END_OF_TIME).rows
+    assert rows.rows() == [(1, 10), (2, 21)]
+
+
+def test_a_scan_runs_in_a_job(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "users.jsonl", USERS)
+    job = frys.Pipeline.from_text("""
+        CREATE TABLE users (id STRING PRIMARY KEY, tier STRING)
+            WITH (source = 'file:users.jsonl');
+        SELECT id, tier FROM users;""", base_dir=tmp_path)
+    job.run()
+    assert job.results("select_1").rows() == [("u1", "gold"), ("u2", "gold")]
+
+
+def test_an_aggregate_over_a_table_is_not_supported_yet() -> None:
+    job = compile_text(DECLARATIONS + "SELECT COUNT(*) AS n FROM cur EMIT CHANGES;",
+                       runnable=False)
+    assert [d.message for d in job.not_supported] == [
+        "not supported yet: an aggregate over table cur (its rows are upserts) at 6:27"]

@@ -25,6 +25,7 @@ from frys.engine.graph import (
     RunningAggregateSpec,
     SessionSpec,
     TableJoinSpec,
+    TableScanSpec,
     TumbleSpec,
 )
 from frys.engine.operator import OperatorSettings
@@ -130,6 +131,7 @@ QUERY_OF_TYPE = {
                       " SELECT e.v, o.w FROM ev e JOIN other o ON e.k = o.k WITHIN 5ms;",
     TableJoinSpec: "CREATE TABLE t (k INT PRIMARY KEY, w INT);"
                    " SELECT e.v, t.w FROM ev e LEFT JOIN t ON e.k = t.k;",
+    TableScanSpec: "CREATE TABLE t (k INT PRIMARY KEY, w INT); SELECT k, w FROM t WHERE w > 0;",
     **{spec_type: f"SELECT k, COUNT(*) AS n FROM ev {group_by};"
        for group_by, spec_type, *_ in reversed(WINDOWS)},
 }
