@@ -1,6 +1,8 @@
-"""W6: the interval join of two streams (issue 14), with DuckDB beside.
+"""W6: the interval join of two streams, W7: stream-table enrichment (issue 14), with DuckDB
+beside.
 
     .venv/bin/python benchmarks/run_joins.py [--events 1000000] [--keys 100000] [--batch 100000]
+        [--table-rows 100000]
 
 `--events` orders and as many shipments over `--keys` keys (`id` = `order_id`, uniform),
 `ts` rising by 10 ms per event on each stream, shipments one minute after the orders'
@@ -16,6 +18,20 @@ Both run in this process, one after the other, after the data is made. Prints ev
 (orders + shipments over the wall time), the ratio frys/DuckDB, frys' largest operator
 state and its bytes per buffered row (payload columns included). Fails unless both give
 the same number of rows. Flink SQL (pyflink) is not part of this run: not installed here.
+
+W7: `--events` events over `--table-rows` * 1.1 user ids (`ts` rising by 10 ms) joined with
+a table of `--table-rows` users (so a tenth of the events find no row), in two forms:
+
+* current rows: `JOIN users u ON e.user_id = u.id` against a table published whole first
+  (as a `file:` table is read before the streams); DuckDB: the same hash join;
+* versioned: the table `WITH (event_time = ts)`, `--table-rows` versions over
+  `--table-rows` / 2 users at random times over the events' span, published first in time
+  order; each event joins the version valid at its time, held back by the watermark;
+  DuckDB: `ASOF JOIN ... ON e.user_id = v.id AND e.ts >= v.ts`.
+
+Prints events/s (events over the wall time, the table's publishing included), the ratio,
+the operator's state at the end of the events (before the end of input) and its bytes per
+table row held.
 """
 
 from __future__ import annotations
@@ -88,12 +104,96 @@ def run_duckdb(kind: str, orders: pl.DataFrame, shipments: pl.DataFrame) -> tupl
     return int(row[0]), time.perf_counter() - start
 
 
+TABLE_JOB = """
+CREATE STREAM events (user_id INT, amount FLOAT, ts TIMESTAMP) WITH (event_time = ts);
+CREATE TABLE users (id INT PRIMARY KEY, tier INT{time_column}){options};
+CREATE STREAM enriched (user_id INT, amount FLOAT, tier INT);
+INSERT INTO enriched SELECT e.user_id, e.amount, u.tier FROM events e JOIN users u
+    ON e.user_id = u.id;
+"""
+
+TABLE_PEERS = {
+    "current": "SELECT count(*) FROM events e JOIN users u ON e.user_id = u.id",
+    "versioned": "SELECT count(*) FROM events e ASOF JOIN users u ON e.user_id = u.id "
+                 "AND e.ts >= u.ts",
+}
+
+
+def make_table(kind: str, events: int, table_rows: int
+               ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = random.Random(7)
+    times = pl.int_range(0, events, eager=True, dtype=pl.Int64) * 10 + T0
+    users = int(table_rows * 1.1)
+    stream = pl.DataFrame({"user_id": [rng.randrange(users) for _ in range(events)],
+                           "amount": [rng.random() for _ in range(events)], "ts": times})
+    if kind == "current":
+        table = pl.DataFrame({"id": pl.int_range(0, table_rows, eager=True, dtype=pl.Int64),
+                              "tier": [rng.randrange(4) for _ in range(table_rows)]})
+    else:
+        table = pl.DataFrame({
+            "id": [rng.randrange(table_rows // 2) for _ in range(table_rows)],
+            "tier": [rng.randrange(4) for _ in range(table_rows)],
+            "ts": [T0 + rng.randrange(events * 10) for _ in range(table_rows)]}).sort("ts")
+    return stream, table
+
+
+def run_frys_table(kind: str, stream: pl.DataFrame, table: pl.DataFrame, batch: int
+                   ) -> tuple[int, float, int, int]:
+    """(rows out, seconds, state in bytes and table rows held after the last batch)."""
+    versioned = kind == "versioned"
+    job = TABLE_JOB.format(time_column=", ts TIMESTAMP" if versioned else "",
+                           options=" WITH (event_time = ts)" if versioned else "")
+    pipeline = frys.Pipeline.from_text(job, keep_results=False)
+    out = [0]
+    pipeline.subscribe("enriched", lambda frame: out.__setitem__(0, out[0] + frame.height))
+    operator = pipeline.runtime.queries[0].operator  # type: ignore[attr-defined]
+    utc = pl.Datetime("ms", "UTC")
+    stream = stream.with_columns(pl.col("ts").cast(utc))
+    if versioned:
+        table = table.with_columns(pl.col("ts").cast(utc))
+    start = time.perf_counter()
+    pipeline.publish("users", table)
+    for offset in range(0, stream.height, batch):
+        pipeline.publish("events", stream.slice(offset, batch))
+    state, held = operator.state_size(), operator.table_rows()
+    pipeline.finish()
+    return out[0], time.perf_counter() - start, state, held
+
+
+def run_duckdb_table(kind: str, stream: pl.DataFrame, table: pl.DataFrame
+                     ) -> tuple[int, float]:
+    start = time.perf_counter()
+    with duckdb.connect(":memory:") as connection:
+        connection.register("events", stream.to_arrow())
+        connection.register("users", table.to_arrow())
+        row = connection.execute(TABLE_PEERS[kind]).fetchone()
+    assert row is not None
+    return int(row[0]), time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument("--table-rows", type=int, default=100_000)
+    parser.add_argument("--only", choices=("W6", "W7"), default=None)
     args = parser.parse_args()
+    if args.only != "W6":
+        for kind in ("current", "versioned"):
+            stream, table = make_table(kind, args.events, args.table_rows)
+            rows, seconds, state, held = run_frys_table(kind, stream, table, args.batch)
+            peer_rows, peer_seconds = run_duckdb_table(kind, stream, table)
+            name = f"W7 {kind}"
+            print(f"{name}: frys {args.events / seconds:,.0f} events/s, DuckDB "
+                  f"{args.events / peer_seconds:,.0f} events/s (frys/DuckDB "
+                  f"{peer_seconds / seconds:.2f}); {rows:,} rows; state {state / 1e6:.1f} MB "
+                  f"after the events, {held:,} table rows, "
+                  f"{state / max(held, 1):.0f} bytes per table row")
+            if rows != peer_rows:
+                raise SystemExit(f"{name}: frys gave {rows:,} rows, DuckDB {peer_rows:,}")
+        if args.only == "W7":
+            return
     orders, shipments = make(args.events, args.keys)
     total = 2 * args.events
     for kind in ("", "LEFT"):
