@@ -478,7 +478,7 @@ class Analyzer:
         stream = self.streams[select.source.name]
         qualifier = join.source.alias or table.name
         condition = join.condition
-        key = None
+        key: tuple[ast.Expr, ast.Expr] | None = None  # (over the stream, the table's key)
         if isinstance(condition, ast.BinaryOp) and condition.op == "=":
             for mine, other in ((condition.right, condition.left),
                                 (condition.left, condition.right)):

@@ -295,10 +295,16 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
         return spec.within_ms
     input_time = job.streams[query.input_stream].event_time
     if isinstance(spec, TableJoinSpec):
-        # the stream's event time passed through: current rows pass each row on as it
-        # comes, as a filter does; versioned, a row comes out once the watermark passes it
-        return 0 if expr.name == input_time and expr.qualifier in (
-            None, spec.stream_qualifier) else None
+        # the stream's event time passed through: versioned, a row comes out once the
+        # watermark passes it; current rows pass each row on as it comes, as a filter
+        # does, but the inputs' watermark waits for the table's end (it has no event
+        # time): only a file table, read to its end before the streams start, never
+        # holds it back, so any other promises nothing (its rows move its watermark)
+        passed = expr.name == input_time and expr.qualifier in (None, spec.stream_qualifier)
+        table = job.streams[spec.table.table]
+        file_table = (table.source or "").startswith("file:") and not any(
+            q.output_stream == table.name for q in job.queries)
+        return 0 if passed and (spec.versioned or file_table) else None
     if isinstance(spec, FilterProjectSpec):
         return 0 if expr.name == input_time else None
     if not isinstance(spec, TumbleSpec | HopSpec):

@@ -259,9 +259,9 @@ class TableJoin(SideOutputs):
         self._held = pl.concat([self._held, rows], how="vertical_relaxed")
 
     def _join_current(self, rows: pl.DataFrame) -> pl.DataFrame:
-        how = "left" if self.spec.kind == "LEFT" else "inner"
         # (polars never matches NULL keys by default: SQL's NULL = NULL is not TRUE)
-        return rows.join(self._table, on=KEY, how=how, maintain_order="left")
+        return rows.join(self._table, on=KEY, how="left" if self.spec.kind == "LEFT"
+                         else "inner", maintain_order="left")
 
     def _join_versions(self, released: pl.DataFrame) -> pl.DataFrame:
         """Each released row with the latest version of its key at or before its time."""
@@ -332,7 +332,7 @@ class TableScan(SideOutputs):
 
         self._where = None if spec.where is None else \
             to_polars(spec.where, column).fill_null(False)
-        self._outputs = []
+        self._outputs: list[pl.Expr] = []
         for name, expr in spec.outputs:
             compiled = to_polars(expr, column)
             if spec.output_types[name] != FrysType.NULL:

@@ -565,3 +565,20 @@ def test_an_aggregate_over_a_table_is_not_supported_yet() -> None:
                        runnable=False)
     assert [d.message for d in job.not_supported] == [
         "not supported yet: an aggregate over table cur (its rows are upserts) at 6:27"]
+
+
+@pytest.mark.parametrize(("table", "lag"), [
+    ("CREATE TABLE u (id INT PRIMARY KEY, w INT) WITH (source = 'file:u.jsonl');", 0),
+    ("CREATE TABLE u (id INT PRIMARY KEY, w INT, ts TIMESTAMP) WITH (event_time = ts, "
+     "source = 'bus:u_changes');", 0),
+    # no event time and no end before the streams: its watermark would hold the output's
+    ("CREATE TABLE u (id INT PRIMARY KEY, w INT) WITH (source = 'bus:u_changes');", None),
+    ("CREATE TABLE u (id INT PRIMARY KEY, w INT);", None),
+])
+def test_the_output_watermark_follows_the_stream_unless_the_table_holds_it(
+        table: str, lag: int | None) -> None:
+    text = (DECLARATIONS + table + "\nCREATE STREAM out (k INT, w INT, ts TIMESTAMP) WITH "
+            "(event_time = ts);\nINSERT INTO out SELECT s.k, u.w, s.ts FROM s JOIN u "
+            "ON s.k = u.id;")
+    (node,) = plan(compile_text(text)).queries
+    assert node.watermark_lag_ms == lag
