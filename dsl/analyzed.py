@@ -31,6 +31,9 @@ BUILT_IN_STREAMS = {DEAD_LETTERS: DEAD_LETTER_COLUMNS, OVERFLOW: OVERFLOW_COLUMN
 WINDOW_COLUMNS = ("window_start", "window_end")
 STREAM_OPTIONS = ("event_time", "watermark", "idle_timeout", "max_future", "time_unit", "source",
                   "sink")
+# a table's options: with event_time it is versioned (joins pick the version valid at a
+# stream row's time); without, joins read its current rows
+TABLE_OPTIONS = ("source", "sink", "event_time", "watermark", "idle_timeout", "time_unit")
 LATER_STREAM_OPTIONS = ("lateness", "late", "queue", "priority")
 QUEUE_KINDS = ("fifo", "priority", "persistent")
 # what an integer epoch time of a stream's input counts (the stream option time_unit)
@@ -58,6 +61,8 @@ class StreamDef:
     sink: str | None = None
     span: Span = field(default_factory=lambda: Span(0, 0, 0, 0))
     built_in: bool = False
+    # a table (CREATE TABLE): one row per `primary_key`, its input a changelog of upserts
+    # (a row with every column but the key and the event time NULL deletes its key)
     is_table: bool = False
     primary_key: str | None = None
     lateness_ms: int = 0

@@ -21,6 +21,7 @@ from frys.dsl.analyzed import (
     LATER_STREAM_OPTIONS,
     QUEUE_KINDS,
     STREAM_OPTIONS,
+    TABLE_OPTIONS,
     TIME_UNITS,
     WINDOW_COLUMNS,
     AnalyzedJob,
@@ -42,7 +43,7 @@ from frys.dsl.errors import (
 from frys.dsl.join_interval import Bounds, EventTime, and_spine, split_interval, type_interval
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.pattern_analysis import PatternAnalyzer
-from frys.dsl.printer import JOIN_KEYWORDS
+from frys.dsl.printer import JOIN_KEYWORDS, expr_to_sql
 from frys.dsl.stream_graph import language_feeds, loop_diagnostic, loop_of
 from frys.dsl.typer import (
     ExpressionTyper,
@@ -182,12 +183,14 @@ class Analyzer:
         table = StreamDef(name, self._columns(statement.columns), span=statement.span,
                           is_table=True, primary_key=keys[0].name if keys else None)
         for option in statement.options:
-            if option.name not in ("source", "sink"):
-                self._error(f"option {option.name} does not apply to a table (a table has "
-                            "no event time); tables take source and sink", option.span)
+            if option.name not in TABLE_OPTIONS:
+                self._error(f"option {option.name} does not apply to a table; tables take "
+                            f"{', '.join(TABLE_OPTIONS)}", option.span)
         self._apply_options(table, tuple(o for o in statement.options
-                                         if o.name in ("source", "sink")))
-        self._later("CREATE TABLE", statement.span)
+                                         if o.name in TABLE_OPTIONS))
+        if table.event_time is not None and table.event_time == table.primary_key:
+            self._error(f"the event_time of table {name} cannot be its PRIMARY KEY (a key "
+                        "has versions in time)", table.option_spans["event_time"])
         self.streams[name] = table
 
     def _declare_built_in(self, statement: ast.CreateStream) -> None:
@@ -383,10 +386,13 @@ class Analyzer:
         source = self.catalog.readable(select.source)
         if source is None:
             return
-        if source.is_table:
-            self._error(f"table {source.name} can only be joined, e.g. FROM <stream> JOIN "
+        if source.is_table and select.joins:
+            self._error(f"a join reads a table on its right: FROM <stream> JOIN "
                         f"{source.name} ON ...", select.source.span)
             return
+        if source.is_table and _aggregating(select):
+            self._later(f"an aggregate over table {source.name} (its rows are upserts)",
+                        select.source.span)
         relations = [Relation.of(source, select.source.alias)]
         for join in select.joins:
             joined = self.catalog.readable(join.source)
@@ -474,7 +480,8 @@ class Analyzer:
                     self._error(f"{kind} with table {joined.name}: a table is looked up "
                                 "by the stream's rows, so only JOIN and LEFT JOIN apply",
                                 join.span)
-                self._later(f"{kind} with a table", join.span)
+                else:
+                    self._table_join(select, join, joined, kind)
                 continue
             if len(select.joins) > 1:
                 self._later(f"{kind} of more than two streams", join.span)
@@ -501,6 +508,52 @@ class Analyzer:
         elif bounds.low > bounds.high:
             self._error("the event times in ON leave an empty interval (its lower "
                         "bound above its upper)", join.span)
+
+    def _table_join(self, select: ast.Select, join: ast.Join, table: StreamDef,
+                    kind: str) -> None:
+        """A stream enriched by a table: ON is `<expression over the stream> =
+        <table>.<PRIMARY KEY>` of one type; a versioned table (with event_time) needs the
+        stream's event time to pick the version valid then."""
+        if len(select.joins) > 1:
+            self._later(f"{kind} of more than two inputs", join.span)
+            return
+        stream = self.streams[select.source.name]
+        qualifier = join.source.alias or table.name
+        condition = join.condition
+        key: tuple[ast.Expr, ast.Expr] | None = None  # (over the stream, the table's key)
+        if isinstance(condition, ast.BinaryOp) and condition.op == "=":
+            for mine, other in ((condition.right, condition.left),
+                                (condition.left, condition.right)):
+                if self._is_table_key(mine, table, qualifier, stream) and not any(
+                        self._reads_table(ref, table, qualifier, stream)
+                        for ref in walk(other) if isinstance(ref, ast.ColumnRef)):
+                    key = (other, mine)
+                    break
+        if key is None:
+            self._later(f"{kind} with table {table.name} ON anything but <stream "
+                        f"expression> = {qualifier}.{table.primary_key} (other conditions "
+                        "go in WHERE)", condition.span)
+            return
+        if key[0].type is not None and key[0].type != key[1].type:
+            self._error(f"{expr_to_sql(key[0])} is {key[0].type} but the key "
+                        f"{table.primary_key} of table {table.name} is {key[1].type}; "
+                        "CAST it", condition.span)
+        if table.event_time is not None and stream.event_time is None:
+            self._error(f"table {table.name} is versioned (event_time = {table.event_time}), "
+                        f"so stream {stream.name} needs an event_time to pick the version "
+                        "valid at each row's time", join.span)
+
+    @staticmethod
+    def _reads_table(ref: ast.ColumnRef, table: StreamDef, qualifier: str,
+                     stream: StreamDef) -> bool:
+        return ref.qualifier == qualifier or (
+            ref.qualifier is None and ref.name in (table.columns or {})
+            and ref.name not in (stream.columns or {}))
+
+    def _is_table_key(self, expr: ast.Expr, table: StreamDef, qualifier: str,
+                      stream: StreamDef) -> bool:
+        return (isinstance(expr, ast.ColumnRef) and expr.name == table.primary_key
+                and self._reads_table(expr, table, qualifier, stream))
 
     def _group_by(self, query: AnalyzedQuery, source: StreamDef, scope: Scope) -> None:
         select = query.statement

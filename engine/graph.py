@@ -362,7 +362,117 @@ def _signed_interval(ms: int) -> str:
     return ("- " if ms < 0 else "+ ") + interval_text(abs(ms))
 
 
-OperatorSpec = FilterProjectSpec | AggregateSpec | PatternMatchSpec | IntervalJoinSpec
+@dataclass(frozen=True)
+class TableSide:
+    """The table of a stream-table join: its name, the name its columns are qualified with
+    in the query, its PRIMARY KEY, its event-time column (None: a table of current rows;
+    given: a versioned table), the columns the operator keeps (after projection pruning;
+    key and event time among them) and `value_columns`, every declared column but the key
+    and the event time: a changelog row with all of them NULL is a delete."""
+
+    table: str
+    qualifier: str
+    primary_key: str
+    event_time: str | None
+    columns: dict[str, FrysType]
+    value_columns: tuple[str, ...]
+
+    def describe(self) -> str:
+        name = self.table if self.qualifier == self.table else f"{self.table} {self.qualifier}"
+        time = (f"versioned on {self.event_time}" if self.event_time is not None
+                else "current rows")
+        return (f"{name} by {self.primary_key}, {time}, keeps "
+                + ", ".join(self.columns))
+
+
+@dataclass(frozen=True)
+class TableJoinSpec:
+    """`stream [LEFT] JOIN table ON <expr over the stream> = <table>.<primary key>`: each
+    stream row enriched with the table's row of its key (operators/table_join.py). Without
+    a table event time, the row current when the stream row is processed; with one
+    (versioned), the version valid at the stream row's event time, stream rows held back
+    until the watermark (both inputs') passes them. INNER drops a stream row without a row
+    of its key; LEFT emits it with NULLs. `stream_time`: the stream's event-time column
+    (required when versioned). `where`: WHERE above the join, over the joined row (the
+    conjuncts over the table alone included: filtering the changelog would keep rows an
+    update should have replaced)."""
+
+    stream: str
+    stream_qualifier: str
+    stream_time: str | None
+    stream_columns: dict[str, FrysType]  # what the operator reads of (and holds) a stream row
+    table: TableSide
+    key: ast.Expr  # over the stream's columns; equals the table's primary key
+    kind: str  # 'INNER' | 'LEFT'
+    where: ast.Expr | None
+    outputs: list[tuple[str, ast.Expr]]
+    output_types: dict[str, FrysType]
+    # per input with a `late` option (a versioned join: its stream and table): where to
+    late_streams: dict[str, str] = field(default_factory=dict)
+
+    timeouts_stream = None  # a join keeps no partial matches
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("INNER", "LEFT"):
+            raise ValueError(f"stream-table joins are INNER or LEFT, not {self.kind}")
+        if self.versioned and self.stream_time is None:
+            raise ValueError("a versioned table join needs the stream's event time")
+
+    @property
+    def versioned(self) -> bool:
+        return self.table.event_time is not None
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream with a `late` option: the stream its late events go to."""
+        return dict(self.late_streams)
+
+    def describe(self) -> list[str]:
+        keyword = "left table join" if self.kind == "LEFT" else "table join"
+        table = self.table
+        how = ("the version valid at each stream row's event time; stream rows held until "
+               "the watermark passes them" if self.versioned
+               else "the current row when each stream row is processed")
+        lines = [f"{keyword} {self.stream} on {expr_to_sql(self.key)} = "
+                 f"{table.qualifier}.{table.primary_key}: {how}",
+                 "table: " + table.describe()]
+        state = ("state: per key the versions after the watermark and the latest one at "
+                 "or before it" if self.versioned else "state: one row per key")
+        lines.append(state + "; a changelog row with "
+                     + (", ".join(table.value_columns) or "its value columns")
+                     + " all NULL deletes its key")
+        for stream, late in self.late_streams.items():
+            lines.append(f"late events of {stream} -> topic {late}")
+        if self.where is not None:
+            lines.append(f"filter {expr_to_sql(self.where)}")
+        return lines + ["project " + _outputs_text(self.outputs)]
+
+
+@dataclass(frozen=True)
+class TableScanSpec:
+    """`SELECT ... FROM t [WHERE ...]` over a table: its rows when its input ends (one per
+    live key; versioned, the latest in event time), through WHERE and the SELECT list, in
+    key order (operators/table_join.py TableScan)."""
+
+    table: TableSide
+    where: ast.Expr | None
+    outputs: list[tuple[str, ast.Expr]]
+    output_types: dict[str, FrysType]
+
+    timeouts_stream = None  # a scan keeps no partial matches
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        return {}  # a table's rows are upserts: none is late for a scan
+
+    def describe(self) -> list[str]:
+        lines = [f"table scan {self.table.describe()}: its rows when its input ends, in "
+                 "key order"]
+        if self.where is not None:
+            lines.append(f"filter {expr_to_sql(self.where)}")
+        return lines + ["project " + _outputs_text(self.outputs)]
+
+
+OperatorSpec = (FilterProjectSpec | AggregateSpec | PatternMatchSpec | IntervalJoinSpec
+                | TableJoinSpec | TableScanSpec)
 
 
 def _aggregate_text(aggregate: AggregateCall) -> str:

@@ -43,6 +43,9 @@ from frys.engine.graph import (
     QueryNode,
     RunningAggregateSpec,
     SessionSpec,
+    TableJoinSpec,
+    TableScanSpec,
+    TableSide,
     TumbleSpec,
 )
 
@@ -102,12 +105,19 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
     while isinstance(node, Filter):
         predicates.insert(0, node.predicate)
         node = node.input
+    if isinstance(node, Join) and _is_table_join(job, node):
+        assert aggregate is None, "the analyzer refuses GROUP BY over a join"
+        return _table_join(job, query, node, predicates, list(project.outputs))
     if isinstance(node, Join):
         assert aggregate is None, "the analyzer refuses GROUP BY over a join"
         return _interval_join(job, query, node, conjunction(predicates), list(project.outputs))
     assert isinstance(node, Scan), "patterns are planned above"
     where = conjunction(predicates)
     outputs = list(project.outputs)
+    if job.streams[node.stream].is_table:
+        assert aggregate is None, "the analyzer refuses GROUP BY over a table"
+        return TableScanSpec(_table_side(job.streams[node.stream], node), where, outputs,
+                             query.output_types)
     if aggregate is None:
         return FilterProjectSpec(where, outputs, query.output_types)
     stream = job.streams[node.stream]
@@ -185,6 +195,68 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
                             join.kind, where, outputs, query.output_types, late)
 
 
+def _unfiltered(node: LogicalNode) -> tuple[Scan, list[ast.Expr]]:
+    """The Scan under a join input and the filters pushed down onto it."""
+    predicates: list[ast.Expr] = []
+    while isinstance(node, Filter):
+        predicates.insert(0, node.predicate)
+        node = node.input
+    assert isinstance(node, Scan), "the analyzer refuses a join of more than two inputs"
+    return node, predicates
+
+
+def _is_table_join(job: AnalyzedJob, join: Join) -> bool:
+    return job.streams[_unfiltered(join.right)[0].stream].is_table
+
+
+def _table_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
+                where: list[ast.Expr], outputs: list[tuple[str, ast.Expr]]) -> TableJoinSpec:
+    """A stream enriched by a table: ON is `<expr over the stream> = <table>.<key>` (the
+    analyzer checked). Filters pushed onto the stream stay below the join; those pushed
+    onto the table go above it (filtering the changelog would keep a row an update
+    failing the filter should have replaced)."""
+    scan, stream_where = _unfiltered(join.left)
+    table_scan, table_where = _unfiltered(join.right)
+    stream, table = job.streams[scan.stream], job.streams[table_scan.stream]
+    assert table.primary_key is not None, "the analyzer requires a table's PRIMARY KEY"
+    qualifier = table_scan.alias or table.name
+    side = _table_side(table, table_scan)
+    condition = join.condition
+    assert isinstance(condition, ast.BinaryOp) and condition.op == "=", \
+        "the analyzer requires ON <expr> = <table key>"
+    key = (condition.left if table_key_ref(condition.right, table, qualifier)
+           else condition.right)
+    stream_columns = dict(stream.columns or {})
+    read = set(stream_columns if scan.columns is None else scan.columns)
+    if stream.event_time is not None:
+        read.add(stream.event_time)
+    late = ({stream.name: stream.late[0]} if stream.late and table.event_time is not None
+            else {})
+    return TableJoinSpec(stream.name, scan.alias or stream.name, stream.event_time,
+                         {c: t for c, t in stream_columns.items() if c in read}, side, key,
+                         join.kind, conjunction([*stream_where, *table_where, *where]),
+                         outputs, query.output_types, late)
+
+
+def _table_side(table: StreamDef, scan: Scan) -> TableSide:
+    """What an operator keeps of a table: the columns the query reads (after projection
+    pruning), its key and event time; and the value columns that make a tombstone."""
+    assert table.primary_key is not None, "the analyzer requires a table's PRIMARY KEY"
+    columns = dict(table.columns or {})
+    keep = set(columns if scan.columns is None else scan.columns)
+    keep |= {table.primary_key} | ({table.event_time} if table.event_time else set())
+    value_columns = tuple(c for c in columns if c not in (table.primary_key, table.event_time))
+    return TableSide(table.name, scan.alias or table.name, table.primary_key,
+                     table.event_time, {c: t for c, t in columns.items() if c in keep},
+                     value_columns)
+
+
+def table_key_ref(expr: ast.Expr, table: StreamDef, qualifier: str) -> bool:
+    """Whether `expr` is the table's PRIMARY KEY column (qualified, or unqualified)."""
+    return (isinstance(expr, ast.ColumnRef) and expr.name == table.primary_key
+            and expr.qualifier in (None, qualifier))
+
+
 def _aggregate(aggregate: Aggregate, stream: StreamDef, clauses: AggregateClauses
                ) -> AggregateSpec:
     """The plan node of a GROUP BY: one type per window kind."""
@@ -233,6 +305,17 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
             return None
         return spec.within_ms
     input_time = job.streams[query.input_stream].event_time
+    if isinstance(spec, TableJoinSpec):
+        # the stream's event time passed through: versioned, a row comes out once the
+        # watermark passes it; current rows pass each row on as it comes, as a filter
+        # does, but the inputs' watermark waits for the table's end (it has no event
+        # time): only a file table, read to its end before the streams start, never
+        # holds it back, so any other promises nothing (its rows move its watermark)
+        passed = expr.name == input_time and expr.qualifier in (None, spec.stream_qualifier)
+        table = job.streams[spec.table.table]
+        file_table = (table.source or "").startswith("file:") and not any(
+            q.output_stream == table.name for q in job.queries)
+        return 0 if passed and (spec.versioned or file_table) else None
     if isinstance(spec, FilterProjectSpec):
         return 0 if expr.name == input_time else None
     if not isinstance(spec, TumbleSpec | HopSpec):
@@ -263,6 +346,8 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
             if query.statement.match is not None else ()
         if isinstance(spec, IntervalJoinSpec):
             more = (spec.right.stream,)
+        if isinstance(spec, TableJoinSpec):
+            more = (spec.table.table,)
         graph.queries.append(QueryNode(query.index, (query.input_stream, *more),
                                        query.output_stream, spec, query.is_bare_select, query,
                                        watermark_lag(job, query, spec)))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -247,6 +247,10 @@ class Runtime:
         self._replays = [(name, topic) for name, topic in self.topics.items()
                          if graph.topics[name].queue == "persistent" and name not in written]
         self._replayed: list[tuple[WalSource, WalJournal]] = []
+        # the bounded sources of tables: read to their end first (_load_tables)
+        self._tables = [(producer, source) for producer, source in self.sources
+                        if graph.topics[producer.topic.name].is_table]
+        self._tables_loaded = False
         self._started = False
 
     def _add_source(self, stream_name: str, uri: str, base_dir: Path) -> None:
@@ -276,9 +280,11 @@ class Runtime:
         self.topics[stream_name].subscribe(SinkSubscriber(sink))
 
     def start(self) -> None:
-        """Replay what persistent streams logged since this job last committed (once)."""
+        """Read the tables' bounded sources, then replay what persistent streams logged
+        since this job last committed (once)."""
         if self._started:
             return
+        self._load_tables(None)
         self._started = True
         if not self._replays:
             return
@@ -345,8 +351,10 @@ class Runtime:
         """Read every bounded source to its end (round robin, one chunk each), then finish.
         `on_batch_read(producer, events)` is called after each chunk a source read has gone
         through the graph (its producer's topic is the stream; dead letters not counted)."""
+        self._load_tables(on_batch_read)
         self.start()
-        active = [(producer, iter(source.batches())) for producer, source in self.sources]
+        active = [(producer, iter(source.batches())) for producer, source in self.sources
+                  if (producer, source) not in self._tables]
         while active:
             still_active = []
             for producer, batches in active:
@@ -364,6 +372,28 @@ class Runtime:
             active = still_active
         self.finish()
         return self.stats
+
+    def _load_tables(self, on_batch_read: Callable[[Producer, int], None] | None) -> None:
+        """Read each table's bounded source (a `file:`) to its end, once, before anything
+        else is read or published: a stream row joining a table's current rows then sees
+        the whole table, whatever the sizes of the files."""
+        if self._tables_loaded:
+            return
+        self._tables_loaded = True
+        for producer, source in self._tables:
+            self._read_to_end(producer, iter(source.batches()), on_batch_read)
+
+    def _read_to_end(self, producer: Producer,
+                     batches: Iterator[tuple[pl.DataFrame, Sequence[DeadLetter]]],
+                     on_batch_read: Callable[[Producer, int], None] | None) -> None:
+        """Publish every batch of one bounded source, then end its producer."""
+        for batch, dead in batches:
+            if dead:
+                self.publish_dead_letters(dead)
+            producer.publish(batch)
+            if on_batch_read is not None:
+                on_batch_read(producer, batch.height)
+        producer.finish()
 
     def check_idle(self) -> None:
         """Let producers silent for longer than their stream's idle_timeout stop holding its

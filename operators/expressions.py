@@ -24,6 +24,7 @@ from frys.dsl.arithmetic import (
     polars_compare,
     polars_concat,
     polars_negate,
+    scalar_negate,
 )
 from frys.dsl.limits import TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS
 from frys.dsl.types import TIMESTAMP_DTYPE, TYPE_NAMES, FrysType
@@ -50,6 +51,12 @@ def to_polars(expr: ast.Expr, substitute: Substitution = _no_substitution) -> pl
         if isinstance(e, ast.BinaryOp) and (e.op in ARITHMETIC_OPERATORS or e.op == "||"):
             return _typed_binary(e, compile_, operand_type)
         if isinstance(e, ast.UnaryOp) and e.op == "-":
+            if isinstance(e.operand, ast.Literal) and e.operand.value is not None:
+                # a negative constant (DEFINE conditions are not folded) is a constant:
+                # the checked polars negation of a literal alone is a literal-only
+                # when/then that polars failed to broadcast against a column
+                value = scalar_negate(operand_type(e.operand))(e.operand.value)
+                return _literal(value)
             return polars_negate(compile_(e.operand), operand_type(e.operand))
         return _compile_node(e, compile_)
 

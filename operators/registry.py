@@ -21,6 +21,8 @@ from frys.engine.graph import (
     PatternMatchSpec,
     RunningAggregateSpec,
     SessionSpec,
+    TableJoinSpec,
+    TableScanSpec,
     TumbleSpec,
 )
 from frys.engine.operator import Operator, OperatorSettings
@@ -37,6 +39,8 @@ OPERATORS: dict[type, str] = {
     CountWindowSpec: "frys.operators.count_window:CountWindowAggregate",
     PatternMatchSpec: "frys.operators.pattern.operator:PatternMatch",
     IntervalJoinSpec: "frys.operators.interval_join:IntervalJoin",
+    TableJoinSpec: "frys.operators.table_join:TableJoin",
+    TableScanSpec: "frys.operators.table_join:TableScan",
 }
 
 

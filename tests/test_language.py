@@ -281,13 +281,13 @@ def test_garbage_only_ever_raises_frys_errors(text: str) -> None:
 
 
 LATER_STATEMENTS = [
-    ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING)", "CREATE TABLE", (2, 14)),
     ("SELECT t.symbol FROM trades t JOIN trades u ON t.symbol = u.symbol WITHIN 1 MINUTE"
      " JOIN trades v ON v.symbol = t.symbol WITHIN 1s",
      "JOIN of more than two streams", (2, 31)),
     ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING);"
-     " SELECT t.symbol, u.tier FROM trades t JOIN users u ON t.symbol = u.id",
-     "CREATE TABLE", (2, 14)),
+     " SELECT t.symbol, u.tier FROM trades t JOIN users u ON t.symbol = u.id AND u.tier > 'a'",
+     "JOIN with table users ON anything but <stream expression> = u.id (other conditions go "
+     "in WHERE)", (2, 112)),
 ]
 
 
@@ -343,13 +343,22 @@ JOIN_ERRORS = [
     ("SELECT o.id FROM orders o RIGHT OUTER JOIN trades t ON o.user_id = t.symbol"
      " AND t.ts BETWEEN o.ts - 1s AND o.ts", "", 0, 0),
     ("SELECT a.id FROM orders a FULL JOIN orders b ON a.id = b.id WITHIN 1s", "", 0, 0),
-    ("SELECT tier FROM users", "table users can only be joined", 4, 18),
+    ("SELECT u.tier FROM users u JOIN orders o ON o.user_id = u.id",
+     "a join reads a table on its right: FROM <stream> JOIN users ON", 4, 20),
     ("SELECT o.id FROM orders o JOIN trades o ON o.id = o.id WITHIN 1s",
      "trades is already in FROM as stream orders; give each an alias", 4, 32),
     ("CREATE TABLE t2 (a INT, b INT)", "table t2 needs exactly one PRIMARY KEY column, found 0",
      4, 14),
-    ("CREATE TABLE t2 (a INT PRIMARY KEY) WITH (event_time = a)",
-     "option event_time does not apply to a table", 4, 43),
+    ("CREATE TABLE t2 (a TIMESTAMP PRIMARY KEY, b INT) WITH (event_time = a)",
+     "the event_time of table t2 cannot be its PRIMARY KEY", 4, 56),
+    ("CREATE TABLE t2 (a INT PRIMARY KEY) WITH (lateness = 1s)",
+     "option lateness does not apply to a table", 4, 43),
+    ("SELECT o.id FROM orders o JOIN users u ON o.id = u.id",
+     "o.id is INT but the key id of table users is STRING; CAST it", 4, 43),
+    ("CREATE TABLE v (id STRING PRIMARY KEY, tier STRING, ts TIMESTAMP)"
+     " WITH (event_time = ts);\nCREATE STREAM plain (user_id STRING);\n"
+     "SELECT p.user_id FROM plain p JOIN v ON p.user_id = v.id",
+     "table v is versioned (event_time = ts), so stream plain needs an event_time", 6, 31),
     ("CREATE STREAM s2 (a INT PRIMARY KEY)", "PRIMARY KEY belongs to tables", 4, 19),
 ]
 
@@ -357,10 +366,8 @@ JOIN_ERRORS = [
 @pytest.mark.parametrize(("query", "fragment", "line", "column"), JOIN_ERRORS)
 def test_join_and_table_errors(query: str, fragment: str, line: int, column: int) -> None:
     text = PRELUDE + TABLES + query
-    if line == 0:  # a valid query: only "not supported yet" may come back
-        with pytest.raises(NotSupportedYet) as refused:
-            compile_text(text, "join.frysql")
-        assert all(d.message.startswith("not supported yet") for d in refused.value.diagnostics)
+    if line == 0:  # a valid query: it compiles, ready to run
+        assert compile_text(text, "join.frysql").not_supported == []
         return
     with pytest.raises(FrysAnalysisError) as caught:
         compile_text(text, "join.frysql")
@@ -369,14 +376,13 @@ def test_join_and_table_errors(query: str, fragment: str, line: int, column: int
     assert (matching[0].span.line, matching[0].span.column) == (line, column)
 
 
-def test_a_valid_join_is_refused_only_as_not_supported_yet() -> None:
+def test_a_valid_table_join_compiles_to_run() -> None:
     text = PRELUDE + TABLES + ("SELECT o.id, u.tier, o.amount * 2 AS double FROM orders o"
                                " LEFT JOIN users u ON o.user_id = u.id")
-    with pytest.raises(NotSupportedYet) as refused:
-        compile_text(text, "join.frysql")
-    messages = [d.message for d in refused.value.diagnostics]
-    assert messages == ["not supported yet: CREATE TABLE at 2:14",
-                        "not supported yet: LEFT JOIN with a table at 4:59"]
+    job = compile_text(text, "join.frysql")
+    assert job.not_supported == []
+    assert job.queries[0].output_types == {
+        "id": FrysType.INT, "tier": FrysType.STRING, "double": FrysType.FLOAT}
 
 
 def test_queries_without_a_runtime_still_define_their_targets() -> None:

@@ -29,7 +29,13 @@ from frys.dsl.optimizer.constant_folding import UNFOLDED, cast_constant, fold
 from frys.dsl.parser import parse
 from frys.dsl.typer import ExpressionTyper, Scope
 from frys.dsl.types import WINDOW_FUNCTIONS, FrysType, literal_type
-from frys.engine.graph import FilterProjectSpec, IntervalJoinSpec, PatternMatchSpec
+from frys.engine.graph import (
+    FilterProjectSpec,
+    IntervalJoinSpec,
+    PatternMatchSpec,
+    TableJoinSpec,
+    TableScanSpec,
+)
 from frys.engine.planner import plan
 from frys.operators.expressions import to_polars
 
@@ -132,6 +138,12 @@ def spec_expressions(spec) -> Iterator[ast.Expr]:
             if part is not None:
                 yield part
         yield from (e for pair in spec.keys for e in pair)
+        yield from (e for _, e in spec.outputs)
+    elif isinstance(spec, TableJoinSpec | TableScanSpec):
+        if spec.where is not None:
+            yield spec.where
+        if isinstance(spec, TableJoinSpec):
+            yield spec.key
         yield from (e for _, e in spec.outputs)
     else:  # a window kind's spec: its clauses
         clauses = spec.clauses

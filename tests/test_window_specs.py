@@ -24,6 +24,8 @@ from frys.engine.graph import (
     PatternMatchSpec,
     RunningAggregateSpec,
     SessionSpec,
+    TableJoinSpec,
+    TableScanSpec,
     TumbleSpec,
 )
 from frys.engine.operator import OperatorSettings
@@ -127,6 +129,9 @@ QUERY_OF_TYPE = {
     PatternMatchSpec: "SELECT a.v AS av FROM ev PATTERN (a b) DEFINE a AS a.v > 0;",
     IntervalJoinSpec: "CREATE STREAM other (k INT, w INT, ts TIMESTAMP) WITH (event_time = ts);"
                       " SELECT e.v, o.w FROM ev e JOIN other o ON e.k = o.k WITHIN 5ms;",
+    TableJoinSpec: "CREATE TABLE t (k INT PRIMARY KEY, w INT);"
+                   " SELECT e.v, t.w FROM ev e LEFT JOIN t ON e.k = t.k;",
+    TableScanSpec: "CREATE TABLE t (k INT PRIMARY KEY, w INT); SELECT k, w FROM t WHERE w > 0;",
     **{spec_type: f"SELECT k, COUNT(*) AS n FROM ev {group_by};"
        for group_by, spec_type, *_ in reversed(WINDOWS)},
 }
