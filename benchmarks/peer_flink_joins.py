@@ -34,9 +34,10 @@ Flink's version.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
+
+from process_memory import peak_rss_mb  # benchmarks/, this script's folder
 
 WARMUP = 10_000
 
@@ -52,33 +53,6 @@ LEFT = """
           AND o.rt BETWEEN s.rt - INTERVAL '5' MINUTE AND s.rt + INTERVAL '5' MINUTE)"""
 QUERIES = {"INNER": INNER, "LEFT": LEFT}
 SCHEMAS = {"orders": "id INT, amount DOUBLE", "shipments": "order_id INT, carrier INT"}
-
-
-def peak_rss_mb() -> float:
-    """Summed VmHWM of this process and all its descendants (the gateway's JVM)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    total_kb = 0
-    stack = [os.getpid()]
-    while stack:
-        pid = stack.pop()
-        stack.extend(children.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        total_kb += int(line.split()[1])
-        except OSError:
-            pass
-    return total_kb / 1024
 
 
 def head(csv_path: str) -> str:

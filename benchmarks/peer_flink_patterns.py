@@ -32,9 +32,10 @@ a different pattern, for scale only; its match count is not compared.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
+
+from process_memory import peak_rss_mb  # benchmarks/, this script's folder
 
 QUERIES = {
     "W3": """
@@ -61,33 +62,6 @@ QUERIES = {
         PATTERN (A X*? B1 Y*? B2) WITHIN INTERVAL '5' SECOND
         DEFINE A AS A.price > 90, B1 AS B1.price < 20, B2 AS B2.price < 20""",
 }
-
-
-def peak_rss_mb() -> float:
-    """Summed VmHWM of this process and all its descendants (the gateway's JVM)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    total_kb = 0
-    stack = [os.getpid()]
-    while stack:
-        pid = stack.pop()
-        stack.extend(children.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        total_kb += int(line.split()[1])
-        except OSError:
-            pass
-    return total_kb / 1024
 
 
 WARMUP = 10_000
