@@ -37,9 +37,7 @@ import json
 import sys
 import time
 
-from process_memory import peak_rss_mb  # benchmarks/, this script's folder
-
-WARMUP = 10_000
+from flink_peers import WARMUP, peak_rss_mb, warmup_copy  # benchmarks/, this script's folder
 
 INNER = """
     SELECT count(*) FROM (
@@ -53,17 +51,6 @@ LEFT = """
           AND o.rt BETWEEN s.rt - INTERVAL '5' MINUTE AND s.rt + INTERVAL '5' MINUTE)"""
 QUERIES = {"INNER": INNER, "LEFT": LEFT}
 SCHEMAS = {"orders": "id INT, amount DOUBLE", "shipments": "order_id INT, carrier INT"}
-
-
-def head(csv_path: str) -> str:
-    """The first WARMUP lines of a file, in a file beside it."""
-    path = f"{csv_path}.warmup"
-    with open(csv_path, "rb") as source, open(path, "wb") as target:
-        for number, line in enumerate(source):
-            if number == WARMUP:
-                break
-            target.write(line)
-    return path
 
 
 def create(env, name: str, stream: str, path: str) -> None:
@@ -104,8 +91,8 @@ def main() -> None:
     config.set("table.exec.mini-batch.size", "10000")
     create(env, "orders", "orders", orders_csv)
     create(env, "shipments", "shipments", shipments_csv)
-    create(env, "warm_orders", "orders", head(orders_csv))
-    create(env, "warm_shipments", "shipments", head(shipments_csv))
+    create(env, "warm_orders", "orders", warmup_copy(orders_csv))
+    create(env, "warm_shipments", "shipments", warmup_copy(shipments_csv))
     plan = env.explain_sql(QUERIES[kind].format(orders="orders", shipments="shipments"))
     if "IntervalJoin" not in plan:
         raise SystemExit(f"Flink did not plan an interval join:\n{plan}")

@@ -35,7 +35,7 @@ import json
 import sys
 import time
 
-from process_memory import peak_rss_mb  # benchmarks/, this script's folder
+from flink_peers import WARMUP, peak_rss_mb, warmup_copy  # benchmarks/, this script's folder
 
 QUERIES = {
     "W3": """
@@ -64,18 +64,6 @@ QUERIES = {
 }
 
 
-WARMUP = 10_000
-
-
-def warmup_path(csv_path: str) -> str:
-    """The first WARMUP lines of the events, in a file beside them."""
-    path = f"{csv_path}.warmup"
-    with open(csv_path, "rb") as source, open(path, "wb") as target:
-        for number, line in enumerate(source):
-            if number == WARMUP:
-                break
-            target.write(line)
-    return path
 
 
 def run(env, table: str, job: str) -> tuple[float, int]:
@@ -98,7 +86,7 @@ def main() -> None:
         events = sum(1 for _ in data)
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     env.get_config().set("parallelism.default", "1")
-    warmup = warmup_path(csv_path)
+    warmup = warmup_copy(csv_path)
     for table, path in (("warmup", warmup), ("ev", csv_path)):
         env.execute_sql(f"""
             CREATE TABLE {table} (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 
 def rss_now_mb() -> float:
     """This process' resident set size now, in MB."""
@@ -23,31 +21,3 @@ def reset_peak_rss() -> bool:
     except OSError:
         return False
     return True
-
-
-def peak_rss_mb() -> float:
-    """Summed VmHWM of this process and all its descendants (a peer's JVM gateway, say),
-    in MB."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    total_kb = 0
-    stack = [os.getpid()]
-    while stack:
-        pid = stack.pop()
-        stack.extend(children.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        total_kb += int(line.split()[1])
-        except OSError:
-            pass
-    return total_kb / 1024

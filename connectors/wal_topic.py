@@ -48,7 +48,7 @@ from frys.connectors.wal import (
     WalError,
     WriteAheadLog,
 )
-from frys.dsl.types import epoch_millis
+from frys.engine.time import event_time_millis
 
 if TYPE_CHECKING:
     from frys.connectors.bus import Topic
@@ -65,7 +65,7 @@ def time_range(batch: pl.DataFrame, event_time: str | None,
     """The batch's event-time range in epoch ms, or (now, now) without an event time."""
     if event_time is None or event_time not in batch.columns:
         return now_ms, now_ms
-    millis = epoch_millis(batch[event_time])
+    millis = event_time_millis(batch[event_time])
     low, high = millis.min(), millis.max()
     if not isinstance(low, int) or not isinstance(high, int):
         return now_ms, now_ms  # no event time in the batch (all NULL)

@@ -29,7 +29,6 @@ import polars as pl
 
 from frys.engine.graph import CountWindowSpec
 from frys.engine.operator import (
-    Emitted,
     OperatorSettings,
     OperatorState,
 )
@@ -40,9 +39,7 @@ from frys.operators.window_aggregate import (
     ORIGIN,
     WINDOW_END,
     WINDOW_START,
-    GroupedAggregation,
     WindowOperator,
-    WindowProgress,
 )
 
 _SEQUENCE = "__sequence"
@@ -63,14 +60,9 @@ class CountWindowAggregate(WindowOperator):
     STATE_KIND = "count window"
 
     def __init__(self, spec: CountWindowSpec, settings: OperatorSettings) -> None:
-        self.pending = Emitted()
+        super().__init__(spec.clauses, pl.col(WINDOW_END), spec.late_stream)
         self.rows = spec.rows
         self.rows_slide = spec.rows_slide
-        self._aggregation = GroupedAggregation(spec.clauses, pl.col(WINDOW_END))
-        self._progress = WindowProgress(spec.late_stream is not None,
-                                        spec.clauses.emit_every_ms)
-        self.key_names = self._aggregation.key_names
-        self._state = None  # per open (key, window): partial aggregates
         self._buffer: pl.DataFrame | None = None  # events waiting for the watermark
         self._next: pl.DataFrame | None = None  # per key: the number of the next event
         self._arrivals = 0

@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import polars as pl
 
-from frys.dsl.types import epoch_millis
 from frys.engine.graph import SessionSpec
 from frys.engine.operator import (
-    Emitted,
     OperatorSettings,
 )
+from frys.engine.time import event_time_millis
 from frys.operators.window_aggregate import (
     EVENT_TIME,
     ORIGIN,
     WINDOW_END,
     WINDOW_START,
-    GroupedAggregation,
     WindowOperator,
-    WindowProgress,
 )
 
 _EVENTS = "__events"  # events of the current batch in a row (0 for rows from state)
@@ -54,14 +51,9 @@ class SessionWindowAggregate(WindowOperator):
     STATE_KIND = "session window"
 
     def __init__(self, spec: SessionSpec, settings: OperatorSettings) -> None:
-        self.pending = Emitted()
+        super().__init__(spec.clauses, pl.col(WINDOW_END), spec.late_stream)
         self.gap_ms = spec.gap_ms
         self._lateness = spec.lateness_ms
-        self._aggregation = GroupedAggregation(spec.clauses, pl.col(WINDOW_END))
-        self._progress = WindowProgress(spec.late_stream is not None,
-                                        spec.clauses.emit_every_ms)
-        self.key_names = self._aggregation.key_names
-        self._state = None
         self._bounds = [pl.col(WINDOW_START).min().alias(WINDOW_START),
                         pl.col(WINDOW_END).max().alias(WINDOW_END)]
         # done once the watermark is past end + lateness (see the module docstring)
@@ -103,7 +95,7 @@ class SessionWindowAggregate(WindowOperator):
         if arrivals is None or batch.height == 0:
             return self._merge_batch(batch)
         event_time = self._aggregation.event_time
-        times = epoch_millis(batch[event_time]) if event_time else None
+        times = event_time_millis(batch[event_time]) if event_time else None
         if times is None:
             return self._merge_batch(batch)
         alone = ((times + self._lateness) < arrivals).arg_true().to_list()

@@ -36,7 +36,7 @@ import polars as pl
 
 from frys.dsl import ast
 from frys.dsl.analyzed import AggregateCall
-from frys.dsl.types import TIMESTAMP_DTYPE, FrysType, epoch_millis
+from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
 from frys.engine.graph import AggregateClauses, HopSpec, RunningAggregateSpec, TumbleSpec
 from frys.engine.operator import (
     BatchSource,
@@ -46,6 +46,7 @@ from frys.engine.operator import (
     OperatorState,
     SideOutputs,
 )
+from frys.engine.time import event_time_millis
 from frys.operators.expressions import to_polars
 from frys.operators.stateless import compile_filter
 
@@ -351,6 +352,18 @@ class WindowOperator(SideOutputs, ABC):
     _progress: WindowProgress
     _state: pl.DataFrame | None  # per open (key, window): partial aggregates
 
+    def __init__(self, clauses: AggregateClauses, window_end: pl.Expr | None,
+                 late_stream: str | None) -> None:
+        """What every window operator starts with: no side outputs yet, the compiled clauses
+        (`window_end`: how a window's end is computed, None without windows), a
+        WindowProgress (late events handed out when the input has a `late` stream), no
+        state."""
+        self.pending = Emitted()
+        self._aggregation = GroupedAggregation(clauses, window_end)
+        self._progress = WindowProgress(late_stream is not None, clauses.emit_every_ms)
+        self.key_names = self._aggregation.key_names
+        self._state = None
+
     @abstractmethod
     def _process(self, batch: pl.DataFrame, arrivals: pl.Series | None = None
                  ) -> list[pl.DataFrame]:
@@ -402,7 +415,6 @@ class WindowAggregate(WindowOperator):
 
     def __init__(self, spec: RunningAggregateSpec | TumbleSpec | HopSpec,
                  settings: OperatorSettings) -> None:
-        self.pending = Emitted()
         # the windows: size and slide (None, None: a running aggregate), allowed lateness
         if isinstance(spec, HopSpec):
             size_ms, slide_ms, lateness_ms = spec.size_ms, spec.slide_ms, spec.lateness_ms
@@ -415,11 +427,10 @@ class WindowAggregate(WindowOperator):
         # a window is done (fired, and closed to late events) once the watermark reaches this
         self._closing = None if size_ms is None else size_ms + lateness_ms
         late_stream = None if isinstance(spec, RunningAggregateSpec) else spec.late_stream
-        self._aggregation = GroupedAggregation(
-            spec.clauses, None if size_ms is None else pl.col(WINDOW_START) + size_ms)
-        self._progress = WindowProgress(late_stream is not None, spec.clauses.emit_every_ms)
-        self._group_columns = [*self._aggregation.key_names, WINDOW_START]
-        self._state = None
+        super().__init__(spec.clauses,
+                         None if size_ms is None else pl.col(WINDOW_START) + size_ms,
+                         late_stream)
+        self._group_columns = [*self.key_names, WINDOW_START]
         self._done_expression: pl.Expr | None = None
         self._window_start: pl.Expr | None = None
 
@@ -529,7 +540,7 @@ class WindowAggregate(WindowOperator):
         event_time = self._aggregation.event_time
         if watermark is None or self._closing is None or event_time is None:
             return False
-        earliest = epoch_millis(batch[event_time]).min()
+        earliest = event_time_millis(batch[event_time]).min()
         if earliest is None:
             return False
         size, slide = self.size_ms, self.slide_ms
