@@ -182,14 +182,17 @@ class Topic:
         self._synchronous = [(s, isinstance(s, Receiver)) for s in synchronous]
         self._receivers = [s for s, receives in self._synchronous if receives]  # type: ignore[misc]
 
-    def add_producer(self, name: str, lazy: bool = False, journaled: bool = True
-                     ) -> Producer:
+    def add_producer(self, name: str, lazy: bool = False, journaled: bool = True,
+                     forwards_watermark: bool = False) -> Producer:
         """A new input. A `lazy` one holds the watermark back only once it has published
         (the API, a late-event router); the others from the start, as Flink's sources do.
-        A producer that is not `journaled` replays what the topic's log already holds."""
+        A producer that is not `journaled` replays what the topic's log already holds. One
+        that `forwards_watermark` (a query promising its output's) moves the watermark only
+        by what it forwards (ChannelClock.add_producer)."""
         if self.ended:
             raise RuntimeError(f"topic {self.name} has ended; nothing more can be published")
-        producer = Producer(self, name, self.event_clock.add_producer(lazy), journaled)
+        producer = Producer(self, name, self.event_clock.add_producer(
+            lazy, forwards_watermark), journaled)
         self.producers.append(producer)
         return producer
 

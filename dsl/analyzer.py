@@ -15,6 +15,8 @@ takes every URI; `frys.compile_text` passes the connector registry's).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from frys.dsl import ast
 from frys.dsl.analyzed import (
     BUILT_IN_STREAMS,
@@ -40,7 +42,14 @@ from frys.dsl.errors import (
     UriProblem,
     did_you_mean,
 )
-from frys.dsl.join_interval import Bounds, EventTime, and_spine, split_interval, type_interval
+from frys.dsl.join_interval import (
+    Bounds,
+    EventTime,
+    and_parts,
+    and_spine,
+    split_interval,
+    type_interval,
+)
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.dsl.pattern_analysis import PatternAnalyzer
 from frys.dsl.printer import JOIN_KEYWORDS, expr_to_sql
@@ -379,6 +388,14 @@ class Analyzer:
                 self.catalog.bind_target(query, target, target_span)
                 self.queries.append(query)
             return
+        if len(select.more_sources) == 1 and not select.joins:
+            # Flink SQL's interval join: `FROM a, b WHERE <keys> AND <event-time bounds>`,
+            # an inner join whose condition is all in WHERE (the planner takes its keys
+            # and interval from there)
+            second = select.more_sources[0]
+            select = replace(select, more_sources=(), joins=(ast.Join(
+                "INNER", second, ast.Literal(True, span=second.span, type=FrysType.BOOL),
+                None, span=second.span),))
         if select.more_sources:
             self._error("FROM with several streams needs a PATTERN; to correlate two streams "
                         "use JOIN ... ON ... WITHIN", select.more_sources[0].span)
@@ -410,10 +427,19 @@ class Analyzer:
         errors_before = len(self.diagnostics.errors)
         self._group_by(query, source, Scope(relations))
         scope = Scope(relations, windowed=query.window is not None)
-        self._joins(select, scope)
+        where_interval = self._joins(select, scope)
         if select.where is not None:
-            where_type = self.typer.type_of(select.where, scope, allow_aggregates=False)
-            self.typer.expect_bool(where_type, select.where, "WHERE")
+            # an inner join's interval may be written in WHERE: those comparisons are typed
+            # as the join's (_joins), the other conjuncts one by one, the ANDs BOOL
+            parts = ([select.where] if not where_interval else
+                     [p for p in and_parts(select.where)
+                      if not any(p is i for i in where_interval)])
+            for part in parts:
+                where_type = self.typer.type_of(part, scope, allow_aggregates=False)
+                self.typer.expect_bool(where_type, part, "WHERE")
+            if where_interval:
+                for node in and_spine(select.where):
+                    annotate_type(node, FrysType.BOOL)
             query.where = select.where
         if select.emit == "CHANGES" and select.joins and not _aggregating(select):
             self._error("EMIT CHANGES does not apply to a join: a join's rows are final "
@@ -445,7 +471,10 @@ class Analyzer:
         self.catalog.bind_target(query, target, target_span)
         self.queries.append(query)
 
-    def _joins(self, select: ast.Select, scope: Scope) -> None:
+    def _joins(self, select: ast.Select, scope: Scope) -> list[ast.Expr]:
+        """Check each join; returns the conjuncts of WHERE that are an inner join's
+        interval (Flink's event-time comparisons, written in WHERE rather than ON)."""
+        where_interval: list[ast.Expr] = []
         for join in select.joins:
             joined = self.streams[join.source.name]
             first = self.streams[select.source.name]
@@ -464,6 +493,17 @@ class Analyzer:
                         annotate_type(node, FrysType.BOOL)
                 else:
                     rest = [join.condition]
+                if join.kind == "INNER" and select.where is not None and len(select.joins) == 1:
+                    # in WHERE, the same comparisons bound an inner join alike (an outer
+                    # join's WHERE filters its NULL-padded rows after it: not an interval)
+                    found, where_interval, _ = split_interval(
+                        select.where, _event_time(select.source, first),
+                        _event_time(join.source, joined))
+                    for part in where_interval:
+                        type_interval(part, lambda leaf: self.typer.type_of(leaf, scope),
+                                      annotate_type)
+                    if found is not None:
+                        bounds = found if bounds is None else bounds.meet(found)
             for part in rest:
                 condition = self.typer.type_of(part, scope, allow_aggregates=False)
                 self.typer.expect_bool(condition, part, "ON")
@@ -472,8 +512,6 @@ class Analyzer:
                             "looks up the current row by key", join.span)
             elif not joined.is_table:
                 self._check_interval(join, bounds)
-            if select.group_by:
-                self._later("GROUP BY over a join", select.group_by[0].span)
             kind = JOIN_KEYWORDS[join.kind]
             if joined.is_table:
                 if join.kind in ("RIGHT", "FULL"):
@@ -490,6 +528,7 @@ class Analyzer:
                     self._error(f"stream {side.name} has no event_time, so it cannot be "
                                 "joined within an interval; declare WITH (event_time = "
                                 "<TIMESTAMP column>)", join.span)
+        return where_interval
 
     def _check_interval(self, join: ast.Join, bounds: Bounds | None) -> None:
         """A join of two streams needs a bounded, non-empty interval: WITHIN, narrowed by
@@ -500,7 +539,8 @@ class Analyzer:
         if bounds is None:
             self._error("a join of two streams needs WITHIN (how far apart in event "
                         "time two events may be), e.g. ... ON ... WITHIN 1 HOUR, or "
-                        "a.ts BETWEEN b.ts - 1 HOUR AND b.ts + 1 HOUR in ON", join.span)
+                        "a.ts BETWEEN b.ts - 1 HOUR AND b.ts + 1 HOUR in ON (or in WHERE, for an "
+                        "inner join)", join.span)
         elif bounds.low is None or bounds.high is None:
             self._error("the event times in ON bound the interval on one end only; "
                         "bound both, e.g. a.ts BETWEEN b.ts - 10 MINUTES AND b.ts",

@@ -13,10 +13,11 @@ read a node's type from the node itself. The type does not take part in equality
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from frys.dsl.errors import UNKNOWN_SPAN, Span
 
@@ -227,6 +228,46 @@ def assert_typed(expr: Expr) -> None:
     missing = untyped(expr)
     if missing:
         raise AssertionError(f"untyped expression nodes: {missing!r}")
+
+
+def replace_columns(expr: Expr, replacement: Callable[[ColumnRef], Expr | None]) -> Expr:
+    """`expr` with each column reference that `replacement` maps (None: kept as it is)
+    replaced, every other node kept, with its type (a tree with a changed leaf is rebuilt
+    along the path to it, the rest shared)."""
+    if isinstance(expr, ColumnRef):
+        return replacement(expr) or expr
+
+    def rebuilt(value: object) -> object:
+        if isinstance(value, Expr):
+            return replace_columns(value, replacement)
+        if isinstance(value, CaseWhen):
+            condition, result = rebuilt(value.condition), rebuilt(value.result)
+            if condition is value.condition and result is value.result:
+                return value
+            return CaseWhen(condition, result)  # type: ignore[arg-type]
+        if isinstance(value, tuple):
+            items = tuple(rebuilt(item) for item in value)
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        return value
+
+    changes: dict[str, Any] = {}
+    for name in _EXPRESSION_FIELDS[type(expr)]:
+        old = getattr(expr, name)
+        new = rebuilt(old)
+        if new is not old:
+            changes[name] = new
+    if not changes:
+        return expr
+    return dataclasses.replace(expr, **changes)  # keeps `type`, an init field
+
+
+# per node class: the fields that hold subexpressions (CASE's WHENs as CaseWhen tuples)
+_EXPRESSION_FIELDS: dict[type, tuple[str, ...]] = {
+    Literal: (), IntervalLiteral: (), ColumnRef: (), UnaryOp: ("operand",),
+    BinaryOp: ("left", "right"), InList: ("operand", "items"),
+    Between: ("operand", "low", "high"), Like: ("operand", "pattern"), IsNull: ("operand",),
+    Cast: ("operand",), Case: ("operand", "whens", "else_"), FunctionCall: ("args",),
+}
 
 
 # ------------------------------------------------------------------ statements

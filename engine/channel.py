@@ -161,20 +161,27 @@ class ChannelClock:
         self.combined = CombinedWatermark(idle_timeout_ms, clock)
         self.latest_event_ms: list[int] = []  # per producer, START_OF_TIME before any
         self.offered: list[int] = []  # per producer: events offered, refused ones too
+        self.forwarding: list[bool] = []  # per producer: its watermark is what it forwards
         self.ended = False
 
     @property
     def watermark(self) -> int:
         return self.combined.current
 
-    def add_producer(self, lazy: bool = False) -> int:
+    def add_producer(self, lazy: bool = False, forwards_watermark: bool = False) -> int:
         """A new producer, by index. A `lazy` one holds the watermark back only once it has
         published (the API, a late-event router); the others from the start, as Flink's
-        sources do."""
+        sources do. One that `forwards_watermark` (a query promising its output's watermark
+        from its input's: QueryNode.watermark_lag_ms) moves the watermark only by what it
+        forwards, never by the event times it publishes: its rows may come out of order by
+        more than the channel's delay (a join's pairs, an outer join's unmatched rows), and
+        the promise already says how far behind they can be, as Flink's operators pass
+        watermarks on rather than make new ones."""
         if self.ended:
             raise RuntimeError("the channel has ended; it takes no new producer")
         self.latest_event_ms.append(START_OF_TIME)
         self.offered.append(0)
+        self.forwarding.append(forwards_watermark)
         return self.combined.add_input(lazy)
 
     def event_times(self, batch: pl.DataFrame) -> pl.Series:
@@ -226,13 +233,18 @@ class ChannelClock:
             # (what it forwarded, its latest time minus the delay)
             first = times[0]
             if (first >= before and first >= combined.watermarks[producer]
-                    and (latest <= floor or first >= latest - self.delay_ms)):
+                    and (latest <= floor or self.forwarding[producer]
+                         or first >= latest - self.delay_ms)):
                 return None
-        prior = times.cum_max().shift(1, fill_value=latest) \
-            .fill_null(strategy="forward").fill_null(latest)
-        own = pl.max_horizontal(
-            pl.when(prior > floor).then(prior - self.delay_ms).otherwise(START_OF_TIME),
-            pl.lit(combined.watermarks[producer], dtype=pl.Int64))
+        forwarded = pl.lit(combined.watermarks[producer], dtype=pl.Int64)
+        if self.forwarding[producer]:  # its rows do not move its watermark (add_producer)
+            own = pl.repeat(forwarded, times.len())
+        else:
+            prior = times.cum_max().shift(1, fill_value=latest) \
+                .fill_null(strategy="forward").fill_null(latest)
+            own = pl.max_horizontal(
+                pl.when(prior > floor).then(prior - self.delay_ms).otherwise(START_OF_TIME),
+                forwarded)
         others = [w for i, (w, holding) in enumerate(zip(combined.watermarks, combined.holding,
                                                          strict=True))
                   if holding and i != producer]
@@ -252,7 +264,7 @@ class ChannelClock:
         if latest is not None and int(latest) > self.latest_event_ms[producer]:  # type: ignore[arg-type]
             self.latest_event_ms[producer] = int(latest)  # type: ignore[arg-type]
         watermark = None
-        if self.latest_event_ms[producer] != START_OF_TIME:
+        if self.latest_event_ms[producer] != START_OF_TIME and not self.forwarding[producer]:
             watermark = self.latest_event_ms[producer] - self.delay_ms
         return self.combined.advance(producer, watermark)
 

@@ -505,6 +505,12 @@ class QueryNode:
     # the output's watermark is the input's minus this (None: the output's event time is not
     # derived from the input's, so only the rows it publishes move its watermark)
     watermark_lag_ms: int | None = None
+    # positions in `inputs` whose watermark does not hold the query's back: a table joined
+    # by its current row (no event time; its rows are looked up as they are, never waited for)
+    untimed_inputs: tuple[int, ...] = ()
+    # "join" for the first stage of an aggregate over a join (engine/join_stages.py), which
+    # shares the query's number with the aggregate stage; "" for every other query
+    stage: str = ""
 
 
 @dataclass(frozen=True)
@@ -538,8 +544,8 @@ class JobGraph:
         for i, source in enumerate(self.sources):
             nodes[f"src{i}"] = f"source {source.uri}"
             edges.append((f"src{i}", topic_ids[source.topic]))
-        for query in self.queries:
-            node = f"q{query.index}"
+        for position, query in enumerate(self.queries):
+            node = f"q{position}"  # a query's two stages (engine/join_stages.py) share its number
             nodes[node] = (f"query {query.index + 1}: "
                            + " -> ".join(query.operator.describe()))
             edges.extend((topic_ids[name], node) for name in query.inputs)

@@ -10,6 +10,8 @@ in an AggregateClauses), a pattern match, or an interval join of two streams (Sc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from frys.dsl import ast
 from frys.dsl.analyzed import AnalyzedJob, AnalyzedQuery, StreamDef
 from frys.dsl.join_interval import Bounds, EventTime, split_interval
@@ -48,6 +50,7 @@ from frys.engine.graph import (
     TableSide,
     TumbleSpec,
 )
+from frys.engine.join_stages import join_time_lag, split_join_aggregate
 
 
 def logical_plans(job: AnalyzedJob, optimized: bool = True,
@@ -167,9 +170,20 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
     equi-keys (`l = r` of the same type, one side of the equality over each input: hashed)
     and the residual (the rest, a filter over the candidate pairs)."""
     left, right = _join_side(job, join.left), _join_side(job, join.right)
-    bounds, _, parts = split_interval(
-        join.condition, EventTime(frozenset({left.qualifier}), left.event_time),
-        EventTime(frozenset({right.qualifier}), right.event_time))
+    times = (EventTime(frozenset({left.qualifier}), left.event_time),
+             EventTime(frozenset({right.qualifier}), right.event_time))
+    bounds, _, parts = split_interval(join.condition, *times)
+    if join.kind == "INNER" and where is not None:
+        # for an inner join, WHERE over the joined rows and ON over the candidate pairs
+        # are one condition: an interval written in WHERE (the analyzer typed it as the
+        # join's) is the join's bounds, and an equality across the sides one of its keys
+        # (`FROM a, b WHERE a.k = b.k AND a.ts BETWEEN ...`: Flink SQL's spelling)
+        found, _, rest = split_interval(where, *times)
+        if found is not None:
+            bounds = found if bounds is None else bounds.meet(found)
+        crossing = [part for part in rest if _equi_key(part, job, left, right) is not None]
+        parts = [*parts, *crossing]
+        where = conjunction([part for part in rest if not any(part is c for c in crossing)])
     if join.within_ms is not None:  # comparisons of the event times in ON narrow it
         within = Bounds(-join.within_ms, join.within_ms)
         bounds = within if bounds is None else bounds.meet(within)
@@ -179,20 +193,29 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
     keys: list[tuple[ast.Expr, ast.Expr]] = []
     residual: list[ast.Expr] = []
     for part in parts:
-        if isinstance(part, ast.BinaryOp) and part.op == "=" and (
-                part.left.type == part.right.type != FrysType.NULL):
-            sides = (_sides(part.left, job, left, right), _sides(part.right, job, left, right))
-            if sides == ({left.qualifier}, {right.qualifier}):
-                keys.append((part.left, part.right))
-                continue
-            if sides == ({right.qualifier}, {left.qualifier}):
-                keys.append((part.right, part.left))
-                continue
-        residual.append(part)
+        key = _equi_key(part, job, left, right)
+        if key is not None:
+            keys.append(key)
+        elif not (isinstance(part, ast.Literal) and part.value is True):  # `FROM a, b`'s ON
+            residual.append(part)
     late = {s.name: s.late[0] for s in (job.streams[left.stream], job.streams[right.stream])
             if s.late}
     return IntervalJoinSpec(left, right, keys, conjunction(residual), before, after,
                             join.kind, where, outputs, query.output_types, late)
+
+
+def _equi_key(part: ast.Expr, job: AnalyzedJob, left: JoinSide, right: JoinSide
+              ) -> tuple[ast.Expr, ast.Expr] | None:
+    """`l = r` of one type, `l` over the left input only and `r` over the right only (or
+    the other way round): a hash key of the join, as (left expression, right expression)."""
+    if isinstance(part, ast.BinaryOp) and part.op == "=" and (
+            part.left.type == part.right.type != FrysType.NULL):
+        sides = (_sides(part.left, job, left, right), _sides(part.right, job, left, right))
+        if sides == ({left.qualifier}, {right.qualifier}):
+            return part.left, part.right
+        if sides == ({right.qualifier}, {left.qualifier}):
+            return part.right, part.left
+    return None
 
 
 def _unfiltered(node: LogicalNode) -> tuple[Scan, list[ast.Expr]]:
@@ -308,14 +331,9 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
     if isinstance(spec, TableJoinSpec):
         # the stream's event time passed through: versioned, a row comes out once the
         # watermark passes it; current rows pass each row on as it comes, as a filter
-        # does, but the inputs' watermark waits for the table's end (it has no event
-        # time): only a file table, read to its end before the streams start, never
-        # holds it back, so any other promises nothing (its rows move its watermark)
+        # does (the table's input does not hold the query's watermark: untimed_inputs)
         passed = expr.name == input_time and expr.qualifier in (None, spec.stream_qualifier)
-        table = job.streams[spec.table.table]
-        file_table = (table.source or "").startswith("file:") and not any(
-            q.output_stream == table.name for q in job.queries)
-        return 0 if passed and (spec.versioned or file_table) else None
+        return 0 if passed else None
     if isinstance(spec, FilterProjectSpec):
         return 0 if expr.name == input_time else None
     if not isinstance(spec, TumbleSpec | HopSpec):
@@ -341,14 +359,34 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
         if stream.sink:
             graph.sinks.append(ConnectorNode(stream.sink, stream.name))
     for query, logical in logical_plans(job, disabled=disabled):
-        spec = _operator(job, query, logical)
-        more = tuple(s.name for s in query.statement.more_sources) \
-            if query.statement.match is not None else ()
-        if isinstance(spec, IntervalJoinSpec):
-            more = (spec.right.stream,)
-        if isinstance(spec, TableJoinSpec):
-            more = (spec.table.table,)
-        graph.queries.append(QueryNode(query.index, (query.input_stream, *more),
-                                       query.output_stream, spec, query.is_bare_select, query,
-                                       watermark_lag(job, query, spec)))
+        stages = split_join_aggregate(job, query, logical)
+        if stages is not None:  # an aggregate over a join: the join, then the aggregate
+            graph.topics[stages.internal.name] = stages.internal
+            join_node = _query_node(job, stages.join_query, stages.join, stage="join")
+            spec = join_node.operator
+            assert isinstance(spec, IntervalJoinSpec | TableJoinSpec)
+            lag = join_time_lag(spec.kind, spec.within_ms if isinstance(
+                spec, IntervalJoinSpec) else 0, isinstance(spec, TableJoinSpec))
+            graph.queries.append(replace(join_node, watermark_lag_ms=(
+                lag if stages.internal.event_time is not None else None)))
+            job = replace(job, streams={**job.streams, stages.internal.name: stages.internal})
+            query, logical = stages.aggregate_query, stages.aggregate
+        graph.queries.append(_query_node(job, query, logical))
     return graph
+
+
+def _query_node(job: AnalyzedJob, query: AnalyzedQuery, logical: Output, stage: str = ""
+                ) -> QueryNode:
+    spec = _operator(job, query, logical)
+    more = tuple(s.name for s in query.statement.more_sources) \
+        if query.statement.match is not None else ()
+    untimed: tuple[int, ...] = ()
+    if isinstance(spec, IntervalJoinSpec):
+        more = (spec.right.stream,)
+    if isinstance(spec, TableJoinSpec):
+        more = (spec.table.table,)
+        # a table joined by its current row is looked up as it is, never waited for
+        untimed = () if spec.versioned else (1,)
+    return QueryNode(query.index, (query.input_stream, *more), query.output_stream, spec,
+                     query.is_bare_select, query, watermark_lag(job, query, spec), untimed,
+                     stage)

@@ -51,12 +51,14 @@ class JobStats:
         return sum(self.late_events.values())
 
 
-def query_names(graph: JobGraph) -> dict[int, str]:
-    """How the run summary, JobStats, traces and `overflow` name each query: by its output
-    (`select_2` for the second bare SELECT, the target of an INSERT INTO), and where several
-    queries write one stream, by the output and the query's number (`alerts (query 3)`)."""
+def query_names(graph: JobGraph) -> dict[tuple[int, str], str]:
+    """How the run summary, JobStats, traces and `overflow` name each query, keyed by its
+    number and stage: by its output (`select_2` for the second bare SELECT, the target of an
+    INSERT INTO), and where several queries write one stream, by the output and the query's
+    number (`alerts (query 3)`). The join stage of an aggregate over a join is named by the
+    internal stream it writes (`alerts.join`: engine/join_stages.py)."""
     outputs = Counter(node.output_topic for node in graph.queries)
-    return {node.index: node.output_topic if outputs[node.output_topic] == 1
+    return {(node.index, node.stage): node.output_topic if outputs[node.output_topic] == 1
             else f"{node.output_topic} (query {node.index + 1})" for node in graph.queries}
 
 
@@ -94,6 +96,8 @@ class QueryRunner:
             self.inputs = CombinedWatermark()
             for _ in node.inputs:
                 self.inputs.add_input()
+            for position in node.untimed_inputs:  # never holds the others back
+                self.inputs.input_done(position)
         self.stats = stats
         # how the counters, traces and the overflow stream name the query (query_names)
         self.name = name or node.output_topic

@@ -212,13 +212,14 @@ class Runtime:
         names = query_names(graph)
         for node in graph.queries:
             timeouts_stream = node.operator.timeouts_stream
-            name = names[node.index]
+            name = names[node.index, node.stage]
             # per input stream: the stream its late events go to (if it has one)
             late_of = node.operator.late_targets(node.inputs)
             late_producers = {target: self.topics[target].add_producer(
                 f"{name} (late events)", lazy=True) for target in set(late_of.values())}
             late = {source: late_producers[target] for source, target in late_of.items()}
-            output = self.topics[node.output_topic].add_producer(name)
+            output = self.topics[node.output_topic].add_producer(
+                name, forwards_watermark=node.watermark_lag_ms is not None)
             timeouts = (self.topics[timeouts_stream].add_producer(f"{name} (timeouts)",
                                                                    lazy=True)
                         if timeouts_stream else None)

@@ -579,3 +579,20 @@ def test_pattern_and_statement_analyzers_share_one_typer_and_collector() -> None
     assert analyzer.patterns.diagnostics is analyzer.diagnostics is analyzer.typer.diagnostics
     assert analyzer.patterns.catalog is analyzer.catalog
     assert analyzer.streams is analyzer.catalog.streams
+
+
+@pytest.mark.parametrize("expr", CORPUS, ids=lambda e: type(e).__name__)
+def test_replace_columns_reaches_every_column_and_keeps_the_rest(expr: ast.Expr) -> None:
+    # every class has its subexpression fields listed (a missing one would raise KeyError)
+    assert set(ast._EXPRESSION_FIELDS) == _expression_classes()
+    renamed = ast.replace_columns(
+        expr, lambda ref: ast.ColumnRef(f"x.{ref.name}", None, span=ref.span, type=ref.type))
+    before = [n for n in ast.walk(expr)]
+    after = [n for n in ast.walk(renamed)]
+    assert [type(n) for n in after] == [type(n) for n in before]
+    for old, new in zip(before, after, strict=True):
+        assert new.type == old.type
+        if isinstance(old, ast.ColumnRef):
+            assert (new.name, new.qualifier) == (f"x.{old.name}", None)
+    # nothing to replace: the very same tree comes back
+    assert ast.replace_columns(expr, lambda ref: None) is expr

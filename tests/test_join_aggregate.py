@@ -1,0 +1,272 @@
+"""Aggregates over joins (engine/join_stages.py): the join and the aggregate as two stages
+joined by an internal stream. Windows go by the join's time (the later of a pair's two
+times; an outer row's own; a stream-table join's stream time); checked against a naive
+reference (nested loops, then the groups) over random streams, disorder within the
+watermark and batch cuts, and through explain, the run summary and table joins."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import frys
+from frys.dsl import compile_text
+from frys.engine.graph import IntervalJoinSpec, TableJoinSpec, TumbleSpec
+from frys.engine.join_stages import JOIN_TIME
+from frys.engine.planner import plan
+
+T0 = 1_699_999_200_000  # a whole hour
+STREAMS = """
+CREATE STREAM l (k INT, v INT, ts TIMESTAMP) WITH (event_time = ts, watermark = {delay}ms);
+CREATE STREAM r (k INT, w INT, ts TIMESTAMP) WITH (event_time = ts, watermark = {delay}ms);
+"""
+
+
+def at(ms: int) -> int:
+    return T0 + ms
+
+
+def offset(value) -> int:
+    return int(value.timestamp() * 1000) - T0
+
+
+def pairs(lefts: list[tuple], rights: list[tuple], within: int, kind: str
+          ) -> list[tuple]:
+    """Nested loops: (k_left, v, w, join time) per output row of the join; v or w None on
+    an outer join's unmatched rows (their own time)."""
+    rows = []
+    right_matched = [False] * len(rights)
+    for lk, lv, lts in lefts:
+        matched = False
+        for index, (rk, rw, rts) in enumerate(rights):
+            if lk is not None and lk == rk and abs(lts - rts) <= within:
+                rows.append((lk, lv, rw, max(lts, rts)))
+                matched = right_matched[index] = True
+        if kind in ("LEFT", "FULL") and not matched:
+            rows.append((lk, lv, None, lts))
+    if kind in ("RIGHT", "FULL"):
+        for (_, rw, rts), matched in zip(rights, right_matched, strict=True):
+            if not matched:
+                rows.append((None, None, rw, rts))
+    return rows
+
+
+def windowed_reference(rows: list[tuple], size: int) -> Counter:
+    """GROUP BY k (the left's), TUMBLE(size) by the join time: (window start, k) ->
+    (COUNT(*), SUM(v), COUNT(w))."""
+    groups: dict[tuple, list] = defaultdict(lambda: [0, None, 0])
+    for k, v, w, time in rows:
+        group = groups[((T0 + time) // size * size - T0, k)]  # windows align to the epoch
+        group[0] += 1
+        if v is not None:
+            group[1] = v if group[1] is None else group[1] + v
+        group[2] += w is not None
+    return Counter({key: 1 for key in ((start, k, *values)
+                                        for (start, k), values in groups.items())})
+
+
+@st.composite
+def streams(draw, delay: int):
+    """Events of both sides in publication order, none behind the watermark (newest -
+    delay) when it comes."""
+    events, newest = [], 0
+    for _ in range(draw(st.integers(0, 40))):
+        ts = max(0, newest + draw(st.integers(0, 6)) - draw(st.integers(0, delay)))
+        newest = max(newest, ts)
+        events.append((draw(st.sampled_from("lr")), draw(st.sampled_from([0, 1, 2, None])),
+                       draw(st.integers(0, 5)), ts))
+    return events
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data(), delay=st.integers(0, 8), within=st.integers(0, 12),
+       size=st.integers(1, 15), kind=st.sampled_from(["INNER", "LEFT", "RIGHT", "FULL"]))
+def test_a_window_over_a_join_gives_the_references_groups_whatever_the_cuts(
+        data, delay: int, within: int, size: int, kind: str) -> None:
+    events = data.draw(streams(delay))
+    keyword = {"INNER": "JOIN", "LEFT": "LEFT JOIN", "RIGHT": "RIGHT JOIN",
+               "FULL": "FULL OUTER JOIN"}[kind]
+    pipeline = frys.Pipeline.from_text(STREAMS.format(delay=delay) + f"""
+        SELECT window_start, l.k AS k, COUNT(*) AS n, SUM(l.v) AS sv, COUNT(r.w) AS nw
+        FROM l {keyword} r ON l.k = r.k WITHIN {within}ms
+        GROUP BY l.k, TUMBLE({size}ms);""")
+    # random cuts: consecutive events of one side go out in one batch, or not
+    position = 0
+    while position < len(events):
+        side = events[position][0]
+        length = data.draw(st.integers(1, 5))
+        run = [e for e in events[position:position + length]]
+        run = run[:next((i for i, e in enumerate(run) if e[0] != side), len(run))]
+        position += len(run)
+        column = "v" if side == "l" else "w"
+        pipeline.publish(side, [{"k": k, column: value, "ts": at(ts)}
+                                for _, k, value, ts in run])
+    pipeline.finish()
+    lefts = [(k, v, ts) for side, k, v, ts in events if side == "l"]
+    rights = [(k, w, ts) for side, k, w, ts in events if side == "r"]
+    expected = windowed_reference(pairs(lefts, rights, within, kind), size)
+    got = Counter((offset(start), k, n, sv, nw)
+                  for start, k, n, sv, nw in pipeline.results("select_1").iter_rows())
+    assert got == expected
+    assert pipeline.stats.total_late_events == 0  # the join's time is never late downstream
+
+
+ORDERS = """
+CREATE STREAM orders (id INT, user_id STRING, amount FLOAT, ts TIMESTAMP)
+    WITH (event_time = ts);
+CREATE STREAM shipments (order_id INT, carrier STRING, ts TIMESTAMP) WITH (event_time = ts);
+"""
+CARRIERS = ORDERS + """
+SELECT s.carrier, window_start, COUNT(*) AS n, SUM(o.amount) AS total
+FROM orders o JOIN shipments s ON o.id = s.order_id WITHIN 1 MINUTE
+WHERE o.amount > 1.0
+GROUP BY s.carrier, TUMBLE(1 MINUTE) HAVING COUNT(*) >= 1;
+"""
+
+
+def test_the_plan_is_the_join_then_the_aggregate_over_an_internal_stream() -> None:
+    graph = plan(compile_text(CARRIERS))
+    join, aggregate = graph.queries
+    assert (join.index, join.stage, aggregate.index, aggregate.stage) == (0, "join", 0, "")
+    assert join.inputs == ("orders", "shipments")
+    assert join.output_topic == aggregate.inputs[0] == "select_1.join"
+    assert isinstance(join.operator, IntervalJoinSpec)
+    assert join.operator.left.where is not None  # WHERE is the join stage's (pushed down)
+    # only the columns the aggregate reads, named by side, and the join's time
+    assert dict(join.operator.outputs).keys() == {"s.carrier", "o.amount", JOIN_TIME}
+    assert join.watermark_lag_ms == 0  # an inner join's later time is never behind
+    internal = graph.topics["select_1.join"]
+    assert internal.event_time == JOIN_TIME
+    assert isinstance(aggregate.operator, TumbleSpec)
+    assert aggregate.operator.clauses.event_time == JOIN_TIME
+    text = graph.explain()
+    assert "query 1: topic orders + topic shipments -> topic select_1.join" in text
+    assert "query 1: topic select_1.join -> caller (stdout)" in text
+    assert re.search(r"tumbling window 1 MINUTE on join_time, group by \"s.carrier\"", text)
+    graph.render("mermaid")  # two stages of one query are two nodes
+
+
+def test_an_outer_joins_time_lags_by_the_interval_and_a_tables_by_nothing() -> None:
+    graph = plan(compile_text(ORDERS + """
+        CREATE TABLE users (id STRING PRIMARY KEY, tier STRING);
+        SELECT COUNT(*) AS n FROM orders o LEFT JOIN shipments s ON o.id = s.order_id
+            WITHIN 1 MINUTE GROUP BY TUMBLE(1 HOUR);
+        SELECT u.tier, COUNT(*) AS n FROM orders o JOIN users u ON o.user_id = u.id
+            GROUP BY u.tier, TUMBLE(1 HOUR);"""))
+    left_join, _, table_join, _ = graph.queries
+    assert left_join.watermark_lag_ms == 60_000
+    assert isinstance(table_join.operator, TableJoinSpec)
+    assert table_join.watermark_lag_ms == 0
+    assert table_join.untimed_inputs == (1,)  # the table never holds the stream back
+
+
+def test_a_run_names_the_join_stage_by_its_internal_stream() -> None:
+    pipeline = frys.Pipeline.from_text(CARRIERS)
+    pipeline.publish("orders", [{"id": 1, "user_id": "u", "amount": 5.0, "ts": at(0)},
+                                {"id": 2, "user_id": "u", "amount": 0.5, "ts": at(1_000)},
+                                {"id": 3, "user_id": "v", "amount": 2.0, "ts": at(61_000)}])
+    pipeline.publish("shipments", [{"order_id": 1, "carrier": "dhl", "ts": at(30_000)},
+                                   {"order_id": 2, "carrier": "dhl", "ts": at(30_000)},
+                                   {"order_id": 3, "carrier": "ups", "ts": at(50_000)}])
+    pipeline.finish()
+    rows = sorted((c, offset(start), n, total)
+                  for c, start, n, total in pipeline.results("select_1").iter_rows())
+    # order 2 fails WHERE; order 3's pair is at 61 s, the later of its two times
+    assert rows == [("dhl", 0, 1, 5.0), ("ups", 60_000, 1, 2.0)]
+    assert pipeline.stats.events["select_1.join"] == 2  # the join stage's rows, counted
+
+
+def test_two_keys_of_one_name_from_two_sides_stay_two_keys() -> None:
+    pipeline = frys.Pipeline.from_text(STREAMS.format(delay=0) + """
+        SELECT l.k AS lk, r.k AS rk, COUNT(*) AS n FROM l JOIN r ON l.v = r.w WITHIN 5ms
+        GROUP BY l.k, r.k EMIT CHANGES;""")
+    pipeline.publish("l", [{"k": 1, "v": 7, "ts": at(0)}, {"k": 2, "v": 7, "ts": at(0)}])
+    pipeline.publish("r", [{"k": 9, "w": 7, "ts": at(1)}])
+    pipeline.finish()
+    assert sorted(pipeline.results("select_1").rows()) == [(1, 9, 1), (2, 9, 1)]
+
+
+def test_a_window_over_an_enrichment_join_goes_by_the_streams_time() -> None:
+    pipeline = frys.Pipeline.from_text(ORDERS + """
+        CREATE TABLE users (id STRING PRIMARY KEY, tier STRING);
+        SELECT COALESCE(u.tier, 'none') AS tier, window_start, SUM(o.amount) AS spent
+        FROM orders o LEFT JOIN users u ON o.user_id = u.id
+        GROUP BY COALESCE(u.tier, 'none'), TUMBLE(1 MINUTE);""")
+    pipeline.publish("users", [{"id": "a", "tier": "gold"}, {"id": "b", "tier": "silver"}])
+    pipeline.publish("orders", [{"id": 1, "user_id": "a", "amount": 1.0, "ts": at(0)},
+                                {"id": 2, "user_id": "b", "amount": 2.0, "ts": at(10_000)},
+                                {"id": 3, "user_id": "c", "amount": 4.0, "ts": at(20_000)}])
+    # the table's changelog goes on, and never holds the orders' watermark back: the
+    # first minute closes as soon as an order passes it
+    pipeline.publish("users", [{"id": "a", "tier": "silver"}])
+    pipeline.publish("orders", [{"id": 4, "user_id": "a", "amount": 8.0, "ts": at(61_000)}])
+    early = sorted((t, offset(s), x) for t, s, x in pipeline.results("select_1").iter_rows())
+    assert early == [("gold", 0, 1.0), ("none", 0, 4.0), ("silver", 0, 2.0)]
+    pipeline.finish()
+    rows = sorted((t, offset(s), x) for t, s, x in pipeline.results("select_1").iter_rows())
+    assert rows == [("gold", 0, 1.0), ("none", 0, 4.0), ("silver", 0, 2.0),
+                    ("silver", 60_000, 8.0)]
+
+
+def test_an_aggregate_without_group_by_over_a_join_runs() -> None:
+    pipeline = frys.Pipeline.from_text(ORDERS + """
+        SELECT COUNT(*) AS pairs, MAX(s.ts) AS last FROM orders o
+            FULL OUTER JOIN shipments s ON o.id = s.order_id WITHIN 1 SECOND EMIT CHANGES;""")
+    pipeline.publish("orders", [{"id": 1, "user_id": "u", "amount": 1.0, "ts": at(0)},
+                                {"id": 2, "user_id": "u", "amount": 1.0, "ts": at(0)}])
+    pipeline.publish("shipments", [{"order_id": 1, "carrier": "c", "ts": at(500)},
+                                   {"order_id": 5, "carrier": "c", "ts": at(5_000)}])
+    pipeline.finish()
+    counts = pipeline.results("select_1")["pairs"].to_list()
+    assert counts[-1] == 3  # the pair, order 2 unmatched, shipment 5 unmatched
+    assert counts == sorted(counts)
+
+
+def test_an_aggregate_over_a_join_feeds_a_stream_and_a_sink(tmp_path) -> None:
+    (tmp_path / "o.jsonl").write_text(
+        '{"id": 1, "user_id": "u", "amount": 2.0, "ts": "2026-01-01T00:00:00Z"}\n'
+        '{"id": 2, "user_id": "u", "amount": 3.0, "ts": "2026-01-01T00:00:10Z"}\n')
+    (tmp_path / "s.jsonl").write_text(
+        '{"order_id": 1, "carrier": "dhl", "ts": "2026-01-01T00:00:05Z"}\n'
+        '{"order_id": 2, "carrier": "dhl", "ts": "2026-01-01T00:00:15Z"}\n')
+    (tmp_path / "job.frysql").write_text("""
+        CREATE STREAM orders (id INT, user_id STRING, amount FLOAT, ts TIMESTAMP)
+            WITH (event_time = ts, source = 'file:o.jsonl');
+        CREATE STREAM shipments (order_id INT, carrier STRING, ts TIMESTAMP)
+            WITH (event_time = ts, source = 'file:s.jsonl');
+        CREATE STREAM per_carrier (carrier STRING, total FLOAT)
+            WITH (sink = 'file:out.jsonl');
+        INSERT INTO per_carrier SELECT s.carrier, SUM(o.amount) AS total
+            FROM orders o JOIN shipments s ON o.id = s.order_id WITHIN 1 MINUTE
+            GROUP BY s.carrier, TUMBLE(1 HOUR);""")
+    stats = frys.Pipeline.from_file(tmp_path / "job.frysql").run()
+    assert pl.read_ndjson(tmp_path / "out.jsonl").rows() == [("dhl", 5.0)]
+    assert stats.events["per_carrier.join"] == 2
+
+
+def test_the_docs_aggregate_over_a_join_example_runs() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    section = doc.split("## Interval joins, tables", 1)[1].split("\n## ", 1)[0]
+    (example,) = [e for e in re.findall(r"```frysql\n(.*?)```", section, flags=re.S)
+                  if "GROUP BY s.carrier" in e]
+    pipeline = frys.Pipeline.from_text(example)
+    hour = 3_600_000
+    pipeline.publish("orders", [{"id": 1, "user_id": "u", "amount": 10.0, "ts": at(0)},
+                                {"id": 2, "user_id": "u", "amount": 5.0, "ts": at(60_000)},
+                                {"id": 3, "user_id": "v", "amount": 1.0, "ts": at(2 * hour)}])
+    pipeline.publish("shipments", [
+        {"order_id": 1, "carrier": "dhl", "ts": at(90 * 60_000)},  # 1.5 h later: hour 1
+        {"order_id": 3, "carrier": "dhl", "ts": at(3 * hour)},
+        {"order_id": 2, "carrier": "ups", "ts": at(30 * hour)}])  # over a day: unshipped
+    pipeline.finish()
+    shipped = sorted((c, offset(start) // hour, n, value)
+                     for c, start, n, value in pipeline.results("select_1").iter_rows())
+    assert shipped == [("dhl", 1, 1, 10.0), ("dhl", 3, 1, 1.0)]
+    unshipped = [(offset(start) // hour, n)
+                 for start, n in pipeline.results("select_2").iter_rows()]
+    assert unshipped == [(0, 1)]  # order 2, at its own time
