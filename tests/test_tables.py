@@ -467,6 +467,19 @@ def test_the_example_jobs_tiers_equal_a_reference(tmp_path: Path, capsys) -> Non
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted((row["id"], row["tier"]) for row in rows) == expected
     assert {tier for _, tier in expected} >= {"gold", "silver", "bronze", "unknown"}
+    # the aggregate over the enrichment join: per tier and hour of ordering
+    hour = 3_600_000
+    orders = {order["id"]: order for order in read("orders.jsonl")}
+    waiting: dict[tuple[str, int], list[float]] = {}
+    for order_id, tier in expected:
+        start = _millis(orders[order_id]["ts"]) // hour * hour
+        waiting.setdefault((tier, start), []).append(orders[order_id]["amount"])
+    out = tmp_path / "out" / "waiting_by_tier.jsonl"
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["tier"], _millis(r["window_start"]), r["orders"], r["amount"])
+                  for r in rows) == sorted(
+        (tier, start, len(amounts), round(sum(amounts), 2))
+        for (tier, start), amounts in waiting.items())
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
