@@ -270,3 +270,31 @@ def test_the_docs_aggregate_over_a_join_example_runs() -> None:
     unshipped = [(offset(start) // hour, n)
                  for start, n in pipeline.results("select_2").iter_rows()]
     assert unshipped == [(0, 1)]  # order 2, at its own time
+
+
+def test_a_joins_output_feeds_another_join_and_a_pattern() -> None:
+    """Composition: a stream a join writes (its event time one input's, passed through) is
+    a stream like any other: joined again, and matched by a pattern."""
+    pipeline = frys.Pipeline.from_text(ORDERS + """
+        CREATE STREAM returns (order_id INT, ts TIMESTAMP) WITH (event_time = ts);
+        CREATE STREAM shipped (id INT, carrier STRING, ts TIMESTAMP) WITH (event_time = ts);
+        INSERT INTO shipped SELECT o.id, s.carrier, s.ts AS ts FROM orders o
+            JOIN shipments s ON o.id = s.order_id AND s.ts BETWEEN o.ts AND o.ts + 1 MINUTE;
+        -- returned within a minute of shipping
+        SELECT h.id, h.carrier FROM shipped h JOIN returns r ON h.id = r.order_id
+            AND r.ts BETWEEN h.ts AND h.ts + 1 MINUTE;
+        -- two shipments by one carrier in a row
+        SELECT a.id AS first_id, b.id AS second_id FROM shipped PARTITION BY carrier
+            PATTERN (a b) DEFINE b AS TRUE;""")
+    pipeline.publish("orders", [{"id": i, "user_id": "u", "amount": 1.0, "ts": at(i * 1_000)}
+                                for i in range(1, 5)])
+    pipeline.publish("shipments", [
+        {"order_id": 1, "carrier": "dhl", "ts": at(10_000)},
+        {"order_id": 2, "carrier": "dhl", "ts": at(20_000)},
+        {"order_id": 3, "carrier": "ups", "ts": at(30_000)},
+        {"order_id": 4, "carrier": "dhl", "ts": at(200_000)}])  # too late: not shipped
+    pipeline.publish("returns", [{"order_id": 2, "ts": at(50_000)},
+                                 {"order_id": 3, "ts": at(95_000)}])  # 65 s: too late
+    pipeline.finish()
+    assert pipeline.results("select_1").rows() == [(2, "dhl")]
+    assert pipeline.results("select_2").rows() == [(1, 2)]
