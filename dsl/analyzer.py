@@ -16,6 +16,7 @@ takes every URI; `frys.compile_text` passes the connector registry's).
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 from frys.dsl import ast
 from frys.dsl.analyzed import (
@@ -475,18 +476,22 @@ class Analyzer:
         """Check each join; returns the conjuncts of WHERE that are an inner join's
         interval (Flink's event-time comparisons, written in WHERE rather than ON)."""
         where_interval: list[ast.Expr] = []
-        for join in select.joins:
+        for position, join in enumerate(select.joins):
             joined = self.streams[join.source.name]
             first = self.streams[select.source.name]
+            # ON reads the inputs before it and the one it joins, as in SQL (a later one's
+            # columns are unknown there)
+            on_scope = Scope(scope.relations[:position + 2], windowed=scope.windowed)
             bounds, rest = None, [join.condition]
-            if not joined.is_table and first.event_time and joined.event_time:
+            if position == 0 and not joined.is_table and first.event_time and \
+                    joined.event_time:
                 # Flink's spelling of the interval: event-time comparisons in ON (typed
                 # here: TIMESTAMP +/- INTERVAL has no other meaning in the language yet)
                 bounds, interval, rest = split_interval(
                     join.condition, _event_time(select.source, first),
                     _event_time(join.source, joined))
                 for part in interval:
-                    type_interval(part, lambda leaf: self.typer.type_of(leaf, scope),
+                    type_interval(part, partial(self._type_leaf, scope=on_scope),
                                   annotate_type)
                 if interval:  # the conjuncts are typed one by one: so is the AND
                     for node in and_spine(join.condition):
@@ -500,16 +505,20 @@ class Analyzer:
                         select.where, _event_time(select.source, first),
                         _event_time(join.source, joined))
                     for part in where_interval:
-                        type_interval(part, lambda leaf: self.typer.type_of(leaf, scope),
+                        type_interval(part, partial(self._type_leaf, scope=scope),
                                       annotate_type)
                     if found is not None:
                         bounds = found if bounds is None else bounds.meet(found)
             for part in rest:
-                condition = self.typer.type_of(part, scope, allow_aggregates=False)
+                condition = self.typer.type_of(part, on_scope, allow_aggregates=False)
                 self.typer.expect_bool(condition, part, "ON")
             if joined.is_table and join.within_ms is not None:
                 self._error(f"WITHIN does not apply to a join with table {joined.name}: it "
                             "looks up the current row by key", join.span)
+            elif not joined.is_table and position > 0 and join.within_ms is None:
+                self._error("a join after the first needs WITHIN: how far apart in event "
+                            "time its row and the join time of the inputs before it (the "
+                            "later of a pair's times) may be", join.span)
             elif not joined.is_table:
                 self._check_interval(join, bounds)
             kind = JOIN_KEYWORDS[join.kind]
@@ -519,16 +528,17 @@ class Analyzer:
                                 "by the stream's rows, so only JOIN and LEFT JOIN apply",
                                 join.span)
                 else:
-                    self._table_join(select, join, joined, kind)
+                    self._table_join(select, join, joined, kind, on_scope)
                 continue
-            if len(select.joins) > 1:
-                self._later(f"{kind} of more than two streams", join.span)
             for side in (first, joined):
                 if side.event_time is None:
                     self._error(f"stream {side.name} has no event_time, so it cannot be "
                                 "joined within an interval; declare WITH (event_time = "
                                 "<TIMESTAMP column>)", join.span)
         return where_interval
+
+    def _type_leaf(self, leaf: ast.Expr, scope: Scope) -> FrysType | None:
+        return self.typer.type_of(leaf, scope)
 
     def _check_interval(self, join: ast.Join, bounds: Bounds | None) -> None:
         """A join of two streams needs a bounded, non-empty interval: WITHIN, narrowed by
@@ -539,8 +549,8 @@ class Analyzer:
         if bounds is None:
             self._error("a join of two streams needs WITHIN (how far apart in event "
                         "time two events may be), e.g. ... ON ... WITHIN 1 HOUR, or "
-                        "a.ts BETWEEN b.ts - 1 HOUR AND b.ts + 1 HOUR in ON (or in WHERE, for an "
-                        "inner join)", join.span)
+                        "a.ts BETWEEN b.ts - 1 HOUR AND b.ts + 1 HOUR in ON (or in "
+                        "WHERE, for an inner join)", join.span)
         elif bounds.low is None or bounds.high is None:
             self._error("the event times in ON bound the interval on one end only; "
                         "bound both, e.g. a.ts BETWEEN b.ts - 10 MINUTES AND b.ts",
@@ -550,14 +560,14 @@ class Analyzer:
                         "bound above its upper)", join.span)
 
     def _table_join(self, select: ast.Select, join: ast.Join, table: StreamDef,
-                    kind: str) -> None:
+                    kind: str, scope: Scope) -> None:
         """A stream enriched by a table: ON is `<expression over the stream> =
         <table>.<PRIMARY KEY>` of one type; a versioned table (with event_time) needs the
         stream's event time to pick the version valid then."""
-        if len(select.joins) > 1:
-            self._later(f"{kind} of more than two inputs", join.span)
-            return
-        stream = self.streams[select.source.name]
+        # the stream side: the FROM stream, or everything joined before the table
+        first = self.streams[select.source.name]
+        stream = StreamDef(first.name, {c: t for r in scope.relations[:-1]
+                                        for c, t in r.columns.items()}, first.event_time)
         qualifier = join.source.alias or table.name
         condition = join.condition
         key: tuple[ast.Expr, ast.Expr] | None = None  # (over the stream, the table's key)

@@ -50,7 +50,7 @@ from frys.engine.graph import (
     TableSide,
     TumbleSpec,
 )
-from frys.engine.join_stages import join_time_lag, split_join_aggregate
+from frys.engine.join_stages import join_time_lag, stage
 
 
 def logical_plans(job: AnalyzedJob, optimized: bool = True,
@@ -359,18 +359,19 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
         if stream.sink:
             graph.sinks.append(ConnectorNode(stream.sink, stream.name))
     for query, logical in logical_plans(job, disabled=disabled):
-        stages = split_join_aggregate(job, query, logical)
-        if stages is not None:  # an aggregate over a join: the join, then the aggregate
-            graph.topics[stages.internal.name] = stages.internal
-            join_node = _query_node(job, stages.join_query, stages.join, stage="join")
-            spec = join_node.operator
-            assert isinstance(spec, IntervalJoinSpec | TableJoinSpec)
-            lag = join_time_lag(spec.kind, spec.within_ms if isinstance(
-                spec, IntervalJoinSpec) else 0, isinstance(spec, TableJoinSpec))
-            graph.queries.append(replace(join_node, watermark_lag_ms=(
-                lag if stages.internal.event_time is not None else None)))
-            job = replace(job, streams={**job.streams, stages.internal.name: stages.internal})
-            query, logical = stages.aggregate_query, stages.aggregate
+        staged = stage(job, query, logical)
+        if staged is not None:  # join stages first, each writing the next one's input
+            for part in staged.stages:
+                graph.topics[part.internal.name] = part.internal
+                node = _query_node(staged.job, part.query, part.plan,
+                                   stage=part.internal.name.rsplit(".", 1)[1])
+                spec = node.operator
+                assert isinstance(spec, IntervalJoinSpec | TableJoinSpec)
+                lag = join_time_lag(spec.kind, spec.within_ms if isinstance(
+                    spec, IntervalJoinSpec) else 0, isinstance(spec, TableJoinSpec))
+                graph.queries.append(replace(node, watermark_lag_ms=(
+                    lag if part.internal.event_time is not None else None)))
+            job, query, logical = staged.job, staged.query, staged.plan
         graph.queries.append(_query_node(job, query, logical))
     return graph
 

@@ -466,8 +466,11 @@ def test_only_the_columns_the_query_reads_are_buffered() -> None:
     ("SELECT l.k FROM l JOIN r ON l.k = r.k",
      "a join of two streams needs WITHIN"),
     ("CREATE STREAM m (k INT, ts TIMESTAMP) WITH (event_time = ts);\n"
-     "SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s JOIN m ON m.k = l.k WITHIN 1s",
-     "not supported yet: JOIN of more than two streams"),
+     "SELECT l.k FROM l JOIN r ON l.k = r.k WITHIN 1s JOIN m ON m.k = l.k",
+     "a join after the first needs WITHIN"),
+    ("CREATE STREAM m (k INT, ts TIMESTAMP) WITH (event_time = ts);\n"
+     "SELECT l.k FROM l JOIN r ON l.k = m.k WITHIN 1s JOIN m ON m.k = l.k WITHIN 1s",
+     "unknown"),
     ("CREATE STREAM n (k INT, ts TIMESTAMP);\nSELECT l.k FROM l JOIN n ON l.k = n.k WITHIN 1s",
      "stream n has no event_time, so it cannot be joined"),
     ("SELECT * FROM l JOIN r ON l.k = r.k WITHIN 1s",

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -298,3 +299,134 @@ def test_a_joins_output_feeds_another_join_and_a_pattern() -> None:
     pipeline.finish()
     assert pipeline.results("select_1").rows() == [(2, "dhl")]
     assert pipeline.results("select_2").rows() == [(1, 2)]
+
+
+# ---------------------------------------------------------------- joins of three inputs
+
+THREE = """
+CREATE STREAM a (k INT, v INT, ts TIMESTAMP) WITH (event_time = ts, watermark = {delay}ms);
+CREATE STREAM b (k INT, w INT, ts TIMESTAMP) WITH (event_time = ts, watermark = {delay}ms);
+CREATE STREAM c (k INT, x INT, ts TIMESTAMP) WITH (event_time = ts, watermark = {delay}ms);
+"""
+
+
+def three_way_reference(rows: dict[str, list[tuple]], first: int, second: int,
+                        kind: str) -> Counter:
+    """Nested loops: a JOIN b ON a.k = b.k WITHIN first, then [LEFT] JOIN c ON b.w = c.k
+    WITHIN second of the pair's join time (the later of its two times) -> (v, w, x)."""
+    out: Counter = Counter()
+    for ak, v, ats in rows["a"]:
+        for bk, w, bts in rows["b"]:
+            if ak is None or ak != bk or abs(ats - bts) > first:
+                continue
+            time = max(ats, bts)
+            matched = [x for ck, x, cts in rows["c"]
+                       if w is not None and w == ck and abs(time - cts) <= second]
+            for x in matched:
+                out[(v, w, x)] += 1
+            if kind == "LEFT" and not matched:
+                out[(v, w, None)] += 1
+    return out
+
+
+@st.composite
+def three_streams(draw, delay: int):
+    events, newest = [], 0
+    for _ in range(draw(st.integers(0, 45))):
+        ts = max(0, newest + draw(st.integers(0, 6)) - draw(st.integers(0, delay)))
+        newest = max(newest, ts)
+        events.append((draw(st.sampled_from("abc")), draw(st.sampled_from([0, 1, 2, None])),
+                       draw(st.integers(0, 3)), ts))
+    return events
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), delay=st.integers(0, 6), first=st.integers(0, 10),
+       second=st.integers(0, 10), kind=st.sampled_from(["INNER", "LEFT"]))
+def test_a_join_of_three_streams_gives_the_references_rows_whatever_the_cuts(
+        data, delay: int, first: int, second: int, kind: str) -> None:
+    events = data.draw(three_streams(delay))
+    keyword = "JOIN" if kind == "INNER" else "LEFT JOIN"
+    pipeline = frys.Pipeline.from_text(THREE.format(delay=delay) + f"""
+        SELECT a.v, b.w, c.x FROM a JOIN b ON a.k = b.k WITHIN {first}ms
+            {keyword} c ON b.w = c.k WITHIN {second}ms;""")
+    position = 0
+    while position < len(events):
+        side = events[position][0]
+        run = events[position:position + data.draw(st.integers(1, 5))]
+        run = run[:next((i for i, e in enumerate(run) if e[0] != side), len(run))]
+        position += len(run)
+        column = {"a": "v", "b": "w", "c": "x"}[side]
+        pipeline.publish(side, [{"k": k, column: value, "ts": at(ts)}
+                                for _, k, value, ts in run])
+    pipeline.finish()
+    rows = {s: [(k, value, ts) for side, k, value, ts in events if side == s] for s in "abc"}
+    assert Counter(pipeline.results("select_1").rows()) == three_way_reference(
+        rows, first, second, kind)
+    assert pipeline.stats.total_late_events == 0
+
+
+def test_a_chain_of_joins_is_planned_as_stages_innermost_first() -> None:
+    graph = plan(compile_text(THREE.format(delay=0) + """
+        CREATE TABLE names (id INT PRIMARY KEY, name STRING);
+        SELECT n.name, COUNT(*) AS n FROM a JOIN b ON a.k = b.k WITHIN 1s
+            JOIN c ON c.k = b.w WITHIN 2s LEFT JOIN names n ON a.v = n.id
+            GROUP BY n.name, TUMBLE(1 MINUTE);"""))
+    assert [(q.index, q.stage, q.inputs, q.output_topic) for q in graph.queries] == [
+        (0, "join1", ("a", "b"), "select_1.join1"),
+        (0, "join2", ("select_1.join1", "c"), "select_1.join2"),
+        (0, "join3", ("select_1.join2", "names"), "select_1.join3"),
+        (0, "", ("select_1.join3",), "select_1")]
+    # each stage carries only what the stages after it read, and its join time
+    assert list(graph.topics["select_1.join1"].columns or {}) == [
+        "b.w", "a.v", JOIN_TIME]
+    assert list(graph.topics["select_1.join2"].columns or {}) == ["a.v", JOIN_TIME]
+    second = graph.queries[1].operator
+    assert isinstance(second, IntervalJoinSpec) and second.left.event_time == JOIN_TIME
+    assert isinstance(graph.queries[2].operator, TableJoinSpec)
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    # ON reads the inputs before it and the one it joins, as in SQL
+    ("SELECT a.v FROM a JOIN b ON a.k = c.k WITHIN 1s JOIN c ON c.k = b.k WITHIN 1s",
+     "unknown"),
+    ("SELECT a.v FROM a JOIN b ON a.k = b.k WITHIN 1s JOIN c ON c.k = b.k",
+     "a join after the first needs WITHIN"),
+])
+def test_a_chain_of_joins_is_checked(query: str, message: str) -> None:
+    with pytest.raises(frys.FrysError, match=message):
+        compile_text(THREE.format(delay=0) + query)
+
+
+def test_the_join_stage_names_of_a_stream_two_queries_write() -> None:
+    graph = plan(compile_text(THREE.format(delay=0) + """
+        CREATE STREAM out (n INT);
+        INSERT INTO out SELECT COUNT(*) AS n FROM a JOIN b ON a.k = b.k WITHIN 1s
+            EMIT CHANGES;
+        INSERT INTO out SELECT COUNT(*) AS n FROM a JOIN c ON a.k = c.k WITHIN 1s
+            EMIT CHANGES;"""))
+    assert [q.output_topic for q in graph.queries] == [
+        "out.q1.join", "out", "out.q2.join", "out"]
+
+
+def test_the_docs_chain_of_joins_example_runs() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    section = doc.split("## Interval joins, tables", 1)[1].split("\n## ", 1)[0]
+    (example,) = [e for e in re.findall(r"```frysql\n(.*?)```", section, flags=re.S)
+                  if "JOIN returns" in e]
+    pipeline = frys.Pipeline.from_text(example)
+    day = 86_400_000
+    pipeline.publish("users", [{"id": "a", "tier": "gold"}])
+    pipeline.publish("orders", [{"id": 1, "user_id": "a", "amount": 1.0, "ts": at(0)},
+                                {"id": 2, "user_id": "b", "amount": 1.0, "ts": at(0)},
+                                {"id": 3, "user_id": "a", "amount": 1.0, "ts": at(0)}])
+    pipeline.publish("shipments", [{"order_id": 1, "carrier": "dhl", "ts": at(day // 2)},
+                                   {"order_id": 2, "carrier": "ups", "ts": at(day)},
+                                   {"order_id": 3, "carrier": "dhl", "ts": at(2 * day)}])
+    pipeline.publish("returns", [
+        {"order_id": 1, "reason": "size", "ts": at(3 * day)},
+        {"order_id": 2, "reason": "broken", "ts": at(day + 6 * day)},  # 6 days after
+        {"order_id": 3, "reason": "late", "ts": at(4 * day)}])  # never shipped in a day
+    pipeline.finish()
+    assert sorted(pipeline.results("select_1").rows(), key=repr) == [
+        (1, "dhl", "size", "gold"), (2, "ups", "broken", None)]
