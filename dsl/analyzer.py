@@ -59,10 +59,10 @@ from frys.dsl.typer import (
     ExpressionTyper,
     Relation,
     Scope,
+    annotate_type,  # the typer's one way to set a type
     default_output_name,
     is_aggregate,
 )
-from frys.dsl.typer import _annotate as annotate_type  # the typer's one way to set a type
 from frys.dsl.types import (
     LATER_WINDOWS,
     TYPE_NAMES,

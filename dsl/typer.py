@@ -76,7 +76,7 @@ class Scope:
 
 class ExpressionTyper:
     """Types expressions against a Scope, reporting into `diagnostics`. `type_of` writes each
-    known type onto its node, so an analyzed tree carries its types (see `_annotate`)."""
+    known type onto its node, so an analyzed tree carries its types (see `annotate_type`)."""
 
     def __init__(self, diagnostics: Diagnostics) -> None:
         self.diagnostics = diagnostics
@@ -95,7 +95,7 @@ class ExpressionTyper:
         `query.aggregates`."""
         result = self._infer(expr, scope, allow_aggregates, query, in_aggregate)
         if result is not None:
-            _annotate(expr, result)
+            annotate_type(expr, result)
         return result
 
     def _infer(self, expr: ast.Expr, scope: Scope, allow_aggregates: bool,
@@ -367,7 +367,7 @@ class ExpressionTyper:
         if (name == "COUNT" and isinstance(argument, ast.ColumnRef)
                 and argument.qualifier is None and argument.name in variables):
             # COUNT(b): events bound to b so far; `b` stands for that count
-            _annotate(argument, FrysType.INT)
+            annotate_type(argument, FrysType.INT)
             return FrysType.INT
         referenced = {node.qualifier for node in walk(argument)
                       if isinstance(node, ast.ColumnRef) and node.qualifier in variables}
@@ -446,9 +446,10 @@ class ExpressionTyper:
 # ---------------------------------------------------------------------- helpers
 
 
-def _annotate(expr: ast.Expr, frys_type: FrysType) -> None:
+def annotate_type(expr: ast.Expr, frys_type: FrysType) -> None:
     """Write the type onto the node: the one place a node's `type` changes, used only by
-    the typer while it types. In place, although nodes are frozen: the analyzed job points
+    the typer while it types (and by the analyzer for the parts it types itself: a
+    join's interval). In place, although nodes are frozen: the analyzed job points
     into the parsed tree itself (AnalyzedQuery.statement, outputs, group keys, aggregate
     arguments, the pattern clause), so a rebuilt typed copy would have to be threaded
     through every one of those, and copying every tree would slow `frys check` down. A
@@ -464,7 +465,7 @@ def _annotate_parameters(call: ast.FunctionCall) -> None:
     literal's type, so that every node of a typed tree has one."""
     for parameter in call.args[1:]:
         if isinstance(parameter, ast.Literal):
-            _annotate(parameter, literal_type(parameter.value))
+            annotate_type(parameter, literal_type(parameter.value))
 
 
 def _is_count_literal(expr: ast.Expr, minimum: int) -> bool:
