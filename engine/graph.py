@@ -508,8 +508,8 @@ class QueryNode:
     # positions in `inputs` whose watermark does not hold the query's back: a table joined
     # by its current row (no event time; its rows are looked up as they are, never waited for)
     untimed_inputs: tuple[int, ...] = ()
-    # "join" for the first stage of an aggregate over a join (engine/join_stages.py), which
-    # shares the query's number with the aggregate stage; "" for every other query
+    # a join stage of a query (engine/join_stages.py: "join", or "join1", "join2", ... for
+    # several), sharing the query's number with its last step, whose stage is ""
     stage: str = ""
 
 
@@ -545,7 +545,7 @@ class JobGraph:
             nodes[f"src{i}"] = f"source {source.uri}"
             edges.append((f"src{i}", topic_ids[source.topic]))
         for position, query in enumerate(self.queries):
-            node = f"q{position}"  # a query's two stages (engine/join_stages.py) share its number
+            node = f"q{position}"  # a query's stages (engine/join_stages.py) share its number
             nodes[node] = (f"query {query.index + 1}: "
                            + " -> ".join(query.operator.describe()))
             edges.extend((topic_ids[name], node) for name in query.inputs)

@@ -4,8 +4,10 @@ Each query's optimized logical plan becomes one operator chain from its input to
 output topic: a stateless FilterProject (Scan -> Filter -> Project), an aggregate (Scan ->
 Filter -> Aggregate -> Project: one plan node type per window kind, the clauses they share
 in an AggregateClauses), a pattern match, or an interval join of two streams (Scan ->
-[Filter] on each side -> Join -> Filter -> Project). The planner is only asked for runnable jobs
-(compile_text refuses the rest).
+[Filter] on each side -> Join -> Filter -> Project). A query joining more than two inputs, or
+aggregating over a join, is first cut into join stages writing internal streams
+(engine/join_stages.py), each planned as such a query. The planner is only asked for
+runnable jobs (compile_text refuses the rest).
 """
 
 from __future__ import annotations

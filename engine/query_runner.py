@@ -55,8 +55,8 @@ def query_names(graph: JobGraph) -> dict[tuple[int, str], str]:
     """How the run summary, JobStats, traces and `overflow` name each query, keyed by its
     number and stage: by its output (`select_2` for the second bare SELECT, the target of an
     INSERT INTO), and where several queries write one stream, by the output and the query's
-    number (`alerts (query 3)`). The join stage of an aggregate over a join is named by the
-    internal stream it writes (`alerts.join`: engine/join_stages.py)."""
+    number (`alerts (query 3)`). A join stage is named by the internal stream it writes
+    (`alerts.join`, `alerts.join2`: engine/join_stages.py)."""
     outputs = Counter(node.output_topic for node in graph.queries)
     return {(node.index, node.stage): node.output_topic if outputs[node.output_topic] == 1
             else f"{node.output_topic} (query {node.index + 1})" for node in graph.queries}
