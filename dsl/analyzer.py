@@ -398,7 +398,7 @@ class Analyzer:
                 "INNER", second, ast.Literal(True, span=second.span, type=FrysType.BOOL),
                 None, span=second.span),))
         if select.more_sources:
-            self._error("FROM with several streams needs a PATTERN; to correlate two streams "
+            self._error("FROM with more than two streams needs a PATTERN; to correlate them "
                         "use JOIN ... ON ... WITHIN", select.more_sources[0].span)
             return
         source = self.catalog.readable(select.source)

@@ -302,8 +302,11 @@ def test_parsed_but_not_yet_runnable_statements_say_so(query: str, construct: st
 
 
 def test_several_streams_without_a_pattern_is_an_error() -> None:
-    with pytest.raises(FrysAnalysisError, match="FROM with several streams needs a PATTERN"):
-        compile_text(PRELUDE + "SELECT symbol FROM trades, trades", "x.frysql")
+    with pytest.raises(FrysAnalysisError, match="FROM with more than two streams needs a "):
+        compile_text(PRELUDE + "SELECT a.symbol FROM trades a, trades b, trades c", "x.frysql")
+    # two are Flink SQL's inner join, its keys and interval in WHERE
+    with pytest.raises(FrysAnalysisError, match="a join of two streams needs WITHIN"):
+        compile_text(PRELUDE + "SELECT a.symbol FROM trades a, trades b", "x.frysql")
 
 
 TABLES = ("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING, ts TIMESTAMP);\n"
