@@ -409,7 +409,9 @@ class Analyzer:
                               is_bare_select=bare)
         errors_before = len(self.diagnostics.errors)
         self._group_by(query, source, Scope(relations))
-        scope = Scope(relations, windowed=query.window is not None)
+        # a window join's rows have their window's bounds too (window_start, window_end)
+        scope = Scope(relations, windowed=query.window is not None
+                      or any(join.window is not None for join in select.joins))
         self._joins(select, scope)
         if select.where is not None:
             where_type = self.typer.type_of(select.where, scope, allow_aggregates=False)
@@ -450,7 +452,8 @@ class Analyzer:
             joined = self.streams[join.source.name]
             first = self.streams[select.source.name]
             bounds, rest = None, [join.condition]
-            if not joined.is_table and first.event_time and joined.event_time:
+            if (not joined.is_table and first.event_time and joined.event_time
+                    and join.window is None):
                 # Flink's spelling of the interval: event-time comparisons in ON (typed
                 # here: TIMESTAMP +/- INTERVAL has no other meaning in the language yet)
                 bounds, interval, rest = split_interval(
@@ -467,9 +470,11 @@ class Analyzer:
             for part in rest:
                 condition = self.typer.type_of(part, scope, allow_aggregates=False)
                 self.typer.expect_bool(condition, part, "ON")
-            if joined.is_table and join.within_ms is not None:
+            if joined.is_table and (join.within_ms is not None or join.window is not None):
                 self._error(f"WITHIN does not apply to a join with table {joined.name}: it "
                             "looks up the current row by key", join.span)
+            elif join.window is not None:
+                self._check_window(join.window)
             elif not joined.is_table:
                 self._check_interval(join, bounds)
             if select.group_by:
@@ -485,11 +490,23 @@ class Analyzer:
                 continue
             if len(select.joins) > 1:
                 self._later(f"{kind} of more than two streams", join.span)
+            how = "in event-time windows" if join.window is not None else "within an interval"
             for side in (first, joined):
                 if side.event_time is None:
                     self._error(f"stream {side.name} has no event_time, so it cannot be "
-                                "joined within an interval; declare WITH (event_time = "
+                                f"joined {how}; declare WITH (event_time = "
                                 "<TIMESTAMP column>)", join.span)
+
+    def _check_window(self, call: ast.FunctionCall) -> None:
+        """`WITHIN TUMBLE(size)` or `WITHIN HOP(size, slide)`: a window join, its window
+        checked as GROUP BY's is. (Sessions and count windows are per key of one stream:
+        two streams have no common one to share.)"""
+        if call.name not in ("TUMBLE", "HOP"):
+            self._error(f"a window join is WITHIN TUMBLE(size) or WITHIN HOP(size, slide), "
+                        f"not {call.name}: both rows in one window of event time",
+                        call.span)
+            return
+        self._window(call)
 
     def _check_interval(self, join: ast.Join, bounds: Bounds | None) -> None:
         """A join of two streams needs a bounded, non-empty interval: WITHIN, narrowed by

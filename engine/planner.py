@@ -24,6 +24,7 @@ from frys.dsl.logical import (
     Scan,
     build,
     conjunction,
+    conjuncts,
 )
 from frys.dsl.optimizer import optimize
 from frys.dsl.parser import garbage_collection_paused
@@ -47,6 +48,7 @@ from frys.engine.graph import (
     TableScanSpec,
     TableSide,
     TumbleSpec,
+    WindowJoinSpec,
 )
 
 
@@ -108,6 +110,9 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
     if isinstance(node, Join) and _is_table_join(job, node):
         assert aggregate is None, "the analyzer refuses GROUP BY over a join"
         return _table_join(job, query, node, predicates, list(project.outputs))
+    if isinstance(node, Join) and node.window is not None:
+        assert aggregate is None, "the analyzer refuses GROUP BY over a join"
+        return _window_join(job, query, node, conjunction(predicates), list(project.outputs))
     if isinstance(node, Join):
         assert aggregate is None, "the analyzer refuses GROUP BY over a join"
         return _interval_join(job, query, node, conjunction(predicates), list(project.outputs))
@@ -176,6 +181,17 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
     assert bounds is not None and bounds.low is not None and bounds.high is not None, \
         "the analyzer requires WITHIN or both bounds in ON for a stream join"
     before, after = -bounds.low, bounds.high
+    keys, residual = _equi_keys(job, parts, left, right)
+    late = {s.name: s.late[0] for s in (job.streams[left.stream], job.streams[right.stream])
+            if s.late}
+    return IntervalJoinSpec(left, right, keys, residual, before, after,
+                            join.kind, where, outputs, query.output_types, late)
+
+
+def _equi_keys(job: AnalyzedJob, parts: list[ast.Expr], left: JoinSide, right: JoinSide
+               ) -> tuple[list[tuple[ast.Expr, ast.Expr]], ast.Expr | None]:
+    """ON's conjuncts -> the equi-keys (`l = r` of the same type, one side of the equality
+    over each input: hashed) and the residual (the rest, a filter over the candidates)."""
     keys: list[tuple[ast.Expr, ast.Expr]] = []
     residual: list[ast.Expr] = []
     for part in parts:
@@ -189,10 +205,25 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
                 keys.append((part.right, part.left))
                 continue
         residual.append(part)
-    late = {s.name: s.late[0] for s in (job.streams[left.stream], job.streams[right.stream])
-            if s.late}
-    return IntervalJoinSpec(left, right, keys, conjunction(residual), before, after,
-                            join.kind, where, outputs, query.output_types, late)
+    return keys, conjunction(residual)
+
+
+def _window_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
+                 where: ast.Expr | None, outputs: list[tuple[str, ast.Expr]]
+                 ) -> WindowJoinSpec:
+    """`WITHIN TUMBLE(size)` / `HOP(size, slide)`: ON split into equi-keys and residual as
+    for interval joins (event-time comparisons in ON are plain residual here); windows fire
+    after the larger of the two streams' `lateness` (one firing serves both sides)."""
+    left, right = _join_side(job, join.left), _join_side(job, join.right)
+    window = join.window
+    assert window is not None and window.name in ("TUMBLE", "HOP"), "the analyzer checked"
+    sizes = [arg.millis for arg in window.args if isinstance(arg, ast.IntervalLiteral)]
+    keys, residual = _equi_keys(job, conjuncts(join.condition), left, right)
+    streams = (job.streams[left.stream], job.streams[right.stream])
+    late = {s.name: s.late[0] for s in streams if s.late}
+    return WindowJoinSpec(left, right, keys, residual, sizes[0], sizes[-1],
+                          max(s.lateness_ms for s in streams), join.kind, where, outputs,
+                          query.output_types, late)
 
 
 def _unfiltered(node: LogicalNode) -> tuple[Scan, list[ast.Expr]]:
@@ -304,6 +335,8 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
                 1 if side is spec.left else 0):
             return None
         return spec.within_ms
+    if isinstance(spec, WindowJoinSpec):
+        return _window_join_lag(job, spec, expr)
     input_time = job.streams[query.input_stream].event_time
     if isinstance(spec, TableJoinSpec):
         # the stream's event time passed through: versioned, a row comes out once the
@@ -327,6 +360,26 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
     return None
 
 
+def _window_join_lag(job: AnalyzedJob, spec: WindowJoinSpec, expr: ast.ColumnRef
+                     ) -> int | None:
+    """A window join emits a window's rows when the watermark reaches its end + lateness
+    (L), and no row of a window that has fired is ever taken (late): what an advance to w
+    emits is of windows whose end + L > the watermark w' before it. So window_end passed
+    through is > w' - L (lag L); window_start, end - size, > w' - size - L; either side's
+    event time is at or after its window's start, so > w' - size - L too (lag size + L;
+    HOP alike: every window of a row starts at or before it). An outer join's
+    NULL-supplying side has no time to promise."""
+    if expr.qualifier is None and expr.name == "window_end":
+        return spec.lateness_ms
+    if expr.qualifier is None and expr.name == "window_start":
+        return spec.size_ms + spec.lateness_ms
+    side = side_of(expr, job, spec.left, spec.right)
+    if side is None or expr.name != side.event_time or spec.preserves(
+            1 if side is spec.left else 0):
+        return None
+    return spec.size_ms + spec.lateness_ms
+
+
 def plan(job: AnalyzedJob, disabled: frozenset[str] = frozenset()) -> JobGraph:
     """The operator graph of an analyzed, runnable job."""
     with garbage_collection_paused():
@@ -344,7 +397,7 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
         spec = _operator(job, query, logical)
         more = tuple(s.name for s in query.statement.more_sources) \
             if query.statement.match is not None else ()
-        if isinstance(spec, IntervalJoinSpec):
+        if isinstance(spec, IntervalJoinSpec | WindowJoinSpec):
             more = (spec.right.stream,)
         if isinstance(spec, TableJoinSpec):
             more = (spec.table.table,)
