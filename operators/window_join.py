@@ -25,8 +25,9 @@ watermark:
 * a self-join (both sides one stream) gets each batch twice, once per side; its late rows
   are counted and routed once, on the left side;
 * the filter pushed onto a side applies before lateness and buffering; what stays of WHERE
-  applies to each output row (the unmatched rows of an outer join, NULLs included). Rows of
-  one firing come out in no particular order.
+  applies to each output row (the unmatched rows of an outer join, NULLs included). The
+  rows of one firing come out as one batch ordered by window start (pairs and unmatched
+  rows of a window in no particular order).
 
 Columnar: a batch is projected to the columns the query reads, given its window starts
 (HOP: exploded, a row per window) and appended to its side's buffer; on each watermark
@@ -60,6 +61,7 @@ TIME = "__time"  # a side's event time while its rows are being admitted
 ROWS = ("__left_row", "__right_row")  # row numbers of a firing's rows, for outer joins
 ORIGIN = "__origin"  # a row's position in its batch, to hand out late rows as they came
 ARRIVAL = "__arrival_watermark"  # the watermark a row arrived under
+ORDER = "__window_order"  # the window start of an output row while a firing is sorted
 LEFT, RIGHT = 0, 1
 WINDOW_COLUMNS = ("window_start", "window_end")
 
@@ -283,16 +285,17 @@ class WindowJoin(SideOutputs):
             for c, t in other.columns.items())
 
     def _project(self, frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
-        """Joined rows -> the remaining WHERE, then the SELECT list."""
-        out = []
+        """Joined rows -> the remaining WHERE, then the SELECT list; one batch, ordered by
+        window start (so window_start/window_end passed through never go back in time,
+        and a window downstream sees its rows in order)."""
+        parts = []
         for frame in frames:
             lazy = frame.lazy()
             if self._where is not None:
                 lazy = lazy.filter(self._where)
-            rows = lazy.select(self._outputs).collect()
-            if rows.height:
-                out.append(rows)
-        return out
+            parts.append(lazy.select(*self._outputs, pl.col(WINDOW_START).alias(ORDER)))
+        rows = pl.concat(parts).sort(ORDER, maintain_order=True).drop(ORDER).collect()
+        return [rows] if rows.height else []
 
 
 def _dtype(expr: ast.Expr) -> pl.DataType:
