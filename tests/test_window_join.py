@@ -622,3 +622,24 @@ def test_restore_refuses_another_operators_state() -> None:
     operator = build_operator(spec_of(query()), OperatorSettings())
     with pytest.raises(ValueError, match="cannot restore a interval_join state"):
         operator.restore(OperatorState("interval_join", 2))
+
+
+def test_the_docs_window_join_example_runs() -> None:
+    section = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    example = next(e for e in re.findall(r"```frysql\n(.*?)```", section, flags=re.S)
+                   if "WITHIN TUMBLE" in e)
+    pipeline = frys.Pipeline.from_text(example)
+    second = 1000
+    pipeline.publish("persons", [{"id": 1, "name": "ann", "ts": at(2 * second)},
+                                 {"id": 2, "name": "bob", "ts": at(8 * second)}])
+    pipeline.publish("auctions", [{"seller": 1, "item": "lamp", "ts": at(7 * second)},
+                                  {"seller": 2, "item": "desk", "ts": at(12 * second)}])
+    pipeline.finish()
+    assert pipeline.stats.total_late_events == 0
+    # ann and her lamp share [0, 10s); bob's desk is in the next window
+    assert [row[:3] for row in pipeline.results("select_1").rows()] == [(1, "ann", "lamp")]
+    # HOP(10s, 5s): ann's windows start at -5s and 0; the lamp's at 0 and 5s; bob (8s) and
+    # the desk (12s) share [5s, 15s)
+    rows = sorted(((i, item, offset(start) // second)
+                   for i, item, start in pipeline.results("select_2").rows()), key=repr)
+    assert rows == sorted([(1, None, -5), (1, "lamp", 0), (2, None, 0), (2, "desk", 5)], key=repr)
