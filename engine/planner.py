@@ -3,9 +3,9 @@
 Each query's optimized logical plan becomes one operator chain from its input topic to its
 output topic: a stateless FilterProject (Scan -> Filter -> Project), an aggregate (Scan ->
 Filter -> Aggregate -> Project: one plan node type per window kind, the clauses they share
-in an AggregateClauses), a pattern match, or an interval join of two streams (Scan ->
-[Filter] on each side -> Join -> Filter -> Project). The planner is only asked for runnable jobs
-(compile_text refuses the rest).
+in an AggregateClauses), a pattern match, or an interval or window join of two streams
+(Scan -> [Filter] on each side -> Join -> Filter -> Project). The planner is only asked for
+runnable jobs (compile_text refuses the rest).
 """
 
 from __future__ import annotations
@@ -313,8 +313,9 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
     window_end (lag: lateness) or window_start (size + lateness) of a TUMBLE or HOP window,
     which fires only windows ending at or before the watermark and never reopens one more
     than `lateness` behind it, or either input's event time passed through an interval join
-    (lag: WITHIN; a LEFT join's left input only). Anything else (sessions, count windows,
-    computed times) promises nothing; its rows alone move the output's watermark."""
+    (lag: WITHIN; a LEFT join's left input only), or of a window join (`_window_join_lag`).
+    Anything else (sessions, count windows, computed times) promises nothing; its rows
+    alone move the output's watermark."""
     output = job.streams.get(query.output_stream)
     if output is None or output.event_time is None:
         return None

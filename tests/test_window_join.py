@@ -608,8 +608,6 @@ def test_printing_and_plan_to_select_round_trip(text: str) -> None:
      "WITHIN does not apply to a join with table users"),
     ("SELECT window_start FROM persons p JOIN auctions a ON p.id = a.seller WITHIN 1s",
      "window_start"),
-    ("SELECT p.id FROM persons p JOIN auctions a ON p.id = a.seller WITHIN TUMBLE(1s) "
-     "GROUP BY p.id EMIT CHANGES", "GROUP BY"),
 ])
 def test_window_joins_the_runtime_cannot_run_are_refused(text: str, message: str) -> None:
     with pytest.raises((NotSupportedYet, frys.FrysError), match=re.escape(message)):
