@@ -1,6 +1,8 @@
-"""Flink peer for W6 (run_joins.py): the Flink SQL interval join through pyflink.
+"""Flink peer for W6 (run_joins.py): the Flink SQL interval join through pyflink; and for W8,
+the window join (NEXMark q8's shape, `main_w8` below).
 
     PYTHON_WITH_APACHE_FLINK benchmarks/peer_flink_joins.py KIND ORDERS.csv SHIPMENTS.csv
+    PYTHON_WITH_APACHE_FLINK benchmarks/peer_flink_joins.py W8_KIND PERSONS.csv AUCTIONS.csv
 
 KIND is INNER or LEFT. Needs the `apache-flink` package (not a frys dependency:
 `.venv/bin/python tests/flink_oracle/install.py` puts apache-flink 2.3.0 in its own venv,
@@ -103,5 +105,78 @@ def main() -> None:
                       "peak_rss_mb": peak_rss_mb(), "version": __version__}))
 
 
+# ---------------------------------------------------------------------- W8: window join
+# NEXMark q8's shape: persons and auctions in the same 10-second tumbling window, with
+# Flink's window table-valued functions (its plan must show WindowJoin). KIND is W8_INNER or
+# W8_LEFT; the CSVs are `id,name,ts` and `seller,reserve,ts` (ts in epoch ms, no header).
+
+W8_WINDOWED = ("TABLE(TUMBLE(TABLE {table}, DESCRIPTOR(rt), INTERVAL '10' SECOND))")
+W8_QUERY = """
+    SELECT count(*) FROM (
+        SELECT P.id, P.name, P.window_start FROM {persons} P {join} {auctions} A
+        ON P.id = A.seller AND P.window_start = A.window_start
+           AND P.window_end = A.window_end)"""
+W8_JOINS = {"W8_INNER": "JOIN", "W8_LEFT": "LEFT JOIN"}
+W8_SCHEMAS = {"persons": "id INT, name STRING", "auctions": "seller INT, reserve DOUBLE"}
+
+
+def w8_query(kind: str, persons: str, auctions: str) -> str:
+    return W8_QUERY.format(persons=W8_WINDOWED.format(table=persons),
+                           auctions=W8_WINDOWED.format(table=auctions), join=W8_JOINS[kind])
+
+
+def w8_create(env, name: str, stream: str, path: str) -> None:
+    env.execute_sql(f"""
+        CREATE TABLE {name} (
+            {W8_SCHEMAS[stream]},
+            ts BIGINT,
+            rt AS TO_TIMESTAMP_LTZ(ts, 3),
+            WATERMARK FOR rt AS rt
+        ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv')""")
+
+
+def w8_run(env, query: str) -> tuple[float, int]:
+    """(seconds until the last count was collected, the count)."""
+    started = time.perf_counter()
+    result = env.execute_sql(query)
+    count = 0
+    with result.collect() as rows:
+        for row in rows:
+            count = int(row[0])
+    return time.perf_counter() - started, count
+
+
+def main_w8() -> None:
+    kind, persons_csv, auctions_csv = sys.argv[1], sys.argv[2], sys.argv[3]
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+    from pyflink.version import __version__
+
+    events = 0
+    for path in (persons_csv, auctions_csv):
+        with open(path, "rb") as data:
+            events += sum(1 for _ in data)
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    config = env.get_config()
+    config.set("parallelism.default", "1")
+    config.set("table.exec.mini-batch.enabled", "true")
+    config.set("table.exec.mini-batch.allow-latency", "1 s")
+    config.set("table.exec.mini-batch.size", "10000")
+    w8_create(env, "persons", "persons", persons_csv)
+    w8_create(env, "auctions", "auctions", auctions_csv)
+    w8_create(env, "warm_persons", "persons", warmup_copy(persons_csv))
+    w8_create(env, "warm_auctions", "auctions", warmup_copy(auctions_csv))
+    plan = env.explain_sql(w8_query(kind, "persons", "auctions"))
+    if "WindowJoin" not in plan:
+        raise SystemExit(f"Flink did not plan a window join:\n{plan}")
+    warmup_seconds, _ = w8_run(env, w8_query(kind, "warm_persons", "warm_auctions"))
+    seconds, rows = w8_run(env, w8_query(kind, "persons", "auctions"))
+    print(json.dumps({"kind": kind, "events": events, "rows": rows, "job_seconds": seconds,
+                      "warmup_events": 2 * WARMUP, "warmup_seconds": warmup_seconds,
+                      "peak_rss_mb": peak_rss_mb(), "version": __version__}))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1].startswith("W8"):
+        main_w8()
+    else:
+        main()

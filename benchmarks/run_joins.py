@@ -1,8 +1,19 @@
-"""W6: the interval join of two streams (issue 14), with Flink SQL and DuckDB beside.
+"""W6: the interval join of two streams (issue 14), with Flink SQL and DuckDB beside; W8: the
+window join (NEXMark q8's shape), the same three.
 
     .venv/bin/python benchmarks/run_joins.py [--events 1000000] [--keys 100000]
         [--batch 100000] [--rate 100000] [--rate-batch 1000] [--rate-events 300000]
         [--flink-python ~/.cache/frys/flink-2.3.0/bin/python | --no-flink]
+        [--workload W6 | W8 | all]
+
+W8 (`--workload W8`, or after W6 by default): `--events` persons (id, name) and as many
+auctions (seller, reserve) over `--keys` keys, `ts` rising 10 ms per event on each stream
+(auctions 5 ms later); `FROM persons p [LEFT] JOIN auctions a ON p.id = a.seller WITHIN
+TUMBLE(10 SECONDS)` selecting p.id, p.name, window_start (NEXMark q8's columns); Flink SQL
+with its window table-valued functions (peer_flink_joins.py main_w8: a WindowJoin plan),
+DuckDB as one statement joining on the key and `ts // 10000`. Throughput, latency and state
+are measured as for W6 below, except that a window's rows are emitted by the publish whose
+watermark fires the window (its latency is counted from when that publish was due).
 
 `--events` orders and as many shipments over `--keys` keys (`id` = `order_id`, uniform),
 `ts` rising by 10 ms per event on each stream, shipments one minute after the orders'
@@ -278,6 +289,208 @@ def each(lines: list[KindResult], show: Callable[[KindResult], str]) -> str:
     return ", ".join(f"{line.kind} {show(line)}" for line in lines)
 
 
+# ---------------------------------------------------------------------- W8: window join
+
+W8_KINDS = ("INNER", "LEFT")
+W8_WINDOW_MS = 10_000
+W8_JOB = """
+CREATE STREAM persons (id INT, name STRING, ts TIMESTAMP) WITH (event_time = ts);
+CREATE STREAM auctions (seller INT, reserve FLOAT, ts TIMESTAMP) WITH (event_time = ts);
+CREATE STREAM q8 (id INT, name STRING, starttime TIMESTAMP);
+INSERT INTO q8 SELECT p.id, p.name, window_start AS starttime
+FROM persons p {kind} JOIN auctions a ON p.id = a.seller WITHIN TUMBLE(10 SECONDS);
+"""
+W8_PEER = """
+SELECT count(*) FROM persons p {kind} JOIN auctions a
+    ON p.id = a.seller AND p.ts // 10000 = a.ts // 10000
+"""
+
+
+def w8_make(events: int, keys: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """NEXMark q8's two streams: persons (id, name) and auctions (seller, reserve), ids
+    uniform over `keys`, `ts` rising 10 ms per event on each (auctions 5 ms after)."""
+    rng = random.Random(8)
+    times = pl.int_range(0, events, eager=True, dtype=pl.Int64) * 10 + T0
+    persons = pl.DataFrame({"id": [rng.randrange(keys) for _ in range(events)], "ts": times}
+                           ).select("id", pl.format("p{}", "id").alias("name"), "ts")
+    auctions = pl.DataFrame({"seller": [rng.randrange(keys) for _ in range(events)],
+                             "reserve": [rng.random() for _ in range(events)],
+                             "ts": times + 5})
+    return persons, auctions
+
+
+def w8_pipeline(kind: str) -> frys.Pipeline:
+    return frys.Pipeline.from_text(W8_JOB.format(kind="" if kind == "INNER" else kind),
+                                   keep_results=False)
+
+
+def w8_streams(persons: pl.DataFrame, auctions: pl.DataFrame
+               ) -> list[tuple[str, pl.DataFrame]]:
+    return [(name, frame.with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC"))))
+            for name, frame in (("persons", persons), ("auctions", auctions))]
+
+
+def w8_run_frys(kind: str, persons: pl.DataFrame, auctions: pl.DataFrame, batch: int
+                ) -> FrysRun:
+    """As run_frys for W6: batches taking turns, the state sampled after each round (its
+    sampling not counted)."""
+    pipeline = w8_pipeline(kind)
+    out = [0]
+    pipeline.subscribe("q8", lambda frame: out.__setitem__(0, out[0] + frame.height))
+    operator = pipeline.runtime.queries[0].operator  # type: ignore[attr-defined]
+    inputs = w8_streams(persons, auctions)
+    largest, rows_then, payload_then = 0, 0, 0
+    sampling = 0.0
+    start = time.perf_counter()
+    for offset in range(0, persons.height, batch):
+        for name, frame in inputs:
+            pipeline.publish(name, frame.slice(offset, batch))
+        sampled = time.perf_counter()
+        size = operator.state_size()
+        if size > largest:
+            largest, rows_then = size, sum(operator.buffered_rows())
+            payload_then = payload_bytes(operator)
+        sampling += time.perf_counter() - sampled
+    pipeline.finish()
+    seconds = time.perf_counter() - start - sampling
+    return FrysRun(out[0], seconds, largest, rows_then, payload_then)
+
+
+def w8_run_latency(kind: str, persons: pl.DataFrame, auctions: pl.DataFrame, rate: float,
+                   batch: int) -> Latency:
+    """Emission latency at a fixed offered rate, as run_latency for W6, except what emits
+    rows: a window's rows come out during the publish whose watermark fires the window, so
+    a row's latency is from when that publish was due to when the subscriber got it (the
+    window's own wait, 10 s of event time, is the query's meaning, not a delay)."""
+    pipeline = w8_pipeline(kind)
+    due = [0.0]
+    measuring = [True]
+    latencies: list[float] = []
+    counts: list[int] = []
+
+    def emitted(frame: pl.DataFrame) -> None:
+        now = time.perf_counter()
+        if frame.height and measuring[0]:
+            latencies.append(now - due[0])
+            counts.append(frame.height)
+
+    pipeline.subscribe("q8", emitted)
+    inputs = w8_streams(persons, auctions)
+    step = batch / rate
+    publishes = 0
+    start = time.perf_counter()
+    for offset in range(0, persons.height, batch):
+        for name, frame in inputs:
+            due[0] = start + publishes * step
+            publishes += 1
+            wait = due[0] - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            pipeline.publish(name, frame.slice(offset, batch))
+    seconds = time.perf_counter() - start
+    measuring[0] = False  # the end of input fires the last windows: no publish's doing
+    pipeline.finish()
+    quantiles = [weighted_quantile(latencies, counts, q) * 1000 for q in (0.5, 0.99)]
+    return Latency(sum(counts), *quantiles, max(latencies, default=float("nan")) * 1000, rate,
+                   (persons.height + auctions.height) / seconds)
+
+
+def w8_run_duckdb(kind: str, persons: pl.DataFrame, auctions: pl.DataFrame
+                  ) -> tuple[int, float]:
+    import duckdb
+
+    start = time.perf_counter()
+    with duckdb.connect(":memory:") as connection:
+        connection.register("persons", persons.to_arrow())
+        connection.register("auctions", auctions.to_arrow())
+        row = connection.execute(W8_PEER.format(kind="" if kind == "INNER" else kind)
+                                 ).fetchone()
+    assert row is not None
+    return int(row[0]), time.perf_counter() - start
+
+
+def w8_write_csvs(directory: Path, persons: pl.DataFrame, auctions: pl.DataFrame
+                  ) -> tuple[Path, Path]:
+    paths = directory / "persons.csv", directory / "auctions.csv"
+    persons.write_csv(paths[0], include_header=False)
+    auctions.write_csv(paths[1], include_header=False)
+    return paths
+
+
+def run_w8(args: argparse.Namespace, why_not: str | None) -> list[str]:
+    """W8 (NEXMark q8's shape), frys beside DuckDB and Flink SQL's window join; prints its
+    table and returns the row-count mismatches."""
+    persons, auctions = w8_make(args.events, args.keys)
+    total = 2 * args.events
+    lines: list[KindResult] = []
+    mismatches: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="frys_w8_") as tmp:
+        csvs = w8_write_csvs(Path(tmp), persons, auctions) if why_not is None else None
+        print(f"W8: {args.events:,} persons + {args.events:,} auctions over {args.keys:,} "
+              f"keys, WITHIN TUMBLE(10 SECONDS); frys batches of {args.batch:,} rows",
+              flush=True)
+        for kind in W8_KINDS:
+            frys_run = w8_run_frys(kind, persons, auctions, args.batch)
+            print(f"  frys {kind}: {total / frys_run.seconds:,.0f} events/s", flush=True)
+            duck_rows, duck_seconds = w8_run_duckdb(kind, persons, auctions)
+            print(f"  DuckDB {kind}: {total / duck_seconds:,.0f} events/s", flush=True)
+            flink = None
+            if csvs is not None:
+                flink = run_flink(args.flink_python, f"W8_{kind}", *csvs)
+                print(f"  Flink {kind}: {flink['events'] / flink['job_seconds']:,.0f} "
+                      f"events/s (job)", flush=True)
+            latency = w8_run_latency(kind, persons.head(args.rate_events),
+                                     auctions.head(args.rate_events), args.rate,
+                                     args.rate_batch)
+            print(f"  frys {kind} at {args.rate:,.0f} events/s offered: p99 "
+                  f"{latency.p99_ms:.1f} ms", flush=True)
+            counts = {"DuckDB": duck_rows} | ({"Flink": flink["rows"]} if flink else {})
+            for peer, rows in counts.items():
+                if rows != frys_run.rows:
+                    mismatches.append(f"W8 {kind}: frys {frys_run.rows:,} rows, {peer} "
+                                      f"{rows:,}")
+            lines.append(KindResult(kind, frys_run, duck_seconds, flink, latency,
+                                    all(rows == frys_run.rows for rows in counts.values())))
+    print(f"\n{'job':<9}{'frys ev/s':>12}{'Flink ev/s':>12}{'Flink marg.':>13}"
+          f"{'frys/Flink':>12}{'(marg.)':>9}{'DuckDB ev/s':>13}{'frys/DuckDB':>13}{'rows':>11}"
+          f"  {'counts':<9}{'p50 ms':>8}{'p99 ms':>8}{'B/row':>7}{'state MB':>10}")
+    verdicts = []
+    for line in lines:
+        r, flink, latency = line.frys, line.flink, line.latency
+        rate = total / r.seconds
+        if flink:
+            flink_rate = flink["events"] / flink["job_seconds"]
+            marginal = flink_marginal(flink)
+            flink_cols = (f"{flink_rate:>12,.0f}{marginal:>13,.0f}{rate / flink_rate:>11.1f}x"
+                          f"{rate / marginal:>8.1f}x" if marginal else
+                          f"{flink_rate:>12,.0f}{'-':>13}{rate / flink_rate:>11.1f}x{'-':>9}")
+            met = "met" if rate >= TARGET_VS_FLINK * flink_rate else "NOT met"
+            verdicts.append(f"W8 {line.kind}: frys/Flink {rate / flink_rate:.1f}x (job); "
+                            f"target {TARGET_VS_FLINK:.0f}x {met}")
+        else:
+            flink_cols = f"{'-':>12}{'-':>13}{'-':>12}{'-':>9}"
+        print(f"{'W8 ' + line.kind:<9}{rate:>12,.0f}{flink_cols}"
+              f"{total / line.duck_seconds:>13,.0f}{line.duck_seconds / r.seconds:>12.2f}x"
+              f"{r.rows:>11,}  {'OK' if line.agree else 'MISMATCH':<9}{latency.p50_ms:>8.1f}"
+              f"{latency.p99_ms:>8.1f}{r.overhead_per_row():>7.0f}{r.state_bytes / 1e6:>10.1f}")
+    print(f"latency: frys, {args.rate:,.0f} events/s offered in publishes of "
+          f"{args.rate_batch:,} rows over the first {args.rate_events:,} events of each stream "
+          f"(achieved: {each(lines, lambda x: f'{x.latency.achieved:,.0f}')}); rows "
+          f"measured: {each(lines, lambda x: f'{x.latency.rows:,}')}; max "
+          f"{each(lines, lambda x: f'{x.latency.max_ms:.1f} ms')}")
+    print("B/row: state bytes per buffered row beyond the payload columns, at the largest "
+          f"state (payload included: {each(lines, lambda x: f'{x.frys.per_row():.0f}')}; "
+          f"buffered rows then: {each(lines, lambda x: f'{x.frys.buffered:,}')})")
+    if why_not is None:
+        rss = each(lines, lambda x: f"{x.flink['peak_rss_mb']:,.0f} MB")  # type: ignore[index]
+        print(f"Flink peak RSS (Python + JVM): {rss}")
+        for verdict in verdicts:
+            print(verdict)
+    else:
+        print(f"(Flink peer skipped: {why_not})")
+    return mismatches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -292,10 +505,17 @@ def main() -> None:
     parser.add_argument("--flink-python", default=str(default_flink_python()),
                         help="a Python with apache-flink installed, for the Flink peer")
     parser.add_argument("--no-flink", action="store_true", help="skip the Flink peer")
+    parser.add_argument("--workload", choices=("W6", "W8", "all"), default="all",
+                        help="W6 (interval join), W8 (window join, NEXMark q8) or both")
     args = parser.parse_args()
+    why_not = "--no-flink" if args.no_flink else flink_usable(args.flink_python)
+    if args.workload == "W8":
+        w8_mismatches = run_w8(args, why_not)
+        if w8_mismatches:
+            raise SystemExit("row counts differ: " + "; ".join(w8_mismatches))
+        return
     orders, shipments = make(args.events, args.keys)
     total = 2 * args.events
-    why_not = "--no-flink" if args.no_flink else flink_usable(args.flink_python)
     lines = []
     mismatches = []
     with tempfile.TemporaryDirectory(prefix="frys_joins_") as tmp:
@@ -369,6 +589,9 @@ def main() -> None:
             print(verdict)
     else:
         print(f"(Flink peer skipped: {why_not})")
+    if args.workload == "all":
+        print()
+        mismatches += run_w8(args, why_not)
     if mismatches:
         raise SystemExit("row counts differ: " + "; ".join(mismatches))
 

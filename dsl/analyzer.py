@@ -426,8 +426,10 @@ class Analyzer:
         query = AnalyzedQuery(len(self.queries), select, source.name, target, [], {},
                               is_bare_select=bare)
         errors_before = len(self.diagnostics.errors)
-        self._group_by(query, source, Scope(relations))
-        scope = Scope(relations, windowed=query.window is not None)
+        # a window join's rows have their window's bounds too (window_start, window_end)
+        window_join = any(join.window is not None for join in select.joins)
+        self._group_by(query, source, Scope(relations, windowed=window_join))
+        scope = Scope(relations, windowed=query.window is not None or window_join)
         where_interval = self._joins(select, scope)
         if select.where is not None:
             # an inner join's interval may be written in WHERE: those comparisons are typed
@@ -483,8 +485,8 @@ class Analyzer:
             # columns are unknown there)
             on_scope = Scope(scope.relations[:position + 2], windowed=scope.windowed)
             bounds, rest = None, [join.condition]
-            if position == 0 and not joined.is_table and first.event_time and \
-                    joined.event_time:
+            if (position == 0 and not joined.is_table and first.event_time
+                    and joined.event_time and join.window is None):
                 # Flink's spelling of the interval: event-time comparisons in ON (typed
                 # here: TIMESTAMP +/- INTERVAL has no other meaning in the language yet)
                 bounds, interval, rest = split_interval(
@@ -512,9 +514,14 @@ class Analyzer:
             for part in rest:
                 condition = self.typer.type_of(part, on_scope, allow_aggregates=False)
                 self.typer.expect_bool(condition, part, "ON")
-            if joined.is_table and join.within_ms is not None:
+            if joined.is_table and (join.within_ms is not None or join.window is not None):
                 self._error(f"WITHIN does not apply to a join with table {joined.name}: it "
                             "looks up the current row by key", join.span)
+            elif join.window is not None:
+                self._check_window(join.window)
+                if sum(j.window is not None for j in select.joins) > 1 and position > 0:
+                    # window_start above the chain would name two windows
+                    self._later("more than one window join in a query", join.span)
             elif not joined.is_table and position > 0 and join.within_ms is None:
                 self._error("a join after the first needs WITHIN: how far apart in event "
                             "time its row and the join time of the inputs before it (the "
@@ -530,15 +537,27 @@ class Analyzer:
                 else:
                     self._table_join(select, join, joined, kind, on_scope)
                 continue
+            how = "in event-time windows" if join.window is not None else "within an interval"
             for side in (first, joined):
                 if side.event_time is None:
                     self._error(f"stream {side.name} has no event_time, so it cannot be "
-                                "joined within an interval; declare WITH (event_time = "
+                                f"joined {how}; declare WITH (event_time = "
                                 "<TIMESTAMP column>)", join.span)
         return where_interval
 
     def _type_leaf(self, leaf: ast.Expr, scope: Scope) -> FrysType | None:
         return self.typer.type_of(leaf, scope)
+
+    def _check_window(self, call: ast.FunctionCall) -> None:
+        """`WITHIN TUMBLE(size)` or `WITHIN HOP(size, slide)`: a window join, its window
+        checked as GROUP BY's is. (Sessions and count windows are per key of one stream:
+        two streams have no common one to share.)"""
+        if call.name not in ("TUMBLE", "HOP"):
+            self._error(f"a window join is WITHIN TUMBLE(size) or WITHIN HOP(size, slide), "
+                        f"not {call.name}: both rows in one window of event time",
+                        call.span)
+            return
+        self._window(call)
 
     def _check_interval(self, join: ast.Join, bounds: Bounds | None) -> None:
         """A join of two streams needs a bounded, non-empty interval: WITHIN, narrowed by

@@ -339,13 +339,16 @@ class FromStream:
 
 @dataclass(frozen=True)
 class Join:
-    """`[LEFT|RIGHT|FULL [OUTER]] JOIN source ON condition [WITHIN interval]`; kind is
-    'INNER', 'LEFT', 'RIGHT' or 'FULL'."""
+    """`[LEFT|RIGHT|FULL [OUTER]] JOIN source ON condition [WITHIN interval | WITHIN
+    window]`; kind is 'INNER', 'LEFT', 'RIGHT' or 'FULL'. `window`: the call of `WITHIN
+    TUMBLE(size)` or `WITHIN HOP(size, slide)` as written (a window join; the analyzer
+    checks it), None for an interval join or a join with a table."""
 
     kind: str
     source: FromStream
     condition: Expr
     within_ms: int | None = None
+    window: FunctionCall | None = None
     span: Span = _span()
 
 

@@ -39,11 +39,16 @@ class Filter:
 
 @dataclass(frozen=True)
 class Join:
+    """Two inputs joined ON `condition`: within an interval (`within_ms`, or event-time
+    comparisons in ON), in the same window (`window`: the `TUMBLE(size)` or `HOP(size,
+    slide)` call of `WITHIN TUMBLE(..)`, as written), or by a table's key (neither)."""
+
     left: LogicalNode
     right: LogicalNode
-    kind: str  # 'INNER' | 'LEFT'
+    kind: str  # 'INNER' | 'LEFT' | 'RIGHT' | 'FULL'
     condition: ast.Expr
     within_ms: int | None
+    window: ast.FunctionCall | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ def build(query: AnalyzedQuery) -> Output:
         node = Scan(select.source.name, select.source.alias)
         for join in select.joins:
             node = Join(node, Scan(join.source.name, join.source.alias), join.kind,
-                        join.condition, join.within_ms)
+                        join.condition, join.within_ms, join.window)
         if select.where is not None:
             node = Filter(node, select.where)
         if select.group_by or query.aggregates:
@@ -149,7 +154,7 @@ def plan_to_select(plan: Output) -> ast.Statement:
         right = strip_filters(node.right)
         assert isinstance(right, Scan)
         joins.insert(0, ast.Join(node.kind, ast.FromStream(right.stream, right.alias),
-                                 node.condition, node.within_ms))
+                                 node.condition, node.within_ms, node.window))
         node = strip_filters(node.left)
     more: tuple[ast.FromStream, ...] = ()
     if isinstance(node, Match):
@@ -178,6 +183,8 @@ def describe(node: LogicalNode) -> str:
         return f"Filter {expr_to_sql(node.predicate)}"
     if isinstance(node, Join):
         within = f" WITHIN {interval_text(node.within_ms)}" if node.within_ms is not None else ""
+        if node.window is not None:
+            within = f" WITHIN {expr_to_sql(node.window)}"
         keyword = JOIN_KEYWORDS[node.kind]
         return f"{keyword} ON {expr_to_sql(node.condition)}{within}"
     if isinstance(node, Match):
@@ -257,7 +264,7 @@ def map_expressions(node: LogicalNode, rewrite: Callable[[ast.Expr], ast.Expr]) 
         return Filter(map_expressions(node.input, rewrite), rewrite(node.predicate))
     if isinstance(node, Join):
         return Join(map_expressions(node.left, rewrite), map_expressions(node.right, rewrite),
-                    node.kind, rewrite(node.condition), node.within_ms)
+                    node.kind, rewrite(node.condition), node.within_ms, node.window)
     if isinstance(node, Aggregate):
         return replace(
             node, input=map_expressions(node.input, rewrite),

@@ -478,10 +478,14 @@ class _ToAst(Transformer_NonRecursive):
     def within(self, meta, children):
         return self._interval(children[0])
 
+    def within_window(self, meta, children):
+        return children[0]  # the window's call, e.g. TUMBLE(10 SECONDS)
+
     def _join(self, kind, meta, children):
         source, condition, *within = children
-        return ast.Join(kind, source, condition, within[0] if within else None,
-                        span=_span_of(meta))
+        window = within[0] if within and isinstance(within[0], ast.FunctionCall) else None
+        within_ms = within[0] if within and window is None else None
+        return ast.Join(kind, source, condition, within_ms, window, span=_span_of(meta))
 
     def inner_join(self, meta, children):
         return self._join("INNER", meta, children)

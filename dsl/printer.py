@@ -231,6 +231,8 @@ def select_to_sql(select: ast.Select) -> str:
         text = f"{keyword} {_from_item(join.source)} ON {expr_to_sql(join.condition)}"
         if join.within_ms is not None:
             text += f" WITHIN {interval_text(join.within_ms)}"
+        if join.window is not None:
+            text += f" WITHIN {expr_to_sql(join.window)}"
         parts.append(text)
     if select.where is not None:
         parts.append(f"WHERE {expr_to_sql(select.where)}")

@@ -358,6 +358,94 @@ class IntervalJoinSpec:
         return lines + ["project " + _outputs_text(self.outputs)]
 
 
+@dataclass(frozen=True)
+class WindowJoinSpec:
+    """`left [LEFT|RIGHT|FULL] JOIN right ON <keys> [AND <residual>] WITHIN TUMBLE(size)`
+    (or `HOP(size, slide)`): a window join, Flink SQL's. Each row is put in the windows of
+    its own stream's event time (`[start, start + size)`, starts on multiples of `slide`;
+    TUMBLE: slide = size), and each pair of rows in one window with equal keys and the
+    residual true is one output row, once per window they share, when that window fires:
+    the watermark (the smaller of the two inputs') reaches its end + `lateness_ms` (the
+    larger of the two streams' `lateness`: a window fires once, for both sides). `kind`
+    LEFT (RIGHT) also emits a left (right) row that matched nothing in a window, once per
+    such window, with NULLs for the other side, when it fires; FULL both. A row whose
+    every window has fired when it arrives is late. `window_start`/`window_end` are
+    readable above the join (`where`, `outputs`, the residual). As for interval joins,
+    the two sides may read one stream (a self-join). (operators/window_join.py)"""
+
+    left: JoinSide
+    right: JoinSide
+    keys: list[tuple[ast.Expr, ast.Expr]]  # (over the left input, over the right input)
+    residual: ast.Expr | None
+    size_ms: int
+    slide_ms: int  # = size_ms for TUMBLE
+    lateness_ms: int
+    kind: str  # one of JOIN_KINDS
+    where: ast.Expr | None
+    outputs: list[tuple[str, ast.Expr]]
+    output_types: dict[str, FrysType]
+    # per input stream with a `late` option: where its late events go
+    late_streams: dict[str, str] = field(default_factory=dict)
+
+    timeouts_stream = None  # a join keeps no partial matches
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOIN_KINDS:
+            raise ValueError(f"window joins are {', '.join(JOIN_KINDS)}, not {self.kind}")
+        if not 0 < self.slide_ms <= self.size_ms:
+            raise ValueError("a join window needs 0 < slide <= size")
+
+    @property
+    def hopping(self) -> bool:
+        return self.slide_ms != self.size_ms
+
+    @property
+    def windows_per_row(self) -> int:
+        """How many windows each row is in (HOP: size / slide rounded up; TUMBLE: 1)."""
+        return -(-self.size_ms // self.slide_ms)
+
+    def preserves(self, side: int) -> bool:
+        """Whether the side (0 left, 1 right) keeps its unmatched rows (outer joins)."""
+        return self.kind == "FULL" or self.kind == ("LEFT", "RIGHT")[side]
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream with a `late` option: the stream its late events go to."""
+        return dict(self.late_streams)
+
+    def window_text(self) -> str:
+        if self.hopping:
+            return (f"hopping window {interval_text(self.size_ms)} every "
+                    f"{interval_text(self.slide_ms)}")
+        return f"tumbling window {interval_text(self.size_ms)}"
+
+    def describe(self) -> list[str]:
+        keyword = {"INNER": "window join", "LEFT": "left window join",
+                   "RIGHT": "right window join", "FULL": "full outer window join"}[self.kind]
+        keys = ", ".join(f"{expr_to_sql(left)} = {expr_to_sql(right)}"
+                         for left, right in self.keys) or "(no keys: every pair)"
+        lines = [f"{keyword} on {keys} in the same {self.window_text()} (each row by its "
+                 "stream's event time)",
+                 "left: " + self.left.describe(), "right: " + self.right.describe()]
+        if self.residual is not None:
+            lines.append(f"residual {expr_to_sql(self.residual)}")
+        fires = "the watermark passes the window end"
+        if self.lateness_ms:
+            fires += f" + {interval_text(self.lateness_ms)} of lateness"
+        per_row = (f"in each of its {self.windows_per_row} windows" if self.hopping
+                   else "with its window")
+        state = f"state: each side's rows {per_row} until {fires}, then joined and freed"
+        unmatched = " and ".join(name for index, name in enumerate(("left", "right"))
+                                 if self.preserves(index))
+        if unmatched:
+            state += f"; unmatched {unmatched} rows with NULLs once per window, when it fires"
+        lines.append(state)
+        for stream, late in self.late_streams.items():
+            lines.append(f"late events of {stream} -> topic {late}")
+        if self.where is not None:
+            lines.append(f"filter {expr_to_sql(self.where)}")
+        return lines + ["project " + _outputs_text(self.outputs)]
+
+
 def _signed_interval(ms: int) -> str:
     return ("- " if ms < 0 else "+ ") + interval_text(abs(ms))
 
@@ -472,7 +560,7 @@ class TableScanSpec:
 
 
 OperatorSpec = (FilterProjectSpec | AggregateSpec | PatternMatchSpec | IntervalJoinSpec
-                | TableJoinSpec | TableScanSpec)
+                | WindowJoinSpec | TableJoinSpec | TableScanSpec)
 
 
 def _aggregate_text(aggregate: AggregateCall) -> str:

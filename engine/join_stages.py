@@ -33,8 +33,10 @@ an interval join), and an outer join's unmatched row's own time; for a stream-ta
 the stream row's event time. Its watermark: an interval join's pair is found when its
 later-arriving row comes, not behind the watermark, so the later of the two times is not
 behind it either (lag 0); an outer join's unmatched row comes out once the watermark passes
-its time + the interval (lag: the interval); a stream-table join passes the stream's
-watermark on (lag 0). So a window over a join never sees a row late.
+its time + the interval (lag: the interval); a window join's rows come out when their window
+fires, so they are no more than its size plus lateness behind (lag: that); a stream-table
+join passes the stream's watermark on (lag 0). So a window over a join never sees a row
+late (engine/planner.py `join_time_lag`).
 """
 
 from __future__ import annotations
@@ -121,16 +123,23 @@ def _below(plan: Output) -> LogicalNode:
     return project.input.input if isinstance(project.input, Aggregate) else project.input
 
 
+def _has_window_join(node: LogicalNode) -> bool:
+    node = _unfiltered(node)
+    return isinstance(node, Join) and (node.window is not None or _has_window_join(node.left))
+
+
 def _joins(node: LogicalNode) -> int:
     node = _unfiltered(node)
     return 1 + _joins(node.left) if isinstance(node, Join) else 0
 
 
-def _internal_columns(inputs: list[_Input], windowed: bool
+def _internal_columns(inputs: list[_Input], windowed: bool, window_join: bool
                       ) -> tuple[dict[str, ast.ColumnRef], Callable[[ast.Expr], ast.Expr]]:
     """The columns an internal stream carries (filled as `rewrite` meets references to
     `inputs`: internal name -> the reference the stage computes it from) and `rewrite`,
-    which makes an expression over `inputs` read them."""
+    which makes an expression over `inputs` read them. `windowed`: `window_start` and
+    `window_end` above are an aggregate's window's; else, with `window_join` (the staged
+    join is a window join), they are its window's, carried through the stream."""
     columns: dict[str, ast.ColumnRef] = {}
 
     def input_of(ref: ast.ColumnRef) -> _Input | None:
@@ -143,6 +152,11 @@ def _internal_columns(inputs: list[_Input], windowed: bool
         return None
 
     def internal_ref(ref: ast.ColumnRef) -> ast.Expr | None:
+        if (window_join and not windowed and ref.qualifier is None
+                and ref.name in WINDOW_COLUMNS and not any(
+                    ref.name in (side.stream.columns or {}) for side in inputs)):
+            columns.setdefault(ref.name, ref)  # the staged window join's bounds
+            return ref
         side = input_of(ref)
         if side is None:
             return None
@@ -196,8 +210,9 @@ def _stage_chain(job: AnalyzedJob, query: AnalyzedQuery, plan: Output,
     join = node
     if not isinstance(join, Join) or not isinstance(_unfiltered(join.left), Join):
         return plan, job, query
-    columns, rewrite = _internal_columns(_inputs(job, join.left),
-                                         aggregate is not None and aggregate.window is not None)
+    columns, rewrite = _internal_columns(
+        _inputs(job, join.left), aggregate is not None and aggregate.window is not None,
+        _has_window_join(join.left))
     # every expression above the staged input reads its columns through the stream
     condition = rewrite(join.condition)
     predicates = [rewrite(p) for p in above]
@@ -244,7 +259,8 @@ def _stage_aggregate(job: AnalyzedJob, query: AnalyzedQuery, plan: Output, name:
     assert isinstance(aggregate, Aggregate)
     join = _unfiltered(aggregate.input)
     assert isinstance(join, Join)
-    columns, rewrite = _internal_columns(_inputs(job, join), aggregate.window is not None)
+    columns, rewrite = _internal_columns(_inputs(job, join), aggregate.window is not None,
+                                         _has_window_join(join))
     outputs = tuple((column, rewrite(expr)) for column, expr in project.outputs)
     new_aggregate = _rewritten_aggregate(aggregate, rewrite)
     done = _stage(job, query, Output(Project(aggregate.input, (), tuple(columns.items())),
@@ -286,10 +302,3 @@ def _join_time(join: Join, left: list[_Input], right: list[_Input]) -> ast.Expr 
                              ast.BinaryOp(">=", later, other, type=FrysType.BOOL),
                              type=FrysType.BOOL)
     return ast.Case((ast.CaseWhen(condition, later),), other, type=FrysType.TIMESTAMP)
-
-
-def join_time_lag(join_kind: str, within_ms: int, table: bool) -> int:
-    """How far behind the join's input watermark its `join_time` may be (module docstring):
-    0 for an inner interval join's pairs and a stream-table join, the interval for an
-    outer interval join's unmatched rows."""
-    return 0 if table or join_kind == "INNER" else within_ms

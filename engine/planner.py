@@ -3,9 +3,9 @@
 Each query's optimized logical plan becomes one operator chain from its input topic to its
 output topic: a stateless FilterProject (Scan -> Filter -> Project), an aggregate (Scan ->
 Filter -> Aggregate -> Project: one plan node type per window kind, the clauses they share
-in an AggregateClauses), a pattern match, or an interval join of two streams (Scan ->
-[Filter] on each side -> Join -> Filter -> Project). A query joining more than two inputs, or
-aggregating over a join, is first cut into join stages writing internal streams
+in an AggregateClauses), a pattern match, or an interval or window join of two streams
+(Scan -> [Filter] on each side -> Join -> Filter -> Project). A query joining more than two
+inputs, or aggregating over a join, is first cut into join stages writing internal streams
 (engine/join_stages.py), each planned as such a query. The planner is only asked for
 runnable jobs (compile_text refuses the rest).
 """
@@ -28,6 +28,7 @@ from frys.dsl.logical import (
     Scan,
     build,
     conjunction,
+    conjuncts,
 )
 from frys.dsl.optimizer import optimize
 from frys.dsl.parser import garbage_collection_paused
@@ -51,8 +52,9 @@ from frys.engine.graph import (
     TableScanSpec,
     TableSide,
     TumbleSpec,
+    WindowJoinSpec,
 )
-from frys.engine.join_stages import join_time_lag, stage
+from frys.engine.join_stages import stage
 
 
 def logical_plans(job: AnalyzedJob, optimized: bool = True,
@@ -113,6 +115,9 @@ def _operator(job: AnalyzedJob, query: AnalyzedQuery, logical: Output) -> Operat
     if isinstance(node, Join) and _is_table_join(job, node):
         assert aggregate is None, "the analyzer refuses GROUP BY over a join"
         return _table_join(job, query, node, predicates, list(project.outputs))
+    if isinstance(node, Join) and node.window is not None:
+        assert aggregate is None, "the analyzer refuses GROUP BY over a join"
+        return _window_join(job, query, node, conjunction(predicates), list(project.outputs))
     if isinstance(node, Join):
         assert aggregate is None, "the analyzer refuses GROUP BY over a join"
         return _interval_join(job, query, node, conjunction(predicates), list(project.outputs))
@@ -192,6 +197,17 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
     assert bounds is not None and bounds.low is not None and bounds.high is not None, \
         "the analyzer requires WITHIN or both bounds in ON for a stream join"
     before, after = -bounds.low, bounds.high
+    keys, residual = _equi_keys(job, parts, left, right)
+    late = {s.name: s.late[0] for s in (job.streams[left.stream], job.streams[right.stream])
+            if s.late}
+    return IntervalJoinSpec(left, right, keys, residual, before, after,
+                            join.kind, where, outputs, query.output_types, late)
+
+
+def _equi_keys(job: AnalyzedJob, parts: list[ast.Expr], left: JoinSide, right: JoinSide
+               ) -> tuple[list[tuple[ast.Expr, ast.Expr]], ast.Expr | None]:
+    """ON's conjuncts -> the equi-keys (`l = r` of the same type, one side of the equality
+    over each input: hashed) and the residual (the rest, a filter over the candidates)."""
     keys: list[tuple[ast.Expr, ast.Expr]] = []
     residual: list[ast.Expr] = []
     for part in parts:
@@ -200,10 +216,25 @@ def _interval_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
             keys.append(key)
         elif not (isinstance(part, ast.Literal) and part.value is True):  # `FROM a, b`'s ON
             residual.append(part)
-    late = {s.name: s.late[0] for s in (job.streams[left.stream], job.streams[right.stream])
-            if s.late}
-    return IntervalJoinSpec(left, right, keys, conjunction(residual), before, after,
-                            join.kind, where, outputs, query.output_types, late)
+    return keys, conjunction(residual)
+
+
+def _window_join(job: AnalyzedJob, query: AnalyzedQuery, join: Join,
+                 where: ast.Expr | None, outputs: list[tuple[str, ast.Expr]]
+                 ) -> WindowJoinSpec:
+    """`WITHIN TUMBLE(size)` / `HOP(size, slide)`: ON split into equi-keys and residual as
+    for interval joins (event-time comparisons in ON are plain residual here); windows fire
+    after the larger of the two streams' `lateness` (one firing serves both sides)."""
+    left, right = _join_side(job, join.left), _join_side(job, join.right)
+    window = join.window
+    assert window is not None and window.name in ("TUMBLE", "HOP"), "the analyzer checked"
+    sizes = [arg.millis for arg in window.args if isinstance(arg, ast.IntervalLiteral)]
+    keys, residual = _equi_keys(job, conjuncts(join.condition), left, right)
+    streams = (job.streams[left.stream], job.streams[right.stream])
+    late = {s.name: s.late[0] for s in streams if s.late}
+    return WindowJoinSpec(left, right, keys, residual, sizes[0], sizes[-1],
+                          max(s.lateness_ms for s in streams), join.kind, where, outputs,
+                          query.output_types, late)
 
 
 def _equi_key(part: ast.Expr, job: AnalyzedJob, left: JoinSide, right: JoinSide
@@ -307,8 +338,9 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
     window_end (lag: lateness) or window_start (size + lateness) of a TUMBLE or HOP window,
     which fires only windows ending at or before the watermark and never reopens one more
     than `lateness` behind it, or either input's event time passed through an interval join
-    (lag: WITHIN; a LEFT join's left input only). Anything else (sessions, count windows,
-    computed times) promises nothing; its rows alone move the output's watermark."""
+    (lag: WITHIN; a LEFT join's left input only), or of a window join (`_window_join_lag`).
+    Anything else (sessions, count windows, computed times) promises nothing; its rows
+    alone move the output's watermark."""
     output = job.streams.get(query.output_stream)
     if output is None or output.event_time is None:
         return None
@@ -329,6 +361,8 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
                 1 if side is spec.left else 0):
             return None
         return spec.within_ms
+    if isinstance(spec, WindowJoinSpec):
+        return _window_join_lag(job, spec, expr)
     input_time = job.streams[query.input_stream].event_time
     if isinstance(spec, TableJoinSpec):
         # the stream's event time passed through: versioned, a row comes out once the
@@ -345,6 +379,26 @@ def watermark_lag(job: AnalyzedJob, query: AnalyzedQuery, spec: OperatorSpec) ->
     if expr.name == "window_start":
         return spec.size_ms + spec.lateness_ms
     return None
+
+
+def _window_join_lag(job: AnalyzedJob, spec: WindowJoinSpec, expr: ast.ColumnRef
+                     ) -> int | None:
+    """A window join emits a window's rows when the watermark reaches its end + lateness
+    (L), and no row of a window that has fired is ever taken (late): what an advance to w
+    emits is of windows whose end + L > the watermark w' before it. So window_end passed
+    through is > w' - L (lag L); window_start, end - size, > w' - size - L; either side's
+    event time is at or after its window's start, so > w' - size - L too (lag size + L;
+    HOP alike: every window of a row starts at or before it). An outer join's
+    NULL-supplying side has no time to promise."""
+    if expr.qualifier is None and expr.name == "window_end":
+        return spec.lateness_ms
+    if expr.qualifier is None and expr.name == "window_start":
+        return spec.size_ms + spec.lateness_ms
+    side = side_of(expr, job, spec.left, spec.right)
+    if side is None or expr.name != side.event_time or spec.preserves(
+            1 if side is spec.left else 0):
+        return None
+    return spec.size_ms + spec.lateness_ms
 
 
 def plan(job: AnalyzedJob, disabled: frozenset[str] = frozenset()) -> JobGraph:
@@ -367,15 +421,25 @@ def _plan(job: AnalyzedJob, disabled: frozenset[str]) -> JobGraph:
                 graph.topics[part.internal.name] = part.internal
                 node = _query_node(staged.job, part.query, part.plan,
                                    stage=part.internal.name.rsplit(".", 1)[1])
-                spec = node.operator
-                assert isinstance(spec, IntervalJoinSpec | TableJoinSpec)
-                lag = join_time_lag(spec.kind, spec.within_ms if isinstance(
-                    spec, IntervalJoinSpec) else 0, isinstance(spec, TableJoinSpec))
                 graph.queries.append(replace(node, watermark_lag_ms=(
-                    lag if part.internal.event_time is not None else None)))
+                    join_time_lag(node.operator) if part.internal.event_time is not None
+                    else None)))
             job, query, logical = staged.job, staged.query, staged.plan
         graph.queries.append(_query_node(job, query, logical))
     return graph
+
+
+def join_time_lag(spec: OperatorSpec) -> int:
+    """How far behind a join stage's input watermark its `join_time` may be
+    (engine/join_stages.py): 0 for an inner interval join's pairs and a stream-table join;
+    the interval for an outer interval join's unmatched rows; a window's size plus
+    lateness for a window join's rows, out when their window fires."""
+    if isinstance(spec, TableJoinSpec):
+        return 0
+    if isinstance(spec, WindowJoinSpec):
+        return spec.size_ms + spec.lateness_ms
+    assert isinstance(spec, IntervalJoinSpec), "a join stage is a join"
+    return 0 if spec.kind == "INNER" else spec.within_ms
 
 
 def _query_node(job: AnalyzedJob, query: AnalyzedQuery, logical: Output, stage: str = ""
@@ -384,7 +448,7 @@ def _query_node(job: AnalyzedJob, query: AnalyzedQuery, logical: Output, stage: 
     more = tuple(s.name for s in query.statement.more_sources) \
         if query.statement.match is not None else ()
     untimed: tuple[int, ...] = ()
-    if isinstance(spec, IntervalJoinSpec):
+    if isinstance(spec, IntervalJoinSpec | WindowJoinSpec):
         more = (spec.right.stream,)
     if isinstance(spec, TableJoinSpec):
         more = (spec.table.table,)

@@ -24,6 +24,7 @@ from frys.engine.graph import (
     TableJoinSpec,
     TableScanSpec,
     TumbleSpec,
+    WindowJoinSpec,
 )
 from frys.engine.operator import Operator, OperatorSettings
 
@@ -39,6 +40,7 @@ OPERATORS: dict[type, str] = {
     CountWindowSpec: "frys.operators.count_window:CountWindowAggregate",
     PatternMatchSpec: "frys.operators.pattern.operator:PatternMatch",
     IntervalJoinSpec: "frys.operators.interval_join:IntervalJoin",
+    WindowJoinSpec: "frys.operators.window_join:WindowJoin",
     TableJoinSpec: "frys.operators.table_join:TableJoin",
     TableScanSpec: "frys.operators.table_join:TableScan",
 }

@@ -430,3 +430,63 @@ def test_the_docs_chain_of_joins_example_runs() -> None:
     pipeline.finish()
     assert sorted(pipeline.results("select_1").rows(), key=repr) == [
         (1, "dhl", "size", "gold"), (2, "ups", "broken", None)]
+
+
+# ---------------------------------------------------------------- window joins in stages
+
+PEOPLE = """
+CREATE STREAM persons (id INT, name STRING, ts TIMESTAMP) WITH (event_time = ts);
+CREATE STREAM auctions (seller INT, item STRING, price FLOAT, ts TIMESTAMP)
+    WITH (event_time = ts);
+CREATE TABLE names (id INT PRIMARY KEY, country STRING);
+"""
+
+
+def test_an_aggregate_over_a_window_join_keeps_its_windows_and_sees_no_row_late() -> None:
+    text = PEOPLE + """
+        SELECT window_start, COUNT(*) AS pairs, SUM(a.price) AS value
+        FROM persons p JOIN auctions a ON p.id = a.seller WITHIN TUMBLE(10 SECONDS)
+        GROUP BY window_start EMIT CHANGES;"""
+    graph = plan(compile_text(text))
+    join, _ = graph.queries
+    assert join.watermark_lag_ms == 10_000  # rows come out when their window fires
+    # the window join's bounds travel through the internal stream
+    assert "window_start" in (graph.topics["select_1.join"].columns or {})
+    pipeline = frys.Pipeline.from_text(text)
+    pipeline.publish("persons", [{"id": 1, "name": "a", "ts": at(1_000)},
+                                 {"id": 2, "name": "b", "ts": at(12_000)}])
+    pipeline.publish("auctions", [
+        {"seller": 1, "item": "x", "price": 2.0, "ts": at(9_000)},
+        {"seller": 1, "item": "y", "price": 3.0, "ts": at(11_000)},  # the next window
+        {"seller": 2, "item": "z", "price": 5.0, "ts": at(19_999)}])
+    pipeline.finish()
+    last = {}
+    for start, pairs, value in pipeline.results("select_1").iter_rows():
+        last[offset(start)] = (pairs, value)
+    assert last == {0: (1, 2.0), 10_000: (1, 5.0)}
+    assert pipeline.stats.total_late_events == 0
+
+
+def test_a_window_join_then_a_table_is_a_chain() -> None:
+    pipeline = frys.Pipeline.from_text(PEOPLE + """
+        SELECT p.name, n.country, window_end FROM persons p
+            JOIN auctions a ON p.id = a.seller WITHIN TUMBLE(10 SECONDS)
+            LEFT JOIN names n ON p.id = n.id;""")
+    pipeline.publish("names", [{"id": 1, "country": "SE"}])
+    pipeline.publish("persons", [{"id": 1, "name": "a", "ts": at(1_000)},
+                                 {"id": 2, "name": "b", "ts": at(2_000)}])
+    pipeline.publish("auctions", [{"seller": 1, "item": "x", "price": 1.0, "ts": at(3_000)},
+                                  {"seller": 2, "item": "y", "price": 1.0, "ts": at(4_000)}])
+    pipeline.finish()
+    assert sorted(((n, c, offset(e)) for n, c, e in
+                   pipeline.results("select_1").iter_rows()), key=repr) == [
+        ("a", "SE", 10_000), ("b", None, 10_000)]
+
+
+def test_two_window_joins_in_one_query_are_not_supported_yet() -> None:
+    with pytest.raises(frys.FrysError, match="more than one window join in a query"):
+        compile_text(PEOPLE + """
+            CREATE STREAM bids (auction INT, ts TIMESTAMP) WITH (event_time = ts);
+            SELECT p.id FROM persons p JOIN auctions a ON p.id = a.seller
+                WITHIN TUMBLE(10 SECONDS) JOIN bids b ON b.auction = a.seller
+                WITHIN TUMBLE(10 SECONDS);""")

@@ -170,6 +170,41 @@ def test_a_restored_interval_join_continues_as_the_original(query: str, data) ->
     assert restored.counters() == original.counters()
 
 
+WINDOW_JOINS = {
+    "tumble": "SELECT a.k, a.v, b.v AS bv, window_start FROM ev a JOIN ev2 b ON a.k = b.k "
+              "WITHIN TUMBLE(6ms);",
+    "hop_full": "SELECT a.k, a.v, b.v AS bv, window_end FROM ev a FULL JOIN ev2 b ON a.k = b.k "
+                "AND b.v > a.v WITHIN HOP(8ms, 3ms);",
+}
+
+
+@settings(max_examples=100, deadline=None)
+@given(query=st.sampled_from(sorted(WINDOW_JOINS)), data=st.data())
+def test_a_restored_window_join_continues_as_the_original(query: str, data) -> None:
+    events = out_of_order_events(data.draw, count_max=40, step_max=6, behind_max=12,
+                                 values=st.integers(-9, 9))
+    batches, start = [], 0
+    for cut in sorted(data.draw(st.lists(st.integers(1, len(events)), max_size=8,
+                                         unique=True))) + [len(events)]:
+        if cut > start:
+            batches.append((data.draw(st.sampled_from(["ev", "ev2"])), events[start:cut]))
+            start = cut
+    at = data.draw(st.integers(0, len(batches)))
+    (node,) = plan(compile_text(JOIN_STREAMS + WINDOW_JOINS[query])).queries
+    original = build_operator(node.operator, OperatorSettings())
+    newest: dict[str, int] = {}
+    drive_join(original, batches[:at], newest)
+    state = original.snapshot()
+    assert state.kind == "window_join" and set(state.tables) == {"left", "right"}
+    restored = build_operator(node.operator, OperatorSettings())
+    restored.restore(state)
+    assert restored.state_size() == original.state_size()
+    expected = drive_join(original, batches[at:], dict(newest)) + [original.advance(END_OF_TIME)]
+    actual = drive_join(restored, batches[at:], dict(newest)) + [restored.advance(END_OF_TIME)]
+    assert rows_of(actual) == rows_of(expected)
+    assert restored.counters() == original.counters()
+
+
 TABLES = (STREAM + "CREATE TABLE cur (k INT PRIMARY KEY, v INT);\n"
           "CREATE TABLE ver (k INT PRIMARY KEY, v INT, ts TIMESTAMP) WITH (event_time = ts);\n")
 TABLE_JOINS = {

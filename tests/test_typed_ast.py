@@ -35,6 +35,7 @@ from frys.engine.graph import (
     PatternMatchSpec,
     TableJoinSpec,
     TableScanSpec,
+    WindowJoinSpec,
 )
 from frys.engine.planner import plan
 from frys.operators.expressions import to_polars
@@ -133,7 +134,7 @@ def spec_expressions(spec) -> Iterator[ast.Expr]:
             yield define.condition
             if define.until is not None:
                 yield define.until
-    elif isinstance(spec, IntervalJoinSpec):
+    elif isinstance(spec, IntervalJoinSpec | WindowJoinSpec):
         for part in (spec.left.where, spec.right.where, spec.residual, spec.where):
             if part is not None:
                 yield part

@@ -27,6 +27,7 @@ from frys.engine.graph import (
     TableJoinSpec,
     TableScanSpec,
     TumbleSpec,
+    WindowJoinSpec,
 )
 from frys.engine.operator import OperatorSettings
 from frys.engine.planner import plan
@@ -129,6 +130,8 @@ QUERY_OF_TYPE = {
     PatternMatchSpec: "SELECT a.v AS av FROM ev PATTERN (a b) DEFINE a AS a.v > 0;",
     IntervalJoinSpec: "CREATE STREAM other (k INT, w INT, ts TIMESTAMP) WITH (event_time = ts);"
                       " SELECT e.v, o.w FROM ev e JOIN other o ON e.k = o.k WITHIN 5ms;",
+    WindowJoinSpec: "CREATE STREAM other (k INT, w INT, ts TIMESTAMP) WITH (event_time = ts);"
+                    " SELECT e.v, o.w FROM ev e JOIN other o ON e.k = o.k WITHIN TUMBLE(5ms);",
     TableJoinSpec: "CREATE TABLE t (k INT PRIMARY KEY, w INT);"
                    " SELECT e.v, t.w FROM ev e LEFT JOIN t ON e.k = t.k;",
     TableScanSpec: "CREATE TABLE t (k INT PRIMARY KEY, w INT); SELECT k, w FROM t WHERE w > 0;",
