@@ -27,8 +27,15 @@ Semantics, deterministic for a given order of arrival:
 * INNER drops a stream row without a row for its key (a NULL key has none); LEFT emits it
   once, with NULLs for the table's columns. WHERE applies to the joined row.
 
-Columnar: one polars hash join (current rows) or `join_asof` by key (versioned) per batch or
-watermark advance; nothing is done per row in Python.
+Columnar: nothing is done per row in Python, and the cost of a batch follows the batch, not
+the table. The table's rows are kept in layers (TableRows): a `base` sorted by key, looked up
+with a binary search per stream row (polars' search_sorted), and the `recent` changes since
+the base was last rebuilt (one row per key, tombstones included), hash-joined; the base is
+rebuilt (a merge) once the recent changes reach a quarter of it, so each change is merged
+O(1) times on average. Versioned, the versions after the watermark (`pending`, few: those the
+watermark delay spans) are matched by `join_asof`, and settle into the layers as the
+watermark passes them. (Before: every batch concatenated, deduplicated and sorted the whole
+table: W7's versioned join cost grew with the table, not the batch.)
 """
 
 from __future__ import annotations
@@ -59,11 +66,88 @@ DELETED = "__deleted"  # the version is a tombstone (versioned)
 ORIGIN = "__origin"  # a row's position in its batch, to hand out late rows as they came
 ARRIVAL = "__arrival_watermark"  # the watermark a row arrived under
 LATE = "__late"  # the row is behind the watermark it arrived under
+FOUND = "__found"  # a looked-up key has a row
+
+
+class TableRows:
+    """One row per live key, in two layers (the module docstring): `base`, sorted by KEY,
+    and `recent`, the latest change per key since the base was built (DELETED: a
+    tombstone, which hides the base's row). `lookup` finds the rows of a batch's keys in
+    O(batch x log table); `apply` takes changes in O(changes) (amortized)."""
+
+    # the base is rebuilt when the recent changes pass max(FOLD_AT, base / 4) rows; a batch
+    # of at least base / HASH_RATIO keys is looked up by one hash join, a smaller one by
+    # searches (tests set both to force each path)
+    FOLD_AT = 1024
+    HASH_RATIO = 4
+
+    def __init__(self, empty: pl.DataFrame) -> None:
+        # `empty`: the schema of a row, KEY and the kept columns (and VERSION), no DELETED
+        self.base = empty
+        self.recent = empty.with_columns(pl.lit(False).alias(DELETED))
+
+    def apply(self, changes: pl.DataFrame) -> None:
+        """Changes in order (with DELETED), the last of a key winning."""
+        if changes.height == 0:
+            return
+        self.recent = pl.concat([self.recent, changes.select(self.recent.columns)],
+                                how="vertical_relaxed").unique(
+            KEY, keep="last", maintain_order=True)
+        if self.recent.height > max(self.FOLD_AT, self.base.height // 4):
+            self.base = self.merged()
+            self.recent = self.recent.clear()
+
+    def merged(self) -> pl.DataFrame:
+        """The live rows as one frame sorted by KEY (the base rebuilt with the changes)."""
+        if self.recent.height == 0:
+            return self.base
+        kept = self.base.join(self.recent.select(KEY), on=KEY, how="anti")
+        return pl.concat([kept, self.recent.filter(~pl.col(DELETED)).drop(DELETED)],
+                         how="vertical_relaxed").sort(KEY)
+
+    def lookup(self, keys: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
+        """For each key (in order): the row it has (all NULL without one) and whether it
+        has one. A NULL key has none."""
+        wanted = pl.DataFrame({KEY: keys})
+        if len(keys) * self.HASH_RATIO >= self.base.height:
+            # a batch near the table's size (or an empty table): one hash join costs less
+            # than a search per row
+            rows = wanted.join(self.base.with_columns(pl.lit(True).alias(FOUND)), on=KEY,
+                               how="left", maintain_order="left")
+            found = rows[FOUND].fill_null(False)
+            rows = rows.drop(FOUND)
+        else:
+            at = self.base[KEY].search_sorted(keys, side="left").clip(
+                upper_bound=self.base.height - 1)
+            rows = self.base.select(pl.all().gather(at))
+            found = (rows[KEY] == keys).fill_null(False)
+            rows = rows.select(pl.when(pl.lit(found)).then(pl.col(c)).alias(c)
+                               for c in rows.columns)
+        if self.recent.height:  # a recent change overrides the base's row
+            recent = wanted.join(self.recent, on=KEY, how="left", maintain_order="left")
+            changed = recent[DELETED].is_not_null()
+            rows = rows.select(pl.when(pl.lit(changed)).then(recent[c]).otherwise(pl.col(c))
+                               .alias(c) for c in rows.columns)
+            found = pl.select(pl.when(pl.lit(changed)).then(~recent[DELETED])
+                              .otherwise(pl.lit(found))).to_series()
+            # a tombstone's row has its key column set: no row, all NULL
+            rows = rows.select(pl.when(pl.lit(found)).then(pl.col(c)).alias(c)
+                               for c in rows.columns)
+        return rows.with_columns(keys.alias(KEY)), found
+
+    def height(self) -> int:
+        return self.merged().height
+
+    def set(self, rows: pl.DataFrame) -> None:
+        self.base = rows.sort(KEY)
+        self.recent = self.recent.clear()
 
 
 class TableJoin(SideOutputs):
-    """The table's state (`_table`: one row per key, or the versions) and, when versioned,
-    the stream rows held for the watermark (`_held`); see the module docstring."""
+    """The table's state (`_rows`: one row per live key, current or, versioned, the latest
+    version at or before the watermark; versioned, `_pending`: the versions after it) and,
+    when versioned, the stream rows held for the watermark (`_held`); see the module
+    docstring."""
 
     STATE_KIND = "table_join"
     STATE_VERSION = 1
@@ -82,7 +166,9 @@ class TableJoin(SideOutputs):
             if spec.output_types[name] != FrysType.NULL:
                 column = column.cast(spec.output_types[name].polars_dtype)
             self._outputs.append(column.alias(name))
-        self._table = self._empty_table()
+        empty = self._empty_table()
+        self._rows = TableRows(empty.drop(DELETED, strict=False))
+        self._pending = empty  # versioned: versions after the watermark, as they came
         self._held = self._empty_held()
         self._watermark: int | None = None
         self._late_events = 0
@@ -163,38 +249,58 @@ class TableJoin(SideOutputs):
     def counters(self) -> OperatorCounters:
         return OperatorCounters(late_events=self._late_events)
 
+    def _table(self) -> pl.DataFrame:
+        """The table's state as one frame: the live rows (sorted by key) and, versioned,
+        the versions after the watermark (each version's time and whether it is a
+        tombstone); the layout of the snapshots."""
+        rows = self._rows.merged()
+        if not self._versioned:
+            return rows
+        return pl.concat([rows.with_columns(pl.lit(False).alias(DELETED)), self._pending],
+                         how="vertical_relaxed")
+
     def snapshot(self) -> OperatorState:
         """Tables `table` (the table's rows: qualified kept columns and the key; versioned,
-        each version's time and whether it is a tombstone) and `held` (versioned: stream
-        rows waiting for the watermark, with key, time and arrival number); scalars: the
+        each version's time and whether it is a tombstone: the latest at or before the
+        watermark per key, then the versions after it) and `held` (versioned: stream rows
+        waiting for the watermark, with key, time and arrival number); scalars: the
         watermark, the late events counted, the next arrival number."""
         return OperatorState(self.STATE_KIND, self.STATE_VERSION,
-                             {"table": self._table, "held": self._held},
+                             {"table": self._table(), "held": self._held},
                              {"watermark": self._watermark, "late_events": self._late_events,
                               "next_seq": self._next_seq})
 
     def restore(self, state: OperatorState) -> None:
         state.check(self.STATE_KIND, self.STATE_VERSION)
-        self._table = state.tables["table"]
+        table = state.tables["table"]
         self._held = state.tables["held"]
         self._watermark = state.scalars["watermark"]
         self._late_events = state.scalars["late_events"] or 0
         self._next_seq = state.scalars["next_seq"] or 0
+        if not self._versioned:
+            self._rows.set(table)
+            return
+        settled = (pl.col(VERSION) <= self._watermark) if self._watermark is not None \
+            else pl.lit(False)
+        self._rows.set(table.filter(settled & ~pl.col(DELETED)).drop(DELETED))
+        self._pending = table.filter(~settled)
 
     def state_size(self) -> int:
-        return int(self._table.estimated_size()) + int(self._held.estimated_size())
+        # column by column: a frame's estimated_size counts a buffer two columns share once,
+        # and whether they share one depends on how the frame was built, not on the state
+        return sum(int(column.estimated_size()) for frame in (self._table(), self._held)
+                   for column in frame.get_columns())
 
     def table_rows(self) -> int:
         """Rows of table state held now (current rows, or versions)."""
-        return self._table.height
+        return self._table().height
 
     # ------------------------------------------------------------------ the table
 
     def _upsert(self, batch: pl.DataFrame, arrivals: pl.Series | None) -> None:
         """Apply a batch of the changelog: per key its last row wins; tombstones delete."""
         if not self._versioned:
-            self._table = upsert_current(self._table,
-                                         changelog_rows(batch, self.spec.table).collect())
+            self._rows.apply(changelog_rows(batch, self.spec.table).collect())
             return
         if arrivals is not None:  # per batch row: placed before the NULL keys are dropped
             batch = batch.with_columns(arrivals.alias(ARRIVAL))
@@ -207,8 +313,10 @@ class TableJoin(SideOutputs):
             self._late_events += int(count)
             frame = frame.filter(~pl.col(LATE))
         frame = frame.drop(LATE, ARRIVAL, strict=False)
-        merged = pl.concat([self._table, frame], how="vertical_relaxed")
-        self._table = merged.unique([KEY, VERSION], keep="last", maintain_order=True)
+        # not late: at or after the watermark, so after every settled version (or at the
+        # watermark itself, and then the later arrival wins, as it does here)
+        self._pending = pl.concat([self._pending, frame], how="vertical_relaxed").unique(
+            [KEY, VERSION], keep="last", maintain_order=True)
 
     def _late(self, time: pl.Expr, arrivals: pl.Expr | None) -> pl.Expr:
         """Whether each row is behind the watermark it arrived under (a NULL time cannot be
@@ -220,21 +328,19 @@ class TableJoin(SideOutputs):
         return time.is_null()
 
     def _prune(self, watermark: int) -> None:
-        """Keep per key the versions after the watermark and the latest at or before it,
-        unless that one is a tombstone (no version then: the key has no row)."""
+        """Settle the versions the watermark has passed: per key the latest of them
+        replaces the key's row (a tombstone removes it); the rest stay pending."""
         if watermark == END_OF_TIME:
-            self._table = self._table.clear()
+            self._rows.set(self._rows.base.clear())
+            self._pending = self._pending.clear()
             return
         settled = pl.col(VERSION) <= watermark
-        old = self._table.filter(settled)
-        if old.height == 0:
+        passed = self._pending.filter(settled)
+        if passed.height == 0:
             return
-        latest = (old.sort(VERSION, maintain_order=True)
-                  .unique(KEY, keep="last", maintain_order=True)
-                  .filter(~pl.col(DELETED)))
-        if latest.height == old.height:
-            return
-        self._table = pl.concat([latest, self._table.filter(~settled)])
+        self._pending = self._pending.filter(~settled)
+        self._rows.apply(passed.sort(VERSION, maintain_order=True)
+                         .unique(KEY, keep="last", maintain_order=True))
 
     # ------------------------------------------------------------------ the stream
 
@@ -259,20 +365,28 @@ class TableJoin(SideOutputs):
         self._held = pl.concat([self._held, rows], how="vertical_relaxed")
 
     def _join_current(self, rows: pl.DataFrame) -> pl.DataFrame:
-        # (polars never matches NULL keys by default: SQL's NULL = NULL is not TRUE)
-        return rows.join(self._table, on=KEY, how="left" if self.spec.kind == "LEFT"
-                         else "inner", maintain_order="left")
+        # (a NULL key has no row: SQL's NULL = NULL is not TRUE)
+        table, found = self._rows.lookup(rows[KEY])
+        joined = rows.hstack(table.drop(KEY).get_columns())
+        return joined if self.spec.kind == "LEFT" else joined.filter(found)
 
     def _join_versions(self, released: pl.DataFrame) -> pl.DataFrame:
-        """Each released row with the latest version of its key at or before its time."""
-        versions = self._table.sort(VERSION, maintain_order=True)
-        joined = released.join_asof(versions, left_on=TIME, right_on=VERSION, by=KEY,
+        """Each released row with the latest version of its key at or before its time: a
+        pending one (after the watermark the rows were held for) if there is one, else the
+        key's settled row (every settled version is at or before a held row's time)."""
+        pending = self._pending.sort(VERSION, maintain_order=True)
+        joined = released.join_asof(pending, left_on=TIME, right_on=VERSION, by=KEY,
                                     strategy="backward", check_sortedness=False)
-        found = pl.col(VERSION).is_not_null() & ~pl.col(DELETED).fill_null(True)
+        in_pending = joined[VERSION].is_not_null()
+        settled, in_settled = self._rows.lookup(released[KEY])
+        found = (in_pending & ~joined[DELETED].fill_null(True)) | (~in_pending & in_settled)
+        columns = [self._table_column(c) for c in self.spec.table.columns]
+        joined = joined.with_columns(
+            pl.when(pl.lit(in_pending)).then(pl.col(c)).otherwise(pl.lit(settled[c]))
+            .alias(c) for c in columns)
         if self.spec.kind == "LEFT":
             return joined.with_columns(
-                pl.when(found).then(pl.col(self._table_column(c))).alias(
-                    self._table_column(c)) for c in self.spec.table.columns)
+                pl.when(pl.lit(found)).then(pl.col(c)).alias(c) for c in columns)
         return joined.filter(found)
 
     def _project(self, joined: pl.DataFrame) -> list[pl.DataFrame]:
