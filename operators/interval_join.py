@@ -31,6 +31,15 @@ watermark:
 Columnar: the rows of a batch are joined against the other side's buffer with one polars
 hash join on the key columns (a cross join without keys), then the interval and the
 residual filter the candidate pairs; nothing is done per row in Python.
+
+Beyond that hash join, a batch and a watermark advance touch no more of a buffer than they
+must (they did: a 1,000-row publish cost LEFT 40% more than INNER, enough for a loaded
+machine to fall behind a paced rate, benchmarks/README.md W6). An outer join does not
+rewrite its buffer's matched flags when rows match (a pass over the whole buffer per batch
+of the other side); it appends the matched row numbers the pairs name to a list, folded
+into one set when rows are pruned and then checked against the pruned rows alone. A buffer
+whose times are in order (input in event-time order, the usual case) is pruned by a binary
+search and a slice of its expired prefix instead of two filters over all of it.
 """
 
 from __future__ import annotations
@@ -53,10 +62,20 @@ from frys.operators.expressions import to_polars
 
 # the operator's own columns in a side's buffer (input columns are "<qualifier>.<name>")
 TIMES = ("__left_time", "__right_time")  # each side's event time, epoch milliseconds
-# outer joins, per preserved side: a row's number (to find the rows that matched) and
-# whether it has matched a row of the other side
+# outer joins, per preserved side: a row's number (to find the rows that matched); rising
+# along the buffer, which only appends and prunes
 ROWS = ("__left_row", "__right_row")
+# in a snapshot only: whether a buffered row has matched a row of the other side (the
+# operator keeps the matched row numbers instead, IntervalJoin._matched)
 MATCHED = ("__left_matched", "__right_matched")
+# a buffer made of more chunks than this is rechunked (amortized: appends add a chunk each,
+# and prunes by slicing do not merge them)
+MAX_CHUNKS = 64
+# the matched row numbers noted since the last fold are folded once there are more of them
+# than this or than the side buffers rows (duplicates would otherwise pile up while the
+# watermark stands still)
+FOLD_AT = 1024
+FOLDED = "__folded"  # the name of a matched-numbers Series known to hold no duplicates
 ORIGIN = "__origin"  # a row's position in its batch, to hand out late rows as they came
 ARRIVAL = "__arrival_watermark"  # the watermark a row arrived under
 LEFT, RIGHT = 0, 1
@@ -97,6 +116,11 @@ class IntervalJoin(SideOutputs):
                 column = column.cast(spec.output_types[name].polars_dtype)
             self._outputs.append(column.alias(name))
         self._buffers = [self._empty(LEFT), self._empty(RIGHT)]
+        # per preserved side, the row numbers of buffered rows that have matched, as the
+        # batches' pairs named them (with duplicates until folded into one Series, _fold)
+        self._matched: list[list[pl.Series]] = [[], []]
+        # per side, whether the buffer's times are non-decreasing (then pruning is a slice)
+        self._ordered = [True, True]
         self._watermark: int | None = None
         self._late_events = 0
         self._next_row = [0, 0]
@@ -129,7 +153,6 @@ class IntervalJoin(SideOutputs):
             schema[name] = _dtype(pair[index])
         if self._preserved[index]:
             schema[ROWS[index]] = pl.Int64()
-            schema[MATCHED[index]] = pl.Boolean()
         return pl.DataFrame(schema=schema)
 
     # ------------------------------------------------------------------ the contract
@@ -145,8 +168,7 @@ class IntervalJoin(SideOutputs):
         if self._preserved[index]:
             start = self._next_row[index]
             fresh = fresh.with_columns(
-                pl.int_range(start, start + fresh.height, dtype=pl.Int64).alias(ROWS[index]),
-                pl.lit(False).alias(MATCHED[index]))
+                pl.int_range(start, start + fresh.height, dtype=pl.Int64).alias(ROWS[index]))
             self._next_row[index] += fresh.height
         rows: list[pl.DataFrame] = []
         other = self._buffers[1 - index]
@@ -155,17 +177,10 @@ class IntervalJoin(SideOutputs):
             pairs = self._pairs(left, right)
             if pairs.height:
                 for side in (LEFT, RIGHT):
-                    if not self._preserved[side]:
-                        continue
-                    matched = pairs[ROWS[side]].unique().implode()
-                    mark = pl.col(MATCHED[side]) | pl.col(ROWS[side]).is_in(matched)
-                    if side == index:
-                        fresh = fresh.with_columns(mark)
-                    else:
-                        self._buffers[side] = self._buffers[side].with_columns(mark)
+                    if self._preserved[side]:
+                        self._note_matched(side, pairs[ROWS[side]])
                 rows.append(pairs)
-        self._buffers[index] = pl.concat([self._buffers[index], fresh], how="vertical_relaxed",
-                                         rechunk=False)
+        self._append(index, fresh)
         return self.emit(self._project(rows))
 
     def advance(self, watermark: int) -> Emitted:
@@ -178,17 +193,19 @@ class IntervalJoin(SideOutputs):
         rows: list[pl.DataFrame] = []
         for index in (LEFT, RIGHT):
             horizon = max(watermark - self._reach[index], START_OF_TIME)
-            buffer = self._buffers[index]
-            oldest = buffer[TIMES[index]].min()
-            if oldest is None or int(oldest) >= horizon:  # type: ignore[arg-type]
+            expired = self._prune(index, horizon)
+            if expired is None or not self._preserved[index]:
                 continue
-            expired = pl.col(TIMES[index]) < horizon
-            if self._preserved[index]:
-                unmatched = buffer.filter(expired & ~pl.col(MATCHED[index]))
-                if unmatched.height:
-                    rows.append(self._with_nulls(
-                        1 - index, unmatched.sort(TIMES[index], maintain_order=True)))
-            self._buffers[index] = buffer.filter(~expired)
+            matched = self._fold(index)
+            row = pl.col(ROWS[index])
+            unmatched = expired.filter(~row.is_in(matched.implode()))
+            # the matched numbers of rows still buffered: the pruned ones never come back
+            self._matched[index] = [matched.filter(~matched.is_in(expired[ROWS[index]]
+                                                                   .implode()))]
+            if unmatched.height:
+                if not self._ordered[index]:
+                    unmatched = unmatched.sort(TIMES[index], maintain_order=True)
+                rows.append(self._with_nulls(1 - index, unmatched))
         return self.emit(self._project(rows))
 
     def counters(self) -> OperatorCounters:
@@ -196,10 +213,18 @@ class IntervalJoin(SideOutputs):
 
     def snapshot(self) -> OperatorState:
         """Each side's buffer (table `left`, `right`: the qualified input columns, keys,
-        time, and of a preserved side the row numbers and whether each matched) and the
-        scalars: the watermark, the late events counted, each side's next row number."""
-        return OperatorState(self.STATE_KIND, self.STATE_VERSION,
-                             {"left": self._buffers[LEFT], "right": self._buffers[RIGHT]},
+        time, and of a preserved side the row numbers and whether each matched, folded in
+        from the matched row numbers) and the scalars: the watermark, the late events
+        counted, each side's next row number."""
+        tables = {}
+        for name, index in (("left", LEFT), ("right", RIGHT)):
+            buffer = self._buffers[index]
+            if self._preserved[index]:
+                matched = self._fold(index).implode()
+                buffer = buffer.with_columns(
+                    pl.col(ROWS[index]).is_in(matched).alias(MATCHED[index]))
+            tables[name] = buffer
+        return OperatorState(self.STATE_KIND, self.STATE_VERSION, tables,
                              {"watermark": self._watermark, "late_events": self._late_events,
                               "next_left_row": self._next_row[LEFT],
                               "next_right_row": self._next_row[RIGHT]})
@@ -207,19 +232,82 @@ class IntervalJoin(SideOutputs):
     def restore(self, state: OperatorState) -> None:
         state.check(self.STATE_KIND, self.STATE_VERSION)
         self._buffers = [state.tables["left"], state.tables["right"]]
+        self._matched = [[], []]
+        for index in (LEFT, RIGHT):
+            buffer = self._buffers[index]
+            if self._preserved[index]:
+                self._matched[index] = [buffer.filter(pl.col(MATCHED[index]))[ROWS[index]]
+                                        .alias(FOLDED)]
+                self._buffers[index] = buffer.drop(MATCHED[index])
+            times = self._buffers[index][TIMES[index]]
+            self._ordered[index] = times.null_count() == 0 and times.is_sorted()
         self._watermark = state.scalars["watermark"]
         self._late_events = state.scalars["late_events"] or 0
         self._next_row = [state.scalars["next_left_row"] or 0,
                           state.scalars["next_right_row"] or 0]
 
     def state_size(self) -> int:
-        return sum(int(buffer.estimated_size()) for buffer in self._buffers)
+        return sum(int(buffer.estimated_size()) for buffer in self._buffers) + sum(
+            int(numbers.estimated_size()) for side in self._matched for numbers in side)
 
     def buffered_rows(self) -> tuple[int, int]:
         """How many rows each side holds (left, right)."""
         return self._buffers[LEFT].height, self._buffers[RIGHT].height
 
     # ------------------------------------------------------------------ steps
+
+    def _append(self, index: int, fresh: pl.DataFrame) -> None:
+        """Buffer a side's admitted rows, keeping track of whether its times stay in order
+        (a NULL time is out of order: it sorts nowhere)."""
+        buffer = self._buffers[index]
+        if self._ordered[index] and fresh.height:
+            times = fresh[TIMES[index]]
+            last = buffer[TIMES[index]][-1] if buffer.height else None
+            self._ordered[index] = (times.null_count() == 0 and times.is_sorted()
+                                    and (last is None or times[0] >= last))
+        buffer = pl.concat([buffer, fresh], how="vertical_relaxed", rechunk=False)
+        if buffer.n_chunks() > MAX_CHUNKS:
+            buffer = buffer.rechunk()
+        self._buffers[index] = buffer
+
+    def _prune(self, index: int, horizon: int) -> pl.DataFrame | None:
+        """Drop a side's rows with time < horizon from its buffer; the dropped rows (None
+        when there are none). In order, they are a prefix: found by binary search, cut by a
+        slice."""
+        buffer = self._buffers[index]
+        times = buffer[TIMES[index]]
+        if self._ordered[index]:
+            cut = times.search_sorted(horizon, side="left") if buffer.height else 0
+            if cut == 0:
+                return None
+            self._buffers[index] = buffer.slice(cut)
+            return buffer.slice(0, cut)
+        oldest = times.min()
+        if oldest is None or int(oldest) >= horizon:  # type: ignore[arg-type]
+            return None
+        # (a NULL time compares NULL: such a row leaves the buffer unreported, as before)
+        expired = pl.col(TIMES[index]) < horizon
+        self._buffers[index] = kept = buffer.filter(~expired)
+        kept_times = kept[TIMES[index]]
+        self._ordered[index] = kept_times.null_count() == 0 and kept_times.is_sorted()
+        return buffer.filter(expired)
+
+    def _note_matched(self, side: int, numbers: pl.Series) -> None:
+        """Remember that the rows of these numbers matched (folded past FOLD_AT, so the
+        list stays within about the buffer's size)."""
+        pending = self._matched[side]
+        pending.append(numbers)
+        if sum(len(n) for n in pending) > max(self._buffers[side].height, FOLD_AT):
+            self._fold(side)
+
+    def _fold(self, side: int) -> pl.Series:
+        """A side's matched row numbers, as one Series without duplicates (kept so)."""
+        pending = self._matched[side]
+        if not pending:
+            pending.append(pl.Series(FOLDED, [], pl.Int64))
+        elif len(pending) > 1 or pending[0].name != FOLDED:
+            pending[:] = [pl.concat(pending).unique().alias(FOLDED)]
+        return pending[0]
 
     def _admit(self, index: int, batch: pl.DataFrame, arrivals: pl.Series | None
                ) -> pl.DataFrame:
