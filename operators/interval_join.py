@@ -36,10 +36,10 @@ Beyond that hash join, a batch and a watermark advance touch no more of a buffer
 must (they did: a 1,000-row publish cost LEFT 40% more than INNER, enough for a loaded
 machine to fall behind a paced rate, benchmarks/README.md W6). An outer join does not
 rewrite its buffer's matched flags when rows match (a pass over the whole buffer per batch
-of the other side); it appends the matched row numbers the pairs name to a list, folded
-into one set when rows are pruned and then checked against the pruned rows alone. A buffer
-whose times are in order (input in event-time order, the usual case) is pruned by a binary
-search and a slice of its expired prefix instead of two filters over all of it.
+of the other side); it appends the matched row numbers the pairs name to a list, and only
+the rows pruned are checked against it. A buffer whose times are in order (input in
+event-time order, the usual case) is pruned by slicing off its expired prefix instead of two
+filters copying all of it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from frys.engine.operator import (
     OperatorState,
     SideOutputs,
 )
-from frys.engine.time import START_OF_TIME
+from frys.engine.time import END_OF_TIME, START_OF_TIME
 from frys.operators.expressions import to_polars
 
 # the operator's own columns in a side's buffer (input columns are "<qualifier>.<name>")
@@ -71,11 +71,9 @@ MATCHED = ("__left_matched", "__right_matched")
 # a buffer made of more chunks than this is rechunked (amortized: appends add a chunk each,
 # and prunes by slicing do not merge them)
 MAX_CHUNKS = 64
-# the matched row numbers noted since the last fold are folded once there are more of them
-# than this or than the side buffers rows (duplicates would otherwise pile up while the
-# watermark stands still)
+# the least number of matched row numbers held before they are folded, duplicates dropped
+# (IntervalJoin._note_matched)
 FOLD_AT = 1024
-FOLDED = "__folded"  # the name of a matched-numbers Series known to hold no duplicates
 ORIGIN = "__origin"  # a row's position in its batch, to hand out late rows as they came
 ARRIVAL = "__arrival_watermark"  # the watermark a row arrived under
 LEFT, RIGHT = 0, 1
@@ -116,6 +114,9 @@ class IntervalJoin(SideOutputs):
                 column = column.cast(spec.output_types[name].polars_dtype)
             self._outputs.append(column.alias(name))
         self._buffers = [self._empty(LEFT), self._empty(RIGHT)]
+        # per side, its columns as NULLs: what an unmatched row of the other side gets
+        self._nulls = [[pl.lit(None, dtype=t.polars_dtype).alias(qualified(side, c))
+                        for c, t in side.columns.items()] for side in self._sides]
         # per preserved side, the row numbers of buffered rows that have matched, as the
         # batches' pairs named them (with duplicates until folded into one Series, _fold)
         self._matched: list[list[pl.Series]] = [[], []]
@@ -190,22 +191,35 @@ class IntervalJoin(SideOutputs):
         if self._watermark is not None and watermark <= self._watermark:
             return self.emit([])
         self._watermark = watermark
-        rows: list[pl.DataFrame] = []
+        rows: list[pl.LazyFrame] = []
         for index in (LEFT, RIGHT):
-            horizon = max(watermark - self._reach[index], START_OF_TIME)
+            # (within Int64: a negative reach, a shifted interval, can pass the end of time)
+            horizon = min(max(watermark - self._reach[index], START_OF_TIME), END_OF_TIME)
+            prefix = self._ordered[index]  # (pruning may find the rest in order)
             expired = self._prune(index, horizon)
             if expired is None or not self._preserved[index]:
                 continue
-            matched = self._fold(index)
-            row = pl.col(ROWS[index])
-            unmatched = expired.filter(~row.is_in(matched.implode()))
-            # the matched numbers of rows still buffered: the pruned ones never come back
-            self._matched[index] = [matched.filter(~matched.is_in(expired[ROWS[index]]
-                                                                   .implode()))]
-            if unmatched.height:
-                if not self._ordered[index]:
-                    unmatched = unmatched.sort(TIMES[index], maintain_order=True)
-                rows.append(self._with_nulls(1 - index, unmatched))
+            unmatched = expired.lazy()
+            if self._matched[index]:
+                matched = pl.concat(self._matched[index])
+                kept = self._buffers[index]
+                if prefix:
+                    # numbers rise along the buffer: the pruned rows' are those below the
+                    # first kept row's (two comparisons, no hashing of the kept ones)
+                    first = kept[ROWS[index]][0] if kept.height else self._next_row[index]
+                    gone, rest = matched.filter(matched < first), matched.filter(
+                        matched >= first)
+                else:
+                    pruned = matched.is_in(expired[ROWS[index]].implode())
+                    gone, rest = matched.filter(pruned), matched.filter(~pruned)
+                unmatched = unmatched.filter(~pl.col(ROWS[index]).is_in(gone.implode()))
+                # the numbers of rows still buffered (the pruned never come back)
+                self._matched[index] = [rest] if len(rest) else []
+                if len(rest) > 2 * max(kept.height, FOLD_AT):
+                    self._fold(index)  # duplicates of the few rows left
+            if not prefix:
+                unmatched = unmatched.sort(TIMES[index], maintain_order=True)
+            rows.append(self._with_nulls(1 - index, unmatched))
         return self.emit(self._project(rows))
 
     def counters(self) -> OperatorCounters:
@@ -218,7 +232,9 @@ class IntervalJoin(SideOutputs):
         counted, each side's next row number."""
         tables = {}
         for name, index in (("left", LEFT), ("right", RIGHT)):
-            buffer = self._buffers[index]
+            # compacted, and kept so: the snapshot and the operator it restores then hold
+            # the same layout, hence the same bytes (state_size) as this one
+            buffer = self._buffers[index] = self._buffers[index].rechunk()
             if self._preserved[index]:
                 matched = self._fold(index).implode()
                 buffer = buffer.with_columns(
@@ -236,8 +252,7 @@ class IntervalJoin(SideOutputs):
         for index in (LEFT, RIGHT):
             buffer = self._buffers[index]
             if self._preserved[index]:
-                self._matched[index] = [buffer.filter(pl.col(MATCHED[index]))[ROWS[index]]
-                                        .alias(FOLDED)]
+                self._matched[index] = [buffer.filter(pl.col(MATCHED[index]))[ROWS[index]]]
                 self._buffers[index] = buffer.drop(MATCHED[index])
             times = self._buffers[index][TIMES[index]]
             self._ordered[index] = times.null_count() == 0 and times.is_sorted()
@@ -272,14 +287,15 @@ class IntervalJoin(SideOutputs):
 
     def _prune(self, index: int, horizon: int) -> pl.DataFrame | None:
         """Drop a side's rows with time < horizon from its buffer; the dropped rows (None
-        when there are none). In order, they are a prefix: found by binary search, cut by a
-        slice."""
+        when there are none). In order, they are a prefix, cut by a slice."""
         buffer = self._buffers[index]
         times = buffer[TIMES[index]]
         if self._ordered[index]:
-            cut = times.search_sorted(horizon, side="left") if buffer.height else 0
-            if cut == 0:
+            if not buffer.height or times[0] >= horizon:
                 return None
+            # one comparison over the time column: cheaper than polars' search_sorted's
+            # call overhead at these sizes, and no frame is copied
+            cut = int((times < horizon).sum())
             self._buffers[index] = buffer.slice(cut)
             return buffer.slice(0, cut)
         oldest = times.min()
@@ -293,21 +309,21 @@ class IntervalJoin(SideOutputs):
         return buffer.filter(expired)
 
     def _note_matched(self, side: int, numbers: pl.Series) -> None:
-        """Remember that the rows of these numbers matched (folded past FOLD_AT, so the
-        list stays within about the buffer's size)."""
+        """Remember that the rows of these numbers matched. A row matched again is noted
+        again: the numbers are folded (duplicates dropped) once they outnumber twice the
+        buffer's rows (or FOLD_AT), which leaves at most the buffer's rows, so folds cost
+        O(1) per number noted and the list stays within about twice the buffer."""
         pending = self._matched[side]
         pending.append(numbers)
-        if sum(len(n) for n in pending) > max(self._buffers[side].height, FOLD_AT):
+        if sum(len(n) for n in pending) > 2 * max(self._buffers[side].height, FOLD_AT):
             self._fold(side)
 
     def _fold(self, side: int) -> pl.Series:
-        """A side's matched row numbers, as one Series without duplicates (kept so)."""
+        """A side's matched row numbers as one Series without duplicates."""
         pending = self._matched[side]
-        if not pending:
-            pending.append(pl.Series(FOLDED, [], pl.Int64))
-        elif len(pending) > 1 or pending[0].name != FOLDED:
-            pending[:] = [pl.concat(pending).unique().alias(FOLDED)]
-        return pending[0]
+        folded = pl.concat(pending).unique() if pending else pl.Series([], dtype=pl.Int64)
+        self._matched[side] = [folded]
+        return folded
 
     def _admit(self, index: int, batch: pl.DataFrame, arrivals: pl.Series | None
                ) -> pl.DataFrame:
@@ -359,15 +375,14 @@ class IntervalJoin(SideOutputs):
             pairs = pairs.filter(self._residual)
         return pairs.collect()
 
-    def _with_nulls(self, missing: int, unmatched: pl.DataFrame) -> pl.DataFrame:
+    def _with_nulls(self, missing: int, unmatched: pl.LazyFrame) -> pl.LazyFrame:
         """Unmatched rows of one side with the other (`missing`) side's columns all NULL."""
-        other = self._sides[missing]
-        return unmatched.with_columns(
-            pl.lit(None, dtype=t.polars_dtype).alias(qualified(other, c))
-            for c, t in other.columns.items())
+        return unmatched.with_columns(self._nulls[missing])
 
-    def _project(self, frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
-        """Joined rows -> the remaining WHERE, then the SELECT list."""
+    def _project(self, frames: list[pl.DataFrame] | list[pl.LazyFrame]
+                 ) -> list[pl.DataFrame]:
+        """Joined rows -> the remaining WHERE, then the SELECT list (one query each: the
+        unmatched rows' filter and NULLs come in as a LazyFrame)."""
         out = []
         for frame in frames:
             lazy = frame.lazy()
