@@ -1,8 +1,19 @@
-"""W6: the interval join of two streams (issue 14), with Flink SQL and DuckDB beside.
+"""W6: the interval join of two streams (issue 14), with Flink SQL and DuckDB beside; W7: the
+stream-table joins, the same three.
 
     .venv/bin/python benchmarks/run_joins.py [--events 1000000] [--keys 100000]
         [--batch 100000] [--rate 100000] [--rate-batch 1000] [--rate-events 300000]
         [--flink-python ~/.cache/frys/flink-2.3.0/bin/python | --no-flink]
+        [--workload W6 | W7 | all] [--table-rows 100000]
+
+W7 (`--workload W7`, or after W6 by default): `--events` stream events enriched from a
+table of `--table-rows` rows, current rows (the table published whole first) and versioned
+(a changelog of versions interleaved with the stream, each event joined as of its time),
+INNER and LEFT; DuckDB (hash join / ASOF join) and Flink SQL (peer_flink_joins.py main_w7:
+a regular join with the bounded table / the event-time temporal join) beside; rows and the
+sum of the joined `tier` compared; latency as for W6, each row from when the publish that
+carried its event was due. W7's functions below say more; benchmarks/README.md says what
+each peer computes.
 
 `--events` orders and as many shipments over `--keys` keys (`id` = `order_id`, uniform),
 `ts` rising by 10 ms per event on each stream, shipments one minute after the orders'
