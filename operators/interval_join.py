@@ -33,7 +33,7 @@ hash join on the key columns (a cross join without keys), then the interval and 
 residual filter the candidate pairs; nothing is done per row in Python.
 
 Beyond that hash join, a batch and a watermark advance touch no more of a buffer than they
-must (they did: a 1,000-row publish cost LEFT 40% more than INNER, enough for a loaded
+must (they did: a 1,000-row publish cost LEFT about 1.5x what INNER did, enough for a loaded
 machine to fall behind a paced rate, benchmarks/README.md W6). An outer join does not
 rewrite its buffer's matched flags when rows match (a pass over the whole buffer per batch
 of the other side); it appends the matched row numbers the pairs name to a list, and only
