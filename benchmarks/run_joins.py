@@ -1,12 +1,21 @@
-"""W6: the interval join of two streams (issue 14), with Flink SQL and DuckDB beside; W8: the
-window join (NEXMark q8's shape), the same three.
+"""W6: the interval join of two streams (issue 14), with Flink SQL and DuckDB beside; W7: the
+stream-table joins, and W8: the window join (NEXMark q8's shape), the same three.
 
     .venv/bin/python benchmarks/run_joins.py [--events 1000000] [--keys 100000]
         [--batch 100000] [--rate 100000] [--rate-batch 1000] [--rate-events 300000]
         [--flink-python ~/.cache/frys/flink-2.3.0/bin/python | --no-flink]
-        [--workload W6 | W8 | all]
+        [--workload W6 | W7 | W8 | all] [--table-rows 100000]
 
-W8 (`--workload W8`, or after W6 by default): `--events` persons (id, name) and as many
+W7 (`--workload W7`, or after W6 by default): `--events` stream events enriched from a
+table of `--table-rows` rows, current rows (the table published whole first) and versioned
+(a changelog of versions interleaved with the stream, each event joined as of its time),
+INNER and LEFT; DuckDB (hash join / ASOF join) and Flink SQL (peer_flink_joins.py main_w7:
+a regular join with the bounded table / the event-time temporal join) beside; rows and the
+sum of the joined `tier` compared; latency as for W6, each row from when the publish that
+carried its event was due. W7's functions below say more; benchmarks/README.md says what
+each peer computes.
+
+W8 (`--workload W8`, or after W6 and W7 by default): `--events` persons (id, name) and as many
 auctions (seller, reserve) over `--keys` keys, `ts` rising 10 ms per event on each stream
 (auctions 5 ms later); `FROM persons p [LEFT] JOIN auctions a ON p.id = a.seller WITHIN
 TUMBLE(10 SECONDS)` selecting p.id, p.name, window_start (NEXMark q8's columns); Flink SQL
@@ -289,6 +298,398 @@ def each(lines: list[KindResult], show: Callable[[KindResult], str]) -> str:
     return ", ".join(f"{line.kind} {show(line)}" for line in lines)
 
 
+def run_w6(args: argparse.Namespace, why_not: str | None) -> list[str]:
+    """W6, frys beside DuckDB and Flink SQL's interval join, INNER and LEFT; prints its
+    table and returns the row-count mismatches."""
+    orders, shipments = make(args.events, args.keys)
+    total = 2 * args.events
+    lines: list[KindResult] = []
+    mismatches: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="frys_joins_") as tmp:
+        csvs = write_csvs(Path(tmp), orders, shipments) if why_not is None else None
+        print(f"W6: {args.events:,} orders + {args.events:,} shipments over {args.keys:,} "
+              f"keys, WITHIN 5 MINUTES; frys batches of {args.batch:,} rows", flush=True)
+        for kind in KINDS:
+            frys_run = run_frys(kind, orders, shipments, args.batch)
+            print(f"  frys {kind}: {total / frys_run.seconds:,.0f} events/s", flush=True)
+            duck_rows, duck_seconds = run_duckdb(kind, orders, shipments)
+            print(f"  DuckDB {kind}: {total / duck_seconds:,.0f} events/s", flush=True)
+            flink = None
+            if csvs is not None:
+                flink = run_flink(args.flink_python, kind, *csvs)
+                print(f"  Flink {kind}: {flink['events'] / flink['job_seconds']:,.0f} "
+                      f"events/s (job)", flush=True)
+            latency = run_latency(kind, orders.head(args.rate_events),
+                                  shipments.head(args.rate_events), args.rate, args.rate_batch)
+            print(f"  frys {kind} at {args.rate:,.0f} events/s offered: p99 "
+                  f"{latency.p99_ms:.1f} ms", flush=True)
+            counts = {"DuckDB": duck_rows} | ({"Flink": flink["rows"]} if flink else {})
+            for peer, rows in counts.items():
+                if rows != frys_run.rows:
+                    mismatches.append(f"{kind}: frys {frys_run.rows:,} rows, {peer} {rows:,}")
+            lines.append(KindResult(kind, frys_run, duck_seconds, flink, latency,
+                                    all(rows == frys_run.rows for rows in counts.values())))
+
+    print(f"\n{'job':<9}{'frys ev/s':>12}{'Flink ev/s':>12}{'Flink marg.':>13}"
+          f"{'frys/Flink':>12}{'(marg.)':>9}{'DuckDB ev/s':>13}{'frys/DuckDB':>13}{'rows':>11}"
+          f"  {'counts':<9}{'p50 ms':>8}{'p99 ms':>8}{'B/row':>7}{'state MB':>10}")
+    verdicts = []
+    for line in lines:
+        kind, r, duck_seconds, flink, latency = (line.kind, line.frys, line.duck_seconds,
+                                                 line.flink, line.latency)
+        rate = total / r.seconds
+        if flink:
+            flink_rate = flink["events"] / flink["job_seconds"]
+            marginal = flink_marginal(flink)
+            flink_cols = (f"{flink_rate:>12,.0f}{marginal:>13,.0f}{rate / flink_rate:>11.1f}x"
+                          f"{rate / marginal:>8.1f}x" if marginal else
+                          f"{flink_rate:>12,.0f}{'-':>13}{rate / flink_rate:>11.1f}x{'-':>9}")
+            ratios = f"{rate / flink_rate:.1f}x (job)" + (
+                f", {rate / marginal:.1f}x (marginal)" if marginal else "")
+            met = "met" if rate >= TARGET_VS_FLINK * flink_rate else "NOT met"
+            verdicts.append(f"W6 {kind}: frys/Flink {ratios}; target {TARGET_VS_FLINK:.0f}x "
+                            f"(job) {met}")
+        else:
+            flink_cols = f"{'-':>12}{'-':>13}{'-':>12}{'-':>9}"
+        print(f"{'W6 ' + kind:<9}{rate:>12,.0f}{flink_cols}{total / duck_seconds:>13,.0f}"
+              f"{duck_seconds / r.seconds:>12.2f}x{r.rows:>11,}  "
+              f"{'OK' if line.agree else 'MISMATCH':<9}{latency.p50_ms:>8.1f}{latency.p99_ms:>8.1f}"
+              f"{r.overhead_per_row():>7.0f}{r.state_bytes / 1e6:>10.1f}")
+    print(f"latency: frys, {args.rate:,.0f} events/s offered in publishes of "
+          f"{args.rate_batch:,} rows over the first {args.rate_events:,} events of each stream "
+          f"(achieved: {each(lines, lambda x: f'{x.latency.achieved:,.0f}')}); pairs "
+          f"measured: {each(lines, lambda x: f'{x.latency.rows:,}')}; max "
+          f"{each(lines, lambda x: f'{x.latency.max_ms:.1f} ms')}")
+    print("B/row: state bytes per buffered row beyond the payload columns, at the largest "
+          f"state (payload included: {each(lines, lambda x: f'{x.frys.per_row():.0f}')}; "
+          f"buffered rows then: {each(lines, lambda x: f'{x.frys.buffered:,}')})")
+    if why_not is None:
+        version = lines[0].flink["version"]  # type: ignore[index]
+        warmup = lines[0].flink["warmup_events"]  # type: ignore[index]
+        rss = each(lines, lambda x: f"{x.flink['peak_rss_mb']:,.0f} MB")  # type: ignore[index]
+        print(f"Flink {version}, parallelism 1, no latency measure (see benchmarks/README.md)."
+              " ev/s: from submitting the query to the last count, after a warm-up of the same"
+              f" job over the first {warmup:,} events; marg.: without the warm-up's fixed "
+              "cost; peak RSS (Python + JVM) "
+              f"{rss}")
+        for verdict in verdicts:
+            print(verdict)
+    else:
+        print(f"(Flink peer skipped: {why_not})")
+    return mismatches
+
+
+# ---------------------------------------------------------------------- W7: stream-table joins
+
+W7_FORMS = ("current", "versioned")
+W7_KINDS = ("INNER", "LEFT")
+W7_JOB = """
+CREATE STREAM events (user_id INT, amount FLOAT, ts TIMESTAMP) WITH (event_time = ts);
+CREATE TABLE users (id INT PRIMARY KEY, tier INT{time_column}){options};
+CREATE STREAM enriched (user_id INT, amount FLOAT, tier INT, ts TIMESTAMP);
+INSERT INTO enriched SELECT e.user_id, e.amount, u.tier, e.ts FROM events e {kind} JOIN users u
+    ON e.user_id = u.id;
+"""
+W7_PEERS = {  # DuckDB: a hash join; the version valid at each event's time, an ASOF join
+    "current": "SELECT count(*), sum(u.tier) FROM events e {kind} JOIN users u "
+               "ON e.user_id = u.id",
+    "versioned": "SELECT count(*), sum(u.tier) FROM events e ASOF {kind} JOIN users u "
+                 "ON e.user_id = u.id AND e.ts >= u.ts",
+}
+W7_STEP_MS = 10  # the stream's event time per event
+
+
+@dataclass
+class TableRun:
+    rows: int
+    tiers: int  # the sum of the joined `tier` column: which row or version each event got
+    seconds: float
+    state_bytes: int  # the largest state sampled
+    table_rows: int  # rows of table state (current rows, or versions) at that sample
+    table_own_bytes: int  # of which the operator's own columns of the table (key, version)
+    held_rows: int  # versioned: stream rows waiting for the watermark at that sample
+    held_own_bytes: int  # their own columns (key, time, arrival number)
+
+    def overhead_per_row(self) -> float:
+        return self.table_own_bytes / max(self.table_rows, 1)
+
+
+@dataclass
+class TableResult:
+    form: str
+    kind: str
+    frys: TableRun
+    duck_seconds: float
+    flink: dict | None
+    latency: Latency
+    agree: bool
+
+
+def w7_keys(form: str, table_rows: int) -> int:
+    """The table's keys: a row each (current), or half as many, each with an initial
+    version and on average one update (versioned)."""
+    return table_rows if form == "current" else table_rows // 2
+
+
+def w7_make(form: str, events: int, table_rows: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(stream, table). The stream: `events` rows, `user_id` uniform over 1.1x the table's
+    keys (a tenth of the events find no key), `ts` rising W7_STEP_MS per event from T0.
+    Current: `table_rows` users (id, tier). Versioned: `table_rows` versions (id, tier, ts) of
+    table_rows/2 keys in time order: an initial version at T0 - 1 (the state before the
+    stream) for nine keys in ten, then the rest as updates of random keys at distinct random
+    times over the stream's span (so some events come before their key's first version, and
+    most keys change while the stream runs)."""
+    rng = random.Random(7)
+    keys = w7_keys(form, table_rows)
+    initial = keys * 9 // 10
+    times = pl.int_range(0, events, eager=True, dtype=pl.Int64) * W7_STEP_MS + T0
+    users = int(keys * 1.1)
+    stream = pl.DataFrame({"user_id": [rng.randrange(users) for _ in range(events)],
+                           "amount": [rng.random() for _ in range(events)], "ts": times})
+    if form == "current":
+        table = pl.DataFrame({"id": pl.int_range(0, keys, eager=True, dtype=pl.Int64),
+                              "tier": [rng.randrange(4) for _ in range(keys)]})
+        return stream, table
+    updates = table_rows - initial
+    table = pl.DataFrame({
+        "id": list(range(initial)) + [rng.randrange(keys) for _ in range(updates)],
+        "tier": [rng.randrange(4) for _ in range(table_rows)],
+        # distinct times: two versions of a key never tie (DuckDB's ASOF would pick either)
+        "ts": [T0 - 1] * initial + [T0 + t for t in rng.sample(range(events * W7_STEP_MS),
+                                                                updates)],
+    }).sort("ts", maintain_order=True)
+    return stream, table
+
+
+def w7_pipeline(form: str, kind: str) -> frys.Pipeline:
+    versioned = form == "versioned"
+    job = W7_JOB.format(time_column=", ts TIMESTAMP" if versioned else "",
+                        options=" WITH (event_time = ts)" if versioned else "",
+                        kind="" if kind == "INNER" else kind)
+    return frys.Pipeline.from_text(job, keep_results=False)
+
+
+def w7_publishes(form: str, stream: pl.DataFrame, table: pl.DataFrame, batch: int
+                 ) -> tuple[pl.DataFrame | None, list[list[tuple[str, pl.DataFrame]]]]:
+    """(what is published before the stream, the publishes of each stream batch). Current:
+    the whole table first (as a `file:` table is read before the streams), then the stream
+    in batches. Versioned: the changelog interleaved with the stream, in event time: before
+    each stream batch, the versions older than the batch's last event not yet published."""
+    utc = pl.Datetime("ms", "UTC")
+    stream = stream.with_columns(pl.col("ts").cast(utc))
+    if form == "current":
+        return table, [[("events", stream.slice(offset, batch))]
+                       for offset in range(0, stream.height, batch)]
+    versions = table["ts"]
+    table = table.with_columns(pl.col("ts").cast(utc))
+    rounds, done = [], 0
+    for offset in range(0, stream.height, batch):
+        chunk = stream.slice(offset, batch)
+        last = T0 + (offset + chunk.height - 1) * W7_STEP_MS
+        upto = int(versions.search_sorted(last, side="left"))
+        publishes = [("users", table.slice(done, upto - done))] if upto > done else []
+        done = upto
+        rounds.append(publishes + [("events", chunk)])
+    if done < table.height:
+        rounds[-1].append(("users", table.slice(done)))
+    return None, rounds
+
+
+def own_bytes(frame: pl.DataFrame) -> int:
+    """The bytes of an operator's own columns in a state table (named `__...`)."""
+    return sum(int(column.estimated_size()) for column in frame.get_columns()
+               if column.name.startswith("__"))
+
+
+def w7_run_frys(form: str, kind: str, stream: pl.DataFrame, table: pl.DataFrame, batch: int
+                ) -> TableRun:
+    """The stream in `batch`-row publishes (versioned: with the changelog between them),
+    as fast as frys takes them; the state sampled after each batch (not counted)."""
+    pipeline = w7_pipeline(form, kind)
+    out = [0, 0]
+
+    def count(frame: pl.DataFrame) -> None:
+        out[0] += frame.height
+        out[1] += int(frame["tier"].sum())
+
+    pipeline.subscribe("enriched", count)
+    operator = pipeline.runtime.queries[0].operator  # type: ignore[attr-defined]
+    first, rounds = w7_publishes(form, stream, table, batch)
+    largest, sample = 0, (0, 0, 0, 0)
+    sampling = 0.0
+    start = time.perf_counter()
+    if first is not None:
+        pipeline.publish("users", first)
+    for publishes in rounds:
+        for name, frame in publishes:
+            pipeline.publish(name, frame)
+        sampled = time.perf_counter()
+        size = operator.state_size()
+        if size > largest:
+            state = operator.snapshot().tables
+            largest = size
+            sample = (state["table"].height, own_bytes(state["table"]), state["held"].height,
+                      own_bytes(state["held"]))
+        sampling += time.perf_counter() - sampled
+    pipeline.finish()
+    seconds = time.perf_counter() - start - sampling
+    return TableRun(out[0], out[1], seconds, largest, *sample)
+
+
+def w7_run_latency(form: str, kind: str, stream: pl.DataFrame, table: pl.DataFrame,
+                   rate: float, batch: int) -> Latency:
+    """Emission latency at a fixed offered rate of stream events, W6's paced loop: stream
+    publishes of `batch` rows, each due at a fixed time (versioned: the changelog rows due
+    before it published just before it, unpaced); the table of a current-row join is
+    published before the clock starts. A row's latency runs from when the publish that
+    carried its stream event was due (known from its `ts`) to when the subscriber got it:
+    a versioned join's wait for the watermark is counted, as is a publish's late start."""
+    pipeline = w7_pipeline(form, kind)
+    dues: list[float] = []
+    measuring = [True]
+    latencies: list[float] = []
+    counts: list[int] = []
+
+    def emitted(frame: pl.DataFrame) -> None:
+        now = time.perf_counter()
+        if not measuring[0]:
+            return
+        carried = ((frame["ts"].dt.epoch("ms") - T0) // (W7_STEP_MS * batch)).value_counts()
+        for publish, rows in carried.iter_rows():
+            latencies.append(now - dues[publish])
+            counts.append(rows)
+
+    pipeline.subscribe("enriched", emitted)
+    first, rounds = w7_publishes(form, stream, table, batch)
+    if first is not None:
+        pipeline.publish("users", first)
+    step = batch / rate
+    start = time.perf_counter()
+    for number, publishes in enumerate(rounds):
+        dues.append(start + number * step)
+        wait = dues[-1] - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        for name, frame in publishes:
+            pipeline.publish(name, frame)
+    seconds = time.perf_counter() - start
+    measuring[0] = False  # what finishing releases is no publish's doing
+    pipeline.finish()
+    quantiles = [weighted_quantile(latencies, counts, q) * 1000 for q in (0.5, 0.99)]
+    return Latency(sum(counts), *quantiles, max(latencies, default=float("nan")) * 1000, rate,
+                   stream.height / seconds)
+
+
+def w7_run_duckdb(form: str, kind: str, stream: pl.DataFrame, table: pl.DataFrame
+                  ) -> tuple[tuple[int, int], float]:
+    """((rows, the sum of their tiers), seconds)."""
+    import duckdb
+
+    start = time.perf_counter()
+    with duckdb.connect(":memory:") as connection:
+        connection.register("events", stream.to_arrow())
+        connection.register("users", table.to_arrow())
+        query = W7_PEERS[form].format(kind="" if kind == "INNER" else kind)
+        row = connection.execute(query).fetchone()
+    assert row is not None
+    return (int(row[0]), int(row[1] or 0)), time.perf_counter() - start
+
+
+def w7_write_csvs(directory: Path, form: str, stream: pl.DataFrame, table: pl.DataFrame
+                  ) -> tuple[Path, Path]:
+    """`user_id,amount,ts` and `id,tier` (versioned: `id,tier,ts`), no header, epoch ms."""
+    paths = directory / f"events_{form}.csv", directory / f"users_{form}.csv"
+    stream.write_csv(paths[0], include_header=False)
+    table.write_csv(paths[1], include_header=False)
+    return paths
+
+
+def run_w7(args: argparse.Namespace, why_not: str | None) -> list[str]:
+    """W7, frys beside DuckDB and Flink SQL, current rows and versioned, INNER and LEFT;
+    prints its table and returns the row-count mismatches."""
+    lines: list[TableResult] = []
+    mismatches: list[str] = []
+    print(f"W7: {args.events:,} stream events enriched from a {args.table_rows:,}-row table; "
+          f"frys batches of {args.batch:,} rows", flush=True)
+    with tempfile.TemporaryDirectory(prefix="frys_w7_") as tmp:
+        for form in W7_FORMS:
+            stream, table = w7_make(form, args.events, args.table_rows)
+            total = stream.height + table.height
+            csvs = w7_write_csvs(Path(tmp), form, stream, table) if why_not is None else None
+            for kind in W7_KINDS:
+                name = f"{form} {kind}"
+                run = w7_run_frys(form, kind, stream, table, args.batch)
+                print(f"  frys {name}: {total / run.seconds:,.0f} events/s", flush=True)
+                duck_rows, duck_seconds = w7_run_duckdb(form, kind, stream, table)
+                print(f"  DuckDB {name}: {total / duck_seconds:,.0f} events/s", flush=True)
+                flink = None
+                if csvs is not None:
+                    flink = run_flink(args.flink_python, f"W7_{form}_{kind}", *csvs)
+                    print(f"  Flink {name}: {flink['events'] / flink['job_seconds']:,.0f} "
+                          f"events/s (job)", flush=True)
+                head = stream.head(args.rate_events)
+                latency = w7_run_latency(form, kind, head, table.filter(
+                    pl.col("ts") <= head["ts"].max()) if form == "versioned" else table,
+                    args.rate, args.rate_batch)
+                print(f"  frys {name} at {args.rate:,.0f} events/s offered: p99 "
+                      f"{latency.p99_ms:.1f} ms", flush=True)
+                # rows and the sum of their tiers: which row (version) each event got
+                ours = (run.rows, run.tiers)
+                counts = {"DuckDB": duck_rows} | (
+                    {"Flink": (flink["rows"], flink["tiers"])} if flink else {})
+                for peer, theirs in counts.items():
+                    if theirs != ours:
+                        mismatches.append(f"W7 {name}: frys {ours[0]:,} rows (tiers "
+                                          f"{ours[1]:,}), {peer} {theirs[0]:,} ({theirs[1]:,})")
+                lines.append(TableResult(form, kind, run, duck_seconds, flink, latency,
+                                         all(theirs == ours for theirs in counts.values())))
+    print(f"\n{'job':<18}{'frys ev/s':>12}{'Flink ev/s':>12}{'Flink marg.':>13}"
+          f"{'frys/Flink':>12}{'(marg.)':>9}{'DuckDB ev/s':>13}{'frys/DuckDB':>13}{'rows':>11}"
+          f"  {'counts':<9}{'p50 ms':>8}{'p99 ms':>8}{'B/row':>7}{'state MB':>10}")
+    verdicts = []
+    total = args.events + args.table_rows
+    for line in lines:
+        r, flink, latency = line.frys, line.flink, line.latency
+        rate = total / r.seconds
+        if flink:
+            flink_rate = flink["events"] / flink["job_seconds"]
+            marginal = flink_marginal(flink)
+            flink_cols = (f"{flink_rate:>12,.0f}{marginal:>13,.0f}{rate / flink_rate:>11.1f}x"
+                          f"{rate / marginal:>8.1f}x" if marginal else
+                          f"{flink_rate:>12,.0f}{'-':>13}{rate / flink_rate:>11.1f}x{'-':>9}")
+            met = "met" if rate >= TARGET_VS_FLINK * flink_rate else "NOT met"
+            verdicts.append(f"W7 {line.form} {line.kind}: frys/Flink {rate / flink_rate:.1f}x "
+                            f"(job); target {TARGET_VS_FLINK:.0f}x {met}")
+        else:
+            flink_cols = f"{'-':>12}{'-':>13}{'-':>12}{'-':>9}"
+        print(f"{'W7 ' + line.form + ' ' + line.kind:<18}{rate:>12,.0f}{flink_cols}"
+              f"{total / line.duck_seconds:>13,.0f}{line.duck_seconds / r.seconds:>12.2f}x"
+              f"{r.rows:>11,}  {'OK' if line.agree else 'MISMATCH':<9}{latency.p50_ms:>8.1f}"
+              f"{latency.p99_ms:>8.1f}{r.overhead_per_row():>7.0f}{r.state_bytes / 1e6:>10.1f}")
+    show = ", ".join
+    print("counts: rows and the sum of their `tier` agree with every peer's; "
+          f"events: stream + table rows ({args.events:,} + {args.table_rows:,}); latency: frys, "
+          f"{args.rate:,.0f} stream events/s offered in publishes of {args.rate_batch:,} rows "
+          f"over the first {args.rate_events:,} events (achieved: "
+          + show(f"{x.form} {x.kind} {x.latency.achieved:,.0f}" for x in lines)
+          + "); rows measured: " + show(f"{x.latency.rows:,}" for x in lines) + "; max "
+          + show(f"{x.latency.max_ms:.1f} ms" for x in lines))
+    print("B/row: bytes of the operator's own columns per table row held (key; versioned: "
+          "version time, tombstone flag), at the largest state (table rows then: "
+          + show(f"{x.frys.table_rows:,}" for x in lines) + "; versioned, stream rows held "
+          "for the watermark then: "
+          + show(f"{x.frys.held_rows:,} ({x.frys.held_own_bytes / max(x.frys.held_rows, 1):.0f}"
+                 " B/row own)" for x in lines if x.form == "versioned") + ")")
+    if why_not is None:
+        rss = show(f"{x.flink['peak_rss_mb']:,.0f} MB" for x in lines)  # type: ignore[index]
+        print(f"Flink peak RSS (Python + JVM): {rss}")
+        for verdict in verdicts:
+            print(verdict)
+    else:
+        print(f"(Flink peer skipped: {why_not})")
+    return mismatches
+
+
 # ---------------------------------------------------------------------- W8: window join
 
 W8_KINDS = ("INNER", "LEFT")
@@ -491,6 +892,11 @@ def run_w8(args: argparse.Namespace, why_not: str | None) -> list[str]:
     return mismatches
 
 
+# the workloads by name, in the order `--workload all` runs them
+WORKLOADS: dict[str, Callable[[argparse.Namespace, str | None], list[str]]] = {
+    "W6": run_w6, "W7": run_w7, "W8": run_w8}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -505,93 +911,19 @@ def main() -> None:
     parser.add_argument("--flink-python", default=str(default_flink_python()),
                         help="a Python with apache-flink installed, for the Flink peer")
     parser.add_argument("--no-flink", action="store_true", help="skip the Flink peer")
-    parser.add_argument("--workload", choices=("W6", "W8", "all"), default="all",
-                        help="W6 (interval join), W8 (window join, NEXMark q8) or both")
+    parser.add_argument("--table-rows", type=int, default=100_000,
+                        help="W7: rows of the table (current rows, or versions)")
+    parser.add_argument("--workload", choices=(*WORKLOADS, "all"), default="all",
+                        help="W6 (interval join), W7 (stream-table joins), W8 (window join, "
+                        "NEXMark q8) or all three, in that order")
     args = parser.parse_args()
     why_not = "--no-flink" if args.no_flink else flink_usable(args.flink_python)
-    if args.workload == "W8":
-        w8_mismatches = run_w8(args, why_not)
-        if w8_mismatches:
-            raise SystemExit("row counts differ: " + "; ".join(w8_mismatches))
-        return
-    orders, shipments = make(args.events, args.keys)
-    total = 2 * args.events
-    lines = []
-    mismatches = []
-    with tempfile.TemporaryDirectory(prefix="frys_joins_") as tmp:
-        csvs = write_csvs(Path(tmp), orders, shipments) if why_not is None else None
-        print(f"W6: {args.events:,} orders + {args.events:,} shipments over {args.keys:,} "
-              f"keys, WITHIN 5 MINUTES; frys batches of {args.batch:,} rows", flush=True)
-        for kind in KINDS:
-            frys_run = run_frys(kind, orders, shipments, args.batch)
-            print(f"  frys {kind}: {total / frys_run.seconds:,.0f} events/s", flush=True)
-            duck_rows, duck_seconds = run_duckdb(kind, orders, shipments)
-            print(f"  DuckDB {kind}: {total / duck_seconds:,.0f} events/s", flush=True)
-            flink = None
-            if csvs is not None:
-                flink = run_flink(args.flink_python, kind, *csvs)
-                print(f"  Flink {kind}: {flink['events'] / flink['job_seconds']:,.0f} "
-                      f"events/s (job)", flush=True)
-            latency = run_latency(kind, orders.head(args.rate_events),
-                                  shipments.head(args.rate_events), args.rate, args.rate_batch)
-            print(f"  frys {kind} at {args.rate:,.0f} events/s offered: p99 "
-                  f"{latency.p99_ms:.1f} ms", flush=True)
-            counts = {"DuckDB": duck_rows} | ({"Flink": flink["rows"]} if flink else {})
-            for peer, rows in counts.items():
-                if rows != frys_run.rows:
-                    mismatches.append(f"{kind}: frys {frys_run.rows:,} rows, {peer} {rows:,}")
-            lines.append(KindResult(kind, frys_run, duck_seconds, flink, latency,
-                                    all(rows == frys_run.rows for rows in counts.values())))
-
-    print(f"\n{'job':<9}{'frys ev/s':>12}{'Flink ev/s':>12}{'Flink marg.':>13}"
-          f"{'frys/Flink':>12}{'(marg.)':>9}{'DuckDB ev/s':>13}{'frys/DuckDB':>13}{'rows':>11}"
-          f"  {'counts':<9}{'p50 ms':>8}{'p99 ms':>8}{'B/row':>7}{'state MB':>10}")
-    verdicts = []
-    for line in lines:
-        kind, r, duck_seconds, flink, latency = (line.kind, line.frys, line.duck_seconds,
-                                                 line.flink, line.latency)
-        rate = total / r.seconds
-        if flink:
-            flink_rate = flink["events"] / flink["job_seconds"]
-            marginal = flink_marginal(flink)
-            flink_cols = (f"{flink_rate:>12,.0f}{marginal:>13,.0f}{rate / flink_rate:>11.1f}x"
-                          f"{rate / marginal:>8.1f}x" if marginal else
-                          f"{flink_rate:>12,.0f}{'-':>13}{rate / flink_rate:>11.1f}x{'-':>9}")
-            ratios = f"{rate / flink_rate:.1f}x (job)" + (
-                f", {rate / marginal:.1f}x (marginal)" if marginal else "")
-            met = "met" if rate >= TARGET_VS_FLINK * flink_rate else "NOT met"
-            verdicts.append(f"W6 {kind}: frys/Flink {ratios}; target {TARGET_VS_FLINK:.0f}x "
-                            f"(job) {met}")
-        else:
-            flink_cols = f"{'-':>12}{'-':>13}{'-':>12}{'-':>9}"
-        print(f"{'W6 ' + kind:<9}{rate:>12,.0f}{flink_cols}{total / duck_seconds:>13,.0f}"
-              f"{duck_seconds / r.seconds:>12.2f}x{r.rows:>11,}  "
-              f"{'OK' if line.agree else 'MISMATCH':<9}{latency.p50_ms:>8.1f}{latency.p99_ms:>8.1f}"
-              f"{r.overhead_per_row():>7.0f}{r.state_bytes / 1e6:>10.1f}")
-    print(f"latency: frys, {args.rate:,.0f} events/s offered in publishes of "
-          f"{args.rate_batch:,} rows over the first {args.rate_events:,} events of each stream "
-          f"(achieved: {each(lines, lambda x: f'{x.latency.achieved:,.0f}')}); pairs "
-          f"measured: {each(lines, lambda x: f'{x.latency.rows:,}')}; max "
-          f"{each(lines, lambda x: f'{x.latency.max_ms:.1f} ms')}")
-    print("B/row: state bytes per buffered row beyond the payload columns, at the largest "
-          f"state (payload included: {each(lines, lambda x: f'{x.frys.per_row():.0f}')}; "
-          f"buffered rows then: {each(lines, lambda x: f'{x.frys.buffered:,}')})")
-    if why_not is None:
-        version = lines[0].flink["version"]  # type: ignore[index]
-        warmup = lines[0].flink["warmup_events"]  # type: ignore[index]
-        rss = each(lines, lambda x: f"{x.flink['peak_rss_mb']:,.0f} MB")  # type: ignore[index]
-        print(f"Flink {version}, parallelism 1, no latency measure (see benchmarks/README.md)."
-              " ev/s: from submitting the query to the last count, after a warm-up of the same"
-              f" job over the first {warmup:,} events; marg.: without the warm-up's fixed "
-              "cost; peak RSS (Python + JVM) "
-              f"{rss}")
-        for verdict in verdicts:
-            print(verdict)
-    else:
-        print(f"(Flink peer skipped: {why_not})")
-    if args.workload == "all":
-        print()
-        mismatches += run_w8(args, why_not)
+    chosen = WORKLOADS if args.workload == "all" else (args.workload,)
+    mismatches: list[str] = []
+    for number, workload in enumerate(chosen):
+        if number:
+            print()
+        mismatches += WORKLOADS[workload](args, why_not)
     if mismatches:
         raise SystemExit("row counts differ: " + "; ".join(mismatches))
 

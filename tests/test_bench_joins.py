@@ -1,12 +1,14 @@
-"""benchmarks/run_joins.py's measures (W6): the row counts it compares with its peers, the
-emission latency quantiles and the state bytes beyond the payload. The Flink peer itself
-runs in the benchmark (a JVM per join kind: too slow for the suite); its count is checked
-there against frys' and DuckDB's."""
+"""benchmarks/run_joins.py's measures (W6, W7): the row counts it compares with its peers, the
+emission latency quantiles and the state bytes beyond the payload; W7's data, its
+interleaving of a versioned table's changelog with the stream, and the run itself at tiny
+sizes without Flink. The Flink peer itself runs in the benchmark (a JVM per join kind: too
+slow for the suite); its counts are checked there against frys' and DuckDB's."""
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -120,3 +122,108 @@ def test_flink_marginal_ignores_a_difference_within_the_noise():
     job = {"events": 2_000_000, "warmup_events": 20_000, "job_seconds": 30.0}
     assert run_joins.flink_marginal({**job, "warmup_seconds": 10.0}) == 1_980_000 / 20.0
     assert run_joins.flink_marginal({**job, "warmup_seconds": 29.0}) is None
+
+
+# ---------------------------------------------------------------------- W7: stream-table joins
+
+
+def table_reference(form: str, kind: str, stream: pl.DataFrame, table: pl.DataFrame
+                    ) -> tuple[int, int]:
+    """(rows, sum of their tiers) by plain Python: current, each event with its key's row;
+    versioned, with its key's latest version at or before its time."""
+    versions: dict[int, list[tuple[int, int]]] = {}
+    for row in table.iter_rows(named=True):
+        versions.setdefault(row["id"], []).append((row.get("ts", 0), row["tier"]))
+    rows = tiers = 0
+    for key, ts in stream.select("user_id", "ts").iter_rows():
+        valid = [tier for at, tier in versions.get(key, []) if form == "current" or at <= ts]
+        if valid:
+            rows, tiers = rows + 1, tiers + valid[-1]  # the table is in time order
+        elif kind == "LEFT":
+            rows += 1
+    return rows, tiers
+
+
+@pytest.fixture(scope="module", params=run_joins.W7_FORMS)
+def table_data(request) -> tuple[str, pl.DataFrame, pl.DataFrame]:
+    stream, table = run_joins.w7_make(request.param, 5_000, 400)
+    return request.param, stream, table
+
+
+def test_w7_data_has_events_without_a_row_and_versions_changing_under_the_stream(table_data):
+    form, stream, table = table_data
+    assert stream["ts"].is_sorted() and table.height == 400
+    keys = run_joins.w7_keys(form, 400)
+    assert table["id"].n_unique() <= keys
+    missing = stream.filter(~pl.col("user_id").is_in(table["id"].implode())).height
+    assert 0.05 < missing / stream.height < 0.2  # about a tenth find no key
+    if form == "versioned":
+        assert table["ts"].is_sorted() and table["ts"].n_unique() > table.height - keys
+        during = table.filter(pl.col("ts") >= run_joins.T0).height
+        assert during > table.height / 3  # updates while the stream runs
+
+
+@pytest.mark.parametrize("kind", run_joins.W7_KINDS)
+def test_w7_frys_rows_and_tiers_are_the_references(kind, table_data):
+    form, stream, table = table_data
+    run = run_joins.w7_run_frys(form, kind, stream, table, batch=300)
+    assert (run.rows, run.tiers) == table_reference(form, kind, stream, table)
+    # the state: the key (Int64) per current row; versioned, also the version's time
+    # (Int64) and the tombstone flag (a bit)
+    if form == "current":
+        assert run.table_rows == table.height and run.overhead_per_row() == 8
+        assert run.held_rows == 0
+    else:
+        assert 0 < run.table_rows <= table.height
+        assert 16 <= run.overhead_per_row() < 17.5
+        assert run.held_own_bytes == 24 * run.held_rows  # key, time, arrival number
+
+
+def test_w7_versions_are_published_once_in_time_order_before_the_events_they_precede():
+    stream, table = run_joins.w7_make("versioned", 3_000, 300)
+    first, rounds = run_joins.w7_publishes("versioned", stream, table, 250)
+    assert first is None
+    published: list[pl.DataFrame] = []
+    events = 0
+    for publishes in rounds:
+        for name, frame in publishes:
+            times = frame["ts"].dt.epoch("ms")
+            if name == "users":
+                published.append(frame)
+            else:
+                assert name == "events"
+                events += frame.height
+                sent = pl.concat(published)["ts"].dt.epoch("ms") if published else times[:0]
+                # every version older than the batch's last event is out before it, and
+                # no later one
+                assert sent.max() is None or sent.max() < times.max()
+                assert table.filter(pl.col("ts") < times.max()).height == len(sent)
+    assert events == stream.height
+    assert pl.concat(published).with_columns(pl.col("ts").dt.epoch("ms")).equals(table)
+
+
+@pytest.mark.parametrize("form", run_joins.W7_FORMS)
+def test_w7_latency_measures_each_row_from_the_publish_that_carried_its_event(form):
+    stream, table = run_joins.w7_make(form, 2_000, 200)
+    latency = run_joins.w7_run_latency(form, "LEFT", stream, table, rate=1e6, batch=200)
+    if form == "current":
+        assert latency.rows == stream.height  # every row comes out with its publish
+    else:  # the last batch's rows wait for the end of input, not measured
+        assert stream.height - 200 <= latency.rows < stream.height
+    assert 0 < latency.p50_ms <= latency.p99_ms <= latency.max_ms
+    assert latency.achieved > 0
+
+
+def test_w7_benchmark_runs_tiny_without_flink():
+    """The whole W7 run (frys, DuckDB, the table) at tiny sizes: counts agree, four lines."""
+    pytest.importorskip("duckdb", reason="DuckDB is the bench extra's (pip install .[bench])")
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--workload", "W7", "--no-flink", "--events", "3000",
+         "--table-rows", "300", "--batch", "500", "--rate", "1000000", "--rate-batch", "250",
+         "--rate-events", "1000"], capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = [line for line in done.stdout.splitlines() if line.startswith("W7 ")]
+    assert [line.split()[1:3] for line in table] == [
+        [form, kind] for form in run_joins.W7_FORMS for kind in run_joins.W7_KINDS]
+    assert all(" OK " in line for line in table)
+    assert "W6" not in done.stdout
