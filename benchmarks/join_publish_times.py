@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/join_publish_times.py [--events 300000] [--batch 1000]
         [--interval-join PATH] [--paced]
 
-The first `--events` orders and shipments of run_joins.py's W6 data, published in
-`--batch`-row publishes taking turns as fast as frys takes them (unpaced), INNER and LEFT:
+The first `--events` orders and shipments of run_joins.py's W6 data (joins_w6.py), published
+in `--batch`-row publishes taking turns as fast as frys takes them (unpaced), INNER and LEFT:
 the wall time of each publish (p50, p99, max), and how much of it the join operator spent
 in `process` (joining a batch against the other side's buffer) and in `advance` (pruning on
 the watermark; LEFT: emitting the unmatched rows), mean per publish. With `--paced`, also
@@ -25,8 +25,6 @@ from pathlib import Path
 
 import polars as pl
 
-HERE = Path(__file__).resolve().parent
-
 
 def load(name: str, path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
@@ -43,9 +41,9 @@ def quantiles(values: list[float]) -> str:
             f"max {series.max():6.2f} ms")
 
 
-def measure(run_joins, kind: str, orders: pl.DataFrame, shipments: pl.DataFrame,
+def measure(w6, kind: str, orders: pl.DataFrame, shipments: pl.DataFrame,
             batch: int) -> None:
-    pipeline = run_joins.pipeline_for(kind)
+    pipeline = w6.pipeline_for(kind)
     pipeline.subscribe("joined", lambda frame: None)
     operator = pipeline.runtime.queries[0].operator
     spent = {"process": 0.0, "advance": 0.0}
@@ -62,7 +60,7 @@ def measure(run_joins, kind: str, orders: pl.DataFrame, shipments: pl.DataFrame,
         setattr(operator, step, timed)
     publishes: list[float] = []
     for offset in range(0, orders.height, batch):
-        for name, frame in run_joins.as_streams(orders.slice(offset, batch),
+        for name, frame in w6.as_streams(orders.slice(offset, batch),
                                                 shipments.slice(offset, batch)):
             started = time.perf_counter()
             pipeline.publish(name, frame)
@@ -86,15 +84,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.interval_join is not None:
         load("frys.operators.interval_join", args.interval_join)
-    run_joins = load("bench_run_joins", HERE / "run_joins.py")
-    orders, shipments = run_joins.make(args.events, args.keys)
+    import joins_w6  # after the operator's stand-in: nothing of frys' joins loaded before
+
+    orders, shipments = joins_w6.make(args.events, args.keys)
     which = args.interval_join or "operators/interval_join.py"
     print(f"W6, {args.events:,} orders + {args.events:,} shipments in unpaced publishes of "
           f"{args.batch:,} rows; interval join from {which}")
-    for kind in run_joins.KINDS:
-        measure(run_joins, kind, orders, shipments, args.batch)
+    for kind in joins_w6.KINDS:
+        measure(joins_w6, kind, orders, shipments, args.batch)
         if args.paced:
-            latency = run_joins.run_latency(kind, orders, shipments, 100_000, args.batch)
+            latency = joins_w6.run_latency(kind, orders, shipments, 100_000, args.batch)
             print(f"  {kind:<6} paced at 100,000 events/s: p50 {latency.p50_ms:.1f} ms, p99 "
                   f"{latency.p99_ms:.1f} ms, max {latency.max_ms:.1f} ms (achieved "
                   f"{latency.achieved:,.0f})", flush=True)
