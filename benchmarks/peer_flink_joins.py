@@ -1,7 +1,9 @@
-"""Flink peer for W6 (run_joins.py): the Flink SQL interval join through pyflink; and for W8,
-the window join (NEXMark q8's shape, `main_w8` below).
+"""Flink peer for W6 (run_joins.py): the Flink SQL interval join through pyflink; for W7, the
+stream-table joins (`main_w7` below); and for W8, the window join (NEXMark q8's shape,
+`main_w8` below).
 
     PYTHON_WITH_APACHE_FLINK benchmarks/peer_flink_joins.py KIND ORDERS.csv SHIPMENTS.csv
+    PYTHON_WITH_APACHE_FLINK benchmarks/peer_flink_joins.py W7_FORM_KIND EVENTS.csv USERS.csv
     PYTHON_WITH_APACHE_FLINK benchmarks/peer_flink_joins.py W8_KIND PERSONS.csv AUCTIONS.csv
 
 KIND is INNER or LEFT. Needs the `apache-flink` package (not a frys dependency:
@@ -105,6 +107,112 @@ def main() -> None:
                       "peak_rss_mb": peak_rss_mb(), "version": __version__}))
 
 
+# ---------------------------------------------------------------------- W7: stream-table joins
+# W7_FORM_KIND: FORM `current` or `versioned`, KIND INNER or LEFT. EVENTS.csv is `user_id,
+# amount,ts`, USERS.csv `id,tier` (current) or `id,tier,ts` (versioned, in time order); ts in
+# epoch ms, no header.
+#
+# versioned: Flink's event-time temporal join. The versions file is an append-only source
+# with its watermark; the view keeping each id's latest row by event time (ROW_NUMBER()
+# OVER (PARTITION BY id ORDER BY rt DESC) = 1) is what Flink recognises as a versioned table
+# (primary key id, time rt), and `JOIN users FOR SYSTEM_TIME AS OF e.rt` joins each event
+# with the version valid at its time (the plan must show TemporalJoin) once both inputs'
+# watermarks pass it.
+#
+# current: Flink SQL has no stream join with a table's current rows over a file: `FOR
+# SYSTEM_TIME AS OF` a processing-time attribute needs a lookup source (JDBC, HBase, Hive;
+# the filesystem connector is not one) and is refused here. The closest is the regular join
+# of the stream with the bounded table (the plan must show Join): the same rows when, as
+# here, each key has one row that never changes, but both inputs are kept in state for ever
+# (the events too), and LEFT may emit an event with NULLs first and retract it when its
+# table row arrives (count(*) nets the retractions out).
+
+W7_SCHEMAS = {"events": "user_id INT, amount DOUBLE", "users": "id INT, tier INT"}
+W7_QUERIES = {
+    "current": """
+    SELECT count(*), sum(tier) FROM (
+        SELECT e.user_id, e.amount, u.tier FROM {events} e {join} {users} u
+        ON e.user_id = u.id)""",
+    "versioned": """
+    SELECT count(*), sum(tier) FROM (
+        SELECT e.user_id, e.amount, u.tier FROM {events} e {join} {users}
+            FOR SYSTEM_TIME AS OF e.rt AS u
+        ON e.user_id = u.id)""",
+}
+W7_PLANS = {"current": "Join(", "versioned": "TemporalJoin"}
+
+
+def w7_create(env, name: str, which: str, path: str, timed: bool) -> None:
+    """A CSV file as a table; with its event time `rt` and watermark when `timed`."""
+    time_columns = ("ts BIGINT, rt AS TO_TIMESTAMP_LTZ(ts, 3), WATERMARK FOR rt AS rt"
+                    if timed else "")
+    env.execute_sql(f"""
+        CREATE TABLE {name} ({W7_SCHEMAS[which]}{", " + time_columns if timed else ""})
+        WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv')""")
+
+
+def w7_versioned(env, name: str, changelog: str) -> None:
+    """The versioned view of a changelog table: each id's latest version by event time."""
+    env.execute_sql(f"""
+        CREATE TEMPORARY VIEW {name} AS SELECT id, tier, rt FROM (
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY rt DESC) AS rownum
+            FROM {changelog})
+        WHERE rownum = 1""")
+
+
+def main_w7() -> None:
+    _, form, kind = sys.argv[1].split("_")
+    events_csv, users_csv = sys.argv[2], sys.argv[3]
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+    from pyflink.version import __version__
+
+    events = 0
+    for path in (events_csv, users_csv):
+        with open(path, "rb") as data:
+            events += sum(1 for _ in data)
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    config = env.get_config()
+    config.set("parallelism.default", "1")
+    config.set("table.exec.mini-batch.enabled", "true")
+    config.set("table.exec.mini-batch.allow-latency", "1 s")
+    config.set("table.exec.mini-batch.size", "10000")
+    versioned = form == "versioned"
+    for prefix, suffix in (("", ""), ("warm_", ".warmup")):
+        events_path = events_csv if not suffix else warmup_copy(events_csv)
+        users_path = users_csv if not suffix else warmup_copy(users_csv)
+        w7_create(env, f"{prefix}events", "events", events_path, timed=True)
+        if versioned:
+            w7_create(env, f"{prefix}changelog", "users", users_path, timed=True)
+            w7_versioned(env, f"{prefix}users", f"{prefix}changelog")
+        else:
+            w7_create(env, f"{prefix}users", "users", users_path, timed=False)
+
+    def query(prefix: str) -> str:
+        return W7_QUERIES[form].format(events=f"{prefix}events", users=f"{prefix}users",
+                                       join="JOIN" if kind == "INNER" else "LEFT JOIN")
+
+    plan = env.explain_sql(query(""))
+    if W7_PLANS[form] not in plan or (not versioned and "TemporalJoin" in plan):
+        raise SystemExit(f"Flink did not plan the {W7_PLANS[form]} expected:\n{plan}")
+    warmup_seconds, _ = run_query(env, query("warm_"))
+    seconds, (rows, tiers) = run_query(env, query(""))
+    print(json.dumps({"kind": sys.argv[1], "events": events, "rows": rows, "tiers": tiers,
+                      "job_seconds": seconds, "warmup_events": 2 * WARMUP,
+                      "warmup_seconds": warmup_seconds, "peak_rss_mb": peak_rss_mb(),
+                      "version": __version__}))
+
+
+def run_query(env, query: str) -> tuple[float, tuple[int, int]]:
+    """(seconds until the last row was collected, its count and sum of tiers)."""
+    started = time.perf_counter()
+    result = env.execute_sql(query)
+    last = (0, 0)
+    with result.collect() as rows:
+        for row in rows:  # +I, then -U/+U per mini-batch: the last values are the totals
+            last = (int(row[0]), int(row[1] or 0))
+    return time.perf_counter() - started, last
+
+
 # ---------------------------------------------------------------------- W8: window join
 # NEXMark q8's shape: persons and auctions in the same 10-second tumbling window, with
 # Flink's window table-valued functions (its plan must show WindowJoin). KIND is W8_INNER or
@@ -174,9 +282,10 @@ def main_w8() -> None:
                       "warmup_events": 2 * WARMUP, "warmup_seconds": warmup_seconds,
                       "peak_rss_mb": peak_rss_mb(), "version": __version__}))
 
-
 if __name__ == "__main__":
-    if sys.argv[1].startswith("W8"):
+    if sys.argv[1].startswith("W7"):
+        main_w7()
+    elif sys.argv[1].startswith("W8"):
         main_w8()
     else:
         main()

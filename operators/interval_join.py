@@ -31,6 +31,15 @@ watermark:
 Columnar: the rows of a batch are joined against the other side's buffer with one polars
 hash join on the key columns (a cross join without keys), then the interval and the
 residual filter the candidate pairs; nothing is done per row in Python.
+
+Beyond that hash join, a batch and a watermark advance touch no more of a buffer than they
+must (they did: a 1,000-row publish cost LEFT about 1.5x what INNER did, enough for a loaded
+machine to fall behind a paced rate, benchmarks/README.md W6). An outer join does not
+rewrite its buffer's matched flags when rows match (a pass over the whole buffer per batch
+of the other side); it appends the matched row numbers the pairs name to a list, and only
+the rows pruned are checked against it. A buffer whose times are in order (input in
+event-time order, the usual case) is pruned by slicing off its expired prefix instead of two
+filters copying all of it.
 """
 
 from __future__ import annotations
@@ -48,15 +57,23 @@ from frys.engine.operator import (
     OperatorState,
     SideOutputs,
 )
-from frys.engine.time import START_OF_TIME
+from frys.engine.time import END_OF_TIME, START_OF_TIME
 from frys.operators.expressions import to_polars
 
 # the operator's own columns in a side's buffer (input columns are "<qualifier>.<name>")
 TIMES = ("__left_time", "__right_time")  # each side's event time, epoch milliseconds
-# outer joins, per preserved side: a row's number (to find the rows that matched) and
-# whether it has matched a row of the other side
+# outer joins, per preserved side: a row's number (to find the rows that matched); rising
+# along the buffer, which only appends and prunes
 ROWS = ("__left_row", "__right_row")
+# in a snapshot only: whether a buffered row has matched a row of the other side (the
+# operator keeps the matched row numbers instead, IntervalJoin._matched)
 MATCHED = ("__left_matched", "__right_matched")
+# a buffer made of more chunks than this is rechunked (amortized: appends add a chunk each,
+# and prunes by slicing do not merge them)
+MAX_CHUNKS = 64
+# the least number of matched row numbers held before they are folded, duplicates dropped
+# (IntervalJoin._note_matched)
+FOLD_AT = 1024
 ORIGIN = "__origin"  # a row's position in its batch, to hand out late rows as they came
 ARRIVAL = "__arrival_watermark"  # the watermark a row arrived under
 LEFT, RIGHT = 0, 1
@@ -97,6 +114,14 @@ class IntervalJoin(SideOutputs):
                 column = column.cast(spec.output_types[name].polars_dtype)
             self._outputs.append(column.alias(name))
         self._buffers = [self._empty(LEFT), self._empty(RIGHT)]
+        # per side, its columns as NULLs: what an unmatched row of the other side gets
+        self._nulls = [[pl.lit(None, dtype=t.polars_dtype).alias(qualified(side, c))
+                        for c, t in side.columns.items()] for side in self._sides]
+        # per preserved side, the row numbers of buffered rows that have matched, as the
+        # batches' pairs named them (with duplicates until folded into one Series, _fold)
+        self._matched: list[list[pl.Series]] = [[], []]
+        # per side, whether the buffer's times are non-decreasing (then pruning is a slice)
+        self._ordered = [True, True]
         self._watermark: int | None = None
         self._late_events = 0
         self._next_row = [0, 0]
@@ -129,7 +154,6 @@ class IntervalJoin(SideOutputs):
             schema[name] = _dtype(pair[index])
         if self._preserved[index]:
             schema[ROWS[index]] = pl.Int64()
-            schema[MATCHED[index]] = pl.Boolean()
         return pl.DataFrame(schema=schema)
 
     # ------------------------------------------------------------------ the contract
@@ -145,8 +169,7 @@ class IntervalJoin(SideOutputs):
         if self._preserved[index]:
             start = self._next_row[index]
             fresh = fresh.with_columns(
-                pl.int_range(start, start + fresh.height, dtype=pl.Int64).alias(ROWS[index]),
-                pl.lit(False).alias(MATCHED[index]))
+                pl.int_range(start, start + fresh.height, dtype=pl.Int64).alias(ROWS[index]))
             self._next_row[index] += fresh.height
         rows: list[pl.DataFrame] = []
         other = self._buffers[1 - index]
@@ -155,17 +178,10 @@ class IntervalJoin(SideOutputs):
             pairs = self._pairs(left, right)
             if pairs.height:
                 for side in (LEFT, RIGHT):
-                    if not self._preserved[side]:
-                        continue
-                    matched = pairs[ROWS[side]].unique().implode()
-                    mark = pl.col(MATCHED[side]) | pl.col(ROWS[side]).is_in(matched)
-                    if side == index:
-                        fresh = fresh.with_columns(mark)
-                    else:
-                        self._buffers[side] = self._buffers[side].with_columns(mark)
+                    if self._preserved[side]:
+                        self._note_matched(side, pairs[ROWS[side]])
                 rows.append(pairs)
-        self._buffers[index] = pl.concat([self._buffers[index], fresh], how="vertical_relaxed",
-                                         rechunk=False)
+        self._append(index, fresh)
         return self.emit(self._project(rows))
 
     def advance(self, watermark: int) -> Emitted:
@@ -175,20 +191,35 @@ class IntervalJoin(SideOutputs):
         if self._watermark is not None and watermark <= self._watermark:
             return self.emit([])
         self._watermark = watermark
-        rows: list[pl.DataFrame] = []
+        rows: list[pl.LazyFrame] = []
         for index in (LEFT, RIGHT):
-            horizon = max(watermark - self._reach[index], START_OF_TIME)
-            buffer = self._buffers[index]
-            oldest = buffer[TIMES[index]].min()
-            if oldest is None or int(oldest) >= horizon:  # type: ignore[arg-type]
+            # (within Int64: a negative reach, a shifted interval, can pass the end of time)
+            horizon = min(max(watermark - self._reach[index], START_OF_TIME), END_OF_TIME)
+            prefix = self._ordered[index]  # (pruning may find the rest in order)
+            expired = self._prune(index, horizon)
+            if expired is None or not self._preserved[index]:
                 continue
-            expired = pl.col(TIMES[index]) < horizon
-            if self._preserved[index]:
-                unmatched = buffer.filter(expired & ~pl.col(MATCHED[index]))
-                if unmatched.height:
-                    rows.append(self._with_nulls(
-                        1 - index, unmatched.sort(TIMES[index], maintain_order=True)))
-            self._buffers[index] = buffer.filter(~expired)
+            unmatched = expired.lazy()
+            if self._matched[index]:
+                matched = pl.concat(self._matched[index])
+                kept = self._buffers[index]
+                if prefix:
+                    # numbers rise along the buffer: the pruned rows' are those below the
+                    # first kept row's (two comparisons, no hashing of the kept ones)
+                    first = kept[ROWS[index]][0] if kept.height else self._next_row[index]
+                    gone, rest = matched.filter(matched < first), matched.filter(
+                        matched >= first)
+                else:
+                    pruned = matched.is_in(expired[ROWS[index]].implode())
+                    gone, rest = matched.filter(pruned), matched.filter(~pruned)
+                unmatched = unmatched.filter(~pl.col(ROWS[index]).is_in(gone.implode()))
+                # the numbers of rows still buffered (the pruned never come back)
+                self._matched[index] = [rest] if len(rest) else []
+                if len(rest) > 2 * max(kept.height, FOLD_AT):
+                    self._fold(index)  # duplicates of the few rows left
+            if not prefix:
+                unmatched = unmatched.sort(TIMES[index], maintain_order=True)
+            rows.append(self._with_nulls(1 - index, unmatched))
         return self.emit(self._project(rows))
 
     def counters(self) -> OperatorCounters:
@@ -196,10 +227,20 @@ class IntervalJoin(SideOutputs):
 
     def snapshot(self) -> OperatorState:
         """Each side's buffer (table `left`, `right`: the qualified input columns, keys,
-        time, and of a preserved side the row numbers and whether each matched) and the
-        scalars: the watermark, the late events counted, each side's next row number."""
-        return OperatorState(self.STATE_KIND, self.STATE_VERSION,
-                             {"left": self._buffers[LEFT], "right": self._buffers[RIGHT]},
+        time, and of a preserved side the row numbers and whether each matched, folded in
+        from the matched row numbers) and the scalars: the watermark, the late events
+        counted, each side's next row number."""
+        tables = {}
+        for name, index in (("left", LEFT), ("right", RIGHT)):
+            # compacted, and kept so: the snapshot and the operator it restores then hold
+            # the same layout, hence the same bytes (state_size) as this one
+            buffer = self._buffers[index] = self._buffers[index].rechunk()
+            if self._preserved[index]:
+                matched = self._fold(index).implode()
+                buffer = buffer.with_columns(
+                    pl.col(ROWS[index]).is_in(matched).alias(MATCHED[index]))
+            tables[name] = buffer
+        return OperatorState(self.STATE_KIND, self.STATE_VERSION, tables,
                              {"watermark": self._watermark, "late_events": self._late_events,
                               "next_left_row": self._next_row[LEFT],
                               "next_right_row": self._next_row[RIGHT]})
@@ -207,19 +248,82 @@ class IntervalJoin(SideOutputs):
     def restore(self, state: OperatorState) -> None:
         state.check(self.STATE_KIND, self.STATE_VERSION)
         self._buffers = [state.tables["left"], state.tables["right"]]
+        self._matched = [[], []]
+        for index in (LEFT, RIGHT):
+            buffer = self._buffers[index]
+            if self._preserved[index]:
+                self._matched[index] = [buffer.filter(pl.col(MATCHED[index]))[ROWS[index]]]
+                self._buffers[index] = buffer.drop(MATCHED[index])
+            times = self._buffers[index][TIMES[index]]
+            self._ordered[index] = times.null_count() == 0 and times.is_sorted()
         self._watermark = state.scalars["watermark"]
         self._late_events = state.scalars["late_events"] or 0
         self._next_row = [state.scalars["next_left_row"] or 0,
                           state.scalars["next_right_row"] or 0]
 
     def state_size(self) -> int:
-        return sum(int(buffer.estimated_size()) for buffer in self._buffers)
+        return sum(int(buffer.estimated_size()) for buffer in self._buffers) + sum(
+            int(numbers.estimated_size()) for side in self._matched for numbers in side)
 
     def buffered_rows(self) -> tuple[int, int]:
         """How many rows each side holds (left, right)."""
         return self._buffers[LEFT].height, self._buffers[RIGHT].height
 
     # ------------------------------------------------------------------ steps
+
+    def _append(self, index: int, fresh: pl.DataFrame) -> None:
+        """Buffer a side's admitted rows, keeping track of whether its times stay in order
+        (a NULL time is out of order: it sorts nowhere)."""
+        buffer = self._buffers[index]
+        if self._ordered[index] and fresh.height:
+            times = fresh[TIMES[index]]
+            last = buffer[TIMES[index]][-1] if buffer.height else None
+            self._ordered[index] = (times.null_count() == 0 and times.is_sorted()
+                                    and (last is None or times[0] >= last))
+        buffer = pl.concat([buffer, fresh], how="vertical_relaxed", rechunk=False)
+        if buffer.n_chunks() > MAX_CHUNKS:
+            buffer = buffer.rechunk()
+        self._buffers[index] = buffer
+
+    def _prune(self, index: int, horizon: int) -> pl.DataFrame | None:
+        """Drop a side's rows with time < horizon from its buffer; the dropped rows (None
+        when there are none). In order, they are a prefix, cut by a slice."""
+        buffer = self._buffers[index]
+        times = buffer[TIMES[index]]
+        if self._ordered[index]:
+            if not buffer.height or times[0] >= horizon:
+                return None
+            # one comparison over the time column: cheaper than polars' search_sorted's
+            # call overhead at these sizes, and no frame is copied
+            cut = int((times < horizon).sum())
+            self._buffers[index] = buffer.slice(cut)
+            return buffer.slice(0, cut)
+        oldest = times.min()
+        if oldest is None or int(oldest) >= horizon:  # type: ignore[arg-type]
+            return None
+        # (a NULL time compares NULL: such a row leaves the buffer unreported, as before)
+        expired = pl.col(TIMES[index]) < horizon
+        self._buffers[index] = kept = buffer.filter(~expired)
+        kept_times = kept[TIMES[index]]
+        self._ordered[index] = kept_times.null_count() == 0 and kept_times.is_sorted()
+        return buffer.filter(expired)
+
+    def _note_matched(self, side: int, numbers: pl.Series) -> None:
+        """Remember that the rows of these numbers matched. A row matched again is noted
+        again: the numbers are folded (duplicates dropped) once they outnumber twice the
+        buffer's rows (or FOLD_AT), which leaves at most the buffer's rows, so folds cost
+        O(1) per number noted and the list stays within about twice the buffer."""
+        pending = self._matched[side]
+        pending.append(numbers)
+        if sum(len(n) for n in pending) > 2 * max(self._buffers[side].height, FOLD_AT):
+            self._fold(side)
+
+    def _fold(self, side: int) -> pl.Series:
+        """A side's matched row numbers as one Series without duplicates."""
+        pending = self._matched[side]
+        folded = pl.concat(pending).unique() if pending else pl.Series([], dtype=pl.Int64)
+        self._matched[side] = [folded]
+        return folded
 
     def _admit(self, index: int, batch: pl.DataFrame, arrivals: pl.Series | None
                ) -> pl.DataFrame:
@@ -271,15 +375,14 @@ class IntervalJoin(SideOutputs):
             pairs = pairs.filter(self._residual)
         return pairs.collect()
 
-    def _with_nulls(self, missing: int, unmatched: pl.DataFrame) -> pl.DataFrame:
+    def _with_nulls(self, missing: int, unmatched: pl.LazyFrame) -> pl.LazyFrame:
         """Unmatched rows of one side with the other (`missing`) side's columns all NULL."""
-        other = self._sides[missing]
-        return unmatched.with_columns(
-            pl.lit(None, dtype=t.polars_dtype).alias(qualified(other, c))
-            for c, t in other.columns.items())
+        return unmatched.with_columns(self._nulls[missing])
 
-    def _project(self, frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
-        """Joined rows -> the remaining WHERE, then the SELECT list."""
+    def _project(self, frames: list[pl.DataFrame] | list[pl.LazyFrame]
+                 ) -> list[pl.DataFrame]:
+        """Joined rows -> the remaining WHERE, then the SELECT list (one query each: the
+        unmatched rows' filter and NULLs come in as a LazyFrame)."""
         out = []
         for frame in frames:
             lazy = frame.lazy()
