@@ -47,8 +47,7 @@ from __future__ import annotations
 import polars as pl
 
 from frys.dsl import ast
-from frys.dsl.types import FrysType
-from frys.engine.graph import IntervalJoinSpec, JoinSide
+from frys.engine.graph import IntervalJoinSpec
 from frys.engine.operator import (
     BatchSource,
     Emitted,
@@ -58,7 +57,7 @@ from frys.engine.operator import (
     SideOutputs,
 )
 from frys.engine.time import END_OF_TIME, START_OF_TIME
-from frys.operators.expressions import to_polars
+from frys.operators.join_clauses import LEFT, RIGHT, JoinClauses, qualified
 
 # the operator's own columns in a side's buffer (input columns are "<qualifier>.<name>")
 TIMES = ("__left_time", "__right_time")  # each side's event time, epoch milliseconds
@@ -76,11 +75,6 @@ MAX_CHUNKS = 64
 FOLD_AT = 1024
 ORIGIN = "__origin"  # a row's position in its batch, to hand out late rows as they came
 ARRIVAL = "__arrival_watermark"  # the watermark a row arrived under
-LEFT, RIGHT = 0, 1
-
-
-def key_column(index: int) -> str:
-    return f"__key{index}"
 
 
 class IntervalJoin(SideOutputs):
@@ -99,20 +93,11 @@ class IntervalJoin(SideOutputs):
         self._preserved = (spec.preserves(LEFT), spec.preserves(RIGHT))
         # how long past its own time each side's rows can still meet a row of the other side
         self._reach = (spec.after_ms, spec.before_ms)
-        self._keys = [key_column(i) for i in range(len(spec.keys))]
-        self._side_where = [self._filter(side.where) for side in self._sides]
-        self._key_exprs = [
-            [self._compile(pair[index]).cast(_dtype(pair[index])).alias(name)
-             for name, pair in zip(self._keys, spec.keys, strict=True)]
-            for index in (LEFT, RIGHT)]
-        self._residual = self._filter(spec.residual)
-        self._where = self._filter(spec.where)
-        self._outputs: list[pl.Expr] = []
-        for name, expr in spec.outputs:
-            column = self._compile(expr)
-            if spec.output_types[name] != FrysType.NULL:
-                column = column.cast(spec.output_types[name].polars_dtype)
-            self._outputs.append(column.alias(name))
+        clauses = JoinClauses(spec, self._column_expr)
+        self._keys, self._key_exprs = clauses.keys, clauses.key_exprs
+        self._key_dtypes = clauses.key_dtypes
+        self._side_where, self._residual = clauses.side_where, clauses.residual
+        self._where, self._outputs = clauses.where, clauses.outputs
         self._buffers = [self._empty(LEFT), self._empty(RIGHT)]
         # per side, its columns as NULLs: what an unmatched row of the other side gets
         self._nulls = [[pl.lit(None, dtype=t.polars_dtype).alias(qualified(side, c))
@@ -128,6 +113,9 @@ class IntervalJoin(SideOutputs):
 
     # ------------------------------------------------------------------ compiling
 
+    def _column_expr(self, expr: ast.Expr) -> pl.Expr | None:
+        return pl.col(self._column(expr)) if isinstance(expr, ast.ColumnRef) else None
+
     def _column(self, ref: ast.ColumnRef) -> str:
         """The buffered column a reference reads: by its qualifier, else the one side that
         has the column (the analyzer refused ambiguous references)."""
@@ -137,21 +125,13 @@ class IntervalJoin(SideOutputs):
                 return qualified(side, ref.name)
         raise ValueError(f"column {ref.name} is read by the join but not buffered")
 
-    def _compile(self, expr: ast.Expr) -> pl.Expr:
-        return to_polars(expr, lambda e: pl.col(self._column(e))
-                         if isinstance(e, ast.ColumnRef) else None)
-
-    def _filter(self, predicate: ast.Expr | None) -> pl.Expr | None:
-        """A row passes when the predicate is TRUE (FALSE and NULL drop it)."""
-        return None if predicate is None else self._compile(predicate).fill_null(False)
-
     def _empty(self, index: int) -> pl.DataFrame:
         side = self._sides[index]
         schema: dict[str, pl.DataType] = {
             qualified(side, c): t.polars_dtype for c, t in side.columns.items()}
         schema[TIMES[index]] = pl.Int64()
-        for name, pair in zip(self._keys, self.spec.keys, strict=True):
-            schema[name] = _dtype(pair[index])
+        for name, dtype in zip(self._keys, self._key_dtypes[index], strict=True):
+            schema[name] = dtype
         if self._preserved[index]:
             schema[ROWS[index]] = pl.Int64()
         return pl.DataFrame(schema=schema)
@@ -394,11 +374,3 @@ class IntervalJoin(SideOutputs):
         return out
 
 
-def qualified(side: JoinSide, column: str) -> str:
-    """The name of a side's column in the operator's frames: `<qualifier>.<column>`."""
-    return f"{side.qualifier}.{column}"
-
-
-def _dtype(expr: ast.Expr) -> pl.DataType:
-    assert expr.type is not None, "join keys are typed by analysis"
-    return expr.type.polars_dtype

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from frys.dsl import ast
@@ -23,11 +25,15 @@ def compile_filter(predicate: ast.Expr) -> pl.Expr:
 
 
 def compile_projection(outputs: list[tuple[str, ast.Expr]],
-                       output_types: dict[str, FrysType]) -> list[pl.Expr]:
-    """The SELECT list as named polars expressions, cast to their analyzed types."""
+                       output_types: dict[str, FrysType],
+                       compile_expr: Callable[[ast.Expr], pl.Expr] = to_polars
+                       ) -> list[pl.Expr]:
+    """The SELECT list as named polars expressions, cast to their analyzed types (a NULL
+    column keeps the dtype polars gives it); `compile_expr` reads column references as the
+    operator's frames hold them (a join's `<qualifier>.<column>`)."""
     compiled = []
     for name, expr in outputs:
-        column = to_polars(expr)
+        column = compile_expr(expr)
         if output_types[name] != FrysType.NULL:
             column = column.cast(output_types[name].polars_dtype)
         compiled.append(column.alias(name))

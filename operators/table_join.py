@@ -45,7 +45,6 @@ from collections.abc import Sequence
 import polars as pl
 
 from frys.dsl import ast
-from frys.dsl.types import FrysType
 from frys.engine.graph import TableJoinSpec, TableScanSpec, TableSide
 from frys.engine.operator import (
     BatchSource,
@@ -57,6 +56,7 @@ from frys.engine.operator import (
 )
 from frys.engine.time import END_OF_TIME
 from frys.operators.expressions import to_polars
+from frys.operators.stateless import compile_projection
 
 KEY = "__key"  # the join key: the stream's key expression / the table's primary key
 TIME = "__time"  # a held stream row's event time, epoch milliseconds (versioned)
@@ -160,12 +160,7 @@ class TableJoin(SideOutputs):
         self._key_dtype = table.columns[table.primary_key].polars_dtype
         self._key = self._compile(spec.key).cast(self._key_dtype).alias(KEY)
         self._where = None if spec.where is None else self._compile(spec.where).fill_null(False)
-        self._outputs: list[pl.Expr] = []
-        for name, expr in spec.outputs:
-            column = self._compile(expr)
-            if spec.output_types[name] != FrysType.NULL:
-                column = column.cast(spec.output_types[name].polars_dtype)
-            self._outputs.append(column.alias(name))
+        self._outputs = compile_projection(spec.outputs, spec.output_types, self._compile)
         empty = self._empty_table()
         self._rows = TableRows(empty.drop(DELETED, strict=False))
         self._pending = empty  # versioned: versions after the watermark, as they came
@@ -446,12 +441,8 @@ class TableScan(SideOutputs):
 
         self._where = None if spec.where is None else \
             to_polars(spec.where, column).fill_null(False)
-        self._outputs: list[pl.Expr] = []
-        for name, expr in spec.outputs:
-            compiled = to_polars(expr, column)
-            if spec.output_types[name] != FrysType.NULL:
-                compiled = compiled.cast(spec.output_types[name].polars_dtype)
-            self._outputs.append(compiled.alias(name))
+        self._outputs = compile_projection(spec.outputs, spec.output_types,
+                                           lambda e: to_polars(e, column))
         schema: dict[str, pl.DataType] = {
             f"{table.qualifier}.{c}": t.polars_dtype for c, t in table.columns.items()}
         schema[KEY] = table.columns[table.primary_key].polars_dtype

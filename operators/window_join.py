@@ -42,7 +42,7 @@ from __future__ import annotations
 import polars as pl
 
 from frys.dsl import ast
-from frys.dsl.types import TIMESTAMP_DTYPE, FrysType
+from frys.dsl.types import TIMESTAMP_DTYPE
 from frys.engine.graph import WindowJoinSpec
 from frys.engine.operator import (
     BatchSource,
@@ -53,8 +53,7 @@ from frys.engine.operator import (
     SideOutputs,
 )
 from frys.engine.time import START_OF_TIME
-from frys.operators.expressions import to_polars
-from frys.operators.interval_join import key_column, qualified
+from frys.operators.join_clauses import LEFT, RIGHT, JoinClauses, qualified
 
 WINDOW_START = "__window_start"  # epoch milliseconds, Int64, in both sides' buffers
 TIME = "__time"  # a side's event time while its rows are being admitted
@@ -62,7 +61,6 @@ ROWS = ("__left_row", "__right_row")  # row numbers of a firing's rows, for oute
 ORIGIN = "__origin"  # a row's position in its batch, to hand out late rows as they came
 ARRIVAL = "__arrival_watermark"  # the watermark a row arrived under
 ORDER = "__window_order"  # the window start of an output row while a firing is sorted
-LEFT, RIGHT = 0, 1
 WINDOW_COLUMNS = ("window_start", "window_end")
 
 
@@ -84,21 +82,12 @@ class WindowJoin(SideOutputs):
         # a window is done (fired, closed to late rows) once the watermark reaches this
         # past its start
         self._closing = spec.size_ms + spec.lateness_ms
-        self._keys = [key_column(i) for i in range(len(spec.keys))]
+        clauses = JoinClauses(spec, self._substitute)
+        self._keys, self._key_exprs = clauses.keys, clauses.key_exprs
+        self._key_dtypes = clauses.key_dtypes
+        self._side_where, self._residual = clauses.side_where, clauses.residual
+        self._where, self._outputs = clauses.where, clauses.outputs
         self._on = [*self._keys, WINDOW_START]
-        self._side_where = [self._filter(side.where) for side in self._sides]
-        self._key_exprs = [
-            [self._compile(pair[index]).cast(_dtype(pair[index])).alias(name)
-             for name, pair in zip(self._keys, spec.keys, strict=True)]
-            for index in (LEFT, RIGHT)]
-        self._residual = self._filter(spec.residual)
-        self._where = self._filter(spec.where)
-        self._outputs: list[pl.Expr] = []
-        for name, expr in spec.outputs:
-            column = self._compile(expr)
-            if spec.output_types[name] != FrysType.NULL:
-                column = column.cast(spec.output_types[name].polars_dtype)
-            self._outputs.append(column.alias(name))
         self._buffers = [self._empty(LEFT), self._empty(RIGHT)]
         self._watermark: int | None = None
         self._late_events = 0
@@ -120,19 +109,12 @@ class WindowJoin(SideOutputs):
                 return pl.col(qualified(side, expr.name))
         raise ValueError(f"column {expr.name} is read by the join but not buffered")
 
-    def _compile(self, expr: ast.Expr) -> pl.Expr:
-        return to_polars(expr, self._substitute)
-
-    def _filter(self, predicate: ast.Expr | None) -> pl.Expr | None:
-        """A row passes when the predicate is TRUE (FALSE and NULL drop it)."""
-        return None if predicate is None else self._compile(predicate).fill_null(False)
-
     def _empty(self, index: int) -> pl.DataFrame:
         side = self._sides[index]
         schema: dict[str, pl.DataType] = {
             qualified(side, c): t.polars_dtype for c, t in side.columns.items()}
-        for name, pair in zip(self._keys, self.spec.keys, strict=True):
-            schema[name] = _dtype(pair[index])
+        for name, dtype in zip(self._keys, self._key_dtypes[index], strict=True):
+            schema[name] = dtype
         schema[WINDOW_START] = pl.Int64()
         return pl.DataFrame(schema=schema)
 
@@ -297,7 +279,3 @@ class WindowJoin(SideOutputs):
         rows = pl.concat(parts).sort(ORDER, maintain_order=True).drop(ORDER).collect()
         return [rows] if rows.height else []
 
-
-def _dtype(expr: ast.Expr) -> pl.DataType:
-    assert expr.type is not None, "join keys are typed by analysis"
-    return expr.type.polars_dtype
