@@ -272,8 +272,31 @@ class JoinSide:
 JOIN_KINDS = ("INNER", "LEFT", "RIGHT", "FULL")
 
 
+class _JoinOfTwoStreams:
+    """What the joins of two streams (IntervalJoinSpec, WindowJoinSpec) tell the runtime and
+    explain alike: which sides keep their unmatched rows, where late events go, the keys."""
+
+    kind: str
+    keys: list[tuple[ast.Expr, ast.Expr]]
+    late_streams: dict[str, str]
+
+    timeouts_stream = None  # a join keeps no partial matches
+
+    def preserves(self, side: int) -> bool:
+        """Whether the side (0 left, 1 right) keeps its unmatched rows (outer joins)."""
+        return self.kind == "FULL" or self.kind == ("LEFT", "RIGHT")[side]
+
+    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
+        """Per input stream with a `late` option: the stream its late events go to."""
+        return dict(self.late_streams)
+
+    def keys_text(self) -> str:
+        return ", ".join(f"{expr_to_sql(left)} = {expr_to_sql(right)}"
+                         for left, right in self.keys) or "(no keys: every pair)"
+
+
 @dataclass(frozen=True)
-class IntervalJoinSpec:
+class IntervalJoinSpec(_JoinOfTwoStreams):
     """`left [LEFT|RIGHT|FULL] JOIN right ON <keys> [AND <residual>] WITHIN t` over two
     streams: each pair of rows with equal keys (`keys`: the ON conjuncts `l = r` with one side
     of the equality on each input), the residual true and the right row's event time within
@@ -299,8 +322,6 @@ class IntervalJoinSpec:
     # per input stream with a `late` option: where its late events go
     late_streams: dict[str, str] = field(default_factory=dict)
 
-    timeouts_stream = None  # a join keeps no partial matches
-
     def __post_init__(self) -> None:
         if self.kind not in JOIN_KINDS:
             raise ValueError(f"interval joins are {', '.join(JOIN_KINDS)}, not {self.kind}")
@@ -311,14 +332,6 @@ class IntervalJoinSpec:
     def within_ms(self) -> int:
         """The farthest apart two joined rows can be, either way (at least 0)."""
         return max(self.before_ms, self.after_ms, 0)
-
-    def preserves(self, side: int) -> bool:
-        """Whether the side (0 left, 1 right) keeps its unmatched rows (outer joins)."""
-        return self.kind == "FULL" or self.kind == ("LEFT", "RIGHT")[side]
-
-    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
-        """Per input stream with a `late` option: the stream its late events go to."""
-        return dict(self.late_streams)
 
     def interval_text(self) -> str:
         """The interval in explain's words: `within t` when symmetric, else the range of the
@@ -331,8 +344,7 @@ class IntervalJoinSpec:
     def describe(self) -> list[str]:
         keyword = {"INNER": "interval join", "LEFT": "left interval join",
                    "RIGHT": "right interval join", "FULL": "full outer interval join"}[self.kind]
-        keys = ", ".join(f"{expr_to_sql(left)} = {expr_to_sql(right)}"
-                         for left, right in self.keys) or "(no keys: every pair)"
+        keys = self.keys_text()
         lines = [f"{keyword} on {keys} {self.interval_text()} (inclusive) in event time",
                  "left: " + self.left.describe(), "right: " + self.right.describe()]
         if self.residual is not None:
@@ -359,7 +371,7 @@ class IntervalJoinSpec:
 
 
 @dataclass(frozen=True)
-class WindowJoinSpec:
+class WindowJoinSpec(_JoinOfTwoStreams):
     """`left [LEFT|RIGHT|FULL] JOIN right ON <keys> [AND <residual>] WITHIN TUMBLE(size)`
     (or `HOP(size, slide)`): a window join, Flink SQL's. Each row is put in the windows of
     its own stream's event time (`[start, start + size)`, starts on multiples of `slide`;
@@ -387,8 +399,6 @@ class WindowJoinSpec:
     # per input stream with a `late` option: where its late events go
     late_streams: dict[str, str] = field(default_factory=dict)
 
-    timeouts_stream = None  # a join keeps no partial matches
-
     def __post_init__(self) -> None:
         if self.kind not in JOIN_KINDS:
             raise ValueError(f"window joins are {', '.join(JOIN_KINDS)}, not {self.kind}")
@@ -404,14 +414,6 @@ class WindowJoinSpec:
         """How many windows each row is in (HOP: size / slide rounded up; TUMBLE: 1)."""
         return -(-self.size_ms // self.slide_ms)
 
-    def preserves(self, side: int) -> bool:
-        """Whether the side (0 left, 1 right) keeps its unmatched rows (outer joins)."""
-        return self.kind == "FULL" or self.kind == ("LEFT", "RIGHT")[side]
-
-    def late_targets(self, inputs: tuple[str, ...]) -> dict[str, str]:
-        """Per input stream with a `late` option: the stream its late events go to."""
-        return dict(self.late_streams)
-
     def window_text(self) -> str:
         if self.hopping:
             return (f"hopping window {interval_text(self.size_ms)} every "
@@ -421,8 +423,7 @@ class WindowJoinSpec:
     def describe(self) -> list[str]:
         keyword = {"INNER": "window join", "LEFT": "left window join",
                    "RIGHT": "right window join", "FULL": "full outer window join"}[self.kind]
-        keys = ", ".join(f"{expr_to_sql(left)} = {expr_to_sql(right)}"
-                         for left, right in self.keys) or "(no keys: every pair)"
+        keys = self.keys_text()
         lines = [f"{keyword} on {keys} in the same {self.window_text()} (each row by its "
                  "stream's event time)",
                  "left: " + self.left.describe(), "right: " + self.right.describe()]
