@@ -605,6 +605,8 @@ class CheckpointStore:
         self._writable()
         for what in ("channels", "sources", "sinks", "counters"):
             _plain(getattr(checkpoint, what), what)
+        _plain({query: state.scalars for query, state in checkpoint.operators.items()},
+               "scalars")
         temporary = parent / f"{TEMPORARY_PREFIX}{final}-{os.getpid()}-{secrets.token_hex(4)}"
         temporary.mkdir(mode=DIR_MODE)
         try:
