@@ -69,7 +69,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import msgspec
 import polars as pl
@@ -95,7 +95,8 @@ TABLE_FILE = re.compile(r"t[0-9]{5,9}\.arrow")
 # what the store creates is its owner's alone, as the WAL's files (connectors/wal/log.py)
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-COMPRESSIONS = ("uncompressed", "lz4", "zstd")
+IpcCompression = Literal["uncompressed", "lz4", "zstd"]
+COMPRESSIONS: tuple[IpcCompression, ...] = ("uncompressed", "lz4", "zstd")
 
 
 class CheckpointError(Exception):
@@ -250,11 +251,11 @@ def _read_file(folder_fd: int, name: str, limit: int, what: str) -> bytes:
         os.close(fd)
 
 
-def _encode_table(frame: pl.DataFrame, compression: str) -> bytes:
+def _encode_table(frame: pl.DataFrame, compression: IpcCompression) -> bytes:
     buffer = io.BytesIO()
     # Arrow IPC keeps the schema (time zones, Null columns, nested types) and the height of
     # a frame without columns, so empty and zero-column frames come back equal
-    frame.write_ipc(buffer, compression=compression)  # type: ignore[arg-type]
+    frame.write_ipc(buffer, compression=compression)
     return buffer.getvalue()
 
 
@@ -275,7 +276,9 @@ StepHook = Callable[[str], None]
 class CheckpointStore:
     """The checkpoints and savepoints of one job, in folder `directory` (created if missing;
     a file there is refused). Keeps the newest `keep` (>= 1) periodic checkpoints.
-    compression: of the Arrow IPC table files (uncompressed, lz4, zstd). fsync=False skips
+    compression: of the Arrow IPC table files (uncompressed, lz4, zstd; lz4 by default:
+    half the bytes of uncompressed for about half zstd's CPU, benchmarks/README.md
+    "Checkpoint store"). fsync=False skips
     every fsync: a process kill still loses nothing, a machine loss can (module docstring).
     read_only: no lock, no cleaning, no writes (to inspect a store another process writes).
 
@@ -292,7 +295,7 @@ class CheckpointStore:
                                   + ", ".join(COMPRESSIONS))
         self.directory = Path(directory)
         self.keep = keep
-        self.compression = compression
+        self.compression = cast(IpcCompression, compression)  # checked above
         self.fsync = fsync
         self.read_only = read_only
         self.step_hook = step_hook
