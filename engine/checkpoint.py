@@ -278,9 +278,10 @@ class CheckpointStore:
     a file there is refused). Keeps the newest `keep` (>= 1) periodic checkpoints.
     compression: of the Arrow IPC table files (uncompressed, lz4, zstd; lz4 by default:
     half the bytes of uncompressed for about half zstd's CPU, benchmarks/README.md
-    "Checkpoint store"). fsync=False skips
-    every fsync: a process kill still loses nothing, a machine loss can (module docstring).
-    read_only: no lock, no cleaning, no writes (to inspect a store another process writes).
+    "Checkpoint store"). fsync=False skips every fsync: a process kill still loses
+    nothing, a machine loss can (module docstring). read_only: no lock, no cleaning, no
+    writes, a missing folder is an empty store (to inspect a store another process writes;
+    a checkpoint that writer retires while it is being read is reported missing).
 
     `warnings` gathers, once each, what reading found: damaged checkpoints skipped, entries
     ignored (symlinks, foreign names), temporary folders removed."""
@@ -364,7 +365,9 @@ class CheckpointStore:
     def _remove_temporaries(self, folder: Path) -> None:
         """A temporary folder is a write that never finished (or a retired checkpoint half
         deleted): nothing in it is wanted. Only under the lock, so none is in flight."""
-        for entry in os.scandir(folder):
+        with os.scandir(folder) as entries:
+            found = list(entries)
+        for entry in found:
             if not entry.name.startswith(TEMPORARY_PREFIX):
                 continue
             if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
@@ -377,7 +380,11 @@ class CheckpointStore:
 
     def _entries(self) -> Iterator[tuple[int, str]]:
         """(id, folder name) of each checkpoint folder, warning about foreign entries."""
-        for entry in os.scandir(self.directory):
+        if self.read_only and not self.directory.is_dir():
+            return
+        with os.scandir(self.directory) as entries:
+            found = list(entries)
+        for entry in found:
             name = entry.name
             if name in (LOCK, SAVEPOINTS) or name.startswith(TEMPORARY_PREFIX):
                 continue
@@ -409,7 +416,9 @@ class CheckpointStore:
         if not folder.is_dir():
             return []
         names = []
-        for entry in os.scandir(folder):
+        with os.scandir(folder) as entries:
+            found = list(entries)
+        for entry in found:
             if entry.name.startswith(TEMPORARY_PREFIX):
                 continue
             if SAVEPOINT_NAME.fullmatch(entry.name) is None:

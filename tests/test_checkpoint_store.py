@@ -475,6 +475,9 @@ def test_symlinks_and_planted_names_are_ignored_never_followed(tmp_path) -> None
 
 
 def test_a_file_is_not_a_store_and_one_writer_at_a_time(tmp_path) -> None:
+    missing = CheckpointStore(tmp_path / "missing", read_only=True)
+    assert (missing.latest(), missing.ids(), missing.savepoints()) == (None, [], [])
+    assert not (tmp_path / "missing").exists()
     (tmp_path / "file").write_text("x")
     with pytest.raises(CheckpointError, match="is not a folder"):
         CheckpointStore(tmp_path / "file")
