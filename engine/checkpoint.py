@@ -404,8 +404,14 @@ class CheckpointStore:
         return sorted(identifier for identifier, _ in self._entries())
 
     def next_id(self) -> int:
-        """An id above every checkpoint folder present, damaged ones included."""
-        return max(self.ids(), default=0) + 1
+        """An id above every checkpoint folder present, damaged ones included, and above
+        every entry named like one (a planted symlink or file), so a write never meets a
+        name that is taken."""
+        if self.read_only and not self.directory.is_dir():
+            return 1
+        taken = [int(match.group(1)) for match in map(CHECKPOINT_NAME.fullmatch,
+                                                      os.listdir(self.directory)) if match]
+        return max(taken, default=0) + 1
 
     def savepoints(self) -> list[str]:
         """The names of the savepoint folders present, sorted (not verified)."""
@@ -573,6 +579,9 @@ class CheckpointStore:
                 f"checkpoint {checkpoint.checkpoint_id} is not above the newest present "
                 f"({newest}); use next_id()")
         final = self.path_of(checkpoint.checkpoint_id)
+        if os.path.lexists(final):
+            raise CheckpointError(f"{final} exists and is not a checkpoint folder; use "
+                                  "next_id()")
         self._write_folder(checkpoint, self.directory, final.name)
         self._retire()
         return final

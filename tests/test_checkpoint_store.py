@@ -470,6 +470,13 @@ def test_symlinks_and_planted_names_are_ignored_never_followed(tmp_path) -> None
         assert phrase in text, (phrase, text)
     with pytest.raises(CheckpointError, match="symbolic link"):
         store.load(store_dir / "checkpoint-00000000000000000009")
+    with CheckpointStore(store_dir) as writer:
+        # a planted name is never written through, and next_id steps over it
+        with pytest.raises(CheckpointError, match="not a checkpoint folder"):
+            writer.write(sample(9))
+        assert writer.next_id() == 10
+        writer.write(sample(10))
+        assert_same(writer.latest(), sample(10))
     # the targets are untouched
     assert_same(CheckpointStore(elsewhere, read_only=True).latest(), sample(5))
 
