@@ -48,6 +48,8 @@ from frys.engine.runtime import DEFAULT_OPTIONS, Runtime, RuntimeOptions
 if TYPE_CHECKING:
     import pyarrow
 
+    from frys.engine.checkpoint import CheckpointStore
+
 __all__ = ["DataWarning", "FrysWarning", "Pipeline", "ResultsNotKept"]
 
 
@@ -115,15 +117,23 @@ def _as_frame(events: object) -> pl.DataFrame | None:
     return None
 
 
+# a state folder holds the job its checkpoints are of and the store's folder
+JOB_FILE = "job.frysql"
+CHECKPOINTS = "checkpoints"
+
+
 class Pipeline:
-    """A compiled .frysql job with its embedded runtime."""
+    """A compiled .frysql job with its embedded runtime. With `state=<folder>`, its
+    checkpoints (`checkpoint()`) are kept there, and a pipeline built on the same folder,
+    or `Pipeline.resume(folder)`, continues from the newest whole one."""
 
     def __init__(self, text: str, source_name: str = "<query>",
                  base_dir: str | Path = ".",
                  clock: Callable[[], float] = time.monotonic,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
                  bus: Broker | None = None,
-                 keep_results: bool | int = True) -> None:
+                 keep_results: bool | int = True,
+                 state: str | Path | None = None) -> None:
         if isinstance(keep_results, bool):
             limit = None
         elif isinstance(keep_results, int) and keep_results > 0:
@@ -151,6 +161,66 @@ class Pipeline:
                     store = self._results[node.output_topic] = _Results(limit)
                     self.runtime.topics[node.output_topic].subscribe(store)
         self._query_outputs = list(dict.fromkeys(n.output_topic for n in self.graph.queries))
+        self._store: CheckpointStore | None = None
+        if state is not None:
+            self._open_state(Path(state), text)
+
+    def _open_state(self, directory: Path, text: str) -> None:
+        """Keep the job's checkpoints in `directory` (engine/checkpoint.py), and continue
+        from the newest whole one there, if any (a restart after a crash or a stop)."""
+        from frys.engine.checkpoint import CheckpointStore
+
+        if self.graph.sources:
+            raise ValueError(
+                "state= with a job that has sources is not supported yet: sources cannot "
+                "resume from a checkpoint yet, so they would be read again (publish the "
+                "events through the API instead)")
+        self._store = CheckpointStore(directory / CHECKPOINTS)
+        job = directory / JOB_FILE
+        if not job.exists():
+            job.write_text(text)  # what Pipeline.resume(directory) compiles
+        latest = self._store.latest()
+        if latest is not None:
+            self.runtime.restore(latest)
+
+    @classmethod
+    def resume(cls, state: str | Path, base_dir: str | Path = ".",
+               options: RuntimeOptions = DEFAULT_OPTIONS, bus: Broker | None = None,
+               keep_results: bool | int = True) -> Pipeline:
+        """The pipeline whose state `state` keeps (a `Pipeline(..., state=...)` that was
+        stopped or killed), continuing from its newest whole checkpoint: the job's text is
+        kept in the folder beside its checkpoints."""
+        state = Path(state)
+        job = state / JOB_FILE
+        if not job.is_file():
+            raise FileNotFoundError(f"no job in {state}: not the state folder of a pipeline "
+                                    f"(it holds {JOB_FILE} and its checkpoints)")
+        return cls(job.read_text(), str(job), base_dir, options=options, bus=bus,
+                   keep_results=keep_results, state=state)
+
+    def stop(self) -> int:
+        """Stop without ending the input: take a last checkpoint and release the state
+        folder (another process may resume it). Open windows, partial matches and join
+        state are not flushed: the pipeline that resumes continues them. Returns the
+        checkpoint's id. Nothing may be published after it."""
+        if self._store is None:
+            raise ValueError("this pipeline keeps no state: build it with state=<folder>; "
+                             "finish() ends the input instead")
+        checkpoint_id = self.checkpoint()
+        self._store.close()
+        self._store = None
+        return checkpoint_id
+
+    def checkpoint(self) -> int:
+        """Write the job's state now (a batch boundary: nothing is in flight between two
+        publishes) to the state folder, atomically; returns the checkpoint's id. A pipeline
+        resumed from it continues exactly as this one would: the same rows from the same
+        further input (results already returned are not returned again)."""
+        if self._store is None:
+            raise ValueError("this pipeline keeps no state: build it with state=<folder>")
+        checkpoint = self.runtime.checkpoint(self._store.next_id())
+        self._store.write(checkpoint)
+        return checkpoint.checkpoint_id
 
     @classmethod
     def from_text(cls, text: str, base_dir: str | Path = ".",

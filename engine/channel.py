@@ -276,6 +276,21 @@ class ChannelClock:
             return False
         return self.combined.advance(producer, watermark)
 
+    def snapshot(self) -> dict[str, object]:
+        """The channel's event time as plain data (for a checkpoint): its producers'
+        watermarks and combination, each producer's latest event time and events offered,
+        whether the channel has ended."""
+        return {"combined": self.combined.snapshot(),
+                "latest_event_ms": list(self.latest_event_ms), "offered": list(self.offered),
+                "ended": self.ended}
+
+    def restore(self, state: dict[str, object]) -> None:
+        """Take over a snapshot, on a channel with the same producers (the same job)."""
+        self.combined.restore(state["combined"])  # type: ignore[arg-type]
+        self.latest_event_ms = [int(t) for t in state["latest_event_ms"]]  # type: ignore[attr-defined]
+        self.offered = [int(n) for n in state["offered"]]  # type: ignore[attr-defined]
+        self.ended = bool(state["ended"])
+
     def check_idle(self) -> bool:
         """Let producers silent for longer than the idle timeout stop holding the watermark
         back; True when it moved because of it."""

@@ -19,7 +19,7 @@ import polars as pl
 
 from frys.engine.channel import ChannelWriter, Delivery, NamedChannel
 from frys.engine.graph import JobGraph, QueryNode
-from frys.engine.operator import BatchSource, Emitted, OperatorSettings
+from frys.engine.operator import BatchSource, Emitted, OperatorSettings, OperatorState
 from frys.engine.time import END_OF_TIME, CombinedWatermark
 from frys.operators.registry import build_operator
 
@@ -101,6 +101,20 @@ class QueryRunner:
         self.stats = stats
         # how the counters, traces and the overflow stream name the query (query_names)
         self.name = name or node.output_topic
+
+    def snapshot(self) -> tuple[OperatorState, dict[str, object]]:
+        """The query's state between two calls: its operator's, and as plain data the
+        combined watermark of its inputs and which have ended."""
+        inputs = self.inputs.snapshot() if self.inputs is not None else None
+        return self.operator.snapshot(), {"inputs": inputs, "ended": sorted(self.ended)}
+
+    def restore(self, operator: OperatorState, state: dict[str, object]) -> None:
+        """Take over a snapshot of the same query (a freshly built runner)."""
+        self.operator.restore(operator)
+        inputs = state.get("inputs")
+        if self.inputs is not None and inputs is not None:
+            self.inputs.restore(inputs)  # type: ignore[arg-type]
+        self.ended = set(state.get("ended") or ())  # type: ignore[call-overload]
 
     def wants_arrivals(self, rows: int) -> bool:
         """Whether the operator wants a batch's arrival watermarks (Delivery.arrivals) even

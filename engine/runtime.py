@@ -20,6 +20,7 @@ built-in `dead_letters` topic ends last.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -56,6 +57,7 @@ from frys.engine.operator import (
     DEFAULT_MAX_PARTITION_BYTES,
     DEFAULT_MAX_PATTERN_BYTES,
     OperatorSettings,
+    OperatorState,
 )
 from frys.engine.query_runner import JobStats, QueryRunner, query_names
 
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     # the WAL is imported only by a job with a persistent stream (_topic_for, start())
     from frys.connectors.wal import FsyncPolicy
     from frys.connectors.wal_topic import WalJournal, WalSource
+    from frys.engine.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -426,8 +429,64 @@ class Runtime:
             log.consumer.commit(journal.log.next_offset)
             log.close()
 
+    # ------------------------------------------------------------------ checkpoints
+
+    def job_fingerprint(self) -> str:
+        """What a checkpoint of this job is recognised by: a hash of its operator graph
+        (explain's text), so a changed job is refused its state rather than fed another's."""
+        # (not its first line, which names the job's file: a moved job is the same job)
+        graph = self.graph.explain().split("\n", 1)[-1]
+        return hashlib.sha256(graph.encode()).hexdigest()[:32]
+
+    def checkpoint(self, checkpoint_id: int) -> Checkpoint:
+        """The job's state at this batch boundary (between two publishes, nothing in
+        flight: the runtime is synchronous), as a Checkpoint for engine/checkpoint.py's
+        store: every query's operator state and its inputs' combined watermark (by query
+        name), every topic's event-time bookkeeping, the counters. Taking it changes
+        nothing. (Sources' positions and sinks' recovery states join it with the connectors
+        that keep them.)"""
+        operators: dict[str, OperatorState] = {}
+        channels: dict[str, dict[str, object]] = {
+            "runtime": {"tables_loaded": self._tables_loaded}}
+        for runner in self.queries:
+            operators[runner.name], channels[f"query {runner.name}"] = runner.snapshot()
+        for name, topic in self.topics.items():
+            channels[f"topic {name}"] = topic.event_clock.snapshot()
+        stats = self.stats
+        counters = {field: dict(getattr(stats, field)) for field in _COUNTERS}
+        from frys.engine.checkpoint import Checkpoint  # msgspec, crc32c: not at start-up
+
+        return Checkpoint(checkpoint_id, self.job_fingerprint(), operators, channels,
+                          counters=counters)
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue from a checkpoint of this job (Runtime.checkpoint), before anything is
+        read or published: each query, topic and counter takes over its state. A checkpoint
+        of another job (another graph) is refused with the reason."""
+        if self._started:
+            raise RuntimeError("restore a checkpoint before the run starts")
+        if checkpoint.job != self.job_fingerprint():
+            raise ValueError(f"checkpoint {checkpoint.checkpoint_id} is another job's (its "
+                             "operator graph differs): this job cannot continue from it")
+        for runner in self.queries:
+            runner.restore(checkpoint.operators[runner.name],
+                           checkpoint.channels[f"query {runner.name}"])
+        for name, topic in self.topics.items():
+            topic.event_clock.restore(checkpoint.channels[f"topic {name}"])
+        for field in _COUNTERS:
+            counter = getattr(self.stats, field)
+            counter.clear()
+            counter.update(checkpoint.counters.get(field, {}))
+        self._tables_loaded = bool(checkpoint.channels["runtime"]["tables_loaded"])
+
     def _topic(self, stream: str) -> Topic:
         topic = self.topics.get(stream)
         if topic is None:
             raise KeyError(f"unknown stream {stream!r}; streams: {', '.join(self.topics)}")
         return topic
+
+
+# the JobStats counters a checkpoint carries (first_dead_letters, examples for the summary,
+# starts afresh)
+_COUNTERS = ("events", "late_events", "dead_letters", "incomplete_windows",
+             "discarded_partial_matches", "discarded_partial_matches_for_bytes")

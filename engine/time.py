@@ -102,6 +102,25 @@ class CombinedWatermark:
             return True
         return False
 
+    def snapshot(self) -> dict[str, object]:
+        """The combination's state as plain data (for a checkpoint): the combined watermark
+        and per input its watermark, whether it holds the others back and whether it is
+        done. Wall-clock activity is not kept: a restored input counts as active now."""
+        return {"current": self.current, "watermarks": list(self.watermarks),
+                "holding": list(self.holding), "done": list(self.done)}
+
+    def restore(self, state: dict[str, object]) -> None:
+        """Take over a snapshot, on a combination with the same inputs (the same job)."""
+        watermarks = list(state["watermarks"])  # type: ignore[call-overload]
+        if len(watermarks) != len(self.watermarks):
+            raise ValueError(f"the checkpoint has {len(watermarks)} inputs here, the job "
+                             f"{len(self.watermarks)}: it is another job's")
+        self.current = int(state["current"])  # type: ignore[call-overload]
+        self.watermarks = [int(w) for w in watermarks]
+        self.holding = [bool(h) for h in state["holding"]]  # type: ignore[attr-defined]
+        self.done = [bool(d) for d in state["done"]]  # type: ignore[attr-defined]
+        self.last_active = [self._now()] * len(watermarks)
+
     def _now(self) -> float:
         return self.clock() * 1000.0
 
