@@ -65,12 +65,6 @@ def inputs(draw) -> list[tuple[str, list[dict]]]:
     return batches
 
 
-def outputs(pipeline: frys.Pipeline) -> Counter:
-    return Counter((name, row) for name in ("select_1", "late_a")
-                   if name in pipeline._query_outputs or name == "select_1"
-                   for row in pipeline.results(name).rows())
-
-
 def late_rows(pipeline: frys.Pipeline, seen: list[tuple]) -> None:
     pipeline.subscribe("late_a", lambda frame: seen.extend(frame.rows()))
 
@@ -115,19 +109,19 @@ def test_a_resumed_pipeline_continues_as_if_it_had_not_stopped(
     assert resumed.stats.late_events == whole.stats.late_events
 
 
-KILLED = """
+KILLED = f"""
 import sys, time
 import frys
 text, state = sys.argv[1], sys.argv[2]
 first = frys.Pipeline(text, state=state)
-first.publish("a", [{"k": 1, "v": 2, "ts": %d}])
+first.publish("a", [{{"k": 1, "v": 2, "ts": {T0}}}])
 first.checkpoint()
-first.publish("a", [{"k": 1, "v": 3, "ts": %d}])
+first.publish("a", [{{"k": 1, "v": 3, "ts": {T0 + 1}}}])
 first.checkpoint()
-first.publish("a", [{"k": 1, "v": 100, "ts": %d}])  # after the last checkpoint: lost
+first.publish("a", [{{"k": 1, "v": 100, "ts": {T0 + 2}}}])  # after the last checkpoint: lost
 print("checkpointed", flush=True)
 time.sleep(60)
-""" % (T0, T0 + 1, T0 + 2)
+"""
 
 
 def test_a_killed_process_resumes_from_its_newest_checkpoint(tmp_path: Path) -> None:
