@@ -149,7 +149,8 @@ class JsonlFileSource:
                 "start the job afresh (without its state) to read the file from its start")
         self._offset, self._line = where.offset, where.line
         self._head, self._tail = head, tail
-        self._seeked = True
+        # offset 0 is the start: read as from the start (a byte-order mark skipped)
+        self._seeked = where.offset > 0
         self._fingerprint = None
 
     def commit(self) -> None:
