@@ -343,19 +343,24 @@ def json_rows(count: int, start: int = 0) -> pl.DataFrame:
 
 BATCH_ROWS = 3000
 
-FILE_WRITER = """
+# the writer processes: batch i holds rows i * ROWS .. (i + 1) * ROWS - 1, as batch_of(i, ROWS)
+BATCHES = """
 import json, sys
 from pathlib import Path
-from frys.connectors.jsonl import open_file_sink
 import polars as pl
 TS = 1_700_000_000_000
+ROWS = int(sys.argv[3])
 def batch(i):
-    values = range(i * {rows}, (i + 1) * {rows})
-    return pl.DataFrame({{"k": [f"k{{v % 3}}" for v in values], "v": list(values),
-                         "ts": [TS + v for v in values]}}).with_columns(
+    values = range(i * ROWS, (i + 1) * ROWS)
+    return pl.DataFrame({"k": [f"k{v % 3}" for v in values], "v": list(values),
+                         "ts": [TS + v for v in values]}).with_columns(
                          pl.col("ts").cast(pl.Datetime("ms", "UTC")))
-sink = open_file_sink(Path(sys.argv[1]))
 checkpoint = int(sys.argv[2])
+"""
+
+FILE_WRITER = BATCHES + """
+from frys.connectors.jsonl import open_file_sink
+sink = open_file_sink(Path(sys.argv[1]))
 for i in range(checkpoint):
     sink.write(batch(i))
 print(json.dumps(sink.pre_commit(1)), flush=True)
@@ -363,31 +368,21 @@ i = checkpoint
 while True:  # rows after the checkpoint, until killed
     sink.write(batch(i))
     i += 1
-""".format(rows=BATCH_ROWS)
+"""
 
-WAL_WRITER = """
-import json, sys
-from pathlib import Path
+WAL_WRITER = BATCHES + """
 from frys.connectors.wal import FsyncPolicy
 from frys.connectors.wal_topic import WalJournal
-import polars as pl
-TS = 1_700_000_000_000
-def batch(i):
-    values = range(i * {rows}, (i + 1) * {rows})
-    return pl.DataFrame({{"k": [f"k{{v % 3}}" for v in values], "v": list(values),
-                         "ts": [TS + v for v in values]}}).with_columns(
-                         pl.col("ts").cast(pl.Datetime("ms", "UTC")))
 journal = WalJournal(Path(sys.argv[1]), "ts", FsyncPolicy.parse("batch"),
-                     segment_bytes=int(sys.argv[3]))
-checkpoint = int(sys.argv[2])
+                     segment_bytes=int(sys.argv[4]))
 for i in range(checkpoint):
     journal.write(batch(i))
 print(json.dumps(journal.pre_commit(1)), flush=True)
 i = checkpoint
-while True:
+while True:  # records after the checkpoint, until killed
     journal.write(batch(i))
     i += 1
-""".format(rows=BATCH_ROWS // 10)
+"""
 
 
 def killed_after_checkpoint(script: str, *args: str, delay_s: float) -> object:
@@ -428,7 +423,7 @@ def test_a_file_sink_killed_after_a_checkpoint_recovers_to_it_byte_for_byte(
         out = tmp_path / f"out{trial}" / "ev.jsonl"
         out.parent.mkdir()
         state = killed_after_checkpoint(FILE_WRITER, str(out), str(checkpoint),
-                                        delay_s=rng.uniform(0.05, 0.4))
+                                        str(BATCH_ROWS), delay_s=rng.uniform(0.05, 0.4))
         assert state == expected_state
         cut_something += out.stat().st_size > len(at_checkpoint)
 
@@ -526,7 +521,8 @@ def test_a_wal_sink_killed_after_a_checkpoint_recovers_to_it_and_appends_once(
 
         directory = tmp_path / f"log{trial}"
         state = killed_after_checkpoint(WAL_WRITER, str(directory), str(checkpoint),
-                                        str(segment_bytes), delay_s=rng.uniform(0.05, 0.4))
+                                        str(rows), str(segment_bytes),
+                                        delay_s=rng.uniform(0.05, 0.4))
         assert state == {"next_offset": checkpoint * rows}
         cut_something += len(log_frames(directory)) > checkpoint
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from frys.connectors.wal.log import (
     Damage,
-    read_all,
     list_segments,
     open_regular,
+    read_all,
     segment_name,
 )
 from frys.connectors.wal.records import (
