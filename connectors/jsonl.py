@@ -83,20 +83,22 @@ class JsonlFileSource:
                 if file.read(len(UTF8_BOM)) != UTF8_BOM:
                     file.seek(0)
                 self._offset = file.tell()
-                self._consumed(UTF8_BOM[: self._offset])
+                self._consumed(UTF8_BOM, self._offset)
             for chunk, _ in whole_line_chunks(file.read, self.chunk_bytes):
                 # capped by what was read: the last line may have had its newline added
                 end = min(self._offset + len(chunk), file.tell())
-                self._consumed(chunk[: end - self._offset])
+                self._consumed(chunk, end - self._offset)
                 line = self._line
                 self._offset = end
                 self._line += chunk.count(b"\n")
                 yield self.decoder.decode_jsonl(chunk, line, self.display_name)
 
-    def _consumed(self, data: bytes) -> None:
+    def _consumed(self, data: bytes, length: int) -> None:
+        """The file's next `length` bytes, the start of `data`, have been read: keep what
+        the fingerprints need (slices of at most HEAD_BYTES, never a copy of a chunk)."""
         if len(self._head) < HEAD_BYTES:
-            self._head += data[: HEAD_BYTES - len(self._head)]
-        self._tail = (self._tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
+            self._head += data[: min(length, HEAD_BYTES - len(self._head))]
+        self._tail = (self._tail + data[max(0, length - TAIL_BYTES): length])[-TAIL_BYTES:]
 
     def position(self) -> dict[str, int | str]:
         """Where the next batch starts (a FilePosition as a dict: offset, line and the

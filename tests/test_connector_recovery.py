@@ -34,6 +34,7 @@ from frys.connectors.registry import ConnectorError, SinkContext
 from frys.connectors.uris import WalUri
 from frys.connectors.wal import FsyncPolicy, LogReader, Retention, WalError, WriteAheadLog
 from frys.connectors.wal.log import list_segments
+from frys.connectors.wal.reader import log_bounds
 from frys.connectors.wal_topic import WalJournal, WalSource, record_frame
 from frys.dsl.types import FrysType
 from frys.engine.planner import plan
@@ -95,6 +96,10 @@ LINE = st.one_of(
                      b"   ", b'{"k": "z", "v": 1}', b'{"k": "\\u00e9", "v": 2, "ts": 3}']))
 
 
+def by_line(letters: list[DeadLetter]) -> list[DeadLetter]:
+    return sorted(letters, key=lambda d: (int(d.position.rsplit(":", 1)[1]), d.reason, d.raw))
+
+
 def file_bytes(lines: list[bytes], crlf: list[bool], bom: bool, final_newline: bool) -> bytes:
     ends = [b"\r\n" if crlf[i % len(crlf)] else b"\n" for i in range(len(lines))]
     body = b"".join(line + end for line, end in zip(lines, ends, strict=True))
@@ -125,8 +130,9 @@ def test_a_file_source_seeked_to_its_position_reads_exactly_the_rest(
         assert again.position() == position  # before any batch: where the seek put it
         rest = drain(again.batches())
         assert head[0] + rest[0] == whole[0]
-        # dead letters name the file's own lines, before and after the seek
-        assert head[1] + rest[1] == whole[1]
+        # dead letters name the file's own lines, before and after the seek (the decoder
+        # lists a chunk's letters by kind, not by line, and chunks differ after a seek)
+        assert by_line(head[1] + rest[1]) == by_line(whole[1])
         assert again.position() == reference.position()  # both at the end, alike
 
 
@@ -260,8 +266,9 @@ def test_a_wal_source_seeked_to_its_position_reads_exactly_the_rest(
         first = WalSource(uri, decoder(), "job.ev")
         head = drain(first.batches(), stop_after) if stop_after else ([], [])
         position = checkpointed(first.position())
-        # whatever the consumer committed, a seek reads from the checkpoint's offset
-        first.consumer.commit(min(other, position))  # type: ignore[type-var]
+        # whatever the consumer committed (before or past it), a seek reads from the
+        # checkpoint's offset
+        first.consumer.commit(other % (log_bounds(directory)[1] + 1))
         first.close()
 
         again = WalSource(uri, decoder(), "job.ev")
