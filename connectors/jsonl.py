@@ -174,6 +174,14 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _pread(file: IO[bytes], at: int, size: int) -> bytes:
     return os.pread(file.fileno(), size, at) if size > 0 else b""
 
@@ -288,6 +296,7 @@ class JsonlWriter(BatchSubscriber):
         self._close_at_end = close_at_end
         self._durable = durable
         self.path = path
+        self._folder_synced = False
         self.rows_written = 0
 
     def write(self, batch: pl.DataFrame) -> None:
@@ -301,6 +310,11 @@ class JsonlWriter(BatchSubscriber):
         self._stream.flush()
         if self._durable:
             os.fsync(self._stream.fileno())
+            if self.path is not None and not self._folder_synced:
+                # the file's name too: a file created (or recreated) by this run is not
+                # in its folder after a machine loss until the folder is fsynced
+                _fsync_folder(self.path.parent)
+                self._folder_synced = True
         if self.path is None:
             return None
         fd = self._stream.fileno()

@@ -69,8 +69,10 @@ PLANNED = ("redis", "nats", "amqp", "mqtt", "kafka")
 
 
 class ConnectorError(Exception):
-    """A source or sink that cannot be opened for a reason the job's author can act on (a
-    missing input file or log); the runtime reports it at the stream's declaration."""
+    """A source or sink that cannot be opened, resumed (`Source.seek`) or recovered
+    (`Sink.recover`) for a reason the job's author can act on (a missing input file or
+    log, an input replaced since the checkpoint); the runtime reports it at the stream's
+    declaration."""
 
 
 @runtime_checkable
@@ -161,7 +163,8 @@ class SinkContext:
     job_name: str  # names durable state (WAL consumers: <job_name>.<stream>)
     stream: StreamDef
     broker: Broker  # the job's broker (the `bus:` connector's topics)
-    # a resumed job: open the sink without discarding what it holds (`recover` follows)
+    # a resumed job: open the sink without discarding what it holds (`recover` follows;
+    # a source is `seek`ed instead). Keyword-only, so SourceContext's fields may follow.
     resume: bool = field(default=False, kw_only=True)
 
     @property
