@@ -4,6 +4,13 @@
 `bus:<topic>` names one topic (no wildcards). Its source is unbounded: it pushes every batch
 published to the topic into the stream until the job finishes; its sink publishes every
 batch of the stream to the topic and ends it when the stream ends. Neither opens a file.
+
+Neither survives the process: the broker's topics are in memory. A `bus:` source is not
+replayable (position None: a resumed job gets what is published to the topic from then on,
+and what was published while no job ran is gone), and a `bus:` sink has nothing to
+recover (what it published before a crash was delivered to subscribers of a broker that
+died with the process; rows written again after a resume are delivered once to the new
+one).
 """
 
 from __future__ import annotations
@@ -12,7 +19,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from frys.connectors.decode import DeadLetter, StreamDecoder
-from frys.connectors.registry import Connector, Role, SinkContext, SourceContext, UriProblem
+from frys.connectors.registry import (
+    Connector,
+    ConnectorError,
+    Role,
+    SinkContext,
+    SourceContext,
+    UriProblem,
+)
 from frys.connectors.subscriber import BatchSubscriber
 from frys.connectors.uris import check_bus_uri
 
@@ -31,8 +45,9 @@ def topic_name(uri: str) -> str:
 class BusSource(BatchSubscriber):
     """A `bus:` source (registry.Source, unbounded): every batch published to a broker topic
     goes into the stream through `producer`; a batch that does not fit the stream's columns
-    becomes a dead letter. Its position is the number of events the topic delivered to it;
-    the broker keeps no offsets for it, so there is nothing to commit."""
+    becomes a dead letter. It is not replayable: its position is None (`events_seen` counts
+    the events the topic delivered to it), `seek(None)` does nothing, and the broker keeps
+    no offsets for it, so there is nothing to commit."""
 
     def __init__(self, producer: Producer, decoder: StreamDecoder,
                  dead_letters: Callable[[Sequence[DeadLetter]], None]) -> None:
@@ -63,9 +78,15 @@ class BusSource(BatchSubscriber):
         """Nothing to pull: batches arrive through `on_batch` as the topic delivers them."""
         return iter(())
 
-    def position(self) -> int:
-        """Events the topic delivered to this source so far (dead letters included)."""
-        return self.events_seen
+    def position(self) -> None:
+        """None: an in-process topic cannot be read again from anywhere."""
+        return None
+
+    def seek(self, position: object) -> None:
+        """Nothing to seek (position None); any other position is not a `bus:` source's."""
+        if position is not None:
+            raise ConnectorError(f"a bus: source cannot resume at {position!r}: its topics "
+                                 "are in memory and are not replayable")
 
     def commit(self) -> None:
         """The broker's synchronous topics keep no offsets: nothing to record."""
@@ -77,7 +98,9 @@ class BusSource(BatchSubscriber):
 class BusSink:
     """A `bus:` sink (registry.Sink): every batch of the stream is published to a broker
     topic as it is written (delivered synchronously, so there is nothing to stage or
-    commit); `close` ends the topic for this sink, as the end of the stream does."""
+    commit); `close` ends the topic for this sink, as the end of the stream does. Its
+    recovery state is None and `recover` does nothing: the topics do not survive the
+    process, so nothing written before a crash is left to cut."""
 
     def __init__(self, broker: Broker, name: str) -> None:
         self.broker = broker
@@ -87,7 +110,10 @@ class BusSink:
         self.broker.publish(self.name, batch)
 
     def pre_commit(self, checkpoint_id: int) -> None:
-        """Delivered already."""
+        """Delivered already: no recovery state."""
+
+    def recover(self, state: object) -> None:
+        """Nothing to cut: in-process topics do not survive the process."""
 
     def commit(self, checkpoint_id: int) -> None:
         """Delivered already."""

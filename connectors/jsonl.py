@@ -12,8 +12,10 @@ relative to the job file's folder, `.jsonl` files only so far.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -40,8 +42,19 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 class JsonlFileSource:
     """A bounded source (registry.Source): the lines of one .jsonl file, decoded chunk by
-    chunk. Its position is the byte offset after the last chunk yielded; a file is read
-    from its start in every run, so there is nothing to commit."""
+    chunk.
+
+    Its position (`FilePosition` as a dict) is the byte offset after the last chunk
+    yielded, the 1-based number of the line that starts there, and fingerprints of the
+    bytes read: a hash of the file's first bytes (up to HEAD_BYTES) and of the bytes just
+    before the offset (up to TAIL_BYTES). `seek(position)` resumes exactly there: the rest
+    of the file is read as one uninterrupted read would have read it (same rows, dead
+    letters naming the file's own line numbers). It refuses (ConnectorError naming the
+    file) a file that is not the one the position was taken in, so that a job never
+    resumes in the middle of a line of another file: one shorter than the offset, whose
+    first bytes or bytes before the offset differ, or where the offset is not at a line
+    start. A file that only grew (appended lines) resumes. A file is read from its start in
+    every run that does not seek, so there is nothing to commit."""
 
     def __init__(self, path: Path, decoder: StreamDecoder, display_name: str,
                  chunk_bytes: int | None = None) -> None:
@@ -50,31 +63,161 @@ class JsonlFileSource:
         self.display_name = display_name
         self.chunk_bytes = chunk_bytes or DEFAULT_CHUNK_BYTES
         self._offset = 0
+        self._line = 1  # the number of the line starting at _offset
+        # the file's bytes read so far: its first HEAD_BYTES and its last TAIL_BYTES (what
+        # position() fingerprints)
+        self._head = b""
+        self._tail = b""
+        self._seeked = False
+        self._fingerprint: tuple[int, dict[str, int | str]] | None = None
 
     def batches(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
-        """Yield (batch, dead letters) per chunk, in file order."""
-        line = 1
+        """Yield (batch, dead letters) per chunk, in file order, from the start or from
+        where `seek` put the source."""
         with open(self.path, "rb") as file:
-            # a UTF-8 byte-order mark (as editors on Windows write) is not part of the first
-            # line: skipped, as it is for job files
-            if file.read(len(UTF8_BOM)) != UTF8_BOM:
-                file.seek(0)
-            self._offset = file.tell()
+            if self._seeked:
+                file.seek(self._offset)
+            else:
+                # a UTF-8 byte-order mark (as editors on Windows write) is not part of the
+                # first line: skipped, as it is for job files
+                if file.read(len(UTF8_BOM)) != UTF8_BOM:
+                    file.seek(0)
+                self._offset = file.tell()
+                self._consumed(UTF8_BOM, self._offset)
             for chunk, _ in whole_line_chunks(file.read, self.chunk_bytes):
                 # capped by what was read: the last line may have had its newline added
-                self._offset = min(self._offset + len(chunk), file.tell())
+                end = min(self._offset + len(chunk), file.tell())
+                self._consumed(chunk, end - self._offset)
+                line = self._line
+                self._offset = end
+                self._line += chunk.count(b"\n")
                 yield self.decoder.decode_jsonl(chunk, line, self.display_name)
-                line += chunk.count(b"\n")
 
-    def position(self) -> int:
-        """Bytes of the file consumed: the offset after the last chunk yielded."""
-        return self._offset
+    def _consumed(self, data: bytes, length: int) -> None:
+        """The file's next `length` bytes, the start of `data`, have been read: keep what
+        the fingerprints need (slices of at most HEAD_BYTES, never a copy of a chunk)."""
+        if len(self._head) < HEAD_BYTES:
+            self._head += data[: min(length, HEAD_BYTES - len(self._head))]
+        self._tail = (self._tail + data[max(0, length - TAIL_BYTES): length])[-TAIL_BYTES:]
+
+    def position(self) -> dict[str, int | str]:
+        """Where the next batch starts (a FilePosition as a dict: offset, line and the
+        fingerprints `seek` checks)."""
+        if self._fingerprint is None or self._fingerprint[0] != self._offset:
+            self._fingerprint = (self._offset, FilePosition(
+                self._offset, self._line, len(self._head), _digest(self._head),
+                len(self._tail), _digest(self._tail)).as_dict())
+        return dict(self._fingerprint[1])
+
+    def seek(self, position: object) -> None:
+        """Continue at `position` (from `position()` of an earlier source on this file);
+        ConnectorError if the file is not the one it was taken in. None: from the start."""
+        if position is None:
+            return
+        where = FilePosition.parse(position, self.display_name)
+        head = tail = b""
+        with open(self.path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            problem = None
+            if size < where.offset:
+                problem = (f"it is {size} bytes long, shorter than the {where.offset} bytes "
+                           "already read (it was cut or replaced)")
+            else:
+                head = _pread(file, 0, where.head_bytes)
+                tail = _pread(file, where.offset - where.tail_bytes, where.tail_bytes)
+                following = _pread(file, where.offset, 1)
+                if _digest(head) != where.head:
+                    problem = "its first bytes are not the ones read before (it was replaced)"
+                elif _digest(tail) != where.tail:
+                    problem = (f"its bytes before byte {where.offset} are not the ones read "
+                               "before (it was replaced or rewritten)")
+                elif not (where.offset == 0 or tail.endswith(b"\n")
+                          or (where.offset == len(UTF8_BOM) and head == UTF8_BOM)):
+                    # only the end of a file whose last line had no newline is a position
+                    # that is not a line start: a line break since is that line's end (the
+                    # line was counted already); anything else continued the line
+                    if following == b"\n":
+                        where.offset += 1
+                        tail = (tail + following)[-TAIL_BYTES:]
+                        if len(head) < HEAD_BYTES:
+                            head += following
+                    elif following:
+                        problem = (f"byte {where.offset} is no longer at the start of a line "
+                                   "(the last line read has been extended since)")
+        if problem is not None:
+            raise ConnectorError(
+                f"cannot resume the source file {self.display_name} (stream "
+                f"{self.decoder.stream}) at byte {where.offset}, line {where.line}: {problem}; "
+                "start the job afresh (without its state) to read the file from its start")
+        self._offset, self._line = where.offset, where.line
+        self._head, self._tail = head, tail
+        # offset 0 is the start: read as from the start (a byte-order mark skipped)
+        self._seeked = where.offset > 0
+        self._fingerprint = None
 
     def commit(self) -> None:
-        """Nothing to record: the next run reads the file from its start again."""
+        """Nothing to record: the next run reads the file from its start again (or from the
+        position its checkpoint recorded)."""
 
     def close(self) -> None:
         """The file is closed when `batches()` ends (or is dropped)."""
+
+
+# what a file source's position fingerprints: its first bytes (a different file is caught
+# at once, whatever it holds further on) and the bytes just before the offset (a file
+# rewritten behind the same first bytes, or cut and grown again, is caught where it matters)
+HEAD_BYTES = 64 << 10
+TAIL_BYTES = 4 << 10
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pread(file: IO[bytes], at: int, size: int) -> bytes:
+    return os.pread(file.fileno(), size, at) if size > 0 else b""
+
+
+@dataclass
+class FilePosition:
+    """A file source's position, as its checkpoint keeps it (a dict of ints and strs):
+    `offset` the next byte to read, `line` the number of the line starting there, and the
+    blake2b-128 digests of the first `head_bytes` bytes of the file and of the
+    `tail_bytes` bytes before `offset`."""
+
+    offset: int
+    line: int
+    head_bytes: int
+    head: str
+    tail_bytes: int
+    tail: str
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {"offset": self.offset, "line": self.line, "head_bytes": self.head_bytes,
+                "head": self.head, "tail_bytes": self.tail_bytes, "tail": self.tail}
+
+    @staticmethod
+    def parse(value: object, display_name: str) -> FilePosition:
+        """`value` (from a checkpoint) checked field by field; ConnectorError if it is not
+        a file source's position."""
+        ints = ("offset", "line", "head_bytes", "tail_bytes")
+        if isinstance(value, dict) and set(value) == {*ints, "head", "tail"} and all(
+                type(value[key]) is int and value[key] >= 0 for key in ints) and all(
+                isinstance(value[key], str) for key in ("head", "tail")):
+            position = FilePosition(**value)
+            if position.line >= 1 and position.head_bytes <= position.offset and \
+                    position.tail_bytes <= position.offset:
+                return position
+        raise ConnectorError(f"cannot resume the source file {display_name}: {value!r} is "
+                             "not a position of a file: source")
 
 
 def whole_line_chunks(read: Callable[[int], bytes], size: int
@@ -127,17 +270,33 @@ def to_json_frame(batch: pl.DataFrame) -> pl.DataFrame:
 
 class JsonlWriter(BatchSubscriber):
     """Writes each batch as JSON lines to a binary stream: a topic subscriber (the rows a
-    job returns to its caller) and a registry.Sink (a `file:` sink).
+    job returns to its caller) and a registry.Sink (a `file:` sink, `path` set).
 
     As a Sink it writes through: every batch is flushed as it is written, so readers see
     rows before the commit; `pre_commit` also fsyncs a file it owns (`durable`), so what
-    was committed survives a crash; `commit` has nothing left to do; `abort` and `close`
-    close the stream (it owns) and keep what was written."""
+    was committed survives a crash, and returns the file's recovery state
+    `{"bytes": n, "tail_bytes": k, "tail": digest}`: its length and a digest of its last k
+    (up to TAIL_BYTES) bytes. `commit` has nothing left to do; `abort` and `close` close
+    the stream (it owns) and keep what was written.
 
-    def __init__(self, stream: IO[bytes], close_at_end: bool, durable: bool = False) -> None:
+    Across a crash: a kill -9 (or a machine loss, the file being fsynced by `pre_commit`)
+    between a pre_commit and the next leaves the file with every byte the pre_commit
+    counted, followed by whatever was written since (rows the next checkpoint would have
+    covered, possibly a torn last line). A resumed job opens the file for appending
+    (`SinkContext.resume`) and `recover(state)` truncates it back to the recorded length
+    and fsyncs it: the file is then byte for byte what it was at that pre_commit, and the
+    rows that follow are written again, once. `recover` refuses (ConnectorError naming the
+    file) a file shorter than recorded (something else cut it) or whose bytes before that
+    length are not the ones written (replaced): it never truncates a file it did not
+    write."""
+
+    def __init__(self, stream: IO[bytes], close_at_end: bool, durable: bool = False,
+                 path: Path | None = None) -> None:
         self._stream = stream
         self._close_at_end = close_at_end
         self._durable = durable
+        self.path = path
+        self._folder_synced = False
         self.rows_written = 0
 
     def write(self, batch: pl.DataFrame) -> None:
@@ -145,10 +304,52 @@ class JsonlWriter(BatchSubscriber):
         self._stream.flush()
         self.rows_written += batch.height
 
-    def pre_commit(self, checkpoint_id: int) -> None:
+    def pre_commit(self, checkpoint_id: int) -> dict[str, int | str] | None:
+        """Flush (and fsync a file it owns); the file's recovery state, None for a stream
+        that is not a `file:` sink's."""
         self._stream.flush()
         if self._durable:
             os.fsync(self._stream.fileno())
+            if self.path is not None and not self._folder_synced:
+                # the file's name too: a file created (or recreated) by this run is not
+                # in its folder after a machine loss until the folder is fsynced
+                _fsync_folder(self.path.parent)
+                self._folder_synced = True
+        if self.path is None:
+            return None
+        fd = self._stream.fileno()
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, min(size, TAIL_BYTES), size - min(size, TAIL_BYTES))
+        return {"bytes": size, "tail_bytes": len(tail), "tail": _digest(tail)}
+
+    def recover(self, state: object) -> None:
+        """Cut the file back to `state` (from `pre_commit` in an earlier run) and fsync it;
+        ConnectorError if the file no longer holds what was written up to there."""
+        name = str(self.path) if self.path is not None else "the output stream"
+        if self.path is None or not (
+                isinstance(state, dict) and set(state) == {"bytes", "tail_bytes", "tail"}
+                and type(state["bytes"]) is int and type(state["tail_bytes"]) is int
+                and 0 <= state["tail_bytes"] <= state["bytes"]
+                and isinstance(state["tail"], str)):
+            raise ConnectorError(f"cannot recover the sink file {name}: {state!r} is not "
+                                 "the recovery state of a file: sink")
+        self._stream.flush()
+        fd = self._stream.fileno()
+        size = os.fstat(fd).st_size
+        length, tail_bytes = state["bytes"], state["tail_bytes"]
+        problem = None
+        if size < length:
+            problem = (f"it is {size} bytes long, shorter than the {length} bytes the "
+                       "checkpoint recorded (something else cut it)")
+        elif _digest(os.pread(fd, tail_bytes, length - tail_bytes)) != state["tail"]:
+            problem = (f"its bytes before byte {length} are not the ones this job wrote "
+                       "(it was replaced or rewritten)")
+        if problem is not None:
+            raise ConnectorError(
+                f"cannot recover the sink file {name}: {problem}; it is left as it is. Move "
+                "it away and start the job afresh (without its state), or restore the file")
+        os.ftruncate(fd, length)
+        os.fsync(fd)
 
     def commit(self, checkpoint_id: int) -> None:
         """Written through already: the rows are visible since `write`."""
@@ -169,8 +370,9 @@ class JsonlWriter(BatchSubscriber):
         self.close()
 
 
-def open_file_sink(path: Path) -> JsonlWriter:
-    """A sink that (re)creates `path`, making parent folders as needed. Raises OSError
+def open_file_sink(path: Path, resume: bool = False) -> JsonlWriter:
+    """A sink that (re)creates `path` or, to `resume` a job, appends to it (creating it if
+    missing; `recover` then cuts it back), making parent folders as needed. Raises OSError
     (its strerror the reason, filename the path concerned) if it cannot."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +381,9 @@ def open_file_sink(path: Path) -> JsonlWriter:
         # reason a user can act on is that it is not a folder
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
                                  str(path.parent)) from None
-    return JsonlWriter(open(path, "wb"), close_at_end=True, durable=True)
+    # opened for reading too: pre_commit reads the file's last bytes back for its digest
+    return JsonlWriter(open(path, "ab+" if resume else "wb+"), close_at_end=True, durable=True,
+                       path=path)
 
 
 # ------------------------------------------------------------------ the file: connector
@@ -199,7 +403,7 @@ def _open_source(uri: str, context: SourceContext) -> JsonlFileSource:
 
 
 def _open_sink(uri: str, context: SinkContext) -> JsonlWriter:
-    return open_file_sink(resolve_file_uri(uri, context.base_dir))
+    return open_file_sink(resolve_file_uri(uri, context.base_dir), context.resume)
 
 
 FILE_CONNECTOR = Connector(

@@ -20,11 +20,13 @@ Where connectors come from, first match wins:
 
 Anything else is an error naming the closest known scheme ("did you mean 'wal:'?").
 
-Commit points: there are no checkpoints yet, so the runtime commits every source and
-pre-commits then commits every sink once, at the end of input (`END_OF_INPUT_CHECKPOINT`),
-after everything read has gone through the whole graph. The protocols are shaped for
-checkpoints at batch boundaries: a source's `position()` is what a checkpoint will record,
-and a sink's `pre_commit`/`commit`/`abort` is a two-phase commit keyed by checkpoint id.
+Commit points: the runtime pre-commits then commits every sink, and commits every source,
+at the end of input (`END_OF_INPUT_CHECKPOINT`), after everything read has gone through the
+whole graph, and at each checkpoint it takes (engine/checkpoint.py). Exactly-once across a
+crash rests on these protocols: a checkpoint records each source's `position()` and what
+each sink's `pre_commit` returns; a resumed job opens its sources and `seek`s them there,
+and opens its sinks with `SinkContext.resume` and `recover`s them to that state before any
+write, so what was written after the checkpoint is cut and written again exactly once.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -67,8 +69,10 @@ PLANNED = ("redis", "nats", "amqp", "mqtt", "kafka")
 
 
 class ConnectorError(Exception):
-    """A source or sink that cannot be opened for a reason the job's author can act on (a
-    missing input file or log); the runtime reports it at the stream's declaration."""
+    """A source or sink that cannot be opened, resumed (`Source.seek`) or recovered
+    (`Sink.recover`) for a reason the job's author can act on (a missing input file or
+    log, an input replaced since the checkpoint); the runtime reports it at the stream's
+    declaration."""
 
 
 @runtime_checkable
@@ -79,19 +83,32 @@ class Source(Protocol):
       batch per source in turn, and the source's stream ends when it is exhausted; a
       source of an `unbounded` connector pushes through `SourceContext.producer` itself
       instead, yields nothing, and its stream ends at `Runtime.finish()`.
-    * `position()` is how far the source has read: after the last batch yielded, in the
-      connector's own terms (a byte offset, a log offset, broker offsets), and only ever
-      moves forward. A checkpoint will record it; today nothing does.
-    * `commit()` makes the position durable, so a source that resumes (a named WAL
-      consumer) starts after it in the next run. The runtime calls it once the input has
-      gone through the whole graph: today at the end of input only, after every window has
-      fired and every sink has committed (at-least-once across a crash).
+    * `position()` is how far the source has read: after the last batch yielded (or where
+      `seek` put it, before any), in the connector's own terms, and only ever moves
+      forward. It is a value msgspec can serialize (an int, a str, None, or a small dict
+      of them) that a checkpoint records as it is. None means "not replayable": the
+      source cannot resume (a `bus:` topic).
+    * `seek(position)` is called at most once, before `batches()`, on a freshly opened
+      source of a resumed job, with a value its `position()` returned in an earlier run:
+      the next batches start exactly there, as if that run had gone on (same rows, same
+      dead-letter positions), whatever the source's own committed progress says. If the
+      input is no longer the one that position was taken in (a file replaced or cut, a
+      log cut below it or past it by retention), it raises ConnectorError naming the
+      input and why, rather than resume in the middle of something else. `seek(None)` is
+      a no-op.
+    * `commit()` makes the position durable in the source's own store, so a source that
+      resumes without a checkpoint (a named WAL consumer) starts after it in the next run.
+      The runtime calls it once the input has gone through the whole graph: at the end of
+      input, after every window has fired and every sink has committed, and with
+      checkpoints only once a checkpoint holding that position has been written.
     * `close()` releases what the source holds; nothing is read or committed after it.
     """
 
     def batches(self) -> Iterator[tuple[pl.DataFrame, Sequence[DeadLetter]]]: ...
 
     def position(self) -> object: ...
+
+    def seek(self, position: object) -> None: ...
 
     def commit(self) -> None: ...
 
@@ -104,22 +121,34 @@ class Sink(Protocol):
 
     * `write(batch)` takes every batch of the stream, in order;
     * `pre_commit(checkpoint_id)` makes everything written so far durable as far as the sink
-      can, ready to be committed; after it returns, a crash loses none of it;
+      can, ready to be committed; after it returns, a crash loses none of it. It returns
+      the sink's recovery state: a value msgspec can serialize (e.g. `{"bytes": n}`; None
+      for a sink with nothing to recover) that the runtime stores in the checkpoint;
     * `commit(checkpoint_id)` makes what was pre-committed under that id final (visible);
+    * `recover(state)` is called on a sink of a resumed job, opened with
+      `SinkContext.resume` set (which must not discard what is already there), before any
+      write, with the state the checkpoint it resumes from stored: it cuts the output
+      back to exactly that state, so rows written after the checkpoint (before a crash)
+      are gone and will be written again, once. An output that no longer holds that state
+      (cut shorter, replaced) is refused with ConnectorError naming it: recovery never
+      guesses;
     * `abort()` gives up what was not committed and releases the sink; no call follows;
     * `close()` releases the sink after its last commit; no call follows.
 
-    Today the runtime pre-commits and commits once, at the end of input
-    (END_OF_INPUT_CHECKPOINT), then closes; a failed write aborts. The built-in sinks write
-    through as they go (a consumer sees rows before the commit): at-least-once. A sink that
-    stages its writes until `commit` is what exactly-once will need.
+    The built-in sinks write through as they go (a consumer sees rows before the commit),
+    so between a checkpoint and a crash a reader may see rows that `recover` later cuts
+    and that are then written again: the output, once recovered, holds each row exactly
+    once; a reader that must never see a row twice reads only up to the last commit.
+    What each connector guarantees is stated on its sink class.
     """
 
     def write(self, batch: pl.DataFrame) -> None: ...
 
-    def pre_commit(self, checkpoint_id: int) -> None: ...
+    def pre_commit(self, checkpoint_id: int) -> object: ...
 
     def commit(self, checkpoint_id: int) -> None: ...
+
+    def recover(self, state: object) -> None: ...
 
     def abort(self) -> None: ...
 
@@ -134,6 +163,9 @@ class SinkContext:
     job_name: str  # names durable state (WAL consumers: <job_name>.<stream>)
     stream: StreamDef
     broker: Broker  # the job's broker (the `bus:` connector's topics)
+    # a resumed job: open the sink without discarding what it holds (`recover` follows;
+    # a source is `seek`ed instead). Keyword-only, so SourceContext's fields may follow.
+    resume: bool = field(default=False, kw_only=True)
 
     @property
     def stream_name(self) -> str:

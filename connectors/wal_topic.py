@@ -8,10 +8,12 @@ Both read back as DataFrames; a job's `wal:` source decodes JSON lines with the 
 decoder, so a misfit line becomes a dead letter whose position is `wal:<dir>:<offset>`.
 
 Delivery guarantees of a job's `wal:` source: it reads from its consumer's committed offset
-to the end of the log as it is when the source reaches it, and commits the end once the run
-has finished (every window flushed, every sink closed). A run killed before that is read
-again from the old offset by the next one: at-least-once. (Exactly-once across a crash needs
-operator checkpoints, DESIGN.md section 5.)
+(or, in a job resumed from a checkpoint, from the offset the checkpoint recorded: `seek`)
+to the end of the log as it is when the source reaches it, and commits where it got to
+when the runtime says so (the end of the run; with checkpoints, once one holding the
+position is written). Without a checkpoint, a run killed before its commit is read again
+from the old offset by the next one: at-least-once. A `wal:` sink cut back to its
+checkpoint by `recover` makes the pair exactly-once (see WalJournal).
 
 Registered as the `wal:` connector (WAL_CONNECTOR, connectors/registry.py); a job that uses
 no `wal:` URI and no persistent stream does not need this module.
@@ -48,6 +50,7 @@ from frys.connectors.wal import (
     WalError,
     WriteAheadLog,
 )
+from frys.connectors.wal.reader import log_bounds
 from frys.engine.time import event_time_millis
 
 if TYPE_CHECKING:
@@ -101,8 +104,25 @@ class WalJournal(BatchSubscriber):
 
     As a registry.Sink it appends through (`write`: a record is readable once appended);
     `pre_commit` forces the log to stable storage unless its fsync policy is `never` (the
-    job asked not to pay for it); `commit` has nothing left to do; `abort` and `close` close
-    the log (flushing per the policy), keeping what was appended."""
+    job asked not to pay for it) and returns the recovery state `{"next_offset": n}`, the
+    offset the next record gets; `commit` has nothing left to do; `abort` and `close` close
+    the log (flushing per the policy), keeping what was appended.
+
+    Across a crash: every append is one whole write, so a kill -9 between a pre_commit and
+    the next leaves the log with every record up to the recorded offset, then the records
+    appended since (and at most one torn record, which opening the log truncates). A
+    resumed job opens the log (opening never discards records) and `recover(state)` cuts
+    it back to the recorded offset (WriteAheadLog.truncate_to: later segments deleted, the
+    last truncated at a record boundary, fsynced): appending continues at that offset, and
+    the records before it keep their offsets, so a reader reading from any offset sees each
+    event once, in order, after recovery. A reader that read past the recorded offset
+    before the crash has seen records that are cut and written again (with the same
+    offsets); readers that must never see that read only what a commit covered. Refused
+    (ConnectorError naming the log): a log that ends before the recorded offset (cut, or
+    its unflushed tail lost with the machine under fsync `never`), and a log whose
+    retention has deleted past the recorded offset (the records written before the
+    checkpoint are gone with the segments: retention limits too small for the checkpoint
+    interval)."""
 
     def __init__(self, directory: Path, event_time: str | None,
                  fsync: FsyncPolicy | None = None, retention: Retention | None = None,
@@ -130,9 +150,22 @@ class WalJournal(BatchSubscriber):
     def write(self, batch: pl.DataFrame) -> None:
         self.append_batch(batch)
 
-    def pre_commit(self, checkpoint_id: int) -> None:
+    def pre_commit(self, checkpoint_id: int) -> dict[str, int]:
         if self.log.fsync.mode != "never":
             self.log.sync()
+        return {"next_offset": self.log.next_offset}
+
+    def recover(self, state: object) -> None:
+        """Cut the log back to `state` (from `pre_commit` in an earlier run)."""
+        if not (isinstance(state, dict) and set(state) == {"next_offset"}
+                and type(state["next_offset"]) is int and state["next_offset"] >= 0):
+            raise ConnectorError(f"cannot recover the WAL sink {self.directory}: {state!r} "
+                                 "is not the recovery state of a wal: sink")
+        try:
+            self.log.truncate_to(state["next_offset"])
+        except WalError as error:
+            raise ConnectorError(f"cannot recover the WAL sink {self.directory} to offset "
+                                 f"{state['next_offset']}: {error}") from None
 
     def commit(self, checkpoint_id: int) -> None:
         """Appended through already: the records are readable since `write`."""
@@ -185,8 +218,12 @@ class WalConsumer:
 class WalSource:
     """A job source (registry.Source) reading a WAL from its consumer's committed offset to
     the end the log has when the source gets there; its position is the log offset after
-    the last event yielded, and `commit()` (the runtime calls it after finishing) makes the
-    next run start there."""
+    the last event yielded (an int), and `commit()` makes the next run start there.
+    `seek(offset)` (a resumed job) reads from that offset instead, whatever the consumer
+    committed: the batches that follow hold exactly the events an uninterrupted read would
+    have yielded after it, dead letters named by the same offsets. It refuses
+    (ConnectorError naming the log) an offset retention has deleted (events the job never
+    read are gone) or one past the end of the log (not the log it was read from, or cut)."""
 
     def __init__(self, uri: WalUri, decoder: StreamDecoder, consumer: str) -> None:
         self.uri = uri
@@ -226,6 +263,28 @@ class WalSource:
     def position(self) -> int:
         """The log offset after the last event yielded (where a commit resumes)."""
         return self._position
+
+    def seek(self, position: object) -> None:
+        """Continue at log offset `position` (None: from the committed offset)."""
+        if position is None:
+            return
+        if type(position) is not int or position < 0:
+            raise ConnectorError(f"cannot resume the source {self.display} (stream "
+                                 f"{self.decoder.stream}): {position!r} is not a position "
+                                 "of a wal: source")
+        start, end = log_bounds(self.uri.directory)
+        problem = None
+        if position > end:
+            problem = (f"the log ends at offset {end}, before it (not the log the job read, "
+                       "or it was cut)")
+        elif position < start:
+            problem = (f"retention has deleted the events before offset {start}: events "
+                       f"{position} to {start - 1}, which the job has not read, are gone")
+        if problem is not None:
+            raise ConnectorError(f"cannot resume the source {self.display} (stream "
+                                 f"{self.decoder.stream}) at offset {position}: {problem}")
+        self.consumer.reader.seek(position)
+        self._position = position
 
     def commit(self) -> None:
         """Durably record the position: the next run with this consumer starts there."""

@@ -268,7 +268,7 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _read_all(fd: int) -> bytes:
+def read_all(fd: int) -> bytes:
     """The whole of the file open on `fd`, from byte 0."""
     size = os.fstat(fd).st_size
     chunks: list[bytes] = []
@@ -313,7 +313,7 @@ def inspect_log(directory: Path) -> list[Damage]:
     for index, (base, path) in enumerate(found):
         fd = open_regular(path, os.O_RDONLY, "segment")
         try:
-            data = _read_all(fd)
+            data = read_all(fd)
         finally:
             os.close(fd)
         if previous_end is not None and base < previous_end:
@@ -421,7 +421,7 @@ class WriteAheadLog:
             # no symlink followed (checked again on the open itself: no race with lstat)
             fd = open_regular(path, os.O_RDWR, "segment")
             try:
-                data = _read_all(fd)
+                data = read_all(fd)
                 if segments and base < segments[-1].next_offset:
                     # an older segment's records overlap this one's name: the file cannot be
                     # trusted (it was not written by this log); keep what came first. Checked
@@ -482,7 +482,7 @@ class WriteAheadLog:
         if info is not None and info.st_size == len(data):
             fd = open_regular(path, os.O_RDONLY, "quarantine file")
             try:
-                if _read_all(fd) == data:
+                if read_all(fd) == data:
                     return f"{QUARANTINE}/{name}"
             finally:
                 os.close(fd)
@@ -632,6 +632,98 @@ class WriteAheadLog:
         self._segments.append(segment)
         self._apply_retention_locked()
         return segment
+
+    # ------------------------------------------------------------------ cutting back
+
+    def truncate_to(self, offset: int) -> int:
+        """Remove every event at or after `offset` (a record boundary: where a pre_commit
+        left `next_offset`), so the next append gets `offset`; returns how many events went.
+
+        The records before `offset` keep their offsets and bytes. Segments after the one
+        holding `offset` are deleted newest first, then that segment is truncated at the
+        record starting there, fsynced, and the folder fsynced: a crash at any moment
+        leaves the log a prefix of what it was (never a hole), and doing it again finishes
+        the job. Refused (WalError), with nothing changed, when the log ends before
+        `offset` (cut, or records lost with a machine under fsync `never`), when retention
+        has deleted past `offset` (the log starts after it: records written before it are
+        gone, so the log cannot be made to end there), and when `offset` falls inside a
+        record or inside damaged bytes."""
+        with self._lock:
+            if self._closed:
+                raise WalError(f"WAL {self.directory} is closed")
+            end = self._segments[-1].next_offset
+            if offset == end:
+                return 0
+            if offset > end:
+                raise WalError(f"WAL {self.directory} ends at offset {end}, before offset "
+                               f"{offset}: events below {offset} are gone (the log was cut, "
+                               "or lost unflushed records with its machine)")
+            if offset < self._segments[0].base:
+                raise WalError(f"WAL {self.directory} starts at offset "
+                               f"{self._segments[0].base}: retention deleted the events "
+                               f"below it, past offset {offset}, so the log cannot be cut "
+                               f"back to end at {offset} (its retention limits are too "
+                               "small for the time between checkpoints)")
+            index = max(i for i, s in enumerate(self._segments) if s.base <= offset)
+            segment = self._segments[index]
+            fd = open_regular(segment.path, os.O_RDWR, "segment")
+            try:
+                cut = self._boundary(segment, fd, offset,
+                                     None if index + 1 == len(self._segments)
+                                     else self._segments[index + 1].base)
+                try:
+                    os.close(self._fd)
+                    for later in reversed(self._segments[index + 1:]):
+                        later.path.unlink(missing_ok=True)
+                    if len(self._segments) > index + 1:
+                        fsync_directory(self.directory)
+                    os.ftruncate(fd, cut)
+                    os.fsync(fd)
+                    fsync_directory(self.directory)
+                    self._fd = open_regular(segment.path, os.O_WRONLY | os.O_APPEND,
+                                            "segment")
+                except BaseException:
+                    # half cut (still a prefix of the log): this writer is done; opening
+                    # the log again and cutting again finishes the job
+                    self._closed = True
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                    os.close(self._lock_fd)
+                    self._stop_flusher.set()
+                    raise
+            finally:
+                os.close(fd)
+            del self._segments[index + 1:]
+            segment.size, segment.next_offset = cut, offset
+            self._synced_offset = min(self._synced_offset, offset)
+            self._sealed_unsynced = False
+            self._unsynced_bytes = 0
+            self._unsynced_since = None
+            return end - offset
+
+    def _boundary(self, segment: _Segment, fd: int, offset: int, limit: int | None) -> int:
+        """The byte of `segment` where its content from event `offset` on starts: the first
+        record or damaged bytes at or after it; WalError if `offset` is inside either."""
+        result = survey(read_all(fd), segment.base, limit, keep_records=True)
+        starts = []
+        for position, record in zip(result.positions, result.records, strict=True):
+            if record.offset >= offset:
+                starts.append(position)
+            elif record.next_offset > offset:
+                raise WalError(f"{segment.path}: offset {offset} is inside the record of "
+                               f"offsets {record.offset} to {record.next_offset - 1}; a log "
+                               "is cut back only at a record boundary")
+        for gap in result.gaps:
+            if gap.offset >= offset:
+                starts.append(gap.at)
+            elif gap.resume is None or gap.resume > offset:
+                raise WalError(f"{segment.path}: offset {offset} is among events lost to "
+                               "damage (see `frys wal check`); the log cannot be cut back "
+                               "there")
+        if starts:
+            return min(starts)
+        if offset == result.next_offset:
+            return result.valid_bytes
+        raise WalError(f"{segment.path}: holds no event at offset {offset}")
 
     # ------------------------------------------------------------------ retention
 

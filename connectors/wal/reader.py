@@ -19,10 +19,40 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from frys.connectors.wal.log import Damage, list_segments, open_regular, segment_name
-from frys.connectors.wal.records import HEADER, MAX_BODY, RESYNC_SPAN, Record, decode_at, find_next
+from frys.connectors.wal.log import (
+    Damage,
+    list_segments,
+    open_regular,
+    read_all,
+    segment_name,
+)
+from frys.connectors.wal.records import (
+    HEADER,
+    MAX_BODY,
+    RESYNC_SPAN,
+    Record,
+    decode_at,
+    find_next,
+    survey,
+)
 
 _READ_BYTES = 4 << 20
+
+
+def log_bounds(directory: str | Path) -> tuple[int, int]:
+    """(the oldest offset retention has kept, the offset after the last complete record)
+    of the WAL at `directory`, as a reader sees it now; (0, 0) for a log without segments.
+    Reads only the newest segment (past any damage in it)."""
+    segments = list_segments(Path(directory))
+    if not segments:
+        return 0, 0
+    base, path = segments[-1]
+    fd = open_regular(path, os.O_RDONLY, "segment")
+    try:
+        data = read_all(fd)
+    finally:
+        os.close(fd)
+    return segments[0][0], survey(data, base).next_offset
 
 
 class LogReader:

@@ -194,13 +194,15 @@ class Gap:
 
 @dataclass(frozen=True, slots=True)
 class Survey:
-    """A segment read past its damage: `records` (if kept), the `gaps` between them, the
-    byte after the last valid record (`valid_bytes`) and the offset after it."""
+    """A segment read past its damage: `records` (if kept) with the byte each starts at
+    (`positions`), the `gaps` between them, the byte after the last valid record
+    (`valid_bytes`) and the offset after it."""
 
     records: list[Record]
     gaps: list[Gap]
     valid_bytes: int
     next_offset: int
+    positions: list[int]
 
 
 def survey(data: bytes | memoryview, first_offset: int, offset_limit: int | None = None,
@@ -213,6 +215,7 @@ def survey(data: bytes | memoryview, first_offset: int, offset_limit: int | None
     expected = first_offset
     valid_end = 0
     records: list[Record] = []
+    positions: list[int] = []
     gaps: list[Gap] = []
     while position < len(data):
         record, problem = decode_at(data, position, expected)
@@ -229,7 +232,8 @@ def survey(data: bytes | memoryview, first_offset: int, offset_limit: int | None
             position = next_position
         if keep_records:
             records.append(record)
+            positions.append(position)
         position += record.frame_size
         expected = record.next_offset
         valid_end = position
-    return Survey(records, gaps, valid_end, expected)
+    return Survey(records, gaps, valid_end, expected, positions)
