@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from frys.checkpointing import JOB_FILE, Checkpointer, open_state
 from frys.compiler import compile_text
 from frys.connectors.broker import Broker
 from frys.connectors.bus import Topic
@@ -48,7 +49,7 @@ from frys.engine.runtime import DEFAULT_OPTIONS, Runtime, RuntimeOptions
 if TYPE_CHECKING:
     import pyarrow
 
-    from frys.engine.checkpoint import CheckpointStore
+    from frys.engine.checkpoint import Checkpoint, CheckpointStore
 
 __all__ = ["DataWarning", "FrysWarning", "Pipeline", "ResultsNotKept"]
 
@@ -117,9 +118,6 @@ def _as_frame(events: object) -> pl.DataFrame | None:
     return None
 
 
-# a state folder holds the job its checkpoints are of and the store's folder
-JOB_FILE = "job.frysql"
-CHECKPOINTS = "checkpoints"
 
 
 class Pipeline:
@@ -145,9 +143,12 @@ class Pipeline:
         self.graph: JobGraph = plan(analyzed)
         # debug mode (options.trace_matches): why each partial match of a pattern ended
         self.match_traces: list[dict[str, object]] = []
+        self._store: CheckpointStore | None = None
+        resume = self._open_state(Path(state), text) if state is not None else None
         try:
             self.runtime = Runtime(self.graph, Path(base_dir), clock=clock, options=options,
-                                   on_trace=self.match_traces.append, broker=bus)
+                                   on_trace=self.match_traces.append, broker=bus,
+                                   resume=resume)
         except FrysError as error:  # raised by an operator or a connector: show the line
             raise error.with_source(source_name, text) from None
         # the runtime builds each stream's decoder; the stream's time_unit is set here
@@ -161,27 +162,13 @@ class Pipeline:
                     store = self._results[node.output_topic] = _Results(limit)
                     self.runtime.topics[node.output_topic].subscribe(store)
         self._query_outputs = list(dict.fromkeys(n.output_topic for n in self.graph.queries))
-        self._store: CheckpointStore | None = None
-        if state is not None:
-            self._open_state(Path(state), text)
 
-    def _open_state(self, directory: Path, text: str) -> None:
-        """Keep the job's checkpoints in `directory` (engine/checkpoint.py), and continue
-        from the newest whole one there, if any (a restart after a crash or a stop)."""
-        from frys.engine.checkpoint import CheckpointStore
-
-        if self.graph.sources:
-            raise ValueError(
-                "state= with a job that has sources is not supported yet: sources cannot "
-                "resume from a checkpoint yet, so they would be read again (publish the "
-                "events through the API instead)")
-        self._store = CheckpointStore(directory / CHECKPOINTS)
-        job = directory / JOB_FILE
-        if not job.exists():
-            job.write_text(text)  # what Pipeline.resume(directory) compiles
-        latest = self._store.latest()
-        if latest is not None:
-            self.runtime.restore(latest)
+    def _open_state(self, directory: Path, text: str) -> Checkpoint | None:
+        """Keep the job's checkpoints in `directory` (engine/checkpoint.py); the newest
+        whole one there, if any, to continue from (a restart after a crash or a stop):
+        its sources then resume at their positions and its sinks are cut back to it."""
+        self._store, latest = open_state(directory, text)
+        return latest
 
     @classmethod
     def resume(cls, state: str | Path, base_dir: str | Path = ".",
@@ -218,9 +205,7 @@ class Pipeline:
         further input (results already returned are not returned again)."""
         if self._store is None:
             raise ValueError("this pipeline keeps no state: build it with state=<folder>")
-        checkpoint = self.runtime.checkpoint(self._store.next_id())
-        self._store.write(checkpoint)
-        return checkpoint.checkpoint_id
+        return Checkpointer(self._store, self.runtime).checkpoint()
 
     @classmethod
     def from_text(cls, text: str, base_dir: str | Path = ".",
@@ -303,9 +288,18 @@ class Pipeline:
         from a timer when a long-lived pipeline may see no input at all for a while."""
         self.runtime.check_idle()
 
-    def run(self) -> JobStats:
-        """Read the job's bounded sources to their end, then finish."""
-        return self.runtime.run()
+    def run(self, checkpoint_every_events: int | None = None) -> JobStats:
+        """Read the job's bounded sources to their end, then finish. With a state folder
+        and `checkpoint_every_events`, a checkpoint is taken between two batches each time
+        that many events have been read, so a run killed midway resumes from the last one
+        (`Pipeline.resume`): its sources go on from their positions and its sinks are cut
+        back to it, so the output ends as one uninterrupted run's."""
+        if checkpoint_every_events is None:
+            return self.runtime.run()
+        if self._store is None:
+            raise ValueError("this pipeline keeps no state: build it with state=<folder>")
+        checkpointer = Checkpointer(self._store, self.runtime, checkpoint_every_events)
+        return self.runtime.run(after_batch=checkpointer.after_batch)
 
     def finish(self) -> None:
         """End of input on every stream: all windows fire, sinks close."""

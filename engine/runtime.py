@@ -40,6 +40,7 @@ from frys.connectors.decode import (
 )
 from frys.connectors.registry import (
     ConnectorError,
+    Sink,
     SinkContext,
     SinkSubscriber,
     Source,
@@ -183,7 +184,8 @@ class Runtime:
                  clock: Callable[[], float] = time.monotonic,
                  options: RuntimeOptions = DEFAULT_OPTIONS,
                  on_trace: Callable[[dict[str, object]], None] | None = None,
-                 broker: Broker | None = None) -> None:
+                 broker: Broker | None = None,
+                 resume: Checkpoint | None = None) -> None:
         self.graph = graph
         self.options = options
         self.stats = JobStats()
@@ -242,10 +244,13 @@ class Runtime:
         # their producer until finish() ends it
         self.sources: list[tuple[Producer, Source]] = []
         self._unbounded: list[tuple[Producer, Source]] = []
+        # each source and sink by the key a checkpoint names it by: "<stream> <uri>"
+        self._source_keys: dict[int, str] = {}
+        self._sinks: dict[str, Sink] = {}
         for source in graph.sources:
             self._add_source(source.topic, source.uri, base_dir)
         for sink in graph.sinks:
-            self._add_sink(sink.topic, sink.uri, base_dir)
+            self._add_sink(sink.topic, sink.uri, base_dir, resume is not None)
         # persistent streams fed only from outside the job: replayed from the job's offset
         written = {node.output_topic for node in graph.queries}
         self._replays = [(name, topic) for name, topic in self.topics.items()
@@ -256,6 +261,9 @@ class Runtime:
                         if graph.topics[producer.topic.name].is_table]
         self._tables_loaded = False
         self._started = False
+        self._next_source: str | None = None  # run(): the source whose turn is next
+        if resume is not None:
+            self.restore(resume)
 
     def _add_source(self, stream_name: str, uri: str, base_dir: Path) -> None:
         stream = self.graph.topics[stream_name]
@@ -269,19 +277,21 @@ class Runtime:
         except ConnectorError as error:  # a missing input: a job error, at its stream
             raise FrysError.at(str(error), stream.span, self.graph.source_name) from None
         (self._unbounded if unbounded else self.sources).append((producer, source))
+        self._source_keys[id(source)] = f"{stream_name} {uri}"
 
-    def _add_sink(self, stream_name: str, uri: str, base_dir: Path) -> None:
+    def _add_sink(self, stream_name: str, uri: str, base_dir: Path, resume: bool) -> None:
         if not self.options.open_sinks and registry.connector_for(uri).writes_files:
             return
         stream = self.graph.topics[stream_name]
         try:
             sink = registry.open_sink(uri, SinkContext(base_dir, self.job_name, stream,
-                                                       self.broker))
+                                                       self.broker, resume=resume))
         except OSError as error:  # a job error, like a missing source: no traceback
             reason = f"{error.strerror}: {error.filename}" if error.filename else error
             raise FrysError.at(f"cannot open the sink of stream {stream_name} ({uri}):"
                                f" {reason}", stream.span, self.graph.source_name) from None
         self.topics[stream_name].subscribe(SinkSubscriber(sink))
+        self._sinks[f"{stream_name} {uri}"] = sink
 
     def start(self) -> None:
         """Read the tables' bounded sources, then replay what persistent streams logged
@@ -351,29 +361,43 @@ class Runtime:
                 self.stats.first_dead_letters.append(letter)
         self.api_producers[DEAD_LETTERS].publish(dead_letter_frame(letters))
 
-    def run(self, on_batch_read: Callable[[Producer, int], None] | None = None) -> JobStats:
+    def run(self, on_batch_read: Callable[[Producer, int], None] | None = None,
+            after_batch: Callable[[int], None] | None = None) -> JobStats:
         """Read every bounded source to its end (round robin, one chunk each), then finish.
         `on_batch_read(producer, events)` is called after each chunk a source read has gone
-        through the graph (its producer's topic is the stream; dead letters not counted)."""
+        through the graph (its producer's topic is the stream; dead letters not counted);
+        `after_batch(events)` then, at that batch boundary, where a checkpoint may be
+        taken (api/checkpointing.py; an exception it raises ends the run there, its input
+        not ended)."""
         self._load_tables(on_batch_read)
         self.start()
-        active = [(producer, iter(source.batches())) for producer, source in self.sources
+        active = [(producer, source, iter(source.batches()))
+                  for producer, source in self.sources
                   if (producer, source) not in self._tables]
+        # round robin, one batch each; a resumed run goes on with the source that was next
+        # (the interleaving of the sources decides what is late: it must not change)
+        turn = next((i for i, (_, source, _) in enumerate(active)
+                     if self._source_keys[id(source)] == self._next_source), 0)
         while active:
-            still_active = []
-            for producer, batches in active:
-                item = next(batches, None)
-                if item is None:
-                    producer.finish()
-                    continue
+            producer, _, batches = active[turn]
+            item = next(batches, None)
+            if item is None:
+                producer.finish()
+                del active[turn]
+            else:
                 batch, dead = item
                 if dead:
                     self.publish_dead_letters(dead)
                 producer.publish(batch)
+                turn += 1
+            if turn >= len(active):
+                turn = 0
+            self._next_source = self._source_keys[id(active[turn][1])] if active else None
+            if item is not None:
                 if on_batch_read is not None:
                     on_batch_read(producer, batch.height)
-                still_active.append((producer, batches))
-            active = still_active
+                if after_batch is not None:
+                    after_batch(batch.height)
         self.finish()
         return self.stats
 
@@ -447,7 +471,8 @@ class Runtime:
         that keep them.)"""
         operators: dict[str, OperatorState] = {}
         channels: dict[str, dict[str, object]] = {
-            "runtime": {"tables_loaded": self._tables_loaded}}
+            "runtime": {"tables_loaded": self._tables_loaded,
+                        "next_source": self._next_source}}
         for runner in self.queries:
             operators[runner.name], channels[f"query {runner.name}"] = runner.snapshot()
         for name, topic in self.topics.items():
@@ -456,8 +481,21 @@ class Runtime:
         counters = {field: dict(getattr(stats, field)) for field in _COUNTERS}
         from frys.engine.checkpoint import Checkpoint  # msgspec, crc32c: not at start-up
 
+        sources = {self._source_keys[id(source)]: source.position()
+                   for _, source in (*self.sources, *self._unbounded)}
+        # durable from here: a crash after this keeps what the checkpoint will say
+        sinks = {key: sink.pre_commit(checkpoint_id) for key, sink in self._sinks.items()}
         return Checkpoint(checkpoint_id, self.job_fingerprint(), operators, channels,
-                          counters=counters)
+                          sources, sinks, counters)
+
+    def checkpoint_written(self, checkpoint_id: int) -> None:
+        """The checkpoint is in the store: the sinks commit what they pre-committed under
+        it, and the sources record their positions in their own stores (a WAL consumer's
+        offset), as the checkpoint does."""
+        for sink in self._sinks.values():
+            sink.commit(checkpoint_id)
+        for _, source in (*self.sources, *self._unbounded):
+            source.commit()
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Continue from a checkpoint of this job (Runtime.checkpoint), before anything is
@@ -477,7 +515,15 @@ class Runtime:
             counter = getattr(self.stats, field)
             counter.clear()
             counter.update(checkpoint.counters.get(field, {}))
-        self._tables_loaded = bool(checkpoint.channels["runtime"]["tables_loaded"])
+        runtime = checkpoint.channels["runtime"]
+        self._tables_loaded = bool(runtime["tables_loaded"])
+        self._next_source = runtime.get("next_source")
+        # each source goes on from its position; each sink is cut back to the checkpoint
+        # (what it took after it, before the crash, comes again, once)
+        for _, source in (*self.sources, *self._unbounded):
+            source.seek(checkpoint.sources.get(self._source_keys[id(source)]))
+        for key, sink in self._sinks.items():
+            sink.recover(checkpoint.sinks.get(key))
 
     def _topic(self, stream: str) -> Topic:
         topic = self.topics.get(stream)

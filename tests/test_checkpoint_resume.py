@@ -151,16 +151,13 @@ def test_a_changed_job_is_refused_its_state(tmp_path: Path) -> None:
         frys.Pipeline(STREAMS + QUERIES["hop"], state=tmp_path)
 
 
-def test_resume_needs_a_state_folder_and_state_needs_no_sources(tmp_path: Path) -> None:
+def test_resume_needs_a_state_folder_and_checkpoints_need_one(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not the state folder of a pipeline"):
         frys.Pipeline.resume(tmp_path)
     with pytest.raises(ValueError, match="keeps no state"):
         frys.Pipeline.from_text(STREAMS + QUERIES["tumble"]).checkpoint()
-    (tmp_path / "a.jsonl").write_text("")
-    with pytest.raises(ValueError, match="sources cannot resume from a checkpoint yet"):
-        frys.Pipeline(STREAMS.replace("late = late_a", "late = late_a, source = "
-                                      "'file:a.jsonl'") + QUERIES["tumble"],
-                      base_dir=tmp_path, state=tmp_path / "state")
+    with pytest.raises(ValueError, match="keeps no state"):
+        frys.Pipeline.from_text(STREAMS + QUERIES["tumble"]).run(checkpoint_every_events=5)
 
 
 def test_stop_keeps_open_windows_for_the_next_run(tmp_path: Path) -> None:
