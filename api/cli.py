@@ -23,6 +23,7 @@ import argparse
 import errno
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -210,6 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wal-fsync", metavar="POLICY",
                      help="fsync policy of those logs: always, batch[:<ms>[:<bytes>]] "
                           "(default batch) or never (docs/bus.md)")
+    run.add_argument("--state", metavar="DIR",
+                     help="keep the job's state in DIR: checkpoints are taken as the run "
+                          "goes, and a run on the same DIR continues from the newest one "
+                          "(sources from their positions, sinks cut back to it: exactly-once "
+                          "through a crash); SIGTERM or Ctrl-C stop at the next batch with a "
+                          "last checkpoint, without ending the input (docs/guarantees.md)")
+    run.add_argument("--checkpoint-every", type=duration_ms, default=10_000,
+                     metavar="DURATION",
+                     help="with --state: a checkpoint at most this long apart, e.g. 200ms, "
+                          "10s, 5m (default 10s)")
+    run.add_argument("--checkpoint-every-events", type=positive, metavar="N",
+                     help="with --state: also a checkpoint every N events read")
     _add_limit_arguments(run)
     add_sandbox_argument(run)
     run.set_defaults(handler=_command("frys.run_cli", "command_run"))
@@ -369,6 +382,19 @@ def _folder(text: str) -> Path:
     if not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} is not a folder")
     return Path(text)
+
+
+_DURATION = re.compile(r"([0-9]+)\s*(ms|s|m|h)")
+_DURATION_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000}
+
+
+def duration_ms(text: str) -> int:
+    """A duration in the language's shorthand (`200ms`, `10s`, `5m`, `1h`), as ms."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a positive duration: write e.g. 200ms, 10s, 5m or 1h")
+    return int(match.group(1)) * _DURATION_MS[match.group(2)]
 
 
 def positive(text: str) -> int:

@@ -9,15 +9,18 @@ the operators and the connectors are loaded for a job that runs, not for `frys c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import polars as pl
 
+from frys.checkpointing import Checkpointer, StopRequested, open_state
 from frys.cli import (
     EXIT_ERRORS,
     EXIT_USAGE,
@@ -145,6 +148,8 @@ def command_run(args: argparse.Namespace) -> int:
             print(f"frys: {problem}", file=sys.stderr)
             return EXIT_USAGE
     trace_file = open(args.trace_matches, "w") if args.trace_matches else None  # noqa: SIM115
+    checkpointer: Checkpointer | None = None
+    stopped = False
 
     def write_trace(record: dict[str, object]) -> None:
         assert trace_file is not None
@@ -161,8 +166,15 @@ def command_run(args: argparse.Namespace) -> int:
                       f"{', '.join(clash)} already has one: rename it, or use --format jsonl",
                       file=sys.stderr)
                 return EXIT_USAGE
+        resume = None
+        if args.state is not None:
+            store, resume = open_state(Path(args.state), text)
         runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
-                          options=options, on_trace=write_trace if trace_file else None)
+                          options=options, on_trace=write_trace if trace_file else None,
+                          resume=resume)
+        if args.state is not None:
+            checkpointer = Checkpointer(store, runtime, args.checkpoint_every_events,
+                                        args.checkpoint_every)
         if _shows_progress(args):
             from frys.progress import RunStatusLine  # only a terminal shows it
 
@@ -170,7 +182,13 @@ def command_run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             # data warnings are printed once below, as frys lines, not as Python's
             warnings.simplefilter("ignore", DataWarning)
-            stats = runtime.run(on_batch_read=status.on_batch_read if status else None)
+            with _stop_signals(checkpointer):
+                stats = runtime.run(on_batch_read=status.on_batch_read if status else None,
+                                    after_batch=checkpointer.after_batch
+                                    if checkpointer is not None else None)
+    except StopRequested:
+        stopped = True
+        stats = runtime.stats
     except FrysError as error:
         print(render_job_error(error, args.job, text), file=sys.stderr)
         return EXIT_ERRORS
@@ -179,12 +197,38 @@ def command_run(args: argparse.Namespace) -> int:
             status.clear()
         if trace_file is not None:
             trace_file.close()
+        if checkpointer is not None:
+            checkpointer.close()
     if not args.quiet:
         for decoder in runtime.decoders.values():
             for message in decoder.warnings:
                 print(f"frys: warning: {message}", file=sys.stderr)
         print(summary(stats), file=sys.stderr)
+        if stopped and checkpointer is not None:
+            print(f"frys: stopped at a checkpoint (the input not ended: open windows wait); "
+                  f"run again with --state {args.state} to continue", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _stop_signals(checkpointer: Checkpointer | None) -> Iterator[None]:
+    """With a state folder, SIGTERM and the first Ctrl-C ask for a stop at the next batch
+    boundary (a last checkpoint, then exit 0); a second Ctrl-C interrupts at once (130)."""
+    if checkpointer is None:
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        if checkpointer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        checkpointer.request_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _shows_progress(args: argparse.Namespace) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -127,3 +128,77 @@ def test_killed_again_and_again_a_job_writes_what_one_run_writes(tmp_path: Path,
     # rows one operator call emits together, a join's unmatched rows at one watermark,
     # may come out in another order after a resume)
     assert Counter(written) == Counter(expected)
+
+
+CLI = """
+import sys
+import frys.connectors.jsonl as jsonl
+jsonl.DEFAULT_CHUNK_BYTES = 1024
+from frys.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def frys_run(job: Path, *arguments: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", CLI, "run", "--no-progress", *arguments,
+                             str(job)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_frys_run_stopped_by_sigterm_continues_where_it_stopped(tmp_path: Path) -> None:
+    """`frys run --state`: SIGTERM at random moments stops at a batch boundary with a last
+    checkpoint and exit 0, windows left open; each run continues the last; the output ends
+    as one uninterrupted run's."""
+    whole = prepare(tmp_path / "whole", "window")
+    began = time.monotonic()
+    done = frys_run(whole)
+    _, err = done.communicate(timeout=120)
+    took = time.monotonic() - began
+    assert done.returncode == 0, err
+    expected = (whole.parent / "out.jsonl").read_text().splitlines()
+
+    trial = prepare(tmp_path / "trial", "window")
+    state = str(tmp_path / "state")
+    rng = random.Random(7)
+    stops = 0
+    for _ in range(KILLS):
+        process = frys_run(trial, "--state", state, "--checkpoint-every-events", "150")
+        try:
+            _, err = process.communicate(timeout=rng.uniform(0.3, 0.9) * took)
+        except subprocess.TimeoutExpired:
+            process.terminate()  # SIGTERM: a clean stop
+            _, err = process.communicate(timeout=60)
+            # still starting up (before the run installs its handler), SIGTERM kills as
+            # any signal does: that is a crash, which the next run recovers from too
+            assert process.returncode in (0, -signal.SIGTERM), err
+            if process.returncode == 0:
+                assert "stopped at a checkpoint" in err
+                stops += 1
+            continue
+        assert process.returncode == 0, err
+        break
+    else:
+        process = frys_run(trial, "--state", state)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    assert stops >= 1
+    written = (trial.parent / "out.jsonl").read_text().splitlines()
+    assert Counter(written) == Counter(expected)
+
+
+@pytest.mark.parametrize(("value", "ms"), [("200ms", 200), ("10s", 10_000), ("5m", 300_000),
+                                           ("1h", 3_600_000)])
+def test_checkpoint_every_takes_the_languages_durations(value: str, ms: int) -> None:
+    from frys.cli import duration_ms
+
+    assert duration_ms(value) == ms
+
+
+@pytest.mark.parametrize("value", ["0s", "10", "ten seconds", "-5s", "1.5s"])
+def test_checkpoint_every_refuses_anything_else(value: str) -> None:
+    import argparse
+
+    from frys.cli import duration_ms
+
+    with pytest.raises(argparse.ArgumentTypeError, match="not a positive duration"):
+        duration_ms(value)
