@@ -49,6 +49,10 @@ class Checkpointer:
     def __init__(self, store: CheckpointStore, runtime: Runtime,
                  every_events: int | None = None, every_ms: int | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        if runtime.replays_persistent_streams():
+            raise ValueError(
+                "checkpoints of a job with persistent streams fed from outside it are not "
+                "supported yet (their logs are replayed at start, outside any checkpoint)")
         self.store = store
         self.runtime = runtime
         self.every_events = every_events

@@ -455,6 +455,11 @@ class Runtime:
 
     # ------------------------------------------------------------------ checkpoints
 
+    def replays_persistent_streams(self) -> bool:
+        """Whether the run starts by replaying the logs of persistent streams fed from
+        outside the job (start()): not part of a checkpoint yet."""
+        return bool(self._replays)
+
     def job_fingerprint(self) -> str:
         """What a checkpoint of this job is recognised by: a hash of its operator graph
         (explain's text), so a changed job is refused its state rather than fed another's."""
