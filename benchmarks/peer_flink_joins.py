@@ -69,30 +69,39 @@ def create(env, name: str, stream: str, path: str) -> None:
 
 def run(env, kind: str, orders: str, shipments: str) -> tuple[float, int]:
     """(seconds until the last count was collected, the count)."""
-    started = time.perf_counter()
-    result = env.execute_sql(QUERIES[kind].format(orders=orders, shipments=shipments))
-    count = 0
-    with result.collect() as rows:
-        for row in rows:  # +I, then -U/+U per mini-batch: the last value is the count
-            count = int(row[0])
-    return time.perf_counter() - started, count
+    seconds, (count, _) = run_query(env, QUERIES[kind].format(orders=orders,
+                                                              shipments=shipments))
+    return seconds, count
 
 
-def main() -> None:
-    kind, orders_csv, shipments_csv = sys.argv[1], sys.argv[2], sys.argv[3]
+def streaming_environment():
+    """Flink SQL in streaming mode, parallelism 1, 1-second mini-batches (every peer's)."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
-    from pyflink.version import __version__
 
-    events = 0
-    for path in (orders_csv, shipments_csv):
-        with open(path, "rb") as data:
-            events += sum(1 for _ in data)
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     config = env.get_config()
     config.set("parallelism.default", "1")
     config.set("table.exec.mini-batch.enabled", "true")
     config.set("table.exec.mini-batch.allow-latency", "1 s")
     config.set("table.exec.mini-batch.size", "10000")
+    return env
+
+
+def lines(paths: tuple[str, ...]) -> int:
+    """The events of the CSV files: their lines."""
+    total = 0
+    for path in paths:
+        with open(path, "rb") as data:
+            total += sum(1 for _ in data)
+    return total
+
+
+def main() -> None:
+    kind, orders_csv, shipments_csv = sys.argv[1], sys.argv[2], sys.argv[3]
+    from pyflink.version import __version__
+
+    events = lines((orders_csv, shipments_csv))
+    env = streaming_environment()
     create(env, "orders", "orders", orders_csv)
     create(env, "shipments", "shipments", shipments_csv)
     create(env, "warm_orders", "orders", warmup_copy(orders_csv))
@@ -163,19 +172,10 @@ def w7_versioned(env, name: str, changelog: str) -> None:
 def main_w7() -> None:
     _, form, kind = sys.argv[1].split("_")
     events_csv, users_csv = sys.argv[2], sys.argv[3]
-    from pyflink.table import EnvironmentSettings, TableEnvironment
     from pyflink.version import __version__
 
-    events = 0
-    for path in (events_csv, users_csv):
-        with open(path, "rb") as data:
-            events += sum(1 for _ in data)
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    config = env.get_config()
-    config.set("parallelism.default", "1")
-    config.set("table.exec.mini-batch.enabled", "true")
-    config.set("table.exec.mini-batch.allow-latency", "1 s")
-    config.set("table.exec.mini-batch.size", "10000")
+    events = lines((events_csv, users_csv))
+    env = streaming_environment()
     versioned = form == "versioned"
     for prefix, suffix in (("", ""), ("warm_", ".warmup")):
         events_path = events_csv if not suffix else warmup_copy(events_csv)
@@ -203,13 +203,14 @@ def main_w7() -> None:
 
 
 def run_query(env, query: str) -> tuple[float, tuple[int, int]]:
-    """(seconds until the last row was collected, its count and sum of tiers)."""
+    """(seconds until the last row was collected, its first value and its second, 0
+    without one: a count, and W7's sum of tiers)."""
     started = time.perf_counter()
     result = env.execute_sql(query)
     last = (0, 0)
     with result.collect() as rows:
         for row in rows:  # +I, then -U/+U per mini-batch: the last values are the totals
-            last = (int(row[0]), int(row[1] or 0))
+            last = (int(row[0]), int(row[1] or 0) if len(row) > 1 else 0)
     return time.perf_counter() - started, last
 
 
@@ -243,32 +244,12 @@ def w8_create(env, name: str, stream: str, path: str) -> None:
         ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv')""")
 
 
-def w8_run(env, query: str) -> tuple[float, int]:
-    """(seconds until the last count was collected, the count)."""
-    started = time.perf_counter()
-    result = env.execute_sql(query)
-    count = 0
-    with result.collect() as rows:
-        for row in rows:
-            count = int(row[0])
-    return time.perf_counter() - started, count
-
-
 def main_w8() -> None:
     kind, persons_csv, auctions_csv = sys.argv[1], sys.argv[2], sys.argv[3]
-    from pyflink.table import EnvironmentSettings, TableEnvironment
     from pyflink.version import __version__
 
-    events = 0
-    for path in (persons_csv, auctions_csv):
-        with open(path, "rb") as data:
-            events += sum(1 for _ in data)
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    config = env.get_config()
-    config.set("parallelism.default", "1")
-    config.set("table.exec.mini-batch.enabled", "true")
-    config.set("table.exec.mini-batch.allow-latency", "1 s")
-    config.set("table.exec.mini-batch.size", "10000")
+    events = lines((persons_csv, auctions_csv))
+    env = streaming_environment()
     w8_create(env, "persons", "persons", persons_csv)
     w8_create(env, "auctions", "auctions", auctions_csv)
     w8_create(env, "warm_persons", "persons", warmup_copy(persons_csv))
@@ -276,8 +257,8 @@ def main_w8() -> None:
     plan = env.explain_sql(w8_query(kind, "persons", "auctions"))
     if "WindowJoin" not in plan:
         raise SystemExit(f"Flink did not plan a window join:\n{plan}")
-    warmup_seconds, _ = w8_run(env, w8_query(kind, "warm_persons", "warm_auctions"))
-    seconds, rows = w8_run(env, w8_query(kind, "persons", "auctions"))
+    warmup_seconds, _ = run_query(env, w8_query(kind, "warm_persons", "warm_auctions"))
+    seconds, (rows, _) = run_query(env, w8_query(kind, "persons", "auctions"))
     print(json.dumps({"kind": kind, "events": events, "rows": rows, "job_seconds": seconds,
                       "warmup_events": 2 * WARMUP, "warmup_seconds": warmup_seconds,
                       "peak_rss_mb": peak_rss_mb(), "version": __version__}))
