@@ -167,14 +167,26 @@ def command_run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return EXIT_USAGE
         resume = None
-        if args.state is not None:
-            store, resume = open_state(Path(args.state), text)
-        runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
-                          options=options, on_trace=write_trace if trace_file else None,
-                          resume=resume)
-        if args.state is not None:
-            checkpointer = Checkpointer(store, runtime, args.checkpoint_every_events,
-                                        args.checkpoint_every)
+        try:
+            if args.state is not None:
+                store, resume = open_state(Path(args.state), text)
+            runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
+                              options=options, on_trace=write_trace if trace_file else None,
+                              resume=resume)
+            if args.state is not None:
+                checkpointer = Checkpointer(store, runtime, args.checkpoint_every_events,
+                                            args.checkpoint_every)
+        except FrysError:
+            raise
+        except Exception as error:  # the state cannot be used: said, not a traceback
+            if args.state is None:
+                raise
+            # (a store in use by another run, another job's state, a source or sink that
+            # no longer holds what the checkpoint says: CheckpointError, ValueError,
+            # ConnectorError)
+            print(f"frys: cannot continue from --state {args.state}: {error}",
+                  file=sys.stderr)
+            return EXIT_ERRORS
         if _shows_progress(args):
             from frys.progress import RunStatusLine  # only a terminal shows it
 

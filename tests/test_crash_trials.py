@@ -202,3 +202,17 @@ def test_checkpoint_every_refuses_anything_else(value: str) -> None:
 
     with pytest.raises(argparse.ArgumentTypeError, match="not a positive duration"):
         duration_ms(value)
+
+
+def test_frys_run_says_why_it_cannot_continue_from_a_state(tmp_path: Path) -> None:
+    job = prepare(tmp_path / "job", "window")
+    state = str(tmp_path / "state")
+    first = frys_run(job, "--state", state, "--checkpoint-every-events", "500")
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    job.write_text(JOBS["pattern"])  # another job on the same state
+    again = frys_run(job, "--state", state)
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 1
+    assert "cannot continue from --state" in err and "another job's" in err
+    assert "Traceback" not in err
