@@ -165,9 +165,11 @@ class Runtime:
     Sources and sinks: every one is opened through the connector registry
     (connectors/registry.py) by its URI's scheme; the runtime knows them only as the
     registry's Source and Sink. Bounded sources are pulled by `run()`, unbounded ones
-    (`bus:`) push until `finish()`. There are no checkpoints yet: the one commit point is
-    the end of input, where each sink pre-commits and commits as its stream ends
-    (registry.SinkSubscriber) and `finish()` then commits every source.
+    (`bus:`) push until `finish()`. Commit points: each checkpoint (`checkpoint`, then
+    `checkpoint_written`: api/checkpointing.py takes them between two batches), and the
+    end of input, where each sink pre-commits and commits as its stream ends
+    (registry.SinkSubscriber) and `finish()` then commits every source. A runtime built
+    with `resume=` a checkpoint continues from it (`restore`).
 
     WAL offsets: a `wal:` source, and a persistent stream no query writes to, read from the
     job's committed offset when the run starts (`start()`, called by `run()` and the first
@@ -471,9 +473,10 @@ class Runtime:
         """The job's state at this batch boundary (between two publishes, nothing in
         flight: the runtime is synchronous), as a Checkpoint for engine/checkpoint.py's
         store: every query's operator state and its inputs' combined watermark (by query
-        name), every topic's event-time bookkeeping, the counters. Taking it changes
-        nothing. (Sources' positions and sinks' recovery states join it with the connectors
-        that keep them.)"""
+        name), every topic's event-time bookkeeping, the counters, each source's position
+        and each sink's recovery state (the sinks pre-commit: what they took is durable
+        from here). The job's state is not changed; `checkpoint_written` follows once the
+        store has it."""
         operators: dict[str, OperatorState] = {}
         channels: dict[str, dict[str, object]] = {
             "runtime": {"tables_loaded": self._tables_loaded,
