@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -67,9 +68,11 @@ def output_rows(emitted: Emitted) -> list[tuple]:
             for frame in emitted.rows for k, v, w, lts, rts in frame.iter_rows()]
 
 
-def run_steps(operator, steps: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+def run_steps(operator, steps: list[tuple], rows: Callable[[Emitted], list[tuple]] = output_rows
+              ) -> tuple[list[tuple], list[tuple]]:
     """Steps: ('l' | 'r', events[, arrivals]) or ('wm', watermark offset or END_OF_TIME).
-    Returns (step, row) for every output row and the late rows handed out."""
+    Returns (step, row) for every output row (as `rows` reads them) and the late rows
+    handed out."""
     out: list[tuple] = []
     late: list[tuple] = []
     for index, step in enumerate(steps):
@@ -81,7 +84,7 @@ def run_steps(operator, steps: list[tuple]) -> tuple[list[tuple], list[tuple]]:
                 arrivals = pl.Series([T0 + a for a in step[2]], dtype=pl.Int64)
             emitted = operator.process(batch(step[0], step[1]),
                                        BatchSource(step[0], arrivals))
-        out += [(index, row) for row in output_rows(emitted)]
+        out += [(index, row) for row in rows(emitted)]
         late += [(offset(ts), k, v) for frame in emitted.late
                  for k, v, ts in frame.select("k", "v", "ts").iter_rows()]
     return sorted(out, key=repr), late

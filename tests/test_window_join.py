@@ -12,11 +12,11 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_interval_join import Collect, Named, batch, cut, offset
+from test_interval_join import run_steps as interval_run_steps
 
 import frys
 from frys.dsl import compile_text
@@ -58,23 +58,8 @@ def output_rows(emitted: Emitted) -> list[tuple]:
 
 
 def run_steps(operator, steps: list[tuple]) -> tuple[list[tuple], list[tuple]]:
-    """Steps: ('l' | 'r', events[, arrivals]) or ('wm', watermark offset or END_OF_TIME).
-    Returns (step, row) for every output row, and the late rows handed out."""
-    out: list[tuple] = []
-    late: list[tuple] = []
-    for index, step in enumerate(steps):
-        if step[0] == "wm":
-            emitted = operator.advance(step[1] if step[1] == END_OF_TIME else T0 + step[1])
-        else:
-            arrivals = None
-            if len(step) > 2:
-                arrivals = pl.Series([T0 + a for a in step[2]], dtype=pl.Int64)
-            emitted = operator.process(batch(step[0], step[1]),
-                                       BatchSource(step[0], arrivals))
-        out += [(index, row) for row in output_rows(emitted)]
-        late += [(offset(ts), k, v) for frame in emitted.late
-                 for k, v, ts in frame.select("k", "v", "ts").iter_rows()]
-    return sorted(out, key=repr), late
+    """test_interval_join's driver, reading the window start of each row too."""
+    return interval_run_steps(operator, steps, output_rows)
 
 
 def query(kind: str = "JOIN", window: str = "TUMBLE(10ms)", on: str = "l.k = r.k",
