@@ -110,7 +110,7 @@ def test_a_resumed_pipeline_continues_as_if_it_had_not_stopped(
 
 
 KILLED = f"""
-import sys, time
+import sys
 import frys
 text, state = sys.argv[1], sys.argv[2]
 first = frys.Pipeline(text, state=state)
@@ -120,7 +120,7 @@ first.publish("a", [{{"k": 1, "v": 3, "ts": {T0 + 1}}}])
 first.checkpoint()
 first.publish("a", [{{"k": 1, "v": 100, "ts": {T0 + 2}}}])  # after the last checkpoint: lost
 print("checkpointed", flush=True)
-time.sleep(60)
+sys.stdin.read()  # until killed
 """
 
 
@@ -129,7 +129,7 @@ def test_a_killed_process_resumes_from_its_newest_checkpoint(tmp_path: Path) -> 
     publish: the pipeline built on its folder (the same job) continues from the second."""
     text = STREAMS + QUERIES["running"]
     process = subprocess.Popen([sys.executable, "-c", KILLED, text, str(tmp_path)],
-                               stdout=subprocess.PIPE, text=True)
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "checkpointed"
