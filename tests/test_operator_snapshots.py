@@ -6,6 +6,8 @@ runtime and the checkpoints drive it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -131,43 +133,60 @@ JOINS = {
 }
 
 
-def drive_join(operator, batches, newest: dict[str, int], delay: int = 5) -> list[Emitted]:
-    """Each (stream, events) batch, then the inputs' combined watermark once both have one
-    (the minimum of each stream's max time - delay)."""
+def drive_join(operator, batches, newest: dict[str, int], delay: int = 5,
+               frame_of: Callable[[str, list], pl.DataFrame] = lambda _, events: frame(events)
+               ) -> list[Emitted]:
+    """Each (stream, events) batch (made by `frame_of`), then the inputs' combined
+    watermark once both have one (the minimum of each stream's max time - delay)."""
     out = []
     for stream, events in batches:
-        out.append(operator.process(frame(events), BatchSource(stream)))
+        out.append(operator.process(frame_of(stream, events), BatchSource(stream)))
         newest[stream] = max(newest.get(stream, 0), *(ts for _, _, ts in events))
         if len(newest) == 2:
             out.append(operator.advance(min(newest.values()) - delay))
     return out
 
 
-@settings(max_examples=100, deadline=None)
-@given(query=st.sampled_from(sorted(JOINS)), data=st.data())
-def test_a_restored_interval_join_continues_as_the_original(query: str, data) -> None:
+def two_input_batches(data, inputs: tuple[str, str], values: st.SearchStrategy[int]
+                      ) -> tuple[list[tuple[str, list]], int]:
+    """Out-of-order events cut into batches, each of a random one of the two `inputs`, and
+    a random cut point among the batches."""
     events = out_of_order_events(data.draw, count_max=40, step_max=6, behind_max=12,
-                                 values=st.integers(-9, 9))
+                                 values=values)
     batches, start = [], 0
     for cut in sorted(data.draw(st.lists(st.integers(1, len(events)), max_size=8,
                                          unique=True))) + [len(events)]:
         if cut > start:
-            batches.append((data.draw(st.sampled_from(["ev", "ev2"])), events[start:cut]))
+            batches.append((data.draw(st.sampled_from(list(inputs))), events[start:cut]))
             start = cut
-    at = data.draw(st.integers(0, len(batches)))
-    (node,) = plan(compile_text(JOIN_STREAMS + JOINS[query])).queries
-    original = build_operator(node.operator, OperatorSettings())
+    return batches, data.draw(st.integers(0, len(batches)))
+
+
+def assert_restored_join_continues(spec, batches, at: int, kind: str, tables: set[str],
+                                   drive: Callable[..., list[Emitted]] = drive_join) -> None:
+    """Driven to the cut, snapshot, restored into a fresh operator: the same state size,
+    and from the cut on the same rows and counters as the original."""
+    original = build_operator(spec, OperatorSettings())
     newest: dict[str, int] = {}
-    drive_join(original, batches[:at], newest)
+    drive(original, batches[:at], newest)
     state = original.snapshot()
-    assert state.kind == "interval_join" and set(state.tables) == {"left", "right"}
-    restored = build_operator(node.operator, OperatorSettings())
+    assert state.kind == kind and set(state.tables) == tables
+    restored = build_operator(spec, OperatorSettings())
     restored.restore(state)
     assert restored.state_size() == original.state_size()
-    expected = drive_join(original, batches[at:], dict(newest)) + [original.advance(END_OF_TIME)]
-    actual = drive_join(restored, batches[at:], dict(newest)) + [restored.advance(END_OF_TIME)]
+    expected = drive(original, batches[at:], dict(newest)) + [original.advance(END_OF_TIME)]
+    actual = drive(restored, batches[at:], dict(newest)) + [restored.advance(END_OF_TIME)]
     assert rows_of(actual) == rows_of(expected)
     assert restored.counters() == original.counters()
+
+
+@settings(max_examples=100, deadline=None)
+@given(query=st.sampled_from(sorted(JOINS)), data=st.data())
+def test_a_restored_interval_join_continues_as_the_original(query: str, data) -> None:
+    batches, at = two_input_batches(data, ("ev", "ev2"), st.integers(-9, 9))
+    (node,) = plan(compile_text(JOIN_STREAMS + JOINS[query])).queries
+    assert_restored_join_continues(node.operator, batches, at, "interval_join",
+                                   {"left", "right"})
 
 
 WINDOW_JOINS = {
@@ -181,28 +200,10 @@ WINDOW_JOINS = {
 @settings(max_examples=100, deadline=None)
 @given(query=st.sampled_from(sorted(WINDOW_JOINS)), data=st.data())
 def test_a_restored_window_join_continues_as_the_original(query: str, data) -> None:
-    events = out_of_order_events(data.draw, count_max=40, step_max=6, behind_max=12,
-                                 values=st.integers(-9, 9))
-    batches, start = [], 0
-    for cut in sorted(data.draw(st.lists(st.integers(1, len(events)), max_size=8,
-                                         unique=True))) + [len(events)]:
-        if cut > start:
-            batches.append((data.draw(st.sampled_from(["ev", "ev2"])), events[start:cut]))
-            start = cut
-    at = data.draw(st.integers(0, len(batches)))
+    batches, at = two_input_batches(data, ("ev", "ev2"), st.integers(-9, 9))
     (node,) = plan(compile_text(JOIN_STREAMS + WINDOW_JOINS[query])).queries
-    original = build_operator(node.operator, OperatorSettings())
-    newest: dict[str, int] = {}
-    drive_join(original, batches[:at], newest)
-    state = original.snapshot()
-    assert state.kind == "window_join" and set(state.tables) == {"left", "right"}
-    restored = build_operator(node.operator, OperatorSettings())
-    restored.restore(state)
-    assert restored.state_size() == original.state_size()
-    expected = drive_join(original, batches[at:], dict(newest)) + [original.advance(END_OF_TIME)]
-    actual = drive_join(restored, batches[at:], dict(newest)) + [restored.advance(END_OF_TIME)]
-    assert rows_of(actual) == rows_of(expected)
-    assert restored.counters() == original.counters()
+    assert_restored_join_continues(node.operator, batches, at, "window_join",
+                                   {"left", "right"})
 
 
 TABLES = (STREAM + "CREATE TABLE cur (k INT PRIMARY KEY, v INT);\n"
@@ -224,42 +225,18 @@ def table_frame(events, versioned: bool) -> pl.DataFrame:
 
 def drive_table_join(operator, table: str, batches, newest: dict[str, int],
                      delay: int = 5) -> list[Emitted]:
-    out = []
-    for stream, events in batches:
-        batch = table_frame(events, table == "ver") if stream == table else frame(events)
-        out.append(operator.process(batch, BatchSource(stream)))
-        newest[stream] = max(newest.get(stream, 0), *(ts for _, _, ts in events))
-        if len(newest) == 2:
-            out.append(operator.advance(min(newest.values()) - delay))
-    return out
+    """drive_join, the table's batches as changelogs."""
+    return drive_join(operator, batches, newest, delay, lambda stream, events: (
+        table_frame(events, table == "ver") if stream == table else frame(events)))
 
 
 @settings(max_examples=100, deadline=None)
 @given(query=st.sampled_from(sorted(TABLE_JOINS)), data=st.data())
 def test_a_restored_table_join_continues_as_the_original(query: str, data) -> None:
     table, text = TABLE_JOINS[query]
-    events = out_of_order_events(data.draw, count_max=40, step_max=6, behind_max=12,
-                                 values=st.integers(-3, 3))
-    batches, start = [], 0
-    for cut in sorted(data.draw(st.lists(st.integers(1, len(events)), max_size=8,
-                                         unique=True))) + [len(events)]:
-        if cut > start:
-            batches.append((data.draw(st.sampled_from(["ev", table])), events[start:cut]))
-            start = cut
-    at = data.draw(st.integers(0, len(batches)))
+    batches, at = two_input_batches(data, ("ev", table), st.integers(-3, 3))
     (node,) = plan(compile_text(TABLES + text)).queries
     assert node.inputs == ("ev", table)
-    original = build_operator(node.operator, OperatorSettings())
-    newest: dict[str, int] = {}
-    drive_table_join(original, table, batches[:at], newest)
-    state = original.snapshot()
-    assert state.kind == "table_join" and set(state.tables) == {"table", "held"}
-    restored = build_operator(node.operator, OperatorSettings())
-    restored.restore(state)
-    assert restored.state_size() == original.state_size()
-    expected = (drive_table_join(original, table, batches[at:], dict(newest))
-                + [original.advance(END_OF_TIME)])
-    actual = (drive_table_join(restored, table, batches[at:], dict(newest))
-              + [restored.advance(END_OF_TIME)])
-    assert rows_of(actual) == rows_of(expected)
-    assert restored.counters() == original.counters()
+    assert_restored_join_continues(
+        node.operator, batches, at, "table_join", {"table", "held"},
+        lambda operator, part, newest: drive_table_join(operator, table, part, newest))
