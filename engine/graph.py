@@ -278,9 +278,39 @@ class _JoinOfTwoStreams:
 
     kind: str
     keys: list[tuple[ast.Expr, ast.Expr]]
+    left: JoinSide
+    right: JoinSide
+    residual: ast.Expr | None
+    where: ast.Expr | None
+    outputs: list[tuple[str, ast.Expr]]
     late_streams: dict[str, str]
+    NAME = "join"  # explain's word for the kind: "interval join", "window join"
 
     timeouts_stream = None  # a join keeps no partial matches
+
+    def _check_kind(self) -> None:
+        if self.kind not in JOIN_KINDS:
+            raise ValueError(f"{self.NAME}s are {', '.join(JOIN_KINDS)}, not {self.kind}")
+
+    def unmatched_sides(self) -> str:
+        """The sides whose unmatched rows come out, for explain ("left and right", "")."""
+        return " and ".join(name for index, name in enumerate(("left", "right"))
+                            if self.preserves(index))
+
+    def _lines(self, how: str, state: str) -> list[str]:
+        """Explain's lines: the kind, keys and `how` rows pair, each side, the residual,
+        the `state`, late events, WHERE and the SELECT list."""
+        prefix = {"INNER": "", "LEFT": "left ", "RIGHT": "right ", "FULL": "full outer "}
+        lines = [f"{prefix[self.kind]}{self.NAME} on {self.keys_text()} {how}",
+                 "left: " + self.left.describe(), "right: " + self.right.describe()]
+        if self.residual is not None:
+            lines.append(f"residual {expr_to_sql(self.residual)}")
+        lines.append("state: " + state)
+        for stream, late in self.late_streams.items():
+            lines.append(f"late events of {stream} -> topic {late}")
+        if self.where is not None:
+            lines.append(f"filter {expr_to_sql(self.where)}")
+        return lines + ["project " + _outputs_text(self.outputs)]
 
     def preserves(self, side: int) -> bool:
         """Whether the side (0 left, 1 right) keeps its unmatched rows (outer joins)."""
@@ -322,9 +352,10 @@ class IntervalJoinSpec(_JoinOfTwoStreams):
     # per input stream with a `late` option: where its late events go
     late_streams: dict[str, str] = field(default_factory=dict)
 
+    NAME = "interval join"
+
     def __post_init__(self) -> None:
-        if self.kind not in JOIN_KINDS:
-            raise ValueError(f"interval joins are {', '.join(JOIN_KINDS)}, not {self.kind}")
+        self._check_kind()
         if self.before_ms + self.after_ms < 0:
             raise ValueError("a join interval cannot be empty (its lower bound above its upper)")
 
@@ -342,13 +373,6 @@ class IntervalJoinSpec(_JoinOfTwoStreams):
                 f"left time {_signed_interval(self.after_ms)}")
 
     def describe(self) -> list[str]:
-        keyword = {"INNER": "interval join", "LEFT": "left interval join",
-                   "RIGHT": "right interval join", "FULL": "full outer interval join"}[self.kind]
-        keys = self.keys_text()
-        lines = [f"{keyword} on {keys} {self.interval_text()} (inclusive) in event time",
-                 "left: " + self.left.describe(), "right: " + self.right.describe()]
-        if self.residual is not None:
-            lines.append(f"residual {expr_to_sql(self.residual)}")
         if self.before_ms == self.after_ms:
             reach = f"+ {interval_text(self.within_ms)}"
             state = f"each side's rows until the watermark passes their time {reach}"
@@ -357,17 +381,11 @@ class IntervalJoinSpec(_JoinOfTwoStreams):
             state = (f"left rows until the watermark passes their time "
                      f"{_signed_interval(self.after_ms)}, right rows their time "
                      f"{_signed_interval(self.before_ms)}")
-        unmatched = " and ".join(name for index, name in enumerate(("left", "right"))
-                                 if self.preserves(index))
+        unmatched = self.unmatched_sides()
         if unmatched:
             state += (f"; unmatched {unmatched} rows with NULLs once the watermark passes "
                       f"time {reach}")
-        lines.append("state: " + state)
-        for stream, late in self.late_streams.items():
-            lines.append(f"late events of {stream} -> topic {late}")
-        if self.where is not None:
-            lines.append(f"filter {expr_to_sql(self.where)}")
-        return lines + ["project " + _outputs_text(self.outputs)]
+        return self._lines(f"{self.interval_text()} (inclusive) in event time", state)
 
 
 @dataclass(frozen=True)
@@ -399,9 +417,10 @@ class WindowJoinSpec(_JoinOfTwoStreams):
     # per input stream with a `late` option: where its late events go
     late_streams: dict[str, str] = field(default_factory=dict)
 
+    NAME = "window join"
+
     def __post_init__(self) -> None:
-        if self.kind not in JOIN_KINDS:
-            raise ValueError(f"window joins are {', '.join(JOIN_KINDS)}, not {self.kind}")
+        self._check_kind()
         if not 0 < self.slide_ms <= self.size_ms:
             raise ValueError("a join window needs 0 < slide <= size")
 
@@ -421,30 +440,17 @@ class WindowJoinSpec(_JoinOfTwoStreams):
         return f"tumbling window {interval_text(self.size_ms)}"
 
     def describe(self) -> list[str]:
-        keyword = {"INNER": "window join", "LEFT": "left window join",
-                   "RIGHT": "right window join", "FULL": "full outer window join"}[self.kind]
-        keys = self.keys_text()
-        lines = [f"{keyword} on {keys} in the same {self.window_text()} (each row by its "
-                 "stream's event time)",
-                 "left: " + self.left.describe(), "right: " + self.right.describe()]
-        if self.residual is not None:
-            lines.append(f"residual {expr_to_sql(self.residual)}")
         fires = "the watermark passes the window end"
         if self.lateness_ms:
             fires += f" + {interval_text(self.lateness_ms)} of lateness"
         per_row = (f"in each of its {self.windows_per_row} windows" if self.hopping
                    else "with its window")
-        state = f"state: each side's rows {per_row} until {fires}, then joined and freed"
-        unmatched = " and ".join(name for index, name in enumerate(("left", "right"))
-                                 if self.preserves(index))
+        state = f"each side's rows {per_row} until {fires}, then joined and freed"
+        unmatched = self.unmatched_sides()
         if unmatched:
             state += f"; unmatched {unmatched} rows with NULLs once per window, when it fires"
-        lines.append(state)
-        for stream, late in self.late_streams.items():
-            lines.append(f"late events of {stream} -> topic {late}")
-        if self.where is not None:
-            lines.append(f"filter {expr_to_sql(self.where)}")
-        return lines + ["project " + _outputs_text(self.outputs)]
+        return self._lines(f"in the same {self.window_text()} (each row by its stream's "
+                           "event time)", state)
 
 
 def _signed_interval(ms: int) -> str:
