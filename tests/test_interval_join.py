@@ -252,15 +252,15 @@ def reference(events: list[tuple], within: int, outer: bool, residual: bool,
 
 
 @st.composite
-def two_streams(draw, delay: int):
-    """Events of both streams in publication order, each at most `delay` behind the newest
-    before it (so none is late under a watermark of max time - delay)."""
+def streams_of(draw, delay: int, sides: str = "lr", count: int = 40, values: int = 5):
+    """Events (side, key, value, ts) of `sides` in publication order, each at most `delay`
+    behind the newest before it (so none is late under a watermark of max time - delay)."""
     events, newest = [], 0
-    for _ in range(draw(st.integers(0, 40))):
+    for _ in range(draw(st.integers(0, count))):
         ts = max(0, newest + draw(st.integers(0, 6)) - draw(st.integers(0, delay)))
         newest = max(newest, ts)
-        events.append((draw(st.sampled_from("lr")), draw(st.sampled_from([0, 1, 2, None])),
-                       draw(st.integers(0, 5)), ts))
+        events.append((draw(st.sampled_from(sides)), draw(st.sampled_from([0, 1, 2, None])),
+                       draw(st.integers(0, values)), ts))
     return events
 
 
@@ -329,7 +329,7 @@ def test_every_kind_and_interval_gives_the_references_rows_whatever_the_cuts(
     after = max(after, -before)  # a non-empty interval
     if spelling == "within":
         after = before
-    events = data.draw(two_streams(delay))
+    events = data.draw(streams_of(delay))
     spec = spec_of(join_query(kind, before, after, residual, spelling))
     assert (spec.kind, spec.before_ms, spec.after_ms) == (kind, before, after)
     expected = reference(events, 0, False, residual, kind, before, after)
@@ -347,7 +347,7 @@ def test_every_kind_and_interval_gives_the_references_rows_whatever_the_cuts(
        outer=st.booleans(), residual=st.booleans())
 def test_random_streams_give_the_references_rows_whatever_the_cuts(
         data, delay: int, within: int, outer: bool, residual: bool) -> None:
-    events = data.draw(two_streams(delay))
+    events = data.draw(streams_of(delay))
     query = QUERY_OF[(outer, residual)].replace("10ms", f"{within}ms").format(t=within)
     spec = spec_of(query)
     expected = reference(events, within, outer, residual)
@@ -680,7 +680,7 @@ def test_a_self_join_through_the_query_runner_gives_the_references_rows(
         data, delay: int, within: int, kind: str) -> None:
     """One stream feeds both sides (QueryRunner keys inputs by position): each batch goes
     to both, so a row meets itself and every other row of the stream within the interval."""
-    events = [e for e in data.draw(two_streams(delay)) if e[0] == "l"]
+    events = [e for e in data.draw(streams_of(delay)) if e[0] == "l"]
     (node,) = plan(compile_text(STREAMS + SELF.format(kind=kind, t=within))).queries
     assert node.inputs == ("l", "l")
     out = Collect(node.output_topic)

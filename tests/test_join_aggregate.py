@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_interval_join import streams_of
 
 import frys
 from frys.dsl import compile_text
@@ -71,17 +72,18 @@ def windowed_reference(rows: list[tuple], size: int) -> Counter:
                                         for (start, k), values in groups.items())})
 
 
-@st.composite
-def streams(draw, delay: int):
-    """Events of both sides in publication order, none behind the watermark (newest -
-    delay) when it comes."""
-    events, newest = [], 0
-    for _ in range(draw(st.integers(0, 40))):
-        ts = max(0, newest + draw(st.integers(0, 6)) - draw(st.integers(0, delay)))
-        newest = max(newest, ts)
-        events.append((draw(st.sampled_from("lr")), draw(st.sampled_from([0, 1, 2, None])),
-                       draw(st.integers(0, 5)), ts))
-    return events
+def publish_in_runs(pipeline: frys.Pipeline, events: list[tuple], data,
+                    columns: dict[str, str]) -> None:
+    """Random cuts: consecutive events of one side go out in one batch, or not; each side's
+    value into its column (`columns`)."""
+    position = 0
+    while position < len(events):
+        side = events[position][0]
+        run = events[position:position + data.draw(st.integers(1, 5))]
+        run = run[:next((i for i, e in enumerate(run) if e[0] != side), len(run))]
+        position += len(run)
+        pipeline.publish(side, [{"k": k, columns[side]: value, "ts": at(ts)}
+                                for _, k, value, ts in run])
 
 
 @settings(max_examples=120, deadline=None)
@@ -89,24 +91,14 @@ def streams(draw, delay: int):
        size=st.integers(1, 15), kind=st.sampled_from(["INNER", "LEFT", "RIGHT", "FULL"]))
 def test_a_window_over_a_join_gives_the_references_groups_whatever_the_cuts(
         data, delay: int, within: int, size: int, kind: str) -> None:
-    events = data.draw(streams(delay))
+    events = data.draw(streams_of(delay))
     keyword = {"INNER": "JOIN", "LEFT": "LEFT JOIN", "RIGHT": "RIGHT JOIN",
                "FULL": "FULL OUTER JOIN"}[kind]
     pipeline = frys.Pipeline.from_text(STREAMS.format(delay=delay) + f"""
         SELECT window_start, l.k AS k, COUNT(*) AS n, SUM(l.v) AS sv, COUNT(r.w) AS nw
         FROM l {keyword} r ON l.k = r.k WITHIN {within}ms
         GROUP BY l.k, TUMBLE({size}ms);""")
-    # random cuts: consecutive events of one side go out in one batch, or not
-    position = 0
-    while position < len(events):
-        side = events[position][0]
-        length = data.draw(st.integers(1, 5))
-        run = [e for e in events[position:position + length]]
-        run = run[:next((i for i, e in enumerate(run) if e[0] != side), len(run))]
-        position += len(run)
-        column = "v" if side == "l" else "w"
-        pipeline.publish(side, [{"k": k, column: value, "ts": at(ts)}
-                                for _, k, value, ts in run])
+    publish_in_runs(pipeline, events, data, {"l": "v", "r": "w"})
     pipeline.finish()
     lefts = [(k, v, ts) for side, k, v, ts in events if side == "l"]
     rights = [(k, w, ts) for side, k, w, ts in events if side == "r"]
@@ -329,15 +321,6 @@ def three_way_reference(rows: dict[str, list[tuple]], first: int, second: int,
     return out
 
 
-@st.composite
-def three_streams(draw, delay: int):
-    events, newest = [], 0
-    for _ in range(draw(st.integers(0, 45))):
-        ts = max(0, newest + draw(st.integers(0, 6)) - draw(st.integers(0, delay)))
-        newest = max(newest, ts)
-        events.append((draw(st.sampled_from("abc")), draw(st.sampled_from([0, 1, 2, None])),
-                       draw(st.integers(0, 3)), ts))
-    return events
 
 
 @settings(max_examples=100, deadline=None)
@@ -345,20 +328,12 @@ def three_streams(draw, delay: int):
        second=st.integers(0, 10), kind=st.sampled_from(["INNER", "LEFT"]))
 def test_a_join_of_three_streams_gives_the_references_rows_whatever_the_cuts(
         data, delay: int, first: int, second: int, kind: str) -> None:
-    events = data.draw(three_streams(delay))
+    events = data.draw(streams_of(delay, "abc", count=45, values=3))
     keyword = "JOIN" if kind == "INNER" else "LEFT JOIN"
     pipeline = frys.Pipeline.from_text(THREE.format(delay=delay) + f"""
         SELECT a.v, b.w, c.x FROM a JOIN b ON a.k = b.k WITHIN {first}ms
             {keyword} c ON b.w = c.k WITHIN {second}ms;""")
-    position = 0
-    while position < len(events):
-        side = events[position][0]
-        run = events[position:position + data.draw(st.integers(1, 5))]
-        run = run[:next((i for i, e in enumerate(run) if e[0] != side), len(run))]
-        position += len(run)
-        column = {"a": "v", "b": "w", "c": "x"}[side]
-        pipeline.publish(side, [{"k": k, column: value, "ts": at(ts)}
-                                for _, k, value, ts in run])
+    publish_in_runs(pipeline, events, data, {"a": "v", "b": "w", "c": "x"})
     pipeline.finish()
     rows = {s: [(k, value, ts) for side, k, value, ts in events if side == s] for s in "abc"}
     assert Counter(pipeline.results("select_1").rows()) == three_way_reference(
