@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_interval_join import Collect, Named, batch, cut, offset
+from test_interval_join import batch, cut, offset
 from test_interval_join import run_steps as interval_run_steps
+from test_interval_join_jobs import Collect, Named
 
 import frys
 from frys.dsl import compile_text
