@@ -44,7 +44,6 @@ from frys.engine.planner import plan
 from frys.engine.query_runner import JobStats, QueryRunner
 from frys.operators.registry import build_operator
 
-
 # ---------------------------------------------------------------------- whole jobs
 
 ORDERS = """
