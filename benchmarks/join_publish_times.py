@@ -43,7 +43,7 @@ def quantiles(values: list[float]) -> str:
 
 def measure(w6, kind: str, orders: pl.DataFrame, shipments: pl.DataFrame,
             batch: int) -> None:
-    pipeline = w6.pipeline_for(kind)
+    pipeline = w6.W6.pipeline(kind)
     pipeline.subscribe("joined", lambda frame: None)
     operator = pipeline.runtime.queries[0].operator
     spent = {"process": 0.0, "advance": 0.0}
@@ -60,7 +60,7 @@ def measure(w6, kind: str, orders: pl.DataFrame, shipments: pl.DataFrame,
         setattr(operator, step, timed)
     publishes: list[float] = []
     for offset in range(0, orders.height, batch):
-        for name, frame in w6.as_streams(orders.slice(offset, batch),
+        for name, frame in w6.W6.inputs(orders.slice(offset, batch),
                                                 shipments.slice(offset, batch)):
             started = time.perf_counter()
             pipeline.publish(name, frame)
@@ -93,7 +93,7 @@ def main() -> None:
     for kind in joins_w6.KINDS:
         measure(joins_w6, kind, orders, shipments, args.batch)
         if args.paced:
-            latency = joins_w6.run_latency(kind, orders, shipments, 100_000, args.batch)
+            latency = joins_w6.W6.run_latency(kind, orders, shipments, 100_000, args.batch)
             print(f"  {kind:<6} paced at 100,000 events/s: p50 {latency.p50_ms:.1f} ms, p99 "
                   f"{latency.p99_ms:.1f} ms, max {latency.max_ms:.1f} ms (achieved "
                   f"{latency.achieved:,.0f})", flush=True)

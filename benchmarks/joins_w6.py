@@ -5,14 +5,11 @@ INNER and LEFT: its data, frys job, DuckDB statement and Flink peer kinds (peer_
 
 from __future__ import annotations
 
-import argparse
 import random
 
 import polars as pl
-from joins_harness import MINUTE, T0, FrysRun, Latency, Peers, Publish
+from joins_harness import MINUTE, T0
 from joins_streams import TwoStreams
-
-import frys
 
 KINDS = ("INNER", "LEFT")
 
@@ -52,25 +49,3 @@ def pairs(frame: pl.DataFrame) -> int:
 W6 = TwoStreams(name="W6", kinds=KINDS, streams=("orders", "shipments"), output="joined",
                 job=JOB, peer=PEER, clause="WITHIN 5 MINUTES", flink_prefix="", make=make,
                 emitted=pairs, measured="pairs")
-
-
-def pipeline_for(kind: str) -> frys.Pipeline:
-    return W6.pipeline(kind)
-
-
-def as_streams(orders: pl.DataFrame, shipments: pl.DataFrame) -> list[Publish]:
-    return W6.inputs(orders, shipments)
-
-
-def run_frys(kind: str, orders: pl.DataFrame, shipments: pl.DataFrame, batch: int
-             ) -> FrysRun:
-    return W6.run_frys(kind, orders, shipments, batch)
-
-
-def run_latency(kind: str, orders: pl.DataFrame, shipments: pl.DataFrame, rate: float,
-                batch: int) -> Latency:
-    return W6.run_latency(kind, orders, shipments, rate, batch)
-
-
-def run(args: argparse.Namespace, peers: Peers) -> list[str]:
-    return W6.run(args, peers)

@@ -9,14 +9,11 @@ is the query's meaning, not a delay).
 
 from __future__ import annotations
 
-import argparse
 import random
 
 import polars as pl
-from joins_harness import T0, FrysRun, Latency, Peers, Publish
+from joins_harness import T0
 from joins_streams import TwoStreams
-
-import frys
 
 KINDS = ("INNER", "LEFT")
 WINDOW_MS = 10_000
@@ -54,25 +51,3 @@ def rows(frame: pl.DataFrame) -> int:
 W8 = TwoStreams(name="W8", kinds=KINDS, streams=("persons", "auctions"), output="q8",
                 job=JOB, peer=PEER, clause="WITHIN TUMBLE(10 SECONDS)", flink_prefix="W8_",
                 make=make, emitted=rows, measured="rows")
-
-
-def pipeline_for(kind: str) -> frys.Pipeline:
-    return W8.pipeline(kind)
-
-
-def as_streams(persons: pl.DataFrame, auctions: pl.DataFrame) -> list[Publish]:
-    return W8.inputs(persons, auctions)
-
-
-def run_frys(kind: str, persons: pl.DataFrame, auctions: pl.DataFrame, batch: int
-             ) -> FrysRun:
-    return W8.run_frys(kind, persons, auctions, batch)
-
-
-def run_latency(kind: str, persons: pl.DataFrame, auctions: pl.DataFrame, rate: float,
-                batch: int) -> Latency:
-    return W8.run_latency(kind, persons, auctions, rate, batch)
-
-
-def run(args: argparse.Namespace, peers: Peers) -> list[str]:
-    return W8.run(args, peers)

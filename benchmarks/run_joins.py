@@ -74,7 +74,7 @@ import joins_w7
 import joins_w8
 
 # the workloads by name, in the order `--workload all` runs them
-WORKLOADS = {"W6": joins_w6.run, "W7": joins_w7.run, "W8": joins_w8.run}
+WORKLOADS = {"W6": joins_w6.W6.run, "W7": joins_w7.run, "W8": joins_w8.W8.run}
 
 
 def main() -> None:

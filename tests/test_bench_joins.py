@@ -64,7 +64,7 @@ def data() -> tuple[pl.DataFrame, pl.DataFrame]:
 @pytest.mark.parametrize("kind", w6.KINDS)
 def test_frys_rows_and_state_beyond_the_payload(kind, data):
     orders, shipments = data
-    run = w6.run_frys(kind, orders, shipments, batch=700)
+    run = w6.W6.run_frys(kind, orders, shipments, batch=700)
     rows, _ = reference(kind, orders, shipments)
     assert run.rows == rows
     # 6,000 events per stream at 10 ms span 60 s, all within 5 minutes: nothing is pruned
@@ -83,7 +83,7 @@ def test_frys_rows_and_state_beyond_the_payload(kind, data):
 def test_latency_counts_each_pair_once_and_leaves_out_unmatched_rows(kind, data):
     orders, shipments = data
     orders, shipments = orders.head(2_000), shipments.head(2_000)
-    latency = w6.run_latency(kind, orders, shipments, rate=2_000_000, batch=250)
+    latency = w6.W6.run_latency(kind, orders, shipments, rate=2_000_000, batch=250)
     _, pairs = reference(kind, orders, shipments)
     assert latency.rows == pairs
     assert 0 < latency.p50_ms <= latency.p99_ms <= latency.max_ms
@@ -96,8 +96,8 @@ def test_latency_counts_the_wait_of_a_publish_due_earlier():
     that delay is part of their rows' latency (no coordinated omission), so the latency
     grows with the backlog to well beyond one publish's processing."""
     orders, shipments = w6.make(4_000, 50)
-    latency = w6.run_latency("INNER", orders, shipments, rate=1e9, batch=100)
-    fast = w6.run_latency("INNER", orders.head(100), shipments.head(100), rate=1e9, batch=100)
+    latency = w6.W6.run_latency("INNER", orders, shipments, rate=1e9, batch=100)
+    fast = w6.W6.run_latency("INNER", orders.head(100), shipments.head(100), rate=1e9, batch=100)
     assert latency.max_ms > 5 * fast.max_ms
 
 
@@ -267,7 +267,7 @@ def test_w8_data_is_q8s_shape(q8_data):
 @pytest.mark.parametrize("kind", w8.KINDS)
 def test_w8_frys_rows_and_state_are_the_open_windows(kind, q8_data):
     persons, auctions = q8_data
-    run = w8.run_frys(kind, persons, auctions, batch=700)
+    run = w8.W8.run_frys(kind, persons, auctions, batch=700)
     assert run.rows == sum(window_reference(kind, persons, auctions).values())
     # sampled after both streams' publish of a round, the watermark has fired every window
     # but the one the round ends in: at most its 1,000 rows of each side are buffered
@@ -283,7 +283,7 @@ def test_w8_latency_counts_the_rows_of_the_windows_publishes_fire(kind, q8_data)
     streams pass its end) and is measured, every row of it, LEFT's unmatched ones too; the
     second fires only at the end of input, which no publish is due for."""
     persons, auctions = (frame.head(2_000) for frame in q8_data)
-    latency = w8.run_latency(kind, persons, auctions, rate=2_000_000, batch=250)
+    latency = w8.W8.run_latency(kind, persons, auctions, rate=2_000_000, batch=250)
     windows = window_reference(kind, persons, auctions)
     assert len(windows) == 2
     assert latency.rows == windows[harness.T0 // w8.WINDOW_MS] > 0
