@@ -23,7 +23,6 @@ import argparse
 import errno
 import importlib
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -384,17 +383,19 @@ def _folder(text: str) -> Path:
     return Path(text)
 
 
-_DURATION = re.compile(r"([0-9]+)\s*(ms|s|m|h)")
-_DURATION_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000}
-
-
 def duration_ms(text: str) -> int:
-    """A duration in the language's shorthand (`200ms`, `10s`, `5m`, `1h`), as ms."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None or int(match.group(1)) == 0:
+    """A duration as the language writes intervals (`200ms`, `10s`, `5 MINUTES`, `1h`), in
+    milliseconds (read by the parser's own interval_millis, imported only when given)."""
+    from frys.dsl.parser import interval_millis
+
+    try:
+        millis = interval_millis(text.strip())
+    except (KeyError, ValueError):
+        millis = 0
+    if millis <= 0:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a positive duration: write e.g. 200ms, 10s, 5m or 1h")
-    return int(match.group(1)) * _DURATION_MS[match.group(2)]
+    return millis
 
 
 def positive(text: str) -> int:
