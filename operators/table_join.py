@@ -135,9 +135,6 @@ class TableRows:
                                for c in rows.columns)
         return rows.with_columns(keys.alias(KEY)), found
 
-    def height(self) -> int:
-        return self.merged().height
-
     def set(self, rows: pl.DataFrame) -> None:
         self.base = rows.sort(KEY)
         self.recent = self.recent.clear()
