@@ -274,14 +274,17 @@ class TableJoin(SideOutputs):
             return
         settled = (pl.col(VERSION) <= self._watermark) if self._watermark is not None \
             else pl.lit(False)
-        self._rows.set(table.filter(settled & ~pl.col(DELETED)).drop(DELETED))
+        # what the watermark has passed settles as _prune settles it: per key the latest
+        # (a version that arrived at the watermark itself, still pending when the snapshot
+        # was taken, included: a tombstone among them deletes its key's row)
+        self._rows.set(table.filter(settled).sort(VERSION, maintain_order=True)
+                       .unique(KEY, keep="last", maintain_order=True)
+                       .filter(~pl.col(DELETED)).drop(DELETED))
         self._pending = table.filter(~settled)
 
     def state_size(self) -> int:
-        # column by column: a frame's estimated_size counts a buffer two columns share once,
-        # and whether they share one depends on how the frame was built, not on the state
-        return sum(int(column.estimated_size()) for frame in (self._table(), self._held)
-                   for column in frame.get_columns())
+        return sum(_column_bytes(column)
+                   for frame in (self._table(), self._held) for column in frame.get_columns())
 
     def table_rows(self) -> int:
         """Rows of table state held now (current rows, or versions)."""
@@ -309,6 +312,8 @@ class TableJoin(SideOutputs):
         # watermark itself, and then the later arrival wins, as it does here)
         self._pending = pl.concat([self._pending, frame], how="vertical_relaxed").unique(
             [KEY, VERSION], keep="last", maintain_order=True)
+        if self._watermark is not None:  # a version at the watermark itself settles now:
+            self._prune(self._watermark)  # pending holds only versions after it
 
     def _late(self, time: pl.Expr, arrivals: pl.Expr | None) -> pl.Expr:
         """Whether each row is behind the watermark it arrived under (a NULL time cannot be
@@ -388,6 +393,18 @@ class TableJoin(SideOutputs):
             lazy = lazy.filter(self._where)
         rows = lazy.select(self._outputs).collect()
         return [rows] if rows.height else []
+
+
+def _column_bytes(column: pl.Series) -> int:
+    """A column's bytes as its values decide them, not how it was built: polars' estimate,
+    column by column (a frame's counts a buffer two columns share once), in one chunk (each
+    chunk rounds its bitmaps), without a validity bitmap that marks no NULL (a filter keeps
+    its input's, an operation on non-NULL values makes none)."""
+    column = column.rechunk()
+    size = int(column.estimated_size())
+    if column.null_count() == 0 and column.to_arrow().buffers()[0] is not None:
+        size -= (len(column) + 7) // 8
+    return size
 
 
 def changelog_rows(batch: pl.DataFrame, table: TableSide,
