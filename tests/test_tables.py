@@ -628,3 +628,23 @@ def test_a_deleted_keys_left_row_is_all_null_whatever_layer_holds_the_delete() -
         job.publish("s", [{"k": 3, "v": 0, "ts": T0}, {"k": 4, "v": 0, "ts": T0}])
         job.finish()
         assert job.results("select_1").rows() == [(3, None, None), (4, 4, 40)]
+
+
+def test_a_delete_at_the_watermark_survives_a_snapshot() -> None:
+    """A tombstone arriving at the watermark's very time (not late) deletes its key for the
+    stream rows held from then on, in the operator and in one restored from its snapshot
+    (restore once dropped such a pending tombstone and kept the key's old row)."""
+    outputs = []
+    for restored in (False, True):
+        operator = build_operator(spec_of(VERSIONED_LEFT), OperatorSettings())
+        operator.process(table_batch([(1, 10, 0)], True), BatchSource("ver"))
+        operator.advance(T0 + 5)
+        operator.process(table_batch([(1, None, 5)], True), BatchSource("ver"))
+        if restored:
+            state = operator.snapshot()
+            operator = build_operator(spec_of(VERSIONED_LEFT), OperatorSettings())
+            operator.restore(state)
+        operator.process(stream_batch([(1, 7, 6)]), BatchSource("s"))
+        emitted = operator.advance(END_OF_TIME)
+        outputs.append([row for frame in emitted.rows for row in frame.rows()])
+    assert outputs[0] == outputs[1] == [(1, 7, None)]
