@@ -222,9 +222,26 @@ def build_parser() -> argparse.ArgumentParser:
                           "10s, 5m (default 10s)")
     run.add_argument("--checkpoint-every-events", type=positive, metavar="N",
                      help="with --state: also a checkpoint every N events read")
+    run.add_argument("--from-savepoint", metavar="NAME",
+                     help="with --state: start from savepoint NAME (frys savepoint) instead "
+                          "of the newest checkpoint; a changed job takes over each query's "
+                          "state by query name where it still means the same "
+                          "(docs/guarantees.md, Upgrades)")
+    run.add_argument("--allow-state-drop", action="store_true",
+                     help="with --state: a changed query whose state cannot be carried over "
+                          "starts empty (with a warning) instead of the run being refused")
     _add_limit_arguments(run)
     add_sandbox_argument(run)
     run.set_defaults(handler=_command("frys.run_cli", "command_run"))
+    savepoint = commands.add_parser(
+        "savepoint", help="write a named savepoint of the job whose state is in DIR")
+    savepoint.add_argument("state", metavar="DIR", help="the job's --state folder")
+    savepoint.add_argument("--name", help="the savepoint's name (default: "
+                                          "savepoint-<UTC date>-<time>)")
+    savepoint.add_argument("--timeout", type=duration_ms, default=60_000, metavar="DURATION",
+                           help="how long to wait for a running job to write it (it does "
+                                "so between two batches; default 60s)")
+    savepoint.set_defaults(handler=command_savepoint)
     check = commands.add_parser("check", help="report every error in the jobs, run nothing")
     check.add_argument("jobs", nargs="+", help=".frysql files")
     check.add_argument("--allow-unsupported", action="store_true",
@@ -414,6 +431,22 @@ def _time(text: str) -> int:
         return parse_timestamp_millis(text)
     except Exception as error:  # the decoder's own error type names the problem
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def command_savepoint(args: argparse.Namespace) -> int:
+    """`frys savepoint DIR`: asks the `frys run --state DIR` running now for a savepoint
+    (it writes one at its next batch boundary and goes on), or, when none runs, copies the
+    newest checkpoint as one. Prints the savepoint's folder."""
+    from frys.checkpointing import SavepointFailed, default_savepoint_name, take_savepoint
+
+    name = args.name or default_savepoint_name()
+    try:
+        path = take_savepoint(Path(args.state), name, args.timeout / 1000)
+    except SavepointFailed as error:
+        print(f"frys: no savepoint: {error}", file=sys.stderr)
+        return EXIT_ERRORS
+    print(path)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

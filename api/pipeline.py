@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from frys.checkpointing import JOB_FILE, Checkpointer, open_state
+from frys.checkpointing import JOB_FILE, Checkpointer, open_state, record_job
 from frys.compiler import compile_text
 from frys.connectors.broker import Broker
 from frys.connectors.bus import Topic
@@ -131,7 +131,8 @@ class Pipeline:
                  options: RuntimeOptions = DEFAULT_OPTIONS,
                  bus: Broker | None = None,
                  keep_results: bool | int = True,
-                 state: str | Path | None = None) -> None:
+                 state: str | Path | None = None,
+                 from_savepoint: str | None = None) -> None:
         if isinstance(keep_results, bool):
             limit = None
         elif isinstance(keep_results, int) and keep_results > 0:
@@ -144,13 +145,23 @@ class Pipeline:
         # debug mode (options.trace_matches): why each partial match of a pattern ended
         self.match_traces: list[dict[str, object]] = []
         self._store: CheckpointStore | None = None
-        resume = self._open_state(Path(state), text) if state is not None else None
+        if from_savepoint is not None and state is None:
+            raise ValueError("from_savepoint names a savepoint of a state folder: give "
+                             "state=<folder> too")
+        resume = (self._open_state(Path(state), text, from_savepoint) if state is not None
+                  else None)
         try:
             self.runtime = Runtime(self.graph, Path(base_dir), clock=clock, options=options,
                                    on_trace=self.match_traces.append, broker=bus,
                                    resume=resume)
         except FrysError as error:  # raised by an operator or a connector: show the line
+            self._release_state()
             raise error.with_source(source_name, text) from None
+        except BaseException:  # a changed job whose state cannot be carried over, ...
+            self._release_state()
+            raise
+        if state is not None:  # the job its state now belongs to (it may have changed)
+            record_job(Path(state), text)
         # the runtime builds each stream's decoder; the stream's time_unit is set here
         # one store per query output (INSERT INTO targets and bare SELECTs); none when
         # results are not kept, so a long-running pipeline holds no output at all
@@ -163,12 +174,26 @@ class Pipeline:
                     self.runtime.topics[node.output_topic].subscribe(store)
         self._query_outputs = list(dict.fromkeys(n.output_topic for n in self.graph.queries))
 
-    def _open_state(self, directory: Path, text: str) -> Checkpoint | None:
-        """Keep the job's checkpoints in `directory` (engine/checkpoint.py); the newest
-        whole one there, if any, to continue from (a restart after a crash or a stop):
-        its sources then resume at their positions and its sinks are cut back to it."""
-        self._store, latest = open_state(directory, text)
+    def _open_state(self, directory: Path, text: str, savepoint: str | None
+                    ) -> Checkpoint | None:
+        """Keep the job's checkpoints in `directory` (engine/checkpoint.py); what to
+        continue from: savepoint `savepoint` if named, else the newest whole checkpoint
+        there, if any (a restart after a crash or a stop): its sources then resume at their
+        positions and its sinks are cut back to it. A changed job takes over the state of
+        its queries by name (engine/upgrade.py; `runtime.upgrade_notes` says what)."""
+        self._store, latest = open_state(directory, text, savepoint)
         return latest
+
+    def _release_state(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def close(self) -> None:
+        """Release the state folder (another process or pipeline may then open it) without
+        a last checkpoint (`stop()` takes one). Nothing is lost: the next pipeline on the
+        folder continues from its newest checkpoint."""
+        self._release_state()
 
     @classmethod
     def resume(cls, state: str | Path, base_dir: str | Path = ".",
@@ -184,6 +209,19 @@ class Pipeline:
                                     f"(it holds {JOB_FILE} and its checkpoints)")
         return cls(job.read_text(), str(job), base_dir, options=options, bus=bus,
                    keep_results=keep_results, state=state)
+
+    def savepoint(self, name: str) -> Path:
+        """Write the job's state now as savepoint `name` in the state folder
+        (`checkpoints/savepoints/<name>/`, never removed by retention); returns its folder.
+        A changed job starts from it with `Pipeline(text, state=..., from_savepoint=name)`:
+        each query's state is carried over where it still means the same (engine/
+        upgrade.py)."""
+        if self._store is None:
+            raise ValueError("this pipeline keeps no state: build it with state=<folder>")
+        if self.runtime.finished:
+            raise ValueError("the pipeline's input has ended (run() or finish()): there is "
+                             "no state left to save")
+        return Checkpointer(self._store, self.runtime).savepoint(name)
 
     def stop(self) -> int:
         """Stop without ending the input: take a last checkpoint and release the state
@@ -205,6 +243,9 @@ class Pipeline:
         further input (results already returned are not returned again)."""
         if self._store is None:
             raise ValueError("this pipeline keeps no state: build it with state=<folder>")
+        if self.runtime.finished:
+            raise ValueError("the pipeline's input has ended (run() or finish()): there is "
+                             "no state left to checkpoint")
         return Checkpointer(self._store, self.runtime).checkpoint()
 
     @classmethod

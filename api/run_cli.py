@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import signal
 import sys
 import warnings
@@ -20,7 +21,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import polars as pl
 
-from frys.checkpointing import Checkpointer, StopRequested, open_state
+from frys.checkpointing import (
+    Checkpointer,
+    StopRequested,
+    open_state,
+    record_job,
+    serving_savepoints,
+)
 from frys.cli import (
     EXIT_ERRORS,
     EXIT_USAGE,
@@ -39,7 +46,7 @@ from frys.dsl import FrysError
 from frys.engine.graph import JobGraph, QueryNode
 from frys.engine.planner import plan
 from frys.engine.query_runner import JobStats
-from frys.engine.runtime import Runtime, RuntimeOptions
+from frys.engine.runtime import Runtime, RuntimeOptions, StateDropped
 
 if TYPE_CHECKING:
     from frys.progress import RunStatusLine
@@ -117,7 +124,8 @@ def _runtime_options(args: argparse.Namespace) -> RuntimeOptions:
                           trace_matches=args.trace_matches is not None,
                           wal_root=Path(args.wal_root) if args.wal_root else None,
                           wal_fsync=fsync,
-                          allowed_paths=allowed_paths(args))
+                          allowed_paths=allowed_paths(args),
+                          allow_state_drop=args.allow_state_drop)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -167,26 +175,46 @@ def command_run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return EXIT_USAGE
         resume = None
+        if args.from_savepoint is not None and args.state is None:
+            print("frys: --from-savepoint names a savepoint of a --state folder: give "
+                  "--state DIR too", file=sys.stderr)
+            return EXIT_USAGE
+        store = None
         try:
             if args.state is not None:
-                store, resume = open_state(Path(args.state), text)
-            runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
-                              options=options, on_trace=write_trace if trace_file else None,
-                              resume=resume)
-            if args.state is not None:
+                # the store logs what it skipped; printed below as frys lines instead
+                logging.getLogger("frys.engine.checkpoint").addHandler(logging.NullHandler())
+                store, resume = open_state(Path(args.state), text, args.from_savepoint)
+                for message in store.warnings:  # damaged checkpoints skipped, ...
+                    print(f"frys: warning: {message}", file=sys.stderr)
+            with warnings.catch_warnings():  # dropped state: said below, as frys lines
+                warnings.simplefilter("ignore", StateDropped)
+                runtime = Runtime(graph, Path(args.job).parent, caller_output=to_stdout,
+                                  options=options,
+                                  on_trace=write_trace if trace_file else None, resume=resume)
+            if store is not None:
                 checkpointer = Checkpointer(store, runtime, args.checkpoint_every_events,
                                             args.checkpoint_every)
+                record_job(Path(args.state), text)
         except FrysError:
+            if store is not None:
+                store.close()
             raise
         except Exception as error:  # the state cannot be used: said, not a traceback
+            if store is not None:
+                store.close()
             if args.state is None:
                 raise
-            # (a store in use by another run, another job's state, a source or sink that
-            # no longer holds what the checkpoint says: CheckpointError, ValueError,
-            # ConnectorError)
+            # (a store in use by another run, another job's state, a changed job whose
+            # state cannot be carried over, a source or sink that no longer holds what the
+            # checkpoint says: CheckpointError, ValueError, ConnectorError)
             print(f"frys: cannot continue from --state {args.state}: {error}",
                   file=sys.stderr)
             return EXIT_ERRORS
+        if not args.quiet:
+            for note in runtime.upgrade_notes:
+                level = "warning: " if note in runtime.upgrade_warnings else ""
+                print(f"frys: {level}state: {note}", file=sys.stderr)
         if _shows_progress(args):
             from frys.progress import RunStatusLine  # only a terminal shows it
 
@@ -194,7 +222,7 @@ def command_run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             # data warnings are printed once below, as frys lines, not as Python's
             warnings.simplefilter("ignore", DataWarning)
-            with _stop_signals(checkpointer):
+            with _stop_signals(checkpointer), _savepoint_requests(args, checkpointer):
                 stats = runtime.run(on_batch_read=status.on_batch_read if status else None,
                                     after_batch=checkpointer.after_batch
                                     if checkpointer is not None else None)
@@ -241,6 +269,14 @@ def _stop_signals(checkpointer: Checkpointer | None) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _savepoint_requests(args: argparse.Namespace, checkpointer: Checkpointer | None
+                        ) -> contextlib.AbstractContextManager[None]:
+    """With a state folder: `frys savepoint` may ask this run for a savepoint (SIGUSR1)."""
+    if checkpointer is None:
+        return contextlib.nullcontext()
+    return serving_savepoints(Path(args.state), checkpointer)
 
 
 def _shows_progress(args: argparse.Namespace) -> bool:

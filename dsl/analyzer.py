@@ -123,7 +123,15 @@ class Analyzer:
                 self._query(statement.query, statement.target, statement.target_span, False)
             else:
                 bare_selects += 1
-                self._query(statement, f"select_{bare_selects}", statement.span, True)
+                if statement.name is not None and statement.name in self.streams:
+                    self._error(f"query name {statement.name} is the name of a stream; a "
+                                "named SELECT's rows are a stream of its name: name it "
+                                "otherwise, or INSERT INTO that stream", statement.span)
+                    continue
+                # a named bare SELECT's rows are the stream of its name ("_query": name)
+                self._query(statement, statement.name or f"select_{bare_selects}",
+                            statement.span, True)
+        self._check_query_names()
         self._check_stream_links()
         loop = loop_of(language_feeds(self.streams, self.queries))
         if loop is not None:
@@ -141,6 +149,22 @@ class Analyzer:
                                     self.source_text)
         return AnalyzedJob(self.streams, self.queries, self.source_name, self.source_text,
                            in_text_order(found.warnings), in_text_order(found.not_supported))
+
+    def _check_query_names(self) -> None:
+        """`-- name:` names are unique, and name no stream but the query's own output (an
+        unnamed query goes by its output stream's name: the two must not be confused)."""
+        seen: dict[str, AnalyzedQuery] = {}
+        for query in self.queries:
+            name = query.statement.name
+            if name is None:
+                continue
+            if name in seen:
+                self._error(f"two queries are named {name}", query.statement.span)
+            elif name in self.streams and name != query.output_stream:
+                self._error(f"query name {name} is the name of a stream; name the query "
+                            "otherwise (an unnamed query goes by its output stream's name)",
+                            query.statement.span)
+            seen[name] = query
 
     # ------------------------------------------------------------------ CREATE STREAM
 

@@ -516,6 +516,8 @@ class Select:
     more_sources: tuple[FromStream, ...] = ()
     joins: tuple[Join, ...] = ()
     match: MatchClause | None = None
+    # `-- name: x` on the line before the query: its stable name (state, summary, stdout)
+    name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -263,5 +263,12 @@ def statement_to_sql(statement: ast.Statement) -> str:
 
 
 def program_to_sql(program: ast.Program) -> str:
-    """Render a program, one statement per line, each ending with `;`."""
-    return "".join(statement_to_sql(s) + ";\n" for s in program.statements)
+    """Render a program, one statement per line, each ending with `;`; a named query after
+    its `-- name:` line."""
+    return "".join(_name_line(s) + statement_to_sql(s) + ";\n" for s in program.statements)
+
+
+def _name_line(statement: ast.Statement) -> str:
+    query = statement.query if isinstance(statement, ast.InsertInto) else statement
+    name = query.name if isinstance(query, ast.Select) else None
+    return f"-- name: {name}\n" if name is not None else ""

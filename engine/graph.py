@@ -189,7 +189,7 @@ def _aggregate_lines(clauses: AggregateClauses, window: str, fires: str,
     """`explain`'s lines of an aggregate plan node: filter, the window line, having, project."""
     lines = [f"filter {expr_to_sql(clauses.where)}"] if clauses.where is not None else []
     keys = ", ".join(expr_to_sql(e) for _, e in clauses.group_keys) or "(no keys)"
-    aggregates = ", ".join(_aggregate_text(a) for a in clauses.aggregates) or "(none)"
+    aggregates = ", ".join(aggregate_text(a) for a in clauses.aggregates) or "(none)"
     late = f"; late events -> topic {late_stream}" if late_stream else ""
     lines.append(f"{window}, group by {keys}, aggregates {aggregates}, {fires}{late}")
     if clauses.having is not None:
@@ -570,7 +570,8 @@ OperatorSpec = (FilterProjectSpec | AggregateSpec | PatternMatchSpec | IntervalJ
                 | WindowJoinSpec | TableJoinSpec | TableScanSpec)
 
 
-def _aggregate_text(aggregate: AggregateCall) -> str:
+def aggregate_text(aggregate: AggregateCall) -> str:
+    """An aggregate as written (`SUM(volume)`), without PERCENTILE's fraction."""
     if aggregate.argument is None:
         return f"{aggregate.function}(*)"
     distinct = "DISTINCT " if aggregate.distinct else ""

@@ -56,10 +56,21 @@ def query_names(graph: JobGraph) -> dict[tuple[int, str], str]:
     number and stage: by its output (`select_2` for the second bare SELECT, the target of an
     INSERT INTO), and where several queries write one stream, by the output and the query's
     number (`alerts (query 3)`). A join stage is named by the internal stream it writes
-    (`alerts.join`, `alerts.join2`: engine/join_stages.py)."""
+    (`alerts.join`, `alerts.join2`: engine/join_stages.py). A query named by a `-- name:`
+    line goes by that name (its join stages by `<name>.join`, ...): a name that stays when
+    queries are added, removed or moved, which is what a checkpoint's state is matched by
+    when a changed job continues from it (engine/upgrade.py)."""
     outputs = Counter(node.output_topic for node in graph.queries)
-    return {(node.index, node.stage): node.output_topic if outputs[node.output_topic] == 1
-            else f"{node.output_topic} (query {node.index + 1})" for node in graph.queries}
+
+    def name_of(node: QueryNode) -> str:
+        given = node.analyzed.statement.name
+        if given is not None:
+            return f"{given}.{node.stage}" if node.stage else given
+        if outputs[node.output_topic] == 1:
+            return node.output_topic
+        return f"{node.output_topic} (query {node.index + 1})"
+
+    return {(node.index, node.stage): name_of(node) for node in graph.queries}
 
 
 class QueryRunner:

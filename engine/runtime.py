@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,9 @@ class RuntimeOptions:
     # False: `file:` and `wal:` sinks are not opened, so the run creates and writes none of
     # the job's output files or logs (`frys tail --job` watches a job without redoing them)
     open_sinks: bool = True
+    # resuming a changed job: a query whose state cannot be carried over starts empty,
+    # with a warning, instead of the run being refused (engine/upgrade.py)
+    allow_state_drop: bool = False
 
 
 DEFAULT_OPTIONS = RuntimeOptions()
@@ -264,6 +268,9 @@ class Runtime:
         self._tables_loaded = False
         self._started = False
         self._next_source: str | None = None  # run(): the source whose turn is next
+        # resumed from a checkpoint of a changed job: what happened to the state (restore)
+        self.upgrade_notes: list[str] = []
+        self.upgrade_warnings: list[str] = []
         if resume is not None:
             self.restore(resume)
 
@@ -425,6 +432,11 @@ class Runtime:
                 on_batch_read(producer, batch.height)
         producer.finish()
 
+    @property
+    def finished(self) -> bool:
+        """The input has ended (`finish`): every window fired, every sink closed."""
+        return self._finished
+
     def check_idle(self) -> None:
         """Let producers silent for longer than their stream's idle_timeout stop holding its
         watermark back. Publishing checks this too; call it when nothing is being published
@@ -477,14 +489,19 @@ class Runtime:
         and each sink's recovery state (the sinks pre-commit: what they took is durable
         from here). The job's state is not changed; `checkpoint_written` follows once the
         store has it."""
+        from frys.engine.upgrade import state_signature
+
         operators: dict[str, OperatorState] = {}
         channels: dict[str, dict[str, object]] = {
             "runtime": {"tables_loaded": self._tables_loaded,
-                        "next_source": self._next_source}}
+                        "next_source": self._next_source},
+            # what each query's state means, for a changed job continuing from here
+            "plans": {runner.name: state_signature(runner.node) for runner in self.queries}}
         for runner in self.queries:
             operators[runner.name], channels[f"query {runner.name}"] = runner.snapshot()
         for name, topic in self.topics.items():
-            channels[f"topic {name}"] = topic.event_clock.snapshot()
+            channels[f"topic {name}"] = {**topic.event_clock.snapshot(),
+                                         "producers": [p.name for p in topic.producers]}
         stats = self.stats
         counters = {field: dict(getattr(stats, field)) for field in _COUNTERS}
         from frys.engine.checkpoint import Checkpoint  # msgspec, crc32c: not at start-up
@@ -506,25 +523,34 @@ class Runtime:
             source.commit()
 
     def restore(self, checkpoint: Checkpoint) -> None:
-        """Continue from a checkpoint of this job (Runtime.checkpoint), before anything is
-        read or published: each query, topic and counter takes over its state. A checkpoint
-        of another job (another graph) is refused with the reason."""
+        """Continue from a checkpoint (Runtime.checkpoint), before anything is read or
+        published: each query, topic and counter takes over its state. A checkpoint of a
+        changed job (another graph) is matched query by query and stream by stream, by
+        name (engine/upgrade.py): what cannot be carried over is refused with the reason
+        (StateNotCompatible), or with `options.allow_state_drop` starts empty; what was
+        carried, started empty or dropped is in `upgrade_notes` (and dropped state is also
+        warned about, `upgrade_warnings`)."""
         if self._started:
             raise RuntimeError("restore a checkpoint before the run starts")
-        if checkpoint.job != self.job_fingerprint():
-            raise ValueError(f"checkpoint {checkpoint.checkpoint_id} is another job's (its "
-                             "operator graph differs): this job cannot continue from it")
-        for runner in self.queries:
-            runner.restore(checkpoint.operators[runner.name],
-                           checkpoint.channels[f"query {runner.name}"])
-        for name, topic in self.topics.items():
-            topic.event_clock.restore(checkpoint.channels[f"topic {name}"])
+        if checkpoint.job == self.job_fingerprint():
+            for runner in self.queries:
+                runner.restore(checkpoint.operators[runner.name],
+                               checkpoint.channels[f"query {runner.name}"])
+            for name, topic in self.topics.items():
+                topic.event_clock.restore(checkpoint.channels[f"topic {name}"])
+        else:
+            self._restore_upgraded(checkpoint)
+        known = {runner.name for runner in self.queries} | set(self.topics)
         for field in _COUNTERS:
             counter = getattr(self.stats, field)
             counter.clear()
-            counter.update(checkpoint.counters.get(field, {}))
+            counter.update({key: value for key, value in checkpoint.counters.get(field,
+                                                                                 {}).items()
+                            if key in known})
         runtime = checkpoint.channels["runtime"]
-        self._tables_loaded = bool(runtime["tables_loaded"])
+        self._tables_loaded = bool(runtime["tables_loaded"]) and all(
+            self._source_keys[id(source)] in checkpoint.sources
+            for _, source in self._tables)  # a new table is read (the others go on)
         self._next_source = runtime.get("next_source")
         # each source goes on from its position; each sink is cut back to the checkpoint
         # (what it took after it, before the crash, comes again, once)
@@ -533,11 +559,51 @@ class Runtime:
         for key, sink in self._sinks.items():
             sink.recover(checkpoint.sinks.get(key))
 
+    def _restore_upgraded(self, checkpoint: Checkpoint) -> None:
+        """restore() of a checkpoint of a changed job: queries by name and state signature,
+        topics' event time by stream and producer name."""
+        from frys.engine.upgrade import plan_upgrade, remap_clock, state_signature
+
+        old_plans = checkpoint.channels.get("plans")
+        if old_plans is None:
+            raise ValueError(f"checkpoint {checkpoint.checkpoint_id} is another job's (its "
+                             "operator graph differs) and predates state matching: this "
+                             "job cannot continue from it")
+        plan = plan_upgrade(old_plans,  # type: ignore[arg-type]
+                            {runner.name: state_signature(runner.node)
+                             for runner in self.queries}, self.options.allow_state_drop)
+        for runner in self.queries:
+            if runner.name not in plan.carried:
+                continue
+            state = checkpoint.operators[runner.name]
+            old_of = plan.carried[runner.name]
+            if old_of is not None:  # the same windows, other aggregates
+                columns = self.graph.topics[runner.node.inputs[0]].columns or {}
+                state = runner.operator.state_with_aggregates(  # type: ignore[attr-defined]
+                    state, old_of, {name: kind.polars_dtype for name, kind in columns.items()})
+            runner.restore(state, checkpoint.channels[f"query {runner.name}"])
+        for name, topic in self.topics.items():
+            old = checkpoint.channels.get(f"topic {name}")
+            if old is None:  # a new stream: its event time starts as in a new job
+                continue
+            topic.event_clock.restore(remap_clock(
+                old, old["producers"], topic.event_clock.snapshot(),  # type: ignore[arg-type]
+                [producer.name for producer in topic.producers]))
+        self.upgrade_notes = plan.notes + plan.warnings
+        self.upgrade_warnings = plan.warnings
+        for message in plan.warnings:
+            warnings.warn(message, StateDropped, stacklevel=3)
+
     def _topic(self, stream: str) -> Topic:
         topic = self.topics.get(stream)
         if topic is None:
             raise KeyError(f"unknown stream {stream!r}; streams: {', '.join(self.topics)}")
         return topic
+
+
+class StateDropped(UserWarning):
+    """A changed job continued from a checkpoint without some query's state (the query is
+    gone, or --allow-state-drop let an incompatible one start empty)."""
 
 
 # the JobStats counters a checkpoint carries (first_dead_letters, examples for the summary,

@@ -58,6 +58,8 @@ class CountWindowAggregate(WindowOperator):
     WindowProgress's scalars, the count of events numbered so far (`arrivals`)."""
 
     STATE_KIND = "count window"
+    # its buffer holds events as the aggregates' inputs: other aggregates need other inputs
+    STATE_IS_PARTIALS = False
 
     def __init__(self, spec: CountWindowSpec, settings: OperatorSettings) -> None:
         super().__init__(spec.clauses, pl.col(WINDOW_END), spec.late_stream)

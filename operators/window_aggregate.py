@@ -28,7 +28,7 @@ non-decreasing; `advance(END_OF_TIME)` flushes every open window.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -235,6 +235,35 @@ class GroupedAggregation:
         return state.join(partial.select(group_columns), on=group_columns, how="semi",
                           nulls_equal=True)
 
+    def with_aggregates(self, state: pl.DataFrame, old_of: Sequence[int | None],
+                        input_schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+        """State kept by an operator of the same groups and windows with other aggregates,
+        as this one keeps it (a job upgraded from a checkpoint, engine/upgrade.py):
+        `old_of[i]` is the old index of this aggregation's aggregate i, whose partials are
+        taken over; None: a new aggregate, whose partials start empty in every open window,
+        as if no event had reached it yet (counts 0, the rest NULL, collections empty). The
+        old aggregates not kept are dropped. `input_schema`: the input stream's columns."""
+        # the partials' dtypes, from the plan alone (no rows needed)
+        partials = (pl.LazyFrame(schema=dict(input_schema)).select(self.inputs)
+                    .group_by(pl.lit(0).alias("__group")).agg(self.partial)
+                    .drop("__group").collect_schema())
+        columns = [pl.col(name) for name in state.columns if not name.startswith("__p")]
+        for index, old in enumerate(old_of):
+            prefix = f"__p{index}_"
+            for name, dtype in partials.items():
+                if not name.startswith(prefix):
+                    continue
+                if old is not None:
+                    taken = f"__p{old}_{name[len(prefix):]}"
+                    columns.append(pl.col(taken).cast(dtype).alias(name))
+                elif name.endswith("_n"):
+                    columns.append(pl.lit(0, dtype=dtype).alias(name))
+                elif isinstance(dtype, pl.List):
+                    columns.append(pl.lit([], dtype=dtype).alias(name))
+                else:
+                    columns.append(pl.lit(None, dtype=dtype).alias(name))
+        return state.select(columns)
+
     def fire(self, state: pl.DataFrame, closes: pl.Expr
              ) -> tuple[list[pl.DataFrame], pl.DataFrame]:
         """Split the state into the output rows of the groups `closes` selects (none under
@@ -402,6 +431,27 @@ class WindowOperator(SideOutputs, ABC):
     def _take(self, state: OperatorState) -> None:
         """Take the tables and scalars of `_tables`/`_scalars` back from a snapshot."""
         self._state = state.tables.get("state")
+
+    # an operator whose state is only its partial aggregates per group (`state`) can take
+    # over the state of other aggregates (WindowOperator.state_with_aggregates)
+    STATE_IS_PARTIALS: ClassVar[bool] = True
+
+    def state_with_aggregates(self, state: OperatorState, old_of: Sequence[int | None],
+                              input_schema: Mapping[str, pl.DataType]) -> OperatorState:
+        """A snapshot of an operator of the same kind, keys and windows but other
+        aggregates, as this operator would have taken it (GroupedAggregation.
+        with_aggregates: `old_of[i]` the old index of aggregate i, None for a new one,
+        which starts empty in the open windows), for `restore`."""
+        if not self.STATE_IS_PARTIALS:
+            raise ValueError(f"a {self.STATE_KIND} keeps more than partial aggregates: its "
+                             "aggregates cannot change under a running state")
+        table = state.tables.get("state")
+        if table is None:
+            return state
+        return OperatorState(state.kind, state.version, {
+            **state.tables, "state": self._aggregation.with_aggregates(table, old_of,
+                                                                        input_schema)},
+            state.scalars)
 
 
 class WindowAggregate(WindowOperator):
