@@ -753,12 +753,12 @@ def _with_query_names(program: ast.Program, text: str, source_name: str) -> ast.
         following = next((i for i, start in enumerate(starts) if start > line), None)
         name = match.group(1)
         where = Span(line, column, line, column + max(len(name), 1) - 1)
-        statement = statements[following] if following is not None else None
         if not _QUERY_NAME.fullmatch(name):
             problems.append(Diagnostic(
                 f"a query name must be an identifier (letters, digits, _), not {name!r}",
                 where))
-        elif statement is None or not isinstance(statement, ast.InsertInto | ast.Select):
+        elif following is None or not isinstance(statements[following],
+                                                 ast.InsertInto | ast.Select):
             problems.append(Diagnostic(
                 "-- name: names the query (INSERT INTO or SELECT) that follows it; none "
                 "follows here", where))

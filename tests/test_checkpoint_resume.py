@@ -143,11 +143,14 @@ def test_a_killed_process_resumes_from_its_newest_checkpoint(tmp_path: Path) -> 
     assert again.stats.events["a"] == 3
 
 
-def test_a_changed_job_is_refused_its_state(tmp_path: Path) -> None:
+def test_a_changed_job_whose_state_means_something_else_is_refused_it(
+        tmp_path: Path) -> None:
+    """(What a changed job may carry over: tests/test_upgrades.py.)"""
     first = frys.Pipeline(STREAMS + QUERIES["tumble"], state=tmp_path)
     first.publish("a", [{"k": 1, "v": 2, "ts": T0}])
     first.stop()
-    with pytest.raises(ValueError, match="is another job's"):
+    with pytest.raises(ValueError, match="query select_1 .its operator changed: tumbling "
+                                         "window -> hopping window"):
         frys.Pipeline(STREAMS + QUERIES["hop"], state=tmp_path)
 
 
