@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from frys.connectors.broker import Broker
     from frys.connectors.bus import Producer, Topic
+    from frys.connectors.wal import WriteAheadLog
 
 
 def topic_name(uri: str) -> str:
@@ -98,9 +99,14 @@ class BusSource(BatchSubscriber):
 class BusSink:
     """A `bus:` sink (registry.Sink): every batch of the stream is published to a broker
     topic as it is written (delivered synchronously, so there is nothing to stage or
-    commit); `close` ends the topic for this sink, as the end of the stream does. Its
-    recovery state is None and `recover` does nothing: the topics do not survive the
-    process, so nothing written before a crash is left to cut."""
+    commit); `close` ends the topic for this sink, as the end of the stream does.
+
+    Recovery: an in-memory topic does not survive the process, so nothing written before
+    a crash is left to cut (recovery state None). A *persistent* topic (its WAL) does: its
+    recovery state is the log's next offset at the checkpoint, and `recover` cuts the log
+    back to it (WriteAheadLog.truncate_to, as a `wal:` sink does), so the batches the
+    resumed job publishes again are logged once. A reader of that topic that must never
+    see a batch twice reads only what a checkpoint covered (docs/guarantees.md)."""
 
     def __init__(self, broker: Broker, name: str) -> None:
         self.broker = broker
@@ -109,11 +115,44 @@ class BusSink:
     def write(self, batch: pl.DataFrame) -> None:
         self.broker.publish(self.name, batch)
 
-    def pre_commit(self, checkpoint_id: int) -> None:
-        """Delivered already: no recovery state."""
+    def _log(self) -> WriteAheadLog | None:
+        """The topic's WAL when it is a persistent topic, else None."""
+        topic = self.broker.topics.get(self.name)
+        if topic is None or topic.kind != "persistent":
+            return None
+        from frys.connectors.wal_topic import WalJournal
+
+        journal = topic.journal
+        return journal.log if isinstance(journal, WalJournal) else None
+
+    def pre_commit(self, checkpoint_id: int) -> dict[str, int] | None:
+        """A persistent topic's log: synced, and its next offset as the recovery state;
+        an in-memory topic: delivered already, None."""
+        log = self._log()
+        if log is None:
+            return None
+        if log.fsync.mode != "never":
+            log.sync()
+        return {"next_offset": log.next_offset}
 
     def recover(self, state: object) -> None:
-        """Nothing to cut: in-process topics do not survive the process."""
+        """Cut a persistent topic's log back to `state` (its `pre_commit` in the run that
+        checkpointed); nothing to do for an in-memory topic (state None)."""
+        if state is None:
+            return
+        log = self._log()
+        if (log is None or not isinstance(state, dict) or set(state) != {"next_offset"}
+                or type(state["next_offset"]) is not int or state["next_offset"] < 0):
+            raise ConnectorError(f"cannot recover the bus: sink of topic {self.name}: "
+                                 f"{state!r} is not the recovery state of a persistent "
+                                 "topic's sink (is the topic persistent in this process?)")
+        from frys.connectors.wal import WalError
+
+        try:
+            log.truncate_to(state["next_offset"])
+        except WalError as error:
+            raise ConnectorError(f"cannot recover the bus: sink of topic {self.name} to "
+                                 f"offset {state['next_offset']}: {error}") from None
 
     def commit(self, checkpoint_id: int) -> None:
         """Delivered already."""

@@ -342,6 +342,46 @@ def test_bus_sources_are_not_replayable_and_bus_sinks_have_nothing_to_recover() 
     assert batch is not None and batch["v"].to_list() == [0, 1]
 
 
+def test_a_bus_sink_into_a_persistent_topic_is_cut_back_to_the_checkpoint(
+        tmp_path: Path) -> None:
+    """A job writing `bus:archive`, a persistent topic of the process's broker, killed
+    after a checkpoint and resumed in a new process (a new broker on the same log): the
+    batches logged after the checkpoint are cut, so the log holds each row once."""
+    import frys
+
+    text = ("CREATE STREAM a (v INT);\n"
+            "CREATE STREAM out WITH (sink = 'bus:archive');\n"
+            "INSERT INTO out SELECT v * 10 AS v FROM a;\n")
+    log = tmp_path / "archive"
+    state = tmp_path / "state"
+
+    def process() -> Broker:  # what a process opens: the persistent topic on its log
+        broker = Broker(tmp_path / "wal")
+        broker.topic("archive", kind="persistent", wal_dir=log)
+        return broker
+
+    first = frys.Pipeline(text, state=state, bus=process())
+    first.publish("a", [{"v": 1}, {"v": 2}])
+    first.checkpoint()
+    first.publish("a", [{"v": 3}])  # logged after the checkpoint: lost with the process
+    first.runtime.broker.topics["archive"].journal.close()
+    first.close()
+
+    broker = process()
+    resumed = frys.Pipeline(text, state=state, bus=broker)
+    resumed.publish("a", [{"v": 3}, {"v": 4}])
+    resumed.finish()
+    broker.topics["archive"].journal.close()
+    assert [row["v"] for _, rows in log_frames(log) for row in rows] == [10, 20, 30, 40]
+
+
+def test_a_bus_sink_refuses_a_recovery_state_its_topic_cannot_take() -> None:
+    sink = BusSink(Broker(), "plain")  # an in-memory topic: no log to cut
+    with pytest.raises(ConnectorError, match="not the recovery state of a persistent "
+                                             "topic's sink"):
+        sink.recover({"next_offset": 3})
+
+
 # ------------------------------------------------------------------ file: sink
 
 def json_rows(count: int, start: int = 0) -> pl.DataFrame:
