@@ -149,8 +149,8 @@ def test_a_changed_job_whose_state_means_something_else_is_refused_it(
     first = frys.Pipeline(STREAMS + QUERIES["tumble"], state=tmp_path)
     first.publish("a", [{"k": 1, "v": 2, "ts": T0}])
     first.stop()
-    with pytest.raises(ValueError, match="query select_1 .its operator changed: tumbling "
-                                         "window -> hopping window"):
+    with pytest.raises(ValueError, match=r"query select_1 \(its operator changed: tumbling "
+                                         r"window -> hopping window"):
         frys.Pipeline(STREAMS + QUERIES["hop"], state=tmp_path)
 
 

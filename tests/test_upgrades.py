@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import frys
 from frys.dsl import FrysError
-from frys.engine.runtime import RuntimeOptions, StateDropped
+from frys.engine.runtime import DEFAULT_OPTIONS, RuntimeOptions, StateDropped
 from frys.engine.upgrade import StateNotCompatible
 
 T0 = 1_700_000_000_000
@@ -52,7 +52,7 @@ def stopped_after(text: str, state: Path, events: list[dict]) -> None:
 
 
 def continued(text: str, state: Path, events: list[dict],
-              options: RuntimeOptions = RuntimeOptions(), **kwargs) -> frys.Pipeline:
+              options: RuntimeOptions = DEFAULT_OPTIONS, **kwargs) -> frys.Pipeline:
     """The changed job `text`, continuing from `state`, fed `events` and finished."""
     pipeline = frys.Pipeline(text, state=state, options=options, **kwargs)
     pipeline.publish("a", events)
