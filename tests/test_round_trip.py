@@ -95,7 +95,7 @@ PRELUDE = ("CREATE STREAM trades (symbol STRING, price FLOAT, volume INT, ok BOO
            " WITH (event_time = ts);\n")
 _TOKENS = ["SELECT", "FROM", "WHERE", "GROUP BY", "PATTERN", "(", ")", ",", ";", "'", '"',
            "->", "NOT", "AS", "*", "+", "{2,}", "DEFINE", "JOIN", "ON", "WITHIN", "1", "x",
-           "trades", "price", "TUMBLE(1s)", "/*", "--", "\n"]
+           "trades", "price", "TUMBLE(1s)", "/*", "--", "\n", "\n-- name: q\n"]
 
 
 @settings(max_examples=400, deadline=None)
@@ -120,3 +120,24 @@ def test_corrupted_statements_fail_only_with_frys_errors(statement: str, data) -
         assert error.diagnostics
         assert all(d.span.line >= 1 and d.span.column >= 1 for d in error.diagnostics)
         assert "corrupt.frysql:" in error.render()
+
+
+_QUERY_STATEMENTS = [s for s in STATEMENTS if s.startswith(("SELECT", "INSERT"))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_QUERY_STATEMENTS),
+                          st.one_of(st.none(), st.from_regex(r"[a-z_][a-z0-9_]{0,8}",
+                                                             fullmatch=True)),
+                          st.sampled_from(["", "\n", "-- a comment\n", "/* block */\n",
+                                           "\n\n  "])),
+                min_size=1, max_size=5))
+def test_name_lines_name_the_query_after_them_and_print_back(statements) -> None:
+    """However queries are spaced and commented, a `-- name:` line names the query right
+    after it and no other, and the printed program parses back equal, names and all."""
+    text = "".join(f"{gap}-- name: {name}\n{statement};\n" if name is not None
+                   else f"{gap}{statement};\n" for statement, name, gap in statements)
+    program = parse(text)
+    names = [getattr(s, "query", s).name for s in program.statements]
+    assert names == [name for _, name, _ in statements]
+    assert parse(program_to_sql(program)) == program
