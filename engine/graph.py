@@ -672,7 +672,9 @@ class JobGraph:
         for query in self.queries:
             target = "caller (stdout)" if query.to_caller else f"topic {query.output_topic}"
             inputs = " + ".join(f"topic {name}" for name in query.inputs)
-            lines.append(f"  query {query.index + 1}: {inputs} -> {target}")
+            named = query.analyzed.statement.name
+            label = f"{query.index + 1} ({named})" if named is not None else query.index + 1
+            lines.append(f"  query {label}: {inputs} -> {target}")
             for step in query.operator.describe():
                 lines.append(f"    -> {step}")
         for sink in self.sinks:
