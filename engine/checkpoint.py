@@ -512,7 +512,7 @@ class CheckpointStore:
             try:
                 return self._read(self.directory / name, checkpoint_id=identifier)
             except _Damaged as damage:
-                self._damaged.add(name)
+                self._found_damaged(name)
                 self._warn(f"{self.directory / name}: {damage}; skipped, falling back to "
                            "an older checkpoint")
         return None
@@ -529,8 +529,15 @@ class CheckpointStore:
             return self._read(path, checkpoint_id=expected)
         except _Damaged as damage:
             if path.parent == self.directory:
-                self._damaged.add(path.name)
+                self._found_damaged(path.name)
             raise CheckpointError(f"checkpoint {path}: {damage}") from None
+
+    def _found_damaged(self, name: str) -> None:
+        """Checkpoint folder `name` does not verify: not counted by retention, and nothing
+        written before is linked again (a damaged file may be shared with the folders the
+        next write would link from: the next write encodes every table anew)."""
+        self._damaged.add(name)
+        self._reusable.clear()
 
     def savepoint(self, name: str) -> Checkpoint:
         """The savepoint `name`, verified whole; CheckpointError if missing or damaged."""
