@@ -770,7 +770,7 @@ class CheckpointStore:
                     tables.append(TableEntry(table_name, file, frame.height))
                     placed.append((frame, entry, status))
                     done[how].append(entry.length)
-                    self._step(f"{'file' if how == 'written' else how} {file}")
+                    self._step(f"{_STEP_OF[how]} {file}")
                 operators[query] = OperatorEntry(state.kind, state.version,
                                                  dict(state.scalars), tables)
         finally:
@@ -835,6 +835,10 @@ class CheckpointStore:
         os.rename(path, retired)
         self._damaged.discard(path.name)
         shutil.rmtree(retired)
+
+
+# the step_hook's name of each way a table file is placed
+_STEP_OF = {"written": "file", "linked": "link", "copied": "copy"}
 
 
 class _Folders:
