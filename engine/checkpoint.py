@@ -759,8 +759,7 @@ class CheckpointStore:
                     if previous is not None and previous.holds(frame):
                         reused = self._reuse(previous, sources, folder_fd, file)
                     if reused is not None:
-                        how, status = reused
-                        entry = FileEntry(file, previous.entry.length, previous.entry.crc32c)
+                        how, entry, status = reused
                     else:
                         data = _encode_table(frame, self.compression)
                         how, status = "written", _write_file(folder_fd, file, data,
@@ -783,12 +782,14 @@ class CheckpointStore:
         return manifest, placed, stats
 
     def _reuse(self, previous: _Written, sources: _Folders, folder_fd: int,
-               file: str) -> tuple[str, os.stat_result] | None:
+               file: str) -> tuple[str, FileEntry, os.stat_result] | None:
         """The last write's file for the same frame, put in the new folder as `file`: a
         hard link (no fsync of the file: its bytes were synced when first written), or
         where the file system refuses one a copy whose bytes match the recorded CRC32C.
         None when the file is no longer the one written (gone, replaced: another inode or
-        length), and the caller writes the table anew."""
+        length), and the caller writes the table anew. Its entry: the same length and
+        CRC32C under the new name."""
+        entry = FileEntry(file, previous.entry.length, previous.entry.crc32c)
         try:
             source_fd = sources.open(previous.folder)
             found = os.stat(previous.entry.name, dir_fd=source_fd, follow_symlinks=False)
@@ -806,7 +807,7 @@ class CheckpointStore:
         else:
             linked = os.stat(file, dir_fd=folder_fd, follow_symlinks=False)
             if (linked.st_dev, linked.st_ino) == (previous.device, previous.inode):
-                return "linked", linked
+                return "linked", entry, linked
             os.unlink(file, dir_fd=folder_fd)  # replaced in between: write it anew
             return None
         try:
@@ -816,7 +817,7 @@ class CheckpointStore:
             return None
         if len(data) != previous.entry.length or crc32c(data) != previous.entry.crc32c:
             return None
-        return "copied", _write_file(folder_fd, file, data, self.fsync)
+        return "copied", entry, _write_file(folder_fd, file, data, self.fsync)
 
     def _retire(self) -> None:
         """Delete every checkpoint older than the `keep` newest not known damaged."""
