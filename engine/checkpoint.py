@@ -90,6 +90,16 @@ import msgspec
 import polars as pl
 from crc32c import crc32c
 
+from frys.engine.checkpoint_files import (
+    FILE_MODE,
+    Damaged,
+    Folders,
+    fsync_directory,
+    link_or_copy,
+    open_directory,
+    read_file,
+    write_file,
+)
 from frys.engine.operator import OperatorState
 
 log = logging.getLogger("frys.checkpoint")
@@ -107,9 +117,7 @@ MAX_ID = 10**ID_DIGITS - 1
 CHECKPOINT_NAME = re.compile(rf"checkpoint-([0-9]{{{ID_DIGITS}}})")
 SAVEPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 TABLE_FILE = re.compile(r"t[0-9]{5,9}\.arrow")
-# what the store creates is its owner's alone, as the WAL's files (connectors/wal/log.py)
-FILE_MODE = 0o600
-DIR_MODE = 0o700
+DIR_MODE = 0o700  # the store's folders are its owner's alone, as its files
 IpcCompression = Literal["uncompressed", "lz4", "zstd"]
 COMPRESSIONS: tuple[IpcCompression, ...] = ("uncompressed", "lz4", "zstd")
 
@@ -117,10 +125,6 @@ COMPRESSIONS: tuple[IpcCompression, ...] = ("uncompressed", "lz4", "zstd")
 class CheckpointError(Exception):
     """A store or checkpoint that cannot be used: DIR is a file, another writer holds the
     lock, a checkpoint asked for is damaged or missing, a name is not a valid one."""
-
-
-class _Damaged(Exception):
-    """Why a checkpoint folder does not verify (one sentence)."""
 
 
 def _now_ms() -> int:
@@ -242,67 +246,6 @@ class _Written:
         # schema guard against a frame changed in place against the contract
         return (self.frame() is frame and frame.height == self.height
                 and frame.schema == self.schema)
-
-
-# ---- low-level file handling ---------------------------------------------------------------
-
-def _fsync_directory(fd: int) -> None:
-    os.fsync(fd)
-
-
-def _open_directory(path: Path | str, dir_fd: int | None = None) -> int:
-    """A descriptor of the folder `path`, refusing a symlink in its last component."""
-    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                   dir_fd=dir_fd)
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _write_file(folder_fd: int, name: str, data: bytes, sync: bool) -> os.stat_result:
-    """Create `name` in the folder with `data`; its status (device and inode: what a later
-    write links to)."""
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 FILE_MODE, dir_fd=folder_fd)
-    try:
-        _write_all(fd, data)
-        if sync:
-            os.fsync(fd)
-        return os.fstat(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_file(folder_fd: int, name: str, limit: int, what: str) -> bytes:
-    """The bytes of regular file `name` in the folder, at most `limit` + 1 of them (so a
-    caller sees a file longer than it should be). _Damaged if missing or not a file."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     dir_fd=folder_fd)
-    except FileNotFoundError:
-        raise _Damaged(f"missing file {name} ({what})") from None
-    except OSError as error:
-        if error.errno in (errno.ELOOP, errno.EMLINK):
-            raise _Damaged(f"{name} is a symbolic link, not followed") from None
-        raise _Damaged(f"cannot open {name}: {error.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _Damaged(f"{name} is not a regular file")
-        chunks = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 16 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def _encode_table(frame: pl.DataFrame, compression: IpcCompression) -> bytes:
@@ -511,7 +454,7 @@ class CheckpointStore:
         for identifier, name in sorted(self._entries(), reverse=True):
             try:
                 return self._read(self.directory / name, checkpoint_id=identifier)
-            except _Damaged as damage:
+            except Damaged as damage:
                 self._found_damaged(name)
                 self._warn(f"{self.directory / name}: {damage}; skipped, falling back to "
                            "an older checkpoint")
@@ -527,7 +470,7 @@ class CheckpointStore:
             path, expected = Path(checkpoint), None
         try:
             return self._read(path, checkpoint_id=expected)
-        except _Damaged as damage:
+        except Damaged as damage:
             if path.parent == self.directory:
                 self._found_damaged(path.name)
             raise CheckpointError(f"checkpoint {path}: {damage}") from None
@@ -544,7 +487,7 @@ class CheckpointStore:
         path = self._savepoint_path(name)
         try:
             return self._read(path, savepoint=name)
-        except _Damaged as damage:
+        except Damaged as damage:
             raise CheckpointError(f"savepoint {path}: {damage}") from None
 
     def _savepoint_path(self, name: str) -> Path:
@@ -557,20 +500,20 @@ class CheckpointStore:
     def _read(self, path: Path, checkpoint_id: int | None = None,
               savepoint: str | None = None) -> Checkpoint:
         try:
-            folder_fd = _open_directory(path)
+            folder_fd = open_directory(path)
         except FileNotFoundError:
-            raise _Damaged("no such folder") from None
+            raise Damaged("no such folder") from None
         except OSError as error:
             if error.errno in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR):
-                raise _Damaged("not a folder (a symbolic link is not followed)") from None
-            raise _Damaged(f"cannot open the folder: {error.strerror}") from None
+                raise Damaged("not a folder (a symbolic link is not followed)") from None
+            raise Damaged(f"cannot open the folder: {error.strerror}") from None
         try:
             manifest = self._read_manifest(folder_fd)
             if checkpoint_id is not None and manifest.checkpoint_id != checkpoint_id:
-                raise _Damaged(f"the manifest is of checkpoint {manifest.checkpoint_id}, "
+                raise Damaged(f"the manifest is of checkpoint {manifest.checkpoint_id}, "
                                f"the folder of checkpoint {checkpoint_id}")
             if savepoint is not None and manifest.savepoint != savepoint:
-                raise _Damaged(f"the manifest is of savepoint {manifest.savepoint!r}, not "
+                raise Damaged(f"the manifest is of savepoint {manifest.savepoint!r}, not "
                                f"{savepoint!r}")
             files = self._read_files(folder_fd, manifest)
             operators = {}
@@ -579,7 +522,7 @@ class CheckpointStore:
                 for table in entry.tables:
                     data = files.get(table.file)
                     if data is None:
-                        raise _Damaged(f"operator {query!r} names {table.file}, which the "
+                        raise Damaged(f"operator {query!r} names {table.file}, which the "
                                        "manifest does not list")
                     tables[table.name] = _decode_table(data, table, query)
                 operators[query] = OperatorState(entry.kind, entry.version, tables,
@@ -592,42 +535,42 @@ class CheckpointStore:
 
     @staticmethod
     def _read_manifest(folder_fd: int) -> Manifest:
-        raw = _read_file(folder_fd, MANIFEST, MAX_MANIFEST_BYTES, "the manifest")
+        raw = read_file(folder_fd, MANIFEST, MAX_MANIFEST_BYTES, "the manifest")
         if len(raw) > MAX_MANIFEST_BYTES:
-            raise _Damaged(f"manifest larger than {MAX_MANIFEST_BYTES} bytes; not read")
+            raise Damaged(f"manifest larger than {MAX_MANIFEST_BYTES} bytes; not read")
         try:
             version = _ENVELOPE_VERSION.decode(raw).format
         except msgspec.DecodeError as error:
-            raise _Damaged(f"unreadable manifest ({error})") from None
+            raise Damaged(f"unreadable manifest ({error})") from None
         if version != FORMAT_VERSION:
-            raise _Damaged(f"unknown format version {version} (this frys reads "
+            raise Damaged(f"unknown format version {version} (this frys reads "
                            f"{FORMAT_VERSION})")
         try:
             envelope = _ENVELOPE.decode(raw)
         except msgspec.DecodeError as error:
-            raise _Damaged(f"unreadable manifest ({error})") from None
+            raise Damaged(f"unreadable manifest ({error})") from None
         if crc32c(envelope.manifest) != envelope.crc32c:
-            raise _Damaged("manifest checksum mismatch")
+            raise Damaged("manifest checksum mismatch")
         try:
             return _MANIFEST.decode(envelope.manifest)
         except (msgspec.DecodeError, RecursionError) as error:
-            raise _Damaged(f"unreadable manifest ({error})") from None
+            raise Damaged(f"unreadable manifest ({error})") from None
 
     @staticmethod
     def _read_files(folder_fd: int, manifest: Manifest) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         for entry in manifest.files:
             if TABLE_FILE.fullmatch(entry.name) is None or entry.name in files:
-                raise _Damaged(f"the manifest lists a file named {entry.name!r}, not one "
+                raise Damaged(f"the manifest lists a file named {entry.name!r}, not one "
                                "the store writes")
-            data = _read_file(folder_fd, entry.name, entry.length, "a table")
+            data = read_file(folder_fd, entry.name, entry.length, "a table")
             if len(data) < entry.length:
-                raise _Damaged(f"{entry.name} truncated: {len(data)} bytes of "
+                raise Damaged(f"{entry.name} truncated: {len(data)} bytes of "
                                f"{entry.length}")
             if len(data) > entry.length:
-                raise _Damaged(f"{entry.name} longer than the {entry.length} bytes written")
+                raise Damaged(f"{entry.name} longer than the {entry.length} bytes written")
             if crc32c(data) != entry.crc32c:
-                raise _Damaged(f"{entry.name} checksum mismatch")
+                raise Damaged(f"{entry.name} checksum mismatch")
             files[entry.name] = data
         return files
 
@@ -689,9 +632,9 @@ class CheckpointStore:
                                   "writing (read-only or closed)")
 
     def _sync_path(self, folder: Path) -> None:
-        fd = _open_directory(folder)
+        fd = open_directory(folder)
         try:
-            _fsync_directory(fd)
+            fsync_directory(fd)
         finally:
             os.close(fd)
 
@@ -707,7 +650,7 @@ class CheckpointStore:
         temporary = parent / f"{TEMPORARY_PREFIX}{final}-{os.getpid()}-{secrets.token_hex(4)}"
         temporary.mkdir(mode=DIR_MODE)
         try:
-            folder_fd = _open_directory(temporary)
+            folder_fd = open_directory(temporary)
             try:
                 manifest, placed, stats = self._write_tables(checkpoint, folder_fd)
                 body = msgspec.msgpack.encode(manifest)
@@ -716,10 +659,10 @@ class CheckpointStore:
                 if len(envelope) > MAX_MANIFEST_BYTES:
                     raise CheckpointError(f"manifest of {len(envelope)} bytes, over the "
                                           f"{MAX_MANIFEST_BYTES} a store reads back")
-                _write_file(folder_fd, MANIFEST, envelope, self.fsync)
+                write_file(folder_fd, MANIFEST, envelope, self.fsync)
                 self._step("manifest")
                 if self.fsync:
-                    _fsync_directory(folder_fd)
+                    fsync_directory(folder_fd)
                 self._step("folder synced")
             finally:
                 os.close(folder_fd)
@@ -748,7 +691,7 @@ class CheckpointStore:
         operators: dict[str, OperatorEntry] = {}
         placed: list[tuple[pl.DataFrame, FileEntry, os.stat_result]] = []
         done: dict[str, list[int]] = {"written": [], "linked": [], "copied": []}
-        sources = _Folders()
+        sources = Folders()
         try:
             for query, state in checkpoint.operators.items():
                 tables = []
@@ -762,7 +705,7 @@ class CheckpointStore:
                         how, entry, status = reused
                     else:
                         data = _encode_table(frame, self.compression)
-                        how, status = "written", _write_file(folder_fd, file, data,
+                        how, status = "written", write_file(folder_fd, file, data,
                                                              self.fsync)
                         entry = FileEntry(file, len(data), crc32c(data))
                     files.append(entry)
@@ -781,43 +724,23 @@ class CheckpointStore:
                             checkpoint.sources, checkpoint.sinks, checkpoint.counters)
         return manifest, placed, stats
 
-    def _reuse(self, previous: _Written, sources: _Folders, folder_fd: int,
+    def _reuse(self, previous: _Written, sources: Folders, folder_fd: int,
                file: str) -> tuple[str, FileEntry, os.stat_result] | None:
-        """The last write's file for the same frame, put in the new folder as `file`: a
-        hard link (no fsync of the file: its bytes were synced when first written), or
-        where the file system refuses one a copy whose bytes match the recorded CRC32C.
-        None when the file is no longer the one written (gone, replaced: another inode or
-        length), and the caller writes the table anew. Its entry: the same length and
-        CRC32C under the new name."""
-        entry = FileEntry(file, previous.entry.length, previous.entry.crc32c)
+        """The last write's file for the same frame, put in the new folder as `file`
+        (checkpoint_files.link_or_copy: a hard link, or a checked copy); its entry, the
+        same length and CRC32C under the new name. None when the file is no longer the
+        one written (gone, replaced), and the caller writes the table anew."""
         try:
             source_fd = sources.open(previous.folder)
-            found = os.stat(previous.entry.name, dir_fd=source_fd, follow_symlinks=False)
         except OSError:
             return None
-        if not stat.S_ISREG(found.st_mode) or (
-                found.st_dev, found.st_ino, found.st_size) != (
-                previous.device, previous.inode, previous.entry.length):
+        placed = link_or_copy(source_fd, previous.entry.name, folder_fd, file,
+                              (previous.device, previous.inode), previous.entry.length,
+                              previous.entry.crc32c, self.fsync)
+        if placed is None:
             return None
-        try:
-            os.link(previous.entry.name, file, src_dir_fd=source_fd, dst_dir_fd=folder_fd,
-                    follow_symlinks=False)
-        except OSError:
-            pass  # another file system, no hard links there, too many links: copy
-        else:
-            linked = os.stat(file, dir_fd=folder_fd, follow_symlinks=False)
-            if (linked.st_dev, linked.st_ino) == (previous.device, previous.inode):
-                return "linked", entry, linked
-            os.unlink(file, dir_fd=folder_fd)  # replaced in between: write it anew
-            return None
-        try:
-            data = _read_file(source_fd, previous.entry.name, previous.entry.length,
-                              "a table")
-        except _Damaged:
-            return None
-        if len(data) != previous.entry.length or crc32c(data) != previous.entry.crc32c:
-            return None
-        return "copied", entry, _write_file(folder_fd, file, data, self.fsync)
+        how, status = placed
+        return how, FileEntry(file, previous.entry.length, previous.entry.crc32c), status
 
     def _retire(self) -> None:
         """Delete every checkpoint older than the `keep` newest not known damaged."""
@@ -842,33 +765,15 @@ class CheckpointStore:
 _STEP_OF = {"written": "file", "linked": "link", "copied": "copy"}
 
 
-class _Folders:
-    """Descriptors of the folders a write links from, each opened once (no symlink)."""
-
-    def __init__(self) -> None:
-        self._open: dict[Path, int] = {}
-
-    def open(self, folder: Path) -> int:
-        fd = self._open.get(folder)
-        if fd is None:
-            fd = self._open[folder] = _open_directory(folder)
-        return fd
-
-    def close(self) -> None:
-        for fd in self._open.values():
-            os.close(fd)
-        self._open.clear()
-
-
 def _decode_table(data: bytes, table: TableEntry, query: str) -> pl.DataFrame:
-    """A verified table file as a frame; _Damaged if it does not read back whole. The
+    """A verified table file as a frame; Damaged if it does not read back whole. The
     checksum has passed, so this catches only a file the store did not write."""
     try:
         frame = pl.read_ipc(data)
     except (Exception, pl.exceptions.PanicException) as error:  # a panic is BaseException
-        raise _Damaged(f"{table.file} (operator {query!r}) unreadable: "
+        raise Damaged(f"{table.file} (operator {query!r}) unreadable: "
                        f"{type(error).__name__}") from None
     if frame.height != table.rows:
-        raise _Damaged(f"{table.file} holds {frame.height} rows, the manifest says "
+        raise Damaged(f"{table.file} holds {frame.height} rows, the manifest says "
                        f"{table.rows}")
     return frame
