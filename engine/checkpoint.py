@@ -90,16 +90,12 @@ import msgspec
 import polars as pl
 from crc32c import crc32c
 
-from frys.engine.checkpoint_files import (
-    FILE_MODE,
-    Damaged,
-    Folders,
-    fsync_directory,
-    link_or_copy,
-    open_directory,
-    read_file,
-    write_file,
-)
+from frys.engine.checkpoint_files import FILE_MODE, Folders, link_or_copy
+from frys.engine.checkpoint_files import Damaged as _Damaged
+from frys.engine.checkpoint_files import fsync_directory as _fsync_directory
+from frys.engine.checkpoint_files import open_directory as _open_directory
+from frys.engine.checkpoint_files import read_file as _read_file
+from frys.engine.checkpoint_files import write_file as _write_file
 from frys.engine.operator import OperatorState
 
 log = logging.getLogger("frys.checkpoint")
@@ -454,7 +450,7 @@ class CheckpointStore:
         for identifier, name in sorted(self._entries(), reverse=True):
             try:
                 return self._read(self.directory / name, checkpoint_id=identifier)
-            except Damaged as damage:
+            except _Damaged as damage:
                 self._found_damaged(name)
                 self._warn(f"{self.directory / name}: {damage}; skipped, falling back to "
                            "an older checkpoint")
@@ -470,7 +466,7 @@ class CheckpointStore:
             path, expected = Path(checkpoint), None
         try:
             return self._read(path, checkpoint_id=expected)
-        except Damaged as damage:
+        except _Damaged as damage:
             if path.parent == self.directory:
                 self._found_damaged(path.name)
             raise CheckpointError(f"checkpoint {path}: {damage}") from None
@@ -487,7 +483,7 @@ class CheckpointStore:
         path = self._savepoint_path(name)
         try:
             return self._read(path, savepoint=name)
-        except Damaged as damage:
+        except _Damaged as damage:
             raise CheckpointError(f"savepoint {path}: {damage}") from None
 
     def _savepoint_path(self, name: str) -> Path:
@@ -500,20 +496,20 @@ class CheckpointStore:
     def _read(self, path: Path, checkpoint_id: int | None = None,
               savepoint: str | None = None) -> Checkpoint:
         try:
-            folder_fd = open_directory(path)
+            folder_fd = _open_directory(path)
         except FileNotFoundError:
-            raise Damaged("no such folder") from None
+            raise _Damaged("no such folder") from None
         except OSError as error:
             if error.errno in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR):
-                raise Damaged("not a folder (a symbolic link is not followed)") from None
-            raise Damaged(f"cannot open the folder: {error.strerror}") from None
+                raise _Damaged("not a folder (a symbolic link is not followed)") from None
+            raise _Damaged(f"cannot open the folder: {error.strerror}") from None
         try:
             manifest = self._read_manifest(folder_fd)
             if checkpoint_id is not None and manifest.checkpoint_id != checkpoint_id:
-                raise Damaged(f"the manifest is of checkpoint {manifest.checkpoint_id}, "
+                raise _Damaged(f"the manifest is of checkpoint {manifest.checkpoint_id}, "
                                f"the folder of checkpoint {checkpoint_id}")
             if savepoint is not None and manifest.savepoint != savepoint:
-                raise Damaged(f"the manifest is of savepoint {manifest.savepoint!r}, not "
+                raise _Damaged(f"the manifest is of savepoint {manifest.savepoint!r}, not "
                                f"{savepoint!r}")
             files = self._read_files(folder_fd, manifest)
             operators = {}
@@ -522,7 +518,7 @@ class CheckpointStore:
                 for table in entry.tables:
                     data = files.get(table.file)
                     if data is None:
-                        raise Damaged(f"operator {query!r} names {table.file}, which the "
+                        raise _Damaged(f"operator {query!r} names {table.file}, which the "
                                        "manifest does not list")
                     tables[table.name] = _decode_table(data, table, query)
                 operators[query] = OperatorState(entry.kind, entry.version, tables,
@@ -535,42 +531,42 @@ class CheckpointStore:
 
     @staticmethod
     def _read_manifest(folder_fd: int) -> Manifest:
-        raw = read_file(folder_fd, MANIFEST, MAX_MANIFEST_BYTES, "the manifest")
+        raw = _read_file(folder_fd, MANIFEST, MAX_MANIFEST_BYTES, "the manifest")
         if len(raw) > MAX_MANIFEST_BYTES:
-            raise Damaged(f"manifest larger than {MAX_MANIFEST_BYTES} bytes; not read")
+            raise _Damaged(f"manifest larger than {MAX_MANIFEST_BYTES} bytes; not read")
         try:
             version = _ENVELOPE_VERSION.decode(raw).format
         except msgspec.DecodeError as error:
-            raise Damaged(f"unreadable manifest ({error})") from None
+            raise _Damaged(f"unreadable manifest ({error})") from None
         if version != FORMAT_VERSION:
-            raise Damaged(f"unknown format version {version} (this frys reads "
+            raise _Damaged(f"unknown format version {version} (this frys reads "
                            f"{FORMAT_VERSION})")
         try:
             envelope = _ENVELOPE.decode(raw)
         except msgspec.DecodeError as error:
-            raise Damaged(f"unreadable manifest ({error})") from None
+            raise _Damaged(f"unreadable manifest ({error})") from None
         if crc32c(envelope.manifest) != envelope.crc32c:
-            raise Damaged("manifest checksum mismatch")
+            raise _Damaged("manifest checksum mismatch")
         try:
             return _MANIFEST.decode(envelope.manifest)
         except (msgspec.DecodeError, RecursionError) as error:
-            raise Damaged(f"unreadable manifest ({error})") from None
+            raise _Damaged(f"unreadable manifest ({error})") from None
 
     @staticmethod
     def _read_files(folder_fd: int, manifest: Manifest) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         for entry in manifest.files:
             if TABLE_FILE.fullmatch(entry.name) is None or entry.name in files:
-                raise Damaged(f"the manifest lists a file named {entry.name!r}, not one "
+                raise _Damaged(f"the manifest lists a file named {entry.name!r}, not one "
                                "the store writes")
-            data = read_file(folder_fd, entry.name, entry.length, "a table")
+            data = _read_file(folder_fd, entry.name, entry.length, "a table")
             if len(data) < entry.length:
-                raise Damaged(f"{entry.name} truncated: {len(data)} bytes of "
+                raise _Damaged(f"{entry.name} truncated: {len(data)} bytes of "
                                f"{entry.length}")
             if len(data) > entry.length:
-                raise Damaged(f"{entry.name} longer than the {entry.length} bytes written")
+                raise _Damaged(f"{entry.name} longer than the {entry.length} bytes written")
             if crc32c(data) != entry.crc32c:
-                raise Damaged(f"{entry.name} checksum mismatch")
+                raise _Damaged(f"{entry.name} checksum mismatch")
             files[entry.name] = data
         return files
 
@@ -632,9 +628,9 @@ class CheckpointStore:
                                   "writing (read-only or closed)")
 
     def _sync_path(self, folder: Path) -> None:
-        fd = open_directory(folder)
+        fd = _open_directory(folder)
         try:
-            fsync_directory(fd)
+            _fsync_directory(fd)
         finally:
             os.close(fd)
 
@@ -650,7 +646,7 @@ class CheckpointStore:
         temporary = parent / f"{TEMPORARY_PREFIX}{final}-{os.getpid()}-{secrets.token_hex(4)}"
         temporary.mkdir(mode=DIR_MODE)
         try:
-            folder_fd = open_directory(temporary)
+            folder_fd = _open_directory(temporary)
             try:
                 manifest, placed, stats = self._write_tables(checkpoint, folder_fd)
                 body = msgspec.msgpack.encode(manifest)
@@ -659,10 +655,10 @@ class CheckpointStore:
                 if len(envelope) > MAX_MANIFEST_BYTES:
                     raise CheckpointError(f"manifest of {len(envelope)} bytes, over the "
                                           f"{MAX_MANIFEST_BYTES} a store reads back")
-                write_file(folder_fd, MANIFEST, envelope, self.fsync)
+                _write_file(folder_fd, MANIFEST, envelope, self.fsync)
                 self._step("manifest")
                 if self.fsync:
-                    fsync_directory(folder_fd)
+                    _fsync_directory(folder_fd)
                 self._step("folder synced")
             finally:
                 os.close(folder_fd)
@@ -705,7 +701,7 @@ class CheckpointStore:
                         how, entry, status = reused
                     else:
                         data = _encode_table(frame, self.compression)
-                        how, status = "written", write_file(folder_fd, file, data,
+                        how, status = "written", _write_file(folder_fd, file, data,
                                                              self.fsync)
                         entry = FileEntry(file, len(data), crc32c(data))
                     files.append(entry)
@@ -766,14 +762,14 @@ _STEP_OF = {"written": "file", "linked": "link", "copied": "copy"}
 
 
 def _decode_table(data: bytes, table: TableEntry, query: str) -> pl.DataFrame:
-    """A verified table file as a frame; Damaged if it does not read back whole. The
+    """A verified table file as a frame; _Damaged if it does not read back whole. The
     checksum has passed, so this catches only a file the store did not write."""
     try:
         frame = pl.read_ipc(data)
     except (Exception, pl.exceptions.PanicException) as error:  # a panic is BaseException
-        raise Damaged(f"{table.file} (operator {query!r}) unreadable: "
+        raise _Damaged(f"{table.file} (operator {query!r}) unreadable: "
                        f"{type(error).__name__}") from None
     if frame.height != table.rows:
-        raise Damaged(f"{table.file} holds {frame.height} rows, the manifest says "
+        raise _Damaged(f"{table.file} holds {frame.height} rows, the manifest says "
                        f"{table.rows}")
     return frame
