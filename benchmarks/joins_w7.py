@@ -165,10 +165,12 @@ def run_frys(form: str, kind: str, stream: pl.DataFrame, table: pl.DataFrame, ba
     def sample() -> None:
         size = operator.state_size()
         if size > largest[0]:
-            state = operator.snapshot().tables
+            held = operator.snapshot().tables["held"]
+            # the live rows and pending versions as one frame (state layout 1's `table`;
+            # layout 2 snapshots the base and the recent changes apart)
+            table = operator._table()
             largest[0] = size
-            sample_then[:] = (state["table"].height, own_bytes(state["table"]),
-                              state["held"].height, own_bytes(state["held"]))
+            sample_then[:] = (table.height, own_bytes(table), held.height, own_bytes(held))
 
     before = [("users", first)] if first is not None else []
     seconds = timed_rounds(pipeline, rounds, sample, before)

@@ -46,7 +46,21 @@ Guarantees:
 * retention: after each `write` the newest `keep` checkpoints are kept (a checkpoint this
   store found damaged does not count) and older ones deleted, first renamed to a temporary
   name so a crash never leaves a half-deleted one under its final name. Savepoints are
-  never deleted but by `delete_savepoint`.
+  never deleted but by `delete_savepoint`;
+* incremental: a table that is the very same DataFrame object (identity, checked through
+  a live weak reference, so its id cannot have been reused) as one the store's last
+  periodic `write` wrote is not encoded again: the new folder gets a hard link to the
+  file already on disk (a copy, checked against its CRC32C, where a link is refused), and
+  its manifest the same length and CRC32C. Every folder stays complete and
+  self-verifying (loading is as before); deleting a folder only unlinks its names, so
+  retention never breaks a newer checkpoint that shares a file, and a savepoint sharing
+  files with periodic checkpoints outlives them. The store never changes a file once
+  written, so sharing is safe; the price is that damage to a shared file (bit rot, a
+  torn write on a disk that does not honour fsync) damages every folder that shares it,
+  and `latest` then falls back past all of them (`incremental=False` writes every table
+  anew). The contract this rests on: a DataFrame in an `OperatorState` is never changed
+  in place afterwards (operators build new frames; engine/operator.py); as a guard, a
+  frame whose height or schema differs from what was written is written anew.
 
 One process writes a store at a time: opening one for writing takes an exclusive flock on
 ``DIR/.lock`` (CheckpointError if another holds it), then removes leftover temporary
@@ -66,6 +80,7 @@ import secrets
 import shutil
 import stat
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +90,12 @@ import msgspec
 import polars as pl
 from crc32c import crc32c
 
+from frys.engine.checkpoint_files import FILE_MODE, Folders, link_or_copy
+from frys.engine.checkpoint_files import Damaged as _Damaged
+from frys.engine.checkpoint_files import fsync_directory as _fsync_directory
+from frys.engine.checkpoint_files import open_directory as _open_directory
+from frys.engine.checkpoint_files import read_file as _read_file
+from frys.engine.checkpoint_files import write_file as _write_file
 from frys.engine.operator import OperatorState
 
 log = logging.getLogger("frys.checkpoint")
@@ -92,9 +113,7 @@ MAX_ID = 10**ID_DIGITS - 1
 CHECKPOINT_NAME = re.compile(rf"checkpoint-([0-9]{{{ID_DIGITS}}})")
 SAVEPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 TABLE_FILE = re.compile(r"t[0-9]{5,9}\.arrow")
-# what the store creates is its owner's alone, as the WAL's files (connectors/wal/log.py)
-FILE_MODE = 0o600
-DIR_MODE = 0o700
+DIR_MODE = 0o700  # the store's folders are its owner's alone, as its files
 IpcCompression = Literal["uncompressed", "lz4", "zstd"]
 COMPRESSIONS: tuple[IpcCompression, ...] = ("uncompressed", "lz4", "zstd")
 
@@ -102,10 +121,6 @@ COMPRESSIONS: tuple[IpcCompression, ...] = ("uncompressed", "lz4", "zstd")
 class CheckpointError(Exception):
     """A store or checkpoint that cannot be used: DIR is a file, another writer holds the
     lock, a checkpoint asked for is damaged or missing, a name is not a valid one."""
-
-
-class _Damaged(Exception):
-    """Why a checkpoint folder does not verify (one sentence)."""
 
 
 def _now_ms() -> int:
@@ -193,62 +208,40 @@ _ENVELOPE = msgspec.msgpack.Decoder(Envelope)
 _MANIFEST = msgspec.msgpack.Decoder(Manifest)
 
 
-# ---- low-level file handling ---------------------------------------------------------------
+# ---- incremental writes -------------------------------------------------------------------
 
-def _fsync_directory(fd: int) -> None:
-    os.fsync(fd)
+@dataclass(frozen=True, slots=True)
+class WriteStats:
+    """What one write did with the table files: encoded and written, hard-linked to the
+    previous checkpoint's file, or copied from it (a link refused); bytes are file sizes."""
 
-
-def _open_directory(path: Path | str, dir_fd: int | None = None) -> int:
-    """A descriptor of the folder `path`, refusing a symlink in its last component."""
-    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                   dir_fd=dir_fd)
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    files_written: int = 0
+    bytes_written: int = 0
+    files_linked: int = 0
+    bytes_linked: int = 0
+    files_copied: int = 0
+    bytes_copied: int = 0
 
 
-def _write_file(folder_fd: int, name: str, data: bytes, sync: bool) -> None:
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 FILE_MODE, dir_fd=folder_fd)
-    try:
-        _write_all(fd, data)
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """A table file the last periodic write left on disk, and the frame it holds: reused
+    while `frame` is alive and the file is still the inode written (same device, inode,
+    length)."""
 
+    frame: weakref.ref[pl.DataFrame]
+    height: int
+    schema: pl.Schema
+    folder: Path
+    entry: FileEntry
+    device: int
+    inode: int
 
-def _read_file(folder_fd: int, name: str, limit: int, what: str) -> bytes:
-    """The bytes of regular file `name` in the folder, at most `limit` + 1 of them (so a
-    caller sees a file longer than it should be). _Damaged if missing or not a file."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     dir_fd=folder_fd)
-    except FileNotFoundError:
-        raise _Damaged(f"missing file {name} ({what})") from None
-    except OSError as error:
-        if error.errno in (errno.ELOOP, errno.EMLINK):
-            raise _Damaged(f"{name} is a symbolic link, not followed") from None
-        raise _Damaged(f"cannot open {name}: {error.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _Damaged(f"{name} is not a regular file")
-        chunks = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 16 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+    def holds(self, frame: pl.DataFrame) -> bool:
+        # a live weak reference to this very object: its id was not reused; height and
+        # schema guard against a frame changed in place against the contract
+        return (self.frame() is frame and frame.height == self.height
+                and frame.schema == self.schema)
 
 
 def _encode_table(frame: pl.DataFrame, compression: IpcCompression) -> bytes:
@@ -282,12 +275,16 @@ class CheckpointStore:
     nothing, a machine loss can (module docstring). read_only: no lock, no cleaning, no
     writes, a missing folder is an empty store (to inspect a store another process writes;
     a checkpoint that writer retires while it is being read is reported missing).
+    incremental (the default): a table that is the same frame object as one the last
+    periodic write wrote is hard-linked from it, not written again (module docstring);
+    False: every write encodes and writes every table. `last_write` says what the last
+    successful write or write_savepoint did (WriteStats).
 
     `warnings` gathers, once each, what reading found: damaged checkpoints skipped, entries
     ignored (symlinks, foreign names), temporary folders removed."""
 
     def __init__(self, directory: str | Path, keep: int = 3, *, compression: str = "lz4",
-                 fsync: bool = True, read_only: bool = False,
+                 fsync: bool = True, read_only: bool = False, incremental: bool = True,
                  step_hook: StepHook | None = None) -> None:
         if keep < 1:
             raise CheckpointError(f"keep must be at least 1, not {keep}")
@@ -300,6 +297,10 @@ class CheckpointStore:
         self.fsync = fsync
         self.read_only = read_only
         self.step_hook = step_hook
+        self.incremental = incremental
+        # the table files of the last periodic write, by id of the frame they hold
+        self._reusable: dict[int, _Written] = {}
+        self.last_write = WriteStats()
         self.warnings: list[str] = []
         self._warned: set[str] = set()
         self._damaged: set[str] = set()  # folder names found damaged
@@ -450,7 +451,7 @@ class CheckpointStore:
             try:
                 return self._read(self.directory / name, checkpoint_id=identifier)
             except _Damaged as damage:
-                self._damaged.add(name)
+                self._found_damaged(name)
                 self._warn(f"{self.directory / name}: {damage}; skipped, falling back to "
                            "an older checkpoint")
         return None
@@ -467,8 +468,15 @@ class CheckpointStore:
             return self._read(path, checkpoint_id=expected)
         except _Damaged as damage:
             if path.parent == self.directory:
-                self._damaged.add(path.name)
+                self._found_damaged(path.name)
             raise CheckpointError(f"checkpoint {path}: {damage}") from None
+
+    def _found_damaged(self, name: str) -> None:
+        """Checkpoint folder `name` does not verify: not counted by retention, and nothing
+        written before is linked again (a damaged file may be shared with the folders the
+        next write would link from: the next write encodes every table anew)."""
+        self._damaged.add(name)
+        self._reusable.clear()
 
     def savepoint(self, name: str) -> Checkpoint:
         """The savepoint `name`, verified whole; CheckpointError if missing or damaged."""
@@ -582,13 +590,16 @@ class CheckpointStore:
         if os.path.lexists(final):
             raise CheckpointError(f"{final} exists and is not a checkpoint folder; use "
                                   "next_id()")
-        self._write_folder(checkpoint, self.directory, final.name)
+        self._write_folder(checkpoint, self.directory, final.name, remember=True)
         self._retire()
         return final
 
     def write_savepoint(self, name: str, checkpoint: Checkpoint) -> Path:
         """Write `checkpoint` as savepoint `name` (its `savepoint` field becomes `name`),
-        atomically as `write`; a savepoint of that name already present is refused."""
+        atomically as `write`; a savepoint of that name already present is refused. Its
+        tables unchanged since the last periodic write are hard-linked as `write` links
+        them: the savepoint folder is complete on its own and outlives the checkpoints it
+        shares files with (it does not become what the next write links from)."""
         self._writable()
         path = self._savepoint_path(name)
         folder = path.parent
@@ -599,7 +610,8 @@ class CheckpointStore:
             self._sync_path(self.directory)
         if os.path.lexists(path):
             raise CheckpointError(f"savepoint {name!r} exists; delete it first")
-        self._write_folder(dataclasses.replace(checkpoint, savepoint=name), folder, name)
+        self._write_folder(dataclasses.replace(checkpoint, savepoint=name), folder, name,
+                           remember=False)
         return path
 
     def delete_savepoint(self, name: str) -> None:
@@ -622,7 +634,10 @@ class CheckpointStore:
         finally:
             os.close(fd)
 
-    def _write_folder(self, checkpoint: Checkpoint, parent: Path, final: str) -> None:
+    def _write_folder(self, checkpoint: Checkpoint, parent: Path, final: str,
+                      remember: bool) -> None:
+        """Write the folder `parent/final` atomically; `remember`: its table files are
+        what the next write may link to."""
         self._writable()
         for what in ("channels", "sources", "sinks", "counters"):
             _plain(getattr(checkpoint, what), what)
@@ -633,7 +648,7 @@ class CheckpointStore:
         try:
             folder_fd = _open_directory(temporary)
             try:
-                manifest = self._write_tables(checkpoint, folder_fd)
+                manifest, placed, stats = self._write_tables(checkpoint, folder_fd)
                 body = msgspec.msgpack.encode(manifest)
                 envelope = msgspec.msgpack.encode(Envelope(FORMAT_VERSION, crc32c(body),
                                                            body))
@@ -653,27 +668,75 @@ class CheckpointStore:
             shutil.rmtree(temporary, ignore_errors=True)
             raise
         self._step("renamed")
+        self.last_write = stats
+        if remember:  # only once the folder is there under its name
+            folder = parent / final
+            self._reusable = {
+                id(frame): _Written(weakref.ref(frame), frame.height, frame.schema, folder,
+                                    entry, status.st_dev, status.st_ino)
+                for frame, entry, status in placed}
         if self.fsync:
             self._sync_path(parent)
         self._step("directory synced")
 
-    def _write_tables(self, checkpoint: Checkpoint, folder_fd: int) -> Manifest:
+    def _write_tables(self, checkpoint: Checkpoint, folder_fd: int) -> tuple[
+            Manifest, list[tuple[pl.DataFrame, FileEntry, os.stat_result]], WriteStats]:
+        """Each table's file in the folder (written, or linked or copied from the last
+        periodic write's); the manifest, each frame with its file, and what was done."""
         files: list[FileEntry] = []
         operators: dict[str, OperatorEntry] = {}
-        for query, state in checkpoint.operators.items():
-            tables = []
-            for table_name, frame in state.tables.items():
-                file = f"t{len(files):05d}.arrow"
-                data = _encode_table(frame, self.compression)
-                _write_file(folder_fd, file, data, self.fsync)
-                files.append(FileEntry(file, len(data), crc32c(data)))
-                tables.append(TableEntry(table_name, file, frame.height))
-                self._step(f"file {file}")
-            operators[query] = OperatorEntry(state.kind, state.version, dict(state.scalars),
-                                             tables)
-        return Manifest(checkpoint.checkpoint_id, checkpoint.job, checkpoint.created_ms,
-                        checkpoint.savepoint, operators, files, checkpoint.channels,
-                        checkpoint.sources, checkpoint.sinks, checkpoint.counters)
+        placed: list[tuple[pl.DataFrame, FileEntry, os.stat_result]] = []
+        done: dict[str, list[int]] = {"written": [], "linked": [], "copied": []}
+        sources = Folders()
+        try:
+            for query, state in checkpoint.operators.items():
+                tables = []
+                for table_name, frame in state.tables.items():
+                    file = f"t{len(files):05d}.arrow"
+                    previous = self._reusable.get(id(frame)) if self.incremental else None
+                    reused = None
+                    if previous is not None and previous.holds(frame):
+                        reused = self._reuse(previous, sources, folder_fd, file)
+                    if reused is not None:
+                        how, entry, status = reused
+                    else:
+                        data = _encode_table(frame, self.compression)
+                        how, status = "written", _write_file(folder_fd, file, data,
+                                                             self.fsync)
+                        entry = FileEntry(file, len(data), crc32c(data))
+                    files.append(entry)
+                    tables.append(TableEntry(table_name, file, frame.height))
+                    placed.append((frame, entry, status))
+                    done[how].append(entry.length)
+                    self._step(f"{_STEP_OF[how]} {file}")
+                operators[query] = OperatorEntry(state.kind, state.version,
+                                                 dict(state.scalars), tables)
+        finally:
+            sources.close()
+        stats = WriteStats(len(done["written"]), sum(done["written"]), len(done["linked"]),
+                           sum(done["linked"]), len(done["copied"]), sum(done["copied"]))
+        manifest = Manifest(checkpoint.checkpoint_id, checkpoint.job, checkpoint.created_ms,
+                            checkpoint.savepoint, operators, files, checkpoint.channels,
+                            checkpoint.sources, checkpoint.sinks, checkpoint.counters)
+        return manifest, placed, stats
+
+    def _reuse(self, previous: _Written, sources: Folders, folder_fd: int,
+               file: str) -> tuple[str, FileEntry, os.stat_result] | None:
+        """The last write's file for the same frame, put in the new folder as `file`
+        (checkpoint_files.link_or_copy: a hard link, or a checked copy); its entry, the
+        same length and CRC32C under the new name. None when the file is no longer the
+        one written (gone, replaced), and the caller writes the table anew."""
+        try:
+            source_fd = sources.open(previous.folder)
+        except OSError:
+            return None
+        placed = link_or_copy(source_fd, previous.entry.name, folder_fd, file,
+                              (previous.device, previous.inode), previous.entry.length,
+                              previous.entry.crc32c, self.fsync)
+        if placed is None:
+            return None
+        how, status = placed
+        return how, FileEntry(file, previous.entry.length, previous.entry.crc32c), status
 
     def _retire(self) -> None:
         """Delete every checkpoint older than the `keep` newest not known damaged."""
@@ -692,6 +755,10 @@ class CheckpointStore:
         os.rename(path, retired)
         self._damaged.discard(path.name)
         shutil.rmtree(retired)
+
+
+# the step_hook's name of each way a table file is placed
+_STEP_OF = {"written": "file", "linked": "link", "copied": "copy"}
 
 
 def _decode_table(data: bytes, table: TableEntry, query: str) -> pl.DataFrame:

@@ -112,15 +112,41 @@ class QueryRunner:
         self.stats = stats
         # how the counters, traces and the overflow stream name the query (query_names)
         self.name = name or node.output_topic
+        # the last snapshot, while the operator has not been called since: every call
+        # that may change its state (process, advance, restore) goes through _touch
+        # first, which drops it (so it never holds frames the operator has let go of)
+        self._snapshot: OperatorState | None = None
 
     def snapshot(self) -> tuple[OperatorState, dict[str, object]]:
         """The query's state between two calls: its operator's, and as plain data the
-        combined watermark of its inputs and which have ended."""
+        combined watermark of its inputs and which have ended. A query whose operator was
+        not called since the last snapshot (no batch, no watermark, no restore) returns
+        the very same OperatorState object, not taken again (the runner is the only
+        caller of a running query's operator; whoever drives `operator` directly must
+        call `_touch` first): so an idle query costs no
+        snapshot, and the checkpoint store sees its tables unchanged (the same frames) and
+        links their files instead of writing them (engine/checkpoint.py)."""
         inputs = self.inputs.snapshot() if self.inputs is not None else None
-        return self.operator.snapshot(), {"inputs": inputs, "ended": sorted(self.ended)}
+        if self._snapshot is None:
+            self._snapshot = self.operator.snapshot()
+        return self._snapshot, {"inputs": inputs, "ended": sorted(self.ended)}
+
+    def _touch(self) -> None:
+        """The operator is about to be called and may change: its snapshot is stale
+        (dropped before the call, so a call that raises half way still counts)."""
+        self._snapshot = None
+
+    def _process(self, batch: pl.DataFrame, source: BatchSource) -> Emitted:
+        self._touch()
+        return self.operator.process(batch, source)
+
+    def _advance(self, watermark: int) -> Emitted:
+        self._touch()
+        return self.operator.advance(watermark)
 
     def restore(self, operator: OperatorState, state: dict[str, object]) -> None:
         """Take over a snapshot of the same query (a freshly built runner)."""
+        self._touch()
         self.operator.restore(operator)
         inputs = state.get("inputs")
         if self.inputs is not None and inputs is not None:
@@ -137,7 +163,7 @@ class QueryRunner:
         for position in positions:
             source = BatchSource(channel.name, self._arrivals(position, delivery.arrivals),
                                  position if len(positions) > 1 else None)
-            self._hand_out(self.operator.process(delivery.batch, source), channel.name)
+            self._hand_out(self._process(delivery.batch, source), channel.name)
 
     def _arrivals(self, index: int, arrivals: pl.Series | None) -> pl.Series | None:
         """The watermark each row of a batch for input `index` arrived under, as this query
@@ -157,7 +183,7 @@ class QueryRunner:
             if not any(moved):
                 return
             watermark = self.inputs.current
-        self._hand_out(self.operator.advance(watermark))
+        self._hand_out(self._advance(watermark))
         lag = self.node.watermark_lag_ms
         if lag is not None and watermark != END_OF_TIME:
             self.output.advance_watermark(watermark - lag)
@@ -201,7 +227,7 @@ class QueryRunner:
                 self.inputs.input_done(position)
             if len(self.ended) < len(self.positions):
                 return
-            self._hand_out(self.operator.advance(END_OF_TIME))
+            self._hand_out(self._advance(END_OF_TIME))
         self.output.finish()
         for late in set(self.late.values()):
             late.finish()

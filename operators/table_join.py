@@ -139,6 +139,11 @@ class TableRows:
         self.base = rows.sort(KEY)
         self.recent = self.recent.clear()
 
+    def load(self, base: pl.DataFrame, recent: pl.DataFrame) -> None:
+        """Take over both layers as a snapshot kept them (base sorted by KEY)."""
+        self.base = base
+        self.recent = recent
+
 
 class TableJoin(SideOutputs):
     """The table's state (`_rows`: one row per live key, current or, versioned, the latest
@@ -147,7 +152,10 @@ class TableJoin(SideOutputs):
     docstring."""
 
     STATE_KIND = "table_join"
-    STATE_VERSION = 1
+    # 2: the layers apart (base, recent, pending), so an unchanged base is the same frame
+    # at each snapshot and the checkpoint store links its file; 1: one merged `table`
+    # (still restored)
+    STATE_VERSION = 2
 
     def __init__(self, spec: TableJoinSpec, settings: OperatorSettings) -> None:
         self.spec = spec
@@ -252,18 +260,42 @@ class TableJoin(SideOutputs):
                          how="vertical_relaxed")
 
     def snapshot(self) -> OperatorState:
-        """Tables `table` (the table's rows: qualified kept columns and the key; versioned,
-        each version's time and whether it is a tombstone: the latest at or before the
-        watermark per key, then the versions after it) and `held` (versioned: stream rows
-        waiting for the watermark, with key, time and arrival number); scalars: the
-        watermark, the late events counted, the next arrival number."""
-        return OperatorState(self.STATE_KIND, self.STATE_VERSION,
-                             {"table": self._table(), "held": self._held},
+        """Tables (qualified kept columns and the key; versioned, each version's time):
+        `base`, the table's rows as of the last rebuild, sorted by key; `recent`, the
+        latest change per key since, with whether it is a tombstone; versioned,
+        `pending`, the versions after the watermark as they came, with whether each is a
+        tombstone (base and recent hold, per key, the latest version at or before the
+        watermark); `held` (versioned: stream rows waiting for the watermark, with key,
+        time and arrival number). Scalars: the watermark, the late events counted, the
+        next arrival number. Each table is the operator's own frame, not a copy: one
+        that has not changed since the last snapshot (the base between two rebuilds, so a
+        large table's bulk) is the same object, which the checkpoint store does not
+        write again."""
+        tables = {"base": self._rows.base, "recent": self._rows.recent}
+        if self._versioned:
+            tables["pending"] = self._pending
+        tables["held"] = self._held
+        return OperatorState(self.STATE_KIND, self.STATE_VERSION, tables,
                              {"watermark": self._watermark, "late_events": self._late_events,
                               "next_seq": self._next_seq})
 
     def restore(self, state: OperatorState) -> None:
+        if (state.kind, state.version) == (self.STATE_KIND, 1):
+            self._restore_merged(state)
+            return
         state.check(self.STATE_KIND, self.STATE_VERSION)
+        self._rows.load(state.tables["base"], state.tables["recent"])
+        if self._versioned:
+            self._pending = state.tables["pending"]
+        self._held = state.tables["held"]
+        self._watermark = state.scalars["watermark"]
+        self._late_events = state.scalars["late_events"] or 0
+        self._next_seq = state.scalars["next_seq"] or 0
+
+    def _restore_merged(self, state: OperatorState) -> None:
+        """Layout version 1: tables `table` (the live rows, sorted by key; versioned, with
+        each version's time and whether it is a tombstone: the latest at or before the
+        watermark per key, then the versions after it) and `held`; the same scalars."""
         table = state.tables["table"]
         self._held = state.tables["held"]
         self._watermark = state.scalars["watermark"]
