@@ -64,6 +64,7 @@ from frys.engine.query_runner import JobStats, QueryRunner, query_names
 
 if TYPE_CHECKING:
     # the WAL is imported only by a job with a persistent stream (_topic_for, start())
+    from frys.connectors.registry import Batch
     from frys.connectors.wal import FsyncPolicy
     from frys.connectors.wal_topic import WalJournal, WalSource
     from frys.engine.checkpoint import Checkpoint
@@ -264,6 +265,16 @@ class Runtime:
         self._tables_loaded = False
         self._started = False
         self._next_source: str | None = None  # run(): the source whose turn is next
+        self._clock = clock
+        # run(): each pulled source's one iterator, and since when each idle one has had
+        # nothing new (by id of the source)
+        self._iterators: dict[int, Iterator[Batch]] = {}
+        self._idle_since: dict[int, float] = {}
+        self._end_requested = False  # request_end()
+        # why run() ended the input before every source had ended: "idle"
+        # (exit_when_idle_ms), "request" (request_end()); None: they all ended
+        self.ended_by: str | None = None
+        self._reading: set[int] = set()  # run(): the sources it still reads (by id)
         if resume is not None:
             self.restore(resume)
 
@@ -364,30 +375,56 @@ class Runtime:
         self.api_producers[DEAD_LETTERS].publish(dead_letter_frame(letters))
 
     def run(self, on_batch_read: Callable[[Producer, int], None] | None = None,
-            after_batch: Callable[[int], None] | None = None) -> JobStats:
-        """Read every bounded source to its end (round robin, one chunk each), then finish.
-        `on_batch_read(producer, events)` is called after each chunk a source read has gone
-        through the graph (its producer's topic is the stream; dead letters not counted);
-        `after_batch(events)` then, at that batch boundary, where a checkpoint may be
-        taken (api/checkpointing.py; an exception it raises ends the run there, its input
-        not ended)."""
+            after_batch: Callable[[int], None] | None = None,
+            exit_when_idle_ms: int | None = None) -> JobStats:
+        """Read every pulled source (round robin, one chunk each) until all have ended, then
+        finish (end of input: every window fires). `on_batch_read(producer, events)` is
+        called after each chunk a source read has gone through the graph (its producer's
+        topic is the stream; dead letters not counted); `after_batch(events)` then, at that
+        batch boundary, where a checkpoint may be taken (api/checkpointing.py; an exception
+        it raises ends the run there, its input not ended).
+
+        Growing sources (registry.Source: a followed file, a `wal:` log, stdin) yield IDLE
+        when they have nothing new: a round in which every source was idle is followed by a
+        short wait (doubling up to registry.POLL_MAX_SECONDS), `check_idle()` (streams'
+        idle_timeout) and `after_batch(0)`, so time-triggered checkpoints and stop requests
+        work while the input is quiet. A followed file or log never ends by itself: the run
+        then goes on until `request_end()` (a signal, say), an exception from
+        `after_batch`, or, with `exit_when_idle_ms`, until every source still read has been
+        idle that long (`idle_ms()`); both end the input there, like the end of the bounded
+        sources (windows fire, sources and sinks commit)."""
+        from frys.connectors.registry import IDLE, POLL_MAX_SECONDS, POLL_MIN_SECONDS
+
         self._load_tables(on_batch_read)
         self.start()
-        active = [(producer, source, iter(source.batches()))
+        active = [(producer, source, self._batches(source))
                   for producer, source in self.sources
-                  if (producer, source) not in self._tables]
+                  if (producer, source) not in self._tables
+                  or getattr(source, "growing", False)]
         # round robin, one batch each; a resumed run goes on with the source that was next
         # (the interleaving of the sources decides what is late: it must not change)
         turn = next((i for i, (_, source, _) in enumerate(active)
                      if self._source_keys[id(source)] == self._next_source), 0)
-        while active:
-            producer, _, batches = active[turn]
+        self._reading = {id(source) for _, source, _ in active}
+        idle_in_round = 0  # sources in a row that had nothing new
+        wait = POLL_MIN_SECONDS
+        while active and not self._end_requested:
+            producer, source, batches = active[turn]
             item = next(batches, None)
             if item is None:
                 producer.finish()
+                self._reading.discard(id(source))
                 del active[turn]
+                idle_in_round = 0
+            elif item is IDLE:
+                self._idle_since.setdefault(id(source), self._clock())
+                idle_in_round += 1
+                turn += 1
             else:
                 batch, dead = item
+                self._idle_since.pop(id(source), None)
+                idle_in_round = 0
+                wait = POLL_MIN_SECONDS
                 if dead:
                     self.publish_dead_letters(dead)
                 producer.publish(batch)
@@ -395,35 +432,73 @@ class Runtime:
             if turn >= len(active):
                 turn = 0
             self._next_source = self._source_keys[id(active[turn][1])] if active else None
-            if item is not None:
+            if item is IDLE:
+                if idle_in_round < len(active):
+                    continue  # the others may have something
+                # every source is idle: wait a little, let idle timeouts pass, and give
+                # the caller a boundary (a checkpoint due by time, a stop)
+                idle_in_round = 0
+                time.sleep(wait)
+                wait = min(wait * 2, POLL_MAX_SECONDS)
+                self.check_idle()
+                if after_batch is not None:
+                    after_batch(0)
+                if exit_when_idle_ms is not None and self.idle_ms() >= exit_when_idle_ms:
+                    self.ended_by = "idle"
+                    break
+            elif item is not None:
                 if on_batch_read is not None:
                     on_batch_read(producer, batch.height)
                 if after_batch is not None:
                     after_batch(batch.height)
+        if active and self._end_requested:
+            self.ended_by = "request"
         self.finish()
         return self.stats
 
+    def request_end(self) -> None:
+        """Ask `run()` to end the input at its next batch boundary, as if every source had
+        ended there (windows fire, sources and sinks commit): how a run without a state
+        folder stops on a signal. Safe to call from a signal handler."""
+        self._end_requested = True
+
+    def idle_ms(self) -> float:
+        """How long (by the runtime's clock, in ms) every source `run()` is still reading
+        has had nothing new: 0 while any of them is reading or has not been asked yet."""
+        reading = self._reading
+        if not reading or any(key not in self._idle_since for key in reading):
+            return 0.0
+        return (self._clock() - max(self._idle_since[key] for key in reading)) * 1000
+
+    def _batches(self, source: Source) -> Iterator[Batch]:
+        """The one iterator of `source.batches()` this runtime reads (a growing table is
+        read to its first IDLE before the streams, then on in the round robin)."""
+        batches = self._iterators.get(id(source))
+        if batches is None:
+            batches = self._iterators[id(source)] = iter(source.batches())
+        return batches
+
     def _load_tables(self, on_batch_read: Callable[[Producer, int], None] | None) -> None:
-        """Read each table's bounded source (a `file:`) to its end, once, before anything
-        else is read or published: a stream row joining a table's current rows then sees
-        the whole table, whatever the sizes of the files."""
+        """Read each table's source to its end (a growing one, to what it holds now),
+        once, before anything else is read or published: a stream row joining a table's
+        current rows then sees the whole table, whatever the sizes of the files."""
         if self._tables_loaded:
             return
         self._tables_loaded = True
-        for producer, source in self._tables:
-            self._read_to_end(producer, iter(source.batches()), on_batch_read)
+        from frys.connectors.registry import IDLE
 
-    def _read_to_end(self, producer: Producer,
-                     batches: Iterator[tuple[pl.DataFrame, Sequence[DeadLetter]]],
-                     on_batch_read: Callable[[Producer, int], None] | None) -> None:
-        """Publish every batch of one bounded source, then end its producer."""
-        for batch, dead in batches:
-            if dead:
-                self.publish_dead_letters(dead)
-            producer.publish(batch)
-            if on_batch_read is not None:
-                on_batch_read(producer, batch.height)
-        producer.finish()
+        for producer, source in self._tables:
+            for item in self._batches(source):
+                if item is IDLE:
+                    break  # a growing table: the rest comes in the round robin
+                batch, dead = item
+                if dead:
+                    self.publish_dead_letters(dead)
+                producer.publish(batch)
+                if on_batch_read is not None:
+                    on_batch_read(producer, batch.height)
+            else:
+                producer.finish()
 
     def check_idle(self) -> None:
         """Let producers silent for longer than their stream's idle_timeout stop holding its
@@ -438,7 +513,8 @@ class Runtime:
             return
         self._finished = True
         self.start()
-        for producer, _ in self._unbounded:
+        # the pulled sources run() stopped reading (a stop, an idle exit) end here too
+        for producer, _ in (*self.sources, *self._unbounded):
             producer.finish()
         # the built-in streams last: queries feed them until their inputs end
         last = (OVERFLOW, DEAD_LETTERS)
@@ -448,6 +524,10 @@ class Runtime:
             self.api_producers[name].finish()
         # everything read has gone through the whole graph and every sink has committed:
         # commit where the sources got to (today the only commit point: end of input)
+        for batches in self._iterators.values():
+            close = getattr(batches, "close", None)  # a growing source's, never exhausted
+            if close is not None:
+                close()
         for _, source in (*self.sources, *self._unbounded):
             source.commit()
             source.close()
