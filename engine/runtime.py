@@ -315,6 +315,7 @@ class Runtime:
         self._started = True
         if not self._replays:
             return
+        from frys.connectors.registry import IDLE
         from frys.connectors.uris import WalUri
         from frys.connectors.wal import Retention
         from frys.connectors.wal_topic import WalJournal, WalSource
@@ -324,11 +325,17 @@ class Runtime:
             assert isinstance(journal, WalJournal)
             # read like a `wal:` source, so that a logged batch that no longer fits the
             # stream (the job changed since) becomes a dead letter, not a crash
-            log = WalSource(WalUri(journal.directory, None, None, Retention(), None),
+            # (to the log's end as it is now: what is appended later reaches the topic
+            # through it, in this process, or in the next run)
+            log = WalSource(WalUri(journal.directory, None, None, Retention(), None,
+                                   follow=False),
                             self.decoders[name], f"{self.job_name}.{name}")
             self._replayed.append((log, journal))
             producer = topic.add_producer("replay", lazy=True, journaled=False)
-            for batch, dead in log.batches():
+            for item in log.batches():
+                if item is IDLE:  # (never: not followed)
+                    break
+                batch, dead = item
                 if dead:
                     self.publish_dead_letters(dead)
                 producer.publish(batch)

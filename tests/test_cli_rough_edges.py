@@ -185,7 +185,8 @@ def _frys(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "frys", *args], **kwargs)
 
 
-def test_ctrl_c_stops_a_run_with_one_line_and_exit_130(long_job: Path) -> None:
+def _started(long_job: Path) -> subprocess.Popen:
+    """`frys run` of the long job, once it is reading its input."""
     sink = long_job.parent / "out" / "bars.jsonl"
     if sink.exists():
         sink.unlink()
@@ -198,9 +199,33 @@ def test_ctrl_c_stops_a_run_with_one_line_and_exit_130(long_job: Path) -> None:
         time.sleep(0.01)
     time.sleep(0.2)
     assert process.poll() is None, "the job ended before it could be interrupted"
+    return process
+
+
+def test_ctrl_c_without_state_ends_the_input_at_the_next_batch_and_exits_0(
+        long_job: Path) -> None:
+    process = _started(long_job)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
-    assert process.returncode == EXIT_INTERRUPTED == 130
+    assert process.returncode == 0, err
+    assert err.startswith("frys: done. ev: ")
+    assert err.endswith("frys: stopped: the input ended there (without --state nothing could "
+                        "continue it)\n")
+    # the input ended: the windows open at the stop fired (what was read is all counted)
+    bars = [json.loads(line) for line in
+            (long_job.parent / "out" / "bars.jsonl").read_text().splitlines()]
+    read = int(err.split("ev: ", 1)[1].split(" events", 1)[0])
+    assert 0 < read < 1_000_000 and sum(bar["n"] for bar in bars) == read
+
+
+def test_a_second_ctrl_c_interrupts_at_once_with_one_line_and_exit_130(
+        long_job: Path) -> None:
+    process = _started(long_job)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.02)  # two signals at once are one for Python: the first is handled first
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == EXIT_INTERRUPTED == 130, err
     assert err == "frys: interrupted\n"
 
 
