@@ -76,7 +76,12 @@ class FollowedJsonlFile(JsonlFileSource):
                 rotation = self._rotation(file, len(carry))
                 if rotation is None:
                     yield IDLE
-                elif rotation == "truncated":
+                    # asked again: look before reading (a file cut and written again past
+                    # the offset meanwhile would otherwise read as appended)
+                    rotation = self._rotation(file, len(carry))
+                if rotation is None:
+                    continue
+                if rotation == "truncated":
                     file.seek(0)
                     self._reset()
                     self._start(file, resumed=False)
