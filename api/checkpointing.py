@@ -60,10 +60,6 @@ class Checkpointer:
                  every_events: int | None = None, every_ms: int | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  exit_when_idle_ms: int | None = None) -> None:
-        if runtime.replays_persistent_streams():
-            raise ValueError(
-                "checkpoints of a job with persistent streams fed from outside it are not "
-                "supported yet (their logs are replayed at start, outside any checkpoint)")
         self.store = store
         self.runtime = runtime
         self.every_events = every_events

@@ -305,6 +305,37 @@ class WalSource:
         self.consumer.close()
 
 
+class PersistentReplay(WalSource):
+    """What a persistent stream fed from outside the job logged since the job last read it
+    (registry.Source; Runtime.start() reads it to its end before anything else): its log
+    from the consumer's committed offset, or from where `seek` puts it in a resumed job.
+
+    Once replayed, everything the topic logs goes through the job as it is logged (the
+    topic appends a batch to its log, then delivers it, synchronously, and the job's log
+    writer holds the log's lock, so nobody else appends while the job runs): its position
+    is then the log's next offset, so a checkpoint records that every event logged so far
+    is in the job's state, and a job resumed from it replays exactly the events logged
+    after the checkpoint (published before a crash, or by `frys publish` since)."""
+
+    def __init__(self, journal: WalJournal, decoder: StreamDecoder, consumer: str) -> None:
+        super().__init__(WalUri(journal.directory, None, None, Retention(), None,
+                                follow=False), decoder, consumer)
+        self.journal = journal
+        self.replayed = False
+
+    def batches(self) -> Iterator[Batch]:
+        yield from super().batches()
+        self.replayed = True
+
+    def position(self) -> int:
+        """The offset after the last event replayed; once replayed, the log's next offset
+        (every event logged since went through the job as it was logged)."""
+        return self.journal.log.next_offset if self.replayed else super().position()
+
+    def commit(self) -> None:
+        self.consumer.commit(self.position())
+
+
 def open_wal_sink(uri: WalUri, event_time: str | None) -> WalJournal:
     return WalJournal(uri.directory, event_time, uri.fsync, uri.retention, uri.segment_bytes)
 

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     # the WAL is imported only by a job with a persistent stream (_topic_for, start())
     from frys.connectors.registry import Batch
     from frys.connectors.wal import FsyncPolicy
-    from frys.connectors.wal_topic import WalJournal, WalSource
+    from frys.connectors.wal_topic import PersistentReplay
     from frys.engine.checkpoint import Checkpoint
 
 
@@ -255,10 +255,13 @@ class Runtime:
         for sink in graph.sinks:
             self._add_sink(sink.topic, sink.uri, base_dir, resume is not None)
         # persistent streams fed only from outside the job: replayed from the job's offset
+        # by start(); sources the run loop does not pull, like the push ones (so they are
+        # in checkpoints, seeked on resume and committed like every source)
         written = {node.output_topic for node in graph.queries}
-        self._replays = [(name, topic) for name, topic in self.topics.items()
-                         if graph.topics[name].queue == "persistent" and name not in written]
-        self._replayed: list[tuple[WalSource, WalJournal]] = []
+        self._replays: list[tuple[Producer, PersistentReplay]] = []
+        for name, topic in self.topics.items():
+            if graph.topics[name].queue == "persistent" and name not in written:
+                self._add_replay(name, topic)
         # the bounded sources of tables: read to their end first (_load_tables)
         self._tables = [(producer, source) for producer, source in self.sources
                         if graph.topics[producer.topic.name].is_table]
@@ -292,6 +295,19 @@ class Runtime:
         (self._unbounded if unbounded else self.sources).append((producer, source))
         self._source_keys[id(source)] = f"{stream_name} {uri}"
 
+    def _add_replay(self, name: str, topic: Topic) -> None:
+        from frys.connectors.wal_topic import PersistentReplay, WalJournal
+
+        journal = topic.journal
+        assert isinstance(journal, WalJournal)
+        # read like a `wal:` source, so that a logged batch that no longer fits the stream
+        # (the job changed since) becomes a dead letter, not a crash
+        log = PersistentReplay(journal, self.decoders[name], f"{self.job_name}.{name}")
+        producer = topic.add_producer("replay", lazy=True, journaled=False)
+        self._replays.append((producer, log))
+        self._unbounded.append((producer, log))
+        self._source_keys[id(log)] = f"{name} replay {journal.directory}"
+
     def _add_sink(self, stream_name: str, uri: str, base_dir: Path, resume: bool) -> None:
         if not self.options.open_sinks and registry.connector_for(uri).writes_files:
             return
@@ -313,27 +329,11 @@ class Runtime:
             return
         self._load_tables(None)
         self._started = True
-        if not self._replays:
-            return
         from frys.connectors.registry import IDLE
-        from frys.connectors.uris import WalUri
-        from frys.connectors.wal import Retention
-        from frys.connectors.wal_topic import WalJournal, WalSource
 
-        for name, topic in self._replays:
-            journal = topic.journal
-            assert isinstance(journal, WalJournal)
-            # read like a `wal:` source, so that a logged batch that no longer fits the
-            # stream (the job changed since) becomes a dead letter, not a crash
-            # (to the log's end as it is now: what is appended later reaches the topic
-            # through it, in this process, or in the next run)
-            log = WalSource(WalUri(journal.directory, None, None, Retention(), None,
-                                   follow=False),
-                            self.decoders[name], f"{self.job_name}.{name}")
-            self._replayed.append((log, journal))
-            producer = topic.add_producer("replay", lazy=True, journaled=False)
-            for item in log.batches():
-                if item is IDLE:  # (never: not followed)
+        for producer, log in self._replays:
+            for item in log.batches():  # to the log's end (not followed: see PersistentReplay)
+                if item is IDLE:
                     break
                 batch, dead = item
                 if dead:
@@ -538,16 +538,8 @@ class Runtime:
         for _, source in (*self.sources, *self._unbounded):
             source.commit()
             source.close()
-        for log, journal in self._replayed:  # replayed, then appended to while running
-            log.consumer.commit(journal.log.next_offset)
-            log.close()
 
     # ------------------------------------------------------------------ checkpoints
-
-    def replays_persistent_streams(self) -> bool:
-        """Whether the run starts by replaying the logs of persistent streams fed from
-        outside the job (start()): not part of a checkpoint yet."""
-        return bool(self._replays)
 
     def job_fingerprint(self) -> str:
         """What a checkpoint of this job is recognised by: a hash of its operator graph
