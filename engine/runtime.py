@@ -165,16 +165,19 @@ class Runtime:
 
     Sources and sinks: every one is opened through the connector registry
     (connectors/registry.py) by its URI's scheme; the runtime knows them only as the
-    registry's Source and Sink. Bounded sources are pulled by `run()`, unbounded ones
-    (`bus:`) push until `finish()`. Commit points: each checkpoint (`checkpoint`, then
+    registry's Source and Sink. Sources are pulled by `run()` (bounded ones to their end,
+    growing ones until the run is stopped), unbounded ones (`bus:`) push until
+    `finish()`. Commit points: each checkpoint (`checkpoint`, then
     `checkpoint_written`: api/checkpointing.py takes them between two batches), and the
     end of input, where each sink pre-commits and commits as its stream ends
     (registry.SinkSubscriber) and `finish()` then commits every source. A runtime built
     with `resume=` a checkpoint continues from it (`restore`).
 
     WAL offsets: a `wal:` source, and a persistent stream no query writes to, read from the
-    job's committed offset when the run starts (`start()`, called by `run()` and the first
-    `publish()`), and commit where they got to once `finish()` has flushed everything.
+    job's committed offset (or a resumed job's checkpointed one) when the run starts
+    (`start()`, called by `run()` and the first `publish()`, replays the persistent
+    streams' logs), and commit where they got to at each checkpoint and once `finish()`
+    has flushed everything.
 
     Sandbox: with `options.allowed_paths`, a job whose files (the paths its connectors
     declare, persistent streams' logs) do not all resolve inside those folders raises
