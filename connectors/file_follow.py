@@ -87,14 +87,19 @@ class FollowedJsonlFile(JsonlFileSource):
                     self._start(file, resumed=False)
                     carry = b""
                 else:  # replaced: the old file's rest, then the new one from its start
+                    try:
+                        new = open(self.path, "rb")  # noqa: SIM115
+                    except FileNotFoundError:  # gone again meanwhile: look later
+                        continue
                     rest = carry + _read_rest(file)
                     carry = b""
-                    if rest:
-                        if not rest.endswith(b"\n"):
-                            rest += b"\n"  # the old file is done: its last line too
-                        yield self._chunk(rest)
+                    if rest.strip():
+                        # the old file is done: its last line too, newline or not (the
+                        # offset counts the file's bytes only, as its position must)
+                        yield self._chunk(rest if rest.endswith(b"\n") else rest + b"\n",
+                                          len(rest))
                     file.close()
-                    file = open(self.path, "rb")  # noqa: SIM115
+                    file = new
                     self._reset()
                     self._start(file, resumed=False)
         finally:
@@ -119,11 +124,14 @@ class FollowedJsonlFile(JsonlFileSource):
         self._seeked = False
         self._fingerprint = None
 
-    def _chunk(self, chunk: bytes) -> tuple[pl.DataFrame, list[DeadLetter]]:
-        """Decode whole lines read at the offset, and move past them."""
-        self._consumed(chunk, len(chunk))
+    def _chunk(self, chunk: bytes, length: int | None = None
+               ) -> tuple[pl.DataFrame, list[DeadLetter]]:
+        """Decode whole lines read at the offset (`length` bytes of the file, when a
+        newline was added to the last), and move past them."""
+        length = len(chunk) if length is None else length
+        self._consumed(chunk, length)
         line = self._line
-        self._offset += len(chunk)
+        self._offset += length
         self._line += chunk.count(b"\n")
         return self.decoder.decode_jsonl(chunk, line, self.display_name)
 

@@ -163,6 +163,41 @@ def test_rotation_by_rename_reads_the_old_files_rest_then_the_new_file(
     assert values == list(range(9))
 
 
+def test_a_followed_file_resumes_at_every_batch_boundary_across_a_rotation(
+        tmp_path: Path) -> None:
+    """A checkpoint may fall at any batch boundary, between the old file's last line
+    (without its newline) and the new file too: resumed there, the rest is exactly what
+    followed."""
+    path = tmp_path / "ev.jsonl"
+    path.write_bytes(lines(range(3)))
+    rotated = tmp_path / "ev.jsonl.1"
+
+    def rotate() -> None:
+        append(path, line(3)[:-1])()  # the old file ends without a newline
+        os.rename(path, rotated)
+        path.write_bytes(lines(range(4, 6)))
+
+    source = followed(path)
+    batches = source.batches()
+    boundaries: list[tuple[object, int]] = []  # (position, values read by then)
+    values: list[int] = []
+    pending = [rotate, append(path, lines(range(6, 8)))]
+    for item in batches:
+        if item is IDLE:
+            if not pending:
+                break
+            pending.pop(0)()
+            continue
+        values += item[0]["v"].to_list()
+        boundaries.append((checkpointed(source.position()), len(values)))
+    batches.close()  # type: ignore[attr-defined]
+    assert values == list(range(8))
+    assert len(boundaries) == 4  # the first lines, line 3, the new file, its appended lines
+    for position, read in boundaries:
+        rest, _ = follow(resume(path, position), [])
+        assert values[:read] + rest == values, position
+
+
 def test_a_file_renamed_away_is_followed_until_a_new_one_appears(tmp_path: Path) -> None:
     path = tmp_path / "ev.jsonl"
     path.write_bytes(lines(range(2)))
