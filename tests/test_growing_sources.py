@@ -693,3 +693,24 @@ def test_a_following_job_killed_again_and_again_writes_what_one_run_writes(
     assert final.returncode == 0, final.stderr
     assert kills >= 1
     assert sorted((trial / "out.jsonl").read_text().splitlines()) == expected
+
+
+def test_checkpoints_due_by_time_are_taken_while_every_source_is_idle(tmp_path: Path) -> None:
+    from frys.checkpointing import Checkpointer, StopRequested, open_state
+    from frys.compiler import compile_text
+    from frys.engine.planner import plan
+    from frys.engine.runtime import Runtime
+
+    (tmp_path / "ev.jsonl").write_bytes(line(1, 1000))
+    text = FOLLOW_JOB.format(source="file:ev.jsonl?follow=true")
+    store, _ = open_state(tmp_path / "state", text)
+    runtime = Runtime(plan(compile_text(text, "job.frysql")), tmp_path)
+    checkpointer = Checkpointer(store, runtime, every_ms=20, exit_when_idle_ms=300)
+    with pytest.raises(StopRequested) as stop:
+        runtime.run(after_batch=checkpointer.after_batch)
+    store.close()
+    assert stop.value.idle_ms == 300
+    # one batch was read; the others came from the idle rounds' boundaries (by time), and
+    # the last from the idle stop
+    assert checkpointer.taken >= 3
+    assert runtime.idle_ms() >= 300
