@@ -309,7 +309,8 @@ class Runtime:
         producer = topic.add_producer("replay", lazy=True, journaled=False)
         self._replays.append((producer, log))
         self._unbounded.append((producer, log))
-        self._source_keys[id(log)] = f"{name} replay {journal.directory}"
+        # (not naming the folder: a job resumed with its logs moved, --wal-root, is the same)
+        self._source_keys[id(log)] = f"{name} persistent log"
 
     def _add_sink(self, stream_name: str, uri: str, base_dir: Path, resume: bool) -> None:
         if not self.options.open_sinks and registry.connector_for(uri).writes_files:
