@@ -36,7 +36,14 @@ SAVEPOINT_RESULT = "savepoint.result"
 
 class StopRequested(Exception):
     """Raised between two batches once a stop was asked for and the last checkpoint is
-    written: the run ends there, its input not ended (no window fires)."""
+    written: the run ends there, its input not ended (no window fires). `idle_ms` is set
+    when the stop came from `exit_when_idle_ms` (every source idle that long), None for a
+    requested stop (a signal)."""
+
+    def __init__(self, idle_ms: int | None = None) -> None:
+        super().__init__("stopped at a checkpoint" if idle_ms is None else
+                         f"stopped at a checkpoint: every source idle for {idle_ms} ms")
+        self.idle_ms = idle_ms
 
 
 def open_state(directory: Path, text: str, savepoint: str | None = None
@@ -76,19 +83,20 @@ class Checkpointer:
     """Takes a runtime's checkpoints into `store`: `checkpoint()` now; `after_batch(events)`
     between two batches, when `every_events` events (None: no count) or `every_ms`
     milliseconds of wall-clock time (None: no interval) have passed since the last one, or
-    a stop was requested (`request_stop`, then StopRequested is raised after it)."""
+    a stop was requested (`request_stop`, then StopRequested is raised after it). With
+    `exit_when_idle_ms`, a run whose sources have all been idle that long
+    (`Runtime.idle_ms`) stops the same way: a last checkpoint, then StopRequested (its
+    `idle_ms` set), so the next run over the grown input continues the open windows."""
 
     def __init__(self, store: CheckpointStore, runtime: Runtime,
                  every_events: int | None = None, every_ms: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        if runtime.replays_persistent_streams():
-            raise ValueError(
-                "checkpoints of a job with persistent streams fed from outside it are not "
-                "supported yet (their logs are replayed at start, outside any checkpoint)")
+                 clock: Callable[[], float] = time.monotonic,
+                 exit_when_idle_ms: int | None = None) -> None:
         self.store = store
         self.runtime = runtime
         self.every_events = every_events
         self.every_ms = every_ms
+        self.exit_when_idle_ms = exit_when_idle_ms
         self.clock = clock
         self._events = 0
         self._last = clock()
@@ -147,6 +155,10 @@ class Checkpointer:
         if self.stop_requested:
             self.checkpoint()
             raise StopRequested
+        if (events == 0 and self.exit_when_idle_ms is not None
+                and self.runtime.idle_ms() >= self.exit_when_idle_ms):
+            self.checkpoint()
+            raise StopRequested(self.exit_when_idle_ms)
         due_events = self.every_events is not None and self._events >= self.every_events
         due_time = (self.every_ms is not None
                     and (self.clock() - self._last) * 1000 >= self.every_ms)

@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "processing with .frysql queries")
     parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run a job; bounded sources run to their end")
+    run = commands.add_parser("run", help="run a job; bounded sources run to their end, "
+                              "growing ones until stopped")
     run.add_argument("job", help="the .frysql file")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="no summary and no status line on stderr")
@@ -230,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-state-drop", action="store_true",
                      help="with --state: a changed query whose state cannot be carried over "
                           "starts empty (with a warning) instead of the run being refused")
+    run.add_argument("--exit-when-idle", type=duration_ms, metavar="DURATION",
+                     help="stop once every source has had nothing new for this long, e.g. "
+                          "2s (growing sources: file:...?follow=true, wal:, stdin:). With "
+                          "--state like SIGTERM (a last checkpoint, open windows wait for "
+                          "the next run); without, the input ends there (windows fire)")
     _add_limit_arguments(run)
     add_sandbox_argument(run)
     run.set_defaults(handler=_command("frys.run_cli", "command_run"))

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from frys.checkpointing import JOB_FILE, Checkpointer, open_state, record_job
+from frys.checkpointing import JOB_FILE, Checkpointer, StopRequested, open_state, record_job
 from frys.compiler import compile_text
 from frys.connectors.broker import Broker
 from frys.connectors.bus import Topic
@@ -118,6 +118,27 @@ def _as_frame(events: object) -> pl.DataFrame | None:
     return None
 
 
+
+
+def _idle_millis(value: float | str | None) -> int | None:
+    """Pipeline.run's `exit_when_idle` in milliseconds: seconds, or a duration text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        from frys.dsl.parser import interval_millis
+
+        try:
+            millis = interval_millis(value.strip())
+        except (KeyError, ValueError):
+            millis = 0
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        millis = round(value * 1000)
+    else:
+        millis = 0
+    if millis <= 0:
+        raise ValueError(f"exit_when_idle must be a positive number of seconds or a "
+                         f"duration such as '500ms' or '2s', not {value!r}")
+    return millis
 
 
 class Pipeline:
@@ -329,18 +350,35 @@ class Pipeline:
         from a timer when a long-lived pipeline may see no input at all for a while."""
         self.runtime.check_idle()
 
-    def run(self, checkpoint_every_events: int | None = None) -> JobStats:
-        """Read the job's bounded sources to their end, then finish. With a state folder
-        and `checkpoint_every_events`, a checkpoint is taken between two batches each time
-        that many events have been read, so a run killed midway resumes from the last one
-        (`Pipeline.resume`): its sources go on from their positions and its sinks are cut
-        back to it, so the output ends as one uninterrupted run's."""
-        if checkpoint_every_events is None:
-            return self.runtime.run()
+    def run(self, checkpoint_every_events: int | None = None,
+            exit_when_idle: float | str | None = None) -> JobStats:
+        """Read the job's sources to their end, then finish (end of input: every window
+        fires). With a state folder and `checkpoint_every_events`, a checkpoint is taken
+        between two batches each time that many events have been read, so a run killed
+        midway resumes from the last one (`Pipeline.resume`): its sources go on from their
+        positions and its sinks are cut back to it, so the output ends as one
+        uninterrupted run's.
+
+        Growing sources (`file:...?follow=true`, `wal:`, `stdin:`) have no end: the run
+        goes on until `exit_when_idle` (seconds, or a duration as the language writes one:
+        "500ms", "2s") has passed with no source having anything new. Then, with a state
+        folder, the run stops like `stop()`: a last checkpoint, no window fires, the
+        state folder is released, and a pipeline resumed from it over the grown input
+        continues the open windows; without one there is nothing to continue from, so the
+        input ends there (windows fire, sources commit). `stats` is returned either way."""
+        idle_ms = _idle_millis(exit_when_idle)
+        if checkpoint_every_events is None and (idle_ms is None or self._store is None):
+            return self.runtime.run(exit_when_idle_ms=idle_ms)
         if self._store is None:
             raise ValueError("this pipeline keeps no state: build it with state=<folder>")
-        checkpointer = Checkpointer(self._store, self.runtime, checkpoint_every_events)
-        return self.runtime.run(after_batch=checkpointer.after_batch)
+        checkpointer = Checkpointer(self._store, self.runtime, checkpoint_every_events,
+                                    exit_when_idle_ms=idle_ms)
+        try:
+            return self.runtime.run(after_batch=checkpointer.after_batch)
+        except StopRequested:  # idle: stopped at its last checkpoint, as stop() does
+            self._store.close()
+            self._store = None
+            return self.runtime.stats
 
     def finish(self) -> None:
         """End of input on every stream: all windows fire, sinks close."""

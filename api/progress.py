@@ -112,7 +112,8 @@ class RunStatusLine:
         # yields, so chunks seen x chunk_bytes (capped at the size) is what was read, without
         # the source having to report it
         self.files = {id(producer): source for producer, source in runtime.sources
-                      if isinstance(source, JsonlFileSource)}
+                      if isinstance(source, JsonlFileSource)
+                      and not getattr(source, "growing", False)}  # (a followed file grows)
         self.sizes = {name: _size(source) for name, source in self.files.items()}
         self.chunks_read = dict.fromkeys(self.files, 0)
         self.bytes_total: int | None = None

@@ -1,5 +1,6 @@
-"""`frys run`: a job run to the end of its bounded sources, the rows of its bare SELECTs on
-stdout, a live status line on a terminal and a summary on stderr.
+"""`frys run`: a job run to the end of its bounded sources (growing ones until a signal or
+`--exit-when-idle` stops it), the rows of its bare SELECTs on stdout, a live status line
+on a terminal and a summary on stderr.
 
 The command line (cli.py) imports this module only when `frys run` is given: the runtime,
 the operators and the connectors are loaded for a job that runs, not for `frys check`,
@@ -158,6 +159,7 @@ def command_run(args: argparse.Namespace) -> int:
     trace_file = open(args.trace_matches, "w") if args.trace_matches else None  # noqa: SIM115
     checkpointer: Checkpointer | None = None
     stopped = False
+    idle_ms: int | None = None  # a stop at a checkpoint because every source was idle
 
     def write_trace(record: dict[str, object]) -> None:
         assert trace_file is not None
@@ -194,7 +196,8 @@ def command_run(args: argparse.Namespace) -> int:
                                   on_trace=write_trace if trace_file else None, resume=resume)
             if store is not None:
                 checkpointer = Checkpointer(store, runtime, args.checkpoint_every_events,
-                                            args.checkpoint_every)
+                                            args.checkpoint_every,
+                                            exit_when_idle_ms=args.exit_when_idle)
                 record_job(Path(args.state), text)
         except FrysError:
             if store is not None:
@@ -222,12 +225,19 @@ def command_run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             # data warnings are printed once below, as frys lines, not as Python's
             warnings.simplefilter("ignore", DataWarning)
-            with _stop_signals(checkpointer), _savepoint_requests(args, checkpointer):
+            with _stop_signals(checkpointer, runtime), \
+                    _savepoint_requests(args, checkpointer):
+                # with a state folder the checkpointer stops an idle run (a checkpoint, no
+                # window fires); without one there is nothing to continue from, so the
+                # runtime ends the input there (windows fire, sources commit)
                 stats = runtime.run(on_batch_read=status.on_batch_read if status else None,
                                     after_batch=checkpointer.after_batch
-                                    if checkpointer is not None else None)
-    except StopRequested:
+                                    if checkpointer is not None else None,
+                                    exit_when_idle_ms=args.exit_when_idle
+                                    if checkpointer is None else None)
+    except StopRequested as stop:
         stopped = True
+        idle_ms = stop.idle_ms
         stats = runtime.stats
     except FrysError as error:
         print(render_job_error(error, args.job, text), file=sys.stderr)
@@ -245,23 +255,41 @@ def command_run(args: argparse.Namespace) -> int:
                 print(f"frys: warning: {message}", file=sys.stderr)
         print(summary(stats), file=sys.stderr)
         if stopped and checkpointer is not None:
-            print(f"frys: stopped at a checkpoint (the input not ended: open windows wait); "
-                  f"run again with --state {args.state} to continue", file=sys.stderr)
+            why = (f"every source idle for {_duration(idle_ms)}: " if idle_ms is not None
+                   else "")
+            print(f"frys: {why}stopped at a checkpoint (the input not ended: open windows "
+                  f"wait); run again with --state {args.state} to continue", file=sys.stderr)
+        elif runtime.ended_by == "idle":
+            print(f"frys: every source idle for {_duration(args.exit_when_idle)}: the input "
+                  "ended there (without --state nothing could continue it)", file=sys.stderr)
+        elif runtime.ended_by == "request":
+            print("frys: stopped: the input ended there (without --state nothing could "
+                  "continue it)", file=sys.stderr)
     return 0
 
 
+def _duration(millis: int) -> str:
+    """2000 -> '2s', 1500 -> '1500ms'."""
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
 @contextlib.contextmanager
-def _stop_signals(checkpointer: Checkpointer | None) -> Iterator[None]:
-    """With a state folder, SIGTERM and the first Ctrl-C ask for a stop at the next batch
-    boundary (a last checkpoint, then exit 0); a second Ctrl-C interrupts at once (130)."""
-    if checkpointer is None:
-        yield
-        return
+def _stop_signals(checkpointer: Checkpointer | None, runtime: Runtime) -> Iterator[None]:
+    """SIGTERM and the first Ctrl-C stop the run at the next batch boundary, exit 0: with a
+    state folder with a last checkpoint, the input not ended (the next run continues the
+    open windows); without one by ending the input there (windows fire, sinks commit), as
+    nothing could continue it. A second Ctrl-C interrupts at once (130)."""
+    requested = False
 
     def stop(signum: int, frame: object) -> None:
-        if checkpointer.stop_requested and signum == signal.SIGINT:
+        nonlocal requested
+        if requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        checkpointer.request_stop()
+        requested = True
+        if checkpointer is not None:
+            checkpointer.request_stop()
+        else:
+            runtime.request_end()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -6,7 +6,8 @@ memory. The sink writes one JSON object per row; TIMESTAMP values are written as
 UTC strings with milliseconds (`2024-05-01T12:00:00.000Z`).
 
 Registered as the `file:` connector (FILE_CONNECTOR, connectors/registry.py): `file:<path>`
-relative to the job file's folder, `.jsonl` files only so far.
+relative to the job file's folder, `.jsonl` files only so far; `file:<path>?follow=true`
+(a source) tails the file as it grows, across rotations (connectors/file_follow.py).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from frys.connectors.registry import (
 )
 from frys.connectors.subscriber import BatchSubscriber
 from frys.connectors.uris import resolve_file_uri
+from frys.dsl.errors import did_you_mean
 
 if TYPE_CHECKING:  # `frys check` asks this module about file: URIs: no decoder for that
     from frys.connectors.bus import Topic
-    from frys.connectors.decode import DeadLetter, StreamDecoder
+    from frys.connectors.decode import StreamDecoder
+    from frys.connectors.registry import Batch
 
 DEFAULT_CHUNK_BYTES = 8 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -71,7 +74,7 @@ class JsonlFileSource:
         self._seeked = False
         self._fingerprint: tuple[int, dict[str, int | str]] | None = None
 
-    def batches(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
+    def batches(self) -> Iterator[Batch]:
         """Yield (batch, dead letters) per chunk, in file order, from the start or from
         where `seek` put the source."""
         with open(self.path, "rb") as file:
@@ -114,9 +117,13 @@ class JsonlFileSource:
         ConnectorError if the file is not the one it was taken in. None: from the start."""
         if position is None:
             return
-        where = FilePosition.parse(position, self.display_name)
+        self._seek_in(self.path, FilePosition.parse(position, self.display_name))
+
+    def _seek_in(self, path: Path, where: FilePosition) -> None:
+        """seek(), in the file `path` (the file at the source's path, or the one a
+        followed file was rotated to)."""
         head = tail = b""
-        with open(self.path, "rb") as file:
+        with open(path, "rb") as file:
             size = os.fstat(file.fileno()).st_size
             problem = None
             if size < where.offset:
@@ -199,16 +206,25 @@ class FilePosition:
     head: str
     tail_bytes: int
     tail: str
+    # a followed file's (file_follow.py): the inode of the file read, so that a resumed
+    # run finds it again after a rotation renamed it within its folder
+    inode: int | None = None
 
     def as_dict(self) -> dict[str, int | str]:
-        return {"offset": self.offset, "line": self.line, "head_bytes": self.head_bytes,
-                "head": self.head, "tail_bytes": self.tail_bytes, "tail": self.tail}
+        fields: dict[str, int | str] = {
+            "offset": self.offset, "line": self.line, "head_bytes": self.head_bytes,
+            "head": self.head, "tail_bytes": self.tail_bytes, "tail": self.tail}
+        if self.inode is not None:
+            fields["inode"] = self.inode
+        return fields
 
     @staticmethod
     def parse(value: object, display_name: str) -> FilePosition:
         """`value` (from a checkpoint) checked field by field; ConnectorError if it is not
         a file source's position."""
-        ints = ("offset", "line", "head_bytes", "tail_bytes")
+        ints = ["offset", "line", "head_bytes", "tail_bytes"]
+        if isinstance(value, dict) and "inode" in value:
+            ints.append("inode")
         if isinstance(value, dict) and set(value) == {*ints, "head", "tail"} and all(
                 type(value[key]) is int and value[key] >= 0 for key in ints) and all(
                 isinstance(value[key], str) for key in ("head", "tail")):
@@ -388,24 +404,61 @@ def open_file_sink(path: Path, resume: bool = False) -> JsonlWriter:
 
 # ------------------------------------------------------------------ the file: connector
 
+FILE_OPTIONS = ("follow",)
+
+
+def file_uri(uri: str, role: Role) -> tuple[str, bool]:
+    """`file:<path>[?follow=true|false]` -> (path text, follow); ValueError naming what is
+    wrong. `follow` (a source's only: tail the file as it grows) is false by default. A
+    path cannot hold a '?': what follows one is the options."""
+    path, _, query = uri[len("file:"):].partition("?")
+    follow = False
+    for option in query.split("&") if query else ():
+        key, equals, value = option.partition("=")
+        if key not in FILE_OPTIONS:
+            raise ValueError(f"unknown file: option {key!r} in {uri!r}"
+                             f"{did_you_mean(key, FILE_OPTIONS)}; known: "
+                             f"{', '.join(FILE_OPTIONS)}")
+        if value not in ("true", "false") or not equals:
+            raise ValueError(f"follow must be true or false in {uri!r}, not {value!r}")
+        if role == "sink":
+            raise ValueError(f"follow is an option of a file: source, not of a sink "
+                             f"({uri!r})")
+        follow = value == "true"
+    return path, follow
+
+
+def _resolve(uri: str, base_dir: Path) -> Path:
+    """The file a `file:` URI names (its options left out), relative to the job's folder."""
+    return resolve_file_uri("file:" + uri[len("file:"):].partition("?")[0], base_dir)
+
+
 def _check(uri: str, role: Role) -> UriProblem | None:
-    path = uri[len("file:"):]
+    try:
+        path, _ = file_uri(uri, role)
+    except ValueError as error:
+        return UriProblem.error(str(error))
     if not path.endswith(".jsonl"):
         return UriProblem.later(f"file format of {path!r} (only .jsonl files so far)")
     return None
 
 
 def _open_source(uri: str, context: SourceContext) -> JsonlFileSource:
-    path = resolve_file_uri(uri, context.base_dir)
+    _, follow = file_uri(uri, "source")
+    path = _resolve(uri, context.base_dir)
     if not path.is_file():
         raise ConnectorError(f"source file not found: {path} (stream {context.stream_name})")
+    if follow:
+        from frys.connectors.file_follow import FollowedJsonlFile
+
+        return FollowedJsonlFile(path, context.decoder, str(path))
     return JsonlFileSource(path, context.decoder, str(path))
 
 
 def _open_sink(uri: str, context: SinkContext) -> JsonlWriter:
-    return open_file_sink(resolve_file_uri(uri, context.base_dir), context.resume)
+    return open_file_sink(_resolve(uri, context.base_dir), context.resume)
 
 
 FILE_CONNECTOR = Connector(
     "file", _check, _open_source, _open_sink,
-    paths=lambda uri, base_dir: (resolve_file_uri(uri, base_dir),), writes_files=True)
+    paths=lambda uri, base_dir: (_resolve(uri, base_dir),), writes_files=True)

@@ -31,13 +31,14 @@ write, so what was written after the checkpoint is cut and written again exactly
 
 from __future__ import annotations
 
+import enum
 import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Literal, Protocol, runtime_checkable
 
 from frys.connectors.subscriber import BatchSubscriber
 from frys.dsl.errors import UriProblem, did_you_mean
@@ -52,6 +53,12 @@ if TYPE_CHECKING:
 
 Role = Literal["source", "sink"]
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # what a Source's batches() yields: a batch and its dead letters, or IDLE
+    Batch: TypeAlias = "tuple[pl.DataFrame, Sequence[DeadLetter]] | Literal[Idle.IDLE]"
+
 ENTRY_POINT_GROUP = "frys.connectors"
 
 # the checkpoint id of the one commit a run makes today: at the end of input
@@ -62,7 +69,26 @@ BUILT_IN: dict[str, str] = {
     "file": "frys.connectors.jsonl:FILE_CONNECTOR",
     "wal": "frys.connectors.wal_topic:WAL_CONNECTOR",
     "bus": "frys.connectors.bus_connector:BUS_CONNECTOR",
+    "stdin": "frys.connectors.stdin_source:STDIN_CONNECTOR",
 }
+
+
+class Idle(enum.Enum):
+    """The type of IDLE (an enum member, so that `item is IDLE` narrows a Batch)."""
+
+    IDLE = "IDLE"
+
+    def __repr__(self) -> str:
+        return "IDLE"
+
+
+# what a growing source's `batches()` yields when it has nothing new right now (Source)
+IDLE: Final = Idle.IDLE
+
+# how long the runtime waits, at most, between two rounds in which every source was idle
+# (it starts at POLL_MIN_SECONDS and doubles while they stay idle)
+POLL_MIN_SECONDS = 0.005
+POLL_MAX_SECONDS = 0.15
 
 # schemes a connector is planned for: "not supported yet", not "unknown"
 PLANNED = ("redis", "nats", "amqp", "mqtt", "kafka")
@@ -83,6 +109,17 @@ class Source(Protocol):
       batch per source in turn, and the source's stream ends when it is exhausted; a
       source of an `unbounded` connector pushes through `SourceContext.producer` itself
       instead, yields nothing, and its stream ends at `Runtime.finish()`.
+    * A source that can grow (a followed file, a `wal:` log, stdin) sets the attribute
+      `growing = True` (absent means False) and, when it has nothing new right now,
+      yields the marker `IDLE` instead of blocking: the runtime then asks the other
+      sources, and once every source it pulls is idle in a round it waits a short poll
+      interval (backing off to POLL_MAX_SECONDS) before asking again; the stream does not
+      end. Such a source must never block in `batches()` (read without waiting: a
+      non-blocking read, or a reader thread and a queue). It ends (its iterator is
+      exhausted) only at the true end of its input (stdin closed), or never (a followed
+      file or log: the run ends by a stop, a signal or `--exit-when-idle`). `position()`
+      after an IDLE is that after the last batch yielded. A bounded source never yields
+      IDLE.
     * `position()` is how far the source has read: after the last batch yielded (or where
       `seek` put it, before any), in the connector's own terms, and only ever moves
       forward. It is a value msgspec can serialize (an int, a str, None, or a small dict
@@ -104,7 +141,7 @@ class Source(Protocol):
     * `close()` releases what the source holds; nothing is read or committed after it.
     """
 
-    def batches(self) -> Iterator[tuple[pl.DataFrame, Sequence[DeadLetter]]]: ...
+    def batches(self) -> Iterator[Batch]: ...
 
     def position(self) -> object: ...
 

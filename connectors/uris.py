@@ -3,8 +3,9 @@
 * ``file:<path>``: a file, relative to the job file's folder;
 * ``wal:<dir>[?options]``: a WAL directory (relative to the job file's folder), options
   ``fsync=always|never|batch[:<ms>[:<bytes>]]``, ``segment_bytes=N``, ``retention_bytes=N``,
-  ``retention_seconds=N`` and ``consumer=NAME`` (a source's consumer name; default
-  ``<job>.<stream>``);
+  ``retention_seconds=N``, ``consumer=NAME`` (a source's consumer name; default
+  ``<job>.<stream>``) and ``follow=true|false`` (a source's: follow the log as it grows
+  until the run is stopped, the default, or read to its current end and end the input);
 * ``bus:<topic>``: a topic of the job's broker (connectors/broker.py), by name.
 
 The WAL package is imported only when a `wal:` URI is parsed: checking or opening `file:`
@@ -30,13 +31,16 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class WalUri:
     """`wal:<dir>[?fsync=always|batch[:ms[:bytes]]|never&segment_bytes=N&retention_bytes=N
-    &retention_seconds=S&consumer=NAME]`."""
+    &retention_seconds=S&consumer=NAME&follow=true|false]`."""
 
     directory: Path
     fsync: FsyncPolicy | None
     segment_bytes: int | None
     retention: Retention
     consumer: str | None
+    # a source's: follow the log as it grows (None: not given, which for a source means
+    # true); a sink refuses it (connectors/wal_topic.py)
+    follow: bool | None = None
 
     @staticmethod
     def parse(uri: str, base_dir: Path) -> WalUri:
@@ -50,11 +54,18 @@ class WalUri:
         if not path_text:
             raise WalError(f"{uri!r} names no directory; expected e.g. 'wal:data/orders'")
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        known = {"fsync", "segment_bytes", "retention_bytes", "retention_seconds", "consumer"}
+        known = {"fsync", "segment_bytes", "retention_bytes", "retention_seconds", "consumer",
+                 "follow"}
         unknown = sorted(set(params) - known)
         if unknown:
-            raise WalError(f"unknown wal: option {unknown[0]!r} in {uri!r}; known: "
+            from frys.dsl.errors import did_you_mean
+
+            raise WalError(f"unknown wal: option {unknown[0]!r} in {uri!r}"
+                           f"{did_you_mean(unknown[0], sorted(known))}; known: "
                            f"{', '.join(sorted(known))}")
+        follow = params.get("follow")
+        if follow not in (None, "true", "false"):
+            raise WalError(f"follow must be true or false in {uri!r}, not {follow!r}")
 
         def number(key: str) -> int | None:
             text = params.get(key)
@@ -75,7 +86,8 @@ class WalUri:
                       number("segment_bytes"),
                       Retention(number("retention_bytes"),
                                 float(retention_seconds) if retention_seconds else None),
-                      params.get("consumer"))
+                      params.get("consumer"),
+                      None if follow is None else follow == "true")
 
 
 def resolve_file_uri(uri: str, base_dir: Path) -> Path:

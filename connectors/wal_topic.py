@@ -9,7 +9,9 @@ decoder, so a misfit line becomes a dead letter whose position is `wal:<dir>:<of
 
 Delivery guarantees of a job's `wal:` source: it reads from its consumer's committed offset
 (or, in a job resumed from a checkpoint, from the offset the checkpoint recorded: `seek`)
-to the end of the log as it is when the source reaches it, and commits where it got to
+and follows the log as writers append to it, until the run is stopped (a growing
+registry.Source: IDLE when it has caught up); with `follow=false` it reads to the end of
+the log as it is when the source reaches it and ends there. It commits where it got to
 when the runtime says so (the end of the run; with checkpoints, once one holding the
 position is written). Without a checkpoint, a run killed before its commit is read again
 from the old offset by the next one: at-least-once. A `wal:` sink cut back to its
@@ -31,6 +33,7 @@ import polars as pl
 
 from frys.connectors.decode import DeadLetter, StreamDecoder
 from frys.connectors.registry import (
+    IDLE,
     Connector,
     ConnectorError,
     Role,
@@ -55,6 +58,7 @@ from frys.engine.time import event_time_millis
 
 if TYPE_CHECKING:
     from frys.connectors.bus import Topic
+    from frys.connectors.registry import Batch
 
 
 def encode_batch(batch: pl.DataFrame) -> bytes:
@@ -216,8 +220,10 @@ class WalConsumer:
 
 
 class WalSource:
-    """A job source (registry.Source) reading a WAL from its consumer's committed offset to
-    the end the log has when the source gets there; its position is the log offset after
+    """A job source (registry.Source) reading a WAL from its consumer's committed offset
+    and following it as it grows (`growing`: IDLE whenever it has caught up with the
+    writers), or, with `follow=false` in its URI, to the end the log has when the source
+    gets there, where it ends; its position is the log offset after
     the last event yielded (an int), and `commit()` makes the next run start there.
     `seek(offset)` (a resumed job) reads from that offset instead, whatever the consumer
     committed: the batches that follow hold exactly the events an uninterrupted read would
@@ -232,16 +238,21 @@ class WalSource:
             raise WalError(f"WAL directory not found: {uri.directory}")
         self.consumer = WalConsumer(uri.directory, uri.consumer or consumer)
         self.display = f"wal:{uri.directory}"
+        self.growing = uri.follow is not False
         # after the last record yielded (the consumer reads records ahead, a chunk at a time)
         self._position = self.consumer.position
 
-    def batches(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
-        """The log's records from the committed offset until it has caught up with the
-        writer, a chunk of records at a time."""
+    def batches(self) -> Iterator[Batch]:
+        """The log's records from the committed offset, a chunk of records at a time; once
+        it has caught up with the writers, IDLE until they append more (following) or the
+        end (follow=false)."""
         while True:
             records = self.consumer.poll(max_records=64)
             if not records:
-                return
+                if not self.growing:
+                    return
+                yield IDLE
+                continue
             for record, skip in records:
                 self._position = record.next_offset
                 yield self.decode(record, skip)
@@ -294,6 +305,37 @@ class WalSource:
         self.consumer.close()
 
 
+class PersistentReplay(WalSource):
+    """What a persistent stream fed from outside the job logged since the job last read it
+    (registry.Source; Runtime.start() reads it to its end before anything else): its log
+    from the consumer's committed offset, or from where `seek` puts it in a resumed job.
+
+    Once replayed, everything the topic logs goes through the job as it is logged (the
+    topic appends a batch to its log, then delivers it, synchronously, and the job's log
+    writer holds the log's lock, so nobody else appends while the job runs): its position
+    is then the log's next offset, so a checkpoint records that every event logged so far
+    is in the job's state, and a job resumed from it replays exactly the events logged
+    after the checkpoint (published before a crash, or by `frys publish` since)."""
+
+    def __init__(self, journal: WalJournal, decoder: StreamDecoder, consumer: str) -> None:
+        super().__init__(WalUri(journal.directory, None, None, Retention(), None,
+                                follow=False), decoder, consumer)
+        self.journal = journal
+        self.replayed = False
+
+    def batches(self) -> Iterator[Batch]:
+        yield from super().batches()
+        self.replayed = True
+
+    def position(self) -> int:
+        """The offset after the last event replayed; once replayed, the log's next offset
+        (every event logged since went through the job as it was logged)."""
+        return self.journal.log.next_offset if self.replayed else super().position()
+
+    def commit(self) -> None:
+        self.consumer.commit(self.position())
+
+
 def open_wal_sink(uri: WalUri, event_time: str | None) -> WalJournal:
     return WalJournal(uri.directory, event_time, uri.fsync, uri.retention, uri.segment_bytes)
 
@@ -302,6 +344,8 @@ def open_wal_sink(uri: WalUri, event_time: str | None) -> WalJournal:
 
 def _check(uri: str, role: Role) -> UriProblem | None:
     problem = check_wal_uri(uri)
+    if problem is None and role == "sink" and WalUri.parse(uri, Path(".")).follow is not None:
+        problem = f"follow is an option of a wal: source, not of a sink ({uri!r})"
     return UriProblem.error(problem) if problem is not None else None
 
 

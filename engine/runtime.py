@@ -65,8 +65,9 @@ from frys.engine.query_runner import JobStats, QueryRunner, query_names
 
 if TYPE_CHECKING:
     # the WAL is imported only by a job with a persistent stream (_topic_for, start())
+    from frys.connectors.registry import Batch
     from frys.connectors.wal import FsyncPolicy
-    from frys.connectors.wal_topic import WalJournal, WalSource
+    from frys.connectors.wal_topic import PersistentReplay
     from frys.engine.checkpoint import Checkpoint
 
 
@@ -168,16 +169,19 @@ class Runtime:
 
     Sources and sinks: every one is opened through the connector registry
     (connectors/registry.py) by its URI's scheme; the runtime knows them only as the
-    registry's Source and Sink. Bounded sources are pulled by `run()`, unbounded ones
-    (`bus:`) push until `finish()`. Commit points: each checkpoint (`checkpoint`, then
+    registry's Source and Sink. Sources are pulled by `run()` (bounded ones to their end,
+    growing ones until the run is stopped), unbounded ones (`bus:`) push until
+    `finish()`. Commit points: each checkpoint (`checkpoint`, then
     `checkpoint_written`: api/checkpointing.py takes them between two batches), and the
     end of input, where each sink pre-commits and commits as its stream ends
     (registry.SinkSubscriber) and `finish()` then commits every source. A runtime built
     with `resume=` a checkpoint continues from it (`restore`).
 
     WAL offsets: a `wal:` source, and a persistent stream no query writes to, read from the
-    job's committed offset when the run starts (`start()`, called by `run()` and the first
-    `publish()`), and commit where they got to once `finish()` has flushed everything.
+    job's committed offset (or a resumed job's checkpointed one) when the run starts
+    (`start()`, called by `run()` and the first `publish()`, replays the persistent
+    streams' logs), and commit where they got to at each checkpoint and once `finish()`
+    has flushed everything.
 
     Sandbox: with `options.allowed_paths`, a job whose files (the paths its connectors
     declare, persistent streams' logs) do not all resolve inside those folders raises
@@ -258,10 +262,13 @@ class Runtime:
         for sink in graph.sinks:
             self._add_sink(sink.topic, sink.uri, base_dir, resume is not None)
         # persistent streams fed only from outside the job: replayed from the job's offset
+        # by start(); sources the run loop does not pull, like the push ones (so they are
+        # in checkpoints, seeked on resume and committed like every source)
         written = {node.output_topic for node in graph.queries}
-        self._replays = [(name, topic) for name, topic in self.topics.items()
-                         if graph.topics[name].queue == "persistent" and name not in written]
-        self._replayed: list[tuple[WalSource, WalJournal]] = []
+        self._replays: list[tuple[Producer, PersistentReplay]] = []
+        for name, topic in self.topics.items():
+            if graph.topics[name].queue == "persistent" and name not in written:
+                self._add_replay(name, topic)
         # the bounded sources of tables: read to their end first (_load_tables)
         self._tables = [(producer, source) for producer, source in self.sources
                         if graph.topics[producer.topic.name].is_table]
@@ -271,6 +278,16 @@ class Runtime:
         # resumed from a checkpoint of a changed job: what happened to the state (restore)
         self.upgrade_notes: list[str] = []
         self.upgrade_warnings: list[str] = []
+        self._clock = clock
+        # run(): each pulled source's one iterator, and since when each idle one has had
+        # nothing new (by id of the source)
+        self._iterators: dict[int, Iterator[Batch]] = {}
+        self._idle_since: dict[int, float] = {}
+        self._end_requested = False  # request_end()
+        # why run() ended the input before every source had ended: "idle"
+        # (exit_when_idle_ms), "request" (request_end()); None: they all ended
+        self.ended_by: str | None = None
+        self._reading: set[int] = set()  # run(): the sources it still reads (by id)
         if resume is not None:
             self.restore(resume)
 
@@ -287,6 +304,20 @@ class Runtime:
             raise FrysError.at(str(error), stream.span, self.graph.source_name) from None
         (self._unbounded if unbounded else self.sources).append((producer, source))
         self._source_keys[id(source)] = f"{stream_name} {uri}"
+
+    def _add_replay(self, name: str, topic: Topic) -> None:
+        from frys.connectors.wal_topic import PersistentReplay, WalJournal
+
+        journal = topic.journal
+        assert isinstance(journal, WalJournal)
+        # read like a `wal:` source, so that a logged batch that no longer fits the stream
+        # (the job changed since) becomes a dead letter, not a crash
+        log = PersistentReplay(journal, self.decoders[name], f"{self.job_name}.{name}")
+        producer = topic.add_producer("replay", lazy=True, journaled=False)
+        self._replays.append((producer, log))
+        self._unbounded.append((producer, log))
+        # (not naming the folder: a job resumed with its logs moved, --wal-root, is the same)
+        self._source_keys[id(log)] = f"{name} persistent log"
 
     def _add_sink(self, stream_name: str, uri: str, base_dir: Path, resume: bool) -> None:
         if not self.options.open_sinks and registry.connector_for(uri).writes_files:
@@ -309,22 +340,13 @@ class Runtime:
             return
         self._load_tables(None)
         self._started = True
-        if not self._replays:
-            return
-        from frys.connectors.uris import WalUri
-        from frys.connectors.wal import Retention
-        from frys.connectors.wal_topic import WalJournal, WalSource
+        from frys.connectors.registry import IDLE
 
-        for name, topic in self._replays:
-            journal = topic.journal
-            assert isinstance(journal, WalJournal)
-            # read like a `wal:` source, so that a logged batch that no longer fits the
-            # stream (the job changed since) becomes a dead letter, not a crash
-            log = WalSource(WalUri(journal.directory, None, None, Retention(), None),
-                            self.decoders[name], f"{self.job_name}.{name}")
-            self._replayed.append((log, journal))
-            producer = topic.add_producer("replay", lazy=True, journaled=False)
-            for batch, dead in log.batches():
+        for producer, log in self._replays:
+            for item in log.batches():  # to the log's end (not followed: see PersistentReplay)
+                if item is IDLE:
+                    break
+                batch, dead = item
                 if dead:
                     self.publish_dead_letters(dead)
                 producer.publish(batch)
@@ -371,30 +393,56 @@ class Runtime:
         self.api_producers[DEAD_LETTERS].publish(dead_letter_frame(letters))
 
     def run(self, on_batch_read: Callable[[Producer, int], None] | None = None,
-            after_batch: Callable[[int], None] | None = None) -> JobStats:
-        """Read every bounded source to its end (round robin, one chunk each), then finish.
-        `on_batch_read(producer, events)` is called after each chunk a source read has gone
-        through the graph (its producer's topic is the stream; dead letters not counted);
-        `after_batch(events)` then, at that batch boundary, where a checkpoint may be
-        taken (api/checkpointing.py; an exception it raises ends the run there, its input
-        not ended)."""
+            after_batch: Callable[[int], None] | None = None,
+            exit_when_idle_ms: int | None = None) -> JobStats:
+        """Read every pulled source (round robin, one chunk each) until all have ended, then
+        finish (end of input: every window fires). `on_batch_read(producer, events)` is
+        called after each chunk a source read has gone through the graph (its producer's
+        topic is the stream; dead letters not counted); `after_batch(events)` then, at that
+        batch boundary, where a checkpoint may be taken (api/checkpointing.py; an exception
+        it raises ends the run there, its input not ended).
+
+        Growing sources (registry.Source: a followed file, a `wal:` log, stdin) yield IDLE
+        when they have nothing new: a round in which every source was idle is followed by a
+        short wait (doubling up to registry.POLL_MAX_SECONDS), `check_idle()` (streams'
+        idle_timeout) and `after_batch(0)`, so time-triggered checkpoints and stop requests
+        work while the input is quiet. A followed file or log never ends by itself: the run
+        then goes on until `request_end()` (a signal, say), an exception from
+        `after_batch`, or, with `exit_when_idle_ms`, until every source still read has been
+        idle that long (`idle_ms()`); both end the input there, like the end of the bounded
+        sources (windows fire, sources and sinks commit)."""
+        from frys.connectors.registry import IDLE, POLL_MAX_SECONDS, POLL_MIN_SECONDS
+
         self._load_tables(on_batch_read)
         self.start()
-        active = [(producer, source, iter(source.batches()))
+        active = [(producer, source, self._batches(source))
                   for producer, source in self.sources
-                  if (producer, source) not in self._tables]
+                  if (producer, source) not in self._tables
+                  or getattr(source, "growing", False)]
         # round robin, one batch each; a resumed run goes on with the source that was next
         # (the interleaving of the sources decides what is late: it must not change)
         turn = next((i for i, (_, source, _) in enumerate(active)
                      if self._source_keys[id(source)] == self._next_source), 0)
-        while active:
-            producer, _, batches = active[turn]
+        self._reading = {id(source) for _, source, _ in active}
+        idle_in_round = 0  # sources in a row that had nothing new
+        wait = POLL_MIN_SECONDS
+        while active and not self._end_requested:
+            producer, source, batches = active[turn]
             item = next(batches, None)
             if item is None:
                 producer.finish()
+                self._reading.discard(id(source))
                 del active[turn]
+                idle_in_round = 0
+            elif item is IDLE:
+                self._idle_since.setdefault(id(source), self._clock())
+                idle_in_round += 1
+                turn += 1
             else:
                 batch, dead = item
+                self._idle_since.pop(id(source), None)
+                idle_in_round = 0
+                wait = POLL_MIN_SECONDS
                 if dead:
                     self.publish_dead_letters(dead)
                 producer.publish(batch)
@@ -402,35 +450,73 @@ class Runtime:
             if turn >= len(active):
                 turn = 0
             self._next_source = self._source_keys[id(active[turn][1])] if active else None
-            if item is not None:
+            if item is IDLE:
+                if idle_in_round < len(active):
+                    continue  # the others may have something
+                # every source is idle: wait a little, let idle timeouts pass, and give
+                # the caller a boundary (a checkpoint due by time, a stop)
+                idle_in_round = 0
+                time.sleep(wait)
+                wait = min(wait * 2, POLL_MAX_SECONDS)
+                self.check_idle()
+                if after_batch is not None:
+                    after_batch(0)
+                if exit_when_idle_ms is not None and self.idle_ms() >= exit_when_idle_ms:
+                    self.ended_by = "idle"
+                    break
+            elif item is not None:
                 if on_batch_read is not None:
                     on_batch_read(producer, batch.height)
                 if after_batch is not None:
                     after_batch(batch.height)
+        if active and self._end_requested:
+            self.ended_by = "request"
         self.finish()
         return self.stats
 
+    def request_end(self) -> None:
+        """Ask `run()` to end the input at its next batch boundary, as if every source had
+        ended there (windows fire, sources and sinks commit): how a run without a state
+        folder stops on a signal. Safe to call from a signal handler."""
+        self._end_requested = True
+
+    def idle_ms(self) -> float:
+        """How long (by the runtime's clock, in ms) every source `run()` is still reading
+        has had nothing new: 0 while any of them is reading or has not been asked yet."""
+        reading = self._reading
+        if not reading or any(key not in self._idle_since for key in reading):
+            return 0.0
+        return (self._clock() - max(self._idle_since[key] for key in reading)) * 1000
+
+    def _batches(self, source: Source) -> Iterator[Batch]:
+        """The one iterator of `source.batches()` this runtime reads (a growing table is
+        read to its first IDLE before the streams, then on in the round robin)."""
+        batches = self._iterators.get(id(source))
+        if batches is None:
+            batches = self._iterators[id(source)] = iter(source.batches())
+        return batches
+
     def _load_tables(self, on_batch_read: Callable[[Producer, int], None] | None) -> None:
-        """Read each table's bounded source (a `file:`) to its end, once, before anything
-        else is read or published: a stream row joining a table's current rows then sees
-        the whole table, whatever the sizes of the files."""
+        """Read each table's source to its end (a growing one, to what it holds now),
+        once, before anything else is read or published: a stream row joining a table's
+        current rows then sees the whole table, whatever the sizes of the files."""
         if self._tables_loaded:
             return
         self._tables_loaded = True
-        for producer, source in self._tables:
-            self._read_to_end(producer, iter(source.batches()), on_batch_read)
+        from frys.connectors.registry import IDLE
 
-    def _read_to_end(self, producer: Producer,
-                     batches: Iterator[tuple[pl.DataFrame, Sequence[DeadLetter]]],
-                     on_batch_read: Callable[[Producer, int], None] | None) -> None:
-        """Publish every batch of one bounded source, then end its producer."""
-        for batch, dead in batches:
-            if dead:
-                self.publish_dead_letters(dead)
-            producer.publish(batch)
-            if on_batch_read is not None:
-                on_batch_read(producer, batch.height)
-        producer.finish()
+        for producer, source in self._tables:
+            for item in self._batches(source):
+                if item is IDLE:
+                    break  # a growing table: the rest comes in the round robin
+                batch, dead = item
+                if dead:
+                    self.publish_dead_letters(dead)
+                producer.publish(batch)
+                if on_batch_read is not None:
+                    on_batch_read(producer, batch.height)
+            else:
+                producer.finish()
 
     @property
     def finished(self) -> bool:
@@ -450,7 +536,8 @@ class Runtime:
             return
         self._finished = True
         self.start()
-        for producer, _ in self._unbounded:
+        # the pulled sources run() stopped reading (a stop, an idle exit) end here too
+        for producer, _ in (*self.sources, *self._unbounded):
             producer.finish()
         # the built-in streams last: queries feed them until their inputs end
         last = (OVERFLOW, DEAD_LETTERS)
@@ -460,19 +547,15 @@ class Runtime:
             self.api_producers[name].finish()
         # everything read has gone through the whole graph and every sink has committed:
         # commit where the sources got to (today the only commit point: end of input)
+        for batches in self._iterators.values():
+            close = getattr(batches, "close", None)  # a growing source's, never exhausted
+            if close is not None:
+                close()
         for _, source in (*self.sources, *self._unbounded):
             source.commit()
             source.close()
-        for log, journal in self._replayed:  # replayed, then appended to while running
-            log.consumer.commit(journal.log.next_offset)
-            log.close()
 
     # ------------------------------------------------------------------ checkpoints
-
-    def replays_persistent_streams(self) -> bool:
-        """Whether the run starts by replaying the logs of persistent streams fed from
-        outside the job (start()): not part of a checkpoint yet."""
-        return bool(self._replays)
 
     def job_fingerprint(self) -> str:
         """What a checkpoint of this job is recognised by: a hash of its operator graph

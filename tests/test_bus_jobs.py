@@ -74,7 +74,7 @@ def test_a_wal_sink_feeds_a_wal_source_that_resumes_from_its_committed_offset(
     """)
     reader_job = write_job(tmp_path, "reader", """
         CREATE STREAM trades (symbol STRING, price FLOAT, ts TIMESTAMP)
-            WITH (event_time = ts, source = 'wal:log/trades');
+            WITH (event_time = ts, source = 'wal:log/trades?follow=false');
         SELECT symbol, COUNT(*) AS n, SUM(price) AS total FROM trades
         GROUP BY symbol, TUMBLE(1 HOUR);
     """)
@@ -105,7 +105,7 @@ def test_json_lines_in_a_wal_are_decoded_with_dead_letters_at_their_offsets(
     journal.close()
     pipeline = Pipeline.from_text(f"""
         CREATE STREAM ids (id INT, ts TIMESTAMP)
-            WITH (event_time = ts, source = 'wal:{tmp_path / "q"}');
+            WITH (event_time = ts, source = 'wal:{tmp_path / "q"}?follow=false');
         SELECT id FROM ids;
     """)
     pipeline.run()

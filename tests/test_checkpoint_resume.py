@@ -177,11 +177,3 @@ def test_stop_keeps_open_windows_for_the_next_run(tmp_path: Path) -> None:
     resumed.publish("a", [{"k": 1, "v": 5, "ts": T0 + 6}])
     resumed.finish()
     assert resumed.results("select_1")["s"].to_list() == [10]
-
-
-def test_a_job_replaying_persistent_streams_is_refused_checkpoints(tmp_path: Path) -> None:
-    text = ("CREATE STREAM p (k INT, ts TIMESTAMP) WITH (event_time = ts, "
-            "queue = 'persistent');\nSELECT k FROM p;")
-    pipeline = frys.Pipeline(text, base_dir=tmp_path, state=tmp_path / "state")
-    with pytest.raises(ValueError, match="persistent streams fed from outside it"):
-        pipeline.checkpoint()

@@ -260,7 +260,7 @@ def test_a_wal_source_seeked_to_its_position_reads_exactly_the_rest(
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder) / "log"
         write_log(directory, items, segment_bytes)
-        uri = WalUri.parse("wal:log", Path(folder))
+        uri = WalUri.parse("wal:log?follow=false", Path(folder))
         whole = drain(WalSource(uri, decoder(), "job.whole").batches())
 
         first = WalSource(uri, decoder(), "job.ev")
@@ -284,7 +284,7 @@ def test_a_wal_source_written_in_several_segments_resumes_in_each(tmp_path: Path
     directory = tmp_path / "log"
     write_log(directory, [("arrow", 7), ("lines", 3)] * 10, 600)
     assert len(list_segments(directory)) > 3
-    uri = WalUri.parse("wal:log", tmp_path)
+    uri = WalUri.parse("wal:log?follow=false", tmp_path)
     whole = drain(WalSource(uri, decoder(), "j.all").batches())
     for stop in range(1, 21):
         first = WalSource(uri, decoder(), "j.ev")
@@ -299,7 +299,7 @@ def test_a_wal_source_written_in_several_segments_resumes_in_each(tmp_path: Path
 
 def test_a_wal_source_refuses_an_offset_past_the_end_of_its_log(tmp_path: Path) -> None:
     write_log(tmp_path / "log", [("arrow", 5)], 4096)
-    source = WalSource(WalUri.parse("wal:log", tmp_path), decoder(), "j.ev")
+    source = WalSource(WalUri.parse("wal:log?follow=false", tmp_path), decoder(), "j.ev")
     with pytest.raises(ConnectorError, match=r"cannot resume the source wal:.*log \(stream ev\) "
                                              r"at offset 9: the log ends at offset 5"):
         source.seek(9)
@@ -314,7 +314,7 @@ def test_a_wal_source_refuses_an_offset_retention_deleted(tmp_path: Path) -> Non
             log.append(json.dumps({"k": "a", "v": value, "ts": TS}).encode(), 1, TS, TS)
         start = log.start_offset
     assert start > 3
-    source = WalSource(WalUri.parse("wal:log", tmp_path), decoder(), "j.ev")
+    source = WalSource(WalUri.parse("wal:log?follow=false", tmp_path), decoder(), "j.ev")
     with pytest.raises(ConnectorError, match=f"retention has deleted the events before offset "
                                              f"{start}: events 3 to {start - 1}, which the job "
                                              "has not read, are gone"):

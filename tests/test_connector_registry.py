@@ -328,7 +328,7 @@ def test_a_wal_source_position_advances_and_its_commit_persists(tmp_path: Path) 
     runtime = runtime_for(tmp_path, STREAM.format(options=""))
     context = source_context(tmp_path, runtime)
 
-    source = registry.open_source("wal:log?consumer=reader", context)
+    source = registry.open_source("wal:log?consumer=reader&follow=false", context)
     assert isinstance(source, WalSource) and isinstance(source, Source)
     assert source.position() == 0
     seen = []
@@ -340,7 +340,7 @@ def test_a_wal_source_position_advances_and_its_commit_persists(tmp_path: Path) 
     source.close()
 
     journal.append_batch(frame(range(5, 7)))
-    again = registry.open_source("wal:log?consumer=reader", context)
+    again = registry.open_source("wal:log?consumer=reader&follow=false", context)
     assert again.position() == 5  # resumes at the committed offset
     assert [b["v"].to_list() for b, _ in again.batches()] == [[5, 6]]
     assert again.position() == 7
@@ -383,7 +383,7 @@ def test_a_wal_sink_appends_and_pre_commit_makes_it_durable(tmp_path: Path) -> N
 def test_the_runtime_commits_wal_sources_only_at_the_end(tmp_path: Path) -> None:
     with WriteAheadLog(tmp_path / "log") as log:
         log.append(b"\n".join(json.dumps(e).encode() for e in events(range(4))), 4, TS, TS)
-    text = STREAM.format(options=", source = 'wal:log'")
+    text = STREAM.format(options=", source = 'wal:log?follow=false'")
     runtime = runtime_for(tmp_path, text)
     out = runtime.collect("ev")
     runtime.start()

@@ -121,7 +121,7 @@ def test_an_out_of_range_time_published_to_a_log_is_a_dead_letter_of_the_job(tmp
     job = tmp_path / "job.frysql"
     job.write_text("""
         CREATE STREAM trades (symbol STRING, volume INT, ts TIMESTAMP)
-            WITH (event_time = ts, source = 'wal:log/trades');
+            WITH (event_time = ts, source = 'wal:log/trades?follow=false');
         CREATE STREAM out WITH (sink = 'file:out.jsonl');
         INSERT INTO out SELECT volume, ts FROM trades;
     """)
