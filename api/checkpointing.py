@@ -123,12 +123,13 @@ class Checkpointer:
         the newest checkpoint; returns the savepoint's folder."""
         checkpoint = self.runtime.checkpoint(self.store.next_id())
         self.store.write(checkpoint)
-        path = self.store.write_savepoint(name, checkpoint)
+        # committed as any checkpoint is, whether or not the savepoint can be written (a
+        # name already taken: CheckpointError, after this)
         self.runtime.checkpoint_written(checkpoint.checkpoint_id)
         self._events = 0
         self._last = self.clock()
         self.taken += 1
-        return path
+        return self.store.write_savepoint(name, checkpoint)
 
     def request_savepoint(self, name: str) -> None:
         """Ask for savepoint `name` at the next batch boundary (a signal handler may call

@@ -376,8 +376,7 @@ class Pipeline:
         try:
             return self.runtime.run(after_batch=checkpointer.after_batch)
         except StopRequested:  # idle: stopped at its last checkpoint, as stop() does
-            self._store.close()
-            self._store = None
+            self._release_state()
             return self.runtime.stats
 
     def finish(self) -> None:
