@@ -109,27 +109,24 @@ class Checkpointer:
     def checkpoint(self) -> int:
         """Write the runtime's state now (it must be between two batches); its sinks
         commit and its sources record their positions once it is in the store."""
-        checkpoint = self.runtime.checkpoint(self.store.next_id())
-        self.store.write(checkpoint)
-        self.runtime.checkpoint_written(checkpoint.checkpoint_id)
-        self._events = 0
-        self._last = self.clock()
-        self.taken += 1
-        return checkpoint.checkpoint_id
+        return self._take().checkpoint_id
 
     def savepoint(self, name: str) -> Path:
         """Write the runtime's state now as savepoint `name` (a named, self-contained
         checkpoint that retention never removes: what a changed job starts from), and as
         the newest checkpoint; returns the savepoint's folder."""
+        # committed as any checkpoint is, whether or not the savepoint can be written (a
+        # name already taken: CheckpointError, after the commit)
+        return self.store.write_savepoint(name, self._take())
+
+    def _take(self) -> Checkpoint:
         checkpoint = self.runtime.checkpoint(self.store.next_id())
         self.store.write(checkpoint)
-        # committed as any checkpoint is, whether or not the savepoint can be written (a
-        # name already taken: CheckpointError, after this)
         self.runtime.checkpoint_written(checkpoint.checkpoint_id)
         self._events = 0
         self._last = self.clock()
         self.taken += 1
-        return self.store.write_savepoint(name, checkpoint)
+        return checkpoint
 
     def request_savepoint(self, name: str) -> None:
         """Ask for savepoint `name` at the next batch boundary (a signal handler may call

@@ -43,12 +43,17 @@ EVENTS = [{"k": i % 3, "v": (i * 7) % 20, "ts": T0 + i * 10} for i in range(60)]
 CUT = 25  # the first job sees events[:CUT]: the window [200, 300) ms is open at the cut
 
 
-def stopped_after(text: str, state: Path, events: list[dict]) -> None:
+def stopped_after(text: str, state: Path, events: list[dict], stream: str = "totals"
+                  ) -> Counter:
     """Run `text` over `events` with state in `state`, then stop: a last checkpoint,
-    nothing flushed (its rows so far are gone with it)."""
+    nothing flushed. The rows it wrote to `stream` before stopping (none when the job has
+    no such stream)."""
     pipeline = frys.Pipeline(text, state=state)
     pipeline.publish("a", events)
+    before = (rows_of(pipeline, stream) if stream in pipeline.graph.topics
+              else Counter())
     pipeline.stop()
+    return before
 
 
 def continued(text: str, state: Path, events: list[dict],
@@ -115,10 +120,7 @@ def test_an_added_aggregate_starts_empty_in_the_windows_already_open(tmp_path: P
 
 def test_a_changed_filter_keeps_the_windows_and_applies_from_now_on(tmp_path: Path) -> None:
     text = STREAM + WINDOW
-    first = frys.Pipeline(text, state=tmp_path)
-    first.publish("a", EVENTS[:CUT])
-    before = rows_of(first, "totals")
-    first.stop()
+    before = stopped_after(text, tmp_path, EVENTS[:CUT])
     changed = WINDOW.replace("v >= 0", "v >= 10")
     resumed = continued(STREAM + changed, tmp_path, EVENTS[CUT:])
     assert resumed.runtime.upgrade_notes == []  # the filter holds no state: carried as is
@@ -130,10 +132,7 @@ def test_a_changed_filter_keeps_the_windows_and_applies_from_now_on(tmp_path: Pa
 
 def test_an_added_query_starts_empty_and_the_others_keep_their_state(tmp_path: Path) -> None:
     text = STREAM + WINDOW
-    first = frys.Pipeline(text, state=tmp_path)
-    first.publish("a", EVENTS[:CUT])
-    before = rows_of(first, "totals")
-    first.stop()
+    before = stopped_after(text, tmp_path, EVENTS[:CUT])
     # the new query comes first: the old one keeps its state by its name, not its place
     resumed = continued(STREAM + PATTERN + WINDOW, tmp_path, EVENTS[CUT:])
     assert resumed.runtime.upgrade_notes == ["query rises is new: it starts empty"]
@@ -142,10 +141,7 @@ def test_an_added_query_starts_empty_and_the_others_keep_their_state(tmp_path: P
 
 
 def test_a_removed_query_is_dropped_with_a_warning(tmp_path: Path) -> None:
-    first = frys.Pipeline(STREAM + PATTERN + WINDOW, state=tmp_path)
-    first.publish("a", EVENTS[:CUT])
-    before = rows_of(first, "totals")
-    first.stop()
+    before = stopped_after(STREAM + PATTERN + WINDOW, tmp_path, EVENTS[:CUT])
     with pytest.warns(StateDropped, match="query rises is gone from the job"):
         resumed = continued(STREAM + WINDOW, tmp_path, EVENTS[CUT:])
     assert before + rows_of(resumed, "totals") == uninterrupted(STREAM + WINDOW, EVENTS,
