@@ -494,16 +494,24 @@ def test_exit_when_idle_with_state_continues_open_windows_in_the_next_run(
     assert "ev: 4 events" in second.stderr  # the counters go on from the checkpoint
 
 
-def test_sigterm_ends_a_following_job_without_state_cleanly(tmp_path: Path) -> None:
-    job = job_file(tmp_path)
-    (tmp_path / "ev.jsonl").write_bytes(line(1, 1000) + line(2, 2500))
-    process = start("run", "--no-progress", str(job))
-    out = tmp_path / "out.jsonl"
+
+def following(folder: Path, *args: str) -> subprocess.Popen:
+    """`frys *args` started on the job in `folder`, returned once its first window has
+    fired into out.jsonl: it has read the file and is following it."""
+    process = start(*args)
+    out = folder / "out.jsonl"
     deadline = time.monotonic() + 30
-    while not (out.exists() and out.read_text()):  # the first window fired: it is following
+    while not (out.exists() and out.read_text()):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    return process
+
+
+def test_sigterm_ends_a_following_job_without_state_cleanly(tmp_path: Path) -> None:
+    job = job_file(tmp_path)
+    (tmp_path / "ev.jsonl").write_bytes(line(1, 1000) + line(2, 2500))
+    process = following(tmp_path, "run", "--no-progress", str(job))
     process.terminate()
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
@@ -518,13 +526,7 @@ def test_sigterm_of_a_following_job_with_state_stops_at_a_checkpoint_while_idle(
     job = job_file(tmp_path)
     (tmp_path / "ev.jsonl").write_bytes(line(1, 1000) + line(2, 2500))
     state = str(tmp_path / "state")
-    process = start("run", "--no-progress", "--state", state, str(job))
-    out = tmp_path / "out.jsonl"
-    deadline = time.monotonic() + 30
-    while not (out.exists() and out.read_text()):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    process = following(tmp_path, "run", "--no-progress", "--state", state, str(job))
     process.terminate()
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
