@@ -111,6 +111,15 @@ class Checkpointer:
         commit and its sources record their positions once it is in the store."""
         return self._take().checkpoint_id
 
+    def begin(self, resumed: bool) -> None:
+        """Before a run on a state folder reads anything: a job with no checkpoint yet
+        takes one now, its starting point. Without it a start killed before its first
+        periodic checkpoint would restart as a new run, and a sink that keeps what it
+        finds (a `wal:` log, a persistent topic) would keep the killed start's rows and
+        get them again; with it the restart cuts them back."""
+        if not resumed:
+            self.checkpoint()
+
     def savepoint(self, name: str) -> Path:
         """Write the runtime's state now as savepoint `name` (a named, self-contained
         checkpoint that retention never removes: what a changed job starts from), and as

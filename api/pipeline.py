@@ -183,6 +183,8 @@ class Pipeline:
             raise
         if state is not None:  # the job its state now belongs to (it may have changed)
             record_job(Path(state), text)
+            assert self._store is not None
+            Checkpointer(self._store, self.runtime).begin(resumed=resume is not None)
         # the runtime builds each stream's decoder; the stream's time_unit is set here
         # one store per query output (INSERT INTO targets and bare SELECTs); none when
         # results are not kept, so a long-running pipeline holds no output at all

@@ -199,6 +199,7 @@ def command_run(args: argparse.Namespace) -> int:
                                             args.checkpoint_every,
                                             exit_when_idle_ms=args.exit_when_idle)
                 record_job(Path(args.state), text)
+                checkpointer.begin(resumed=resume is not None)
         except FrysError:
             if store is not None:
                 store.close()

@@ -73,7 +73,14 @@ def state_signature(node: QueryNode) -> Signature:
                 "aggregates": [aggregate_text(a) + (f" ({a.parameter})" if a.parameter
                                                     is not None else "")
                                for a in clauses.aggregates]}
-    return {"operator": type(spec).__name__, "inputs": inputs, "plan": spec.describe()}
+    return {"operator": _KINDS.get(type(spec).__name__, type(spec).__name__), "inputs": inputs,
+            "plan": spec.describe()}
+
+
+# how a refusal names the other operators
+_KINDS = {"PatternMatchSpec": "pattern", "IntervalJoinSpec": "interval join",
+          "WindowJoinSpec": "window join", "TableJoinSpec": "table join",
+          "TableScanSpec": "table scan"}
 
 
 @dataclass

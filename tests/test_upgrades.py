@@ -170,8 +170,8 @@ def test_a_changed_window_is_refused_naming_the_query_or_dropped_when_allowed(
 
 def test_a_changed_pattern_is_refused_with_its_new_plan_line(tmp_path: Path) -> None:
     stopped_after(STREAM + PATTERN, tmp_path, EVENTS[:CUT])
-    with pytest.raises(StateNotCompatible, match=r"query rises \(its PatternMatchSpec "
-                                                 r"plan changed: now .*x\.v \+ 6"):
+    with pytest.raises(StateNotCompatible, match=r"query rises \(its pattern plan "
+                                                 r"changed: now .*x\.v \+ 6"):
         frys.Pipeline(STREAM + PATTERN.replace("+ 5", "+ 6"), state=tmp_path)
 
 
