@@ -16,10 +16,12 @@ signal:
 * one uninterrupted run without state, timed (T), and one over empty inputs (S, the
   start-up: interpreter, imports, compile);
 * the trial: the job started on a state folder again and again, each start sent the signal
-  at a random moment after it began: one in five drawn uniformly from [0, S) (dying while
-  starting up or restoring), the others from S + [0, 2 (T - S) / kills) (mid-run, each about
-  1/kills of the input in on average, so the input lasts about the kills); after `--kills`
-  signals, started until a start ends its input;
+  at a random moment: one in five drawn uniformly from [0, S) after it was started (dying
+  while starting up or restoring), the others from [0, 2 (T - S) / kills) after it says
+  it is running (the child prints "running" as `Runtime.run` begins: its state restored,
+  `frys run`'s handlers installed), so mid-run, each about 1/kills of the input in on
+  average (the input lasts about the kills); after `--kills` signals, started until a
+  start ends its input (a trial whose input ends first has fewer kills: reported);
 * `kill`: SIGKILL (no handler, no flush, no last checkpoint), through the Python API
   (`Pipeline(state=...).run(checkpoint_every_events=150)`);
   `term`: SIGTERM to `frys run --state DIR --checkpoint-every-events 150`, a clean stop at
@@ -68,14 +70,14 @@ def one_trial(folder: Path, job: str, how: str, kills: int, events: int,
     expected = output_rows(whole.parent)
     step = 2 * max(took - startup, 0.0) / kills
 
-    def delay() -> float:
+    def moment() -> tuple[bool, float]:
         if rng.random() < 0.2:
-            return rng.uniform(0, startup)
-        return startup + rng.uniform(0, step)
+            return False, rng.uniform(0, startup)
+        return True, rng.uniform(0, step)
 
     trial_job = prepare(folder / "trial", job, events)
     began = time.monotonic()
-    trial = crash_trial(trial_job, folder / "state", kills, delay,
+    trial = crash_trial(trial_job, folder / "state", kills, moment,
                         stop, launch)
     wall = time.monotonic() - began
     written = output_rows(trial_job.parent)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -21,7 +22,18 @@ from pathlib import Path
 
 import pytest
 
-RUN = """
+# the child says "running" once the run proper begins (state restored, `frys run`'s signal
+# handlers installed): a trial can then kill it mid-run rather than while starting up
+MARK = """
+import frys.engine.runtime as _runtime
+_run = _runtime.Runtime.run
+def _marked(self, *args, **kwargs):
+    print("running", flush=True)
+    return _run(self, *args, **kwargs)
+_runtime.Runtime.run = _marked
+"""
+
+RUN = MARK + """
 import sys
 import frys
 import frys.connectors.jsonl as jsonl
@@ -124,7 +136,7 @@ def start(job: Path, state: Path | None) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-CLI = """
+CLI = MARK + """
 import sys
 import frys.connectors.jsonl as jsonl
 jsonl.DEFAULT_CHUNK_BYTES = 1024
@@ -148,6 +160,26 @@ def start_cli(job: Path, state: Path | None) -> subprocess.Popen[str]:
 
 
 STOPPED = "stopped at a checkpoint"
+RUNNING = b"running\n"
+
+
+def wait_until_running(process: subprocess.Popen[str], timeout: float) -> bool:
+    """Read the child's stdout (raw, as `communicate` goes on reading it) until it says
+    "running"; False if it ended first. TimeoutError if it says nothing in `timeout`."""
+    fd = process.stdout.fileno() if process.stdout is not None else -1
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while RUNNING not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the child did not start running in {timeout} s")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return False
+            seen += chunk
+    return True
 
 
 @dataclass
@@ -172,13 +204,18 @@ def newest_checkpoint(state: Path) -> int:
     return max(ids, default=0)
 
 
-def crash_trial(job: Path, state: Path, signals: int, delay: Callable[[], float],
+# when to signal a start: (True, s) s seconds after it says "running", (False, s) s
+# seconds after it was started
+Moment = tuple[bool, float]
+
+
+def crash_trial(job: Path, state: Path, signals: int, moment: Callable[[], Moment],
                 stop: signal.Signals = signal.SIGKILL,
                 launch: Callable[[Path, Path | None], subprocess.Popen[str]] = start,
                 timeout: float = 600) -> Trial:
-    """Start the job on `state` again and again, sending each start `stop` after `delay()`
-    seconds unless it ended first, until `signals` signals were sent; then start it until
-    a start runs to the end of its input. Every start but those signalled must exit 0 (an
+    """Start the job on `state` again and again, sending each start `stop` at `moment()`
+    unless it ended first, until `signals` signals were sent; then start it until a start
+    runs to the end of its input. Every start but those signalled must exit 0 (an
     AssertionError with its stderr otherwise); a start that ends its input first ends the
     trial early.
 
@@ -190,8 +227,11 @@ def crash_trial(job: Path, state: Path, signals: int, delay: Callable[[], float]
         process = launch(job, state)
         trial.starts += 1
         if trial.kills + trial.stops < signals:
+            after_running, seconds = moment()
             try:
-                _, err = process.communicate(timeout=delay())
+                if after_running and not wait_until_running(process, timeout):
+                    seconds = timeout  # it ended while starting up: see how below
+                _, err = process.communicate(timeout=seconds)
             except subprocess.TimeoutExpired:
                 process.send_signal(stop)
                 _, err = process.communicate(timeout=timeout)
@@ -236,7 +276,7 @@ def test_killed_again_and_again_a_job_writes_what_one_run_writes(tmp_path: Path,
     rng = random.Random(job)
     # before the time a whole run takes: the first start always dies mid-run
     trial = crash_trial(trial_job, tmp_path / "trial-state", KILLS,
-                        lambda: rng.uniform(0.2, 0.9) * took)
+                        lambda: (False, rng.uniform(0.2, 0.9) * took))
     assert trial.kills >= 1
     written = output_rows(trial_job.parent)
     # row for row: the same rows, each exactly once (in the order the language gives:
@@ -256,7 +296,8 @@ def test_frys_run_stopped_by_sigterm_continues_where_it_stopped(tmp_path: Path) 
     trial_job = prepare(tmp_path / "trial", "window")
     rng = random.Random(7)
     trial = crash_trial(trial_job, tmp_path / "state", KILLS,
-                        lambda: rng.uniform(0.3, 0.9) * took, signal.SIGTERM, start_cli)
+                        lambda: (False, rng.uniform(0.3, 0.9) * took), signal.SIGTERM,
+                        start_cli)
     assert trial.stops >= 1
     assert Counter(output_rows(trial_job.parent)) == Counter(expected)
 
