@@ -5,7 +5,7 @@ must equal, row for row, one uninterrupted run's. A long-running check, not a be
 benchmarks/README.md); CI runs the same trials, smaller, as tests.
 
     .venv/bin/python benchmarks/crash_trials.py [--kills 100] [--events 40000]
-        [--jobs pattern,window] [--signals kill,term] [--seed 1]
+        [--jobs pattern,window] [--signals kill,term] [--seed 1] [--keep DIR]
 
 For each job of tests/test_crash_trials.py (a window job, a pattern job and a join job over
 `file:` sources into a `file:` sink, and the window job into a `wal:` sink) and each
@@ -32,13 +32,15 @@ signal:
   rows, as the test compares: rows one operator call emits together may come out in
   another order after a resume), wall time of the trial.
 
-Exits 1 if any trial's output differs.
+Exits 1 if any trial's output differs; with `--keep DIR`, that trial's folder (inputs,
+uninterrupted output, the trial's output and state) is copied to DIR/<job>-<signal>.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -95,6 +97,7 @@ def main() -> int:
                         help="comma-separated, of: " + ", ".join(sorted(JOBS)))
     parser.add_argument("--signals", default="kill,term", help="kill, term or both")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="where to copy a failed trial's folder")
     args = parser.parse_args()
     jobs = args.jobs.split(",")
     hows = args.signals.split(",")
@@ -112,6 +115,8 @@ def main() -> int:
             rng = random.Random(f"{args.seed}-{job}-{how}")
             with tempfile.TemporaryDirectory(prefix="frys-crash-") as folder:
                 r = one_trial(Path(folder), job, how, args.kills, args.events, rng)
+                if not r["identical"] and args.keep is not None:
+                    shutil.copytree(folder, args.keep / f"{job.replace(' ', '-')}-{how}")
             failed |= not r["identical"]
             print(f"{job:18} {how:7} {r['kills']:>5} {r['stops']:>5} {r['starts']:>6} "
                   f"{r['checkpoints']:>11} {r['rows']:>7} "

@@ -302,6 +302,55 @@ def test_frys_run_stopped_by_sigterm_continues_where_it_stopped(tmp_path: Path) 
     assert Counter(output_rows(trial_job.parent)) == Counter(expected)
 
 
+# the job of `start`, killed (SIGKILL) by itself at its `sys.argv[5]`th batch boundary
+DIE_AT_BATCH = """
+import os, signal, sys
+from frys.checkpointing import Checkpointer
+after_batch = Checkpointer.after_batch
+batches = 0
+def after_batch_then_die(self, events):
+    global batches
+    after_batch(self, events)
+    batches += 1
+    if batches == int(sys.argv[5]):
+        os.kill(os.getpid(), signal.SIGKILL)
+Checkpointer.after_batch = after_batch_then_die
+""" + RUN
+
+
+@pytest.mark.parametrize("job", ["window", "window into a WAL"])
+def test_a_start_killed_before_its_first_checkpoint_leaves_no_rows_twice(
+        tmp_path: Path, job: str) -> None:
+    """Killed after writing rows but before any checkpoint, the job restarted on its state
+    folder starts from the beginning, so what the killed start wrote must go: a `file:`
+    sink is recreated; a `wal:` sink must be cut back to where it was before the job.
+
+    Fails for the `wal:` sink (found by benchmarks/crash_trials.py): the restart finds no
+    checkpoint, opens the sink as a fresh run does (engine/runtime.py `_add_sink(...,
+    resume is not None)`), and a `wal:` sink opened so appends to the log it finds
+    (connectors/wal_topic.py), after the killed start's rows: those rows are in the
+    output twice. No checkpoint records where the log stood before the job's first batch
+    (api/checkpointing.py takes its first one after `every_events` events)."""
+    whole = prepare(tmp_path / "whole", job)
+    timed_run(whole)
+    expected = output_rows(whole.parent)
+
+    trial_job = prepare(tmp_path / "trial", job)
+    state = tmp_path / "state"
+    # batches of about 20 events, a checkpoint every 150: five batches in, rows written
+    # (100 ms windows, 60 ms of event time a batch) and no checkpoint yet
+    died = subprocess.run([sys.executable, "-c", DIE_AT_BATCH, str(trial_job), str(state),
+                           str(trial_job.parent), str(CHECKPOINT_EVERY_EVENTS), "5"],
+                          capture_output=True, text=True, timeout=120)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    assert newest_checkpoint(state) == 0
+    assert output_rows(trial_job.parent)  # rows the restart must not keep twice
+    again = start(trial_job, state)
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert Counter(output_rows(trial_job.parent)) == Counter(expected)
+
+
 @pytest.mark.parametrize(("value", "ms"), [("200ms", 200), ("10s", 10_000), ("5m", 300_000),
                                            ("1h", 3_600_000)])
 def test_checkpoint_every_takes_the_languages_durations(value: str, ms: int) -> None:
