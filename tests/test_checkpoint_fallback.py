@@ -12,7 +12,10 @@ half-written temporary folder is left beside it. The job started again on DIR:
 * ends with the output, row for row, of one uninterrupted run (exactly-once).
 
 With every checkpoint damaged it starts over from the beginning, also saying so, and its
-output is still one run's (the sink is recreated, not appended to)."""
+output is still one run's (the sink is recreated, not appended to). The same job into a
+`wal:` sink falls back alike, its log cut back to the previous checkpoint's offset (a
+`wal:` sink starting over is not: tests/test_crash_trials.py, a start killed before its
+first checkpoint)."""
 
 from __future__ import annotations
 
@@ -76,6 +79,28 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return rows
 
 
+def test_a_wal_sink_is_cut_back_to_the_previous_checkpoint_too(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import frys
+    import frys.connectors.jsonl as jsonl
+
+    whole = prepare(tmp_path / "whole", "window into a WAL")
+    timed_run(whole)
+    expected = output_rows(whole.parent)
+    job, state, previous, newest = crashed_job(tmp_path, "window into a WAL")
+    why = flip_a_manifest_byte(newest)
+    monkeypatch.setattr(jsonl, "DEFAULT_CHUNK_BYTES", 1024)
+    with caplog.at_level(logging.WARNING, logger="frys.checkpoint"):
+        pipeline = frys.Pipeline(job.read_text(), str(job), base_dir=job.parent, state=state,
+                                 keep_results=False)
+    assert sink_now(job) == sink_length(previous)  # the log's events, one row each
+    (warning,) = [m for m in warnings_of(caplog) if str(newest) in m]
+    assert why in warning
+    pipeline.run(checkpoint_every_events=EVERY_EVENTS)
+    assert Counter(output_rows(job.parent)) == Counter(expected)
+
+
 def newest_two(checkpoints: Path) -> tuple[Path, Path]:
     folders = sorted(checkpoints.glob("checkpoint-*"))
     assert len(folders) == 3, folders  # the store keeps 3: the crash came after the 5th
@@ -83,10 +108,17 @@ def newest_two(checkpoints: Path) -> tuple[Path, Path]:
 
 
 def sink_length(folder: Path) -> int:
-    """The length of out.jsonl that the checkpoint in `folder` recorded."""
+    """What the checkpoint in `folder` recorded of its sink: out.jsonl's length in bytes,
+    or the `wal:` sink's next offset (its events, one row each)."""
     store = CheckpointStore(folder.parent, read_only=True)
     (state,) = store.load(folder).sinks.values()
-    return state["bytes"]
+    return state["bytes"] if "bytes" in state else state["next_offset"]
+
+
+def sink_now(job: Path) -> int:
+    """The sink as it is, measured as `sink_length` measures it."""
+    out = job.parent / "out.jsonl"
+    return out.stat().st_size if out.exists() else len(output_rows(job.parent))
 
 
 def truncate_a_table(folder: Path) -> str:
@@ -121,16 +153,15 @@ DAMAGES: dict[str, Callable[[Path], str]] = {
 }
 
 
-def crashed_job(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
-    """The window job killed after its fifth checkpoint: (job file, state folder, the
-    previous checkpoint's folder, the newest's)."""
-    job = prepare(tmp_path / "job", "window")
+def crashed_job(tmp_path: Path, kind: str = "window") -> tuple[Path, Path, Path, Path]:
+    """The window job (into a file, or `kind` "window into a WAL") killed after its fifth
+    checkpoint: (job file, state folder, the previous checkpoint's folder, the newest's)."""
+    job = prepare(tmp_path / "job", kind)
     state = tmp_path / "state"
     crash(job, state)
     previous, newest = newest_two(state / "checkpoints")
     # rows were written after the newest checkpoint: there is something to cut back
-    assert (job.parent / "out.jsonl").stat().st_size > sink_length(newest) \
-        > sink_length(previous)
+    assert sink_now(job) > sink_length(newest) > sink_length(previous)
     assert list(newest.glob("t*.arrow"))  # the window operator's state has tables
     return job, state, previous, newest
 
@@ -157,7 +188,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(
                                  keep_results=False)
     # resumed from the previous checkpoint: the sink cut back to exactly its length, not
     # the newest's, and nothing of the newest taken
-    assert (job.parent / "out.jsonl").stat().st_size == previous_length
+    assert sink_now(job) == previous_length
     (warning,) = [m for m in warnings_of(caplog) if str(newest) in m]
     assert why in warning and "falling back to an older checkpoint" in warning
     pipeline.run(checkpoint_every_events=EVERY_EVENTS)
@@ -184,7 +215,7 @@ def test_a_half_written_temporary_folder_is_removed_and_never_read(
         pipeline = frys.Pipeline(job.read_text(), str(job), base_dir=job.parent, state=state,
                                  keep_results=False)
     assert not leftover.exists()
-    assert (job.parent / "out.jsonl").stat().st_size == sink_length(newest)
+    assert sink_now(job) == sink_length(newest)
     assert any(str(leftover) in m and "unfinished write" in m for m in warnings_of(caplog))
     pipeline.run(checkpoint_every_events=EVERY_EVENTS)
     assert Counter(output_rows(job.parent)) == Counter(expected)
