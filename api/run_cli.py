@@ -185,7 +185,7 @@ def command_run(args: argparse.Namespace) -> int:
         try:
             if args.state is not None:
                 # the store logs what it skipped; printed below as frys lines instead
-                logging.getLogger("frys.engine.checkpoint").addHandler(logging.NullHandler())
+                logging.getLogger("frys.checkpoint").addHandler(logging.NullHandler())
                 store, resume = open_state(Path(args.state), text, args.from_savepoint)
                 for message in store.warnings:  # damaged checkpoints skipped, ...
                     print(f"frys: warning: {message}", file=sys.stderr)
