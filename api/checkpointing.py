@@ -50,8 +50,9 @@ def open_state(directory: Path, text: str, savepoint: str | None = None
                ) -> tuple[CheckpointStore, Checkpoint | None]:
     """The store of a state folder (made if missing, the job's text kept beside it) and
     what to continue from: savepoint `savepoint` if named (CheckpointError if it is
-    missing or damaged), else the newest whole checkpoint, if any."""
-    from frys.engine.checkpoint import CheckpointStore
+    missing or damaged), else the newest whole checkpoint, if any (CheckpointError when
+    there are checkpoints but every one is damaged: never a silent start over)."""
+    from frys.engine.checkpoint import CheckpointError, CheckpointStore
 
     directory.mkdir(parents=True, exist_ok=True)
     store = CheckpointStore(directory / CHECKPOINTS)
@@ -59,7 +60,17 @@ def open_state(directory: Path, text: str, savepoint: str | None = None
     if not job.exists():
         job.write_text(text)
     try:
-        return store, store.savepoint(savepoint) if savepoint else store.latest()
+        if savepoint:
+            return store, store.savepoint(savepoint)
+        latest = store.latest()
+        if latest is None and store.ids():
+            # starting over would write again what the sinks hold (a log keeps it): the
+            # user decides, by deleting the checkpoints
+            raise CheckpointError(
+                f"every checkpoint in {store.directory} is damaged (see the warnings), so "
+                "there is nothing whole to continue from; to run the job again from the "
+                f"beginning of its inputs, delete {store.directory}")
+        return store, latest
     except BaseException:
         store.close()
         raise

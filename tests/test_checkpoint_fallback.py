@@ -221,11 +221,17 @@ def test_a_half_written_temporary_folder_is_removed_and_never_read(
     assert Counter(output_rows(job.parent)) == Counter(expected)
 
 
-def test_with_every_checkpoint_damaged_the_job_starts_over_and_says_so(
+def test_with_every_checkpoint_damaged_the_job_is_refused_until_they_are_deleted(
         tmp_path: Path, expected: list[str], caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing whole to fall back to: starting over would write again what a sink that
+    keeps its contents (a `wal:` log) holds, so the run is refused, naming the folder,
+    and goes from the beginning once the user deletes the checkpoints."""
+    import shutil
+
     import frys
     import frys.connectors.jsonl as jsonl
+    from frys.engine.checkpoint import CheckpointError
 
     job, state, _, _ = crashed_job(tmp_path)
     folders = sorted((state / "checkpoints").glob("checkpoint-*"))
@@ -233,12 +239,20 @@ def test_with_every_checkpoint_damaged_the_job_starts_over_and_says_so(
         flip_a_manifest_byte(folder)
 
     monkeypatch.setattr(jsonl, "DEFAULT_CHUNK_BYTES", 1024)
-    with caplog.at_level(logging.WARNING, logger="frys.checkpoint"):
-        pipeline = frys.Pipeline(job.read_text(), str(job), base_dir=job.parent, state=state,
-                                 keep_results=False)
+    with caplog.at_level(logging.WARNING, logger="frys.checkpoint"), \
+            pytest.raises(CheckpointError, match=r"every checkpoint in .* is damaged"):
+        frys.Pipeline(job.read_text(), str(job), base_dir=job.parent, state=state,
+                      keep_results=False)
     said = warnings_of(caplog)
     for folder in folders:
         assert any(str(folder) in m and "falling back" in m for m in said), said
+    refused = frys_run(job, "--state", str(state))
+    _, err = refused.communicate(timeout=120)
+    assert refused.returncode == 1
+    assert f"delete {state / 'checkpoints'}" in err
+    shutil.rmtree(state / "checkpoints")
+    pipeline = frys.Pipeline(job.read_text(), str(job), base_dir=job.parent, state=state,
+                             keep_results=False)
     pipeline.run(checkpoint_every_events=EVERY_EVENTS)
     # from the beginning: the sink recreated, not the rows before the crash kept twice
     assert Counter(output_rows(job.parent)) == Counter(expected)
