@@ -76,6 +76,15 @@ CREATE STREAM out (k INT, window_start TIMESTAMP, n INT, s INT)
 INSERT INTO out SELECT k, window_start, COUNT(*) AS n, SUM(v) AS s FROM ev
     GROUP BY k, TUMBLE(100ms);
 """,
+    # the input a WAL (written by `prepare` in ~20-event records, one per batch read)
+    "window from a WAL": """
+CREATE STREAM ev (k INT, v INT, ts TIMESTAMP)
+    WITH (event_time = ts, watermark = 50ms, source = 'wal:ev-wal?follow=false');
+CREATE STREAM out (k INT, window_start TIMESTAMP, n INT, s INT)
+    WITH (sink = 'file:out.jsonl');
+INSERT INTO out SELECT k, window_start, COUNT(*) AS n, SUM(v) AS s FROM ev
+    GROUP BY k, TUMBLE(100ms);
+""",
     "pattern": """
 CREATE STREAM ev (k INT, v INT, ts TIMESTAMP)
     WITH (event_time = ts, watermark = 50ms, source = 'file:ev.jsonl');
@@ -125,7 +134,25 @@ def prepare(folder: Path, job: str, events: int = EVENTS) -> Path:
     write_events(folder / "ev.jsonl", events, 1)
     write_events(folder / "other.jsonl", events, 2)
     (folder / "job.frysql").write_text(JOBS[job])
+    if "wal:ev-wal" in JOBS[job]:
+        write_wal(folder)
     return folder / "job.frysql"
+
+
+def write_wal(folder: Path) -> None:
+    """ev.jsonl copied into the log ev-wal by a frys job, 1 KiB of lines per record."""
+    import frys
+    import frys.connectors.jsonl as jsonl
+
+    copy = ("CREATE STREAM ev (k INT, v INT, ts TIMESTAMP) WITH (event_time = ts, "
+            "watermark = 50ms, source = 'file:ev.jsonl');\n"
+            "CREATE STREAM copy WITH (sink = 'wal:ev-wal');\n"
+            "INSERT INTO copy SELECT * FROM ev;\n")
+    chunk, jsonl.DEFAULT_CHUNK_BYTES = jsonl.DEFAULT_CHUNK_BYTES, 1024
+    try:
+        frys.Pipeline(copy, "copy.frysql", base_dir=folder, keep_results=False).run()
+    finally:
+        jsonl.DEFAULT_CHUNK_BYTES = chunk
 
 
 def start(job: Path, state: Path | None) -> subprocess.Popen[str]:
