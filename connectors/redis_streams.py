@@ -239,6 +239,7 @@ def decode_field_entries(decoder: StreamDecoder, entries: Sequence[tuple[str, An
     exprs, flags = [], []
     for column, column_type in decoder.columns.items():
         value = pl.col(column)
+        typed: pl.Expr
         if column_type == FrysType.INT:
             typed = pl.when(value.str.contains(_INTEGER_TEXT)).then(
                 value.str.strip_chars().cast(pl.Int64, strict=False))
@@ -435,7 +436,7 @@ class RedisStreamSource:
                                                  consumername=self.consumer)
             if not pending:
                 break
-            ids = [item["message_id"] for item in pending]
+            ids = [str(item["message_id"]) for item in pending]
             self.client.xack(self.uri.stream, self.group, *ids)
             low = f"({ids[-1]}"
         self._last = position
