@@ -523,3 +523,15 @@ def test_a_job_killed_again_and_again_writes_what_one_run_writes(  # type: ignor
     assert kills >= 1
     assert sorted((trial / "out.jsonl").read_text().splitlines()) == expected
     assert redis_client.xpending(names[1], "job")["pending"] == 0
+
+
+def test_the_documented_example_compiles() -> None:
+    import re
+
+    from frys.compiler import compile_text
+
+    text = (ROOT / "docs" / "connectors.md").read_text()
+    section = text[text.index("## Redis Streams"):]
+    example = re.findall(r"```frysql\n(.*?)```", section, flags=re.S)[0]
+    job = compile_text(example, "docs/connectors.md")
+    assert set(job.streams) >= {"trades", "averages"}
