@@ -470,8 +470,9 @@ def _field_frame(batch: pl.DataFrame) -> pl.DataFrame:
 
     batch = to_json_frame(batch)
     return batch.with_columns(
-        pl.when(pl.col(name)).then(pl.lit("true")).otherwise(pl.lit("false"))
-        .alias(name) if dtype == pl.Boolean else pl.col(name).cast(pl.String)
+        pl.when(pl.col(name).is_null()).then(pl.lit(None, pl.String))
+        .when(pl.col(name)).then(pl.lit("true")).otherwise(pl.lit("false")).alias(name)
+        if dtype == pl.Boolean else pl.col(name).cast(pl.String)
         for name, dtype in batch.schema.items())
 
 
