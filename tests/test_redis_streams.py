@@ -464,8 +464,10 @@ CRASH_JOB = """
 CREATE STREAM ev (k STRING, v INT, ts TIMESTAMP)
     WITH (event_time = ts, source = 'redis://127.0.0.1:{port}/{stream}?group=job&count=50');
 CREATE STREAM out WITH (sink = 'file:out.jsonl');
+CREATE STREAM counted WITH (sink = 'redis://127.0.0.1:{port}/{sink}');
 INSERT INTO out SELECT k, window_start, COUNT(*) AS n, SUM(v) AS s FROM ev
     GROUP BY k, TUMBLE(1s);
+INSERT INTO counted SELECT k, window_start, COUNT(*) AS n FROM ev GROUP BY k, TUMBLE(1s);
 """
 
 WRITER = """
@@ -488,9 +490,10 @@ def test_a_job_killed_again_and_again_writes_what_one_run_writes(  # type: ignor
     file output equals one uninterrupted run's: no entry lost, none counted twice."""
     count = 3000
     whole, trial = tmp_path / "whole", tmp_path / "trial"
-    for folder, stream in ((whole, names[0]), (trial, names[1])):
+    for folder, stream, sink in ((whole, names[0], names[2]), (trial, names[1], names[3])):
         folder.mkdir()
-        (folder / "job.frysql").write_text(CRASH_JOB.format(port=PORT, stream=stream))
+        (folder / "job.frysql").write_text(CRASH_JOB.format(port=PORT, stream=stream,
+                                                            sink=sink))
     subprocess.run([sys.executable, "-c", WRITER, names[0], str(count)], check=True,
                    cwd=ROOT)
     done = frys("run", "--state", str(whole / "state"), "--exit-when-idle", "300ms",
@@ -526,6 +529,11 @@ def test_a_job_killed_again_and_again_writes_what_one_run_writes(  # type: ignor
     assert kills >= 1
     assert sorted((trial / "out.jsonl").read_text().splitlines()) == expected
     assert redis_client.xpending(names[1], "job")["pending"] == 0
+    # the Redis sink: the same entries, each once (ids differ: each run has its base)
+    added = [fields for _, fields in redis_client.xrange(names[3])]
+    assert len(added) == len(expected)
+    assert sorted(map(str, added)) == sorted(
+        str(fields) for _, fields in redis_client.xrange(names[2]))
 
 
 def test_the_documented_example_compiles() -> None:
