@@ -387,6 +387,13 @@ class RedisStreamSource:
                 self._lost(error)
                 yield IDLE
                 continue
+            except redis_py.ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise ConnectorError(f"{self.display} (stream {self.decoder.stream}): "
+                                         f"{error}") from None
+                self._group_gone()
+                yield IDLE
+                continue
             self._delay = _RETRY_MIN_SECONDS
             if not entries:
                 yield IDLE
@@ -405,6 +412,25 @@ class RedisStreamSource:
         self._retry_at = time.monotonic() + self._delay
         self._delay = min(self._delay * 2, _RETRY_MAX_SECONDS)
         self._pending_from = self._last
+
+    def _group_gone(self) -> None:
+        """The stream or its group vanished (a Redis restarted without persistence, a
+        group deleted): what it held is gone with it. The group is made again, from the
+        stream's start (every entry of a stream made since is new to the job)."""
+        warnings.warn(f"{self.display} (stream {self.decoder.stream}): the consumer group "
+                      f"{self.group} is gone (Redis restarted without persistence, or the "
+                      "group or stream was deleted); created again from the stream's start",
+                      RuntimeWarning, stacklevel=2)
+        import redis as redis_py
+
+        try:
+            self.client.xgroup_create(self.uri.stream, self.group, id="0", mkstream=True)
+        except redis_py.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise ConnectorError(f"cannot create the consumer group {self.group} of "
+                                     f"{self.display}: {error}") from None
+        self._pending_from = "0"
+        self._unacked.clear()  # acknowledging them in the new group would mean nothing
 
     def decode(self, entries: Sequence[tuple[str, Any]]
                ) -> tuple[pl.DataFrame, list[DeadLetter]]:

@@ -288,6 +288,23 @@ def test_a_dropped_connection_is_reopened_and_nothing_is_lost(redis_client, name
     source.close()
 
 
+def test_a_group_that_vanished_is_made_again_and_new_entries_are_read(  # type: ignore[no-untyped-def]
+        redis_client, names) -> None:
+    """What a Redis that keeps nothing on disk does when it restarts: the stream and the
+    group are gone; the source makes them again and reads what is added from then on."""
+    stream = names[0]
+    redis_client.xadd(stream, {"k": "a", "v": "0", "ts": "0"})
+    source = RedisStreamSource(uri(stream, "group=g"), decoder(), "job")
+    batches = source.batches()
+    assert list(next(batches)[0]["v"]) == [0]  # type: ignore[index]
+    redis_client.delete(stream)
+    with pytest.warns(RuntimeWarning, match="the consumer group g is gone"):
+        assert next(batches) is IDLE
+    redis_client.xadd(stream, {"k": "a", "v": "1", "ts": "1"})
+    assert drain(source)[0]["v"].to_list() == [1]
+    source.close()
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[tuple[int, Callable[[], None], Callable[[], None]]]:
     """A redis-server of the test's own on a free loopback port, persisting every write
