@@ -29,7 +29,9 @@ consumer's pending entries first. A resumed run acks the pending entries at or b
 checkpoint's position (they are in the checkpointed state) and processes the ones after it
 again, once. A lost connection is retried with backoff (the source says IDLE meanwhile,
 never blocking the job) and the pending entries after the last one processed are read
-again first, so an entry delivered in a reply the connection lost is not skipped.
+again first, so an entry delivered in a reply the connection lost is not skipped. A group
+that vanished (a Redis restarted without persistence) is made again, with a warning, and
+what is added from then on is read.
 
 Guarantees of the sink (RedisStreamSink): see its docstring: each row once across a crash
 when the resumed job emits the same rows again (a checkpointed frys job does), because the
