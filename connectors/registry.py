@@ -8,14 +8,15 @@ connectors/sandbox.py). Sources keep the `Source` protocol, sinks the `Sink` pro
 
 Where connectors come from, first match wins:
 
-* the built-in ones (`file:` JSON lines, `wal:` logs, `bus:` topics of the job's broker),
+* the built-in ones (`file:` JSON lines, `wal:` logs, `bus:` topics of the job's broker,
+  `redis:` streams),
   each named by `module:attribute` and imported only when a job first uses its scheme, so a
   job without a WAL never imports connectors/wal_topic.py;
 * `register(connector)`, for an embedding application;
 * the entry-point group `frys.connectors` of installed distributions (entry name = scheme,
   value = `module:attribute` of a Connector), looked up and loaded on first use of an
   unknown scheme;
-* schemes planned but not built yet (`redis:`, `kafka:` ...): "not supported yet", which
+* schemes planned but not built yet (`nats:`, `kafka:` ...): "not supported yet", which
   `frys check` reports (exit 3) and `frys run` refuses.
 
 Anything else is an error naming the closest known scheme ("did you mean 'wal:'?").
@@ -70,6 +71,7 @@ BUILT_IN: dict[str, str] = {
     "wal": "frys.connectors.wal_topic:WAL_CONNECTOR",
     "bus": "frys.connectors.bus_connector:BUS_CONNECTOR",
     "stdin": "frys.connectors.stdin_source:STDIN_CONNECTOR",
+    "redis": "frys.connectors.redis_streams:REDIS_CONNECTOR",
 }
 
 
@@ -91,7 +93,7 @@ POLL_MIN_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.15
 
 # schemes a connector is planned for: "not supported yet", not "unknown"
-PLANNED = ("redis", "nats", "amqp", "mqtt", "kafka")
+PLANNED = ("nats", "amqp", "mqtt", "kafka")
 
 
 class ConnectorError(Exception):

@@ -89,7 +89,9 @@ def frame(values: range) -> pl.DataFrame:
     ("wal:x?colour=red", "source", UriProblem.error(str(check_wal_uri("wal:x?colour=red")))),
     ("bus:alerts.high", "sink", None),
     ("bus:alerts.*", "source", UriProblem.error(str(check_bus_uri("bus:alerts.*")))),
-    ("redis://localhost/orders", "source", UriProblem.later("connector redis:")),
+    ("redis://localhost/orders", "source", UriProblem.error(
+        "a redis: source needs a consumer group: add 'group=NAME' to "
+        "'redis://localhost/orders'")),
     ("nats:orders", "sink", UriProblem.later("connector nats:")),
     ("amqp://h/q", "source", UriProblem.later("connector amqp:")),
     ("mqtt://h/t", "sink", UriProblem.later("connector mqtt:")),
@@ -117,7 +119,7 @@ def test_check_uri_states_each_problem(uri: str, role: registry.Role,
 
 @pytest.mark.parametrize("uri", ["file:data/x.jsonl", "file:data/x.csv", "wal:data/o",
                                  "wal:data/o?fsync=sometimes", "wal:", "bus:a.b", "bus:a.#",
-                                 "redis://h/k", "kafka:t", "data/x.jsonl", "s3:b/k"])
+                                 "redis://h/k?colour=red", "kafka:t", "data/x.jsonl", "s3:b/k"])
 @pytest.mark.parametrize("role", ["source", "sink"])
 def test_check_uri_says_what_the_analyzer_says(uri: str, role: str) -> None:
     """The analyzer, given the registry's checker (frys.compile_text), reports each problem
