@@ -6,8 +6,9 @@ memory. The sink writes one JSON object per row; TIMESTAMP values are written as
 UTC strings with milliseconds (`2024-05-01T12:00:00.000Z`).
 
 Registered as the `file:` connector (FILE_CONNECTOR, connectors/registry.py): `file:<path>`
-relative to the job file's folder, `.jsonl` files only so far; `file:<path>?follow=true`
-(a source) tails the file as it grows, across rotations (connectors/file_follow.py).
+relative to the job file's folder, chosen by extension: `.jsonl` here, `.csv` in
+connectors/files_csv.py, others not yet; `file:<path>.jsonl?follow=true` (a source) tails
+the file as it grows, across rotations (connectors/file_follow.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from frys.connectors.registry import (
     Connector,
     ConnectorError,
     Role,
+    Sink,
     SinkContext,
+    Source,
     SourceContext,
     UriProblem,
 )
@@ -433,21 +436,46 @@ def _resolve(uri: str, base_dir: Path) -> Path:
     return resolve_file_uri("file:" + uri[len("file:"):].partition("?")[0], base_dir)
 
 
-def _check(uri: str, role: Role) -> UriProblem | None:
-    try:
-        path, _ = file_uri(uri, role)
-    except ValueError as error:
-        return UriProblem.error(str(error))
-    if not path.endswith(".jsonl"):
-        return UriProblem.later(f"file format of {path!r} (only .jsonl files so far)")
+# the file formats by extension: JSON Lines here, the others in connectors/files_*.py
+JSONL_EXTENSIONS = (".jsonl",)
+CSV_EXTENSIONS = (".csv",)
+
+
+def _format_of(path: str) -> str | None:
+    lower = path.lower()
+    if lower.endswith(JSONL_EXTENSIONS):
+        return "jsonl"
+    if lower.endswith(CSV_EXTENSIONS):
+        return "csv"
     return None
 
 
-def _open_source(uri: str, context: SourceContext) -> JsonlFileSource:
-    _, follow = file_uri(uri, "source")
+def _check(uri: str, role: Role) -> UriProblem | None:
+    path, _, query = uri[len("file:"):].partition("?")
+    try:
+        if _format_of(path) == "csv":
+            from frys.connectors.files_csv import csv_options
+
+            csv_options(uri, query, role)
+            return None
+        path, _ = file_uri(uri, role)
+    except ValueError as error:
+        return UriProblem.error(str(error))
+    if _format_of(path) is None:
+        return UriProblem.later(f"file format of {path!r} (only .jsonl and .csv files so far)")
+    return None
+
+
+def _open_source(uri: str, context: SourceContext) -> Source:
     path = _resolve(uri, context.base_dir)
     if not path.is_file():
         raise ConnectorError(f"source file not found: {path} (stream {context.stream_name})")
+    if _format_of(path.name) == "csv":
+        from frys.connectors.files_csv import CsvFileSource, csv_options
+
+        options = csv_options(uri, uri.partition("?")[2], "source")
+        return CsvFileSource(path, context.decoder, str(path), options)
+    _, follow = file_uri(uri, "source")
     if follow:
         from frys.connectors.file_follow import FollowedJsonlFile
 
@@ -455,8 +483,14 @@ def _open_source(uri: str, context: SourceContext) -> JsonlFileSource:
     return JsonlFileSource(path, context.decoder, str(path))
 
 
-def _open_sink(uri: str, context: SinkContext) -> JsonlWriter:
-    return open_file_sink(_resolve(uri, context.base_dir), context.resume)
+def _open_sink(uri: str, context: SinkContext) -> Sink:
+    path = _resolve(uri, context.base_dir)
+    if _format_of(path.name) == "csv":
+        from frys.connectors.files_csv import csv_options, open_csv_sink
+
+        options = csv_options(uri, uri.partition("?")[2], "sink")
+        return open_csv_sink(path, options, list(context.stream.columns or {}), context.resume)
+    return open_file_sink(path, context.resume)
 
 
 FILE_CONNECTOR = Connector(
