@@ -74,8 +74,10 @@ def csv_options(uri: str, query: str, role: Role) -> CsvOptions:
             if value not in ("true", "false"):
                 raise ValueError(f"header must be true or false in {uri!r}, not {value!r}")
             options = replace(options, header=value == "true")
+        elif key == "delimiter":
+            options = replace(options, delimiter=_one_char(key, value, uri))
         else:
-            options = replace(options, **{key: _one_char(key, value, uri)})
+            options = replace(options, quote=_one_char(key, value, uri))
     if options.delimiter == options.quote:
         raise ValueError(f"delimiter and quote must differ in {uri!r}")
     return options
@@ -108,8 +110,8 @@ def whole_record_chunks(read: Callable[[int], bytes], size: int, quote: bytes
             continue
         yield data[: cut + 1]
         carry = data[cut + 1:]
-    if carry.strip():
-        yield carry + b"\n"
+    if carry.strip():  # (an unclosed quote's carry may end with its line break already)
+        yield carry if carry.endswith(b"\n") else carry + b"\n"
 
 
 class CsvDecoder:
