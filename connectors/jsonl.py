@@ -7,8 +7,9 @@ UTC strings with milliseconds (`2024-05-01T12:00:00.000Z`).
 
 Registered as the `file:` connector (FILE_CONNECTOR, connectors/registry.py): `file:<path>`
 relative to the job file's folder, chosen by extension: `.jsonl` here, `.csv` in
-connectors/files_csv.py, others not yet; `file:<path>.jsonl?follow=true` (a source) tails
-the file as it grows, across rotations (connectors/file_follow.py).
+connectors/files_csv.py, `.parquet`/`.arrow`/`.feather` in connectors/files_columnar.py;
+`file:<path>.jsonl?follow=true` (a source) tails the file as it grows, across rotations
+(connectors/file_follow.py).
 """
 
 from __future__ import annotations
@@ -439,6 +440,7 @@ def _resolve(uri: str, base_dir: Path) -> Path:
 # the file formats by extension: JSON Lines here, the others in connectors/files_*.py
 JSONL_EXTENSIONS = (".jsonl",)
 CSV_EXTENSIONS = (".csv",)
+COLUMNAR_EXTENSIONS = (".parquet", ".arrow", ".feather")
 
 
 def _format_of(path: str) -> str | None:
@@ -447,6 +449,8 @@ def _format_of(path: str) -> str | None:
         return "jsonl"
     if lower.endswith(CSV_EXTENSIONS):
         return "csv"
+    if lower.endswith(COLUMNAR_EXTENSIONS):
+        return "columnar"
     return None
 
 
@@ -458,18 +462,39 @@ def _check(uri: str, role: Role) -> UriProblem | None:
 
             csv_options(uri, query, role)
             return None
+        if _format_of(path) == "columnar":
+            from frys.connectors.files_columnar import columnar_options
+
+            columnar_options(uri, query, role)
+            return None
         path, _ = file_uri(uri, role)
     except ValueError as error:
         return UriProblem.error(str(error))
     if _format_of(path) is None:
-        return UriProblem.later(f"file format of {path!r} (only .jsonl and .csv files so far)")
+        return UriProblem.later(f"file format of {path!r} (only .jsonl, .csv, .parquet, "
+                                ".arrow and .feather files so far)")
     return None
 
 
 def _open_source(uri: str, context: SourceContext) -> Source:
     path = _resolve(uri, context.base_dir)
+    if _format_of(path.name) == "columnar" and path.is_dir():  # a sink's folder of parts
+        from frys.connectors.files_columnar import EXTENSIONS, ColumnarFileSource
+
+        return ColumnarFileSource(path, context.decoder, str(path),
+                                  EXTENSIONS[path.suffix.lower()])
     if not path.is_file():
         raise ConnectorError(f"source file not found: {path} (stream {context.stream_name})")
+    if _format_of(path.name) == "columnar":
+        from frys.connectors.files_columnar import (
+            EXTENSIONS,
+            ColumnarFileSource,
+            columnar_options,
+        )
+
+        columnar_options(uri, uri.partition("?")[2], "source")
+        return ColumnarFileSource(path, context.decoder, str(path),
+                                  EXTENSIONS[path.suffix.lower()])
     if _format_of(path.name) == "csv":
         from frys.connectors.files_csv import CsvFileSource, csv_options
 
@@ -490,6 +515,12 @@ def _open_sink(uri: str, context: SinkContext) -> Sink:
 
         options = csv_options(uri, uri.partition("?")[2], "sink")
         return open_csv_sink(path, options, list(context.stream.columns or {}), context.resume)
+    if _format_of(path.name) == "columnar":
+        from frys.connectors.files_columnar import EXTENSIONS, PartFileSink, columnar_options
+
+        return PartFileSink(path, EXTENSIONS[path.suffix.lower()],
+                            columnar_options(uri, uri.partition("?")[2], "sink"),
+                            context.resume)
     return open_file_sink(path, context.resume)
 
 
