@@ -289,53 +289,65 @@ class PartFileSink:
         if batch.height == 0:
             return
         table = batch.to_arrow()
-        if self._schema is None:
-            self._schema = pa.schema([f.with_type(pa.large_string())
+        table = table.cast(pa.schema([f.with_type(pa.large_string())
                                       if pa.types.is_string_view(f.type) else f
-                                      for f in table.schema])
-        self._buffer.append(table.cast(self._schema))
+                                      for f in table.schema]))
+        if self._schema is None:
+            self._schema = table.schema
+        elif table.schema != self._schema:
+            try:
+                table = table.cast(self._schema)
+            except pa.ArrowException:
+                # a column all NULL so far (arrow's null type) now has values: the part
+                # written so far ends, the next ones have the column's type
+                merged = pa.schema([new if pa.types.is_null(old.type) else old
+                                    for old, new in zip(self._schema, table.schema,
+                                                        strict=True)])
+                self._end_part()
+                self._schema = merged
+                table = table.cast(merged)
+        self._buffer.append(table)
         self._buffered += batch.height
         if self._buffered >= self.options.row_group_size:
-            self._flush()
-        if self._writer is not None and (
-                (self.options.roll_rows and self._part_rows >= self.options.roll_rows)
-                or (self.options.roll_interval and
-                    time.monotonic() - self._opened_at >= self.options.roll_interval)):
+            self._flush(final=False)
+        if self._writer is not None and self.options.roll_interval is not None and \
+                time.monotonic() - self._opened_at >= self.options.roll_interval:
             self._end_part()
 
-    def _flush(self) -> None:
-        """The buffered rows, as whole groups of row_group_size (all at the part's end)."""
+    def _flush(self, final: bool) -> None:
+        """The buffered rows as groups of row_group_size (and, `final`, a last shorter
+        one), into the part being written, ending it each time it reaches roll_rows."""
         if not self._buffered or self._schema is None:
             return
-        if self._writer is None:
-            path = self._name(self._index, True)
-            if self.kind == "parquet":
-                self._writer = pq.ParquetWriter(path, self._schema)
-            else:
-                self._writer = ipc.new_file(str(path), self._schema)
-            self._opened_at = time.monotonic()
         table = pa.concat_tables(self._buffer)
-        size = self.options.row_group_size
-        whole = table.num_rows - table.num_rows % size
-        if isinstance(self._writer, pq.ParquetWriter):
-            self._writer.write_table(table.slice(0, whole), row_group_size=size)
-        else:
-            self._writer.write_table(table.slice(0, whole), max_chunksize=size)
-        self._part_rows += whole
-        rest = table.slice(whole)
+        size, start = self.options.row_group_size, 0
+        while table.num_rows - start >= size or (final and start < table.num_rows):
+            rows = min(size, table.num_rows - start)
+            if self._writer is None:
+                path = self._name(self._index, True)
+                self._writer = (pq.ParquetWriter(path, self._schema) if self.kind == "parquet"
+                                else ipc.new_file(str(path), self._schema))
+                self._opened_at = time.monotonic()
+            group = table.slice(start, rows)
+            if isinstance(self._writer, pq.ParquetWriter):
+                self._writer.write_table(group, row_group_size=rows)
+            else:
+                self._writer.write_table(group, max_chunksize=rows)
+            start += rows
+            self._part_rows += rows
+            if self.options.roll_rows is not None and self._part_rows >= self.options.roll_rows:
+                self._close_part()
+        rest = table.slice(start)
         self._buffer, self._buffered = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
 
     def _end_part(self) -> None:
         """Write what is buffered (a last, shorter group), close and fsync the part."""
-        size = self.options.row_group_size
-        if self._buffered:
-            self.options = replace(self.options, row_group_size=self._buffered)
-            try:
-                self._flush()
-            finally:
-                self.options = replace(self.options, row_group_size=size)
-        if self._writer is None:
-            return
+        self._flush(final=True)
+        if self._writer is not None:
+            self._close_part()
+
+    def _close_part(self) -> None:
+        assert self._writer is not None
         self._writer.close()
         self._writer = None
         with open(self._name(self._index, True), "rb") as file:
@@ -392,7 +404,7 @@ class PartFileSink:
         self._buffer, self._buffered = [], 0
 
     def close(self) -> None:
-        """After the last commit: nothing is left open."""
-        if self._writer is not None or self._buffered:
+        """After the last commit; rows written or parts ended since are committed too."""
+        if self._writer is not None or self._buffered or self._pending:
             self.pre_commit(0)
             self.commit(0)
