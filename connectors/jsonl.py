@@ -7,9 +7,9 @@ UTC strings with milliseconds (`2024-05-01T12:00:00.000Z`).
 
 Registered as the `file:` connector (FILE_CONNECTOR, connectors/registry.py): `file:<path>`
 relative to the job file's folder, chosen by extension: `.jsonl` here, `.csv` in
-connectors/files_csv.py, `.parquet`/`.arrow`/`.feather` in connectors/files_columnar.py;
-`file:<path>.jsonl?follow=true` (a source) tails the file as it grows, across rotations
-(connectors/file_follow.py).
+connectors/files_csv.py, `.parquet`/`.arrow`/`.feather` in connectors/files_columnar.py,
+`.msgpack` in connectors/files_msgpack.py; `file:<path>.jsonl?follow=true` (a source)
+tails the file as it grows, across rotations (connectors/file_follow.py).
 """
 
 from __future__ import annotations
@@ -437,70 +437,34 @@ def _resolve(uri: str, base_dir: Path) -> Path:
     return resolve_file_uri("file:" + uri[len("file:"):].partition("?")[0], base_dir)
 
 
-# the file formats by extension: JSON Lines here, the others in connectors/files_*.py
-JSONL_EXTENSIONS = (".jsonl",)
-CSV_EXTENSIONS = (".csv",)
-COLUMNAR_EXTENSIONS = (".parquet", ".arrow", ".feather")
-
-
-def _format_of(path: str) -> str | None:
-    lower = path.lower()
-    if lower.endswith(JSONL_EXTENSIONS):
-        return "jsonl"
-    if lower.endswith(CSV_EXTENSIONS):
-        return "csv"
-    if lower.endswith(COLUMNAR_EXTENSIONS):
-        return "columnar"
-    return None
-
-
 def _check(uri: str, role: Role) -> UriProblem | None:
+    from frys.connectors import files_formats
+
     path, _, query = uri[len("file:"):].partition("?")
+    fmt = files_formats.format_of(path)
     try:
-        if _format_of(path) == "csv":
-            from frys.connectors.files_csv import csv_options
-
-            csv_options(uri, query, role)
-            return None
-        if _format_of(path) == "columnar":
-            from frys.connectors.files_columnar import columnar_options
-
-            columnar_options(uri, query, role)
+        if fmt is not None:
+            files_formats.check_options(fmt, uri, query, role)
             return None
         path, _ = file_uri(uri, role)
     except ValueError as error:
         return UriProblem.error(str(error))
-    if _format_of(path) is None:
-        return UriProblem.later(f"file format of {path!r} (only .jsonl, .csv, .parquet, "
-                                ".arrow and .feather files so far)")
+    if not path.endswith(".jsonl"):
+        return UriProblem.later(f"file format of {path!r} (only {files_formats.KNOWN} "
+                                "files so far)")
     return None
 
 
 def _open_source(uri: str, context: SourceContext) -> Source:
-    path = _resolve(uri, context.base_dir)
-    if _format_of(path.name) == "columnar" and path.is_dir():  # a sink's folder of parts
-        from frys.connectors.files_columnar import EXTENSIONS, ColumnarFileSource
+    from frys.connectors import files_formats
 
-        return ColumnarFileSource(path, context.decoder, str(path),
-                                  EXTENSIONS[path.suffix.lower()])
+    path = _resolve(uri, context.base_dir)
+    fmt = files_formats.format_of(path.name)
+    if fmt is not None:
+        return files_formats.open_source(fmt, path, uri, context)
+    _, follow = file_uri(uri, "source")
     if not path.is_file():
         raise ConnectorError(f"source file not found: {path} (stream {context.stream_name})")
-    if _format_of(path.name) == "columnar":
-        from frys.connectors.files_columnar import (
-            EXTENSIONS,
-            ColumnarFileSource,
-            columnar_options,
-        )
-
-        columnar_options(uri, uri.partition("?")[2], "source")
-        return ColumnarFileSource(path, context.decoder, str(path),
-                                  EXTENSIONS[path.suffix.lower()])
-    if _format_of(path.name) == "csv":
-        from frys.connectors.files_csv import CsvFileSource, csv_options
-
-        options = csv_options(uri, uri.partition("?")[2], "source")
-        return CsvFileSource(path, context.decoder, str(path), options)
-    _, follow = file_uri(uri, "source")
     if follow:
         from frys.connectors.file_follow import FollowedJsonlFile
 
@@ -509,18 +473,12 @@ def _open_source(uri: str, context: SourceContext) -> Source:
 
 
 def _open_sink(uri: str, context: SinkContext) -> Sink:
+    from frys.connectors import files_formats
+
     path = _resolve(uri, context.base_dir)
-    if _format_of(path.name) == "csv":
-        from frys.connectors.files_csv import csv_options, open_csv_sink
-
-        options = csv_options(uri, uri.partition("?")[2], "sink")
-        return open_csv_sink(path, options, list(context.stream.columns or {}), context.resume)
-    if _format_of(path.name) == "columnar":
-        from frys.connectors.files_columnar import EXTENSIONS, PartFileSink, columnar_options
-
-        return PartFileSink(path, EXTENSIONS[path.suffix.lower()],
-                            columnar_options(uri, uri.partition("?")[2], "sink"),
-                            context.resume)
+    fmt = files_formats.format_of(path.name)
+    if fmt is not None:
+        return files_formats.open_sink(fmt, path, uri, context)
     return open_file_sink(path, context.resume)
 
 
