@@ -114,6 +114,14 @@ def whole_record_chunks(read: Callable[[int], bytes], size: int, quote: bytes
         yield carry if carry.endswith(b"\n") else carry + b"\n"
 
 
+def _first_record_end(chunk: bytes, quote: bytes) -> int:
+    """The end of the chunk's first record: after its first line break outside quotes."""
+    cut = chunk.find(b"\n")
+    while cut >= 0 and chunk.count(quote, 0, cut) % 2:
+        cut = chunk.find(b"\n", cut + 1)
+    return len(chunk) if cut < 0 else cut + 1
+
+
 class CsvDecoder:
     """Parses chunks of whole records and decodes them into a stream's batches."""
 
@@ -159,6 +167,15 @@ class CsvDecoder:
         """One batch of the stream's schema, and dead letters, of a chunk of whole records."""
         stream, name = self.decoder.stream, self.display_name
         letters: list[DeadLetter] = []
+        while self.names is None and chunk:  # the header first, so the rest may be plain
+            end = _first_record_end(chunk, self.options.quote.encode())
+            for _, _, fields in self.records(chunk[:end], first_line):
+                if isinstance(fields, str):
+                    raise ValueError(f"its header record (line {first_line}) is not CSV: "
+                                     f"{fields}")
+                self.names = fields
+            first_line += chunk.count(b"\n", 0, end)
+            chunk = chunk[end:]
         parsed = self._plain(chunk, first_line)
         if parsed is None:
             parsed = self._parse(chunk, first_line, letters)

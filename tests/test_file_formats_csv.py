@@ -324,3 +324,11 @@ def test_the_vectorized_path_parses_as_the_csv_module_does(
     assert plain[0].to_dicts() == parsed[0].to_dicts()
     assert plain[1].to_dicts() == parsed[1].to_dicts()
     assert fast.decode(chunk, first_line)[0].equals(slow.decode(chunk, first_line)[0])
+
+
+def test_a_header_that_is_not_csv_stops_the_source_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('\nk,"v"x,ts\na,1,1\n')
+    with pytest.raises(ConnectorError, match=r"in\.csv .*its header record \(line 2\) is "
+                                             r"not CSV: malformed CSV"):
+        read_all(source(path))
