@@ -6,8 +6,10 @@ memory. The sink writes one JSON object per row; TIMESTAMP values are written as
 UTC strings with milliseconds (`2024-05-01T12:00:00.000Z`).
 
 Registered as the `file:` connector (FILE_CONNECTOR, connectors/registry.py): `file:<path>`
-relative to the job file's folder, `.jsonl` files only so far; `file:<path>?follow=true`
-(a source) tails the file as it grows, across rotations (connectors/file_follow.py).
+relative to the job file's folder, chosen by extension: `.jsonl` here, `.csv` in
+connectors/files_csv.py, `.parquet`/`.arrow`/`.feather` in connectors/files_columnar.py,
+`.msgpack` in connectors/files_msgpack.py; `file:<path>.jsonl?follow=true` (a source)
+tails the file as it grows, across rotations (connectors/file_follow.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from frys.connectors.registry import (
     Connector,
     ConnectorError,
     Role,
+    Sink,
     SinkContext,
+    Source,
     SourceContext,
     UriProblem,
 )
@@ -434,18 +438,31 @@ def _resolve(uri: str, base_dir: Path) -> Path:
 
 
 def _check(uri: str, role: Role) -> UriProblem | None:
+    from frys.connectors import files_formats
+
+    path, _, query = uri[len("file:"):].partition("?")
+    fmt = files_formats.format_of(path)
     try:
+        if fmt is not None:
+            files_formats.check_options(fmt, uri, query, role)
+            return None
         path, _ = file_uri(uri, role)
     except ValueError as error:
         return UriProblem.error(str(error))
     if not path.endswith(".jsonl"):
-        return UriProblem.later(f"file format of {path!r} (only .jsonl files so far)")
+        return UriProblem.later(f"file format of {path!r} (only {files_formats.KNOWN} "
+                                "files so far)")
     return None
 
 
-def _open_source(uri: str, context: SourceContext) -> JsonlFileSource:
-    _, follow = file_uri(uri, "source")
+def _open_source(uri: str, context: SourceContext) -> Source:
+    from frys.connectors import files_formats
+
     path = _resolve(uri, context.base_dir)
+    fmt = files_formats.format_of(path.name)
+    if fmt is not None:
+        return files_formats.open_source(fmt, path, uri, context)
+    _, follow = file_uri(uri, "source")
     if not path.is_file():
         raise ConnectorError(f"source file not found: {path} (stream {context.stream_name})")
     if follow:
@@ -455,8 +472,14 @@ def _open_source(uri: str, context: SourceContext) -> JsonlFileSource:
     return JsonlFileSource(path, context.decoder, str(path))
 
 
-def _open_sink(uri: str, context: SinkContext) -> JsonlWriter:
-    return open_file_sink(_resolve(uri, context.base_dir), context.resume)
+def _open_sink(uri: str, context: SinkContext) -> Sink:
+    from frys.connectors import files_formats
+
+    path = _resolve(uri, context.base_dir)
+    fmt = files_formats.format_of(path.name)
+    if fmt is not None:
+        return files_formats.open_sink(fmt, path, uri, context)
+    return open_file_sink(path, context.resume)
 
 
 FILE_CONNECTOR = Connector(

@@ -79,8 +79,9 @@ def frame(values: range) -> pl.DataFrame:
 @pytest.mark.parametrize(("uri", "role", "expected"), [
     ("file:data/x.jsonl", "source", None),
     ("file:/abs/out.jsonl", "sink", None),
-    ("file:data/x.csv", "source",
-     UriProblem.later("file format of 'data/x.csv' (only .jsonl files so far)")),
+    ("file:data/x.xml", "source",
+     UriProblem.later("file format of 'data/x.xml' (only .jsonl, .csv, .parquet, .arrow, "
+                      ".feather and .msgpack files so far)")),
     ("wal:data/orders?fsync=always&consumer=c1", "source", None),
     ("wal:data/orders?fsync=sometimes", "sink",
      UriProblem.error(str(check_wal_uri("wal:data/orders?fsync=sometimes")))),
@@ -117,7 +118,7 @@ def test_check_uri_states_each_problem(uri: str, role: registry.Role,
     assert check_uri(uri, role) == expected
 
 
-@pytest.mark.parametrize("uri", ["file:data/x.jsonl", "file:data/x.csv", "wal:data/o",
+@pytest.mark.parametrize("uri", ["file:data/x.jsonl", "file:data/x.xml", "wal:data/o",
                                  "wal:data/o?fsync=sometimes", "wal:", "bus:a.b", "bus:a.#",
                                  "redis://h/k?colour=red", "kafka:t", "data/x.jsonl", "s3:b/k"])
 @pytest.mark.parametrize("role", ["source", "sink"])

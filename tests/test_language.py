@@ -185,7 +185,7 @@ def test_all_errors_of_a_file_are_reported_together() -> None:
 
 NOT_SUPPORTED = [
     ("CREATE STREAM s (a INT) WITH (source = 'nats://localhost/q')", "connector nats:"),
-    ("CREATE STREAM s (a INT) WITH (source = 'file:x.csv')", "file format of 'x.csv'"),
+    ("CREATE STREAM s (a INT) WITH (source = 'file:x.xml')", "file format of 'x.xml'"),
 ]
 
 

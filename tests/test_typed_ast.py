@@ -557,7 +557,7 @@ def test_the_uri_checker_is_injected_and_told_the_role() -> None:
         "not supported yet: connector soon: as a source at 1:31"]
 
 
-@pytest.mark.parametrize("uri", ["file:data/x.csv", "kafka:topic", "ftp:x", "nothing"])
+@pytest.mark.parametrize("uri", ["file:data/x.xml", "kafka:topic", "ftp:x", "nothing"])
 def test_the_language_alone_takes_every_uri_and_frys_compile_text_checks_them(uri: str
                                                                             ) -> None:
     """dsl/ knows no connectors: its default checker takes any URI; the compile the command
