@@ -38,6 +38,7 @@ from lark.parsers.lalr_analysis import Reduce, Shift
 from frys.dsl import ast
 from frys.dsl.errors import Diagnostic, FrysSyntaxError, Span
 from frys.dsl.limits import DEFAULT_LIMITS, MAX_INTERVAL_MS, Limits
+from frys.dsl.query_names import with_query_names
 from frys.dsl.shape import TooDeep, reshape
 
 GRAMMAR_PATH = Path(__file__).with_name("frysql.lark")
@@ -728,59 +729,6 @@ class _Refused(Exception):
                          (token.end_column or (token.column or 0) + 1) - 1)
 
 
-# `-- name: fraud_alerts` alone on a line: the name of the query that follows it
-_NAME_LINE = re.compile(r"^[ \t]*--[ \t]*name[ \t]*:[ \t]*(\S*)[ \t]*\r?$", re.MULTILINE)
-_QUERY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _with_query_names(program: ast.Program, text: str, source_name: str) -> ast.Program:
-    """Give each query its `-- name:` line: one alone on a line between the previous
-    statement and the query (a comment inside a statement, or in a string, is not one).
-    A name line before a CREATE, or two before one query, or a name that is not an
-    identifier, is a syntax error at the line."""
-    if "name" not in text:
-        return program
-    statements = list(program.statements)
-    starts = [s.span.line for s in statements]
-    ends = [s.span.end_line for s in statements]
-    problems: list[Diagnostic] = []
-    named: dict[int, str] = {}
-    for match in _NAME_LINE.finditer(text):
-        line = text.count("\n", 0, match.start()) + 1
-        column = match.start(1) - match.start() + 1
-        if any(start <= line <= end for start, end in zip(starts, ends, strict=True)):
-            continue  # inside a statement: a comment there, or a string's line
-        following = next((i for i, start in enumerate(starts) if start > line), None)
-        name = match.group(1)
-        where = Span(line, column, line, column + max(len(name), 1) - 1)
-        if not _QUERY_NAME.fullmatch(name):
-            problems.append(Diagnostic(
-                f"a query name must be an identifier (letters, digits, _), not {name!r}",
-                where))
-        elif following is None or not isinstance(statements[following],
-                                                 ast.InsertInto | ast.Select):
-            problems.append(Diagnostic(
-                "-- name: names the query (INSERT INTO or SELECT) that follows it; none "
-                "follows here", where))
-        elif following in named:
-            problems.append(Diagnostic(
-                f"this query is already named {named[following]}; one -- name: line each",
-                where))
-        else:
-            named[following] = name
-    if problems:
-        raise FrysSyntaxError(problems, source_name, text)
-    for index, name in named.items():
-        statement = statements[index]
-        if isinstance(statement, ast.InsertInto):
-            statements[index] = dataclasses.replace(
-                statement, query=dataclasses.replace(statement.query, name=name))
-        else:
-            assert isinstance(statement, ast.Select)
-            statements[index] = dataclasses.replace(statement, name=name)
-    return dataclasses.replace(program, statements=tuple(statements))
-
-
 def parse(text: str, source_name: str = "<query>",
           limits: Limits = DEFAULT_LIMITS) -> ast.Program:
     """Parse .frysql text into a Program; raises FrysSyntaxError on bad syntax, and on
@@ -793,7 +741,7 @@ def parse(text: str, source_name: str = "<query>",
         try:
             tree = _lark().parse(text)
             program = reshape(_ToAst(limits).transform(tree))
-            return _with_query_names(program, text, source_name)
+            return with_query_names(program, text, source_name)
         except UnexpectedInput as error:
             raise _syntax_error(error, source_name, text) from None
         except TooDeep as error:
