@@ -406,16 +406,24 @@ def _folder(text: str) -> Path:
     return Path(text)
 
 
-def duration_ms(text: str) -> int:
+def positive_duration_ms(text: str) -> int | None:
     """A duration as the language writes intervals (`200ms`, `10s`, `5 MINUTES`, `1h`), in
-    milliseconds (read by the parser's own interval_millis, imported only when given)."""
+    milliseconds; None unless it is one and positive (read by the parser's own
+    interval_millis, imported only when given). The command line's flags and the Python
+    API's durations both read them here."""
     from frys.dsl.parser import interval_millis
 
     try:
         millis = interval_millis(text.strip())
     except (KeyError, ValueError):
-        millis = 0
-    if millis <= 0:
+        return None
+    return millis if millis > 0 else None
+
+
+def duration_ms(text: str) -> int:
+    """positive_duration_ms for argparse: a bad duration is a usage error."""
+    millis = positive_duration_ms(text)
+    if millis is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a positive duration: write e.g. 200ms, 10s, 5m or 1h")
     return millis

@@ -124,18 +124,14 @@ def _idle_millis(value: float | str | None) -> int | None:
     """Pipeline.run's `exit_when_idle` in milliseconds: seconds, or a duration text."""
     if value is None:
         return None
+    millis: int | None = None
     if isinstance(value, str):
-        from frys.dsl.parser import interval_millis
+        from frys.cli import positive_duration_ms
 
-        try:
-            millis = interval_millis(value.strip())
-        except (KeyError, ValueError):
-            millis = 0
+        millis = positive_duration_ms(value)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         millis = round(value * 1000)
-    else:
-        millis = 0
-    if millis <= 0:
+    if millis is None or millis <= 0:
         raise ValueError(f"exit_when_idle must be a positive number of seconds or a "
                          f"duration such as '500ms' or '2s', not {value!r}")
     return millis
