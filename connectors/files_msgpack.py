@@ -19,7 +19,6 @@ recovers as the JSONL sink does: cut back to the checkpointed length.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,13 +29,12 @@ import polars as pl
 
 from frys.connectors.decode import DeadLetter
 from frys.connectors.jsonl import (
-    HEAD_BYTES,
-    TAIL_BYTES,
     FilePosition,
     JsonlWriter,
     _digest,
-    _pread,
+    fingerprinted,
     open_file_sink,
+    read_fingerprints,
     to_json_frame,
 )
 from frys.connectors.registry import ConnectorError, Role
@@ -213,9 +211,8 @@ class MsgpackFileSource:
     def _advance(self, consumed: bytes, records: int) -> None:
         """`consumed`, `records` whole records, was read: the offset, the record number and
         the fingerprinted bytes move on."""
-        if len(self._head) < HEAD_BYTES:
-            self._head += consumed[: HEAD_BYTES - len(self._head)]
-        self._tail = (self._tail + consumed[-TAIL_BYTES:])[-TAIL_BYTES:]
+        self._head, self._tail = fingerprinted(self._head, self._tail, consumed,
+                                               len(consumed))
         self._offset += len(consumed)
         self._record += records
 
@@ -230,11 +227,8 @@ class MsgpackFileSource:
         if position is None:
             return
         where = FilePosition.parse(position, self.display_name)
-        with open(self.path, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            head = _pread(file, 0, where.head_bytes)
-            tail = _pread(file, where.offset - where.tail_bytes, where.tail_bytes)
-        if size < where.offset or _digest(head) != where.head or _digest(tail) != where.tail:
+        head, tail, _, problem = read_fingerprints(self.path, where)
+        if problem is not None:
             raise ConnectorError(
                 f"cannot resume the source file {self.display_name} (stream "
                 f"{self.decoder.stream}) at record {where.line}: it is not the file read "

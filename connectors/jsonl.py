@@ -103,9 +103,7 @@ class JsonlFileSource:
     def _consumed(self, data: bytes, length: int) -> None:
         """The file's next `length` bytes, the start of `data`, have been read: keep what
         the fingerprints need (slices of at most HEAD_BYTES, never a copy of a chunk)."""
-        if len(self._head) < HEAD_BYTES:
-            self._head += data[: min(length, HEAD_BYTES - len(self._head))]
-        self._tail = (self._tail + data[max(0, length - TAIL_BYTES): length])[-TAIL_BYTES:]
+        self._head, self._tail = fingerprinted(self._head, self._tail, data, length)
 
     def position(self) -> dict[str, int | str]:
         """Where the next batch starts (a FilePosition as a dict: offset, line and the
@@ -126,35 +124,20 @@ class JsonlFileSource:
     def _seek_in(self, path: Path, where: FilePosition) -> None:
         """seek(), in the file `path` (the file at the source's path, or the one a
         followed file was rotated to)."""
-        head = tail = b""
-        with open(path, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            problem = None
-            if size < where.offset:
-                problem = (f"it is {size} bytes long, shorter than the {where.offset} bytes "
-                           "already read (it was cut or replaced)")
-            else:
-                head = _pread(file, 0, where.head_bytes)
-                tail = _pread(file, where.offset - where.tail_bytes, where.tail_bytes)
-                following = _pread(file, where.offset, 1)
-                if _digest(head) != where.head:
-                    problem = "its first bytes are not the ones read before (it was replaced)"
-                elif _digest(tail) != where.tail:
-                    problem = (f"its bytes before byte {where.offset} are not the ones read "
-                               "before (it was replaced or rewritten)")
-                elif not (where.offset == 0 or tail.endswith(b"\n")
-                          or (where.offset == len(UTF8_BOM) and head == UTF8_BOM)):
-                    # only the end of a file whose last line had no newline is a position
-                    # that is not a line start: a line break since is that line's end (the
-                    # line was counted already); anything else continued the line
-                    if following == b"\n":
-                        where.offset += 1
-                        tail = (tail + following)[-TAIL_BYTES:]
-                        if len(head) < HEAD_BYTES:
-                            head += following
-                    elif following:
-                        problem = (f"byte {where.offset} is no longer at the start of a line "
-                                   "(the last line read has been extended since)")
+        head, tail, following, problem = read_fingerprints(path, where)
+        if problem is None and not (where.offset == 0 or tail.endswith(b"\n")
+                                    or (where.offset == len(UTF8_BOM) and head == UTF8_BOM)):
+            # only the end of a file whose last line had no newline is a position that is
+            # not a line start: a line break since is that line's end (the line was counted
+            # already); anything else continued the line
+            if following == b"\n":
+                where.offset += 1
+                tail = (tail + following)[-TAIL_BYTES:]
+                if len(head) < HEAD_BYTES:
+                    head += following
+            elif following:
+                problem = (f"byte {where.offset} is no longer at the start of a line "
+                           "(the last line read has been extended since)")
         if problem is not None:
             raise ConnectorError(
                 f"cannot resume the source file {self.display_name} (stream "
@@ -195,6 +178,38 @@ def _fsync_folder(folder: Path) -> None:
 
 def _pread(file: IO[bytes], at: int, size: int) -> bytes:
     return os.pread(file.fileno(), size, at) if size > 0 else b""
+
+
+def fingerprinted(head: bytes, tail: bytes, data: bytes, length: int
+                  ) -> tuple[bytes, bytes]:
+    """A file source's fingerprinted bytes (its file's first HEAD_BYTES, the last
+    TAIL_BYTES read) once the next `length` bytes, the start of `data`, are read (slices of
+    at most HEAD_BYTES, never a copy of a chunk)."""
+    if len(head) < HEAD_BYTES:
+        head += data[: min(length, HEAD_BYTES - len(head))]
+    return head, (tail + data[max(0, length - TAIL_BYTES): length])[-TAIL_BYTES:]
+
+
+def read_fingerprints(path: Path, where: FilePosition
+                      ) -> tuple[bytes, bytes, bytes, str | None]:
+    """What `seek(where)` finds in the file at `path`: the bytes `where` fingerprints (its
+    head, the tail before its offset), the byte at the offset, and what shows it is not
+    the file the position was taken in (None: the same file, as far as they tell)."""
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size < where.offset:
+            return b"", b"", b"", (f"it is {size} bytes long, shorter than the {where.offset} "
+                                   "bytes already read (it was cut or replaced)")
+        head = _pread(file, 0, where.head_bytes)
+        tail = _pread(file, where.offset - where.tail_bytes, where.tail_bytes)
+        following = _pread(file, where.offset, 1)
+    problem = None
+    if _digest(head) != where.head:
+        problem = "its first bytes are not the ones read before (it was replaced)"
+    elif _digest(tail) != where.tail:
+        problem = (f"its bytes before byte {where.offset} are not the ones read before (it "
+                   "was replaced or rewritten)")
+    return head, tail, following, problem
 
 
 @dataclass
