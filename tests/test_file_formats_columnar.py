@@ -12,6 +12,7 @@ import msgspec
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from crashed_midway import crash_then_resume
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -247,15 +248,9 @@ INSERT INTO out SELECT k, v * 10 AS v, ts FROM ev;
 """
 
 
-class Crash(Exception):
-    pass
-
-
 @pytest.mark.parametrize("ext", [".parquet", ".feather"])
 def test_a_checkpointed_pipeline_killed_midway_resumes_to_exactly_one_runs_output(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str) -> None:
-    from frys.checkpointing import Checkpointer
-
     monkeypatch.setattr(columnar, "BATCH_ROWS", 13)  # many batches
     job = JOB.format(ext=ext)
     data = frame(list(range(300))).with_columns(
@@ -271,26 +266,8 @@ def test_a_checkpointed_pipeline_killed_midway_resumes_to_exactly_one_runs_outpu
     expected = read(tmp_path / "whole" / f"out{ext}" / f"*{ext}")
     assert expected.height == 300 - 27
 
-    after_batch = Checkpointer.after_batch
-    seen = {"batches": 0}
-
-    def after_batch_then_crash(self: Checkpointer, events: int) -> None:
-        after_batch(self, events)
-        if self.taken >= 2:
-            seen["batches"] += 1
-            if seen["batches"] > 3:
-                raise Crash
-
-    monkeypatch.setattr(Checkpointer, "after_batch", after_batch_then_crash)
     crashed = tmp_path / "crashed"
-    first = frys.Pipeline(job, base_dir=crashed, state=crashed / "state", keep_results=False)
-    with pytest.raises(Crash):
-        first.run(checkpoint_every_events=40)
-    first.close()
-    monkeypatch.setattr(Checkpointer, "after_batch", after_batch)
-    resumed = frys.Pipeline(job, base_dir=crashed, state=crashed / "state",
-                            keep_results=False)
-    resumed.run(checkpoint_every_events=40)
+    crash_then_resume(monkeypatch, job, crashed, 40)
     got = read(crashed / f"out{ext}" / f"*{ext}")
     assert got.to_dicts() == expected.to_dicts()
 

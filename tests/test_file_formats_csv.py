@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 import polars as pl
 import pytest
+from crashed_midway import crash_then_resume
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -235,15 +236,9 @@ INSERT INTO out SELECT k, v * 10 AS v, ts FROM ev;
 """
 
 
-class Crash(Exception):
-    pass
-
-
 def test_a_checkpointed_pipeline_killed_midway_resumes_to_exactly_one_runs_output(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import frys.connectors.jsonl as jsonl
-    from frys.checkpointing import Checkpointer
-
     monkeypatch.setattr(jsonl, "DEFAULT_CHUNK_BYTES", 256)  # many batches
     lines = "".join(f'"k;{i}, x";{i};1.5;true;{TS + i}\n' if i % 7 else f"bad;x;;;{TS}\n"
                     for i in range(400))
@@ -255,28 +250,13 @@ def test_a_checkpointed_pipeline_killed_midway_resumes_to_exactly_one_runs_outpu
     expected = (tmp_path / "whole" / "out.csv").read_text()
     assert expected.count("\n") == 1 + 400 - 58 and "'k;1, x'" in expected
 
-    after_batch = Checkpointer.after_batch
-    seen = {"batches": 0}
-
-    def after_batch_then_crash(self: Checkpointer, events: int) -> None:
-        after_batch(self, events)
-        if self.taken >= 2:
-            seen["batches"] += 1
-            if seen["batches"] > 3:  # rows written after the newest checkpoint, then a crash
-                raise Crash
-
-    monkeypatch.setattr(Checkpointer, "after_batch", after_batch_then_crash)
     crashed = tmp_path / "crashed"
-    first = frys.Pipeline(JOB, base_dir=crashed, state=crashed / "state", keep_results=False)
-    with pytest.raises(Crash):
-        first.run(checkpoint_every_events=60)
-    first.close()
-    partial = (crashed / "out.csv").read_text()
-    assert 1 < partial.count("\n") < expected.count("\n")
-    monkeypatch.setattr(Checkpointer, "after_batch", after_batch)
-    resumed = frys.Pipeline(JOB, base_dir=crashed, state=crashed / "state",
-                            keep_results=False)
-    resumed.run(checkpoint_every_events=60)
+
+    def partly_written() -> None:
+        partial = (crashed / "out.csv").read_text()
+        assert 1 < partial.count("\n") < expected.count("\n")
+
+    crash_then_resume(monkeypatch, JOB, crashed, 60, partly_written)
     assert (crashed / "out.csv").read_text() == expected
 
 

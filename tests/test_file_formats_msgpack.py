@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 import polars as pl
 import pytest
+from crashed_midway import crash_then_resume
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,15 +178,9 @@ INSERT INTO out SELECT k, v * 10 AS v, ts FROM ev;
 """
 
 
-class Crash(Exception):
-    pass
-
-
 def test_a_checkpointed_pipeline_killed_midway_resumes_to_exactly_one_runs_output(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import frys.connectors.files_msgpack as files_msgpack
-    from frys.checkpointing import Checkpointer
-
     monkeypatch.setattr(files_msgpack, "CHUNK_BYTES", 300)  # many batches
     records = [ENCODE({"k": f"k{i}", "v": i, "ts": TS + i} if i % 9 else {"v": i})
                for i in range(300)]
@@ -197,26 +192,12 @@ def test_a_checkpointed_pipeline_killed_midway_resumes_to_exactly_one_runs_outpu
     expected = (tmp_path / "whole" / "out.msgpack").read_bytes()
     assert len(expected) > 1000
 
-    after_batch = Checkpointer.after_batch
-    seen = {"batches": 0}
-
-    def after_batch_then_crash(self: Checkpointer, events: int) -> None:
-        after_batch(self, events)
-        if self.taken >= 2:
-            seen["batches"] += 1
-            if seen["batches"] > 3:
-                raise Crash
-
-    monkeypatch.setattr(Checkpointer, "after_batch", after_batch_then_crash)
     crashed = tmp_path / "crashed"
-    first = frys.Pipeline(JOB, base_dir=crashed, state=crashed / "state", keep_results=False)
-    with pytest.raises(Crash):
-        first.run(checkpoint_every_events=40)
-    first.close()
-    assert 0 < len((crashed / "out.msgpack").read_bytes()) < len(expected)
-    monkeypatch.setattr(Checkpointer, "after_batch", after_batch)
-    frys.Pipeline(JOB, base_dir=crashed, state=crashed / "state", keep_results=False).run(
-        checkpoint_every_events=40)
+
+    def partly_written() -> None:
+        assert 0 < len((crashed / "out.msgpack").read_bytes()) < len(expected)
+
+    crash_then_resume(monkeypatch, JOB, crashed, 40, partly_written)
     assert (crashed / "out.msgpack").read_bytes() == expected
 
 

@@ -1,0 +1,45 @@
+"""A file job checkpointed, crashed midway and resumed in one test process: what the
+file formats' exactly-once tests (tests/test_file_formats_*.py) share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import frys
+from frys.checkpointing import Checkpointer
+
+
+class Crash(Exception):
+    """The crash: raised at a batch boundary, as a killed process stops there."""
+
+
+def crash_then_resume(monkeypatch: pytest.MonkeyPatch, job: str, folder: Path,
+                      every_events: int,
+                      after_crash: Callable[[], None] | None = None) -> None:
+    """Run `job` in `folder` with state (`folder/state`), a checkpoint every
+    `every_events` events, crashing three batches after its second checkpoint (rows
+    written after the newest checkpoint, then the crash); `after_crash()` may look at what
+    it left; then a new pipeline on the state folder runs the job to its end."""
+    after_batch = Checkpointer.after_batch
+    seen = {"batches": 0}
+
+    def after_batch_then_crash(self: Checkpointer, events: int) -> None:
+        after_batch(self, events)
+        if self.taken >= 2:
+            seen["batches"] += 1
+            if seen["batches"] > 3:
+                raise Crash
+
+    monkeypatch.setattr(Checkpointer, "after_batch", after_batch_then_crash)
+    first = frys.Pipeline(job, base_dir=folder, state=folder / "state", keep_results=False)
+    with pytest.raises(Crash):
+        first.run(checkpoint_every_events=every_events)
+    first.close()
+    if after_crash is not None:
+        after_crash()
+    monkeypatch.setattr(Checkpointer, "after_batch", after_batch)
+    frys.Pipeline(job, base_dir=folder, state=folder / "state", keep_results=False).run(
+        checkpoint_every_events=every_events)
