@@ -12,14 +12,14 @@ import msgspec
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from crashed_midway import crash_then_resume
+from file_format_helpers import crash_then_resume, read_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import frys
 import frys.connectors.files_columnar as columnar
 from frys.connectors import registry
-from frys.connectors.decode import DeadLetter, StreamDecoder
+from frys.connectors.decode import StreamDecoder
 from frys.connectors.files_columnar import ColumnarFileSource, ColumnarOptions, PartFileSink
 from frys.connectors.registry import ConnectorError
 from frys.dsl.types import FrysType
@@ -39,19 +39,6 @@ def decoder() -> StreamDecoder:
 def checkpointed(value: object) -> object:
     return msgspec.msgpack.decode(msgspec.msgpack.encode(value))
 
-
-def read_all(source: ColumnarFileSource, limit: int | None = None
-             ) -> tuple[list[dict[str, object]], list[DeadLetter]]:
-    rows: list[dict[str, object]] = []
-    letters: list[DeadLetter] = []
-    for taken, item in enumerate(source.batches()):
-        assert item is not registry.IDLE
-        batch, dead = item
-        rows += batch.to_dicts()
-        letters += dead
-        if limit is not None and taken + 1 >= limit:
-            break
-    return rows, letters
 
 
 def frame(values: list[int]) -> pl.DataFrame:

@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import polars as pl
 import pytest
-from crashed_midway import crash_then_resume
+from file_format_helpers import crash_then_resume, read_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,19 +37,6 @@ COLUMNS = {"k": FrysType.STRING, "v": FrysType.INT, "f": FrysType.FLOAT,
 def decoder() -> StreamDecoder:
     return StreamDecoder("ev", dict(COLUMNS), "ts")
 
-
-def read_all(source: CsvFileSource, limit: int | None = None
-             ) -> tuple[list[dict[str, object]], list[DeadLetter]]:
-    rows: list[dict[str, object]] = []
-    letters: list[DeadLetter] = []
-    for taken, item in enumerate(source.batches()):
-        assert item is not registry.IDLE
-        batch, dead = item
-        rows += batch.to_dicts()
-        letters += dead
-        if limit is not None and taken + 1 >= limit:
-            break
-    return rows, letters
 
 
 DEFAULT = CsvOptions()

@@ -11,13 +11,13 @@ from pathlib import Path
 import msgspec
 import polars as pl
 import pytest
-from crashed_midway import crash_then_resume
+from file_format_helpers import crash_then_resume, read_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import frys
 from frys.connectors import registry
-from frys.connectors.decode import DeadLetter, StreamDecoder
+from frys.connectors.decode import StreamDecoder
 from frys.connectors.files_msgpack import (
     Corrupt,
     MsgpackFileSource,
@@ -39,19 +39,6 @@ ENCODE = msgspec.msgpack.encode
 def decoder() -> StreamDecoder:
     return StreamDecoder("ev", dict(COLUMNS), "ts")
 
-
-def read_all(source: MsgpackFileSource, limit: int | None = None
-             ) -> tuple[list[dict[str, object]], list[DeadLetter]]:
-    rows: list[dict[str, object]] = []
-    letters: list[DeadLetter] = []
-    for taken, item in enumerate(source.batches()):
-        assert item is not registry.IDLE
-        batch, dead = item
-        rows += batch.to_dicts()
-        letters += dead
-        if limit is not None and taken + 1 >= limit:
-            break
-    return rows, letters
 
 
 VALUES = st.recursive(

@@ -1,15 +1,33 @@
-"""A file job checkpointed, crashed midway and resumed in one test process: what the
-file formats' exactly-once tests (tests/test_file_formats_*.py) share."""
+"""What the file formats' tests (tests/test_file_formats_*.py) share: reading a source's
+batches, and a file job checkpointed, crashed midway and resumed in one test process."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import frys
 from frys.checkpointing import Checkpointer
+from frys.connectors import registry
+from frys.connectors.decode import DeadLetter
+
+
+def read_all(source: Any, limit: int | None = None
+             ) -> tuple[list[dict[str, object]], list[DeadLetter]]:
+    """The rows and dead letters of a bounded file source's batches (the first `limit`)."""
+    rows: list[dict[str, object]] = []
+    letters: list[DeadLetter] = []
+    for taken, item in enumerate(source.batches()):
+        assert item is not registry.IDLE
+        batch, dead = item
+        rows += batch.to_dicts()
+        letters += dead
+        if limit is not None and taken + 1 >= limit:
+            break
+    return rows, letters
 
 
 class Crash(Exception):
