@@ -1,5 +1,5 @@
-"""`file:<path>?follow=true`: a JSON Lines file read as it grows (`tail -F`), a growing
-registry.Source.
+"""`file:<path>?follow=true`: a JSON Lines or CSV file read as it grows (`tail -F`), a
+growing registry.Source (FollowedJsonlFile, FollowedCsvFile).
 
 What it reads: every whole line of the file, in order, as the file grows; a last line
 without its newline waits for it. When it reaches the end of what the file holds it yields
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from frys.connectors.decode import DeadLetter, StreamDecoder
+    from frys.connectors.files_csv import CsvOptions
     from frys.connectors.registry import Batch
 
 
@@ -66,12 +67,12 @@ class FollowedJsonlFile(JsonlFileSource):
                 data = file.read(self.chunk_bytes)
                 if data:
                     data = carry + data
-                    cut = data.rfind(b"\n")
-                    if cut < 0:
+                    cut = self._records_end(data)
+                    if cut == 0:
                         carry = data
                         continue
-                    carry = data[cut + 1:]
-                    yield self._chunk(data[: cut + 1])
+                    carry = data[cut:]
+                    yield self._chunk(data[:cut])
                     continue
                 rotation = self._rotation(file, len(carry))
                 if rotation is None:
@@ -133,6 +134,17 @@ class FollowedJsonlFile(JsonlFileSource):
         line = self._line
         self._offset += length
         self._line += chunk.count(b"\n")
+        return self._decode(chunk, line)
+
+    # ------------------------------------------------------------------ the format
+
+    def _records_end(self, data: bytes) -> int:
+        """The length of `data`'s whole records (0: none yet); data starts at a record
+        start. JSON lines end at a newline."""
+        return data.rfind(b"\n") + 1
+
+    def _decode(self, chunk: bytes, line: int) -> tuple[pl.DataFrame, list[DeadLetter]]:
+        """A chunk of whole records whose first line is `line`."""
         return self.decoder.decode_jsonl(chunk, line, self.display_name)
 
     def _rotation(self, file: IO[bytes], carried: int) -> str | None:
@@ -200,3 +212,46 @@ def _read_rest(file: IO[bytes]) -> bytes:
             return b"".join(parts)
         parts.append(data)
 
+
+
+class FollowedCsvFile(FollowedJsonlFile):
+    """`file:<path>.csv?follow=true`: the records of a CSV file as they are appended, across
+    rotations, with FollowedJsonlFile's guarantees; records are cut at line breaks outside
+    quotes and decoded by the bounded CSV source's rules (connectors/files_csv.py). With
+    `header=true` each file read (the first, and each one a rotation brings) starts with
+    its header record; a resumed source reads the header again from the file's start."""
+
+    def __init__(self, path: Path, decoder: StreamDecoder, display_name: str,
+                 options: CsvOptions, chunk_bytes: int | None = None) -> None:
+        from frys.connectors.files_csv import CsvDecoder
+
+        super().__init__(path, decoder, display_name, chunk_bytes)
+        self.csv = CsvDecoder(decoder, options, display_name)
+        self._quote = options.quote.encode()
+
+    def _start(self, file: IO[bytes], resumed: bool) -> None:
+        from frys.connectors.files_csv import read_header
+
+        if not resumed:  # a file read from its start: its header comes with its records
+            self.csv.names = None if self.csv.options.header else list(self.decoder.columns)
+        elif self.csv.names is None:
+            read_header(file, self.csv)
+        super()._start(file, resumed)
+
+    def _records_end(self, data: bytes) -> int:
+        from frys.connectors.files_csv import last_record_end
+
+        try:
+            return last_record_end(data, self._quote)
+        except ValueError as error:
+            raise self._unreadable(error) from None
+
+    def _decode(self, chunk: bytes, line: int) -> tuple[pl.DataFrame, list[DeadLetter]]:
+        try:
+            return self.csv.decode(chunk, line)
+        except ValueError as error:  # a header that is not CSV
+            raise self._unreadable(error) from None
+
+    def _unreadable(self, error: ValueError) -> ConnectorError:
+        return ConnectorError(f"cannot read the followed file {self.display_name} (stream "
+                              f"{self.decoder.stream}) after line {self._line}: {error}")

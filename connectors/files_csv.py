@@ -96,22 +96,30 @@ def whole_record_chunks(read: Callable[[int], bytes], size: int, quote: bytes
         if not data:
             break
         data = carry + data
-        cut = data.rfind(b"\n")
-        odd = data.count(quote, 0, cut) % 2 if cut >= 0 else 0
-        while cut >= 0 and odd:
-            before = data.rfind(b"\n", 0, cut)
-            odd ^= data.count(quote, max(before, 0), cut) % 2
-            cut = before
-        if cut < 0:
+        cut = last_record_end(data, quote)
+        if cut == 0:
             carry = data
-            if len(carry) > MAX_RECORD_BYTES:
-                raise ValueError(f"a record runs past {MAX_RECORD_BYTES} bytes (an unclosed "
-                                 "quote?)")
             continue
-        yield data[: cut + 1]
-        carry = data[cut + 1:]
+        yield data[:cut]
+        carry = data[cut:]
     if carry.strip():  # (an unclosed quote's carry may end with its line break already)
         yield carry if carry.endswith(b"\n") else carry + b"\n"
+
+
+def last_record_end(data: bytes, quote: bytes) -> int:
+    """The length of `data`'s whole records (it starts at a record start): just after its
+    last line break outside quotes (an even number of quote characters before it); 0 if
+    none. ValueError if there is none in more than MAX_RECORD_BYTES (an unclosed quote
+    would otherwise buffer the whole input)."""
+    cut = data.rfind(b"\n")
+    odd = data.count(quote, 0, cut) % 2 if cut >= 0 else 0
+    while cut >= 0 and odd:
+        before = data.rfind(b"\n", 0, cut)
+        odd ^= data.count(quote, max(before, 0), cut) % 2
+        cut = before
+    if cut < 0 and len(data) > MAX_RECORD_BYTES:
+        raise ValueError(f"a record runs past {MAX_RECORD_BYTES} bytes (an unclosed quote?)")
+    return cut + 1
 
 
 def _first_record_end(chunk: bytes, quote: bytes) -> int:
@@ -310,7 +318,7 @@ class CsvFileSource(JsonlFileSource):
         with open(self.path, "rb") as file:
             if self._seeked:
                 if self.csv.names is None:
-                    self._read_header(file)
+                    read_header(file, self.csv)
                 file.seek(self._offset)
             else:
                 if file.read(len(UTF8_BOM)) != UTF8_BOM:
@@ -330,20 +338,23 @@ class CsvFileSource(JsonlFileSource):
                                      f"(stream {self.decoder.stream}) after line "
                                      f"{self._line}: {error}") from None
 
-    def _read_header(self, file: IO[bytes]) -> None:
-        """The header record, read from the file's start (a resumed source)."""
-        first = file.read(len(UTF8_BOM))
-        if first != UTF8_BOM:
-            file.seek(0)
-        for chunk in whole_record_chunks(file.read, 64 << 10, self.csv.options.quote.encode()):
-            for _, _, fields in self.csv.records(chunk, 1):
-                if isinstance(fields, list):
-                    self.csv.names = fields
-                    return
-                break
+
+def read_header(file: IO[bytes], csv_decoder: CsvDecoder) -> None:
+    """The header record, read from the file's start (a resumed source, which then seeks
+    to its offset); ConnectorError if it cannot be read."""
+    first = file.read(len(UTF8_BOM))
+    if first != UTF8_BOM:
+        file.seek(0)
+    quote = csv_decoder.options.quote.encode()
+    for chunk in whole_record_chunks(file.read, 64 << 10, quote):
+        for _, _, fields in csv_decoder.records(chunk, 1):
+            if isinstance(fields, list):
+                csv_decoder.names = fields
+                return
             break
-        raise ConnectorError(f"cannot resume the source file {self.display_name}: its "
-                             "header record cannot be read")
+        break
+    raise ConnectorError(f"cannot resume the source file {csv_decoder.display_name}: its "
+                         "header record cannot be read")
 
 
 class CsvWriter(JsonlWriter):

@@ -20,8 +20,31 @@ def format_of(path: str) -> str | None:
     return EXTENSIONS.get(Path(path).suffix.lower())
 
 
+def split_follow(fmt: str, uri: str, query: str, role: Role) -> tuple[str, bool]:
+    """The `follow=true|false` option taken out of a `fmt` file's query: (the other options,
+    follow); ValueError naming what is wrong. Followed: `.jsonl` (connectors/jsonl.py) and
+    `.csv` sources; the other formats' files are written whole (Parquet/Arrow) or framed
+    (msgpack), not tailed."""
+    kept, follow = [], False
+    for option in query.split("&") if query else ():
+        key, equals, value = option.partition("=")
+        if key != "follow":
+            kept.append(option)
+            continue
+        if not equals or value not in ("true", "false"):
+            raise ValueError(f"follow must be true or false in {uri!r}, not {value!r}")
+        if role == "sink":
+            raise ValueError(f"follow is an option of a file: source, not of a sink ({uri!r})")
+        if fmt != "csv" and value == "true":
+            raise ValueError(f"follow=true tails .jsonl and .csv files only, not "
+                             f"{fmt} files ({uri!r})")
+        follow = value == "true"
+    return "&".join(kept), follow
+
+
 def check_options(fmt: str, uri: str, query: str, role: Role) -> None:
     """ValueError naming what is wrong with the options of a `fmt` file: URI."""
+    query, _ = split_follow(fmt, uri, query, role)
     if fmt == "csv":
         from frys.connectors.files_csv import csv_options
 
@@ -38,7 +61,7 @@ def check_options(fmt: str, uri: str, query: str, role: Role) -> None:
 
 def open_source(fmt: str, path: Path, uri: str, context: SourceContext) -> Source:
     """The source of a `fmt` file (a Parquet/Arrow path may be a sink's folder of parts)."""
-    query = uri.partition("?")[2]
+    query, follow = split_follow(fmt, uri, uri.partition("?")[2], "source")
     if fmt == "columnar":
         from frys.connectors.files_columnar import (
             EXTENSIONS as KINDS,
@@ -58,8 +81,12 @@ def open_source(fmt: str, path: Path, uri: str, context: SourceContext) -> Sourc
     if fmt == "csv":
         from frys.connectors.files_csv import CsvFileSource, csv_options
 
-        return CsvFileSource(path, context.decoder, str(path),
-                             csv_options(uri, query, "source"))
+        options = csv_options(uri, query, "source")
+        if follow:
+            from frys.connectors.file_follow import FollowedCsvFile
+
+            return FollowedCsvFile(path, context.decoder, str(path), options)
+        return CsvFileSource(path, context.decoder, str(path), options)
     from frys.connectors.files_msgpack import MsgpackFileSource, msgpack_options
 
     return MsgpackFileSource(path, context.decoder, str(path),
@@ -68,7 +95,7 @@ def open_source(fmt: str, path: Path, uri: str, context: SourceContext) -> Sourc
 
 def open_sink(fmt: str, path: Path, uri: str, context: SinkContext) -> Sink:
     """The sink of a `fmt` file (a folder of part files for Parquet/Arrow)."""
-    query = uri.partition("?")[2]
+    query, _ = split_follow(fmt, uri, uri.partition("?")[2], "sink")
     if fmt == "csv":
         from frys.connectors.files_csv import csv_options, open_csv_sink
 

@@ -71,6 +71,7 @@ BUILT_IN: dict[str, str] = {
     "wal": "frys.connectors.wal_topic:WAL_CONNECTOR",
     "bus": "frys.connectors.bus_connector:BUS_CONNECTOR",
     "stdin": "frys.connectors.stdin_source:STDIN_CONNECTOR",
+    "stdout": "frys.connectors.stdout_sink:STDOUT_CONNECTOR",
     "redis": "frys.connectors.redis_streams:REDIS_CONNECTOR",
 }
 

@@ -350,8 +350,8 @@ def test_appended_bytes_cut_anywhere_give_the_rows_of_the_whole_file(
     ("stdin:", "source", None),
     ("stdin:?format=jsonl", "source", None),
     ("stdin:?fromat=jsonl", "source", "unknown stdin: option 'fromat' in "
-                                      "'stdin:?fromat=jsonl' (did you mean 'format'?); known: "
-                                      "format"),
+                                      "'stdin:?fromat=jsonl' (did you mean 'format'?); known "
+                                      "with format=jsonl: format"),
     ("stdin:data.jsonl", "source", "'stdin:data.jsonl': stdin: takes no path, only options, "
                                    "e.g. 'stdin:?format=jsonl'"),
     ("stdin:", "sink", "connector stdin: cannot be a sink"),
@@ -360,9 +360,9 @@ def test_the_uri_options_of_growing_sources(uri: str, role: str, problem: str | 
     assert check_uri(uri, role) == (None if problem is None else UriProblem.error(problem))
 
 
-def test_other_stdin_formats_are_a_later_issue() -> None:
-    assert check_uri("stdin:?format=csv", "source") == UriProblem.later(
-        "stdin: format 'csv' (only format=jsonl so far)")
+def test_stdin_formats_other_than_the_three_are_refused() -> None:
+    assert check_uri("stdin:?format=xml", "source") == UriProblem.error(
+        "format must be jsonl, csv, msgpack in 'stdin:?format=xml', not 'xml'")
 
 
 def test_a_followed_file_in_a_job_names_the_bad_option_at_its_line(tmp_path: Path) -> None:
