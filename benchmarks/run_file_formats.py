@@ -54,12 +54,10 @@ def best(run, repeat: int) -> tuple[float, int]:
     return min(times), rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    data = events(args.events)
+def measure(count: int, repeat: int = 3) -> list[tuple[str, float]]:
+    """(label, events/s) of each run, best of `repeat`, over `count` events."""
+    data = events(count)
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         csv_path, parquet_path = Path(folder) / "ev.csv", Path(folder) / "ev.parquet"
         data.with_columns(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -77,11 +75,21 @@ def main() -> None:
                 ColumnarFileSource(parquet_path, decoder(), "ev.parquet", "parquet")),
             "polars read_parquet": lambda: pl.read_parquet(parquet_path).height,
         }
-        print(f"{args.events:,} events, best of {args.repeat}")
         for name, run in runs.items():
-            seconds, rows = best(run, args.repeat)
-            assert rows == args.events, (name, rows)
-            print(f"{name:24} {seconds:8.3f} s {rows / seconds:14,.0f} events/s")
+            seconds, read = best(run, repeat)
+            assert read == count, (name, read)
+            rows.append((name, count / seconds))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{args.events:,} events, best of {args.repeat}")
+    for name, rate in measure(args.events, args.repeat):
+        print(f"{name:24} {rate:14,.0f} events/s")
 
 
 if __name__ == "__main__":
