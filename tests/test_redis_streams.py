@@ -17,6 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 from brokers import closed_port, require_server, server_listening
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from frys.connectors.decode import StreamDecoder
 from frys.connectors.redis_streams import (
@@ -397,6 +399,31 @@ def test_the_sink_writes_fields_that_the_source_reads_back(redis_client, names) 
     assert read["v"].to_list() == [0, None, 2]
     assert read["b"].to_list() == [True, None, True]
     source.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text()), min_size=1, max_size=12))
+def test_the_sink_packs_any_text_as_redis_stores_it(texts: list[str | None]) -> None:
+    """The sink packs its XADDs itself (RESP, column-wise): any text, multi-byte, with
+    CR/LF or '$' and '*' in it, arrives byte for byte; a row whose every field is NULL is
+    not added, and the ids still count it."""
+    import redis
+
+    require_server("Redis", 6379)
+    client = redis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
+    stream = f"frys-test-pack-{uuid.uuid4().hex}"
+    try:
+        sink = RedisStreamSink(uri(stream, "", "sink"), "out", resume=False)
+        sink.write(pl.DataFrame({"s\r\n$é": texts}, schema={"s\r\n$é": pl.String}))
+        sink.close()
+        entries = client.xrange(stream)
+        assert [fields["s\r\n$é"] for _, fields in entries] == [t for t in texts
+                                                                  if t is not None]
+        assert [int(entry_id.split("-")[1]) for entry_id, _ in entries] == [
+            n for n, t in enumerate(texts, 1) if t is not None]
+    finally:
+        client.delete(stream)
+        client.close()
 
 
 def test_the_json_sink_and_maxlen(redis_client, names) -> None:  # type: ignore[no-untyped-def]
