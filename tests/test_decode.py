@@ -503,3 +503,44 @@ def test_pipeline_dead_letters_stream_and_stats():
     assert p.results("select_1").rows() == [
         ("field v: expected FLOAT, got 'x'", "ev:api:2"),
         ("field ts: the event time is missing", "ev:api:3")]
+
+
+# ------------------------------------------------------------------ Arrow's ISO parser
+
+_ISO_TEXTS = st.builds(
+    lambda ms, form, offset: (
+        datetime.fromtimestamp(ms / 1000, UTC).astimezone(timezone(timedelta(minutes=offset)))
+        .isoformat(timespec=form).replace("+00:00", "Z" if offset == 0 else "+00:00")),
+    st.integers(-2_000_000_000_000, 4_000_000_000_000),
+    st.sampled_from(["seconds", "milliseconds", "microseconds"]),
+    st.sampled_from([0, 60, -330, 840]))
+
+
+@settings(max_examples=15, deadline=None)
+@given(texts=st.lists(st.one_of(_ISO_TEXTS, st.none(),
+                                _ISO_TEXTS.map(lambda t: t[:19]),  # no offset: UTC
+                                st.integers(0, 10**13).map(str)),
+                      min_size=1, max_size=6))
+def test_large_columns_of_iso_times_decode_as_small_ones(texts: list[str | None]) -> None:
+    """A String column of times as long as ARROW_PARSE_MIN_ROWS takes Arrow's parser when
+    every value is ISO text it reads (decode.iso_column_millis), else polars' per-form
+    path: either way each value decodes as it does in a small batch, by the same rules,
+    in DataFrames and JSON lines alike."""
+    from frys.connectors import decode
+
+    column = (texts * (decode.ARROW_PARSE_MIN_ROWS // len(texts) + 1))[
+        :decode.ARROW_PARSE_MIN_ROWS]
+    frame = pl.DataFrame({"k": list(range(len(column))), "ts": column},
+                         schema={"k": pl.Int64, "ts": pl.String})
+
+    def decoder() -> StreamDecoder:
+        return StreamDecoder("s", {"k": FrysType.INT, "ts": FrysType.TIMESTAMP}, None, "ms")
+
+    whole, whole_letters = decoder().decode_frame(frame, "f")
+    pieces = [decoder().decode_frame(frame.slice(at, 700), "f")[0]
+              for at in range(0, frame.height, 700)]
+    assert whole.equals(pl.concat(pieces)) and whole_letters == []
+    lines = "".join(json.dumps({"k": k, "ts": t}) + "\n" for k, t in zip(
+        frame["k"], column, strict=True)).encode()
+    from_json, _ = decoder().decode_jsonl(lines, 1, "f")
+    assert from_json.equals(whole)
