@@ -97,6 +97,16 @@ POLL_MAX_SECONDS = 0.15
 PLANNED = ("nats", "amqp", "mqtt", "kafka")
 
 
+# why a planned scheme is not built yet, where there is more to say than "not yet"
+WHY_NOT_YET = {
+    "kafka": " (frys ships no connector it has not tested against the real server, and no "
+             "Apache Kafka broker can be installed where frys is built and tested: its "
+             "releases come only from Apache's download site and Maven Central, neither "
+             "reachable there; a package can add kafka: through the frys.connectors entry "
+             "points, see docs/connectors.md)",
+}
+
+
 class ConnectorError(Exception):
     """A source or sink that cannot be opened, resumed (`Source.seek`) or recovered
     (`Sink.recover`) for a reason the job's author can act on (a missing input file or
@@ -343,7 +353,7 @@ def check_uri(uri: str, role: str) -> UriProblem | None:
     connector = find_connector(scheme)
     if connector is None:
         if scheme in PLANNED:
-            return UriProblem.later(f"connector {scheme}:")
+            return UriProblem.later(f"connector {scheme}:{WHY_NOT_YET.get(scheme, '')}")
         return UriProblem.error(_unknown_message(uri))
     opener = connector.open_source if role == "source" else connector.open_sink
     if opener is None:

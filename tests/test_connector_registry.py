@@ -96,7 +96,12 @@ def frame(values: range) -> pl.DataFrame:
     ("nats:orders", "sink", UriProblem.later("connector nats:")),
     ("amqp://h/q", "source", UriProblem.later("connector amqp:")),
     ("mqtt://h/t", "sink", UriProblem.later("connector mqtt:")),
-    ("kafka:orders", "source", UriProblem.later("connector kafka:")),
+    ("kafka:orders", "source", UriProblem.later(
+        "connector kafka: (frys ships no connector it has not tested against the real "
+        "server, and no Apache Kafka broker can be installed where frys is built and "
+        "tested: its releases come only from Apache's download site and Maven Central, "
+        "neither reachable there; a package can add kafka: through the frys.connectors "
+        "entry points, see docs/connectors.md)")),
     ("data/x.jsonl", "source",
      UriProblem.error("unknown connector URI 'data/x.jsonl'; expected e.g. "
                       "'file:data/x.jsonl'")),
