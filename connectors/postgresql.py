@@ -305,18 +305,23 @@ _ARRIVING_DTYPES: dict[str, pl.DataType] = {
 def _numeric(value: Decimal, frys_type: FrysType) -> tuple[object, str | None]:
     """A numeric value as INT or FLOAT, or why it cannot be."""
     if not value.is_finite():
-        return None, f"{frys_type.value} value {value} is not a finite number"
+        return None, f"{frys_type.value} value {str(value).lower()} is not a finite number"
     if frys_type == FrysType.INT:
         if value != value.to_integral_value():
             return None, f"expected INT, got the numeric {value}"
         whole = int(value)
         if not _INT64_MIN <= whole <= _INT64_MAX:
-            return None, f"INT value {whole} is out of the 64-bit range"
+            return None, f"INT value {_shown(value)} is out of the 64-bit range"
         return whole, None
     number = float(value)
     if not math.isfinite(number):
-        return None, f"FLOAT value {value} is out of the 64-bit range"
+        return None, f"FLOAT value {_shown(value)} is out of the 64-bit range"
     return number, None
+
+
+def _shown(value: Decimal) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{value:.6e}"
 
 
 def _raw(names: Sequence[str], row: Sequence[object]) -> str:
