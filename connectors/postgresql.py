@@ -51,6 +51,7 @@ and ends (bounded, like a file).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -601,20 +602,16 @@ class PostgresTableSource:
         self._retry_at = time.monotonic() + self._delay
         self._delay = min(self._delay * 2, _RETRY_MAX_SECONDS)
         self._due_at = 0.0
-        try:
+        with contextlib.suppress(ConnectorError):  # still down: tried after the backoff
             self._reconnect()
-        except ConnectorError:
-            pass  # still down: the next attempt comes after the backoff
 
     def _reconnect(self) -> None:
         import psycopg
 
         for connection in (self.connection, self.listener):
             if connection is not None:
-                try:
+                with contextlib.suppress(psycopg.Error):
                     connection.close()
-                except psycopg.Error:
-                    pass
         quick = replace(self.uri, connect_timeout=0.01)  # one try: never block the job
         self.connection = self._reading_connection(quick)
         if self.uri.notify is not None:

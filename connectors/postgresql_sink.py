@@ -28,17 +28,15 @@ PostgreSQL text cannot hold.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from frys.connectors.postgresql import PostgresUri, connect, relation_sql
 from frys.connectors.registry import ConnectorError, SinkContext
 from frys.dsl.types import FrysType
-
-if TYPE_CHECKING:
-    import psycopg
 
 OFFSETS_TABLE = "frys_sink_offsets"
 _CREATE_OFFSETS = (f"CREATE TABLE IF NOT EXISTS {OFFSETS_TABLE} (job text NOT NULL, "
@@ -134,7 +132,7 @@ class PostgresSink:
             oid = self.connection.execute("SELECT to_regclass(%s)::oid", [name]).fetchone()
         assert oid is not None
         table_oid = oid[0]
-        found = dict(self.connection.execute(
+        found: dict[str, str] = dict(self.connection.execute(
             "SELECT a.attname::text, t.typname::text FROM pg_attribute a JOIN pg_type t ON "
             "t.oid = a.atttypid WHERE a.attrelid = %s AND a.attnum > 0 AND NOT "
             "a.attisdropped", [table_oid]).fetchall())
@@ -243,10 +241,8 @@ class PostgresSink:
     def _reconnect(self) -> None:
         import psycopg
 
-        try:
+        with contextlib.suppress(psycopg.Error):
             self.connection.close()
-        except psycopg.Error:
-            pass
         self.connection = connect(self.uri, self.what)
         self._staged = False
 

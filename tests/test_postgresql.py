@@ -197,7 +197,8 @@ def test_what_does_not_fit_is_refused_when_the_source_opens(pg: Any, names: list
     with pytest.raises(ConnectorError, match=r"PostgreSQL refuses the query 'SELECT id FROM "
                                              r"nowhere_at_all': relation \"nowhere_at_all\""):
         table_source("query=SELECT%20id%20FROM%20nowhere_at_all")
-    with pytest.raises(ConnectorError, match="PostgreSQL refuses the query 'SELEKT 1': syntax error at or near"):
+    with pytest.raises(ConnectorError, match="PostgreSQL refuses the query 'SELEKT 1': "
+                                             "syntax error at or near"):
         table_source("query=SELEKT%201")
     with pytest.raises(ConnectorError, match="stream users is a STREAM, which reads the rows "
                                              "once"):
@@ -254,7 +255,8 @@ def test_every_type_is_read_and_bad_rows_are_dead_letters(pg: Any, names: list[s
         9: reasons[9], 10: reasons[10]}
     assert reasons[9].startswith("field iso: cannot parse 'soon' as a TIMESTAMP")
     assert reasons[10].startswith("field at: ") and "outside TIMESTAMP's range" in reasons[10]
-    assert json.loads(next(l.raw for l in letters if l.position.endswith(" row 5")))["id"] == 5
+    raw = next(letter.raw for letter in letters if letter.position.endswith(" row 5"))
+    assert json.loads(raw)["id"] == 5
 
 
 def test_a_query_is_read_and_a_row_still_bad_is_not_reported_again(
