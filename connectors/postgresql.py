@@ -35,18 +35,22 @@ holding the row as JSON; a row still bad at the next read is not reported again.
 
 Guarantees of the source (PostgresTableSource): a TABLE source reads every row (in one
 REPEATABLE READ transaction, through a server-side cursor, `batch_rows` at a time) before
-any stream is read (engine/runtime.py loads tables first), then says IDLE between reads,
-never blocking the job. Each later read (every `refresh` seconds, and at each notification)
-emits only what changed since the last: new and changed rows (an upsert of their key) and,
-for keys gone from the database, a tombstone (the key with every other column NULL: what a
-frys table takes as a delete, operators/table_join.py). A connection lost is retried with
-backoff (IDLE meanwhile); then the rows are read again whole and compared with what the
-job was given, so nothing is lost (notifications sent while it was down are covered by
-that read). The database is the truth, so a resumed job needs no replay position: its
-first read gives every row again (upserts of what the checkpointed table holds); keys
-deleted while the job was down are not known to a fresh source and are not deleted from
-the resumed table (documented in docs/connectors.md). A STREAM source reads the rows once
-and ends (bounded, like a file).
+any stream is read (engine/runtime.py loads tables first). Without `refresh=` or `notify=`
+that is all (its input ends, as a file table's does); with them it is growing and says IDLE
+between reads, never blocking the job. Each later read (every `refresh` seconds, and at each
+notification) emits only what changed since the last: new and changed rows (an upsert of
+their key) and, for keys gone from the database, a tombstone (the key with every other
+column NULL: what a frys table takes as a delete, operators/table_join.py). A connection
+lost is retried with backoff (IDLE meanwhile); then the rows are read again whole and
+compared with what the job was given, so nothing is lost (notifications sent while it was
+down are covered by that read). The database is the truth, so a resumed job needs no replay
+position: its first read gives every row again (upserts of what the checkpointed table
+holds); keys deleted while the job was down are not known to a fresh source and are not
+deleted from the resumed table (documented in docs/connectors.md). A STREAM source reads the
+rows once and ends (bounded, like a file); resumed, it goes on after the rows its checkpoint
+counted (exact when the query's order is stable: an ORDER BY makes it so); a connection lost
+while it reads stops the job with an error naming the rows read (a resumed run goes on from
+its checkpoint).
 """
 
 from __future__ import annotations
@@ -335,16 +339,15 @@ class PostgresTableSource:
     """A job source (registry.Source) reading the rows of a PostgreSQL table or query; see
     the module docstring for types and guarantees.
 
-    A TABLE's source is growing: the first read gives every row; then, between reads, it
-    yields IDLE; a read is due every `refresh` seconds and after each notification on the
-    `notify` channel (polled without waiting, on a connection of its own). A later read
-    yields only the changes: rows whose content differs from what the job was last given for
-    their key (a hash per key is kept), and a tombstone per key that is gone. A STREAM's
-    source reads the rows once and ends.
+    A TABLE's source with `refresh=` or `notify=` is growing: the first read gives every
+    row; then, between reads, it yields IDLE; a read is due every `refresh` seconds and
+    after each notification on the `notify` channel (polled without waiting, on a connection
+    of its own). A later read yields only the changes: rows whose content differs from what
+    the job was last given for their key (a hash per key is kept), and a tombstone per key
+    that is gone. A STREAM's source reads the rows once and ends.
 
-    Its position is the number of reads finished ({"reads": n}); `seek` takes it and changes
-    nothing (the next read gives every row: the database is the truth). `commit` has
-    nothing to make durable."""
+    Its position is the number of reads finished and the rows yielded of the one under way
+    ({"reads": n, "rows": k}); see `seek`. `commit` has nothing to make durable."""
 
     def __init__(self, uri: PostgresUri, decoder: StreamDecoder, key: str | None,
                  is_table: bool) -> None:
@@ -356,14 +359,17 @@ class PostgresTableSource:
         self.decoder = decoder
         self.display = uri.display
         self.key = key
-        self.growing = is_table
+        # a table read again (refresh=, notify=) grows; otherwise the rows are read once
+        self.growing = is_table and (uri.refresh is not None or uri.notify is not None)
         self.what = f"the source of {'table' if is_table else 'stream'} {decoder.stream}"
         self.connection = self._reading_connection(uri)
         self.readers = self._describe()
         self.listener: psycopg.Connection | None = None
         if uri.notify is not None:
-            self.listener = self._listen()
+            self.listener = self._listen(uri)
         self._reads = 0
+        self._rows_in_read = 0  # rows yielded by the read under way (a STREAM's position)
+        self._skip_rows = 0  # a resumed STREAM: rows of its read already in the checkpoint
         # per key, a hash of the row the job was last given (what the frys table holds)
         self._given: dict[object, int] = {}
         self._reported: set[str] = set()  # the raw rows dead-lettered at the last read
@@ -428,10 +434,10 @@ class PostgresTableSource:
         connection.read_only = True
         return connection
 
-    def _listen(self) -> psycopg.Connection:
+    def _listen(self, uri: PostgresUri) -> psycopg.Connection:
         from psycopg import sql
 
-        listener = connect(self.uri, f"{self.what} (LISTEN)", autocommit=True)
+        listener = connect(uri, f"{self.what} (LISTEN)", autocommit=True)
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.uri.notify or "")))
         return listener
 
@@ -441,8 +447,17 @@ class PostgresTableSource:
         import psycopg
 
         while True:
-            now = time.monotonic()
-            if now < self._retry_at or not self._read_due(now):
+            if time.monotonic() < self._retry_at:
+                yield IDLE
+                continue
+            try:
+                self._ensure_connections()
+                due = self._read_due(time.monotonic())
+            except (psycopg.OperationalError, ConnectorError) as error:
+                self._lost(error)
+                yield IDLE
+                continue
+            if not due:
                 if not self.growing:
                     return
                 yield IDLE
@@ -455,6 +470,7 @@ class PostgresTableSource:
                 continue
             self._delay = _RETRY_MIN_SECONDS
             self._reads += 1
+            self._rows_in_read = 0
             self._due_at = (time.monotonic() + self.uri.refresh if self.uri.refresh
                             else math.inf)
             if not self.growing:
@@ -474,6 +490,7 @@ class PostgresTableSource:
     def _read_all(self) -> Iterator[tuple[pl.DataFrame, list[DeadLetter]]]:
         """One read: every row, in a REPEATABLE READ transaction through a server-side
         cursor; the batches of what changed, then the tombstones of keys gone."""
+        import psycopg
         from psycopg import sql
 
         select = sql.SQL("SELECT {} FROM ({}) AS frys_rows").format(
@@ -491,10 +508,18 @@ class PostgresTableSource:
                 cursor.execute(select)
                 while True:
                     rows = cursor.fetchmany(self.uri.batch_rows)
+                    if rows and self._skip_rows:  # a resumed STREAM: in the checkpoint
+                        skipped = min(self._skip_rows, len(rows))
+                        rows, self._skip_rows = rows[skipped:], self._skip_rows - skipped
+                        first_row += skipped
+                        self._rows_in_read += skipped
+                        if not rows:
+                            continue
                     if not rows:
                         break
                     batch, letters = self.decode(rows, names, first_row)
                     first_row += len(rows)
+                    self._rows_in_read += len(rows)
                     # a row still bad since the last read was reported then
                     reported.update(letter.raw for letter in letters)
                     letters = [letter for letter in letters
@@ -504,7 +529,8 @@ class PostgresTableSource:
                         yield changed, letters
         finally:
             if not connection.closed:
-                connection.rollback()
+                with contextlib.suppress(psycopg.Error):
+                    connection.rollback()
         self._reported = reported
         if self.key is not None:
             gone = [key for key in self._given if key not in seen]
@@ -594,48 +620,58 @@ class PostgresTableSource:
         return batch, letters
 
     def _lost(self, error: Exception) -> None:
-        """The connection failed: try again after a backoff; the next read is whole and is
-        compared with what the job has, so rows of a read cut short come again."""
-        warnings.warn(f"{self.display} ({self.what}): lost the connection "
-                      f"({str(error).strip() or type(error).__name__}); trying again in "
-                      f"{self._delay:g}s", RuntimeWarning, stacklevel=2)
-        self._retry_at = time.monotonic() + self._delay
-        self._delay = min(self._delay * 2, _RETRY_MAX_SECONDS)
-        self._due_at = 0.0
-        with contextlib.suppress(ConnectorError):  # still down: tried after the backoff
-            self._reconnect()
-
-    def _reconnect(self) -> None:
+        """The connection failed: a TABLE's source tries again after a backoff (the next
+        read is whole and is compared with what the job has, so rows of a read cut short
+        come again); a STREAM's, read once, stops the job (ConnectorError): its resumed run
+        goes on after the rows its checkpoint counted."""
         import psycopg
 
+        reason = str(error).strip() or type(error).__name__
         for connection in (self.connection, self.listener):
             if connection is not None:
                 with contextlib.suppress(psycopg.Error):
                     connection.close()
-        quick = replace(self.uri, connect_timeout=0.01)  # one try: never block the job
-        self.connection = self._reading_connection(quick)
-        if self.uri.notify is not None:
-            self.listener = None
-            listener = connect(quick, f"{self.what} (LISTEN)", autocommit=True)
-            from psycopg import sql
+        if not self.growing:
+            raise ConnectorError(f"{self.display} ({self.what}): lost the connection after "
+                                 f"{self._rows_in_read} rows: {reason}") from None
+        warnings.warn(f"{self.display} ({self.what}): lost the connection ({reason}); "
+                      f"trying again in {self._delay:g}s", RuntimeWarning, stacklevel=3)
+        self._retry_at = time.monotonic() + self._delay
+        self._delay = min(self._delay * 2, _RETRY_MAX_SECONDS)
+        self._due_at = 0.0
 
-            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.uri.notify)))
-            self.listener = listener
+    def _ensure_connections(self) -> None:
+        """Open again what a lost connection closed: one quick try each (never blocking the
+        job; ConnectorError if the server is still away)."""
+        quick = replace(self.uri, connect_timeout=0.01)
+        if self.connection.closed:
+            self.connection = self._reading_connection(quick)
+        if self.uri.notify is not None and (self.listener is None or self.listener.closed):
+            self.listener = self._listen(quick)
 
     def position(self) -> dict[str, int]:
-        """How many reads have finished."""
-        return {"reads": self._reads}
+        """How many reads have finished, and how many rows of the one under way have been
+        yielded."""
+        return {"reads": self._reads, "rows": self._rows_in_read}
 
     def seek(self, position: object) -> None:
-        """A resumed job: nothing to skip (the next read gives every row, upserts of what
-        the checkpointed table holds)."""
+        """A resumed job. A TABLE's source skips nothing: its next read gives every row
+        (upserts of what the checkpointed table holds; the database is the truth). A
+        STREAM's goes on after the rows its checkpoint counted: nothing if its read had
+        finished, else the rest of the read (the same rows if the query's order is stable:
+        give it an ORDER BY to be sure)."""
         if position is None:
             return
-        if not (isinstance(position, dict) and set(position) == {"reads"}
-                and type(position["reads"]) is int):
+        if not (isinstance(position, dict) and set(position) == {"reads", "rows"}
+                and all(type(value) is int and value >= 0 for value in position.values())):
             raise ConnectorError(f"cannot resume the source {self.display} ({self.what}): "
                                  f"{position!r} is not a position of a postgresql: source")
         self._reads = position["reads"]
+        if self.key is None:  # a STREAM
+            if self._reads:
+                self._due_at = math.inf  # read whole already
+            else:
+                self._skip_rows = position["rows"]
 
     def commit(self) -> None:
         """Nothing to make durable: the database is the truth."""
@@ -663,3 +699,4 @@ def _open_sink(uri: str, context: SinkContext) -> PostgresSink:
 
 POSTGRESQL_CONNECTOR = Connector("postgresql", _check, _open_source, _open_sink)
 POSTGRES_CONNECTOR = Connector("postgres", _check, _open_source, _open_sink)
+

@@ -278,7 +278,7 @@ def test_a_query_is_read_and_a_row_still_bad_is_not_reported_again(
     time.sleep(0.06)
     again, letters = drain(source)
     assert again.height == 0 and letters == []  # nothing new, nothing reported again
-    assert source.position() == {"reads": 2}
+    assert source.position() == {"reads": 2, "rows": 0}
     source.close()
 
 
@@ -299,7 +299,7 @@ def test_a_refresh_emits_the_changes_and_tombstones_for_deleted_keys(
     assert len(first) == 2  # read in batches of batch_rows
     assert rows_of(pl.concat(first)) == [("u1", "gold", 10.0), ("u2", "silver", 2.5),
                                          ("u3", "bronze", 1.0)]
-    assert source.position() == {"reads": 1}
+    assert source.position() == {"reads": 1, "rows": 0}
     assert next(batches) is IDLE  # nothing due yet: the job is not blocked
     pg.execute(f'UPDATE "{table}" SET tier = %s WHERE id = %s', ["platinum", "u1"])
     pg.execute(f'UPDATE "{table}" SET note = %s WHERE id = %s', ["only a column the "
@@ -311,7 +311,7 @@ def test_a_refresh_emits_the_changes_and_tombstones_for_deleted_keys(
     assert letters == []
     assert rows_of(changed) == [("u1", "platinum", 10.0), ("u3", None, None),
                                 ("u4", "new", None)]
-    assert source.position() == {"reads": 2}
+    assert source.position() == {"reads": 2, "rows": 0}
     time.sleep(0.06)
     assert drain(source)[0].height == 0
     source.close()
@@ -330,7 +330,7 @@ def test_a_notification_triggers_a_read(pg: Any, names: list[str]) -> None:
     time.sleep(0.05)
     changed, _ = drain(source)
     assert changed.rows() == [("u2", "silver", 99.0)]
-    assert source.position() == {"reads": 2}
+    assert source.position() == {"reads": 2, "rows": 0}
     source.close()
 
 
@@ -354,7 +354,7 @@ def test_a_terminated_session_is_reconnected_and_nothing_is_lost(
         for _ in range(400):
             item = next(batches)
             if item is IDLE:
-                if source.position() == {"reads": 1}:
+                if source.position() == {"reads": 1, "rows": 0}:
                     break
                 time.sleep(0.01)
                 continue
@@ -367,6 +367,64 @@ def test_a_terminated_session_is_reconnected_and_nothing_is_lost(
     assert got["m1"] == ("m1", "changed", 1.0)
     assert sorted(k for k, row in got.items() if row[1] is not None) == sorted(
         ["u2", *(f"m{n}" for n in range(1, 51))])
+    source.close()
+
+
+def test_a_table_without_refresh_is_read_once_and_ends(pg: Any, names: list[str]) -> None:
+    make_users(pg, names[0])
+    source = table_source(f"table={names[0]}")
+    assert not source.growing
+    items = list(source.batches())  # to its end: never IDLE
+    assert [item[0].height for item in items if item is not IDLE] == [2]
+    assert IDLE not in items
+    source.close()
+
+
+def stream_source(table: str, options: str = "") -> PostgresTableSource:
+    decoder = StreamDecoder("ev", {"id": FrysType.STRING, "credit": FrysType.FLOAT}, None)
+    return PostgresTableSource(source_uri(f"query=SELECT%20*%20FROM%20%22{table}%22%20"
+                                          f"ORDER%20BY%20id{options}"), decoder, None, False)
+
+
+def test_a_resumed_stream_goes_on_after_the_rows_its_checkpoint_counted(
+        pg: Any, names: list[str]) -> None:
+    table = names[0]
+    pg.execute(f'CREATE TABLE "{table}" (id text, credit float8)')
+    pg.execute(f'INSERT INTO "{table}" SELECT %s || lpad(n::text, 2, %s), n FROM '
+               "generate_series(1, 25) AS n", ["r", "0"])
+    first = stream_source(table, "&batch_rows=10")
+    batches = first.batches()
+    taken = next(batches)
+    assert taken is not IDLE and taken[0].height == 10
+    checkpoint = first.position()
+    assert checkpoint == {"reads": 0, "rows": 10}
+    first.close()  # the process dies here
+    resumed = stream_source(table, "&batch_rows=10")
+    resumed.seek(checkpoint)
+    rest, _ = drain(resumed)
+    assert rest["id"].to_list() == [f"r{n:02d}" for n in range(11, 26)]
+    assert resumed.position() == {"reads": 1, "rows": 0}
+    resumed.close()
+    done = stream_source(table)
+    done.seek({"reads": 1, "rows": 0})
+    assert list(done.batches()) == []  # read whole before the crash: nothing again
+    done.close()
+    with pytest.raises(ConnectorError, match="is not a position of a postgresql: source"):
+        stream_source(table).seek({"reads": -1})
+
+
+def test_a_stream_that_loses_its_session_stops_the_job_naming_the_rows_read(
+        pg: Any, names: list[str]) -> None:
+    table = names[0]
+    pg.execute(f'CREATE TABLE "{table}" (id text, credit float8)')
+    pg.execute(f'INSERT INTO "{table}" SELECT %s || n, n FROM generate_series(1, 30) AS n',
+               ["r"])
+    source = stream_source(table, "&batch_rows=10")
+    batches = source.batches()
+    assert next(batches) is not IDLE
+    pg.execute("SELECT pg_terminate_backend(%s)", [source.connection.info.backend_pid])
+    with pytest.raises(ConnectorError, match=r"lost the connection after 10 rows"):
+        next(batches)
     source.close()
 
 
