@@ -605,7 +605,49 @@ def test_a_job_enriches_a_file_stream_with_a_postgresql_table_into_postgresql(
     assert got == expected
 
 
-CRASH_JOB = ENRICH_JOB.replace("tier STRING, credit FLOAT", "tier STRING, credit FLOAT")
+def test_a_running_job_sees_an_update_announced_by_notify(
+        pg: Any, names: list[str], tmp_path: Path) -> None:
+    """A job enriching a followed file: a row updated in PostgreSQL and announced by NOTIFY
+    is what the next stream rows join with."""
+    users, out, channel = names[0], names[1], f"ch_{names[0]}"
+    make_users(pg, users)
+    events = tmp_path / "payments.jsonl"
+    events.touch()
+    job = tmp_path / "job.frysql"
+    job.write_text(ENRICH_JOB.format(server=SERVER, users=users, out=out,
+                                     events="file:payments.jsonl?follow=true")
+                   .replace("&refresh=30", f"&notify={channel}"))
+    process = subprocess.Popen([sys.executable, "-m", "frys", "run", "--no-progress",
+                                "--exit-when-idle", "1500ms", str(job)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=ROOT)
+
+    def pay(amount: int) -> None:
+        with events.open("a") as file:
+            file.write(json.dumps({"user_id": "u1", "amount": amount, "ts": amount}) + "\n")
+
+    def written() -> int:
+        if pg.execute("SELECT to_regclass(%s)", [out]).fetchone() == (None,):
+            return 0
+        return int(pg.execute(f'SELECT count(*) FROM "{out}"').fetchone()[0])
+
+    try:
+        pay(1)
+        deadline = time.monotonic() + 20
+        while written() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pg.execute(f'UPDATE "{users}" SET tier = %s WHERE id = %s', ["platinum", "u1"])
+        pg.execute(f'NOTIFY "{channel}"')
+        time.sleep(0.5)
+        pay(2)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert pg.execute(f'SELECT amount, tier FROM "{out}" ORDER BY amount').fetchall() == [
+        (1, "gold"), (2, "platinum")]
+
 
 WRITER = """
 import json, sys, time
@@ -632,7 +674,7 @@ def test_a_job_killed_again_and_again_writes_each_row_once(
     events = tmp_path / "payments.jsonl"
     events.touch()
     job = tmp_path / "job.frysql"
-    job.write_text(CRASH_JOB.format(server=SERVER, users=users, out=out,
+    job.write_text(ENRICH_JOB.format(server=SERVER, users=users, out=out,
                                     events="file:payments.jsonl?follow=true"))
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(events), str(count)],
                               cwd=ROOT)
