@@ -363,10 +363,14 @@ class PostgresTableSource:
         self.growing = is_table and (uri.refresh is not None or uri.notify is not None)
         self.what = f"the source of {'table' if is_table else 'stream'} {decoder.stream}"
         self.connection = self._reading_connection(uri)
-        self.readers = self._describe()
         self.listener: psycopg.Connection | None = None
-        if uri.notify is not None:
-            self.listener = self._listen(uri)
+        try:
+            self.readers = self._describe()
+            if uri.notify is not None:
+                self.listener = self._listen(uri)
+        except ConnectorError:
+            self.close()
+            raise
         self._reads = 0
         self._rows_in_read = 0  # rows yielded by the read under way (a STREAM's position)
         self._skip_rows = 0  # a resumed STREAM: rows of its read already in the checkpoint

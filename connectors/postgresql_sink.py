@@ -84,15 +84,19 @@ class PostgresSink:
         self.event_time = context.stream.event_time
         self.what = f"the sink of stream {self.stream}"
         self.connection = connect(uri, self.what)
-        self._ensure_offsets_table()
         self.columns: dict[str, FrysType] | None = None
         self.rows = 0  # the stream's rows written so far (skipped ones included)
         self.committed = 0  # the count in frys_sink_offsets
-        if context.stream.columns:
-            self._prepare(dict(context.stream.columns))
-        if not context.resume:  # a fresh run counts from 0
-            self._set_count(0)
-            self.connection.commit()
+        try:
+            self._ensure_offsets_table()
+            if context.stream.columns:
+                self._prepare(dict(context.stream.columns))
+            if not context.resume:  # a fresh run counts from 0
+                self._set_count(0)
+                self.connection.commit()
+        except ConnectorError:
+            self.connection.close()
+            raise
 
     # -------------------------------------------------------------- opening
 
