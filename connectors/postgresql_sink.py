@@ -74,6 +74,8 @@ class PostgresSink:
     replayed rows the table already holds."""
 
     def __init__(self, uri: PostgresUri, context: SinkContext) -> None:
+        import psycopg
+
         assert uri.table is not None
         self.uri = uri
         self.table = uri.table
@@ -97,6 +99,10 @@ class PostgresSink:
         except ConnectorError:
             self.connection.close()
             raise
+        except psycopg.Error as error:  # no right to create a table, say
+            self.connection.close()
+            raise ConnectorError(f"{self.display} ({self.what}): PostgreSQL refuses to "
+                                 f"prepare the sink: {' '.join(str(error).split())}") from None
 
     # -------------------------------------------------------------- opening
 
