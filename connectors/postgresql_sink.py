@@ -55,6 +55,8 @@ _TAKEN_BY = {
     FrysType.TIMESTAMP: {"timestamptz", "timestamp"},
 }
 _DELETE_FLAG = "frys_delete"
+# a chunk whose connection is lost this many times in a row stops the sink
+_WRITE_ATTEMPTS = 5
 
 
 def _frys_type(dtype: pl.DataType) -> FrysType:
@@ -227,7 +229,7 @@ class PostgresSink:
         commit."""
         import psycopg
 
-        while True:
+        for attempt in range(_WRITE_ATTEMPTS):
             try:
                 self._copy(chunk)
                 self._set_count(rows_after)
@@ -235,15 +237,20 @@ class PostgresSink:
                 self.committed = rows_after
                 return
             except psycopg.OperationalError as error:
+                reason = " ".join(str(error).split()) or type(error).__name__
+                if attempt + 1 == _WRITE_ATTEMPTS:
+                    raise ConnectorError(f"{self.display} ({self.what}): lost the connection "
+                                         f"{_WRITE_ATTEMPTS} times writing the same rows: "
+                                         f"{reason}") from None
                 warnings.warn(f"{self.display} ({self.what}): lost the connection "
-                              f"({str(error).strip() or type(error).__name__}); reconnecting",
-                              RuntimeWarning, stacklevel=2)
+                              f"({reason}); reconnecting", RuntimeWarning, stacklevel=2)
                 self._reconnect()
                 if self._committed_count() >= rows_after:
                     self.committed = rows_after
                     return
             except psycopg.Error as error:
                 self.connection.rollback()
+                self._staged = False  # created in the transaction rolled back, if then
                 message = " ".join(str(error).split())
                 raise ConnectorError(f"{self.display} ({self.what}): PostgreSQL refuses the "
                                      f"rows: {message}") from None
