@@ -9,7 +9,7 @@ connectors/sandbox.py). Sources keep the `Source` protocol, sinks the `Sink` pro
 Where connectors come from, first match wins:
 
 * the built-in ones (`file:` JSON lines, `wal:` logs, `bus:` topics of the job's broker,
-  `redis:` streams),
+  `redis:` streams, `postgresql:`/`postgres:` tables),
   each named by `module:attribute` and imported only when a job first uses its scheme, so a
   job without a WAL never imports connectors/wal_topic.py;
 * `register(connector)`, for an embedding application;
@@ -73,6 +73,8 @@ BUILT_IN: dict[str, str] = {
     "stdin": "frys.connectors.stdin_source:STDIN_CONNECTOR",
     "stdout": "frys.connectors.stdout_sink:STDOUT_CONNECTOR",
     "redis": "frys.connectors.redis_streams:REDIS_CONNECTOR",
+    "postgresql": "frys.connectors.postgresql:POSTGRESQL_CONNECTOR",
+    "postgres": "frys.connectors.postgresql:POSTGRES_CONNECTOR",
 }
 
 
