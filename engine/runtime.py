@@ -330,6 +330,8 @@ class Runtime:
             reason = f"{error.strerror}: {error.filename}" if error.filename else error
             raise FrysError.at(f"cannot open the sink of stream {stream_name} ({uri}):"
                                f" {reason}", stream.span, self.graph.source_name) from None
+        except ConnectorError as error:  # a server down, a table missing: no traceback
+            raise FrysError.at(str(error), stream.span, self.graph.source_name) from None
         self.topics[stream_name].subscribe(SinkSubscriber(sink))
         self._sinks[f"{stream_name} {uri}"] = sink
 

@@ -148,6 +148,23 @@ def test_frys_run_with_redis_down_names_the_server(tmp_path: Path) -> None:
     assert f"cannot reach Redis at 127.0.0.1:{port}" in run.stderr
 
 
+def test_a_sink_that_cannot_open_is_an_error_at_its_stream_without_a_traceback(
+        tmp_path: Path) -> None:
+    port = closed_port()
+    (tmp_path / "in.jsonl").write_text('{"v": 1}\n')
+    job = tmp_path / "job.frysql"
+    job.write_text("CREATE STREAM ev (v INT) WITH (source = 'file:in.jsonl');\n"
+                   f"CREATE STREAM out (v INT) WITH (sink = "
+                   f"'redis://127.0.0.1:{port}/out?connect_timeout=0.2');\n"
+                   "INSERT INTO out SELECT v FROM ev;\n")
+    run = subprocess.run([sys.executable, "-m", "frys", "run", str(job)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.startswith(f"{job}:2:15: error: cannot reach Redis at 127.0.0.1:{port} "
+                                 "for the sink of stream out")
+    assert "Traceback" not in run.stderr
+
+
 # ------------------------------------------------------------------ typing
 
 def test_field_values_are_typed_by_the_schema(redis_client, names) -> None:  # type: ignore[no-untyped-def]
