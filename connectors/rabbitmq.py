@@ -224,7 +224,7 @@ def connect(uri: AmqpUri, what: str, timeout: float | None = None) -> BlockingCo
         heartbeat=uri.heartbeat, connection_attempts=1,
         socket_timeout=min(5.0, uri.connect_timeout),
         stack_timeout=min(10.0, uri.connect_timeout + 1),
-        client_properties={"connection_name": f"frys {what}"})
+        client_properties={"connection_name": f"frys {what} ({uri.display})"})
 
     def attempt() -> BlockingConnection:
         try:
