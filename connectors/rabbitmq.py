@@ -194,7 +194,7 @@ class AmqpUri:
             queue, exchange, routing_key, exchange_type, options.boolean("declare", True),
             durable, queue_type, options.encoding(),
             options.seconds("connect_timeout", 10.0),
-            int(options.seconds("heartbeat", 60.0, most=3600)),
+            options.positive_int("heartbeat", 60, 3600) or 60,
             options.positive_int("prefetch", DEFAULT_PREFETCH, 65_535) or DEFAULT_PREFETCH,
             options.positive_int("max_bytes", DEFAULT_MAX_BYTES) or DEFAULT_MAX_BYTES,
             options.boolean("dedup", True), options.boolean("persistent", True),

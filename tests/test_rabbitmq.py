@@ -127,6 +127,7 @@ def queue_depth(channel: object, queue: str) -> int:
     ("amqp://localhost?queue=q&queue_type=quorum&durable=false", "source",
      "a quorum queue is always durable"),
     ("amqp://localhost?queue=q&connect_timeout=-1", "source", "connect_timeout must be"),
+    ("amqp://localhost?queue=q&heartbeat=0.5", "source", "heartbeat must be a positive"),
     ("amqp://localhost?queue=", "source", "queue is empty"),
 ])
 def test_the_uri_check_names_each_problem(text: str, role: str, problem: str | None) -> None:
@@ -262,6 +263,20 @@ def test_prefetch_bounds_the_deliveries_waiting_for_a_checkpoint(channel, names)
     source.commit()
     source.close()
     assert queue_depth(channel, queue) == 2
+
+
+def test_a_window_waiting_for_a_checkpoint_warns_once(channel, names, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import frys.connectors.rabbitmq as rabbitmq
+
+    monkeypatch.setattr(rabbitmq, "_STALL_WARNING_SECONDS", 0.05)
+    queue = names[0]
+    publish(channel, queue, events(range(3)))
+    source = RabbitMQSource(uri(f"queue={queue}&prefetch=2"), decoder())
+    source.position()
+    with pytest.warns(RuntimeWarning, match="all prefetch=2 deliveries wait to be "
+                                            "acknowledged at the next checkpoint"):
+        assert drain(source, idles=10)[0]["v"].to_list() == [0, 1]
+    source.close()
 
 
 def test_without_checkpoints_each_batch_is_acked_and_nothing_stalls(channel, names) -> None:  # type: ignore[no-untyped-def]
