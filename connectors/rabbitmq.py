@@ -4,23 +4,13 @@ URI: ``amqp://[user:password@]host[:port][/vhost][?options]`` (port 5672, user a
 password ``guest`` by default; the vhost is the path, percent-encoded: ``/`` is the path
 ``/%2F`` or no path at all, as pika reads it). Options:
 
-* where: ``queue=Q`` (a source consumes it; a sink publishes to it through the default
-  exchange), ``exchange=X`` (a sink publishes to it; a source binds its queue to it),
-  ``routing_key=K`` (the binding key and the key published with; default: the queue's
-  name, or empty), ``exchange_type=direct|fanout|topic|headers`` (default direct). A
-  source with ``exchange=`` and no ``queue=`` consumes an exclusive server-named queue
-  that lives as long as its connection (nothing is kept while the job is down);
-* declaring: ``declare=true|false`` (declare the queue, the exchange and the binding if
-  missing, the default; false: they must exist), ``durable=true|false`` (a declared queue
-  or exchange survives a broker restart; default true), ``queue_type=classic|quorum``;
-* a source's: ``prefetch=N`` (unacknowledged deliveries at most, 1-65535, default 10000:
-  the backpressure, see below), ``max_bytes=N`` (larger messages are dead letters; default
-  8 MiB), ``dedup=true|false`` (drop a delivery whose message_id was already taken; default
-  true);
-* a sink's: ``persistent=true|false`` (delivery_mode 2, default true), ``mandatory=true|false``
-  (a message no queue takes fails the job instead of vanishing; default true);
-* both: ``format=json|msgpack|arrow`` (connectors/payloads.py), ``connect_timeout=S``
-  (default 10 s), ``heartbeat=S`` (default 60 s).
+``queue=Q`` (consumed; published to through the default exchange) and/or ``exchange=X``
+(published to; a source's queue is bound to it, an exclusive server-named one without
+``queue=``), ``routing_key=K``, ``exchange_type=``, ``declare=true|false``, ``durable=``,
+``queue_type=classic|quorum``; a source's ``prefetch=N`` (1-65535, default 10000),
+``max_bytes=N``, ``dedup=true|false``; a sink's ``persistent=``, ``mandatory=``; both:
+``format=json|msgpack|arrow`` (connectors/payloads.py), ``connect_timeout=S``,
+``heartbeat=S``. docs/connectors.md (RabbitMQ) describes each.
 
 A message that does not fit is a dead letter positioned
 ``amqp://host:port/<vhost>/<queue>@<delivery tag>`` (tags count per channel, from 1 after
@@ -33,8 +23,9 @@ sends no more and the source reports idle until the next checkpoint (taken by ti
 quiet input) acknowledges them. Prefetch must cover a checkpoint interval: throughput is at
 most prefetch / interval (10000 per 10 s by default; use --checkpoint-every 1s or
 --checkpoint-every-events below prefetch for more); a stalled source warns once.
-Without checkpoints (no --state), each batch is acknowledged once it has gone through the
-job (at the next pull): at-least-once into the job. RabbitMQ has no offsets, so a resumed
+Without checkpoints (no --state) each batch is acknowledged once it has gone through the
+job (at the next pull), so nothing stalls (and a crash loses what the job held, as any
+run without state does). RabbitMQ has no offsets, so a resumed
 job cannot skip by position; instead its position holds (hashed) the message_id of every
 delivery not yet acknowledged, and a resumed source drops a redelivered message whose id is
 among them: its effect is in the checkpointed state. So with `--state` the source is
@@ -106,6 +97,8 @@ _RETRY_MIN_SECONDS, _RETRY_MAX_SECONDS = 0.05, 2.0
 # the sink waits for confirms once this many messages are unconfirmed (memory: it keeps
 # them to publish again after a reconnect)
 _UNCONFIRMED_WINDOW = 20_000
+# reconnects of a sink in one write or pre_commit before it gives up
+_RECONNECTS_AT_MOST = 10
 # a source whose prefetch window stays full this long without a commit warns (once)
 _STALL_WARNING_SECONDS = 5.0
 # producers whose last row a source remembers (frys sinks upstream; oldest forgotten)
@@ -616,6 +609,7 @@ class RabbitMQSink:
         self._confirmed_through = 0  # every sequence number up to it is confirmed
         self._confirmed_singly: set[int] = set()  # and these (acks without multiple)
         self._published = 0  # this channel's publish sequence number (confirms count it)
+        self._outbox: deque[tuple[bytes, str]] = deque()  # written, not yet published
         self._refused: list[str] = []
         self._channel_closed: str | None = None
         self._connection: BlockingConnection | None = None
@@ -697,19 +691,25 @@ class RabbitMQSink:
         else:
             ids = [f"{self.producer}/{self.rows + n}" for n in range(1, len(messages) + 1)]
         self.rows += batch.height
-        self._guarded(lambda: self._send(messages, ids))
+        self._outbox.extend(zip(messages, ids, strict=True))
+        self._guarded(_UNCONFIRMED_WINDOW)
 
-    def _send(self, messages: list[bytes], ids: list[str]) -> None:
+    def _send(self, most: int) -> None:
+        """Publish the outbox, then wait until at most `most` messages are unconfirmed;
+        raises what the broker refused. Idempotent: a message leaves the outbox once it is
+        published (then `_unconfirmed` holds it)."""
         assert self._connection is not None
-        for n, (body, message_id) in enumerate(zip(messages, ids, strict=True), 1):
+        while self._outbox:
+            body, message_id = self._outbox[0]
             self._publish(body, self._properties(message_id))
-            if n % 1000 == 0:
+            self._outbox.popleft()
+            if self._published % 1000 == 0:
                 self._connection.process_data_events(time_limit=0)  # out, and confirms in
                 self._wait(_UNCONFIRMED_WINDOW)
         self._connection.process_data_events(time_limit=0)
+        self._wait(most)
 
     def _wait(self, most: int) -> None:
-        """Until at most `most` messages are unconfirmed; raises what the broker refused."""
         assert self._connection is not None
         while True:
             if self._refused:
@@ -725,33 +725,38 @@ class RabbitMQSink:
                 return
             self._connection.process_data_events(time_limit=0.05)
 
-    def _guarded(self, step: Any) -> None:
-        """`step()`, and on a lost connection: reconnect and publish what is unconfirmed
-        again (in order), until it goes through or connect_timeout runs out."""
+    def _guarded(self, most: int) -> None:
+        """`_send(most)`; on a lost connection: reconnect, publish what is unconfirmed
+        again (in order) and go on, until it goes through; ConnectorError when the broker
+        cannot be reached for connect_timeout, or after _RECONNECTS_AT_MOST reconnects in
+        one call (a broker that keeps dropping the connection)."""
         from pika import exceptions
 
-        try:
-            step()
-            return
-        except (exceptions.AMQPConnectionError, exceptions.ConnectionWrongStateError,
-                OSError) as error:
-            lost = error
-        warnings.warn(f"{self.uri.display} (stream {self.stream}): lost the connection "
-                      f"({lost or type(lost).__name__}); reconnecting and publishing "
-                      f"{len(self._unconfirmed)} unconfirmed messages again",
-                      RuntimeWarning, stacklevel=3)
-        self.abort()
-        pending = [(body, properties) for seq, body, properties in self._unconfirmed
-                   if seq not in self._confirmed_singly]
-        self._unconfirmed.clear()
-        self._open()  # ConnectorError once connect_timeout has passed
-        for body, properties in pending:
-            self._publish(body, properties)
-        self._guarded(lambda: self._wait(_UNCONFIRMED_WINDOW))
+        for _ in range(_RECONNECTS_AT_MOST):
+            try:
+                self._send(most)
+                return
+            except (exceptions.AMQPConnectionError, exceptions.ConnectionWrongStateError,
+                    OSError) as error:
+                lost = error
+            warnings.warn(f"{self.uri.display} (stream {self.stream}): lost the connection "
+                          f"({lost or type(lost).__name__}); reconnecting and publishing "
+                          f"{len(self._unconfirmed)} unconfirmed messages again",
+                          RuntimeWarning, stacklevel=3)
+            self.abort()
+            pending = [(body, properties) for seq, body, properties in self._unconfirmed
+                       if seq not in self._confirmed_singly]
+            self._unconfirmed.clear()
+            self._open()  # ConnectorError once connect_timeout has passed
+            for body, properties in pending:
+                self._publish(body, properties)
+        raise ConnectorError(f"{self.uri.display} (stream {self.stream}): the connection "
+                             f"was lost {_RECONNECTS_AT_MOST} times in a row while "
+                             f"publishing")
 
     def pre_commit(self, checkpoint_id: int) -> dict[str, object]:
-        """Every message published so far is confirmed by the broker."""
-        self._guarded(lambda: self._wait(0))
+        """Every message written so far is confirmed by the broker."""
+        self._guarded(0)
         return {"producer": self.producer, "rows": self.rows}
 
     def commit(self, checkpoint_id: int) -> None:
