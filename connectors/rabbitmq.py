@@ -333,6 +333,7 @@ class RabbitMQSource:
         self.queue = uri.queue or ""
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
+        self._cancelled: list[bool] = []  # the broker cancelled the consumer
         self._buffer: deque[_Delivery] = deque()
         # the protocol's commit points: checkpoints once position() or seek() was called
         # (Checkpointer.begin takes one before anything is read); else each batch
@@ -359,6 +360,9 @@ class RabbitMQSource:
             channel = connection.channel()
             self.queue = declare(channel, self.uri, "source") or ""
             channel.basic_qos(prefetch_count=self.uri.prefetch)
+            # the broker cancels a consumer whose queue is deleted: open again (declare)
+            cancelled: list[bool] = []
+            channel.add_on_cancel_callback(lambda _frame: cancelled.append(True))
             channel.basic_consume(self.queue, self._on_message, auto_ack=False)
         except BaseException:
             if connection.is_open:
@@ -366,6 +370,7 @@ class RabbitMQSource:
             raise
         self._connection, self._channel = connection, channel
         self._last_tag = self._acked_tag = 0
+        self._cancelled = cancelled
 
     def _on_message(self, channel: object, method: Any, properties: Any, body: bytes
                     ) -> None:
@@ -380,7 +385,9 @@ class RabbitMQSource:
             before = len(self._buffer)
             self._connection.process_data_events(time_limit=0)
             if not self._channel.is_open:
-                raise ConnectionError(f"the channel was closed: {self._channel}")
+                raise ConnectionError("the broker closed the channel")
+            if self._cancelled:
+                raise ConnectionError("the broker cancelled the consumer (queue deleted?)")
             if len(self._buffer) == before or len(self._buffer) >= self.uri.prefetch:
                 return
 

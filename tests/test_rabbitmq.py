@@ -419,6 +419,20 @@ def test_a_connection_closed_by_the_broker_is_reopened_and_nothing_is_lost(  # t
     source.close()
 
 
+def test_a_deleted_queue_is_declared_again_and_read(channel, names) -> None:  # type: ignore[no-untyped-def]
+    queue = names[0]
+    publish(channel, queue, events(range(2)))
+    source = RabbitMQSource(uri(f"queue={queue}"), decoder())
+    got = drain(source)[0]["v"].to_list()
+    channel.queue_delete(queue)
+    with pytest.warns(RuntimeWarning, match=r"cancelled the consumer \(queue deleted\?\)"):
+        drain(source, idles=5)
+    publish(channel, queue, events(range(2, 4)))
+    got += drain(source, idles=40)[0]["v"].to_list()
+    assert got == [0, 1, 2, 3]
+    source.close()
+
+
 def test_the_sink_reconnects_and_publishes_what_was_unconfirmed(channel, names) -> None:  # type: ignore[no-untyped-def]
     queue = names[0]
     sink = RabbitMQSink(uri(f"queue={queue}", "sink"), "job", "out")
