@@ -167,15 +167,13 @@ class AmqpUri:
                                  f"{uri!r}")
         routing_key = options.params.get("routing_key", queue if queue is not None else "")
         exchange_type = options.choice("exchange_type", _EXCHANGE_TYPES, "direct")
-        if "exchange_type" in options and exchange is None:
-            raise UriOptionError(f"exchange_type is the type of an exchange: add "
-                                 f"'exchange=NAME' to {uri!r}")
-        queue_type = options.params.get("queue_type")
-        if queue_type is not None:
-            options.choice("queue_type", ("classic", "quorum"), "classic")
-            if queue is None:
-                raise UriOptionError(f"queue_type is the type of a queue: add 'queue=NAME' "
-                                     f"to {uri!r}")
+        queue_type = (options.choice("queue_type", ("classic", "quorum"), "classic")
+                      if "queue_type" in options else None)
+        for key, kind, needed in (("exchange_type", "an exchange", exchange),
+                                  ("queue_type", "a queue", queue)):
+            if key in options and needed is None:
+                raise UriOptionError(f"{key} is the type of {kind}: add "
+                                     f"'{key.split('_')[0]}=NAME' to {uri!r}")
         durable = options.boolean("durable", True)
         if queue_type == "quorum" and not durable:
             raise UriOptionError(f"a quorum queue is always durable: drop 'durable=false' "
@@ -566,8 +564,7 @@ class RabbitMQSource:
 
 
 def _arrow_rows_after(body: bytes, skip: int) -> bytes:
-    """An Arrow IPC stream without its first `skip` rows (a frys message that was partly
-    taken already); the body as it is if it is not one (its decoding says why)."""
+    """An Arrow IPC stream without its first `skip` rows (a message partly taken already)."""
     import pyarrow as pa
 
     try:

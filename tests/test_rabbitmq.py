@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,19 +80,18 @@ def events(values: range) -> list[bytes]:
     return [json.dumps({"k": f"k{n % 2}", "v": n, "ts": 1000 + n}).encode() for n in values]
 
 
-def drain(source: RabbitMQSource, idles: int = 3) -> tuple[pl.DataFrame, list]:
-    """Every batch until `idles` IDLEs in a row, concatenated, and the dead letters."""
-    frames, letters, quiet = [], [], 0
+def drain(source: RabbitMQSource, quiet: float = 0.3) -> tuple[pl.DataFrame, list]:
+    """Every batch until the source has had nothing new for `quiet` seconds, concatenated,
+    and the dead letters."""
+    frames, letters = [], []
+    last = time.monotonic()
     for item in source.batches():
         if item is IDLE:
-            quiet += 1
-            if quiet >= idles:
+            if time.monotonic() - last >= quiet:
                 break
-            import time
-
-            time.sleep(0.02)
+            time.sleep(0.01)
             continue
-        quiet = 0
+        last = time.monotonic()
         frames.append(item[0])
         letters.extend(item[1])
     return pl.concat(frames) if frames else decoder().empty(), letters
@@ -275,7 +275,7 @@ def test_a_window_waiting_for_a_checkpoint_warns_once(channel, names, monkeypatc
     source.position()
     with pytest.warns(RuntimeWarning, match="all prefetch=2 deliveries wait to be "
                                             "acknowledged at the next checkpoint"):
-        assert drain(source, idles=10)[0]["v"].to_list() == [0, 1]
+        assert drain(source, quiet=0.5)[0]["v"].to_list() == [0, 1]
     source.close()
 
 
@@ -412,7 +412,7 @@ def test_a_connection_closed_by_the_broker_is_reopened_and_nothing_is_lost(  # t
     assert close_connections_of(f"/{queue})") == 1
     publish(channel, queue, events(range(4, 7)), [f"m{n}" for n in range(4, 7)])
     with pytest.warns(RuntimeWarning, match="lost the connection"):
-        got += drain(source, idles=40)[0]["v"].to_list()
+        got += drain(source, quiet=1.0)[0]["v"].to_list()
     assert got == list(range(7))  # the four redelivered ones dropped: already taken
     source.commit()
     assert queue_depth(channel, queue) == 0
@@ -426,9 +426,9 @@ def test_a_deleted_queue_is_declared_again_and_read(channel, names) -> None:  # 
     got = drain(source)[0]["v"].to_list()
     channel.queue_delete(queue)
     with pytest.warns(RuntimeWarning, match=r"cancelled the consumer \(queue deleted\?\)"):
-        drain(source, idles=5)
+        drain(source, quiet=0.3)
     publish(channel, queue, events(range(2, 4)))
-    got += drain(source, idles=40)[0]["v"].to_list()
+    got += drain(source, quiet=1.0)[0]["v"].to_list()
     assert got == [0, 1, 2, 3]
     source.close()
 
