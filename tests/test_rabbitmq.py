@@ -65,10 +65,10 @@ def decoder() -> StreamDecoder:
 
 
 def publish(channel: object, queue: str, bodies: list[bytes],
-            ids: list[str] | None = None, exchange: str = "") -> None:
+            ids: list[str] | None = None, exchange: str = "", declare: bool = True) -> None:
     import pika
 
-    if not exchange:  # the default exchange drops what goes to a queue not declared yet
+    if declare and not exchange:  # the default exchange drops what has no queue yet
         channel.queue_declare(queue, durable=True)  # type: ignore[attr-defined]
     for n, body in enumerate(bodies):
         properties = pika.BasicProperties(message_id=ids[n] if ids else None,
@@ -99,6 +99,15 @@ def drain(source: RabbitMQSource, quiet: float = 0.3) -> tuple[pl.DataFrame, lis
 
 def queue_depth(channel: object, queue: str) -> int:
     return channel.queue_declare(queue, passive=True).method.message_count  # type: ignore[attr-defined,no-any-return]
+
+
+def wait_for_depth(channel: object, queue: str, depth: int, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while queue_depth(channel, queue) != depth:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 # ------------------------------------------------------------------ URI check
@@ -289,30 +298,33 @@ def test_without_checkpoints_each_batch_is_acked_and_nothing_stalls(channel, nam
     assert queue_depth(channel, queue) == 0
 
 
-def test_a_resumed_source_drops_the_redeliveries_its_checkpoint_holds(channel, names) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("queue_type", ["classic", "quorum"])
+def test_a_resumed_source_drops_the_redeliveries_its_checkpoint_holds(  # type: ignore[no-untyped-def]
+        channel, names, queue_type: str) -> None:
     """The crash between a checkpoint and its ack: the checkpoint's deliveries come back
     redelivered and are dropped by id; those after the checkpoint are taken again; a
     message without an id is taken again (at-least-once)."""
     queue = names[0]
+    channel.queue_declare(queue, durable=True, arguments={"x-queue-type": queue_type})
     ids = [f"m{n}" for n in range(10)]
-    publish(channel, queue, events(range(10)), ids)
-    publish(channel, queue, events(range(10, 11)))  # no message_id
-    first = RabbitMQSource(uri(f"queue={queue}"), decoder())
+    publish(channel, queue, events(range(10)), ids, declare=False)
+    publish(channel, queue, events(range(10, 11)), declare=False)  # no message_id
+    first = RabbitMQSource(uri(f"queue={queue}&queue_type={queue_type}"), decoder())
     first.position()
     batch, _ = drain(first)
     assert batch["v"].to_list() == list(range(11))
     checkpoint = first.position()
-    publish(channel, queue, events(range(11, 14)), ["m11", "m12", "m13"])
+    publish(channel, queue, events(range(11, 14)), ["m11", "m12", "m13"], declare=False)
     assert drain(first)[0]["v"].to_list() == [11, 12, 13]  # after the checkpoint
     first.close()  # killed: nothing acknowledged
-    assert queue_depth(channel, queue) == 14
-    resumed = RabbitMQSource(uri(f"queue={queue}"), decoder())
+    assert wait_for_depth(channel, queue, 14)  # (a quorum queue counts returns a bit later)
+    resumed = RabbitMQSource(uri(f"queue={queue}&queue_type={queue_type}"), decoder())
     resumed.seek(checkpoint)
     batch, _ = drain(resumed)
     assert batch["v"].to_list() == [10, 11, 12, 13]
     resumed.commit()
     assert queue_depth(channel, queue) == 0
-    publish(channel, queue, events(range(14, 16)), ["m14", "m3"])  # m3 again, fresh: new
+    publish(channel, queue, events(range(14, 16)), ["m14", "m3"], declare=False)  # fresh
     assert drain(resumed)[0]["v"].to_list() == [14, 15]
     resumed.close()
 
