@@ -9,7 +9,7 @@ connectors/sandbox.py). Sources keep the `Source` protocol, sinks the `Sink` pro
 Where connectors come from, first match wins:
 
 * the built-in ones (`file:` JSON lines, `wal:` logs, `bus:` topics of the job's broker,
-  `redis:` streams, `postgresql:`/`postgres:` tables),
+  `redis:` streams, `postgresql:`/`postgres:` tables, `amqp:` RabbitMQ queues),
   each named by `module:attribute` and imported only when a job first uses its scheme, so a
   job without a WAL never imports connectors/wal_topic.py;
 * `register(connector)`, for an embedding application;
@@ -75,6 +75,7 @@ BUILT_IN: dict[str, str] = {
     "redis": "frys.connectors.redis_streams:REDIS_CONNECTOR",
     "postgresql": "frys.connectors.postgresql:POSTGRESQL_CONNECTOR",
     "postgres": "frys.connectors.postgresql:POSTGRES_CONNECTOR",
+    "amqp": "frys.connectors.rabbitmq:AMQP_CONNECTOR",
 }
 
 
@@ -96,7 +97,7 @@ POLL_MIN_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.15
 
 # schemes a connector is planned for: "not supported yet", not "unknown"
-PLANNED = ("nats", "amqp", "mqtt", "kafka")
+PLANNED = ("nats", "mqtt", "kafka")
 
 
 # why a planned scheme is not built yet, where there is more to say than "not yet"

@@ -94,7 +94,7 @@ def frame(values: range) -> pl.DataFrame:
         "a redis: source needs a consumer group: add 'group=NAME' to "
         "'redis://localhost/orders'")),
     ("nats:orders", "sink", UriProblem.later("connector nats:")),
-    ("amqp://h/q", "source", UriProblem.later("connector amqp:")),
+    ("kafka://h/q", "source", UriProblem.later("connector kafka:")),
     ("mqtt://h/t", "sink", UriProblem.later("connector mqtt:")),
     ("kafka:orders", "source", UriProblem.later(
         "connector kafka: (frys ships no connector it has not tested against the real "
