@@ -94,7 +94,8 @@ def frame(values: range) -> pl.DataFrame:
         "a redis: source needs a consumer group: add 'group=NAME' to "
         "'redis://localhost/orders'")),
     ("nats:orders", "sink", UriProblem.later("connector nats:")),
-    ("kafka://h/q", "source", UriProblem.later("connector kafka:")),
+    ("kafka://h/q", "source", UriProblem.later("connector kafka:"
+                                              + registry.WHY_NOT_YET["kafka"])),
     ("mqtt://h/t", "sink", UriProblem.later("connector mqtt:")),
     ("kafka:orders", "source", UriProblem.later(
         "connector kafka: (frys ships no connector it has not tested against the real "
