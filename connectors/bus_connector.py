@@ -180,4 +180,6 @@ def _open_sink(uri: str, context: SinkContext) -> BusSink:
     return BusSink(context.broker, topic_name(uri))
 
 
-BUS_CONNECTOR = Connector("bus", _check, _open_source, _open_sink, unbounded=True)
+# its sink publishes into the job's own topics: a watcher of the job opens it too
+BUS_CONNECTOR = Connector("bus", _check, _open_source, _open_sink, unbounded=True,
+                          writes_outside=False)

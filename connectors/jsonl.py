@@ -499,4 +499,4 @@ def _open_sink(uri: str, context: SinkContext) -> Sink:
 
 FILE_CONNECTOR = Connector(
     "file", _check, _open_source, _open_sink,
-    paths=lambda uri, base_dir: (_resolve(uri, base_dir),), writes_files=True)
+    paths=lambda uri, base_dir: (_resolve(uri, base_dir),))

@@ -701,11 +701,6 @@ def _open_sink(uri: str, context: SinkContext) -> PostgresSink:
     return PostgresSink(PostgresUri.parse(uri, "sink"), context)
 
 
-# writes_files: its sink's output is durable, like a file's, and its count in
-# frys_sink_offsets is the running job's: a watcher (`frys tail`, open_sinks=False) must not
-# open it (a fresh sink resets the count)
-POSTGRESQL_CONNECTOR = Connector("postgresql", _check, _open_source, _open_sink,
-                                 writes_files=True)
-POSTGRES_CONNECTOR = Connector("postgres", _check, _open_source, _open_sink,
-                               writes_files=True)
+POSTGRESQL_CONNECTOR = Connector("postgresql", _check, _open_source, _open_sink)
+POSTGRES_CONNECTOR = Connector("postgres", _check, _open_source, _open_sink)
 

@@ -254,8 +254,11 @@ class Connector:
     open_source: Callable[[str, SourceContext], Source] | None = None
     open_sink: Callable[[str, SinkContext], Sink] | None = None
     paths: Callable[[str, Path], Sequence[Path]] = no_paths
-    # its sinks create or write files (`RuntimeOptions.open_sinks=False` skips them)
-    writes_files: bool = False
+    # its sinks write outside the process: files, logs, brokers, databases, stdout (the
+    # default, so a third party's connector is taken to); `RuntimeOptions.open_sinks=False`
+    # (a watcher of a running job, `frys tail --job`) skips them, so that watching a job
+    # never writes its output again
+    writes_outside: bool = True
     # its sources push until the job finishes (see Source); others are pulled to their end
     unbounded: bool = False
 

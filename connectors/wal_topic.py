@@ -364,6 +364,5 @@ def _open_sink(uri: str, context: SinkContext) -> WalJournal:
 WAL_CONNECTOR = Connector(
     "wal", _check, _open_source, _open_sink,
     # the folder, checked by the sandbox with everything already in it
-    paths=lambda uri, base_dir: (WalUri.parse(uri, base_dir).directory,),
-    writes_files=True)
+    paths=lambda uri, base_dir: (WalUri.parse(uri, base_dir).directory,))
 

@@ -99,8 +99,9 @@ class RuntimeOptions:
     # outside is refused before anything is opened. None: no sandbox (the job is trusted
     # like a script); (): the job may touch no file at all
     allowed_paths: tuple[Path, ...] | None = None
-    # False: `file:` and `wal:` sinks are not opened, so the run creates and writes none of
-    # the job's output files or logs (`frys tail --job` watches a job without redoing them)
+    # False: sinks writing outside the process (`file:`, `wal:`, brokers, databases,
+    # `stdout:`; Connector.writes_outside) are not opened, so the run writes none of the
+    # job's output again (`frys tail --job` watches a job without redoing it)
     open_sinks: bool = True
     # resuming a changed job: a query whose state cannot be carried over starts empty,
     # with a warning, instead of the run being refused (engine/upgrade.py)
@@ -320,7 +321,7 @@ class Runtime:
         self._source_keys[id(log)] = f"{name} persistent log"
 
     def _add_sink(self, stream_name: str, uri: str, base_dir: Path, resume: bool) -> None:
-        if not self.options.open_sinks and registry.connector_for(uri).writes_files:
+        if not self.options.open_sinks and registry.connector_for(uri).writes_outside:
             return
         stream = self.graph.topics[stream_name]
         try:

@@ -440,9 +440,11 @@ def test_each_connector_lists_the_paths_it_opens(tmp_path: Path) -> None:
     assert registry.uri_paths("file:/abs/x.jsonl", tmp_path) == (Path("/abs/x.jsonl"),)
     assert registry.uri_paths("wal:logs/a?fsync=never", tmp_path) == (tmp_path / "logs/a",)
     assert registry.uri_paths("bus:a.b", tmp_path) == ()
-    assert registry.connector_for("file:x.jsonl").writes_files
-    assert registry.connector_for("wal:x").writes_files
-    assert not registry.connector_for("bus:x").writes_files
+    assert registry.connector_for("file:x.jsonl").writes_outside
+    assert registry.connector_for("wal:x").writes_outside
+    assert registry.connector_for("redis://h/s").writes_outside
+    assert registry.connector_for("stdout:").writes_outside
+    assert not registry.connector_for("bus:x").writes_outside
     assert registry.connector_for("bus:x").unbounded
     assert not registry.connector_for("wal:x").unbounded
 
