@@ -9,14 +9,14 @@ connectors/sandbox.py). Sources keep the `Source` protocol, sinks the `Sink` pro
 Where connectors come from, first match wins:
 
 * the built-in ones (`file:` JSON lines, `wal:` logs, `bus:` topics of the job's broker,
-  `redis:` streams),
+  `redis:` streams, `nats:` JetStream streams),
   each named by `module:attribute` and imported only when a job first uses its scheme, so a
   job without a WAL never imports connectors/wal_topic.py;
 * `register(connector)`, for an embedding application;
 * the entry-point group `frys.connectors` of installed distributions (entry name = scheme,
   value = `module:attribute` of a Connector), looked up and loaded on first use of an
   unknown scheme;
-* schemes planned but not built yet (`nats:`, `kafka:` ...): "not supported yet", which
+* schemes planned but not built yet (`amqp:`, `kafka:` ...): "not supported yet", which
   `frys check` reports (exit 3) and `frys run` refuses.
 
 Anything else is an error naming the closest known scheme ("did you mean 'wal:'?").
@@ -73,6 +73,7 @@ BUILT_IN: dict[str, str] = {
     "stdin": "frys.connectors.stdin_source:STDIN_CONNECTOR",
     "stdout": "frys.connectors.stdout_sink:STDOUT_CONNECTOR",
     "redis": "frys.connectors.redis_streams:REDIS_CONNECTOR",
+    "nats": "frys.connectors.nats_jetstream:NATS_CONNECTOR",
 }
 
 
@@ -94,7 +95,7 @@ POLL_MIN_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.15
 
 # schemes a connector is planned for: "not supported yet", not "unknown"
-PLANNED = ("nats", "amqp", "mqtt", "kafka")
+PLANNED = ("amqp", "mqtt", "kafka")
 
 
 # why a planned scheme is not built yet, where there is more to say than "not yet"
