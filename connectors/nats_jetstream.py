@@ -297,11 +297,16 @@ def connect(uri: NatsUri, what: str, loop: _LoopThread, link: _Link) -> NatsClie
         link.lost += 1
 
     async def attempt() -> NatsClient:
-        return await nats.connect(
+        # two tries per attempt (connect_with_backoff paces the attempts): with no bound
+        # nats-py would keep trying the first connection for ever
+        client = await nats.connect(
             servers=[f"nats://{uri.address}"], name=f"frys {what}",
             connect_timeout=max(1, min(2, int(uri.connect_timeout))),
-            allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.1,
+            allow_reconnect=True, max_reconnect_attempts=1, reconnect_time_wait=0.05,
             error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect)
+        client.options["max_reconnect_attempts"] = -1  # from now on: without end
+        client.options["reconnect_time_wait"] = 0.25
+        return client
 
     def attempt_once() -> NatsClient:
         return loop.run(attempt(), uri.connect_timeout + 5)
@@ -502,8 +507,8 @@ class JetStreamSource:
                     continue
                 try:
                     messages = await subscription.fetch(self.uri.batch, timeout=_FETCH_SECONDS)
-                except nats.errors.TimeoutError:
-                    continue
+                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                    continue  # nothing new within the pull's time
                 delay = _RETRY_MIN_SECONDS
                 self._fetched.put_nowait(_Fetched(generation, messages))
             except asyncio.CancelledError:
