@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import re
 import sys
@@ -60,7 +61,7 @@ import time
 import warnings
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -194,7 +195,7 @@ class NatsUri:
                                        f"2024-01-01T00:00:00Z in {uri!r}, not "
                                        f"{start_text!r}") from None
                 if start_time.tzinfo is None:  # no offset means UTC, as in the decoder
-                    start_time = start_time.replace(tzinfo=timezone.utc)
+                    start_time = start_time.replace(tzinfo=UTC)
             return NatsUri(
                 host, port or DEFAULT_PORT, subject, stream, durable, deliver, start_time,
                 options.positive_int("batch", DEFAULT_BATCH, 100_000) or DEFAULT_BATCH,
@@ -245,10 +246,9 @@ class _LoopThread:
 
         async def finish() -> None:
             if client is not None and not client.is_closed:
-                try:
+                # closing what is broken already: nothing to keep
+                with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.close(), 5)
-                except Exception:  # closing what is broken already: nothing to keep
-                    pass
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
@@ -453,10 +453,10 @@ class JetStreamSource:
         assert when is not None
         probe = await self.js.add_consumer(self.uri.stream, ConsumerConfig(
             filter_subject=self.uri.subject, deliver_policy=DeliverPolicy.BY_START_TIME,
-            opt_start_time=when.astimezone(timezone.utc).isoformat(),
+            opt_start_time=when.astimezone(UTC),
             ack_policy=AckPolicy.NONE, inactive_threshold=5.0))
         try:
-            return int(probe.delivered.stream_seq or 0) + 1
+            return int(probe.delivered.stream_seq or 0) + 1 if probe.delivered else 1
         finally:
             await self.js.delete_consumer(self.uri.stream, probe.name)
 
@@ -466,10 +466,8 @@ class JetStreamSource:
         import nats.js.errors
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await self.js.delete_consumer(self.uri.stream, self.durable)
-        except nats.js.errors.NotFoundError:
-            pass
         try:
             await self.js.add_consumer(self.uri.stream, ConsumerConfig(
                 durable_name=self.durable, filter_subject=self.uri.subject,
@@ -493,21 +491,21 @@ class JetStreamSource:
                     wanted = self._wanted
                     if subscription is not None:
                         stale, subscription = subscription, None
-                        try:
+                        # on a connection that is gone: nothing held there
+                        with contextlib.suppress(Exception):
                             await stale.unsubscribe()
-                        except Exception:  # the connection it was on is gone: nothing held
-                            pass
                     if generation != -1:  # the first consumer is made by open or seek
                         await self._recreate(self._committed + 1)
                     subscription = await self.js.pull_subscribe_bind(
                         durable=self.durable, stream=self.uri.stream)
                     generation = wanted
+                assert subscription is not None
                 if self._fetched.full():
                     await asyncio.sleep(0.002)
                     continue
                 try:
                     messages = await subscription.fetch(self.uri.batch, timeout=_FETCH_SECONDS)
-                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                except (TimeoutError, nats.errors.TimeoutError):
                     continue  # nothing new within the pull's time
                 delay = _RETRY_MIN_SECONDS
                 self._fetched.put_nowait(_Fetched(generation, messages))
@@ -729,8 +727,8 @@ class JetStreamSink:
             elif future.cancelled():
                 outcomes[row] = TimeoutError("cancelled")
             else:
-                error = future.exception()
-                outcomes[row] = error if error is not None else future.result()
+                failure = future.exception()
+                outcomes[row] = failure if failure is not None else future.result()
         for row in waiting:
             outcomes.setdefault(row, TimeoutError("not sent"))
         return outcomes

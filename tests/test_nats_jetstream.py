@@ -6,6 +6,7 @@ after; the restart tests run a nats-server of their own on a free port."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import shutil
@@ -16,7 +17,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +85,8 @@ class Nats:
     def delete_stream(self, name: str) -> None:
         import nats.js.errors
 
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             self.run(self.js.delete_stream(name))
-        except nats.js.errors.NotFoundError:
-            pass
 
     def close(self) -> None:
         self.loop.close(self.client)
@@ -137,7 +136,7 @@ def drain(source: JetStreamSource, until: int | None = None, seconds: float = 5.
         if item is IDLE:
             if until is None and time.monotonic() - quiet_since > 0.5:
                 break
-            if until is not None and rows >= until or time.monotonic() > deadline:
+            if (until is not None and rows >= until) or time.monotonic() > deadline:
                 break
             time.sleep(0.005)
             continue
@@ -352,7 +351,7 @@ def test_wildcards_deliver_new_and_by_start_time(nats_client, names) -> None:  #
     nats_client.publish(f"{name}.us.ev", event(1))
     nats_client.publish(f"{name}.us.other", event(2))
     time.sleep(0.05)
-    middle = datetime.now(timezone.utc)
+    middle = datetime.now(UTC)
     time.sleep(0.05)
     nats_client.publish(f"{name}.eu.ev", event(3))
     everything = JetStreamSource(uri(name, "*.ev"), decoder(), "all")
@@ -685,7 +684,7 @@ def test_the_documented_example_compiles() -> None:
 def test_the_loop_thread_runs_and_times_out() -> None:
     loop = _LoopThread("test")
     assert loop.run(asyncio.sleep(0, "done"), 1) == "done"
-    with pytest.raises(TimeoutError, match="no answer within 0.05s"):
+    with pytest.raises(TimeoutError, match=r"no answer within 0\.05s"):
         loop.run(asyncio.sleep(5), 0.05)
     loop.close(None)
     assert not loop.thread.is_alive() and loop.loop.is_closed()
