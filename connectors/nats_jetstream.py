@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import queue
 import re
 import sys
@@ -65,6 +66,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 import polars as pl
 
 from frys.connectors.decode import DeadLetter, StreamDecoder
@@ -90,6 +92,7 @@ from frys.dsl.errors import UriProblem
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
     from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
     from nats.js.client import JetStreamContext
 
     from frys.connectors.registry import Batch
@@ -107,12 +110,21 @@ _NAME_INVALID = re.compile(r"[\s.*>/\\]")
 # how long one lingering pull waits on the server for messages
 _FETCH_SECONDS = 0.5
 # fetched batches waiting for the job: more would only hold messages longer unacked
-_PREFETCH_BATCHES = 2
+_PREFETCH_BATCHES = 4
+# the most messages decoded as one chunk (several fetches taken at once)
+_DECODE_ROWS = 20_000
 # a lost connection or a failed rewind is tried again after this long, doubling to the cap
 _RETRY_MIN_SECONDS, _RETRY_MAX_SECONDS = 0.05, 2.0
 # how long the sink waits for PubAcks before sending the unacknowledged messages again
 _PUBACK_SECONDS = 2.0
 _MSG_ID = "Nats-Msg-Id"
+_EXPECTED_STREAM = "Nats-Expected-Stream"
+# messages a sink's write publishes before it waits for their PubAcks
+_IN_FLIGHT = 20_000
+
+
+class _Refused(Exception):
+    """JetStream's refusal of a message (not a moment's unavailability): the job stops."""
 
 
 class NatsUriError(ValueError):
@@ -351,7 +363,12 @@ class _Fetched:
 
 
 def _stream_sequence(message: Msg) -> int:
-    return int(message.metadata.sequence.stream)
+    """The stream sequence in the message's ack subject (what `Msg.metadata` parses, at a
+    tenth of its cost): ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer
+    seq>.<time>.<pending>``, or with a domain and an account hash after ``$JS.ACK`` and a
+    token at the end."""
+    tokens = message.reply.split(".")
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
 
 
 class JetStreamSource:
@@ -535,14 +552,19 @@ class JetStreamSource:
             if self._puller.done():
                 self._puller.result()  # the task's failure, raised in the job
                 raise ConnectorError(f"{self.display}: the fetching task ended")
-            try:
-                fetched = self._fetched.get_nowait()
-            except queue.Empty:
+            messages: list[Msg] = []
+            # what has been fetched, up to _DECODE_ROWS: one decode of a larger chunk
+            while len(messages) < _DECODE_ROWS:
+                try:
+                    fetched = self._fetched.get_nowait()
+                except queue.Empty:
+                    break
+                if fetched.generation == self._wanted:
+                    messages.extend(fetched.messages)
+            if not messages:
                 yield IDLE
                 continue
-            if fetched.generation != self._wanted:
-                continue
-            batch = self._take(fetched.messages)
+            batch = self._take(messages)
             if batch is not None:
                 yield batch
 
@@ -657,6 +679,12 @@ class JetStreamSink:
             self.loop.close(self.client)
             raise
         self.prefix = f"{job}/{stream}/"
+        # PubAcks come to <inbox>.<row>, one subscription for the sink's life
+        self._inbox = ""
+        self._replies: Subscription | None = None
+        self._outcomes: dict[int, object] = {}
+        self._expected: set[int] = set()
+        self._all_in = asyncio.Event()
         self.base = time.time_ns() // 1000
         self.rows = 0
         self.skip_upto = 0  # rows up to this one are in the stream already (recovery)
@@ -681,19 +709,18 @@ class JetStreamSink:
     def _publish(self, messages: list[tuple[bytes, int]]) -> None:
         """Publish until JetStream has acknowledged each message, sending the
         unacknowledged ones again (same ids) while it makes progress within
-        connect_timeout."""
-        import nats.js.errors
-
+        connect_timeout; _IN_FLIGHT messages at a time at most."""
         waiting = {row: payload for payload, row in messages}
         last_progress = time.monotonic()
         while waiting:
-            outcomes = self.loop.run(self._send(waiting), _PUBACK_SECONDS + 30)
+            chunk = dict(itertools.islice(waiting.items(), _IN_FLIGHT))
+            outcomes = self.loop.run(self._send(chunk), _PUBACK_SECONDS + 60)
             for row, outcome in outcomes.items():
-                if isinstance(outcome, nats.js.errors.APIError) and outcome.code != 503:
+                if isinstance(outcome, _Refused):
                     raise ConnectorError(f"cannot publish to {self.display} (JetStream "
                                          f"stream {self.uri.stream}, sink of "
-                                         f"{self.stream}): {outcome.description or outcome}")
-                if not isinstance(outcome, BaseException):
+                                         f"{self.stream}): {outcome}")
+                if outcome is None:
                     del waiting[row]
                     last_progress = time.monotonic()
             if waiting and time.monotonic() - last_progress > self.uri.connect_timeout:
@@ -701,37 +728,62 @@ class JetStreamSink:
                     f"cannot publish to {self.display} (sink of {self.stream}): NATS at "
                     f"{self.uri.address} acknowledged none of {len(waiting)} messages for "
                     f"{self.uri.connect_timeout:g}s")
-            if waiting:
-                time.sleep(0.05)
+            if len(waiting) and len(outcomes) == len(chunk) and any(
+                    outcome is not None for outcome in outcomes.values()):
+                time.sleep(0.05)  # NATS away or not ready: not a busy loop
 
-    async def _send(self, waiting: dict[int, bytes]) -> dict[int, object]:
-        """Publish each message, wait up to _PUBACK_SECONDS for the PubAcks; the outcome of
-        each: its PubAck, or the error (a timeout when none came)."""
-        futures: dict[int, asyncio.Future[Any]] = {}
+    async def _send(self, chunk: dict[int, bytes]) -> dict[int, object]:
+        """Publish each message with the reply subject ``<inbox>.<row>`` and wait until
+        every PubAck is in or none came for _PUBACK_SECONDS. The outcome of each: None
+        (stored, or a duplicate JetStream dropped), _Refused, or another error (a timeout
+        when no PubAck came: sent again)."""
+        assert self.client is not None
+        if self._replies is None:
+            self._inbox = self.client.new_inbox()
+            self._replies = await self.client.subscribe(f"{self._inbox}.*",
+                                                        cb=self._on_puback)
+        self._outcomes = {}
+        self._expected = set(chunk)
+        self._all_in = asyncio.Event()
+        headers = {_EXPECTED_STREAM: self.uri.stream}
         outcomes: dict[int, object] = {}
-        for row, payload in waiting.items():
+        for row, payload in chunk.items():
             try:
-                futures[row] = await self.js.publish_async(
-                    self.uri.subject, payload, wait_stall=_PUBACK_SECONDS,
-                    stream=self.uri.stream,
-                    headers={_MSG_ID: f"{self.prefix}{self.base}/{row}"})
-            except Exception as error:  # NATS away: the reconnect buffer is full
-                outcomes[row] = error
+                await self.client.publish(
+                    self.uri.subject, payload, reply=f"{self._inbox}.{row}",
+                    headers={**headers, _MSG_ID: f"{self.prefix}{self.base}/{row}"})
+            except Exception as error:  # NATS away and the reconnect buffer full
+                self._expected.intersection_update(self._outcomes)
+                outcomes.update(dict.fromkeys(chunk.keys() - self._outcomes.keys(), error))
                 break
-        if futures:
-            await asyncio.wait(futures.values(), timeout=_PUBACK_SECONDS)
-        for row, future in futures.items():
-            if not future.done():
-                future.cancel()
-                outcomes[row] = TimeoutError("no PubAck")
-            elif future.cancelled():
-                outcomes[row] = TimeoutError("cancelled")
-            else:
-                failure = future.exception()
-                outcomes[row] = failure if failure is not None else future.result()
-        for row in waiting:
-            outcomes.setdefault(row, TimeoutError("not sent"))
+        heard = -1
+        while self._expected and heard != len(self._outcomes):
+            heard = len(self._outcomes)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_in.wait(), _PUBACK_SECONDS)
+        outcomes.update(self._outcomes)
+        for row in self._expected:
+            outcomes.setdefault(row, TimeoutError("no PubAck"))
+        self._expected = set()
         return outcomes
+
+    async def _on_puback(self, message: Msg) -> None:
+        row = int(message.subject.rsplit(".", 1)[1])
+        if row not in self._expected or row in self._outcomes:
+            return  # the answer to a message sent before and answered since
+        outcome: object = None
+        status = (message.headers or {}).get("Status")
+        if status:  # 503: no stream listens on the subject (yet: JetStream starting)
+            outcome = OSError(f"status {status}")
+        else:
+            error = msgspec.json.decode(message.data).get("error")
+            if error:
+                description = error.get("description", str(error))
+                outcome = (OSError(description) if error.get("code") == 503
+                           else _Refused(description))
+        self._outcomes[row] = outcome
+        if len(self._outcomes) >= len(self._expected):
+            self._all_in.set()
 
     def pre_commit(self, checkpoint_id: int) -> dict[str, int]:
         return {"base": self.base, "rows": self.rows}
