@@ -13,8 +13,9 @@ the error says so). Options:
   characters NATS refuses in names replaced by ``_``), ``deliver=all|new|by_start_time``
   (where a consumer this source creates starts: the whole stream, the default; only
   messages published from now on; or the first at or after ``start_time=`` ISO-8601),
-  ``batch=N`` (messages per fetch, default 1000), ``ack_wait=S`` (seconds the server waits
-  for an ack before delivering a message again; default 1800);
+  ``batch=N`` (messages per pull request, and the most in one batch of the job;
+  default 5000), ``ack_wait=S`` (seconds the server waits for an ack before delivering a
+  message again; default 1800);
 * both: ``format=json|msgpack|arrow`` (connectors/payloads.py; default json),
   ``max_bytes=N`` (a source's larger messages are dead letters; default 8 MiB),
   ``connect_timeout=S`` (how long opening keeps trying to reach NATS, with backoff; 10 s).
@@ -100,7 +101,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_PORT = 4222
-DEFAULT_BATCH = 1000
+DEFAULT_BATCH = 5000
 DEFAULT_ACK_WAIT = 1800.0
 _SOURCE_OPTIONS = ("durable", "deliver", "start_time", "batch", "ack_wait")
 _COMMON_OPTIONS = ("stream", "format", "max_bytes", "connect_timeout")
@@ -109,10 +110,6 @@ _DELIVER = ("all", "new", "by_start_time")
 _NAME_INVALID = re.compile(r"[\s.*>/\\]")
 # how long one lingering pull waits on the server for messages
 _FETCH_SECONDS = 0.5
-# fetched batches waiting for the job: more would only hold messages longer unacked
-_PREFETCH_BATCHES = 4
-# the most messages decoded as one chunk (several fetches taken at once)
-_DECODE_ROWS = 20_000
 # a lost connection or a failed rewind is tried again after this long, doubling to the cap
 _RETRY_MIN_SECONDS, _RETRY_MAX_SECONDS = 0.05, 2.0
 # how long the sink waits for PubAcks before sending the unacknowledged messages again
@@ -356,10 +353,40 @@ def _stream_problem(uri: NatsUri, error: Exception) -> ConnectorError:
 
 @dataclass(frozen=True)
 class _Fetched:
-    """Messages of one fetch, and the consumer generation they were delivered by."""
+    """Messages of one pull, and the consumer generation they were delivered by."""
 
     generation: int
     messages: list[Msg]
+
+
+class _Arrivals:
+    """What the pull requests of one consumer generation bring, gathered by the inbox
+    subscription's callback on the event loop: messages, and the end of the current
+    request (its batch complete, or a status: 404 no messages, 408 expired, 409 ...)."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.messages: list[Msg] = []
+        self.finished = asyncio.Event()
+        self.wanted = 0
+        self.problem = ""
+
+    def open(self, batch: int) -> None:
+        self.wanted = batch
+        self.finished.clear()
+
+    async def take(self, message: Msg) -> None:
+        status = message.headers.get("Status") if message.headers else None
+        if status is None:
+            self.messages.append(message)
+            self.wanted -= 1
+            if self.wanted <= 0:
+                self.finished.set()
+        elif status != "100":  # 100: a heartbeat
+            if status == "409" and "Deleted" in (message.headers or {}).get(
+                    "Description", ""):
+                self.problem = f"the consumer was deleted ({status} {message.headers})"
+            self.finished.set()
 
 
 def _stream_sequence(message: Msg) -> int:
@@ -376,9 +403,10 @@ class JetStreamSource:
     a durable pull consumer filtered by its subject.
 
     Its position is the stream sequence of the last message yielded (an int; before any,
-    the sequence the consumer starts after). A task of the source's event loop fetches
-    `batch` messages at a time (lingering pulls of half a second) into a queue of two
-    batches; `batches()` takes from it without waiting and yields IDLE when it is empty.
+    the sequence the consumer starts after). A task of the source's event loop pulls
+    `batch` messages at a time (requests lingering half a second on the server) while
+    fewer than two batches wait; `batches()` takes up to `batch` of what has arrived
+    without waiting, decoded as one chunk, and yields IDLE when nothing has.
     `commit()` acks every message yielded so far. See the module docstring for the
     consumer's recreations and the guarantees."""
 
@@ -401,13 +429,27 @@ class JetStreamSource:
             self.loop.close(self.client)
             raise
         self._committed = self._last  # the consumer is recreated after this when a rewind
-        self._unacked: dict[int, str] = {}  # stream sequence -> reply subject to ack
-        self._fetched: queue.Queue[_Fetched] = queue.Queue(_PREFETCH_BATCHES)
+        # stream sequence -> (consumer generation, the reply subject that acks it)
+        self._unacked: dict[int, tuple[int, str]] = {}
+        # acks are sent with a reply subject <inbox>.<round>.<sequence>: JetStream answers
+        # once it has taken each (a double ack), so a commit knows they are durable
+        self._ack_inbox = ""
+        self._ack_answers: Subscription | None = None
+        self._ack_round = 0
+        self._answered: set[int] = set()
+        self._ack_expected = 0
+        self._acks_in = asyncio.Event()
+        self._fetched: queue.Queue[_Fetched] = queue.Queue()
         # bumped by the job's thread to ask for a rewind; the puller tags what it fetches
         # with the value it recreated the consumer for, and only the wanted one is taken
         self._wanted = 0
         self._seen_lost = 0
         self._puller: concurrent.futures.Future[None] | None = None
+        self._arrived = _Arrivals(0)
+        # messages the puller handed over and the job took (each written by one thread)
+        self._delivered = 0
+        self._taken = 0
+        self._leftover: list[Msg] = []  # pulled, beyond the last batch yielded
         self._closing = False
 
     # --- the consumer, on the event loop
@@ -495,13 +537,19 @@ class JetStreamSource:
             raise _stream_problem(self.uri, error) from None
 
     async def _pull(self) -> None:
-        """Fetch into `_fetched` until closed; recreate the consumer after the last commit
-        when the job's thread asks (`_wanted`), and on any failure, after a backoff."""
-        import nats.errors
-
+        """Pull into `_fetched` until closed: one pull request of `batch` messages at a
+        time (lingering up to _FETCH_SECONDS on the server), issued while fewer than two
+        batches wait for the job; what has arrived is handed over every few ms. Recreate
+        the consumer after the last commit when the job's thread asks (`_wanted`), and on
+        any failure, after a backoff."""
+        assert self.client is not None
+        client = self.client
         delay = _RETRY_MIN_SECONDS
-        subscription = None
+        subscription: Subscription | None = None
         generation = -1
+        next_request = f"$JS.API.CONSUMER.MSG.NEXT.{self.uri.stream}.{self.durable}"
+        request = msgspec.json.encode({"batch": self.uri.batch,
+                                       "expires": int(_FETCH_SECONDS * 1e9)})
         while not self._closing:
             try:
                 if generation != self._wanted:
@@ -513,19 +561,25 @@ class JetStreamSource:
                             await stale.unsubscribe()
                     if generation != -1:  # the first consumer is made by open or seek
                         await self._recreate(self._committed + 1)
-                    subscription = await self.js.pull_subscribe_bind(
-                        durable=self.durable, stream=self.uri.stream)
+                    inbox = client.new_inbox()
+                    self._arrived = _Arrivals(wanted)
+                    subscription = await client.subscribe(inbox, cb=self._arrived.take)
                     generation = wanted
-                assert subscription is not None
-                if self._fetched.full():
-                    await asyncio.sleep(0.002)
+                arrivals = self._arrived
+                if self._delivered - self._taken >= 2 * self.uri.batch:
+                    await asyncio.sleep(0.002)  # the job is behind: no new request yet
                     continue
-                try:
-                    messages = await subscription.fetch(self.uri.batch, timeout=_FETCH_SECONDS)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue  # nothing new within the pull's time
+                arrivals.open(self.uri.batch)
+                await client.publish(next_request, request, reply=inbox)
+                deadline = time.monotonic() + _FETCH_SECONDS + 1.0  # a request lost
+                while not arrivals.finished.is_set() and time.monotonic() < deadline:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(arrivals.finished.wait(), 0.005)
+                    self._hand_over(arrivals)
+                self._hand_over(arrivals)
+                if arrivals.problem:
+                    raise ConnectorError(arrivals.problem)
                 delay = _RETRY_MIN_SECONDS
-                self._fetched.put_nowait(_Fetched(generation, messages))
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -536,6 +590,12 @@ class JetStreamSource:
                 delay = min(delay * 2, _RETRY_MAX_SECONDS)
         if subscription is not None:
             await subscription.unsubscribe()
+
+    def _hand_over(self, arrivals: _Arrivals) -> None:
+        if arrivals.messages:
+            messages, arrivals.messages = arrivals.messages, []
+            self._delivered += len(messages)
+            self._fetched.put_nowait(_Fetched(arrivals.generation, messages))
 
     # --- the job's side
 
@@ -549,21 +609,26 @@ class JetStreamSource:
                 # commit and take only what it delivers
                 self._seen_lost = self.link.lost
                 self._wanted += 1
+                self._leftover = []
             if self._puller.done():
                 self._puller.result()  # the task's failure, raised in the job
                 raise ConnectorError(f"{self.display}: the fetching task ended")
-            messages: list[Msg] = []
-            # what has been fetched, up to _DECODE_ROWS: one decode of a larger chunk
-            while len(messages) < _DECODE_ROWS:
+            # what has been pulled, up to `batch` messages: one decode of a larger chunk
+            messages, self._leftover = self._leftover, []
+            while len(messages) < self.uri.batch:
                 try:
                     fetched = self._fetched.get_nowait()
                 except queue.Empty:
                     break
                 if fetched.generation == self._wanted:
                     messages.extend(fetched.messages)
+            if len(messages) > self.uri.batch:
+                messages, self._leftover = (messages[:self.uri.batch],
+                                            messages[self.uri.batch:])
             if not messages:
                 yield IDLE
                 continue
+            self._taken += len(messages)
             batch = self._take(messages)
             if batch is not None:
                 yield batch
@@ -573,7 +638,7 @@ class JetStreamSource:
         positions: list[str] = []
         for message in messages:
             sequence = _stream_sequence(message)
-            self._unacked[sequence] = message.reply
+            self._unacked[sequence] = (self._wanted, message.reply)
             if sequence <= self._last:
                 continue  # delivered again: yielded already (acked at the next commit)
             self._last = sequence
@@ -624,28 +689,58 @@ class JetStreamSource:
         self._unacked.clear()
 
     def commit(self) -> None:
-        """Ack every message yielded so far (and those delivered again), then wait until
-        the server has them (a flush). If NATS is away, they are acked at the next commit;
-        a rewind meanwhile starts after the committed position anyway."""
+        """Ack every message yielded so far (and those delivered again), and wait until
+        JetStream has taken each ack. Those it did not answer (NATS away) are acked at the
+        next commit; a rewind meanwhile starts after the committed position anyway, and the
+        replies of a consumer recreated since are dropped (it delivers those again)."""
         self._committed = self._last
-        if not self._unacked or self.client is None:
+        self._unacked = {sequence: entry for sequence, entry in self._unacked.items()
+                         if entry[0] == self._wanted}
+        if not self._unacked:
             return
-        replies = list(self._unacked.values())
-        client = self.client
-
-        async def ack() -> None:
-            for reply in replies:
-                await client.publish(reply, b"")
-            await client.flush(timeout=5)
-
+        sent = [(sequence, reply) for sequence, (_, reply) in self._unacked.items()]
         try:
-            self.loop.run(ack(), 10)
+            answered = self.loop.run(self._ack(sent), 120)
         except Exception as error:
-            warnings.warn(f"{self.display}: could not acknowledge {len(replies)} messages "
-                          f"({type(error).__name__}: {error}); trying again at the next "
-                          "commit", RuntimeWarning, stacklevel=2)
-            return
-        self._unacked.clear()
+            answered = set()
+            problem = f"{type(error).__name__}: {error}"
+        else:
+            problem = "no answer from NATS"
+        for sequence in answered:
+            del self._unacked[sequence]
+        if self._unacked:
+            warnings.warn(f"{self.display}: could not acknowledge {len(self._unacked)} "
+                          f"messages ({problem}); trying again at the next commit",
+                          RuntimeWarning, stacklevel=2)
+
+    async def _ack(self, sent: list[tuple[int, str]]) -> set[int]:
+        """The sequences of `sent` whose acks JetStream answered (waiting while answers
+        come, at most _PUBACK_SECONDS without one)."""
+        assert self.client is not None
+        if self._ack_answers is None:
+            self._ack_inbox = self.client.new_inbox()
+            self._ack_answers = await self.client.subscribe(f"{self._ack_inbox}.*.*",
+                                                            cb=self._on_ack_answer)
+        self._ack_round += 1
+        self._answered = set()
+        self._ack_expected = len(sent)
+        self._acks_in = asyncio.Event()
+        for sequence, reply in sent:
+            await self.client.publish(reply, b"+ACK",
+                                      reply=f"{self._ack_inbox}.{self._ack_round}.{sequence}")
+        heard = -1
+        while len(self._answered) < len(sent) and heard != len(self._answered):
+            heard = len(self._answered)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acks_in.wait(), _PUBACK_SECONDS)
+        return set(self._answered)
+
+    async def _on_ack_answer(self, message: Msg) -> None:
+        _, ack_round, sequence = message.subject.rsplit(".", 2)
+        if int(ack_round) == self._ack_round:
+            self._answered.add(int(sequence))
+            if len(self._answered) >= self._ack_expected:
+                self._acks_in.set()
 
     def close(self) -> None:
         self._closing = True
