@@ -5,10 +5,11 @@ Rows (label, events/s):
 
 * `nats bench js pub+sub` (if the `nats` CLI is on PATH): NATS's own tool publishing N
   messages to a JetStream stream and consuming them: the server's ceiling on this machine;
-* `nats-py publish_async+fetch+ack loop`: a plain nats-py client publishing N JSON events
-  to a stream (async publishes, 1,000 PubAcks awaited at a time), then reading them through
-  a durable pull consumer (fetch 1,000) and acking each: the work frys's source and sink
-  do, without a job;
+* `nats-py publish_async+fetch+ack loop`: a plain nats-py client, its documented calls,
+  publishing N JSON events to a stream (`publish_async`, 1,000 PubAcks awaited at a time),
+  then reading them through a durable pull consumer (`fetch(1000)`) and acking each: the
+  work frys's source and sink do, without a job (frys's connector issues its own pull
+  requests and publishes with its own reply inbox, past these calls' per-message waits);
 * `frys nats -> job -> nats`: a frys job reading N JSON events through a durable pull
   consumer, passing them through and publishing them (with Nats-Msg-Id) to another
   stream, timed from the run's start until the output stream holds N messages.

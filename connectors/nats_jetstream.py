@@ -26,17 +26,19 @@ the connection, ends the thread and the loop, and leaves no task pending.
 
 Guarantees of the source (JetStreamSource): exactly-once into the job's state with
 checkpoints, at-least-once without. Messages are acked (AckExplicit) only at `commit()`,
-after the checkpoint that covers them. The source is the durable consumer's only reader,
-and it keeps the consumer's delivery in stream order: opening recreates the consumer at
-the message after its ack floor (the pending messages of a crashed run come again now, not
-after ack_wait, and before newer ones); `seek` recreates it after the checkpoint's stream
-sequence (what the checkpoint holds is not read again, whatever was acked); a connection
-lost or messages dropped recreate it after the last committed message. A message delivered
-again with a stream sequence at or below the last one yielded (ack_wait passed while the
-job held it, or after such a rewind) is acked at the next commit and not yielded again.
-So ack_wait bounds nothing but traffic: it is long by default so that a message held
-between two checkpoints is rarely sent twice. Streams with interest retention are refused
-(deleting the consumer to recreate it would delete its unacked messages).
+after the checkpoint that covers them, and the commit waits until JetStream has answered
+each ack (acks sent with a reply subject), so what it acked is durable when it returns.
+The source is the durable consumer's only reader, and it keeps the consumer's delivery in
+stream order: opening recreates the consumer at the message after its ack floor (the
+pending messages of a crashed run come again now, not after ack_wait, and before newer
+ones); `seek` recreates it after the checkpoint's stream sequence (what the checkpoint
+holds is not read again, whatever was acked); a connection lost or messages dropped
+recreate it after the last committed message. A message delivered again with a stream
+sequence at or below the last one yielded (ack_wait passed while the job held it, or
+after such a rewind) is acked at the next commit and not yielded again. So ack_wait bounds
+nothing but traffic: it is long by default so that a message held between two checkpoints
+is rarely sent twice. Streams with interest retention are refused (deleting the consumer
+to recreate it would delete its unacked messages).
 
 Guarantees of the sink (JetStreamSink): each message carries ``Nats-Msg-Id:
 <job>/<frys stream>/<base>/<row>`` (``base`` fixed when the sink first opens, ``row`` the
