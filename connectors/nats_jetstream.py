@@ -7,18 +7,12 @@ is the path, percent-encoded if need be; a source's may hold wildcards, ``orders
 opening creates it, capturing the URI's subject (file storage, the server's defaults
 otherwise), so a job can start before anything was published; a stream that exists must
 capture the subject already (the server refuses a consumer or a publish otherwise, and
-the error says so). Options:
-
-* a source's: ``durable=D`` (the durable consumer's name; default ``<job>_<frys stream>``,
-  characters NATS refuses in names replaced by ``_``), ``deliver=all|new|by_start_time``
-  (where a consumer this source creates starts: the whole stream, the default; only
-  messages published from now on; or the first at or after ``start_time=`` ISO-8601),
-  ``batch=N`` (messages per pull request, and the most in one batch of the job;
-  default 5000), ``ack_wait=S`` (seconds the server waits for an ack before delivering a
-  message again; default 1800);
-* both: ``format=json|msgpack|arrow`` (connectors/payloads.py; default json),
-  ``max_bytes=N`` (a source's larger messages are dead letters; default 8 MiB),
-  ``connect_timeout=S`` (how long opening keeps trying to reach NATS, with backoff; 10 s).
+the error says so). Options (docs/connectors.md has the table): a source's ``durable=D``
+(default ``<job>_<frys stream>``), ``deliver=all|new|by_start_time`` with ``start_time=``
+ISO-8601 (where a consumer this source creates starts), ``batch=N`` (messages per pull
+request and per batch of the job, default 5000), ``ack_wait=S`` (default 1800); both's
+``format=json|msgpack|arrow`` (connectors/payloads.py), ``max_bytes=N`` (a source's larger
+messages are dead letters), ``connect_timeout=S`` (how long opening keeps trying, 10 s).
 
 nats-py is asyncio only: each source and sink runs one event loop in a thread of its own
 (`_LoopThread`) and calls into it with `asyncio.run_coroutine_threadsafe`; closing closes
@@ -63,7 +57,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -343,23 +337,55 @@ async def _ensure_stream(js: JetStreamContext, uri: NatsUri) -> Any:
                              f"{uri.display}: {error.description or error}") from None
 
 
-def _stream_problem(uri: NatsUri, error: Exception) -> ConnectorError:
-    import nats.js.errors
+class _Answered:
+    """Messages published with the reply subject ``<inbox>.<round>.<key>`` (one wildcard
+    subscription for the connector's life), and the answers that come back: the sink's
+    PubAcks, the answers to the source's acks."""
 
-    text = (error.description if isinstance(error, nats.js.errors.APIError)
-            and error.description else str(error) or type(error).__name__)
-    return ConnectorError(f"{uri.display} (JetStream stream {uri.stream}): {text}")
+    def __init__(self) -> None:
+        self.inbox = ""
+        self.subscription: Subscription | None = None
+        self.round = 0
+        self.answers: dict[int, Msg] = {}
+        self.expected = sys.maxsize
+        self.all_in = asyncio.Event()
+
+    async def exchange(self, client: NatsClient,
+                       messages: Iterable[tuple[int, str, bytes, dict[str, str] | None]]
+                       ) -> dict[int, Msg]:
+        """Publish each (key, subject, payload, headers); wait until each is answered or
+        none was for _PUBACK_SECONDS; the answers by key. A publish that fails (NATS away
+        and the reconnect buffer full) ends the sending: the rest have no answer."""
+        if self.subscription is None:
+            self.inbox = client.new_inbox()
+            self.subscription = await client.subscribe(f"{self.inbox}.*.*", cb=self._take)
+        self.round += 1
+        self.answers, self.expected, self.all_in = {}, sys.maxsize, asyncio.Event()
+        sent = 0
+        for key, subject, payload, headers in messages:
+            try:
+                await client.publish(subject, payload, headers=headers,
+                                     reply=f"{self.inbox}.{self.round}.{key}")
+            except Exception:
+                break
+            sent += 1
+        self.expected = sent
+        heard = -1
+        while len(self.answers) < sent and heard != len(self.answers):
+            heard = len(self.answers)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.all_in.wait(), _PUBACK_SECONDS)
+        return dict(self.answers)
+
+    async def _take(self, message: Msg) -> None:
+        _, answer_round, key = message.subject.rsplit(".", 2)
+        if int(answer_round) == self.round:  # not a late answer to an earlier round
+            self.answers[int(key)] = message
+            if len(self.answers) >= self.expected:
+                self.all_in.set()
 
 
 # ------------------------------------------------------------------ the source
-
-@dataclass(frozen=True)
-class _Fetched:
-    """Messages of one pull, and the consumer generation they were delivered by."""
-
-    generation: int
-    messages: list[Msg]
-
 
 class _Arrivals:
     """What the pull requests of one consumer generation bring, gathered by the inbox
@@ -433,15 +459,11 @@ class JetStreamSource:
         self._committed = self._last  # the consumer is recreated after this when a rewind
         # stream sequence -> (consumer generation, the reply subject that acks it)
         self._unacked: dict[int, tuple[int, str]] = {}
-        # acks are sent with a reply subject <inbox>.<round>.<sequence>: JetStream answers
-        # once it has taken each (a double ack), so a commit knows they are durable
-        self._ack_inbox = ""
-        self._ack_answers: Subscription | None = None
-        self._ack_round = 0
-        self._answered: set[int] = set()
-        self._ack_expected = 0
-        self._acks_in = asyncio.Event()
-        self._fetched: queue.Queue[_Fetched] = queue.Queue()
+        # acks go with a reply subject: JetStream answers once it has taken each (a double
+        # ack), so a commit knows they are durable
+        self._ack_answers = _Answered()
+        # (consumer generation, messages) pulled, for the job's thread
+        self._fetched: queue.Queue[tuple[int, list[Msg]]] = queue.Queue()
         # bumped by the job's thread to ask for a rewind; the puller tags what it fetches
         # with the value it recreated the consumer for, and only the wanted one is taken
         self._wanted = 0
@@ -536,7 +558,8 @@ class JetStreamSource:
                 ack_policy=AckPolicy.EXPLICIT, ack_wait=self.uri.ack_wait,
                 max_ack_pending=-1, max_deliver=-1))
         except nats.js.errors.APIError as error:
-            raise _stream_problem(self.uri, error) from None
+            raise ConnectorError(f"{self.display} (JetStream stream {self.uri.stream}): "
+                                 f"{error.description or error}") from None
 
     async def _pull(self) -> None:
         """Pull into `_fetched` until closed: one pull request of `batch` messages at a
@@ -597,7 +620,7 @@ class JetStreamSource:
         if arrivals.messages:
             messages, arrivals.messages = arrivals.messages, []
             self._delivered += len(messages)
-            self._fetched.put_nowait(_Fetched(arrivals.generation, messages))
+            self._fetched.put_nowait((arrivals.generation, messages))
 
     # --- the job's side
 
@@ -619,11 +642,11 @@ class JetStreamSource:
             messages, self._leftover = self._leftover, []
             while len(messages) < self.uri.batch:
                 try:
-                    fetched = self._fetched.get_nowait()
+                    generation, pulled = self._fetched.get_nowait()
                 except queue.Empty:
                     break
-                if fetched.generation == self._wanted:
-                    messages.extend(fetched.messages)
+                if generation == self._wanted:
+                    messages.extend(pulled)
             if len(messages) > self.uri.batch:
                 messages, self._leftover = (messages[:self.uri.batch],
                                             messages[self.uri.batch:])
@@ -700,11 +723,13 @@ class JetStreamSource:
                          if entry[0] == self._wanted}
         if not self._unacked:
             return
-        sent = [(sequence, reply) for sequence, (_, reply) in self._unacked.items()]
+        assert self.client is not None
+        acks = [(sequence, reply, b"+ACK", None)
+                for sequence, (_, reply) in self._unacked.items()]
         try:
-            answered = self.loop.run(self._ack(sent), 120)
+            answered = self.loop.run(self._ack_answers.exchange(self.client, acks), 120)
         except Exception as error:
-            answered = set()
+            answered = {}
             problem = f"{type(error).__name__}: {error}"
         else:
             problem = "no answer from NATS"
@@ -714,35 +739,6 @@ class JetStreamSource:
             warnings.warn(f"{self.display}: could not acknowledge {len(self._unacked)} "
                           f"messages ({problem}); trying again at the next commit",
                           RuntimeWarning, stacklevel=2)
-
-    async def _ack(self, sent: list[tuple[int, str]]) -> set[int]:
-        """The sequences of `sent` whose acks JetStream answered (waiting while answers
-        come, at most _PUBACK_SECONDS without one)."""
-        assert self.client is not None
-        if self._ack_answers is None:
-            self._ack_inbox = self.client.new_inbox()
-            self._ack_answers = await self.client.subscribe(f"{self._ack_inbox}.*.*",
-                                                            cb=self._on_ack_answer)
-        self._ack_round += 1
-        self._answered = set()
-        self._ack_expected = len(sent)
-        self._acks_in = asyncio.Event()
-        for sequence, reply in sent:
-            await self.client.publish(reply, b"+ACK",
-                                      reply=f"{self._ack_inbox}.{self._ack_round}.{sequence}")
-        heard = -1
-        while len(self._answered) < len(sent) and heard != len(self._answered):
-            heard = len(self._answered)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._acks_in.wait(), _PUBACK_SECONDS)
-        return set(self._answered)
-
-    async def _on_ack_answer(self, message: Msg) -> None:
-        _, ack_round, sequence = message.subject.rsplit(".", 2)
-        if int(ack_round) == self._ack_round:
-            self._answered.add(int(sequence))
-            if len(self._answered) >= self._ack_expected:
-                self._acks_in.set()
 
     def close(self) -> None:
         self._closing = True
@@ -776,12 +772,7 @@ class JetStreamSink:
             self.loop.close(self.client)
             raise
         self.prefix = f"{job}/{stream}/"
-        # PubAcks come to <inbox>.<row>, one subscription for the sink's life
-        self._inbox = ""
-        self._replies: Subscription | None = None
-        self._outcomes: dict[int, object] = {}
-        self._expected: set[int] = set()
-        self._all_in = asyncio.Event()
+        self._pubacks = _Answered()
         self.base = time.time_ns() // 1000
         self.rows = 0
         self.skip_upto = 0  # rows up to this one are in the stream already (recovery)
@@ -830,57 +821,26 @@ class JetStreamSink:
                 time.sleep(0.05)  # NATS away or not ready: not a busy loop
 
     async def _send(self, chunk: dict[int, bytes]) -> dict[int, object]:
-        """Publish each message with the reply subject ``<inbox>.<row>`` and wait until
-        every PubAck is in or none came for _PUBACK_SECONDS. The outcome of each: None
-        (stored, or a duplicate JetStream dropped), _Refused, or another error (a timeout
-        when no PubAck came: sent again)."""
+        """Publish each message of `chunk` (by row) and wait for the PubAcks; the outcome
+        of each: None (stored, or a duplicate JetStream dropped), _Refused, or another
+        error (no PubAck, JetStream unavailable: sent again)."""
         assert self.client is not None
-        if self._replies is None:
-            self._inbox = self.client.new_inbox()
-            self._replies = await self.client.subscribe(f"{self._inbox}.*",
-                                                        cb=self._on_puback)
-        self._outcomes = {}
-        self._expected = set(chunk)
-        self._all_in = asyncio.Event()
-        headers = {_EXPECTED_STREAM: self.uri.stream}
+        messages = ((row, self.uri.subject, payload, {
+            _EXPECTED_STREAM: self.uri.stream, _MSG_ID: f"{self.prefix}{self.base}/{row}"})
+            for row, payload in chunk.items())
+        answers = await self._pubacks.exchange(self.client, messages)
         outcomes: dict[int, object] = {}
-        for row, payload in chunk.items():
-            try:
-                await self.client.publish(
-                    self.uri.subject, payload, reply=f"{self._inbox}.{row}",
-                    headers={**headers, _MSG_ID: f"{self.prefix}{self.base}/{row}"})
-            except Exception as error:  # NATS away and the reconnect buffer full
-                self._expected.intersection_update(self._outcomes)
-                outcomes.update(dict.fromkeys(chunk.keys() - self._outcomes.keys(), error))
-                break
-        heard = -1
-        while self._expected and heard != len(self._outcomes):
-            heard = len(self._outcomes)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_in.wait(), _PUBACK_SECONDS)
-        outcomes.update(self._outcomes)
-        for row in self._expected:
-            outcomes.setdefault(row, TimeoutError("no PubAck"))
-        self._expected = set()
+        for row in chunk:
+            answer = answers.get(row)
+            status = answer.headers.get("Status") if answer and answer.headers else None
+            if answer is None or status:  # 503: no stream listens (yet: JetStream starting)
+                outcomes[row] = OSError(f"no PubAck (status {status})")
+                continue
+            error = msgspec.json.decode(answer.data).get("error")
+            outcomes[row] = error and (
+                OSError(error.get("description")) if error.get("code") == 503
+                else _Refused(error.get("description", str(error))))
         return outcomes
-
-    async def _on_puback(self, message: Msg) -> None:
-        row = int(message.subject.rsplit(".", 1)[1])
-        if row not in self._expected or row in self._outcomes:
-            return  # the answer to a message sent before and answered since
-        outcome: object = None
-        status = (message.headers or {}).get("Status")
-        if status:  # 503: no stream listens on the subject (yet: JetStream starting)
-            outcome = OSError(f"status {status}")
-        else:
-            error = msgspec.json.decode(message.data).get("error")
-            if error:
-                description = error.get("description", str(error))
-                outcome = (OSError(description) if error.get("code") == 503
-                           else _Refused(description))
-        self._outcomes[row] = outcome
-        if len(self._outcomes) >= len(self._expected):
-            self._all_in.set()
 
     def pre_commit(self, checkpoint_id: int) -> dict[str, int]:
         return {"base": self.base, "rows": self.rows}
