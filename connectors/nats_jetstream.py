@@ -634,6 +634,7 @@ class JetStreamSource:
                 # commit and take only what it delivers
                 self._seen_lost = self.link.lost
                 self._wanted += 1
+                self._taken += len(self._leftover)  # dropped: counted as taken
                 self._leftover = []
             if self._puller.done():
                 self._puller.result()  # the task's failure, raised in the job
@@ -647,6 +648,8 @@ class JetStreamSource:
                     break
                 if generation == self._wanted:
                     messages.extend(pulled)
+                else:  # delivered by a consumer recreated since: dropped
+                    self._taken += len(pulled)
             if len(messages) > self.uri.batch:
                 messages, self._leftover = (messages[:self.uri.batch],
                                             messages[self.uri.batch:])
