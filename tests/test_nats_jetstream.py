@@ -402,6 +402,19 @@ def test_interest_retention_is_refused(nats_client, names) -> None:  # type: ign
         JetStreamSource(uri(name), decoder(), "job")
 
 
+def test_a_mistyped_stream_is_refused_naming_the_overlap(nats_client, names) -> None:  # type: ignore[no-untyped-def]
+    """A stream name that does not exist is created capturing the subject; if another
+    stream captures it already (the real one, its name mistyped), the server refuses."""
+    name = names[0]
+    nats_client.add_stream(name, f"{name}.>")
+    for role, opener in (("source", lambda u: JetStreamSource(u, decoder(), "job")),
+                         ("sink", lambda u: JetStreamSink(u, "job", "out"))):
+        typo = NatsUri.parse(f"nats://127.0.0.1:{PORT}/{name}.ev?stream={names[1]}", role)
+        with pytest.raises(ConnectorError, match=f"cannot create the JetStream stream "
+                           f"{names[1]} for .*{name}.ev: subjects overlap"):
+            opener(typo)
+
+
 def test_closing_leaves_no_thread_and_no_warning(nats_client, names) -> None:  # type: ignore[no-untyped-def]
     name = names[0]
     before = threading.active_count()
