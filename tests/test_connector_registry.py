@@ -93,7 +93,6 @@ def frame(values: range) -> pl.DataFrame:
     ("redis://localhost/orders", "source", UriProblem.error(
         "a redis: source needs a consumer group: add 'group=NAME' to "
         "'redis://localhost/orders'")),
-    ("kafka:orders", "sink", UriProblem.later("connector kafka:")),
     ("amqp://h/q", "source", UriProblem.later("connector amqp:")),
     ("mqtt://h/t", "sink", UriProblem.later("connector mqtt:")),
     ("kafka:orders", "source", UriProblem.later(
