@@ -9,14 +9,15 @@ connectors/sandbox.py). Sources keep the `Source` protocol, sinks the `Sink` pro
 Where connectors come from, first match wins:
 
 * the built-in ones (`file:` JSON lines, `wal:` logs, `bus:` topics of the job's broker,
-  `redis:` streams, `postgresql:`/`postgres:` tables, `amqp:` RabbitMQ queues),
+  `redis:` streams, `postgresql:`/`postgres:` tables, `amqp:` RabbitMQ queues,
+  `nats:` JetStream streams),
   each named by `module:attribute` and imported only when a job first uses its scheme, so a
   job without a WAL never imports connectors/wal_topic.py;
 * `register(connector)`, for an embedding application;
 * the entry-point group `frys.connectors` of installed distributions (entry name = scheme,
   value = `module:attribute` of a Connector), looked up and loaded on first use of an
   unknown scheme;
-* schemes planned but not built yet (`nats:`, `kafka:` ...): "not supported yet", which
+* schemes planned but not built yet (`amqp:`, `kafka:` ...): "not supported yet", which
   `frys check` reports (exit 3) and `frys run` refuses.
 
 Anything else is an error naming the closest known scheme ("did you mean 'wal:'?").
@@ -76,6 +77,7 @@ BUILT_IN: dict[str, str] = {
     "postgresql": "frys.connectors.postgresql:POSTGRESQL_CONNECTOR",
     "postgres": "frys.connectors.postgresql:POSTGRES_CONNECTOR",
     "amqp": "frys.connectors.rabbitmq:AMQP_CONNECTOR",
+    "nats": "frys.connectors.nats_jetstream:NATS_CONNECTOR",
 }
 
 
@@ -97,7 +99,7 @@ POLL_MIN_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.15
 
 # schemes a connector is planned for: "not supported yet", not "unknown"
-PLANNED = ("nats", "mqtt", "kafka")
+PLANNED = ("mqtt", "kafka")
 
 
 # why a planned scheme is not built yet, where there is more to say than "not yet"

@@ -93,7 +93,6 @@ def frame(values: range) -> pl.DataFrame:
     ("redis://localhost/orders", "source", UriProblem.error(
         "a redis: source needs a consumer group: add 'group=NAME' to "
         "'redis://localhost/orders'")),
-    ("nats:orders", "sink", UriProblem.later("connector nats:")),
     ("kafka://h/q", "source", UriProblem.later("connector kafka:"
                                               + registry.WHY_NOT_YET["kafka"])),
     ("mqtt://h/t", "sink", UriProblem.later("connector mqtt:")),

@@ -184,7 +184,7 @@ def test_all_errors_of_a_file_are_reported_together() -> None:
 
 
 NOT_SUPPORTED = [
-    ("CREATE STREAM s (a INT) WITH (source = 'nats://localhost/q')", "connector nats:"),
+    ("CREATE STREAM s (a INT) WITH (source = 'kafka://localhost/q')", "connector kafka:"),
     ("CREATE STREAM s (a INT) WITH (source = 'file:x.xml')", "file format of 'x.xml'"),
 ]
 
