@@ -50,7 +50,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import itertools
 import queue
 import re
 import sys
@@ -68,13 +67,11 @@ import polars as pl
 
 from frys.connectors.decode import DeadLetter, StreamDecoder
 from frys.connectors.payloads import (
-    ARROW_MESSAGE_BYTES,
     DEFAULT_MAX_BYTES,
     UriOptionError,
     UriOptions,
     connect_with_backoff,
     decode_messages,
-    encode_batch,
 )
 from frys.connectors.registry import (
     IDLE,
@@ -92,6 +89,7 @@ if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
     from nats.js.client import JetStreamContext
 
+    from frys.connectors.nats_jetstream_sink import JetStreamSink
     from frys.connectors.registry import Batch
 
 T = TypeVar("T")
@@ -110,10 +108,6 @@ _FETCH_SECONDS = 0.5
 _RETRY_MIN_SECONDS, _RETRY_MAX_SECONDS = 0.05, 2.0
 # how long the sink waits for PubAcks before sending the unacknowledged messages again
 _PUBACK_SECONDS = 2.0
-_MSG_ID = "Nats-Msg-Id"
-_EXPECTED_STREAM = "Nats-Expected-Stream"
-# messages a sink's write publishes before it waits for their PubAcks
-_IN_FLIGHT = 20_000
 
 
 class _Refused(Exception):
@@ -750,159 +744,6 @@ class JetStreamSource:
         self.loop.close(self.client)
 
 
-# ------------------------------------------------------------------ the sink
-
-class JetStreamSink:
-    """A job sink (registry.Sink) publishing each row (json, msgpack) or each Arrow message
-    of rows (arrow) to the URI's subject through JetStream, with a deterministic
-    ``Nats-Msg-Id`` (module docstring). `write` returns once every message is acknowledged
-    by JetStream; its recovery state is ``{"base": base, "rows": n}``. Refused at recovery
-    (ConnectorError): a subject whose last message of this sink holds fewer rows than the
-    checkpoint (the stream was purged or recreated since)."""
-
-    def __init__(self, uri: NatsUri, job: str, stream: str) -> None:
-        self.uri = uri
-        self.stream = stream
-        self.display = uri.display
-        self.link = _Link()
-        self.loop = _LoopThread(f"frys-nats-sink-{stream}")
-        self.client: NatsClient | None = None
-        try:
-            self.client = connect(uri, f"the sink of stream {stream}", self.loop, self.link)
-            self.js = self.client.jetstream()
-            self.loop.run(_ensure_stream(self.js, uri), uri.connect_timeout + 10)
-        except BaseException:
-            self.loop.close(self.client)
-            raise
-        self.prefix = f"{job}/{stream}/"
-        self._pubacks = _Answered()
-        self.base = time.time_ns() // 1000
-        self.rows = 0
-        self.skip_upto = 0  # rows up to this one are in the stream already (recovery)
-
-    def write(self, batch: pl.DataFrame) -> None:
-        skip = min(batch.height, max(0, self.skip_upto - self.rows))
-        first_row = self.rows + skip + 1
-        self.rows += batch.height
-        batch = batch.slice(skip)
-        if batch.height == 0:
-            return
-        messages: list[tuple[bytes, int]] = []  # payload, the last row it holds
-        if self.uri.format == "arrow":
-            for payload, rows in _arrow_messages(batch):
-                messages.append((payload, first_row + rows - 1))
-                first_row += rows
-        else:
-            for offset, payload in enumerate(encode_batch(batch, self.uri.format)):
-                messages.append((payload, first_row + offset))
-        self._publish(messages)
-
-    def _publish(self, messages: list[tuple[bytes, int]]) -> None:
-        """Publish until JetStream has acknowledged each message, sending the
-        unacknowledged ones again (same ids) while it makes progress within
-        connect_timeout; _IN_FLIGHT messages at a time at most."""
-        waiting = {row: payload for payload, row in messages}
-        last_progress = time.monotonic()
-        while waiting:
-            chunk = dict(itertools.islice(waiting.items(), _IN_FLIGHT))
-            outcomes = self.loop.run(self._send(chunk), _PUBACK_SECONDS + 60)
-            for row, outcome in outcomes.items():
-                if isinstance(outcome, _Refused):
-                    raise ConnectorError(f"cannot publish to {self.display} (JetStream "
-                                         f"stream {self.uri.stream}, sink of "
-                                         f"{self.stream}): {outcome}")
-                if outcome is None:
-                    del waiting[row]
-                    last_progress = time.monotonic()
-            if waiting and time.monotonic() - last_progress > self.uri.connect_timeout:
-                raise ConnectorError(
-                    f"cannot publish to {self.display} (sink of {self.stream}): NATS at "
-                    f"{self.uri.address} acknowledged none of {len(waiting)} messages for "
-                    f"{self.uri.connect_timeout:g}s")
-            if len(waiting) and len(outcomes) == len(chunk) and any(
-                    outcome is not None for outcome in outcomes.values()):
-                time.sleep(0.05)  # NATS away or not ready: not a busy loop
-
-    async def _send(self, chunk: dict[int, bytes]) -> dict[int, object]:
-        """Publish each message of `chunk` (by row) and wait for the PubAcks; the outcome
-        of each: None (stored, or a duplicate JetStream dropped), _Refused, or another
-        error (no PubAck, JetStream unavailable: sent again)."""
-        assert self.client is not None
-        messages = ((row, self.uri.subject, payload, {
-            _EXPECTED_STREAM: self.uri.stream, _MSG_ID: f"{self.prefix}{self.base}/{row}"})
-            for row, payload in chunk.items())
-        answers = await self._pubacks.exchange(self.client, messages)
-        outcomes: dict[int, object] = {}
-        for row in chunk:
-            answer = answers.get(row)
-            status = answer.headers.get("Status") if answer and answer.headers else None
-            if answer is None or status:  # 503: no stream listens (yet: JetStream starting)
-                outcomes[row] = OSError(f"no PubAck (status {status})")
-                continue
-            error = msgspec.json.decode(answer.data).get("error")
-            outcomes[row] = error and (
-                OSError(error.get("description")) if error.get("code") == 503
-                else _Refused(error.get("description", str(error))))
-        return outcomes
-
-    def pre_commit(self, checkpoint_id: int) -> dict[str, int]:
-        return {"base": self.base, "rows": self.rows}
-
-    def commit(self, checkpoint_id: int) -> None:
-        """Published already: each message was acknowledged by JetStream in `write`."""
-
-    def recover(self, state: object) -> None:
-        if state is None:
-            return
-        if not (isinstance(state, dict) and set(state) == {"base", "rows"}
-                and all(type(v) is int and v >= 0 for v in state.values())):
-            raise ConnectorError(f"cannot recover the NATS sink {self.display}: {state!r} "
-                                 "is not the recovery state of a nats: sink")
-        base, rows = state["base"], state["rows"]
-        last_row = self.loop.run(self._last_row_of(base), self.uri.connect_timeout + 10)
-        if last_row is not None and last_row < rows:
-            raise ConnectorError(
-                f"cannot recover the NATS sink {self.display} (stream {self.stream}): its "
-                f"last message holds row {last_row}, before the checkpoint's {rows} (the "
-                f"JetStream stream {self.uri.stream} was purged or recreated since)")
-        self.base, self.rows = base, rows
-        self.skip_upto = max(rows, last_row or 0)
-
-    async def _last_row_of(self, base: int) -> int | None:
-        """The row of the last message on the subject if this sink (with `base`) published
-        it; None if the subject is empty or another writer published last."""
-        import nats.js.errors
-
-        try:
-            last = await self.js.get_last_msg(self.uri.stream, self.uri.subject)
-        except nats.js.errors.NotFoundError:
-            return None
-        message_id = (last.headers or {}).get(_MSG_ID, "")
-        ours = f"{self.prefix}{base}/"
-        if not message_id.startswith(ours) or not message_id[len(ours):].isdigit():
-            return None
-        return int(message_id[len(ours):])
-
-    def abort(self) -> None:
-        self.loop.close(self.client)
-
-    def close(self) -> None:
-        self.loop.close(self.client)
-
-
-def _arrow_messages(batch: pl.DataFrame) -> list[tuple[bytes, int]]:
-    """The batch as Arrow IPC messages of about ARROW_MESSAGE_BYTES (as encode_batch cuts
-    them), each with its number of rows, which its message id needs."""
-    rows_per_message = max(1, int(ARROW_MESSAGE_BYTES * batch.height
-                                  / max(1, batch.estimated_size())))
-    messages = []
-    for start in range(0, batch.height, rows_per_message):
-        chunk = batch.slice(start, rows_per_message)
-        (payload,) = encode_batch(chunk, "arrow", message_bytes=sys.maxsize)
-        messages.append((payload, chunk.height))
-    return messages
-
-
 # ------------------------------------------------------------------ the nats: connector
 
 def _open_source(uri: str, context: SourceContext) -> JetStreamSource:
@@ -911,6 +752,8 @@ def _open_source(uri: str, context: SourceContext) -> JetStreamSource:
 
 
 def _open_sink(uri: str, context: SinkContext) -> JetStreamSink:
+    from frys.connectors.nats_jetstream_sink import JetStreamSink
+
     return JetStreamSink(NatsUri.parse(uri, "sink"), context.job_name, context.stream_name)
 
 

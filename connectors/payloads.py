@@ -281,26 +281,32 @@ _MSGPACK_ENCODER = msgspec.msgpack.Encoder()
 
 def encode_batch(batch: pl.DataFrame, encoding: str,
                  message_bytes: int = ARROW_MESSAGE_BYTES) -> list[bytes]:
-    """A sink's batch -> message payloads: one per row for json and msgpack (what the
-    source reads back as the same values: TIMESTAMP as ISO-8601 UTC text), or Arrow IPC
-    streams of about `message_bytes` each (at least one row) for arrow, types kept."""
+    """A sink's batch -> message payloads (`encode_messages` without the row counts)."""
+    return [payload for payload, _ in encode_messages(batch, encoding, message_bytes)]
+
+
+def encode_messages(batch: pl.DataFrame, encoding: str,
+                    message_bytes: int = ARROW_MESSAGE_BYTES) -> list[tuple[bytes, int]]:
+    """A sink's batch -> (message payload, rows in it), in row order: one row per message
+    for json and msgpack (what the source reads back as the same values: TIMESTAMP as
+    ISO-8601 UTC text), or Arrow IPC streams of about `message_bytes` each (at least one
+    row) for arrow, types kept. The row counts let a sink number its messages by row (a
+    deterministic message id per row, whatever the encoding)."""
     if batch.height == 0:
         return []
     if encoding == "arrow":
         rows_per_message = max(1, int(message_bytes * batch.height
                                       / max(1, batch.estimated_size())))
-        messages = []
-        for start in range(0, batch.height, rows_per_message):
-            sink = _arrow_stream(batch.slice(start, rows_per_message))
-            messages.append(sink)
-        return messages
+        return [(_arrow_stream(chunk), chunk.height)
+                for chunk in (batch.slice(start, rows_per_message)
+                              for start in range(0, batch.height, rows_per_message))]
     from frys.connectors.jsonl import to_json_frame
 
     frame = to_json_frame(batch)
     if encoding == "json":
-        return frame.write_ndjson().encode().splitlines()
+        return [(line, 1) for line in frame.write_ndjson().encode().splitlines()]
     if encoding == "msgpack":
-        return [_MSGPACK_ENCODER.encode(row) for row in frame.iter_rows(named=True)]
+        return [(_MSGPACK_ENCODER.encode(row), 1) for row in frame.iter_rows(named=True)]
     raise ValueError(f"unknown encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
 
 

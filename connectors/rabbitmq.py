@@ -67,7 +67,7 @@ from frys.connectors.payloads import (
     UriOptions,
     connect_with_backoff,
     decode_messages,
-    encode_batch,
+    encode_messages,
 )
 from frys.connectors.registry import (
     IDLE,
@@ -686,10 +686,11 @@ class RabbitMQSink:
     def write(self, batch: pl.DataFrame) -> None:
         if batch.height == 0:
             return
-        messages = encode_batch(batch, self.uri.format)
+        encoded = encode_messages(batch, self.uri.format)
+        messages = [payload for payload, _ in encoded]
         if self.uri.format == "arrow":
             ids, start = [], self.rows
-            for rows in map(_arrow_rows, messages):
+            for _, rows in encoded:
                 ids.append(f"{self.producer}/{start + 1}-{start + rows}")
                 start += rows
         else:
@@ -782,14 +783,6 @@ class RabbitMQSink:
 
     def close(self) -> None:
         self.abort()
-
-
-def _arrow_rows(message: bytes) -> int:
-    """How many rows an Arrow IPC stream of `encode_batch` holds (read without copying)."""
-    import pyarrow as pa
-
-    with pa.ipc.open_stream(pa.py_buffer(message)) as reader:
-        return sum(batch.num_rows for batch in reader)
 
 
 # ------------------------------------------------------------------ the amqp: connector

@@ -28,11 +28,11 @@ from brokers import closed_port, require_server, server_listening
 
 from frys.connectors.decode import StreamDecoder
 from frys.connectors.nats_jetstream import (
-    JetStreamSink,
     JetStreamSource,
     NatsUri,
     _LoopThread,
 )
+from frys.connectors.nats_jetstream_sink import JetStreamSink
 from frys.connectors.registry import IDLE, ConnectorError, UriProblem, check_uri
 from frys.dsl.types import FrysType
 
