@@ -27,7 +27,7 @@ import uuid
 import pika
 
 PARAMETERS = pika.ConnectionParameters("127.0.0.1", 5672)
-IDLE_SECONDS = 0.2
+IDLE_SECONDS = 2.0  # RabbitMQ may pause deliveries while it pages a long queue
 
 
 def _bodies(events: int) -> list[bytes]:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+from connector_timing import events
 
 from frys.connectors.decode import StreamDecoder
 from frys.connectors.files_columnar import ColumnarFileSource
@@ -25,15 +26,6 @@ from frys.dsl.types import FrysType
 
 COLUMNS = {"k": FrysType.INT, "v": FrysType.FLOAT, "s": FrysType.STRING,
            "ts": FrysType.TIMESTAMP}
-
-
-def events(count: int) -> pl.DataFrame:
-    return pl.DataFrame({
-        "k": pl.int_range(0, count, eager=True) % 1000,
-        "v": (pl.int_range(0, count, eager=True) * 7 % 10_000) / 100,
-        "s": pl.Series([f"sym{i % 50}" for i in range(count)]),
-        "ts": (pl.int_range(0, count, eager=True) * 3 + 1_700_000_000_000)
-        .cast(pl.Datetime("ms", "UTC"))})
 
 
 def frys_read(source: CsvFileSource | ColumnarFileSource) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from brokers import kill_while_writing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -653,7 +654,6 @@ def test_a_following_job_killed_again_and_again_writes_what_one_run_writes(
     """SIGKILL `frys run --state` while it follows a file another process appends to;
     start it again each time; once the writer is done and the job has gone idle, its
     output equals one uninterrupted run's over the whole file."""
-    import random
 
     count = 3000
     whole = tmp_path / "whole"
@@ -672,26 +672,7 @@ def test_a_following_job_killed_again_and_again_writes_what_one_run_writes(
     (trial / "ev.jsonl").write_bytes(b"")
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(trial / "ev.jsonl"),
                                str(count)])
-    rng = random.Random(11)
-    kills = 0
-    try:
-        for _ in range(6):
-            process = start("run", "--no-progress", "--state", str(trial / "state"),
-                            "--checkpoint-every-events", "100", "--exit-when-idle", "300ms",
-                            str(job))
-            try:
-                process.communicate(timeout=rng.uniform(0.4, 1.2))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
-                kills += 1
-                continue
-            if writer.poll() is not None:
-                break  # idle after the writer finished: done
-    finally:
-        writer.wait(60)
-    final = frys("run", "--state", str(trial / "state"), "--exit-when-idle", "300ms", str(job))
-    assert final.returncode == 0, final.stderr
+    kills = kill_while_writing(job, trial / "state", writer, seed=11, lifetime=(0.4, 1.2))
     assert kills >= 1
     assert sorted((trial / "out.jsonl").read_text().splitlines()) == expected
 

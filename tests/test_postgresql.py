@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from brokers import closed_port, require_server
+from brokers import closed_port, kill_while_writing, require_server
 
 from frys.connectors.broker import Broker
 from frys.connectors.decode import StreamDecoder
@@ -678,29 +678,8 @@ def test_a_job_killed_again_and_again_writes_each_row_once(
                                     events="file:payments.jsonl?follow=true"))
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(events), str(count)],
                               cwd=ROOT)
-    rng = random.Random(7)
-    kills = 0
-    try:
-        for _ in range(6):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "frys", "run", "--no-progress", "--state",
-                 str(tmp_path / "state"), "--checkpoint-every-events", "100",
-                 "--exit-when-idle", "400ms", str(job)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-            try:
-                process.communicate(timeout=rng.uniform(0.6, 1.2))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
-                kills += 1
-                continue
-            if writer.poll() is not None:
-                break
-    finally:
-        writer.wait(60)
-    final = frys("run", "--state", str(tmp_path / "state"), "--exit-when-idle", "400ms",
-                 str(job))
-    assert final.returncode == 0, final.stderr
+    kills = kill_while_writing(job, tmp_path / "state", writer, seed=7, lifetime=(0.6, 1.2),
+                               idle="400ms")
     assert kills >= 1
     got = pg.execute(f'SELECT amount, user_id, tier FROM "{out}" ORDER BY amount').fetchall()
     assert got == [(n, f"u{n % 7}", f"t{n % 7}") for n in range(count)]

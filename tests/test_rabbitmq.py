@@ -7,7 +7,6 @@ connection (`rabbitmqctl close_connection`), and a broker down at start a closed
 from __future__ import annotations
 
 import json
-import random
 import re
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 import msgspec
 import polars as pl
 import pytest
-from brokers import closed_port, require_server
+from brokers import closed_port, kill_while_writing, require_server
 
 from frys.connectors.decode import StreamDecoder
 from frys.connectors.rabbitmq import AmqpUri, RabbitMQSink, RabbitMQSource
@@ -543,29 +542,7 @@ def test_a_job_killed_again_and_again_writes_what_one_run_writes(  # type: ignor
     assert len(expected) > 10
 
     writer = subprocess.Popen([sys.executable, "-c", WRITER, names[1], str(count)], cwd=ROOT)
-    rng = random.Random(5)
-    kills = 0
-    try:
-        for _ in range(6):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "frys", "run", "--no-progress", "--state",
-                 str(trial / "state"), "--checkpoint-every-events", "100",
-                 "--exit-when-idle", "300ms", str(trial / "job.frysql")],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-            try:
-                process.communicate(timeout=rng.uniform(0.5, 1.2))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
-                kills += 1
-                continue
-            if writer.poll() is not None:
-                break
-    finally:
-        writer.wait(60)
-    final = frys("run", "--state", str(trial / "state"), "--exit-when-idle", "300ms",
-                 str(trial / "job.frysql"))
-    assert final.returncode == 0, final.stderr
+    kills = kill_while_writing(trial / "job.frysql", trial / "state", writer, seed=5)
     assert kills >= 1
     assert sorted((trial / "out.jsonl").read_text().splitlines()) == expected
     assert queue_depth(channel, names[1]) == 0

@@ -5,7 +5,6 @@ streams of its own name and deletes them after."""
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from brokers import closed_port, require_server, server_listening
+from brokers import closed_port, kill_while_writing, require_server, server_listening
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -564,29 +563,7 @@ def test_a_job_killed_again_and_again_writes_what_one_run_writes(  # type: ignor
     assert len(expected) > 10
 
     writer = subprocess.Popen([sys.executable, "-c", WRITER, names[1], str(count)], cwd=ROOT)
-    rng = random.Random(5)
-    kills = 0
-    try:
-        for _ in range(6):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "frys", "run", "--no-progress", "--state",
-                 str(trial / "state"), "--checkpoint-every-events", "100",
-                 "--exit-when-idle", "300ms", str(trial / "job.frysql")],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-            try:
-                process.communicate(timeout=rng.uniform(0.5, 1.2))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
-                kills += 1
-                continue
-            if writer.poll() is not None:
-                break
-    finally:
-        writer.wait(60)
-    final = frys("run", "--state", str(trial / "state"), "--exit-when-idle", "300ms",
-                 str(trial / "job.frysql"))
-    assert final.returncode == 0, final.stderr
+    kills = kill_while_writing(trial / "job.frysql", trial / "state", writer, seed=5)
     assert kills >= 1
     assert sorted((trial / "out.jsonl").read_text().splitlines()) == expected
     assert redis_client.xpending(names[1], "job")["pending"] == 0
