@@ -41,18 +41,18 @@ sink gives entries explicit ids and skips, after recovery, the ones Redis alread
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import polars as pl
 
 from frys.connectors.decode import DeadLetter, StreamDecoder
+from frys.connectors.payloads import UriOptionError, UriOptions
 from frys.connectors.registry import (
     IDLE,
     Connector,
@@ -61,7 +61,7 @@ from frys.connectors.registry import (
     SinkContext,
     SourceContext,
 )
-from frys.dsl.errors import UriProblem, did_you_mean
+from frys.dsl.errors import UriProblem
 from frys.dsl.types import FrysType
 
 if TYPE_CHECKING:
@@ -74,7 +74,6 @@ _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _SOURCE_OPTIONS = {"group", "consumer", "start", "count", "block"}
 _SINK_OPTIONS = {"maxlen", "approximate"}
 _COMMON_OPTIONS = {"format", "field", "connect_timeout"}
-_ALL_OPTIONS = _SOURCE_OPTIONS | _SINK_OPTIONS | _COMMON_OPTIONS
 # a lost connection is tried again after this long, doubling up to the cap
 _RETRY_MIN_SECONDS, _RETRY_MAX_SECONDS = 0.05, 2.0
 _ACK_CHUNK = 1000
@@ -123,61 +122,30 @@ class RedisUri:
         if not stream:
             raise RedisUriError(f"{uri!r} names no stream; the stream is the path, e.g. "
                                 "'redis://localhost:6379/orders'")
-        params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        for key in params:
-            if key not in _ALL_OPTIONS:
-                raise RedisUriError(f"unknown redis: option {key!r} in {uri!r}"
-                                    f"{did_you_mean(key, sorted(_ALL_OPTIONS))}; known: "
-                                    f"{', '.join(sorted(_ALL_OPTIONS))}")
-        other = _SINK_OPTIONS if role == "source" else _SOURCE_OPTIONS
-        for key in params:
-            if key in other:
-                raise RedisUriError(f"{key} is an option of a redis: "
-                                    f"{'sink' if role == 'source' else 'source'}, not of a "
-                                    f"{role} ({uri!r})")
-
-        def number(key: str, default: int | None, most: int | None = None) -> int | None:
-            text = params.get(key)
-            if text is None:
-                return default
-            if not (text.isascii() and text.isdigit()) or int(text) == 0 \
-                    or (most is not None and int(text) > most):
-                bound = f" up to {most}" if most is not None else ""
-                raise RedisUriError(f"{key} must be a positive whole number{bound} in "
-                                    f"{uri!r}, not {text!r}")
-            return int(text)
-
-        if role == "source" and not params.get("group"):
-            raise RedisUriError(f"a redis: source needs a consumer group: add "
-                                f"'group=NAME' to {uri!r}")
-        start = params.get("start", "0")
-        if start not in ("0", "$") and not _ENTRY_ID.fullmatch(start):
-            raise RedisUriError(f"start must be 0, $ or an entry id like 1700000000000-0 in "
-                                f"{uri!r}, not {start!r}")
-        form = params.get("format", "fields")
-        if form not in ("fields", "json"):
-            raise RedisUriError(f"format must be fields or json in {uri!r}, not {form!r}")
-        if "field" in params and form != "json":
-            raise RedisUriError(f"field names the JSON field of format=json; add "
-                                f"'format=json' to {uri!r}")
-        approximate = params.get("approximate", "true")
-        if approximate not in ("true", "false"):
-            raise RedisUriError(f"approximate must be true or false in {uri!r}, "
-                                f"not {approximate!r}")
-        timeout_text = params.get("connect_timeout", "10")
         try:
-            timeout = float(timeout_text)
-        except ValueError:
-            timeout = -1.0
-        if not (math.isfinite(timeout) and 0 < timeout <= 3600):
-            raise RedisUriError(f"connect_timeout must be a number of seconds in (0, 3600] "
-                                f"in {uri!r}, not {timeout_text!r}")
-        if params.get("field") == "" or params.get("consumer") == "":
-            raise RedisUriError(f"an empty field or consumer name in {uri!r}")
-        return RedisUri(host, port or DEFAULT_PORT, stream, params.get("group"),
-                        params.get("consumer"), start, number("count", 1000, 100_000) or 1000,
-                        number("block", None, 1000), form, params.get("field", "data"),
-                        number("maxlen", None), approximate == "true", timeout)
+            options = UriOptions(uri, parts.query, "redis", role, source=_SOURCE_OPTIONS,
+                                 sink=_SINK_OPTIONS, common=_COMMON_OPTIONS)
+            if role == "source" and not options.params.get("group"):
+                raise RedisUriError(f"a redis: source needs a consumer group: add "
+                                    f"'group=NAME' to {uri!r}")
+            start = options.params.get("start", "0")
+            if start not in ("0", "$") and not _ENTRY_ID.fullmatch(start):
+                raise RedisUriError(f"start must be 0, $ or an entry id like 1700000000000-0 "
+                                    f"in {uri!r}, not {start!r}")
+            form = options.choice("format", ("fields", "json"), "fields")
+            if "field" in options and form != "json":
+                raise RedisUriError(f"field names the JSON field of format=json; add "
+                                    f"'format=json' to {uri!r}")
+            return RedisUri(host, port or DEFAULT_PORT, stream, options.text("group"),
+                            options.text("consumer"), start,
+                            options.positive_int("count", 1000, 100_000) or 1000,
+                            options.positive_int("block", None, 1000), form,
+                            options.text("field", "data") or "data",
+                            options.positive_int("maxlen", None),
+                            options.boolean("approximate", True),
+                            options.seconds("connect_timeout", 10.0))
+        except UriOptionError as error:
+            raise RedisUriError(str(error)) from None
 
 
 def _check(uri: str, role: Role) -> UriProblem | None:
