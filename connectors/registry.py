@@ -9,7 +9,7 @@ connectors/sandbox.py). Sources keep the `Source` protocol, sinks the `Sink` pro
 Where connectors come from, first match wins:
 
 * the built-in ones (`file:` JSON lines, `wal:` logs, `bus:` topics of the job's broker,
-  `redis:` streams),
+  `redis:` streams, `mqtt:` topics),
   each named by `module:attribute` and imported only when a job first uses its scheme, so a
   job without a WAL never imports connectors/wal_topic.py;
 * `register(connector)`, for an embedding application;
@@ -72,6 +72,7 @@ BUILT_IN: dict[str, str] = {
     "bus": "frys.connectors.bus_connector:BUS_CONNECTOR",
     "stdin": "frys.connectors.stdin_source:STDIN_CONNECTOR",
     "redis": "frys.connectors.redis_streams:REDIS_CONNECTOR",
+    "mqtt": "frys.connectors.mqtt:MQTT_CONNECTOR",
 }
 
 
@@ -93,7 +94,7 @@ POLL_MIN_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.15
 
 # schemes a connector is planned for: "not supported yet", not "unknown"
-PLANNED = ("nats", "amqp", "mqtt", "kafka")
+PLANNED = ("nats", "amqp", "kafka")
 
 
 class ConnectorError(Exception):

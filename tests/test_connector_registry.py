@@ -95,7 +95,7 @@ def frame(values: range) -> pl.DataFrame:
         "'redis://localhost/orders'")),
     ("nats:orders", "sink", UriProblem.later("connector nats:")),
     ("amqp://h/q", "source", UriProblem.later("connector amqp:")),
-    ("mqtt://h/t", "sink", UriProblem.later("connector mqtt:")),
+    ("kafka://h/t", "sink", UriProblem.later("connector kafka:")),
     ("kafka:orders", "source", UriProblem.later("connector kafka:")),
     ("data/x.jsonl", "source",
      UriProblem.error("unknown connector URI 'data/x.jsonl'; expected e.g. "
