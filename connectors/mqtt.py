@@ -10,7 +10,7 @@ the same). Options:
 * a source's: ``clean_session=true|false`` (default false: a persistent session, kept by
   the broker while the job is down), ``session_expiry=S`` (how long the broker keeps it
   while nobody is connected; default 7 days), ``inflight=N`` (the MQTT 5 Receive Maximum:
-  messages delivered and not yet acknowledged, at most; default 20000, at most 65535),
+  messages delivered and not yet acknowledged, at most; default and most 65535),
   ``count=N`` (messages per batch, default 5000), ``max_bytes=N`` (a larger message is a
   dead letter; default 8 MiB);
 * a sink's: ``retain=true|false`` (default false);
@@ -143,7 +143,7 @@ class MqttUri:
     client_id: str | None = None
     clean_session: bool = False
     session_expiry: int = 7 * 86400
-    inflight: int = 20_000
+    inflight: int = 65535
     count: int = 5000
     max_bytes: int = DEFAULT_MAX_BYTES
     retain: bool = False
@@ -184,7 +184,7 @@ class MqttUri:
                 unquote(parts.password) if parts.password is not None else None,
                 qos, options.text("client_id"), options.boolean("clean_session", False),
                 int(options.seconds("session_expiry", 7 * 86400, _MAX_SESSION_EXPIRY)),
-                options.positive_int("inflight", 20_000, 65535) or 20_000,
+                options.positive_int("inflight", 65535, 65535) or 65535,
                 options.positive_int("count", 5000, 100_000) or 5000,
                 options.positive_int("max_bytes", DEFAULT_MAX_BYTES) or DEFAULT_MAX_BYTES,
                 options.boolean("retain", False), options.encoding(),
@@ -431,9 +431,10 @@ class MqttSource:
             warnings.warn(f"{self.display} (stream {self.decoder.stream}): {in_job} "
                           "messages delivered and not acknowledged (inflight="
                           f"{self.uri.inflight}): the broker sends no more until a "
-                          "checkpoint commits them, and Mosquitto drops QoS 1 messages past "
+                          "checkpoint commits them (a run without --state commits at its "
+                          "end only), and Mosquitto drops QoS 1 messages past "
                           "max_queued_messages meanwhile; checkpoint more often "
-                          "(--checkpoint-every) or raise inflight", RuntimeWarning,
+                          "(--checkpoint-every, --checkpoint-every-events)", RuntimeWarning,
                           stacklevel=3)
         return decode_messages(self.decoder, [payload for _, payload in messages],
                                positions, self.uri.format, self.uri.max_bytes)
@@ -501,7 +502,7 @@ class MqttSource:
 class MqttSink:
     """A job sink (registry.Sink) publishing each row (json, msgpack) or Arrow chunk to
     `uri.topic` at `uri.qos`, `retain` as asked. `pre_commit` waits until the broker has
-    acknowledged every publish (QoS 1; QoS 0: written to the socket), up to
+    acknowledged every publish (QoS 1; QoS 0 is not acknowledged: fire and forget), up to
     `connect_timeout` plus 30 s, else ConnectorError. paho resends what the broker had not
     acknowledged when a lost connection comes back (its session is kept for 5 minutes).
     At least once: see the module docstring."""
@@ -510,7 +511,10 @@ class MqttSink:
         self.uri = uri
         self.stream = stream
         self.display = uri.display
-        self._outstanding: set[int] = set()
+        # counts, not packet ids: paho holds its own lock while it calls on_publish, so
+        # `write` must not hold ours while it calls publish (and a PUBACK may come first)
+        self._sent = 0  # QoS 1 publishes handed to paho
+        self._acked = 0  # PUBACKs received
         self._failed: list[str] = []
         self._done = threading.Condition()
         client_id = uri.client_id or f"frys-sink-{uuid.uuid4().hex[:16]}"
@@ -520,8 +524,10 @@ class MqttSink:
 
     def _on_publish(self, client: paho.Client, userdata: object, mid: int, reason: Any,
                     properties: Any) -> None:
+        if self.uri.qos == 0:
+            return
         with self._done:
-            self._outstanding.discard(mid)
+            self._acked += 1
             if reason.is_failure:
                 self._failed.append(str(reason))
             self._done.notify_all()
@@ -531,26 +537,25 @@ class MqttSink:
         one or after the timeout."""
         timeout = self.uri.connect_timeout + 30
         with self._done:
-            if not self._done.wait_for(lambda: len(self._outstanding) <= most
+            if not self._done.wait_for(lambda: self._sent - self._acked <= most
                                        or bool(self._failed), timeout):
                 raise ConnectorError(f"{self.display} (stream {self.stream}): "
-                                     f"{len(self._outstanding)} messages not acknowledged by "
-                                     f"the broker within {timeout:g}s")
+                                     f"{self._sent - self._acked} messages not acknowledged "
+                                     f"by the broker within {timeout:g}s")
             if self._failed:
                 raise ConnectorError(f"{self.display} (stream {self.stream}): the broker "
                                      f"refused a message: {self._failed[0]}")
 
     def write(self, batch: pl.DataFrame) -> None:
         for payload in encode_batch(batch, self.uri.format):
-            with self._done:  # on_publish waits for it: the mid is added first
-                info = self.client.publish(self.uri.topic, payload, self.uri.qos,
-                                           self.uri.retain)
-                # QoS 1 is queued while the connection is down (paho sends it when it is
-                # back); QoS 0 is then lost, as QoS 0 may be
-                if self.uri.qos == 1 or info.rc == 0:
-                    self._outstanding.add(info.mid)
-            if len(self._outstanding) >= _SINK_OUTSTANDING:
-                self._wait(_SINK_OUTSTANDING // 2)
+            # QoS 1 is kept while the connection is down (paho sends it when it is back);
+            # QoS 0 is then lost, as QoS 0 may be
+            self.client.publish(self.uri.topic, payload, self.uri.qos, self.uri.retain)
+            if self.uri.qos == 1:
+                with self._done:
+                    self._sent += 1
+                if self._sent - self._acked >= _SINK_OUTSTANDING:
+                    self._wait(_SINK_OUTSTANDING // 2)
 
     def pre_commit(self, checkpoint_id: int) -> None:
         self._wait(0)
