@@ -10,7 +10,7 @@ Where connectors come from, first match wins:
 
 * the built-in ones (`file:` JSON lines, `wal:` logs, `bus:` topics of the job's broker,
   `redis:` streams, `postgresql:`/`postgres:` tables, `amqp:` RabbitMQ queues,
-  `nats:` JetStream streams),
+  `nats:` JetStream streams, `mqtt:` topics),
   each named by `module:attribute` and imported only when a job first uses its scheme, so a
   job without a WAL never imports connectors/wal_topic.py;
 * `register(connector)`, for an embedding application;
@@ -78,6 +78,7 @@ BUILT_IN: dict[str, str] = {
     "postgres": "frys.connectors.postgresql:POSTGRES_CONNECTOR",
     "amqp": "frys.connectors.rabbitmq:AMQP_CONNECTOR",
     "nats": "frys.connectors.nats_jetstream:NATS_CONNECTOR",
+    "mqtt": "frys.connectors.mqtt:MQTT_CONNECTOR",
 }
 
 
@@ -99,7 +100,7 @@ POLL_MIN_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.15
 
 # schemes a connector is planned for: "not supported yet", not "unknown"
-PLANNED = ("mqtt", "kafka")
+PLANNED = ("kafka",)
 
 
 # why a planned scheme is not built yet, where there is more to say than "not yet"

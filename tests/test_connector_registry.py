@@ -95,7 +95,8 @@ def frame(values: range) -> pl.DataFrame:
         "'redis://localhost/orders'")),
     ("kafka://h/q", "source", UriProblem.later("connector kafka:"
                                               + registry.WHY_NOT_YET["kafka"])),
-    ("mqtt://h/t", "sink", UriProblem.later("connector mqtt:")),
+    ("kafka://h/t", "sink", UriProblem.later("connector kafka:"
+                                             + registry.WHY_NOT_YET["kafka"])),
     ("kafka:orders", "source", UriProblem.later(
         "connector kafka: (frys ships no connector it has not tested against the real "
         "server, and no Apache Kafka broker can be installed where frys is built and "
