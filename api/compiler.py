@@ -3,7 +3,7 @@
 The language (frys.dsl) knows no connectors: dsl/ depends on nothing else in frys. This is
 where the two meet: `compile_text` is frys.dsl.compile_text with the connector registry
 (connectors/registry.py) judging every `source` and `sink` URI: an unknown scheme is an
-error with a did-you-mean, a planned one (nats:, amqp:, ...) is "not supported yet", and a
+error with a did-you-mean, a planned one (kafka:) is "not supported yet", and a
 built-in scheme checks its own URIs (a WAL's options, a bus topic's name, a file's format).
 It also refuses a job whose streams feed themselves in a loop through the job's bus (a
 `bus:` sink naming one of its own streams: dsl/stream_graph.py). The command line, the

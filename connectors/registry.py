@@ -17,7 +17,7 @@ Where connectors come from, first match wins:
 * the entry-point group `frys.connectors` of installed distributions (entry name = scheme,
   value = `module:attribute` of a Connector), looked up and loaded on first use of an
   unknown scheme;
-* schemes planned but not built yet (`amqp:`, `kafka:` ...): "not supported yet", which
+* schemes planned but not built yet (`kafka:`, see WHY_NOT_YET): "not supported yet", which
   `frys check` reports (exit 3) and `frys run` refuses.
 
 Anything else is an error naming the closest known scheme ("did you mean 'wal:'?").
