@@ -637,3 +637,31 @@ def test_a_job_without_a_wal_neither_loads_nor_imports_the_wal_connector(
                 if name.startswith(("frys.engine", "frys.dsl")) or name in (
                     "frys.connectors.registry", "frys.connectors.jsonl",
                     "frys.connectors.uris", "frys.connectors.sandbox")], report["importers"]
+
+
+@pytest.mark.parametrize(("stream", "misspelt", "meant"), [
+    ("CREATE STREAM ev (v INT)\n    WITH (source = 'redis://localhost/ev?group=g&cosumer=c');",
+     "redis: option 'cosumer'", "consumer"),
+    ("CREATE STREAM ev (v INT)\n    WITH (source = 'nats://localhost/ev?stream=EV&delivr=new');",
+     "nats: option 'delivr'", "deliver"),
+    ("CREATE STREAM ev (v INT)\n    WITH (source = 'amqp://localhost/?queue=q&prefetsh=5');",
+     "amqp: option 'prefetsh'", "prefetch"),
+    ("CREATE STREAM ev (v INT)\n    WITH (source = 'mqtt://localhost/ev/#?clean_sesion=false');",
+     "mqtt: option 'clean_sesion'", "clean_session"),
+    ("CREATE TABLE ev (v INT PRIMARY KEY)\n"
+     "    WITH (source = 'postgresql://localhost/db?table=u&refersh=5');",
+     "postgresql: option 'refersh'", "refresh"),
+])
+def test_frys_check_reports_a_misspelt_broker_option_at_its_line(
+        tmp_path: Path, stream: str, misspelt: str, meant: str) -> None:
+    """Every broker's URI check runs in `frys check` (no server needed): the option is
+    named at the line of the stream's declaration, with a did-you-mean."""
+    job = tmp_path / "job.frysql"
+    job.write_text(f"{stream}\nSELECT v FROM ev;\n")
+    run = subprocess.run([sys.executable, "-m", "frys", "check", str(job)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert "job.frysql:2:" in run.stderr
+    assert f"unknown {misspelt}" in run.stderr
+    assert f"(did you mean '{meant}'?)" in run.stderr
+

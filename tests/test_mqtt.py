@@ -176,19 +176,6 @@ def test_a_hash_in_the_path_is_the_wildcard_not_a_fragment() -> None:
     assert spaced.display == "mqtt://h:1884/a b/+"
 
 
-def test_frys_check_reports_a_misspelt_option_at_its_line(tmp_path: Path) -> None:
-    job = tmp_path / "job.frysql"
-    job.write_text("CREATE STREAM ev (v INT)\n"
-                   "    WITH (source = 'mqtt://localhost/ev/#?clean_sesion=false');\n"
-                   "SELECT v FROM ev;\n")
-    run = subprocess.run([sys.executable, "-m", "frys", "check", str(job)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert run.returncode != 0
-    assert "job.frysql:2:" in run.stderr
-    assert "unknown mqtt: option 'clean_sesion'" in run.stderr
-    assert "(did you mean 'clean_session'?)" in run.stderr
-
-
 # ------------------------------------------------------------------ broker down
 
 def test_a_broker_down_at_start_is_a_clear_error_after_retrying() -> None:

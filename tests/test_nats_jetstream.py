@@ -194,18 +194,6 @@ def test_the_uri_check_names_each_problem(text: str, role: str, problem: str | N
         assert isinstance(found, UriProblem) and problem in found.message, found
 
 
-def test_frys_check_reports_a_misspelt_option_at_its_line(tmp_path: Path) -> None:
-    job = tmp_path / "job.frysql"
-    job.write_text("CREATE STREAM ev (v INT)\n"
-                   "    WITH (source = 'nats://localhost/ev?stream=EV&delivr=new');\n"
-                   "SELECT v FROM ev;\n")
-    run = frys("check", str(job))
-    assert run.returncode != 0
-    assert "job.frysql:2:" in run.stderr
-    assert "unknown nats: option 'delivr'" in run.stderr
-    assert "(did you mean 'deliver'?)" in run.stderr
-
-
 # ------------------------------------------------------------------ broker down
 
 def test_nats_down_at_start_is_a_clear_error_after_retrying() -> None:

@@ -127,19 +127,6 @@ def test_the_uri_check_names_each_problem(text: str, role: str, problem: str | N
         assert isinstance(found, UriProblem) and problem in found.message, found
 
 
-def test_frys_check_reports_a_misspelt_option_at_its_line(tmp_path: Path) -> None:
-    job = tmp_path / "job.frysql"
-    job.write_text("CREATE TABLE users (id STRING PRIMARY KEY, tier STRING)\n"
-                   "    WITH (source = 'postgresql://localhost/db?table=u&refersh=5');\n"
-                   "CREATE STREAM ev (id STRING) WITH (source = 'file:ev.jsonl');\n"
-                   "SELECT e.id, u.tier FROM ev e JOIN users u ON e.id = u.id;\n")
-    run = frys("check", str(job))
-    assert run.returncode != 0
-    assert "job.frysql:2:" in run.stderr
-    assert "unknown postgresql: option 'refersh'" in run.stderr
-    assert "(did you mean 'refresh'?)" in run.stderr
-
-
 # ------------------------------------------------------------------ server down
 
 def test_postgresql_down_at_start_is_a_clear_error_after_retrying() -> None:

@@ -159,19 +159,6 @@ def test_the_vhost_and_credentials_are_read_as_pika_reads_them(text: str, vhost:
     assert "p:ss" not in parsed.display  # credentials never in positions or messages
 
 
-def test_frys_check_reports_a_misspelt_option_at_its_line(tmp_path: Path) -> None:
-    job = tmp_path / "job.frysql"
-    job.write_text("CREATE STREAM ev (v INT)\n"
-                   "    WITH (source = 'amqp://localhost/?queue=q&prefetsh=5');\n"
-                   "SELECT v FROM ev;\n")
-    run = subprocess.run([sys.executable, "-m", "frys", "check", str(job)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert run.returncode != 0
-    assert "job.frysql:2:" in run.stderr
-    assert "unknown amqp: option 'prefetsh'" in run.stderr
-    assert "(did you mean 'prefetch'?)" in run.stderr
-
-
 # ------------------------------------------------------------------ broker down, refused
 
 def test_rabbitmq_down_at_start_is_a_clear_error_after_retrying() -> None:

@@ -110,19 +110,6 @@ def test_the_uri_check_names_each_problem(text: str, role: str, problem: str | N
         assert isinstance(found, UriProblem) and problem in found.message
 
 
-def test_frys_check_reports_a_misspelt_option_at_its_line(tmp_path: Path) -> None:
-    job = tmp_path / "job.frysql"
-    job.write_text("CREATE STREAM ev (v INT)\n"
-                   "    WITH (source = 'redis://localhost/ev?group=g&cosumer=c');\n"
-                   "SELECT v FROM ev;\n")
-    run = subprocess.run([sys.executable, "-m", "frys", "check", str(job)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert run.returncode != 0
-    assert "job.frysql:2:" in run.stderr
-    assert "unknown redis: option 'cosumer'" in run.stderr
-    assert "(did you mean 'consumer'?)" in run.stderr
-
-
 # ------------------------------------------------------------------ broker down
 
 def test_redis_down_at_start_is_a_clear_error_after_retrying() -> None:
