@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true",
                      help="no live status line (events/s, watermark, progress bar) on stderr; "
                           "it is shown only when stderr is a terminal anyway")
+    run.add_argument("--progress-every", type=duration_ms, default=250, metavar="DURATION",
+                     help="redraw the status line at most this often, e.g. 1s over a slow "
+                          "link (default 250ms)")
     run.add_argument("--format", choices=("jsonl", "tagged"), default=None,
                      help="rows of bare SELECTs on stdout: jsonl (the rows as they are) or "
                           f'tagged (each row starts with "{QUERY_FIELD}": "select_N", the '

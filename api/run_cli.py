@@ -222,7 +222,8 @@ def command_run(args: argparse.Namespace) -> int:
         if _shows_progress(args):
             from frys.progress import RunStatusLine  # only a terminal shows it
 
-            status = RunStatusLine(runtime, sys.stderr)
+            status = RunStatusLine(runtime, sys.stderr,
+                                   refresh_s=args.progress_every / 1000)
         with warnings.catch_warnings():
             # data warnings are printed once below, as frys lines, not as Python's
             warnings.simplefilter("ignore", DataWarning)
