@@ -67,7 +67,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import polars as pl
 
@@ -79,6 +79,7 @@ from frys.connectors.payloads import (
     connect_with_backoff,
     decode_messages,
     encode_batch,
+    split_server_uri,
 )
 from frys.connectors.registry import (
     IDLE,
@@ -158,18 +159,12 @@ class MqttUri:
     @staticmethod
     def parse(uri: str, role: Role) -> MqttUri:
         """Raises MqttUriError naming the problem (unknown options with a did-you-mean)."""
-        if not uri.startswith("mqtt://"):
-            raise MqttUriError(f"{uri!r} is not an mqtt: URI; expected e.g. "
-                               "'mqtt://localhost:1883/sensors/#'")
-        # '#' is a topic wildcard here, never a fragment: read it as the literal it is
-        parts = urlsplit(uri.replace("#", "%23"))
         try:
-            host, port = parts.hostname, parts.port
-        except ValueError:
-            raise MqttUriError(f"bad port in {uri!r}: expected a number 1-65535") from None
-        if not host:
-            raise MqttUriError(f"{uri!r} names no host; expected e.g. "
-                               "'mqtt://localhost:1883/sensors/#'")
+            # '#' is a topic wildcard here, never a fragment: read it as the literal it is
+            parts, host, port = split_server_uri(uri, "mqtt", "'mqtt://localhost:1883/sensors/#'",
+                                                 article="an", text=uri.replace("#", "%23"))
+        except UriOptionError as error:
+            raise MqttUriError(str(error)) from None
         topic = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
         problem = _topic_problem(topic, wildcards=role == "source")
         if problem is not None:

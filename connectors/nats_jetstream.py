@@ -60,7 +60,7 @@ from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import msgspec
 import polars as pl
@@ -72,6 +72,7 @@ from frys.connectors.payloads import (
     UriOptions,
     connect_with_backoff,
     decode_messages,
+    split_server_uri,
 )
 from frys.connectors.registry import (
     IDLE,
@@ -144,17 +145,11 @@ class NatsUri:
     @staticmethod
     def parse(uri: str, role: Role) -> NatsUri:
         """Raises NatsUriError naming the problem (unknown options with a did-you-mean)."""
-        if not uri.startswith("nats://"):
-            raise NatsUriError(f"{uri!r} is not a nats: URI; expected e.g. "
-                               "'nats://localhost:4222/orders.>?stream=ORDERS'")
-        parts = urlsplit(uri)
         try:
-            host, port = parts.hostname, parts.port
-        except ValueError:
-            raise NatsUriError(f"bad port in {uri!r}: expected a number 1-65535") from None
-        if not host:
-            raise NatsUriError(f"{uri!r} names no host; expected e.g. "
-                               "'nats://localhost:4222/orders?stream=ORDERS'")
+            parts, host, port = split_server_uri(
+                uri, "nats", "'nats://localhost:4222/orders.>?stream=ORDERS'")
+        except UriOptionError as error:
+            raise NatsUriError(str(error)) from None
         subject = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
         if not subject:
             raise NatsUriError(f"{uri!r} names no subject; the subject is the path, e.g. "

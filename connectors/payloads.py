@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import msgspec
 import polars as pl
@@ -138,6 +138,25 @@ class UriOptions:
     def encoding(self) -> str:
         """The `format=` option: json (default), msgpack or arrow."""
         return self.choice("format", ENCODINGS, "json")
+
+
+def split_server_uri(uri: str, scheme: str, example: str, *, article: str = "a",
+                     text: str | None = None) -> tuple[SplitResult, str, int | None]:
+    """`scheme://[user[:password]@]host[:port]/path?query` split: (its parts, the host, the
+    port or None). UriOptionError for another scheme, a port that is not one, or no host,
+    each saying what was expected (`example`). `text` is what to split when it is not
+    `uri` itself (an mqtt: topic's '#' read as text, not as a fragment); messages quote
+    `uri`."""
+    if not uri.startswith(f"{scheme}://"):
+        raise UriOptionError(f"{uri!r} is not {article} {scheme}: URI; expected e.g. {example}")
+    parts = urlsplit(uri if text is None else text)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise UriOptionError(f"bad port in {uri!r}: expected a number 1-65535") from None
+    if not host:
+        raise UriOptionError(f"{uri!r} names no host; expected e.g. {example}")
+    return parts, host, port
 
 
 # ------------------------------------------------------------------ connecting

@@ -64,12 +64,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import polars as pl
 
 from frys.connectors.decode import DeadLetter, StreamDecoder
-from frys.connectors.payloads import UriOptionError, UriOptions, connect_with_backoff
+from frys.connectors.payloads import (
+    UriOptionError,
+    UriOptions,
+    connect_with_backoff,
+    split_server_uri,
+)
 from frys.connectors.registry import (
     IDLE,
     Connector,
@@ -144,17 +149,12 @@ class PostgresUri:
     def parse(uri: str, role: Role) -> PostgresUri:
         """Raises PostgresUriError naming the problem (unknown options with a did-you-mean)."""
         scheme = uri.split(":", 1)[0]
-        if scheme not in SCHEMES or not uri.startswith(f"{scheme}://"):
-            raise PostgresUriError(f"{uri!r} is not a postgresql: URI; expected e.g. "
-                                   "'postgresql://user@localhost:5432/db?table=users'")
-        parts = urlsplit(uri)
         try:
-            host, port = parts.hostname, parts.port
-        except ValueError:
-            raise PostgresUriError(f"bad port in {uri!r}: expected a number 1-65535") from None
-        if not host:
-            raise PostgresUriError(f"{uri!r} names no host; expected e.g. "
-                                   "'postgresql://localhost:5432/db?table=users'")
+            parts, host, port = split_server_uri(
+                uri, scheme if scheme in SCHEMES else "postgresql",
+                "'postgresql://user@localhost:5432/db?table=users'")
+        except UriOptionError as error:
+            raise PostgresUriError(str(error)) from None
         database = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
         if not database or "/" in database:
             raise PostgresUriError(f"{uri!r} names no database; the database is the path, "

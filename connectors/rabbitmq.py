@@ -56,7 +56,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import polars as pl
 
@@ -68,6 +68,7 @@ from frys.connectors.payloads import (
     connect_with_backoff,
     decode_messages,
     encode_messages,
+    split_server_uri,
 )
 from frys.connectors.registry import (
     IDLE,
@@ -148,15 +149,7 @@ class AmqpUri:
     def parse(uri: str, role: Role) -> AmqpUri:
         """Raises UriOptionError naming the problem (unknown options with a did-you-mean)."""
         example = "'amqp://guest:guest@localhost:5672/%2F?queue=orders'"
-        if not uri.startswith("amqp://"):
-            raise UriOptionError(f"{uri!r} is not an amqp: URI; expected e.g. {example}")
-        parts = urlsplit(uri)
-        try:
-            host, port = parts.hostname, parts.port
-        except ValueError:
-            raise UriOptionError(f"bad port in {uri!r}: expected a number 1-65535") from None
-        if not host:
-            raise UriOptionError(f"{uri!r} names no host; expected e.g. {example}")
+        parts, host, port = split_server_uri(uri, "amqp", example, article="an")
         # the vhost as pika reads it: no path or '/' is the default vhost '/'
         vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
         options = UriOptions(uri, parts.query, "amqp", role, source=_SOURCE_OPTIONS,

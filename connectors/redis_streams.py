@@ -47,12 +47,12 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import polars as pl
 
 from frys.connectors.decode import DeadLetter, StreamDecoder
-from frys.connectors.payloads import UriOptionError, UriOptions
+from frys.connectors.payloads import UriOptionError, UriOptions, split_server_uri
 from frys.connectors.registry import (
     IDLE,
     Connector,
@@ -107,17 +107,11 @@ class RedisUri:
     @staticmethod
     def parse(uri: str, role: Role) -> RedisUri:
         """Raises RedisUriError naming the problem (unknown options with a did-you-mean)."""
-        if not uri.startswith("redis://"):
-            raise RedisUriError(f"{uri!r} is not a redis: URI; expected e.g. "
-                                "'redis://localhost:6379/orders?group=frys'")
-        parts = urlsplit(uri)
         try:
-            host, port = parts.hostname, parts.port
-        except ValueError:
-            raise RedisUriError(f"bad port in {uri!r}: expected a number 1-65535") from None
-        if not host:
-            raise RedisUriError(f"{uri!r} names no host; expected e.g. "
-                                "'redis://localhost:6379/orders'")
+            parts, host, port = split_server_uri(uri, "redis",
+                                                 "'redis://localhost:6379/orders?group=frys'")
+        except UriOptionError as error:
+            raise RedisUriError(str(error)) from None
         stream = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
         if not stream:
             raise RedisUriError(f"{uri!r} names no stream; the stream is the path, e.g. "
