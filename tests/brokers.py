@@ -14,6 +14,9 @@ import random
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,6 +49,43 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def private_server(name: str, command: Callable[[int], list[str]]
+                   ) -> Iterator[tuple[int, Callable[[], None], Callable[[], None]]]:
+    """A server of the test's own (`command(port)` starts it) on a free loopback port, that
+    the test can stop and start again: (port, stop, start). Started once listening (at
+    most 5 s); stopped by SIGTERM (a broker writes its persistence on the way out) at the
+    end if it still runs."""
+    port = closed_port()
+    server: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        server.append(subprocess.Popen(command(port), stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 5
+        while not server_listening(port):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the test's {name} did not start")
+            time.sleep(0.02)  # a real process starting: polled, not timed
+
+    def stop() -> None:
+        server[-1].terminate()
+        server[-1].wait(10)
+
+    start()
+    try:
+        yield port, stop, start
+    finally:
+        if server[-1].poll() is None:
+            stop()
+
+
+def frys(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m frys ARGS` from the repository root, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "frys", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=Path(__file__).resolve().parent.parent)
+
+
 def kill_while_writing(job: Path, state: Path, writer: subprocess.Popen[bytes],
                        seed: int, lifetime: tuple[float, float] = (0.5, 1.2),
                        idle: str = "300ms", runs: int = 6) -> int:
@@ -75,8 +115,29 @@ def kill_while_writing(job: Path, state: Path, writer: subprocess.Popen[bytes],
                 break  # idle after the writer finished: done
     finally:
         writer.wait(60)
-    final = subprocess.run([sys.executable, "-m", "frys", "run", "--no-progress", "--state",
-                            str(state), "--exit-when-idle", idle, str(job)],
-                           capture_output=True, text=True, cwd=root, timeout=120)
+    final = frys("run", "--no-progress", "--state", str(state), "--exit-when-idle", idle,
+                 str(job), timeout=120)
     assert final.returncode == 0, final.stderr
     return kills
+
+
+def crash_trial(whole: Path, trial: Path, writer: Callable[[str], list[str]],
+                whole_target: str, trial_target: str, seed: int,
+                lifetime: tuple[float, float] = (0.5, 1.2)) -> tuple[list[str], list[str]]:
+    """The crash trial of a broker source: `writer(target)` (the command of a process
+    feeding the broker at `target`) run to its end, then one uninterrupted `frys run --state` of
+    `whole/job.frysql`; then the same writer feeding `trial_target` while
+    `trial/job.frysql` is killed again and again (`kill_while_writing`, at least one kill
+    asserted). Returns the sorted lines of `out.jsonl` in each folder: (expected, got)."""
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(writer(whole_target), check=True, cwd=root, timeout=120)
+    done = frys("run", "--state", str(whole / "state"), "--exit-when-idle", "300ms",
+                str(whole / "job.frysql"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    expected = sorted((whole / "out.jsonl").read_text().splitlines())
+    assert len(expected) > 10
+    feeding = subprocess.Popen(writer(trial_target), cwd=root)
+    kills = kill_while_writing(trial / "job.frysql", trial / "state", feeding, seed=seed,
+                               lifetime=lifetime)
+    assert kills >= 1
+    return expected, sorted((trial / "out.jsonl").read_text().splitlines())

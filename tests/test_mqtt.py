@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 import polars as pl
 import pytest
-from brokers import closed_port, require_server, server_listening
+from brokers import closed_port, frys, private_server, require_server, server_listening
 
 from frys.connectors.decode import StreamDecoder
 from frys.connectors.mqtt import MqttSink, MqttSource, MqttUri
@@ -386,32 +386,19 @@ def own_mosquitto(tmp_path: Path) -> Iterator[tuple[int, Callable[[], None],
     if not Path(binary).exists():
         pytest.fail("mosquitto is not installed, though a Mosquitto server runs",
                     pytrace=False)
-    port = closed_port()
     config = tmp_path / "mosquitto.conf"
-    # `user`: mosquitto started by root would drop to the user "mosquitto", who cannot
-    # write its persistence file in tmp_path
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                      f"user {getpass.getuser()}\n"
-                      f"persistence true\npersistence_location {tmp_path}/\n")
-    server: list[subprocess.Popen[bytes]] = []
 
-    def start() -> None:
-        server.append(subprocess.Popen([binary, "-c", str(config)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for _ in range(250):
-            if server_listening(port):
-                return
-            time.sleep(0.02)
-        raise AssertionError("the test's mosquitto did not start")
+    def command(port: int) -> list[str]:
+        # `user`: mosquitto started by root would drop to the user "mosquitto", who cannot
+        # write its persistence file in tmp_path
+        config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                          f"user {getpass.getuser()}\n"
+                          f"persistence true\npersistence_location {tmp_path}/\n")
+        return [binary, "-c", str(config)]
 
-    def stop() -> None:
-        server[-1].terminate()  # it writes its persistence file on the way out
-        server[-1].wait(10)
-
-    start()
-    yield port, stop, start
-    if server[-1].poll() is None:
-        stop()
+    # stopped by SIGTERM: it writes its persistence file on the way out
+    with private_server("mosquitto", command) as server:
+        yield server
 
 
 def test_a_broker_restarted_in_the_middle_is_reconnected_and_nothing_is_lost(
@@ -438,11 +425,6 @@ def test_a_broker_restarted_in_the_middle_is_reconnected_and_nothing_is_lost(
 
 
 # ------------------------------------------------------------------ jobs
-
-def frys(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "frys", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-
 
 def subscribe(broker: Broker, topic: str) -> tuple[object, list[bytes]]:
     received: list[bytes] = []

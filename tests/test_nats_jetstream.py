@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import msgspec
 import polars as pl
 import pytest
-from brokers import closed_port, kill_while_writing, require_server, server_listening
+from brokers import closed_port, crash_trial, frys, private_server, require_server
 
 from frys.connectors.decode import StreamDecoder
 from frys.connectors.nats_jetstream import (
@@ -428,27 +427,9 @@ def own_nats(tmp_path: Path) -> Iterator[tuple[int, Callable[[], None], Callable
     binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
     if not Path(binary).exists():
         pytest.fail("nats-server is not installed, though a NATS server runs", pytrace=False)
-    port = closed_port()
-    server: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        server.append(subprocess.Popen(
-            [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for _ in range(250):
-            if server_listening(port):
-                return
-            time.sleep(0.02)
-        raise AssertionError("the test's nats-server did not start")
-
-    def stop() -> None:
-        server[-1].terminate()
-        server[-1].wait(10)
-
-    start()
-    yield port, stop, start
-    if server[-1].poll() is None:
-        stop()
+    with private_server("nats-server", lambda port: [
+            binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path)]) as server:
+        yield server
 
 
 def test_a_nats_restarted_in_the_middle_loses_nothing(own_nats) -> None:  # type: ignore[no-untyped-def]
@@ -558,11 +539,6 @@ def test_a_sink_finding_fewer_rows_than_its_checkpoint_is_refused(  # type: igno
 
 # ------------------------------------------------------------------ jobs
 
-def frys(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "frys", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-
-
 def test_a_job_reads_one_subject_and_publishes_to_another(  # type: ignore[no-untyped-def]
         nats_client, names, tmp_path: Path) -> None:
     name = names[0]
@@ -628,19 +604,10 @@ def test_a_job_killed_again_and_again_writes_what_one_run_writes(  # type: ignor
         folder.mkdir()
         nats_client.add_stream(stream, f"{stream}.>")
         (folder / "job.frysql").write_text(CRASH_JOB.format(port=PORT, stream=stream))
-    subprocess.run([sys.executable, "-c", WRITER, names[0], str(count)], check=True,
-                   cwd=ROOT)
-    done = frys("run", "--state", str(whole / "state"), "--exit-when-idle", "300ms",
-                str(whole / "job.frysql"))
-    assert done.returncode == 0, done.stderr
-    expected = sorted((whole / "out.jsonl").read_text().splitlines())
-    assert len(expected) > 10
-
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, names[1], str(count)], cwd=ROOT)
-    kills = kill_while_writing(trial / "job.frysql", trial / "state", writer, seed=5,
-                               lifetime=(0.6, 1.3))
-    assert kills >= 1
-    assert sorted((trial / "out.jsonl").read_text().splitlines()) == expected
+    expected, got = crash_trial(
+        whole, trial, lambda target: [sys.executable, "-c", WRITER, target, str(count)],
+        names[0], names[1], seed=5, lifetime=(0.6, 1.3))
+    assert got == expected
     assert nats_client.consumer(names[1], "job_ev").num_ack_pending == 0
 
     def counted(stream: str) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from brokers import closed_port, kill_while_writing, require_server
+from brokers import closed_port, frys, kill_while_writing, require_server
 
 from frys.connectors.broker import Broker
 from frys.connectors.decode import StreamDecoder
@@ -550,11 +550,6 @@ def test_a_sink_whose_session_is_terminated_reconnects_and_writes_each_row_once(
 
 
 # ------------------------------------------------------------------ jobs
-
-def frys(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "frys", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-
 
 ENRICH_JOB = """
 CREATE TABLE users (id STRING PRIMARY KEY, tier STRING, credit FLOAT)

@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 import polars as pl
 import pytest
-from brokers import closed_port, kill_while_writing, require_server
+from brokers import closed_port, crash_trial, frys, require_server
 
 from frys.connectors.decode import StreamDecoder
 from frys.connectors.rabbitmq import AmqpUri, RabbitMQSink, RabbitMQSource
@@ -450,11 +450,6 @@ def test_the_sink_reconnects_and_publishes_what_was_unconfirmed(channel, names) 
 
 # ------------------------------------------------------------------ jobs
 
-def frys(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "frys", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-
-
 def test_a_job_reads_one_queue_and_writes_another(channel, names, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     source, sink = names[0], names[1]
     channel.queue_declare(source, durable=True)
@@ -520,18 +515,10 @@ def test_a_job_killed_again_and_again_writes_what_one_run_writes(  # type: ignor
         folder.mkdir()
         (folder / "job.frysql").write_text(CRASH_JOB.format(server=SERVER, queue=queue,
                                                             sink=sink))
-    subprocess.run([sys.executable, "-c", WRITER, names[0], str(count)], check=True,
-                   cwd=ROOT)
-    done = frys("run", "--state", str(whole / "state"), "--exit-when-idle", "300ms",
-                str(whole / "job.frysql"))
-    assert done.returncode == 0, done.stderr
-    expected = sorted((whole / "out.jsonl").read_text().splitlines())
-    assert len(expected) > 10
-
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, names[1], str(count)], cwd=ROOT)
-    kills = kill_while_writing(trial / "job.frysql", trial / "state", writer, seed=5)
-    assert kills >= 1
-    assert sorted((trial / "out.jsonl").read_text().splitlines()) == expected
+    expected, got = crash_trial(
+        whole, trial, lambda target: [sys.executable, "-c", WRITER, target, str(count)],
+        names[0], names[1], seed=5)
+    assert got == expected
     assert queue_depth(channel, names[1]) == 0
     # the amqp: sink: maybe duplicates on the broker, each row once through a frys source
     assert queue_depth(channel, names[3]) >= len(expected)

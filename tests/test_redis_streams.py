@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from brokers import closed_port, kill_while_writing, require_server, server_listening
+from brokers import closed_port, crash_trial, frys, private_server, require_server
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -318,28 +318,10 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[int, Callable[[], None], Callabl
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not on PATH, though a Redis server runs", pytrace=False)
-    port = closed_port()
-    server: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        server.append(subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for _ in range(200):
-            if server_listening(port):
-                return
-            time.sleep(0.02)
-        raise AssertionError("the test's redis-server did not start")
-
-    def stop() -> None:
-        server[-1].terminate()
-        server[-1].wait(10)
-
-    start()
-    yield port, stop, start
-    if server[-1].poll() is None:
-        stop()
+    with private_server("redis-server", lambda port: [
+            binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+            "yes", "--appendfsync", "always", "--dir", str(tmp_path)]) as server:
+        yield server
 
 
 def test_a_redis_restarted_in_the_middle_is_reconnected_and_nothing_is_lost(  # type: ignore[no-untyped-def]
@@ -477,11 +459,6 @@ def test_a_sink_whose_stream_has_another_writer_is_refused_on_recovery(  # type:
 
 # ------------------------------------------------------------------ jobs
 
-def frys(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "frys", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-
-
 def test_a_job_reads_one_stream_and_writes_another(redis_client, names) -> None:  # type: ignore[no-untyped-def]
     source, sink = names[0], names[1]
     for n in range(5):
@@ -541,18 +518,10 @@ def test_a_job_killed_again_and_again_writes_what_one_run_writes(  # type: ignor
         folder.mkdir()
         (folder / "job.frysql").write_text(CRASH_JOB.format(port=PORT, stream=stream,
                                                             sink=sink))
-    subprocess.run([sys.executable, "-c", WRITER, names[0], str(count)], check=True,
-                   cwd=ROOT)
-    done = frys("run", "--state", str(whole / "state"), "--exit-when-idle", "300ms",
-                str(whole / "job.frysql"))
-    assert done.returncode == 0, done.stderr
-    expected = sorted((whole / "out.jsonl").read_text().splitlines())
-    assert len(expected) > 10
-
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, names[1], str(count)], cwd=ROOT)
-    kills = kill_while_writing(trial / "job.frysql", trial / "state", writer, seed=5)
-    assert kills >= 1
-    assert sorted((trial / "out.jsonl").read_text().splitlines()) == expected
+    expected, got = crash_trial(
+        whole, trial, lambda target: [sys.executable, "-c", WRITER, target, str(count)],
+        names[0], names[1], seed=5)
+    assert got == expected
     assert redis_client.xpending(names[1], "job")["pending"] == 0
     # the Redis sink: the same entries, each once (ids differ: each run has its base)
     added = [fields for _, fields in redis_client.xrange(names[3])]
