@@ -18,13 +18,13 @@ Run from the repository root (benchmarks/run_connectors.py calls `measure`):
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
 import uuid
 
 import pika
+from connector_timing import bench_main
 
 PARAMETERS = pika.ConnectionParameters("127.0.0.1", 5672)
 IDLE_SECONDS = 2.0  # RabbitMQ may pause deliveries while it pages a long queue
@@ -124,13 +124,5 @@ def measure(events: int) -> list[tuple[str, float]]:
              _frys(events, checkpoints=True))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    args = parser.parse_args()
-    for label, rate in measure(args.events):
-        print(f"{label:78s} {rate:>12,.0f} events/s")
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(measure, __doc__.split("\n\n")[0])

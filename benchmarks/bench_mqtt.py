@@ -23,7 +23,6 @@ instead (slower: paho publishes about 10k messages/s in Python).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import getpass
 import shutil
@@ -38,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
+from connector_timing import bench_main
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -234,13 +234,5 @@ def measure(events: int) -> list[tuple[str, float]]:
                  frys_job(events))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    args = parser.parse_args()
-    for label, rate in measure(args.events):
-        print(f"{label:75s} {rate:>12,.0f} events/s")
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(measure, __doc__.split("\n\n")[0])

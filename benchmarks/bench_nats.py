@@ -21,7 +21,6 @@ Run from the repository root (NATS with JetStream on 127.0.0.1:4222):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shutil
 import subprocess
@@ -30,7 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
-from connector_timing import JOB_COLUMNS, events, time_job
+from connector_timing import bench_main, events, passthrough_job, time_job
 
 HOST, PORT = "127.0.0.1", 4222
 URL = f"nats://{HOST}:{PORT}"
@@ -114,11 +113,8 @@ def frys_job(count: int) -> float:
     def output_messages() -> int:
         return int(loop.run_until_complete(js.stream_info(sink)).state.messages)
 
-    text = (f"CREATE STREAM inp ({JOB_COLUMNS}) WITH (source = "
-            f"'{URL}/{source}.ev?stream={source}', event_time = ts);\n"
-            f"CREATE STREAM outp ({JOB_COLUMNS}) WITH (sink = "
-            f"'{URL}/{sink}.ev?stream={sink}');\n"
-            "INSERT INTO outp SELECT k, v, s, ts FROM inp;\n")
+    text = passthrough_job(f"{URL}/{source}.ev?stream={source}",
+                           f"{URL}/{sink}.ev?stream={sink}")
     try:
         with tempfile.TemporaryDirectory() as folder:
             elapsed = time_job(text, Path(folder), count, output_messages)
@@ -140,13 +136,5 @@ def measure(count: int) -> list[tuple[str, float]]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    args = parser.parse_args()
-    for label, rate in measure(args.events):
-        print(f"{label:45s} {rate:>12,.0f} events/s")
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(measure, __doc__.split("\n\n")[0])

@@ -19,7 +19,6 @@ Run from the repository root (Redis on 127.0.0.1:6379):
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import tempfile
@@ -27,7 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-from connector_timing import JOB_COLUMNS, events, time_job
+from connector_timing import bench_main, events, passthrough_job, time_job
 
 HOST, PORT = "127.0.0.1", 6379
 
@@ -87,11 +86,8 @@ def frys_job(count: int) -> float:
     tag = uuid.uuid4().hex[:8]
     source, sink = f"bench-in-{tag}", f"bench-out-{tag}"
     _fill(client, source, count)
-    text = (f"CREATE STREAM inp ({JOB_COLUMNS}) WITH (source = "
-            f"'redis://{HOST}:{PORT}/{source}?group=frys', event_time = ts);\n"
-            f"CREATE STREAM outp ({JOB_COLUMNS}) WITH (sink = "
-            f"'redis://{HOST}:{PORT}/{sink}');\n"
-            "INSERT INTO outp SELECT k, v, s, ts FROM inp;\n")
+    text = passthrough_job(f"redis://{HOST}:{PORT}/{source}?group=frys",
+                           f"redis://{HOST}:{PORT}/{sink}")
     with tempfile.TemporaryDirectory() as folder:
         elapsed = time_job(text, Path(folder), count, lambda: client.xlen(sink))
     client.delete(source, sink)
@@ -108,13 +104,5 @@ def measure(count: int) -> list[tuple[str, float]]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    args = parser.parse_args()
-    for label, rate in measure(args.events):
-        print(f"{label:45s} {rate:>12,.0f} events/s")
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(measure, __doc__.split("\n\n")[0])

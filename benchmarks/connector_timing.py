@@ -30,6 +30,28 @@ def events(count: int) -> pl.DataFrame:
         .cast(pl.Datetime("ms", "UTC"))})
 
 
+def passthrough_job(source: str, sink: str) -> str:
+    """The job every broker benchmark times: the benchmark schema read from `source`, each
+    event written unchanged to `sink`."""
+    return (f"CREATE STREAM inp ({JOB_COLUMNS}) WITH (source = '{source}', event_time = ts);\n"
+            f"CREATE STREAM outp ({JOB_COLUMNS}) WITH (sink = '{sink}');\n"
+            "INSERT INTO outp SELECT k, v, s, ts FROM inp;\n")
+
+
+def bench_main(measure: Callable[[int], list[tuple[str, float]]], description: str) -> None:
+    """A bench_<scheme>.py run on its own: `--events N` (default 200,000), then one line
+    per row of `measure(N)`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--events", type=int, default=200_000)
+    args = parser.parse_args()
+    rows = measure(args.events)
+    width = max(len(label) for label, _ in rows)
+    for label, rate in rows:
+        print(f"{label:{width}s} {rate:>12,.0f} events/s")
+
+
 def time_job(text: str, base_dir: Path, expected: int, done: Callable[[], int],
              timeout: float = 600.0) -> float:
     """Seconds from the start of the run of `text` until `done()` reaches `expected`."""
