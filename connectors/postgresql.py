@@ -60,7 +60,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -350,7 +350,7 @@ class PostgresTableSource:
     ({"reads": n, "rows": k}); see `seek`. `commit` has nothing to make durable."""
 
     def __init__(self, uri: PostgresUri, decoder: StreamDecoder, key: str | None,
-                 is_table: bool) -> None:
+                 is_table: bool, clock: Callable[[], float] = time.monotonic) -> None:
         if not is_table and (uri.refresh is not None or uri.notify is not None):
             raise ConnectorError(f"{uri.display}: refresh= and notify= read a TABLE's rows "
                                  f"again; stream {decoder.stream} is a STREAM, which reads "
@@ -358,6 +358,7 @@ class PostgresTableSource:
         self.uri = uri
         self.decoder = decoder
         self.display = uri.display
+        self.clock = clock  # when reads are due and retries come (tests drive it)
         self.key = key
         # a table read again (refresh=, notify=) grows; otherwise the rows are read once
         self.growing = is_table and (uri.refresh is not None or uri.notify is not None)
@@ -451,12 +452,12 @@ class PostgresTableSource:
         import psycopg
 
         while True:
-            if time.monotonic() < self._retry_at:
+            if self.clock() < self._retry_at:
                 yield IDLE
                 continue
             try:
                 self._ensure_connections()
-                due = self._read_due(time.monotonic())
+                due = self._read_due(self.clock())
             except (psycopg.OperationalError, ConnectorError) as error:
                 self._lost(error)
                 yield IDLE
@@ -475,7 +476,7 @@ class PostgresTableSource:
             self._delay = _RETRY_MIN_SECONDS
             self._reads += 1
             self._rows_in_read = 0
-            self._due_at = (time.monotonic() + self.uri.refresh if self.uri.refresh
+            self._due_at = (self.clock() + self.uri.refresh if self.uri.refresh
                             else math.inf)
             if not self.growing:
                 return
@@ -640,7 +641,7 @@ class PostgresTableSource:
                                  f"{self._rows_in_read} rows: {reason}") from None
         warnings.warn(f"{self.display} ({self.what}): lost the connection ({reason}); "
                       f"trying again in {self._delay:g}s", RuntimeWarning, stacklevel=3)
-        self._retry_at = time.monotonic() + self._delay
+        self._retry_at = self.clock() + self._delay
         self._delay = min(self._delay * 2, _RETRY_MAX_SECONDS)
         self._due_at = 0.0
 

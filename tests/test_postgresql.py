@@ -62,11 +62,25 @@ def source_uri(options: str) -> PostgresUri:
 USERS = {"id": FrysType.STRING, "tier": FrysType.STRING, "credit": FrysType.FLOAT}
 
 
+class Clock:
+    """A clock the test moves: when a source's refresh is due."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def table_source(options: str, columns: dict[str, FrysType] | None = None,
-                 key: str | None = "id", event_time: str | None = None
-                 ) -> PostgresTableSource:
+                 key: str | None = "id", event_time: str | None = None,
+                 clock: Clock | None = None) -> PostgresTableSource:
     decoder = StreamDecoder("users", dict(columns or USERS), event_time)
-    return PostgresTableSource(source_uri(options), decoder, key, key is not None)
+    return PostgresTableSource(source_uri(options), decoder, key, key is not None,
+                               **({"clock": clock} if clock is not None else {}))
 
 
 def drain(source: PostgresTableSource) -> tuple[pl.DataFrame, list]:
@@ -255,14 +269,15 @@ def test_a_query_is_read_and_a_row_still_bad_is_not_reported_again(
              "WHERE tier = 'gold'")
     from urllib.parse import quote
 
-    source = table_source(f"query={quote(query)}&refresh=0.05")
+    clock = Clock()
+    source = table_source(f"query={quote(query)}&refresh=0.05", clock=clock)
     batch, letters = drain(source)
     assert batch.rows() == [("u1", "GOLD", 20.0)]
     assert [letter.reason for letter in letters] == [
         "field credit: FLOAT value nan is not a finite number"]
     assert "?query=SELECT id, upper(tier) AS tier, credit * 2 AS credit FROM" \
         in letters[0].position
-    time.sleep(0.06)
+    clock.advance(0.06)
     again, letters = drain(source)
     assert again.height == 0 and letters == []  # nothing new, nothing reported again
     assert source.position() == {"reads": 2, "rows": 0}
@@ -276,7 +291,8 @@ def test_a_refresh_emits_the_changes_and_tombstones_for_deleted_keys(
     table = names[0]
     make_users(pg, table)
     pg.execute(f'INSERT INTO "{table}" VALUES (%s, %s, %s, %s)', ["u3", "bronze", 1, None])
-    source = table_source(f"table={table}&refresh=0.05&batch_rows=2")
+    clock = Clock()
+    source = table_source(f"table={table}&refresh=0.05&batch_rows=2", clock=clock)
     batches = source.batches()
     first = []
     for item in batches:
@@ -293,13 +309,13 @@ def test_a_refresh_emits_the_changes_and_tombstones_for_deleted_keys(
                                                                   "stream lacks", "u2"])
     pg.execute(f'DELETE FROM "{table}" WHERE id = %s', ["u3"])
     pg.execute(f'INSERT INTO "{table}" VALUES (%s, %s, %s, %s)', ["u4", "new", None, None])
-    time.sleep(0.06)
+    clock.advance(0.06)
     changed, letters = drain(source)
     assert letters == []
     assert rows_of(changed) == [("u1", "platinum", 10.0), ("u3", None, None),
                                 ("u4", "new", None)]
     assert source.position() == {"reads": 2, "rows": 0}
-    time.sleep(0.06)
+    clock.advance(0.06)
     assert drain(source)[0].height == 0
     source.close()
 
@@ -314,8 +330,10 @@ def test_a_notification_triggers_a_read(pg: Any, names: list[str]) -> None:
     assert drain(source)[0].height == 0  # no refresh= and no notification: no read
     pg.execute(f'NOTIFY "{channel}", \'u2 changed\'')
     pg.execute(f'NOTIFY "{channel}"')  # two notifications: one read
-    time.sleep(0.05)
+    deadline = time.monotonic() + 10
     changed, _ = drain(source)
+    while changed.height == 0 and time.monotonic() < deadline:  # until they arrive
+        changed, _ = drain(source)
     assert changed.rows() == [("u2", "silver", 99.0)]
     assert source.position() == {"reads": 2, "rows": 0}
     source.close()
