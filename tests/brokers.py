@@ -88,11 +88,13 @@ def frys(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 def kill_while_writing(job: Path, state: Path, writer: subprocess.Popen[bytes],
                        seed: int, lifetime: tuple[float, float] = (0.5, 1.2),
-                       idle: str = "300ms", runs: int = 6) -> int:
-    """The crash trial's loop: `frys run --state STATE JOB` (a checkpoint every 100 events,
-    ending once idle for `idle`) started up to `runs` times while `writer` feeds its
-    source, each run SIGKILLed after a random `lifetime` (seeded) unless it ended by
-    itself; then, the writer done, one last run to the end, which must succeed. Returns
+                       idle: str = "300ms", runs: int = 6, checkpoint_every_events: int = 100,
+                       final_idle: str | None = None) -> int:
+    """The crash trial's loop: `frys run --state STATE JOB` (a checkpoint every
+    `checkpoint_every_events`, ending once idle for `idle`) started up to `runs` times while
+    `writer` feeds its source, each run SIGKILLed after a random `lifetime` (seeded) unless
+    it ended by itself; then, the writer done, one last run to the end (idle for
+    `final_idle`, default `idle`), which must succeed. Returns
     how many runs were killed (a trial that killed none tested nothing: the caller
     asserts it)."""
     rng = random.Random(seed)
@@ -102,7 +104,8 @@ def kill_while_writing(job: Path, state: Path, writer: subprocess.Popen[bytes],
         for _ in range(runs):
             process = subprocess.Popen(
                 [sys.executable, "-m", "frys", "run", "--no-progress", "--state", str(state),
-                 "--checkpoint-every-events", "100", "--exit-when-idle", idle, str(job)],
+                 "--checkpoint-every-events", str(checkpoint_every_events),
+                 "--exit-when-idle", idle, str(job)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root)
             try:
                 process.communicate(timeout=rng.uniform(*lifetime))
@@ -115,8 +118,8 @@ def kill_while_writing(job: Path, state: Path, writer: subprocess.Popen[bytes],
                 break  # idle after the writer finished: done
     finally:
         writer.wait(60)
-    final = frys("run", "--no-progress", "--state", str(state), "--exit-when-idle", idle,
-                 str(job), timeout=120)
+    final = frys("run", "--no-progress", "--state", str(state), "--exit-when-idle",
+                 final_idle or idle, str(job), timeout=120)
     assert final.returncode == 0, final.stderr
     return kills
 
