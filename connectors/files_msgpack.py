@@ -20,7 +20,6 @@ recovers as the JSONL sink does: cut back to the checkpointed length.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -37,6 +36,7 @@ from frys.connectors.jsonl import (
     read_fingerprints,
     to_json_frame,
 )
+from frys.connectors.payloads import decode_messages
 from frys.connectors.registry import ConnectorError, Role
 from frys.dsl.errors import did_you_mean
 
@@ -117,12 +117,6 @@ def msgpack_options(uri: str, query: str, role: Role) -> str:
     return framing
 
 
-def _plain(value: object) -> object:
-    # a msgpack timestamp (extension -1, a datetime from msgspec) as the ISO text the
-    # decoding rules take; other values as they are
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 class MsgpackFileSource:
     """A bounded source (registry.Source) of one msgpack file (see the module docstring)."""
 
@@ -137,7 +131,6 @@ class MsgpackFileSource:
         self._record = 1  # the number of the record starting at _offset
         self._head = b""
         self._tail = b""
-        self._unpack = msgspec.msgpack.Decoder()
 
     def _end(self, data: bytes, start: int) -> int | None:
         if self.framing == "stream":
@@ -190,23 +183,16 @@ class MsgpackFileSource:
 
     def _decode(self, data: bytes, records: list[tuple[int, int]]
                 ) -> tuple[pl.DataFrame, list[DeadLetter]]:
-        view = memoryview(data)
+        """The records (start, end offsets in `data`) decoded by the broker payloads' msgpack
+        path (connectors/payloads.py), every record whatever its size (a file's records
+        are its own); dead letters in record order."""
         skip = 4 if self.framing == "length" else 0
-        decoded: list[tuple[object, str, str]] = []
-        letters: list[DeadLetter] = []
-        for number, (start, end) in enumerate(records, self._record):
-            where = f"{self.display_name}:record {number}"
-            try:
-                value = self._unpack.decode(view[start + skip:end])
-            except msgspec.DecodeError as error:
-                letters.append(DeadLetter(self.decoder.stream, f"malformed msgpack: {error}",
-                                          where, data[start:end].hex()))
-                continue
-            if isinstance(value, dict):
-                value = {key: _plain(item) for key, item in value.items()}
-            decoded.append((value, where, repr(value)))
-        batch, bad = self.decoder.decode_records(decoded)
-        return batch, sorted(letters + bad, key=lambda d: int(d.position.rsplit(" ", 1)[1]))
+        positions = [f"{self.display_name}:record {number}"
+                     for number in range(self._record, self._record + len(records))]
+        batch, letters = decode_messages(self.decoder,
+                                         [data[start + skip:end] for start, end in records],
+                                         positions, "msgpack", max_bytes=len(data))
+        return batch, sorted(letters, key=lambda d: int(d.position.rsplit(" ", 1)[1]))
 
     def _advance(self, consumed: bytes, records: int) -> None:
         """`consumed`, `records` whole records, was read: the offset, the record number and

@@ -77,6 +77,7 @@ class _Records:
         self.decoder = decoder
         self.form = form
         self.number = 1  # the line (jsonl, csv) or record (msgpack) the next chunk starts at
+        self._found: list[bytes] = []  # msgpack: the records end() found, for decode()
         self._csv = None
         if form.name == "csv":
             from frys.connectors.files_csv import CsvDecoder, CsvOptions
@@ -93,7 +94,8 @@ class _Records:
 
             cut = last_record_end(data, self._csv.options.quote.encode())
         else:
-            cut = sum(len(record) for record in self._msgpack_records(data))
+            self._found = self._msgpack_records(data)  # decode() takes them as they are
+            cut = sum(map(len, self._found))
         if len(data) - cut > MAX_RECORD_BYTES:  # what is left waits for its record's end
             raise ValueError(f"a record runs past {MAX_RECORD_BYTES} bytes without ending")
         return cut
@@ -130,7 +132,9 @@ class _Records:
         from frys.connectors.decode import DeadLetter
         from frys.connectors.payloads import decode_messages
 
-        records = self._msgpack_records(chunk)
+        records = self._found if sum(map(len, self._found)) == len(chunk) \
+            else self._msgpack_records(chunk)  # the input's end: what is left, not cut
+        self._found = []
         skip = 4 if self.form.framing == "length" else 0
         self.number += len(records)
         positions = [f"stdin:record {n}" for n in range(first, self.number)]
@@ -201,7 +205,8 @@ class StdinSource:
             try:
                 cut = len(data) if ended else self._records.end(data)
                 chunk, carry = data[:cut], data[cut:]
-                if chunk.strip():
+                # blank text is no record; msgpack bytes are records whatever their value
+                if chunk.strip() or (chunk and self._records.form.name == "msgpack"):
                     yield self._records.decode(chunk, last=ended)
             except ValueError as error:  # a header that is not CSV, bytes not msgpack
                 raise ConnectorError(f"cannot read standard input (stream "

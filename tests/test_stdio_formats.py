@@ -312,3 +312,11 @@ def test_csv_appended_in_any_pieces_gives_the_rows_of_the_whole_file(
         values, letters = follow(followed_csv(path), pieces)
         assert values == whole == [v for _, v in rows]
         assert letters == []
+
+
+def test_msgpack_records_made_of_whitespace_bytes_are_records() -> None:
+    """0x20 and 0x0a are the msgpack integers 32 and 10, not blank text: each is a record
+    (here a dead letter: not a map), never skipped."""
+    values, letters = read_fd(b" \n", StdinFormat("msgpack"))
+    assert values == []
+    assert letters == ["stdin:record 1", "stdin:record 2"]
