@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -52,7 +53,12 @@ from urllib.parse import unquote
 import polars as pl
 
 from frys.connectors.decode import DeadLetter, StreamDecoder
-from frys.connectors.payloads import UriOptionError, UriOptions, split_server_uri
+from frys.connectors.payloads import (
+    UriOptionError,
+    UriOptions,
+    decode_messages,
+    split_server_uri,
+)
 from frys.connectors.registry import (
     IDLE,
     Connector,
@@ -250,9 +256,10 @@ def decode_field_entries(decoder: StreamDecoder, entries: Sequence[tuple[str, An
 def decode_json_entries(decoder: StreamDecoder, entries: Sequence[tuple[str, Any]],
                         field: str, display: str) -> tuple[pl.DataFrame, list[DeadLetter]]:
     """Entries holding each event as JSON text in `field` -> the stream's batch, through
-    the JSON-lines decoder (whole chunk in native code; bad lines isolated)."""
+    the broker payloads' JSON path (payloads.decode_messages: one chunk in native code, bad
+    ones isolated)."""
     letters: list[DeadLetter] = []
-    lines: list[str] = []
+    lines: list[bytes] = []
     line_ids: list[str] = []
     for entry_id, values in entries:
         value = (values or {}).get(field)
@@ -262,18 +269,13 @@ def decode_json_entries(decoder: StreamDecoder, entries: Sequence[tuple[str, Any
             letters.append(DeadLetter(decoder.stream, reason, f"{display}@{entry_id}",
                                       json.dumps(values or {})))
             continue
-        # a raw line break cannot be inside a JSON string, only between tokens: a space
-        # there means the same, and keeps the event on one line
-        lines.append(value.replace("\r", " ").replace("\n", " "))
+        lines.append(value.encode())
         line_ids.append(entry_id)
     if not lines:
         return decoder.empty(), letters
-    chunk = ("\n".join(lines) + "\n").encode()
-    batch, more = decoder.decode_jsonl(chunk, 0, display)
-    for letter in more:  # "<display>:<n>": the n-th line of the chunk
-        row = int(letter.position.rsplit(":", 1)[1])
-        letters.append(replace(letter, position=f"{display}@{line_ids[row]}"))
-    return batch, letters
+    batch, more = decode_messages(decoder, lines, [f"{display}@{i}" for i in line_ids],
+                                  "json", max_bytes=sys.maxsize)
+    return batch, letters + more
 
 
 # ------------------------------------------------------------------ the source
