@@ -23,7 +23,7 @@ from frys.connectors.nats_jetstream import (
     _Refused,
     connect,
 )
-from frys.connectors.payloads import encode_messages
+from frys.connectors.payloads import encode_messages, numbered_rows_state
 from frys.connectors.registry import ConnectorError
 
 if TYPE_CHECKING:
@@ -133,11 +133,7 @@ class JetStreamSink:
     def recover(self, state: object) -> None:
         if state is None:
             return
-        if not (isinstance(state, dict) and set(state) == {"base", "rows"}
-                and all(type(v) is int and v >= 0 for v in state.values())):
-            raise ConnectorError(f"cannot recover the NATS sink {self.display}: {state!r} "
-                                 "is not the recovery state of a nats: sink")
-        base, rows = state["base"], state["rows"]
+        base, rows = numbered_rows_state(state, f"the NATS sink {self.display}", "nats")
         last_row = self.loop.run(self._last_row_of(base), self.uri.connect_timeout + 10)
         if last_row is not None and last_row < rows:
             raise ConnectorError(

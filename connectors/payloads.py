@@ -180,6 +180,18 @@ def connect_with_backoff(attempt: Callable[[], T], *, timeout: float, what: str,
             delay = min(delay * 2, 2.0)
 
 
+def numbered_rows_state(state: object, what: str, scheme: str) -> tuple[int, int]:
+    """(base, rows) of a sink that numbers its rows from a base chosen when it first opened
+    (the redis: and nats: sinks: entry ids, message ids), from the recovery state its
+    `pre_commit` returned, `{"base": b, "rows": n}`; ConnectorError naming `what` (e.g.
+    "the Redis sink redis://h:6379/s") for anything else."""
+    if not (isinstance(state, dict) and set(state) == {"base", "rows"}
+            and all(type(v) is int and v >= 0 for v in state.values())):
+        raise ConnectorError(f"cannot recover {what}: {state!r} is not the recovery state of "
+                             f"a {scheme}: sink")
+    return state["base"], state["rows"]
+
+
 # ------------------------------------------------------------------ decoding
 
 def _raw_text(payload: bytes) -> str:

@@ -57,6 +57,7 @@ from frys.connectors.payloads import (
     UriOptionError,
     UriOptions,
     decode_messages,
+    numbered_rows_state,
     split_server_uri,
 )
 from frys.connectors.registry import (
@@ -583,11 +584,7 @@ class RedisStreamSink:
     def recover(self, state: object) -> None:
         if state is None:
             return
-        if not (isinstance(state, dict) and set(state) == {"base", "rows"}
-                and all(type(v) is int and v >= 0 for v in state.values())):
-            raise ConnectorError(f"cannot recover the Redis sink {self.display}: {state!r} "
-                                 "is not the recovery state of a redis: sink")
-        base, rows = state["base"], state["rows"]
+        base, rows = numbered_rows_state(state, f"the Redis sink {self.display}", "redis")
         last = self._last_id()
         if rows and (last is None or last < (base, rows)):
             raise ConnectorError(
