@@ -328,8 +328,9 @@ def test_a_notification_triggers_a_read(pg: Any, names: list[str]) -> None:
     pg.execute(f'UPDATE "{table}" SET credit = 99 WHERE id = %s', ["u2"])
     time.sleep(0.1)
     assert drain(source)[0].height == 0  # no refresh= and no notification: no read
-    pg.execute(f'NOTIFY "{channel}", \'u2 changed\'')
-    pg.execute(f'NOTIFY "{channel}"')  # two notifications: one read
+    with pg.transaction():  # delivered together, at the commit
+        pg.execute(f'NOTIFY "{channel}", \'u2 changed\'')
+        pg.execute(f'NOTIFY "{channel}"')  # two notifications: one read
     deadline = time.monotonic() + 10
     changed, _ = drain(source)
     while changed.height == 0 and time.monotonic() < deadline:  # until they arrive
