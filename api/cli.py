@@ -170,6 +170,37 @@ def job_limits(args: argparse.Namespace) -> Limits:
     return Limits(max_hop_windows=args.max_hop_windows, max_repetitions=args.max_repetitions)
 
 
+def _add_scale_out_arguments(run: argparse.ArgumentParser) -> None:
+    """`frys run --runtime bytewax`: the flags of `python -m bytewax.run` (docs/scale-out.md)."""
+    group = run.add_argument_group(
+        "scale-out", "--runtime bytewax runs the job on a bytewax cluster: -w workers per "
+        "process, -p local processes, or -i/-a for one process of a cluster on several "
+        "hosts (docs/scale-out.md)")
+    group.add_argument("--runtime", choices=("embedded", "bytewax"), default="embedded",
+                       help="embedded (one process, the default) or bytewax")
+    group.add_argument("-w", "--workers-per-process", dest="workers", type=positive,
+                       default=1, metavar="N", help="bytewax workers in each process")
+    group.add_argument("-p", "--processes", type=positive, default=1, metavar="P",
+                       help="run P local processes on loopback addresses, watched: if one "
+                            "dies the run stops and fails")
+    group.add_argument("-i", "--process-id", type=int, metavar="I",
+                       help="this process's index in -a (a cluster on several hosts)")
+    group.add_argument("-a", "--addresses", metavar="HOST:PORT;...",
+                       help="every process's address, in process order, separated by ';'")
+    group.add_argument("-r", "--recovery-directory", metavar="DIR",
+                       help="bytewax recovery: snapshots of every source position, key "
+                            "group state and sink in DIR; the same command resumes from "
+                            "the last one (created on first use)")
+    group.add_argument("-s", "--snapshot-interval", type=float, metavar="SECONDS",
+                       help="with -r: seconds between snapshots (default 10)")
+    group.add_argument("-b", "--backup-interval", type=float, default=0.0, metavar="SECONDS",
+                       help="with -r: seconds of older snapshots to keep (default 0)")
+    group.add_argument("--key-groups", type=positive, default=128, metavar="N",
+                       help="keyed state is split into N key groups (default 128), the "
+                            "most workers a query can use; fixed for the life of a -r folder")
+    group.add_argument("--stats-file", metavar="FILE", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frys", description="frys: complex event "
                                      "processing with .frysql queries")
@@ -239,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "2s (growing sources: file:...?follow=true, wal:, stdin:). With "
                           "--state like SIGTERM (a last checkpoint, open windows wait for "
                           "the next run); without, the input ends there (windows fire)")
+    _add_scale_out_arguments(run)
     _add_limit_arguments(run)
     add_sandbox_argument(run)
     run.set_defaults(handler=_command("frys.run_cli", "command_run"))

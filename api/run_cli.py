@@ -130,6 +130,16 @@ def _runtime_options(args: argparse.Namespace) -> RuntimeOptions:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    if args.runtime == "bytewax":
+        from frys.scaleout_cli import command_run_bytewax
+
+        return command_run_bytewax(args)
+    from frys.scaleout_cli import embedded_refusal
+
+    refusal = embedded_refusal(args)
+    if refusal is not None:
+        print(f"frys: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
     text = read_job_file(args.job)
     stdout = sys.stdout.buffer
     output_format = "jsonl"

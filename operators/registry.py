@@ -57,3 +57,11 @@ def operator_class(spec_type: type) -> Callable[[Any, OperatorSettings], Operato
 def build_operator(spec: OperatorSpec, settings: OperatorSettings) -> Operator:
     """The operator for a plan node."""
     return operator_class(type(spec))(spec, settings)
+
+
+def partition_keys(spec: OperatorSpec, inputs: tuple[str, ...]) -> list[list[Any]] | None:
+    """Per input of a query, the polars expressions its rows are routed by when the query
+    runs as several instances (operators/partitioning.py; the scale-out runtime)."""
+    from frys.operators.partitioning import partition_keys as keys_of
+
+    return keys_of(spec, inputs)

@@ -1,0 +1,150 @@
+"""`frys run --runtime bytewax`: a job on a bytewax cluster (docs/scale-out.md).
+
+In this process (`-w N` workers), as one process of a cluster (`-i I -a HOST:PORT;...`),
+or as the parent of `-p P` local processes, each of which runs this same command with
+`-i`/`-a` on loopback addresses; the parent watches them, fails loudly when one dies, and
+prints the run's summary once every process has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from frys.cli import EXIT_ERRORS, EXIT_USAGE, read_job_file, render_job_error
+from frys.dsl import FrysError
+
+# options of the embedded runtime that have no meaning here (yet), with what to use
+_EMBEDDED_ONLY = {
+    "state": "--state (use -r DIR: bytewax's recovery)",
+    "from_savepoint": "--from-savepoint",
+    "trace_matches": "--trace-matches",
+    "exit_when_idle": "--exit-when-idle",
+    "checkpoint_every_events": "--checkpoint-every-events (use -s SECONDS)",
+}
+
+
+def embedded_refusal(args: argparse.Namespace) -> str | None:
+    """Scale-out flags given to the embedded runtime: what to say, or None."""
+    given = [flag for flag, on in (("-w", args.workers != 1), ("-p", args.processes != 1),
+                                   ("-i", args.process_id is not None),
+                                   ("-a", args.addresses is not None),
+                                   ("-r", args.recovery_directory is not None),
+                                   ("-s", args.snapshot_interval is not None),
+                                   ("--key-groups", args.key_groups != 128)) if on]
+    if not given:
+        return None
+    return f"{', '.join(given)} need --runtime bytewax (the embedded runtime is one process)"
+
+
+def command_run_bytewax(args: argparse.Namespace) -> int:
+    for option, flag in _EMBEDDED_ONLY.items():
+        if getattr(args, option, None) is not None:
+            print(f"frys: {flag} is not available with --runtime bytewax", file=sys.stderr)
+            return EXIT_USAGE
+    if (args.process_id is None) != (args.addresses is None):
+        print("frys: -i and -a go together (one process of a cluster: its index and every "
+              "process's address)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.processes > 1 and args.addresses is not None:
+        print("frys: -p launches a local cluster itself; -i/-a are for running one process "
+              "of a cluster on several hosts", file=sys.stderr)
+        return EXIT_USAGE
+    if args.snapshot_interval is not None and args.recovery_directory is None:
+        print("frys: -s is the interval between recovery snapshots: give -r DIR too",
+              file=sys.stderr)
+        return EXIT_USAGE
+    text = read_job_file(args.job)
+    from frys.compiler import compile_text
+    from frys.engine.planner import plan
+    from frys.engine.scaleout.cluster import Cluster, ProcessFailed, prepare_recovery
+    from frys.run_cli import _runtime_options
+
+    options = _runtime_options(args)
+    with tempfile.TemporaryDirectory(prefix="frys-run-") as scratch:
+        stats_path = Path(args.stats_file) if args.stats_file else Path(scratch) / "stats.json"
+        try:
+            graph = plan(compile_text(text, args.job, limits=options.limits))
+            if args.processes > 1:
+                from frys.engine.scaleout.lowering import refuse_unsupported
+
+                refuse_unsupported(graph)  # said once, here, not by every process
+                if args.recovery_directory is not None:
+                    prepare_recovery(Path(args.recovery_directory))
+                from frys.engine.scaleout.cluster import run_processes
+
+                run_processes(lambda i, addresses: _child_argv(args, i, addresses,
+                                                               stats_path), args.processes)
+            else:
+                from frys.engine.scaleout.cluster import run_flow
+                from frys.engine.scaleout.lowering import ScaleOutOptions, lower
+
+                tagged = None if args.format is None else args.format == "tagged"
+                flow = lower(graph, Path(args.job).parent,
+                             ScaleOutOptions(args.key_groups, options, stats_path, tagged))
+                addresses = tuple(args.addresses.split(";")) if args.addresses else None
+                run_flow(flow, Cluster(args.workers, args.process_id, addresses,
+                                       Path(args.recovery_directory)
+                                       if args.recovery_directory else None,
+                                       args.snapshot_interval, args.backup_interval))
+        except FrysError as error:
+            print(render_job_error(error, args.job, text), file=sys.stderr)
+            return EXIT_ERRORS
+        except ProcessFailed as error:
+            print(f"frys: {error}", file=sys.stderr)
+            return EXIT_ERRORS
+        if not args.quiet and stats_path.exists():
+            print(_summary(stats_path), file=sys.stderr)
+    return 0
+
+
+def _child_argv(args: argparse.Namespace, index: int, addresses: tuple[str, ...] | list[str],
+                stats_path: Path) -> list[str]:
+    """The command one process of a `-p` cluster runs: this one, as process `index`."""
+    argv = [sys.executable, "-m", "frys", "run", args.job, "--runtime", "bytewax",
+            "-w", str(args.workers), "-i", str(index), "-a", ";".join(addresses),
+            "--key-groups", str(args.key_groups), "--stats-file", str(stats_path), "-q",
+            "--max-partial-matches", str(args.max_partial_matches),
+            "--max-pattern-bytes-per-partition", str(args.max_pattern_bytes_per_partition),
+            "--max-pattern-bytes", str(args.max_pattern_bytes)]
+    if args.format is not None:
+        argv += ["--format", args.format]
+    elif _bare_selects(args.job) > 1:
+        argv += ["--format", "tagged"]
+    if args.recovery_directory is not None:
+        argv += ["-r", args.recovery_directory, "-b", str(args.backup_interval)]
+        if args.snapshot_interval is not None:
+            argv += ["-s", str(args.snapshot_interval)]
+    for folder in getattr(args, "sandbox", None) or ():
+        argv += ["--sandbox", str(folder)]
+    if args.max_hop_windows is not None:
+        argv += ["--max-hop-windows", str(args.max_hop_windows)]
+    if args.max_repetitions is not None:
+        argv += ["--max-repetitions", str(args.max_repetitions)]
+    return argv
+
+
+def _bare_selects(job: str) -> int:
+    from frys.compiler import compile_text
+    from frys.engine.planner import plan
+
+    graph = plan(compile_text(read_job_file(job), job))
+    return sum(1 for node in graph.queries if node.to_caller)
+
+
+def _summary(stats_path: Path) -> str:
+    import json
+    from collections import Counter
+
+    from frys.engine.query_runner import JobStats
+    from frys.run_cli import summary
+
+    totals = json.loads(stats_path.read_text())
+    stats = JobStats()
+    for name, values in totals.items():
+        counter = getattr(stats, name, None)
+        if isinstance(counter, Counter):
+            counter.update(values)
+    return summary(stats)

@@ -1,0 +1,152 @@
+"""Running a lowered job on bytewax: workers in this process, a cluster of local
+processes this process launches and watches, or one process of a cluster on several
+hosts; with bytewax's recovery (`-r DIR -s SECONDS`).
+
+bytewax's own `cli_main` runs the dataflow (timely dataflow underneath: workers exchange
+items in process, processes over TCP). What frys adds: the recovery folder is created
+with its partitions on first use, and `run_processes` launches P processes on loopback
+addresses (as `python -m bytewax.testing -p` does) but watches them: when one dies (a
+crash, kill -9), the others are stopped and the run fails saying which and how, instead
+of waiting for a peer that will never answer.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+# recovery partitions a new folder gets: independent of the number of workers (state is
+# kept per key, and bytewax reads every partition on resume), so a resume may rescale
+DEFAULT_RECOVERY_PARTITIONS = 4
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """How to run: `workers` per process; `process_id` and `addresses` (every process's
+    host:port, in process order) for one process of a cluster; recovery in
+    `recovery_dir`, a snapshot every `snapshot_interval_s` of wall-clock time (bytewax's
+    epochs), keeping `backup_interval_s` of older snapshots."""
+
+    workers: int = 1
+    process_id: int | None = None
+    addresses: tuple[str, ...] | None = None
+    recovery_dir: Path | None = None
+    snapshot_interval_s: float | None = None
+    backup_interval_s: float = 0.0
+
+    @property
+    def processes(self) -> int:
+        return len(self.addresses) if self.addresses else 1
+
+
+def prepare_recovery(directory: Path, partitions: int = DEFAULT_RECOVERY_PARTITIONS) -> bool:
+    """Create bytewax's recovery partitions in `directory` unless it has them; True when
+    it already had (a resume)."""
+    from bytewax.recovery import init_db_dir
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if any(directory.glob("part-*.sqlite3")):
+        return True
+    init_db_dir(directory, partitions)
+    return False
+
+
+def run_flow(flow: Any, cluster: Cluster) -> None:
+    """Run `flow` in this process as `cluster` says; returns when the input has ended (or
+    raises what a step raised)."""
+    from bytewax._bytewax import cli_main
+    from bytewax.recovery import RecoveryConfig
+
+    recovery = None
+    if cluster.recovery_dir is not None:
+        prepare_recovery(cluster.recovery_dir)
+        recovery = RecoveryConfig(cluster.recovery_dir,
+                                  timedelta(seconds=cluster.backup_interval_s))
+    epoch = timedelta(seconds=cluster.snapshot_interval_s or 10)
+    cli_main(flow, workers_per_process=cluster.workers, process_id=cluster.process_id,
+             addresses=list(cluster.addresses) if cluster.addresses else None,
+             epoch_interval=epoch, recovery_config=recovery)
+
+
+def loopback_addresses(count: int) -> tuple[str, ...]:
+    """`count` free TCP addresses on 127.0.0.1 (bound and released: a later bind may race
+    with another program, which then fails the run loudly rather than silently)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return tuple(f"127.0.0.1:{s.getsockname()[1]}" for s in sockets)
+    finally:
+        for s in sockets:
+            s.close()
+
+
+class ProcessFailed(RuntimeError):
+    """A process of a local cluster died; the others were stopped."""
+
+
+def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes: int,
+                  poll_s: float = 0.05, stop_grace_s: float = 5.0) -> None:
+    """Launch `processes` processes (`argv_of(i, addresses)`), wait for all of them, and
+    raise ProcessFailed naming the first that failed (killed by a signal, or a non-zero
+    exit) after stopping the rest: a timely cluster cannot go on without one of its
+    processes, and left alone the others would wait for it. SIGINT/SIGTERM to this
+    process are passed on to them."""
+    addresses = loopback_addresses(processes)
+    children = [subprocess.Popen(argv_of(i, addresses)) for i in range(processes)]
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            codes = [child.poll() for child in children]
+            failed = next((i for i, code in enumerate(codes) if code not in (None, 0)), None)
+            if failed is not None:
+                _stop(children, stop_grace_s)
+                code = codes[failed]
+                assert code is not None
+                how = (f"was killed by signal {-code} ({signal.Signals(-code).name})"
+                       if code < 0 else f"exited with status {code}")
+                raise ProcessFailed(
+                    f"process {failed} of {processes} {how}; the other processes were "
+                    "stopped (a cluster cannot go on without one of its processes). With "
+                    "-r, run the same command again to resume from the last snapshot")
+            if all(code == 0 for code in codes):
+                return
+            time.sleep(poll_s)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop(children, stop_grace_s)
+
+
+def _stop(children: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + grace_s
+    for child in children:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def python_argv() -> list[str]:
+    """How a child process runs this Python."""
+    return [sys.executable]

@@ -1,0 +1,297 @@
+"""frys sources and sinks as bytewax partitioned sources and sinks.
+
+A source partition is one producer of its stream: it opens the frys Source through the
+connector registry (the embedded runtime's connectors, unchanged), sends each decoded
+batch as ROWS with its watermark MARK, the batch's dead letters to `dead_letters` (as a
+producer of that stream), LOADED after a table's first read and END at the end; its
+bytewax snapshot is the source's `position()` (seeked on resume) and its clock, so a
+resumed run reads exactly what follows the last snapshot. A sink partition is the
+stream's one writer: it writes each ROWS batch; its snapshot pre-commits and commits the
+sink (the recovery state the sink returns is what bytewax keeps), and a resumed run opens
+the sink to recover that state, cutting back what was written after it.
+
+A sink commits at each of its snapshots, as soon as it has pre-committed: bytewax resumes
+from the last snapshot every worker finished, so a sink whose commit cannot be undone (a
+broker's publish) may see the tail of one interval again after a crash; file and WAL
+sinks cut back to the recovered state, exactly once (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import polars as pl
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+
+from frys.connectors import registry
+from frys.connectors.broker import Broker
+from frys.connectors.decode import StreamDecoder, dead_letter_frame
+from frys.connectors.registry import (
+    END_OF_INPUT_CHECKPOINT,
+    IDLE,
+    POLL_MAX_SECONDS,
+    ConnectorError,
+    SinkContext,
+    SourceContext,
+)
+from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
+from frys.dsl.errors import FrysError
+from frys.engine.scaleout.group_step import STATS
+from frys.engine.scaleout.inband import END, LOADED, ROWS, Item, ProducerClock, stamped
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """One frys source of the job: its URI and stream, the producer indices of its
+    partitions in the stream and in dead_letters, and what opening it needs."""
+
+    uri: str
+    stream: StreamDef
+    dead_letters: StreamDef
+    producer: int  # in `stream`
+    dead_producer: int  # in dead_letters
+    base_dir: Path
+    job_name: str
+    source_name: str  # the job file, for errors at the stream's line
+    is_table: bool
+
+
+class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
+    """A frys source as a bytewax source of one partition (the source's producer)."""
+
+    def __init__(self, plan: SourcePlan) -> None:
+        self.plan = plan
+
+    def list_parts(self) -> list[str]:
+        # every worker can open it (files on a disk every process sees, a broker's
+        # address): bytewax gives the partition to one of them
+        return ["0"]
+
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: dict[str, Any] | None) -> SourcePartition:
+        return SourcePartition(self.plan, resume_state)
+
+
+class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
+    def __init__(self, plan: SourcePlan, resume: dict[str, Any] | None) -> None:
+        self.plan = plan
+        stream = plan.stream
+        context = SourceContext(plan.base_dir, plan.job_name, stream, Broker(),
+                                StreamDecoder.for_stream(stream),
+                                None,  # type: ignore[arg-type]  # no push source here
+                                self._refused_push)
+        try:
+            self.source = registry.open_source(plan.uri, context)
+        except ConnectorError as error:
+            raise FrysError.at(str(error), stream.span, plan.source_name) from None
+        self.clock = ProducerClock(stream)
+        self.dead_clock = ProducerClock(plan.dead_letters)
+        self.events = 0
+        self.dead = 0
+        self.state = "reading"  # -> "ended" (END sent) -> StopIteration
+        self.loaded = not plan.is_table
+        if resume is not None:
+            self.source.seek(resume["position"])
+            self.clock.restore(resume["clock"])
+            self.dead_clock.restore(resume["dead_clock"])
+            self.events, self.dead = resume["events"], resume["dead"]
+            self.state, self.loaded = resume["state"], resume["loaded"]
+        self.batches = iter(self.source.batches())
+        self.awake: datetime | None = None
+        self.wait = 0.005
+
+    def _refused_push(self, letters: object) -> None:
+        raise RuntimeError("a pushing source cannot run on the bytewax runtime")
+
+    def next_batch(self) -> list[Item]:
+        if self.state == "ended":
+            raise StopIteration
+        plan = self.plan
+        name, producer = plan.stream.name, plan.producer
+        item = next(self.batches, None)
+        self.awake = None
+        if item is None:
+            self.state = "ended"
+            self.clock.done = self.dead_clock.done = True
+            return [(name, (END, producer)), (DEAD_LETTERS, (END, plan.dead_producer)),
+                    (STATS, ("s", {"events": {name: self.events},
+                                   "dead_letters": {name: self.dead} if self.dead else {}}))]
+        if item is IDLE:
+            self.awake = datetime.now(UTC) + timedelta(seconds=self.wait)
+            self.wait = min(self.wait * 2, POLL_MAX_SECONDS)
+            if not self.loaded:  # a growing table has read what it held
+                self.loaded = True
+                return [(name, (LOADED, producer))]
+            return []
+        self.wait = 0.005
+        batch, dead = item
+        out: list[Item] = []
+        if dead:
+            self.dead += len(dead)
+            out.extend((DEAD_LETTERS, e) for e in stamped(
+                plan.dead_producer,
+                self.dead_clock.rows(plan.dead_producer, dead_letter_frame(dead))))
+        self.events += batch.height
+        out.extend((name, e) for e in stamped(producer, self.clock.rows(producer, batch)))
+        return out
+
+    def next_awake(self) -> datetime | None:
+        return self.awake
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"position": self.source.position(), "clock": self.clock.snapshot(),
+                "dead_clock": self.dead_clock.snapshot(), "events": self.events,
+                "dead": self.dead, "state": self.state, "loaded": self.loaded}
+
+    def close(self) -> None:
+        # the position reached is committed only at the end of the input: with recovery,
+        # bytewax's snapshots, not the source's own store, say where a run resumes
+        if self.state == "ended":
+            self.source.commit()
+        self.source.close()
+
+
+@dataclass(frozen=True)
+class SinkPlan:
+    """One frys sink of the job, or the caller's rows of a bare SELECT (`to_stdout`)."""
+
+    uri: str | None
+    stream: StreamDef
+    base_dir: Path
+    job_name: str
+    source_name: str
+    stdout_tag: str | None = None  # a bare SELECT's rows, tagged with its name if given
+
+
+class FrysSink(FixedPartitionedSink):  # type: ignore[type-arg]
+    """A frys sink (or stdout) as a bytewax sink of one partition: one writer."""
+
+    def __init__(self, plan: SinkPlan) -> None:
+        self.plan = plan
+
+    def list_parts(self) -> list[str]:
+        return ["0"]
+
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: dict[str, Any] | None) -> StatefulSinkPartition:  # type: ignore[type-arg]
+        if self.plan.uri is None:
+            return StdoutPartition(self.plan.stdout_tag)
+        return SinkPartition(self.plan, resume_state)
+
+
+class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
+    def __init__(self, plan: SinkPlan, resume: dict[str, Any] | None) -> None:
+        stream = plan.stream
+        assert plan.uri is not None
+        context = SinkContext(plan.base_dir, plan.job_name, stream, Broker(),
+                              resume=resume is not None)
+        try:
+            self.sink = registry.open_sink(plan.uri, context)
+        except OSError as error:
+            reason = f"{error.strerror}: {error.filename}" if error.filename else error
+            raise FrysError.at(f"cannot open the sink of stream {stream.name} ({plan.uri}):"
+                               f" {reason}", stream.span, plan.source_name) from None
+        except ConnectorError as error:
+            raise FrysError.at(str(error), stream.span, plan.source_name) from None
+        self.priority = stream.priority[0] if stream.priority else None
+        self.checkpoint = END_OF_INPUT_CHECKPOINT
+        if resume is not None:
+            self.sink.recover(resume["state"])
+            self.checkpoint = int(resume["checkpoint"])
+
+    def write_batch(self, values: list[Any]) -> None:
+        for envelope in values:
+            if envelope[0] == ROWS:
+                batch = envelope[2]
+                if self.priority is not None:  # as the embedded priority topic delivers
+                    batch = batch.sort(self.priority, descending=True, nulls_last=True,
+                                       maintain_order=True)
+                self.sink.write(batch)
+
+    def snapshot(self) -> dict[str, Any]:
+        self.checkpoint += 1
+        state = self.sink.pre_commit(self.checkpoint)
+        self.sink.commit(self.checkpoint)
+        return {"state": state, "checkpoint": self.checkpoint}
+
+    def close(self) -> None:
+        self.checkpoint += 1
+        self.sink.pre_commit(self.checkpoint)
+        self.sink.commit(self.checkpoint)
+        self.sink.close()
+
+
+_STDOUT_LOCK = threading.Lock()
+
+
+class StdoutPartition(StatefulSinkPartition):  # type: ignore[type-arg]
+    """A bare SELECT's rows as JSON lines on stdout (tagged with the query when the job has
+    several), like `frys run` on the embedded runtime. At least once across a resume."""
+
+    def __init__(self, tag: str | None, stream: BinaryIO | None = None) -> None:
+        import sys
+
+        from frys.connectors.jsonl import JsonlWriter
+
+        self.tag = tag
+        self.writer = JsonlWriter(stream or sys.stdout.buffer, close_at_end=False)
+
+    def write_batch(self, values: list[Any]) -> None:
+        for envelope in values:
+            if envelope[0] != ROWS:
+                continue
+            batch = envelope[2]
+            if self.tag is not None:
+                batch = batch.select(pl.lit(self.tag).alias("_query"), pl.all())
+            with _STDOUT_LOCK:  # workers of one process share stdout
+                self.writer.write(batch)
+
+    def snapshot(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class StatsSink(FixedPartitionedSink):  # type: ignore[type-arg]
+    """The run's counters, gathered from every source partition and key group at the end
+    and written as JSON to `path` (`frys run` prints them as its summary). Kept in the
+    snapshot, so a resumed run's summary counts the whole job."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def list_parts(self) -> list[str]:
+        return ["0"]
+
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: dict[str, Any] | None) -> StatsPartition:
+        return StatsPartition(self.path, resume_state)
+
+
+class StatsPartition(StatefulSinkPartition):  # type: ignore[type-arg]
+    def __init__(self, path: Path, resume: dict[str, dict[str, int]] | None) -> None:
+        self.path = path
+        self.totals: dict[str, dict[str, int]] = resume or {}
+
+    def write_batch(self, values: list[Any]) -> None:
+        for _, counters in values:
+            for counter, by_name in counters.items():
+                total = self.totals.setdefault(counter, {})
+                for name, value in by_name.items():
+                    # events and dead letters add up over partitions; an operator's counter
+                    # is cumulative per key group, reported once at the end
+                    total[name] = total.get(name, 0) + int(value)
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        return {k: dict(v) for k, v in self.totals.items()}
+
+    def close(self) -> None:
+        import json
+
+        self.path.write_text(json.dumps(self.totals))

@@ -1,0 +1,59 @@
+"""Key groups: the unit in which keyed state is placed on workers and moved between them.
+
+A query's rows are routed by the hash of their key (operators/partitioning.py) modulo a
+fixed number of key groups, `KEY_GROUPS` unless the run says otherwise. Each key group is
+one bytewax key, so it is bytewax that places groups on workers, snapshots each group's
+state under its own key and, on a resume with another number of workers, hands each
+group's state to the worker that now owns it: rescaling needs no frys code, as long as the
+number of groups and the hash stay the same. Both are recorded with every group's state
+(`assignment_fingerprint`) and a resume under another refuses, rather than send a key's
+rows to a group whose state is another key's.
+
+The hash is polars' (a fixed seed), which polars promises stable within one version: the
+fingerprint hashes a fixed probe, so an upgrade that changes the hash is caught.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+
+import polars as pl
+
+KEY_GROUPS = 128
+KEY_GROUP_COLUMN = "__frys_key_group"
+# a fixed seed: the assignment must be the same in every process and every run
+_SEED = 0x66727973
+
+
+def key_group_column(batch: pl.DataFrame, keys: list[pl.Expr], groups: int) -> pl.Series:
+    """Each row's key group (UInt64 in [0, groups)): the hash of its key expressions."""
+    named = [key.alias(f"k{i}") for i, key in enumerate(keys)]
+    hashed = (pl.struct(named) if len(named) > 1 else named[0]).hash(_SEED)
+    return batch.select((hashed % groups).alias(KEY_GROUP_COLUMN)).to_series()
+
+
+def split_by_key_group(batch: pl.DataFrame, keys: list[pl.Expr], groups: int
+                       ) -> list[tuple[int, pl.DataFrame]]:
+    """The batch cut into one batch per key group present, each keeping the rows' order."""
+    if batch.height == 0:
+        return []
+    column = key_group_column(batch, keys, groups)
+    first = column[0]
+    if (column == first).all():  # one key (a run of one symbol): no copy
+        return [(int(first), batch)]
+    parts = batch.with_columns(column).partition_by(KEY_GROUP_COLUMN, as_dict=True,
+                                                   maintain_order=True)
+    return [(int(group[0]), part.drop(KEY_GROUP_COLUMN))  # type: ignore[call-overload]
+            for group, part in parts.items()]
+
+
+@lru_cache(maxsize=8)
+def assignment_fingerprint(groups: int) -> str:
+    """What a key's group depends on: the number of groups and the hash (a probe hashed
+    now), so that state kept under one assignment is never read under another."""
+    probe = pl.DataFrame({"i": [0, 1, -7, 1 << 40, None], "s": ["", "a", "ÿ", "frys", None],
+                          "f": [0.0, -1.5, 1e300, 2.0, None]})
+    values = [key_group_column(probe, [pl.col(c)], 1 << 30).to_list() for c in probe.columns]
+    digest = hashlib.sha256(repr((groups, values)).encode()).hexdigest()[:16]
+    return f"{groups}/{digest}"

@@ -1,0 +1,324 @@
+"""A JobGraph lowered onto a bytewax Dataflow (docs/scale-out.md).
+
+* every source becomes a bytewax partitioned source (engine/scaleout/io.py), one producer
+  of its stream;
+* every stateful query becomes a router (each row to the key group of its key,
+  operators/partitioning.py; each watermark MARK and END to every key group) and a
+  bytewax stateful step keyed by key group (engine/scaleout/group_step.py); a query
+  without keys is one group, gathered on one worker;
+* a stateless filter/projection runs where its input is (no exchange);
+* every sink and the rows of each bare SELECT become a bytewax sink of one partition;
+* every item is `(stream, envelope)` (engine/scaleout/inband.py): a columnar batch of one
+  producer (never one event per item), or its watermark, or its end.
+
+The producers of each stream are numbered here, before any step is built, so that every
+step reading a stream knows all of them and takes the minimum of their watermarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+import polars as pl
+from bytewax.dataflow import Dataflow, Stream
+
+from frys.connectors import registry
+from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
+from frys.dsl.errors import FrysError
+from frys.engine.graph import JobGraph, PatternMatchSpec, QueryNode, TableJoinSpec
+from frys.engine.query_runner import query_names
+from frys.engine.runtime import DEFAULT_OPTIONS, RuntimeOptions, job_name_of, operator_settings
+from frys.engine.scaleout.group_step import STATS, GroupPlan, StatelessStep, builder
+from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec
+from frys.engine.scaleout.io import FrysSink, FrysSource, SinkPlan, SourcePlan, StatsSink
+from frys.engine.scaleout.key_groups import KEY_GROUPS, assignment_fingerprint, split_by_key_group
+from frys.operators.registry import partition_keys
+
+OWN = "__frys_own_watermark"
+
+
+@dataclass(frozen=True)
+class ScaleOutOptions:
+    """Settings of a scale-out run beyond the embedded runtime's (RuntimeOptions)."""
+
+    key_groups: int = KEY_GROUPS
+    runtime: RuntimeOptions = DEFAULT_OPTIONS
+    # where the run's counters go at the end (JSON; the summary of `frys run`), or None
+    stats_path: Path | None = None
+    # the rows of bare SELECTs: tagged with their query's name ("_query"), as `frys run
+    # --format tagged`; None: tagged when the job has several
+    tagged: bool | None = None
+
+
+@dataclass
+class _Lowering:
+    graph: JobGraph
+    base_dir: Path
+    options: ScaleOutOptions
+    flow: Dataflow
+    producers: dict[str, list[ProducerSpec]] = field(default_factory=dict)
+    parts: dict[str, list[Stream[Item]]] = field(default_factory=dict)
+    stats: list[Stream[Item]] = field(default_factory=list)
+    steps: int = 0
+
+    def step(self, kind: str) -> str:
+        self.steps += 1
+        return f"{kind}{self.steps}"
+
+
+def lower(graph: JobGraph, base_dir: Path,
+          options: ScaleOutOptions = ScaleOutOptions()) -> Dataflow:
+    """The job as a bytewax Dataflow; FrysError (at the construct) for what the scale-out
+    runtime does not run."""
+    refuse_unsupported(graph)
+    job_name = options.runtime.job_name or job_name_of(graph.source_name)
+    flow = Dataflow(f"frys_{''.join(c if c.isalnum() else '_' for c in job_name)}")
+    low = _Lowering(graph, base_dir, options, flow,
+                    producers={name: [] for name in graph.topics},
+                    parts={name: [] for name in graph.topics})
+    order = _dependency_order(graph)
+    names = query_names(graph)
+    # 1. number every stream's producers
+    source_plans = []
+    for source in graph.sources:
+        stream = graph.topics[source.topic]
+        unbounded = registry.connector_for(source.uri).unbounded
+        producer = _add(low, source.topic, ProducerSpec(f"source {source.uri}", unbounded,
+                                                        stream.is_table))
+        dead = _add(low, DEAD_LETTERS, ProducerSpec(f"source {source.uri} (dead letters)",
+                                                    lazy=True))
+        source_plans.append(SourcePlan(source.uri, stream, graph.topics[DEAD_LETTERS],
+                                       producer, dead, base_dir, job_name,
+                                       graph.source_name, stream.is_table))
+    group_plans: dict[int, GroupPlan | tuple[QueryNode, int]] = {}
+    settings = operator_settings(options.runtime)
+    for node in order:
+        name = names[node.index, node.stage]
+        keys = partition_keys(node.operator, node.inputs)
+        if keys is None:  # stateless: one output producer per input producer
+            first = len(low.producers[node.output_topic])
+            for producer in low.producers[node.inputs[0]]:
+                _add(low, node.output_topic, ProducerSpec(f"{name} <- {producer.name}",
+                                                          producer.lazy,
+                                                          producer.loads_table))
+            group_plans[id(node)] = (node, first)
+            continue
+        keyed = any(keys)
+        groups = options.key_groups if keyed else 1
+        late_targets = node.operator.late_targets(node.inputs)
+        writes: dict[str, tuple[StreamDef, int]] = {}
+        targets = [node.output_topic, *late_targets.values()]
+        if node.operator.timeouts_stream is not None:
+            targets.append(node.operator.timeouts_stream)
+        if isinstance(node.operator, PatternMatchSpec):
+            targets.append(OVERFLOW)
+        for target in dict.fromkeys(targets):
+            first = len(low.producers[target])
+            lazy = target != node.output_topic
+            for group in range(groups):
+                _add(low, target, ProducerSpec(f"{name} [key group {group}]", lazy))
+            writes[target] = (graph.topics[target], first)
+        table_first = None
+        if isinstance(node.operator, TableJoinSpec) and not node.operator.versioned:
+            table_first = node.operator.table.table
+        group_plans[id(node)] = GroupPlan(
+            node, name, {}, writes, keyed, settings,
+            assignment_fingerprint(groups), table_first, late_targets)
+    # 2. build the steps, writers before readers
+    for plan in source_plans:
+        items = op.input(low.step("source"), flow, FrysSource(plan))
+        for stream in (plan.stream.name, DEAD_LETTERS):
+            low.parts[stream].append(items)
+        low.stats.append(items)
+    for node in order:
+        plan = group_plans[id(node)]
+        if isinstance(plan, tuple):
+            _stateless(low, *plan, settings)
+        else:
+            keys = partition_keys(node.operator, node.inputs)
+            assert keys is not None
+            _keyed(low, plan, keys)
+    tagged = options.tagged
+    if tagged is None:
+        tagged = sum(1 for node in graph.queries if node.to_caller) > 1
+    for sink in graph.sinks:
+        if not options.runtime.open_sinks and registry.connector_for(sink.uri).writes_outside:
+            continue
+        _sink(low, sink.topic, SinkPlan(sink.uri, graph.topics[sink.topic], base_dir,
+                                        job_name, graph.source_name))
+    for node in graph.queries:
+        if node.to_caller:
+            _sink(low, node.output_topic,
+                  SinkPlan(None, graph.topics[node.output_topic], base_dir, job_name,
+                           graph.source_name, node.output_topic if tagged else None))
+    if options.stats_path is not None and low.stats:
+        stats = _select(low, STATS, low.stats)
+        if stats is not None:
+            op.output(low.step("summary"), op.map(low.step("summary_key"), stats, _to_sink),
+                      StatsSink(options.stats_path))
+    return flow
+
+
+def _add(low: _Lowering, stream: str, producer: ProducerSpec) -> int:
+    low.producers[stream].append(producer)
+    return len(low.producers[stream]) - 1
+
+
+def _dependency_order(graph: JobGraph) -> list[QueryNode]:
+    """The queries, each after every query writing one of its inputs (the graph has no
+    loops: dsl/stream_graph.py refuses them)."""
+    writers: dict[str, list[QueryNode]] = {}
+    for node in graph.queries:
+        targets = [node.output_topic, *node.operator.late_targets(node.inputs).values()]
+        if node.operator.timeouts_stream is not None:
+            targets.append(node.operator.timeouts_stream)
+        if isinstance(node.operator, PatternMatchSpec):
+            targets.append(OVERFLOW)
+        for target in targets:
+            writers.setdefault(target, []).append(node)
+    order: list[QueryNode] = []
+    seen: set[int] = set()
+
+    def visit(node: QueryNode) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        for stream in node.inputs:
+            for writer in writers.get(stream, []):
+                visit(writer)
+        order.append(node)
+
+    for node in graph.queries:
+        visit(node)
+    return order
+
+
+def _is_stream(stream: str, item: Item) -> bool:
+    return item[0] == stream
+
+
+def _select(low: _Lowering, stream: str, parts: list[Stream[Item]]) -> Stream[Item] | None:
+    """The items of `stream` among the parts that may carry it, as one bytewax stream."""
+    selected = [op.filter(low.step(f"only_{_safe(stream)}_"), part, partial(_is_stream, stream))
+                for part in dict.fromkeys(parts)]
+    if not selected:
+        return None
+    return selected[0] if len(selected) == 1 else op.merge(low.step("merge"), *selected)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def _inputs(low: _Lowering, node: QueryNode) -> Stream[Item] | None:
+    streams = [s for s in (_select(low, name, low.parts[name])
+                           for name in dict.fromkeys(node.inputs)) if s is not None]
+    if not streams:
+        return None
+    return streams[0] if len(streams) == 1 else op.merge(low.step("merge"), *streams)
+
+
+def _stateless(low: _Lowering, node: QueryNode, first: int, settings: Any) -> None:
+    items = _inputs(low, node)
+    if items is None:
+        return
+    step = StatelessStep(node, low.graph.topics[node.output_topic], first, settings)
+    out = op.flat_map(low.step("query"), items, step)
+    low.parts[node.output_topic].append(out)
+    low.stats.append(out)
+
+
+class Router:
+    """Each item of a query's inputs to its key groups: a batch's rows by the hash of
+    their key (each group's rows with their `own` watermarks), every other envelope to
+    every group; the value carries its group (GroupLogic learns its key from it)."""
+
+    def __init__(self, keys: dict[str, list[pl.Expr]], groups: int, keyed: bool) -> None:
+        self.keys = keys
+        self.groups = groups
+        self.keyed = keyed
+        self.names = [str(g) for g in range(groups)]
+
+    def __call__(self, item: Item) -> list[tuple[str, tuple[int, str, Any]]]:
+        stream, envelope = item
+        if not self.keyed:
+            return [("0", (0, stream, envelope))]
+        if envelope[0] != ROWS:
+            return [(name, (g, stream, envelope)) for g, name in enumerate(self.names)]
+        _, producer, batch, own = envelope
+        if own is not None:
+            batch = batch.with_columns(own.alias(OWN))
+        routed = []
+        for group, part in split_by_key_group(batch, self.keys[stream], self.groups):
+            part_own = None
+            if own is not None:
+                part_own, part = part[OWN], part.drop(OWN)
+            routed.append((self.names[group], (group, stream, (ROWS, producer, part, part_own))))
+        return routed
+
+
+def _keyed(low: _Lowering, plan: GroupPlan, keys: list[list[pl.Expr]]) -> None:
+    node = plan.node
+    plan.inputs = {name: (low.graph.topics[name], list(low.producers[name]))
+                   for name in dict.fromkeys(node.inputs)}
+    items = _inputs(low, node)
+    if items is None:
+        return
+    by_stream: dict[str, list[pl.Expr]] = {}
+    for stream, stream_keys in zip(node.inputs, keys, strict=True):
+        by_stream.setdefault(stream, stream_keys)
+    routed = op.flat_map(low.step("route"), items,
+                         Router(by_stream, low.options.key_groups, plan.keyed))
+    out = op.stateful_batch(low.step("query"), routed, builder(plan))
+    values = op.map(low.step("values"), out, _value)
+    for target in plan.writes:
+        low.parts[target].append(values)
+    low.stats.append(values)
+
+
+def _value(keyed: tuple[str, Item]) -> Item:
+    return keyed[1]
+
+
+def _to_sink(item: Item) -> tuple[str, Any]:
+    return ("0", item[1])
+
+
+def _sink(low: _Lowering, stream: str, plan: SinkPlan) -> None:
+    items = _select(low, stream, low.parts[stream])
+    if items is None:
+        return
+    op.output(low.step("sink"), op.map(low.step("sink_key"), items, _to_sink), FrysSink(plan))
+
+
+def refuse_unsupported(graph: JobGraph) -> None:
+    """FrysError at the first construct the scale-out runtime does not run, with why."""
+    def refuse(message: str, stream: StreamDef) -> None:
+        raise FrysError.at(f"--runtime bytewax: {message}", stream.span, graph.source_name)
+
+    for connector in (*graph.sources, *graph.sinks):
+        if registry.connector_for(connector.uri).unbounded:
+            refuse(f"{connector.uri}: a push source lives in one process (the in-process "
+                   "bus); run this job on the embedded runtime", graph.topics[connector.topic])
+    for stream in graph.topics.values():
+        if stream.queue == "persistent":
+            refuse(f"stream {stream.name} is persistent: its log belongs to one process; "
+                   "write it with a wal: sink and read it with a wal: source instead", stream)
+        if stream.max_future_ms is not None:
+            refuse(f"stream {stream.name} has max_future, which judges each event against "
+                   "the whole stream's watermark as it arrives: not yet on this runtime",
+                   stream)
+    for node in graph.queries:
+        keys = partition_keys(node.operator, node.inputs)
+        if keys is None:
+            continue
+        seen: dict[str, list[pl.Expr]] = {}
+        for stream, stream_keys in zip(node.inputs, keys, strict=True):
+            if stream in seen and [str(k) for k in seen[stream]] != [str(k) for k in stream_keys]:
+                refuse(f"a join of stream {stream} with itself on different keys routes its "
+                       "rows two ways: not yet on this runtime", graph.topics[stream])
+            seen[stream] = stream_keys
