@@ -195,9 +195,10 @@ def _add_scale_out_arguments(run: argparse.ArgumentParser) -> None:
                        help="with -r: seconds between snapshots (default 10)")
     group.add_argument("-b", "--backup-interval", type=float, default=0.0, metavar="SECONDS",
                        help="with -r: seconds of older snapshots to keep (default 0)")
-    group.add_argument("--key-groups", type=positive, default=128, metavar="N",
-                       help="keyed state is split into N key groups (default 128), the "
-                            "most workers a query can use; fixed for the life of a -r folder")
+    group.add_argument("--key-groups", type=positive, default=32, metavar="N",
+                       help="keyed state is split into N key groups (default 32), the most "
+                            "workers a keyed query can use; each costs a little per batch "
+                            "(docs/scale-out.md); fixed for the life of a -r folder")
     group.add_argument("--stats-file", metavar="FILE", help=argparse.SUPPRESS)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from frys.cli import EXIT_ERRORS, EXIT_USAGE, read_job_file, render_job_error
 from frys.dsl import FrysError
+from frys.engine.scaleout.key_groups import KEY_GROUPS
 
 # options of the embedded runtime that have no meaning here (yet), with what to use
 _EMBEDDED_ONLY = {
@@ -33,7 +34,7 @@ def embedded_refusal(args: argparse.Namespace) -> str | None:
                                    ("-a", args.addresses is not None),
                                    ("-r", args.recovery_directory is not None),
                                    ("-s", args.snapshot_interval is not None),
-                                   ("--key-groups", args.key_groups != 128)) if on]
+                                   ("--key-groups", args.key_groups != KEY_GROUPS)) if on]
     if not given:
         return None
     return f"{', '.join(given)} need --runtime bytewax (the embedded runtime is one process)"

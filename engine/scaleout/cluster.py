@@ -12,16 +12,18 @@ of waiting for a peer that will never answer.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 # recovery partitions a new folder gets: independent of the number of workers (state is
 # kept per key, and bytewax reads every partition on resume), so a resume may rescale
@@ -103,7 +105,12 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
     processes, and left alone the others would wait for it. SIGINT/SIGTERM to this
     process are passed on to them."""
     addresses = loopback_addresses(processes)
-    children = [subprocess.Popen(argv_of(i, addresses)) for i in range(processes)]
+    children = [subprocess.Popen(argv_of(i, addresses), stdout=subprocess.PIPE)
+                for i in range(processes)]
+    relays = [threading.Thread(target=_relay, args=(child.stdout,), daemon=True)
+              for child in children]
+    for relay in relays:
+        relay.start()
 
     def forward(signum: int, frame: object) -> None:
         for child in children:
@@ -126,12 +133,34 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
                     "stopped (a cluster cannot go on without one of its processes). With "
                     "-r, run the same command again to resume from the last snapshot")
             if all(code == 0 for code in codes):
+                for relay in relays:
+                    relay.join()
                 return
             time.sleep(poll_s)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop(children, stop_grace_s)
+
+
+# what timely prints on stdout while a process waits for a peer that has not started
+# listening yet: noise among the rows of bare SELECTs, which share stdout
+_TIMELY_RETRY = re.compile(rb"^worker \d+:\terror connecting to worker \d+: .*; retrying$")
+_STDOUT_LOCK = threading.Lock()
+
+
+def _relay(pipe: IO[bytes] | None) -> None:
+    """A child's stdout onto ours, line by line (whole lines, never interleaved), without
+    timely's connection retries."""
+    assert pipe is not None
+    out = sys.stdout.buffer
+    for line in pipe:
+        if _TIMELY_RETRY.match(line.rstrip(b"\n")):
+            continue
+        with _STDOUT_LOCK:
+            out.write(line)
+    with _STDOUT_LOCK:
+        out.flush()
 
 
 def _stop(children: list[subprocess.Popen[bytes]], grace_s: float) -> None:
