@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from frys.cli import EXIT_ERRORS, EXIT_USAGE, read_job_file, render_job_error
@@ -84,7 +85,8 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
 
                 tagged = None if args.format is None else args.format == "tagged"
                 flow = lower(graph, Path(args.job).parent,
-                             ScaleOutOptions(args.key_groups, options, stats_path, tagged))
+                             ScaleOutOptions(args.key_groups, options, args.split_bytes,
+                                             stats_path, tagged))
                 addresses = tuple(args.addresses.split(";")) if args.addresses else None
                 run_flow(flow, Cluster(args.workers, args.process_id, addresses,
                                        Path(args.recovery_directory)
@@ -101,12 +103,13 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
     return 0
 
 
-def _child_argv(args: argparse.Namespace, index: int, addresses: tuple[str, ...] | list[str],
+def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
                 stats_path: Path) -> list[str]:
     """The command one process of a `-p` cluster runs: this one, as process `index`."""
     argv = [sys.executable, "-m", "frys", "run", args.job, "--runtime", "bytewax",
             "-w", str(args.workers), "-i", str(index), "-a", ";".join(addresses),
-            "--key-groups", str(args.key_groups), "--stats-file", str(stats_path), "-q",
+            "--key-groups", str(args.key_groups), "--split-bytes", str(args.split_bytes),
+            "--stats-file", str(stats_path), "-q",
             "--max-partial-matches", str(args.max_partial_matches),
             "--max-pattern-bytes-per-partition", str(args.max_pattern_bytes_per_partition),
             "--max-pattern-bytes", str(args.max_pattern_bytes)]

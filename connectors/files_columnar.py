@@ -134,11 +134,14 @@ class ColumnarFileSource:
     part files (see the module docstring for positions and what `seek` checks)."""
 
     def __init__(self, path: Path, decoder: StreamDecoder, display_name: str,
-                 kind: str) -> None:
+                 kind: str, groups: tuple[int, int] | None = None) -> None:
         self.path = path
         self.decoder = decoder
         self.display_name = display_name
         self.kind = kind
+        # one partition of a single file (connectors/file_partitions.py): its groups
+        # [first, end) only
+        self.groups = groups
         self.group_word = "row group" if kind == "parquet" else "record batch"
         self._position: dict[str, int | str] | None = None  # None: from the start
 
@@ -165,7 +168,11 @@ class ColumnarFileSource:
             size = part.stat().st_size
             footer = _footer(part, size)
             columns = [c for c in self.decoder.columns if c in reader.names]
-            for group in range(first_group, reader.groups):
+            end_group = reader.groups
+            if self.groups is not None:
+                first_group = max(first_group, self.groups[0])
+                end_group = min(end_group, self.groups[1])
+            for group in range(first_group, end_group):
                 row = 0
                 try:
                     for record_batch in reader.group(group, columns):
@@ -195,7 +202,7 @@ class ColumnarFileSource:
                     raise self._fail(part, f"{self.group_word} {group}: {error}") from None
                 skip = 0
             # the part's end: the next one starts at its first row
-            self._position = {"part": part.name, "group": reader.groups, "row": 0,
+            self._position = {"part": part.name, "group": end_group, "row": 0,
                               "size": size, "footer": footer}
             start = None
 

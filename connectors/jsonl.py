@@ -64,7 +64,8 @@ class JsonlFileSource:
     every run that does not seek, so there is nothing to commit."""
 
     def __init__(self, path: Path, decoder: StreamDecoder, display_name: str,
-                 chunk_bytes: int | None = None) -> None:
+                 chunk_bytes: int | None = None, byte_range: tuple[int, int] | None = None
+                 ) -> None:
         self.path = path
         self.decoder = decoder
         self.display_name = display_name
@@ -77,6 +78,76 @@ class JsonlFileSource:
         self._tail = b""
         self._seeked = False
         self._fingerprint: tuple[int, dict[str, int | str]] | None = None
+        # one partition of the file (connectors/file_partitions.py): the lines that start
+        # at or after byte `start` and before byte `end`
+        self._end: int | None = None
+        if byte_range is not None:
+            self._start_range(*byte_range)
+
+    def _start_range(self, start: int, end: int) -> None:
+        """Read only the lines starting in [start, end): the first is the one starting at
+        `start` if a line ends just before it, else the next; numbered as in the file."""
+        self._end = end
+        if start == 0:
+            return
+        with open(self.path, "rb") as file:
+            first = start
+            if _pread(file, start - 1, 1) != b"\n":  # inside a line: it is the last range's
+                file.seek(start)
+                while True:
+                    data = file.read(1 << 16)
+                    cut = data.find(b"\n")
+                    if cut >= 0 or not data:
+                        first = file.tell() - len(data) + cut + 1 if cut >= 0 else file.tell()
+                        break
+            lines = 1
+            file.seek(0)
+            left = first
+            while left > 0:
+                data = file.read(min(left, 8 << 20))
+                if not data:
+                    break
+                lines += data.count(b"\n")
+                left -= len(data)
+            self._head = _pread(file, 0, min(first, HEAD_BYTES))
+            self._tail = _pread(file, max(0, first - TAIL_BYTES), min(first, TAIL_BYTES))
+        self._offset, self._line = first, lines
+        self._seeked = True
+
+    def _read_until_end(self, file: IO[bytes]) -> Callable[[int], bytes]:
+        """`file.read`, stopping at the end of the range: after the line that holds the
+        range's last byte."""
+        end = self._end
+        if end is None:
+            return file.read
+        past = False
+
+        def read(size: int) -> bytes:
+            nonlocal past
+            if past:
+                return b""
+            at = file.tell()
+            if at < end:
+                data = file.read(min(size, end - at))
+                if at + len(data) < end or not data or data.endswith(b"\n"):
+                    past = at + len(data) >= end
+                    return data
+                past = True  # the range's last line goes on past its end: read it whole
+                rest = bytearray()
+                while True:
+                    more = file.read(1 << 16)
+                    cut = more.find(b"\n")
+                    if cut >= 0:
+                        rest += more[: cut + 1]
+                        file.seek(file.tell() - len(more) + cut + 1)
+                        break
+                    if not more:
+                        break
+                    rest += more
+                return data + bytes(rest)
+            return b""
+
+        return read
 
     def batches(self) -> Iterator[Batch]:
         """Yield (batch, dead letters) per chunk, in file order, from the start or from
@@ -91,7 +162,7 @@ class JsonlFileSource:
                     file.seek(0)
                 self._offset = file.tell()
                 self._consumed(UTF8_BOM, self._offset)
-            for chunk, _ in whole_line_chunks(file.read, self.chunk_bytes):
+            for chunk, _ in whole_line_chunks(self._read_until_end(file), self.chunk_bytes):
                 # capped by what was read: the last line may have had its newline added
                 end = min(self._offset + len(chunk), file.tell())
                 self._consumed(chunk, end - self._offset)
@@ -497,6 +568,21 @@ def _open_sink(uri: str, context: SinkContext) -> Sink:
     return open_file_sink(path, context.resume)
 
 
+def _partitions(uri: str, base_dir: Path, split_bytes: int) -> list[str]:
+    from frys.connectors.file_partitions import partitions
+
+    return partitions(_resolve(uri, base_dir), uri, split_bytes)
+
+
+def _open_partition(uri: str, context: SourceContext, part: str) -> Source:
+    from frys.connectors.file_partitions import open_partition
+
+    if part == "all":
+        return _open_source(uri, context)
+    return open_partition(_resolve(uri, context.base_dir), context, part)
+
+
 FILE_CONNECTOR = Connector(
     "file", _check, _open_source, _open_sink,
-    paths=lambda uri, base_dir: (_resolve(uri, base_dir),))
+    paths=lambda uri, base_dir: (_resolve(uri, base_dir),),
+    partitions=_partitions, open_partition=_open_partition)

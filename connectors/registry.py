@@ -264,6 +264,14 @@ class Connector:
     writes_outside: bool = True
     # its sources push until the job finishes (see Source); others are pulled to their end
     unbounded: bool = False
+    # a source that can be read as independent partitions, by a runtime that reads them in
+    # parallel (the scale-out runtime, engine/scaleout/): `partitions(uri, base_dir,
+    # split_bytes)` names them (["all"]: one, the whole source), the same list in every
+    # process and every run over the same input, and `open_partition(uri, context, name)`
+    # opens one as a Source of its own (positions and seek as the connector's sources).
+    # Each partition is one producer of the stream, with its own watermark
+    partitions: Callable[[str, Path, int], list[str]] | None = None
+    open_partition: Callable[[str, SourceContext, str], Source] | None = None
 
 
 class UnknownConnector(ValueError):

@@ -56,7 +56,7 @@ class ProducerClock:
     and the `own` watermark of each row it sends (engine/channel.py ChannelClock.arrivals,
     this producer's part)."""
 
-    __slots__ = ("event_time", "delay_ms", "forwarding", "latest", "watermark", "done")
+    __slots__ = ("delay_ms", "done", "event_time", "forwarding", "latest", "watermark")
 
     def __init__(self, stream: StreamDef, forwarding: bool = False) -> None:
         self.event_time = stream.event_time

@@ -53,8 +53,11 @@ class SourcePlan:
     uri: str
     stream: StreamDef
     dead_letters: StreamDef
-    producer: int  # in `stream`
-    dead_producer: int  # in dead_letters
+    # the source's partitions (registry.Connector.partitions; ("all",): the whole source)
+    # and, per partition, its producer index in `stream` and in dead_letters
+    parts: tuple[str, ...]
+    producers: tuple[int, ...]
+    dead_producers: tuple[int, ...]
     base_dir: Path
     job_name: str
     source_name: str  # the job file, for errors at the stream's line
@@ -62,31 +65,40 @@ class SourcePlan:
 
 
 class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
-    """A frys source as a bytewax source of one partition (the source's producer)."""
+    """A frys source as a bytewax source, one partition per partition of the source (a
+    byte range of a big file, a part file: connectors/file_partitions.py), each a producer
+    of the stream."""
 
     def __init__(self, plan: SourcePlan) -> None:
         self.plan = plan
 
     def list_parts(self) -> list[str]:
-        # every worker can open it (files on a disk every process sees, a broker's
-        # address): bytewax gives the partition to one of them
-        return ["0"]
+        # every worker can open every partition (files on a disk every process sees, a
+        # broker's address): bytewax gives each partition to one of them
+        return list(self.plan.parts)
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: dict[str, Any] | None) -> SourcePartition:
-        return SourcePartition(self.plan, resume_state)
+        return SourcePartition(self.plan, self.plan.parts.index(for_part), resume_state)
 
 
 class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
-    def __init__(self, plan: SourcePlan, resume: dict[str, Any] | None) -> None:
+    def __init__(self, plan: SourcePlan, index: int, resume: dict[str, Any] | None) -> None:
         self.plan = plan
+        self.part = plan.parts[index]
+        self.producer = plan.producers[index]
+        self.dead_producer = plan.dead_producers[index]
         stream = plan.stream
         context = SourceContext(plan.base_dir, plan.job_name, stream, Broker(),
                                 StreamDecoder.for_stream(stream),
                                 None,  # type: ignore[arg-type]  # no push source here
                                 self._refused_push)
+        connector = registry.connector_for(plan.uri)
         try:
-            self.source = registry.open_source(plan.uri, context)
+            if connector.open_partition is not None:
+                self.source = connector.open_partition(plan.uri, context, self.part)
+            else:
+                self.source = registry.open_source(plan.uri, context)
         except ConnectorError as error:
             raise FrysError.at(str(error), stream.span, plan.source_name) from None
         self.clock = ProducerClock(stream)
@@ -112,13 +124,13 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
         if self.state == "ended":
             raise StopIteration
         plan = self.plan
-        name, producer = plan.stream.name, plan.producer
+        name, producer = plan.stream.name, self.producer
         item = next(self.batches, None)
         self.awake = None
         if item is None:
             self.state = "ended"
             self.clock.done = self.dead_clock.done = True
-            return [(name, (END, producer)), (DEAD_LETTERS, (END, plan.dead_producer)),
+            return [(name, (END, producer)), (DEAD_LETTERS, (END, self.dead_producer)),
                     (STATS, ("s", {"events": {name: self.events},
                                    "dead_letters": {name: self.dead} if self.dead else {}}))]
         if item is IDLE:
@@ -134,8 +146,8 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
         if dead:
             self.dead += len(dead)
             out.extend((DEAD_LETTERS, e) for e in stamped(
-                plan.dead_producer,
-                self.dead_clock.rows(plan.dead_producer, dead_letter_frame(dead))))
+                self.dead_producer,
+                self.dead_clock.rows(self.dead_producer, dead_letter_frame(dead))))
         self.events += batch.height
         out.extend((name, e) for e in stamped(producer, self.clock.rows(producer, batch)))
         return out

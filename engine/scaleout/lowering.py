@@ -39,6 +39,8 @@ from frys.engine.scaleout.key_groups import KEY_GROUPS, assignment_fingerprint, 
 from frys.operators.registry import partition_keys
 
 OWN = "__frys_own_watermark"
+# a file source is split into partitions of about this many bytes (one partition below it)
+SPLIT_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class ScaleOutOptions:
 
     key_groups: int = KEY_GROUPS
     runtime: RuntimeOptions = DEFAULT_OPTIONS
+    # file sources bigger than this are read as several partitions in parallel
+    # (connectors/file_partitions.py), each a producer of its stream
+    split_bytes: int = SPLIT_BYTES
     # where the run's counters go at the end (JSON; the summary of `frys run`), or None
     stats_path: Path | None = None
     # the rows of bare SELECTs: tagged with their query's name ("_query"), as `frys run
@@ -86,14 +91,21 @@ def lower(graph: JobGraph, base_dir: Path,
     source_plans = []
     for source in graph.sources:
         stream = graph.topics[source.topic]
-        unbounded = registry.connector_for(source.uri).unbounded
-        producer = _add(low, source.topic, ProducerSpec(f"source {source.uri}", unbounded,
-                                                        stream.is_table))
-        dead = _add(low, DEAD_LETTERS, ProducerSpec(f"source {source.uri} (dead letters)",
-                                                    lazy=True))
+        connector = registry.connector_for(source.uri)
+        parts = ["all"]
+        if connector.partitions is not None and not stream.is_table:
+            # (a table is read by one partition: its rows are upserts in file order)
+            parts = connector.partitions(source.uri, base_dir, options.split_bytes)
+        producers, dead = [], []
+        for part in parts:
+            named = f"source {source.uri}" + (f" [{part}]" if len(parts) > 1 else "")
+            producers.append(_add(low, source.topic, ProducerSpec(named, connector.unbounded,
+                                                                  stream.is_table)))
+            dead.append(_add(low, DEAD_LETTERS, ProducerSpec(f"{named} (dead letters)",
+                                                             lazy=True)))
         source_plans.append(SourcePlan(source.uri, stream, graph.topics[DEAD_LETTERS],
-                                       producer, dead, base_dir, job_name,
-                                       graph.source_name, stream.is_table))
+                                       tuple(parts), tuple(producers), tuple(dead), base_dir,
+                                       job_name, graph.source_name, stream.is_table))
     group_plans: dict[int, GroupPlan | tuple[QueryNode, int]] = {}
     settings = operator_settings(options.runtime)
     for node in order:
@@ -129,19 +141,19 @@ def lower(graph: JobGraph, base_dir: Path,
             node, name, {}, writes, keyed, settings,
             assignment_fingerprint(groups), table_first, late_targets)
     # 2. build the steps, writers before readers
-    for plan in source_plans:
-        items = op.input(low.step("source"), flow, FrysSource(plan))
-        for stream in (plan.stream.name, DEAD_LETTERS):
-            low.parts[stream].append(items)
+    for source_plan in source_plans:
+        items = op.input(low.step("source"), flow, FrysSource(source_plan))
+        for name in (source_plan.stream.name, DEAD_LETTERS):
+            low.parts[name].append(items)
         low.stats.append(items)
     for node in order:
-        plan = group_plans[id(node)]
-        if isinstance(plan, tuple):
-            _stateless(low, *plan, settings)
+        query_plan = group_plans[id(node)]
+        if isinstance(query_plan, tuple):
+            _stateless(low, query_plan[0], query_plan[1], settings)
         else:
             keys = partition_keys(node.operator, node.inputs)
             assert keys is not None
-            _keyed(low, plan, keys)
+            _keyed(low, query_plan, keys)
     tagged = options.tagged
     if tagged is None:
         tagged = sum(1 for node in graph.queries if node.to_caller) > 1
@@ -317,8 +329,8 @@ def refuse_unsupported(graph: JobGraph) -> None:
         if keys is None:
             continue
         seen: dict[str, list[pl.Expr]] = {}
-        for stream, stream_keys in zip(node.inputs, keys, strict=True):
-            if stream in seen and [str(k) for k in seen[stream]] != [str(k) for k in stream_keys]:
-                refuse(f"a join of stream {stream} with itself on different keys routes its "
-                       "rows two ways: not yet on this runtime", graph.topics[stream])
-            seen[stream] = stream_keys
+        for name, stream_keys in zip(node.inputs, keys, strict=True):
+            if name in seen and [str(k) for k in seen[name]] != [str(k) for k in stream_keys]:
+                refuse(f"a join of stream {name} with itself on different keys routes its "
+                       "rows two ways: not yet on this runtime", graph.topics[name])
+            seen[name] = stream_keys
