@@ -1,0 +1,107 @@
+"""`frys run --runtime bytewax` as a command: its flags, what it refuses and how, its
+summary, and the job run by bytewax's own runner through `frys.bytewax.flow`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from frys.cli import main
+
+TRADES = """CREATE STREAM trades (symbol STRING, price FLOAT, ts TIMESTAMP)
+    WITH (event_time = ts, source = 'file:trades.jsonl');
+CREATE STREAM bars WITH (sink = 'file:out/bars.jsonl');
+INSERT INTO bars
+SELECT symbol, window_start, COUNT(*) AS n, MAX(price) AS high
+FROM trades GROUP BY symbol, TUMBLE(1 MINUTE);
+"""
+
+
+def _job(tmp_path: Path, text: str = TRADES, events: int = 600) -> Path:
+    lines = [json.dumps({"symbol": "ABC"[i % 3], "price": float(i % 17),
+                         "ts": 1_700_000_000_000 + i * 1000}) for i in range(events)]
+    lines.insert(5, '{"symbol": "A", "price": "cheap", "ts": 1700000000000}')
+    (tmp_path / "trades.jsonl").write_text("\n".join(lines) + "\n")
+    job = tmp_path / "job.frysql"
+    job.write_text(text)
+    return job
+
+
+def _rows(path: Path) -> list[str]:
+    return sorted(path.read_text().splitlines())
+
+
+@pytest.mark.parametrize("flags", [["-w", "3"], ["-r", "rec"], ["--key-groups", "8"],
+                                   ["-p", "2"], ["-i", "0", "-a", "127.0.0.1:1"]])
+def test_scale_out_flags_need_the_bytewax_runtime(tmp_path: Path, flags: list[str],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    job = _job(tmp_path)
+    assert main(["run", str(job), *flags]) == 2
+    assert "need --runtime bytewax" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--state", "st"], "--state (use -r DIR"),
+    (["--trace-matches", "t.jsonl"], "--trace-matches"),
+    (["-i", "0"], "-i and -a go together"),
+    (["-p", "2", "-i", "0", "-a", "127.0.0.1:1"], "-p launches a local cluster itself"),
+    (["-s", "1"], "give -r DIR too"),
+])
+def test_what_the_bytewax_runtime_refuses_as_usage(tmp_path: Path, flags: list[str], said: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    job = _job(tmp_path)
+    assert main(["run", str(job), "--runtime", "bytewax", *flags]) == 2
+    assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("declaration", "said"), [
+    ("CREATE STREAM logged (symbol STRING) WITH (queue = 'persistent');\n"
+     "INSERT INTO logged SELECT symbol FROM trades;", "stream logged is persistent"),
+    ("CREATE STREAM fed (symbol STRING) WITH (source = 'bus:elsewhere');\n"
+     "SELECT symbol FROM fed;", "a push source lives in one process"),
+    ("CREATE STREAM ahead (symbol STRING, ts TIMESTAMP) WITH (event_time = ts, "
+     "max_future = 1 HOUR, source = 'file:trades.jsonl');\nSELECT symbol FROM ahead;",
+     "has max_future"),
+])
+def test_jobs_the_bytewax_runtime_does_not_run_are_refused_at_their_stream(
+        tmp_path: Path, declaration: str, said: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    job = _job(tmp_path, TRADES + declaration)
+    assert main(["run", str(job), "--runtime", "bytewax"]) == 1
+    err = capsys.readouterr().err
+    assert said in err and f"{job}:" in err  # positioned at the stream's declaration
+    assert "Traceback" not in err
+
+
+def test_the_summary_counts_the_whole_cluster(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    job = _job(tmp_path)
+    assert main(["run", str(job)]) == 0
+    embedded = capsys.readouterr().err
+    expected = _rows(tmp_path / "out" / "bars.jsonl")
+    (tmp_path / "out" / "bars.jsonl").unlink()
+    assert main(["run", str(job), "--runtime", "bytewax", "-w", "2",
+                 "--key-groups", "4"]) == 0
+    summary = capsys.readouterr().err
+    assert _rows(tmp_path / "out" / "bars.jsonl") == expected
+    # the same counts as the embedded runtime's: events per stream, the dead letter
+    first = embedded.splitlines()[:2]
+    assert summary.splitlines()[:2] == first
+    assert "trades: 600 events" in summary and "dead letters: 1 (trades: 1)" in summary
+
+
+def test_bytewax_s_own_runner_runs_the_job(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    assert main(["run", str(job), "-q"]) == 0
+    expected = _rows(tmp_path / "out" / "bars.jsonl")
+    (tmp_path / "out" / "bars.jsonl").unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "bytewax.run", f"frys.bytewax:flow({str(job)!r})", "-w", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _rows(tmp_path / "out" / "bars.jsonl") == expected
