@@ -34,8 +34,12 @@ the start-up-free rate (the marginal rate between the best tiny and the best ful
 (N - n) / (T - t); `-` when T - t is under half a second), the peak RSS summed over the process
 and its children (VmHWM of each, sampled every 20 ms), that sum per event, the output rows
 (each must equal the embedded runtime's on the same input: `OK`/`MISMATCH`, exit status 1
-on a mismatch), the CPU seconds (user + system of the process and its children) and the
-1-minute load average at the start of the run.
+on a mismatch), the CPU seconds (user + system of the process and its children), the CPU
+per event without start-up (median CPU of the full runs minus that of the tiny runs, over
+N - n) and the 1-minute load average at the start of the run. Each ratio is given three
+ways: events/s, start-up-free events/s, and the bound the CPU alone sets (the other's CPU
+per event over this one's spread on its cores: 2 for `-p 2`, 1 for one process, bytewax's
+workers in one process sharing the GIL): what a quiet machine would show at best.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class Run:
     cpu_seconds: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
     tiny_walls: list[float] = field(default_factory=list)
+    tiny_cpu_seconds: list[float] = field(default_factory=list)
     tiny_events: int = 0
     rows: int | None = None
     reference_rows: int | None = None
@@ -117,6 +122,13 @@ class Run:
         if not self.tiny_walls or min(self.walls) - self.tiny_wall < MIN_MARGINAL_S:
             return None
         return (self.events - self.tiny_events) / (min(self.walls) - self.tiny_wall)
+
+    @property
+    def marginal_cpu_us(self) -> float:
+        """CPU microseconds per event without start-up: (median CPU - median tiny CPU) /
+        (N - n), all processes together; less sensitive to other load than wall time."""
+        return (statistics.median(self.cpu_seconds) - statistics.median(
+            self.tiny_cpu_seconds)) / (self.events - self.tiny_events) * 1e6
 
     @property
     def check(self) -> str:
@@ -264,8 +276,9 @@ def measure(args: argparse.Namespace) -> list[Run]:
                 table.append(Run(contender, workload, fmt, size, tiny_events=args.tiny_events))
             for _ in range(args.repeat):  # repeats interleaved across contenders
                 for run in table:
-                    run.tiny_walls.append(run_once(run.contender, workload, fmt,
-                                                   args.tiny_events)[0])
+                    tiny = run_once(run.contender, workload, fmt, args.tiny_events)
+                    run.tiny_walls.append(tiny[0])
+                    run.tiny_cpu_seconds.append(tiny[4])
                     run.loads.append(os.getloadavg()[0])
                     wall, rss, processes, rows, cpu = run_once(run.contender, workload,
                                                                fmt, run.events)
@@ -295,8 +308,9 @@ def format_table(table: list[Run]) -> str:
     lines = [f"\n{first.workload} from {first.fmt} ({os.cpu_count()} cores)",
              "| contender | events | wall s | events/s (best) | start-up s | "
              "events/s w/o start-up "
-             "| CPU s | peak RSS MB (procs) | RSS B/event | rows | check | load |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+             "| CPU s | CPU us/event w/o start-up | peak RSS MB (procs) | RSS B/event | rows "
+             "| check | load |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for run in table:
         marginal = f"{run.marginal:,.0f}" if run.marginal else "-"
         rss = max(run.rss_bytes)
@@ -304,6 +318,7 @@ def format_table(table: list[Run]) -> str:
             f"| {run.contender} | {run.events:,} | {run.wall:.2f} | {run.rate:,.0f} "
             f"({run.best_rate:,.0f}) | "
             f"{run.tiny_wall:.2f} | {marginal} | {statistics.median(run.cpu_seconds):.2f} | "
+            f"{run.marginal_cpu_us:.2f} | "
             f"{rss / 2**20:,.0f} ({run.processes}) | "
             f"{rss / run.events:,.0f} | {run.rows:,} | {run.check} | "
             f"{statistics.median(run.loads):.1f} |")
@@ -320,21 +335,27 @@ RATIOS = (("bw-w1", "embedded", "bytewax 1 worker / embedded (target >= 1/1.5 = 
           ("embedded@peer", "peer-w1", "embedded / hand-written bytewax (1 process)"))
 
 
-def ratios(table: list[Run]) -> list[tuple[str, float, float | None]]:
+def ratios(table: list[Run]) -> list[tuple[str, float, float | None, float]]:
     by = {run.contender: run for run in table}
     out = []
     for a, b, label in RATIOS:
         if a in by and b in by:
             ma, mb = by[a].marginal, by[b].marginal
-            out.append((label, by[a].rate / by[b].rate, ma / mb if ma and mb else None))
+            # what the CPU alone allows: b's CPU per event over a's spread on its
+            # processes' cores (1 for one process, 2 for -p 2), as on a quiet machine
+            cores = 2 if a in ("bw-p2", "bw-p2-split", "peer-p2") else 1
+            ceiling = by[b].marginal_cpu_us / (by[a].marginal_cpu_us / cores)
+            out.append((label, by[a].rate / by[b].rate, ma / mb if ma and mb else None,
+                        ceiling))
     return out
 
 
 def format_ratios(table: list[Run]) -> str:
-    lines = ["| ratio | events/s | w/o start-up |", "|---|---:|---:|"]
-    for label, whole, marginal in ratios(table):
+    lines = ["| ratio | events/s | w/o start-up | CPU bound w/o start-up |",
+             "|---|---:|---:|---:|"]
+    for label, whole, marginal, ceiling in ratios(table):
         lines.append(f"| {label} | {whole:.2f}x | "
-                     f"{f'{marginal:.2f}x' if marginal else '-'} |")
+                     f"{f'{marginal:.2f}x' if marginal else '-'} | {ceiling:.2f}x |")
     return "\n".join(lines)
 
 
@@ -369,21 +390,22 @@ def cost_model(args: argparse.Namespace, runs: list[Run]) -> dict:
             wire = model.measure(workload, inputs, output, args.events, rows_per_batch)
             print(f"  {fmt}: {model.describe(wire)}")
             r1 = by.get("bw-w1")
-            twos = [r for r in (by.get("bw-p2"), by.get("bw-p2-split")) if r]
+            r2 = by.get("bw-p2-split") or by.get("bw-p2")
             entry: dict = {"wire": asdict(wire)}
-            if r1 and twos:
-                r2 = max(twos, key=lambda r: r.marginal or r.rate)
-                rate1 = r1.marginal or r1.rate
-                rate2 = r2.marginal or r2.rate
-                x = model.exchange_cost(rate1, rate2)
+            if r1 and r2:
+                # from CPU per event (all processes, start-up taken off): what the processes
+                # work, not how long they wait, and much less disturbed by other load
+                c1, c2 = r1.marginal_cpu_us / 1e6, r2.marginal_cpu_us / 1e6
+                rate1 = 1 / c1
+                x = max(0.0, (c2 - c1) / 0.5)
                 busy = statistics.median(r2.cpu_seconds) / (2 * r2.wall)
-                print(f"    R1 = {rate1:,.0f} ({r1.contender}), R2 = {rate2:,.0f} "
-                      f"({r2.contender}, the faster -p 2; its processes used {busy:.0%} of "
-                      f"the 2 cores) events/s w/o start-up: C1 = {1e6 / rate1:.2f} "
-                      f"us/event, x = {x * 1e6:.2f} us per crossing row (pickling alone "
-                      f"{wire.pickle_s_per_event * 1e6:.3f})")
-                entry.update(r1=rate1, r2=rate2, r2_from=r2.contender, x=x, busy=busy,
-                             projections=[])
+                print(f"    C1 = {c1 * 1e6:.2f} us/event ({r1.contender}), C2 = "
+                      f"{c2 * 1e6:.2f} us/event over both processes ({r2.contender}; they "
+                      f"used {busy:.0%} of the 2 cores' wall time): x = {x * 1e6:.2f} us per "
+                      f"crossing row (pickling alone {wire.pickle_s_per_event * 1e6:.3f}); "
+                      f"wall-clock 2-process/1-process {r2.rate / r1.rate:.2f}x")
+                entry.update(c1=c1, c2=c2, r2_from=r2.contender, x=x, busy=busy,
+                             wall_ratio=r2.rate / r1.rate, projections=[])
                 for label, cost in (("measured x", x), ("pickling only", wire.pickle_s_per_event)):
                     for link in model.LINKS_GBIT:
                         cells = []

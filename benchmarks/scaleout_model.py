@@ -16,15 +16,16 @@ Measured here, in this process, on the benchmark's own data:
 * **sink write rate**: the output rows through frys' JSONL writer into /dev/null (the sink
   is one partition: one writer for the whole cluster).
 
-The projection (`project`) takes the measured start-up-free rates of one process (R1,
-`--runtime bytewax`, one worker) and of two (R2, `-p 2`) on this 2-core machine:
+The projection (`project`) takes the CPU per event, start-up taken off, of one process
+(`--runtime bytewax`, one worker) and of two (`-p 2`, both processes together) on this
+2-core machine: CPU time counts what the processes work, not how long they wait on each
+other or on other programs, so it is a bound that a quiet machine approaches:
 
-    C1 = 1 / R1                 core-seconds per event in one process (no exchange)
-    x  = (2 / R2 - C1) / (1/2)  core-seconds per row that crosses to another process
-                                (in -p 2, half of the rows cross). It holds everything the
-                                second process loses (pickling, loopback TCP, timely's
-                                progress messages, waiting on the other), so it is an
-                                upper bound of the exchange's own cost.
+    C1 = CPU seconds per event in one process (no exchange); R1 = 1 / C1
+    C2 = CPU seconds per event over both processes of -p 2
+    x  = (C2 - C1) / (1/2)      CPU seconds per row that crosses to another process (in
+                                -p 2, half of the routed rows cross): pickling, loopback
+                                TCP, timely's progress messages, the second interpreter
     P  = 2 H processes (2 per host, one per core, as here); G = max(32, P) key groups
     C(P) = C1 + (P-1)/P * x + (G - 32) * g / B
                                 g = 0.5 ms: the fixed cost of one operator call per
@@ -37,9 +38,10 @@ The projection (`project`) takes the measured start-up-free rates of one process
                     T_sink = min(NIC / (o * b_out), S / o)
     T(H) = min(T_cpu, T_net, T_sink)
 
-Two values of x bracket the projection: the measured one (everything -p 2 lost: an upper
-bound) and pickling alone (dumps + loads of the routed items, measured here: a lower bound
-of what crossing a process costs).
+Two values of x bracket the projection: the measured one and pickling alone (dumps +
+loads of the routed items, measured here: a lower bound of what crossing a process costs).
+Both assume the processes never wait on each other: the wall-clock ratios of the run say
+how far this machine was from that.
 
 with b_in the routed bytes per event, o the output rows per event, b_out the bytes per
 output row, S the sink's write rate (rows/s) and NIC the bytes/s of one host's link
@@ -168,14 +170,8 @@ class Projection:
         return "CPU" if total == self.cpu else "network" if total == self.net else "sink"
 
 
-def exchange_cost(r1: float, r2: float) -> float:
-    """x: core-seconds per row crossing to another process, from the 1- and 2-process
-    rates (0 when two processes did better than twice one)."""
-    return max(0.0, (2 / r2 - 1 / r1) / 0.5)
-
-
 def project(r1: float, x: float, wire: Wire, hosts: int, link_gbit: int) -> Projection:
-    """T(H) from R1 and the exchange cost x (core-seconds per crossing row)."""
+    """T(H) from R1 = 1 / C1 and the exchange cost x (CPU seconds per crossing row)."""
     c1 = 1 / r1
     processes = 2 * hosts
     groups = max(KEY_GROUPS, processes)
