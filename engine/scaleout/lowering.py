@@ -25,6 +25,7 @@ from typing import Any
 import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from frys.connectors import registry
 from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
@@ -303,8 +304,37 @@ def _to_sink(item: Item) -> tuple[str, Any]:
 def _sink(low: _Lowering, stream: str, plan: SinkPlan) -> None:
     items = _select(low, stream, low.parts[stream])
     if items is None:
-        return
+        # nothing writes the stream: the sink is still opened (an empty file, as the
+        # embedded runtime leaves), fed by a source of no items
+        items = op.input(low.step("nothing"), low.flow, _Nothing())
     op.output(low.step("sink"), op.map(low.step("sink_key"), items, _to_sink), FrysSink(plan))
+
+
+class _Nothing(FixedPartitionedSource):  # type: ignore[type-arg]
+    """A source of no rows, for a sink whose stream nothing writes."""
+
+    def list_parts(self) -> list[str]:
+        return ["none"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _NoItems:
+        return _NoItems()
+
+
+class _NoItems(StatefulSourcePartition):  # type: ignore[type-arg]
+    """One envelope that is no rows (bytewax builds a sink's partition at its first
+    item), then the end."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def next_batch(self) -> list[Item]:
+        if self.sent:
+            raise StopIteration
+        self.sent = True
+        return [("", ("open",))]
+
+    def snapshot(self) -> None:
+        return None
 
 
 def refuse_unsupported(graph: JobGraph) -> None:
