@@ -108,16 +108,18 @@ def write_template(folder: Path, job: str, files: dict[str, str | list[dict]]) -
     return folder
 
 
-def run_job(template: Path, job: str, runtime: Runtime, scratch: Path) -> Outcome:
-    """Run `template/job` (a path relative to the template) on `runtime` in a copy of the
-    template under `scratch`; what it produced. A run that fails fails the test, with its
-    stderr."""
+def run_job(template: Path, job: str, runtime: Runtime, scratch: Path,
+            flags: tuple[str, ...] = ()) -> Outcome:
+    """Run `template/job` (a path relative to the template) on `runtime`, with `frys run`'s
+    `flags`, in a copy of the template under `scratch`; what it produced. A run that fails
+    fails the test, with its stderr."""
     folder = scratch / runtime.label
     if folder.exists():
         shutil.rmtree(folder)
     shutil.copytree(template, folder)
     before = {p.relative_to(folder) for p in folder.rglob("*")}
-    argv = ["run", str(folder / job), "--format", "tagged", "--no-progress", *runtime.flags()]
+    argv = ["run", str(folder / job), "--format", "tagged", "--no-progress", *flags,
+            *runtime.flags()]
     if runtime.processes > 1:
         done = subprocess.run([sys.executable, "-m", "frys", *argv], capture_output=True,
                               timeout=120, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -200,12 +202,12 @@ def parse_summary(stderr: str) -> dict[str, dict[str, int]]:
 
 
 def assert_same_outputs(template: Path, job: str, runtimes: list[Runtime], scratch: Path,
-                        compare_summary: bool = True, strict_files: bool = False) -> Outcome:
+                        flags: tuple[str, ...] = (), strict_files: bool = False) -> Outcome:
     """Run the job on the embedded runtime and on each of `runtimes`; every output (and the
     summary's counters) must be the same multiset of rows. Returns the embedded outcome."""
-    expected = run_job(template, job, EMBEDDED, scratch)
+    expected = run_job(template, job, EMBEDDED, scratch, flags)
     for runtime in runtimes:
-        got = run_job(template, job, runtime, scratch)
+        got = run_job(template, job, runtime, scratch, flags)
         if not strict_files:
             # KNOWN DIFFERENCE (engine/scaleout/lowering.py `_sink`): a sink whose stream
             # no step writes (a late stream of a query that has no late events to give, a
@@ -223,9 +225,8 @@ def assert_same_outputs(template: Path, job: str, runtimes: list[Runtime], scrat
             if got.outputs[name] != rows:
                 raise AssertionError(f"{runtime.label}: {name} differs from the embedded "
                                      f"runtime's\n{_diff(rows, got.outputs[name])}")
-        if compare_summary:
-            assert got.summary == expected.summary, (
-                f"{runtime.label}: summary {got.summary}\nembedded: {expected.summary}")
+        assert got.summary == expected.summary, (
+            f"{runtime.label}: summary {got.summary}\nembedded: {expected.summary}")
     return expected
 
 
