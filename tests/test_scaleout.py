@@ -36,7 +36,13 @@ leave to chance is avoided where the language leaves it open, with the reason:
   their own;
 * a window over a stream written by a SESSION or ROWS window (whose output watermark is
   made from the rows it writes, not forwarded) sees one producer in the embedded runtime
-  and one per key group on bytewax, so lateness there differs by design: not used;
+  and one per key group on bytewax, so lateness there differs by design: not used (a
+  TUMBLE over a keyed ROWS(3)'s LAST(ts): 11 windows embedded, 19 on bytewax);
+* rows of equal event time are taken in arrival order (a pattern's contiguity, FIRST and
+  LAST, ARRAY_AGG), and downstream of a keyed query rows of different key groups arrive
+  in any order: only order-insensitive aggregates are used downstream of keyed queries
+  (an unpartitioned `PATTERN (a b)` over keyed windows' rows, all at one window_end,
+  pairs them differently);
 * `idle_timeout` acts in wall-clock time: the case with one shows that it changes nothing
   while every producer keeps publishing (the whole run is shorter than the timeout);
 * a table without event time fed by a query (not read from a file first) is joined by its
@@ -425,6 +431,12 @@ JOINS = [
 ]
 
 
+def with_nulls(rows: list[dict], every: int = 7) -> list[dict]:
+    """`rows` with a NULL key k in every `every`-th and a NULL g in every 11th."""
+    return [{**row, **({"k": None} if i % every == 0 else {}),
+             **({"g": None} if i % 11 == 0 else {})} for i, row in enumerate(rows)]
+
+
 def malformed(seed: int) -> str:
     import json
 
@@ -439,6 +451,36 @@ def malformed(seed: int) -> str:
 
 
 OTHERS = [
+    Case("NULL keys: windows, count windows, sessions, patterns, outer joins",
+         ev(10) + """
+         CREATE STREAM r (k INT, w INT, ts TIMESTAMP)
+             WITH (event_time = ts, watermark = 10ms, source = 'file:r.jsonl');
+         SELECT k, g, window_start, COUNT(*) AS n FROM ev GROUP BY k, g, TUMBLE(50ms);
+         SELECT k, COUNT(*) AS n, SUM(v) AS s FROM ev GROUP BY k, ROWS(3);
+         SELECT k, window_start, COUNT(*) AS n FROM ev GROUP BY k, SESSION(20ms);
+         SELECT a.k, a.v FROM ev PARTITION BY k PATTERN (a b)
+             DEFINE a AS a.v > 10, b AS b.v > 10;
+         SELECT ev.k AS lk, r.k AS rk, ev.v, r.w FROM ev FULL OUTER JOIN r
+             ON ev.k = r.k WITHIN 5ms;""",
+         {"ev.jsonl": with_nulls(events(50, disorder=10)),
+          "r.jsonl": with_nulls(sides(51)["r.jsonl"], every=5)}),
+    Case("FLOAT keys: 0.0 and -0.0 are one key, NULL another",
+         """
+         CREATE STREAM ev (x FLOAT, v INT, ts TIMESTAMP)
+             WITH (event_time = ts, watermark = 10ms, source = 'file:ev.jsonl');
+         SELECT x, window_start, COUNT(*) AS n, SUM(v) AS s FROM ev
+         GROUP BY x, TUMBLE(100ms);
+         SELECT x, COUNT(*) AS n FROM ev GROUP BY x EMIT CHANGES;""",
+         {"ev.jsonl": "".join(f'{{"x": {x}, "v": {i}, "ts": {T0 + 3 * i}}}\n' for i, x in
+                              enumerate(["0.0", "-0.0", "1.5", "-0.0", "null", "2.0"] * 12))},
+         [W1, W2_KG3]),
+    Case("an empty input and a one-event input",
+         ev(10) + ev(10, name="ev2") + """
+         SELECT k, window_start, COUNT(*) AS n FROM ev GROUP BY k, TUMBLE(50ms);
+         SELECT COUNT(*) AS n FROM ev EMIT CHANGES;
+         SELECT k, window_start, COUNT(*) AS n FROM ev2 GROUP BY k, TUMBLE(50ms);
+         SELECT a.k FROM ev2 PATTERN (a -> NOT b) WITHIN 10ms;""",
+         {"ev.jsonl": "", "ev2.jsonl": events(52, count=1)}),
     Case("a priority stream read by queries (each batch highest priority first)",
          ev(30, ", queue = 'priority', priority = v, late = ev_late") + LATE + """
          SELECT k, window_start, ARRAY_AGG(v) AS vs, LAST(f) AS last_f, COUNT(*) AS n
