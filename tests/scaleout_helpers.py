@@ -176,29 +176,37 @@ def _read_output(path: Path) -> list[str] | None:
     raise AssertionError(f"an output this comparison cannot read: {path}")
 
 
-_LINE = re.compile(r"^frys: (?P<what>[^:]+?)(?: \(not fired\))?: (?P<rest>.*)$")
-_COUNT = re.compile(r"([\w.\-]+): (\d+)")
-
-
 def parse_summary(stderr: str) -> dict[str, dict[str, int]]:
-    """The counters of `frys run`'s summary (run_cli.summary), per line and name."""
+    """The counters of `frys run`'s summary (run_cli.summary), per line and name: `done.`
+    as "events", each other line (late events, short count windows, discarded partial
+    matches, dead letters) by its words, with its total as "(total)" where it has one."""
     summary: dict[str, dict[str, int]] = {}
     for line in stderr.splitlines():
-        if line.startswith("frys: done. "):
-            rest = line.removeprefix("frys: done. ")
-            summary["events"] = {name: int(n) for name, n in
-                                 re.findall(r"([\w.\-]+): (\d+) events", rest)}
+        if not line.startswith("frys: "):
+            continue  # the lines locating the first dead letters, embedded only
+        body = line.removeprefix("frys: ")
+        if body.startswith("done. "):
+            events = body.removeprefix("done. ")
+            summary["events"] = {} if events == "no events" else _counts(events, "; ",
+                                                                          " events")
             continue
-        match = _LINE.match(line)
-        if match is None or line.startswith("  "):
-            continue
-        what, rest = match["what"], match["rest"]
-        total = re.match(r"(\d+)", rest)
-        counts = {name: int(n) for name, n in _COUNT.findall(rest)}
-        if total is not None:
-            counts["(total)"] = int(total[1])
-        summary[what] = counts
+        what, _, rest = body.partition(": ")
+        rest = re.sub(r" \(raise [^)]*\)$", "", rest)  # the advice after a count
+        total = re.fullmatch(r"(\d+)(?: \((.*)\))?", rest)
+        if total is None:
+            summary[what] = _counts(rest, ", ")
+        else:
+            summary[what] = {**_counts(total[2] or "", ", "), "(total)": int(total[1])}
     return summary
+
+
+def _counts(text: str, separator: str, suffix: str = "") -> dict[str, int]:
+    """`name: n` items (names may hold spaces, parentheses and colons)."""
+    counts = {}
+    for item in filter(None, text.split(separator)):
+        name, _, number = item.rpartition(": ")
+        counts[name] = int(number.removesuffix(suffix))
+    return counts
 
 
 def assert_same_outputs(template: Path, job: str, runtimes: list[Runtime], scratch: Path,

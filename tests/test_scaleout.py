@@ -574,6 +574,29 @@ def test_the_cases_exercise_what_they_say(tmp_path: Path) -> None:
         assert outcome.outputs.get(output), f"{name}: nothing in {output}"
 
 
+def test_the_summary_is_read_counter_by_counter() -> None:
+    """The comparison's reading of `frys run`'s summary (names with spaces and parentheses,
+    totals, the advice after a count, the dead letters' locations left out)."""
+    from scaleout_helpers import parse_summary
+
+    assert parse_summary(
+        "frys: done. ev: 240 events; u: 242 events\n"
+        "frys: late events dropped: 33 (u (query 1): 21, u (query 2): 12)\n"
+        "frys: count windows still short at the end (not fired): select_1: 4, select_2: 29\n"
+        "frys: partial matches discarded over the byte budget: select_1: 161 (raise "
+        "--max-pattern-bytes-per-partition / --max-pattern-bytes, or bound the pattern with "
+        "WITHIN)\n"
+        "frys: dead letters: 2 (trades: 2)\n"
+        "  data/trades.jsonl:1201: malformed JSON: Input data was truncated\n") == {
+        "events": {"ev": 240, "u": 242},
+        "late events dropped": {"u (query 1)": 21, "u (query 2)": 12, "(total)": 33},
+        "count windows still short at the end (not fired)": {"select_1": 4, "select_2": 29},
+        "partial matches discarded over the byte budget": {"select_1": 161},
+        "dead letters": {"trades": 2, "(total)": 2}}
+    assert parse_summary("frys: done. no events\nfrys: dead letters: 0\n") == {
+        "events": {}, "dead letters": {"(total)": 0}}
+
+
 # ---------------------------------------------------------------------- known differences
 # Found by this module; each test is what the issue demands and fails today (strict: it
 # must be fixed, then the mark removed). Reported with the proposed fix.
