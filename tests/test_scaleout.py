@@ -33,11 +33,17 @@ leave to chance is avoided where the language leaves it open, with the reason:
 * EMIT CHANGES emits one row per group a batch changed, "following the batches"
   (docs/language.md): it is only used straight on a source here, whose one batch reaches
   each key group whole; downstream of a keyed query each key group's rows are batches of
-  their own;
-* a window over a stream written by a SESSION or ROWS window (whose output watermark is
-  made from the rows it writes, not forwarded) sees one producer in the embedded runtime
-  and one per key group on bytewax, so lateness there differs by design: not used (a
-  TUMBLE over a keyed ROWS(3)'s LAST(ts): 11 windows embedded, 19 on bytewax);
+  their own. SESSION windows cut a batch at each row beyond the delay (merged on its own,
+  after advancing to its arrival watermark), for every key, so their EMIT CHANGES and EMIT
+  EVERY rows depend on the other keys' rows in the batch: compared only over rows within
+  the delay. (EMIT EVERY's early rows follow the batches on the embedded runtime too: one
+  publish per event gives key 0 of the session case 53 rows, one batch 41; the docs name
+  only EMIT CHANGES as batch-dependent);
+* a window over a stream written by a SESSION or ROWS window or a pattern's timeouts
+  (whose watermark is made from the rows written, not forwarded) sees one producer in the
+  embedded runtime and one per key group on bytewax, so lateness there differs by
+  design: used only with a delay no row exceeds (a TUMBLE over a keyed ROWS(3)'s
+  LAST(ts) with no delay: 11 windows embedded, 19 on bytewax);
 * rows of equal event time are taken in arrival order (a pattern's contiguity, FIRST and
   LAST, ARRAY_AGG), and downstream of a keyed query rows of different key groups arrive
   in any order: only order-insensitive aggregates are used downstream of keyed queries
@@ -152,6 +158,12 @@ def ev(delay: int = 30, options: str = "", name: str = "ev") -> str:
 LATE = ("CREATE STREAM ev_late WITH (sink = 'file:out/ev_late.jsonl');\n")
 
 
+def with_nulls(rows: list[dict], every: int = 7) -> list[dict]:
+    """`rows` with a NULL key k in every `every`-th and a NULL g in every 11th."""
+    return [{**row, **({"k": None} if i % every == 0 else {}),
+             **({"g": None} if i % 11 == 0 else {})} for i, row in enumerate(rows)]
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -226,6 +238,13 @@ WINDOWS = [
          SELECT k, window_start, COUNT(*) AS n, MAX(v) AS hi
          FROM ev GROUP BY k, TUMBLE(200ms) EMIT EVERY 50ms;""",
          LATE_DATA, [W1, W2, W4, W2_KG4]),
+    Case("HOP with EMIT EVERY and EMIT CHANGES, lateness, late events",
+         ev(10, ", lateness = 10ms, late = ev_late") + LATE + """
+         SELECT k, window_start, COUNT(*) AS n FROM ev GROUP BY k, HOP(60ms, 20ms)
+         EMIT EVERY 15ms;
+         SELECT g, window_start, SUM(v) AS s FROM ev GROUP BY g, HOP(60ms, 20ms)
+         EMIT CHANGES;""",
+         {"ev.jsonl": events(64, disorder=20, late_every=8)}),
     Case("HAVING, WHERE and expression keys",
          ev(30) + """
          SELECT k % 2 AS parity, UPPER(g) AS grp, window_start, COUNT(*) AS n,
@@ -296,6 +315,17 @@ PATTERNS = [
          DEFINE a AS a.v > 15, b AS b.v < 5, c AS c.v > b.v
          EMIT TIMEOUTS TO expired;""",
          {"ev.jsonl": events(10, count=300, disorder=10)}, [W1, W2, W4, W2_KG4]),
+    Case("timeouts with event time, late events, NULL partitions, a window over them",
+         ev(10, ", late = ev_late") + LATE + """
+         CREATE STREAM expired WITH (event_time = match_start, watermark = 1s,
+                                     sink = 'file:out/expired.jsonl');
+         CREATE STREAM m WITH (sink = 'file:out/m.jsonl');
+         INSERT INTO m SELECT a.k, a.v, MATCH_START FROM ev PARTITION BY k
+         PATTERN (a -> b) WITHIN 30ms DEFINE a AS a.v > 12, b AS b.v < 0
+         EMIT TIMEOUTS TO expired;
+         SELECT k, window_start, COUNT(*) AS n FROM expired GROUP BY k, TUMBLE(100ms);""",
+         {"ev.jsonl": with_nulls(events(63, disorder=10, late_every=9))},
+         [W1, W2, W4, W2_KG3]),
     Case("a pattern over two streams (FROM a, b), in time order per partition",
          """
          CREATE STREAM logins (user STRING, ok BOOL, country STRING, ts TIMESTAMP)
@@ -408,6 +438,14 @@ JOINS = [
          SELECT l.k, l.v, n.name, l.ts FROM l LEFT JOIN names n ON l.k = n.k;
          SELECT r.k, r.w, n.name FROM r JOIN names n ON r.k = n.k;""",
          {**sides(15, keys=12), "names.jsonl": table_changelog(15, versioned=True)}),
+    Case("joins of a keyed window's output with a source stream",
+         ev(10) + LR.split(";")[1] + """;
+         CREATE STREAM w (k INT, we TIMESTAMP, n INT) WITH (event_time = we);
+         INSERT INTO w SELECT k, window_end AS we, COUNT(*) AS n FROM ev
+             GROUP BY k, TUMBLE(30ms);
+         SELECT w.k, w.n, r.w FROM w JOIN r ON w.k = r.k WITHIN 20ms;
+         SELECT w.k, w.n, r.w FROM w LEFT JOIN r ON w.k = r.k WITHIN TUMBLE(60ms);""",
+         {"ev.jsonl": events(61, disorder=10, keys=8), "r.jsonl": sides(62)["r.jsonl"]}),
     Case("a join chain (three streams, then a table) and aggregates over joins",
          LR + """
          CREATE STREAM m (k INT, x INT, ts TIMESTAMP)
@@ -429,12 +467,6 @@ JOINS = [
           "names.jsonl": table_changelog(16, versioned=False)},
          [W1, W2, W4, W2_KG4]),
 ]
-
-
-def with_nulls(rows: list[dict], every: int = 7) -> list[dict]:
-    """`rows` with a NULL key k in every `every`-th and a NULL g in every 11th."""
-    return [{**row, **({"k": None} if i % every == 0 else {}),
-             **({"g": None} if i % 11 == 0 else {})} for i, row in enumerate(rows)]
 
 
 def malformed(seed: int) -> str:
