@@ -271,6 +271,12 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
         clock = self.inputs[stream]
         self.runner.on_watermark(clock, END_OF_TIME)
         self.runner.on_end(clock)
+        if OVERFLOW in self.writers and all(c.ended for c in self.inputs.values()):
+            # the runner finishes its output, late and timeouts writers; overflow rows
+            # reach it through a callback, so their producer is finished here, once no
+            # input is left to shed partial matches (without its END, readers of overflow
+            # waited for the end of the run, and a query over it was never counted)
+            self.writers[OVERFLOW].finish()
 
 
 class StatelessStep:

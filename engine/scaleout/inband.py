@@ -56,12 +56,17 @@ class ProducerClock:
     and the `own` watermark of each row it sends (engine/channel.py ChannelClock.arrivals,
     this producer's part)."""
 
-    __slots__ = ("delay_ms", "done", "event_time", "forwarding", "latest", "watermark")
+    __slots__ = ("delay_ms", "done", "event_time", "forwarding", "latest", "priority",
+                 "watermark")
 
     def __init__(self, stream: StreamDef, forwarding: bool = False) -> None:
         self.event_time = stream.event_time
         self.delay_ms = stream.watermark_ms
         self.forwarding = forwarding
+        # a priority stream's batches are sent highest priority first, as the embedded
+        # topic delivers each published batch (connectors/bus.py): its readers see rows,
+        # and judge their lateness, in that order
+        self.priority = stream.priority[0] if stream.priority else None
         self.latest = START_OF_TIME
         self.watermark = START_OF_TIME
         self.done = False
@@ -69,6 +74,9 @@ class ProducerClock:
     def rows(self, producer: int, batch: pl.DataFrame) -> list[Envelope]:
         """The envelopes that send `batch`: its rows (with `own` when some row is behind
         the producer's watermark before it), then a MARK if the watermark moved."""
+        if self.priority is not None and batch.height > 1:
+            batch = batch.sort(self.priority, descending=True, nulls_last=True,
+                               maintain_order=True)
         if self.event_time is None or batch.height == 0:
             return [(ROWS, producer, batch, None)] if batch.height else []
         times = event_time_millis(batch[self.event_time])
