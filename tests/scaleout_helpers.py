@@ -210,22 +210,13 @@ def _counts(text: str, separator: str, suffix: str = "") -> dict[str, int]:
 
 
 def assert_same_outputs(template: Path, job: str, runtimes: list[Runtime], scratch: Path,
-                        flags: tuple[str, ...] = (), strict_files: bool = False) -> Outcome:
+                        flags: tuple[str, ...] = ()) -> Outcome:
     """Run the job on the embedded runtime and on each of `runtimes`; every output (and the
-    summary's counters) must be the same multiset of rows. Returns the embedded outcome."""
+    summary's counters) must be the same multiset of rows, and the same sink files exist
+    (a sink nothing writes leaves an empty file on both). Returns the embedded outcome."""
     expected = run_job(template, job, EMBEDDED, scratch, flags)
     for runtime in runtimes:
         got = run_job(template, job, runtime, scratch, flags)
-        if not strict_files:
-            # KNOWN DIFFERENCE (engine/scaleout/lowering.py `_sink`): a sink whose stream
-            # no step writes (a late stream of a query that has no late events to give, a
-            # running aggregate's) is left out of the dataflow, so its file is never
-            # created, where the embedded runtime opens every sink and leaves an empty
-            # file. Only that is forgiven: an empty file of the embedded runtime's missing
-            # (tests/test_scaleout.py has the strict test, expected to fail until fixed)
-            for name, rows in expected.outputs.items():
-                if not rows and name not in got.outputs:
-                    got.outputs[name] = []
         assert set(got.outputs) == set(expected.outputs), (
             f"{runtime.label} wrote {sorted(got.outputs)}, the embedded runtime "
             f"{sorted(expected.outputs)}")

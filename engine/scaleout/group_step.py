@@ -241,8 +241,10 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
         clock = self.inputs[stream]
         kind = envelope[0]
         if kind == ROWS:
-            _, producer, batch, own = envelope
-            self.runner.on_delivery(clock, Delivery(batch, clock.arrivals(producer, own)))
+            _, producer, batch, own, offsets = envelope
+            self.runner.on_delivery(clock, Delivery(
+                batch, clock.arrivals(producer, own),
+                offsets if isinstance(offsets, pl.Series) else None))
             if clock.activity(producer):
                 self.runner.on_watermark(clock, clock.watermark)
         elif kind == MARK:

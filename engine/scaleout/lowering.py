@@ -17,7 +17,7 @@ step reading a stream knows all of them and takes the minimum of their watermark
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,13 @@ from frys.engine.graph import JobGraph, PatternMatchSpec, QueryNode, TableJoinSp
 from frys.engine.query_runner import query_names
 from frys.engine.runtime import DEFAULT_OPTIONS, RuntimeOptions, job_name_of, operator_settings
 from frys.engine.scaleout.group_step import STATS, GroupPlan, StatelessStep, builder
-from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec
+from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec, routed_offsets
 from frys.engine.scaleout.io import FrysSink, FrysSource, SinkPlan, SourcePlan, StatsSink
 from frys.engine.scaleout.key_groups import KEY_GROUPS, assignment_fingerprint, split_by_key_group
 from frys.operators.registry import partition_keys
 
 OWN = "__frys_own_watermark"
+OFFSETS = "__frys_offset"
 # a file source is split into partitions of about this many bytes (one partition below it)
 SPLIT_BYTES = 256 << 20
 
@@ -138,8 +139,14 @@ def lower(graph: JobGraph, base_dir: Path,
         table_first = None
         if isinstance(node.operator, TableJoinSpec) and not node.operator.versioned:
             table_first = node.operator.table.table
+        group_settings = settings
+        if keyed and settings.max_pattern_bytes is not None:
+            # the byte budget of a whole pattern query, shared by its key groups: each
+            # gets its part, so the query's state stays within it as on one process
+            group_settings = replace(settings, max_pattern_bytes=max(
+                1, settings.max_pattern_bytes // groups))
         group_plans[id(node)] = GroupPlan(
-            node, name, {}, writes, keyed, settings,
+            node, name, {}, writes, keyed, group_settings,
             assignment_fingerprint(groups), table_first, late_targets)
     # 2. build the steps, writers before readers
     for source_plan in source_plans:
@@ -250,27 +257,43 @@ class Router:
     their key (each group's rows with their `own` watermarks), every other envelope to
     every group; the value carries its group (GroupLogic learns its key from it)."""
 
-    def __init__(self, keys: dict[str, list[pl.Expr]], groups: int, keyed: bool) -> None:
+    def __init__(self, keys: dict[str, list[pl.Expr]], groups: int, keyed: bool,
+                 numbered: dict[str, int] | None = None) -> None:
         self.keys = keys
         self.groups = groups
         self.keyed = keyed
+        # per input stream, its number of producers, when the query numbers its events
+        # (a pattern's MATCH_IDS): rows then carry their numbers (inband.routed_offsets)
+        self.numbered = numbered or {}
         self.names = [str(g) for g in range(groups)]
 
     def __call__(self, item: Item) -> list[tuple[str, tuple[int, str, Any]]]:
         stream, envelope = item
-        if not self.keyed:
-            return [("0", (0, stream, envelope))]
         if envelope[0] != ROWS:
+            if not self.keyed:
+                return [("0", (0, stream, envelope))]
             return [(name, (g, stream, envelope)) for g, name in enumerate(self.names)]
-        _, producer, batch, own = envelope
+        _, producer, batch, own, first = envelope
+        offsets = None
+        if stream in self.numbered:
+            offsets = routed_offsets(batch, producer, first, self.numbered[stream])
+        if not self.keyed:
+            return [("0", (0, stream, (ROWS, producer, batch, own, offsets)))]
+        extra = {}
         if own is not None:
-            batch = batch.with_columns(own.alias(OWN))
+            extra[OWN] = own
+        if offsets is not None:
+            extra[OFFSETS] = offsets
+        if extra:
+            batch = batch.with_columns(series.alias(name) for name, series in extra.items())
         routed = []
         for group, part in split_by_key_group(batch, self.keys[stream], self.groups):
-            part_own = None
-            if own is not None:
-                part_own, part = part[OWN], part.drop(OWN)
-            routed.append((self.names[group], (group, stream, (ROWS, producer, part, part_own))))
+            part_own = part[OWN] if own is not None else None
+            part_offsets = part[OFFSETS] if offsets is not None else None
+            if extra:
+                part = part.drop(*extra)
+            routed.append((self.names[group],
+                           (group, stream, (ROWS, producer, part, part_own, part_offsets))))
         return routed
 
 
@@ -284,8 +307,11 @@ def _keyed(low: _Lowering, plan: GroupPlan, keys: list[list[pl.Expr]]) -> None:
     by_stream: dict[str, list[pl.Expr]] = {}
     for stream, stream_keys in zip(node.inputs, keys, strict=True):
         by_stream.setdefault(stream, stream_keys)
+    numbered = None
+    if isinstance(node.operator, PatternMatchSpec):
+        numbered = {name: len(producers) for name, (_, producers) in plan.inputs.items()}
     routed = op.flat_map(low.step("route"), items,
-                         Router(by_stream, low.options.key_groups, plan.keyed))
+                         Router(by_stream, low.options.key_groups, plan.keyed, numbered))
     out = op.stateful_batch(low.step("query"), routed, builder(plan))
     values = op.map(low.step("values"), out, _value)
     for target in plan.writes:
