@@ -222,9 +222,9 @@ class PatternMatch(SideOutputs):
                 if self.route_late:
                     self.pending.late.append(batch.filter(late))
                 if self.tracing:
-                    offsets = frame.filter(late)[_OFFSET].to_list()
+                    numbers = frame.filter(late)[_OFFSET].to_list()
                     self.pending.traces.extend(
-                        {"reason": "late", "events": [f"{stream}:{o}"]} for o in offsets)
+                        {"reason": "late", "events": [f"{stream}:{o}"]} for o in numbers)
                 frame = frame.filter(~late)
         self._buffer = frame if self._buffer is None else pl.concat(
             [self._buffer, frame], how="diagonal_relaxed" if self.multi else "vertical")
