@@ -73,9 +73,52 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
         recovery = RecoveryConfig(cluster.recovery_dir,
                                   timedelta(seconds=cluster.backup_interval_s))
     epoch = timedelta(seconds=cluster.snapshot_interval_s or 10)
-    cli_main(flow, workers_per_process=cluster.workers, process_id=cluster.process_id,
-             addresses=list(cluster.addresses) if cluster.addresses else None,
-             epoch_interval=epoch, recovery_config=recovery)
+    _failures.clear()
+    try:
+        cli_main(flow, workers_per_process=cluster.workers, process_id=cluster.process_id,
+                 addresses=list(cluster.addresses) if cluster.addresses else None,
+                 epoch_interval=epoch, recovery_config=recovery)
+    except BaseException as error:  # a panic too (pyo3's PanicException)
+        cause = _job_error(error)
+        if cause is not None:
+            raise cause from None
+        if cluster.addresses and type(error).__name__ == "PanicException":
+            # what a process of a cluster gets when a peer died, or when a step raised
+            # anywhere in the cluster: timely's communication thread panics, and the
+            # step's own error does not come back (bytewax 0.21)
+            raise ProcessFailed(
+                f"process {cluster.process_id} of {cluster.processes} stopped: bytewax "
+                f"panicked ({error}): it lost another process of the cluster, or a step "
+                "raised") from None
+        raise
+
+
+# the job errors (FrysError) the steps of this process raised, in order: bytewax wraps
+# them in its own errors in-process, and in a cluster of processes a step's error comes
+# back as a panic of the communication thread without it
+_failures: list[BaseException] = []
+
+
+def note_failure(error: BaseException) -> None:
+    """A step's job error (a FrysError), kept for run_flow to raise instead of what bytewax
+    makes of it."""
+    _failures.append(error)
+
+
+def _job_error(error: BaseException) -> BaseException | None:
+    """The job error behind what cli_main raised: a FrysError in its chain of causes, or
+    the first a step of this process noted; None for anything else (a bug: its traceback
+    is wanted)."""
+    from frys.dsl.errors import FrysError
+
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        if isinstance(link, FrysError):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return _failures[0] if _failures else None
 
 
 def loopback_addresses(count: int) -> tuple[str, ...]:

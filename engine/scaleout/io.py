@@ -41,8 +41,16 @@ from frys.connectors.registry import (
 )
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
+from frys.engine.scaleout.cluster import note_failure
 from frys.engine.scaleout.group_step import STATS
 from frys.engine.scaleout.inband import END, LOADED, ROWS, Item, ProducerClock, stamped
+
+
+def noted(error: FrysError) -> FrysError:
+    """A job error a partition raises, noted for run_flow (cluster.note_failure): in a
+    cluster of processes bytewax loses it on the way."""
+    note_failure(error)
+    return error
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,7 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
         try:
             self.source = registry.open_source(plan.uri, context)
         except ConnectorError as error:
-            raise FrysError.at(str(error), stream.span, plan.source_name) from None
+            raise noted(FrysError.at(str(error), stream.span, plan.source_name)) from None
         self.clock = ProducerClock(stream)
         self.dead_clock = ProducerClock(plan.dead_letters)
         self.events = 0
@@ -194,10 +202,11 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
             self.sink = registry.open_sink(plan.uri, context)
         except OSError as error:
             reason = f"{error.strerror}: {error.filename}" if error.filename else error
-            raise FrysError.at(f"cannot open the sink of stream {stream.name} ({plan.uri}):"
-                               f" {reason}", stream.span, plan.source_name) from None
+            raise noted(FrysError.at(f"cannot open the sink of stream {stream.name} "
+                                     f"({plan.uri}): {reason}", stream.span,
+                                     plan.source_name)) from None
         except ConnectorError as error:
-            raise FrysError.at(str(error), stream.span, plan.source_name) from None
+            raise noted(FrysError.at(str(error), stream.span, plan.source_name)) from None
         self.priority = stream.priority[0] if stream.priority else None
         self.checkpoint = END_OF_INPUT_CHECKPOINT
         if resume is not None:
