@@ -141,12 +141,13 @@ class ProcessFailed(RuntimeError):
 
 
 def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes: int,
-                  poll_s: float = 0.05, stop_grace_s: float = 5.0) -> None:
+                  poll_s: float = 0.05, stop_grace_s: float = 5.0,
+                  settle_s: float = 0.5) -> None:
     """Launch `processes` processes (`argv_of(i, addresses)`), wait for all of them, and
-    raise ProcessFailed naming the first that failed (killed by a signal, or a non-zero
-    exit) after stopping the rest: a timely cluster cannot go on without one of its
-    processes, and left alone the others would wait for it. SIGINT/SIGTERM to this
-    process are passed on to them."""
+    raise ProcessFailed naming those that failed (killed by a signal, or a non-zero exit;
+    those that fail within `settle_s` of the first counted too) after stopping the rest:
+    a timely cluster cannot go on without one of its processes, and left alone the others
+    would wait for it. SIGINT/SIGTERM to this process are passed on to them."""
     addresses = loopback_addresses(processes)
     children = [subprocess.Popen(argv_of(i, addresses), stdout=subprocess.PIPE)
                 for i in range(processes)]
@@ -164,17 +165,16 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
     try:
         while True:
             codes = [child.poll() for child in children]
-            failed = next((i for i, code in enumerate(codes) if code not in (None, 0)), None)
-            if failed is not None:
+            if any(code not in (None, 0) for code in codes):
+                # its peers soon fail too (they lose their connections to it): let them,
+                # briefly, so that the one that failed first, or was killed, is named
+                # rather than one that only lost it
+                settle = time.monotonic() + settle_s
+                while time.monotonic() < settle and any(c.poll() is None for c in children):
+                    time.sleep(poll_s)
+                codes = [child.poll() for child in children]
                 _stop(children, stop_grace_s)
-                code = codes[failed]
-                assert code is not None
-                how = (f"was killed by signal {-code} ({signal.Signals(-code).name})"
-                       if code < 0 else f"exited with status {code}")
-                raise ProcessFailed(
-                    f"process {failed} of {processes} {how}; the other processes were "
-                    "stopped (a cluster cannot go on without one of its processes). With "
-                    "-r, run the same command again to resume from the last snapshot")
+                raise ProcessFailed(_failure_message(codes))
             if all(code == 0 for code in codes):
                 for relay in relays:
                     relay.join()
@@ -184,6 +184,26 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop(children, stop_grace_s)
+
+
+def _failure_message(codes: list[int | None]) -> str:
+    """What ProcessFailed says: the processes killed by a signal first (a cause), then
+    those that exited with an error (often a consequence: a lost peer), then that the
+    rest were stopped."""
+    failed = sorted((i for i, code in enumerate(codes) if code not in (None, 0)),
+                    key=lambda i: (codes[i] or 0) >= 0)
+    hows = []
+    for i in failed:
+        code = codes[i]
+        assert code is not None
+        hows.append(f"process {i} of {len(codes)} "
+                    + (f"was killed by signal {-code} ({signal.Signals(-code).name})"
+                       if code < 0 else f"exited with status {code}"))
+    stopped = ("; the other processes were stopped"
+               if any(code is None for code in codes) else "")
+    return (f"{'; '.join(hows)}{stopped} (a cluster cannot go on without one of its "
+            "processes). With -r, run the same command again to resume from the last "
+            "snapshot")
 
 
 # what timely prints on stdout while a process waits for a peer that has not started
