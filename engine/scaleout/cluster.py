@@ -49,6 +49,43 @@ class Cluster:
         return len(self.addresses) if self.addresses else 1
 
 
+class RecoveryRefused(RuntimeError):
+    """A recovery folder this run cannot resume from, said before bytewax starts."""
+
+
+def check_recovery(directory: Path, assignment: str) -> None:
+    """Refuse (RecoveryRefused) to resume from `directory` when its key groups' state was
+    kept under another key-group assignment (key_groups.assignment_fingerprint) than
+    `assignment`, this run's. GroupLogic._restore refuses the same inside bytewax, but
+    there its error reaches the command line only in-process: in a cluster of processes
+    the process that raises it brings its peers down with a panic, and the message is
+    lost (bytewax 0.21). One snapshot per step and partition is read (a pickled dict)."""
+    import pickle
+    import sqlite3
+
+    for part in sorted(directory.glob("part-*.sqlite3")):
+        connection = sqlite3.connect(f"file:{part}?mode=ro", uri=True)
+        try:
+            rows = connection.execute(
+                "SELECT step_id, ser_change FROM snaps WHERE ser_change IS NOT NULL "
+                "GROUP BY step_id").fetchall()
+        finally:
+            connection.close()
+        for step, blob in rows:
+            try:
+                state = pickle.loads(blob)
+            except Exception:  # not a frys state: not ours to judge
+                continue
+            if isinstance(state, dict) and "assignment" in state \
+                    and state["assignment"] != assignment:
+                raise RecoveryRefused(
+                    f"cannot resume from the recovery folder {directory}: its state of "
+                    f"step {step} was kept under key-group assignment "
+                    f"{state['assignment']} and this run uses {assignment} (another "
+                    "--key-groups, or a polars whose hash differs); resume with the "
+                    "--key-groups of the run that wrote it, or start with a new folder")
+
+
 def prepare_recovery(directory: Path, partitions: int = DEFAULT_RECOVERY_PARTITIONS) -> bool:
     """Create bytewax's recovery partitions in `directory` unless it has them; True when
     it already had (a resume)."""
