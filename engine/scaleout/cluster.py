@@ -12,6 +12,7 @@ of waiting for a peer that will never answer.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -110,6 +111,7 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
         recovery = RecoveryConfig(cluster.recovery_dir,
                                   timedelta(seconds=cluster.backup_interval_s))
     epoch = timedelta(seconds=cluster.snapshot_interval_s or 10)
+    _watch_lifeline(cluster.process_id)
     _failures.clear()
     try:
         cli_main(flow, workers_per_process=cluster.workers, process_id=cluster.process_id,
@@ -186,8 +188,16 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
     a timely cluster cannot go on without one of its processes, and left alone the others
     would wait for it. SIGINT/SIGTERM to this process are passed on to them."""
     addresses = loopback_addresses(processes)
-    children = [subprocess.Popen(argv_of(i, addresses), stdout=subprocess.PIPE)
-                for i in range(processes)]
+    # the children's lifeline: a pipe whose writing end only this process holds, closed
+    # when it ends, however it ends (kill -9 too): they stop when it does
+    lifeline, held = os.pipe()
+    env = dict(os.environ, **{LIFELINE_ENV: str(lifeline)})
+    try:
+        children = [subprocess.Popen(argv_of(i, addresses), stdout=subprocess.PIPE,
+                                     pass_fds=(lifeline,), env=env)
+                    for i in range(processes)]
+    finally:
+        os.close(lifeline)
     relays = [threading.Thread(target=_relay, args=(child.stdout,), daemon=True)
               for child in children]
     for relay in relays:
@@ -221,6 +231,34 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop(children, stop_grace_s)
+        os.close(held)
+
+
+# the environment variable that gives a process of a `-p` cluster its lifeline's fd
+LIFELINE_ENV = "FRYS_SCALEOUT_LIFELINE_FD"
+
+
+def _watch_lifeline(process_id: int | None) -> None:
+    """In a process `run_processes` launched: end this process as soon as the launcher
+    has ended. A launcher killed with kill -9 cannot stop its children, and left alone
+    they would run on, writing the sinks and the recovery folder that the same command
+    run again (to resume) writes too."""
+    fd = os.environ.pop(LIFELINE_ENV, None)
+    if fd is None:
+        return
+
+    def watch() -> None:
+        try:
+            while os.read(int(fd), 1):
+                pass
+        except OSError:
+            pass
+        sys.stderr.write(f"frys: process {process_id}: the process that launched the "
+                         "cluster has ended; stopping\n")
+        sys.stderr.flush()
+        os._exit(1)  # as a crash: the recovery folder and the sinks take it
+
+    threading.Thread(target=watch, name="frys-lifeline", daemon=True).start()
 
 
 def _failure_message(codes: list[int | None]) -> str:
