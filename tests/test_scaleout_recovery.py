@@ -323,6 +323,32 @@ def test_a_process_killed_fails_the_run_at_once_and_a_rerun_recovers(
     assert sorted(output_rows(tmp_path)) == expected["window"]
 
 
+def test_the_launcher_killed_its_processes_stop_and_a_rerun_recovers(
+        inputs: Path, tmp_path: Path, expected: dict[str, list[str]]) -> None:
+    """kill -9 of the `frys run -p 2` parent itself: its processes stop at once (they
+    hold a pipe only the parent writes, and end when it closes) rather than run on beside
+    the restart, which then resumes from the last snapshot, exactly once."""
+    job_file = copy_job(inputs, tmp_path, "window")
+    recovery = tmp_path / "recovery"
+    command = ("-p", "2", "-r", str(recovery), "-s", SNAPSHOT_S)
+    parent = start(inputs, job_file, *command)
+    try:
+        wait_for_snapshots(parent, recovery)
+        processes = children(parent.pid)
+        assert len(processes) == 2
+    finally:
+        parent.kill()
+        parent.communicate()
+    deadline = time.monotonic() + 3
+    while [pid for pid in processes if running(pid)]:
+        assert time.monotonic() < deadline, "the processes ran on without their launcher"
+        time.sleep(0.02)
+    assert 0 < partial_rows(tmp_path) < len(expected["window"])
+    again = run(inputs, job_file, *command)
+    assert again.returncode == 0, again.stderr
+    assert sorted(output_rows(tmp_path)) == expected["window"]
+
+
 @pytest.mark.parametrize("cluster", [("-w", "1"), ("-w", "2"), ("-p", "2")],
                          ids=["-w 1", "-w 2", "-p 2"])
 def test_a_sink_that_cannot_open_fails_the_run_with_its_error(
