@@ -18,6 +18,7 @@ sinks cut back to the recovered state, exactly once (docs/scale-out.md).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -207,8 +208,10 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
                                      plan.source_name)) from None
         except ConnectorError as error:
             raise noted(FrysError.at(str(error), stream.span, plan.source_name)) from None
+        self.plan = plan
         self.priority = stream.priority[0] if stream.priority else None
         self.checkpoint = END_OF_INPUT_CHECKPOINT
+        self.failed = False
         if resume is not None:
             self.sink.recover(resume["state"])
             self.checkpoint = int(resume["checkpoint"])
@@ -222,19 +225,42 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
         if self.priority is not None:  # as the embedded priority topic delivers each batch
             batches = [batch.sort(self.priority, descending=True, nulls_last=True,
                                   maintain_order=True) for batch in batches]
-        self.sink.write(batches[0] if len(batches) == 1
-                        else pl.concat(batches, how="vertical", rechunk=False))
+        try:
+            self.sink.write(batches[0] if len(batches) == 1
+                            else pl.concat(batches, how="vertical", rechunk=False))
+        except OSError as error:
+            raise self._failure(error) from None
 
     def snapshot(self) -> dict[str, Any]:
         self.checkpoint += 1
-        state = self.sink.pre_commit(self.checkpoint)
-        self.sink.commit(self.checkpoint)
+        try:
+            state = self.sink.pre_commit(self.checkpoint)
+            self.sink.commit(self.checkpoint)
+        except OSError as error:
+            raise self._failure(error) from None
         return {"state": state, "checkpoint": self.checkpoint}
 
+    def _failure(self, error: OSError) -> FrysError:
+        """A write that failed (a full disk), as the job's error; the partition is not
+        committed again: bytewax closes it while it unwinds, and a second error there
+        aborts the process without a word."""
+        self.failed = True
+        plan = self.plan
+        return noted(FrysError.at(f"cannot write the sink of stream {plan.stream.name} "
+                                  f"({plan.uri}): {error}", plan.stream.span,
+                                  plan.source_name))
+
     def close(self) -> None:
+        if self.failed:
+            with contextlib.suppress(OSError):  # said; a rerun resumes from a snapshot
+                self.sink.close()
+            return
         self.checkpoint += 1
-        self.sink.pre_commit(self.checkpoint)
-        self.sink.commit(self.checkpoint)
+        try:
+            self.sink.pre_commit(self.checkpoint)
+            self.sink.commit(self.checkpoint)
+        except OSError as error:
+            raise self._failure(error) from None
         self.sink.close()
 
 
