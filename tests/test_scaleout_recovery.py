@@ -351,21 +351,31 @@ def test_the_launcher_killed_its_processes_stop_and_a_rerun_recovers(
 
 @pytest.mark.parametrize("cluster", [("-w", "1"), ("-w", "2"), ("-p", "2")],
                          ids=["-w 1", "-w 2", "-p 2"])
-def test_a_sink_that_cannot_open_fails_the_run_with_its_error(
-        inputs: Path, tmp_path: Path, cluster: tuple[str, str]) -> None:
-    """A step raising (here a sink partition's open, on whichever worker owns it) ends the
-    run with the job's error at the stream's line, no Python traceback, no hang."""
+@pytest.mark.parametrize("failure", ["open", "write"])
+def test_a_sink_that_fails_fails_the_run_with_its_error(
+        inputs: Path, tmp_path: Path, cluster: tuple[str, str], failure: str) -> None:
+    """A step raising ends the run with the job's error at the stream's line, no Python
+    traceback, no hang: a sink partition that cannot open (its file is a folder), or
+    whose writes fail (its file is /dev/full: ENOSPC). bytewax closes the failed
+    partition while unwinding; a second error there used to abort the process silently
+    ("thread caused non-unwinding panic")."""
+    target = "out-dir.jsonl" if failure == "open" else "out-full.jsonl"
     job_file = copy_job(inputs, tmp_path, "window",
-                        JOBS["window"].replace("file:out.jsonl", "file:out-dir.jsonl"))
-    (tmp_path / "out-dir.jsonl").mkdir()
+                        JOBS["window"].replace("file:out.jsonl", f"file:{target}"))
+    if failure == "open":
+        (tmp_path / target).mkdir()
+        reason = "cannot open the sink of stream out (file:out-dir.jsonl): Is a directory"
+    else:
+        (tmp_path / target).symlink_to("/dev/full")
+        reason = ("cannot write the sink of stream out (file:out-full.jsonl): No space left"
+                  " on device")
     began = time.monotonic()
     failed = run(inputs, job_file, *cluster, timeout=60)
     assert failed.returncode == 1, failed.stderr
     assert time.monotonic() - began < 30
     line = job_file.read_text().splitlines().index(
         "CREATE STREAM out (k INT, window_start TIMESTAMP, n INT, s INT)") + 1
-    assert (f"{job_file}:{line}:15: error: cannot open the sink of stream out "
-            "(file:out-dir.jsonl): Is a directory") in failed.stderr
+    assert f"{job_file}:{line}:15: error: {reason}" in failed.stderr
     assert "Traceback" not in failed.stderr, failed.stderr
     if cluster[0] == "-p":
         assert "of 2 exited with status 1" in failed.stderr
