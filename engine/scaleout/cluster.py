@@ -4,10 +4,13 @@ hosts; with bytewax's recovery (`-r DIR -s SECONDS`).
 
 bytewax's own `cli_main` runs the dataflow (timely dataflow underneath: workers exchange
 items in process, processes over TCP). What frys adds: the recovery folder is created
-with its partitions on first use, and `run_processes` launches P processes on loopback
-addresses (as `python -m bytewax.testing -p` does) but watches them: when one dies (a
-crash, kill -9), the others are stopped and the run fails saying which and how, instead
-of waiting for a peer that will never answer.
+with its partitions on first use, and a resume under another key-group assignment is
+refused before bytewax starts (`check_recovery`); `run_processes` launches P processes on
+loopback addresses (as `python -m bytewax.testing -p` does) but watches them: when one
+dies (a crash, kill -9), the others are stopped and the run fails saying which and how,
+instead of waiting for a peer that will never answer; and they end when it does (a
+lifeline pipe), however it ends. A step's job error (a FrysError) comes out of
+`run_flow` as itself, not as what bytewax makes of it (a wrapped error, a panic).
 """
 
 from __future__ import annotations
