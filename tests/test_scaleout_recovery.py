@@ -34,7 +34,7 @@ from test_crash_trials import JOBS, output_rows, write_events
 
 pytest.importorskip("bytewax")
 
-EVENTS = 40_000  # per input file
+EVENTS = 30_000  # per input file
 CHUNK_BYTES = 16 << 10
 SNAPSHOT_S = "0.2"
 SNAPSHOTS_BEFORE_KILL = 3  # bytewax's commit epoch reached in every partition's view
@@ -139,20 +139,20 @@ def wait_for_snapshots(process: subprocess.Popen[str], recovery: Path,
     deadline = time.monotonic() + timeout
     target = committed_epoch(recovery) + epochs
     while committed_epoch(recovery) < target:
-        assert process.poll() is None, ("the run ended before its snapshots were seen",
-                                         process.communicate())
+        assert process.poll() is None, "the run ended before its snapshots were seen"
         assert time.monotonic() < deadline, "no snapshot committed in time"
         time.sleep(0.02)
 
 
-def kill_after_snapshots(inputs: Path, job: Path, recovery: Path, *arguments: str) -> str:
-    """Start the job with `-r recovery -s 0.2 ARGUMENTS`, SIGKILL it after a few
+def kill_after_snapshots(inputs: Path, job: Path, recovery: Path, *arguments: str,
+                         epochs: int = SNAPSHOTS_BEFORE_KILL) -> str:
+    """Start the job with `-r recovery -s 0.2 ARGUMENTS`, SIGKILL it after `epochs`
     snapshots, mid-run; what it printed on stdout."""
     with open(job.parent / "stdout.txt", "w+") as stdout:
         process = start(inputs, job, "-r", str(recovery), "-s", SNAPSHOT_S, *arguments,
                         stdout=stdout)
         try:
-            wait_for_snapshots(process, recovery)
+            wait_for_snapshots(process, recovery, epochs)
         finally:
             process.kill()
             process.communicate()
@@ -180,8 +180,10 @@ def test_a_killed_two_worker_run_resumes_exactly_once(inputs: Path, tmp_path: Pa
     back to its committed state)."""
     job_file = copy_job(inputs, tmp_path, job)
     recovery = tmp_path / "recovery"
-    for _ in range(kills):
-        kill_after_snapshots(inputs, job_file, recovery, "-w", "2")
+    for kill in range(kills):
+        # a resumed run has less left to do: killed after its first snapshot
+        kill_after_snapshots(inputs, job_file, recovery, "-w", "2",
+                             epochs=SNAPSHOTS_BEFORE_KILL if kill == 0 else 1)
         if job != "window into a WAL":
             assert 0 < partial_rows(tmp_path) < len(expected[job])  # killed mid-way
     again = run(inputs, job_file, "-w", "2", "-r", str(recovery), "-s", SNAPSHOT_S)
