@@ -18,6 +18,7 @@ sinks cut back to the recovered state, exactly once (docs/scale-out.md).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,8 +42,16 @@ from frys.connectors.registry import (
 )
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
+from frys.engine.scaleout.cluster import note_failure
 from frys.engine.scaleout.group_step import STATS
 from frys.engine.scaleout.inband import END, LOADED, ROWS, Item, ProducerClock, stamped
+
+
+def noted(error: FrysError) -> FrysError:
+    """A job error a partition raises, noted for run_flow (cluster.note_failure): in a
+    cluster of processes bytewax loses it on the way."""
+    note_failure(error)
+    return error
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
             else:
                 self.source = registry.open_source(plan.uri, context)
         except ConnectorError as error:
-            raise FrysError.at(str(error), stream.span, plan.source_name) from None
+            raise noted(FrysError.at(str(error), stream.span, plan.source_name)) from None
         self.clock = ProducerClock(stream)
         self.dead_clock = ProducerClock(plan.dead_letters)
         self.events = 0
@@ -206,12 +215,15 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
             self.sink = registry.open_sink(plan.uri, context)
         except OSError as error:
             reason = f"{error.strerror}: {error.filename}" if error.filename else error
-            raise FrysError.at(f"cannot open the sink of stream {stream.name} ({plan.uri}):"
-                               f" {reason}", stream.span, plan.source_name) from None
+            raise noted(FrysError.at(f"cannot open the sink of stream {stream.name} "
+                                     f"({plan.uri}): {reason}", stream.span,
+                                     plan.source_name)) from None
         except ConnectorError as error:
-            raise FrysError.at(str(error), stream.span, plan.source_name) from None
+            raise noted(FrysError.at(str(error), stream.span, plan.source_name)) from None
+        self.plan = plan
         self.priority = stream.priority[0] if stream.priority else None
         self.checkpoint = END_OF_INPUT_CHECKPOINT
+        self.failed = False
         if resume is not None:
             self.sink.recover(resume["state"])
             self.checkpoint = int(resume["checkpoint"])
@@ -225,19 +237,42 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
         if self.priority is not None:  # as the embedded priority topic delivers each batch
             batches = [batch.sort(self.priority, descending=True, nulls_last=True,
                                   maintain_order=True) for batch in batches]
-        self.sink.write(batches[0] if len(batches) == 1
-                        else pl.concat(batches, how="vertical", rechunk=False))
+        try:
+            self.sink.write(batches[0] if len(batches) == 1
+                            else pl.concat(batches, how="vertical", rechunk=False))
+        except OSError as error:
+            raise self._failure(error) from None
 
     def snapshot(self) -> dict[str, Any]:
         self.checkpoint += 1
-        state = self.sink.pre_commit(self.checkpoint)
-        self.sink.commit(self.checkpoint)
+        try:
+            state = self.sink.pre_commit(self.checkpoint)
+            self.sink.commit(self.checkpoint)
+        except OSError as error:
+            raise self._failure(error) from None
         return {"state": state, "checkpoint": self.checkpoint}
 
+    def _failure(self, error: OSError) -> FrysError:
+        """A write that failed (a full disk), as the job's error; the partition is not
+        committed again: bytewax closes it while it unwinds, and a second error there
+        aborts the process without a word."""
+        self.failed = True
+        plan = self.plan
+        return noted(FrysError.at(f"cannot write the sink of stream {plan.stream.name} "
+                                  f"({plan.uri}): {error}", plan.stream.span,
+                                  plan.source_name))
+
     def close(self) -> None:
+        if self.failed:
+            with contextlib.suppress(OSError):  # said; a rerun resumes from a snapshot
+                self.sink.close()
+            return
         self.checkpoint += 1
-        self.sink.pre_commit(self.checkpoint)
-        self.sink.commit(self.checkpoint)
+        try:
+            self.sink.pre_commit(self.checkpoint)
+            self.sink.commit(self.checkpoint)
+        except OSError as error:
+            raise self._failure(error) from None
         self.sink.close()
 
 
