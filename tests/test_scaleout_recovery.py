@@ -208,6 +208,8 @@ def test_a_finished_run_run_again_writes_nothing_more(inputs: Path, tmp_path: Pa
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "out.jsonl").read_bytes() == written
     assert sorted(output_rows(tmp_path)) == expected["window"]
+    # the summary is the job's, counted once: key groups report their counters only once
+    assert again.stderr.splitlines()[0] == first.stderr.splitlines()[0]
 
 
 def test_rows_on_stdout_are_at_least_once_across_a_resume(
@@ -268,6 +270,23 @@ def test_a_resume_with_other_key_groups_is_refused_in_one_line(
     assert len(lines) == 1, refused.stderr
     assert lines[0].startswith(f"frys: cannot resume from the recovery folder {recovery}:")
     assert "key-group assignment 32/" in lines[0] and "this run uses 16/" in lines[0]
+    assert (tmp_path / "out.jsonl").read_bytes() == before
+
+
+def test_a_resume_with_other_source_partitions_is_refused_in_one_line(
+        inputs: Path, tmp_path: Path) -> None:
+    """Source positions are kept per partition: a resume that would split a file into
+    other partitions (another --split-bytes) would find none of its positions and read the
+    file again. Refused before bytewax starts, the output left as it was."""
+    job_file = copy_job(inputs, tmp_path, "window")
+    recovery = tmp_path / "recovery"
+    kill_after_snapshots(inputs, job_file, recovery, "-w", "2", "--split-bytes", "300000")
+    before = (tmp_path / "out.jsonl").read_bytes()
+    refused = run(inputs, job_file, "-w", "2", "-r", str(recovery))
+    assert refused.returncode == 1, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "partition(s) and this run would read it as 1 (another --split-bytes" in lines[0]
     assert (tmp_path / "out.jsonl").read_bytes() == before
 
 

@@ -57,13 +57,16 @@ class RecoveryRefused(RuntimeError):
     """A recovery folder this run cannot resume from, said before bytewax starts."""
 
 
-def check_recovery(directory: Path, assignment: str) -> None:
+def check_recovery(directory: Path, assignment: str,
+                   sources: dict[str, tuple[str, ...]] | None = None) -> None:
     """Refuse (RecoveryRefused) to resume from `directory` when its key groups' state was
     kept under another key-group assignment (key_groups.assignment_fingerprint) than
-    `assignment`, this run's. GroupLogic._restore refuses the same inside bytewax, but
-    there its error reaches the command line only in-process: in a cluster of processes
-    the process that raises it brings its peers down with a panic, and the message is
-    lost (bytewax 0.21). One snapshot per step and partition is read (a pickled dict)."""
+    `assignment`, this run's, or a source's positions under other partitions than
+    `sources` (per URI, this run's: lowering.source_partitions). GroupLogic._restore
+    refuses a changed assignment inside bytewax too, but there its error reaches the
+    command line only in-process: in a cluster of processes the process that raises it
+    brings its peers down with a panic, and the message is lost (bytewax 0.21). One
+    snapshot per step and partition is read (a pickled dict)."""
     import pickle
     import sqlite3
 
@@ -80,6 +83,14 @@ def check_recovery(directory: Path, assignment: str) -> None:
                 state = pickle.loads(blob)
             except Exception:  # not a frys state: not ours to judge
                 continue
+            parts = (sources or {}).get(state.get("uri")) if isinstance(state, dict) else None
+            if parts is not None and tuple(state.get("parts", parts)) != parts:
+                raise RecoveryRefused(
+                    f"cannot resume from the recovery folder {directory}: the source "
+                    f"{state['uri']} was read as {len(state['parts'])} partition(s) and this "
+                    f"run would read it as {len(parts)} (another --split-bytes, or the file "
+                    "changed size): positions are kept per partition; resume with the "
+                    "--split-bytes of the run that wrote it, or start with a new folder")
             if isinstance(state, dict) and "assignment" in state \
                     and state["assignment"] != assignment:
                 raise RecoveryRefused(

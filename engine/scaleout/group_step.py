@@ -145,6 +145,7 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
         self.inputs = {name: InputClock(stream, producers)
                        for name, (stream, producers) in plan.inputs.items()}
         self.held: list[tuple[str, Envelope]] = []  # stream rows waiting for the table
+        self.reported = False  # its counters sent to the summary (on_eof)
 
     # ------------------------------------------------------------ bytewax's calls
 
@@ -188,9 +189,11 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
                         clock.producer_done(producer)
                 clock.ended = True
                 self._end(name)
-        counters = {name: dict(getattr(self.stats, name)) for name in COUNTERS}
-        counters["events"] = {w.stream: w.rows for w in self.writers.values() if w.rows}
-        self.outbox.append((STATS, ("s", counters)))
+        if not self.reported:  # once: a resumed run of a finished job reports nothing
+            self.reported = True
+            counters = {name: dict(getattr(self.stats, name)) for name in COUNTERS}
+            counters["events"] = {w.stream: w.rows for w in self.writers.values() if w.rows}
+            self.outbox.append((STATS, ("s", counters)))
         return self._drain(), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> dict[str, Any] | None:
@@ -202,7 +205,7 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
                 "inputs": {name: clock.snapshot() for name, clock in self.inputs.items()},
                 "writers": {name: w.clock.snapshot() for name, w in self.writers.items()},
                 "rows": {name: w.rows for name, w in self.writers.items()},
-                "held": list(self.held)}
+                "held": list(self.held), "reported": self.reported}
 
     # ------------------------------------------------------------ the work
 
@@ -221,6 +224,7 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
         for name, rows in state["rows"].items():
             self.writers[name].rows = rows
         self.held = list(state["held"])
+        self.reported = bool(state.get("reported", False))
 
     def _drain(self) -> list[Item]:
         out = list(self.outbox)

@@ -165,7 +165,8 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
         return self.awake
 
     def snapshot(self) -> dict[str, Any]:
-        return {"position": self.source.position(), "clock": self.clock.snapshot(),
+        return {"uri": self.plan.uri, "parts": list(self.plan.parts),  # (check_recovery)
+                "position": self.source.position(), "clock": self.clock.snapshot(),
                 "dead_clock": self.dead_clock.snapshot(), "events": self.events,
                 "dead": self.dead, "state": self.state, "loaded": self.loaded}
 
@@ -221,7 +222,6 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
         except ConnectorError as error:
             raise noted(FrysError.at(str(error), stream.span, plan.source_name)) from None
         self.plan = plan
-        self.priority = stream.priority[0] if stream.priority else None
         self.checkpoint = END_OF_INPUT_CHECKPOINT
         self.failed = False
         if resume is not None:
@@ -234,9 +234,6 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
         batches = [envelope[2] for envelope in values if envelope[0] == ROWS]
         if not batches:
             return
-        if self.priority is not None:  # as the embedded priority topic delivers each batch
-            batches = [batch.sort(self.priority, descending=True, nulls_last=True,
-                                  maintain_order=True) for batch in batches]
         try:
             self.sink.write(batches[0] if len(batches) == 1
                             else pl.concat(batches, how="vertical", rechunk=False))

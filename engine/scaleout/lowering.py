@@ -91,13 +91,11 @@ def lower(graph: JobGraph, base_dir: Path,
     names = query_names(graph)
     # 1. number every stream's producers
     source_plans = []
+    partitions = source_partitions(graph, base_dir, options.split_bytes)
     for source in graph.sources:
         stream = graph.topics[source.topic]
         connector = registry.connector_for(source.uri)
-        parts = ["all"]
-        if connector.partitions is not None and not stream.is_table:
-            # (a table is read by one partition: its rows are upserts in file order)
-            parts = connector.partitions(source.uri, base_dir, options.split_bytes)
+        parts = partitions[source.uri]
         producers, dead = [], []
         for part in parts:
             named = f"source {source.uri}" + (f" [{part}]" if len(parts) > 1 else "")
@@ -181,6 +179,20 @@ def lower(graph: JobGraph, base_dir: Path,
             op.output(low.step("summary"), op.map(low.step("summary_key"), stats, _to_sink),
                       StatsSink(options.stats_path))
     return flow
+
+
+def source_partitions(graph: JobGraph, base_dir: Path, split_bytes: int
+                      ) -> dict[str, tuple[str, ...]]:
+    """Per source URI, the partitions it is read as (registry.Connector.partitions;
+    ("all",): the whole source)."""
+    parts: dict[str, tuple[str, ...]] = {}
+    for source in graph.sources:
+        connector = registry.connector_for(source.uri)
+        parts[source.uri] = ("all",)
+        # (a table is read by one partition: its rows are upserts in file order)
+        if connector.partitions is not None and not graph.topics[source.topic].is_table:
+            parts[source.uri] = tuple(connector.partitions(source.uri, base_dir, split_bytes))
+    return parts
 
 
 def _add(low: _Lowering, stream: str, producer: ProducerSpec) -> int:
