@@ -83,7 +83,8 @@ def check_recovery(directory: Path, assignment: str,
                 state = pickle.loads(blob)
             except Exception:  # not a frys state: not ours to judge
                 continue
-            parts = (sources or {}).get(state.get("uri")) if isinstance(state, dict) else None
+            uri = state.get("uri") if isinstance(state, dict) else None
+            parts = (sources or {}).get(uri) if isinstance(uri, str) else None
             if parts is not None and tuple(state.get("parts", parts)) != parts:
                 raise RecoveryRefused(
                     f"cannot resume from the recovery folder {directory}: the source "
