@@ -79,11 +79,13 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
             if args.recovery_directory is not None:
                 recovery = Path(args.recovery_directory)
                 if prepare_recovery(recovery):  # a resume: refused here, not by a panic
+                    from frys.engine.runtime import job_fingerprint
                     from frys.engine.scaleout.lowering import source_partitions
 
                     check_recovery(recovery, assignment_fingerprint(args.key_groups),
                                    source_partitions(graph, Path(args.job).parent,
-                                                     args.split_bytes))
+                                                     args.split_bytes),
+                                   job_fingerprint(graph))
             if args.processes > 1:
                 from frys.engine.scaleout.lowering import refuse_unsupported
 

@@ -290,6 +290,24 @@ def test_a_resume_with_other_source_partitions_is_refused_in_one_line(
     assert (tmp_path / "out.jsonl").read_bytes() == before
 
 
+def test_a_changed_job_is_refused_the_state_of_the_old_one(inputs: Path,
+                                                            tmp_path: Path) -> None:
+    """Snapshots are kept per step; a changed job's steps are other steps: refused before
+    bytewax starts rather than hand a query another's state."""
+    job_file = copy_job(inputs, tmp_path, "window")
+    recovery = tmp_path / "recovery"
+    kill_after_snapshots(inputs, job_file, recovery, "-w", "2")
+    before = (tmp_path / "out.jsonl").read_bytes()
+    text = job_file.read_text()
+    assert "TUMBLE(100ms)" in text
+    job_file.write_text(text.replace("TUMBLE(100ms)", "TUMBLE(200ms)"))
+    refused = run(inputs, job_file, "-w", "2", "-r", str(recovery))
+    assert refused.returncode == 1, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "it holds the state of another job" in lines[0], lines
+    assert (tmp_path / "out.jsonl").read_bytes() == before
+
+
 # ------------------------------------------------------------------ failures
 
 

@@ -58,11 +58,13 @@ class RecoveryRefused(RuntimeError):
 
 
 def check_recovery(directory: Path, assignment: str,
-                   sources: dict[str, tuple[str, ...]] | None = None) -> None:
+                   sources: dict[str, tuple[str, ...]] | None = None,
+                   job: str | None = None) -> None:
     """Refuse (RecoveryRefused) to resume from `directory` when its key groups' state was
     kept under another key-group assignment (key_groups.assignment_fingerprint) than
     `assignment`, this run's, or a source's positions under other partitions than
-    `sources` (per URI, this run's: lowering.source_partitions). GroupLogic._restore
+    `sources` (per URI, this run's: lowering.source_partitions), or of another `job`
+    (engine.runtime.job_fingerprint). GroupLogic._restore
     refuses a changed assignment inside bytewax too, but there its error reaches the
     command line only in-process: in a cluster of processes the process that raises it
     brings its peers down with a panic, and the message is lost (bytewax 0.21). One
@@ -83,6 +85,13 @@ def check_recovery(directory: Path, assignment: str,
                 state = pickle.loads(blob)
             except Exception:  # not a frys state: not ours to judge
                 continue
+            if job is not None and isinstance(state, dict) and state.get("job") not in (None, job):
+                raise RecoveryRefused(
+                    f"cannot resume from the recovery folder {directory}: it holds the state "
+                    "of another job (its operator graph differs from this one's); the "
+                    "scale-out runtime resumes the same job only (a changed job continues "
+                    "from a --state checkpoint of the embedded runtime): start with a new "
+                    "folder")
             uri = state.get("uri") if isinstance(state, dict) else None
             parts = (sources or {}).get(uri) if isinstance(uri, str) else None
             if parts is not None and tuple(state.get("parts", parts)) != parts:

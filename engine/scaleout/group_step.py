@@ -96,6 +96,7 @@ class GroupPlan:
     keyed: bool
     settings: OperatorSettings
     assignment: str
+    job: str  # the job's fingerprint (engine.runtime.job_fingerprint)
     # a join with a table's current rows: the table stream, whose loading holds the
     # stream rows back (the embedded runtime reads tables before anything else)
     table_first: str | None = None
@@ -200,7 +201,7 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
         if self.group is None:
             return None
         operator, runner = self.runner.snapshot()
-        return {"group": self.group, "assignment": self.plan.assignment,
+        return {"group": self.group, "assignment": self.plan.assignment, "job": self.plan.job,
                 "operator": operator, "runner": runner,
                 "inputs": {name: clock.snapshot() for name, clock in self.inputs.items()},
                 "writers": {name: w.clock.snapshot() for name, w in self.writers.items()},

@@ -71,6 +71,7 @@ class SourcePlan:
     job_name: str
     source_name: str  # the job file, for errors at the stream's line
     is_table: bool
+    job: str = ""  # the job's fingerprint, in each snapshot (cluster.check_recovery)
 
 
 class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
@@ -166,6 +167,7 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
 
     def snapshot(self) -> dict[str, Any]:
         return {"uri": self.plan.uri, "parts": list(self.plan.parts),  # (check_recovery)
+                "job": self.plan.job,
                 "position": self.source.position(), "clock": self.clock.snapshot(),
                 "dead_clock": self.dead_clock.snapshot(), "events": self.events,
                 "dead": self.dead, "state": self.state, "loaded": self.loaded}

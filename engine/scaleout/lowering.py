@@ -32,7 +32,13 @@ from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.graph import JobGraph, PatternMatchSpec, QueryNode, TableJoinSpec
 from frys.engine.query_runner import query_names
-from frys.engine.runtime import DEFAULT_OPTIONS, RuntimeOptions, job_name_of, operator_settings
+from frys.engine.runtime import (
+    DEFAULT_OPTIONS,
+    RuntimeOptions,
+    job_fingerprint,
+    job_name_of,
+    operator_settings,
+)
 from frys.engine.scaleout.group_step import STATS, GroupPlan, StatelessStep, builder
 from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec, routed_offsets
 from frys.engine.scaleout.io import FrysSink, FrysSource, SinkPlan, SourcePlan, StatsSink
@@ -89,6 +95,7 @@ def lower(graph: JobGraph, base_dir: Path,
                     parts={name: [] for name in graph.topics})
     order = _dependency_order(graph)
     names = query_names(graph)
+    job = job_fingerprint(graph)  # in every snapshot: a changed job is refused its state
     # 1. number every stream's producers
     source_plans = []
     partitions = source_partitions(graph, base_dir, options.split_bytes)
@@ -105,7 +112,7 @@ def lower(graph: JobGraph, base_dir: Path,
                                                              lazy=True)))
         source_plans.append(SourcePlan(source.uri, stream, graph.topics[DEAD_LETTERS],
                                        tuple(parts), tuple(producers), tuple(dead), base_dir,
-                                       job_name, graph.source_name, stream.is_table))
+                                       job_name, graph.source_name, stream.is_table, job))
     group_plans: dict[int, GroupPlan | tuple[QueryNode, int]] = {}
     settings = operator_settings(options.runtime)
     for node in order:
@@ -145,7 +152,7 @@ def lower(graph: JobGraph, base_dir: Path,
                 1, settings.max_pattern_bytes // groups))
         group_plans[id(node)] = GroupPlan(
             node, name, {}, writes, keyed, group_settings,
-            assignment_fingerprint(groups), table_first, late_targets)
+            assignment_fingerprint(groups), job, table_first, late_targets)
     # 2. build the steps, writers before readers
     for source_plan in source_plans:
         items = op.input(low.step("source"), flow, FrysSource(source_plan))
