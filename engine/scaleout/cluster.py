@@ -15,6 +15,7 @@ lifeline pipe), however it ends. A step's job error (a FrysError) comes out of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -138,9 +139,11 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
     _watch_lifeline(cluster.process_id)
     _failures.clear()
     try:
-        cli_main(flow, workers_per_process=cluster.workers, process_id=cluster.process_id,
-                 addresses=list(cluster.addresses) if cluster.addresses else None,
-                 epoch_interval=epoch, recovery_config=recovery)
+        with _stop_signals(enabled=recovery is None):
+            cli_main(flow, workers_per_process=cluster.workers,
+                     process_id=cluster.process_id,
+                     addresses=list(cluster.addresses) if cluster.addresses else None,
+                     epoch_interval=epoch, recovery_config=recovery)
     except BaseException as error:  # a panic too (pyo3's PanicException)
         cause = _job_error(error)
         if cause is not None:
@@ -154,6 +157,33 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
                 f"panicked ({error}): it lost another process of the cluster, or a step "
                 "raised") from None
         raise
+
+
+@contextlib.contextmanager
+def _stop_signals(enabled: bool) -> Iterator[None]:
+    """Without recovery, SIGTERM and the first Ctrl-C end the input at the sources' next
+    batch (windows fire, sinks commit: nothing could continue the run later), as the
+    embedded runtime's `frys run` does; a second Ctrl-C interrupts at once. With recovery
+    they are left as they are: the process stops, and the same command resumes from the
+    last snapshot."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from frys.engine.scaleout.io import END_REQUESTED, request_end
+
+    END_REQUESTED.clear()
+
+    def stop(signum: int, frame: object) -> None:
+        if END_REQUESTED.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        request_end()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # the job errors (FrysError) the steps of this process raised, in order: bytewax wraps

@@ -54,6 +54,17 @@ def noted(error: FrysError) -> FrysError:
     return error
 
 
+# set by request_end: every source partition of this process ends its input at its next
+# batch (a followed file, a broker never end by themselves)
+END_REQUESTED = threading.Event()
+
+
+def request_end() -> None:
+    """End the input of every source partition of this process at its next batch; safe
+    from a signal handler."""
+    END_REQUESTED.set()
+
+
 @dataclass(frozen=True)
 class SourcePlan:
     """One frys source of the job: its URI and stream, the producer indices of its
@@ -135,7 +146,9 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
             raise StopIteration
         plan = self.plan
         name, producer = plan.stream.name, self.producer
-        item = next(self.batches, None)
+        # a stop asked for (SIGTERM, Ctrl-C without -r: request_end): the input ends here,
+        # as the embedded runtime's does (windows fire, sinks commit)
+        item = None if END_REQUESTED.is_set() else next(self.batches, None)
         self.awake = None
         if item is None:
             self.state = "ended"
