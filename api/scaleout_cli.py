@@ -65,6 +65,7 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         Cluster,
         ProcessFailed,
         RecoveryRefused,
+        Stopped,
         check_recovery,
         prepare_recovery,
     )
@@ -113,6 +114,10 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         except (ProcessFailed, RecoveryRefused) as error:
             print(f"frys: {error}", file=sys.stderr)
             return EXIT_ERRORS
+        except Stopped as stop:
+            print(f"frys: stopped by {stop} before the end of the input; run the same "
+                  "command again to resume from the last snapshot", file=sys.stderr)
+            return 0
         if not args.quiet and stats_path.exists():
             print(_summary(stats_path), file=sys.stderr)
     return 0

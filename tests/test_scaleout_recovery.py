@@ -308,6 +308,27 @@ def test_a_changed_job_is_refused_the_state_of_the_old_one(inputs: Path,
     assert (tmp_path / "out.jsonl").read_bytes() == before
 
 
+def test_sigterm_to_a_recovering_cluster_stops_it_and_the_same_command_resumes(
+        inputs: Path, tmp_path: Path, expected: dict[str, list[str]]) -> None:
+    """With -r, a stop asked for (SIGTERM to the launcher, passed to its processes) stops
+    them where they are, exit 0, saying how to go on; the same command resumes, exactly
+    once."""
+    job_file = copy_job(inputs, tmp_path, "window")
+    recovery = tmp_path / "recovery"
+    command = ("-p", "2", "-r", str(recovery), "-s", SNAPSHOT_S)
+    process = start(inputs, job_file, *command)
+    try:
+        wait_for_snapshots(process, recovery)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "stopped by SIGTERM before the end of the input; run the same command" in err
+    again = run(inputs, job_file, *command)
+    assert again.returncode == 0, again.stderr
+    assert sorted(output_rows(tmp_path)) == expected["window"]
+
+
 # ------------------------------------------------------------------ failures
 
 

@@ -233,6 +233,11 @@ class ProcessFailed(RuntimeError):
     """A process of a local cluster died; the others were stopped."""
 
 
+class Stopped(RuntimeError):
+    """The processes of a local cluster stopped because this process was asked to stop
+    (SIGTERM, Ctrl-C) and passed it on; with -r they stop where they are."""
+
+
 def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes: int,
                   poll_s: float = 0.05, stop_grace_s: float = 5.0,
                   settle_s: float = 0.5) -> None:
@@ -257,7 +262,10 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
     for relay in relays:
         relay.start()
 
+    stop_signals: list[int] = []
+
     def forward(signum: int, frame: object) -> None:
+        stop_signals.append(signum)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
@@ -275,6 +283,8 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
                     time.sleep(poll_s)
                 codes = [child.poll() for child in children]
                 _stop(children, stop_grace_s)
+                if stop_signals:  # what was asked for: with -r, processes stop at once
+                    raise Stopped(signal.Signals(stop_signals[0]).name)
                 raise ProcessFailed(_failure_message(codes))
             if all(code == 0 for code in codes):
                 for relay in relays:
