@@ -61,7 +61,15 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
     text = read_job_file(args.job)
     from frys.compiler import compile_text
     from frys.engine.planner import plan
-    from frys.engine.scaleout.cluster import Cluster, ProcessFailed, prepare_recovery
+    from frys.engine.scaleout.cluster import (
+        Cluster,
+        ProcessFailed,
+        RecoveryRefused,
+        Stopped,
+        check_recovery,
+        prepare_recovery,
+    )
+    from frys.engine.scaleout.key_groups import assignment_fingerprint
     from frys.run_cli import _runtime_options
 
     options = _runtime_options(args)
@@ -69,12 +77,20 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         stats_path = Path(args.stats_file) if args.stats_file else Path(scratch) / "stats.json"
         try:
             graph = plan(compile_text(text, args.job, limits=options.limits))
+            if args.recovery_directory is not None:
+                recovery = Path(args.recovery_directory)
+                if prepare_recovery(recovery):  # a resume: refused here, not by a panic
+                    from frys.engine.runtime import job_fingerprint
+                    from frys.engine.scaleout.lowering import source_partitions
+
+                    check_recovery(recovery, assignment_fingerprint(args.key_groups),
+                                   source_partitions(graph, Path(args.job).parent,
+                                                     args.split_bytes),
+                                   job_fingerprint(graph))
             if args.processes > 1:
                 from frys.engine.scaleout.lowering import refuse_unsupported
 
                 refuse_unsupported(graph)  # said once, here, not by every process
-                if args.recovery_directory is not None:
-                    prepare_recovery(Path(args.recovery_directory))
                 from frys.engine.scaleout.cluster import run_processes
 
                 run_processes(lambda i, addresses: _child_argv(args, i, addresses,
@@ -95,9 +111,13 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         except FrysError as error:
             print(render_job_error(error, args.job, text), file=sys.stderr)
             return EXIT_ERRORS
-        except ProcessFailed as error:
+        except (ProcessFailed, RecoveryRefused) as error:
             print(f"frys: {error}", file=sys.stderr)
             return EXIT_ERRORS
+        except Stopped as stop:
+            print(f"frys: stopped by {stop} before the end of the input; run the same "
+                  "command again to resume from the last snapshot", file=sys.stderr)
+            return 0
         if not args.quiet and stats_path.exists():
             print(_summary(stats_path), file=sys.stderr)
     return 0

@@ -300,6 +300,9 @@ class MqttSource:
         self._round = 0  # PUBACK rounds sent; a confirmation covers its round and before
         self._barriers: dict[int, int] = {}  # UNSUBSCRIBE packet id -> its round
         self._confirmed = threading.Event()
+        # set once the broker has granted the subscription: messages published from then
+        # on reach this source (before it, a new session's would not)
+        self.subscribed = threading.Event()
         self._window_warned = False
         # a filter nobody subscribes to: unsubscribing it is a round trip through the
         # broker, whose UNSUBACK says every PUBACK sent before it has been processed
@@ -340,6 +343,8 @@ class MqttSource:
         failed = [str(reason) for reason in reasons if reason.is_failure]
         if failed:
             self._queue.put(("refused", failed[0]))
+        else:
+            self.subscribed.set()
 
     def _on_unsubscribe(self, client: paho.Client, userdata: object, mid: int,
                         reasons: Any, properties: Any) -> None:

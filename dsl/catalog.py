@@ -42,11 +42,14 @@ class StreamCatalog:
             return None
         return source
 
-    def bind_target(self, query: AnalyzedQuery, target: str, span: Span) -> None:
+    def bind_target(self, query: AnalyzedQuery, target: str, span: Span,
+                    declared: bool = False) -> None:
         """Give `target` the query's columns (a bare SELECT's own stream, or a stream
-        declared without columns), or check that they fit the declared ones."""
+        declared without columns), or check that they fit the declared ones. `declared`:
+        `target` is a declared stream the query also writes (EMIT TIMEOUTS TO), never the
+        bare SELECT's own, even when the query is one."""
         error = self.diagnostics.error
-        if query.is_bare_select:
+        if query.is_bare_select and not declared:
             self.streams[target] = StreamDef(target, dict(query.output_types), span=span)
             return
         stream = self.streams.get(target)

@@ -124,7 +124,8 @@ class PatternAnalyzer:
                             f"{match.timeouts_to} is not one"
                             f"{did_you_mean(match.timeouts_to, declared)}", match.span)
             elif len(query.output_types) == len(query.outputs):
-                self.catalog.bind_target(query, match.timeouts_to, match.span)
+                self.catalog.bind_target(query, match.timeouts_to, match.span,
+                                         declared=True)
         for stream in streams.values():
             if stream.event_time is None:
                 self._error(f"stream {stream.name} has no event_time; patterns match in "

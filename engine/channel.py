@@ -65,6 +65,10 @@ class Delivery:
 
     batch: pl.DataFrame
     arrivals: pl.Series | None = None
+    # each row's number among its stream's events (from 0, in the order its producer sent
+    # them), when the transport numbers them (the scale-out runtime, where a key group sees
+    # only some of a stream's rows); None: the receiver counts the rows it is handed
+    offsets: pl.Series | None = None
 
 
 @runtime_checkable

@@ -38,6 +38,9 @@ class BatchSource:
     stream: str
     arrivals: pl.Series | None = None
     input: int | None = None
+    # each row's number among the stream's events (Delivery.offsets); None: the operator
+    # numbers the rows it is handed, in order (what MATCH_IDS show)
+    offsets: pl.Series | None = None
 
 
 @dataclass(slots=True)

@@ -162,7 +162,7 @@ class QueryRunner:
         positions = self.positions[channel.name]
         for position in positions:
             source = BatchSource(channel.name, self._arrivals(position, delivery.arrivals),
-                                 position if len(positions) > 1 else None)
+                                 position if len(positions) > 1 else None, delivery.offsets)
             self._hand_out(self._process(delivery.batch, source), channel.name)
 
     def _arrivals(self, index: int, arrivals: pl.Series | None) -> pl.Series | None:

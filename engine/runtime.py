@@ -155,6 +155,15 @@ def _topic_for(stream: StreamDef, clock: Callable[[], float], wal_root: Path,
                  lock=lock, max_future_ms=stream.max_future_ms)
 
 
+def job_fingerprint(graph: JobGraph) -> str:
+    """What the state of a job is recognised by (checkpoints, the scale-out runtime's
+    snapshots): a hash of its operator graph (explain's text), so a changed job is refused
+    its state rather than fed another's."""
+    # (not its first line, which names the job's file: a moved job is the same job)
+    text = graph.explain().split("\n", 1)[-1]
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def job_name_of(source_name: str) -> str:
     """'jobs/fraud.frysql' -> 'fraud'; text without a file -> 'pipeline'."""
     stem = Path(source_name).stem if not source_name.startswith("<") else ""
@@ -561,11 +570,8 @@ class Runtime:
     # ------------------------------------------------------------------ checkpoints
 
     def job_fingerprint(self) -> str:
-        """What a checkpoint of this job is recognised by: a hash of its operator graph
-        (explain's text), so a changed job is refused its state rather than fed another's."""
-        # (not its first line, which names the job's file: a moved job is the same job)
-        graph = self.graph.explain().split("\n", 1)[-1]
-        return hashlib.sha256(graph.encode()).hexdigest()[:32]
+        """What a checkpoint of this job is recognised by (job_fingerprint)."""
+        return job_fingerprint(self.graph)
 
     def checkpoint(self, checkpoint_id: int) -> Checkpoint:
         """The job's state at this batch boundary (between two publishes, nothing in

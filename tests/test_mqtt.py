@@ -59,8 +59,13 @@ class Broker:
         return MqttUri.parse(text, role)  # type: ignore[arg-type]
 
     def source(self, topic: str, client_id: str, options: str = "") -> MqttSource:
+        """A source, once the broker granted its subscription (what is published after
+        this returns reaches it; on a loaded machine a publish could otherwise win the
+        race with the SUBSCRIBE and go to no one)."""
         joined = "&".join(filter(None, [f"client_id={client_id}", options]))
-        return MqttSource(self.uri(topic, joined), decoder(), "unused")
+        source = MqttSource(self.uri(topic, joined), decoder(), "unused")
+        assert source.subscribed.wait(10), "the broker never granted the subscription"
+        return source
 
     def publish(self, topic: str, payloads: list[bytes], qos: int = 1,
                 retain: bool = False) -> None:

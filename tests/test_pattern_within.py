@@ -51,3 +51,22 @@ def test_within_prunes_partial_matches_as_the_watermark_advances() -> None:
     assert operator.open_partials() == 49
     pipeline.publish("ev", [{"id": 1000, "name": "c", "ts": 1000}])
     assert operator.open_partials() == 0
+
+
+def test_a_bare_select_s_timeouts_go_to_the_declared_stream_with_its_options(
+        tmp_path) -> None:
+    # EMIT TIMEOUTS TO a declared stream from a bare SELECT: the stream keeps its
+    # declaration (here its sink), it is not replaced by the SELECT's own
+    job = tmp_path / "job.frysql"
+    (tmp_path / "ev.jsonl").write_text(
+        '{"id": 1, "name": "a", "ts": 0}\n{"id": 2, "name": "b", "ts": 30}\n'
+        '{"id": 3, "name": "a", "ts": 100}\n{"id": 4, "name": "c", "ts": 150}\n')
+    job.write_text("""
+        CREATE STREAM ev (id INT, name STRING, ts TIMESTAMP)
+            WITH (event_time = ts, time_unit = 'ms', source = 'file:ev.jsonl');
+        CREATE STREAM expired (a INT, b INT) WITH (sink = 'file:expired.jsonl');
+        SELECT a.id AS a, b.id AS b FROM ev PATTERN (a -> b) WITHIN 50ms
+            DEFINE a AS a.name = 'a', b AS b.name = 'b' EMIT TIMEOUTS TO expired;
+    """)
+    frys.Pipeline.from_file(str(job)).run()
+    assert (tmp_path / "expired.jsonl").read_text() == '{"a":3,"b":null}\n'

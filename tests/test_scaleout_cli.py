@@ -105,3 +105,53 @@ def test_bytewax_s_own_runner_runs_the_job(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert _rows(tmp_path / "out" / "bars.jsonl") == expected
+
+
+IDLE_JOB = """CREATE STREAM x (k INT, v INT, ts TIMESTAMP)
+    WITH (event_time = ts, source = 'file:x.jsonl?follow=true');
+CREATE STREAM y (k INT, v INT, ts TIMESTAMP)
+    WITH (event_time = ts, source = 'file:y.jsonl?follow=true');
+CREATE STREAM s (k INT, v INT, ts TIMESTAMP) WITH (event_time = ts{idle});
+CREATE STREAM w WITH (sink = 'file:w.jsonl');
+INSERT INTO s SELECT k, v, ts FROM x;
+INSERT INTO s SELECT k, v, ts FROM y;
+INSERT INTO w SELECT k, window_start, COUNT(*) AS n FROM s GROUP BY k, TUMBLE(1 SECOND);
+"""
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.mark.parametrize("idle", [True, False], ids=["idle_timeout", "no idle_timeout"])
+def test_a_silent_producer_stops_holding_the_watermark_after_idle_timeout(
+        tmp_path: Path, idle: bool) -> None:
+    """Stream s has two producers (the two INSERTs): x's data, then silence, and y, silent
+    from the start. With idle_timeout both stop holding s's watermark once silent that
+    long, and the windows x's data closed fire while the run goes on (the key groups wake
+    up to see it); without, y holds them until the end. SIGTERM then ends the input
+    (without -r): the last windows fire, exit 0."""
+    import signal
+    import time
+
+    (tmp_path / "x.jsonl").write_text("".join(
+        json.dumps({"k": i % 5, "v": i, "ts": 1_700_000_000_000 + i * 10}) + "\n"
+        for i in range(2000)))  # 20 seconds: 100 windows, 95 closed by the last event
+    (tmp_path / "y.jsonl").write_text("")
+    job = tmp_path / "job.frysql"
+    job.write_text(IDLE_JOB.format(idle=", idle_timeout = 300ms" if idle else ""))
+    process = subprocess.Popen([sys.executable, "-m", "frys", "run", str(job), "--runtime",
+                                "bytewax", "-w", "2"], cwd=tmp_path,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        out = tmp_path / "w.jsonl"
+        deadline = time.monotonic() + (30 if idle else 3)
+        while time.monotonic() < deadline and _lines(out) < 95:
+            time.sleep(0.05)
+        assert _lines(out) == (95 if idle else 0)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert _lines(out) == 100
+    assert "x: 2000 events" in err

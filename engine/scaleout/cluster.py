@@ -4,14 +4,19 @@ hosts; with bytewax's recovery (`-r DIR -s SECONDS`).
 
 bytewax's own `cli_main` runs the dataflow (timely dataflow underneath: workers exchange
 items in process, processes over TCP). What frys adds: the recovery folder is created
-with its partitions on first use, and `run_processes` launches P processes on loopback
-addresses (as `python -m bytewax.testing -p` does) but watches them: when one dies (a
-crash, kill -9), the others are stopped and the run fails saying which and how, instead
-of waiting for a peer that will never answer.
+with its partitions on first use, and a resume under another key-group assignment is
+refused before bytewax starts (`check_recovery`); `run_processes` launches P processes on
+loopback addresses (as `python -m bytewax.testing -p` does) but watches them: when one
+dies (a crash, kill -9), the others are stopped and the run fails saying which and how,
+instead of waiting for a peer that will never answer; and they end when it does (a
+lifeline pipe), however it ends. A step's job error (a FrysError) comes out of
+`run_flow` as itself, not as what bytewax makes of it (a wrapped error, a panic).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import socket
@@ -19,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +54,64 @@ class Cluster:
         return len(self.addresses) if self.addresses else 1
 
 
+class RecoveryRefused(RuntimeError):
+    """A recovery folder this run cannot resume from, said before bytewax starts."""
+
+
+def check_recovery(directory: Path, assignment: str,
+                   sources: dict[str, tuple[str, ...]] | None = None,
+                   job: str | None = None) -> None:
+    """Refuse (RecoveryRefused) to resume from `directory` when its key groups' state was
+    kept under another key-group assignment (key_groups.assignment_fingerprint) than
+    `assignment`, this run's, or a source's positions under other partitions than
+    `sources` (per URI, this run's: lowering.source_partitions), or of another `job`
+    (engine.runtime.job_fingerprint). GroupLogic._restore
+    refuses a changed assignment inside bytewax too, but there its error reaches the
+    command line only in-process: in a cluster of processes the process that raises it
+    brings its peers down with a panic, and the message is lost (bytewax 0.21). One
+    snapshot per step and partition is read (a pickled dict)."""
+    import pickle
+    import sqlite3
+
+    for part in sorted(directory.glob("part-*.sqlite3")):
+        connection = sqlite3.connect(f"file:{part}?mode=ro", uri=True)
+        try:
+            rows = connection.execute(
+                "SELECT step_id, ser_change FROM snaps WHERE ser_change IS NOT NULL "
+                "GROUP BY step_id").fetchall()
+        finally:
+            connection.close()
+        for step, blob in rows:
+            try:
+                state = pickle.loads(blob)
+            except Exception:  # not a frys state: not ours to judge
+                continue
+            if job is not None and isinstance(state, dict) and state.get("job") not in (None, job):
+                raise RecoveryRefused(
+                    f"cannot resume from the recovery folder {directory}: it holds the state "
+                    "of another job (its operator graph differs from this one's); the "
+                    "scale-out runtime resumes the same job only (a changed job continues "
+                    "from a --state checkpoint of the embedded runtime): start with a new "
+                    "folder")
+            uri = state.get("uri") if isinstance(state, dict) else None
+            parts = (sources or {}).get(uri) if isinstance(uri, str) else None
+            if parts is not None and tuple(state.get("parts", parts)) != parts:
+                raise RecoveryRefused(
+                    f"cannot resume from the recovery folder {directory}: the source "
+                    f"{state['uri']} was read as {len(state['parts'])} partition(s) and this "
+                    f"run would read it as {len(parts)} (another --split-bytes, or the file "
+                    "changed size): positions are kept per partition; resume with the "
+                    "--split-bytes of the run that wrote it, or start with a new folder")
+            if isinstance(state, dict) and "assignment" in state \
+                    and state["assignment"] != assignment:
+                raise RecoveryRefused(
+                    f"cannot resume from the recovery folder {directory}: its state of "
+                    f"step {step} was kept under key-group assignment "
+                    f"{state['assignment']} and this run uses {assignment} (another "
+                    "--key-groups, or a polars whose hash differs); resume with the "
+                    "--key-groups of the run that wrote it, or start with a new folder")
+
+
 def prepare_recovery(directory: Path, partitions: int = DEFAULT_RECOVERY_PARTITIONS) -> bool:
     """Create bytewax's recovery partitions in `directory` unless it has them; True when
     it already had (a resume)."""
@@ -73,9 +136,82 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
         recovery = RecoveryConfig(cluster.recovery_dir,
                                   timedelta(seconds=cluster.backup_interval_s))
     epoch = timedelta(seconds=cluster.snapshot_interval_s or 10)
-    cli_main(flow, workers_per_process=cluster.workers, process_id=cluster.process_id,
-             addresses=list(cluster.addresses) if cluster.addresses else None,
-             epoch_interval=epoch, recovery_config=recovery)
+    _watch_lifeline(cluster.process_id)
+    _failures.clear()
+    try:
+        with _stop_signals(enabled=recovery is None):
+            cli_main(flow, workers_per_process=cluster.workers,
+                     process_id=cluster.process_id,
+                     addresses=list(cluster.addresses) if cluster.addresses else None,
+                     epoch_interval=epoch, recovery_config=recovery)
+    except BaseException as error:  # a panic too (pyo3's PanicException)
+        cause = _job_error(error)
+        if cause is not None:
+            raise cause from None
+        if cluster.addresses and type(error).__name__ == "PanicException":
+            # what a process of a cluster gets when a peer died, or when a step raised
+            # anywhere in the cluster: timely's communication thread panics, and the
+            # step's own error does not come back (bytewax 0.21)
+            raise ProcessFailed(
+                f"process {cluster.process_id} of {cluster.processes} stopped: bytewax "
+                f"panicked ({error}): it lost another process of the cluster, or a step "
+                "raised") from None
+        raise
+
+
+@contextlib.contextmanager
+def _stop_signals(enabled: bool) -> Iterator[None]:
+    """Without recovery, SIGTERM and the first Ctrl-C end the input at the sources' next
+    batch (windows fire, sinks commit: nothing could continue the run later), as the
+    embedded runtime's `frys run` does; a second Ctrl-C interrupts at once. With recovery
+    they are left as they are: the process stops, and the same command resumes from the
+    last snapshot."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from frys.engine.scaleout.io import END_REQUESTED, request_end
+
+    END_REQUESTED.clear()
+
+    def stop(signum: int, frame: object) -> None:
+        if END_REQUESTED.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        request_end()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# the job errors (FrysError) the steps of this process raised, in order: bytewax wraps
+# them in its own errors in-process, and in a cluster of processes a step's error comes
+# back as a panic of the communication thread without it
+_failures: list[BaseException] = []
+
+
+def note_failure(error: BaseException) -> None:
+    """A step's job error (a FrysError), kept for run_flow to raise instead of what bytewax
+    makes of it."""
+    _failures.append(error)
+
+
+def _job_error(error: BaseException) -> BaseException | None:
+    """The job error behind what cli_main raised: a FrysError in its chain of causes, or
+    the first a step of this process noted; None for anything else (a bug: its traceback
+    is wanted)."""
+    from frys.dsl.errors import FrysError
+
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        if isinstance(link, FrysError):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return _failures[0] if _failures else None
 
 
 def loopback_addresses(count: int) -> tuple[str, ...]:
@@ -97,22 +233,39 @@ class ProcessFailed(RuntimeError):
     """A process of a local cluster died; the others were stopped."""
 
 
+class Stopped(RuntimeError):
+    """The processes of a local cluster stopped because this process was asked to stop
+    (SIGTERM, Ctrl-C) and passed it on; with -r they stop where they are."""
+
+
 def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes: int,
-                  poll_s: float = 0.05, stop_grace_s: float = 5.0) -> None:
+                  poll_s: float = 0.05, stop_grace_s: float = 5.0,
+                  settle_s: float = 0.5) -> None:
     """Launch `processes` processes (`argv_of(i, addresses)`), wait for all of them, and
-    raise ProcessFailed naming the first that failed (killed by a signal, or a non-zero
-    exit) after stopping the rest: a timely cluster cannot go on without one of its
-    processes, and left alone the others would wait for it. SIGINT/SIGTERM to this
-    process are passed on to them."""
+    raise ProcessFailed naming those that failed (killed by a signal, or a non-zero exit;
+    those that fail within `settle_s` of the first counted too) after stopping the rest:
+    a timely cluster cannot go on without one of its processes, and left alone the others
+    would wait for it. SIGINT/SIGTERM to this process are passed on to them."""
     addresses = loopback_addresses(processes)
-    children = [subprocess.Popen(argv_of(i, addresses), stdout=subprocess.PIPE)
-                for i in range(processes)]
+    # the children's lifeline: a pipe whose writing end only this process holds, closed
+    # when it ends, however it ends (kill -9 too): they stop when it does
+    lifeline, held = os.pipe()
+    env = dict(os.environ, **{LIFELINE_ENV: str(lifeline)})
+    try:
+        children = [subprocess.Popen(argv_of(i, addresses), stdout=subprocess.PIPE,
+                                     pass_fds=(lifeline,), env=env)
+                    for i in range(processes)]
+    finally:
+        os.close(lifeline)
     relays = [threading.Thread(target=_relay, args=(child.stdout,), daemon=True)
               for child in children]
     for relay in relays:
         relay.start()
 
+    stop_signals: list[int] = []
+
     def forward(signum: int, frame: object) -> None:
+        stop_signals.append(signum)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
@@ -121,17 +274,18 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
     try:
         while True:
             codes = [child.poll() for child in children]
-            failed = next((i for i, code in enumerate(codes) if code not in (None, 0)), None)
-            if failed is not None:
+            if any(code not in (None, 0) for code in codes):
+                # its peers soon fail too (they lose their connections to it): let them,
+                # briefly, so that the one that failed first, or was killed, is named
+                # rather than one that only lost it
+                settle = time.monotonic() + settle_s
+                while time.monotonic() < settle and any(c.poll() is None for c in children):
+                    time.sleep(poll_s)
+                codes = [child.poll() for child in children]
                 _stop(children, stop_grace_s)
-                code = codes[failed]
-                assert code is not None
-                how = (f"was killed by signal {-code} ({signal.Signals(-code).name})"
-                       if code < 0 else f"exited with status {code}")
-                raise ProcessFailed(
-                    f"process {failed} of {processes} {how}; the other processes were "
-                    "stopped (a cluster cannot go on without one of its processes). With "
-                    "-r, run the same command again to resume from the last snapshot")
+                if stop_signals:  # what was asked for: with -r, processes stop at once
+                    raise Stopped(signal.Signals(stop_signals[0]).name)
+                raise ProcessFailed(_failure_message(codes))
             if all(code == 0 for code in codes):
                 for relay in relays:
                     relay.join()
@@ -141,6 +295,54 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop(children, stop_grace_s)
+        os.close(held)
+
+
+# the environment variable that gives a process of a `-p` cluster its lifeline's fd
+LIFELINE_ENV = "FRYS_SCALEOUT_LIFELINE_FD"
+
+
+def _watch_lifeline(process_id: int | None) -> None:
+    """In a process `run_processes` launched: end this process as soon as the launcher
+    has ended. A launcher killed with kill -9 cannot stop its children, and left alone
+    they would run on, writing the sinks and the recovery folder that the same command
+    run again (to resume) writes too."""
+    fd = os.environ.pop(LIFELINE_ENV, None)
+    if fd is None:
+        return
+
+    def watch() -> None:
+        try:
+            while os.read(int(fd), 1):
+                pass
+        except OSError:
+            pass
+        sys.stderr.write(f"frys: process {process_id}: the process that launched the "
+                         "cluster has ended; stopping\n")
+        sys.stderr.flush()
+        os._exit(1)  # as a crash: the recovery folder and the sinks take it
+
+    threading.Thread(target=watch, name="frys-lifeline", daemon=True).start()
+
+
+def _failure_message(codes: list[int | None]) -> str:
+    """What ProcessFailed says: the processes killed by a signal first (a cause), then
+    those that exited with an error (often a consequence: a lost peer), then that the
+    rest were stopped."""
+    failed = sorted((i for i, code in enumerate(codes) if code not in (None, 0)),
+                    key=lambda i: (codes[i] or 0) >= 0)
+    hows = []
+    for i in failed:
+        code = codes[i]
+        assert code is not None
+        hows.append(f"process {i} of {len(codes)} "
+                    + (f"was killed by signal {-code} ({signal.Signals(-code).name})"
+                       if code < 0 else f"exited with status {code}"))
+    stopped = ("; the other processes were stopped"
+               if any(code is None for code in codes) else "")
+    return (f"{'; '.join(hows)}{stopped} (a cluster cannot go on without one of its "
+            "processes). With -r, run the same command again to resume from the last "
+            "snapshot")
 
 
 # what timely prints on stdout while a process waits for a peer that has not started

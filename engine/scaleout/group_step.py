@@ -96,6 +96,7 @@ class GroupPlan:
     keyed: bool
     settings: OperatorSettings
     assignment: str
+    job: str  # the job's fingerprint (engine.runtime.job_fingerprint)
     # a join with a table's current rows: the table stream, whose loading holds the
     # stream rows back (the embedded runtime reads tables before anything else)
     table_first: str | None = None
@@ -145,6 +146,7 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
         self.inputs = {name: InputClock(stream, producers)
                        for name, (stream, producers) in plan.inputs.items()}
         self.held: list[tuple[str, Envelope]] = []  # stream rows waiting for the table
+        self.reported = False  # its counters sent to the summary (on_eof)
 
     # ------------------------------------------------------------ bytewax's calls
 
@@ -188,21 +190,23 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
                         clock.producer_done(producer)
                 clock.ended = True
                 self._end(name)
-        counters = {name: dict(getattr(self.stats, name)) for name in COUNTERS}
-        counters["events"] = {w.stream: w.rows for w in self.writers.values() if w.rows}
-        self.outbox.append((STATS, ("s", counters)))
+        if not self.reported:  # once: a resumed run of a finished job reports nothing
+            self.reported = True
+            counters = {name: dict(getattr(self.stats, name)) for name in COUNTERS}
+            counters["events"] = {w.stream: w.rows for w in self.writers.values() if w.rows}
+            self.outbox.append((STATS, ("s", counters)))
         return self._drain(), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> dict[str, Any] | None:
         if self.group is None:
             return None
         operator, runner = self.runner.snapshot()
-        return {"group": self.group, "assignment": self.plan.assignment,
+        return {"group": self.group, "assignment": self.plan.assignment, "job": self.plan.job,
                 "operator": operator, "runner": runner,
                 "inputs": {name: clock.snapshot() for name, clock in self.inputs.items()},
                 "writers": {name: w.clock.snapshot() for name, w in self.writers.items()},
                 "rows": {name: w.rows for name, w in self.writers.items()},
-                "held": list(self.held)}
+                "held": list(self.held), "reported": self.reported}
 
     # ------------------------------------------------------------ the work
 
@@ -221,6 +225,7 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
         for name, rows in state["rows"].items():
             self.writers[name].rows = rows
         self.held = list(state["held"])
+        self.reported = bool(state.get("reported", False))
 
     def _drain(self) -> list[Item]:
         out = list(self.outbox)
@@ -241,8 +246,10 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
         clock = self.inputs[stream]
         kind = envelope[0]
         if kind == ROWS:
-            _, producer, batch, own = envelope
-            self.runner.on_delivery(clock, Delivery(batch, clock.arrivals(producer, own)))
+            _, producer, batch, own, offsets = envelope
+            self.runner.on_delivery(clock, Delivery(
+                batch, clock.arrivals(producer, own),
+                offsets if isinstance(offsets, pl.Series) else None))
             if clock.activity(producer):
                 self.runner.on_watermark(clock, clock.watermark)
         elif kind == MARK:
@@ -271,6 +278,12 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
         clock = self.inputs[stream]
         self.runner.on_watermark(clock, END_OF_TIME)
         self.runner.on_end(clock)
+        if OVERFLOW in self.writers and all(c.ended for c in self.inputs.values()):
+            # the runner finishes its output, late and timeouts writers; overflow rows
+            # reach it through a callback, so their producer is finished here, once no
+            # input is left to shed partial matches (without its END, readers of overflow
+            # waited for the end of the run, and a query over it was never counted)
+            self.writers[OVERFLOW].finish()
 
 
 class StatelessStep:

@@ -4,9 +4,12 @@ to hold it.
 
 Every item of the dataflow is `(stream, envelope)`, the envelope one of
 
-* `(ROWS, producer, batch, own)`: a columnar batch from one producer of the stream;
-  `own` is the watermark that producer had before each row (an Int64 Series), or None
-  when no row is behind it (in-order input: the common case, nothing extra on the wire);
+* `(ROWS, producer, batch, own, first)`: a columnar batch from one producer of the
+  stream; `own` is the watermark that producer had before each row (an Int64 Series), or
+  None when no row is behind it (in-order input: the common case, nothing extra on the
+  wire); `first` is the number of its first row among the producer's rows (from 0), or,
+  once a router has cut the batch by key group, the rows' numbers (an Int64 Series) where
+  the query wants them (a pattern's MATCH_IDS: `routed_offsets`), else None;
 * `(MARK, producer, watermark)`: the producer's watermark moved (its largest event time
   minus the stream's delay, or what its query forwarded);
 * `(LOADED, producer)`: a table's producer has read what its table held at the start
@@ -56,23 +59,34 @@ class ProducerClock:
     and the `own` watermark of each row it sends (engine/channel.py ChannelClock.arrivals,
     this producer's part)."""
 
-    __slots__ = ("delay_ms", "done", "event_time", "forwarding", "latest", "watermark")
+    __slots__ = ("delay_ms", "done", "event_time", "forwarding", "latest", "priority",
+                 "sent", "watermark")
 
     def __init__(self, stream: StreamDef, forwarding: bool = False) -> None:
         self.event_time = stream.event_time
         self.delay_ms = stream.watermark_ms
         self.forwarding = forwarding
+        # a priority stream's batches are sent highest priority first, as the embedded
+        # topic delivers each published batch (connectors/bus.py): its readers see rows,
+        # and judge their lateness, in that order
+        self.priority = stream.priority[0] if stream.priority else None
         self.latest = START_OF_TIME
         self.watermark = START_OF_TIME
         self.done = False
+        self.sent = 0  # rows sent: the number of the next one (ROWS' `first`)
 
     def rows(self, producer: int, batch: pl.DataFrame) -> list[Envelope]:
         """The envelopes that send `batch`: its rows (with `own` when some row is behind
         the producer's watermark before it), then a MARK if the watermark moved."""
+        if self.priority is not None and batch.height > 1:
+            batch = batch.sort(self.priority, descending=True, nulls_last=True,
+                               maintain_order=True)
+        first = self.sent
+        self.sent += batch.height
         if self.event_time is None or batch.height == 0:
-            return [(ROWS, producer, batch, None)] if batch.height else []
+            return [(ROWS, producer, batch, None, first)] if batch.height else []
         times = event_time_millis(batch[self.event_time])
-        sent: list[Envelope] = [(ROWS, producer, batch, self._own(times))]
+        sent: list[Envelope] = [(ROWS, producer, batch, self._own(times), first)]
         latest = times.max()
         if latest is not None and int(latest) > self.latest:  # type: ignore[arg-type]
             self.latest = int(latest)  # type: ignore[arg-type]
@@ -105,11 +119,21 @@ class ProducerClock:
         self.watermark = watermark
         return (MARK, -1, watermark)  # the producer index is filled in by the sender
 
-    def snapshot(self) -> tuple[int, int, bool]:
-        return (self.latest, self.watermark, self.done)
+    def snapshot(self) -> tuple[int, int, bool, int]:
+        return (self.latest, self.watermark, self.done, self.sent)
 
-    def restore(self, state: tuple[int, int, bool]) -> None:
-        self.latest, self.watermark, self.done = state
+    def restore(self, state: tuple[int, int, bool, int]) -> None:
+        self.latest, self.watermark, self.done, self.sent = state
+
+
+def routed_offsets(batch: pl.DataFrame, producer: int, first: int, producers: int
+                   ) -> pl.Series:
+    """The numbers of a producer's batch's rows among its stream's events, as a query that
+    numbers events sees them (MATCH_IDS: `stream:offset`): the producer's own count, which
+    is the embedded runtime's arrival order when the stream has one producer; with several,
+    interleaved (`n * producers + producer`) so the numbers stay distinct."""
+    numbers = pl.int_range(first, first + batch.height, dtype=pl.Int64, eager=True)
+    return numbers if producers == 1 else numbers * producers + producer
 
 
 def stamped(producer: int, envelopes: list[Envelope]) -> list[Envelope]:

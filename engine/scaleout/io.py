@@ -18,6 +18,7 @@ sinks cut back to the recovered state, exactly once (docs/scale-out.md).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,8 +42,27 @@ from frys.connectors.registry import (
 )
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
+from frys.engine.scaleout.cluster import note_failure
 from frys.engine.scaleout.group_step import STATS
 from frys.engine.scaleout.inband import END, LOADED, ROWS, Item, ProducerClock, stamped
+
+
+def noted(error: FrysError) -> FrysError:
+    """A job error a partition raises, noted for run_flow (cluster.note_failure): in a
+    cluster of processes bytewax loses it on the way."""
+    note_failure(error)
+    return error
+
+
+# set by request_end: every source partition of this process ends its input at its next
+# batch (a followed file, a broker never end by themselves)
+END_REQUESTED = threading.Event()
+
+
+def request_end() -> None:
+    """End the input of every source partition of this process at its next batch; safe
+    from a signal handler."""
+    END_REQUESTED.set()
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,7 @@ class SourcePlan:
     job_name: str
     source_name: str  # the job file, for errors at the stream's line
     is_table: bool
+    job: str = ""  # the job's fingerprint, in each snapshot (cluster.check_recovery)
 
 
 class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
@@ -100,7 +121,7 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
             else:
                 self.source = registry.open_source(plan.uri, context)
         except ConnectorError as error:
-            raise FrysError.at(str(error), stream.span, plan.source_name) from None
+            raise noted(FrysError.at(str(error), stream.span, plan.source_name)) from None
         self.clock = ProducerClock(stream)
         self.dead_clock = ProducerClock(plan.dead_letters)
         self.events = 0
@@ -125,7 +146,9 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
             raise StopIteration
         plan = self.plan
         name, producer = plan.stream.name, self.producer
-        item = next(self.batches, None)
+        # a stop asked for (SIGTERM, Ctrl-C without -r: request_end): the input ends here,
+        # as the embedded runtime's does (windows fire, sinks commit)
+        item = None if END_REQUESTED.is_set() else next(self.batches, None)
         self.awake = None
         if item is None:
             self.state = "ended"
@@ -156,7 +179,9 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
         return self.awake
 
     def snapshot(self) -> dict[str, Any]:
-        return {"position": self.source.position(), "clock": self.clock.snapshot(),
+        return {"uri": self.plan.uri, "parts": list(self.plan.parts),  # (check_recovery)
+                "job": self.plan.job,
+                "position": self.source.position(), "clock": self.clock.snapshot(),
                 "dead_clock": self.dead_clock.snapshot(), "events": self.events,
                 "dead": self.dead, "state": self.state, "loaded": self.loaded}
 
@@ -206,12 +231,14 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
             self.sink = registry.open_sink(plan.uri, context)
         except OSError as error:
             reason = f"{error.strerror}: {error.filename}" if error.filename else error
-            raise FrysError.at(f"cannot open the sink of stream {stream.name} ({plan.uri}):"
-                               f" {reason}", stream.span, plan.source_name) from None
+            raise noted(FrysError.at(f"cannot open the sink of stream {stream.name} "
+                                     f"({plan.uri}): {reason}", stream.span,
+                                     plan.source_name)) from None
         except ConnectorError as error:
-            raise FrysError.at(str(error), stream.span, plan.source_name) from None
-        self.priority = stream.priority[0] if stream.priority else None
+            raise noted(FrysError.at(str(error), stream.span, plan.source_name)) from None
+        self.plan = plan
         self.checkpoint = END_OF_INPUT_CHECKPOINT
+        self.failed = False
         if resume is not None:
             self.sink.recover(resume["state"])
             self.checkpoint = int(resume["checkpoint"])
@@ -222,22 +249,42 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
         batches = [envelope[2] for envelope in values if envelope[0] == ROWS]
         if not batches:
             return
-        if self.priority is not None:  # as the embedded priority topic delivers each batch
-            batches = [batch.sort(self.priority, descending=True, nulls_last=True,
-                                  maintain_order=True) for batch in batches]
-        self.sink.write(batches[0] if len(batches) == 1
-                        else pl.concat(batches, how="vertical", rechunk=False))
+        try:
+            self.sink.write(batches[0] if len(batches) == 1
+                            else pl.concat(batches, how="vertical", rechunk=False))
+        except OSError as error:
+            raise self._failure(error) from None
 
     def snapshot(self) -> dict[str, Any]:
         self.checkpoint += 1
-        state = self.sink.pre_commit(self.checkpoint)
-        self.sink.commit(self.checkpoint)
+        try:
+            state = self.sink.pre_commit(self.checkpoint)
+            self.sink.commit(self.checkpoint)
+        except OSError as error:
+            raise self._failure(error) from None
         return {"state": state, "checkpoint": self.checkpoint}
 
+    def _failure(self, error: OSError) -> FrysError:
+        """A write that failed (a full disk), as the job's error; the partition is not
+        committed again: bytewax closes it while it unwinds, and a second error there
+        aborts the process without a word."""
+        self.failed = True
+        plan = self.plan
+        return noted(FrysError.at(f"cannot write the sink of stream {plan.stream.name} "
+                                  f"({plan.uri}): {error}", plan.stream.span,
+                                  plan.source_name))
+
     def close(self) -> None:
+        if self.failed:
+            with contextlib.suppress(OSError):  # said; a rerun resumes from a snapshot
+                self.sink.close()
+            return
         self.checkpoint += 1
-        self.sink.pre_commit(self.checkpoint)
-        self.sink.commit(self.checkpoint)
+        try:
+            self.sink.pre_commit(self.checkpoint)
+            self.sink.commit(self.checkpoint)
+        except OSError as error:
+            raise self._failure(error) from None
         self.sink.close()
 
 

@@ -17,7 +17,7 @@ step reading a stream knows all of them and takes the minimum of their watermark
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,20 +25,28 @@ from typing import Any
 import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from frys.connectors import registry
 from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.graph import JobGraph, PatternMatchSpec, QueryNode, TableJoinSpec
 from frys.engine.query_runner import query_names
-from frys.engine.runtime import DEFAULT_OPTIONS, RuntimeOptions, job_name_of, operator_settings
+from frys.engine.runtime import (
+    DEFAULT_OPTIONS,
+    RuntimeOptions,
+    job_fingerprint,
+    job_name_of,
+    operator_settings,
+)
 from frys.engine.scaleout.group_step import STATS, GroupPlan, StatelessStep, builder
-from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec
+from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec, routed_offsets
 from frys.engine.scaleout.io import FrysSink, FrysSource, SinkPlan, SourcePlan, StatsSink
 from frys.engine.scaleout.key_groups import KEY_GROUPS, assignment_fingerprint, split_by_key_group
 from frys.operators.registry import partition_keys
 
 OWN = "__frys_own_watermark"
+OFFSETS = "__frys_offset"
 # a file source is split into partitions of about this many bytes (one partition below it)
 SPLIT_BYTES = 256 << 20
 
@@ -87,15 +95,14 @@ def lower(graph: JobGraph, base_dir: Path,
                     parts={name: [] for name in graph.topics})
     order = _dependency_order(graph)
     names = query_names(graph)
+    job = job_fingerprint(graph)  # in every snapshot: a changed job is refused its state
     # 1. number every stream's producers
     source_plans = []
+    partitions = source_partitions(graph, base_dir, options.split_bytes)
     for source in graph.sources:
         stream = graph.topics[source.topic]
         connector = registry.connector_for(source.uri)
-        parts = ["all"]
-        if connector.partitions is not None and not stream.is_table:
-            # (a table is read by one partition: its rows are upserts in file order)
-            parts = connector.partitions(source.uri, base_dir, options.split_bytes)
+        parts = partitions[source.uri]
         producers, dead = [], []
         for part in parts:
             named = f"source {source.uri}" + (f" [{part}]" if len(parts) > 1 else "")
@@ -105,7 +112,7 @@ def lower(graph: JobGraph, base_dir: Path,
                                                              lazy=True)))
         source_plans.append(SourcePlan(source.uri, stream, graph.topics[DEAD_LETTERS],
                                        tuple(parts), tuple(producers), tuple(dead), base_dir,
-                                       job_name, graph.source_name, stream.is_table))
+                                       job_name, graph.source_name, stream.is_table, job))
     group_plans: dict[int, GroupPlan | tuple[QueryNode, int]] = {}
     settings = operator_settings(options.runtime)
     for node in order:
@@ -137,9 +144,15 @@ def lower(graph: JobGraph, base_dir: Path,
         table_first = None
         if isinstance(node.operator, TableJoinSpec) and not node.operator.versioned:
             table_first = node.operator.table.table
+        group_settings = settings
+        if keyed and settings.max_pattern_bytes is not None:
+            # the byte budget of a whole pattern query, shared by its key groups: each
+            # gets its part, so the query's state stays within it as on one process
+            group_settings = replace(settings, max_pattern_bytes=max(
+                1, settings.max_pattern_bytes // groups))
         group_plans[id(node)] = GroupPlan(
-            node, name, {}, writes, keyed, settings,
-            assignment_fingerprint(groups), table_first, late_targets)
+            node, name, {}, writes, keyed, group_settings,
+            assignment_fingerprint(groups), job, table_first, late_targets)
     # 2. build the steps, writers before readers
     for source_plan in source_plans:
         items = op.input(low.step("source"), flow, FrysSource(source_plan))
@@ -173,6 +186,20 @@ def lower(graph: JobGraph, base_dir: Path,
             op.output(low.step("summary"), op.map(low.step("summary_key"), stats, _to_sink),
                       StatsSink(options.stats_path))
     return flow
+
+
+def source_partitions(graph: JobGraph, base_dir: Path, split_bytes: int
+                      ) -> dict[str, tuple[str, ...]]:
+    """Per source URI, the partitions it is read as (registry.Connector.partitions;
+    ("all",): the whole source)."""
+    parts: dict[str, tuple[str, ...]] = {}
+    for source in graph.sources:
+        connector = registry.connector_for(source.uri)
+        parts[source.uri] = ("all",)
+        # (a table is read by one partition: its rows are upserts in file order)
+        if connector.partitions is not None and not graph.topics[source.topic].is_table:
+            parts[source.uri] = tuple(connector.partitions(source.uri, base_dir, split_bytes))
+    return parts
 
 
 def _add(low: _Lowering, stream: str, producer: ProducerSpec) -> int:
@@ -249,27 +276,43 @@ class Router:
     their key (each group's rows with their `own` watermarks), every other envelope to
     every group; the value carries its group (GroupLogic learns its key from it)."""
 
-    def __init__(self, keys: dict[str, list[pl.Expr]], groups: int, keyed: bool) -> None:
+    def __init__(self, keys: dict[str, list[pl.Expr]], groups: int, keyed: bool,
+                 numbered: dict[str, int] | None = None) -> None:
         self.keys = keys
         self.groups = groups
         self.keyed = keyed
+        # per input stream, its number of producers, when the query numbers its events
+        # (a pattern's MATCH_IDS): rows then carry their numbers (inband.routed_offsets)
+        self.numbered = numbered or {}
         self.names = [str(g) for g in range(groups)]
 
     def __call__(self, item: Item) -> list[tuple[str, tuple[int, str, Any]]]:
         stream, envelope = item
-        if not self.keyed:
-            return [("0", (0, stream, envelope))]
         if envelope[0] != ROWS:
+            if not self.keyed:
+                return [("0", (0, stream, envelope))]
             return [(name, (g, stream, envelope)) for g, name in enumerate(self.names)]
-        _, producer, batch, own = envelope
+        _, producer, batch, own, first = envelope
+        offsets = None
+        if stream in self.numbered:
+            offsets = routed_offsets(batch, producer, first, self.numbered[stream])
+        if not self.keyed:
+            return [("0", (0, stream, (ROWS, producer, batch, own, offsets)))]
+        extra = {}
         if own is not None:
-            batch = batch.with_columns(own.alias(OWN))
+            extra[OWN] = own
+        if offsets is not None:
+            extra[OFFSETS] = offsets
+        if extra:
+            batch = batch.with_columns(series.alias(name) for name, series in extra.items())
         routed = []
         for group, part in split_by_key_group(batch, self.keys[stream], self.groups):
-            part_own = None
-            if own is not None:
-                part_own, part = part[OWN], part.drop(OWN)
-            routed.append((self.names[group], (group, stream, (ROWS, producer, part, part_own))))
+            part_own = part[OWN] if own is not None else None
+            part_offsets = part[OFFSETS] if offsets is not None else None
+            if extra:
+                part = part.drop(*extra)
+            routed.append((self.names[group],
+                           (group, stream, (ROWS, producer, part, part_own, part_offsets))))
         return routed
 
 
@@ -283,8 +326,11 @@ def _keyed(low: _Lowering, plan: GroupPlan, keys: list[list[pl.Expr]]) -> None:
     by_stream: dict[str, list[pl.Expr]] = {}
     for stream, stream_keys in zip(node.inputs, keys, strict=True):
         by_stream.setdefault(stream, stream_keys)
+    numbered = None
+    if isinstance(node.operator, PatternMatchSpec):
+        numbered = {name: len(producers) for name, (_, producers) in plan.inputs.items()}
     routed = op.flat_map(low.step("route"), items,
-                         Router(by_stream, low.options.key_groups, plan.keyed))
+                         Router(by_stream, low.options.key_groups, plan.keyed, numbered))
     out = op.stateful_batch(low.step("query"), routed, builder(plan))
     values = op.map(low.step("values"), out, _value)
     for target in plan.writes:
@@ -303,8 +349,37 @@ def _to_sink(item: Item) -> tuple[str, Any]:
 def _sink(low: _Lowering, stream: str, plan: SinkPlan) -> None:
     items = _select(low, stream, low.parts[stream])
     if items is None:
-        return
+        # nothing writes the stream: the sink is still opened (an empty file, as the
+        # embedded runtime leaves), fed by a source of no items
+        items = op.input(low.step("nothing"), low.flow, _Nothing())
     op.output(low.step("sink"), op.map(low.step("sink_key"), items, _to_sink), FrysSink(plan))
+
+
+class _Nothing(FixedPartitionedSource):  # type: ignore[type-arg]
+    """A source of no rows, for a sink whose stream nothing writes."""
+
+    def list_parts(self) -> list[str]:
+        return ["none"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _NoItems:
+        return _NoItems()
+
+
+class _NoItems(StatefulSourcePartition):  # type: ignore[type-arg]
+    """One envelope that is no rows (bytewax builds a sink's partition at its first
+    item), then the end."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def next_batch(self) -> list[Item]:
+        if self.sent:
+            raise StopIteration
+        self.sent = True
+        return [("", ("open",))]
+
+    def snapshot(self) -> None:
+        return None
 
 
 def refuse_unsupported(graph: JobGraph) -> None:

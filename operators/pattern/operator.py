@@ -194,15 +194,19 @@ class PatternMatch(SideOutputs):
         an event behind the watermark it arrived under (`source.arrivals`, or the
         operator's) is late."""
         if batch.height:
-            self._buffer_events(batch, source.stream, source.arrivals)
+            self._buffer_events(batch, source.stream, source.arrivals, source.offsets)
         return self.emit([])
 
     def _buffer_events(self, batch: pl.DataFrame, stream: str,
-                       arrivals: pl.Series | None) -> None:
+                       arrivals: pl.Series | None, offsets: pl.Series | None = None) -> None:
+        # each event's number in its stream (MATCH_IDS): counted here, or given by the
+        # transport (BatchSource.offsets: the scale-out runtime's key groups see only some)
+        offset = (pl.int_range(pl.len(), dtype=pl.Int64) + self._offsets[stream]
+                  if offsets is None else pl.lit(offsets.cast(pl.Int64)))
         frame = batch.with_columns(
             pl.col(self.spec.event_times[stream]).dt.epoch("ms").alias(_TIME),
             (pl.int_range(pl.len(), dtype=pl.Int64) + self._arrivals).alias(_ARRIVAL),
-            (pl.int_range(pl.len(), dtype=pl.Int64) + self._offsets[stream]).alias(_OFFSET))
+            offset.alias(_OFFSET))
         self._offsets[stream] += batch.height
         if self.multi:
             frame = frame.rename({c: self._frame_column(stream, c) for c in batch.columns
@@ -218,9 +222,9 @@ class PatternMatch(SideOutputs):
                 if self.route_late:
                     self.pending.late.append(batch.filter(late))
                 if self.tracing:
-                    offsets = frame.filter(late)[_OFFSET].to_list()
+                    numbers = frame.filter(late)[_OFFSET].to_list()
                     self.pending.traces.extend(
-                        {"reason": "late", "events": [f"{stream}:{o}"]} for o in offsets)
+                        {"reason": "late", "events": [f"{stream}:{o}"]} for o in numbers)
                 frame = frame.filter(~late)
         self._buffer = frame if self._buffer is None else pl.concat(
             [self._buffer, frame], how="diagonal_relaxed" if self.multi else "vertical")
