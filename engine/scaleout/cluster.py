@@ -137,6 +137,8 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
                                   timedelta(seconds=cluster.backup_interval_s))
     epoch = timedelta(seconds=cluster.snapshot_interval_s or 10)
     _watch_lifeline(cluster.process_id)
+    if cluster.addresses and cluster.process_id:
+        _wait_for_listeners(cluster.addresses[:cluster.process_id])
     _failures.clear()
     try:
         with _stop_signals(enabled=recovery is None):
@@ -157,6 +159,38 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
                 f"panicked ({error}): it lost another process of the cluster, or a step "
                 "raised") from None
         raise
+
+
+def _listening_ports() -> set[int]:
+    """The TCP ports something listens on at this host (Linux /proc; empty elsewhere)."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as file:
+                next(file, None)
+                for line in file:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == "0A":  # LISTEN
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return ports
+
+
+def _wait_for_listeners(addresses: Sequence[str], timeout_s: float = 30.0) -> None:
+    """Wait until the processes before this one listen, where that can be seen (on this
+    host): timely connects to them once, and after a refused connection waits a whole
+    second before it tries again, which was most of a local cluster's start-up. Returns
+    at the timeout regardless (timely's own retries take over)."""
+    local = [int(a.rsplit(":", 1)[1]) for a in addresses
+             if a.rsplit(":", 1)[0] in ("127.0.0.1", "localhost", "::1", "[::1]")]
+    if not local or not os.path.exists("/proc/net/tcp"):
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if set(local) <= _listening_ports():
+            return
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -54,6 +54,9 @@ def noted(error: FrysError) -> FrysError:
     return error
 
 
+# rows a source partition sends as one batch at most (what its source has ready)
+SOURCE_BATCH_ROWS = 1 << 18
+
 # set by request_end: every source partition of this process ends its input at its next
 # batch (a followed file, a broker never end by themselves)
 END_REQUESTED = threading.Event()
@@ -146,33 +149,53 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
             raise StopIteration
         plan = self.plan
         name, producer = plan.stream.name, self.producer
-        # a stop asked for (SIGTERM, Ctrl-C without -r: request_end): the input ends here,
-        # as the embedded runtime's does (windows fire, sinks commit)
-        item = None if END_REQUESTED.is_set() else next(self.batches, None)
         self.awake = None
+        # what the source has ready, up to SOURCE_BATCH_ROWS rows, as one batch: every
+        # keyed query cuts a batch into one per key group, and an operator call costs
+        # about the same for few rows as for many (the source's own chunks are sized for
+        # one process: 64k rows of Arrow, 8 MiB of JSON Lines)
+        batches: list[pl.DataFrame] = []
+        dead: list[Any] = []
+        rows = 0
+        item = None
+        while rows < SOURCE_BATCH_ROWS:
+            # a stop asked for (SIGTERM, Ctrl-C without -r: request_end): the input ends
+            # here, as the embedded runtime's does (windows fire, sinks commit)
+            item = None if END_REQUESTED.is_set() else next(self.batches, None)
+            if item is None or item is IDLE:
+                break
+            batches.append(item[0])
+            dead.extend(item[1])
+            rows += item[0].height
+        if batches or dead:
+            self.wait = 0.005
+            return self._rows(name, producer, batches, dead)
         if item is None:
             self.state = "ended"
             self.clock.done = self.dead_clock.done = True
             return [(name, (END, producer)), (DEAD_LETTERS, (END, self.dead_producer)),
                     (STATS, ("s", {"events": {name: self.events},
                                    "dead_letters": {name: self.dead} if self.dead else {}}))]
-        if item is IDLE:
-            self.awake = datetime.now(UTC) + timedelta(seconds=self.wait)
-            self.wait = min(self.wait * 2, POLL_MAX_SECONDS)
-            if not self.loaded:  # a growing table has read what it held
-                self.loaded = True
-                return [(name, (LOADED, producer))]
-            return []
-        self.wait = 0.005
-        batch, dead = item
+        self.awake = datetime.now(UTC) + timedelta(seconds=self.wait)
+        self.wait = min(self.wait * 2, POLL_MAX_SECONDS)
+        if not self.loaded:  # a growing table has read what it held
+            self.loaded = True
+            return [(name, (LOADED, producer))]
+        return []
+
+    def _rows(self, name: str, producer: int, batches: list[pl.DataFrame],
+              dead: list[Any]) -> list[Item]:
         out: list[Item] = []
         if dead:
             self.dead += len(dead)
             out.extend((DEAD_LETTERS, e) for e in stamped(
                 self.dead_producer,
                 self.dead_clock.rows(self.dead_producer, dead_letter_frame(dead))))
-        self.events += batch.height
-        out.extend((name, e) for e in stamped(producer, self.clock.rows(producer, batch)))
+        batch = batches[0] if len(batches) == 1 else pl.concat(batches, how="vertical",
+                                                                 rechunk=False)
+        if batch.height:
+            self.events += batch.height
+            out.extend((name, e) for e in stamped(producer, self.clock.rows(producer, batch)))
         return out
 
     def next_awake(self) -> datetime | None:
