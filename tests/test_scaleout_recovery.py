@@ -12,7 +12,7 @@ batches from every group are written together in the order bytewax delivers them
 uninterrupted bytewax runs already differ in order (never in content). Sorting keeps
 every line, so a duplicate or a missing row still fails.
 
-The inputs are read in 16 KiB chunks (sitecustomize.py below, imported by every frys
+The inputs are read in 16 KiB chunks, one per batch (sitecustomize.py below, imported by every frys
 process the tests start, `-p` children included), so a run is ~100 batches over a few
 seconds: snapshots every 0.2 s fall mid-run.
 """
@@ -45,6 +45,9 @@ _chunk = os.environ.get("FRYS_TEST_CHUNK_BYTES")
 if _chunk:
     import frys.connectors.jsonl as _jsonl
     _jsonl.DEFAULT_CHUNK_BYTES = int(_chunk)
+    # one chunk per batch (a source partition gathers up to 256k rows otherwise)
+    import frys.engine.scaleout.io as _io
+    _io.SOURCE_BATCH_ROWS = 1
 """
 
 
