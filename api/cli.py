@@ -195,15 +195,16 @@ def _add_scale_out_arguments(run: argparse.ArgumentParser) -> None:
                        help="with -r: seconds between snapshots (default 10)")
     group.add_argument("-b", "--backup-interval", type=float, default=0.0, metavar="SECONDS",
                        help="with -r: seconds of older snapshots to keep (default 0)")
-    group.add_argument("--key-groups", type=positive, default=32, metavar="N",
-                       help="keyed state is split into N key groups (default 32), the most "
+    group.add_argument("--key-groups", type=positive, default=16, metavar="N",
+                       help="keyed state is split into N key groups (default 16), the most "
                             "workers a keyed query can use; each costs a little per batch "
                             "(docs/scale-out.md); fixed for the life of a -r folder")
-    group.add_argument("--split-bytes", type=positive, default=256 << 20, metavar="BYTES",
-                       help="file sources bigger than this are read as several partitions "
-                            "in parallel, each about this big (JSON Lines: byte ranges cut "
-                            "at line starts; Arrow/Parquet: ranges of record batches; a "
-                            "folder of part files: one per part); default 256 MiB")
+    group.add_argument("--split-bytes", type=positive, metavar="BYTES",
+                       help="read file sources bigger than this as several partitions in "
+                            "parallel, each about this big (JSON Lines: byte ranges cut at "
+                            "line starts; Arrow/Parquet: ranges of record batches; a folder "
+                            "of part files: one per part); default: one partition per "
+                            "source (docs/scale-out.md: what splitting costs)")
     group.add_argument("--stats-file", metavar="FILE", help=argparse.SUPPRESS)
 
 

@@ -128,11 +128,12 @@ def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
     """The command one process of a `-p` cluster runs: this one, as process `index`."""
     argv = [sys.executable, "-m", "frys", "run", args.job, "--runtime", "bytewax",
             "-w", str(args.workers), "-i", str(index), "-a", ";".join(addresses),
-            "--key-groups", str(args.key_groups), "--split-bytes", str(args.split_bytes),
-            "--stats-file", str(stats_path), "-q",
+            "--key-groups", str(args.key_groups), "--stats-file", str(stats_path), "-q",
             "--max-partial-matches", str(args.max_partial_matches),
             "--max-pattern-bytes-per-partition", str(args.max_pattern_bytes_per_partition),
             "--max-pattern-bytes", str(args.max_pattern_bytes)]
+    if args.split_bytes is not None:
+        argv += ["--split-bytes", str(args.split_bytes)]
     if args.format is not None:
         argv += ["--format", args.format]
     elif _bare_selects(args.job) > 1:

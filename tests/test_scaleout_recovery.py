@@ -12,8 +12,8 @@ batches from every group are written together in the order bytewax delivers them
 uninterrupted bytewax runs already differ in order (never in content). Sorting keeps
 every line, so a duplicate or a missing row still fails.
 
-The inputs are read in 16 KiB chunks, one per batch (sitecustomize.py below, imported by every frys
-process the tests start, `-p` children included), so a run is ~100 batches over a few
+The inputs are read in 8 KiB chunks, one per batch (sitecustomize.py below, imported by every frys
+process the tests start, `-p` children included), so a run is ~200 batches over a few
 seconds: snapshots every 0.2 s fall mid-run.
 """
 
@@ -35,7 +35,7 @@ from test_crash_trials import JOBS, output_rows, write_events
 pytest.importorskip("bytewax")
 
 EVENTS = 30_000  # per input file
-CHUNK_BYTES = 16 << 10
+CHUNK_BYTES = 8 << 10
 SNAPSHOT_S = "0.2"
 SNAPSHOTS_BEFORE_KILL = 3  # bytewax's commit epoch reached in every partition's view
 
@@ -267,12 +267,12 @@ def test_a_resume_with_other_key_groups_is_refused_in_one_line(
     recovery = tmp_path / "recovery"
     kill_after_snapshots(inputs, job_file, recovery, "-w", "2")
     before = (tmp_path / "out.jsonl").read_bytes()
-    refused = run(inputs, job_file, *cluster, "-r", str(recovery), "--key-groups", "16")
+    refused = run(inputs, job_file, *cluster, "-r", str(recovery), "--key-groups", "8")
     assert refused.returncode == 1, refused.stderr
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1, refused.stderr
     assert lines[0].startswith(f"frys: cannot resume from the recovery folder {recovery}:")
-    assert "key-group assignment 32/" in lines[0] and "this run uses 16/" in lines[0]
+    assert "key-group assignment 16/" in lines[0] and "this run uses 8/" in lines[0]
     assert (tmp_path / "out.jsonl").read_bytes() == before
 
 

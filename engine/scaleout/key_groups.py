@@ -12,11 +12,12 @@ rows to a group whose state is another key's.
 The hash is polars' (a fixed seed), which polars promises stable within one version: the
 fingerprint hashes a fixed probe, so an upgrade that changes the hash is caught.
 
-Why 32 by default: every key group is an operator instance of its own, and an operator
+Why 16 by default: every key group is an operator instance of its own, and an operator
 call costs a fixed ~0.5 ms besides its rows, so each source batch costs that many calls
-per keyed query. 32 groups keep one bytewax worker within 1.4x of the embedded runtime
-on W1 (128: 2.2x) while letting a keyed query use up to 32 workers; a bigger cluster sets
-`--key-groups` to at least its number of workers (docs/scale-out.md).
+per keyed query. W2 from Arrow (8M events) on one bytewax worker takes 1.12x the embedded
+runtime's time with 8 groups, 1.23x with 16, 1.66x with 32 (128 groups: 2.2x on W1);
+16 lets a keyed query use up to 16 workers. A bigger cluster sets `--key-groups` to at
+least its number of workers (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from functools import lru_cache
 
 import polars as pl
 
-KEY_GROUPS = 32
+KEY_GROUPS = 16
 KEY_GROUP_COLUMN = "__frys_key_group"
 # a fixed seed: the assignment must be the same in every process and every run
 _SEED = 0x66727973

@@ -47,8 +47,6 @@ from frys.operators.registry import partition_keys
 
 OWN = "__frys_own_watermark"
 OFFSETS = "__frys_offset"
-# a file source is split into partitions of about this many bytes (one partition below it)
-SPLIT_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -58,8 +56,11 @@ class ScaleOutOptions:
     key_groups: int = KEY_GROUPS
     runtime: RuntimeOptions = DEFAULT_OPTIONS
     # file sources bigger than this are read as several partitions in parallel
-    # (connectors/file_partitions.py), each a producer of its stream
-    split_bytes: int = SPLIT_BYTES
+    # (connectors/file_partitions.py), each a producer of its stream; None: one partition
+    # per source. Not by default: the partitions of a time-ordered file hold its stream's
+    # watermark at the first one's progress, so the later ones' windows stay open (memory
+    # grows with the file) until it has been read
+    split_bytes: int | None = None
     # where the run's counters go at the end (JSON; the summary of `frys run`), or None
     stats_path: Path | None = None
     # the rows of bare SELECTs: tagged with their query's name ("_query"), as `frys run
@@ -188,16 +189,17 @@ def lower(graph: JobGraph, base_dir: Path,
     return flow
 
 
-def source_partitions(graph: JobGraph, base_dir: Path, split_bytes: int
+def source_partitions(graph: JobGraph, base_dir: Path, split_bytes: int | None
                       ) -> dict[str, tuple[str, ...]]:
     """Per source URI, the partitions it is read as (registry.Connector.partitions;
-    ("all",): the whole source)."""
+    ("all",): the whole source; every source whole without `split_bytes`)."""
     parts: dict[str, tuple[str, ...]] = {}
     for source in graph.sources:
         connector = registry.connector_for(source.uri)
         parts[source.uri] = ("all",)
         # (a table is read by one partition: its rows are upserts in file order)
-        if connector.partitions is not None and not graph.topics[source.topic].is_table:
+        if split_bytes is not None and connector.partitions is not None \
+                and not graph.topics[source.topic].is_table:
             parts[source.uri] = tuple(connector.partitions(source.uri, base_dir, split_bytes))
     return parts
 
