@@ -13,10 +13,9 @@ import argparse
 import contextlib
 import json
 import logging
-import signal
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -285,30 +284,16 @@ def _duration(millis: int) -> str:
     return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 
-@contextlib.contextmanager
-def _stop_signals(checkpointer: Checkpointer | None, runtime: Runtime) -> Iterator[None]:
+def _stop_signals(checkpointer: Checkpointer | None, runtime: Runtime
+                  ) -> contextlib.AbstractContextManager[None]:
     """SIGTERM and the first Ctrl-C stop the run at the next batch boundary, exit 0: with a
     state folder with a last checkpoint, the input not ended (the next run continues the
     open windows); without one by ending the input there (windows fire, sinks commit), as
     nothing could continue it. A second Ctrl-C interrupts at once (130)."""
-    requested = False
+    from frys.engine.stopping import stop_signals
 
-    def stop(signum: int, frame: object) -> None:
-        nonlocal requested
-        if requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        requested = True
-        if checkpointer is not None:
-            checkpointer.request_stop()
-        else:
-            runtime.request_end()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return stop_signals(checkpointer.request_stop if checkpointer is not None
+                        else runtime.request_end)
 
 
 def _savepoint_requests(args: argparse.Namespace, checkpointer: Checkpointer | None

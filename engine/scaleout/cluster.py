@@ -204,20 +204,11 @@ def _stop_signals(enabled: bool) -> Iterator[None]:
         yield
         return
     from frys.engine.scaleout.io import END_REQUESTED, request_end
+    from frys.engine.stopping import stop_signals
 
     END_REQUESTED.clear()
-
-    def stop(signum: int, frame: object) -> None:
-        if END_REQUESTED.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        request_end()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_signals(request_end):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 # the job errors (FrysError) the steps of this process raised, in order: bytewax wraps
