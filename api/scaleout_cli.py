@@ -93,8 +93,9 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
                 refuse_unsupported(graph)  # said once, here, not by every process
                 from frys.engine.scaleout.cluster import run_processes
 
-                run_processes(lambda i, addresses: _child_argv(args, i, addresses,
-                                                               stats_path), args.processes)
+                bare_selects = sum(1 for node in graph.queries if node.to_caller)
+                run_processes(lambda i, addresses: _child_argv(
+                    args, i, addresses, stats_path, bare_selects), args.processes)
             else:
                 from frys.engine.scaleout.cluster import run_flow
                 from frys.engine.scaleout.lowering import ScaleOutOptions, lower
@@ -124,7 +125,7 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
 
 
 def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
-                stats_path: Path) -> list[str]:
+                stats_path: Path, bare_selects: int) -> list[str]:
     """The command one process of a `-p` cluster runs: this one, as process `index`."""
     argv = [sys.executable, "-m", "frys", "run", args.job, "--runtime", "bytewax",
             "-w", str(args.workers), "-i", str(index), "-a", ";".join(addresses),
@@ -136,7 +137,7 @@ def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
         argv += ["--split-bytes", str(args.split_bytes)]
     if args.format is not None:
         argv += ["--format", args.format]
-    elif _bare_selects(args.job) > 1:
+    elif bare_selects > 1:  # the default is the whole job's, said to each process
         argv += ["--format", "tagged"]
     if args.recovery_directory is not None:
         argv += ["-r", args.recovery_directory, "-b", str(args.backup_interval)]
@@ -149,14 +150,6 @@ def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
     if args.max_repetitions is not None:
         argv += ["--max-repetitions", str(args.max_repetitions)]
     return argv
-
-
-def _bare_selects(job: str) -> int:
-    from frys.compiler import compile_text
-    from frys.engine.planner import plan
-
-    graph = plan(compile_text(read_job_file(job), job))
-    return sum(1 for node in graph.queries if node.to_caller)
 
 
 def _summary(stats_path: Path) -> str:

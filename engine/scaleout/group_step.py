@@ -128,15 +128,13 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
             return OutboxWriter(self.outbox, plan.writes[stream][0],
                                 plan.producer(stream, group), forwarding)
 
+        # one per stream the query writes (plan.writes: output, late, timeouts, overflow);
+        # only the output's watermark is forwarded from the input's
         self.writers: dict[str, OutboxWriter] = {
-            node.output_topic: writer(node.output_topic, node.watermark_lag_ms is not None)}
-        for target in set(plan.late_targets.values()):
-            self.writers.setdefault(target, writer(target))
+            stream: writer(stream, stream == node.output_topic
+                           and node.watermark_lag_ms is not None)
+            for stream in plan.writes}
         timeouts_stream = node.operator.timeouts_stream
-        if timeouts_stream is not None:
-            self.writers.setdefault(timeouts_stream, writer(timeouts_stream))
-        if OVERFLOW in plan.writes:
-            self.writers.setdefault(OVERFLOW, writer(OVERFLOW))
         self.stats = JobStats()
         self.runner = QueryRunner(
             node, self.writers[node.output_topic], self.stats,

@@ -131,12 +131,7 @@ def lower(graph: JobGraph, base_dir: Path,
         groups = options.key_groups if keyed else 1
         late_targets = node.operator.late_targets(node.inputs)
         writes: dict[str, tuple[StreamDef, int]] = {}
-        targets = [node.output_topic, *late_targets.values()]
-        if node.operator.timeouts_stream is not None:
-            targets.append(node.operator.timeouts_stream)
-        if isinstance(node.operator, PatternMatchSpec):
-            targets.append(OVERFLOW)
-        for target in dict.fromkeys(targets):
+        for target in _written_by(node):
             first = len(low.producers[target])
             lazy = target != node.output_topic
             for group in range(groups):
@@ -209,17 +204,23 @@ def _add(low: _Lowering, stream: str, producer: ProducerSpec) -> int:
     return len(low.producers[stream]) - 1
 
 
+def _written_by(node: QueryNode) -> list[str]:
+    """The streams a stateful query writes, once each: its output, its inputs' late
+    streams, its timeouts stream, `overflow` for a pattern."""
+    targets = [node.output_topic, *node.operator.late_targets(node.inputs).values()]
+    if node.operator.timeouts_stream is not None:
+        targets.append(node.operator.timeouts_stream)
+    if isinstance(node.operator, PatternMatchSpec):
+        targets.append(OVERFLOW)
+    return list(dict.fromkeys(targets))
+
+
 def _dependency_order(graph: JobGraph) -> list[QueryNode]:
     """The queries, each after every query writing one of its inputs (the graph has no
     loops: dsl/stream_graph.py refuses them)."""
     writers: dict[str, list[QueryNode]] = {}
     for node in graph.queries:
-        targets = [node.output_topic, *node.operator.late_targets(node.inputs).values()]
-        if node.operator.timeouts_stream is not None:
-            targets.append(node.operator.timeouts_stream)
-        if isinstance(node.operator, PatternMatchSpec):
-            targets.append(OVERFLOW)
-        for target in targets:
+        for target in _written_by(node):
             writers.setdefault(target, []).append(node)
     order: list[QueryNode] = []
     seen: set[int] = set()
