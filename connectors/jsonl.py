@@ -94,12 +94,8 @@ class JsonlFileSource:
             first = start
             if _pread(file, start - 1, 1) != b"\n":  # inside a line: it is the last range's
                 file.seek(start)
-                while True:
-                    data = file.read(1 << 16)
-                    cut = data.find(b"\n")
-                    if cut >= 0 or not data:
-                        first = file.tell() - len(data) + cut + 1 if cut >= 0 else file.tell()
-                        break
+                _rest_of_line(file)
+                first = file.tell()
             lines = 1
             file.seek(0)
             left = first
@@ -133,18 +129,7 @@ class JsonlFileSource:
                     past = at + len(data) >= end
                     return data
                 past = True  # the range's last line goes on past its end: read it whole
-                rest = bytearray()
-                while True:
-                    more = file.read(1 << 16)
-                    cut = more.find(b"\n")
-                    if cut >= 0:
-                        rest += more[: cut + 1]
-                        file.seek(file.tell() - len(more) + cut + 1)
-                        break
-                    if not more:
-                        break
-                    rest += more
-                return data + bytes(rest)
+                return data + _rest_of_line(file)
             return b""
 
         return read
@@ -245,6 +230,22 @@ def _fsync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _rest_of_line(file: IO[bytes]) -> bytes:
+    """The bytes from the file's position to the end of its line (its newline included, or
+    the end of the file); the file is left after them."""
+    rest = bytearray()
+    while True:
+        more = file.read(1 << 16)
+        cut = more.find(b"\n")
+        if cut >= 0:
+            rest += more[: cut + 1]
+            file.seek(file.tell() - len(more) + cut + 1)
+            return bytes(rest)
+        if not more:
+            return bytes(rest)
+        rest += more
 
 
 def _pread(file: IO[bytes], at: int, size: int) -> bytes:
