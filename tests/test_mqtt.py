@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -439,13 +440,15 @@ def test_a_broker_restarted_in_the_middle_is_reconnected_and_nothing_is_lost(
 
 def subscribe(broker: Broker, topic: str) -> tuple[object, list[bytes]]:
     received: list[bytes] = []
+    granted = threading.Event()  # the SUBACK: from then on, what is published reaches it
     client = _client()
     client.on_message = lambda client, userdata, message: received.append(  # type: ignore[attr-defined]
         message.payload)
+    client.on_subscribe = lambda *_: granted.set()  # type: ignore[attr-defined]
     client.connect("127.0.0.1", broker.port)  # type: ignore[attr-defined]
     client.subscribe(topic, qos=1)  # type: ignore[attr-defined]
     client.loop_start()  # type: ignore[attr-defined]
-    time.sleep(0.2)
+    assert granted.wait(10), "the broker never granted the subscription"
     return client, received
 
 
