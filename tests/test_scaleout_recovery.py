@@ -164,6 +164,16 @@ def kill_after_snapshots(inputs: Path, job: Path, recovery: Path, *arguments: st
         return stdout.read()
 
 
+def resumes_exactly_once(inputs: Path, job: Path, folder: Path, rows: list[str],
+                         *arguments: str) -> subprocess.CompletedProcess[str]:
+    """The job run again with `arguments` (a resume) ends well, and the sink in `folder`
+    then holds `rows` (the uninterrupted embedded run's), each once."""
+    again = run(inputs, job, *arguments)
+    assert again.returncode == 0, again.stderr
+    assert sorted(output_rows(folder)) == rows
+    return again
+
+
 def partial_rows(folder: Path) -> int:
     out = folder / "out.jsonl"
     return len(out.read_text().splitlines()) if out.exists() else -1
@@ -252,9 +262,8 @@ def test_a_run_killed_on_two_workers_resumes_on_another_number(
     recovery = tmp_path / "recovery"
     kill_after_snapshots(inputs, job_file, recovery, "-w", "2")
     assert 0 < partial_rows(tmp_path) < len(expected["window"])
-    again = run(inputs, job_file, *resume, "-r", str(recovery), "-s", SNAPSHOT_S)
-    assert again.returncode == 0, again.stderr
-    assert sorted(output_rows(tmp_path)) == expected["window"]
+    resumes_exactly_once(inputs, job_file, tmp_path, expected["window"], *resume,
+                         "-r", str(recovery), "-s", SNAPSHOT_S)
 
 
 @pytest.mark.parametrize("cluster", [("-w", "2"), ("-p", "2")], ids=["-w 2", "-p 2"])
@@ -327,9 +336,7 @@ def test_sigterm_to_a_recovering_cluster_stops_it_and_the_same_command_resumes(
         _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "stopped by SIGTERM before the end of the input; run the same command" in err
-    again = run(inputs, job_file, *command)
-    assert again.returncode == 0, again.stderr
-    assert sorted(output_rows(tmp_path)) == expected["window"]
+    resumes_exactly_once(inputs, job_file, tmp_path, expected["window"], *command)
 
 
 # ------------------------------------------------------------------ failures
@@ -352,6 +359,22 @@ def running(pid: int) -> bool:
         return False
 
 
+def cluster_after_snapshots(inputs: Path, job: Path, recovery: Path, command: tuple[str, ...]
+                            ) -> tuple[subprocess.Popen[str], list[int]]:
+    """A `-p 2` cluster started with `command`, once its snapshots are coming: the
+    launcher and its two processes (the launcher killed if that never happens)."""
+    parent = start(inputs, job, *command)
+    try:
+        wait_for_snapshots(parent, recovery)
+        processes = children(parent.pid)
+        assert len(processes) == 2
+    except BaseException:
+        parent.kill()
+        parent.communicate()
+        raise
+    return parent, processes
+
+
 @pytest.mark.parametrize("victim", [0, 1])
 def test_a_process_killed_fails_the_run_at_once_and_a_rerun_recovers(
         inputs: Path, tmp_path: Path, expected: dict[str, list[str]], victim: int) -> None:
@@ -361,11 +384,8 @@ def test_a_process_killed_fails_the_run_at_once_and_a_rerun_recovers(
     job_file = copy_job(inputs, tmp_path, "window")
     recovery = tmp_path / "recovery"
     command = ("-p", "2", "-r", str(recovery), "-s", SNAPSHOT_S)
-    parent = start(inputs, job_file, *command)
+    parent, processes = cluster_after_snapshots(inputs, job_file, recovery, command)
     try:
-        wait_for_snapshots(parent, recovery)
-        processes = children(parent.pid)
-        assert len(processes) == 2
         killed_at = time.monotonic()
         os.kill(processes[victim], signal.SIGKILL)
         _, err = parent.communicate(timeout=30)
@@ -381,9 +401,7 @@ def test_a_process_killed_fails_the_run_at_once_and_a_rerun_recovers(
     assert "Traceback" not in err
     assert not [pid for pid in processes if running(pid)]
     assert 0 < partial_rows(tmp_path) < len(expected["window"])
-    again = run(inputs, job_file, *command)
-    assert again.returncode == 0, again.stderr
-    assert sorted(output_rows(tmp_path)) == expected["window"]
+    resumes_exactly_once(inputs, job_file, tmp_path, expected["window"], *command)
 
 
 def test_the_launcher_killed_its_processes_stop_and_a_rerun_recovers(
@@ -394,22 +412,15 @@ def test_the_launcher_killed_its_processes_stop_and_a_rerun_recovers(
     job_file = copy_job(inputs, tmp_path, "window")
     recovery = tmp_path / "recovery"
     command = ("-p", "2", "-r", str(recovery), "-s", SNAPSHOT_S)
-    parent = start(inputs, job_file, *command)
-    try:
-        wait_for_snapshots(parent, recovery)
-        processes = children(parent.pid)
-        assert len(processes) == 2
-    finally:
-        parent.kill()
-        parent.communicate()
+    parent, processes = cluster_after_snapshots(inputs, job_file, recovery, command)
+    parent.kill()
+    parent.communicate()
     deadline = time.monotonic() + 3
     while [pid for pid in processes if running(pid)]:
         assert time.monotonic() < deadline, "the processes ran on without their launcher"
         time.sleep(0.02)
     assert 0 < partial_rows(tmp_path) < len(expected["window"])
-    again = run(inputs, job_file, *command)
-    assert again.returncode == 0, again.stderr
-    assert sorted(output_rows(tmp_path)) == expected["window"]
+    resumes_exactly_once(inputs, job_file, tmp_path, expected["window"], *command)
 
 
 @pytest.mark.parametrize("cluster", [("-w", "1"), ("-w", "2"), ("-p", "2")],
