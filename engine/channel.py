@@ -30,7 +30,9 @@ from frys.engine.time import (
     END_OF_TIME,
     START_OF_TIME,
     CombinedWatermark,
+    behind_none,
     event_time_millis,
+    own_watermarks,
     too_far_ahead,
 )
 
@@ -229,26 +231,15 @@ class ChannelClock:
         `wanted`, this is None."""
         combined = self.combined
         latest = self.latest_event_ms[producer]
-        floor = START_OF_TIME + self.delay_ms  # below it, `- delay` would wrap around
         before = combined.current
-        if not wanted and times.null_count() == 0 and times.is_sorted():
-            # in order (the common case): no row is behind its own watermark when the
-            # first is at or above the channel's before the batch and this producer's own
-            # (what it forwarded, its latest time minus the delay)
-            first = times[0]
-            if (first >= before and first >= combined.watermarks[producer]
-                    and (latest <= floor or self.forwarding[producer]
-                         or first >= latest - self.delay_ms)):
-                return None
-        forwarded = pl.lit(combined.watermarks[producer], dtype=pl.Int64)
-        if self.forwarding[producer]:  # its rows do not move its watermark (add_producer)
-            own = pl.repeat(forwarded, times.len())
-        else:
-            prior = times.cum_max().shift(1, fill_value=latest) \
-                .fill_null(strategy="forward").fill_null(latest)
-            own = pl.max_horizontal(
-                pl.when(prior > floor).then(prior - self.delay_ms).otherwise(START_OF_TIME),
-                forwarded)
+        own_before = combined.watermarks[producer]  # what it forwarded, or its latest - delay
+        forwarding = self.forwarding[producer]
+        # in order (the common case): no row is behind its own watermark, nor behind the
+        # channel's before the batch when the first is not
+        if not wanted and behind_none(times, latest, own_before, self.delay_ms, forwarding) \
+                and times[0] >= before:
+            return None
+        own = own_watermarks(times, latest, own_before, self.delay_ms, forwarding)
         others = [w for i, (w, holding) in enumerate(zip(combined.watermarks, combined.holding,
                                                          strict=True))
                   if holding and i != producer]

@@ -138,6 +138,39 @@ def event_time_millis(values: pl.Series) -> pl.Series:
     return values.dt.epoch("ms")
 
 
+def behind_none(times: pl.Series, latest: int, watermark: int, delay_ms: int,
+                forwarding: bool) -> bool:
+    """Whether no row of a producer's batch (its epoch-ms `times`, in order) is behind the
+    producer's watermark before it (`own_watermarks`), by one sortedness check: the rows are
+    in order and the first is at or above the producer's `watermark` and its `latest`
+    event time minus the delay. The common case, where the watermark each row arrived under
+    need not be computed."""
+    if times.null_count() or not times.is_sorted():
+        return False
+    first = times[0]
+    return first >= watermark and (latest <= START_OF_TIME + delay_ms or forwarding
+                                   or first >= latest - delay_ms)
+
+
+def own_watermarks(times: pl.Series, latest: int, watermark: int, delay_ms: int,
+                   forwarding: bool) -> pl.Expr:
+    """The producer's watermark before each row of its batch (its epoch-ms `times`, in
+    order): the largest event time before the row (its `latest` before the batch
+    included) minus the delay, or its `watermark` (what it forwarded) if higher; only the
+    forwarded one for a producer whose rows do not move its watermark (`forwarding`). An
+    expression of the batch's length, for pl.select."""
+    import polars as pl
+
+    forwarded = pl.lit(watermark, dtype=pl.Int64)
+    if forwarding:
+        return pl.repeat(forwarded, times.len())
+    floor = START_OF_TIME + delay_ms  # below it, `- delay` would wrap around
+    prior = times.cum_max().shift(1, fill_value=latest) \
+        .fill_null(strategy="forward").fill_null(latest)
+    return pl.max_horizontal(
+        pl.when(prior > floor).then(prior - delay_ms).otherwise(START_OF_TIME), forwarded)
+
+
 def too_far_ahead(times: pl.Series, watermark: int, latest: int, delay_ms: int,
                   max_future_ms: int, now_ms: int) -> pl.Series:
     """Which events of a batch (epoch-ms Int64 `times`, in arrival order; null: no time)

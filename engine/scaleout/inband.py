@@ -33,7 +33,13 @@ from dataclasses import dataclass
 import polars as pl
 
 from frys.dsl.analyzed import StreamDef
-from frys.engine.time import START_OF_TIME, CombinedWatermark, event_time_millis
+from frys.engine.time import (
+    START_OF_TIME,
+    CombinedWatermark,
+    behind_none,
+    event_time_millis,
+    own_watermarks,
+)
 
 ROWS, MARK, LOADED, END = "r", "w", "l", "e"
 
@@ -97,20 +103,12 @@ class ProducerClock:
         return sent
 
     def _own(self, times: pl.Series) -> pl.Series | None:
-        floor = START_OF_TIME + self.delay_ms  # below it, `- delay` would wrap around
-        if times.null_count() == 0 and times.is_sorted():
-            first = times[0]
-            if first >= self.watermark and (self.latest <= floor or self.forwarding
-                                             or first >= self.latest - self.delay_ms):
-                return None  # no row is behind this producer's watermark before it
-        forwarded = pl.lit(self.watermark, dtype=pl.Int64)
-        if self.forwarding:
-            return pl.select(pl.repeat(forwarded, times.len())).to_series()
-        prior = times.cum_max().shift(1, fill_value=self.latest) \
-            .fill_null(strategy="forward").fill_null(self.latest)
-        return pl.select(pl.max_horizontal(
-            pl.when(prior > floor).then(prior - self.delay_ms).otherwise(START_OF_TIME),
-            forwarded)).to_series()
+        """This producer's watermark before each row (engine/time.py own_watermarks), or
+        None when no row is behind it (in-order input: nothing extra on the wire)."""
+        if behind_none(times, self.latest, self.watermark, self.delay_ms, self.forwarding):
+            return None
+        return pl.select(own_watermarks(times, self.latest, self.watermark, self.delay_ms,
+                                        self.forwarding)).to_series()
 
     def advance(self, watermark: int) -> Envelope | None:
         """The watermark moves to `watermark` if that is ahead: the MARK to send, or None."""
