@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from frys.compiler import compile_text
+from frys.connectors.file_partitions import DEFAULT_SPLIT_BYTES
 from frys.dsl import FrysError
 from frys.dsl.errors import Diagnostic, NotSupportedYet
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
@@ -199,12 +200,15 @@ def _add_scale_out_arguments(run: argparse.ArgumentParser) -> None:
                        help="keyed state is split into N key groups (default 16), the most "
                             "workers a keyed query can use; each costs a little per batch "
                             "(docs/scale-out.md); fixed for the life of a -r folder")
-    group.add_argument("--split-bytes", type=positive, metavar="BYTES",
-                       help="read file sources bigger than this as several partitions in "
-                            "parallel, each about this big (JSON Lines: byte ranges cut at "
-                            "line starts; Arrow/Parquet: ranges of record batches; a folder "
-                            "of part files: one per part); default: one partition per "
-                            "source (docs/scale-out.md: what splitting costs)")
+    group.add_argument("--source-partitions", type=positive, metavar="N",
+                       help="read each file source of more than one stripe as up to N "
+                            "partitions in parallel, stripes dealt round robin (default: "
+                            "the cluster's workers; 1: every source whole); a resumed run "
+                            "reads as the run that wrote its -r folder did")
+    group.add_argument("--split-bytes", type=positive, default=DEFAULT_SPLIT_BYTES, metavar="BYTES",
+                       help="the stripes' size (default 4 MiB; JSON Lines: bytes, cut at "
+                            "line starts; Arrow/Parquet: whole record batches of about "
+                            "this many bytes; a folder of part files: one part each)")
     group.add_argument("--stats-file", metavar="FILE", help=argparse.SUPPRESS)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from frys.cli import EXIT_ERRORS, EXIT_USAGE, read_job_file, render_job_error
+from frys.connectors.file_partitions import DEFAULT_SPLIT_BYTES
 from frys.dsl import FrysError
 from frys.engine.scaleout.key_groups import KEY_GROUPS
 
@@ -35,7 +36,10 @@ def embedded_refusal(args: argparse.Namespace) -> str | None:
                                    ("-a", args.addresses is not None),
                                    ("-r", args.recovery_directory is not None),
                                    ("-s", args.snapshot_interval is not None),
-                                   ("--key-groups", args.key_groups != KEY_GROUPS)) if on]
+                                   ("--key-groups", args.key_groups != KEY_GROUPS),
+                                   ("--source-partitions", args.source_partitions is not None),
+                                   ("--split-bytes", args.split_bytes != DEFAULT_SPLIT_BYTES)
+                                   ) if on]
     if not given:
         return None
     return f"{', '.join(given)} need --runtime bytewax (the embedded runtime is one process)"
@@ -77,16 +81,15 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         stats_path = Path(args.stats_file) if args.stats_file else Path(scratch) / "stats.json"
         try:
             graph = plan(compile_text(text, args.job, limits=options.limits))
+            recovered: dict[str, tuple[str, ...]] = {}
             if args.recovery_directory is not None:
                 recovery = Path(args.recovery_directory)
                 if prepare_recovery(recovery):  # a resume: refused here, not by a panic
                     from frys.engine.runtime import job_fingerprint
-                    from frys.engine.scaleout.lowering import source_partitions
 
-                    check_recovery(recovery, assignment_fingerprint(args.key_groups),
-                                   source_partitions(graph, Path(args.job).parent,
-                                                     args.split_bytes),
-                                   job_fingerprint(graph))
+                    recovered = check_recovery(recovery,
+                                               assignment_fingerprint(args.key_groups),
+                                               job_fingerprint(graph))
             if args.processes > 1:
                 from frys.engine.scaleout.lowering import refuse_unsupported
 
@@ -102,8 +105,9 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
 
                 tagged = None if args.format is None else args.format == "tagged"
                 flow = lower(graph, Path(args.job).parent,
-                             ScaleOutOptions(args.key_groups, options, args.split_bytes,
-                                             stats_path, tagged))
+                             ScaleOutOptions(args.key_groups, options, stats_path, tagged,
+                                             source_partitions_of(args), args.split_bytes,
+                                             recovered))
                 addresses = tuple(args.addresses.split(";")) if args.addresses else None
                 run_flow(flow, Cluster(args.workers, args.process_id, addresses,
                                        Path(args.recovery_directory)
@@ -124,6 +128,15 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
     return 0
 
 
+def source_partitions_of(args: argparse.Namespace) -> int:
+    """How many partitions a file source is read as at most: --source-partitions, or
+    every worker of the cluster (-w times the processes of -p or -a)."""
+    if args.source_partitions is not None:
+        return int(args.source_partitions)
+    processes = len(args.addresses.split(";")) if args.addresses else args.processes
+    return int(args.workers) * processes
+
+
 def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
                 stats_path: Path, bare_selects: int) -> list[str]:
     """The command one process of a `-p` cluster runs: this one, as process `index`."""
@@ -133,8 +146,9 @@ def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
             "--max-partial-matches", str(args.max_partial_matches),
             "--max-pattern-bytes-per-partition", str(args.max_pattern_bytes_per_partition),
             "--max-pattern-bytes", str(args.max_pattern_bytes)]
-    if args.split_bytes is not None:
-        argv += ["--split-bytes", str(args.split_bytes)]
+    # (each process computes the same partitions from these: the whole cluster's workers)
+    argv += ["--source-partitions", str(source_partitions_of(args)),
+             "--split-bytes", str(args.split_bytes)]
     if args.format is not None:
         argv += ["--format", args.format]
     elif bare_selects > 1:  # the default is the whole job's, said to each process

@@ -14,11 +14,11 @@ reading, the job and the sink's writing all included):
 * `embedded`: `frys run JOB -q`;
 * `bw-w1`, `bw-w2`: `frys run JOB -q --runtime bytewax -w 1|2` (one process; bytewax's
   workers are threads sharing the GIL);
-* `bw-p2`: `... --runtime bytewax -p 2` (two processes on loopback; each file source is one
-  partition, read by one worker, the default `--split-bytes` of 256 MiB being over these
-  files' sizes);
-* `bw-w1-split`, `bw-p2-split`: the same with `--split-bytes` set to half the largest input
-  file, so each file source is two partitions (two producers);
+* `bw-p2`: `... --runtime bytewax -p 2` (two processes on loopback; each file source is
+  read as two partitions, stripes of 4 MiB dealt round robin: the default, as many
+  partitions as the cluster has workers);
+* `bw-p2-whole`: the same with `--source-partitions 1`: each file read whole by one
+  worker, which routes half its rows to the other;
 * `peer-w1`, `peer-p2` (W2 only): hand-written bytewax W2 (scaleout_peer_bytewax.py), one
   process reading the whole file, or two processes reading the input split by key (one file
   per k % 2: bytewax's per-key event clock needs each key's events in time order). The peer
@@ -65,14 +65,13 @@ DATA_DIR = BENCH_DIR / "data" / "scaleout"
 PYTHON = sys.executable
 FRYS = str(Path(PYTHON).parent / "frys")
 PEER = str(BENCH_DIR / "scaleout_peer_bytewax.py")
-ALL_CONTENDERS = ("embedded", "bw-w1", "bw-w2", "bw-p2", "bw-w1-split", "bw-p2-split",
+ALL_CONTENDERS = ("embedded", "bw-w1", "bw-w2", "bw-p2", "bw-p2-whole",
                   "embedded@peer", "peer-w1", "peer-p2")
 PEER_CONTENDERS = ("embedded@peer", "peer-w1", "peer-p2")
 FRYS_FLAGS = {"embedded": [], "embedded@peer": [], "bw-w1": ["--runtime", "bytewax"],
               "bw-w2": ["--runtime", "bytewax", "-w", "2"],
               "bw-p2": ["--runtime", "bytewax", "-p", "2"],
-              "bw-w1-split": ["--runtime", "bytewax"],
-              "bw-p2-split": ["--runtime", "bytewax", "-p", "2"]}
+              "bw-p2-whole": ["--runtime", "bytewax", "-p", "2", "--source-partitions", "1"]}
 
 
 MIN_MARGINAL_S = 0.5
@@ -206,12 +205,6 @@ def loopback(count: int) -> list[str]:
 # --- contenders ------------------------------------------------------------------------
 
 
-def split_bytes(workload: str, fmt: str, events: int, parts: int) -> int:
-    sizes = [data.input_path(DATA_DIR, workload, s, fmt, events).stat().st_size
-             for s in data.STREAMS[workload]]
-    return -(-max(sizes) // parts)
-
-
 def command(contender: str, workload: str, fmt: str, events: int) -> tuple[list[str], Path]:
     """The contender's command over the `events` input and where its rows go."""
     output = data.output_path(DATA_DIR, f"{contender}_{events}", workload, fmt)
@@ -226,10 +219,7 @@ def command(contender: str, workload: str, fmt: str, events: int) -> tuple[list[
         # two processes: this script's --peer-cluster launches and waits for both
         return [PYTHON, __file__, "--peer-cluster", str(output), *inputs], output
     job = data.write_job(DATA_DIR, workload, fmt, events, output)
-    argv = [FRYS, "run", str(job), "-q", *FRYS_FLAGS[contender]]
-    if contender.endswith("-split"):
-        argv += ["--split-bytes", str(split_bytes(workload, fmt, events, 2))]
-    return argv, output
+    return [FRYS, "run", str(job), "-q", *FRYS_FLAGS[contender]], output
 
 
 def peer_cluster(output: str, inputs: list[str]) -> int:
@@ -251,6 +241,7 @@ def run_once(contender: str, workload: str, fmt: str, events: int
         output.rmdir()
     output.unlink(missing_ok=True)
     log = DATA_DIR / "out" / f"{contender}_{workload.lower()}_{fmt}_{events}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     wall, rss, processes, cpu = timed(argv, REPO_ROOT, log)
     return wall, rss, processes, data.count_output(output), cpu
 
@@ -328,9 +319,8 @@ def format_table(table: list[Run]) -> str:
 RATIOS = (("bw-w1", "embedded", "bytewax 1 worker / embedded (target >= 1/1.5 = 0.67)"),
           ("bw-w2", "bw-w1", "2 workers, 1 process / 1 worker"),
           ("bw-p2", "bw-w1", "2 processes / 1 process (target >= 1.7)"),
-          ("bw-p2-split", "bw-w1-split", "2 processes / 1 process, split sources"),
-          ("bw-p2-split", "bw-w1", "2 processes split / 1 process unsplit"),
-          ("bw-p2-split", "embedded", "2 processes split / embedded"),
+          ("bw-p2-whole", "bw-w1", "2 processes, sources whole / 1 process"),
+          ("bw-p2", "embedded", "2 processes / embedded"),
           ("peer-p2", "peer-w1", "hand-written bytewax: 2 processes / 1"),
           ("embedded@peer", "peer-w1", "embedded / hand-written bytewax (1 process)"))
 
@@ -343,7 +333,7 @@ def ratios(table: list[Run]) -> list[tuple[str, float, float | None, float]]:
             ma, mb = by[a].marginal, by[b].marginal
             # what the CPU alone allows: b's CPU per event over a's spread on its
             # processes' cores (1 for one process, 2 for -p 2), as on a quiet machine
-            cores = 2 if a in ("bw-p2", "bw-p2-split", "peer-p2") else 1
+            cores = 2 if a in ("bw-p2", "bw-p2-whole", "peer-p2") else 1
             ceiling = by[b].marginal_cpu_us / (by[a].marginal_cpu_us / cores)
             out.append((label, by[a].rate / by[b].rate, ma / mb if ma and mb else None,
                         ceiling))
@@ -390,7 +380,7 @@ def cost_model(args: argparse.Namespace, runs: list[Run]) -> dict:
             wire = model.measure(workload, inputs, output, args.events, rows_per_batch)
             print(f"  {fmt}: {model.describe(wire)}")
             r1 = by.get("bw-w1")
-            r2 = by.get("bw-p2-split") or by.get("bw-p2")
+            r2 = by.get("bw-p2")
             entry: dict = {"wire": asdict(wire)}
             if r1 and r2:
                 # from CPU per event (all processes, start-up taken off): what the processes

@@ -1,86 +1,93 @@
 """A `file:` source read as several partitions (registry.Connector.partitions), so that a
-runtime reading partitions in parallel (the scale-out runtime) is not held to one reader:
+runtime reading partitions in parallel (the scale-out runtime) is not held to one reader.
 
-* a JSON Lines file over `split_bytes`: byte ranges of about `split_bytes`, each owning
-  the lines that start in it (a line crossing a boundary belongs to the range it starts
-  in), numbered as in the whole file so dead letters name the file's own lines;
-* an Arrow IPC or Parquet file: ranges of record batches / row groups, about
-  `split_bytes` of file each;
-* a folder of part files (what a columnar sink writes): one partition per part file;
+A file is cut into stripes and the stripes are dealt round robin to at most `count`
+partitions (registry.Stripes): partition i of n reads stripes i, i + n, i + 2n, ... in
+file order. Every partition of a time-ordered file thus moves through time with the
+others, and the stream's watermark (the minimum of its partitions') lags the newest row
+read by about n stripes; contiguous ranges would hold it at the first range's progress
+while the later ranges' windows stayed open, their state growing with the file.
+
+* a JSON Lines file of more than one stripe of `stripe_bytes`: each partition owns the
+  lines that start in its stripes (a line crossing a stripe's end belongs to the stripe it
+  starts in), numbered as in the whole file, so dead letters name the file's own lines
+  (a partition counts the lines of the stripes it skips);
+* an Arrow IPC or Parquet file: stripes of whole record batches / row groups, about
+  `stripe_bytes` of file each;
+* a folder of part files (what a columnar sink writes): stripes of one part file;
 * anything else (CSV, msgpack, a followed file): one partition, the whole source.
 
-Partition names are derived from the file alone (its size, its groups), so every process
-of a cluster and every resumed run lists the same ones. Each partition is one producer of
-its stream with a watermark of its own: the stream's watermark is their minimum, so the
-partitions of a time-ordered file hold the watermark at the earliest one's progress (the
-windows of later ranges wait, nothing is late that was not).
+A partition is named `stripes=i/n:size` (size in bytes, record batches or row groups, or
+part files), from the file and the arguments alone, so every process of a cluster and
+every resumed run lists the same ones; a partition's positions are the whole file's.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from frys.connectors.registry import ConnectorError, Source, SourceContext
+from frys.connectors.registry import ConnectorError, Source, SourceContext, Stripes
 
 WHOLE = "all"
+# the stripes' size: small enough that the partitions of a time-ordered file stay close in
+# time (their stream's watermark lags the newest row by about one stripe per partition),
+# big enough that reading a stripe costs what reading a batch does
+DEFAULT_SPLIT_BYTES = 4 << 20
+_NAME = re.compile(r"stripes=(\d+)/(\d+):(\d+)")
 
 
-def partitions(path: Path, uri: str, split_bytes: int) -> list[str]:
-    """The partitions of the `file:` source `uri` at `path` (see the module docstring)."""
+def partitions(path: Path, uri: str, count: int, stripe_bytes: int) -> list[str]:
+    """The partitions of the `file:` source `uri` at `path`, at most `count` (see the
+    module docstring)."""
     from frys.connectors import files_formats
 
     fmt = files_formats.format_of(path.name)
     query = uri.partition("?")[2]
-    if "follow=" in query and "follow=false" not in query:
+    if count <= 1 or ("follow=" in query and "follow=false" not in query):
         return [WHOLE]
     if fmt is None:  # JSON Lines
         if not path.is_file():
             return [WHOLE]  # opening it says what is wrong
-        size = path.stat().st_size
-        count = -(-size // split_bytes)
-        if count <= 1:
-            return [WHOLE]
-        bounds = [size * i // count for i in range(count + 1)]
-        return [f"bytes={bounds[i]}-{bounds[i + 1]}" for i in range(count)]
+        return _named(-(-path.stat().st_size // stripe_bytes), count, stripe_bytes)
     if fmt == "columnar":
         from frys.connectors.files_columnar import EXTENSIONS, _parts, _Reader
 
         kind = EXTENSIONS[path.suffix.lower()]
         if path.is_dir():
-            parts = _parts(path, kind)
-            return [f"part={p.name}" for p in parts] if len(parts) > 1 else [WHOLE]
+            return _named(len(_parts(path, kind)), count, 1)
         if not path.is_file():
             return [WHOLE]
         groups = _Reader(path, kind).groups
-        count = min(groups, -(-path.stat().st_size // split_bytes))
-        if count <= 1:
+        if groups == 0:
             return [WHOLE]
-        bounds = [groups * i // count for i in range(count + 1)]
-        return [f"groups={bounds[i]}-{bounds[i + 1]}" for i in range(count)]
+        per_stripe = max(1, round(stripe_bytes * groups / max(1, path.stat().st_size)))
+        return _named(-(-groups // per_stripe), count, per_stripe)
     return [WHOLE]
+
+
+def _named(stripes: int, count: int, size: int) -> list[str]:
+    parts = min(stripes, count)
+    if parts <= 1:
+        return [WHOLE]
+    return [f"stripes={i}/{parts}:{size}" for i in range(parts)]
 
 
 def open_partition(path: Path, context: SourceContext, part: str) -> Source:
     """One partition named by `partitions`, as a Source of its own."""
-    kind, _, value = part.partition("=")
-    if kind == "bytes":
-        from frys.connectors.jsonl import JsonlFileSource
+    match = _NAME.fullmatch(part)
+    if match is None or not int(match[1]) < int(match[2]) or int(match[3]) == 0:
+        raise ConnectorError(f"no partition {part!r} of the source file {path}")
+    stripes = Stripes(int(match[1]), int(match[2]), int(match[3]))
+    from frys.connectors import files_formats
 
-        start, end = (int(v) for v in value.split("-"))
-        if not path.is_file():
-            raise ConnectorError(f"source file not found: {path} (stream "
-                                 f"{context.stream_name})")
-        return JsonlFileSource(path, context.decoder, str(path), byte_range=(start, end))
-    if kind in ("groups", "part"):
+    if files_formats.format_of(path.name) == "columnar":
         from frys.connectors.files_columnar import EXTENSIONS, ColumnarFileSource
 
-        file_kind = EXTENSIONS[path.suffix.lower()]
-        if kind == "part":
-            part_path = path / value
-            if not part_path.is_file():
-                raise ConnectorError(f"source file not found: {part_path} (stream "
-                                     f"{context.stream_name})")
-            return ColumnarFileSource(part_path, context.decoder, f"{path}/{value}", file_kind)
-        first, end = (int(v) for v in value.split("-"))
-        return ColumnarFileSource(path, context.decoder, str(path), file_kind, (first, end))
-    raise ConnectorError(f"no partition {part!r} of the source file {path}")
+        return ColumnarFileSource(path, context.decoder, str(path),
+                                  EXTENSIONS[path.suffix.lower()], stripes)
+    from frys.connectors.jsonl import JsonlFileSource
+
+    if not path.is_file():
+        raise ConnectorError(f"source file not found: {path} (stream {context.stream_name})")
+    return JsonlFileSource(path, context.decoder, str(path), stripes=stripes)

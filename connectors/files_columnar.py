@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from frys.connectors.registry import ConnectorError, Role
+from frys.connectors.registry import ConnectorError, Role, Stripes
 from frys.dsl.errors import did_you_mean
 
 if TYPE_CHECKING:
@@ -134,14 +134,14 @@ class ColumnarFileSource:
     part files (see the module docstring for positions and what `seek` checks)."""
 
     def __init__(self, path: Path, decoder: StreamDecoder, display_name: str,
-                 kind: str, groups: tuple[int, int] | None = None) -> None:
+                 kind: str, stripes: Stripes | None = None) -> None:
         self.path = path
         self.decoder = decoder
         self.display_name = display_name
         self.kind = kind
-        # one partition of a single file (connectors/file_partitions.py): its groups
-        # [first, end) only
-        self.groups = groups
+        # one partition (connectors/file_partitions.py): of a folder, the part files in its
+        # stripes (by their index in name order); of a file, the groups in its stripes
+        self.stripes = stripes
         self.group_word = "row group" if kind == "parquet" else "record batch"
         self._position: dict[str, int | str] | None = None  # None: from the start
 
@@ -155,6 +155,8 @@ class ColumnarFileSource:
     def batches(self) -> Iterator[Batch]:
         start = self._position
         parts = _parts(self.path, self.kind)
+        if self.stripes is not None and self.path.is_dir():
+            parts = [p for i, p in enumerate(parts) if self.stripes.owns(i // self.stripes.size)]
         if start is not None:
             parts = [p for p in parts if p.name >= str(start["part"])]
         for part in parts:
@@ -169,10 +171,10 @@ class ColumnarFileSource:
             footer = _footer(part, size)
             columns = [c for c in self.decoder.columns if c in reader.names]
             end_group = reader.groups
-            if self.groups is not None:
-                first_group = max(first_group, self.groups[0])
-                end_group = min(end_group, self.groups[1])
+            stripes = self.stripes if not self.path.is_dir() else None
             for group in range(first_group, end_group):
+                if stripes is not None and not stripes.owns(group // stripes.size):
+                    continue
                 row = 0
                 try:
                     for record_batch in reader.group(group, columns):

@@ -32,6 +32,7 @@ from frys.connectors.registry import (
     SinkContext,
     Source,
     SourceContext,
+    Stripes,
     UriProblem,
 )
 from frys.connectors.subscriber import BatchSubscriber
@@ -64,8 +65,7 @@ class JsonlFileSource:
     every run that does not seek, so there is nothing to commit."""
 
     def __init__(self, path: Path, decoder: StreamDecoder, display_name: str,
-                 chunk_bytes: int | None = None, byte_range: tuple[int, int] | None = None
-                 ) -> None:
+                 chunk_bytes: int | None = None, stripes: Stripes | None = None) -> None:
         self.path = path
         self.decoder = decoder
         self.display_name = display_name
@@ -79,41 +79,32 @@ class JsonlFileSource:
         self._seeked = False
         self._fingerprint: tuple[int, dict[str, int | str]] | None = None
         # one partition of the file (connectors/file_partitions.py): the lines that start
-        # at or after byte `start` and before byte `end`
-        self._end: int | None = None
-        if byte_range is not None:
-            self._start_range(*byte_range)
+        # in its stripes; None: every line
+        self.stripes = stripes
 
-    def _start_range(self, start: int, end: int) -> None:
-        """Read only the lines starting in [start, end): the first is the one starting at
-        `start` if a line ends just before it, else the next; numbered as in the file."""
-        self._end = end
-        if start == 0:
-            return
-        with open(self.path, "rb") as file:
-            first = start
-            if _pread(file, start - 1, 1) != b"\n":  # inside a line: it is the last range's
-                file.seek(start)
-                _rest_of_line(file)
-                first = file.tell()
-            lines = 1
-            file.seek(0)
-            left = first
-            while left > 0:
-                data = file.read(min(left, 8 << 20))
-                if not data:
-                    break
-                lines += data.count(b"\n")
-                left -= len(data)
-            self._head = _pread(file, 0, min(first, HEAD_BYTES))
-            self._tail = _pread(file, max(0, first - TAIL_BYTES), min(first, TAIL_BYTES))
-        self._offset, self._line = first, lines
-        self._seeked = True
+    def _skip_to(self, file: IO[bytes], start: int) -> None:
+        """Move from _offset to the first line starting at or after byte `start` (the next
+        stripe of this partition), counting the lines passed so that lines keep the
+        file's numbers, and fingerprinting the bytes before it as a read would have."""
+        first = start
+        if start > 0 and _pread(file, start - 1, 1) != b"\n":  # inside a line: not ours
+            file.seek(start)
+            _rest_of_line(file)
+            first = file.tell()
+        lines, at = 0, self._offset
+        while at < first:
+            data = _pread(file, at, min(first - at, 8 << 20))
+            if not data:
+                break
+            lines += data.count(b"\n")
+            at += len(data)
+        self._head = _pread(file, 0, min(first, HEAD_BYTES))
+        self._tail = _pread(file, max(0, first - TAIL_BYTES), min(first, TAIL_BYTES))
+        self._offset, self._line = first, self._line + lines
 
-    def _read_until_end(self, file: IO[bytes]) -> Callable[[int], bytes]:
-        """`file.read`, stopping at the end of the range: after the line that holds the
-        range's last byte."""
-        end = self._end
+    def _read_until(self, file: IO[bytes], end: int | None) -> Callable[[int], bytes]:
+        """`file.read`, stopping at the end of a stripe: after the line that holds byte
+        `end - 1` (None: at the end of the file)."""
         if end is None:
             return file.read
         past = False
@@ -128,7 +119,7 @@ class JsonlFileSource:
                 if at + len(data) < end or not data or data.endswith(b"\n"):
                     past = at + len(data) >= end
                     return data
-                past = True  # the range's last line goes on past its end: read it whole
+                past = True  # the stripe's last line goes on past its end: read it whole
                 return data + _rest_of_line(file)
             return b""
 
@@ -147,14 +138,27 @@ class JsonlFileSource:
                     file.seek(0)
                 self._offset = file.tell()
                 self._consumed(UTF8_BOM, self._offset)
-            for chunk, _ in whole_line_chunks(self._read_until_end(file), self.chunk_bytes):
-                # capped by what was read: the last line may have had its newline added
-                end = min(self._offset + len(chunk), file.tell())
-                self._consumed(chunk, end - self._offset)
-                line = self._line
-                self._offset = end
-                self._line += chunk.count(b"\n")
-                yield self.decoder.decode_jsonl(chunk, line, self.display_name)
+            size = os.fstat(file.fileno()).st_size
+            while True:
+                end = None
+                if self.stripes is not None:
+                    start, end = self.stripes.bounds(self._offset)
+                    if start >= size:
+                        break
+                    if start > self._offset:
+                        self._skip_to(file, start)
+                    file.seek(self._offset)
+                for chunk, _ in whole_line_chunks(self._read_until(file, end),
+                                                  self.chunk_bytes):
+                    # capped by what was read: the last line may have had its newline added
+                    chunk_end = min(self._offset + len(chunk), file.tell())
+                    self._consumed(chunk, chunk_end - self._offset)
+                    line = self._line
+                    self._offset = chunk_end
+                    self._line += chunk.count(b"\n")
+                    yield self.decoder.decode_jsonl(chunk, line, self.display_name)
+                if end is None or self._offset < end:  # the end of the file
+                    break
 
     def _consumed(self, data: bytes, length: int) -> None:
         """The file's next `length` bytes, the start of `data`, have been read: keep what
@@ -569,10 +573,10 @@ def _open_sink(uri: str, context: SinkContext) -> Sink:
     return open_file_sink(path, context.resume)
 
 
-def _partitions(uri: str, base_dir: Path, split_bytes: int) -> list[str]:
+def _partitions(uri: str, base_dir: Path, count: int, stripe_bytes: int) -> list[str]:
     from frys.connectors.file_partitions import partitions
 
-    return partitions(_resolve(uri, base_dir), uri, split_bytes)
+    return partitions(_resolve(uri, base_dir), uri, count, stripe_bytes)
 
 
 def _open_partition(uri: str, context: SourceContext, part: str) -> Source:

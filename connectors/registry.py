@@ -247,6 +247,34 @@ def no_paths(uri: str, base_dir: Path) -> Sequence[Path]:
 
 
 @dataclass(frozen=True)
+class Stripes:
+    """One partition of a file cut into stripes of `size` (bytes, or record batches of a
+    columnar file): stripes `index`, `index + count`, `index + 2 * count`, ... Dealt round
+    robin, every partition of a time-ordered file moves through time with the others, so
+    the stream's watermark (their minimum) lags the newest row read by about `count`
+    stripes, not by the whole file as contiguous ranges would."""
+
+    index: int
+    count: int
+    size: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.index < self.count and self.size > 0):
+            raise ValueError(f"no stripes {self.index}/{self.count} of {self.size}")
+
+    def owns(self, stripe: int) -> bool:
+        return stripe % self.count == self.index
+
+    def bounds(self, at: int) -> tuple[int, int]:
+        """[start, end) of the stripe reading continues in from `at`: the stripe holding
+        `at` if it is this partition's, else its next one (start > at)."""
+        stripe = at // self.size
+        if not self.owns(stripe):
+            stripe += (self.index - stripe) % self.count
+        return stripe * self.size, (stripe + 1) * self.size
+
+
+@dataclass(frozen=True)
 class Connector:
     """One scheme's connector. `check` must not touch the disk; `paths` lists every file or
     folder (checked with what is already in it) that opening the URI will open or create,
@@ -265,12 +293,13 @@ class Connector:
     # its sources push until the job finishes (see Source); others are pulled to their end
     unbounded: bool = False
     # a source that can be read as independent partitions, by a runtime that reads them in
-    # parallel (the scale-out runtime, engine/scaleout/): `partitions(uri, base_dir,
-    # split_bytes)` names them (["all"]: one, the whole source), the same list in every
-    # process and every run over the same input, and `open_partition(uri, context, name)`
-    # opens one as a Source of its own (positions and seek as the connector's sources).
-    # Each partition is one producer of the stream, with its own watermark
-    partitions: Callable[[str, Path, int], list[str]] | None = None
+    # parallel (the scale-out runtime, engine/scaleout/): `partitions(uri, base_dir, count,
+    # stripe_bytes)` names at most `count` of them (["all"]: one, the whole source), the
+    # same list in every process and every run over the same input (a file: Stripes of
+    # about `stripe_bytes`), and `open_partition(uri, context, name)` opens one as a Source
+    # of its own (positions and seek as the connector's sources). Each partition is one
+    # producer of the stream, with its own watermark
+    partitions: Callable[[str, Path, int, int], list[str]] | None = None
     open_partition: Callable[[str, SourceContext, str], Source] | None = None
 
 

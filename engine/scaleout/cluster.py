@@ -58,21 +58,22 @@ class RecoveryRefused(RuntimeError):
     """A recovery folder this run cannot resume from, said before bytewax starts."""
 
 
-def check_recovery(directory: Path, assignment: str,
-                   sources: dict[str, tuple[str, ...]] | None = None,
-                   job: str | None = None) -> None:
+def check_recovery(directory: Path, assignment: str, job: str | None = None
+                   ) -> dict[str, tuple[str, ...]]:
     """Refuse (RecoveryRefused) to resume from `directory` when its key groups' state was
     kept under another key-group assignment (key_groups.assignment_fingerprint) than
-    `assignment`, this run's, or a source's positions under other partitions than
-    `sources` (per URI, this run's: lowering.source_partitions), or of another `job`
-    (engine.runtime.job_fingerprint). GroupLogic._restore
-    refuses a changed assignment inside bytewax too, but there its error reaches the
-    command line only in-process: in a cluster of processes the process that raises it
-    brings its peers down with a panic, and the message is lost (bytewax 0.21). One
-    snapshot per step and partition is read (a pickled dict)."""
+    `assignment`, this run's, or it is the state of another `job`
+    (engine.runtime.job_fingerprint); else return, per source URI, the partitions its
+    positions were kept under, which the resumed run reads it as (whatever this run's
+    --source-partitions and --split-bytes: a position belongs to its partition).
+    GroupLogic._restore refuses a changed assignment inside bytewax too, but there its
+    error reaches the command line only in-process: in a cluster of processes the process
+    that raises it brings its peers down with a panic, and the message is lost (bytewax
+    0.21). One snapshot per step and partition is read (a pickled dict)."""
     import pickle
     import sqlite3
 
+    recovered: dict[str, tuple[str, ...]] = {}
     for part in sorted(directory.glob("part-*.sqlite3")):
         connection = sqlite3.connect(f"file:{part}?mode=ro", uri=True)
         try:
@@ -93,15 +94,9 @@ def check_recovery(directory: Path, assignment: str,
                     "scale-out runtime resumes the same job only (a changed job continues "
                     "from a --state checkpoint of the embedded runtime): start with a new "
                     "folder")
-            uri = state.get("uri") if isinstance(state, dict) else None
-            parts = (sources or {}).get(uri) if isinstance(uri, str) else None
-            if parts is not None and tuple(state.get("parts", parts)) != parts:
-                raise RecoveryRefused(
-                    f"cannot resume from the recovery folder {directory}: the source "
-                    f"{state['uri']} was read as {len(state['parts'])} partition(s) and this "
-                    f"run would read it as {len(parts)} (another --split-bytes, or the file "
-                    "changed size): positions are kept per partition; resume with the "
-                    "--split-bytes of the run that wrote it, or start with a new folder")
+            if isinstance(state, dict) and isinstance(state.get("uri"), str) \
+                    and isinstance(state.get("parts"), list):
+                recovered[state["uri"]] = tuple(str(p) for p in state["parts"])
             if isinstance(state, dict) and "assignment" in state \
                     and state["assignment"] != assignment:
                 raise RecoveryRefused(
@@ -110,6 +105,7 @@ def check_recovery(directory: Path, assignment: str,
                     f"{state['assignment']} and this run uses {assignment} (another "
                     "--key-groups, or a polars whose hash differs); resume with the "
                     "--key-groups of the run that wrote it, or start with a new folder")
+    return recovered
 
 
 def prepare_recovery(directory: Path, partitions: int = DEFAULT_RECOVERY_PARTITIONS) -> bool:
@@ -276,6 +272,7 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
     # when it ends, however it ends (kill -9 too): they stop when it does
     lifeline, held = os.pipe()
     env = dict(os.environ, **{LIFELINE_ENV: str(lifeline)})
+    env.setdefault(POLARS_THREADS_ENV, str(polars_threads(processes)))
     try:
         children = [subprocess.Popen(argv_of(i, addresses), stdout=subprocess.PIPE,
                                      pass_fds=(lifeline,), env=env)
@@ -321,6 +318,20 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
             signal.signal(sig, handler)
         _stop(children, stop_grace_s)
         os.close(held)
+
+
+POLARS_THREADS_ENV = "POLARS_MAX_THREADS"
+
+
+def polars_threads(processes: int) -> int:
+    """The size of each local process's polars thread pool: the machine's cores shared
+    out (at least one each). polars sizes its pool to every core by default, so P
+    processes would each run that many threads on the same cores, and their parallel
+    operations (decoding, group-bys) would wait on each other's; a POLARS_MAX_THREADS the
+    user set is kept."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    return max(1, cores // processes)
 
 
 # the environment variable that gives a process of a `-p` cluster its lifeline's fd

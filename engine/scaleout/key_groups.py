@@ -2,12 +2,13 @@
 
 A query's rows are routed by the hash of their key (operators/partitioning.py) modulo a
 fixed number of key groups, `KEY_GROUPS` unless the run says otherwise. Each key group is
-one bytewax key, so it is bytewax that places groups on workers, snapshots each group's
-state under its own key and, on a resume with another number of workers, hands each
-group's state to the worker that now owns it: rescaling needs no frys code, as long as the
-number of groups and the hash stay the same. Both are recorded with every group's state
-(`assignment_fingerprint`) and a resume under another refuses, rather than send a key's
-rows to a group whose state is another key's.
+one bytewax key (named by `group_names`, so that bytewax spreads the groups evenly over
+the workers: key_group_names.py), so it is bytewax that places groups on workers,
+snapshots each group's state under its own key and, on a resume with another number of
+workers, hands each group's state to the worker that now owns it: rescaling needs no
+frys code, as long as the number of groups and the hash stay the same. Both are recorded
+with every group's state (`assignment_fingerprint`) and a resume under another refuses,
+rather than send a key's rows to a group whose state is another key's.
 
 The hash is polars' (a fixed seed), which polars promises stable within one version: the
 fingerprint hashes a fixed probe, so an upgrade that changes the hash is caught.
@@ -56,11 +57,21 @@ def split_by_key_group(batch: pl.DataFrame, keys: list[pl.Expr], groups: int
 
 
 @lru_cache(maxsize=8)
+def group_names(groups: int) -> tuple[str, ...]:
+    """The bytewax key of each key group: on W <= 16 workers, group g is on worker g % W
+    (key_group_names.py)."""
+    from frys.engine.scaleout.key_group_names import NUMBERS
+
+    return tuple(f"g{NUMBERS[g]}" if g < len(NUMBERS) else str(g) for g in range(groups))
+
+
+@lru_cache(maxsize=8)
 def assignment_fingerprint(groups: int) -> str:
     """What a key's group depends on: the number of groups and the hash (a probe hashed
     now), so that state kept under one assignment is never read under another."""
     probe = pl.DataFrame({"i": [0, 1, -7, 1 << 40, None], "s": ["", "a", "ÿ", "frys", None],
                           "f": [0.0, -1.5, 1e300, 2.0, None]})
     values = [key_group_column(probe, [pl.col(c)], 1 << 30).to_list() for c in probe.columns]
-    digest = hashlib.sha256(repr((groups, values)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(repr((groups, values, group_names(groups))).encode()
+                            ).hexdigest()[:16]
     return f"{groups}/{digest}"

@@ -28,6 +28,7 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from frys.connectors import registry
+from frys.connectors.file_partitions import DEFAULT_SPLIT_BYTES
 from frys.dsl.analyzed import DEAD_LETTERS, OVERFLOW, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.graph import JobGraph, PatternMatchSpec, QueryNode, TableJoinSpec
@@ -42,7 +43,12 @@ from frys.engine.runtime import (
 from frys.engine.scaleout.group_step import STATS, GroupPlan, StatelessStep, builder
 from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec, routed_offsets
 from frys.engine.scaleout.io import FrysSink, FrysSource, SinkPlan, SourcePlan, StatsSink
-from frys.engine.scaleout.key_groups import KEY_GROUPS, assignment_fingerprint, split_by_key_group
+from frys.engine.scaleout.key_groups import (
+    KEY_GROUPS,
+    assignment_fingerprint,
+    group_names,
+    split_by_key_group,
+)
 from frys.operators.registry import partition_keys
 
 OWN = "__frys_own_watermark"
@@ -55,17 +61,20 @@ class ScaleOutOptions:
 
     key_groups: int = KEY_GROUPS
     runtime: RuntimeOptions = DEFAULT_OPTIONS
-    # file sources bigger than this are read as several partitions in parallel
-    # (connectors/file_partitions.py), each a producer of its stream; None: one partition
-    # per source. Not by default: the partitions of a time-ordered file hold its stream's
-    # watermark at the first one's progress, so the later ones' windows stay open (memory
-    # grows with the file) until it has been read
-    split_bytes: int | None = None
     # where the run's counters go at the end (JSON; the summary of `frys run`), or None
     stats_path: Path | None = None
     # the rows of bare SELECTs: tagged with their query's name ("_query"), as `frys run
     # --format tagged`; None: tagged when the job has several
     tagged: bool | None = None
+    # a file source of more than one stripe of `split_bytes` is read as up to
+    # `source_partitions` partitions in parallel, stripes dealt round robin
+    # (connectors/file_partitions.py), each a producer of its stream; 1: every source
+    # whole. `frys run` reads with as many partitions as the cluster has workers
+    source_partitions: int = 1
+    split_bytes: int = DEFAULT_SPLIT_BYTES
+    # per source URI, the partitions to read it as instead (a resumed run: the ones its
+    # recovery folder's positions were kept under, cluster.recovered_partitions)
+    recovered_parts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,7 +108,8 @@ def lower(graph: JobGraph, base_dir: Path,
     job = job_fingerprint(graph)  # in every snapshot: a changed job is refused its state
     # 1. number every stream's producers
     source_plans = []
-    partitions = source_partitions(graph, base_dir, options.split_bytes)
+    partitions = source_partitions(graph, base_dir, options.source_partitions,
+                                   options.split_bytes, options.recovered_parts)
     for source in graph.sources:
         stream = graph.topics[source.topic]
         connector = registry.connector_for(source.uri)
@@ -184,18 +194,23 @@ def lower(graph: JobGraph, base_dir: Path,
     return flow
 
 
-def source_partitions(graph: JobGraph, base_dir: Path, split_bytes: int | None
+def source_partitions(graph: JobGraph, base_dir: Path, count: int, split_bytes: int,
+                      recovered: dict[str, tuple[str, ...]] | None = None
                       ) -> dict[str, tuple[str, ...]]:
-    """Per source URI, the partitions it is read as (registry.Connector.partitions;
-    ("all",): the whole source; every source whole without `split_bytes`)."""
+    """Per source URI, the partitions it is read as (registry.Connector.partitions, at most
+    `count` of them, stripes of about `split_bytes`; ("all",): the whole source), or the
+    ones `recovered` names for it."""
     parts: dict[str, tuple[str, ...]] = {}
     for source in graph.sources:
         connector = registry.connector_for(source.uri)
         parts[source.uri] = ("all",)
+        if recovered and source.uri in recovered:
+            parts[source.uri] = recovered[source.uri]
         # (a table is read by one partition: its rows are upserts in file order)
-        if split_bytes is not None and connector.partitions is not None \
+        elif count > 1 and connector.partitions is not None \
                 and not graph.topics[source.topic].is_table:
-            parts[source.uri] = tuple(connector.partitions(source.uri, base_dir, split_bytes))
+            parts[source.uri] = tuple(connector.partitions(source.uri, base_dir, count,
+                                                           split_bytes))
     return parts
 
 
@@ -287,7 +302,7 @@ class Router:
         # per input stream, its number of producers, when the query numbers its events
         # (a pattern's MATCH_IDS): rows then carry their numbers (inband.routed_offsets)
         self.numbered = numbered or {}
-        self.names = [str(g) for g in range(groups)]
+        self.names = group_names(groups)
 
     def __call__(self, item: Item) -> list[tuple[str, tuple[int, str, Any]]]:
         stream, envelope = item

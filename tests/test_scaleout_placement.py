@@ -1,0 +1,63 @@
+"""Where the scale-out runtime's work lands: key groups spread evenly over bytewax's
+workers (engine/scaleout/key_group_names.py), whatever their number."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from typing import Any, ClassVar
+
+import bytewax.operators as op
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.run import cli_main
+from bytewax.testing import TestingSource
+
+from frys.engine.scaleout.key_group_names import MODULUS, NUMBERS, bytewax_worker, siphash13
+from frys.engine.scaleout.key_groups import group_names
+
+
+def test_siphash13_is_rusts_default_hasher() -> None:
+    # reference values of SipHash-1-3 with the zero key (Rust's DefaultHasher::new())
+    assert siphash13(b"") == 0xD1FBA762150C532C
+    # where bytewax 0.21 put the keys "0".."15" (the names before these) on two workers
+    assert [g for g in range(16) if bytewax_worker(str(g), 2) == 0] == [4, 5, 11, 12, 13, 15]
+
+
+def test_every_name_hashes_to_its_group() -> None:
+    for group, number in enumerate(NUMBERS):
+        assert siphash13(b"g%d\xff" % number) % MODULUS == group
+    assert len(set(NUMBERS)) == len(NUMBERS)
+
+
+@pytest.mark.parametrize("groups", [3, 8, 16, 128, 1024])
+@pytest.mark.parametrize("workers", [2, 3, 4, 5, 8, 16])
+def test_groups_are_spread_round_robin(groups: int, workers: int) -> None:
+    names = group_names(groups)
+    assert [bytewax_worker(name, workers) for name in names] \
+        == [g % workers for g in range(groups)]
+
+
+class _Where(op.StatefulBatchLogic):  # type: ignore[misc,type-arg]
+    seen: ClassVar[dict[int, set[str]]] = defaultdict(set)
+
+    def on_batch(self, values: list[Any]) -> tuple[list[Any], bool]:
+        _Where.seen[threading.get_ident()].update(values)
+        return [], False
+
+    def snapshot(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_bytewax_runs_each_worker_an_equal_share(workers: int) -> None:
+    """The hash above is bytewax's: a real run puts 16 groups 16/W to a worker."""
+    _Where.seen.clear()
+    names = group_names(16)
+    flow = Dataflow("placement")
+    keyed = op.input("in", flow, TestingSource([(name, name) for name in names]))
+    op.inspect("out", op.stateful_batch("where", keyed, lambda _resume: _Where()))
+    cli_main(flow, workers_per_process=workers)
+    shares = sorted(sorted(names.index(n) for n in got) for got in _Where.seen.values())
+    assert shares == sorted([g for g in range(16) if g % workers == w]
+                            for w in range(workers))
