@@ -196,10 +196,11 @@ def _add_scale_out_arguments(run: argparse.ArgumentParser) -> None:
                        help="with -r: seconds between snapshots (default 10)")
     group.add_argument("-b", "--backup-interval", type=float, default=0.0, metavar="SECONDS",
                        help="with -r: seconds of older snapshots to keep (default 0)")
-    group.add_argument("--key-groups", type=positive, default=16, metavar="N",
-                       help="keyed state is split into N key groups (default 16), the most "
-                            "workers a keyed query can use; each costs a little per batch "
-                            "(docs/scale-out.md); fixed for the life of a -r folder")
+    group.add_argument("--key-groups", type=positive, metavar="N",
+                       help="keyed state is split into N key groups, the most workers a "
+                            "keyed query can use; each costs a little per batch (default: "
+                            "4 per worker of the cluster; a resumed run keeps its -r "
+                            "folder's, docs/scale-out.md)")
     group.add_argument("--source-partitions", type=positive, metavar="N",
                        help="read each file source of more than one stripe as up to N "
                             "partitions in parallel, stripes dealt round robin (default: "

@@ -17,7 +17,6 @@ from pathlib import Path
 from frys.cli import EXIT_ERRORS, EXIT_USAGE, read_job_file, render_job_error
 from frys.connectors.file_partitions import DEFAULT_SPLIT_BYTES
 from frys.dsl import FrysError
-from frys.engine.scaleout.key_groups import KEY_GROUPS
 
 # options of the embedded runtime that have no meaning here (yet), with what to use
 _EMBEDDED_ONLY = {
@@ -36,7 +35,7 @@ def embedded_refusal(args: argparse.Namespace) -> str | None:
                                    ("-a", args.addresses is not None),
                                    ("-r", args.recovery_directory is not None),
                                    ("-s", args.snapshot_interval is not None),
-                                   ("--key-groups", args.key_groups != KEY_GROUPS),
+                                   ("--key-groups", args.key_groups is not None),
                                    ("--source-partitions", args.source_partitions is not None),
                                    ("--split-bytes", args.split_bytes != DEFAULT_SPLIT_BYTES)
                                    ) if on]
@@ -68,12 +67,12 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
     from frys.engine.scaleout.cluster import (
         Cluster,
         ProcessFailed,
+        Recovered,
         RecoveryRefused,
         Stopped,
         check_recovery,
         prepare_recovery,
     )
-    from frys.engine.scaleout.key_groups import assignment_fingerprint
     from frys.run_cli import _runtime_options
 
     options = _runtime_options(args)
@@ -81,15 +80,15 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         stats_path = Path(args.stats_file) if args.stats_file else Path(scratch) / "stats.json"
         try:
             graph = plan(compile_text(text, args.job, limits=options.limits))
-            recovered: dict[str, tuple[str, ...]] = {}
+            recovered = Recovered({}, None)
             if args.recovery_directory is not None:
                 recovery = Path(args.recovery_directory)
                 if prepare_recovery(recovery):  # a resume: refused here, not by a panic
                     from frys.engine.runtime import job_fingerprint
 
-                    recovered = check_recovery(recovery,
-                                               assignment_fingerprint(args.key_groups),
+                    recovered = check_recovery(recovery, args.key_groups,
                                                job_fingerprint(graph))
+            key_groups = key_groups_of(args, recovered.key_groups)
             if args.processes > 1:
                 from frys.engine.scaleout.lowering import refuse_unsupported
 
@@ -98,16 +97,17 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
 
                 bare_selects = sum(1 for node in graph.queries if node.to_caller)
                 run_processes(lambda i, addresses: _child_argv(
-                    args, i, addresses, stats_path, bare_selects), args.processes)
+                    args, i, addresses, stats_path, bare_selects, key_groups),
+                    args.processes)
             else:
                 from frys.engine.scaleout.cluster import run_flow
                 from frys.engine.scaleout.lowering import ScaleOutOptions, lower
 
                 tagged = None if args.format is None else args.format == "tagged"
                 flow = lower(graph, Path(args.job).parent,
-                             ScaleOutOptions(args.key_groups, options, stats_path, tagged,
+                             ScaleOutOptions(key_groups, options, stats_path, tagged,
                                              source_partitions_of(args), args.split_bytes,
-                                             recovered))
+                                             recovered.source_parts))
                 addresses = tuple(args.addresses.split(";")) if args.addresses else None
                 run_flow(flow, Cluster(args.workers, args.process_id, addresses,
                                        Path(args.recovery_directory)
@@ -128,21 +128,36 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
     return 0
 
 
-def source_partitions_of(args: argparse.Namespace) -> int:
-    """How many partitions a file source is read as at most: --source-partitions, or
-    every worker of the cluster (-w times the processes of -p or -a)."""
-    if args.source_partitions is not None:
-        return int(args.source_partitions)
+def workers_of(args: argparse.Namespace) -> int:
+    """The cluster's workers: -w times the processes of -p or -a."""
     processes = len(args.addresses.split(";")) if args.addresses else args.processes
     return int(args.workers) * processes
 
 
+def source_partitions_of(args: argparse.Namespace) -> int:
+    """How many partitions a file source is read as at most: --source-partitions, or one
+    per worker of the cluster."""
+    if args.source_partitions is not None:
+        return int(args.source_partitions)
+    return workers_of(args)
+
+
+def key_groups_of(args: argparse.Namespace, recovered: int | None) -> int:
+    """The number of key groups: --key-groups, else the recovery folder's, else
+    key_groups.default_key_groups for the cluster's workers."""
+    from frys.engine.scaleout.key_groups import default_key_groups
+
+    if args.key_groups is not None:
+        return int(args.key_groups)
+    return recovered if recovered is not None else default_key_groups(workers_of(args))
+
+
 def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
-                stats_path: Path, bare_selects: int) -> list[str]:
+                stats_path: Path, bare_selects: int, key_groups: int) -> list[str]:
     """The command one process of a `-p` cluster runs: this one, as process `index`."""
     argv = [sys.executable, "-m", "frys", "run", args.job, "--runtime", "bytewax",
             "-w", str(args.workers), "-i", str(index), "-a", ";".join(addresses),
-            "--key-groups", str(args.key_groups), "--stats-file", str(stats_path), "-q",
+            "--key-groups", str(key_groups), "--stats-file", str(stats_path), "-q",
             "--max-partial-matches", str(args.max_partial_matches),
             "--max-pattern-bytes-per-partition", str(args.max_pattern_bytes_per_partition),
             "--max-pattern-bytes", str(args.max_pattern_bytes)]

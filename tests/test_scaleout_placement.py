@@ -1,8 +1,11 @@
 """Where the scale-out runtime's work lands: key groups spread evenly over bytewax's
-workers (engine/scaleout/key_group_names.py), whatever their number."""
+workers (engine/scaleout/key_group_names.py), whatever their number, and the cores shared
+out among the polars thread pools of a -p cluster's processes."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections import defaultdict
 from typing import Any, ClassVar
@@ -13,6 +16,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.run import cli_main
 from bytewax.testing import TestingSource
 
+from frys.engine.scaleout.cluster import POLARS_THREADS_ENV, run_processes
 from frys.engine.scaleout.key_group_names import MODULUS, NUMBERS, bytewax_worker, siphash13
 from frys.engine.scaleout.key_groups import group_names
 
@@ -61,3 +65,20 @@ def test_bytewax_runs_each_worker_an_equal_share(workers: int) -> None:
     shares = sorted(sorted(names.index(n) for n in got) for got in _Where.seen.values())
     assert shares == sorted([g for g in range(16) if g % workers == w]
                             for w in range(workers))
+
+
+@pytest.mark.parametrize("preset", [None, "3"])
+def test_local_processes_share_the_cores_in_polars_pools(
+        capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        preset: str | None) -> None:
+    """Each process of a -p cluster sizes polars' thread pool to its share of the cores
+    (P pools of every core would fight over them); a POLARS_MAX_THREADS set is kept."""
+    if preset is None:
+        monkeypatch.delenv(POLARS_THREADS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(POLARS_THREADS_ENV, preset)
+    run_processes(lambda i, _addresses: [
+        sys.executable, "-c", f"import os; print('{i}', os.environ['{POLARS_THREADS_ENV}'])"], 2)
+    printed = sorted(capfd.readouterr().out.split("\n"))[1:]
+    share = str(max(1, len(os.sched_getaffinity(0)) // 2)) if preset is None else preset
+    assert printed == [f"0 {share}", f"1 {share}"]

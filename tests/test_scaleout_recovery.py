@@ -257,7 +257,9 @@ def test_a_run_killed_on_two_workers_resumes_on_another_number(
         inputs: Path, tmp_path: Path, expected: dict[str, list[str]],
         resume: tuple[str, str]) -> None:
     """Rescaling from a checkpoint: bytewax keeps state per key (here a key group) and
-    hands each to whichever worker owns it in the resumed cluster."""
+    hands each to whichever worker owns it in the resumed cluster, which keeps the
+    folder's 8 key groups (4 per worker of the run that wrote it; its own default would
+    be 16)."""
     job_file = copy_job(inputs, tmp_path, "window")
     recovery = tmp_path / "recovery"
     kill_after_snapshots(inputs, job_file, recovery, "-w", "2")
@@ -269,19 +271,21 @@ def test_a_run_killed_on_two_workers_resumes_on_another_number(
 @pytest.mark.parametrize("cluster", [("-w", "2"), ("-p", "2")], ids=["-w 2", "-p 2"])
 def test_a_resume_with_other_key_groups_is_refused_in_one_line(
         inputs: Path, tmp_path: Path, cluster: tuple[str, str]) -> None:
-    """State kept per key group cannot move to another number of groups: refused before
+    """State kept per key group cannot move to another number of groups: a resume keeps
+    the folder's unless told another, which is refused before
     bytewax starts (in a cluster of processes GroupLogic._restore's error would be lost in
     a panic), naming the folder and both assignments, the output left as it was."""
     job_file = copy_job(inputs, tmp_path, "window")
     recovery = tmp_path / "recovery"
     kill_after_snapshots(inputs, job_file, recovery, "-w", "2")
     before = (tmp_path / "out.jsonl").read_bytes()
-    refused = run(inputs, job_file, *cluster, "-r", str(recovery), "--key-groups", "8")
+    # (two workers: 8 groups, 4 per worker by default)
+    refused = run(inputs, job_file, *cluster, "-r", str(recovery), "--key-groups", "16")
     assert refused.returncode == 1, refused.stderr
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1, refused.stderr
     assert lines[0].startswith(f"frys: cannot resume from the recovery folder {recovery}:")
-    assert "key-group assignment 16/" in lines[0] and "this run uses 8/" in lines[0]
+    assert "key-group assignment 8/" in lines[0] and "this run uses 16/" in lines[0]
     assert (tmp_path / "out.jsonl").read_bytes() == before
 
 

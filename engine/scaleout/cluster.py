@@ -58,14 +58,25 @@ class RecoveryRefused(RuntimeError):
     """A recovery folder this run cannot resume from, said before bytewax starts."""
 
 
-def check_recovery(directory: Path, assignment: str, job: str | None = None
-                   ) -> dict[str, tuple[str, ...]]:
-    """Refuse (RecoveryRefused) to resume from `directory` when its key groups' state was
-    kept under another key-group assignment (key_groups.assignment_fingerprint) than
-    `assignment`, this run's, or it is the state of another `job`
-    (engine.runtime.job_fingerprint); else return, per source URI, the partitions its
-    positions were kept under, which the resumed run reads it as (whatever this run's
-    --source-partitions and --split-bytes: a position belongs to its partition).
+@dataclass(frozen=True)
+class Recovered:
+    """What a recovery folder fixes for the run that resumes from it: per source URI, the
+    partitions its positions were kept under, and the number of key groups its keyed
+    state was split into (None: it holds no keyed state)."""
+
+    source_parts: dict[str, tuple[str, ...]]
+    key_groups: int | None
+
+
+def check_recovery(directory: Path, key_groups: int | None = None, job: str | None = None
+                   ) -> Recovered:
+    """What a resume from `directory` must keep (Recovered): the resumed run reads each
+    source as the run that wrote the folder did and keeps its number of key groups,
+    whatever its own cluster (a position belongs to its partition, a group's state to its
+    group). Refused (RecoveryRefused) when `key_groups`, this run's if it says one, is not
+    the folder's, or when the folder's key-group assignment is not what this run would
+    make of that number (key_groups.assignment_fingerprint: a polars whose hash differs),
+    or when it is the state of another `job` (engine.runtime.job_fingerprint).
     GroupLogic._restore refuses a changed assignment inside bytewax too, but there its
     error reaches the command line only in-process: in a cluster of processes the process
     that raises it brings its peers down with a panic, and the message is lost (bytewax
@@ -73,7 +84,10 @@ def check_recovery(directory: Path, assignment: str, job: str | None = None
     import pickle
     import sqlite3
 
-    recovered: dict[str, tuple[str, ...]] = {}
+    from frys.engine.scaleout.key_groups import assignment_fingerprint
+
+    parts: dict[str, tuple[str, ...]] = {}
+    groups: int | None = None
     for part in sorted(directory.glob("part-*.sqlite3")):
         connection = sqlite3.connect(f"file:{part}?mode=ro", uri=True)
         try:
@@ -87,25 +101,31 @@ def check_recovery(directory: Path, assignment: str, job: str | None = None
                 state = pickle.loads(blob)
             except Exception:  # not a frys state: not ours to judge
                 continue
-            if job is not None and isinstance(state, dict) and state.get("job") not in (None, job):
+            if not isinstance(state, dict):
+                continue
+            if job is not None and state.get("job") not in (None, job):
                 raise RecoveryRefused(
                     f"cannot resume from the recovery folder {directory}: it holds the state "
                     "of another job (its operator graph differs from this one's); the "
                     "scale-out runtime resumes the same job only (a changed job continues "
                     "from a --state checkpoint of the embedded runtime): start with a new "
                     "folder")
-            if isinstance(state, dict) and isinstance(state.get("uri"), str) \
-                    and isinstance(state.get("parts"), list):
-                recovered[state["uri"]] = tuple(str(p) for p in state["parts"])
-            if isinstance(state, dict) and "assignment" in state \
-                    and state["assignment"] != assignment:
+            if isinstance(state.get("uri"), str) and isinstance(state.get("parts"), list):
+                parts[state["uri"]] = tuple(str(p) for p in state["parts"])
+            recorded = state.get("assignment")
+            if not isinstance(recorded, str):
+                continue
+            kept = int(recorded.split("/", 1)[0]) if recorded.split("/", 1)[0].isdigit() else 0
+            expected = assignment_fingerprint(key_groups if key_groups is not None else kept)
+            if kept < 1 or recorded != expected:
                 raise RecoveryRefused(
                     f"cannot resume from the recovery folder {directory}: its state of "
-                    f"step {step} was kept under key-group assignment "
-                    f"{state['assignment']} and this run uses {assignment} (another "
-                    "--key-groups, or a polars whose hash differs); resume with the "
-                    "--key-groups of the run that wrote it, or start with a new folder")
-    return recovered
+                    f"step {step} was kept under key-group assignment {recorded} and this "
+                    f"run uses {expected} (another --key-groups, or a polars whose hash "
+                    "differs); resume without --key-groups or with the one of the run that "
+                    "wrote it, or start with a new folder")
+            groups = kept
+    return Recovered(parts, groups)
 
 
 def prepare_recovery(directory: Path, partitions: int = DEFAULT_RECOVERY_PARTITIONS) -> bool:

@@ -13,12 +13,14 @@ rather than send a key's rows to a group whose state is another key's.
 The hash is polars' (a fixed seed), which polars promises stable within one version: the
 fingerprint hashes a fixed probe, so an upgrade that changes the hash is caught.
 
-Why 16 by default: every key group is an operator instance of its own, and an operator
-call costs a fixed ~0.5 ms besides its rows, so each source batch costs that many calls
-per keyed query. W2 from Arrow (8M events) on one bytewax worker takes 1.12x the embedded
-runtime's time with 8 groups, 1.23x with 16, 1.66x with 32 (128 groups: 2.2x on W1);
-16 lets a keyed query use up to 16 workers. A bigger cluster sets `--key-groups` to at
-least its number of workers (docs/scale-out.md).
+How many: every key group is an operator instance of its own, and an operator call
+costs a fixed ~0.5 ms besides its rows, so each source batch costs that many calls per
+keyed query; but the groups are also the most workers a keyed query can use, now and
+after a rescale. `frys run` makes 4 per worker of the cluster (`default_key_groups`;
+even over the workers, key_group_names.py), and a resumed run keeps its folder's. W6
+from Arrow (4M events) on one worker took 1.59x the embedded runtime's time with 16
+groups and 1.25x with 4; W2 from Arrow 1.19x and 0.98x. `KEY_GROUPS` (16) is the
+default of `frys.bytewax.flow`, which is not told the number of workers.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from functools import lru_cache
 import polars as pl
 
 KEY_GROUPS = 16
+KEY_GROUPS_PER_WORKER = 4
 KEY_GROUP_COLUMN = "__frys_key_group"
 # a fixed seed: the assignment must be the same in every process and every run
 _SEED = 0x66727973
@@ -54,6 +57,12 @@ def split_by_key_group(batch: pl.DataFrame, keys: list[pl.Expr], groups: int
                                                    maintain_order=True)
     return [(int(group[0]), part.drop(KEY_GROUP_COLUMN))  # type: ignore[call-overload]
             for group, part in parts.items()]
+
+
+def default_key_groups(workers: int) -> int:
+    """The key groups of a run on `workers` workers: KEY_GROUPS_PER_WORKER each, so a
+    resume may spread them over up to that many times more workers."""
+    return max(1, KEY_GROUPS_PER_WORKER * workers)
 
 
 @lru_cache(maxsize=8)
