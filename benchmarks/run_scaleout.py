@@ -19,6 +19,10 @@ reading, the job and the sink's writing all included):
   partitions as the cluster has workers);
 * `bw-p2-whole`: the same with `--source-partitions 1`: each file read whole by one
   worker, which routes half its rows to the other;
+* `embedded-1c`, `bw-w1-1c`, `bw-p2-1c`: the same with POLARS_MAX_THREADS=1 in every
+  process, one core each: polars' thread pool lets one process use 1.3-1.5 of this
+  machine's 2 cores on W2 and W6, so two processes can be at most 2/1.4 = 1.4x one there
+  whatever the runtime does; one thread per process measures the scaling itself;
 * `peer-w1`, `peer-p2` (W2 only): hand-written bytewax W2 (scaleout_peer_bytewax.py), one
   process reading the whole file, or two processes reading the input split by key (one file
   per k % 2: bytewax's per-key event clock needs each key's events in time order). The peer
@@ -65,13 +69,17 @@ DATA_DIR = BENCH_DIR / "data" / "scaleout"
 PYTHON = sys.executable
 FRYS = str(Path(PYTHON).parent / "frys")
 PEER = str(BENCH_DIR / "scaleout_peer_bytewax.py")
-ALL_CONTENDERS = ("embedded", "bw-w1", "bw-w2", "bw-p2", "bw-p2-whole",
+ALL_CONTENDERS = ("embedded", "bw-w1", "bw-w2", "bw-p2", "bw-p2-whole", "embedded-1c",
+                  "bw-w1-1c", "bw-p2-1c",
                   "embedded@peer", "peer-w1", "peer-p2")
 PEER_CONTENDERS = ("embedded@peer", "peer-w1", "peer-p2")
 FRYS_FLAGS = {"embedded": [], "embedded@peer": [], "bw-w1": ["--runtime", "bytewax"],
               "bw-w2": ["--runtime", "bytewax", "-w", "2"],
               "bw-p2": ["--runtime", "bytewax", "-p", "2"],
               "bw-p2-whole": ["--runtime", "bytewax", "-p", "2", "--source-partitions", "1"]}
+ONE_CORE = "-1c"  # a contender run with one polars thread per process
+FRYS_FLAGS.update({f"{name}{ONE_CORE}": FRYS_FLAGS[name]
+                   for name in ("embedded", "bw-w1", "bw-p2")})
 
 
 MIN_MARGINAL_S = 0.5
@@ -161,7 +169,8 @@ def _hwm_kb(pid: int) -> int | None:
     return None
 
 
-def timed(command: list[str], cwd: Path, log: Path) -> tuple[float, int, int, float]:
+def timed(command: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None
+          ) -> tuple[float, int, int, float]:
     """Run `command`; (wall seconds, summed peak RSS bytes of it and its descendants,
     processes seen, CPU seconds: user + system of it and the descendants it waited for).
     Failed when it exits non-zero."""
@@ -169,7 +178,8 @@ def timed(command: list[str], cwd: Path, log: Path) -> tuple[float, int, int, fl
     done = threading.Event()
     with log.open("wb") as out:
         start = time.perf_counter()
-        child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                 env=env)
 
         def sample() -> None:
             while not done.is_set():
@@ -242,7 +252,8 @@ def run_once(contender: str, workload: str, fmt: str, events: int
     output.unlink(missing_ok=True)
     log = DATA_DIR / "out" / f"{contender}_{workload.lower()}_{fmt}_{events}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    wall, rss, processes, cpu = timed(argv, REPO_ROOT, log)
+    env = dict(os.environ, POLARS_MAX_THREADS="1") if contender.endswith(ONE_CORE) else None
+    wall, rss, processes, cpu = timed(argv, REPO_ROOT, log, env)
     return wall, rss, processes, data.count_output(output), cpu
 
 
@@ -282,7 +293,7 @@ def measure(args: argparse.Namespace) -> list[Run]:
                                      f"{run.rows} in an earlier repeat")
                     run.rows = rows
             reference = {r.events: r.rows for r in table
-                         if r.contender in ("embedded", "embedded@peer")}
+                         if r.contender in ("embedded", "embedded@peer", "embedded-1c")}
             for run in table:
                 run.reference_rows = reference.get(run.events)
             print(format_table(table), flush=True)
@@ -320,6 +331,8 @@ RATIOS = (("bw-w1", "embedded", "bytewax 1 worker / embedded (target >= 1/1.5 = 
           ("bw-w2", "bw-w1", "2 workers, 1 process / 1 worker"),
           ("bw-p2", "bw-w1", "2 processes / 1 process (target >= 1.7)"),
           ("bw-p2-whole", "bw-w1", "2 processes, sources whole / 1 process"),
+          ("bw-w1-1c", "embedded-1c", "one core each: bytewax 1 worker / embedded"),
+          ("bw-p2-1c", "bw-w1-1c", "one core each: 2 processes / 1 process (target >= 1.7)"),
           ("bw-p2", "embedded", "2 processes / embedded"),
           ("peer-p2", "peer-w1", "hand-written bytewax: 2 processes / 1"),
           ("embedded@peer", "peer-w1", "embedded / hand-written bytewax (1 process)"))
@@ -333,7 +346,7 @@ def ratios(table: list[Run]) -> list[tuple[str, float, float | None, float]]:
             ma, mb = by[a].marginal, by[b].marginal
             # what the CPU alone allows: b's CPU per event over a's spread on its
             # processes' cores (1 for one process, 2 for -p 2), as on a quiet machine
-            cores = 2 if a in ("bw-p2", "bw-p2-whole", "peer-p2") else 1
+            cores = 2 if a in ("bw-p2", "bw-p2-whole", "bw-p2-1c", "peer-p2") else 1
             ceiling = by[b].marginal_cpu_us / (by[a].marginal_cpu_us / cores)
             out.append((label, by[a].rate / by[b].rate, ma / mb if ma and mb else None,
                         ceiling))

@@ -483,6 +483,16 @@ class WindowAggregate(WindowOperator):
         self._group_columns = [*self.key_names, WINDOW_START]
         self._done_expression: pl.Expr | None = None
         self._window_start: pl.Expr | None = None
+        # batches' partial aggregates not yet folded into the state (no EMIT CHANGES):
+        # folding re-aggregates the whole state, so a batch only adds its partials, and
+        # they are folded when they hold as many rows as the state (amortized: each row
+        # is re-aggregated a bounded number of times, however big the state), when
+        # windows they touch close, and before the state is read. While the watermark
+        # holds (an input's producers far apart in event time: a file read by several
+        # partitions, a slow producer) the state grows, and folding each batch into it
+        # made every batch cost the whole state
+        self._unfolded: list[pl.DataFrame] = []
+        self._unfolded_rows = 0
 
     # ------------------------------------------------------------------ windows
 
@@ -531,13 +541,12 @@ class WindowAggregate(WindowOperator):
             fresh = windowed.group_by(self._group_columns).agg(aggregation.partial)
             if (not aggregation.emit_changes and self._state is not None
                     and self._state.height):
-                # fold into the state in the same query: each event as a partial of its own
-                # where every aggregate allows (one group_by), else pre-aggregated (two)
-                if aggregation.row_partial is not None:
-                    fresh = windowed.select(*self._group_columns, *aggregation.row_partial)
-                self._state = pl.concat([self._state.lazy(), fresh], how="vertical_relaxed"
-                                        ).group_by(self._group_columns).agg(aggregation.combine
-                                                                            ).collect()
+                partial = fresh.collect()
+                if partial.height:
+                    self._unfolded.append(partial)
+                    self._unfolded_rows += partial.height
+                    if self._unfolded_rows >= self._state.height:
+                        self._fold()
                 return []
             partial = fresh.collect()
             if partial.height == 0:
@@ -598,9 +607,40 @@ class WindowAggregate(WindowOperator):
         oldest_start = (int(earliest) - size) // slide * slide + slide  # type: ignore[arg-type]
         return oldest_start + self._closing <= watermark
 
+    def _fold(self) -> None:
+        """Fold the partials of `_unfolded` into the state."""
+        if not self._unfolded:
+            return
+        parts = self._unfolded if self._state is None or self._state.height == 0 \
+            else [self._state, *self._unfolded]
+        self._unfolded, self._unfolded_rows = [], 0
+        self._state = (pl.concat(parts, how="vertical_relaxed")
+                       .group_by(self._group_columns).agg(self._aggregation.combine))
+
+    def _fold_closing(self, done: pl.Expr) -> None:
+        """Fold only the partials of windows `done` selects into the state (what firing
+        them needs), leaving the others unfolded: the state is filtered, not regrouped."""
+        if not self._unfolded:
+            return
+        closing = [part.filter(done) for part in self._unfolded]
+        if not any(part.height for part in closing):
+            return
+        state = self._state if self._state is not None else self._unfolded[0].clear()
+        self._unfolded = [kept for kept in (part.filter(~done) for part in self._unfolded)
+                          if kept.height]
+        self._unfolded_rows = sum(part.height for part in self._unfolded)
+        lazy = state.lazy()
+        merged, left = pl.collect_all([
+            pl.concat([lazy.filter(done), *(part.lazy() for part in closing if part.height)],
+                      how="vertical_relaxed")
+            .group_by(self._group_columns).agg(self._aggregation.combine),
+            lazy.filter(~done)])
+        self._state = pl.concat([left, merged], how="vertical_relaxed")
+
     def _merge(self, partial: pl.DataFrame) -> list[pl.DataFrame]:
         """Fold a batch's partial aggregates into the state (EMIT CHANGES: return the
         updated rows of the groups it touched)."""
+        self._fold()
         if self._state is None or self._state.height == 0:
             self._state = partial
         else:
@@ -636,20 +676,36 @@ class WindowAggregate(WindowOperator):
         (under EMIT CHANGES its last change was its final row: it is only forgotten)."""
         if not self._progress.moves_to(watermark):
             return []
-        state = self._state
-        if self._closing is None or state is None or state.height == 0:
+        held = [part for part in (self._state, *self._unfolded)
+                if part is not None and part.height]
+        if self._closing is None or not held:
             return []
         if self._done_expression is None:  # built once: polars expressions cost to build
             self._done_expression = pl.col(WINDOW_START) + self._closing
-        # skip the two filters when not even the first window in state is done
-        if int(state[WINDOW_START].min()) + self._closing > watermark:  # type: ignore[arg-type]
+        # skip the filters when not even the first window held is done
+        oldest = min(int(part[WINDOW_START].min()) for part in held)  # type: ignore[arg-type]
+        if oldest + self._closing > watermark:
             return self._early_rows(watermark)
-        emitted, self._state = self._aggregation.fire(state, self._done_expression <= watermark)
+        done = self._done_expression <= watermark
+        self._fold_closing(done)
+        assert self._state is not None  # held a done window: in the state or folded into it
+        emitted, self._state = self._aggregation.fire(self._state, done)
         return emitted + self._early_rows(watermark)
 
     def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
+        if self._progress.emit_every_ms is not None:
+            self._fold()  # every open window's rows
         return self._progress.early_rows(watermark, self._state, self._aggregation.rows)
+
+    def _tables(self) -> dict[str, pl.DataFrame | None]:
+        self._fold()
+        return {"state": self._state}
+
+    def _take(self, state: OperatorState) -> None:
+        self._unfolded, self._unfolded_rows = [], 0
+        super()._take(state)
 
     def open_windows(self) -> int:
         """Open (key, window) pairs held in state."""
+        self._fold()
         return 0 if self._state is None else self._state.height
