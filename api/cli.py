@@ -208,8 +208,9 @@ def _add_scale_out_arguments(run: argparse.ArgumentParser) -> None:
                             "reads as the run that wrote its -r folder did")
     group.add_argument("--split-bytes", type=positive, default=DEFAULT_SPLIT_BYTES, metavar="BYTES",
                        help="the stripes' size (default 4 MiB; JSON Lines: bytes, cut at "
-                            "line starts; Arrow/Parquet: whole record batches of about "
-                            "this many bytes; a folder of part files: one part each)")
+                            "line starts; Parquet: whole row groups of about this many "
+                            "bytes; a folder of part files: one part each; an Arrow IPC "
+                            "file is read whole)")
     group.add_argument("--stats-file", metavar="FILE", help=argparse.SUPPRESS)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -170,24 +171,40 @@ def _arrow_file(path: Path, batches: int, rows: int) -> list[int]:
     return values
 
 
-def test_arrow_partitions_are_stripes_of_record_batches(tmp_path: Path) -> None:
-    path = tmp_path / "events.arrow"
-    values = _arrow_file(path, batches=10, rows=500)
-    parts = partitions(path, "file:events.arrow", 3, path.stat().st_size // 5)
-    assert parts == [f"stripes={i}/3:2" for i in range(3)]  # 5 stripes of 2 batches
+def _parquet_file(path: Path, groups: int, rows: int) -> list[int]:
+    values = list(range(groups * rows))
+    table = pa.table({"n": pa.array(values, pa.int64()),
+                      "text": pa.array([str(v) for v in values])})
+    pq.write_table(table, str(path), row_group_size=rows, compression="none")
+    assert pq.ParquetFile(str(path)).num_row_groups == groups
+    return values
+
+
+def test_parquet_partitions_are_stripes_of_row_groups(tmp_path: Path) -> None:
+    path = tmp_path / "events.parquet"
+    values = _parquet_file(path, groups=10, rows=1000)
+    parts = partitions(path, "file:events.parquet", 3, path.stat().st_size // 5)
+    assert parts == [f"stripes={i}/3:2" for i in range(3)]  # 5 stripes of 2 row groups
     got = []
     for i, part in enumerate(parts):
         rows = [row["n"] for row in _read(open_partition(path, _context(tmp_path), part))[0]]
         stripes = range(i, 5, 3)
-        assert rows == [v for s in stripes for v in values[s * 1000:(s + 1) * 1000]]
+        assert rows == [v for s in stripes for v in values[s * 2000:(s + 1) * 2000]]
         got += rows
     assert sorted(got) == values
 
 
-def test_an_arrow_partition_resumes_from_its_own_position(tmp_path: Path) -> None:
+def test_an_arrow_file_is_read_whole(tmp_path: Path) -> None:
+    """Reading Arrow IPC is mapping its record batches: nothing to share out."""
     path = tmp_path / "events.arrow"
-    _arrow_file(path, batches=12, rows=100)
-    part = partitions(path, "file:events.arrow", 2, path.stat().st_size // 12)[1]
+    _arrow_file(path, batches=10, rows=500)
+    assert partitions(path, "file:events.arrow", 4, 100) == [WHOLE]
+
+
+def test_a_parquet_partition_resumes_from_its_own_position(tmp_path: Path) -> None:
+    path = tmp_path / "events.parquet"
+    _parquet_file(path, groups=12, rows=100)
+    part = partitions(path, "file:events.parquet", 2, path.stat().st_size // 12)[1]
     first = open_partition(path, _context(tmp_path), part)
     batches = first.batches()
     seen = [n for _ in range(3) for n in next(batches)[0]["n"].to_list()]
