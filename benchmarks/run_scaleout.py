@@ -14,15 +14,17 @@ reading, the job and the sink's writing all included):
 * `embedded`: `frys run JOB -q`;
 * `bw-w1`, `bw-w2`: `frys run JOB -q --runtime bytewax -w 1|2` (one process; bytewax's
   workers are threads sharing the GIL);
-* `bw-p2`: `... --runtime bytewax -p 2` (two processes on loopback; each file source is
-  read as two partitions, stripes of 4 MiB dealt round robin: the default, as many
-  partitions as the cluster has workers);
+* `bw-p2`: `... --runtime bytewax -p 2` (two processes on loopback; each JSON Lines file
+  is read as two partitions, stripes of 4 MiB dealt round robin: the default, as many
+  partitions as the cluster has workers; an Arrow IPC file is read whole; each process
+  gets POLARS_MAX_THREADS=1, its share of the 2 cores);
 * `bw-p2-whole`: the same with `--source-partitions 1`: each file read whole by one
   worker, which routes half its rows to the other;
-* `embedded-1c`, `bw-w1-1c`, `bw-p2-1c`: the same with POLARS_MAX_THREADS=1 in every
-  process, one core each: polars' thread pool lets one process use 1.3-1.5 of this
-  machine's 2 cores on W2 and W6, so two processes can be at most 2/1.4 = 1.4x one there
-  whatever the runtime does; one thread per process measures the scaling itself;
+* `embedded-1c`, `bw-w1-1c`: the same with POLARS_MAX_THREADS=1, one core: polars'
+  thread pool lets one process use 1.3-1.5 of this machine's 2 cores on W2 and W6, so
+  two processes can be at most 2/1.4 = 1.4x one there whatever the runtime does; against
+  one process held to one core (as each of `bw-p2`'s is) the ratio is the scaling
+  itself;
 * `peer-w1`, `peer-p2` (W2 only): hand-written bytewax W2 (scaleout_peer_bytewax.py), one
   process reading the whole file, or two processes reading the input split by key (one file
   per k % 2: bytewax's per-key event clock needs each key's events in time order). The peer
@@ -70,7 +72,7 @@ PYTHON = sys.executable
 FRYS = str(Path(PYTHON).parent / "frys")
 PEER = str(BENCH_DIR / "scaleout_peer_bytewax.py")
 ALL_CONTENDERS = ("embedded", "bw-w1", "bw-w2", "bw-p2", "bw-p2-whole", "embedded-1c",
-                  "bw-w1-1c", "bw-p2-1c",
+                  "bw-w1-1c",
                   "embedded@peer", "peer-w1", "peer-p2")
 PEER_CONTENDERS = ("embedded@peer", "peer-w1", "peer-p2")
 FRYS_FLAGS = {"embedded": [], "embedded@peer": [], "bw-w1": ["--runtime", "bytewax"],
@@ -79,7 +81,7 @@ FRYS_FLAGS = {"embedded": [], "embedded@peer": [], "bw-w1": ["--runtime", "bytew
               "bw-p2-whole": ["--runtime", "bytewax", "-p", "2", "--source-partitions", "1"]}
 ONE_CORE = "-1c"  # a contender run with one polars thread per process
 FRYS_FLAGS.update({f"{name}{ONE_CORE}": FRYS_FLAGS[name]
-                   for name in ("embedded", "bw-w1", "bw-p2")})
+                   for name in ("embedded", "bw-w1")})
 
 
 MIN_MARGINAL_S = 0.5
@@ -332,7 +334,7 @@ RATIOS = (("bw-w1", "embedded", "bytewax 1 worker / embedded (target >= 1/1.5 = 
           ("bw-p2", "bw-w1", "2 processes / 1 process (target >= 1.7)"),
           ("bw-p2-whole", "bw-w1", "2 processes, sources whole / 1 process"),
           ("bw-w1-1c", "embedded-1c", "one core each: bytewax 1 worker / embedded"),
-          ("bw-p2-1c", "bw-w1-1c", "one core each: 2 processes / 1 process (target >= 1.7)"),
+          ("bw-p2", "bw-w1-1c", "one core each: 2 processes / 1 process (target >= 1.7)"),
           ("bw-p2", "embedded", "2 processes / embedded"),
           ("peer-p2", "peer-w1", "hand-written bytewax: 2 processes / 1"),
           ("embedded@peer", "peer-w1", "embedded / hand-written bytewax (1 process)"))
@@ -346,7 +348,7 @@ def ratios(table: list[Run]) -> list[tuple[str, float, float | None, float]]:
             ma, mb = by[a].marginal, by[b].marginal
             # what the CPU alone allows: b's CPU per event over a's spread on its
             # processes' cores (1 for one process, 2 for -p 2), as on a quiet machine
-            cores = 2 if a in ("bw-p2", "bw-p2-whole", "bw-p2-1c", "peer-p2") else 1
+            cores = 2 if a in ("bw-p2", "bw-p2-whole", "peer-p2") else 1
             ceiling = by[b].marginal_cpu_us / (by[a].marginal_cpu_us / cores)
             out.append((label, by[a].rate / by[b].rate, ma / mb if ma and mb else None,
                         ceiling))
