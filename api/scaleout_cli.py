@@ -104,11 +104,13 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
                 from frys.engine.scaleout.lowering import ScaleOutOptions, lower
 
                 tagged = None if args.format is None else args.format == "tagged"
+                addresses = tuple(args.addresses.split(";")) if args.addresses else None
+                process = None if addresses is None or len(addresses) < 2 \
+                    else (int(args.process_id), len(addresses))
                 flow = lower(graph, Path(args.job).parent,
                              ScaleOutOptions(key_groups, options, stats_path, tagged,
                                              source_partitions_of(args), args.split_bytes,
-                                             recovered.source_parts))
-                addresses = tuple(args.addresses.split(";")) if args.addresses else None
+                                             recovered.source_parts, process))
                 run_flow(flow, Cluster(args.workers, args.process_id, addresses,
                                        Path(args.recovery_directory)
                                        if args.recovery_directory else None,

@@ -1,6 +1,7 @@
 """Where the scale-out runtime's work lands: key groups spread evenly over bytewax's
 workers (engine/scaleout/key_group_names.py), whatever their number, and the cores shared
-out among the polars thread pools of a -p cluster's processes."""
+out among the polars thread pools of a -p cluster's processes, and the whole files among
+the processes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sys
 import threading
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, ClassVar
 
 import bytewax.operators as op
@@ -16,9 +18,13 @@ from bytewax.dataflow import Dataflow
 from bytewax.run import cli_main
 from bytewax.testing import TestingSource
 
+from frys.compiler import compile_text
+from frys.engine.planner import plan
 from frys.engine.scaleout.cluster import POLARS_THREADS_ENV, run_processes
+from frys.engine.scaleout.io import FrysSink, FrysSource
 from frys.engine.scaleout.key_group_names import MODULUS, NUMBERS, bytewax_worker, siphash13
 from frys.engine.scaleout.key_groups import group_names
+from frys.engine.scaleout.lowering import ScaleOutOptions, lower
 
 
 def test_siphash13_is_rusts_default_hasher() -> None:
@@ -82,3 +88,38 @@ def test_local_processes_share_the_cores_in_polars_pools(
     printed = sorted(capfd.readouterr().out.split("\n"))[1:]
     share = str(max(1, len(os.sched_getaffinity(0)) // 2)) if preset is None else preset
     assert printed == [f"0 {share}", f"1 {share}"]
+
+
+def test_whole_sources_are_spread_over_the_processes(tmp_path: Path) -> None:
+    """bytewax gives a partition to the first worker listing it: each source of one
+    partition is listed by one process of a cluster, in turn, so process 0 does not read
+    every whole file; the sink is every process's (bytewax puts it on process 0)."""
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.jsonl").write_text('{"k": 1, "ts": 0}\n')
+    job = tmp_path / "job.frysql"
+    job.write_text("".join(
+        f"CREATE STREAM {name} (k INT, ts TIMESTAMP) WITH (event_time = ts, "
+        f"source = 'file:{name}.jsonl');\n" for name in ("a", "b", "c")) +
+        "CREATE STREAM out WITH (sink = 'file:out.jsonl');\n"
+        "INSERT INTO out SELECT k, COUNT(*) AS n FROM a GROUP BY k, TUMBLE(1 SECOND);\n")
+    graph = plan(compile_text(job.read_text(), str(job)))
+    listed = {process: _listed(lower(graph, tmp_path, ScaleOutOptions(process=(process, 2))))
+              for process in range(2)}
+    # in the flow's order: sources a, b, c (processes 0, 1, 0), the sink
+    assert listed[0] == [("FrysSource", ["all"]), ("FrysSource", []),
+                         ("FrysSource", ["all"]), ("FrysSink", ["0"])]
+    assert listed[1] == [("FrysSource", []), ("FrysSource", ["all"]),
+                         ("FrysSource", []), ("FrysSink", ["0"])]
+    # one process alone lists everything
+    assert all(parts for _, parts in _listed(lower(graph, tmp_path, ScaleOutOptions())))
+
+
+def _listed(flow: Any) -> list[tuple[str, list[str]]]:
+    """The frys sources and sinks of a lowered flow, in its order, with the partitions
+    this process lists of each."""
+    found: list[tuple[str, list[str]]] = []
+    for step in flow.substeps:
+        connector = getattr(step, "source", None) or getattr(step, "sink", None)
+        if isinstance(connector, (FrysSource, FrysSink)):
+            found.append((type(connector).__name__, connector.list_parts()))
+    return found

@@ -86,6 +86,9 @@ class SourcePlan:
     source_name: str  # the job file, for errors at the stream's line
     is_table: bool
     job: str = ""  # the job's fingerprint, in each snapshot (cluster.check_recovery)
+    # whether this process lists the partitions (lowering._Lowering.listed): bytewax
+    # gives each to a worker of a process that lists it
+    listed: bool = True
 
 
 class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
@@ -98,8 +101,8 @@ class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
 
     def list_parts(self) -> list[str]:
         # every worker can open every partition (files on a disk every process sees, a
-        # broker's address): bytewax gives each partition to one of them
-        return list(self.plan.parts)
+        # broker's address): bytewax gives each partition to one of the workers listing it
+        return list(self.plan.parts) if self.plan.listed else []
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: dict[str, Any] | None) -> SourcePartition:
