@@ -152,7 +152,7 @@ class IntervalJoin(SideOutputs):
                 pl.int_range(start, start + fresh.height, dtype=pl.Int64).alias(ROWS[index]))
             self._next_row[index] += fresh.height
         rows: list[pl.DataFrame] = []
-        other = self._buffers[1 - index]
+        other = self._in_reach(index, fresh, self._buffers[1 - index])
         if other.height:
             left, right = (fresh, other) if index == LEFT else (other, fresh)
             pairs = self._pairs(left, right)
@@ -340,6 +340,31 @@ class IntervalJoin(SideOutputs):
                 fresh = fresh.filter(~late)
             fresh = fresh.drop(ORIGIN, ARRIVAL, strict=False)
         return fresh.with_columns(self._key_exprs[index])
+
+    def _in_reach(self, index: int, fresh: pl.DataFrame, other: pl.DataFrame
+                  ) -> pl.DataFrame:
+        """The rows of the other side's buffer `other` whose time is in the interval of
+        some row of `fresh` (side `index`): a slice between two binary searches when that
+        buffer is in time order, else all of it. The hash join then costs the rows that
+        can match, not the whole buffer: while the watermark holds back (one input ahead
+        of the other, a file read by several partitions), buffers grow well past the
+        interval, and every batch joined against all of it cost the whole buffer."""
+        if not other.height or not self._ordered[1 - index]:
+            return other
+        times = fresh[TIMES[index]]
+        low, high = times.min(), times.max()
+        if low is None or high is None:
+            return other.clear()  # NULL times meet nothing
+        before, after = self.spec.before_ms, self.spec.after_ms
+        # a left row l meets right rows r with l - before <= r <= l + after
+        lo, hi = ((int(low) - before, int(high) + after) if index == LEFT  # type: ignore[arg-type]
+                  else (int(low) - after, int(high) + before))  # type: ignore[arg-type]
+        column = other[TIMES[1 - index]]
+        start = int(column.search_sorted(max(lo, START_OF_TIME), side="left"))
+        end = int(column.search_sorted(min(hi, END_OF_TIME), side="right"))
+        if start == 0 and end == other.height:
+            return other
+        return other.slice(start, max(0, end - start))
 
     def _pairs(self, left: pl.DataFrame, right: pl.DataFrame) -> pl.DataFrame:
         """The pairs of `left` x `right` rows with equal keys, within the interval and with
