@@ -202,10 +202,11 @@ def _add_scale_out_arguments(run: argparse.ArgumentParser) -> None:
                             "4 per worker of the cluster; a resumed run keeps its -r "
                             "folder's, docs/scale-out.md)")
     group.add_argument("--source-partitions", type=positive, metavar="N",
-                       help="read each file source of more than one stripe as up to N "
-                            "partitions in parallel, stripes dealt round robin (default: "
-                            "the cluster's workers; 1: every source whole); a resumed run "
-                            "reads as the run that wrote its -r folder did")
+                       help="read the job's file sources of more than one stripe by up "
+                            "to N partitions in all, in parallel, each source's stripes "
+                            "dealt round robin to its share (default: the cluster's "
+                            "workers; 1: every source whole); a resumed run reads as the "
+                            "run that wrote its -r folder did")
     group.add_argument("--split-bytes", type=positive, default=DEFAULT_SPLIT_BYTES, metavar="BYTES",
                        help="the stripes' size (default 4 MiB; JSON Lines: bytes, cut at "
                             "line starts; Parquet: whole row groups of about this many "

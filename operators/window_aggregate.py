@@ -541,7 +541,11 @@ class WindowAggregate(WindowOperator):
             fresh = windowed.group_by(self._group_columns).agg(aggregation.partial)
             if (not aggregation.emit_changes and self._state is not None
                     and self._state.height):
-                partial = fresh.collect()
+                # each event as a partial of its own where every aggregate allows (a
+                # projection: the fold's group_by is then the only one), else the batch
+                # pre-aggregated
+                partial = (fresh if aggregation.row_partial is None else windowed.select(
+                    *self._group_columns, *aggregation.row_partial)).collect()
                 if partial.height:
                     self._unfolded.append(partial)
                     self._unfolded_rows += partial.height

@@ -310,8 +310,8 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
         self.failed = True
         plan = self.plan
         return noted(FrysError.at(f"cannot write the sink of stream {plan.stream.name} "
-                                  f"({plan.uri}): {error}", plan.stream.span,
-                                  plan.source_name))
+                                  f"({plan.uri}): {error.strerror or error}",
+                                  plan.stream.span, plan.source_name))
 
     def close(self) -> None:
         if self.failed:
