@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -380,13 +379,6 @@ def to_json_frame(batch: pl.DataFrame) -> pl.DataFrame:
                                  .dt.strftime(ISO_MILLIS)) for name in lists))
 
 
-def encode_jsonl(batch: pl.DataFrame) -> bytes:
-    """The JSON lines JsonlWriter.write writes for `batch`."""
-    buffer = io.BytesIO()
-    to_json_frame(batch).write_ndjson(buffer)
-    return buffer.getvalue()
-
-
 class JsonlWriter(BatchSubscriber):
     """Writes each batch as JSON lines to a binary stream: a topic subscriber (the rows a
     job returns to its caller) and a registry.Sink (a `file:` sink, `path` set).
@@ -422,12 +414,6 @@ class JsonlWriter(BatchSubscriber):
         to_json_frame(batch).write_ndjson(self._stream)
         self._stream.flush()
         self.rows_written += batch.height
-
-    def write_encoded(self, data: bytes, rows: int) -> None:
-        """Write `rows` rows already encoded (`encode_jsonl`), as `write` would."""
-        self._stream.write(data)
-        self._stream.flush()
-        self.rows_written += rows
 
     def pre_commit(self, checkpoint_id: int) -> dict[str, int | str] | None:
         """Flush (and fsync a file it owns); the file's recovery state, None for a stream
@@ -587,14 +573,6 @@ def _open_sink(uri: str, context: SinkContext) -> Sink:
     return open_file_sink(path, context.resume)
 
 
-def _encoder(uri: str, base_dir: Path) -> Callable[[pl.DataFrame], bytes] | None:
-    """JSON Lines sinks' rows can be encoded where they are made (Connector.encoder)."""
-    from frys.connectors import files_formats
-
-    return encode_jsonl if files_formats.format_of(_resolve(uri, base_dir).name) is None \
-        else None
-
-
 def _partitions(uri: str, base_dir: Path, count: int, stripe_bytes: int) -> list[str]:
     from frys.connectors.file_partitions import partitions
 
@@ -612,4 +590,4 @@ def _open_partition(uri: str, context: SourceContext, part: str) -> Source:
 FILE_CONNECTOR = Connector(
     "file", _check, _open_source, _open_sink,
     paths=lambda uri, base_dir: (_resolve(uri, base_dir),),
-    partitions=_partitions, open_partition=_open_partition, encoder=_encoder)
+    partitions=_partitions, open_partition=_open_partition)

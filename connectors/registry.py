@@ -301,12 +301,6 @@ class Connector:
     # producer of the stream, with its own watermark
     partitions: Callable[[str, Path, int, int], list[str]] | None = None
     open_partition: Callable[[str, SourceContext, str], Source] | None = None
-    # a sink whose rows can be encoded where they are made, by a runtime that makes them
-    # elsewhere than the sink is (the scale-out runtime: every key group's rows go to the
-    # sink's one partition): `encoder(uri, base_dir)` returns a function from a batch to
-    # the bytes its sink would write for it (None: not for this URI), and the sink's
-    # `write_encoded(data, rows)` writes such bytes as `write` would the batch
-    encoder: Callable[[str, Path], Callable[[pl.DataFrame], bytes] | None] | None = None
 
 
 class UnknownConnector(ValueError):

@@ -665,27 +665,3 @@ def test_frys_check_reports_a_misspelt_broker_option_at_its_line(
     assert f"unknown {misspelt}" in run.stderr
     assert f"(did you mean '{meant}'?)" in run.stderr
 
-
-
-def test_a_jsonl_sinks_rows_encoded_elsewhere_are_the_bytes_it_writes(tmp_path: Path) -> None:
-    """Connector.encoder: rows encoded where they are made (the scale-out runtime's key
-    groups) and written with write_encoded are byte for byte what write() writes;
-    only JSON Lines sinks encode."""
-    from datetime import UTC, datetime
-
-    batch = pl.DataFrame({"k": [1, None], "name": ["é", "x\ny"],
-                          "ts": [datetime(2024, 5, 1, 12, tzinfo=UTC), None],
-                          "v": [1.5, float("nan")]})
-    direct, encoded = tmp_path / "direct.jsonl", tmp_path / "encoded.jsonl"
-    encoder = registry.connector_for("file:x.jsonl").encoder
-    assert encoder is not None
-    encode = encoder("file:encoded.jsonl", tmp_path)
-    assert encode is not None and encoder("file:out.arrow", tmp_path) is None
-    for path, write in ((direct, lambda s: s.write(batch)),
-                        (encoded, lambda s: s.write_encoded(encode(batch), batch.height))):
-        sink = registry.open_sink(f"file:{path.name}", SinkContext(tmp_path, "job", None,  # type: ignore[arg-type]
-                                                                  Broker()))
-        write(sink)
-        sink.close()
-    assert encoded.read_bytes() == direct.read_bytes()
-    assert '"2024-05-01T12:00:00.000Z"' in direct.read_text()

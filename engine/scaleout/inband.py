@@ -42,9 +42,6 @@ from frys.engine.time import (
 )
 
 ROWS, MARK, LOADED, END = "r", "w", "l", "e"
-# rows encoded for their sink where they were made: (ENCODED, bytes, rows); only between
-# a query and a sink whose connector encodes (registry.Connector.encoder)
-ENCODED = "b"
 
 Envelope = tuple  # (ROWS, int, DataFrame, Series | None) | (MARK, int, int) | (END, int) ...
 Item = tuple[str, Envelope]

@@ -44,15 +44,7 @@ from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
 from frys.engine.scaleout.cluster import note_failure
 from frys.engine.scaleout.group_step import STATS
-from frys.engine.scaleout.inband import (
-    ENCODED,
-    END,
-    LOADED,
-    ROWS,
-    Item,
-    ProducerClock,
-    stamped,
-)
+from frys.engine.scaleout.inband import END, LOADED, ROWS, Item, ProducerClock, stamped
 
 
 def noted(error: FrysError) -> FrysError:
@@ -281,16 +273,11 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
         # the batches of one activation (every key group's rows) written as one: a sink's
         # cost is mostly per write (formatting, a flush), and key groups cut rows small
         batches = [envelope[2] for envelope in values if envelope[0] == ROWS]
-        # (rows encoded where they were made, lowering._encoded: bytes to append)
-        encoded = [envelope for envelope in values if envelope[0] == ENCODED]
+        if not batches:
+            return
         try:
-            if batches:
-                self.sink.write(batches[0] if len(batches) == 1
-                                else pl.concat(batches, how="vertical", rechunk=False))
-            if encoded:
-                self.sink.write_encoded(  # type: ignore[attr-defined]
-                    b"".join(envelope[1] for envelope in encoded),
-                    sum(envelope[2] for envelope in encoded))
+            self.sink.write(batches[0] if len(batches) == 1
+                            else pl.concat(batches, how="vertical", rechunk=False))
         except OSError as error:
             raise self._failure(error) from None
 

@@ -17,7 +17,6 @@ step reading a stream knows all of them and takes the minimum of their watermark
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -42,7 +41,7 @@ from frys.engine.runtime import (
     operator_settings,
 )
 from frys.engine.scaleout.group_step import STATS, GroupPlan, StatelessStep, builder
-from frys.engine.scaleout.inband import ENCODED, ROWS, Item, ProducerSpec, routed_offsets
+from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec, routed_offsets
 from frys.engine.scaleout.io import FrysSink, FrysSource, SinkPlan, SourcePlan, StatsSink
 from frys.engine.scaleout.key_groups import (
     KEY_GROUPS,
@@ -405,25 +404,7 @@ def _sink(low: _Lowering, stream: str, plan: SinkPlan) -> None:
         # nothing writes the stream: the sink is still opened (an empty file, as the
         # embedded runtime leaves), fed by a source of no items
         items = op.input(low.step("nothing"), low.flow, _Nothing())
-    encoder = None
-    if plan.uri is not None:
-        connector = registry.connector_for(plan.uri)
-        if connector.encoder is not None:
-            encoder = connector.encoder(plan.uri, plan.base_dir)
-    if encoder is not None:
-        # each key group's rows encoded on its worker: the sink's one partition only
-        # writes bytes (W2 writes 0.6 rows per event: encoding them all was a third of
-        # the work of the process holding the sink)
-        items = op.map(low.step("encode"), items, partial(_encoded, encoder))
     op.output(low.step("sink"), op.map(low.step("sink_key"), items, _to_sink), FrysSink(plan))
-
-
-def _encoded(encoder: Callable[[pl.DataFrame], bytes], item: Item) -> Item:
-    stream, envelope = item
-    if envelope[0] != ROWS:
-        return item
-    batch = envelope[2]
-    return (stream, (ENCODED, encoder(batch), batch.height))
 
 
 class _Nothing(FixedPartitionedSource):  # type: ignore[type-arg]
