@@ -137,8 +137,8 @@ def workers_of(args: argparse.Namespace) -> int:
 
 
 def source_partitions_of(args: argparse.Namespace) -> int:
-    """How many partitions a file source is read as at most: --source-partitions, or one
-    per worker of the cluster."""
+    """How many partitions the job's file sources are read by in all, at most
+    (lowering.source_partitions): --source-partitions, or one per worker of the cluster."""
     if args.source_partitions is not None:
         return int(args.source_partitions)
     return workers_of(args)

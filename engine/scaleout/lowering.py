@@ -73,7 +73,7 @@ class ScaleOutOptions:
     source_partitions: int = 1
     split_bytes: int = DEFAULT_SPLIT_BYTES
     # per source URI, the partitions to read it as instead (a resumed run: the ones its
-    # recovery folder's positions were kept under, cluster.recovered_partitions)
+    # recovery folder's positions were kept under, cluster.check_recovery)
     recovered_parts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # this process's index and the cluster's number of processes, when it is one process of
     # several (-p, -a): each source of one partition is then listed by one process only
