@@ -17,7 +17,8 @@ while the later ranges' windows stayed open, their state growing with the file.
   decoding to share out, and more partitions only mean more producers to route and
   merge: W2 from Arrow (8M events) on `-p 2` ran at 2.9M events/s read as two
   partitions and 3.6M read whole (W6 3.5M and 3.9M), where JSON Lines gains (W2 1.6M
-  against 1.25M);
+  against 1.25M); again once window state was no longer regrouped per batch: 2.3-3.0 s
+  split against 2.1-2.2 s whole;
 * a folder of part files (what a columnar sink writes): stripes of one part file;
 * anything else (CSV, msgpack, a followed file): one partition, the whole source.
 

@@ -36,7 +36,8 @@ def _rows(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("flags", [["-w", "3"], ["-r", "rec"], ["--key-groups", "8"],
-                                   ["-p", "2"], ["-i", "0", "-a", "127.0.0.1:1"]])
+                                   ["-p", "2"], ["-i", "0", "-a", "127.0.0.1:1"],
+                                   ["--source-partitions", "2"], ["--split-bytes", "1000"]])
 def test_scale_out_flags_need_the_bytewax_runtime(tmp_path: Path, flags: list[str],
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     job = _job(tmp_path)
