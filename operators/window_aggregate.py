@@ -629,7 +629,8 @@ class WindowAggregate(WindowOperator):
         closing = [part.filter(done) for part in self._unfolded]
         if not any(part.height for part in closing):
             return
-        state = self._state if self._state is not None else self._unfolded[0].clear()
+        state = self._state
+        assert state is not None  # partials wait only beside a state (_process)
         self._unfolded = [kept for kept in (part.filter(~done) for part in self._unfolded)
                           if kept.height]
         self._unfolded_rows = sum(part.height for part in self._unfolded)

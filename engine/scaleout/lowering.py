@@ -237,14 +237,13 @@ def source_partitions(graph: JobGraph, base_dir: Path, count: int, split_bytes: 
     each = max(1, count // max(1, len(splittable)))
     parts: dict[str, tuple[str, ...]] = {}
     for source in graph.sources:
-        connector = registry.connector_for(source.uri)
+        split = registry.connector_for(source.uri).partitions
         parts[source.uri] = ("all",)
         if recovered and source.uri in recovered:
             parts[source.uri] = recovered[source.uri]
         # (a table is read by one partition: its rows are upserts in file order)
-        elif each > 1 and source in splittable and connector.partitions is not None:
-            parts[source.uri] = tuple(connector.partitions(source.uri, base_dir, each,
-                                                           split_bytes))
+        elif each > 1 and source in splittable and split is not None:
+            parts[source.uri] = tuple(split(source.uri, base_dir, each, split_bytes))
     return parts
 
 
