@@ -27,19 +27,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from frys.compiler import compile_text
 from frys.connectors.file_partitions import DEFAULT_SPLIT_BYTES
 from frys.dsl import FrysError
 from frys.dsl.errors import Diagnostic, NotSupportedYet
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
-from frys.dsl.parser import read_job
 from frys.dsl.plan_render import FORMATS
 from frys.engine.operator import (
     DEFAULT_MAX_PARTIALS,
     DEFAULT_MAX_PARTITION_BYTES,
     DEFAULT_MAX_PATTERN_BYTES,
 )
-from frys.explanation import STAGES, explain
+from frys.explanation import STAGES
 
 EXIT_ERRORS = 1
 EXIT_USAGE = 2
@@ -53,6 +51,8 @@ QUERY_FIELD = "_query"
 def read_job_file(path: str) -> str:
     """The text of the job file `path`; when it cannot be read, says so on stderr and exits
     with 2 (1 when it is not UTF-8, an error of the job shown at its place)."""
+    from frys.dsl.parser import read_job
+
     try:
         return read_job(path)
     except OSError as error:
@@ -98,6 +98,8 @@ def command_check(args: argparse.Namespace) -> int:
     """Errors fail the check (exit 1). Constructs the runtime cannot run yet fail it too,
     with their own exit code 3 (a job that passes the check must not be refused by
     `frys run`), unless --allow-unsupported; warnings are reported and never fail it."""
+    from frys.compiler import compile_text
+
     failed = False
     unsupported = False
     for job in args.jobs:
@@ -140,6 +142,8 @@ def command_check(args: argparse.Namespace) -> int:
 
 
 def command_explain(args: argparse.Namespace) -> int:
+    from frys.explanation import explain
+
     try:
         text = explain(read_job_file(args.job), args.job, stage=args.stage, fmt=args.format)
     except FrysError as error:
@@ -287,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scale_out_arguments(run)
     _add_limit_arguments(run)
     add_sandbox_argument(run)
-    run.set_defaults(handler=_command("frys.run_cli", "command_run"))
+    run.set_defaults(handler=_command_run)
     savepoint = commands.add_parser(
         "savepoint", help="write a named savepoint of the job whose state is in DIR")
     savepoint.add_argument("state", metavar="DIR", help="the job's --state folder")
@@ -321,6 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain_command.set_defaults(handler=command_explain)
     _add_bus_commands(commands)
     return parser
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    """`frys run` on the embedded runtime (run_cli.py) or on bytewax (scaleout_cli.py, which
+    does not load the embedded runtime: a `-p` launcher starts its processes first)."""
+    if args.runtime == "bytewax":
+        return _command("frys.scaleout_cli", "command_run_bytewax")(args)
+    return _command("frys.run_cli", "command_run")(args)
 
 
 def _command(module: str, name: str) -> Callable[[argparse.Namespace], int]:

@@ -129,10 +129,7 @@ def _runtime_options(args: argparse.Namespace) -> RuntimeOptions:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    if args.runtime == "bytewax":
-        from frys.scaleout_cli import command_run_bytewax
-
-        return command_run_bytewax(args)
+    """`frys run` on the embedded runtime (`--runtime bytewax`: scaleout_cli.py)."""
     from frys.scaleout_cli import embedded_refusal
 
     refusal = embedded_refusal(args)

@@ -9,14 +9,21 @@ prints the run's summary once every process has finished.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from frys.cli import EXIT_ERRORS, EXIT_USAGE, read_job_file, render_job_error
 from frys.connectors.file_partitions import DEFAULT_SPLIT_BYTES
 from frys.dsl import FrysError
+
+# set in the environment of the processes a `-p` launcher starts: it checks the job (and
+# says what is wrong with it) itself
+LAUNCHER_SAYS_ERRORS_ENV = "FRYS_SCALEOUT_LAUNCHER_SAYS_ERRORS"
 
 # options of the embedded runtime that have no meaning here (yet), with what to use
 _EMBEDDED_ONLY = {
@@ -61,7 +68,13 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         print("frys: -s is the interval between recovery snapshots: give -r DIR too",
               file=sys.stderr)
         return EXIT_USAGE
-    text = read_job_file(args.job)
+    if args.processes > 1 and args.recovery_directory is None:
+        return _launch(args)
+    # a process of a `-p` cluster leaves the job's errors found before it runs (reading
+    # it, compiling it, lowering it) to its launcher, which meets them too and says them
+    # once
+    errors_said_by_launcher = os.environ.pop(LAUNCHER_SAYS_ERRORS_ENV, None) is not None
+    text = _read_job(args.job, quiet=errors_said_by_launcher)
     from frys.compiler import compile_text
     from frys.engine.planner import plan
     from frys.engine.scaleout.cluster import (
@@ -72,10 +85,13 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         Stopped,
         check_recovery,
         prepare_recovery,
+        run_flow,
+        run_processes,
     )
     from frys.run_cli import _runtime_options
 
     options = _runtime_options(args)
+    running = False
     with tempfile.TemporaryDirectory(prefix="frys-run-") as scratch:
         stats_path = Path(args.stats_file) if args.stats_file else Path(scratch) / "stats.json"
         try:
@@ -89,33 +105,22 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
                     recovered = check_recovery(recovery, args.key_groups,
                                                job_fingerprint(graph))
             key_groups = key_groups_of(args, recovered.key_groups)
+            # (lowering refuses what this runtime cannot run: a launcher says it once,
+            # here, before its processes start; they get the folder's key groups)
+            flow = _lowered(args, graph, options, key_groups, stats_path, recovered)
             if args.processes > 1:
-                from frys.engine.scaleout.lowering import refuse_unsupported
-
-                refuse_unsupported(graph)  # said once, here, not by every process
-                from frys.engine.scaleout.cluster import run_processes
-
-                bare_selects = sum(1 for node in graph.queries if node.to_caller)
                 run_processes(lambda i, addresses: _child_argv(
-                    args, i, addresses, stats_path, bare_selects, key_groups),
-                    args.processes)
+                    args, i, addresses, stats_path, key_groups), args.processes,
+                    env={LAUNCHER_SAYS_ERRORS_ENV: "1"})
             else:
-                from frys.engine.scaleout.cluster import run_flow
-                from frys.engine.scaleout.lowering import ScaleOutOptions, lower
-
-                tagged = None if args.format is None else args.format == "tagged"
-                addresses = tuple(args.addresses.split(";")) if args.addresses else None
-                process = None if addresses is None or len(addresses) < 2 \
-                    else (int(args.process_id), len(addresses))
-                flow = lower(graph, Path(args.job).parent,
-                             ScaleOutOptions(key_groups, options, stats_path, tagged,
-                                             source_partitions_of(args), args.split_bytes,
-                                             recovered.source_parts, process))
-                run_flow(flow, Cluster(args.workers, args.process_id, addresses,
+                running = True
+                run_flow(flow, Cluster(args.workers, args.process_id, _addresses(args),
                                        Path(args.recovery_directory)
                                        if args.recovery_directory else None,
                                        args.snapshot_interval, args.backup_interval))
         except FrysError as error:
+            if not running and errors_said_by_launcher:
+                return EXIT_ERRORS
             print(render_job_error(error, args.job, text), file=sys.stderr)
             return EXIT_ERRORS
         except (ProcessFailed, RecoveryRefused) as error:
@@ -128,6 +133,94 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         if not args.quiet and stats_path.exists():
             print(_summary(stats_path), file=sys.stderr)
     return 0
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """A fresh run of a `-p` cluster: its processes are launched first (each takes about
+    half a second to import polars and bytewax and compile the job), and this process
+    checks the job meanwhile, as they do before they run, and says what is wrong with it
+    (they leave that to it). Nothing heavy is loaded before they are launched."""
+    from frys.engine.scaleout.cluster import ProcessFailed, Stopped, run_processes
+
+    with tempfile.TemporaryDirectory(prefix="frys-run-") as scratch:
+        stats_path = Path(args.stats_file) if args.stats_file else Path(scratch) / "stats.json"
+        text = None
+
+        def check() -> None:
+            nonlocal text
+            _yield_to_processes()
+            text = read_job_file(args.job)
+            from frys.compiler import compile_text
+            from frys.engine.planner import plan
+            from frys.engine.scaleout.cluster import Recovered
+            from frys.run_cli import _runtime_options
+
+            options = _runtime_options(args)
+            graph = plan(compile_text(text, args.job, limits=options.limits))
+            _lowered(args, graph, options, key_groups_of(args, None), stats_path,
+                     Recovered({}, None))
+
+        try:
+            # (the processes work out the default number of key groups themselves)
+            run_processes(lambda i, addresses: _child_argv(
+                args, i, addresses, stats_path, args.key_groups), args.processes,
+                meanwhile=check, env={LAUNCHER_SAYS_ERRORS_ENV: "1"})
+        except FrysError as error:
+            assert text is not None
+            print(render_job_error(error, args.job, text), file=sys.stderr)
+            return EXIT_ERRORS
+        except ProcessFailed as error:
+            print(f"frys: {error}", file=sys.stderr)
+            return EXIT_ERRORS
+        except Stopped as stop:
+            print(f"frys: stopped by {stop} before the end of the input", file=sys.stderr)
+            return 0
+        if not args.quiet and stats_path.exists():
+            print(_summary(stats_path), file=sys.stderr)
+    return 0
+
+
+def _read_job(path: str, quiet: bool) -> str:
+    """The job's text (cli.read_job_file), or, `quiet`, SystemExit without a word when it
+    cannot be read."""
+    if not quiet:
+        return read_job_file(path)
+    from frys.dsl.parser import read_job
+
+    try:
+        return read_job(path)
+    except (OSError, FrysError):
+        raise SystemExit(EXIT_ERRORS) from None
+
+
+def _yield_to_processes() -> None:
+    """Lower this thread's priority (Linux: niceness is per thread; the threads that
+    relay the processes' output keep theirs): the launcher's check of the job only says
+    what is wrong, and with the cores shared it would slow the processes' own start-up,
+    which the run waits for."""
+    import threading
+
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+def _addresses(args: argparse.Namespace) -> tuple[str, ...] | None:
+    return tuple(args.addresses.split(";")) if args.addresses else None
+
+
+def _lowered(args: argparse.Namespace, graph: Any, options: Any, key_groups: int,
+             stats_path: Path, recovered: Any) -> Any:
+    """The job lowered onto a bytewax Dataflow as this process of the cluster runs it."""
+    from frys.engine.scaleout.lowering import ScaleOutOptions, lower
+
+    tagged = None if args.format is None else args.format == "tagged"
+    addresses = _addresses(args)
+    process = None if addresses is None or len(addresses) < 2 \
+        else (int(args.process_id), len(addresses))
+    return lower(graph, Path(args.job).parent,
+                 ScaleOutOptions(key_groups, options, stats_path, tagged,
+                                 source_partitions_of(args), args.split_bytes,
+                                 recovered.source_parts, process))
 
 
 def workers_of(args: argparse.Namespace) -> int:
@@ -155,11 +248,12 @@ def key_groups_of(args: argparse.Namespace, recovered: int | None) -> int:
 
 
 def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
-                stats_path: Path, bare_selects: int, key_groups: int) -> list[str]:
+                stats_path: Path, key_groups: int | None) -> list[str]:
     """The command one process of a `-p` cluster runs: this one, as process `index`."""
     argv = [sys.executable, "-m", "frys", "run", args.job, "--runtime", "bytewax",
             "-w", str(args.workers), "-i", str(index), "-a", ";".join(addresses),
-            "--key-groups", str(key_groups), "--stats-file", str(stats_path), "-q",
+            *(["--key-groups", str(key_groups)] if key_groups is not None else []),
+            "--stats-file", str(stats_path), "-q",
             "--max-partial-matches", str(args.max_partial_matches),
             "--max-pattern-bytes-per-partition", str(args.max_pattern_bytes_per_partition),
             "--max-pattern-bytes", str(args.max_pattern_bytes)]
@@ -168,8 +262,6 @@ def _child_argv(args: argparse.Namespace, index: int, addresses: Sequence[str],
              "--split-bytes", str(args.split_bytes)]
     if args.format is not None:
         argv += ["--format", args.format]
-    elif bare_selects > 1:  # the default is the whole job's, said to each process
-        argv += ["--format", "tagged"]
     if args.recovery_directory is not None:
         argv += ["-r", args.recovery_directory, "-b", str(args.backup_interval)]
         if args.snapshot_interval is not None:

@@ -23,9 +23,10 @@ the run, by operators/registry.py; the runtime has no knowledge of operator kind
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import polars as pl
+if TYPE_CHECKING:  # (only annotations: the command line reads this module's defaults)
+    import polars as pl
 
 
 @dataclass(frozen=True, slots=True)

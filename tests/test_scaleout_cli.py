@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,72 @@ def test_a_silent_producer_stops_holding_the_watermark_after_idle_timeout(
     assert process.returncode == 0, err
     assert _lines(out) == 100
     assert "x: 2000 events" in err
+
+
+@pytest.mark.parametrize(("text", "status", "said"), [
+    (TRADES.replace("MAX(price)", "MAX(cost)"), 1, "unknown column 'cost'"),
+    (TRADES + "CREATE STREAM logged (symbol STRING) WITH (queue = 'persistent');\n"
+     "INSERT INTO logged SELECT symbol FROM trades;", 1, "stream logged is persistent"),
+    (None, 2, "cannot read"),
+])
+def test_a_local_cluster_s_launcher_says_the_job_s_errors_once(
+        tmp_path: Path, text: str | None, status: int, said: str) -> None:
+    """The processes of `-p 2` start before their launcher has checked the job, and meet
+    its errors too: only the launcher says them, once, and nothing about the processes."""
+    job = _job(tmp_path, text or TRADES)
+    if text is None:
+        job.unlink()
+    result = subprocess.run([sys.executable, "-m", "frys", "run", str(job), "--runtime",
+                             "bytewax", "-p", "2"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == status
+    assert result.stderr.count(said) == 1, result.stderr
+    assert "process 0" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_local_cluster_tags_the_rows_of_several_bare_selects(tmp_path: Path) -> None:
+    """Each process works out the default format from the job, as one process does."""
+    job = _job(tmp_path, TRADES + "SELECT symbol, price FROM trades WHERE price > 15;\n"
+               "SELECT symbol, ts FROM trades WHERE price < 1;\n", events=60)
+    result = subprocess.run([sys.executable, "-m", "frys", "run", str(job), "-q",
+                             "--runtime", "bytewax", "-p", "2"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    by_query = sorted(row.pop("_query") for row in rows)
+    assert by_query == ["select_1"] * 3 + ["select_2"] * 4
+    assert sorted(row["price"] for row in rows if "price" in row) == [16.0] * 3
+
+
+def test_the_launcher_s_check_runs_while_the_processes_start(tmp_path: Path) -> None:
+    from frys.engine.scaleout.cluster import run_processes
+
+    started = tmp_path / "started"
+    seen: list[bool] = []
+
+    def check() -> None:  # sees a process the launcher started, before it ends
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append(started.exists() and not (tmp_path / "ended").exists())
+
+    child = ("import pathlib, sys, time; pathlib.Path(sys.argv[1], 'started').touch(); "
+             "time.sleep(0.5); pathlib.Path(sys.argv[1], 'ended').touch()")
+    run_processes(lambda i, _addresses: [sys.executable, "-c", child, str(tmp_path)], 1,
+                  meanwhile=check)
+    assert seen == [True] and (tmp_path / "ended").exists()
+
+
+def test_what_the_launcher_s_check_raises_stops_the_processes(tmp_path: Path) -> None:
+    from frys.engine.scaleout.cluster import run_processes
+
+    def check() -> None:
+        raise ValueError("the job is wrong")
+
+    child = "import time; time.sleep(60)"
+    began = time.monotonic()
+    with pytest.raises(ValueError, match="the job is wrong"):
+        run_processes(lambda i, _addresses: [sys.executable, "-c", child], 2,
+                      meanwhile=check, stop_grace_s=5)
+    assert time.monotonic() - began < 30  # stopped, not waited for

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +175,59 @@ def test_the_package_loads_its_exports_on_first_use() -> None:
     assert report["dir"] == []
     assert report["dsl"] is True  # subpackages are reachable after a bare `import frys`
     assert report["version"] == importlib.metadata.version("frys")
+
+
+# runs `frys ARGV` in a fresh process and writes the modules loaded when the first child
+# process was launched
+LAUNCH_DRIVER = """
+import json, subprocess, sys
+import frys.cli
+loaded_at_launch = []
+popen = subprocess.Popen
+
+class Spy(popen):
+    def __init__(self, *args, **kwargs):
+        if not loaded_at_launch:
+            loaded_at_launch.extend(sorted(sys.modules))
+        super().__init__(*args, **kwargs)
+
+subprocess.Popen = Spy
+code = frys.cli.main(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    json.dump({"code": code, "modules": loaded_at_launch}, out)
+"""
+
+
+def test_a_local_cluster_is_launched_before_the_launcher_loads_polars_or_bytewax(
+        tmp_path: Path, job: Path) -> None:
+    """`frys run --runtime bytewax -p 2` starts its processes first (each takes about half
+    a second to start) and checks the job while they start, not before."""
+    listing = tmp_path / "modules.json"
+    result = subprocess.run([sys.executable, "-c", LAUNCH_DRIVER, str(listing), "run",
+                             str(job), "-q", "--runtime", "bytewax", "-p", "2"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    report = json.loads(listing.read_text())
+    assert report["code"] == 0, result.stderr
+    assert (tmp_path / "out" / "big.jsonl").read_text().count("\n") == 1  # it did run
+    modules = set(report["modules"])
+    assert "frys.scaleout_cli" in modules
+    assert loaded_among(modules, ("polars", "pyarrow", "bytewax", "lark", "frys.dsl.parser",
+                                  "frys.run_cli", "frys.engine.runtime",
+                                  "frys.engine.planner", "frys.engine.scaleout.lowering")
+                        ) == []
+
+
+@pytest.mark.parametrize(("program", "engine"), [
+    ("import frys, sys; assert 'polars' not in sys.modules; import polars as pl", "in-memory"),
+    ("import polars as pl; import frys", "in-memory"),  # polars first: set through Config
+    ("import os; os.environ['POLARS_ENGINE_AFFINITY'] = 'streaming'; import frys; "
+     "import polars as pl", "streaming"),  # the program's own choice is kept
+])
+def test_frys_runs_polars_on_its_in_memory_engine_without_importing_it(
+        program: str, engine: str) -> None:
+    check = f"{program}; print(pl.Config.state()['POLARS_ENGINE_AFFINITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "POLARS_ENGINE_AFFINITY"}
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == engine

@@ -281,17 +281,23 @@ class Stopped(RuntimeError):
 
 def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes: int,
                   poll_s: float = 0.05, stop_grace_s: float = 5.0,
-                  settle_s: float = 0.5) -> None:
-    """Launch `processes` processes (`argv_of(i, addresses)`), wait for all of them, and
-    raise ProcessFailed naming those that failed (killed by a signal, or a non-zero exit;
-    those that fail within `settle_s` of the first counted too) after stopping the rest:
-    a timely cluster cannot go on without one of its processes, and left alone the others
-    would wait for it. SIGINT/SIGTERM to this process are passed on to them."""
+                  settle_s: float = 0.5, meanwhile: Callable[[], None] | None = None,
+                  env: dict[str, str] | None = None) -> None:
+    """Launch `processes` processes (`argv_of(i, addresses)`, with `env` added to this
+    process's environment), wait for all of them, and raise ProcessFailed naming those
+    that failed (killed by a signal, or a non-zero exit; those that fail within
+    `settle_s` of the first counted too) after stopping the rest: a timely cluster cannot
+    go on without one of its processes, and left alone the others would wait for it.
+    SIGINT/SIGTERM to this process are passed on to them.
+
+    `meanwhile` runs here once they are launched, while they start (a Python process
+    with polars and bytewax takes about half a second to): what it raises stops them
+    and is raised."""
     addresses = loopback_addresses(processes)
     # the children's lifeline: a pipe whose writing end only this process holds, closed
     # when it ends, however it ends (kill -9 too): they stop when it does
     lifeline, held = os.pipe()
-    env = dict(os.environ, **{LIFELINE_ENV: str(lifeline)})
+    env = dict(os.environ, **(env or {}), **{LIFELINE_ENV: str(lifeline)})
     env.setdefault(POLARS_THREADS_ENV, str(polars_threads(processes)))
     try:
         children = [subprocess.Popen(argv_of(i, addresses), stdout=subprocess.PIPE,
@@ -314,6 +320,8 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if meanwhile is not None:
+            meanwhile()
         while True:
             codes = [child.poll() for child in children]
             if any(code not in (None, 0) for code in codes):
