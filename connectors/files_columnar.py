@@ -298,9 +298,11 @@ class PartFileSink:
         if batch.height == 0:
             return
         table = batch.to_arrow()
-        table = table.cast(pa.schema([f.with_type(pa.large_string())
-                                      if pa.types.is_string_view(f.type) else f
-                                      for f in table.schema]))
+        if any(pa.types.is_string_view(f.type) for f in table.schema):
+            # (cast only then: the first cast loads pyarrow.compute, 50 ms of start-up)
+            table = table.cast(pa.schema([f.with_type(pa.large_string())
+                                          if pa.types.is_string_view(f.type) else f
+                                          for f in table.schema]))
         if self._schema is None:
             self._schema = table.schema
         elif table.schema != self._schema:
