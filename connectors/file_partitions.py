@@ -11,7 +11,8 @@ while the later ranges' windows stayed open, their state growing with the file.
 * a JSON Lines file of more than one stripe of `stripe_bytes`: each partition owns the
   lines that start in its stripes (a line crossing a stripe's end belongs to the stripe it
   starts in), numbered as in the whole file, so dead letters name the file's own lines
-  (a partition counts the lines of the stripes it skips);
+  (a partition counts the lines of the stripes it skips, reading them, only when a number
+  is needed: for a dead letter, or for its position; it reads only its own stripes else);
 * a Parquet file: stripes of whole row groups, about `stripe_bytes` of file each;
 * an Arrow IPC file: one partition. Reading it is mapping its record batches, with no
   decoding to share out, and more partitions only mean more producers to route and

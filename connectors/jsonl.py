@@ -81,26 +81,49 @@ class JsonlFileSource:
         # one partition of the file (connectors/file_partitions.py): the lines that start
         # in its stripes; None: every line
         self.stripes = stripes
+        # where the lines stopped being counted (a partition skipping other partitions'
+        # stripes), or None: counted up to _offset. When set, _line is the number of the
+        # line starting there, and the lines between it and _offset are counted only when
+        # a number is needed: a dead letter's, or position()'s; a partition does not read
+        # the stripes it skips otherwise (with tens of partitions, each would read the
+        # whole file to count its lines)
+        self._uncounted_from: int | None = None
 
     def _skip_to(self, file: IO[bytes], start: int) -> None:
         """Move from _offset to the first line starting at or after byte `start` (the next
-        stripe of this partition), counting the lines passed so that lines keep the
-        file's numbers, and fingerprinting the bytes before it as a read would have."""
+        stripe of this partition), leaving the lines passed to be counted when a number
+        is needed (_counted), and fingerprinting the bytes before it as a read would
+        have."""
         first = start
         if start > 0 and _pread(file, start - 1, 1) != b"\n":  # inside a line: not ours
             file.seek(start)
             _rest_of_line(file)
             first = file.tell()
-        lines, at = 0, self._offset
-        while at < first:
-            data = _pread(file, at, min(first - at, 8 << 20))
+        if len(self._head) < min(first, HEAD_BYTES):
+            self._head = _pread(file, 0, min(first, HEAD_BYTES))
+        self._tail = _pread(file, max(0, first - TAIL_BYTES), min(first, TAIL_BYTES))
+        if self._uncounted_from is None:
+            self._uncounted_from = self._offset
+        self._offset = first
+
+    def _counted(self, file: IO[bytes] | None = None) -> int:
+        """The number of the line starting at _offset: the lines skipped since they were
+        last counted are counted now (read from `file`, or from the file opened anew)."""
+        if self._uncounted_from is None:
+            return self._line
+        if file is None:
+            with open(self.path, "rb") as opened:
+                return self._counted(opened)
+        lines, at = 0, self._uncounted_from
+        while at < self._offset:
+            data = _pread(file, at, min(self._offset - at, 8 << 20))
             if not data:
                 break
             lines += data.count(b"\n")
             at += len(data)
-        self._head = _pread(file, 0, min(first, HEAD_BYTES))
-        self._tail = _pread(file, max(0, first - TAIL_BYTES), min(first, TAIL_BYTES))
-        self._offset, self._line = first, self._line + lines
+        self._line += lines
+        self._uncounted_from = None
+        return self._line
 
     def _read_until(self, file: IO[bytes], end: int | None) -> Callable[[int], bytes]:
         """`file.read`, stopping at the end of a stripe: after the line that holds byte
@@ -153,10 +176,17 @@ class JsonlFileSource:
                     # capped by what was read: the last line may have had its newline added
                     chunk_end = min(self._offset + len(chunk), file.tell())
                     self._consumed(chunk, chunk_end - self._offset)
-                    line = self._line
+                    decoded = self.decoder.decode_jsonl(chunk, self._line,
+                                                        self.display_name)
+                    if self._uncounted_from is not None and decoded[1]:
+                        # dead letters name their lines: counted, and the chunk decoded
+                        # again with its own (rows and reasons the same)
+                        decoded = self.decoder.decode_jsonl(chunk, self._counted(file),
+                                                            self.display_name)
                     self._offset = chunk_end
-                    self._line += chunk.count(b"\n")
-                    yield self.decoder.decode_jsonl(chunk, line, self.display_name)
+                    if self._uncounted_from is None:
+                        self._line += chunk.count(b"\n")
+                    yield decoded
                 if end is None or self._offset < end:  # the end of the file
                     break
 
@@ -170,7 +200,7 @@ class JsonlFileSource:
         fingerprints `seek` checks)."""
         if self._fingerprint is None or self._fingerprint[0] != self._offset:
             self._fingerprint = (self._offset, FilePosition(
-                self._offset, self._line, len(self._head), _digest(self._head),
+                self._offset, self._counted(), len(self._head), _digest(self._head),
                 len(self._tail), _digest(self._tail)).as_dict())
         return dict(self._fingerprint[1])
 
@@ -204,6 +234,7 @@ class JsonlFileSource:
                 f"{self.decoder.stream}) at byte {where.offset}, line {where.line}: {problem}; "
                 "start the job afresh (without its state) to read the file from its start")
         self._offset, self._line = where.offset, where.line
+        self._uncounted_from = None
         self._head, self._tail = head, tail
         # offset 0 is the start: read as from the start (a byte-order mark skipped)
         self._seeked = where.offset > 0

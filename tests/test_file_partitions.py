@@ -251,3 +251,60 @@ def test_an_unknown_partition_is_refused(tmp_path: Path) -> None:
         open_partition(path, _context(tmp_path), "rows=1-2")
     with pytest.raises(ConnectorError, match="no partition"):
         open_partition(path, _context(tmp_path), "stripes=3/3:10")
+
+
+def test_a_partition_reads_only_its_own_stripes_until_a_line_number_is_needed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stripes a partition skips are read (to count their lines) only for a dead
+    letter's number or a position: with tens of partitions, each reading the whole file
+    would cost more than decoding its share."""
+    import frys.connectors.jsonl as jsonl
+
+    read_at: list[int] = []
+
+    def pread(file: object, at: int, size: int) -> bytes:
+        data = real(file, at, size)  # type: ignore[arg-type]
+        read_at.append(len(data))
+        return data
+
+    real = jsonl._pread
+    monkeypatch.setattr(jsonl, "_pread", pread)
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps({"n": i, "text": "x" * 40}) for i in range(40_000)]
+    path.write_text("\n".join(lines) + "\n")
+    size = path.stat().st_size
+    parts = partitions(path, "file:events.jsonl", 4, 64 << 10)
+    rows, dead = _read(open_partition(path, _context(tmp_path), parts[3]))
+    assert not dead and len(rows) > 9_000
+    assert sum(read_at) < size // 20  # fingerprints only: not the other stripes
+    lines[39_990] = "{not json"  # in the last stripe, partition 3's or another's
+    path.write_text("\n".join(lines) + "\n")
+    letters = []
+    for part in parts:
+        letters += _read(open_partition(path, _context(tmp_path), part))[1]
+    assert [position for position, _ in letters] == [f"{path}:39991"]
+
+
+@pytest.mark.parametrize("index", [1, 3])
+def test_a_resumed_partition_numbers_its_dead_letters_as_the_file(tmp_path: Path,
+                                                                  index: int) -> None:
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps({"n": i, "text": "x" * (i % 7)}) for i in range(20_000)]
+    for bad in range(1234, 20_000, 1000):
+        lines[bad] = "{broken"
+    path.write_text("\n".join(lines) + "\n")
+    parts = partitions(path, "file:events.jsonl", 4, 20_000)
+    whole = [position for part in parts
+             for position, _ in _read(open_partition(path, _context(tmp_path), part))[1]]
+    assert sorted(whole) == sorted(f"{path}:{bad + 1}" for bad in range(1234, 20_000, 1000))
+    first = open_partition(path, _context(tmp_path), parts[index])
+    first.chunk_bytes = 4096  # type: ignore[attr-defined]
+    batches = first.batches()
+    early = [d.position for _ in range(8) for d in next(batches)[1]]
+    resumed = open_partition(path, _context(tmp_path), parts[index])
+    resumed.seek(first.position())
+    late = [d.position for _, letters in resumed.batches() for d in letters]
+    mine = [position for position, _ in
+            _read(open_partition(path, _context(tmp_path), parts[index]))[1]]
+    assert late and early + late == mine  # the numbers of one uninterrupted read
+    assert set(late) <= set(whole)  # the file's own (a position counts the skipped lines)
