@@ -204,7 +204,12 @@ def timed(command: list[str], cwd: Path, log: Path, env: dict[str, str] | None =
     if code != 0:
         tail = "\n  ".join(log.read_text(errors="replace").splitlines()[-15:])
         raise Failed(f"{' '.join(command)} exited with {code} (log {log}):\n  {tail}")
-    peaks[child.pid] = max(peaks.get(child.pid, 0), usage.ru_maxrss)
+    if child.pid not in peaks:
+        # gone before the first sample: its own maximum. Only then: Linux's ru_maxrss of
+        # a child counts the pages it shared with this process between fork and exec,
+        # so it is at least this process's RSS (700 MB once this process has built the
+        # inputs: every contender then showed the same peak)
+        peaks[child.pid] = usage.ru_maxrss
     cpu = usage.ru_utime + usage.ru_stime
     return wall, sum(peaks.values()) * 1024, len(peaks), cpu
 
