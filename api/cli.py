@@ -2,7 +2,9 @@
 
 Each command's work is in the module that `main` imports when that command runs, so that a
 command loads only what it uses (`python -X importtime`; benchmarks/startup.py): `frys run`
-in run_cli.py (the runtime, operators and connectors); `frys publish`, `tail`, `replay` and
+in run_cli.py (the runtime, operators and connectors), `frys run --runtime bytewax` in
+scaleout_cli.py (whose `-p` launcher starts its processes before it loads polars or
+bytewax: nothing imported here at the top does); `frys publish`, `tail`, `replay` and
 `wal check` in bus_cli.py (the WAL's writer and reader, tqdm); `frys check` and
 `frys explain` here (the language; explain also the planner).
 
