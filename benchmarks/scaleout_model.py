@@ -26,11 +26,16 @@ other or on other programs, so it is a bound that a quiet machine approaches:
     x  = (C2 - C1) / (1/2)      CPU seconds per row that crosses to another process (in
                                 -p 2, half of the routed rows cross): pickling, loopback
                                 TCP, timely's progress messages, the second interpreter
-    P  = 2 H processes (2 per host, one per core, as here); G = max(32, P) key groups
-    C(P) = C1 + (P-1)/P * x + (G - 32) * g / B
+    P  = 2 H processes (2 per host, one per core, as here), one worker each; G = 4 P
+         key groups (`frys run`'s default: key_groups.default_key_groups)
+    C(P) = C1 + (P-1)/P * x + (G - 8) * g / B
                                 g = 0.5 ms: the fixed cost of one operator call per
                                 batch and key group (engine/scaleout/key_groups.py), B =
-                                rows per source batch; 32 groups are already in C1
+                                rows per source batch; the 8 groups of the measured -p 2
+                                are already in C1 + x/2 = C2. Each batch is cut into G
+                                parts, so at 64 hosts (512 groups) this term outweighs
+                                C1: more rows per batch, or fewer groups per worker, are
+                                what scale there
     CPU bound:      T_cpu  = P / C(P)
     network bound:  each host sends (H-1)/H of its routed rows and of its output rows:
                     T_net  = H * NIC / ((b_in + o * b_out) * (H-1)/H)
@@ -60,7 +65,7 @@ import polars as pl
 
 from frys.connectors.jsonl import JsonlWriter
 from frys.engine.scaleout.inband import ROWS
-from frys.engine.scaleout.key_groups import KEY_GROUPS, split_by_key_group
+from frys.engine.scaleout.key_groups import default_key_groups, split_by_key_group
 
 GROUP_CALL_S = 0.5e-3  # per operator call (key group) per batch: key_groups.py
 USABLE = 0.8  # of a link's line rate
@@ -89,8 +94,12 @@ class Wire:
         return self.routed_bytes_per_event + self.output_rows_per_event * self.output_bytes_per_row
 
 
+# the key groups of the measured `-p 2` run (two processes, one worker each)
+MEASURED_GROUPS = default_key_groups(2)
+
+
 def _items(stream: str, frame: pl.DataFrame, keys: list[str]) -> list[tuple]:
-    parts = split_by_key_group(frame, [pl.col(k) for k in keys], KEY_GROUPS)
+    parts = split_by_key_group(frame, [pl.col(k) for k in keys], MEASURED_GROUPS)
     return [(str(g), (g, stream, (ROWS, 0, part, None))) for g, part in parts]
 
 
@@ -130,8 +139,8 @@ def measure(workload: str, inputs: dict[str, pl.DataFrame], output: pl.DataFrame
     out_batch = output.head(out_rows)
     # output rows leave each key group as its own batch, like the input's parts
     out_items = [("0", (ROWS, 0, part, None)) for part in
-                 (out_batch.slice(i, max(1, out_rows // KEY_GROUPS))
-                  for i in range(0, out_rows, max(1, out_rows // KEY_GROUPS)))]
+                 (out_batch.slice(i, max(1, out_rows // MEASURED_GROUPS))
+                  for i in range(0, out_rows, max(1, out_rows // MEASURED_GROUPS)))]
     out_size, _ = _timed_pickle(out_items)
     sink_rate = _sink_rate(output.head(min(output.height, 500_000)))
     return Wire(workload, batch_rows, routed_bytes / routed_rows,
@@ -174,9 +183,9 @@ def project(r1: float, x: float, wire: Wire, hosts: int, link_gbit: int) -> Proj
     """T(H) from R1 = 1 / C1 and the exchange cost x (CPU seconds per crossing row)."""
     c1 = 1 / r1
     processes = 2 * hosts
-    groups = max(KEY_GROUPS, processes)
+    groups = default_key_groups(processes)
     cost = c1 + (processes - 1) / processes * x + \
-        (groups - KEY_GROUPS) * GROUP_CALL_S / wire.batch_rows
+        (groups - MEASURED_GROUPS) * GROUP_CALL_S / wire.batch_rows
     cpu = processes / cost
     nic = link_gbit * 1e9 / 8 * USABLE
     crossing = (hosts - 1) / hosts
