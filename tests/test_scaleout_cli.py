@@ -208,7 +208,7 @@ def test_the_launcher_s_check_runs_while_the_processes_start(tmp_path: Path) -> 
         seen.append(started.exists() and not (tmp_path / "ended").exists())
 
     child = ("import pathlib, sys, time; pathlib.Path(sys.argv[1], 'started').touch(); "
-             "time.sleep(0.5); pathlib.Path(sys.argv[1], 'ended').touch()")
+             "time.sleep(2); pathlib.Path(sys.argv[1], 'ended').touch()")
     run_processes(lambda i, _addresses: [sys.executable, "-c", child, str(tmp_path)], 1,
                   meanwhile=check)
     assert seen == [True] and (tmp_path / "ended").exists()
