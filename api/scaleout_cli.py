@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,36 +68,41 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         print("frys: -s is the interval between recovery snapshots: give -r DIR too",
               file=sys.stderr)
         return EXIT_USAGE
-    if args.processes > 1 and args.recovery_directory is None:
-        return _launch(args)
     # a process of a `-p` cluster leaves the job's errors found before it runs (reading
     # it, compiling it, lowering it) to its launcher, which meets them too and says them
     # once
     errors_said_by_launcher = os.environ.pop(LAUNCHER_SAYS_ERRORS_ENV, None) is not None
-    text = _read_job(args.job, quiet=errors_said_by_launcher)
-    from frys.compiler import compile_text
-    from frys.engine.planner import plan
     from frys.engine.scaleout.cluster import (
         Cluster,
         ProcessFailed,
         Recovered,
         RecoveryRefused,
         Stopped,
-        check_recovery,
-        prepare_recovery,
         run_flow,
         run_processes,
     )
-    from frys.run_cli import _runtime_options
 
-    options = _runtime_options(args)
+    text: str | None = None
     running = False
     with tempfile.TemporaryDirectory(prefix="frys-run-") as scratch:
         stats_path = Path(args.stats_file) if args.stats_file else Path(scratch) / "stats.json"
-        try:
+
+        def prepared() -> tuple[Any, int]:
+            """The job read, compiled, checked against a recovery folder it resumes from
+            and lowered, as this process would run it; and its number of key groups.
+            (Lowering refuses what this runtime cannot run.)"""
+            nonlocal text
+            text = _read_job(args.job, quiet=errors_said_by_launcher)
+            from frys.compiler import compile_text
+            from frys.engine.planner import plan
+            from frys.run_cli import _runtime_options
+
+            options = _runtime_options(args)
             graph = plan(compile_text(text, args.job, limits=options.limits))
             recovered = Recovered({}, None)
             if args.recovery_directory is not None:
+                from frys.engine.scaleout.cluster import check_recovery, prepare_recovery
+
                 recovery = Path(args.recovery_directory)
                 if prepare_recovery(recovery):  # a resume: refused here, not by a panic
                     from frys.engine.runtime import job_fingerprint
@@ -105,14 +110,32 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
                     recovered = check_recovery(recovery, args.key_groups,
                                                job_fingerprint(graph))
             key_groups = key_groups_of(args, recovered.key_groups)
-            # (lowering refuses what this runtime cannot run: a launcher says it once,
-            # here, before its processes start; they get the folder's key groups)
-            flow = _lowered(args, graph, options, key_groups, stats_path, recovered)
-            if args.processes > 1:
-                run_processes(lambda i, addresses: _child_argv(
-                    args, i, addresses, stats_path, key_groups), args.processes,
-                    env={LAUNCHER_SAYS_ERRORS_ENV: "1"})
+            return _lowered(args, graph, options, key_groups, stats_path, recovered), key_groups
+
+        def checked_meanwhile() -> None:
+            _yield_to_processes()
+            prepared()
+
+        def launch(key_groups: int | None, meanwhile: Callable[[], None] | None = None
+                   ) -> None:
+            run_processes(lambda i, addresses: _child_argv(
+                args, i, addresses, stats_path, key_groups), args.processes,
+                meanwhile=meanwhile, env={LAUNCHER_SAYS_ERRORS_ENV: "1"})
+
+        try:
+            if args.processes > 1 and args.recovery_directory is None:
+                # a fresh local cluster: its processes are launched first (each takes
+                # about half a second to import polars and bytewax and compile the job),
+                # and the job is checked here meanwhile, as they check it; nothing heavy
+                # is loaded before they are launched. They work out the default number
+                # of key groups themselves
+                launch(args.key_groups, checked_meanwhile)
+            elif args.processes > 1:
+                # a resume: the folder is checked before anything starts, and the
+                # processes get its key groups
+                launch(prepared()[1])
             else:
+                flow = prepared()[0]
                 running = True
                 run_flow(flow, Cluster(args.workers, args.process_id, _addresses(args),
                                        Path(args.recovery_directory)
@@ -121,59 +144,17 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         except FrysError as error:
             if not running and errors_said_by_launcher:
                 return EXIT_ERRORS
+            assert text is not None  # (an unreadable job exits where it is read)
             print(render_job_error(error, args.job, text), file=sys.stderr)
             return EXIT_ERRORS
         except (ProcessFailed, RecoveryRefused) as error:
             print(f"frys: {error}", file=sys.stderr)
             return EXIT_ERRORS
         except Stopped as stop:
-            print(f"frys: stopped by {stop} before the end of the input; run the same "
-                  "command again to resume from the last snapshot", file=sys.stderr)
-            return 0
-        if not args.quiet and stats_path.exists():
-            print(_summary(stats_path), file=sys.stderr)
-    return 0
-
-
-def _launch(args: argparse.Namespace) -> int:
-    """A fresh run of a `-p` cluster: its processes are launched first (each takes about
-    half a second to import polars and bytewax and compile the job), and this process
-    checks the job meanwhile, as they do before they run, and says what is wrong with it
-    (they leave that to it). Nothing heavy is loaded before they are launched."""
-    from frys.engine.scaleout.cluster import ProcessFailed, Stopped, run_processes
-
-    with tempfile.TemporaryDirectory(prefix="frys-run-") as scratch:
-        stats_path = Path(args.stats_file) if args.stats_file else Path(scratch) / "stats.json"
-        text = None
-
-        def check() -> None:
-            nonlocal text
-            _yield_to_processes()
-            text = read_job_file(args.job)
-            from frys.compiler import compile_text
-            from frys.engine.planner import plan
-            from frys.engine.scaleout.cluster import Recovered
-            from frys.run_cli import _runtime_options
-
-            options = _runtime_options(args)
-            graph = plan(compile_text(text, args.job, limits=options.limits))
-            _lowered(args, graph, options, key_groups_of(args, None), stats_path,
-                     Recovered({}, None))
-
-        try:
-            # (the processes work out the default number of key groups themselves)
-            run_processes(lambda i, addresses: _child_argv(
-                args, i, addresses, stats_path, args.key_groups), args.processes,
-                meanwhile=check, env={LAUNCHER_SAYS_ERRORS_ENV: "1"})
-        except FrysError as error:
-            assert text is not None
-            print(render_job_error(error, args.job, text), file=sys.stderr)
-            return EXIT_ERRORS
-        except ProcessFailed as error:
-            print(f"frys: {error}", file=sys.stderr)
-            return EXIT_ERRORS
-        except Stopped as stop:
-            print(f"frys: stopped by {stop} before the end of the input", file=sys.stderr)
+            resume = ("; run the same command again to resume from the last snapshot"
+                      if args.recovery_directory is not None else "")
+            print(f"frys: stopped by {stop} before the end of the input{resume}",
+                  file=sys.stderr)
             return 0
         if not args.quiet and stats_path.exists():
             print(_summary(stats_path), file=sys.stderr)

@@ -82,9 +82,12 @@ def _named(stripes: int, count: int, size: int) -> list[str]:
 def open_partition(path: Path, context: SourceContext, part: str) -> Source:
     """One partition named by `partitions`, as a Source of its own."""
     match = _NAME.fullmatch(part)
-    if match is None or not int(match[1]) < int(match[2]) or int(match[3]) == 0:
-        raise ConnectorError(f"no partition {part!r} of the source file {path}")
-    stripes = Stripes(int(match[1]), int(match[2]), int(match[3]))
+    try:
+        if match is None:
+            raise ValueError(part)
+        stripes = Stripes(*(int(number) for number in match.groups()))
+    except ValueError:  # (Stripes refuses an index past its count, a size of 0)
+        raise ConnectorError(f"no partition {part!r} of the source file {path}") from None
     from frys.connectors import files_formats
 
     if files_formats.format_of(path.name) == "columnar":

@@ -115,7 +115,8 @@ def check_recovery(directory: Path, key_groups: int | None = None, job: str | No
             recorded = state.get("assignment")
             if not isinstance(recorded, str):
                 continue
-            kept = int(recorded.split("/", 1)[0]) if recorded.split("/", 1)[0].isdigit() else 0
+            count = recorded.partition("/")[0]
+            kept = int(count) if count.isdigit() else 0
             expected = assignment_fingerprint(key_groups if key_groups is not None else kept)
             if kept < 1 or recorded != expected:
                 raise RecoveryRefused(
