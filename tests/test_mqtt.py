@@ -324,6 +324,11 @@ def test_a_resumed_source_drops_the_redelivered_messages_its_checkpoint_holds(
     topic, client_id = f"{broker.base}/ev", broker.client_id()
     source = broker.source(topic, client_id, "count=3")
     broker.publish(topic, [event("k", n) for n in range(3)] + [event("k", 0)] * 2)
+    # the first batch takes what has arrived, up to count=3: wait for all five, or a
+    # slow delivery would make it shorter than the checkpoint this test needs
+    deadline = time.monotonic() + 5.0
+    while source._queued < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
     batches = source.batches()
     first = next(batches)
     while first is IDLE:
