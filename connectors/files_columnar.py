@@ -23,6 +23,12 @@ or `roll_interval` seconds. `commit` renames the ended parts to their final name
 reader of `part-*` files sees only committed rows. `pre_commit`'s recovery state is the
 number of parts ended; `recover` renames the parts below it still hidden (ended and
 fsynced before the checkpoint, not yet renamed) and deletes every part from it on.
+
+Several writers can share a folder (SinkContext.writer, the scale-out runtime's
+processes): writer i of n writes `part-w<i>-00000.parquet`, ... (i in 4 digits) and
+commits and recovers those alone. A fresh writer deletes its own earlier parts, and
+writer 0 also the parts no writer of the n owns (a single writer's, a larger cluster's),
+so a fresh run's folder holds its own rows only; a fresh single writer deletes every part.
 """
 
 from __future__ import annotations
@@ -253,25 +259,29 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-_PART = re.compile(r"\.?part-([0-9]+)\.[a-z]+(\.tmp)?")
+# a part file: its writer's number (None: the only writer's) and its index
+_PART = re.compile(r"\.?part-(?:w([0-9]+)-)?([0-9]+)\.[a-z]+(\.tmp)?")
 
 
 class PartFileSink:
     """A `file:` sink of Parquet or Arrow IPC part files (registry.Sink); see the module
     docstring. Exactly once across a crash: after `recover(state)` the folder holds the
     parts `0 .. state - 1`, exactly as they were ended before that checkpoint, and nothing
-    else of this sink's; the rows that followed are written again into new parts."""
+    else of this writer's; the rows that followed are written again into new parts."""
 
     def __init__(self, folder: Path, kind: str, options: ColumnarOptions,
-                 resume: bool) -> None:
+                 resume: bool, writer: tuple[int, int] | None = None) -> None:
         self.folder = folder
         self.kind = kind
         self.ext = ".parquet" if kind == "parquet" else folder.suffix.lower()
         self.options = options
+        self.writer = writer
+        self._prefix = "" if writer is None else f"w{writer[0]:04d}-"
         folder.mkdir(parents=True, exist_ok=True)
         if not resume:  # a fresh job's output: its own earlier parts go
-            for path, _, _ in self._existing():
-                path.unlink()
+            for path, owner, _, _ in self._existing(everyone=True):
+                if self._clears(owner):
+                    path.unlink()
         self._index = 0  # the part being written (parts below it are ended)
         self._pending: list[int] = []  # ended, not yet renamed
         self._writer: pq.ParquetWriter | ipc.RecordBatchFileWriter | None = None
@@ -281,17 +291,29 @@ class PartFileSink:
         self._part_rows = 0
         self._opened_at = 0.0
 
-    def _existing(self) -> list[tuple[Path, int, bool]]:
-        """This sink's part files in the folder: (path, index, hidden)."""
+    def _existing(self, everyone: bool = False) -> list[tuple[Path, int | None, int, bool]]:
+        """This writer's part files in the folder (`everyone`: every writer's): (path,
+        writer, index, hidden)."""
+        own = None if self.writer is None else self.writer[0]
         found = []
         for path in self.folder.iterdir():
             match = _PART.fullmatch(path.name)
             if match and path.name.endswith((self.ext, self.ext + ".tmp")):
-                found.append((path, int(match[1]), path.name.startswith(".")))
+                owner = None if match[1] is None else int(match[1])
+                if everyone or owner == own:
+                    found.append((path, owner, int(match[2]), path.name.startswith(".")))
         return found
 
+    def _clears(self, owner: int | None) -> bool:
+        """Whether a fresh run of this writer deletes the parts of `owner`: its own; the
+        only writer every part; writer 0 of n also the parts none of the n owns."""
+        if self.writer is None:
+            return True
+        index, writers = self.writer
+        return owner == index or (index == 0 and (owner is None or owner >= writers))
+
     def _name(self, index: int, hidden: bool) -> Path:
-        name = f"part-{index:05d}{self.ext}"
+        name = f"part-{self._prefix}{index:05d}{self.ext}"
         return self.folder / (f".{name}.tmp" if hidden else name)
 
     def write(self, batch: pl.DataFrame) -> None:
@@ -390,10 +412,10 @@ class PartFileSink:
                                  "is not the recovery state of a columnar file: sink")
         parts = state["parts"]
         existing = self._existing()
-        for path, index, _ in existing:
+        for path, _, index, _ in existing:
             if index >= parts:
                 path.unlink()
-        have = {index: hidden for _, index, hidden in existing if index < parts}
+        have = {index: hidden for _, _, index, hidden in existing if index < parts}
         missing = [i for i in range(parts) if i not in have]
         if missing:
             raise ConnectorError(

@@ -106,7 +106,8 @@ def open_sink(fmt: str, path: Path, uri: str, context: SinkContext) -> Sink:
         from frys.connectors.files_columnar import PartFileSink, columnar_options
 
         return PartFileSink(path, KINDS[path.suffix.lower()],
-                            columnar_options(uri, query, "sink"), context.resume)
+                            columnar_options(uri, query, "sink"), context.resume,
+                            context.writer)
     from frys.connectors.files_msgpack import msgpack_options, open_msgpack_sink
 
     return open_msgpack_sink(path, msgpack_options(uri, query, "sink"), context.resume)

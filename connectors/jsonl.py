@@ -618,7 +618,14 @@ def _open_partition(uri: str, context: SourceContext, part: str) -> Source:
     return open_partition(_resolve(uri, context.base_dir), context, part)
 
 
+def _shared_sink(uri: str) -> bool:
+    """A Parquet or Arrow sink is a folder of part files: several writers can share it."""
+    from frys.connectors import files_formats
+
+    return files_formats.format_of(uri.partition("?")[0]) == "columnar"
+
+
 FILE_CONNECTOR = Connector(
     "file", _check, _open_source, _open_sink,
     paths=lambda uri, base_dir: (_resolve(uri, base_dir),),
-    partitions=_partitions, open_partition=_open_partition)
+    partitions=_partitions, open_partition=_open_partition, shared_sink=_shared_sink)

@@ -221,6 +221,11 @@ class SinkContext:
     # a resumed job: open the sink without discarding what it holds (`recover` follows;
     # a source is `seek`ed instead). Keyword-only, so SourceContext's fields may follow.
     resume: bool = field(default=False, kw_only=True)
+    # (i, n): this sink is writer i of the n that write the same URI at once (the
+    # scale-out runtime writes a `shared_sink` from every process); each commits and
+    # recovers its own share, and a fresh writer 0 also clears what no writer of the n
+    # owns. None: the only writer
+    writer: tuple[int, int] | None = field(default=None, kw_only=True)
 
     @property
     def stream_name(self) -> str:
@@ -300,6 +305,11 @@ class Connector:
     # producer of the stream, with its own watermark
     partitions: Callable[[str, Path, int, int], list[str]] | None = None
     open_partition: Callable[[str, SourceContext, str], Source] | None = None
+    # whether the sink of a URI can be written by several writers at once, each exactly
+    # once on its own (a folder of part files: each writer's parts carry its number):
+    # opened with SinkContext.writer. The scale-out runtime then writes it from every
+    # process instead of sending every row to one
+    shared_sink: Callable[[str], bool] | None = None
 
 
 class UnknownConnector(ValueError):

@@ -227,6 +227,63 @@ def test_a_fresh_sink_replaces_its_earlier_parts_only(tmp_path: Path) -> None:
     assert sorted(p.name for p in path.iterdir()) == ["notes.txt", "part-00000.arrow"]
 
 
+def test_writers_sharing_a_folder_each_recover_their_own_parts(tmp_path: Path) -> None:
+    """Writers 0 and 1 of 2 (the scale-out runtime's processes) in one folder: each names
+    its parts with its number and commits them; one that crashes after a pre_commit
+    recovers its own share alone, cutting back its parts past the checkpoint and leaving
+    the other's parts as they are."""
+    path = tmp_path / "out.parquet"
+    options = ColumnarOptions(row_group_size=4, roll_rows=4)
+    first = PartFileSink(path, "parquet", options, False, (0, 2))
+    second = PartFileSink(path, "parquet", options, False, (1, 2))
+    first.write(frame([0, 1, 2]))
+    second.write(frame([10, 11, 12, 13, 14]))
+    for sink in (first, second):
+        sink.pre_commit(1)
+        sink.commit(1)
+    state = checkpointed(second.pre_commit(2))  # second ends nothing new; dies later
+    second.write(frame([15, 16, 17, 18]))  # after its checkpoint: an ended part, not kept
+    second.abort()
+    first.write(frame([3]))
+    first.close()
+    assert state == {"parts": 2}
+    assert sorted(p.name for p in path.iterdir()) == [
+        ".part-w0001-00002.parquet.tmp", "part-w0000-00000.parquet",
+        "part-w0000-00001.parquet", "part-w0001-00000.parquet", "part-w0001-00001.parquet"]
+    resumed = PartFileSink(path, "parquet", options, True, (1, 2))
+    resumed.recover(state)
+    resumed.write(frame([15]))
+    resumed.close()
+    assert sorted(pl.read_parquet(path / "*.parquet")["v"].to_list()) == [
+        0, 1, 2, 3, 10, 11, 12, 13, 14, 15]
+
+
+def test_a_fresh_writer_clears_its_parts_and_writer_0_what_no_writer_owns(
+        tmp_path: Path) -> None:
+    """A fresh run's folder holds its own rows only: writer 1 of 2 deletes its earlier
+    parts and leaves writer 0's (being written meanwhile); writer 0 also deletes the single
+    writer's parts and those of a writer past the 2 (a larger cluster's); a fresh single
+    writer deletes every writer's."""
+    path = tmp_path / "out.arrow"
+    for writer in [(0, 3), (1, 3), (2, 3), None]:  # (None, alone, would clear the others)
+        folder = path if writer is not None else tmp_path / "single.arrow"
+        sink = PartFileSink(folder, "arrow", ColumnarOptions(), False, writer)
+        sink.write(frame([1]))
+        sink.close()
+    (tmp_path / "single.arrow" / "part-00000.arrow").rename(path / "part-00000.arrow")
+    assert len(list(path.iterdir())) == 4
+    PartFileSink(path, "arrow", ColumnarOptions(), False, (1, 2)).close()
+    assert sorted(p.name for p in path.iterdir()) == [
+        "part-00000.arrow", "part-w0000-00000.arrow", "part-w0002-00000.arrow"]
+    zero = PartFileSink(path, "arrow", ColumnarOptions(), False, (0, 2))
+    assert list(path.iterdir()) == []
+    zero.write(frame([2]))
+    zero.close()
+    (path / "notes.txt").write_text("mine")
+    PartFileSink(path, "arrow", ColumnarOptions(), False).close()
+    assert [p.name for p in path.iterdir()] == ["notes.txt"]
+
+
 JOB = """
 CREATE STREAM ev (k STRING, v INT, f FLOAT, b BOOL, ts TIMESTAMP)
     WITH (event_time = ts, source = 'file:in{ext}');

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from test_crash_trials import JOBS, output_rows, write_events
+from test_crash_trials import JOBS, write_events
+from test_crash_trials import output_rows as crash_trial_rows
 
 pytest.importorskip("bytewax")
 
@@ -90,14 +91,39 @@ class _Reference(dict[str, list[str]]):
         return rows
 
 
+# the crash trials' jobs, and one whose sink is a folder of Parquet part files: a sink
+# every process of a cluster writes (registry.Connector.shared_sink)
+RECOVERY_JOBS = dict(JOBS, **{
+    "window into Parquet": JOBS["window"].replace("file:out.jsonl", "file:out.parquet")})
+
+
 def copy_job(inputs: Path, folder: Path, job: str, text: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("ev.jsonl", "other.jsonl"):
         target = folder / name
         if not target.exists():
             os.link(inputs / name, target)
-    (folder / "job.frysql").write_text(text if text is not None else JOBS[job])
+    (folder / "job.frysql").write_text(text if text is not None else RECOVERY_JOBS[job])
     return folder / "job.frysql"
+
+
+def output_rows(folder: Path) -> list[str]:
+    """What the job wrote (test_crash_trials.output_rows), or the rows of the committed
+    part files of an `out.parquet` folder, each as canonical JSON."""
+    parts = parquet_parts(folder)
+    if not parts:
+        return crash_trial_rows(folder)
+    import json
+
+    import polars as pl
+
+    return [json.dumps(row, sort_keys=True, default=str)
+            for part in parts for row in pl.read_parquet(part).iter_rows(named=True)]
+
+
+def parquet_parts(folder: Path) -> list[Path]:
+    """The committed part files of `folder`/out.parquet (hidden ones are being written)."""
+    return sorted((folder / "out.parquet").glob("part-*.parquet"))
 
 
 def start(inputs: Path, job: Path, *arguments: str, stdout: IO[str] | int = subprocess.PIPE
@@ -176,6 +202,8 @@ def resumes_exactly_once(inputs: Path, job: Path, folder: Path, rows: list[str],
 
 def partial_rows(folder: Path) -> int:
     out = folder / "out.jsonl"
+    if parquet_parts(folder):
+        return len(output_rows(folder))
     return len(out.read_text().splitlines()) if out.exists() else -1
 
 
@@ -266,6 +294,25 @@ def test_a_run_killed_on_two_workers_resumes_on_another_number(
     assert 0 < partial_rows(tmp_path) < len(expected["window"])
     resumes_exactly_once(inputs, job_file, tmp_path, expected["window"], *resume,
                          "-r", str(recovery), "-s", SNAPSHOT_S)
+
+
+@pytest.mark.parametrize("resume", [("-p", "2"), ("-w", "1")], ids=["-p 2", "-w 1"])
+def test_a_parquet_folder_written_by_each_process_resumes_exactly_once(
+        inputs: Path, tmp_path: Path, expected: dict[str, list[str]],
+        resume: tuple[str, str]) -> None:
+    """A folder of part files is written by every process of a `-p 2` cluster, each its
+    own parts (part-w0000-..., part-w0001-...) with the rows its key groups made, and
+    each cuts back its own share after a kill: the same command resumes exactly once, and
+    so does one process, which keeps the folder's two writers."""
+    job_file = copy_job(inputs, tmp_path, "window into Parquet")
+    recovery = tmp_path / "recovery"
+    kill_after_snapshots(inputs, job_file, recovery, "-p", "2")
+    writers = {part.name.split("-")[1] for part in parquet_parts(tmp_path)}
+    assert writers == {"w0000", "w0001"}
+    assert 0 < partial_rows(tmp_path) < len(expected["window into Parquet"])
+    resumes_exactly_once(inputs, job_file, tmp_path, expected["window into Parquet"],
+                         *resume, "-r", str(recovery), "-s", SNAPSHOT_S)
+    assert {part.name.split("-")[1] for part in parquet_parts(tmp_path)} == writers
 
 
 @pytest.mark.parametrize("cluster", [("-w", "2"), ("-p", "2")], ids=["-w 2", "-p 2"])

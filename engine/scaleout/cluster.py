@@ -61,22 +61,25 @@ class RecoveryRefused(RuntimeError):
 @dataclass(frozen=True)
 class Recovered:
     """What a recovery folder fixes for the run that resumes from it: per source URI, the
-    partitions its positions were kept under, and the number of key groups its keyed
-    state was split into (None: it holds no keyed state)."""
+    partitions its positions were kept under, the number of key groups its keyed state
+    was split into (None: it holds no keyed state), and per sink URI the number of writers
+    whose shares it holds (None: not a resume; a sink it does not name had one)."""
 
     source_parts: dict[str, tuple[str, ...]]
     key_groups: int | None
+    sink_writers: dict[str, int] | None = None
 
 
 def check_recovery(directory: Path, key_groups: int | None = None, job: str | None = None
                    ) -> Recovered:
     """What a resume from `directory` must keep (Recovered): the resumed run reads each
-    source as the run that wrote the folder did and keeps its number of key groups,
-    whatever its own cluster (a position belongs to its partition, a group's state to its
-    group). Refused (RecoveryRefused) when `key_groups`, this run's if it says one, is not
-    the folder's, or when the folder's key-group assignment is not what this run would
-    make of that number (key_groups.assignment_fingerprint: a polars whose hash differs),
-    or when it is the state of another `job` (engine.runtime.job_fingerprint).
+    source as the run that wrote the folder did, keeps its number of key groups and writes
+    each sink with as many writers, whatever its own cluster (a position belongs to its
+    partition, a group's state to its group, a writer's recovery state to its parts).
+    Refused (RecoveryRefused) when `key_groups`, this run's if it says one, is not the
+    folder's, or when the folder's key-group assignment is not what this run would make
+    of that number (key_groups.assignment_fingerprint: a polars whose hash differs), or
+    when it is the state of another `job` (engine.runtime.job_fingerprint).
     GroupLogic._restore refuses a changed assignment inside bytewax too, but there its
     error reaches the command line only in-process: in a cluster of processes the process
     that raises it brings its peers down with a panic, and the message is lost (bytewax
@@ -87,7 +90,9 @@ def check_recovery(directory: Path, key_groups: int | None = None, job: str | No
     from frys.engine.scaleout.key_groups import assignment_fingerprint
 
     parts: dict[str, tuple[str, ...]] = {}
+    writers: dict[str, int] = {}
     groups: int | None = None
+    snapshots = False  # (a folder without any is a fresh run's: a -p launcher made it)
     for part in sorted(directory.glob("part-*.sqlite3")):
         connection = sqlite3.connect(f"file:{part}?mode=ro", uri=True)
         try:
@@ -96,6 +101,7 @@ def check_recovery(directory: Path, key_groups: int | None = None, job: str | No
                 "GROUP BY step_id").fetchall()
         finally:
             connection.close()
+        snapshots = snapshots or bool(rows)
         for step, blob in rows:
             try:
                 state = pickle.loads(blob)
@@ -112,6 +118,8 @@ def check_recovery(directory: Path, key_groups: int | None = None, job: str | No
                     "folder")
             if isinstance(state.get("uri"), str) and isinstance(state.get("parts"), list):
                 parts[state["uri"]] = tuple(str(p) for p in state["parts"])
+            if isinstance(state.get("sink"), str) and type(state.get("writers")) is int:
+                writers[state["sink"]] = state["writers"]
             recorded = state.get("assignment")
             if not isinstance(recorded, str):
                 continue
@@ -126,7 +134,7 @@ def check_recovery(directory: Path, key_groups: int | None = None, job: str | No
                     "differs); resume without --key-groups or with the one of the run that "
                     "wrote it, or start with a new folder")
             groups = kept
-    return Recovered(parts, groups)
+    return Recovered(parts, groups, writers if snapshots else None)
 
 
 def prepare_recovery(directory: Path, partitions: int = DEFAULT_RECOVERY_PARTITIONS) -> bool:

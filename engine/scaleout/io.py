@@ -5,10 +5,13 @@ connector registry (the embedded runtime's connectors, unchanged), sends each de
 batch as ROWS with its watermark MARK, the batch's dead letters to `dead_letters` (as a
 producer of that stream), LOADED after a table's first read and END at the end; its
 bytewax snapshot is the source's `position()` (seeked on resume) and its clock, so a
-resumed run reads exactly what follows the last snapshot. A sink partition is the
-stream's one writer: it writes each ROWS batch; its snapshot pre-commits and commits the
+resumed run reads exactly what follows the last snapshot. A sink partition is one writer
+of the stream's sink: it writes each ROWS batch; its snapshot pre-commits and commits the
 sink (the recovery state the sink returns is what bytewax keeps), and a resumed run opens
-the sink to recover that state, cutting back what was written after it.
+the sink to recover that state, cutting back what was written after it. A sink is one
+partition (on process 0, every row sent there), or, when its connector can share it
+(registry.Connector.shared_sink: a folder of part files), one partition per process of
+the cluster, each writing the rows its process made.
 
 A sink commits at each of its snapshots, as soon as it has pre-committed: bytewax resumes
 from the last snapshot every worker finished, so a sink whose commit cannot be undone (a
@@ -229,30 +232,60 @@ class SinkPlan:
     job_name: str
     source_name: str
     stdout_tag: str | None = None  # a bare SELECT's rows, tagged with its name if given
+    # the sink's writers, one partition each: 1, or (a shared sink) the cluster's
+    # processes, or the number a resumed run's recovery folder kept
+    writers: int = 1
+    # this process's index and the cluster's number of processes (None: one process)
+    process: tuple[int, int] | None = None
+
+    def writer_name(self, writer: int) -> str:
+        """The partition of writer `writer`: its number, in 4 digits when there are
+        several (bytewax orders partitions by name: FrysSink.part_fn)."""
+        return "0" if self.writers == 1 else f"{writer:04d}"
+
+    def own_writers(self) -> list[int]:
+        """The writers this process holds: writer j lives on process j % processes."""
+        index, processes = self.process or (0, 1)
+        return [j for j in range(self.writers) if self.writers == 1 or j % processes == index]
+
+    @property
+    def local_writer(self) -> str:
+        """The partition this process's rows go to: its own writer (process i writes with
+        writer i % writers: one on another process only after a rescale to more)."""
+        index = self.process[0] if self.process else 0
+        return self.writer_name(index % self.writers)
 
 
 class FrysSink(FixedPartitionedSink):  # type: ignore[type-arg]
-    """A frys sink (or stdout) as a bytewax sink of one partition: one writer."""
+    """A frys sink (or stdout) as a bytewax sink of `plan.writers` partitions, each on
+    the process SinkPlan.own_writers names; an item's key is its partition's name."""
 
     def __init__(self, plan: SinkPlan) -> None:
         self.plan = plan
 
     def list_parts(self) -> list[str]:
-        return ["0"]
+        # a single writer is listed by every process: bytewax puts it on process 0
+        return [self.plan.writer_name(j) for j in self.plan.own_writers()]
+
+    def part_fn(self, item_key: str) -> int:
+        # the index into every process's partitions in name order: the writer's number
+        return int(item_key)
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: dict[str, Any] | None) -> StatefulSinkPartition:  # type: ignore[type-arg]
         if self.plan.uri is None:
             return StdoutPartition(self.plan.stdout_tag)
-        return SinkPartition(self.plan, resume_state)
+        return SinkPartition(self.plan, resume_state, int(for_part))
 
 
 class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
-    def __init__(self, plan: SinkPlan, resume: dict[str, Any] | None) -> None:
+    def __init__(self, plan: SinkPlan, resume: dict[str, Any] | None,
+                 writer: int = 0) -> None:
         stream = plan.stream
         assert plan.uri is not None
         context = SinkContext(plan.base_dir, plan.job_name, stream, Broker(),
-                              resume=resume is not None)
+                              resume=resume is not None,
+                              writer=(writer, plan.writers) if plan.writers > 1 else None)
         try:
             self.sink = registry.open_sink(plan.uri, context)
         except OSError as error:
@@ -288,7 +321,9 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
             self.sink.commit(self.checkpoint)
         except OSError as error:
             raise self._failure(error) from None
-        return {"state": state, "checkpoint": self.checkpoint}
+        # (the sink and its writers: check_recovery's, for a resume to keep them)
+        return {"state": state, "checkpoint": self.checkpoint, "sink": self.plan.uri,
+                "writers": self.plan.writers}
 
     def _failure(self, error: OSError) -> FrysError:
         """A write that failed (a full disk), as the job's error; the partition is not

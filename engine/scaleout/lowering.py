@@ -81,6 +81,18 @@ class ScaleOutOptions:
     # worker that lists it, does not put every whole file on process 0 while the others
     # only get routed rows
     process: tuple[int, int] | None = None
+    # a resumed run: per sink URI, the writers its recovery folder kept (a sink it does
+    # not name had one); None: a fresh run, where a shared sink (a folder of part files)
+    # gets one writer per process
+    recovered_writers: dict[str, int] | None = None
+
+    def sink_writers(self, uri: str) -> int:
+        """The writers of the sink of `uri` (SinkPlan.writers)."""
+        if self.recovered_writers is not None:
+            return self.recovered_writers.get(uri, 1)
+        shared = registry.connector_for(uri).shared_sink
+        processes = self.process[1] if self.process else 1
+        return processes if shared is not None and shared(uri) else 1
 
 
 @dataclass
@@ -197,7 +209,9 @@ def lower(graph: JobGraph, base_dir: Path,
         if not options.runtime.open_sinks and registry.connector_for(sink.uri).writes_outside:
             continue
         _sink(low, sink.topic, SinkPlan(sink.uri, graph.topics[sink.topic], base_dir,
-                                        job_name, graph.source_name))
+                                        job_name, graph.source_name,
+                                        writers=options.sink_writers(sink.uri),
+                                        process=options.process))
     for node in graph.queries:
         if node.to_caller:
             _sink(low, node.output_topic,
@@ -397,37 +411,54 @@ def _to_sink(item: Item) -> tuple[str, Any]:
     return ("0", item[1])
 
 
+def _to_writer(local: str, item: Item) -> tuple[str, Any]:
+    """An item to the sink partition that writes it: an opener to the writer it opens,
+    rows to this process's own writer (`local`), so that they do not cross processes."""
+    envelope = item[1]
+    return (envelope[1], envelope) if envelope[0] == OPEN else (local, envelope)
+
+
 def _sink(low: _Lowering, stream: str, plan: SinkPlan) -> None:
     items = _select(low, stream, low.parts[stream])
-    if items is None:
-        # nothing writes the stream: the sink is still opened (an empty file, as the
-        # embedded runtime leaves), fed by a source of no items
-        items = op.input(low.step("nothing"), low.flow, _Nothing())
-    op.output(low.step("sink"), op.map(low.step("sink_key"), items, _to_sink), FrysSink(plan))
+    if items is None or plan.writers > 1:
+        # every writer is opened, whether rows come or not (bytewax builds a sink's
+        # partition at its first item): the sink is opened as the embedded runtime opens
+        # it (an empty file when nothing writes the stream), and each writer of a shared
+        # sink clears its earlier parts, or recovers its share on a resume
+        openers = op.input(low.step("open"), low.flow, _Openers(plan))
+        items = openers if items is None else op.merge(low.step("merge"), items, openers)
+    key = _to_sink if plan.writers == 1 else partial(_to_writer, plan.local_writer)
+    op.output(low.step("sink"), op.map(low.step("sink_key"), items, key), FrysSink(plan))
 
 
-class _Nothing(FixedPartitionedSource):  # type: ignore[type-arg]
-    """A source of no rows, for a sink whose stream nothing writes."""
+OPEN = "open"  # an opener's envelope: (OPEN, the partition it opens)
+
+
+class _Openers(FixedPartitionedSource):  # type: ignore[type-arg]
+    """One opener per writer of a sink, on the writer's own process."""
+
+    def __init__(self, plan: SinkPlan) -> None:
+        self.plan = plan
 
     def list_parts(self) -> list[str]:
-        return ["none"]
+        return [self.plan.writer_name(j) for j in self.plan.own_writers()]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _NoItems:
-        return _NoItems()
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Opener:
+        return _Opener(for_part)
 
 
-class _NoItems(StatefulSourcePartition):  # type: ignore[type-arg]
-    """One envelope that is no rows (bytewax builds a sink's partition at its first
-    item), then the end."""
+class _Opener(StatefulSourcePartition):  # type: ignore[type-arg]
+    """One envelope that is no rows but opens sink partition `part`, then the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, part: str) -> None:
+        self.part = part
         self.sent = False
 
     def next_batch(self) -> list[Item]:
         if self.sent:
             raise StopIteration
         self.sent = True
-        return [("", ("open",))]
+        return [("", (OPEN, self.part))]
 
     def snapshot(self) -> None:
         return None
