@@ -397,7 +397,9 @@ def cost_model(args: argparse.Namespace, runs: list[Run]) -> dict:
                 (8 << 20) / (data.input_path(DATA_DIR, workload, next(iter(
                     data.STREAMS[workload])), fmt, args.events).stat().st_size
                     / (args.events / len(data.STREAMS[workload]))))
-            wire = model.measure(workload, inputs, output, args.events, rows_per_batch)
+            # (an Arrow job's sink is a folder of part files, written by every process)
+            wire = model.measure(workload, inputs, output, args.events, rows_per_batch,
+                                 shared_sink=fmt == "arrow")
             print(f"  {fmt}: {model.describe(wire)}")
             r1 = by.get("bw-w1")
             r2 = by.get("bw-p2")

@@ -11,6 +11,8 @@ Measured here, in this process, on the benchmark's own data:
   parts, over the rows. W6: both streams.
 * **output bytes per output row**: the job's output rows (the embedded run's sink file)
   in the same cut, as they travel to the sink's one partition; times output rows per event.
+  A sink of part files (the Arrow jobs' folder) is written by every process, each its own
+  rows (registry.Connector.shared_sink): its rows do not cross, and it has no sink bound.
 * **serialization time**: `pickle.dumps` + `pickle.loads` of those items, per MB and per
   event (one side each: the sender pickles, the receiver unpickles).
 * **sink write rate**: the output rows through frys' JSONL writer into /dev/null (the sink
@@ -41,6 +43,8 @@ other or on other programs, so it is a bound that a quiet machine approaches:
                     T_net  = H * NIC / ((b_in + o * b_out) * (H-1)/H)
     sink bound:     one partition receives and writes every output row:
                     T_sink = min(NIC / (o * b_out), S / o)
+                    (none for a shared sink, a folder of part files: its rows are
+                    written where they are made, b_out = 0 on the wire)
     T(H) = min(T_cpu, T_net, T_sink)
 
 Two values of x bracket the projection: the measured one and pickling alone (dumps +
@@ -88,10 +92,12 @@ class Wire:
     pickle_s_per_mb: float  # dumps + loads
     pickle_s_per_event: float  # of the routed rows (dumps + loads)
     sink_rows_per_s: float
+    shared_sink: bool = False  # written by every process: its rows neither cross nor queue
 
     @property
     def wire_bytes_per_event(self) -> float:
-        return self.routed_bytes_per_event + self.output_rows_per_event * self.output_bytes_per_row
+        crossing = 0.0 if self.shared_sink else self.output_rows_per_event
+        return self.routed_bytes_per_event + crossing * self.output_bytes_per_row
 
 
 # the key groups of the measured `-p 2` run (two processes, one worker each)
@@ -118,10 +124,11 @@ def _timed_pickle(items: list[tuple], repeat: int = 3) -> tuple[int, float]:
 
 
 def measure(workload: str, inputs: dict[str, pl.DataFrame], output: pl.DataFrame,
-            events: int, batch_rows: int) -> Wire:
+            events: int, batch_rows: int, shared_sink: bool = False) -> Wire:
     """Wire cost of `workload` with source batches of `batch_rows` rows: `inputs` are the
     streams' frames (at least `batch_rows` rows each), `output` the job's output rows
-    over all `events`."""
+    over all `events`; `shared_sink`: the sink is a folder of part files, written by
+    every process."""
     routed_bytes = 0
     routed_rows = 0
     items_count = 0
@@ -145,7 +152,7 @@ def measure(workload: str, inputs: dict[str, pl.DataFrame], output: pl.DataFrame
     sink_rate = _sink_rate(output.head(min(output.height, 500_000)))
     return Wire(workload, batch_rows, routed_bytes / routed_rows,
                 items_count / len(inputs), out_per_event, out_size / out_batch.height,
-                seconds / (routed_bytes / 1e6), seconds / routed_rows, sink_rate)
+                seconds / (routed_bytes / 1e6), seconds / routed_rows, sink_rate, shared_sink)
 
 
 def _sink_rate(frame: pl.DataFrame) -> float:
@@ -192,7 +199,7 @@ def project(r1: float, x: float, wire: Wire, hosts: int, link_gbit: int) -> Proj
     net = float("inf") if hosts == 1 else hosts * nic / (wire.wire_bytes_per_event * crossing)
     out = wire.output_rows_per_event
     sink = min(nic / (out * wire.output_bytes_per_row) if hosts > 1 else float("inf"),
-               wire.sink_rows_per_s / out) if out > 0 else float("inf")
+               wire.sink_rows_per_s / out) if out > 0 and not wire.shared_sink else float("inf")
     return Projection(hosts, link_gbit, cpu, net, sink)
 
 
@@ -205,5 +212,6 @@ def describe(wire: Wire) -> str:
         f"{wire.output_rows_per_event:.3f} rows/event x {wire.output_bytes_per_row:.1f} B/row; "
         f"wire {wire.wire_bytes_per_event:.1f} B/event; pickle dumps+loads "
         f"{wire.pickle_s_per_mb * 1e3:.2f} ms/MB = {wire.pickle_s_per_event * 1e9:.0f} "
-        f"ns/event; sink (JSONL writer) {wire.sink_rows_per_s:,.0f} rows/s")
+        f"ns/event; " + ("sink of part files, written by every process" if wire.shared_sink
+                         else f"sink (JSONL writer) {wire.sink_rows_per_s:,.0f} rows/s"))
     return buffer.getvalue()
