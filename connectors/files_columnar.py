@@ -26,9 +26,10 @@ fsynced before the checkpoint, not yet renamed) and deletes every part from it o
 
 Several writers can share a folder (SinkContext.writer, the scale-out runtime's
 processes): writer i of n writes `part-w<i>-00000.parquet`, ... (i in 4 digits) and
-commits and recovers those alone. A fresh writer deletes its own earlier parts, and
-writer 0 also the parts no writer of the n owns (a single writer's, a larger cluster's),
-so a fresh run's folder holds its own rows only; a fresh single writer deletes every part.
+commits and recovers those alone. A fresh writer deletes its own earlier parts and those
+no writer of the n owns (a single writer's, a larger cluster's), so a fresh run's folder
+holds its own rows only (also where each host of a cluster has a folder of its own); a
+fresh single writer deletes every part.
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ class PartFileSink:
         if not resume:  # a fresh job's output: its own earlier parts go
             for path, owner, _, _ in self._existing(everyone=True):
                 if self._clears(owner):
-                    path.unlink()
+                    path.unlink(missing_ok=True)  # (another fresh writer may clear it too)
         self._index = 0  # the part being written (parts below it are ended)
         self._pending: list[int] = []  # ended, not yet renamed
         self._writer: pq.ParquetWriter | ipc.RecordBatchFileWriter | None = None
@@ -305,12 +306,12 @@ class PartFileSink:
         return found
 
     def _clears(self, owner: int | None) -> bool:
-        """Whether a fresh run of this writer deletes the parts of `owner`: its own; the
-        only writer every part; writer 0 of n also the parts none of the n owns."""
+        """Whether a fresh run of this writer deletes the parts of `owner`: its own and
+        those none of the n writers owns; the only writer every part."""
         if self.writer is None:
             return True
         index, writers = self.writer
-        return owner == index or (index == 0 and (owner is None or owner >= writers))
+        return owner == index or owner is None or owner >= writers
 
     def _name(self, index: int, hidden: bool) -> Path:
         name = f"part-{self._prefix}{index:05d}{self.ext}"

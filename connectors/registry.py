@@ -223,8 +223,8 @@ class SinkContext:
     resume: bool = field(default=False, kw_only=True)
     # (i, n): this sink is writer i of the n that write the same URI at once (the
     # scale-out runtime writes a `shared_sink` from every process); each commits and
-    # recovers its own share, and a fresh writer 0 also clears what no writer of the n
-    # owns. None: the only writer
+    # recovers its own share, and a fresh one also clears what no writer of the n owns.
+    # None: the only writer
     writer: tuple[int, int] | None = field(default=None, kw_only=True)
 
     @property
