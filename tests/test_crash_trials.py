@@ -101,10 +101,17 @@ CHECKPOINT_EVERY_EVENTS = 150
 
 
 def output_rows(folder: Path) -> list[str]:
-    """What the job wrote: the lines of out.jsonl, or the rows of the `wal:` sink's log
-    (every record, read from the oldest), each as canonical JSON."""
+    """What the job wrote: the lines of out.jsonl, or the rows of the committed part files
+    of an out.parquet folder or of the `wal:` sink's log (every record, read from the
+    oldest), each as canonical JSON."""
     if (folder / "out.jsonl").exists():
         return (folder / "out.jsonl").read_text().splitlines()
+    if (folder / "out.parquet").is_dir():  # (hidden parts are not committed yet)
+        import polars as pl
+
+        return [json.dumps(row, sort_keys=True, default=str)
+                for part in sorted((folder / "out.parquet").glob("part-*.parquet"))
+                for row in pl.read_parquet(part).iter_rows(named=True)]
     from frys.connectors.wal.reader import LogReader
     from frys.connectors.wal_topic import record_frame
 

@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from test_crash_trials import JOBS, write_events
-from test_crash_trials import output_rows as crash_trial_rows
+from test_crash_trials import JOBS, output_rows, write_events
 
 pytest.importorskip("bytewax")
 
@@ -105,20 +104,6 @@ def copy_job(inputs: Path, folder: Path, job: str, text: str | None = None) -> P
             os.link(inputs / name, target)
     (folder / "job.frysql").write_text(text if text is not None else RECOVERY_JOBS[job])
     return folder / "job.frysql"
-
-
-def output_rows(folder: Path) -> list[str]:
-    """What the job wrote (test_crash_trials.output_rows), or the rows of the committed
-    part files of an `out.parquet` folder, each as canonical JSON."""
-    parts = parquet_parts(folder)
-    if not parts:
-        return crash_trial_rows(folder)
-    import json
-
-    import polars as pl
-
-    return [json.dumps(row, sort_keys=True, default=str)
-            for part in parts for row in pl.read_parquet(part).iter_rows(named=True)]
 
 
 def parquet_parts(folder: Path) -> list[Path]:

@@ -243,10 +243,13 @@ class SinkPlan:
         several (bytewax orders partitions by name: FrysSink.part_fn)."""
         return "0" if self.writers == 1 else f"{writer:04d}"
 
-    def own_writers(self) -> list[int]:
-        """The writers this process holds: writer j lives on process j % processes."""
+    def own_parts(self) -> list[str]:
+        """The partitions of the writers this process lists: writer j on process j %
+        processes; a single writer listed by every process (bytewax puts it on process
+        0). The sink's partitions, and the openers' (lowering._Openers)."""
         index, processes = self.process or (0, 1)
-        return [j for j in range(self.writers) if self.writers == 1 or j % processes == index]
+        return [self.writer_name(j) for j in range(self.writers)
+                if self.writers == 1 or j % processes == index]
 
     @property
     def local_writer(self) -> str:
@@ -258,14 +261,13 @@ class SinkPlan:
 
 class FrysSink(FixedPartitionedSink):  # type: ignore[type-arg]
     """A frys sink (or stdout) as a bytewax sink of `plan.writers` partitions, each on
-    the process SinkPlan.own_writers names; an item's key is its partition's name."""
+    the process SinkPlan.own_parts names; an item's key is its partition's name."""
 
     def __init__(self, plan: SinkPlan) -> None:
         self.plan = plan
 
     def list_parts(self) -> list[str]:
-        # a single writer is listed by every process: bytewax puts it on process 0
-        return [self.plan.writer_name(j) for j in self.plan.own_writers()]
+        return self.plan.own_parts()
 
     def part_fn(self, item_key: str) -> int:
         # the index into every process's partitions in name order: the writer's number

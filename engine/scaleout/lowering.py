@@ -413,7 +413,8 @@ def _to_sink(item: Item) -> tuple[str, Any]:
 
 def _to_writer(local: str, item: Item) -> tuple[str, Any]:
     """An item to the sink partition that writes it: an opener to the writer it opens,
-    rows to this process's own writer (`local`), so that they do not cross processes."""
+    rows to this process's own writer (`local`; "0" for a single writer), so that they
+    do not cross processes."""
     envelope = item[1]
     return (envelope[1], envelope) if envelope[0] == OPEN else (local, envelope)
 
@@ -427,8 +428,8 @@ def _sink(low: _Lowering, stream: str, plan: SinkPlan) -> None:
         # sink clears its earlier parts, or recovers its share on a resume
         openers = op.input(low.step("open"), low.flow, _Openers(plan))
         items = openers if items is None else op.merge(low.step("merge"), items, openers)
-    key = _to_sink if plan.writers == 1 else partial(_to_writer, plan.local_writer)
-    op.output(low.step("sink"), op.map(low.step("sink_key"), items, key), FrysSink(plan))
+    op.output(low.step("sink"), op.map(low.step("sink_key"), items,
+                                       partial(_to_writer, plan.local_writer)), FrysSink(plan))
 
 
 OPEN = "open"  # an opener's envelope: (OPEN, the partition it opens)
@@ -441,7 +442,7 @@ class _Openers(FixedPartitionedSource):  # type: ignore[type-arg]
         self.plan = plan
 
     def list_parts(self) -> list[str]:
-        return [self.plan.writer_name(j) for j in self.plan.own_writers()]
+        return self.plan.own_parts()
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Opener:
         return _Opener(for_part)
