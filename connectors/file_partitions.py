@@ -12,7 +12,8 @@ while the later ranges' windows stayed open, their state growing with the file.
   lines that start in its stripes (a line crossing a stripe's end belongs to the stripe it
   starts in), numbered as in the whole file, so dead letters name the file's own lines
   (a partition counts the lines of the stripes it skips, reading them, only when a number
-  is needed: for a dead letter, or for its position; it reads only its own stripes else);
+  is needed, for a dead letter; it reads only its own stripes else, and its position keeps
+  the range not counted: jsonl.FilePosition.counted);
 * a Parquet file: stripes of whole row groups, about `stripe_bytes` of file each;
 * an Arrow IPC file: one partition. Reading it is mapping its record batches, with no
   decoding to share out, and more partitions only mean more producers to route and
