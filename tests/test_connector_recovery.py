@@ -139,12 +139,16 @@ def test_a_file_source_seeked_to_its_position_reads_exactly_the_rest(
 
 def resolved(position: dict[str, int | str], path: Path) -> dict[str, int | str]:
     """`position` with its line counted up to its offset (FilePosition.counted: a source
-    leaves the lines it has not needed numbers for uncounted)."""
+    leaves the lines it has not needed numbers for uncounted). A last line without its
+    newline counts as a line, as a source counting as it reads counts it."""
     position = dict(position)
     counted = position.pop("counted", None)
     if counted is not None:
-        skipped = path.read_bytes()[int(counted):int(position["offset"])]
-        position["line"] = int(position["line"]) + skipped.count(b"\n")
+        data = path.read_bytes()
+        offset = int(position["offset"])
+        skipped = data[int(counted):offset]
+        unended = offset == len(data) and skipped and not data.endswith(b"\n")
+        position["line"] = int(position["line"]) + skipped.count(b"\n") + bool(unended)
     return position
 
 
