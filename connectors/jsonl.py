@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -432,6 +433,13 @@ def to_json_frame(batch: pl.DataFrame) -> pl.DataFrame:
                                  .dt.strftime(ISO_MILLIS)) for name in lists))
 
 
+def encode_json_lines(batch: pl.DataFrame) -> bytes:
+    """The bytes JsonlWriter.write writes for `batch` (registry.Connector.row_encoder)."""
+    buffer = io.BytesIO()
+    to_json_frame(batch).write_ndjson(buffer)
+    return buffer.getvalue()
+
+
 class JsonlWriter(BatchSubscriber):
     """Writes each batch as JSON lines to a binary stream: a topic subscriber (the rows a
     job returns to its caller) and a registry.Sink (a `file:` sink, `path` set).
@@ -467,6 +475,12 @@ class JsonlWriter(BatchSubscriber):
         to_json_frame(batch).write_ndjson(self._stream)
         self._stream.flush()
         self.rows_written += batch.height
+
+    def write_encoded(self, data: bytes, rows: int) -> None:
+        """Write `rows` rows encoded by encode_json_lines (where they were made)."""
+        self._stream.write(data)
+        self._stream.flush()
+        self.rows_written += rows
 
     def pre_commit(self, checkpoint_id: int) -> dict[str, int | str] | None:
         """Flush (and fsync a file it owns); the file's recovery state, None for a stream
@@ -647,7 +661,16 @@ def _shared_sink(uri: str) -> bool:
     return files_formats.format_of(uri.partition("?")[0]) == "columnar"
 
 
+def _row_encoder(uri: str) -> Callable[[pl.DataFrame], bytes] | None:
+    """A JSON Lines file's rows are encoded batch by batch: anywhere, by anyone."""
+    from frys.connectors import files_formats
+
+    return encode_json_lines if files_formats.format_of(uri.partition("?")[0]) is None \
+        else None
+
+
 FILE_CONNECTOR = Connector(
     "file", _check, _open_source, _open_sink,
     paths=lambda uri, base_dir: (_resolve(uri, base_dir),),
-    partitions=_partitions, open_partition=_open_partition, shared_sink=_shared_sink)
+    partitions=_partitions, open_partition=_open_partition, shared_sink=_shared_sink,
+    row_encoder=_row_encoder)

@@ -310,6 +310,12 @@ class Connector:
     # opened with SinkContext.writer. The scale-out runtime then writes it from every
     # process instead of sending every row to one
     shared_sink: Callable[[str], bool] | None = None
+    # a sink whose output is the concatenation of bytes each batch encodes to on its own
+    # (a JSON Lines file): `row_encoder(uri)` gives the encoding (None: this URI's sink has
+    # none), and its sinks take `write_encoded(data, rows)`, the bytes of `rows` rows, as
+    # `write` of those rows would have written them. The scale-out runtime encodes rows on
+    # the process that made them, so that the one writer of such a sink only appends
+    row_encoder: Callable[[str], Callable[[pl.DataFrame], bytes] | None] | None = None
 
 
 class UnknownConnector(ValueError):

@@ -1,7 +1,8 @@
 """Where the scale-out runtime's work lands: key groups spread evenly over bytewax's
 workers (engine/scaleout/key_group_names.py), whatever their number, and the cores shared
 out among the polars thread pools of a -p cluster's processes, and the whole files among
-the processes."""
+the processes, and the encoding of a single writer's rows on the processes that made
+them."""
 
 from __future__ import annotations
 
@@ -13,18 +14,28 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import bytewax.operators as op
+import polars as pl
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.run import cli_main
 from bytewax.testing import TestingSource
 
 from frys.compiler import compile_text
+from frys.connectors.jsonl import JsonlWriter
 from frys.engine.planner import plan
 from frys.engine.scaleout.cluster import POLARS_THREADS_ENV, run_processes
-from frys.engine.scaleout.io import FrysSink, FrysSource
+from frys.engine.scaleout.inband import ROWS
+from frys.engine.scaleout.io import (
+    ENCODED,
+    FrysSink,
+    FrysSource,
+    SinkPartition,
+    SinkPlan,
+    StdoutPartition,
+)
 from frys.engine.scaleout.key_group_names import MODULUS, NUMBERS, bytewax_worker, siphash13
 from frys.engine.scaleout.key_groups import group_names
-from frys.engine.scaleout.lowering import ScaleOutOptions, lower
+from frys.engine.scaleout.lowering import ScaleOutOptions, _ToWriter, lower
 
 
 def test_siphash13_is_rusts_default_hasher() -> None:
@@ -123,3 +134,60 @@ def _listed(flow: Any) -> list[tuple[str, list[str]]]:
         if isinstance(connector, (FrysSource, FrysSink)):
             found.append((type(connector).__name__, connector.list_parts()))
     return found
+
+
+ROWS_OUT = pl.DataFrame({"k": [1, 2], "n": [3, 4], "window_start": [0, 1000]}).with_columns(
+    pl.col("window_start").cast(pl.Datetime("ms", "UTC")))
+
+
+def _sink_plan(tmp_path: Path, uri: str | None, writers: int = 1,
+               tag: str | None = None) -> SinkPlan:
+    job = tmp_path / "job.frysql"
+    job.write_text("CREATE STREAM out (k INT, n INT, window_start TIMESTAMP);\n")
+    graph = plan(compile_text(job.read_text(), str(job)))
+    return SinkPlan(uri, graph.topics["out"], tmp_path, "job", str(job), stdout_tag=tag,
+                    writers=writers, process=(1, 2))
+
+
+def _written(write: Any, rows: pl.DataFrame) -> bytes:
+    import io
+
+    stream = io.BytesIO()
+    write(JsonlWriter(stream, close_at_end=False), rows)
+    return stream.getvalue()
+
+
+def test_rows_for_one_json_lines_writer_travel_encoded(tmp_path: Path) -> None:
+    """A JSON Lines file has one writer (process 0): the process that made the rows
+    encodes them, and the writer appends the bytes, the same file as writing the rows."""
+    to_writer = _ToWriter(_sink_plan(tmp_path, "file:out.jsonl"))
+    key, envelope = to_writer(("out", (ROWS, 0, ROWS_OUT, None, None)))
+    assert key == "0" and envelope[0] == ENCODED and envelope[2] == 2
+    assert envelope[1] == _written(JsonlWriter.write, ROWS_OUT)
+    partition = SinkPartition(_sink_plan(tmp_path, "file:out.jsonl"), None)
+    partition.write_batch([envelope, envelope])
+    partition.close()
+    assert (tmp_path / "out.jsonl").read_bytes() == 2 * envelope[1]
+    assert pl.read_ndjson(tmp_path / "out.jsonl")["k"].to_list() == [1, 2, 1, 2]
+
+
+def test_rows_of_a_bare_select_travel_encoded_with_their_tag(tmp_path: Path) -> None:
+    to_writer = _ToWriter(_sink_plan(tmp_path, None, tag="q"))
+    _, envelope = to_writer(("out", (ROWS, 0, ROWS_OUT, None, None)))
+    tagged = ROWS_OUT.select(pl.lit("q").alias("_query"), pl.all())
+    assert envelope[:1] == (ENCODED,) and envelope[1] == _written(JsonlWriter.write, tagged)
+    import io
+
+    stream = io.BytesIO()
+    StdoutPartition("q", stream).write_batch([envelope])
+    assert stream.getvalue() == envelope[1]
+
+
+@pytest.mark.parametrize(("uri", "writers"), [("file:out.parquet", 2), ("file:out.csv", 1)])
+def test_rows_stay_batches_where_the_sink_does_not_encode_them_alone(
+        tmp_path: Path, uri: str, writers: int) -> None:
+    """A folder of part files is written where the rows are (no crossing to encode for);
+    a CSV file's header makes its encoding not one of each batch alone."""
+    rows = (ROWS, 0, ROWS_OUT, None, None)
+    key, envelope = _ToWriter(_sink_plan(tmp_path, uri, writers))(("out", rows))
+    assert envelope is rows and key == ("0001" if writers == 2 else "0")

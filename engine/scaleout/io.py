@@ -11,7 +11,10 @@ sink (the recovery state the sink returns is what bytewax keeps), and a resumed 
 the sink to recover that state, cutting back what was written after it. A sink is one
 partition (on process 0, every row sent there), or, when its connector can share it
 (registry.Connector.shared_sink: a folder of part files), one partition per process of
-the cluster, each writing the rows its process made.
+the cluster, each writing the rows its process made. Rows bound for a single writer whose
+connector encodes batch by batch (registry.Connector.row_encoder: a JSON Lines file, and
+stdout) travel as their encoded bytes (ENCODED), made on the process that made the rows:
+the writer's process only appends them, rather than encoding every row of the cluster.
 
 A sink commits at each of its snapshots, as soon as it has pre-committed: bytewax resumes
 from the last snapshot every worker finished, so a sink whose commit cannot be undone (a
@@ -23,8 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -48,6 +53,10 @@ from frys.dsl.errors import FrysError
 from frys.engine.scaleout.cluster import note_failure
 from frys.engine.scaleout.group_step import STATS
 from frys.engine.scaleout.inband import END, LOADED, ROWS, Item, ProducerClock, stamped
+
+# a sink's envelope of rows encoded where they were made (SinkPlan.row_encoder):
+# (ENCODED, the bytes, how many rows)
+ENCODED = "b"
 
 
 def noted(error: FrysError) -> FrysError:
@@ -251,6 +260,17 @@ class SinkPlan:
         return [self.writer_name(j) for j in range(self.writers)
                 if self.writers == 1 or j % processes == index]
 
+    def row_encoder(self) -> Callable[[pl.DataFrame], bytes] | None:
+        """How this sink's rows are encoded before they travel to its writer (ENCODED), or
+        None: they travel as batches. Only a single writer's: a shared sink's rows stay
+        on their process."""
+        if self.writers > 1:
+            return None
+        if self.uri is None:
+            return partial(encode_stdout_rows, self.stdout_tag)
+        encoder = registry.connector_for(self.uri).row_encoder
+        return encoder(self.uri) if encoder is not None else None
+
     @property
     def local_writer(self) -> str:
         """The partition this process's rows go to: its own writer (process i writes with
@@ -308,11 +328,15 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
         # the batches of one activation (every key group's rows) written as one: a sink's
         # cost is mostly per write (formatting, a flush), and key groups cut rows small
         batches = [envelope[2] for envelope in values if envelope[0] == ROWS]
-        if not batches:
-            return
+        encoded = [envelope for envelope in values if envelope[0] == ENCODED]
         try:
-            self.sink.write(batches[0] if len(batches) == 1
-                            else pl.concat(batches, how="vertical", rechunk=False))
+            if batches:
+                self.sink.write(batches[0] if len(batches) == 1
+                                else pl.concat(batches, how="vertical", rechunk=False))
+            if encoded:  # (a plan's rows come all as batches or all encoded)
+                self.sink.write_encoded(  # type: ignore[attr-defined]
+                    b"".join(envelope[1] for envelope in encoded),
+                    sum(envelope[2] for envelope in encoded))
         except OSError as error:
             raise self._failure(error) from None
 
@@ -354,6 +378,16 @@ class SinkPartition(StatefulSinkPartition):  # type: ignore[type-arg]
 _STDOUT_LOCK = threading.Lock()
 
 
+def encode_stdout_rows(tag: str | None, batch: pl.DataFrame) -> bytes:
+    """A bare SELECT's rows as StdoutPartition writes them: JSON lines, tagged with the
+    query (`_query`) when `tag` is given."""
+    from frys.connectors.jsonl import encode_json_lines
+
+    if tag is not None:
+        batch = batch.select(pl.lit(tag).alias("_query"), pl.all())
+    return encode_json_lines(batch)
+
+
 class StdoutPartition(StatefulSinkPartition):  # type: ignore[type-arg]
     """A bare SELECT's rows as JSON lines on stdout (tagged with the query when the job has
     several), like `frys run` on the embedded runtime. At least once across a resume."""
@@ -368,13 +402,15 @@ class StdoutPartition(StatefulSinkPartition):  # type: ignore[type-arg]
 
     def write_batch(self, values: list[Any]) -> None:
         for envelope in values:
-            if envelope[0] != ROWS:
-                continue
-            batch = envelope[2]
-            if self.tag is not None:
-                batch = batch.select(pl.lit(self.tag).alias("_query"), pl.all())
-            with _STDOUT_LOCK:  # workers of one process share stdout
-                self.writer.write(batch)
+            if envelope[0] == ENCODED:
+                with _STDOUT_LOCK:  # workers of one process share stdout
+                    self.writer.write_encoded(envelope[1], envelope[2])
+            elif envelope[0] == ROWS:
+                batch = envelope[2]
+                if self.tag is not None:
+                    batch = batch.select(pl.lit(self.tag).alias("_query"), pl.all())
+                with _STDOUT_LOCK:
+                    self.writer.write(batch)
 
     def snapshot(self) -> None:
         return None

@@ -42,7 +42,14 @@ from frys.engine.runtime import (
 )
 from frys.engine.scaleout.group_step import STATS, GroupPlan, StatelessStep, builder
 from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec, routed_offsets
-from frys.engine.scaleout.io import FrysSink, FrysSource, SinkPlan, SourcePlan, StatsSink
+from frys.engine.scaleout.io import (
+    ENCODED,
+    FrysSink,
+    FrysSource,
+    SinkPlan,
+    SourcePlan,
+    StatsSink,
+)
 from frys.engine.scaleout.key_groups import (
     KEY_GROUPS,
     assignment_fingerprint,
@@ -411,12 +418,25 @@ def _to_sink(item: Item) -> tuple[str, Any]:
     return ("0", item[1])
 
 
-def _to_writer(local: str, item: Item) -> tuple[str, Any]:
+class _ToWriter:
     """An item to the sink partition that writes it: an opener to the writer it opens,
     rows to this process's own writer (`local`; "0" for a single writer), so that they
-    do not cross processes."""
-    envelope = item[1]
-    return (envelope[1], envelope) if envelope[0] == OPEN else (local, envelope)
+    do not cross processes; rows bound for a single writer go encoded when the sink's
+    connector encodes batch by batch (SinkPlan.row_encoder), so that the process writing
+    them does not encode every row of the cluster."""
+
+    def __init__(self, plan: SinkPlan) -> None:
+        self.local = plan.local_writer
+        self.encode = plan.row_encoder()
+
+    def __call__(self, item: Item) -> tuple[str, Any]:
+        envelope = item[1]
+        if envelope[0] == OPEN:
+            return envelope[1], envelope
+        if self.encode is not None and envelope[0] == ROWS:
+            batch = envelope[2]
+            return self.local, (ENCODED, self.encode(batch), batch.height)
+        return self.local, envelope
 
 
 def _sink(low: _Lowering, stream: str, plan: SinkPlan) -> None:
@@ -428,8 +448,8 @@ def _sink(low: _Lowering, stream: str, plan: SinkPlan) -> None:
         # sink clears its earlier parts, or recovers its share on a resume
         openers = op.input(low.step("open"), low.flow, _Openers(plan))
         items = openers if items is None else op.merge(low.step("merge"), items, openers)
-    op.output(low.step("sink"), op.map(low.step("sink_key"), items,
-                                       partial(_to_writer, plan.local_writer)), FrysSink(plan))
+    op.output(low.step("sink"), op.map(low.step("sink_key"), items, _ToWriter(plan)),
+              FrysSink(plan))
 
 
 OPEN = "open"  # an opener's envelope: (OPEN, the partition it opens)
