@@ -56,6 +56,9 @@ ORIGIN = "__origin"  # an event's row in its (filtered) batch, to find it again
 ARRIVAL_WATERMARK = "__arrival_watermark"  # the watermark an event arrived under
 # rows (event x window) one fold holds at most: bounds a HOP's memory whatever the batch
 MAX_WINDOW_ROWS = 1 << 20
+# a fold regroups the whole state when it is this many times smaller than the partials
+# folded in (WindowAggregate._fold): finding the windows touched costs more than it saves
+FOLD_WHOLE_BELOW = 4
 EVENT_TIME = "__event_time"
 
 
@@ -612,14 +615,31 @@ class WindowAggregate(WindowOperator):
         return oldest_start + self._closing <= watermark
 
     def _fold(self) -> None:
-        """Fold the partials of `_unfolded` into the state."""
+        """Fold the partials of `_unfolded` into the state. Of a state bigger than the
+        partials, only the windows they touch are regrouped: while the watermark holds (an
+        input's producers apart in event time), the state holds windows the new rows are
+        not in, and regrouping them with every fold cost W2 on two source partitions a
+        fifth more."""
         if not self._unfolded:
             return
-        parts = self._unfolded if self._state is None or self._state.height == 0 \
-            else [self._state, *self._unfolded]
+        unfolded, rows = self._unfolded, self._unfolded_rows
         self._unfolded, self._unfolded_rows = [], 0
-        self._state = (pl.concat(parts, how="vertical_relaxed")
-                       .group_by(self._group_columns).agg(self._aggregation.combine))
+        state = self._state
+        combine = self._aggregation.combine
+        if state is None or state.height * FOLD_WHOLE_BELOW <= rows:
+            parts = unfolded if state is None or state.height == 0 else [state, *unfolded]
+            self._state = (pl.concat(parts, how="vertical_relaxed")
+                           .group_by(self._group_columns).agg(combine))
+            return
+        windows = pl.concat([part.lazy().select(WINDOW_START) for part in unfolded]).unique()
+        lazy = state.lazy()
+        touched = pl.col(WINDOW_START).is_in(windows.collect().to_series().implode())
+        merged, left = pl.collect_all([
+            pl.concat([lazy.filter(touched), *(part.lazy() for part in unfolded)],
+                      how="vertical_relaxed").group_by(self._group_columns).agg(combine),
+            lazy.filter(~touched)])
+        self._state = pl.concat([left, merged], how="vertical_relaxed") if left.height \
+            else merged
 
     def _fold_closing(self, done: pl.Expr) -> None:
         """Fold only the partials of windows `done` selects into the state (what firing
