@@ -279,6 +279,13 @@ class GroupedAggregation:
                                      lazy.filter(~closes)])
         return ([rows] if rows.height else []), left
 
+    def fire_all(self, closing: pl.DataFrame) -> list[pl.DataFrame]:
+        """The output rows of `closing`, groups that all close (fire's first half)."""
+        if self.emit_changes:
+            return []
+        rows = self.rows(closing)
+        return [rows] if rows.height else []
+
     def rows(self, ready: pl.DataFrame) -> pl.DataFrame:
         return self.rows_query(ready.lazy()).collect()
 
@@ -641,26 +648,30 @@ class WindowAggregate(WindowOperator):
         self._state = pl.concat([left, merged], how="vertical_relaxed") if left.height \
             else merged
 
-    def _fold_closing(self, done: pl.Expr) -> None:
-        """Fold only the partials of windows `done` selects into the state (what firing
-        them needs), leaving the others unfolded: the state is filtered, not regrouped."""
+    def _take_closing(self, done: pl.Expr) -> pl.DataFrame | None:
+        """The groups of the windows `done` selects, their partials folded in, taken out
+        of the state (the state left holds the others, unregrouped; the partials of other
+        windows stay unfolded); None when no partial is in such a window (the state alone
+        holds them: fire it)."""
         if not self._unfolded:
-            return
-        closing = [part.filter(done) for part in self._unfolded]
+            return None
+        lazies = [part.lazy() for part in self._unfolded]
+        split = pl.collect_all([*(part.filter(done) for part in lazies),
+                                *(part.filter(~done) for part in lazies)])
+        closing, kept = split[:len(lazies)], split[len(lazies):]
         if not any(part.height for part in closing):
-            return
+            return None
         state = self._state
         assert state is not None  # partials wait only beside a state (_process)
-        self._unfolded = [kept for kept in (part.filter(~done) for part in self._unfolded)
-                          if kept.height]
+        self._unfolded = [part for part in kept if part.height]
         self._unfolded_rows = sum(part.height for part in self._unfolded)
         lazy = state.lazy()
-        merged, left = pl.collect_all([
+        merged, self._state = pl.collect_all([
             pl.concat([lazy.filter(done), *(part.lazy() for part in closing if part.height)],
                       how="vertical_relaxed")
             .group_by(self._group_columns).agg(self._aggregation.combine),
             lazy.filter(~done)])
-        self._state = pl.concat([left, merged], how="vertical_relaxed")
+        return merged
 
     def _merge(self, partial: pl.DataFrame) -> list[pl.DataFrame]:
         """Fold a batch's partial aggregates into the state (EMIT CHANGES: return the
@@ -712,9 +723,12 @@ class WindowAggregate(WindowOperator):
         if oldest + self._closing > watermark:
             return self._early_rows(watermark)
         done = self._done_expression <= watermark
-        self._fold_closing(done)
-        assert self._state is not None  # held a done window: in the state or folded into it
-        emitted, self._state = self._aggregation.fire(self._state, done)
+        closing = self._take_closing(done)
+        if closing is not None:  # fired as they are: not put back into the state first
+            emitted = self._aggregation.fire_all(closing)
+        else:
+            assert self._state is not None  # held a done window, and not in a partial
+            emitted, self._state = self._aggregation.fire(self._state, done)
         return emitted + self._early_rows(watermark)
 
     def _early_rows(self, watermark: int) -> list[pl.DataFrame]:
