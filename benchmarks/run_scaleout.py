@@ -14,10 +14,10 @@ reading, the job and the sink's writing all included):
 * `embedded`: `frys run JOB -q`;
 * `bw-w1`, `bw-w2`: `frys run JOB -q --runtime bytewax -w 1|2` (one process; bytewax's
   workers are threads sharing the GIL);
-* `bw-p2`: `... --runtime bytewax -p 2` (two processes on loopback; each JSON Lines file
-  is read as two partitions, stripes of 4 MiB dealt round robin: the default, as many
-  partitions as the cluster has workers; an Arrow IPC file is read whole; each process
-  gets POLARS_MAX_THREADS=1, its share of the 2 cores);
+* `bw-p2`: `... --runtime bytewax -p 2` (two processes on loopback; each file is read as
+  two partitions, stripes of about 4 MiB (JSON Lines: at line starts; Arrow IPC: of
+  record batches) dealt round robin: the default, as many partitions as the cluster has
+  workers; each process gets POLARS_MAX_THREADS=1, its share of the 2 cores);
 * `bw-p2-whole`: the same with `--source-partitions 1`: each file read whole by one
   worker, which routes half its rows to the other;
 * `embedded-1c`, `bw-w1-1c`: the same with POLARS_MAX_THREADS=1, one core: polars'

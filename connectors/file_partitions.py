@@ -14,13 +14,13 @@ while the later ranges' windows stayed open, their state growing with the file.
   (a partition counts the lines of the stripes it skips, reading them, only when a number
   is needed, for a dead letter; it reads only its own stripes else, and its position keeps
   the range not counted: jsonl.FilePosition.counted);
-* a Parquet file: stripes of whole row groups, about `stripe_bytes` of file each;
-* an Arrow IPC file: one partition. Reading it is mapping its record batches, with no
-  decoding to share out, and more partitions only mean more producers to route and
-  merge: W2 from Arrow (8M events) on `-p 2` ran at 2.9M events/s read as two
-  partitions and 3.6M read whole (W6 3.5M and 3.9M), where JSON Lines gains (W2 1.6M
-  against 1.25M); again once window state was no longer regrouped per batch: 2.3-3.0 s
-  split against 2.1-2.2 s whole;
+* a Parquet file or an Arrow IPC file: stripes of whole row groups or record batches,
+  about `stripe_bytes` of file each. Reading Arrow is mapping its record batches, with
+  no decoding to share out, but a file read whole leaves its one reader routing every
+  row to the other processes: W2 from Arrow (32M events) on `-p 2` ran in 6.6 s split
+  against 7.3-7.8 s whole, once a window fold no longer regrouped the windows the
+  other partition held open (W4: 6.7-6.9 s against 6.6). Earlier, before that, whole
+  had won (8M events: 2.1-2.2 s against 2.3-3.0);
 * a folder of part files (what a columnar sink writes): stripes of one part file;
 * anything else (CSV, msgpack, a followed file): one partition, the whole source.
 
@@ -63,7 +63,7 @@ def partitions(path: Path, uri: str, count: int, stripe_bytes: int) -> list[str]
         kind = EXTENSIONS[path.suffix.lower()]
         if path.is_dir():
             return _named(len(_parts(path, kind)), count, 1)
-        if not path.is_file() or kind == "arrow":
+        if not path.is_file():
             return [WHOLE]
         groups = _Reader(path, kind).groups
         if groups == 0:

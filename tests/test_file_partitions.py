@@ -194,11 +194,19 @@ def test_parquet_partitions_are_stripes_of_row_groups(tmp_path: Path) -> None:
     assert sorted(got) == values
 
 
-def test_an_arrow_file_is_read_whole(tmp_path: Path) -> None:
-    """Reading Arrow IPC is mapping its record batches: nothing to share out."""
+def test_arrow_partitions_are_stripes_of_record_batches(tmp_path: Path) -> None:
+    """A file read whole would leave its reader routing every row to the others."""
     path = tmp_path / "events.arrow"
-    _arrow_file(path, batches=10, rows=500)
-    assert partitions(path, "file:events.arrow", 4, 100) == [WHOLE]
+    values = _arrow_file(path, batches=10, rows=500)
+    parts = partitions(path, "file:events.arrow", 2, path.stat().st_size // 5)
+    assert parts == [f"stripes={i}/2:2" for i in range(2)]  # 5 stripes of 2 record batches
+    got = []
+    for i, part in enumerate(parts):
+        rows = [row["n"] for row in _read(open_partition(path, _context(tmp_path), part))[0]]
+        assert rows == [v for s in range(i, 5, 2) for v in values[s * 1000:(s + 1) * 1000]]
+        got += rows
+    assert sorted(got) == values
+    assert partitions(path, "file:events.arrow", 4, path.stat().st_size) == [WHOLE]
 
 
 def test_a_parquet_partition_resumes_from_its_own_position(tmp_path: Path) -> None:
