@@ -180,18 +180,25 @@ def _parquet_file(path: Path, groups: int, rows: int) -> list[int]:
     return values
 
 
+def _read_by_stripes(tmp_path: Path, path: Path, parts: list[str], values: list[int],
+                     stripes: int, stripe_rows: int) -> None:
+    """Partition i of n reads stripes i, i + n, ... of `stripe_rows` rows, and together
+    they read every row once."""
+    got = []
+    for i, part in enumerate(parts):
+        rows = [row["n"] for row in _read(open_partition(path, _context(tmp_path), part))[0]]
+        assert rows == [v for s in range(i, stripes, len(parts))
+                        for v in values[s * stripe_rows:(s + 1) * stripe_rows]]
+        got += rows
+    assert sorted(got) == values
+
+
 def test_parquet_partitions_are_stripes_of_row_groups(tmp_path: Path) -> None:
     path = tmp_path / "events.parquet"
     values = _parquet_file(path, groups=10, rows=1000)
     parts = partitions(path, "file:events.parquet", 3, path.stat().st_size // 5)
     assert parts == [f"stripes={i}/3:2" for i in range(3)]  # 5 stripes of 2 row groups
-    got = []
-    for i, part in enumerate(parts):
-        rows = [row["n"] for row in _read(open_partition(path, _context(tmp_path), part))[0]]
-        stripes = range(i, 5, 3)
-        assert rows == [v for s in stripes for v in values[s * 2000:(s + 1) * 2000]]
-        got += rows
-    assert sorted(got) == values
+    _read_by_stripes(tmp_path, path, parts, values, stripes=5, stripe_rows=2000)
 
 
 def test_arrow_partitions_are_stripes_of_record_batches(tmp_path: Path) -> None:
@@ -200,12 +207,7 @@ def test_arrow_partitions_are_stripes_of_record_batches(tmp_path: Path) -> None:
     values = _arrow_file(path, batches=10, rows=500)
     parts = partitions(path, "file:events.arrow", 2, path.stat().st_size // 5)
     assert parts == [f"stripes={i}/2:2" for i in range(2)]  # 5 stripes of 2 record batches
-    got = []
-    for i, part in enumerate(parts):
-        rows = [row["n"] for row in _read(open_partition(path, _context(tmp_path), part))[0]]
-        assert rows == [v for s in range(i, 5, 2) for v in values[s * 1000:(s + 1) * 1000]]
-        got += rows
-    assert sorted(got) == values
+    _read_by_stripes(tmp_path, path, parts, values, stripes=5, stripe_rows=1000)
     assert partitions(path, "file:events.arrow", 4, path.stat().st_size) == [WHOLE]
 
 

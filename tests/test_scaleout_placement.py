@@ -179,7 +179,7 @@ def test_rows_of_a_bare_select_travel_encoded_with_their_tag(tmp_path: Path) -> 
     import io
 
     stream = io.BytesIO()
-    StdoutPartition("q", stream).write_batch([envelope])
+    StdoutPartition(stream).write_batch([envelope])
     assert stream.getvalue() == envelope[1]
 
 

@@ -296,7 +296,7 @@ class FrysSink(FixedPartitionedSink):  # type: ignore[type-arg]
     def build_part(self, step_id: str, for_part: str,
                    resume_state: dict[str, Any] | None) -> StatefulSinkPartition:  # type: ignore[type-arg]
         if self.plan.uri is None:
-            return StdoutPartition(self.plan.stdout_tag)
+            return StdoutPartition()
         return SinkPartition(self.plan, resume_state, int(for_part))
 
 
@@ -390,14 +390,15 @@ def encode_stdout_rows(tag: str | None, batch: pl.DataFrame) -> bytes:
 
 class StdoutPartition(StatefulSinkPartition):  # type: ignore[type-arg]
     """A bare SELECT's rows as JSON lines on stdout (tagged with the query when the job has
-    several), like `frys run` on the embedded runtime. At least once across a resume."""
+    several), like `frys run` on the embedded runtime. At least once across a resume. Its
+    rows come encoded (SinkPlan.row_encoder: encode_stdout_rows, tag included): it only
+    writes them."""
 
-    def __init__(self, tag: str | None, stream: BinaryIO | None = None) -> None:
+    def __init__(self, stream: BinaryIO | None = None) -> None:
         import sys
 
         from frys.connectors.jsonl import JsonlWriter
 
-        self.tag = tag
         self.writer = JsonlWriter(stream or sys.stdout.buffer, close_at_end=False)
 
     def write_batch(self, values: list[Any]) -> None:
@@ -405,12 +406,6 @@ class StdoutPartition(StatefulSinkPartition):  # type: ignore[type-arg]
             if envelope[0] == ENCODED:
                 with _STDOUT_LOCK:  # workers of one process share stdout
                     self.writer.write_encoded(envelope[1], envelope[2])
-            elif envelope[0] == ROWS:
-                batch = envelope[2]
-                if self.tag is not None:
-                    batch = batch.select(pl.lit(self.tag).alias("_query"), pl.all())
-                with _STDOUT_LOCK:
-                    self.writer.write(batch)
 
     def snapshot(self) -> None:
         return None
