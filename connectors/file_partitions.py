@@ -21,7 +21,8 @@ while the later ranges' windows stayed open, their state growing with the file.
   against 7.3-7.8 s whole, once a window fold no longer regrouped the windows the
   other partition held open (W4: 6.7-6.9 s against 6.6). Earlier, before that, whole
   had won (8M events: 2.1-2.2 s against 2.3-3.0);
-* a folder of part files (what a columnar sink writes): stripes of one part file;
+* a folder of part files (what a columnar sink, or a JSON Lines sink with `parts=true`,
+  writes): stripes of one part file;
 * anything else (CSV, msgpack, a followed file): one partition, the whole source.
 
 A partition is named `stripes=i/n:size` (size in bytes, record batches or row groups, or
@@ -54,6 +55,10 @@ def partitions(path: Path, uri: str, count: int, stripe_bytes: int) -> list[str]
     if count <= 1 or ("follow=" in query and "follow=false" not in query):
         return [WHOLE]
     if fmt is None:  # JSON Lines
+        if path.is_dir():  # a folder of parts (connectors/files_jsonl_parts.py)
+            from frys.connectors.files_jsonl_parts import part_files
+
+            return _named(len(part_files(path)), count, 1)
         if not path.is_file():
             return [WHOLE]  # opening it says what is wrong
         return _named(-(-path.stat().st_size // stripe_bytes), count, stripe_bytes)
@@ -98,6 +103,10 @@ def open_partition(path: Path, context: SourceContext, part: str) -> Source:
                                   EXTENSIONS[path.suffix.lower()], stripes)
     from frys.connectors.jsonl import JsonlFileSource
 
+    if path.is_dir():
+        from frys.connectors.files_jsonl_parts import JsonlFolderSource
+
+        return JsonlFolderSource(path, context.decoder, str(path), stripes)
     if not path.is_file():
         raise ConnectorError(f"source file not found: {path} (stream {context.stream_name})")
     return JsonlFileSource(path, context.decoder, str(path), stripes=stripes)

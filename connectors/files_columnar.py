@@ -39,7 +39,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,8 +48,8 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from frys.connectors.registry import ConnectorError, Role, Stripes
-from frys.dsl.errors import did_you_mean
+from frys.connectors.files_formats import ColumnarOptions
+from frys.connectors.registry import ConnectorError, Stripes
 
 if TYPE_CHECKING:
     from frys.connectors.decode import StreamDecoder
@@ -58,47 +58,6 @@ if TYPE_CHECKING:
 BATCH_ROWS = 65_536
 FOOTER_BYTES = 64 << 10
 EXTENSIONS = {".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow"}
-SINK_OPTIONS = ("row_group_size", "roll_rows", "roll_interval")
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(s|m|h)?")
-
-
-@dataclass(frozen=True)
-class ColumnarOptions:
-    row_group_size: int = 65_536
-    roll_rows: int | None = None
-    roll_interval: float | None = None  # seconds
-
-
-def columnar_options(uri: str, query: str, role: Role) -> ColumnarOptions:
-    """The options of a `.parquet`/`.arrow`/`.feather` file: URI (a sink's only); ValueError
-    naming what is wrong."""
-    options = ColumnarOptions()
-    for option in query.split("&") if query else ():
-        key, equals, value = option.partition("=")
-        if key not in SINK_OPTIONS:
-            raise ValueError(f"unknown option {key!r} of a columnar file: in {uri!r}"
-                             f"{did_you_mean(key, SINK_OPTIONS)}; known: "
-                             f"{', '.join(SINK_OPTIONS)}")
-        if role == "source":
-            raise ValueError(f"{key} is an option of a file: sink, not of a source ({uri!r})")
-        if key == "roll_interval":
-            match = _DURATION.fullmatch(value)
-            if not match or float(match[1]) <= 0:
-                raise ValueError(f"roll_interval must be a positive number of seconds "
-                                 f"(or with s, m, h) in {uri!r}, not {value!r}")
-            seconds = float(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2] or "s"]
-            options = replace(options, roll_interval=seconds)
-            continue
-        if not equals or not value.isdigit() or int(value) <= 0:
-            raise ValueError(f"{key} must be a positive number of rows in {uri!r}, "
-                             f"not {value!r}")
-        if key == "row_group_size":
-            options = replace(options, row_group_size=int(value))
-        else:
-            options = replace(options, roll_rows=int(value))
-    return options
-
-
 def _footer(path: Path, size: int) -> str:
     with open(path, "rb") as file:
         tail = os.pread(file.fileno(), min(size, FOOTER_BYTES), max(0, size - FOOTER_BYTES))

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 import polars as pl
 
+from frys.connectors.files_formats import ColumnarOptions, columnar_options
 from frys.connectors.registry import (
     Connector,
     ConnectorError,
@@ -566,13 +567,38 @@ def open_file_sink(path: Path, resume: bool = False) -> JsonlWriter:
 
 # ------------------------------------------------------------------ the file: connector
 
-FILE_OPTIONS = ("follow",)
+FILE_OPTIONS = ("follow", "parts", "roll_rows", "roll_interval")
+# a sink's options that make it a folder of part files (connectors/files_jsonl_parts.py)
+PART_OPTIONS = ("parts", "roll_rows", "roll_interval")
+
+
+def part_options(uri: str, query: str, role: Role) -> ColumnarOptions | None:
+    """The options of a `.jsonl` file: URI that concern parts: None without `parts=true`
+    (a single file), else the parts' roll options; ValueError naming what is wrong."""
+    parts, rolls = False, []
+    for option in query.split("&") if query else ():
+        key, equals, value = option.partition("=")
+        if key == "parts":
+            if not equals or value not in ("true", "false"):
+                raise ValueError(f"parts must be true or false in {uri!r}, not {value!r}")
+            if role == "source":
+                raise ValueError(f"parts is an option of a file: sink, not of a source "
+                                 f"({uri!r}): a source reads a folder's parts by itself")
+            parts = value == "true"
+        elif key in PART_OPTIONS:
+            rolls.append(option)
+    if rolls and not parts:
+        raise ValueError(f"{rolls[0].partition('=')[0]} rolls the part files of a folder "
+                         f"sink: give parts=true too ({uri!r})")
+    return columnar_options(uri, "&".join(rolls), role) if parts else None
 
 
 def file_uri(uri: str, role: Role) -> tuple[str, bool]:
     """`file:<path>[?follow=true|false]` -> (path text, follow); ValueError naming what is
-    wrong. `follow` (a source's only: tail the file as it grows) is false by default. A
-    path cannot hold a '?': what follows one is the options."""
+    wrong. `follow` (a source's only: tail the file as it grows) is false by default.
+    `parts=true` (a sink's only, with `roll_rows` and `roll_interval`: a folder of part
+    files) is checked by part_options. A path cannot hold a '?': what
+    follows one is the options."""
     path, _, query = uri[len("file:"):].partition("?")
     follow = False
     for option in query.split("&") if query else ():
@@ -581,12 +607,15 @@ def file_uri(uri: str, role: Role) -> tuple[str, bool]:
             raise ValueError(f"unknown file: option {key!r} in {uri!r}"
                              f"{did_you_mean(key, FILE_OPTIONS)}; known: "
                              f"{', '.join(FILE_OPTIONS)}")
+        if key != "follow":
+            continue
         if value not in ("true", "false") or not equals:
             raise ValueError(f"follow must be true or false in {uri!r}, not {value!r}")
         if role == "sink":
             raise ValueError(f"follow is an option of a file: source, not of a sink "
                              f"({uri!r})")
         follow = value == "true"
+    part_options(uri, query, role)
     return path, follow
 
 
@@ -621,6 +650,10 @@ def _open_source(uri: str, context: SourceContext) -> Source:
     if fmt is not None:
         return files_formats.open_source(fmt, path, uri, context)
     _, follow = file_uri(uri, "source")
+    if path.is_dir() and not follow:  # a folder of parts (what `parts=true` writes)
+        from frys.connectors.files_jsonl_parts import JsonlFolderSource
+
+        return JsonlFolderSource(path, context.decoder, str(path))
     if not path.is_file():
         raise ConnectorError(f"source file not found: {path} (stream {context.stream_name})")
     if follow:
@@ -637,7 +670,17 @@ def _open_sink(uri: str, context: SinkContext) -> Sink:
     fmt = files_formats.format_of(path.name)
     if fmt is not None:
         return files_formats.open_sink(fmt, path, uri, context)
+    parts = _part_options(uri)
+    if parts is not None:
+        from frys.connectors.files_jsonl_parts import JsonlPartSink
+
+        return JsonlPartSink(path, parts, context.resume, context.writer)
     return open_file_sink(path, context.resume)
+
+
+def _part_options(uri: str) -> ColumnarOptions | None:
+    """A `.jsonl` sink URI's part options (None: a single file)."""
+    return part_options(uri, uri.partition("?")[2], "sink")
 
 
 def _partitions(uri: str, base_dir: Path, count: int, stripe_bytes: int) -> list[str]:
@@ -655,18 +698,22 @@ def _open_partition(uri: str, context: SourceContext, part: str) -> Source:
 
 
 def _shared_sink(uri: str) -> bool:
-    """A Parquet or Arrow sink is a folder of part files: several writers can share it."""
+    """A Parquet or Arrow sink, and a JSON Lines sink with `parts=true`, is a folder of
+    part files: several writers can share it."""
     from frys.connectors import files_formats
 
-    return files_formats.format_of(uri.partition("?")[0]) == "columnar"
+    fmt = files_formats.format_of(uri.partition("?")[0])
+    return fmt == "columnar" or (fmt is None and _part_options(uri) is not None)
 
 
 def _row_encoder(uri: str) -> Callable[[pl.DataFrame], bytes] | None:
-    """A JSON Lines file's rows are encoded batch by batch: anywhere, by anyone."""
+    """A JSON Lines file's rows are encoded batch by batch: anywhere, by anyone (a folder
+    of parts is written where its rows are made: no encoder)."""
     from frys.connectors import files_formats
 
-    return encode_json_lines if files_formats.format_of(uri.partition("?")[0]) is None \
-        else None
+    single = files_formats.format_of(uri.partition("?")[0]) is None \
+        and _part_options(uri) is None
+    return encode_json_lines if single else None
 
 
 FILE_CONNECTOR = Connector(

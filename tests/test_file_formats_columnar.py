@@ -20,7 +20,8 @@ import frys
 import frys.connectors.files_columnar as columnar
 from frys.connectors import registry
 from frys.connectors.decode import StreamDecoder
-from frys.connectors.files_columnar import ColumnarFileSource, ColumnarOptions, PartFileSink
+from frys.connectors.files_columnar import ColumnarFileSource, PartFileSink
+from frys.connectors.files_formats import ColumnarOptions, columnar_options
 from frys.connectors.registry import ConnectorError
 from frys.dsl.types import FrysType
 
@@ -328,7 +329,7 @@ def test_columnar_options_are_checked(uri: str, role: str, message: str) -> None
 
 
 def test_columnar_options_parse() -> None:
-    assert columnar.columnar_options(
+    assert columnar_options(
         "u", "row_group_size=10&roll_rows=100&roll_interval=2m", "sink") == \
         ColumnarOptions(10, 100, 120.0)
     assert registry.check_uri("file:x.parquet", "source") is None
