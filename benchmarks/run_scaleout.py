@@ -32,6 +32,12 @@ reading, the job and the sink's writing all included):
   run), beside `embedded@peer`, the embedded runtime on that same input (its row count is
   the peer's check).
 
+A JSONL job writes its rows as JSONL too: a folder of part files (`file:...jsonl?parts=true`,
+every process of a cluster writing its own parts, as an Arrow job's folder is), or with
+`--jsonl-sink file` one file, which has one writer, on process 0 of a cluster: every row
+crosses to it, and with W2's output (0.59 rows per event) that one writer bounds the
+cluster.
+
 Each repeat (`--repeat`, interleaved across contenders) runs every contender over
 `--tiny-events` events, then over the full input. Reported: events/s (events over the
 median wall time; the best in brackets), the start-up (the best tiny run's wall time: a
@@ -222,8 +228,10 @@ def loopback(count: int) -> list[str]:
 # --- contenders ------------------------------------------------------------------------
 
 
-def command(contender: str, workload: str, fmt: str, events: int) -> tuple[list[str], Path]:
-    """The contender's command over the `events` input and where its rows go."""
+def command(contender: str, workload: str, fmt: str, events: int, jsonl_parts: bool = True
+            ) -> tuple[list[str], Path]:
+    """The contender's command over the `events` input and where its rows go (a JSONL
+    output: a folder of part files unless not `jsonl_parts`)."""
     output = data.output_path(DATA_DIR, f"{contender}_{events}", workload, fmt)
     if contender.startswith("peer"):
         output = output.with_suffix(".jsonl")
@@ -235,7 +243,7 @@ def command(contender: str, workload: str, fmt: str, events: int) -> tuple[list[
                   for i in range(2)]
         # two processes: this script's --peer-cluster launches and waits for both
         return [PYTHON, __file__, "--peer-cluster", str(output), *inputs], output
-    job = data.write_job(DATA_DIR, workload, fmt, events, output)
+    job = data.write_job(DATA_DIR, workload, fmt, events, output, jsonl_parts)
     return [FRYS, "run", str(job), "-q", *FRYS_FLAGS[contender]], output
 
 
@@ -249,9 +257,9 @@ def peer_cluster(output: str, inputs: list[str]) -> int:
     return max(abs(code) for code in codes)
 
 
-def run_once(contender: str, workload: str, fmt: str, events: int
+def run_once(contender: str, workload: str, fmt: str, events: int, jsonl_parts: bool = True
              ) -> tuple[float, int, int, int, float]:
-    argv, output = command(contender, workload, fmt, events)
+    argv, output = command(contender, workload, fmt, events, jsonl_parts)
     if output.is_dir():
         for part in output.iterdir():
             part.unlink()
@@ -270,6 +278,7 @@ def contenders_for(workload: str, names: list[str]) -> list[str]:
 
 def measure(args: argparse.Namespace) -> list[Run]:
     runs: list[Run] = []
+    parts = args.jsonl_sink == "parts"
     for workload in args.workloads:
         names = contenders_for(workload, args.contenders)
         sizes = {args.events, args.tiny_events}
@@ -285,12 +294,12 @@ def measure(args: argparse.Namespace) -> list[Run]:
                 table.append(Run(contender, workload, fmt, size, tiny_events=args.tiny_events))
             for _ in range(args.repeat):  # repeats interleaved across contenders
                 for run in table:
-                    tiny = run_once(run.contender, workload, fmt, args.tiny_events)
+                    tiny = run_once(run.contender, workload, fmt, args.tiny_events, parts)
                     run.tiny_walls.append(tiny[0])
                     run.tiny_cpu_seconds.append(tiny[4])
                     run.loads.append(os.getloadavg()[0])
                     wall, rss, processes, rows, cpu = run_once(run.contender, workload,
-                                                               fmt, run.events)
+                                                               fmt, run.events, parts)
                     run.cpu_seconds.append(cpu)
                     run.walls.append(wall)
                     run.rss_bytes.append(rss)
@@ -374,7 +383,8 @@ def format_ratios(table: list[Run]) -> str:
 
 def read_output(path: Path) -> pl.DataFrame:
     if path.suffix == ".jsonl":
-        return pl.read_ndjson(path)
+        return pl.concat([pl.read_ndjson(p) for p in sorted(path.glob("part-*.jsonl"))]) \
+            if path.is_dir() else pl.read_ndjson(path)
     return pl.concat([pl.read_ipc(p) for p in sorted(path.glob("part-*.arrow"))])
 
 
@@ -397,9 +407,10 @@ def cost_model(args: argparse.Namespace, runs: list[Run]) -> dict:
                 (8 << 20) / (data.input_path(DATA_DIR, workload, next(iter(
                     data.STREAMS[workload])), fmt, args.events).stat().st_size
                     / (args.events / len(data.STREAMS[workload]))))
-            # (an Arrow job's sink is a folder of part files, written by every process)
+            # (an Arrow job's sink is a folder of part files, written by every process; a
+            # JSONL job's too, unless --jsonl-sink file)
             wire = model.measure(workload, inputs, output, args.events, rows_per_batch,
-                                 shared_sink=fmt == "arrow")
+                                 shared_sink=fmt == "arrow" or args.jsonl_sink == "parts")
             print(f"  {fmt}: {model.describe(wire)}")
             r1 = by.get("bw-w1")
             r2 = by.get("bw-p2")
@@ -442,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contenders", default=",".join(ALL_CONTENDERS))
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-model", action="store_true", help="skip the cost model")
+    parser.add_argument("--jsonl-sink", choices=("parts", "file"), default="parts",
+                        help="a JSONL job writes a folder of part files (parts=true: every "
+                             "process writes its own) or one file (one writer, on process 0)")
     parser.add_argument("--json", type=Path, help="write every measure to this file")
     parser.add_argument("--peer-cluster", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -11,8 +11,9 @@ as JSONL and as Arrow IPC files, and their .frysql jobs reading them through `fi
 
 JSONL holds `ts` as epoch milliseconds (as gen_events.py writes it); Arrow IPC holds
 `timestamp[ms, UTC]` in record batches of 65,536 rows (files_columnar.py reads a record
-batch at a time). A job's sink writes the same format as its source (a JSONL file; an
-Arrow sink is a folder of part files).
+batch at a time). A job's sink writes the same format as its source: a folder of part
+files (JSONL with `parts=true`, or a JSONL file: run_scaleout.py --jsonl-sink file; an
+Arrow sink is always a folder).
 """
 
 from __future__ import annotations
@@ -117,15 +118,18 @@ def output_path(folder: Path, label: str, workload: str, fmt: str) -> Path:
     return folder / "out" / f"{label}_{workload.lower()}.{fmt}"
 
 
-def write_job(folder: Path, workload: str, fmt: str, events: int, output: Path) -> Path:
-    """The workload's .frysql over its `fmt` inputs of `events`, writing `output`."""
+def write_job(folder: Path, workload: str, fmt: str, events: int, output: Path,
+              jsonl_parts: bool = True) -> Path:
+    """The workload's .frysql over its `fmt` inputs of `events`, writing `output` (a JSONL
+    output: a folder of part files, `?parts=true`, unless not `jsonl_parts`: one file)."""
     lines = []
     for stream, columns in STREAMS[workload].items():
         source = input_path(folder, workload, stream, fmt, events)
         options = ", ".join(o for o in ("event_time = ts", STREAM_OPTIONS[workload],
                                         f"source = 'file:{source.name}'") if o)
         lines.append(f"CREATE STREAM {stream} ({columns}) WITH ({options});")
-    lines.append(f"CREATE STREAM out WITH (sink = 'file:{output.relative_to(folder)}');")
+    parts = "?parts=true" if fmt == "jsonl" and jsonl_parts else ""
+    lines.append(f"CREATE STREAM out WITH (sink = 'file:{output.relative_to(folder)}{parts}');")
     lines.append(QUERIES[workload])
     job = folder / f"{workload.lower()}_{fmt}_{events}.frysql"
     job.write_text("\n".join(lines) + "\n")
@@ -133,9 +137,14 @@ def write_job(folder: Path, workload: str, fmt: str, events: int, output: Path) 
 
 
 def count_output(path: Path) -> int:
-    """Rows a sink wrote: lines of a JSONL file, rows of an Arrow folder's part files."""
+    """Rows a sink wrote: lines of a JSONL file or of a folder's JSONL part files, rows of
+    an Arrow folder's part files."""
     if path.suffix == ".jsonl":
-        with path.open("rb") as handle:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        total = 0
+        for part in sorted(path.glob("part-*.jsonl")) if path.is_dir() else [path]:
+            with part.open("rb") as handle:
+                total += sum(chunk.count(b"\n")
+                             for chunk in iter(lambda h=handle: h.read(1 << 20), b""))
+        return total
     parts = sorted(path.glob("part-*.arrow"))
     return sum(ipc.open_file(str(p)).read_all().num_rows for p in parts)

@@ -95,8 +95,6 @@ def check_options(fmt: str, uri: str, query: str, role: Role) -> None:
 
         csv_options(uri, query, role)
     elif fmt == "columnar":
-        from frys.connectors.files_columnar import columnar_options
-
         columnar_options(uri, query, role)
     else:
         from frys.connectors.files_msgpack import msgpack_options
@@ -108,13 +106,8 @@ def open_source(fmt: str, path: Path, uri: str, context: SourceContext) -> Sourc
     """The source of a `fmt` file (a Parquet/Arrow path may be a sink's folder of parts)."""
     query, follow = split_follow(fmt, uri, uri.partition("?")[2], "source")
     if fmt == "columnar":
-        from frys.connectors.files_columnar import (
-            EXTENSIONS as KINDS,
-        )
-        from frys.connectors.files_columnar import (
-            ColumnarFileSource,
-            columnar_options,
-        )
+        from frys.connectors.files_columnar import EXTENSIONS as KINDS
+        from frys.connectors.files_columnar import ColumnarFileSource
 
         columnar_options(uri, query, "source")
         if not path.exists():
@@ -148,7 +141,7 @@ def open_sink(fmt: str, path: Path, uri: str, context: SinkContext) -> Sink:
                              list(context.stream.columns or {}), context.resume)
     if fmt == "columnar":
         from frys.connectors.files_columnar import EXTENSIONS as KINDS
-        from frys.connectors.files_columnar import PartFileSink, columnar_options
+        from frys.connectors.files_columnar import PartFileSink
 
         return PartFileSink(path, KINDS[path.suffix.lower()],
                             columnar_options(uri, query, "sink"), context.resume,

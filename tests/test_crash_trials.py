@@ -101,9 +101,13 @@ CHECKPOINT_EVERY_EVENTS = 150
 
 
 def output_rows(folder: Path) -> list[str]:
-    """What the job wrote: the lines of out.jsonl, or the rows of the committed part files
-    of an out.parquet folder or of the `wal:` sink's log (every record, read from the
-    oldest), each as canonical JSON."""
+    """What the job wrote: the lines of out.jsonl (or of the committed part files of an
+    out.jsonl folder), or the rows of the committed part files of an out.parquet folder or
+    of the `wal:` sink's log (every record, read from the oldest), each as canonical
+    JSON."""
+    if (folder / "out.jsonl").is_dir():  # (hidden parts are not committed yet)
+        return [line for part in sorted((folder / "out.jsonl").glob("part-*.jsonl"))
+                for line in part.read_text().splitlines()]
     if (folder / "out.jsonl").exists():
         return (folder / "out.jsonl").read_text().splitlines()
     if (folder / "out.parquet").is_dir():  # (hidden parts are not committed yet)

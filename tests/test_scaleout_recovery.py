@@ -90,10 +90,12 @@ class _Reference(dict[str, list[str]]):
         return rows
 
 
-# the crash trials' jobs, and one whose sink is a folder of Parquet part files: a sink
-# every process of a cluster writes (registry.Connector.shared_sink)
+# the crash trials' jobs, and two whose sink is a folder of part files (Parquet, JSON
+# Lines): a sink every process of a cluster writes (registry.Connector.shared_sink)
 RECOVERY_JOBS = dict(JOBS, **{
-    "window into Parquet": JOBS["window"].replace("file:out.jsonl", "file:out.parquet")})
+    "window into Parquet": JOBS["window"].replace("file:out.jsonl", "file:out.parquet"),
+    "window into JSON Lines parts": JOBS["window"].replace(
+        "file:out.jsonl", "file:out.jsonl?parts=true&roll_rows=500")})
 
 
 def copy_job(inputs: Path, folder: Path, job: str, text: str | None = None) -> Path:
@@ -106,9 +108,11 @@ def copy_job(inputs: Path, folder: Path, job: str, text: str | None = None) -> P
     return folder / "job.frysql"
 
 
-def parquet_parts(folder: Path) -> list[Path]:
-    """The committed part files of `folder`/out.parquet (hidden ones are being written)."""
-    return sorted((folder / "out.parquet").glob("part-*.parquet"))
+def sink_parts(folder: Path) -> list[Path]:
+    """The committed part files of `folder`/out.parquet or of an `folder`/out.jsonl
+    folder (hidden ones are being written)."""
+    return sorted([*(folder / "out.parquet").glob("part-*.parquet"),
+                   *(folder / "out.jsonl").glob("part-*.jsonl")])
 
 
 def start(inputs: Path, job: Path, *arguments: str, stdout: IO[str] | int = subprocess.PIPE
@@ -187,7 +191,7 @@ def resumes_exactly_once(inputs: Path, job: Path, folder: Path, rows: list[str],
 
 def partial_rows(folder: Path) -> int:
     out = folder / "out.jsonl"
-    if parquet_parts(folder):
+    if sink_parts(folder) or out.is_dir():
         return len(output_rows(folder))
     return len(out.read_text().splitlines()) if out.exists() else -1
 
@@ -281,23 +285,25 @@ def test_a_run_killed_on_two_workers_resumes_on_another_number(
                          "-r", str(recovery), "-s", SNAPSHOT_S)
 
 
+@pytest.mark.parametrize("job", ["window into Parquet", "window into JSON Lines parts"],
+                         ids=["Parquet", "JSON Lines"])
 @pytest.mark.parametrize("resume", [("-p", "2"), ("-w", "1")], ids=["-p 2", "-w 1"])
-def test_a_parquet_folder_written_by_each_process_resumes_exactly_once(
+def test_a_folder_of_parts_written_by_each_process_resumes_exactly_once(
         inputs: Path, tmp_path: Path, expected: dict[str, list[str]],
-        resume: tuple[str, str]) -> None:
+        resume: tuple[str, str], job: str) -> None:
     """A folder of part files is written by every process of a `-p 2` cluster, each its
     own parts (part-w0000-..., part-w0001-...) with the rows its key groups made, and
     each cuts back its own share after a kill: the same command resumes exactly once, and
     so does one process, which keeps the folder's two writers."""
-    job_file = copy_job(inputs, tmp_path, "window into Parquet")
+    job_file = copy_job(inputs, tmp_path, job)
     recovery = tmp_path / "recovery"
     kill_after_snapshots(inputs, job_file, recovery, "-p", "2")
-    writers = {part.name.split("-")[1] for part in parquet_parts(tmp_path)}
+    writers = {part.name.split("-")[1] for part in sink_parts(tmp_path)}
     assert writers == {"w0000", "w0001"}
-    assert 0 < partial_rows(tmp_path) < len(expected["window into Parquet"])
-    resumes_exactly_once(inputs, job_file, tmp_path, expected["window into Parquet"],
+    assert 0 < partial_rows(tmp_path) < len(expected[job])
+    resumes_exactly_once(inputs, job_file, tmp_path, expected[job],
                          *resume, "-r", str(recovery), "-s", SNAPSHOT_S)
-    assert {part.name.split("-")[1] for part in parquet_parts(tmp_path)} == writers
+    assert {part.name.split("-")[1] for part in sink_parts(tmp_path)} == writers
 
 
 @pytest.mark.parametrize("cluster", [("-w", "2"), ("-p", "2")], ids=["-w 2", "-p 2"])
