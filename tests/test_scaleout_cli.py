@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -212,6 +213,36 @@ def test_the_launcher_s_check_runs_while_the_processes_start(tmp_path: Path) -> 
     run_processes(lambda i, _addresses: [sys.executable, "-c", child, str(tmp_path)], 1,
                   meanwhile=check)
     assert seen == [True] and (tmp_path / "ended").exists()
+
+
+def test_the_launcher_does_not_wait_for_its_check_when_the_processes_end_well() -> None:
+    """The check only says what is wrong: processes that ended well are the run's end,
+    however far the check (a low-priority thread) has got."""
+    from frys.engine.scaleout.cluster import run_processes
+
+    release = threading.Event()
+    began = time.monotonic()
+    run_processes(lambda i, _addresses: [sys.executable, "-c", "pass"], 2,
+                  meanwhile=lambda: release.wait(60))
+    assert time.monotonic() - began < 30
+    release.set()
+
+
+def test_when_a_process_fails_the_launcher_s_check_says_why() -> None:
+    """A process that fails (a job error it leaves to the launcher to say) is waited on
+    by the check, whose error is raised rather than the exit status."""
+    from frys.engine.scaleout.cluster import ProcessFailed, run_processes
+
+    def check() -> None:
+        time.sleep(1)
+        raise ValueError("the job is wrong")
+
+    with pytest.raises(ValueError, match="the job is wrong"):
+        run_processes(lambda i, _addresses: [sys.executable, "-c", "raise SystemExit(2)"],
+                      2, meanwhile=check)
+    with pytest.raises(ProcessFailed, match="exited with status 2"):
+        run_processes(lambda i, _addresses: [sys.executable, "-c", "raise SystemExit(2)"],
+                      2, meanwhile=lambda: None)
 
 
 def test_what_the_launcher_s_check_raises_stops_the_processes(tmp_path: Path) -> None:

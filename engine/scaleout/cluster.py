@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -299,9 +300,13 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
     go on without one of its processes, and left alone the others would wait for it.
     SIGINT/SIGTERM to this process are passed on to them.
 
-    `meanwhile` runs here once they are launched, while they start (a Python process
-    with polars and bytewax takes about half a second to): what it raises stops them
-    and is raised."""
+    `meanwhile` runs in a thread of its own once they are launched, while they start (a
+    Python process with polars and bytewax takes about half a second to): what it raises
+    stops them and is raised, and when one of them fails it is waited for (its error, a
+    job's, says why better than an exit status). When they all end well it is not waited
+    for: at the low priority it runs at (the launcher's check), it would still be
+    running after a short job, adding its rest to the run. Their ends are awaited on
+    pidfds, so the launcher returns as soon as the last has ended."""
     addresses = loopback_addresses(processes)
     # the children's lifeline: a pipe whose writing end only this process holds, closed
     # when it ends, however it ends (kill -9 too): they stop when it does
@@ -328,10 +333,10 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
                 child.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    check = _Meanwhile(meanwhile)
     try:
-        if meanwhile is not None:
-            meanwhile()
         while True:
+            check.raise_failure()
             codes = [child.poll() for child in children]
             if any(code not in (None, 0) for code in codes):
                 # its peers soon fail too (they lose their connections to it): let them,
@@ -344,17 +349,67 @@ def run_processes(argv_of: Callable[[int, Sequence[str]], list[str]], processes:
                 _stop(children, stop_grace_s)
                 if stop_signals:  # what was asked for: with -r, processes stop at once
                     raise Stopped(signal.Signals(stop_signals[0]).name)
+                check.wait()
+                check.raise_failure()
                 raise ProcessFailed(_failure_message(codes))
             if all(code == 0 for code in codes):
                 for relay in relays:
                     relay.join()
                 return
-            time.sleep(poll_s)
+            _wait_for_an_end([c for c, code in zip(children, codes, strict=True)
+                              if code is None], poll_s)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop(children, stop_grace_s)
         os.close(held)
+
+
+class _Meanwhile:
+    """`run_processes`' `meanwhile`, run in a daemon thread: what it raised, once it has."""
+
+    def __init__(self, work: Callable[[], None] | None) -> None:
+        self.failure: BaseException | None = None
+        self.done = threading.Event()
+        if work is None:
+            self.done.set()
+            return
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as error:  # raised again in the waiting thread
+                self.failure = error
+            finally:
+                self.done.set()
+
+        threading.Thread(target=run, name="frys-launcher-check", daemon=True).start()
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def wait(self) -> None:
+        self.done.wait()
+
+
+def _wait_for_an_end(running: list[subprocess.Popen[bytes]], poll_s: float) -> None:
+    """Until one of `running` has ended or `poll_s` has passed (a signal to forward, the
+    check's end, are looked at then): on the processes' pidfds (Linux), else a sleep."""
+    if not hasattr(os, "pidfd_open"):
+        time.sleep(poll_s)
+        return
+    fds = []
+    try:
+        for child in running:
+            try:
+                fds.append(os.pidfd_open(child.pid))
+            except OSError:  # ended and reaped meanwhile: look again at once
+                return
+        select.select(fds, [], [], poll_s)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 POLARS_THREADS_ENV = "POLARS_MAX_THREADS"
