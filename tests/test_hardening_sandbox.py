@@ -155,6 +155,26 @@ def test_a_symlink_planted_in_a_wal_folder_inside_is_refused(box: Path) -> None:
            f"{box.parent / 'outside' / 'victim.jsonl'}" in message
 
 
+def test_a_part_planted_in_a_folder_of_parts_is_refused_as_source_and_sink(box: Path
+                                                                          ) -> None:
+    """A folder of JSON Lines parts (read part by part, written by `parts=true`): a part
+    that is a symlink out of the sandbox is refused whether the folder is read or
+    written (a fresh sink deletes its earlier parts: the link, not what it points at)."""
+    (box / "parts.jsonl").mkdir()
+    (box / "parts.jsonl" / "part-00000.jsonl").write_text(EVENTS)
+    (box / "parts.jsonl" / "part-00001.jsonl").symlink_to(
+        box.parent / "outside" / "secret.jsonl")
+    message = refusal(box, job(source="file:parts.jsonl"))
+    assert "source 'file:parts.jsonl': part-00001.jsonl resolves to " \
+           f"{box.parent / 'outside' / 'secret.jsonl'}" in message
+    message = refusal(box, job(sink="file:parts.jsonl?parts=true"))
+    assert "sink 'file:parts.jsonl?parts=true': part-00001.jsonl resolves to" in message
+    assert (box.parent / "outside" / "secret.jsonl").read_bytes() == PRECIOUS
+    (box / "parts.jsonl" / "part-00001.jsonl").unlink()
+    pipeline(box, job(source="file:parts.jsonl", sink="file:out.jsonl?parts=true")).run()
+    assert (box / "out.jsonl" / "part-00000.jsonl").read_text().count("\n") == 2
+
+
 def test_the_wal_root_of_persistent_streams_is_checked(box: Path) -> None:
     persistent = ", queue = 'persistent'"
     message = refusal(box, job(queue=persistent), wal_root=box.parent / "outside" / "wal")
