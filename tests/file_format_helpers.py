@@ -30,6 +30,23 @@ def read_all(source: Any, limit: int | None = None
     return rows, letters
 
 
+def write_checkpointed(sink: Any, sizes: list[int], checkpoint_every: int,
+                       frame: Callable[[list[int]], Any]) -> list[int]:
+    """Write batches of `sizes` rows (the values 0, 1, ... in order, as `frame` makes
+    them) to a part-file sink, a checkpoint (pre_commit and commit) after every
+    `checkpoint_every`-th batch (0: none); the values written."""
+    start, written = 0, []
+    for i, size in enumerate(sizes):
+        values = list(range(start, start + size))
+        start += size
+        written += values
+        sink.write(frame(values))
+        if checkpoint_every and i % checkpoint_every == 0:
+            sink.pre_commit(i + 1)
+            sink.commit(i + 1)
+    return written
+
+
 class Crash(Exception):
     """The crash: raised at a batch boundary, as a killed process stops there."""
 

@@ -12,7 +12,7 @@ import msgspec
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from file_format_helpers import crash_then_resume, read_all
+from file_format_helpers import crash_then_resume, read_all, write_checkpointed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,15 +67,7 @@ def test_what_the_sink_writes_the_source_reads_back(
         path = Path(folder) / f"out{ext}"
         sink = PartFileSink(path, columnar.EXTENSIONS[ext],
                             ColumnarOptions(row_group_size=group, roll_rows=roll), False)
-        start, written = 0, []
-        for i, size in enumerate(sizes):
-            values = list(range(start, start + size))
-            start += size
-            written += values
-            sink.write(frame(values))
-            if checkpoint_every and i % checkpoint_every == 0:
-                sink.pre_commit(i + 1)
-                sink.commit(i + 1)
+        written = write_checkpointed(sink, sizes, checkpoint_every, frame)
         sink.pre_commit(99)
         sink.commit(99)
         sink.close()

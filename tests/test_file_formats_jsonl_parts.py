@@ -16,7 +16,7 @@ from typing import cast
 import msgspec
 import polars as pl
 import pytest
-from file_format_helpers import crash_then_resume, read_all
+from file_format_helpers import crash_then_resume, read_all, write_checkpointed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -63,15 +63,7 @@ def test_what_the_sink_writes_the_source_reads_back(
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "out.jsonl"
         sink = JsonlPartSink(path, ColumnarOptions(roll_rows=roll), False)
-        start, written = 0, []
-        for i, size in enumerate(sizes):
-            values = list(range(start, start + size))
-            start += size
-            written += values
-            sink.write(frame(values))
-            if checkpoint_every and i % checkpoint_every == 0:
-                sink.pre_commit(i + 1)
-                sink.commit(i + 1)
+        written = write_checkpointed(sink, sizes, checkpoint_every, frame)
         sink.close()
         assert not [p for p in path.iterdir() if p.name.startswith(".")]
         if roll is not None:
@@ -136,15 +128,9 @@ def test_writers_sharing_a_folder_each_write_and_clear_their_own_parts(tmp_path:
 
 
 def folder_of_parts(path: Path, sizes: list[int]) -> list[int]:
+    """A folder of one part per batch of `sizes` rows; the values written."""
     sink = JsonlPartSink(path, ColumnarOptions(), False)
-    start, values = 0, []
-    for size in sizes:
-        batch = list(range(start, start + size))
-        start += size
-        values += batch
-        sink.write(frame(batch))
-        sink.pre_commit(len(values))
-        sink.commit(len(values))
+    values = write_checkpointed(sink, sizes, 1, frame)
     sink.close()
     return values
 
