@@ -604,9 +604,9 @@ def file_uri(uri: str, role: Role) -> tuple[str, bool]:
     for option in query.split("&") if query else ():
         key, equals, value = option.partition("=")
         if key not in FILE_OPTIONS:
+            known = ("follow",) if role == "source" else PART_OPTIONS
             raise ValueError(f"unknown file: option {key!r} in {uri!r}"
-                             f"{did_you_mean(key, FILE_OPTIONS)}; known: "
-                             f"{', '.join(FILE_OPTIONS)}")
+                             f"{did_you_mean(key, FILE_OPTIONS)}; known: {', '.join(known)}")
         if key != "follow":
             continue
         if value not in ("true", "false") or not equals:

@@ -218,7 +218,8 @@ def test_a_folders_partitions_deal_its_parts_round_robin(tmp_path: Path) -> None
     ("file:x.jsonl?parts=true&roll_interval=soon", "sink",
      "roll_interval must be a positive number"),
     ("file:x.jsonl?parts=true&row_group_size=5", "sink", "unknown file: option "
-                                                         "'row_group_size'"),
+     "'row_group_size' in 'file:x.jsonl?parts=true&row_group_size=5'; known: parts, "
+     "roll_rows, roll_interval"),
     ("file:x.jsonl?part=true", "sink", "did you mean 'parts'"),
 ])
 def test_part_options_are_checked(uri: str, role: str, message: str) -> None:
