@@ -586,6 +586,9 @@ def part_options(uri: str, query: str, role: Role) -> ColumnarOptions | None:
                                  f"({uri!r}): a source reads a folder's parts by itself")
             parts = value == "true"
         elif key in PART_OPTIONS:
+            if role == "source":
+                raise ValueError(f"{key} is an option of a file: sink, not of a source "
+                                 f"({uri!r})")
             rolls.append(option)
     if rolls and not parts:
         raise ValueError(f"{rolls[0].partition('=')[0]} rolls the part files of a folder "
@@ -597,8 +600,8 @@ def file_uri(uri: str, role: Role) -> tuple[str, bool]:
     """`file:<path>[?follow=true|false]` -> (path text, follow); ValueError naming what is
     wrong. `follow` (a source's only: tail the file as it grows) is false by default.
     `parts=true` (a sink's only, with `roll_rows` and `roll_interval`: a folder of part
-    files) is checked by part_options. A path cannot hold a '?': what
-    follows one is the options."""
+    files) is checked by part_options. A path cannot hold a '?': what follows one is the
+    options."""
     path, _, query = uri[len("file:"):].partition("?")
     follow = False
     for option in query.split("&") if query else ():
@@ -650,7 +653,10 @@ def _open_source(uri: str, context: SourceContext) -> Source:
     if fmt is not None:
         return files_formats.open_source(fmt, path, uri, context)
     _, follow = file_uri(uri, "source")
-    if path.is_dir() and not follow:  # a folder of parts (what `parts=true` writes)
+    if path.is_dir():  # a folder of parts (what `parts=true` writes)
+        if follow:
+            raise ConnectorError(f"{path} is a folder of JSON Lines parts (stream "
+                                 f"{context.stream_name}): follow=true tails one file")
         from frys.connectors.files_jsonl_parts import JsonlFolderSource
 
         return JsonlFolderSource(path, context.decoder, str(path))

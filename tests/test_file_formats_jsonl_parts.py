@@ -27,6 +27,7 @@ from frys.connectors.file_partitions import open_partition, partitions
 from frys.connectors.files_formats import ColumnarOptions
 from frys.connectors.files_jsonl_parts import JsonlFolderSource, JsonlPartSink
 from frys.connectors.registry import ConnectorError, SourceContext
+from frys.dsl.errors import FrysError
 from frys.dsl.types import FrysType
 
 TS = 1_700_000_000_000
@@ -176,6 +177,15 @@ def test_small_chunks_split_parts_and_dead_letters_name_part_and_line(
                                              "in.jsonl/part-00001.jsonl:2"]
 
 
+def test_a_folder_is_not_followed(tmp_path: Path) -> None:
+    folder_of_parts(tmp_path / "in.jsonl", [2])
+    job = ("CREATE STREAM ev (k STRING, v INT, ts TIMESTAMP) WITH (event_time = ts, "
+           "source = 'file:in.jsonl?follow=true');\nSELECT k FROM ev;\n")
+    with pytest.raises(FrysError, match=r"in\.jsonl is a folder of JSON Lines parts "
+                                        r"\(stream ev\): follow=true tails one file"):
+        frys.Pipeline(job, base_dir=tmp_path, keep_results=False).run()
+
+
 def test_resuming_refuses_a_part_gone_or_rewritten(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     folder_of_parts(path, [3, 3])
@@ -221,6 +231,8 @@ def test_a_folders_partitions_deal_its_parts_round_robin(tmp_path: Path) -> None
      "'row_group_size' in 'file:x.jsonl?parts=true&row_group_size=5'; known: parts, "
      "roll_rows, roll_interval"),
     ("file:x.jsonl?part=true", "sink", "did you mean 'parts'"),
+    ("file:x.jsonl?roll_rows=5", "source", "roll_rows is an option of a file: sink, not of "
+                                           "a source"),
 ])
 def test_part_options_are_checked(uri: str, role: str, message: str) -> None:
     problem = registry.check_uri(uri, role)
