@@ -9,7 +9,6 @@ prints the run's summary once every process has finished.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import tempfile
@@ -112,24 +111,23 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
             key_groups = key_groups_of(args, recovered.key_groups)
             return _lowered(args, graph, options, key_groups, stats_path, recovered), key_groups
 
-        def checked_meanwhile() -> None:
-            _yield_to_processes()
+        def checked() -> None:
             prepared()
 
-        def launch(key_groups: int | None, meanwhile: Callable[[], None] | None = None
-                   ) -> None:
+        def launch(key_groups: int | None, check: Callable[[], None] | None = None) -> None:
             run_processes(lambda i, addresses: _child_argv(
                 args, i, addresses, stats_path, key_groups), args.processes,
-                meanwhile=meanwhile, env={LAUNCHER_SAYS_ERRORS_ENV: "1"})
+                check=check, env={LAUNCHER_SAYS_ERRORS_ENV: "1"})
 
         try:
             if args.processes > 1 and args.recovery_directory is None:
-                # a fresh local cluster: its processes are launched first (each takes
-                # about half a second to import polars and bytewax and compile the job),
-                # and the job is checked here meanwhile, as they check it; nothing heavy
-                # is loaded before they are launched. They work out the default number
-                # of key groups themselves
-                launch(args.key_groups, checked_meanwhile)
+                # a fresh local cluster: its processes are launched at once (each takes
+                # about half a second to import polars and bytewax and compile the job;
+                # nothing heavy is loaded here before), and check the job themselves,
+                # leaving its errors to this process: it checks the job only when one of
+                # them fails, to say why once. They work out the default number of key
+                # groups themselves
+                launch(args.key_groups, checked)
             elif args.processes > 1:
                 # a resume: the folder is checked before anything starts, and the
                 # processes get its key groups
@@ -172,17 +170,6 @@ def _read_job(path: str, quiet: bool) -> str:
         return read_job(path)
     except (OSError, FrysError):
         raise SystemExit(EXIT_ERRORS) from None
-
-
-def _yield_to_processes() -> None:
-    """Lower this thread's priority (Linux: niceness is per thread; the threads that
-    relay the processes' output keep theirs): the launcher's check of the job only says
-    what is wrong, and with the cores shared it would slow the processes' own start-up,
-    which the run waits for."""
-    import threading
-
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _addresses(args: argparse.Namespace) -> tuple[str, ...] | None:

@@ -4,9 +4,9 @@ summary, and the job run by bytewax's own runner through `frys.bytewax.flow`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -196,64 +196,48 @@ def test_a_local_cluster_tags_the_rows_of_several_bare_selects(tmp_path: Path) -
     assert sorted(row["price"] for row in rows if "price" in row) == [16.0] * 3
 
 
-def test_the_launcher_s_check_runs_while_the_processes_start(tmp_path: Path) -> None:
+def test_the_launcher_checks_the_job_only_when_a_process_fails() -> None:
+    """Processes that end well are the run's end: the launcher's check (compiling the
+    job, a quarter of a second of CPU) would only have taken cores from their start-up."""
     from frys.engine.scaleout.cluster import run_processes
 
-    started = tmp_path / "started"
-    seen: list[bool] = []
-
-    def check() -> None:  # sees a process the launcher started, before it ends
-        deadline = time.monotonic() + 60
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        seen.append(started.exists() and not (tmp_path / "ended").exists())
-
-    child = ("import pathlib, sys, time; pathlib.Path(sys.argv[1], 'started').touch(); "
-             "time.sleep(2); pathlib.Path(sys.argv[1], 'ended').touch()")
-    run_processes(lambda i, _addresses: [sys.executable, "-c", child, str(tmp_path)], 1,
-                  meanwhile=check)
-    assert seen == [True] and (tmp_path / "ended").exists()
-
-
-def test_the_launcher_does_not_wait_for_its_check_when_the_processes_end_well() -> None:
-    """The check only says what is wrong: processes that ended well are the run's end,
-    however far the check (a low-priority thread) has got."""
-    from frys.engine.scaleout.cluster import run_processes
-
-    release = threading.Event()
-    began = time.monotonic()
+    checked: list[bool] = []
     run_processes(lambda i, _addresses: [sys.executable, "-c", "pass"], 2,
-                  meanwhile=lambda: release.wait(60))
-    assert time.monotonic() - began < 30
-    release.set()
+                  check=lambda: checked.append(True))
+    assert checked == []
 
 
-def test_when_a_process_fails_the_launcher_s_check_says_why() -> None:
-    """A process that fails (a job error it leaves to the launcher to say) is waited on
-    by the check, whose error is raised rather than the exit status."""
+def test_when_a_process_fails_the_others_stop_and_the_check_says_why(tmp_path: Path
+                                                                      ) -> None:
+    """A process that fails (a job error it leaves to the launcher to say) stops the
+    others; the check then runs, with every process ended, and its error is raised
+    rather than the exit status; a check that finds nothing leaves ProcessFailed."""
     from frys.engine.scaleout.cluster import ProcessFailed, run_processes
 
-    def check() -> None:
-        time.sleep(1)
+    alive: list[bool] = []
+
+    def check() -> None:  # process 1 has written its pid: is it still running?
+        try:
+            os.kill(int((tmp_path / "pid").read_text()), 0)
+            alive.append(True)
+        except ProcessLookupError:
+            alive.append(False)
         raise ValueError("the job is wrong")
 
-    with pytest.raises(ValueError, match="the job is wrong"):
-        run_processes(lambda i, _addresses: [sys.executable, "-c", "raise SystemExit(2)"],
-                      2, meanwhile=check)
-    with pytest.raises(ProcessFailed, match="exited with status 2"):
-        run_processes(lambda i, _addresses: [sys.executable, "-c", "raise SystemExit(2)"],
-                      2, meanwhile=lambda: None)
-
-
-def test_what_the_launcher_s_check_raises_stops_the_processes(tmp_path: Path) -> None:
-    from frys.engine.scaleout.cluster import run_processes
-
-    def check() -> None:
-        raise ValueError("the job is wrong")
-
-    child = "import time; time.sleep(60)"
+    first_fails = ("import os, pathlib, sys, time\n"
+                   "if sys.argv[2] == '0':\n"
+                   "    while not pathlib.Path(sys.argv[1], 'pid').exists(): time.sleep(0.01)\n"
+                   "    raise SystemExit(2)\n"
+                   "pathlib.Path(sys.argv[1], 'pid.tmp').write_text(str(os.getpid()))\n"
+                   "pathlib.Path(sys.argv[1], 'pid.tmp').rename(pathlib.Path(sys.argv[1], 'pid'))\n"
+                   "time.sleep(60)")
     began = time.monotonic()
     with pytest.raises(ValueError, match="the job is wrong"):
-        run_processes(lambda i, _addresses: [sys.executable, "-c", child], 2,
-                      meanwhile=check, stop_grace_s=5)
-    assert time.monotonic() - began < 30  # stopped, not waited for
+        run_processes(lambda i, _addresses: [sys.executable, "-c", first_fails,
+                                             str(tmp_path), str(i)], 2,
+                      check=check, stop_grace_s=5)
+    assert time.monotonic() - began < 30  # the other stopped, not waited for
+    assert alive == [False]
+    with pytest.raises(ProcessFailed, match="exited with status 2"):
+        run_processes(lambda i, _addresses: [sys.executable, "-c", "raise SystemExit(2)"],
+                      2, check=lambda: None)
