@@ -109,7 +109,7 @@ def copy_job(inputs: Path, folder: Path, job: str, text: str | None = None) -> P
 
 
 def sink_parts(folder: Path) -> list[Path]:
-    """The committed part files of `folder`/out.parquet or of an `folder`/out.jsonl
+    """The committed part files of `folder`/out.parquet or of a `folder`/out.jsonl
     folder (hidden ones are being written)."""
     return sorted([*(folder / "out.parquet").glob("part-*.parquet"),
                    *(folder / "out.jsonl").glob("part-*.jsonl")])
