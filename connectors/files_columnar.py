@@ -50,6 +50,7 @@ import pyarrow.parquet as pq
 
 from frys.connectors.files_formats import ColumnarOptions
 from frys.connectors.registry import ConnectorError, Stripes
+from frys.connectors.writeback import WriteBehind, start_writeback
 
 if TYPE_CHECKING:
     from frys.connectors.decode import StreamDecoder
@@ -250,6 +251,8 @@ class PartFileSink:
         self._buffered = 0
         self._part_rows = 0
         self._opened_at = 0.0
+        # the parts' bytes go to the disk as they are written (connectors/writeback.py)
+        self._behind = WriteBehind()
 
     def _existing(self, everyone: bool = False) -> list[tuple[Path, int | None, int, bool]]:
         """This writer's part files in the folder (`everyone`: every writer's): (path,
@@ -326,6 +329,12 @@ class PartFileSink:
                 self._writer.write_table(group, row_group_size=rows)
             else:
                 self._writer.write_table(group, max_chunksize=rows)
+            if self._behind.due(group.nbytes):  # (about the bytes written: a trigger)
+                fd = os.open(self._name(self._index, True), os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    start_writeback(fd)
+                finally:
+                    os.close(fd)
             start += rows
             self._part_rows += rows
             if self.options.roll_rows is not None and self._part_rows >= self.options.roll_rows:

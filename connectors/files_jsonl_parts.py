@@ -35,8 +35,9 @@ from typing import IO, TYPE_CHECKING
 import polars as pl
 
 from frys.connectors.files_columnar import PartFileSink
-from frys.connectors.jsonl import JsonlFileSource, WriteBehind, encode_json_lines
+from frys.connectors.jsonl import JsonlFileSource, encode_json_lines
 from frys.connectors.registry import ConnectorError, Stripes
+from frys.connectors.writeback import WriteBehind, start_writeback
 
 if TYPE_CHECKING:
     from frys.connectors.decode import StreamDecoder
@@ -56,7 +57,7 @@ class JsonlPartSink(PartFileSink):
                  writer: tuple[int, int] | None = None) -> None:
         super().__init__(folder, "jsonl", options, resume, writer)
         self._file: IO[bytes] | None = None
-        self._behind = WriteBehind()  # (jsonl.WRITEBACK_BYTES: its fsyncs wait for little)
+        self._behind = WriteBehind()  # (connectors/writeback.py: its fsyncs wait for little)
 
     def write(self, batch: pl.DataFrame) -> None:
         if batch.height:
@@ -68,7 +69,9 @@ class JsonlPartSink(PartFileSink):
             self._file = open(self._name(self._index, True), "wb")  # noqa: SIM115
             self._opened_at = time.monotonic()
         self._file.write(data)
-        self._behind.wrote(self._file, len(data))
+        if self._behind.due(len(data)):
+            self._file.flush()
+            start_writeback(self._file.fileno())
         self._part_rows += rows
         rows_due = self.options.roll_rows is not None \
             and self._part_rows >= self.options.roll_rows

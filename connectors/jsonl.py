@@ -14,7 +14,6 @@ tails the file as it grows, across rotations (connectors/file_follow.py).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import io
@@ -40,6 +39,7 @@ from frys.connectors.registry import (
 )
 from frys.connectors.subscriber import BatchSubscriber
 from frys.connectors.uris import resolve_file_uri
+from frys.connectors.writeback import WriteBehind, start_writeback
 from frys.dsl.errors import did_you_mean
 
 if TYPE_CHECKING:  # `frys check` asks this module about file: URIs: no decoder for that
@@ -442,32 +442,6 @@ def encode_json_lines(batch: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-# a durable file's bytes are handed to the disk as they are written, every WRITEBACK_BYTES
-# (posix_fadvise DONTNEED starts their writeback without waiting, as RocksDB's
-# bytes_per_sync does), so that a checkpoint's fsync waits for little, and the pages, once
-# written back, leave the page cache instead of crowding out the inputs. W2 from JSON Lines
-# (1.4 GB out): the fsyncs 0.55 s -> 0.02-0.04 s a run, the writes 4.9 s -> 3.5 s on one
-# process (this VM hands out the freed pages again, warm)
-WRITEBACK_BYTES = 32 << 20
-
-
-class WriteBehind:
-    """Counts the bytes written to a file and starts their writeback every
-    WRITEBACK_BYTES (see above); never waits, never fails a write."""
-
-    def __init__(self) -> None:
-        self.pending = 0
-
-    def wrote(self, stream: IO[bytes], count: int) -> None:
-        self.pending += count
-        if self.pending < WRITEBACK_BYTES or not hasattr(os, "posix_fadvise"):
-            return
-        self.pending = 0
-        stream.flush()
-        with contextlib.suppress(OSError):  # advice: a file system may not take it
-            os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-
-
 class JsonlWriter(BatchSubscriber):
     """Writes each batch as JSON lines to a binary stream: a topic subscriber (the rows a
     job returns to its caller) and a registry.Sink (a `file:` sink, `path` set).
@@ -497,6 +471,7 @@ class JsonlWriter(BatchSubscriber):
         self._durable = durable
         self.path = path
         self._folder_synced = False
+        # a file it owns starts the writeback of what it writes (connectors/writeback.py)
         self._behind = WriteBehind() if durable else None
         self.rows_written = 0
 
@@ -505,16 +480,16 @@ class JsonlWriter(BatchSubscriber):
         to_json_frame(batch).write_ndjson(self._stream)
         self._stream.flush()
         self.rows_written += batch.height
-        if self._behind is not None:
-            self._behind.wrote(self._stream, self._stream.tell() - start)
+        if self._behind is not None and self._behind.due(self._stream.tell() - start):
+            start_writeback(self._stream.fileno())
 
     def write_encoded(self, data: bytes, rows: int) -> None:
         """Write `rows` rows encoded by encode_json_lines (where they were made)."""
         self._stream.write(data)
         self._stream.flush()
         self.rows_written += rows
-        if self._behind is not None:
-            self._behind.wrote(self._stream, len(data))
+        if self._behind is not None and self._behind.due(len(data)):
+            start_writeback(self._stream.fileno())
 
     def pre_commit(self, checkpoint_id: int) -> dict[str, int | str] | None:
         """Flush (and fsync a file it owns); the file's recovery state, None for a stream

@@ -278,13 +278,14 @@ def test_durable_json_lines_sinks_start_the_writeback_as_they_write(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A part sink and a file sink hand their bytes to the disk every WRITEBACK_BYTES
     written (posix_fadvise DONTNEED: writeback started, not waited for), so that a
-    checkpoint's fsync waits for little; what they wrote is unchanged."""
+    checkpoint's fsync waits for little; what they wrote is unchanged. (Parquet and Arrow
+    part sinks: tests/test_file_formats_columnar.py.)"""
     import os
 
-    from frys.connectors import jsonl
+    from frys.connectors import jsonl, writeback
 
     advised: list[tuple[int, int]] = []
-    monkeypatch.setattr(jsonl, "WRITEBACK_BYTES", 200)
+    monkeypatch.setattr(writeback, "WRITEBACK_BYTES", 200)
     monkeypatch.setattr(os, "posix_fadvise",
                         lambda fd, offset, length, advice: advised.append((fd, advice)))
     sink = JsonlPartSink(tmp_path / "out.jsonl", ColumnarOptions(), False)
