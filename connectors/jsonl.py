@@ -476,12 +476,24 @@ class JsonlWriter(BatchSubscriber):
         self.rows_written = 0
 
     def write(self, batch: pl.DataFrame) -> None:
-        start = self._stream.tell() if self._behind is not None else 0
+        start = self._offset()
         to_json_frame(batch).write_ndjson(self._stream)
         self._stream.flush()
         self.rows_written += batch.height
-        if self._behind is not None and self._behind.due(self._stream.tell() - start):
+        if start is not None and self._behind is not None \
+                and self._behind.due(self._stream.tell() - start):
             start_writeback(self._stream.fileno())
+
+    def _offset(self) -> int | None:
+        """Where the next write goes, for the write-behind; None when the stream has no
+        offset (a FIFO: then nothing is written behind)."""
+        if self._behind is None:
+            return None
+        try:
+            return self._stream.tell()
+        except OSError:
+            self._behind = None
+            return None
 
     def write_encoded(self, data: bytes, rows: int) -> None:
         """Write `rows` rows encoded by encode_json_lines (where they were made)."""

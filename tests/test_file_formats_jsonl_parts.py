@@ -305,3 +305,19 @@ def test_durable_json_lines_sinks_start_the_writeback_as_they_write(
     assert len(advised) >= 5
     assert (tmp_path / "one.jsonl").read_text() == "".join(
         p.read_text() for p in sorted((tmp_path / "out.jsonl").glob("*.jsonl")))
+
+
+def test_a_durable_writer_on_a_stream_without_offsets_writes_without_write_behind() -> None:
+    """A pipe has no offset to count written bytes by: the rows are written all the same,
+    with no write-behind (it was a crash on the first batch)."""
+    import os
+
+    from frys.connectors import jsonl
+
+    read, write = os.pipe()
+    with open(write, "wb") as stream:
+        writer = jsonl.JsonlWriter(stream, close_at_end=False, durable=True)
+        writer.write(frame([1, 2]))
+        writer.write(frame([3]))
+    with open(read, "rb") as pipe:
+        assert [json.loads(line)["v"] for line in pipe.read().splitlines()] == [1, 2, 3]
