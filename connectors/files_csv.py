@@ -31,9 +31,9 @@ from urllib.parse import unquote
 import polars as pl
 
 from frys.connectors.decode import DeadLetter
+from frys.connectors.files_formats import file_options
 from frys.connectors.jsonl import UTF8_BOM, JsonlFileSource, JsonlWriter, to_json_frame
 from frys.connectors.registry import ConnectorError, Role
-from frys.dsl.errors import did_you_mean
 from frys.dsl.types import FrysType
 
 if TYPE_CHECKING:
@@ -63,11 +63,7 @@ def _one_char(key: str, value: str, uri: str) -> str:
 def csv_options(uri: str, query: str, role: Role) -> CsvOptions:
     """The options of a `.csv` file: URI; ValueError naming what is wrong."""
     options = CsvOptions()
-    for option in query.split("&") if query else ():
-        key, equals, value = option.partition("=")
-        if key not in CSV_OPTIONS:
-            raise ValueError(f"unknown option {key!r} of a .csv file: in {uri!r}"
-                             f"{did_you_mean(key, CSV_OPTIONS)}; known: {', '.join(CSV_OPTIONS)}")
+    for key, equals, value in file_options(uri, query, CSV_OPTIONS, "a .csv file:"):
         if not equals:
             raise ValueError(f"option {key} needs a value in {uri!r}")
         if key == "header":

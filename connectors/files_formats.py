@@ -6,6 +6,7 @@ first use only (`frys check` checks options without loading pyarrow)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,16 +31,24 @@ class ColumnarOptions:
     roll_interval: float | None = None  # seconds
 
 
+def file_options(uri: str, query: str, known: Sequence[str], what: str
+                 ) -> Iterator[tuple[str, str, str]]:
+    """A `file:` URI's options in order, as (key, "=" or "", value), each checked to be one
+    of `known` (else ValueError: "unknown option 'k' of `what` in 'uri'", with a
+    did-you-mean and the known ones): what every format's option parser starts from."""
+    for option in query.split("&") if query else ():
+        key, equals, value = option.partition("=")
+        if key not in known:
+            raise ValueError(f"unknown option {key!r} of {what} in {uri!r}"
+                             f"{did_you_mean(key, known)}; known: {', '.join(known)}")
+        yield key, equals, value
+
+
 def columnar_options(uri: str, query: str, role: Role) -> ColumnarOptions:
     """The options of a `.parquet`/`.arrow`/`.feather` file: URI (a sink's only); ValueError
     naming what is wrong."""
     options = ColumnarOptions()
-    for option in query.split("&") if query else ():
-        key, equals, value = option.partition("=")
-        if key not in SINK_OPTIONS:
-            raise ValueError(f"unknown option {key!r} of a columnar file: in {uri!r}"
-                             f"{did_you_mean(key, SINK_OPTIONS)}; known: "
-                             f"{', '.join(SINK_OPTIONS)}")
+    for key, equals, value in file_options(uri, query, SINK_OPTIONS, "a columnar file:"):
         if role == "source":
             raise ValueError(f"{key} is an option of a file: sink, not of a source ({uri!r})")
         if key == "roll_interval":

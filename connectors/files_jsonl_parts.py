@@ -128,9 +128,8 @@ class JsonlFolderSource:
         self.decoder = decoder
         self.display_name = display_name
         self.stripes = stripes
-        self._part: str | None = None  # the part being read (or last read)
-        self._source: JsonlFileSource | None = None
-        self._resume_at: object = None  # a seek's position in `_part`
+        self._part: str | None = None  # the part being read (or last read, or seeked to)
+        self._source: JsonlFileSource | None = None  # its source (seeked, after a seek)
 
     def _open(self, part: Path) -> JsonlFileSource:
         return JsonlFileSource(part, self.decoder, f"{self.display_name}/{part.name}")
@@ -143,19 +142,17 @@ class JsonlFolderSource:
         for part in parts:
             if resumed is not None and part.name < resumed:
                 continue
-            source = self._open(part)
-            if part.name == resumed:
-                source.seek(self._resume_at)
+            source = self._source if part.name == resumed and self._source is not None \
+                else self._open(part)
             self._part, self._source = part.name, source
             yield from source.batches()
             resumed = None
 
     def position(self) -> dict[str, object] | None:
         """The part being read and the position in it (None: nothing read yet)."""
-        if self._part is None:
+        if self._part is None or self._source is None:
             return None
-        at = self._source.position() if self._source is not None else self._resume_at
-        return {"part": self._part, "at": at}
+        return {"part": self._part, "at": self._source.position()}
 
     def seek(self, position: object) -> None:
         """Continue at `position`; ConnectorError if its part is gone or rewritten."""
@@ -172,8 +169,9 @@ class JsonlFolderSource:
                 f"cannot resume the source folder {self.display_name} (stream "
                 f"{self.decoder.stream}) in its part {position['part']}: it no longer "
                 "exists; start the job afresh (without its state)")
-        self._open(part).seek(position["at"])  # refuses a rewritten part, naming it
-        self._part, self._resume_at = position["part"], position["at"]
+        source = self._open(part)
+        source.seek(position["at"])  # refuses a rewritten part, naming it
+        self._part, self._source = position["part"], source
 
     def commit(self) -> None:
         """Nothing to record: a run that does not seek reads from the start."""

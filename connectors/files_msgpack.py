@@ -27,6 +27,7 @@ import msgspec
 import polars as pl
 
 from frys.connectors.decode import DeadLetter
+from frys.connectors.files_formats import file_options
 from frys.connectors.jsonl import (
     FilePosition,
     JsonlWriter,
@@ -38,7 +39,6 @@ from frys.connectors.jsonl import (
 )
 from frys.connectors.payloads import decode_messages
 from frys.connectors.registry import ConnectorError, Role
-from frys.dsl.errors import did_you_mean
 
 if TYPE_CHECKING:
     from frys.connectors.decode import StreamDecoder
@@ -105,12 +105,7 @@ def record_end(data: bytes | memoryview, start: int) -> int | None:
 def msgpack_options(uri: str, query: str, role: Role) -> str:
     """The framing of a `.msgpack` file: URI; ValueError naming what is wrong."""
     framing = "stream"
-    for option in query.split("&") if query else ():
-        key, equals, value = option.partition("=")
-        if key not in MSGPACK_OPTIONS:
-            raise ValueError(f"unknown option {key!r} of a .msgpack file: in {uri!r}"
-                             f"{did_you_mean(key, MSGPACK_OPTIONS)}; known: "
-                             f"{', '.join(MSGPACK_OPTIONS)}")
+    for _, equals, value in file_options(uri, query, MSGPACK_OPTIONS, "a .msgpack file:"):
         if not equals or value not in FRAMINGS:
             raise ValueError(f"framing must be stream or length in {uri!r}, not {value!r}")
         framing = value

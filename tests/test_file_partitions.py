@@ -193,22 +193,22 @@ def _read_by_stripes(tmp_path: Path, path: Path, parts: list[str], values: list[
     assert sorted(got) == values
 
 
-def test_parquet_partitions_are_stripes_of_row_groups(tmp_path: Path) -> None:
-    path = tmp_path / "events.parquet"
-    values = _parquet_file(path, groups=10, rows=1000)
-    parts = partitions(path, "file:events.parquet", 3, path.stat().st_size // 5)
-    assert parts == [f"stripes={i}/3:2" for i in range(3)]  # 5 stripes of 2 row groups
-    _read_by_stripes(tmp_path, path, parts, values, stripes=5, stripe_rows=2000)
-
-
-def test_arrow_partitions_are_stripes_of_record_batches(tmp_path: Path) -> None:
-    """A file read whole would leave its reader routing every row to the others."""
-    path = tmp_path / "events.arrow"
-    values = _arrow_file(path, batches=10, rows=500)
-    parts = partitions(path, "file:events.arrow", 2, path.stat().st_size // 5)
-    assert parts == [f"stripes={i}/2:2" for i in range(2)]  # 5 stripes of 2 record batches
-    _read_by_stripes(tmp_path, path, parts, values, stripes=5, stripe_rows=1000)
-    assert partitions(path, "file:events.arrow", 4, path.stat().st_size) == [WHOLE]
+@pytest.mark.parametrize(("name", "count", "stripe_rows"), [
+    ("events.parquet", 3, 2000),  # 10 row groups of 1000 rows: 5 stripes of 2
+    ("events.arrow", 2, 1000),  # 10 record batches of 500 rows: 5 stripes of 2
+])
+def test_columnar_partitions_are_stripes_of_groups(tmp_path: Path, name: str, count: int,
+                                                   stripe_rows: int) -> None:
+    """A Parquet file's partitions are stripes of row groups, an Arrow file's of record
+    batches (a file read whole would leave its reader routing every row to the others);
+    a stripe as big as the file is the file whole."""
+    path = tmp_path / name
+    values = (_parquet_file(path, groups=10, rows=1000) if name.endswith(".parquet")
+              else _arrow_file(path, batches=10, rows=500))
+    parts = partitions(path, f"file:{name}", count, path.stat().st_size // 5)
+    assert parts == [f"stripes={i}/{count}:2" for i in range(count)]
+    _read_by_stripes(tmp_path, path, parts, values, stripes=5, stripe_rows=stripe_rows)
+    assert partitions(path, f"file:{name}", 4, path.stat().st_size) == [WHOLE]
 
 
 def test_a_parquet_partition_resumes_from_its_own_position(tmp_path: Path) -> None:
