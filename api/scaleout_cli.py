@@ -188,7 +188,8 @@ def _lowered(args: argparse.Namespace, graph: Any, options: Any, key_groups: int
     return lower(graph, Path(args.job).parent,
                  ScaleOutOptions(key_groups, options, stats_path, tagged,
                                  source_partitions_of(args), args.split_bytes,
-                                 recovered.source_parts, process, recovered.sink_writers))
+                                 recovered.source_parts, process, recovered.sink_writers,
+                                 threads=int(args.workers)))
 
 
 def workers_of(args: argparse.Namespace) -> int:

@@ -723,6 +723,12 @@ def _open_partition(uri: str, context: SourceContext, part: str) -> Source:
     return open_partition(_resolve(uri, context.base_dir), context, part)
 
 
+def _rereadable(uri: str, base_dir: Path) -> bool:
+    from frys.connectors.file_partitions import rereadable
+
+    return rereadable(_resolve(uri, base_dir), uri)
+
+
 def _shared_sink(uri: str) -> bool:
     """A Parquet or Arrow sink, and a JSON Lines sink with `parts=true`, is a folder of
     part files: several writers can share it."""
@@ -745,5 +751,6 @@ def _row_encoder(uri: str) -> Callable[[pl.DataFrame], bytes] | None:
 FILE_CONNECTOR = Connector(
     "file", _check, _open_source, _open_sink,
     paths=lambda uri, base_dir: (_resolve(uri, base_dir),),
-    partitions=_partitions, open_partition=_open_partition, shared_sink=_shared_sink,
+    partitions=_partitions, open_partition=_open_partition, rereadable=_rereadable,
+    shared_sink=_shared_sink,
     row_encoder=_row_encoder)

@@ -305,6 +305,12 @@ class Connector:
     # producer of the stream, with its own watermark
     partitions: Callable[[str, Path, int, int], list[str]] | None = None
     open_partition: Callable[[str, SourceContext, str], Source] | None = None
+    # a source that costs little to read whole (`rereadable(uri, base_dir)`: an Arrow IPC
+    # file or folder, whose record batches are mapped, not decoded): the scale-out runtime
+    # may have every process of a cluster read it whole, each keeping its own key groups'
+    # rows, rather than read it in partitions and route rows between the processes
+    # (engine/scaleout/key_shares.py)
+    rereadable: Callable[[str, Path], bool] | None = None
     # whether the sink of a URI can be written by several writers at once, each exactly
     # once on its own (a folder of part files: each writer's parts carry its number):
     # opened with SinkContext.writer. The scale-out runtime then writes it from every

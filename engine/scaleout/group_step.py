@@ -141,7 +141,7 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
             {source: self.writers[target] for source, target in plan.late_targets.items()},
             self.writers[timeouts_stream] if timeouts_stream is not None else None,
             plan.settings, on_overflow=self._overflow, name=plan.name)
-        self.inputs = {name: InputClock(stream, producers)
+        self.inputs = {name: InputClock(stream, producers, group if plan.keyed else None)
                        for name, (stream, producers) in plan.inputs.items()}
         self.held: list[tuple[str, Envelope]] = []  # stream rows waiting for the table
         self.reported = False  # its counters sent to the summary (on_eof)

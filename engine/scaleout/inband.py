@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from frys.dsl.analyzed import StreamDef
+from frys.engine.scaleout.key_shares import KeyShare
 from frys.engine.time import (
     START_OF_TIME,
     CombinedWatermark,
@@ -42,6 +43,7 @@ from frys.engine.time import (
 )
 
 ROWS, MARK, LOADED, END = "r", "w", "l", "e"
+_KEEP = "__frys_keep"
 
 Envelope = tuple  # (ROWS, int, DataFrame, Series | None) | (MARK, int, int) | (END, int) ...
 Item = tuple[str, Envelope]
@@ -56,6 +58,9 @@ class ProducerSpec:
     name: str
     lazy: bool = False
     loads_table: bool = False
+    # a key share of a source (engine/scaleout/key_shares.py): it feeds only the key
+    # groups it serves, and the others do not wait for it
+    share: KeyShare | None = None
 
 
 class ProducerClock:
@@ -81,18 +86,31 @@ class ProducerClock:
         self.done = False
         self.sent = 0  # rows sent: the number of the next one (ROWS' `first`)
 
-    def rows(self, producer: int, batch: pl.DataFrame) -> list[Envelope]:
+    def rows(self, producer: int, batch: pl.DataFrame, keep: pl.Series | None = None
+             ) -> list[Envelope]:
         """The envelopes that send `batch`: its rows (with `own` when some row is behind
-        the producer's watermark before it), then a MARK if the watermark moved."""
+        the producer's watermark before it), then a MARK if the watermark moved. `keep`
+        (a key share's, engine/scaleout/key_shares.py): only the rows it selects are sent,
+        and the watermark is taken over every row, as a reader of them all takes it."""
         if self.priority is not None and batch.height > 1:
+            if keep is not None:
+                batch = batch.with_columns(keep.alias(_KEEP))
             batch = batch.sort(self.priority, descending=True, nulls_last=True,
                                maintain_order=True)
+            if keep is not None:
+                keep = batch[_KEEP]
+                batch = batch.drop(_KEEP)
+        sent_rows = batch if keep is None else batch.filter(keep)
         first = self.sent
-        self.sent += batch.height
+        self.sent += sent_rows.height
         if self.event_time is None or batch.height == 0:
-            return [(ROWS, producer, batch, None, first)] if batch.height else []
+            return [(ROWS, producer, sent_rows, None, first)] if sent_rows.height else []
         times = event_time_millis(batch[self.event_time])
-        sent: list[Envelope] = [(ROWS, producer, batch, self._own(times), first)]
+        own = self._own(times)
+        if keep is not None and own is not None:
+            own = own.filter(keep)
+        sent: list[Envelope] = ([(ROWS, producer, sent_rows, own, first)]
+                                if sent_rows.height else [])
         latest = times.max()
         if latest is not None and int(latest) > self.latest:  # type: ignore[arg-type]
             self.latest = int(latest)  # type: ignore[arg-type]
@@ -146,11 +164,17 @@ class InputClock:
     which producers have loaded their table, and the stream's end once every producer is
     done."""
 
-    def __init__(self, stream: StreamDef, producers: list[ProducerSpec]) -> None:
+    def __init__(self, stream: StreamDef, producers: list[ProducerSpec],
+                 group: int | None = None) -> None:
         self.stream = stream
         self.combined = CombinedWatermark(stream.idle_timeout_ms)
         for producer in producers:
-            self.combined.add_input(producer.lazy)
+            index = self.combined.add_input(producer.lazy)
+            if group is not None and producer.share is not None \
+                    and not producer.share.serves(group):
+                # a key share that feeds other key groups: done for this one from the start
+                # (the Router sends it none of its marks)
+                self.combined.input_done(index)
         self.loading = {i for i, p in enumerate(producers) if p.loads_table}
         self.ended = not producers  # a stream nothing writes has ended from the start
 

@@ -53,6 +53,7 @@ from frys.dsl.errors import FrysError
 from frys.engine.scaleout.cluster import note_failure
 from frys.engine.scaleout.group_step import STATS
 from frys.engine.scaleout.inband import END, LOADED, ROWS, Item, ProducerClock, stamped
+from frys.engine.scaleout.key_shares import KeyShare, listed_by
 
 # a sink's envelope of rows encoded where they were made (SinkPlan.row_encoder):
 # (ENCODED, the bytes, how many rows)
@@ -101,6 +102,13 @@ class SourcePlan:
     # whether this process lists the partitions (lowering._Lowering.listed): bytewax
     # gives each to a worker of a process that lists it
     listed: bool = True
+    # this process's index and the cluster's processes, when it is one of several: a
+    # source read as key shares is listed by each process for its own share
+    process: tuple[int, int] | None = None
+    # a source read as key shares (engine/scaleout/key_shares.py): the keys and the
+    # number of key groups its rows are kept by
+    share_keys: tuple[pl.Expr, ...] = ()
+    key_groups: int = 0
 
 
 class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
@@ -114,7 +122,10 @@ class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
     def list_parts(self) -> list[str]:
         # every worker can open every partition (files on a disk every process sees, a
         # broker's address): bytewax gives each partition to one of the workers listing it
-        return list(self.plan.parts) if self.plan.listed else []
+        plan = self.plan
+        if plan.share_keys and plan.process is not None:
+            return listed_by(plan.parts, *plan.process)
+        return list(plan.parts) if plan.listed else []
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: dict[str, Any] | None) -> SourcePartition:
@@ -133,8 +144,10 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
                                 None,  # type: ignore[arg-type]  # no push source here
                                 self._refused_push)
         connector = registry.connector_for(plan.uri)
+        # a key share reads the whole source and keeps its own key groups' rows
+        self.share = KeyShare.parse(self.part) if plan.share_keys else None
         try:
-            if connector.open_partition is not None:
+            if connector.open_partition is not None and self.share is None:
                 self.source = connector.open_partition(plan.uri, context, self.part)
             else:
                 self.source = registry.open_source(plan.uri, context)
@@ -201,6 +214,8 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
     def _rows(self, name: str, producer: int, batches: list[pl.DataFrame],
               dead: list[Any]) -> list[Item]:
         out: list[Item] = []
+        if dead and self.share is not None and self.share.index:
+            dead = []  # every share reads them: share 0 sends them
         if dead:
             self.dead += len(dead)
             out.extend((DEAD_LETTERS, e) for e in stamped(
@@ -209,8 +224,15 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
         batch = batches[0] if len(batches) == 1 else pl.concat(batches, how="vertical",
                                                                  rechunk=False)
         if batch.height:
-            self.events += batch.height
-            out.extend((name, e) for e in stamped(producer, self.clock.rows(producer, batch)))
+            keep = None
+            if self.share is not None:
+                keep = self.share.keep(batch, list(self.plan.share_keys),
+                                       self.plan.key_groups)
+                self.events += int(keep.sum())
+            else:
+                self.events += batch.height
+            out.extend((name, e) for e in stamped(producer,
+                                                  self.clock.rows(producer, batch, keep)))
         return out
 
     def next_awake(self) -> datetime | None:

@@ -56,6 +56,7 @@ from frys.engine.scaleout.key_groups import (
     group_names,
     split_by_key_group,
 )
+from frys.engine.scaleout.key_shares import KeyShare, shares
 from frys.operators.registry import partition_keys
 
 OWN = "__frys_own_watermark"
@@ -92,6 +93,8 @@ class ScaleOutOptions:
     # not name had one); None: a fresh run, where a shared sink (a folder of part files)
     # gets one writer per process
     recovered_writers: dict[str, int] | None = None
+    # the workers of each process (-w): which process holds a key group (key_shares.py)
+    threads: int = 1
 
     def sink_writers(self, uri: str) -> int:
         """The writers of the sink of `uri` (SinkPlan.writers)."""
@@ -145,21 +148,27 @@ def lower(graph: JobGraph, base_dir: Path,
     source_plans = []
     partitions = source_partitions(graph, base_dir, options.source_partitions,
                                    options.split_bytes, options.recovered_parts)
+    share_keys = key_shared_sources(graph, base_dir, options)
     for source in graph.sources:
         stream = graph.topics[source.topic]
         connector = registry.connector_for(source.uri)
         parts = partitions[source.uri]
+        kept_by = share_keys.get(source.uri)
+        if kept_by is not None and source.uri not in options.recovered_parts:
+            assert options.process is not None  # (key_shared_sources)
+            parts = shares(options.process[1], options.threads, options.key_groups)
         producers, dead = [], []
         for part in parts:
             named = f"source {source.uri}" + (f" [{part}]" if len(parts) > 1 else "")
-            producers.append(_add(low, source.topic, ProducerSpec(named, connector.unbounded,
-                                                                  stream.is_table)))
+            producers.append(_add(low, source.topic, ProducerSpec(
+                named, connector.unbounded, stream.is_table, KeyShare.parse(part))))
             dead.append(_add(low, DEAD_LETTERS, ProducerSpec(f"{named} (dead letters)",
                                                              lazy=True)))
         source_plans.append(SourcePlan(source.uri, stream, graph.topics[DEAD_LETTERS],
                                        tuple(parts), tuple(producers), tuple(dead), base_dir,
                                        job_name, graph.source_name, stream.is_table, job,
-                                       low.listed(len(parts))))
+                                       low.listed(len(parts)), options.process,
+                                       tuple(kept_by or ()), options.key_groups))
     group_plans: dict[int, GroupPlan | tuple[QueryNode, int]] = {}
     settings = operator_settings(options.runtime)
     for node in order:
@@ -268,6 +277,62 @@ def source_partitions(graph: JobGraph, base_dir: Path, count: int, split_bytes: 
     return parts
 
 
+def key_shared_sources(graph: JobGraph, base_dir: Path, options: ScaleOutOptions
+                       ) -> dict[str, list[pl.Expr]]:
+    """Per source URI read as key shares (engine/scaleout/key_shares.py), the keys its
+    rows are kept by: a source that costs little to read whole (registry.Connector.
+    rereadable), of a stream every query reading it keys the same way, in a cluster of
+    several processes reading its sources in parallel (source_partitions above 1); and
+    any source a resumed run recorded as shares, whose rows must be kept the same way."""
+    processes = options.process[1] if options.process is not None else 1
+    fresh = processes > 1 and options.source_partitions > 1
+    keyed: dict[str, list[pl.Expr]] = {}
+    for source in graph.sources:
+        recovered = options.recovered_parts.get(source.uri)
+        if recovered is not None:
+            if not any(KeyShare.parse(part) for part in recovered):
+                continue
+        elif not fresh:
+            continue
+        else:
+            rereadable = registry.connector_for(source.uri).rereadable
+            if (rereadable is None or graph.topics[source.topic].is_table
+                    or not rereadable(source.uri, base_dir)):
+                continue
+        keys = _common_keys(graph, source.topic)
+        if keys is not None:
+            keyed[source.uri] = keys
+        elif recovered is not None:
+            raise FrysError.at(
+                f"--runtime bytewax: the recovered run read {source.uri} as key shares, "
+                f"and stream {source.topic} is no longer read by queries of one key",
+                graph.topics[source.topic].span, graph.source_name)
+    return keyed
+
+
+def _common_keys(graph: JobGraph, stream: str) -> list[pl.Expr] | None:
+    """The keys every query reading `stream` routes its rows by, when they are the same
+    and there are some; else None (a stateless query reading it, a global aggregate,
+    queries of different keys, no query)."""
+    common: list[pl.Expr] | None = None
+    for node in graph.queries:
+        if stream not in node.inputs:
+            continue
+        keys = partition_keys(node.operator, node.inputs)
+        if keys is None or not any(keys):
+            return None
+        for name, stream_keys in zip(node.inputs, keys, strict=True):
+            if name != stream:
+                continue
+            if not stream_keys:
+                return None
+            if common is None:
+                common = stream_keys
+            elif [str(k) for k in common] != [str(k) for k in stream_keys]:
+                return None
+    return common
+
+
 def _add(low: _Lowering, stream: str, producer: ProducerSpec) -> int:
     low.producers[stream].append(producer)
     return len(low.producers[stream]) - 1
@@ -349,7 +414,8 @@ class Router:
     every group; the value carries its group (GroupLogic learns its key from it)."""
 
     def __init__(self, keys: dict[str, list[pl.Expr]], groups: int, keyed: bool,
-                 numbered: dict[str, int] | None = None) -> None:
+                 numbered: dict[str, int] | None = None,
+                 producers: dict[str, list[ProducerSpec]] | None = None) -> None:
         self.keys = keys
         self.groups = groups
         self.keyed = keyed
@@ -357,13 +423,23 @@ class Router:
         # (a pattern's MATCH_IDS): rows then carry their numbers (inband.routed_offsets)
         self.numbered = numbered or {}
         self.names = group_names(groups)
+        every = list(enumerate(self.names))
+        # per input stream and producer, the groups its marks and end go to: a key share's
+        # only to the groups it feeds (the others do not wait for it: InputClock), every
+        # other producer's to every group
+        self.reach = {stream: [every if spec.share is None else
+                               [(g, name) for g, name in every if spec.share.serves(g)]
+                               for spec in specs]
+                      for stream, specs in (producers or {}).items()}
 
     def __call__(self, item: Item) -> list[tuple[str, tuple[int, str, Any]]]:
         stream, envelope = item
         if envelope[0] != ROWS:
             if not self.keyed:
                 return [("0", (0, stream, envelope))]
-            return [(name, (g, stream, envelope)) for g, name in enumerate(self.names)]
+            reach = self.reach.get(stream)
+            groups = reach[envelope[1]] if reach else enumerate(self.names)
+            return [(name, (g, stream, envelope)) for g, name in groups]
         _, producer, batch, own, first = envelope
         offsets = None
         if stream in self.numbered:
@@ -402,7 +478,9 @@ def _keyed(low: _Lowering, plan: GroupPlan, keys: list[list[pl.Expr]]) -> None:
     if isinstance(node.operator, PatternMatchSpec):
         numbered = {name: len(producers) for name, (_, producers) in plan.inputs.items()}
     routed = op.flat_map(low.step("route"), items,
-                         Router(by_stream, low.options.key_groups, plan.keyed, numbered))
+                         Router(by_stream, low.options.key_groups, plan.keyed, numbered,
+                                {name: producers
+                                 for name, (_, producers) in plan.inputs.items()}))
     out = op.stateful_batch(low.step("query"), routed, builder(plan))
     values = op.map(low.step("values"), out, _value)
     for target in plan.writes:
