@@ -57,6 +57,15 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("inputs")
     write_events(folder / "ev.jsonl", EVENTS, 1)
     write_events(folder / "other.jsonl", EVENTS, 2)
+    # ev.jsonl as Arrow IPC, in record batches of 100 rows: one per batch read (as the
+    # JSON Lines inputs' 8 KiB chunks), so snapshots fall mid-run
+    import polars as pl
+    import pyarrow as pa
+    table = pl.read_ndjson(folder / "ev.jsonl").with_columns(
+        pl.col("ts").cast(pl.Datetime("ms", "UTC"))).to_arrow()
+    with pa.OSFile(str(folder / "ev.arrow"), "wb") as sink, \
+            pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=100)
     (folder / "site").mkdir()
     (folder / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
     return folder
@@ -95,12 +104,15 @@ class _Reference(dict[str, list[str]]):
 RECOVERY_JOBS = dict(JOBS, **{
     "window into Parquet": JOBS["window"].replace("file:out.jsonl", "file:out.parquet"),
     "window into JSON Lines parts": JOBS["window"].replace(
-        "file:out.jsonl", "file:out.jsonl?parts=true&roll_rows=500")})
+        "file:out.jsonl", "file:out.jsonl?parts=true&roll_rows=500"),
+    # an Arrow source: on two processes, read whole by each, each keeping its own key
+    # groups' rows (engine/scaleout/key_shares.py)
+    "window from Arrow": JOBS["window"].replace("file:ev.jsonl", "file:ev.arrow")})
 
 
 def copy_job(inputs: Path, folder: Path, job: str, text: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("ev.jsonl", "other.jsonl"):
+    for name in ("ev.jsonl", "other.jsonl", "ev.arrow"):
         target = folder / name
         if not target.exists():
             os.link(inputs / name, target)
@@ -304,6 +316,28 @@ def test_a_folder_of_parts_written_by_each_process_resumes_exactly_once(
     resumes_exactly_once(inputs, job_file, tmp_path, expected[job],
                          *resume, "-r", str(recovery), "-s", SNAPSHOT_S)
     assert {part.name.split("-")[1] for part in sink_parts(tmp_path)} == writers
+
+
+@pytest.mark.parametrize("resume", [("-p", "2"), ("-w", "1")], ids=["-p 2", "-w 1"])
+def test_a_source_read_as_key_shares_resumes_exactly_once(
+        inputs: Path, tmp_path: Path, expected: dict[str, list[str]],
+        resume: tuple[str, str]) -> None:
+    """An Arrow file on `-p 2` is read whole by both processes, each keeping its own key
+    groups' rows: each share's position is kept, and the same command resumes exactly
+    once; so does one process, reading both shares (and routing nothing: its one worker
+    holds every key group)."""
+    from frys.engine.scaleout.cluster import check_recovery
+
+    job = "window from Arrow"
+    job_file = copy_job(inputs, tmp_path, job)
+    recovery = tmp_path / "recovery"
+    kill_after_snapshots(inputs, job_file, recovery, "-p", "2")
+    assert check_recovery(recovery).source_parts == {
+        "file:ev.arrow": ("keys=0/2:1", "keys=1/2:1")}
+    assert 0 < partial_rows(tmp_path) < len(expected[job])
+    again = resumes_exactly_once(inputs, job_file, tmp_path, expected[job], *resume,
+                                 "-r", str(recovery), "-s", SNAPSHOT_S)
+    assert f"ev: {EVENTS} events" in again.stderr  # each row counted once, by its share
 
 
 @pytest.mark.parametrize("cluster", [("-w", "2"), ("-p", "2")], ids=["-w 2", "-p 2"])
