@@ -146,6 +146,9 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
         connector = registry.connector_for(plan.uri)
         # a key share reads the whole source and keeps its own key groups' rows
         self.share = KeyShare.parse(self.part) if plan.share_keys else None
+        # (its rows: an expression built once, polars expressions cost to build)
+        self.keeps = None if self.share is None else self.share.keeps(list(plan.share_keys),
+                                                                      plan.key_groups)
         try:
             if connector.open_partition is not None and self.share is None:
                 self.source = connector.open_partition(plan.uri, context, self.part)
@@ -225,9 +228,8 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
                                                                  rechunk=False)
         if batch.height:
             keep = None
-            if self.share is not None:
-                keep = self.share.keep(batch, list(self.plan.share_keys),
-                                       self.plan.key_groups)
+            if self.keeps is not None:
+                keep = batch.select(self.keeps).to_series()
                 self.events += int(keep.sum())
             else:
                 self.events += batch.height

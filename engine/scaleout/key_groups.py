@@ -37,11 +37,16 @@ KEY_GROUP_COLUMN = "__frys_key_group"
 _SEED = 0x66727973
 
 
-def key_group_column(batch: pl.DataFrame, keys: list[pl.Expr], groups: int) -> pl.Series:
-    """Each row's key group (UInt64 in [0, groups)): the hash of its key expressions."""
+def key_group_expression(keys: list[pl.Expr], groups: int) -> pl.Expr:
+    """A row's key group (UInt64 in [0, groups)): the hash of its key expressions."""
     named = [key.alias(f"k{i}") for i, key in enumerate(keys)]
     hashed = (pl.struct(named) if len(named) > 1 else named[0]).hash(_SEED)
-    return batch.select((hashed % groups).alias(KEY_GROUP_COLUMN)).to_series()
+    return (hashed % groups).alias(KEY_GROUP_COLUMN)
+
+
+def key_group_column(batch: pl.DataFrame, keys: list[pl.Expr], groups: int) -> pl.Series:
+    """Each row's key group (key_group_expression)."""
+    return batch.select(key_group_expression(keys, groups)).to_series()
 
 
 def split_by_key_group(batch: pl.DataFrame, keys: list[pl.Expr], groups: int

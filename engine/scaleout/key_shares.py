@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from frys.engine.scaleout.key_groups import key_group_column
+from frys.engine.scaleout.key_groups import key_group_expression
 
 _NAME = re.compile(r"keys=(\d+)/(\d+):(\d+)")
 
@@ -75,12 +75,16 @@ class KeyShare:
         """Whether key group `group` is one this share keeps the rows of."""
         return (group % (self.count * self.threads)) // self.threads == self.index
 
-    def keep(self, batch: pl.DataFrame, keys: list[pl.Expr], groups: int) -> pl.Series:
-        """Which rows of `batch` are this share's: their key group's process is this
-        share's (the Router's hash: key_groups.key_group_column)."""
-        group = key_group_column(batch, keys, groups)
+    def keeps(self, keys: list[pl.Expr], groups: int) -> pl.Expr:
+        """Whether a row is this share's: its key group's process is this share's (the
+        Router's hash: key_groups.key_group_expression)."""
+        group = key_group_expression(keys, groups)
         workers = self.count * self.threads
         return ((group % workers) // self.threads) == self.index
+
+    def keep(self, batch: pl.DataFrame, keys: list[pl.Expr], groups: int) -> pl.Series:
+        """Which rows of `batch` are this share's (`keeps`)."""
+        return batch.select(self.keeps(keys, groups)).to_series()
 
 
 def shares(processes: int, threads: int, groups: int) -> tuple[str, ...]:
