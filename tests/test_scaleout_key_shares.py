@@ -24,7 +24,7 @@ from frys.engine.planner import plan
 from frys.engine.scaleout.inband import END, MARK, ROWS, InputClock, ProducerClock, ProducerSpec
 from frys.engine.scaleout.io import FrysSource
 from frys.engine.scaleout.key_groups import key_group_column
-from frys.engine.scaleout.key_shares import KeyShare, listed_by, shares
+from frys.engine.scaleout.key_shares import MAX_SHARES, KeyShare, listed_by, shares
 from frys.engine.scaleout.lowering import Router, ScaleOutOptions, lower
 
 pytest.importorskip("bytewax")
@@ -140,10 +140,24 @@ def test_other_sources_are_read_as_before(files: Path, job: str, why: str) -> No
     assert not any(part.startswith("keys=") for parts in listed for part in parts), why
 
 
-def test_shares_need_a_cluster_reading_in_parallel(files: Path) -> None:
+def test_shares_need_a_small_cluster_reading_in_parallel(files: Path) -> None:
     job = _stream("ev", "ev.arrow") + WINDOW
     assert _listed(files, job, None, source_partitions=2) == [["all"]]  # one process
     assert _listed(files, job, 0, source_partitions=1) == [["all"]]  # read whole, once
+    # past MAX_SHARES processes every process reading the whole file costs more than the
+    # exchange it saves: stripes (the file's 2,000 rows are one stripe: read whole)
+    processes = MAX_SHARES + 1
+    (files / "job.frysql").write_text(job)
+    graph = plan(compile_text(job, str(files / "job.frysql")))
+    flow = lower(graph, files, ScaleOutOptions(key_groups=8, process=(0, processes),
+                                               source_partitions=processes))
+    listed = [step.source.list_parts() for step in flow.substeps
+              if isinstance(getattr(step, "source", None), FrysSource)]
+    assert listed == [["all"]]
+    flow = lower(graph, files, ScaleOutOptions(key_groups=8, process=(0, MAX_SHARES),
+                                               source_partitions=MAX_SHARES))
+    assert [step.source.list_parts() for step in flow.substeps
+            if isinstance(getattr(step, "source", None), FrysSource)] == [["keys=0/4:1"]]
 
 
 def test_a_join_reads_both_sides_as_shares(files: Path) -> None:

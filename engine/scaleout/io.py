@@ -5,7 +5,9 @@ connector registry (the embedded runtime's connectors, unchanged), sends each de
 batch as ROWS with its watermark MARK, the batch's dead letters to `dead_letters` (as a
 producer of that stream), LOADED after a table's first read and END at the end; its
 bytewax snapshot is the source's `position()` (seeked on resume) and its clock, so a
-resumed run reads exactly what follows the last snapshot. A sink partition is one writer
+resumed run reads exactly what follows the last snapshot. A key share's partition
+(engine/scaleout/key_shares.py) opens the whole source and sends only the rows of its own
+key groups, with the watermark of every row it read. A sink partition is one writer
 of the stream's sink: it writes each ROWS batch; its snapshot pre-commits and commits the
 sink (the recovery state the sink returns is what bytewax keeps), and a resumed run opens
 the sink to recover that state, cutting back what was written after it. A sink is one

@@ -25,10 +25,23 @@ holds. Then
 
 A stream is read this way only when every query reading it is keyed by the same keys
 (the rows' groups are those of the one routing they will meet); otherwise, or with
-`--source-partitions 1`, on one process, or from `frys.bytewax.flow()` (which is not told
-the processes), its sources are read as before. A share names its share of the cluster it
-started on: a resumed run keeps its shares, on any number of processes (rows of key
-groups now held elsewhere are routed there).
+`--source-partitions 1`, on one process, on more than MAX_SHARES processes, or from
+`frys.bytewax.flow()` (which is not told the processes), its sources are read as before.
+
+Why at most MAX_SHARES processes: every process reads all N rows (r_s a row: mapping,
+decoding and the share's hash and filter), so that part does not shrink as processes are
+added, while the exchange it saves shrinks: with stripes each of P processes reads N/P
+rows (r a row) and sends and receives about N(P-1)/P^2 rows (x a row crossing, with the
+watermark drift the crossing brings). Shares pay while P r_s - r < (P-1) x / P. Measured on
+W2 from Arrow at P = 2 (32M events): r about 0.008 us, r_s about 0.014 us, and shares ran
+0.6 s faster than stripes, which puts x near 0.1 us: the break-even is near P = 7. Only
+P = 2 could be measured on this 2-core machine, so the limit stays well below it.
+
+A share names its share of the cluster it started on: a resumed run keeps its shares, on
+any number of processes (rows of key groups now held elsewhere are routed there). Each
+share keeps the key groups of process i when group g is on worker g mod W, as bytewax
+places them for up to 16 workers and 1,024 groups (key_group_names.py); past that, bytewax
+places groups by its hash, and some rows cross to where their group is.
 """
 
 from __future__ import annotations
@@ -85,6 +98,10 @@ class KeyShare:
     def keep(self, batch: pl.DataFrame, keys: list[pl.Expr], groups: int) -> pl.Series:
         """Which rows of `batch` are this share's (`keeps`)."""
         return batch.select(self.keeps(keys, groups)).to_series()
+
+
+# the most processes a cluster reads sources as key shares on (see the module docstring)
+MAX_SHARES = 4
 
 
 def shares(processes: int, threads: int, groups: int) -> tuple[str, ...]:

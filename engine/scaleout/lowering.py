@@ -56,7 +56,7 @@ from frys.engine.scaleout.key_groups import (
     group_names,
     split_by_key_group,
 )
-from frys.engine.scaleout.key_shares import KeyShare, shares
+from frys.engine.scaleout.key_shares import MAX_SHARES, KeyShare, shares
 from frys.operators.registry import partition_keys
 
 OWN = "__frys_own_watermark"
@@ -282,10 +282,10 @@ def key_shared_sources(graph: JobGraph, base_dir: Path, options: ScaleOutOptions
     """Per source URI read as key shares (engine/scaleout/key_shares.py), the keys its
     rows are kept by: a source that costs little to read whole (registry.Connector.
     rereadable), of a stream every query reading it keys the same way, in a cluster of
-    several processes reading its sources in parallel (source_partitions above 1); and
+    2 to MAX_SHARES processes reading its sources in parallel (source_partitions above 1); and
     any source a resumed run recorded as shares, whose rows must be kept the same way."""
     processes = options.process[1] if options.process is not None else 1
-    fresh = processes > 1 and options.source_partitions > 1
+    fresh = 1 < processes <= MAX_SHARES and options.source_partitions > 1
     keyed: dict[str, list[pl.Expr]] = {}
     for source in graph.sources:
         recovered = options.recovered_parts.get(source.uri)
