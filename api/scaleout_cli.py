@@ -73,18 +73,26 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
     errors_said_by_launcher = os.environ.pop(LAUNCHER_SAYS_ERRORS_ENV, None) is not None
     from frys.engine.scaleout.cluster import (
         Cluster,
+        JobErrorSaid,
         ProcessFailed,
         Recovered,
         RecoveryRefused,
         Stopped,
+        job_error_said_elsewhere,
         run_flow,
         run_processes,
+        say_job_errors_at,
     )
 
     text: str | None = None
     running = False
     with tempfile.TemporaryDirectory(prefix="frys-run-") as scratch:
         stats_path = Path(args.stats_file) if args.stats_file else Path(scratch) / "stats.json"
+        # a job error met while a `-p` cluster runs (a source file missing, a sink that
+        # cannot be written) is said once, by the first process that meets it; the
+        # others, and the launcher, see this file in the launcher's folder and stay quiet
+        said_marker = stats_path.parent / "job-error"
+        say_job_errors_at(said_marker if errors_said_by_launcher else None)
 
         def prepared() -> tuple[Any, int]:
             """The job read, compiled, checked against a recovery folder it resumes from
@@ -111,10 +119,16 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
             key_groups = key_groups_of(args, recovered.key_groups)
             return _lowered(args, graph, options, key_groups, stats_path, recovered), key_groups
 
+        def said_by_a_process() -> None:
+            if job_error_said_elsewhere(said_marker):
+                raise JobErrorSaid("a process of the cluster said the job's error")
+
         def checked() -> None:
             prepared()
+            said_by_a_process()
 
-        def launch(key_groups: int | None, check: Callable[[], None] | None = None) -> None:
+        def launch(key_groups: int | None,
+                   check: Callable[[], None] = said_by_a_process) -> None:
             run_processes(lambda i, addresses: _child_argv(
                 args, i, addresses, stats_path, key_groups), args.processes,
                 check=check, env={LAUNCHER_SAYS_ERRORS_ENV: "1"})
@@ -144,6 +158,8 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
                 return EXIT_ERRORS
             assert text is not None  # (an unreadable job exits where it is read)
             print(render_job_error(error, args.job, text), file=sys.stderr)
+            return EXIT_ERRORS
+        except JobErrorSaid:  # said by the process that met it
             return EXIT_ERRORS
         except (ProcessFailed, RecoveryRefused) as error:
             print(f"frys: {error}", file=sys.stderr)

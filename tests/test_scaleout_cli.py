@@ -182,6 +182,43 @@ def test_a_local_cluster_s_launcher_says_the_job_s_errors_once(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_job_error_met_while_a_local_cluster_runs_is_said_once(tmp_path: Path) -> None:
+    """A source file missing is met only when a process opens it, while the cluster
+    runs: the process that meets it says it, at the stream's line, once; its peer, which
+    only loses it, and the launcher, which finds nothing wrong with the job's text, say
+    nothing (cluster.JobErrorSaid)."""
+    job = _job(tmp_path, TRADES.replace("file:trades.jsonl", "file:missing.jsonl"))
+    result = subprocess.run([sys.executable, "-m", "frys", "run", str(job), "--runtime",
+                             "bytewax", "-p", "2"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    said = (f"{job}:1:15: error: source file not found: {tmp_path / 'missing.jsonl'} "
+            "(stream trades)")
+    assert result.stderr.count(said) == 1, result.stderr
+    assert "process" not in result.stderr and "Traceback" not in result.stderr, (
+        result.stderr)
+
+
+def test_the_first_process_to_note_a_job_error_claims_its_saying(tmp_path: Path) -> None:
+    from frys.engine.scaleout import cluster
+
+    marker = tmp_path / "job-error"
+    try:
+        cluster.say_job_errors_at(marker)
+        assert not cluster.job_error_said_elsewhere(marker)  # no error anywhere yet
+        cluster.note_failure(ValueError("here"))
+        assert marker.exists()
+        assert not cluster.job_error_said_elsewhere(marker)  # said here: this one says it
+        cluster.say_job_errors_at(marker)  # another process of the same cluster
+        cluster.note_failure(ValueError("there too"))
+        assert cluster.job_error_said_elsewhere(marker)  # the first one says it
+        cluster.say_job_errors_at(None)  # not a process of a -p cluster: says its own
+        assert not cluster.job_error_said_elsewhere(None)
+    finally:
+        cluster.say_job_errors_at(None)
+        cluster._failures.clear()
+
+
 def test_a_local_cluster_tags_the_rows_of_several_bare_selects(tmp_path: Path) -> None:
     """Each process works out the default format from the job, as one process does."""
     job = _job(tmp_path, TRADES + "SELECT symbol, price FROM trades WHERE price > 15;\n"

@@ -175,8 +175,12 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
     except BaseException as error:  # a panic too (pyo3's PanicException)
         cause = _job_error(error)
         if cause is not None:
+            if job_error_said_elsewhere(_said_marker):
+                raise JobErrorSaid(str(cause)) from None
             raise cause from None
         if cluster.addresses and type(error).__name__ == "PanicException":
+            if job_error_said_elsewhere(_said_marker, wait_s=0.5):
+                raise JobErrorSaid("a peer said the job's error") from None
             # what a process of a cluster gets when a peer died, or when a step raised
             # anywhere in the cluster: timely's communication thread panics, and the
             # step's own error does not come back (bytewax 0.21)
@@ -242,11 +246,52 @@ def _stop_signals(enabled: bool) -> Iterator[None]:
 # back as a panic of the communication thread without it
 _failures: list[BaseException] = []
 
+# in a process of a `-p` cluster: the file whose creation claims the saying of the job's
+# error for the whole cluster (say_job_errors_at), and whether this process claimed it
+_said_marker: Path | None = None
+_claimed = False
+
+
+class JobErrorSaid(RuntimeError):
+    """Another process of this `-p` cluster met a job error and says it: this one (a peer
+    that lost it, or the launcher) ends with the error status without a word, so that
+    the error is said once, not followed by every process's account of losing a peer."""
+
+
+def say_job_errors_at(marker: Path | None) -> None:
+    """In a process of a `-p` cluster (None: not): a job error noted here is said by this
+    process only if it is the first of the cluster to create `marker`; a process that then
+    loses a peer, and the launcher, see the marker and stay quiet (JobErrorSaid)."""
+    global _said_marker, _claimed
+    _said_marker, _claimed = marker, False
+
 
 def note_failure(error: BaseException) -> None:
     """A step's job error (a FrysError), kept for run_flow to raise instead of what bytewax
-    makes of it."""
+    makes of it; in a `-p` cluster, the first such error of the cluster claims the saying
+    (say_job_errors_at)."""
+    global _claimed
     _failures.append(error)
+    if _said_marker is not None and not _claimed:
+        try:
+            os.close(os.open(_said_marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            _claimed = True
+        except OSError:  # another process claimed it (or the folder is gone): it says it
+            pass
+
+
+def job_error_said_elsewhere(marker: Path | None, wait_s: float = 0.0) -> bool:
+    """Whether a process of the cluster other than this one claimed the saying of a job
+    error at `marker`, waiting up to `wait_s` for it to appear (a peer notes its error
+    before it goes down, but this process may notice the loss first)."""
+    if marker is None or _claimed:
+        return False
+    deadline = time.monotonic() + wait_s
+    while not marker.exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _job_error(error: BaseException) -> BaseException | None:
