@@ -247,3 +247,25 @@ def test_a_cluster_reading_shares_gives_the_embedded_runtimes_rows(
     assert outcome.summary["dead letters"]["(total)"] == 1
     assert outcome.outputs["out/ev_late.jsonl"], "no late event: the case tests less"
     assert len(outcome.outputs["out/joined.jsonl"]) > 100
+
+
+def test_a_folder_of_arrow_parts_keyed_two_ways_on_three_processes(tmp_path: Path) -> None:
+    """A folder of Arrow parts read as shares, rows kept by the hash of two key columns
+    (a struct), into hopping windows with late events, on three processes: the embedded
+    runtime's rows and counters."""
+    template = write_template(tmp_path / "template", """
+CREATE STREAM ev (k INT, g STRING, v INT, f FLOAT, ts TIMESTAMP)
+    WITH (event_time = ts, watermark = 25ms, source = 'file:ev.arrow');
+CREATE STREAM out WITH (sink = 'file:out/hops.jsonl');
+INSERT INTO out SELECT k, g, window_start, COUNT(*) AS n, SUM(v) AS s
+    FROM ev GROUP BY k, g, HOP(100ms, 50ms);
+""", {})
+    (template / "ev.arrow").mkdir()
+    rows = events(21, count=3000, keys=7, disorder=20, late_every=11)
+    for part in range(3):
+        write_arrow(template / "ev.arrow" / f"part-{part:05d}.arrow",
+                    rows[part * 1000:(part + 1) * 1000], batch_rows=64)
+    outcome = assert_same_outputs(template, "job.frysql", [bytewax(1, processes=3)],
+                                  tmp_path / "runs")
+    assert outcome.summary["late events dropped"]["(total)"] > 0
+    assert len(outcome.outputs["out/hops.jsonl"]) > 500
