@@ -83,6 +83,7 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
         run_processes,
         say_job_errors_at,
     )
+    from frys.engine.scaleout.step_panics import said_to
 
     text: str | None = None
     running = False
@@ -157,7 +158,7 @@ def command_run_bytewax(args: argparse.Namespace) -> int:
             if not running and errors_said_by_launcher:
                 return EXIT_ERRORS
             assert text is not None  # (an unreadable job exits where it is read)
-            print(render_job_error(error, args.job, text), file=sys.stderr)
+            print(render_job_error(error, args.job, text), file=said_to())
             return EXIT_ERRORS
         except JobErrorSaid:  # said by the process that met it
             return EXIT_ERRORS

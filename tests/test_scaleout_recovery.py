@@ -528,7 +528,9 @@ def test_a_sink_that_fails_fails_the_run_with_its_error(
         "CREATE STREAM out (k INT, window_start TIMESTAMP, n INT, s INT)") + 1
     assert failed.stderr.count(f"{job_file}:{line}:15: error: {reason}") == 1, failed.stderr
     assert "Traceback" not in failed.stderr, failed.stderr
-    # on -p 2, said once by the process that met it: not followed by its peer's account of
-    # losing it, nor by the launcher's exit statuses
+    # nor bytewax's panic message in front of it (engine/scaleout/step_panics.py); on -p 2,
+    # said once by the process that met it: not followed by its peer's account of losing
+    # it, nor by the launcher's exit statuses
+    assert "panicked" not in failed.stderr, failed.stderr
     assert "of 2 stopped" not in failed.stderr, failed.stderr
     assert "exited with status" not in failed.stderr, failed.stderr

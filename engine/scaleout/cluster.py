@@ -31,6 +31,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from frys.engine.scaleout.step_panics import HeldPanics
+
 # recovery partitions a new folder gets: independent of the number of workers (state is
 # kept per key, and bytewax reads every partition on resume), so a resume may rescale
 DEFAULT_RECOVERY_PARTITIONS = 4
@@ -166,21 +168,31 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
     if cluster.addresses and cluster.process_id:
         _wait_for_listeners(cluster.addresses[:cluster.process_id])
     _failures.clear()
+    # bytewax's panic messages: noise before a job error
+    panics = HeldPanics(quiet_after_drop=bool(cluster.addresses))
     try:
-        with _stop_signals(enabled=recovery is None):
-            cli_main(flow, workers_per_process=cluster.workers,
-                     process_id=cluster.process_id,
-                     addresses=list(cluster.addresses) if cluster.addresses else None,
-                     epoch_interval=epoch, recovery_config=recovery)
+        with panics, _stop_signals(enabled=recovery is None):
+            try:
+                cli_main(flow, workers_per_process=cluster.workers,
+                         process_id=cluster.process_id,
+                         addresses=list(cluster.addresses) if cluster.addresses else None,
+                         epoch_interval=epoch, recovery_config=recovery)
+            except BaseException as error:
+                # a job error, here or said by a peer: what bytewax printed is noise
+                panics.drop = _job_error(error) is not None or bool(
+                    cluster.addresses and job_error_said_elsewhere(_said_marker, 0.5))
+                raise
     except BaseException as error:  # a panic too (pyo3's PanicException)
         cause = _job_error(error)
         if cause is not None:
             if job_error_said_elsewhere(_said_marker):
                 raise JobErrorSaid(str(cause)) from None
             raise cause from None
+        if cluster.addresses and job_error_said_elsewhere(_said_marker, wait_s=0.5):
+            # a peer met a job error and says it; losing it reaches this process as a
+            # panic, or as timely's RuntimeError ("MergeQueue poisoned"): nothing to add
+            raise JobErrorSaid("a peer said the job's error") from None
         if cluster.addresses and type(error).__name__ == "PanicException":
-            if job_error_said_elsewhere(_said_marker, wait_s=0.5):
-                raise JobErrorSaid("a peer said the job's error") from None
             # what a process of a cluster gets when a peer died, or when a step raised
             # anywhere in the cluster: timely's communication thread panics, and the
             # step's own error does not come back (bytewax 0.21)
