@@ -170,6 +170,7 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
     _failures.clear()
     # bytewax's panic messages: noise before a job error
     panics = HeldPanics(quiet_after_drop=bool(cluster.addresses))
+    said_elsewhere = False  # a job error met by a peer of this cluster, which says it
     try:
         with panics, _stop_signals(enabled=recovery is None):
             try:
@@ -178,20 +179,21 @@ def run_flow(flow: Any, cluster: Cluster) -> None:
                          addresses=list(cluster.addresses) if cluster.addresses else None,
                          epoch_interval=epoch, recovery_config=recovery)
             except BaseException as error:
+                # (a peer notes its error before it goes down, but this process may
+                # notice the loss first: the claim is waited for a moment)
+                said_elsewhere = bool(cluster.addresses) and job_error_said_elsewhere(
+                    _said_marker, wait_s=0.5)
                 # a job error, here or said by a peer: what bytewax printed is noise
-                panics.drop = _job_error(error) is not None or bool(
-                    cluster.addresses and job_error_said_elsewhere(_said_marker, 0.5))
+                panics.drop = said_elsewhere or _job_error(error) is not None
                 raise
     except BaseException as error:  # a panic too (pyo3's PanicException)
+        if said_elsewhere:
+            # losing the peer reaches this process as a panic, or as timely's
+            # RuntimeError ("MergeQueue poisoned"), or as its own copy of the error
+            raise JobErrorSaid("a peer said the job's error") from None
         cause = _job_error(error)
         if cause is not None:
-            if job_error_said_elsewhere(_said_marker):
-                raise JobErrorSaid(str(cause)) from None
             raise cause from None
-        if cluster.addresses and job_error_said_elsewhere(_said_marker, wait_s=0.5):
-            # a peer met a job error and says it; losing it reaches this process as a
-            # panic, or as timely's RuntimeError ("MergeQueue poisoned"): nothing to add
-            raise JobErrorSaid("a peer said the job's error") from None
         if cluster.addresses and type(error).__name__ == "PanicException":
             # what a process of a cluster gets when a peer died, or when a step raised
             # anywhere in the cluster: timely's communication thread panics, and the
