@@ -22,7 +22,7 @@ def test_from_a_panic_message_on_everything_is_held(capfd: pytest.CaptureFixture
                                                     drop: bool) -> None:
     with HeldPanics() as panics:
         os.write(2, b"a warning\n")
-        os.write(2, b"progress 50%\r")  # a partial line passes at once
+        os.write(2, b"progress 50%\r")  # a progress line passes at once
         os.write(2, PANIC[:20])  # a message written in pieces is still recognised
         os.write(2, PANIC[20:])
         os.write(2, BACKTRACE)
@@ -47,7 +47,7 @@ def test_bytewax_s_own_panic_messages_are_held(capfd: pytest.CaptureFixture[str]
 def test_a_message_started_after_a_carriage_return_in_pieces_is_held(
         capfd: pytest.CaptureFixture[str]) -> None:
     with HeldPanics() as panics:
-        os.write(2, b"th")  # a partial line that may begin a message, then does not
+        os.write(2, b"th")  # a line still being written waits for its end
         os.write(2, b"at is all\n")
         os.write(2, b"progress 99%\rthread '<unn")  # cut inside the message's first words
         os.write(2, PANIC[len(b"thread '<unn"):])
@@ -60,10 +60,11 @@ def test_stderr_is_itself_again_after(capfd: pytest.CaptureFixture[str]) -> None
     before = os.fstat(2)
     with HeldPanics():
         os.write(2, b"through\n")
+        os.write(2, b"a last line without its end, ")  # passed on at the close
     after = os.fstat(2)
     assert (before.st_ino, before.st_dev) == (after.st_ino, after.st_dev)
     os.write(2, b"direct\n")
-    assert capfd.readouterr().err == "through\ndirect\n"
+    assert capfd.readouterr().err == "through\na last line without its end, direct\n"
 
 
 def test_a_cluster_process_stays_quiet_after_a_job_error_but_for_frys(

@@ -12,8 +12,8 @@ its stream's line, so these messages are only noise in front of it. A panic that
 job error's (a bug) keeps its messages: they are passed on when the run ends.
 
 While `HeldPanics` is open, descriptor 2 is a pipe read by a thread: what is written
-there passes on at once to the real stderr (partial lines too, so a progress line ending
-in a carriage return is not held) until a panic message starts; from there on everything
+there passes on to the real stderr line by line (a progress line ending in a carriage
+return too) until a panic message starts; from there on everything
 is held until the close (a panic ends the run: nothing is held for long, and no message
 needs its end found). Panic hooks write to the descriptor itself, which is why Python's
 sys.stderr cannot catch them.
@@ -33,7 +33,6 @@ from typing import TextIO
 # (`RuntimeError: (src/run.rs:292:17) panicked at ...`)
 _PANIC = re.compile(rb"(?:^|(?<=[\n\r]))(?:thread '[^'\n]*' panicked at |[A-Za-z]+: \(src/)",
                     re.MULTILINE)
-_STARTS = (b"thread '", b"RuntimeError: (src/", b"PanicException: (src/")
 # how long closing waits for the relay to pass on what is left (a writer that kept a copy
 # of the pipe, a child process, would keep it open: closing does not wait for it)
 _JOIN_S = 1.0
@@ -68,7 +67,11 @@ class HeldPanics:
 
     def __enter__(self) -> HeldPanics:
         sys.stderr.flush()
-        self._saved = os.dup(2)
+        try:
+            self._saved = os.dup(2)
+        except OSError:  # no stderr at all (closed): nothing to hold panics from
+            self._saved = -1
+            return self
         read, write = os.pipe()
         os.dup2(write, 2)
         os.close(write)
@@ -79,6 +82,8 @@ class HeldPanics:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
+        if self._saved < 0:
+            return
         sys.stderr.flush()
         quiet = self.drop and self.quiet_after_drop
         # the pipe's last writer gone: the relay reaches its end
@@ -116,8 +121,8 @@ class HeldPanics:
                     self.held.append(pending[start.start():])
                     pending, holding = b"", True
                     continue
-                # what cannot be the start of a panic message passes on now, partial
-                # lines too (a progress line ending in a carriage return)
+                # whole lines pass on now (a progress line ending in a carriage return
+                # too); a line still being written waits for its end
                 cut = _passable(pending)
                 _write_all(self._saved, pending[:cut])
                 pending = pending[cut:]
@@ -126,13 +131,10 @@ class HeldPanics:
 
 
 def _passable(data: bytes) -> int:
-    """How much of `data` can pass on: up to the last line's start when that line may
-    still become a panic message's first line (its first words, or a start of them)."""
-    last = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
-    line = data[last:]
-    if any(marker.startswith(line[:len(marker)]) for marker in _STARTS):
-        return last
-    return len(data)
+    """How much of `data` can pass on: its whole lines, ended by a newline or a carriage
+    return (a progress line's), but not a last one still being written, which may yet
+    become a panic message's first line."""
+    return max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
 
 
 def _write_all(fd: int, data: bytes) -> None:
