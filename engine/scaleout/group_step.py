@@ -291,7 +291,9 @@ class StatelessStep:
     input's, followed from the rows it writes. The clocks are per worker and not
     snapshotted: a producer's envelopes all pass one worker, and after a resume a
     producer's watermark restarts from its next rows (a watermark never moves back
-    downstream)."""
+    downstream). The rows it writes are counted for the summary batch by batch (STATS,
+    added up by the summary's sink, which is snapshotted): a count kept here until the
+    end would lose, on a resume, what was written before it."""
 
     def __init__(self, node: QueryNode, output: StreamDef, first: int,
                  settings: OperatorSettings) -> None:
@@ -301,7 +303,6 @@ class StatelessStep:
         self.first = first
         self.operator = build_operator(node.operator, settings)
         self.clocks: dict[int, ProducerClock] = {}
-        self.rows: dict[int, int] = {}  # per output producer, reported at its END
 
     def __call__(self, item: Item) -> list[Item]:
         _, envelope = item
@@ -314,10 +315,12 @@ class StatelessStep:
         name = self.output.name
         if kind == ROWS:
             emitted = self.operator.process(envelope[2], BatchSource(self.input))
-            self.rows[producer] = self.rows.get(producer, 0) + sum(
-                rows.height for rows in emitted.rows)
-            return [(name, e) for rows in emitted.rows
-                    for e in stamped(producer, clock.rows(producer, rows))]
+            out: list[Item] = [(name, e) for rows in emitted.rows
+                               for e in stamped(producer, clock.rows(producer, rows))]
+            written = sum(rows.height for rows in emitted.rows)
+            if written:
+                out.append((STATS, ("s", {"events": {name: written}})))
+            return out
         if kind == MARK:
             lag = self.node.watermark_lag_ms
             if lag is not None and clock.advance(envelope[2] - lag) is not None:
@@ -325,9 +328,7 @@ class StatelessStep:
             return []
         if kind == END:
             clock.done = True
-            rows = self.rows.pop(producer, 0)
-            return [(name, (END, producer)),
-                    (STATS, ("s", {"events": {name: rows} if rows else {}}))]
+            return [(name, (END, producer))]
         return [(name, (kind, producer))]
 
 

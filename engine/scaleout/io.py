@@ -441,25 +441,30 @@ class StdoutPartition(StatefulSinkPartition):  # type: ignore[type-arg]
 
 
 class StatsSink(FixedPartitionedSink):  # type: ignore[type-arg]
-    """The run's counters, gathered from every source partition and key group at the end
-    and written as JSON to `path` (`frys run` prints them as its summary). Kept in the
-    snapshot, so a resumed run's summary counts the whole job."""
+    """The run's counters, gathered from every source partition, stateless query (batch by
+    batch) and key group (at the end) and written as JSON to `path` (`frys run` prints
+    them as its summary), each counter's streams in the job's order (`order`: its
+    streams' names), whatever order they arrived in. Kept in the snapshot, so a resumed
+    run's summary counts the whole job."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, order: tuple[str, ...] = ()) -> None:
         self.path = path
+        self.order = order
 
     def list_parts(self) -> list[str]:
         return ["0"]
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: dict[str, Any] | None) -> StatsPartition:
-        return StatsPartition(self.path, resume_state)
+        return StatsPartition(self.path, resume_state, self.order)
 
 
 class StatsPartition(StatefulSinkPartition):  # type: ignore[type-arg]
-    def __init__(self, path: Path, resume: dict[str, dict[str, int]] | None) -> None:
+    def __init__(self, path: Path, resume: dict[str, dict[str, int]] | None,
+                 order: tuple[str, ...] = ()) -> None:
         self.path = path
         self.totals: dict[str, dict[str, int]] = resume or {}
+        self.rank = {name: index for index, name in enumerate(order)}
 
     def write_batch(self, values: list[Any]) -> None:
         for _, counters in values:
@@ -476,4 +481,8 @@ class StatsPartition(StatefulSinkPartition):  # type: ignore[type-arg]
     def close(self) -> None:
         import json
 
-        self.path.write_text(json.dumps(self.totals))
+        last = len(self.rank)
+        ordered = {counter: dict(sorted(by_name.items(),
+                                        key=lambda item: self.rank.get(item[0], last)))
+                   for counter, by_name in self.totals.items()}
+        self.path.write_text(json.dumps(ordered))

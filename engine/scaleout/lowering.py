@@ -237,7 +237,7 @@ def lower(graph: JobGraph, base_dir: Path,
         stats = _select(low, STATS, low.stats)
         if stats is not None:
             op.output(low.step("summary"), op.map(low.step("summary_key"), stats, _to_sink),
-                      StatsSink(options.stats_path))
+                      StatsSink(options.stats_path, tuple(graph.topics)))
     return flow
 
 
