@@ -80,17 +80,15 @@ def partitions(path: Path, uri: str, count: int, stripe_bytes: int) -> list[str]
 
 def rereadable(path: Path, uri: str) -> bool:
     """Whether the `file:` source `uri` at `path` costs little to read whole, however many
-    processes do (registry.Connector.rereadable): an Arrow IPC file or folder of parts,
-    not followed. Its record batches are mapped, not decoded, so every process of a
-    cluster reading it whole costs less than routing half its rows between two: W2 from
-    Arrow (32M events) on `-p 2` ran in 4.2-4.7 s read whole by both processes, each
-    keeping its own key groups' rows, against 4.8-5.3 s read as stripes."""
+    processes do (registry.Connector.rereadable): an Arrow IPC file or folder of parts. Its
+    record batches are mapped, not decoded, so every process of a cluster reading it whole
+    costs less than routing half its rows between two: W2 from Arrow (32M events) on `-p 2`
+    ran in 4.2-4.7 s read whole by both processes, each keeping its own key groups' rows,
+    against 4.8-5.3 s read as stripes. (Arrow files are never followed: checking the URI
+    refuses `follow=true` on them.)"""
     from frys.connectors import files_formats
     from frys.connectors.files_columnar import EXTENSIONS
 
-    query = uri.partition("?")[2]
-    if "follow=" in query and "follow=false" not in query:
-        return False
     return (files_formats.format_of(path.name) == "columnar"
             and EXTENSIONS.get(path.suffix.lower()) == "arrow"
             and (path.is_file() or path.is_dir()))

@@ -64,7 +64,7 @@ def test_a_share_keeps_the_rows_of_its_key_groups() -> None:
     batch = pl.DataFrame({"k": list(range(200)), "v": list(range(200))})
     keys = [pl.col("k")]
     group = key_group_column(batch, keys, 8)
-    kept = [batch.filter(KeyShare(i, 2, 1).keep(batch, keys, 8)) for i in range(2)]
+    kept = [batch.filter(KeyShare(i, 2, 1).keeps(keys, 8)) for i in range(2)]
     assert sorted(kept[0]["k"].to_list() + kept[1]["k"].to_list()) == list(range(200))
     for i, rows in enumerate(kept):
         assert rows.height > 0
@@ -87,13 +87,15 @@ def test_share_names_are_parsed_strictly() -> None:
 # ------------------------------------------------------------------ which sources
 
 
-def _listed(tmp_path: Path, job: str, process: int | None, **options: Any
-            ) -> list[list[str]]:
+def _listed(tmp_path: Path, job: str, process: int | None, processes: int = 2,
+            **options: Any) -> list[list[str]]:
+    """The partitions process `process` of `processes` lists of each source of `job`
+    (None: one process alone)."""
     (tmp_path / "job.frysql").write_text(job)
-    options.setdefault("source_partitions", 2)  # as `frys run` on two processes
+    options.setdefault("source_partitions", processes)  # as `frys run` on the cluster
     graph = plan(compile_text(job, str(tmp_path / "job.frysql")))
     flow = lower(graph, tmp_path, ScaleOutOptions(
-        key_groups=8, process=None if process is None else (process, 2), **options))
+        key_groups=8, process=None if process is None else (process, processes), **options))
     return [step.source.list_parts() for step in flow.substeps
             if isinstance(getattr(step, "source", None), FrysSource)]
 
@@ -146,18 +148,8 @@ def test_shares_need_a_small_cluster_reading_in_parallel(files: Path) -> None:
     assert _listed(files, job, 0, source_partitions=1) == [["all"]]  # read whole, once
     # past MAX_SHARES processes every process reading the whole file costs more than the
     # exchange it saves: stripes (the file's 2,000 rows are one stripe: read whole)
-    processes = MAX_SHARES + 1
-    (files / "job.frysql").write_text(job)
-    graph = plan(compile_text(job, str(files / "job.frysql")))
-    flow = lower(graph, files, ScaleOutOptions(key_groups=8, process=(0, processes),
-                                               source_partitions=processes))
-    listed = [step.source.list_parts() for step in flow.substeps
-              if isinstance(getattr(step, "source", None), FrysSource)]
-    assert listed == [["all"]]
-    flow = lower(graph, files, ScaleOutOptions(key_groups=8, process=(0, MAX_SHARES),
-                                               source_partitions=MAX_SHARES))
-    assert [step.source.list_parts() for step in flow.substeps
-            if isinstance(getattr(step, "source", None), FrysSource)] == [["keys=0/4:1"]]
+    assert _listed(files, job, 0, processes=MAX_SHARES + 1) == [["all"]]
+    assert _listed(files, job, 0, processes=MAX_SHARES) == [["keys=0/4:1"]]
 
 
 def test_a_join_reads_both_sides_as_shares(files: Path) -> None:

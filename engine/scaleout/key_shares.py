@@ -95,10 +95,6 @@ class KeyShare:
         workers = self.count * self.threads
         return ((group % workers) // self.threads) == self.index
 
-    def keep(self, batch: pl.DataFrame, keys: list[pl.Expr], groups: int) -> pl.Series:
-        """Which rows of `batch` are this share's (`keeps`)."""
-        return batch.select(self.keeps(keys, groups)).to_series()
-
 
 # the most processes a cluster reads sources as key shares on (see the module docstring)
 MAX_SHARES = 4

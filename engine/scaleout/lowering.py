@@ -146,17 +146,17 @@ def lower(graph: JobGraph, base_dir: Path,
     job = job_fingerprint(graph)  # in every snapshot: a changed job is refused its state
     # 1. number every stream's producers
     source_plans = []
-    partitions = source_partitions(graph, base_dir, options.source_partitions,
-                                   options.split_bytes, options.recovered_parts)
     share_keys = key_shared_sources(graph, base_dir, options)
+    processes = options.process[1] if options.process is not None else 1
+    partitions = source_partitions(
+        graph, base_dir, options.source_partitions, options.split_bytes,
+        options.recovered_parts,
+        {uri: shares(processes, options.threads, options.key_groups) for uri in share_keys})
     for source in graph.sources:
         stream = graph.topics[source.topic]
         connector = registry.connector_for(source.uri)
         parts = partitions[source.uri]
         kept_by = share_keys.get(source.uri)
-        if kept_by is not None and source.uri not in options.recovered_parts:
-            assert options.process is not None  # (key_shared_sources)
-            parts = shares(options.process[1], options.threads, options.key_groups)
         producers, dead = [], []
         for part in parts:
             named = f"source {source.uri}" + (f" [{part}]" if len(parts) > 1 else "")
@@ -167,8 +167,10 @@ def lower(graph: JobGraph, base_dir: Path,
         source_plans.append(SourcePlan(source.uri, stream, graph.topics[DEAD_LETTERS],
                                        tuple(parts), tuple(producers), tuple(dead), base_dir,
                                        job_name, graph.source_name, stream.is_table, job,
-                                       low.listed(len(parts)), options.process,
-                                       tuple(kept_by or ()), options.key_groups))
+                                       # (key shares: each process lists its own)
+                                       kept_by is not None or low.listed(len(parts)),
+                                       options.process, tuple(kept_by or ()),
+                                       options.key_groups))
     group_plans: dict[int, GroupPlan | tuple[QueryNode, int]] = {}
     settings = operator_settings(options.runtime)
     for node in order:
@@ -251,16 +253,17 @@ def home_process(placed: int, processes: int) -> int:
 
 
 def source_partitions(graph: JobGraph, base_dir: Path, count: int, split_bytes: int,
-                      recovered: dict[str, tuple[str, ...]] | None = None
+                      recovered: dict[str, tuple[str, ...]] | None = None,
+                      shared: dict[str, tuple[str, ...]] | None = None
                       ) -> dict[str, tuple[str, ...]]:
-    """Per source URI, the partitions it is read as (registry.Connector.partitions, stripes
-    of about `split_bytes`; ("all",): the whole source), or the ones `recovered` names
-    for it. The job's splittable sources share `count` partitions: each is read by
-    count // (their number) of them, at least one. Two files on two workers are read
-    whole, one by each process (_Lowering.listed), rather than both in halves: every
-    partition is one more producer whose watermark each key group waits for, and a join
-    of two files split in two ran at 0.88x one process where reading them whole ran at
-    1.21x (W6 from JSON Lines, 8M events)."""
+    """Per source URI, the partitions it is read as (registry.Connector.partitions, stripes of
+    about `split_bytes`; ("all",): the whole source), or the ones `recovered` names for it,
+    or, for a fresh run, its key shares in `shared` (key_shares.py). The job's splittable
+    sources share `count` partitions: each is read by count // (their number) of them, at
+    least one. Two files on two workers are read whole, one by each process
+    (_Lowering.listed), rather than both in halves: every partition is one more producer
+    whose watermark each key group waits for, and a join of two files split in two ran at
+    0.88x one process where reading them whole ran at 1.21x (W6 from JSON Lines, 8M events)."""
     splittable = [source for source in graph.sources
                   if registry.connector_for(source.uri).partitions is not None
                   and not graph.topics[source.topic].is_table]
@@ -271,6 +274,8 @@ def source_partitions(graph: JobGraph, base_dir: Path, count: int, split_bytes: 
         parts[source.uri] = ("all",)
         if recovered and source.uri in recovered:
             parts[source.uri] = recovered[source.uri]
+        elif shared and source.uri in shared:
+            parts[source.uri] = shared[source.uri]
         # (a table is read by one partition: its rows are upserts in file order)
         elif each > 1 and source in splittable and split is not None:
             parts[source.uri] = tuple(split(source.uri, base_dir, each, split_bytes))
