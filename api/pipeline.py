@@ -42,8 +42,8 @@ from frys.connectors.subscriber import BatchSubscriber
 from frys.dsl import FrysError
 from frys.dsl.parser import read_job
 from frys.engine.graph import JobGraph
+from frys.engine.job_stats import JobStats
 from frys.engine.planner import plan
-from frys.engine.query_runner import JobStats
 from frys.engine.runtime import DEFAULT_OPTIONS, Runtime, RuntimeOptions
 
 if TYPE_CHECKING:

@@ -44,44 +44,12 @@ from frys.connectors.jsonl import JsonlWriter
 from frys.connectors.sandbox import Sandbox
 from frys.dsl import FrysError
 from frys.engine.graph import JobGraph, QueryNode
+from frys.engine.job_stats import summary
 from frys.engine.planner import plan
-from frys.engine.query_runner import JobStats
 from frys.engine.runtime import Runtime, RuntimeOptions, StateDropped
 
 if TYPE_CHECKING:
     from frys.progress import RunStatusLine
-
-
-def summary(stats: JobStats) -> str:
-    """The lines `frys run` prints on stderr at the end: events per stream, then what was
-    dropped or discarded and why, then the dead letters (the first three shown)."""
-    parts = [f"{stream}: {count} events" for stream, count in stats.events.items()
-             if count and stream != "dead_letters"]
-    lines = ["frys: done. " + ("; ".join(parts) if parts else "no events")]
-    if stats.total_late_events:
-        detail = ", ".join(f"{q}: {n}" for q, n in stats.late_events.items())
-        lines.append(f"frys: late events dropped: {stats.total_late_events} ({detail})")
-    if stats.incomplete_windows:
-        detail = ", ".join(f"{q}: {n}" for q, n in stats.incomplete_windows.items())
-        lines.append(f"frys: count windows still short at the end (not fired): {detail}")
-    if stats.discarded_partial_matches:
-        detail = ", ".join(f"{q}: {n}" for q, n in stats.discarded_partial_matches.items())
-        lines.append(f"frys: partial matches discarded over the limit: {detail} "
-                     "(raise --max-partial-matches, or bound the pattern with WITHIN)")
-    if stats.discarded_partial_matches_for_bytes:
-        detail = ", ".join(f"{q}: {n}"
-                           for q, n in stats.discarded_partial_matches_for_bytes.items())
-        lines.append(f"frys: partial matches discarded over the byte budget: {detail} "
-                     "(raise --max-pattern-bytes-per-partition / --max-pattern-bytes, or "
-                     "bound the pattern with WITHIN)")
-    if stats.total_dead_letters:
-        detail = ", ".join(f"{s}: {n}" for s, n in stats.dead_letters.items())
-        lines.append(f"frys: dead letters: {stats.total_dead_letters} ({detail})")
-        for letter in stats.first_dead_letters[:3]:
-            lines.append(f"  {letter.position}: {letter.reason}")
-    else:
-        lines.append("frys: dead letters: 0")
-    return "\n".join(lines)
 
 
 class StdoutRows(JsonlWriter):

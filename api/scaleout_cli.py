@@ -265,8 +265,7 @@ def _summary(stats_path: Path) -> str:
     import json
     from collections import Counter
 
-    from frys.engine.query_runner import JobStats
-    from frys.run_cli import summary
+    from frys.engine.job_stats import JobStats, summary
 
     totals = json.loads(stats_path.read_text())
     stats = JobStats()

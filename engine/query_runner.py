@@ -5,50 +5,22 @@ the operator each batch (with the watermark each row arrived under) and each wat
 advance, and writes what the operator emits through ChannelWriters. It knows the operator
 only through its contract (engine/operator.py), so a new operator needs no change here, and
 the channels only through engine/channel.py, so it runs over the bus or any other transport.
-JobStats are the counters of a run it keeps up to date.
+JobStats (engine/job_stats.py) are the counters of a run it keeps up to date.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from frys.engine.channel import ChannelWriter, Delivery, NamedChannel
 from frys.engine.graph import JobGraph, QueryNode
+from frys.engine.job_stats import JobStats
 from frys.engine.operator import BatchSource, Emitted, OperatorSettings, OperatorState
 from frys.engine.time import END_OF_TIME, CombinedWatermark
 from frys.operators.registry import build_operator
-
-if TYPE_CHECKING:  # only named: the runtime keeps the dead letters it decoded
-    from frys.connectors.decode import DeadLetter
-
-
-@dataclass
-class JobStats:
-    """What a run did: events per topic, late events per query, dead letters per stream."""
-
-    events: Counter[str] = field(default_factory=Counter)
-    late_events: Counter[str] = field(default_factory=Counter)
-    dead_letters: Counter[str] = field(default_factory=Counter)
-    # count windows still short of their size when the input ended (they do not fire)
-    incomplete_windows: Counter[str] = field(default_factory=Counter)
-    # partial matches a pattern query dropped over its per-partition limit
-    discarded_partial_matches: Counter[str] = field(default_factory=Counter)
-    # partial matches a pattern query dropped over its byte budgets (per partition, per job)
-    discarded_partial_matches_for_bytes: Counter[str] = field(default_factory=Counter)
-    first_dead_letters: list[DeadLetter] = field(default_factory=list)
-
-    @property
-    def total_dead_letters(self) -> int:
-        return sum(self.dead_letters.values())
-
-    @property
-    def total_late_events(self) -> int:
-        return sum(self.late_events.values())
 
 
 def query_names(graph: JobGraph) -> dict[tuple[int, str], str]:

@@ -54,6 +54,7 @@ from frys.dsl.errors import FrysError
 from frys.dsl.limits import DEFAULT_LIMITS, Limits
 from frys.engine.channel import Producer as ChannelProducer
 from frys.engine.graph import JobGraph, QueryNode
+from frys.engine.job_stats import JobStats
 from frys.engine.operator import (
     DEFAULT_MAX_PARTIALS,
     DEFAULT_MAX_PARTITION_BYTES,
@@ -61,7 +62,7 @@ from frys.engine.operator import (
     OperatorSettings,
     OperatorState,
 )
-from frys.engine.query_runner import JobStats, QueryRunner, query_names
+from frys.engine.query_runner import QueryRunner, query_names
 
 if TYPE_CHECKING:
     # the WAL is imported only by a job with a persistent stream (_topic_for, start())

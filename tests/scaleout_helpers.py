@@ -177,7 +177,7 @@ def _read_output(path: Path) -> list[str] | None:
 
 
 def parse_summary(stderr: str) -> dict[str, dict[str, int]]:
-    """The counters of `frys run`'s summary (run_cli.summary), per line and name: `done.`
+    """The counters of `frys run`'s summary (job_stats.summary), per line and name: `done.`
     as "events", each other line (late events, short count windows, discarded partial
     matches, dead letters) by its words, with its total as "(total)" where it has one."""
     summary: dict[str, dict[str, int]] = {}

@@ -31,8 +31,9 @@ from frys.engine.channel import (
     Producer,
     Receiver,
 )
+from frys.engine.job_stats import JobStats
 from frys.engine.planner import plan
-from frys.engine.query_runner import JobStats, QueryRunner
+from frys.engine.query_runner import QueryRunner
 from frys.engine.time import END_OF_TIME, START_OF_TIME, event_time_millis
 
 

@@ -39,9 +39,10 @@ from frys.dsl.errors import NotSupportedYet
 from frys.dsl.printer import expr_to_sql
 from frys.dsl.types import TIMESTAMP_DTYPE
 from frys.engine.channel import Delivery
+from frys.engine.job_stats import JobStats
 from frys.engine.operator import BatchSource, Emitted, OperatorSettings
 from frys.engine.planner import plan
-from frys.engine.query_runner import JobStats, QueryRunner
+from frys.engine.query_runner import QueryRunner
 from frys.operators.registry import build_operator
 
 # ---------------------------------------------------------------------- whole jobs

@@ -27,9 +27,10 @@ from frys.dsl.parser import parse
 from frys.dsl.printer import statement_to_sql
 from frys.engine.channel import Delivery
 from frys.engine.graph import WindowJoinSpec
+from frys.engine.job_stats import JobStats
 from frys.engine.operator import BatchSource, Emitted, OperatorSettings
 from frys.engine.planner import plan
-from frys.engine.query_runner import JobStats, QueryRunner
+from frys.engine.query_runner import QueryRunner
 from frys.engine.time import END_OF_TIME
 from frys.operators.registry import build_operator
 from frys.operators.window_join import WINDOW_START, WindowJoin

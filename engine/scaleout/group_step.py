@@ -26,8 +26,9 @@ from bytewax.operators import StatefulBatchLogic
 from frys.dsl.analyzed import OVERFLOW, StreamDef
 from frys.engine.channel import Delivery
 from frys.engine.graph import QueryNode
+from frys.engine.job_stats import JobStats
 from frys.engine.operator import BatchSource, OperatorSettings
-from frys.engine.query_runner import JobStats, QueryRunner
+from frys.engine.query_runner import QueryRunner
 from frys.engine.scaleout.inband import (
     END,
     LOADED,
