@@ -558,3 +558,36 @@ def test_a_sink_that_fails_fails_the_run_with_its_error(
     assert "panicked" not in failed.stderr, failed.stderr
     assert "of 2 stopped" not in failed.stderr, failed.stderr
     assert "exited with status" not in failed.stderr, failed.stderr
+
+
+# a stateless query feeding a pattern that lists the events of each match: the filter's
+# rows are numbered as it writes them (MATCH_IDS), so a resume must go on numbering where
+# the snapshot left off
+NUMBERED_THROUGH_A_FILTER = """
+CREATE STREAM ev (k INT, v INT, ts TIMESTAMP)
+    WITH (event_time = ts, watermark = 50ms, source = 'file:ev.jsonl');
+CREATE STREAM mid (k INT, v INT, ts TIMESTAMP) WITH (event_time = ts, watermark = 50ms);
+CREATE STREAM out WITH (sink = 'file:out.jsonl');
+INSERT INTO mid SELECT k, v, ts FROM ev WHERE v > 9;
+INSERT INTO out SELECT a.k, a.v AS first, b.v AS second, MATCH_IDS AS ids FROM mid
+    PARTITION BY k PATTERN (a -> b) WITHIN 200ms DEFINE b AS b.v > a.v + 80;
+"""
+
+
+def test_a_stateless_querys_numbering_and_watermark_go_on_across_a_resume(
+        inputs: Path, tmp_path: Path) -> None:
+    """A filter's clocks (the number of its next row, its watermark) are kept in the
+    snapshot of the step it runs in: killed mid-run and resumed, the pattern downstream
+    lists the same MATCH_IDS as an uninterrupted run on the same cluster (a filter that
+    numbered its rows from 0 again gave events numbers already given)."""
+    whole = copy_job(inputs, tmp_path / "whole", "filter", NUMBERED_THROUGH_A_FILTER)
+    uninterrupted = run(inputs, whole, "-w", "2")
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+    rows = sorted(output_rows(whole.parent))
+    assert len(rows) > 100
+    job_file = copy_job(inputs, tmp_path / "killed", "filter", NUMBERED_THROUGH_A_FILTER)
+    recovery = tmp_path / "recovery"
+    kill_after_snapshots(inputs, job_file, recovery, "-w", "2", epochs=1)
+    assert 0 < partial_rows(job_file.parent) < len(rows)
+    resumes_exactly_once(inputs, job_file, job_file.parent, rows,
+                         "-w", "2", "-r", str(recovery), "-s", SNAPSHOT_S)

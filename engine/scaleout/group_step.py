@@ -9,8 +9,9 @@ embedded runtime's; only the transport differs. Its bytewax snapshot is the runn
 snapshot (the operator's columnar `OperatorState`) plus the clocks: what bytewax recovery
 stores per key group and hands back on resume, on whichever worker then owns the group.
 
-`StatelessStep` runs a filter/projection where its input already is, per envelope, with
-one output producer per input producer (no routing, no state worth keeping).
+A stateless query reading one of the streams a key group writes runs inside the group's
+step (chained.py): the group's outgoing items pass through its `Chain`, whose clocks are
+in the group's snapshot.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ from frys.dsl.analyzed import OVERFLOW, StreamDef
 from frys.engine.channel import Delivery
 from frys.engine.graph import QueryNode
 from frys.engine.job_stats import JobStats
-from frys.engine.operator import BatchSource, OperatorSettings
+from frys.engine.operator import OperatorSettings
 from frys.engine.query_runner import QueryRunner
+from frys.engine.scaleout.chained import Chains
 from frys.engine.scaleout.inband import (
     END,
     LOADED,
     MARK,
     ROWS,
+    STATS,
     Envelope,
     InputClock,
     Item,
@@ -42,10 +45,7 @@ from frys.engine.scaleout.inband import (
     stamped,
 )
 from frys.engine.time import END_OF_TIME
-from frys.operators.registry import build_operator
 
-# the stream the counters of every key group travel on to the run's summary
-STATS = "__frys_stats"
 # the JobStats counters a key group reports at the end
 COUNTERS = ("late_events", "incomplete_windows", "discarded_partial_matches",
             "discarded_partial_matches_for_bytes")
@@ -102,6 +102,8 @@ class GroupPlan:
     # stream rows back (the embedded runtime reads tables before anything else)
     table_first: str | None = None
     late_targets: dict[str, str] = field(default_factory=dict)
+    # the stateless queries run in this step, on what it writes (chained.py)
+    chains: Chains = field(default_factory=Chains)
 
     def producer(self, stream: str, group: int) -> int:
         return self.writes[stream][1] + (group if self.keyed else 0)
@@ -116,6 +118,7 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
     def __init__(self, plan: GroupPlan, resume: dict[str, Any] | None) -> None:
         self.plan = plan
         self.outbox: list[Item] = []
+        self.chain = plan.chains.chain()
         self.group: int | None = None
         if resume is not None:
             self._start(int(resume["group"]))
@@ -205,7 +208,8 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
                 "inputs": {name: clock.snapshot() for name, clock in self.inputs.items()},
                 "writers": {name: w.clock.snapshot() for name, w in self.writers.items()},
                 "rows": {name: w.rows for name, w in self.writers.items()},
-                "held": list(self.held), "reported": self.reported}
+                "held": list(self.held), "reported": self.reported,
+                "chain": self.chain.snapshot()}
 
     # ------------------------------------------------------------ the work
 
@@ -225,9 +229,10 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
             self.writers[name].rows = rows
         self.held = list(state["held"])
         self.reported = bool(state.get("reported", False))
+        self.chain.restore(state.get("chain"))
 
     def _drain(self) -> list[Item]:
-        out = list(self.outbox)
+        out = self.chain.apply(list(self.outbox))
         self.outbox.clear()
         return out
 
@@ -283,54 +288,6 @@ class GroupLogic(StatefulBatchLogic):  # type: ignore[type-arg]
             # input is left to shed partial matches (without its END, readers of overflow
             # waited for the end of the run, and a query over it was never counted)
             self.writers[OVERFLOW].finish()
-
-
-class StatelessStep:
-    """A filter/projection over one stream, run on each envelope where it is (a bytewax
-    flat_map): output producer `first + p` for input producer p, its watermark forwarded
-    (minus the query's lag) or, when the output's event time is not derived from the
-    input's, followed from the rows it writes. The clocks are per worker and not
-    snapshotted: a producer's envelopes all pass one worker, and after a resume a
-    producer's watermark restarts from its next rows (a watermark never moves back
-    downstream). The rows it writes are counted for the summary batch by batch (STATS,
-    added up by the summary's sink, which is snapshotted): a count kept here until the
-    end would lose, on a resume, what was written before it."""
-
-    def __init__(self, node: QueryNode, output: StreamDef, first: int,
-                 settings: OperatorSettings) -> None:
-        self.node = node
-        self.input = node.inputs[0]
-        self.output = output
-        self.first = first
-        self.operator = build_operator(node.operator, settings)
-        self.clocks: dict[int, ProducerClock] = {}
-
-    def __call__(self, item: Item) -> list[Item]:
-        _, envelope = item
-        producer = self.first + envelope[1]
-        clock = self.clocks.get(producer)
-        if clock is None:
-            clock = self.clocks[producer] = ProducerClock(
-                self.output, forwarding=self.node.watermark_lag_ms is not None)
-        kind = envelope[0]
-        name = self.output.name
-        if kind == ROWS:
-            emitted = self.operator.process(envelope[2], BatchSource(self.input))
-            out: list[Item] = [(name, e) for rows in emitted.rows
-                               for e in stamped(producer, clock.rows(producer, rows))]
-            written = sum(rows.height for rows in emitted.rows)
-            if written:
-                out.append((STATS, ("s", {"events": {name: written}})))
-            return out
-        if kind == MARK:
-            lag = self.node.watermark_lag_ms
-            if lag is not None and clock.advance(envelope[2] - lag) is not None:
-                return [(name, (MARK, producer, envelope[2] - lag))]
-            return []
-        if kind == END:
-            clock.done = True
-            return [(name, (END, producer))]
-        return [(name, (kind, producer))]
 
 
 def builder(plan: GroupPlan) -> Callable[[dict[str, Any] | None], GroupLogic]:

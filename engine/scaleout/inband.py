@@ -44,6 +44,8 @@ from frys.engine.time import (
 
 ROWS, MARK, LOADED, END = "r", "w", "l", "e"
 _KEEP = "__frys_keep"
+# the stream the counters of every step travel on to the run's summary
+STATS = "__frys_stats"
 
 Envelope = tuple  # (ROWS, int, DataFrame, Series | None) | (MARK, int, int) | (END, int) ...
 Item = tuple[str, Envelope]

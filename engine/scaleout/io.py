@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -52,9 +52,9 @@ from frys.connectors.registry import (
 )
 from frys.dsl.analyzed import DEAD_LETTERS, StreamDef
 from frys.dsl.errors import FrysError
+from frys.engine.scaleout.chained import Chains
 from frys.engine.scaleout.cluster import note_failure
-from frys.engine.scaleout.group_step import STATS
-from frys.engine.scaleout.inband import END, LOADED, ROWS, Item, ProducerClock, stamped
+from frys.engine.scaleout.inband import END, LOADED, ROWS, STATS, Item, ProducerClock, stamped
 from frys.engine.scaleout.key_shares import KeyShare, listed_by
 
 # a sink's envelope of rows encoded where they were made (SinkPlan.row_encoder):
@@ -111,6 +111,8 @@ class SourcePlan:
     # number of key groups its rows are kept by
     share_keys: tuple[pl.Expr, ...] = ()
     key_groups: int = 0
+    # the stateless queries run in each partition, on what it sends (chained.py)
+    chains: Chains = field(default_factory=Chains)
 
 
 class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
@@ -170,6 +172,9 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
             self.dead_clock.restore(resume["dead_clock"])
             self.events, self.dead = resume["events"], resume["dead"]
             self.state, self.loaded = resume["state"], resume["loaded"]
+        self.chain = plan.chains.chain()
+        if resume is not None:
+            self.chain.restore(resume.get("chain"))
         self.batches = iter(self.source.batches())
         self.awake: datetime | None = None
         self.wait = 0.005
@@ -180,6 +185,9 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
     def next_batch(self) -> list[Item]:
         if self.state == "ended":
             raise StopIteration
+        return self.chain.apply(self._next_items())
+
+    def _next_items(self) -> list[Item]:
         plan = self.plan
         name, producer = plan.stream.name, self.producer
         self.awake = None
@@ -247,7 +255,8 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
                 "job": self.plan.job,
                 "position": self.source.position(), "clock": self.clock.snapshot(),
                 "dead_clock": self.dead_clock.snapshot(), "events": self.events,
-                "dead": self.dead, "state": self.state, "loaded": self.loaded}
+                "dead": self.dead, "state": self.state, "loaded": self.loaded,
+                "chain": self.chain.snapshot()}
 
     def close(self) -> None:
         # the position reached is committed only at the end of the input: with recovery,

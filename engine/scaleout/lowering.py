@@ -6,7 +6,8 @@
   operators/partitioning.py; each watermark MARK and END to every key group) and a
   bytewax stateful step keyed by key group (engine/scaleout/group_step.py); a query
   without keys is one group, gathered on one worker;
-* a stateless filter/projection runs where its input is (no exchange);
+* a stateless filter/projection runs inside every step producing its input (no
+  exchange, no step of its own; its clocks in that step's snapshot: chained.py);
 * every sink and the rows of each bare SELECT become a bytewax sink of one partition;
 * every item is `(stream, envelope)` (engine/scaleout/inband.py): a columnar batch of one
   producer (never one event per item), or its watermark, or its end.
@@ -40,8 +41,9 @@ from frys.engine.runtime import (
     job_name_of,
     operator_settings,
 )
-from frys.engine.scaleout.group_step import STATS, GroupPlan, StatelessStep, builder
-from frys.engine.scaleout.inband import ROWS, Item, ProducerSpec, routed_offsets
+from frys.engine.scaleout.chained import ChainedQuery, Chains
+from frys.engine.scaleout.group_step import GroupPlan, builder
+from frys.engine.scaleout.inband import ROWS, STATS, Item, ProducerSpec, routed_offsets
 from frys.engine.scaleout.io import (
     ENCODED,
     FrysSink,
@@ -114,6 +116,8 @@ class _Lowering:
     producers: dict[str, list[ProducerSpec]] = field(default_factory=dict)
     parts: dict[str, list[Stream[Item]]] = field(default_factory=dict)
     stats: list[Stream[Item]] = field(default_factory=list)
+    # the stateless queries, run in the steps that produce their inputs (chained.py)
+    chains: Chains = field(default_factory=Chains)
     steps: int = 0
     homes: int = 0  # sources placed so far (`listed`)
 
@@ -170,8 +174,8 @@ def lower(graph: JobGraph, base_dir: Path,
                                        # (key shares: each process lists its own)
                                        kept_by is not None or low.listed(len(parts)),
                                        options.process, tuple(kept_by or ()),
-                                       options.key_groups))
-    group_plans: dict[int, GroupPlan | tuple[QueryNode, int]] = {}
+                                       options.key_groups, low.chains))
+    group_plans: dict[int, GroupPlan | tuple[QueryNode, int, str]] = {}
     settings = operator_settings(options.runtime)
     for node in order:
         name = names[node.index, node.stage]
@@ -182,7 +186,7 @@ def lower(graph: JobGraph, base_dir: Path,
                 _add(low, node.output_topic, ProducerSpec(f"{name} <- {producer.name}",
                                                           producer.lazy,
                                                           producer.loads_table))
-            group_plans[id(node)] = (node, first)
+            group_plans[id(node)] = (node, first, name)
             continue
         keyed = any(keys)
         groups = options.key_groups if keyed else 1
@@ -205,7 +209,7 @@ def lower(graph: JobGraph, base_dir: Path,
                 1, settings.max_pattern_bytes // groups))
         group_plans[id(node)] = GroupPlan(
             node, name, {}, writes, keyed, group_settings,
-            assignment_fingerprint(groups), job, table_first, late_targets)
+            assignment_fingerprint(groups), job, table_first, late_targets, low.chains)
     # 2. build the steps, writers before readers
     for source_plan in source_plans:
         items = op.input(low.step("source"), flow, FrysSource(source_plan))
@@ -215,7 +219,7 @@ def lower(graph: JobGraph, base_dir: Path,
     for node in order:
         query_plan = group_plans[id(node)]
         if isinstance(query_plan, tuple):
-            _stateless(low, query_plan[0], query_plan[1], settings)
+            _stateless(low, *query_plan, settings)
         else:
             keys = partition_keys(node.operator, node.inputs)
             assert keys is not None
@@ -403,14 +407,13 @@ def _inputs(low: _Lowering, node: QueryNode) -> Stream[Item] | None:
     return streams[0] if len(streams) == 1 else op.merge(low.step("merge"), *streams)
 
 
-def _stateless(low: _Lowering, node: QueryNode, first: int, settings: Any) -> None:
-    items = _inputs(low, node)
-    if items is None:
-        return
-    step = StatelessStep(node, low.graph.topics[node.output_topic], first, settings)
-    out = op.flat_map(low.step("query"), items, step)
-    low.parts[node.output_topic].append(out)
-    low.stats.append(out)
+def _stateless(low: _Lowering, node: QueryNode, first: int, name: str, settings: Any
+               ) -> None:
+    """A stateless query runs in every step that produces its input (chained.py): its
+    rows leave with that step's, on the same bytewax streams."""
+    low.chains.add(ChainedQuery(node, name, low.graph.topics[node.output_topic], first,
+                                settings))
+    low.parts[node.output_topic].extend(low.parts[node.inputs[0]])
 
 
 class Router:
