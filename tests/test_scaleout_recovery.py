@@ -562,8 +562,10 @@ def test_a_sink_that_fails_fails_the_run_with_its_error(
 
 # a stateless query feeding a pattern that lists the events of each match: the filter's
 # rows are numbered as it writes them (MATCH_IDS), so a resume must go on numbering where
-# the snapshot left off
-NUMBERED_THROUGH_A_FILTER = """
+# the snapshot left off. It runs in the source's partitions, or (after a window) in the
+# window's key groups
+NUMBERED_THROUGH_A_FILTER = {
+    "after a source": """
 CREATE STREAM ev (k INT, v INT, ts TIMESTAMP)
     WITH (event_time = ts, watermark = 50ms, source = 'file:ev.jsonl');
 CREATE STREAM mid (k INT, v INT, ts TIMESTAMP) WITH (event_time = ts, watermark = 50ms);
@@ -571,23 +573,38 @@ CREATE STREAM out WITH (sink = 'file:out.jsonl');
 INSERT INTO mid SELECT k, v, ts FROM ev WHERE v > 9;
 INSERT INTO out SELECT a.k, a.v AS first, b.v AS second, MATCH_IDS AS ids FROM mid
     PARTITION BY k PATTERN (a -> b) WITHIN 200ms DEFINE b AS b.v > a.v + 80;
-"""
+""",
+    "after a window": """
+CREATE STREAM ev (k INT, v INT, ts TIMESTAMP)
+    WITH (event_time = ts, watermark = 50ms, source = 'file:ev.jsonl');
+CREATE STREAM w (k INT, window_start TIMESTAMP, s INT) WITH (event_time = window_start);
+CREATE STREAM mid (k INT, s INT, ts TIMESTAMP) WITH (event_time = ts, watermark = 0ms);
+CREATE STREAM out WITH (sink = 'file:out.jsonl');
+INSERT INTO w SELECT k, window_start, SUM(v) AS s FROM ev GROUP BY k, TUMBLE(30ms);
+INSERT INTO mid SELECT k, s, window_start AS ts FROM w WHERE s > 50;
+INSERT INTO out SELECT a.k, a.s AS first, b.s AS second, MATCH_IDS AS ids FROM mid
+    PARTITION BY k PATTERN (a -> b) WITHIN 300ms DEFINE b AS b.s > a.s + 20;
+"""}
 
 
+@pytest.mark.parametrize("where", sorted(NUMBERED_THROUGH_A_FILTER))
 def test_a_stateless_querys_numbering_and_watermark_go_on_across_a_resume(
-        inputs: Path, tmp_path: Path) -> None:
+        inputs: Path, tmp_path: Path, where: str) -> None:
     """A filter's clocks (the number of its next row, its watermark) are kept in the
-    snapshot of the step it runs in: killed mid-run and resumed, the pattern downstream
-    lists the same MATCH_IDS as an uninterrupted run on the same cluster (a filter that
-    numbered its rows from 0 again gave events numbers already given)."""
-    whole = copy_job(inputs, tmp_path / "whole", "filter", NUMBERED_THROUGH_A_FILTER)
+    snapshot of the step it runs in (engine/scaleout/chained.py): killed mid-run and
+    resumed, the pattern downstream lists the same MATCH_IDS as an uninterrupted run on
+    the same cluster (a filter that numbered its rows from 0 again gave events numbers
+    already given)."""
+    text = NUMBERED_THROUGH_A_FILTER[where]
+    whole = copy_job(inputs, tmp_path / "whole", "filter", text)
     uninterrupted = run(inputs, whole, "-w", "2")
     assert uninterrupted.returncode == 0, uninterrupted.stderr
     rows = sorted(output_rows(whole.parent))
     assert len(rows) > 100
-    job_file = copy_job(inputs, tmp_path / "killed", "filter", NUMBERED_THROUGH_A_FILTER)
+    job_file = copy_job(inputs, tmp_path / "killed", "filter", text)
     recovery = tmp_path / "recovery"
-    kill_after_snapshots(inputs, job_file, recovery, "-w", "2", epochs=1)
+    kill_after_snapshots(inputs, job_file, recovery, "-w", "2",
+                         epochs=SNAPSHOTS_BEFORE_KILL)
     assert 0 < partial_rows(job_file.parent) < len(rows)
     resumes_exactly_once(inputs, job_file, job_file.parent, rows,
                          "-w", "2", "-r", str(recovery), "-s", SNAPSHOT_S)
