@@ -21,13 +21,16 @@ from frys.engine.scaleout.key_groups import KEY_GROUPS
 
 def flow(job: str | Path, *, key_groups: int = KEY_GROUPS, stats_path: str | Path | None = None,
          tagged: bool | None = None, source_partitions: int = 1,
-         split_bytes: int = DEFAULT_SPLIT_BYTES, **runtime_options: Any) -> Any:
+         split_bytes: int = DEFAULT_SPLIT_BYTES, snapshotted: bool = False,
+         **runtime_options: Any) -> Any:
     """The job in the file `job` as a bytewax `Dataflow`: sources as partitioned sources
     (a file of more than one stripe of `split_bytes` as up to `source_partitions`
     partitions, connectors/file_partitions.py), each stateful query as a step keyed by
     `key_groups` key groups, sinks as sinks, the rows of bare SELECTs on stdout. A resume
     (bytewax's -r) must give the same `source_partitions` and `split_bytes` as the run
-    that wrote the folder. `runtime_options`: engine.runtime.RuntimeOptions
+    that wrote the folder; give `snapshotted=True` when the runner takes snapshots (-r):
+    a broker source then acknowledges nothing before a commit, from its first delivery
+    (bytewax does not tell the flow). `runtime_options`: engine.runtime.RuntimeOptions
     fields (max_partial_matches, ...). Raises FrysError for a job that does not compile or
     uses what the scale-out runtime does not run."""
     from frys.compiler import compile_text
@@ -42,4 +45,5 @@ def flow(job: str | Path, *, key_groups: int = KEY_GROUPS, stats_path: str | Pat
     return lower(graph, path.parent, ScaleOutOptions(
         key_groups=key_groups, runtime=options,
         stats_path=Path(stats_path) if stats_path is not None else None, tagged=tagged,
-        source_partitions=source_partitions, split_bytes=split_bytes))
+        source_partitions=source_partitions, split_bytes=split_bytes,
+        snapshotted=snapshotted))

@@ -206,7 +206,8 @@ def _lowered(args: argparse.Namespace, graph: Any, options: Any, key_groups: int
                  ScaleOutOptions(key_groups, options, stats_path, tagged,
                                  source_partitions_of(args), args.split_bytes,
                                  recovered.source_parts, process, recovered.sink_writers,
-                                 threads=int(args.workers)))
+                                 threads=int(args.workers),
+                                 snapshotted=args.recovery_directory is not None))
 
 
 def workers_of(args: argparse.Namespace) -> int:

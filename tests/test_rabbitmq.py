@@ -540,3 +540,34 @@ def test_the_documented_example_compiles() -> None:
     example = re.findall(r"```frysql\n(.*?)```", section, flags=re.S)[0]
     job = compile_text(example, "docs/connectors.md")
     assert set(job.streams) >= {"orders", "totals"}
+
+
+def test_on_bytewax_with_snapshots_nothing_is_acked_before_a_snapshot_holds_it(  # type: ignore[no-untyped-def]
+        channel, names, tmp_path: Path) -> None:
+    """`frys run --runtime bytewax -r DIR` takes the source's position before it reads, as
+    the embedded runtime's first checkpoint does: killed before bytewax's first snapshot
+    (a long -s), the run has acknowledged nothing, and every message waits in the queue
+    for the run that resumes (acknowledged as they went, they were lost with the run)."""
+    queue = names[0]
+    publish(channel, queue, events(range(30)))
+    job = tmp_path / "job.frysql"
+    job.write_text(f"""
+CREATE STREAM ev (k STRING, v INT, ts TIMESTAMP)
+    WITH (event_time = ts, source = '{SERVER}?queue={queue}');
+CREATE STREAM out WITH (sink = 'file:out.jsonl');
+INSERT INTO out SELECT k, v FROM ev;
+""")
+    run = subprocess.Popen([sys.executable, "-m", "frys", "run", "--runtime", "bytewax",
+                            str(job), "-r", str(tmp_path / "recovery"), "-s", "600"],
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = tmp_path / "out.jsonl"
+    try:
+        deadline = time.monotonic() + 30
+        while not (out.exists() and len(out.read_text().splitlines()) == 30):
+            assert run.poll() is None, run.stderr.read() if run.stderr else ""
+            assert time.monotonic() < deadline, "the run did not take the 30 messages"
+            time.sleep(0.05)
+    finally:
+        run.kill()
+        run.wait()
+    assert wait_for_depth(channel, queue, 30)  # all back in the queue, none acknowledged

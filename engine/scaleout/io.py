@@ -113,6 +113,8 @@ class SourcePlan:
     key_groups: int = 0
     # the stateless queries run in each partition, on what it sends (chained.py)
     chains: Chains = field(default_factory=Chains)
+    # the run takes recovery snapshots (-r)
+    snapshotted: bool = False
 
 
 class FrysSource(FixedPartitionedSource):  # type: ignore[type-arg]
@@ -172,6 +174,14 @@ class SourcePartition(StatefulSourcePartition):  # type: ignore[type-arg]
             self.dead_clock.restore(resume["dead_clock"])
             self.events, self.dead = resume["events"], resume["dead"]
             self.state, self.loaded = resume["state"], resume["loaded"]
+        elif plan.snapshotted:
+            # a fresh run that takes snapshots: its position is taken now, as the
+            # embedded runtime's first checkpoint takes it before a run on --state reads
+            # anything, so that a source that acknowledges as it goes when no checkpoint
+            # is taken (RabbitMQ) waits for a commit from its first delivery on; bytewax
+            # snapshots only at the end of the first epoch, and what was acknowledged
+            # before it was lost to a crash (the resume starts from nothing)
+            self.source.position()
         self.chain = plan.chains.chain()
         if resume is not None:
             self.chain.restore(resume.get("chain"))

@@ -97,6 +97,10 @@ class ScaleOutOptions:
     recovered_writers: dict[str, int] | None = None
     # the workers of each process (-w): which process holds a key group (key_shares.py)
     threads: int = 1
+    # the run takes recovery snapshots (-r): each source starts as a checkpointed one
+    # (io.SourcePartition), as a run of the embedded runtime on --state takes a
+    # checkpoint before it reads anything
+    snapshotted: bool = False
 
     def sink_writers(self, uri: str) -> int:
         """The writers of the sink of `uri` (SinkPlan.writers)."""
@@ -174,7 +178,8 @@ def lower(graph: JobGraph, base_dir: Path,
                                        # (key shares: each process lists its own)
                                        kept_by is not None or low.listed(len(parts)),
                                        options.process, tuple(kept_by or ()),
-                                       options.key_groups, low.chains))
+                                       options.key_groups, low.chains,
+                                       options.snapshotted))
     group_plans: dict[int, GroupPlan | tuple[QueryNode, int, str]] = {}
     settings = operator_settings(options.runtime)
     for node in order:
