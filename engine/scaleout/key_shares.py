@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -84,16 +85,19 @@ class KeyShare:
         except ValueError:
             return None
 
+    def _process_of(self, group: Any) -> Any:
+        """The process holding key group `group` (an int, or a polars expression of one):
+        group g is on worker g mod W, worker w on process w div t."""
+        return (group % (self.count * self.threads)) // self.threads
+
     def serves(self, group: int) -> bool:
         """Whether key group `group` is one this share keeps the rows of."""
-        return (group % (self.count * self.threads)) // self.threads == self.index
+        return bool(self._process_of(group) == self.index)
 
     def keeps(self, keys: list[pl.Expr], groups: int) -> pl.Expr:
         """Whether a row is this share's: its key group's process is this share's (the
         Router's hash: key_groups.key_group_expression)."""
-        group = key_group_expression(keys, groups)
-        workers = self.count * self.threads
-        return ((group % workers) // self.threads) == self.index
+        return self._process_of(key_group_expression(keys, groups)) == self.index
 
 
 # the most processes a cluster reads sources as key shares on (see the module docstring)

@@ -102,13 +102,17 @@ class ScaleOutOptions:
     # checkpoint before it reads anything
     snapshotted: bool = False
 
+    @property
+    def processes(self) -> int:
+        """The cluster's processes (1: this one alone)."""
+        return self.process[1] if self.process is not None else 1
+
     def sink_writers(self, uri: str) -> int:
         """The writers of the sink of `uri` (SinkPlan.writers)."""
         if self.recovered_writers is not None:
             return self.recovered_writers.get(uri, 1)
         shared = registry.connector_for(uri).shared_sink
-        processes = self.process[1] if self.process else 1
-        return processes if shared is not None and shared(uri) else 1
+        return self.processes if shared is not None and shared(uri) else 1
 
 
 @dataclass
@@ -155,11 +159,11 @@ def lower(graph: JobGraph, base_dir: Path,
     # 1. number every stream's producers
     source_plans = []
     share_keys = key_shared_sources(graph, base_dir, options)
-    processes = options.process[1] if options.process is not None else 1
     partitions = source_partitions(
         graph, base_dir, options.source_partitions, options.split_bytes,
         options.recovered_parts,
-        {uri: shares(processes, options.threads, options.key_groups) for uri in share_keys})
+        {uri: shares(options.processes, options.threads, options.key_groups)
+         for uri in share_keys})
     for source in graph.sources:
         stream = graph.topics[source.topic]
         connector = registry.connector_for(source.uri)
@@ -298,8 +302,7 @@ def key_shared_sources(graph: JobGraph, base_dir: Path, options: ScaleOutOptions
     rereadable), of a stream every query reading it keys the same way, in a cluster of
     2 to MAX_SHARES processes reading its sources in parallel (source_partitions above 1); and
     any source a resumed run recorded as shares, whose rows must be kept the same way."""
-    processes = options.process[1] if options.process is not None else 1
-    fresh = 1 < processes <= MAX_SHARES and options.source_partitions > 1
+    fresh = 1 < options.processes <= MAX_SHARES and options.source_partitions > 1
     keyed: dict[str, list[pl.Expr]] = {}
     for source in graph.sources:
         recovered = options.recovered_parts.get(source.uri)
